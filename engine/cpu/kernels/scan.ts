@@ -1,0 +1,139 @@
+// The Mamba selective scan, forward and backward, on the CPU. Channels are independent, so the
+// work is a loop over (batch, channel) with the N-dimensional state in a float64 scratch array.
+// The backward recomputes that channel's states forward (T*N numbers) and then runs in reverse.
+import { UNARY } from '../../elementwise.ts';
+import type { TypedArray } from '../../dtype.ts';
+import type { KernelParams, ScanParams } from '../../kernels.ts';
+
+const softplus = UNARY.softplus.cpu;
+const sigmoid = UNARY.sigmoid.cpu;
+const silu = UNARY.silu.cpu;
+const siluGrad = UNARY.silu_grad.cpu;
+
+interface ScanInputs { x: TypedArray; delta: TypedArray; A: TypedArray; B: TypedArray; C: TypedArray; D?: TypedArray; z?: TypedArray; h0?: TypedArray; deltaBias?: TypedArray; rest: TypedArray[] }
+
+/** Splits the flag-dependent input list of the scan kernels. */
+function unpack(ins: TypedArray[], p: ScanParams): ScanInputs {
+  let i = 5;
+  const [x, delta, A, B, C] = ins;
+  const D = p.hasD ? ins[i++] : undefined;
+  const z = p.hasZ ? ins[i++] : undefined;
+  const h0 = p.hasH0 ? ins[i++] : undefined;
+  const deltaBias = p.hasDeltaBias ? ins[i++] : undefined;
+  return { x, delta, A, B, C, D, z, h0, deltaBias, rest: ins.slice(i) };
+}
+
+export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan']): void {
+  const { x, delta, A, B, C, D, z, h0, deltaBias } = unpack(ins, p);
+  const [y, hT, hs] = outs;
+  const { batch, T, E, N } = p;
+  const h = new Float64Array(N);
+  for (let b = 0; b < batch; b++) {
+    for (let e = 0; e < E; e++) {
+      const sOff = (b * E + e) * N;
+      for (let n = 0; n < N; n++) h[n] = h0 ? h0[sOff + n] : 0;
+      for (let t = 0; t < T; t++) {
+        const i = (b * T + t) * E + e;
+        const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
+        const dt = p.deltaSoftplus ? softplus(dr) : dr;
+        const xv = x[i];
+        const bt = (b * T + t) * N;
+        let s = 0;
+        for (let n = 0; n < N; n++) {
+          h[n] = Math.exp(dt * A[e * N + n]) * h[n] + dt * B[bt + n] * xv;
+          s += C[bt + n] * h[n];
+        }
+        if (hs) hs.set(h, i * N);
+        if (D) s += D[e] * xv;
+        if (z) s *= silu(z[i]);
+        y[i] = s;
+      }
+      hT.set(h, sOff);
+    }
+  }
+}
+
+export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan_bwd']): void {
+  const { x, delta, A, B, C, D, z, h0, deltaBias, rest } = unpack(ins, p);
+  const [dy, ...cot] = rest;
+  const dhT = p.hasDhT ? cot.shift() : undefined;
+  const dhs = p.hasDhs ? cot.shift() : undefined;
+  let o = 5;
+  const [dx, ddelta, dA, dB, dC] = outs;
+  const dD = p.hasD ? outs[o++] : undefined;
+  const dz = p.hasZ ? outs[o++] : undefined;
+  const dh0 = p.hasH0 ? outs[o++] : undefined;
+  const dBias = p.hasDeltaBias ? outs[o++] : undefined;
+  const { batch, T, E, N } = p;
+
+  const hist = new Float64Array((T + 1) * N); // hist[t+1] = state after step t; hist[0] = h0
+  const dh = new Float64Array(N);
+  const dAacc = new Float64Array(E * N);
+  const dBacc = new Float64Array(batch * T * N);
+  const dCacc = new Float64Array(batch * T * N);
+  const dDacc = new Float64Array(E);
+  const dBiasAcc = new Float64Array(E);
+  const dtOf = (i: number, e: number) => {
+    const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
+    return p.deltaSoftplus ? softplus(dr) : dr;
+  };
+
+  for (let b = 0; b < batch; b++) {
+    for (let e = 0; e < E; e++) {
+      const sOff = (b * E + e) * N;
+      for (let n = 0; n < N; n++) hist[n] = h0 ? h0[sOff + n] : 0;
+      for (let t = 0; t < T; t++) {
+        const i = (b * T + t) * E + e;
+        const dt = dtOf(i, e);
+        const xv = x[i];
+        const bt = (b * T + t) * N;
+        for (let n = 0; n < N; n++) {
+          hist[(t + 1) * N + n] = Math.exp(dt * A[e * N + n]) * hist[t * N + n] + dt * B[bt + n] * xv;
+        }
+      }
+      for (let n = 0; n < N; n++) dh[n] = dhT ? dhT[sOff + n] : 0;
+      for (let t = T - 1; t >= 0; t--) {
+        const i = (b * T + t) * E + e;
+        const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
+        const dt = p.deltaSoftplus ? softplus(dr) : dr;
+        const xv = x[i];
+        const bt = (b * T + t) * N;
+        const ht = (t + 1) * N;
+        const hp = t * N;
+        let g = dy[i];
+        if (z) {
+          let sPre = D ? D[e] * xv : 0;
+          for (let n = 0; n < N; n++) sPre += C[bt + n] * hist[ht + n];
+          dz![i] = g * sPre * siluGrad(z[i]);
+          g *= silu(z[i]);
+        }
+        let dxv = 0;
+        if (D) { dDacc[e] += g * xv; dxv = g * D[e]; }
+        let ddt = 0;
+        for (let n = 0; n < N; n++) {
+          if (dhs) dh[n] += dhs[i * N + n];
+          dh[n] += g * C[bt + n];
+          dCacc[bt + n] += g * hist[ht + n];
+          const an = A[e * N + n];
+          const abar = Math.exp(dt * an);
+          const hprev = hist[hp + n];
+          ddt += dh[n] * (an * abar * hprev + B[bt + n] * xv);
+          dAacc[e * N + n] += dh[n] * dt * abar * hprev;
+          dBacc[bt + n] += dh[n] * dt * xv;
+          dxv += dh[n] * dt * B[bt + n];
+          dh[n] *= abar;
+        }
+        dx[i] = dxv;
+        const ddr = p.deltaSoftplus ? ddt * sigmoid(dr) : ddt;
+        ddelta[i] = ddr;
+        dBiasAcc[e] += ddr;
+      }
+      if (dh0) for (let n = 0; n < N; n++) dh0[sOff + n] = dh[n];
+    }
+  }
+  dA.set(dAacc);
+  dB.set(dBacc);
+  dC.set(dCacc);
+  if (dD) dD.set(dDacc);
+  if (dBias) dBias.set(dBiasAcc);
+}

@@ -1,0 +1,46 @@
+// Runs the uvu suites under test/ (all files named *.test.ts, or those whose path contains one of
+// the arguments) in this process, then prints uvu's totals as one line: "N passed, N failed".
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return findTests(p);
+    return name.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+const root = resolve(import.meta.dirname, '..');
+const filters = process.argv.slice(2);
+const files = findTests(join(root, 'test')).filter((f) => !filters.length || filters.some((s) => f.includes(s)));
+if (!files.length) { console.error(`test: no test files match ${filters.join(' ')}`); process.exit(1); }
+
+// Capture uvu's "Total/Passed/Skipped" lines to print the one-line summary CI reads.
+let out = '';
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+  if (out.length > 4096) out = out.slice(-4096);
+  return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+}) as typeof process.stdout.write;
+
+const g = globalThis as unknown as { UVU_DEFER: number; UVU_INDEX: number; UVU_QUEUE: unknown[][] };
+g.UVU_DEFER = 1;
+g.UVU_QUEUE = [];
+const uvu = await import('uvu');
+for (const [i, file] of files.entries()) {
+  g.UVU_INDEX = i;
+  g.UVU_QUEUE.push([relative(root, file)]);
+  await import(pathToFileURL(file).href);
+}
+await uvu.exec(false);
+process.stdout.write = write;
+// eslint-disable-next-line no-control-regex
+const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+const num = (label: string) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
+const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
+const failed = total - passed - skipped;
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+if (failed > 0 || Number.isNaN(failed)) process.exitCode = 1;
