@@ -6,3 +6,4 @@ export { grad, valueAndGrad, vjp, jacobian, detach, type JacobianOptions } from 
 export { tidy, tidyAsync, keep, noGrad, isGradEnabled, getBackend, setBackend, initBackend, cpuBackend } from './runtime.ts';
 export type { Backend, BackendName } from './backend.ts';
 export type { DType, TypedArray } from './dtype.ts';
+export { Rng, randn, rand, randint, type RandomOptions } from './random.ts';
