@@ -73,7 +73,7 @@ export function backwardFrom(root: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
     throw new Error(`backward: cotangent ${shapeStr(seed.shape)} does not match output ${shapeStr(root.shape)}`);
   }
   if (!root.requiresGrad) throw new Error('backward: the output does not depend on any tensor that requires a gradient');
-  if (!root.node) { leafGrads.set(root, seed); return leafGrads; }
+  if (!root.node) { leafGrads.set(root, seed === ownSeed ? seed : seed.view(seed.shape)); return leafGrads; }
 
   const pending = new Map<GradNode, (Tensor | undefined)[]>();
   pending.set(root.node, Object.assign(new Array(root.node.nOut).fill(undefined), { [root.outIndex]: seed }));
@@ -83,14 +83,19 @@ export function backwardFrom(root: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
       pending.delete(node);
       if (!outGrads || outGrads.every((g) => !g)) continue;
       const inGrads = node.backward(outGrads.map((g) => g ?? null));
-      for (const g of outGrads) if (g && g !== seed) g.dispose();
+      // Each gradient handed on must have one owner, because accumulate() disposes it. Rules may
+      // return an output cotangent unchanged (add, reshape to the same shape) or the same tensor
+      // for two inputs, and the seed belongs to the caller: those are handed on as aliases (a
+      // view of the same buffer, no copy), so disposing one never frees another's data.
+      const owned = new Set<Tensor>([...outGrads.filter((g): g is Tensor => !!g), seed!]);
       node.inputs.forEach((inp, i) => {
-        const g = inGrads[i];
-        if (!g) return;
-        if (!inp.requiresGrad) { g.dispose(); return; }
+        let g = inGrads[i];
+        if (!g || !inp.requiresGrad) return;
         if (!sameShape(g.shape, inp.shape)) {
           throw new Error(`autograd: ${node.op} returned a gradient ${shapeStr(g.shape)} for input ${i} of shape ${shapeStr(inp.shape)}`);
         }
+        if (owned.has(g)) g = g.view(g.shape);
+        owned.add(g);
         if (inp.node) {
           const slot = pending.get(inp.node) ?? new Array(inp.node.nOut).fill(undefined);
           slot[inp.outIndex] = accumulate(slot[inp.outIndex], g);
@@ -99,6 +104,9 @@ export function backwardFrom(root: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
           leafGrads.set(inp, accumulate(leafGrads.get(inp), g));
         }
       });
+      // gradients for inputs that do not need them, then this node's own cotangents
+      for (const g of new Set(inGrads)) if (g && !owned.has(g)) g.dispose();
+      for (const g of outGrads) if (g && g !== seed) g.dispose();
     }
   });
   if (ownSeed && ![...leafGrads.values()].includes(ownSeed)) ownSeed.dispose();
