@@ -1,0 +1,90 @@
+// The run configuration: every default written out, a --quick preset for tests, and validation
+// that names the field at fault. A config file only needs the fields it changes.
+
+export interface RunConfig {
+  seed: number;
+  backend: 'auto' | 'cpu' | 'webgpu';
+  /** a Hugging Face Mamba checkpoint directory instead of the toy models ('' = toy models) */
+  model: string;
+  tasks: string[];
+  train: {
+    seeds: number; hiddenSize: number; layers: number; stateSize: number; expand: number; convKernel: number;
+    seqLen: number; batchSize: number; steps: number; lr: number; warmupSteps: number; weightDecay: number;
+    clipNorm: number; evalEvery: number; evalBatches: number; lengthGeneralisation: number[];
+  };
+  collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; shardTokens: number };
+  sae: { kinds: string[]; latentsMultiplier: number; k: number; l1: number; steps: number; batchSize: number; lr: number; hooks: string[] };
+  probes: { folds: number; maxSamples: number };
+  circuit: { size: number; controls: number };
+  patching: { examples: number; bootstrap: number; permutations: number };
+  perturb: { scales: number[]; directions: number };
+  temporal: { seqLen: number; examples: number };
+  dynamics: { examples: number };
+  report: { title: string };
+}
+
+export const DEFAULT_CONFIG: RunConfig = {
+  seed: 1234,
+  backend: 'auto',
+  model: '',
+  tasks: ['induction', 'selective_copy', 'mqar'],
+  train: {
+    seeds: 3, hiddenSize: 64, layers: 2, stateSize: 16, expand: 2, convKernel: 4,
+    seqLen: 64, batchSize: 32, steps: 600, lr: 3e-3, warmupSteps: 50, weightDecay: 0.01,
+    clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256],
+  },
+  collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, shardTokens: 65536 },
+  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 3e-3, steps: 1500, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'] },
+  probes: { folds: 5, maxSamples: 4000 },
+  circuit: { size: 16, controls: 20 },
+  patching: { examples: 64, bootstrap: 1000, permutations: 1000 },
+  perturb: { scales: [0, 0.25, 0.5, 1, 2, 4], directions: 8 },
+  temporal: { seqLen: 32, examples: 4 },
+  dynamics: { examples: 16 },
+  report: { title: 'mamba-interp run' },
+};
+
+/** Small sizes so the whole pipeline runs in a test. */
+export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
+  train: { seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64] },
+  collect: { batches: 2, batchSize: 16 },
+  sae: { steps: 150, batchSize: 128, latentsMultiplier: 2 },
+  probes: { folds: 3, maxSamples: 800 },
+  circuit: { controls: 5 },
+  patching: { examples: 16, bootstrap: 200, permutations: 200 },
+  perturb: { scales: [0, 1, 4], directions: 3 },
+  temporal: { seqLen: 12, examples: 1 },
+  dynamics: { examples: 4 },
+};
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+function typeName(v: unknown): string {
+  return Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v;
+}
+
+/**
+ * Merges `patch` into `base`, checking every field against the type of its default: an unknown
+ * field or a value of the wrong type is an error naming the field (e.g. "train.steps").
+ */
+export function mergeConfig<T>(base: T, patch: unknown, source: string, path = ''): T {
+  if (patch === undefined) return base;
+  if (typeName(patch) !== 'object') throw new Error(`${source}: ${path || 'config'} must be an object, got ${typeName(patch)}`);
+  const out = structuredClone(base) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    const field = path ? `${path}.${key}` : key;
+    if (!(key in out)) throw new Error(`${source}: unknown config field "${field}"`);
+    const def = out[key];
+    if (typeName(def) === 'object') { out[key] = mergeConfig(def, value, source, field); continue; }
+    if (typeName(value) !== typeName(def)) {
+      throw new Error(`${source}: config field "${field}" must be ${typeName(def)}, got ${typeName(value)} (${JSON.stringify(value)})`);
+    }
+    if (Array.isArray(def) && def.length && Array.isArray(value)) {
+      for (const [i, item] of value.entries()) {
+        if (typeName(item) !== typeName(def[0])) throw new Error(`${source}: config field "${field}[${i}]" must be ${typeName(def[0])}, got ${typeName(item)}`);
+      }
+    }
+    out[key] = value;
+  }
+  return out as T;
+}

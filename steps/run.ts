@@ -1,0 +1,115 @@
+// The step runner: `npx tsx steps/run.ts --all` runs the whole method and writes a report.
+// Bad arguments, an unreadable or invalid config, or a --model folder without a valid checkpoint
+// give one error line and exit 1 before anything in the run directory is touched.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { initBackend } from '../engine/runtime.ts';
+import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './config.ts';
+import { readJson, writeJsonAtomic } from './files.ts';
+import { Runner } from './runner.ts';
+import { STEP_TITLES, STEPS } from './index.ts';
+
+const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [options]
+
+  --all              run every step (0-14) in order
+  --step N           run step N only (its inputs must already be in the run directory)
+  --from N           run steps N..14
+  --config FILE      JSON config; fields not given keep their defaults (all written to the run dir)
+  --out DIR          run directory (default runs/default, or runs/quick with --quick)
+  --backend B        auto | cpu | webgpu (default auto; env MI_BACKEND)
+  --model DIR        a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
+                     the toy models, for the steps that apply (2, 3, 4, 6, 8, 9)
+  --quick            a small preset (for tests)
+  --help             this text
+
+steps:
+${STEP_TITLES.map((t, i) => `  ${String(i).padStart(2)}  ${t}${STEPS.some((s) => s.id === i) ? '' : '  (not built yet)'}`).join('\n')}
+`;
+
+interface Args { all: boolean; step?: number; from?: number; config?: string; out?: string; backend?: string; model?: string; quick: boolean; help: boolean }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { all: false, quick: false, help: false };
+  const value = (i: number, flag: string) => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const stepNumber = (v: string, flag: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n >= STEP_TITLES.length) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${STEP_TITLES.length - 1})`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    switch (f) {
+      case '--all': a.all = true; break;
+      case '--quick': a.quick = true; break;
+      case '--help': case '-h': a.help = true; break;
+      case '--step': a.step = stepNumber(value(i, f), f); i++; break;
+      case '--from': a.from = stepNumber(value(i, f), f); i++; break;
+      case '--config': a.config = value(i, f); i++; break;
+      case '--out': a.out = value(i, f); i++; break;
+      case '--backend': a.backend = value(i, f); i++; break;
+      case '--model': a.model = value(i, f); i++; break;
+      default: throw new Error(`unknown argument "${f}" (see --help)`);
+    }
+  }
+  return a;
+}
+
+/** A --model folder must hold a readable Mamba config and its weights. */
+function checkModelDir(dir: string): void {
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(dir)) throw new Error(`--model ${dir}: no such directory`);
+  const cfg = readJson<Record<string, unknown>>(cfgPath, `--model ${dir}: config.json`);
+  for (const field of ['vocab_size', 'hidden_size', 'num_hidden_layers', 'state_size']) {
+    if (typeof cfg[field] !== 'number') throw new Error(`--model ${dir}: config.json has no numeric "${field}"`);
+  }
+  if (!existsSync(join(dir, 'model.safetensors')) && !existsSync(join(dir, 'model.safetensors.index.json'))) {
+    throw new Error(`--model ${dir}: no model.safetensors or model.safetensors.index.json`);
+  }
+}
+
+export function buildConfig(args: Args): RunConfig {
+  let config = DEFAULT_CONFIG;
+  if (args.quick) config = mergeConfig(config, QUICK_OVERRIDES, '--quick preset');
+  if (args.config) config = mergeConfig(config, readJson(args.config, `--config ${args.config}`), `--config ${args.config}`);
+  const flags: Record<string, unknown> = {};
+  if (args.backend) flags.backend = args.backend;
+  if (args.model) flags.model = resolve(args.model);
+  config = mergeConfig(config, flags, 'command line');
+  if (!['auto', 'cpu', 'webgpu'].includes(config.backend)) throw new Error(`backend must be auto, cpu or webgpu, got "${config.backend}"`);
+  return config;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.help || (!args.all && args.step === undefined && args.from === undefined)) {
+    process.stdout.write(USAGE);
+    return args.help ? 0 : 1;
+  }
+  const config = buildConfig(args);
+  if (config.model) checkModelDir(config.model);
+  const wanted = args.step !== undefined ? [args.step]
+    : Array.from({ length: STEP_TITLES.length }, (_, i) => i).filter((i) => i >= (args.from ?? 0));
+  const missing = wanted.filter((i) => !STEPS.some((s) => s.id === i));
+  if (args.step !== undefined && missing.length) throw new Error(`step ${args.step} (${STEP_TITLES[args.step]}) is not built yet`);
+  let ids = wanted.filter((i) => !missing.includes(i));
+  if (config.model) ids = ids.filter((i) => STEPS.find((s) => s.id === i)!.appliesToModel);
+  const runDir = resolve(args.out ?? (args.quick ? 'runs/quick' : 'runs/default'));
+  const backend = await initBackend(config.backend);
+  writeJsonAtomic(join(runDir, 'config.json'), config);
+  console.log(`run ${runDir} on ${backend.description}`);
+  if (missing.length) console.log(`steps not built yet, skipped: ${missing.join(', ')}`);
+  const runner = new Runner(STEPS, config, runDir, backend);
+  const t0 = performance.now();
+  await runner.run(ids);
+  console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${runDir}`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
+  console.error(`error: ${e.message}`);
+  process.exitCode = 1;
+});

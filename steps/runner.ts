@@ -1,0 +1,144 @@
+// Runs steps in order inside a run directory. Each step works in `step-NN-name.partial/` and is
+// renamed to `step-NN-name/` when it finishes, with a `done.json` holding the hash of its config
+// and of its inputs: a step whose hash is unchanged is not recomputed, and a run that stops
+// resumes at the first unfinished step (a step may also resume its own partial work).
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../engine/backend.ts';
+import { Rng } from '../engine/random.ts';
+import type { RunConfig } from './config.ts';
+import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
+import type { Step, StepContext } from './step.ts';
+
+export interface DoneRecord { step: number; name: string; hash: string; summary: string; seconds: number; finishedAt: string }
+
+export function stepDirName(step: Step): string {
+  return `step-${String(step.id).padStart(2, '0')}-${step.name}`;
+}
+
+export class Runner {
+  private readonly hashes = new Map<number, string>();
+  private readonly logPath: string;
+
+  constructor(
+    readonly steps: readonly Step[],
+    readonly config: RunConfig,
+    readonly runDir: string,
+    readonly backend: Backend,
+    private readonly say: (line: string) => void = (l) => console.log(l),
+  ) {
+    mkdirSync(runDir, { recursive: true });
+    this.logPath = join(runDir, 'log.txt');
+  }
+
+  log(message: string): void {
+    appendFileSync(this.logPath, `${new Date().toISOString()} ${message}\n`);
+  }
+
+  private byId(id: number): Step {
+    const s = this.steps.find((x) => x.id === id);
+    if (!s) throw new Error(`no step ${id}`);
+    return s;
+  }
+
+  finalDir(id: number): string {
+    return join(this.runDir, stepDirName(this.byId(id)));
+  }
+
+  private hashOf(step: Step): string {
+    const h = createHash('sha256');
+    const cfg = this.config as unknown as Record<string, unknown>;
+    h.update(JSON.stringify({
+      id: step.id, name: step.name, seed: this.config.seed, model: this.config.model, backend: this.backend.name,
+      config: step.configKeys.map((k) => [k, cfg[k]]),
+      inputs: step.needs.map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
+    }));
+    return h.digest('hex').slice(0, 16);
+  }
+
+  doneRecord(id: number): DoneRecord | null {
+    const p = join(this.finalDir(id), 'done.json');
+    return existsSync(p) ? readJson<DoneRecord>(p) : null;
+  }
+
+  /** Runs the given steps in order; returns their done records. */
+  async run(ids: readonly number[]): Promise<DoneRecord[]> {
+    const out: DoneRecord[] = [];
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const step = this.byId(id);
+      for (const need of step.needs) {
+        if (!ids.includes(need) && !this.doneRecord(need)) {
+          throw new Error(`step ${id} (${step.name}) needs the results of step ${need}, which this run directory does not have: run with --from ${need} or --all`);
+        }
+      }
+      const hash = this.hashOf(step);
+      const prev = this.doneRecord(id);
+      if (prev && prev.hash === hash) {
+        this.hashes.set(id, hash);
+        this.say(`step ${String(id).padStart(2)} ${step.title}: cached (${prev.summary})`);
+        out.push(prev);
+        continue;
+      }
+      out.push(await this.runOne(step, hash));
+    }
+    return out;
+  }
+
+  private async runOne(step: Step, hash: string): Promise<DoneRecord> {
+    const final = this.finalDir(step.id);
+    const work = `${final}.partial`;
+    mkdirSync(work, { recursive: true });
+    const t0 = performance.now();
+    this.log(`step ${step.id} ${step.name}: start (hash ${hash})`);
+    let lastProgress = 0;
+    const ctx: StepContext = {
+      config: this.config,
+      runDir: this.runDir,
+      dir: work,
+      backend: this.backend,
+      rng: (name) => new Rng(`${this.config.seed}/step${step.id}/${name}`),
+      log: (m) => this.log(`step ${step.id}: ${m}`),
+      progress: (label, done, total) => {
+        const now = performance.now();
+        if (done < total && now - lastProgress < 1000) return;
+        lastProgress = now;
+        const width = 24;
+        const filled = Math.round((width * done) / Math.max(total, 1));
+        const line = `  ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+        if (process.stderr.isTTY) process.stderr.write(`\r${line}${done >= total ? '\n' : ''}`);
+        else process.stderr.write(`${line}\n`);
+      },
+      input: (id) => {
+        const d = this.finalDir(id);
+        if (!existsSync(join(d, 'done.json'))) throw new Error(`step ${step.id} needs step ${id}'s results in ${d}`);
+        return d;
+      },
+      readJson: <T>(id: number, file: string) => readJson<T>(join(ctx.input(id), file)),
+      writeJson: (file, value) => writeJsonAtomic(join(work, file), value),
+      writeText: (file, text) => writeAtomic(join(work, file), text),
+      writeBytes: (file, data) => writeAtomic(join(work, file), data),
+      path: (file) => join(work, file),
+    };
+    let summary: string;
+    try {
+      summary = await step.run(ctx);
+    } catch (e) {
+      this.log(`step ${step.id} ${step.name}: failed: ${(e as Error).stack ?? e}`);
+      throw new Error(`step ${step.id} (${step.name}) failed: ${(e as Error).message}`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const record: DoneRecord = { step: step.id, name: step.name, hash, summary, seconds, finishedAt: new Date().toISOString() };
+    writeJsonAtomic(join(work, 'done.json'), record);
+    // swap the finished work into place; the previous result is removed only after that
+    const old = `${final}.old`;
+    rmSync(old, { recursive: true, force: true });
+    if (existsSync(final)) renameSync(final, old);
+    renameSync(work, final);
+    rmSync(old, { recursive: true, force: true });
+    this.hashes.set(step.id, hash);
+    this.log(`step ${step.id} ${step.name}: done in ${seconds.toFixed(1)} s: ${summary}`);
+    this.say(`step ${String(step.id).padStart(2)} ${step.title}: ${summary} (${seconds.toFixed(1)} s)`);
+    return record;
+  }
+}

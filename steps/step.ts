@@ -1,0 +1,40 @@
+// What a step is, and what the runner gives it.
+import type { Backend } from '../engine/backend.ts';
+import type { Rng } from '../engine/random.ts';
+import type { RunConfig } from './config.ts';
+
+export interface StepContext {
+  readonly config: RunConfig;
+  readonly runDir: string;
+  /** this step's own folder (work in progress until the step finishes) */
+  readonly dir: string;
+  readonly backend: Backend;
+  /** a random stream for `name`, determined by the run seed, the step and the name */
+  rng(name: string): Rng;
+  log(message: string): void;
+  /** a progress line for long work */
+  progress(label: string, done: number, total: number): void;
+  /** the folder of a finished earlier step */
+  input(stepId: number): string;
+  readJson<T = unknown>(stepId: number, file: string): T;
+  writeJson(file: string, value: unknown): void;
+  writeText(file: string, text: string): void;
+  writeBytes(file: string, data: Uint8Array): void;
+  /** full path of a file in this step's folder */
+  path(file: string): string;
+}
+
+export interface Step {
+  id: number;
+  /** folder-safe name, e.g. "train" */
+  name: string;
+  title: string;
+  /** earlier steps whose artefacts this one reads */
+  needs: number[];
+  /** the config sections this step's result depends on (part of its cache key) */
+  configKeys: (keyof RunConfig)[];
+  /** runs on a Hugging Face checkpoint given with --model */
+  appliesToModel: boolean;
+  /** does the work; returns a one-line summary */
+  run(ctx: StepContext): Promise<string>;
+}
