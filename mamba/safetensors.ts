@@ -1,0 +1,526 @@
+// Streaming reader and writer for the safetensors format (https://github.com/huggingface/safetensors):
+//   [u64 little-endian header length N][N bytes of JSON header, space-padded][raw tensor bytes]
+// The header maps each tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative to
+// the first byte after the header) plus an optional "__metadata__" map of strings.
+//
+// Opening reads only the header; `read(name)` reads just that tensor's bytes from disk into the
+// typed array it returns, so a large checkpoint is never held in memory more than once.
+import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { endianness } from 'node:os';
+
+/** The storage dtypes this module knows the size of (open validates byte lengths with them). */
+const DTYPE_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2,
+  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F8_E4M3: 1, F8_E5M2: 1,
+};
+
+/** The header is JSON text; the reference implementation refuses headers over 100 MB. */
+const MAX_HEADER_BYTES = 100_000_000;
+
+export type SafetensorsArray = Float32Array | Float64Array | Int32Array;
+
+export interface TensorEntry {
+  /** The safetensors dtype string as stored (F32, BF16, I64, ...). */
+  dtype: string;
+  shape: number[];
+}
+
+export interface TensorRecord extends TensorEntry {
+  data: SafetensorsArray;
+}
+
+/** What checkpoint consumers need: a single file and a sharded checkpoint both provide it. */
+export interface TensorSource {
+  readonly names: readonly string[];
+  has(name: string): boolean;
+  entry(name: string): TensorEntry;
+  read(name: string): Promise<TensorRecord>;
+  close(): Promise<void>;
+}
+
+interface HeaderEntry extends TensorEntry {
+  begin: number; // absolute file offsets
+  end: number;
+}
+
+if (endianness() !== 'LE') {
+  // Typed arrays use host byte order and the format is little-endian; we read bytes straight into them.
+  throw new Error('safetensors: this reader assumes a little-endian host');
+}
+
+export class SafetensorsFile implements TensorSource {
+  /** Tensor names in sorted order. */
+  readonly names: readonly string[];
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    private readonly entries: Map<string, HeaderEntry>,
+    /** The header's "__metadata__" map, if present. */
+    readonly metadata: Record<string, string> | undefined,
+  ) {
+    this.names = [...entries.keys()].sort();
+  }
+
+  static async open(path: string): Promise<SafetensorsFile> {
+    const handle = await open(path, 'r');
+    try {
+      const { entries, metadata } = await readHeader(path, handle);
+      return new SafetensorsFile(path, handle, entries, metadata);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): TensorEntry {
+    const e = this.lookup(name);
+    return { dtype: e.dtype, shape: [...e.shape] };
+  }
+
+  /** Reads one tensor from disk, converted to Float32Array, Float64Array or Int32Array (see `decode`). */
+  async read(name: string): Promise<TensorRecord> {
+    const e = this.lookup(name);
+    const where = `safetensors ${this.path}: tensor "${name}"`;
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const bytes = e.end - e.begin;
+    // Read into a buffer with the stored element type's alignment so it can be viewed without copying.
+    const raw = new Uint8Array(new ArrayBuffer(bytes + ((8 - (bytes % 8)) % 8)), 0, bytes);
+    await readFully(this.handle, raw, e.begin, where);
+    return { dtype: e.dtype, shape: [...e.shape], data: decode(raw, e.dtype, count, where) };
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  private lookup(name: string): HeaderEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`safetensors ${this.path}: no tensor named "${name}"`);
+    return e;
+  }
+}
+
+export function openSafetensors(path: string): Promise<SafetensorsFile> {
+  return SafetensorsFile.open(path);
+}
+
+async function readHeader(path: string, handle: FileHandle) {
+  const where = `safetensors ${path}`;
+  const fileSize = (await handle.stat()).size;
+  if (fileSize < 8) throw new Error(`${where}: file is ${fileSize} bytes, too short for the 8-byte header length`);
+  const lenBytes = new Uint8Array(8);
+  await readFully(handle, lenBytes, 0, `${where}: header length`);
+  const headerLen = new DataView(lenBytes.buffer).getBigUint64(0, true);
+  if (headerLen < 2n || headerLen > BigInt(MAX_HEADER_BYTES) || headerLen > BigInt(fileSize - 8)) {
+    throw new Error(`${where}: header length ${headerLen} is not sane (file is ${fileSize} bytes, limit ${MAX_HEADER_BYTES})`);
+  }
+  const headerBytes = new Uint8Array(Number(headerLen));
+  await readFully(handle, headerBytes, 8, `${where}: header`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch (e) {
+    throw new Error(`${where}: header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new Error(`${where}: header is not a JSON object`);
+  }
+
+  const dataStart = 8 + Number(headerLen);
+  const dataBytes = fileSize - dataStart;
+  const entries = new Map<string, HeaderEntry>();
+  let metadata: Record<string, string> | undefined;
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = parseMetadata(value, where);
+      continue;
+    }
+    entries.set(name, parseEntry(name, value, dataStart, dataBytes, where));
+  }
+
+  // Tensors may be stored in any order but must not share bytes.
+  const byOffset = [...entries.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  for (let i = 1; i < byOffset.length; i++) {
+    const [prevName, prev] = byOffset[i - 1];
+    const [name, cur] = byOffset[i];
+    if (cur.begin < prev.end) {
+      throw new Error(`${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets ${cur.begin - dataStart} < ${prev.end - dataStart})`);
+    }
+  }
+  return { entries, metadata };
+}
+
+function parseMetadata(value: unknown, where: string): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${where}: "__metadata__" must be an object of strings`);
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new Error(`${where}: "__metadata__.${k}" must be a string, found ${JSON.stringify(v)}`);
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+function parseEntry(name: string, value: unknown, dataStart: number, dataBytes: number, file: string): HeaderEntry {
+  const where = `${file}: tensor "${name}"`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: header entry is not an object`);
+  const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
+  if (typeof dtype !== 'string') throw new Error(`${where}: missing or non-string "dtype"`);
+  const size = DTYPE_BYTES[dtype];
+  if (size === undefined) throw new Error(`${where}: unknown dtype "${dtype}"`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new Error(`${where}: "shape" must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    throw new Error(`${where}: "data_offsets" must be [begin, end] with 0 <= begin <= end, found ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as number[];
+  const expected = (shape as number[]).reduce((a, b) => a * b, 1) * size;
+  if (end - begin !== expected) {
+    throw new Error(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+  }
+  if (end > dataBytes) {
+    throw new Error(`${where}: data_offsets end ${end} is past the end of the data (${dataBytes} bytes): the file is truncated`);
+  }
+  return { dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
+}
+
+async function readFully(handle: FileHandle, into: Uint8Array, position: number, where: string): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`${where}: file ended after ${done} of ${into.length} bytes (truncated?)`);
+    done += bytesRead;
+  }
+}
+
+/** Converts raw little-endian bytes (in an 8-byte-aligned buffer) to the array type we compute with. */
+function decode(raw: Uint8Array, dtype: string, count: number, where: string): SafetensorsArray {
+  const buf = raw.buffer;
+  switch (dtype) {
+    case 'F32': return new Float32Array(buf, 0, count);
+    case 'F64': return new Float64Array(buf, 0, count);
+    case 'I32': return new Int32Array(buf, 0, count);
+    case 'I16': return Int32Array.from(new Int16Array(buf, 0, count));
+    case 'I8': return Int32Array.from(new Int8Array(buf, 0, count));
+    case 'U8': return Int32Array.from(raw);
+    case 'BOOL': return Int32Array.from(raw, (b) => (b ? 1 : 0));
+    case 'I64': {
+      // An int64 fits int32 exactly when its high word is the sign extension of its low word.
+      const words = new Int32Array(buf, 0, 2 * count);
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        const lo = words[2 * i], hi = words[2 * i + 1];
+        if (hi !== lo >> 31) {
+          const value = new BigInt64Array(buf, 8 * i, 1)[0];
+          throw new Error(`${where}: I64 value ${value} at index ${i} does not fit in int32`);
+        }
+        out[i] = lo;
+      }
+      return out;
+    }
+    case 'BF16': {
+      // bfloat16 is the top half of a float32.
+      const halves = new Uint16Array(buf, 0, count);
+      const out = new Float32Array(count);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+      return out;
+    }
+    case 'F16': {
+      const halves = new Uint16Array(buf, 0, count);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(halves[i]);
+      return out;
+    }
+    default:
+      throw new Error(`${where}: cannot convert dtype "${dtype}" (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)`);
+  }
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // subnormal or zero
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+export type WritableDType = 'F32' | 'F64' | 'I64' | 'I32' | 'F16' | 'BF16';
+
+export interface TensorToWrite {
+  name: string;
+  dtype: WritableDType;
+  shape: readonly number[];
+  /** Values in row-major order; for I64 a BigInt64Array is written as is. */
+  data: ArrayLike<number> | BigInt64Array;
+}
+
+const WRITE_BYTES: Record<WritableDType, number> = { F32: 4, F64: 8, I64: 8, I32: 4, F16: 2, BF16: 2 };
+
+/**
+ * Writes tensors (in name order) to `path` via a temporary file and a rename, so an interrupted
+ * run never leaves a half-written checkpoint. A Float32Array written as F32 is copied bit for bit.
+ */
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<void> {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (metadata) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new Error(`writeSafetensors ${path}: metadata "${k}" must be a string`);
+    }
+    header.__metadata__ = metadata;
+  }
+  let offset = 0;
+  for (const t of sorted) {
+    const where = `writeSafetensors ${path}: tensor "${t.name}"`;
+    if (!t.name || t.name === '__metadata__') throw new Error(`${where}: invalid name`);
+    if (t.name in header) throw new Error(`${where}: duplicate name`);
+    const size = WRITE_BYTES[t.dtype];
+    if (size === undefined) throw new Error(`${where}: cannot write dtype "${t.dtype}"`);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(t.shape)}`);
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== count) throw new Error(`${where}: shape [${t.shape}] needs ${count} values, data has ${t.data.length}`);
+    const bytes = count * size;
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  // The format asks for the header to be padded with spaces so the data starts 8-byte aligned.
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf-8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.length));
+
+  const tmp = `${path}.tmp-${process.pid}`;
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.write(prefix);
+    await handle.write(headerBytes);
+    for (const t of sorted) await handle.write(encode(t, `writeSafetensors ${path}: tensor "${t.name}"`));
+    await handle.sync();
+    await handle.close();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await rename(tmp, path);
+}
+
+function encode(t: TensorToWrite, where: string): Uint8Array {
+  const { data } = t;
+  const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (data instanceof BigInt64Array) {
+    if (t.dtype !== 'I64') throw new Error(`${where}: BigInt64Array data can only be written as I64, not ${t.dtype}`);
+    return asBytes(data);
+  }
+  const values = data as ArrayLike<number>;
+  switch (t.dtype) {
+    case 'F32': return asBytes(values instanceof Float32Array ? values : Float32Array.from(values));
+    case 'F64': return asBytes(values instanceof Float64Array ? values : Float64Array.from(values));
+    case 'I32': return asBytes(values instanceof Int32Array ? values : Int32Array.from(values, (v, i) => checkInt(v, i, 2 ** 31, where)));
+    case 'I64': return asBytes(BigInt64Array.from(Array.from(values), (v, i) => BigInt(checkInt(v, i, 2 ** 53, where))));
+    case 'BF16': {
+      const f = Float32Array.from(values);
+      const bits = new Uint32Array(f.buffer);
+      const out = new Uint16Array(f.length);
+      for (let i = 0; i < f.length; i++) out[i] = floatBitsToBf16(bits[i]);
+      return asBytes(out);
+    }
+    case 'F16': return asBytes(Uint16Array.from(values, floatToHalf));
+  }
+}
+
+function checkInt(v: number, i: number, limit: number, where: string): number {
+  if (!Number.isInteger(v) || v < -limit || v >= limit) throw new Error(`${where}: value ${v} at index ${i} is not a representable integer`);
+  return v;
+}
+
+/** float32 bits → bfloat16 bits, rounding to nearest even (NaN stays NaN). */
+function floatBitsToBf16(bits: number): number {
+  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return ((bits >>> 16) | 0x40) & 0xffff;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** number → IEEE half bits, rounding to nearest even. */
+function floatToHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00; // overflow → Inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow → ±0
+    mant |= 0x800000; // implicit leading bit, then shift into the subnormal range
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rem > mid || (rem === mid && half & 1) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
+  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && half & 1) ? 1 : 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint folders: one `model.safetensors`, or shards listed by `model.safetensors.index.json`
+// ({"metadata": {...}, "weight_map": {tensor name: shard file name}}) as save_pretrained writes them.
+
+export const SINGLE_FILE = 'model.safetensors';
+export const INDEX_FILE = 'model.safetensors.index.json';
+
+/** A checkpoint folder read through one API, whichever way it is stored. */
+export class Checkpoint implements TensorSource {
+  readonly names: readonly string[];
+
+  constructor(
+    readonly dir: string,
+    /** Shard file name → open file. */
+    readonly shards: ReadonlyMap<string, SafetensorsFile>,
+    private readonly shardOf: ReadonlyMap<string, SafetensorsFile>,
+  ) {
+    this.names = [...shardOf.keys()].sort();
+  }
+
+  has(name: string): boolean {
+    return this.shardOf.has(name);
+  }
+
+  entry(name: string): TensorEntry {
+    return this.fileOf(name).entry(name);
+  }
+
+  read(name: string): Promise<TensorRecord> {
+    return this.fileOf(name).read(name);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.shards.values()].map((f) => f.close()));
+  }
+
+  private fileOf(name: string): SafetensorsFile {
+    const f = this.shardOf.get(name);
+    if (!f) throw new Error(`checkpoint ${this.dir}: no tensor named "${name}"`);
+    return f;
+  }
+}
+
+/** Opens `dir/model.safetensors` if present, else the shards named by `dir/model.safetensors.index.json`. */
+export async function openCheckpoint(dir: string): Promise<Checkpoint> {
+  const single = join(dir, SINGLE_FILE);
+  if (await exists(single)) {
+    const f = await openSafetensors(single);
+    return new Checkpoint(dir, new Map([[SINGLE_FILE, f]]), new Map(f.names.map((n) => [n, f])));
+  }
+  const indexPath = join(dir, INDEX_FILE);
+  if (!(await exists(indexPath))) throw new Error(`checkpoint ${dir}: neither ${SINGLE_FILE} nor ${INDEX_FILE} exists`);
+  const weightMap = parseIndex(await readFile(indexPath, 'utf-8'), indexPath);
+
+  const shards = new Map<string, SafetensorsFile>();
+  const shardOf = new Map<string, SafetensorsFile>();
+  try {
+    for (const shard of new Set(weightMap.values())) {
+      const shardPath = join(dir, shard);
+      if (!(await exists(shardPath))) throw new Error(`checkpoint ${indexPath}: shard "${shard}" does not exist (${shardPath})`);
+      shards.set(shard, await openSafetensors(shardPath));
+    }
+    for (const [name, shard] of weightMap) {
+      const f = shards.get(shard)!;
+      if (!f.has(name)) throw new Error(`checkpoint ${indexPath}: weight_map puts "${name}" in shard "${shard}", which has no such tensor`);
+      shardOf.set(name, f);
+    }
+  } catch (e) {
+    await Promise.all([...shards.values()].map((f) => f.close()));
+    throw e;
+  }
+  return new Checkpoint(dir, shards, shardOf);
+}
+
+function parseIndex(text: string, path: string): Map<string, string> {
+  let index: unknown;
+  try {
+    index = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`checkpoint ${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new Error(`checkpoint ${path}: missing "weight_map" object`);
+  }
+  const out = new Map<string, string>();
+  for (const [name, shard] of Object.entries(weightMap)) {
+    // A shard must be a plain file name in the checkpoint folder, never a path out of it.
+    if (typeof shard !== 'string' || !shard || shard !== basename(shard)) {
+      throw new Error(`checkpoint ${path}: weight_map["${name}"] must be a shard file name, found ${JSON.stringify(shard)}`);
+    }
+    out.set(name, shard);
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+
+/**
+ * Writes tensors as a sharded checkpoint: shards of at most `maxShardBytes` (a tensor larger than that
+ * gets a shard of its own) named like save_pretrained's `model-00001-of-00003.safetensors`, then the
+ * index. Every file is written via temp + rename; the index last, so a reader never sees an index
+ * naming shards that are not there yet.
+ */
+export async function writeShardedCheckpoint(
+  dir: string,
+  tensors: readonly TensorToWrite[],
+  options: { maxShardBytes: number; metadata?: Record<string, string> },
+): Promise<string[]> {
+  const groups: TensorToWrite[][] = [];
+  let bytes = 0;
+  let total = 0;
+  for (const t of [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const size = t.data.length * WRITE_BYTES[t.dtype];
+    if (!groups.length || (bytes + size > options.maxShardBytes && bytes > 0)) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups[groups.length - 1].push(t);
+    bytes += size;
+    total += size;
+  }
+  const pad = (n: number) => String(n).padStart(5, '0');
+  const files = groups.map((_, i) => `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  for (const [i, group] of groups.entries()) {
+    await writeSafetensors(join(dir, files[i]), group, options.metadata);
+    for (const t of group) weightMap[t.name] = files[i];
+  }
+  await writeTextAtomic(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  return files;
+}
+
+/** Writes a text file via a temporary file and a rename. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, text, 'utf-8');
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
