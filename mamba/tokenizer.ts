@@ -1,0 +1,79 @@
+// Hugging Face `tokenizer.json` tokenizers (GPT-NeoX-style byte-level BPE for the Mamba checkpoints),
+// loaded through @huggingface/tokenizers, a maintained pure-JS implementation of the same format
+// that the Rust `tokenizers` crate reads. We wrap it to keep the rest of the project independent of
+// that library's API and to name the file in errors.
+import { readFile } from 'node:fs/promises';
+import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
+
+export interface DecodeOptions {
+  /** Drop special tokens such as <|endoftext|>. Default false: interpretability wants to see them. */
+  skipSpecialTokens?: boolean;
+}
+
+export class Tokenizer {
+  private constructor(
+    /** Where the tokenizer was loaded from (for error messages). */
+    readonly source: string,
+    private readonly inner: HFTokenizer,
+  ) {}
+
+  /** Loads `tokenizer.json`, and `tokenizer_config.json` beside it when present. */
+  static async fromFile(path: string, configPath?: string): Promise<Tokenizer> {
+    const json = await readJson(path, 'tokenizer');
+    const config = configPath ? ((await readJson(configPath, 'tokenizer config')) as object) : {};
+    return Tokenizer.fromJSON(json, config, path);
+  }
+
+  static fromJSON(json: unknown, config: object = {}, source = '<tokenizer.json>'): Tokenizer {
+    if (typeof json !== 'object' || json === null || !('model' in json)) {
+      throw new Error(`tokenizer ${source}: not a tokenizer.json (no "model" field)`);
+    }
+    try {
+      return new Tokenizer(source, new HFTokenizer(json, config));
+    } catch (e) {
+      throw new Error(`tokenizer ${source}: could not build the tokenizer (${(e as Error).message})`);
+    }
+  }
+
+  /** Token ids for `text`, with the tokenizer's own post-processing (none for GPT-NeoX). */
+  encode(text: string): number[] {
+    return this.inner.encode(text).ids;
+  }
+
+  /** Text for `ids`; no clean-up of spaces, so decode(encode(s)) === s for byte-level BPE. */
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || this.inner.id_to_token(id) === undefined) {
+        throw new Error(`tokenizer ${this.source}: decode got id ${id}, which is not in the vocabulary`);
+      }
+    }
+    if (!ids.length) return ''; // the library refuses an empty list; Rust tokenizers decodes it to ''
+    return this.inner.decode([...ids], {
+      skip_special_tokens: options.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: false,
+    });
+  }
+
+  /** The vocabulary string of one token (byte-level form, e.g. "Ġthe"), for labelling plots. */
+  idToToken(id: number): string | undefined {
+    return this.inner.id_to_token(id);
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.inner.token_to_id(token);
+  }
+
+  /** Size of the vocabulary including added tokens (the model's vocab_size may be padded above it). */
+  get vocabSize(): number {
+    return this.inner.get_vocab(true).size;
+  }
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  const text = await readFile(path, 'utf-8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what} ${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
