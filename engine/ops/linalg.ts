@@ -16,8 +16,15 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = !!opts.transA, transB = !!opts.transB;
   assertSameDtype('matmul', a, b);
   if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: scalar operand ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`);
-  if (a.rank === 1) return squeeze(matmul(unsqueeze(a, transA ? 1 : 0), b, opts), -2);
-  if (b.rank === 1) return squeeze(matmul(a, unsqueeze(b, transB ? 0 : 1), opts), -1);
+  if (a.rank === 1 || b.rank === 1) {
+    // lift 1-D operands to matrices, then drop the axes they added (N first, then M)
+    const a2 = a.rank === 1 ? unsqueeze(a, transA ? 1 : 0) : a;
+    const b2 = b.rank === 1 ? unsqueeze(b, transB ? 0 : 1) : b;
+    let y = matmul(a2, b2, opts);
+    if (b.rank === 1) y = squeeze(y, -1);
+    if (a.rank === 1) y = squeeze(y, b.rank === 1 ? -1 : -2);
+    return y;
+  }
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
   const M = transA ? ac : ar, K = transA ? ar : ac;
