@@ -1,8 +1,10 @@
 // The registry of steps, in order. A step not listed here is not built yet.
 import type { Step } from './step.ts';
 import { setupStep } from './step00-setup.ts';
+import { reportStep } from './step12-report.ts';
+import { statisticsStep } from './step13-statistics.ts';
 
-export const STEPS: Step[] = [setupStep];
+export const STEPS: Step[] = [setupStep, reportStep, statisticsStep];
 
 export const STEP_TITLES = [
   'setup and seeding', 'train controlled models', 'collect activations', 'sparse-autoencoder features',

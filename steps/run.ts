@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
 import { STEP_TITLES, STEPS } from './index.ts';
+import { writeRunReport } from './step12-report.ts';
 
 const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [options]
 
@@ -105,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
   const runner = new Runner(STEPS, config, runDir, backend);
   const t0 = performance.now();
   await runner.run(ids);
+  // steps after the report (13, 14) add to it: rebuild it so it covers the whole run
+  if (ids.some((i) => i > 12) && STEPS.some((s) => s.id === 12)) {
+    writeRunReport(runDir, config.report.title, backend.description, config.seed);
+  }
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${runDir}`);
   return 0;
 }

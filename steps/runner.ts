@@ -74,7 +74,7 @@ export class Runner {
       }
       const hash = this.hashOf(step);
       const prev = this.doneRecord(id);
-      if (prev && prev.hash === hash) {
+      if (prev && prev.hash === hash && !step.alwaysRun) {
         this.hashes.set(id, hash);
         this.say(`step ${String(id).padStart(2)} ${step.title}: cached (${prev.summary})`);
         out.push(prev);

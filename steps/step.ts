@@ -33,6 +33,8 @@ export interface Step {
   needs: number[];
   /** the config sections this step's result depends on (part of its cache key) */
   configKeys: (keyof RunConfig)[];
+  /** never taken from the cache (its inputs are the whole run directory) */
+  alwaysRun?: boolean;
   /** runs on a Hugging Face checkpoint given with --model */
   appliesToModel: boolean;
   /** does the work; returns a one-line summary */

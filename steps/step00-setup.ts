@@ -4,6 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { emptyReport } from '../interp/report/index.ts';
+import { saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
 function gitCommit(): string {
@@ -54,6 +56,16 @@ export const setupStep: Step = {
     };
     ctx.writeJson('setup.json', setup);
     ctx.log(`backend ${ctx.backend.description}`);
+    const report = emptyReport(0, 'setup and seeding');
+    report.summary = `Run seed ${config.seed}; every random stream derives from it. Backend: ${ctx.backend.description}.`;
+    report.tables.push({
+      title: 'Environment',
+      columns: ['what', 'value'],
+      rows: [['seed', config.seed], ['backend', ctx.backend.description], ['git commit', setup.gitCommit],
+        ...Object.entries(setup.versions).map(([k, v]) => [k, v] as [string, string])],
+    });
+    report.notes.push(setup.seedDerivation);
+    saveReport(ctx, report);
     return `seed ${config.seed}, backend ${ctx.backend.description}`;
   },
 };
