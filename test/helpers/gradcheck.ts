@@ -1,0 +1,153 @@
+// One gradient check for every differentiable op: the engine's reverse-mode gradient of
+// sum(f(...xs) * w), for a fixed random cotangent w, against central finite differences in float64,
+// element by element. A new op gets its check by adding one line to test/gradcheck.test.ts.
+//
+// Finite differences use Richardson extrapolation of two central differences (steps h and h/2),
+// whose error is O(h^4): with h = 1e-3 it is ~1e-12 for smooth functions, far below the 1e-6
+// tolerance, while the step stays large enough that float64 rounding of the loss does not matter.
+// Inputs near a kink (abs, relu, clamp, max) must therefore keep 2h away from it; the input
+// builders below (awayFrom, distinct) do that.
+import * as mi from '../../engine/index.ts';
+import { cpuView, type Tensor } from '../../engine/tensor.ts';
+import { shapeStr, sizeOf, stridesOf } from '../../engine/shape.ts';
+
+/** How to build one input. A bare shape means standard-normal float64 values. */
+export interface InputSpec {
+  shape: number[];
+  /** explicit values (row-major); otherwise drawn by `draw` */
+  values?: number[];
+  draw?: (rng: mi.Rng, i: number) => number;
+  dtype?: 'float64' | 'int32';
+  /** differentiate with respect to this input (default: float inputs yes, int32 never) */
+  grad?: boolean;
+}
+export type Input = number[] | InputSpec;
+
+export const normal = (shape: number[], std = 1): InputSpec => ({ shape, draw: (r) => std * r.normal() });
+export const uniform = (shape: number[], lo: number, hi: number): InputSpec => ({ shape, draw: (r) => lo + (hi - lo) * r.uniform() });
+/** Positive values in [lo, hi): for log, sqrt, pow bases, step sizes. */
+export const positive = (shape: number[], lo = 0.5, hi = 2): InputSpec => uniform(shape, lo, hi);
+export const negative = (shape: number[], lo = -2, hi = -0.5): InputSpec => uniform(shape, lo, hi);
+/** Normal values at least `gap` away from every point in `kinks` (relu, abs, clamp bounds). */
+export const awayFrom = (shape: number[], kinks: number[], gap = 0.05): InputSpec => ({
+  shape,
+  draw: (r) => {
+    for (;;) {
+      const v = r.normal();
+      if (kinks.every((k) => Math.abs(v - k) >= gap)) return v;
+    }
+  },
+});
+/**
+ * Distinct multiples of 0.1 in shuffled order, plus `offset`: no ties for max/min/topk. Two inputs
+ * with offsets 0 and 0.05 never tie with each other either.
+ */
+export function distinct(shape: number[], offset = 0): InputSpec {
+  const n = sizeOf(shape);
+  let perm: number[] = [];
+  return { shape, draw: (r, i) => {
+    if (i === 0) perm = r.permutation(n); // draws come in order, so each build gets its own
+    return (perm[i] - Math.floor(n / 2)) * 0.1 + offset;
+  } };
+}
+/** int32 indices in [0, n) (never differentiated). */
+export const indices = (shape: number[], n: number): InputSpec => ({ shape, dtype: 'int32', draw: (r) => r.int(0, n) });
+export const given = (shape: number[], values: number[], opts: { dtype?: 'float64' | 'int32'; grad?: boolean } = {}): InputSpec => ({ shape, values, ...opts });
+/** A float input that is not differentiated (masks, conditions). */
+export const constant = (spec: Input): InputSpec => ({ ...asSpec(spec), grad: false });
+
+export interface GradcheckOptions {
+  seed?: string | number;
+  /** finite-difference step (default 1e-3; see the header) */
+  h?: number;
+  /** largest allowed relative error (default 1e-6) */
+  tol?: number;
+}
+
+export interface GradcheckResult { maxRelErr: number; checked: number }
+
+function asSpec(s: Input): InputSpec {
+  return Array.isArray(s) ? normal(s) : s;
+}
+
+/**
+ * Checks d/dx sum(f(...xs) * w) for every float input x that is differentiated; throws an Error
+ * naming the case, the input, the element (flat and multi-index) and both values on a mismatch.
+ * The relative error is |a - n| / max(|a|, |n|, 1e-3 * max(1, largest |n| of that input)).
+ */
+export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: Input[], opts: GradcheckOptions = {}): GradcheckResult {
+  const rng = new mi.Rng(opts.seed ?? `gradcheck/${name}`);
+  const h = opts.h ?? 1e-3;
+  const tol = opts.tol ?? 1e-6;
+  return mi.tidy(() => {
+    const specs = inputs.map(asSpec);
+    const xs = specs.map((s, k) => build(s, rng.fork(`input${k}`), name, k));
+    const wrt = specs.map((s, k) => xs[k].dtype !== 'int32' && s.grad !== false);
+    if (!wrt.some(Boolean)) throw new Error(`gradcheck ${name}: no input to differentiate`);
+
+    // analytic: one backward pass from sum(f * w)
+    const leaves = xs.map((x, k) => {
+      if (!wrt[k]) return x;
+      const l = mi.detach(x);
+      l.requiresGrad = true;
+      return l;
+    });
+    const out = f(...leaves);
+    if (out.dtype !== 'float64') throw new Error(`gradcheck ${name}: f returned ${out.dtype}; build it from float64 ops`);
+    const w = mi.randn(out.shape, rng.fork('cotangent'), { dtype: 'float64' });
+    const grads = mi.backwardFrom(mi.sum(mi.mul(out, w)));
+
+    const loss = () => mi.noGrad(() => mi.tidy(() => mi.sum(mi.mul(f(...xs), w)).dataSync()[0]));
+    let maxRelErr = 0, checked = 0;
+    xs.forEach((x, k) => {
+      if (!wrt[k]) return;
+      const g = grads.get(leaves[k]);
+      const analytic = g ? g.dataSync() : new Float64Array(x.size);
+      const data = cpuView(x);
+      const numeric = new Float64Array(x.size);
+      for (let i = 0; i < x.size; i++) {
+        const x0 = data[i];
+        const central = (step: number) => {
+          data[i] = x0 + step; const up = loss();
+          data[i] = x0 - step; const down = loss();
+          data[i] = x0;
+          return (up - down) / (2 * step);
+        };
+        const d1 = central(h), d2 = central(h / 2);
+        numeric[i] = (4 * d2 - d1) / 3;
+      }
+      let scale = 1;
+      for (const v of numeric) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < x.size; i++) {
+        const a = analytic[i], n = numeric[i];
+        const err = Math.abs(a - n) / Math.max(Math.abs(a), Math.abs(n), 1e-3 * scale);
+        if (!(err <= tol)) {
+          throw new Error(`gradcheck ${name}: input ${k} ${shapeStr(x.shape)} element ${i} ${indexStr(i, x.shape)}: ` +
+            `analytic ${a}, numeric ${n} (relative error ${err.toExponential(2)} > ${tol})`);
+        }
+        maxRelErr = Math.max(maxRelErr, err);
+        checked++;
+      }
+    });
+    return { maxRelErr, checked };
+  });
+}
+
+function build(s: InputSpec, rng: mi.Rng, name: string, k: number): Tensor {
+  const n = sizeOf(s.shape);
+  const dtype = s.dtype ?? 'float64';
+  let values: number[];
+  if (s.values) {
+    if (s.values.length !== n) throw new Error(`gradcheck ${name}: input ${k} has ${s.values.length} values for shape ${shapeStr(s.shape)}`);
+    values = s.values;
+  } else {
+    const draw = s.draw ?? ((r: mi.Rng) => r.normal());
+    values = Array.from({ length: n }, (_, i) => draw(rng, i));
+  }
+  return mi.tensor(values, s.shape, { dtype });
+}
+
+function indexStr(flat: number, shape: readonly number[]): string {
+  const st = stridesOf(shape);
+  return `[${st.map((s, d) => Math.floor(flat / s) % shape[d]).join(',')}]`;
+}
