@@ -1,0 +1,233 @@
+// Hugging Face `MambaConfig` (config.json of the `*-hf` Mamba-1 checkpoints): fields, defaults,
+// validation, and the parameter names and shapes a checkpoint of that config must hold.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeTextAtomic, type TensorSource } from './safetensors.ts';
+
+export interface MambaConfig {
+  vocab_size: number;
+  hidden_size: number;
+  state_size: number;
+  num_hidden_layers: number;
+  layer_norm_epsilon: number;
+  pad_token_id: number | null;
+  bos_token_id: number | null;
+  eos_token_id: number | null;
+  expand: number;
+  conv_kernel: number;
+  use_bias: boolean;
+  use_conv_bias: boolean;
+  hidden_act: string;
+  initializer_range: number;
+  residual_in_fp32: boolean;
+  /** Resolved: config.json's "auto" becomes ceil(hidden_size / 16), as transformers does. */
+  time_step_rank: number;
+  time_step_scale: number;
+  time_step_min: number;
+  time_step_max: number;
+  time_step_init_scheme: string;
+  time_step_floor: number;
+  rescale_prenorm_residual: boolean;
+  use_cache: boolean;
+  use_mambapy: boolean;
+  use_associative_scan: boolean;
+  tie_word_embeddings: boolean;
+  /** E, the inner width: expand * hidden_size unless config.json says otherwise. */
+  intermediate_size: number;
+  /** Every other config.json field (architectures, model_type, unknown ones...), kept to be written back. */
+  extra: Record<string, unknown>;
+}
+
+type FieldKind = 'posint' | 'number' | 'bool' | 'string' | 'tokenid';
+
+/** Fields we model, with their kinds. Defaults are transformers' MambaConfig defaults. */
+const FIELDS: Record<Exclude<keyof MambaConfig, 'extra' | 'time_step_rank' | 'intermediate_size'>, FieldKind> = {
+  vocab_size: 'posint', hidden_size: 'posint', state_size: 'posint', num_hidden_layers: 'posint',
+  layer_norm_epsilon: 'number', pad_token_id: 'tokenid', bos_token_id: 'tokenid', eos_token_id: 'tokenid',
+  expand: 'number', conv_kernel: 'posint', use_bias: 'bool', use_conv_bias: 'bool', hidden_act: 'string',
+  initializer_range: 'number', residual_in_fp32: 'bool', time_step_scale: 'number', time_step_min: 'number',
+  time_step_max: 'number', time_step_init_scheme: 'string', time_step_floor: 'number',
+  rescale_prenorm_residual: 'bool', use_cache: 'bool', use_mambapy: 'bool', use_associative_scan: 'bool',
+  tie_word_embeddings: 'bool',
+};
+
+const DEFAULTS = {
+  vocab_size: 50280, hidden_size: 768, state_size: 16, num_hidden_layers: 32, layer_norm_epsilon: 1e-5,
+  pad_token_id: 0, bos_token_id: 0, eos_token_id: 0, expand: 2, conv_kernel: 4, use_bias: false,
+  use_conv_bias: true, hidden_act: 'silu', initializer_range: 0.1, residual_in_fp32: true,
+  time_step_scale: 1.0, time_step_min: 0.001, time_step_max: 0.1, time_step_init_scheme: 'random',
+  time_step_floor: 1e-4, rescale_prenorm_residual: false, use_cache: true, use_mambapy: false,
+  use_associative_scan: true, tie_word_embeddings: true,
+} satisfies Record<keyof typeof FIELDS, unknown>;
+
+/**
+ * Fields config.json must state. They fix every tensor shape; silently falling back to the
+ * mamba-130m defaults would build a model of the wrong size and fail later, far from the cause.
+ */
+export const REQUIRED_FIELDS = ['vocab_size', 'hidden_size', 'num_hidden_layers', 'state_size'] as const;
+
+/** Generic transformers PretrainedConfig fields: kept in `extra` without a warning. */
+const GENERIC_FIELDS = new Set([
+  'architectures', 'model_type', 'transformers_version', 'dtype', 'torch_dtype', '_name_or_path',
+  'name_or_path', 'is_encoder_decoder', 'output_hidden_states', 'output_attentions', 'return_dict',
+  'chunk_size_feed_forward', 'id2label', 'label2id', 'problem_type', 'tokenizer_class', 'task_specific_params',
+  'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id', 'max_length', 'num_labels',
+  '_attn_implementation_autoset', 'auto_map',
+]);
+
+export interface ParseOptions {
+  /** Receives one message listing every unknown field (default: console.warn). */
+  warn?: (message: string) => void;
+}
+
+/** A full config from overrides of the defaults (required fields included), e.g. for tests and training. */
+export function makeConfig(fields: Partial<Omit<MambaConfig, 'extra'>> & Pick<MambaConfig, (typeof REQUIRED_FIELDS)[number]>): MambaConfig {
+  return parseConfig({ ...fields }, '<makeConfig>', { warn: () => undefined });
+}
+
+export function parseConfig(json: unknown, source: string, options: ParseOptions = {}): MambaConfig {
+  const where = `config ${source}`;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${where}: not a JSON object`);
+  const raw = json as Record<string, unknown>;
+  if (raw.hidden_size === undefined && raw.d_model !== undefined) {
+    throw new Error(`${where}: this is a state-spaces mamba_ssm config (d_model, n_layer); use the Hugging Face "-hf" checkpoint's config.json`);
+  }
+  for (const field of REQUIRED_FIELDS) {
+    if (raw[field] === undefined) throw new Error(`${where}: missing required field "${field}"`);
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const [field, kind] of Object.entries(FIELDS) as [keyof typeof FIELDS, FieldKind][]) {
+    const value = raw[field] === undefined ? DEFAULTS[field] : raw[field];
+    checkKind(value, kind, `${where}: field "${field}"`);
+    config[field] = value;
+  }
+  const hidden = config.hidden_size as number;
+  config.time_step_rank = resolveRank(raw.time_step_rank, hidden, where);
+  // transformers sets intermediate_size = int(expand * hidden_size); a stated value wins, as kwargs do there.
+  const intermediate = raw.intermediate_size ?? Math.floor((config.expand as number) * hidden);
+  checkKind(intermediate, 'posint', `${where}: field "intermediate_size"`);
+  config.intermediate_size = intermediate;
+
+  const extra: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (key in FIELDS || key === 'time_step_rank' || key === 'intermediate_size') continue;
+    extra[key] = value;
+    if (!GENERIC_FIELDS.has(key)) unknown.push(key);
+  }
+  if (unknown.length) {
+    (options.warn ?? console.warn)(`${where}: unknown field(s) kept as they are: ${unknown.sort().join(', ')}`);
+  }
+  config.extra = extra;
+  return config as unknown as MambaConfig;
+}
+
+function resolveRank(value: unknown, hidden: number, where: string): number {
+  if (value === undefined || value === 'auto') return Math.ceil(hidden / 16);
+  checkKind(value, 'posint', `${where}: field "time_step_rank" (a positive integer or "auto")`);
+  return value as number;
+}
+
+function checkKind(value: unknown, kind: FieldKind, what: string): void {
+  const ok =
+    kind === 'posint' ? Number.isSafeInteger(value) && (value as number) > 0
+    : kind === 'number' ? typeof value === 'number' && Number.isFinite(value)
+    : kind === 'bool' ? typeof value === 'boolean'
+    : kind === 'string' ? typeof value === 'string'
+    : value === null || (Number.isSafeInteger(value) && (value as number) >= 0);
+  if (!ok) {
+    const expected = { posint: 'a positive integer', number: 'a finite number', bool: 'a boolean', string: 'a string', tokenid: 'a token id or null' }[kind];
+    throw new Error(`${what} must be ${expected}, found ${JSON.stringify(value)}`);
+  }
+}
+
+/** Reads `config.json` from a checkpoint folder, or the named JSON file. */
+export async function readConfig(path: string, options: ParseOptions = {}): Promise<MambaConfig> {
+  const file = (await stat(path)).isDirectory() ? join(path, 'config.json') : path;
+  const text = await readFile(file, 'utf-8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`config ${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(json, file, options);
+}
+
+/** The config as config.json holds it: known fields, then the kept extras, keys sorted like transformers writes them. */
+export function configToJSON(config: MambaConfig): Record<string, unknown> {
+  const { extra, ...known } = config;
+  const merged: Record<string, unknown> = { ...extra, ...known };
+  return Object.fromEntries(Object.keys(merged).sort().map((k) => [k, merged[k]]));
+}
+
+/** Writes `dir/config.json` via a temporary file and a rename. */
+export async function writeConfig(dir: string, config: MambaConfig): Promise<void> {
+  await writeTextAtomic(join(dir, 'config.json'), JSON.stringify(configToJSON(config), null, 2) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+/** Hugging Face parameter name → shape, for every tensor a checkpoint of `config` holds. */
+export function expectedParameterShapes(config: MambaConfig): Map<string, number[]> {
+  const { vocab_size: V, hidden_size: d, intermediate_size: E, state_size: N, time_step_rank: R, conv_kernel: K } = config;
+  const shapes = new Map<string, number[]>();
+  shapes.set('backbone.embeddings.weight', [V, d]);
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `backbone.layers.${i}`;
+    shapes.set(`${p}.norm.weight`, [d]);
+    shapes.set(`${p}.mixer.in_proj.weight`, [2 * E, d]);
+    if (config.use_bias) shapes.set(`${p}.mixer.in_proj.bias`, [2 * E]);
+    shapes.set(`${p}.mixer.conv1d.weight`, [E, 1, K]);
+    if (config.use_conv_bias) shapes.set(`${p}.mixer.conv1d.bias`, [E]);
+    shapes.set(`${p}.mixer.x_proj.weight`, [R + 2 * N, E]);
+    shapes.set(`${p}.mixer.dt_proj.weight`, [E, R]);
+    shapes.set(`${p}.mixer.dt_proj.bias`, [E]); // dt_proj always has a bias: it sets the initial step size
+    shapes.set(`${p}.mixer.A_log`, [E, N]);
+    shapes.set(`${p}.mixer.D`, [E]);
+    shapes.set(`${p}.mixer.out_proj.weight`, [d, E]);
+    if (config.use_bias) shapes.set(`${p}.mixer.out_proj.bias`, [d]);
+  }
+  shapes.set('backbone.norm_f.weight', [d]);
+  if (!config.tie_word_embeddings) shapes.set('lm_head.weight', [V, d]);
+  return shapes;
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/**
+ * Checks a checkpoint against `config`: throws one error listing every missing, unexpected,
+ * mis-shaped or non-float tensor by name. With tied embeddings a stored `lm_head.weight` of the
+ * right shape is accepted (some exports write the tied copy); it is not used.
+ */
+export function validateCheckpoint(config: MambaConfig, source: TensorSource): void {
+  const { path, dir } = source as { path?: string; dir?: string };
+  const label = `checkpoint ${path ?? dir ?? ''}`.trim();
+  const expected = expectedParameterShapes(config);
+  const problems: string[] = [];
+  for (const [name, shape] of expected) {
+    if (!source.has(name)) {
+      problems.push(`missing "${name}" (expected shape [${shape}])`);
+      continue;
+    }
+    const found = source.entry(name);
+    if (found.shape.length !== shape.length || found.shape.some((s, i) => s !== shape[i])) {
+      problems.push(`"${name}" has shape [${found.shape}], expected [${shape}]`);
+    }
+    if (!FLOAT_DTYPES.has(found.dtype)) problems.push(`"${name}" has dtype ${found.dtype}, expected a float (F32, F16, BF16 or F64)`);
+  }
+  for (const name of source.names) {
+    if (expected.has(name)) continue;
+    const found = source.entry(name);
+    if (name === 'lm_head.weight' && config.tie_word_embeddings) {
+      const [V, d] = [config.vocab_size, config.hidden_size];
+      if (found.shape.length === 2 && found.shape[0] === V && found.shape[1] === d) continue;
+    }
+    problems.push(`unexpected "${name}" (shape [${found.shape}])`);
+  }
+  if (problems.length) {
+    throw new Error(`${label} does not match the config (${problems.length} problem(s)):\n  ${problems.join('\n  ')}`);
+  }
+}
