@@ -50,7 +50,7 @@ export class Runner {
     const h = createHash('sha256');
     const cfg = this.config as unknown as Record<string, unknown>;
     h.update(JSON.stringify({
-      id: step.id, name: step.name, seed: this.config.seed, model: this.config.model, backend: this.backend.name,
+      id: step.id, name: step.name, version: step.version, seed: this.config.seed, model: this.config.model, backend: this.backend.name,
       config: step.configKeys.map((k) => [k, cfg[k]]),
       inputs: step.needs.map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
     }));

@@ -29,6 +29,8 @@ export interface Step {
   /** folder-safe name, e.g. "train" */
   name: string;
   title: string;
+  /** bump when the step's code changes what it computes (part of its cache key) */
+  version: number;
   /** earlier steps whose artefacts this one reads */
   needs: number[];
   /** the config sections this step's result depends on (part of its cache key) */

@@ -31,6 +31,7 @@ export const setupStep: Step = {
   id: 0,
   name: 'setup',
   title: 'setup and seeding',
+  version: 1,
   needs: [],
   configKeys: ['seed', 'tasks', 'train'],
   appliesToModel: true,

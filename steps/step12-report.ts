@@ -33,6 +33,7 @@ export const reportStep: Step = {
   id: 12,
   name: 'report',
   title: 'visualisation and report',
+  version: 1,
   needs: [],
   alwaysRun: true,
   configKeys: ['report'],

@@ -11,6 +11,7 @@ export const statisticsStep: Step = {
   id: 13,
   name: 'statistics',
   title: 'controls and statistics',
+  version: 1,
   needs: [],
   alwaysRun: true,
   configKeys: [],
