@@ -90,7 +90,9 @@ fn mi_pow(a: f32, b: f32) -> f32 {
   // pow with the sign rules of Math.pow for integral exponents of negative bases
   if (b == 0.0) { return 1.0; }
   if (a >= 0.0) { return pow(a, b); }
-  if (fract(b) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+  // NaN through a runtime value: a constant NaN bitcast is a WGSL compile error
+  var nan_bits = 0x7fc00000u;
+  if (fract(b) != 0.0) { return bitcast<f32>(nan_bits); }
   let m = pow(-a, b);
   if (fract(b * 0.5) != 0.0) { return -m; }
   return m;
