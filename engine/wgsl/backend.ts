@@ -1,5 +1,402 @@
-// Placeholder until the WebGPU backend lands (issue 3).
-import type { Backend } from '../backend.ts';
-export async function createWebGpuBackend(): Promise<Backend> {
-  throw new Error('the WebGPU backend is not built yet');
+// The WebGPU backend. Kernel modules (engine/wgsl/kernels) plan compute passes; this file owns the
+// device and runs those plans:
+// - buffers come from a pool keyed by byte size class;
+// - pipelines are compiled once per WGSL source;
+// - passes are recorded into one command encoder and submitted together (at a threshold of
+//   passes, and whenever a read or flush happens); reading back is the only wait;
+// - device errors are caught in error scopes and thrown, naming the kernel and pass, from the next
+//   call of the backend (run, read, flush), since WebGPU reports them asynchronously.
+//
+// Why a freed buffer may be handed out again as soon as the submission that last used it has been
+// *submitted* (not completed): the queue runs submissions and queue.writeBuffer calls in the order
+// they were issued, so any later write or pass that touches the recycled buffer is ordered after
+// the earlier work that read it. The only hazard is a buffer freed while still used by the
+// not-yet-submitted encoder: a writeBuffer into it would overtake that work. Such buffers are held
+// back until their encoder is submitted.
+import type { Backend, Buffer } from '../backend.ts';
+import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
+import type { KernelName, KernelParams } from '../kernels.ts';
+import { acquireDevice, type AcquiredDevice } from './device.ts';
+import type { BufferInfo, ComputePass, DeviceFacts } from './kernel.ts';
+import { WGSL_KERNELS } from './kernels/index.ts';
+
+/** Passes recorded before the encoder is submitted without being asked. */
+const PASSES_PER_SUBMIT = 64;
+/** Bytes of uniform data one submission can carry (one arena buffer per submission). */
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+
+export class WgslBuffer implements Buffer {
+  /** Number of the submission that last used this buffer (this.batch while it is being recorded). */
+  lastUse = -1;
+  constructor(readonly dtype: DType, readonly size: number, public gpu: GPUBuffer | null, readonly classBytes: number) {}
+}
+
+interface Pipeline {
+  pipeline: GPUComputePipeline;
+  /** Bind-group creation is checked in an error scope the first time a pipeline is used. */
+  used: boolean;
+}
+
+/** One submission being recorded. */
+interface Batch {
+  encoder: GPUCommandEncoder;
+  pass: GPUComputePassEncoder;
+  passes: number;
+  labels: string[];
+  arena: GPUBuffer;
+  uniforms: Uint8Array;
+  uniformBytes: number;
+  /** Buffers freed while this batch uses them: back to the pool once it is submitted. */
+  heldBack: GPUBuffer[];
+}
+
+const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Byte size classes: powers of two up to 4 KiB, then eighths of a power of two (<= 12.5% waste). */
+function sizeClass(bytes: number): number {
+  const b = Math.max(256, bytes);
+  const p = 2 ** Math.ceil(Math.log2(b));
+  if (p <= 4096) return p;
+  const step = p / 8;
+  return Math.ceil(b / step) * step;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly description: string;
+  readonly device: GPUDevice;
+  readonly facts: DeviceFacts;
+  /** Held so that Dawn's GPU object lives as long as the device (see device.ts). */
+  private readonly acquired: AcquiredDevice;
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly arenas: GPUBuffer[] = [];
+  private readonly pipelines = new Map<string, Pipeline>();
+  private readonly uniformAlign: number;
+  private batch: Batch | null = null;
+  /** Number of the next submission (the one being recorded). */
+  private batchNo = 0;
+  private live = 0;
+  /** Error-scope results not yet looked at. */
+  private checks: Promise<void>[] = [];
+  private failure: Error | null = null;
+  /** Order in which the pending checks were issued: the earliest error is the cause of the rest. */
+  private failureSeq = Infinity;
+  private checkSeq = 0;
+  private lost: string | null = null;
+
+  constructor(acquired: AcquiredDevice) {
+    this.acquired = acquired;
+    this.device = acquired.device;
+    this.description = acquired.description;
+    const lim = this.device.limits;
+    this.uniformAlign = lim.minUniformBufferOffsetAlignment;
+    const sg = acquired.features.has('subgroups')
+      ? (acquired.adapter.info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number })
+      : null;
+    this.facts = {
+      maxWorkgroupSize: lim.maxComputeInvocationsPerWorkgroup,
+      maxWorkgroupStorage: lim.maxComputeWorkgroupStorageSize,
+      maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+      ...(sg?.subgroupMinSize ? { subgroupSizes: { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize } } : {}),
+    };
+    this.device.lost.then((info) => { this.lost = `webgpu: device lost (${info.reason}): ${info.message}`; });
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.fail(new Error(`webgpu: uncaptured device error: ${(ev as GPUUncapturedErrorEvent).error.message}`));
+    });
+  }
+
+  /** The adapter behind the device (kept reachable with the GPU object). */
+  get adapter(): GPUAdapter { return this.acquired.adapter; }
+
+  supports(dtype: DType): boolean {
+    return dtype === 'float32' || dtype === 'int32';
+  }
+
+  alloc(dtype: DType, size: number): WgslBuffer {
+    this.checkHealth();
+    if (!this.supports(dtype)) throw new Error(`webgpu: no ${dtype} buffers (float32 and int32 only)`);
+    const bytes = size * bytesPer(dtype);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) {
+      throw new Error(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize of ${limit} bytes`);
+    }
+    const cls = Math.min(sizeClass(bytes), Math.max(4, Math.ceil(bytes / 4) * 4, this.device.limits.maxBufferSize));
+    this.live++;
+    return new WgslBuffer(dtype, size, this.takeGpuBuffer(cls, `${dtype}[${size}]`), cls);
+  }
+
+  write(buf: Buffer, data: TypedArray): void {
+    const b = this.own(buf, 'write');
+    if (data.length !== b.size) throw new Error(`webgpu write: ${data.length} elements into a buffer of ${b.size}`);
+    if (b.size === 0) return;
+    // a write is queued ahead of the encoder being recorded: submit that first if it uses the buffer
+    if (this.batch && b.lastUse === this.batchNo) this.submit();
+    const typed = b.dtype === 'int32'
+      ? (data instanceof Int32Array ? data : Int32Array.from(data, (v) => Math.trunc(v)))
+      : (data instanceof Float32Array ? data : Float32Array.from(data));
+    this.device.queue.writeBuffer(b.gpu!, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  }
+
+  async read(buf: Buffer): Promise<TypedArray> {
+    const b = this.own(buf, 'read');
+    const out = b.dtype === 'int32' ? new Int32Array(b.size) : new Float32Array(b.size);
+    if (b.size === 0) { await this.settle(); return out; }
+    const bytes = b.size * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    try {
+      this.submit();
+      const encoder = this.device.createCommandEncoder({ label: 'readback' });
+      encoder.copyBufferToBuffer(b.gpu!, 0, staging, 0, bytes);
+      this.device.pushErrorScope('validation');
+      this.device.queue.submit([encoder.finish()]);
+      this.watch(this.device.popErrorScope(), (e) => `webgpu: reading back a ${b.dtype}[${b.size}] buffer failed: ${e.message}`);
+      await staging.mapAsync(GPUMapMode.READ);
+      await this.settle();
+      out.set(new (out.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(staging.getMappedRange()));
+      staging.unmap();
+      return out;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
+    this.checkHealth();
+    const impl = WGSL_KERNELS[kernel];
+    if (!impl) throw new Error(`webgpu backend: no WGSL kernel '${kernel}' yet`);
+    const ins = inputs.map((b) => this.own(b, kernel));
+    const outs = outputs.map((b) => this.own(b, kernel));
+    const plan = impl(ins as BufferInfo[], outs as BufferInfo[], params, this.facts);
+    const scratch = (plan.scratch ?? []).map((bytes) => {
+      const cls = sizeClass(Math.max(4, bytes));
+      return { gpu: this.takeGpuBuffer(cls, `${kernel} scratch`), bytes: Math.max(4, Math.ceil(bytes / 4) * 4), cls };
+    });
+    try {
+      for (const pass of plan.passes) this.record(pass, ins, outs, scratch);
+    } finally {
+      // scratch is free again once this batch is submitted
+      const batch = this.batch;
+      for (const s of scratch) {
+        if (batch) batch.heldBack.push(s.gpu);
+        else this.toPool(s.gpu);
+      }
+    }
+    if (this.batch && this.batch.passes >= PASSES_PER_SUBMIT) this.submit();
+  }
+
+  free(buf: Buffer): void {
+    const b = this.own(buf, 'free');
+    const gpu = b.gpu!;
+    b.gpu = null;
+    this.live--;
+    if (this.batch && b.lastUse === this.batchNo) this.batch.heldBack.push(gpu);
+    else this.toPool(gpu);
+  }
+
+  async flush(): Promise<void> {
+    this.submit();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.settle();
+  }
+
+  liveBuffers(): number {
+    return this.live;
+  }
+
+  /** Destroys every pooled buffer (the live ones stay); for long runs that changed sizes. */
+  trimPool(): void {
+    for (const list of this.pool.values()) for (const g of list) g.destroy();
+    this.pool.clear();
+  }
+
+  /**
+   * Compiles WGSL in its own error scope and throws its compilation errors, with line numbers,
+   * without marking the backend failed. For kernel authors and tests.
+   */
+  async checkWgsl(code: string, label: string): Promise<void> {
+    const err = await this.compile(code, label).check;
+    if (err) throw err;
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private own(buf: Buffer, what: string): WgslBuffer {
+    if (!(buf instanceof WgslBuffer)) throw new Error(`webgpu backend: ${what} got a buffer of another backend`);
+    if (buf.gpu === null) throw new Error(`webgpu backend: ${what} on a freed buffer`);
+    return buf;
+  }
+
+  private checkHealth(): void {
+    if (this.lost) throw new Error(this.lost);
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Remembers the device error of the earliest check (later ones are usually its consequences,
+   * e.g. "invalid pipeline" after a compile error); every later call throws it.
+   */
+  private fail(e: Error, seq = this.checkSeq++): void {
+    if (seq < this.failureSeq) { this.failure = e; this.failureSeq = seq; }
+  }
+
+  private watch(scope: Promise<GPUError | Error | null>, describe: (e: GPUError | Error) => string | Promise<string>): void {
+    const seq = this.checkSeq++;
+    this.checks.push(scope.then(async (e) => { if (e) this.fail(new Error(await describe(e)), seq); }));
+  }
+
+  /** Waits for every pending error scope and throws the first error. */
+  private async settle(): Promise<void> {
+    while (this.checks.length) {
+      const pending = this.checks;
+      this.checks = [];
+      await Promise.all(pending);
+    }
+    this.checkHealth();
+  }
+
+  private takeGpuBuffer(cls: number, label: string): GPUBuffer {
+    const reused = this.pool.get(cls)?.pop();
+    if (reused) return reused;
+    this.device.pushErrorScope('out-of-memory');
+    const gpu = this.device.createBuffer({ size: cls, usage: USAGE(), label });
+    this.watch(this.device.popErrorScope(), (e) => `webgpu: out of memory allocating ${cls} bytes for ${label}: ${e.message}`);
+    return gpu;
+  }
+
+  private toPool(gpu: GPUBuffer): void {
+    const list = this.pool.get(gpu.size);
+    if (list) list.push(gpu);
+    else this.pool.set(gpu.size, [gpu]);
+  }
+
+  private compile(code: string, label: string): { pipeline: GPUComputePipeline; check: Promise<Error | null> } {
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    const module = this.device.createShaderModule({ code, label });
+    const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    const oom = this.device.popErrorScope();
+    const validation = this.device.popErrorScope();
+    const check = Promise.all([oom, validation]).then(async ([o, v]) => {
+      if (o) return new Error(`webgpu: out of memory compiling '${label}': ${o.message}`);
+      if (!v) return null;
+      const info = await module.getCompilationInfo();
+      const lines = code.split('\n');
+      const msgs = info.messages.filter((m) => m.type === 'error').map((m) =>
+        `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`);
+      return new Error(msgs.length
+        ? `webgpu: WGSL of '${label}' does not compile:\n${msgs.join('\n')}`
+        : `webgpu: pipeline '${label}' is invalid: ${v.message}`);
+    });
+    return { pipeline, check };
+  }
+
+  private pipelineFor(code: string, label: string): Pipeline {
+    let p = this.pipelines.get(code);
+    if (!p) {
+      const { pipeline, check } = this.compile(code, label);
+      this.watch(check, (e) => e.message);
+      p = { pipeline, used: false };
+      this.pipelines.set(code, p);
+    }
+    return p;
+  }
+
+  private recording(): Batch {
+    if (!this.batch) {
+      const encoder = this.device.createCommandEncoder({ label: `mi submission ${this.batchNo}` });
+      const arena = this.arenas.pop() ?? this.device.createBuffer({
+        size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform arena',
+      });
+      this.batch = {
+        encoder, pass: encoder.beginComputePass({ label: 'mi batch' }), passes: 0, labels: [], arena,
+        uniforms: new Uint8Array(UNIFORM_ARENA_BYTES), uniformBytes: 0, heldBack: [],
+      };
+    }
+    return this.batch;
+  }
+
+  private record(pass: ComputePass, ins: WgslBuffer[], outs: WgslBuffer[], scratch: { gpu: GPUBuffer; bytes: number }[]): void {
+    let [x, y, z] = pass.workgroups;
+    if (x === 0 || y === 0 || z === 0) return; // nothing to do (empty tensor)
+    const max = this.facts.maxWorkgroupsPerDimension;
+    if (x > max) {
+      if (!pass.foldable || y !== 1) throw new Error(`webgpu: '${pass.label}' needs ${x} workgroups in x (limit ${max}) and cannot be folded`);
+      y = Math.ceil(x / max);
+      x = Math.ceil(x / y);
+    }
+    if (y > max || z > max) throw new Error(`webgpu: '${pass.label}' needs ${y} x ${z} workgroups in y, z (limit ${max})`);
+
+    const uniformBytes = pass.uniforms?.byteLength ?? 0;
+    if (this.batch && this.batch.uniformBytes + uniformBytes > UNIFORM_ARENA_BYTES) this.submit();
+    const batch = this.recording();
+    const pipe = this.pipelineFor(pass.code, pass.label);
+
+    const entries: GPUBindGroupEntry[] = [];
+    if (pass.uniforms) {
+      const offset = batch.uniformBytes;
+      batch.uniforms.set(new Uint8Array(pass.uniforms), offset);
+      batch.uniformBytes = Math.ceil((offset + uniformBytes) / this.uniformAlign) * this.uniformAlign;
+      entries.push({ binding: 0, resource: { buffer: batch.arena, offset, size: uniformBytes } });
+    }
+    pass.bindings.forEach((ref, k) => {
+      let gpu: GPUBuffer;
+      let size: number;
+      if (ref.kind === 'scratch') {
+        const s = scratch[ref.index];
+        if (!s) throw new Error(`webgpu: '${pass.label}' binds scratch ${ref.index}, the plan has ${scratch.length}`);
+        ({ gpu, bytes: size } = s);
+      } else {
+        const b = (ref.kind === 'input' ? ins : outs)[ref.index];
+        if (!b) throw new Error(`webgpu: '${pass.label}' binds ${ref.kind} ${ref.index}, which the kernel was not given`);
+        b.lastUse = this.batchNo;
+        gpu = b.gpu!;
+        size = Math.max(4, b.size * 4);
+      }
+      entries.push({ binding: k + 1, resource: { buffer: gpu, offset: 0, size } });
+    });
+
+    const firstUse = !pipe.used;
+    if (firstUse) this.device.pushErrorScope('validation');
+    const group = this.device.createBindGroup({ layout: pipe.pipeline.getBindGroupLayout(0), entries, label: pass.label });
+    if (firstUse) {
+      pipe.used = true;
+      this.watch(this.device.popErrorScope(), (e) => `webgpu: binding the buffers of '${pass.label}' failed: ${e.message}`);
+    }
+    batch.pass.setPipeline(pipe.pipeline);
+    batch.pass.setBindGroup(0, group);
+    batch.pass.dispatchWorkgroups(x, y, z);
+    batch.passes++;
+    batch.labels.push(pass.label);
+  }
+
+  /** Submits the batch being recorded, if any. */
+  private submit(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = null;
+    batch.pass.end();
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    const commands = batch.encoder.finish();
+    if (batch.uniformBytes) this.device.queue.writeBuffer(batch.arena, 0, batch.uniforms, 0, batch.uniformBytes);
+    this.device.queue.submit([commands]);
+    const labels = batch.labels.length > 8 ? [...batch.labels.slice(0, 8), `... ${batch.labels.length - 8} more`] : batch.labels;
+    const what = `submission ${this.batchNo} (passes: ${labels.join(', ')})`;
+    this.watch(this.device.popErrorScope(), (e) => `webgpu: out of memory in ${what}: ${e.message}`);
+    this.watch(this.device.popErrorScope(), (e) => `webgpu: validation error in ${what}: ${e.message}`);
+    this.batchNo++;
+    this.arenas.push(batch.arena);
+    for (const g of batch.heldBack) this.toPool(g);
+  }
+}
+
+let created: Promise<WebGpuBackend> | null = null;
+
+/**
+ * The WebGPU backend (one per process: an adapter gives one device). Throws when there is no
+ * adapter.
+ */
+export function createWebGpuBackend(): Promise<WebGpuBackend> {
+  created ??= acquireDevice().then((d) => new WebGpuBackend(d)).catch((e) => { created = null; throw e; });
+  return created;
 }

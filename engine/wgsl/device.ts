@@ -1,0 +1,62 @@
+// Acquiring a WebGPU device: Dawn (npm `webgpu`) in Node, navigator.gpu in a browser. The device
+// asks for the adapter's own limits (a bare requestDevice() gets the small spec defaults) and for
+// the optional features the adapter has.
+
+/** The device and everything that must stay reachable while it lives. */
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  /**
+   * The GPU object that made the adapter. In Node it must outlive the device: when Dawn's GPU
+   * object is garbage-collected while its device is in use, Node aborts at random (futex and
+   * pthread errors; see shared/notes/webgpu-in-node.md). Holding it here keeps it alive.
+   */
+  gpu: GPU;
+  /** "webgpu (nvidia ampere: NVIDIA H100 ...)". */
+  description: string;
+  features: Set<string>;
+}
+
+// Limits the kernels rely on; each is requested at the adapter's own value.
+const LIMITS = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension',
+] as const;
+
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
+
+async function getGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (typeof process === 'undefined' || !process.versions?.node) {
+    throw new Error('webgpu: this browser has no navigator.gpu');
+  }
+  // Mesa's software Vulkan driver prints errors at start without a runtime folder.
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'mi-xdg-'));
+  }
+  // A dynamic import with a computed name, so that a browser bundler never follows it.
+  const name = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ name)) as { create: (opts: string[]) => GPU; globals: object };
+  // GPUBufferUsage, GPUMapMode, ... as globals, as in a browser
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]);
+}
+
+export async function acquireDevice(): Promise<AcquiredDevice> {
+  const gpu = await getGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('webgpu: requestAdapter() found no adapter');
+  const requiredLimits: Record<string, number> = {};
+  for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'mamba-interp' });
+  const info = adapter.info;
+  const what = [info.vendor, info.architecture].filter(Boolean).join(' ');
+  const description = `webgpu (${what || 'unknown adapter'}${info.description ? `: ${info.description}` : ''})`;
+  return { device, adapter, gpu, description, features: new Set(requiredFeatures) };
+}
