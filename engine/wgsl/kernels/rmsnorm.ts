@@ -1,0 +1,71 @@
+// RMSNorm forward and backward. y = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps), one
+// workgroup per row. The backward's dx is also per row; dw sums over rows, done without float
+// atomics: per-block partial sums into a scratch buffer, then a second pass adds the blocks.
+import type { KernelPlan, WgslKernel } from '../kernel.ts';
+import { groups, LINEAR_WID, packUniforms, rowPass, sumPartialsPass } from './fused-util.ts';
+
+/** Rows summed by one thread of the dw partial pass. */
+const ROWS_PER_BLOCK = 64;
+
+export const rmsnorm: WgslKernel<'rmsnorm'> = (_i, _o, p, device): KernelPlan => ({
+  passes: [rowPass({
+    label: 'rmsnorm', rows: p.rows, cols: p.cols, eps: p.eps, device,
+    buffers: [['x', 'f32', false], ['w', 'f32', false], ['y', 'f32', true], ['rstd', 'f32', true]],
+    body: `
+  var ss = 0.0;
+  for (var j = lid; j < u.cols; j += WG) { let v = x[off + j]; ss += v * v; }
+  ss = wg_sum(ss, lid);
+  let rs = 1.0 / sqrt(ss / f32(u.cols) + u.eps);
+  if (lid == 0u) { rstd[row] = rs; }
+  for (var j = lid; j < u.cols; j += WG) { y[off + j] = x[off + j] * rs * w[j]; }`,
+  })],
+});
+
+// dx_j = r w_j dy_j - x_j r^3 / cols * sum_k (w_k dy_k x_k);  dw_j = sum_rows x_j r dy_j
+export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): KernelPlan => {
+  const { rows, cols } = p;
+  const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
+  const dxPass = rowPass({
+    label: 'rmsnorm_bwd dx', rows, cols, device,
+    buffers: [['x', 'f32', false], ['w', 'f32', false], ['rstd', 'f32', false], ['dy', 'f32', false], ['dx', 'f32', true]],
+    body: `
+  var dot = 0.0;
+  for (var j = lid; j < u.cols; j += WG) { dot += w[j] * dy[off + j] * x[off + j]; }
+  dot = wg_sum(dot, lid);
+  let rs = rstd[row];
+  let c = rs * rs * rs * dot / f32(u.cols);
+  for (var j = lid; j < u.cols; j += WG) { dx[off + j] = rs * w[j] * dy[off + j] - x[off + j] * c; }`,
+  });
+  const WGS = 256;
+  const partialCode = /* wgsl */ `
+struct U { rows: u32, cols: u32, blocks: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> rstd: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>;
+@compute @workgroup_size(${WGS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (${LINEAR_WID}) * ${WGS}u + lid;   // i = block * cols + j: neighbouring threads read neighbouring columns
+  if (i >= u.blocks * u.cols) { return; }
+  let blk = i / u.cols;
+  let j = i % u.cols;
+  let r1 = min(u.rows, (blk + 1u) * ${ROWS_PER_BLOCK}u);
+  var s = 0.0;
+  for (var r = blk * ${ROWS_PER_BLOCK}u; r < r1; r++) { s += x[r * u.cols + j] * rstd[r] * dy[r * u.cols + j]; }
+  partial[i] = s;
+}`;
+  return {
+    scratch: [blocks * cols * 4],
+    passes: [
+      dxPass,
+      {
+        label: 'rmsnorm_bwd dw partials', code: partialCode, foldable: true,
+        workgroups: [groups(blocks * cols, WGS), 1, 1],
+        uniforms: packUniforms([['u', rows], ['u', cols], ['u', blocks]]),
+        bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 2 }, { kind: 'input', index: 3 }, { kind: 'scratch', index: 0 }],
+      },
+      sumPartialsPass('rmsnorm_bwd dw sum', blocks, cols, { kind: 'scratch', index: 0 }, { kind: 'output', index: 1 }),
+    ],
+  };
+};
