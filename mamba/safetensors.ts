@@ -274,28 +274,31 @@ const WRITE_BYTES: Record<WritableDType, number> = { F32: 4, F64: 8, I64: 8, I32
  */
 export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<void> {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  // Entries as [key, value] pairs: a plain object would move integer-like names ("0") to the front.
+  const header: [string, unknown][] = [];
+  const seen = new Set<string>();
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new Error(`writeSafetensors ${path}: metadata "${k}" must be a string`);
     }
-    header.__metadata__ = metadata;
+    header.push(['__metadata__', metadata]);
   }
   let offset = 0;
   for (const t of sorted) {
     const where = `writeSafetensors ${path}: tensor "${t.name}"`;
     if (!t.name || t.name === '__metadata__') throw new Error(`${where}: invalid name`);
-    if (t.name in header) throw new Error(`${where}: duplicate name`);
+    if (seen.has(t.name)) throw new Error(`${where}: duplicate name`);
+    seen.add(t.name);
     const size = WRITE_BYTES[t.dtype];
     if (size === undefined) throw new Error(`${where}: cannot write dtype "${t.dtype}"`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(t.shape)}`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) throw new Error(`${where}: shape [${t.shape}] needs ${count} values, data has ${t.data.length}`);
     const bytes = count * size;
-    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    header.push([t.name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] }]);
     offset += bytes;
   }
-  let json = JSON.stringify(header);
+  let json = `{${header.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
   // The format asks for the header to be padded with spaces so the data starts 8-byte aligned.
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const headerBytes = Buffer.from(json, 'utf-8');

@@ -108,12 +108,15 @@ test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF
       { name: 'h.f16', dtype: 'F16', shape: [5], data: [1, -2, 65504, 2 ** -24, 0.333251953125] },
       { name: 'h.bf16', dtype: 'BF16', shape: [3], data: [1.5, -3.140625, 2 ** 100] },
       { name: 'empty', dtype: 'F32', shape: [0, 4], data: [] },
+      { name: '7', dtype: 'F32', shape: [1], data: [5] },
     ], { format: 'pt', note: 'round trip' });
     // The header is space-padded so tensor data starts 8-byte aligned; tensors are laid out in name order.
     const bytes = readFileSync(path);
     const headerLen = Number(bytes.readBigUInt64LE(0));
     assert.is(headerLen % 8, 0);
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString());
+    const headerText = bytes.subarray(8, 8 + headerLen).toString();
+    assert.ok(headerText.startsWith('{"__metadata__":{"format":"pt","note":"round trip"},"7":'), 'metadata first, then names in order');
+    const header = JSON.parse(headerText);
     const byOffset = Object.keys(header).filter((k) => k !== '__metadata__').sort((a, b) => header[a].data_offsets[0] - header[b].data_offsets[0] || a.localeCompare(b));
     assert.equal(byOffset, Object.keys(header).filter((k) => k !== '__metadata__').sort());
     assert.equal(readdirSync(dir), ['r.safetensors'], 'no temporary file left behind');
@@ -132,6 +135,7 @@ test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF
       assert.equal([...(await f.read('h.f16')).data], [1, -2, 65504, 2 ** -24, 0.333251953125]);
       assert.equal([...(await f.read('h.bf16')).data], [1.5, -3.140625, 2 ** 100]);
       assert.equal((await f.read('empty')).shape, [0, 4]);
+      assert.equal((await f.read('7')).data, new Float32Array([5]));
     } finally {
       await f.close();
     }
