@@ -3,7 +3,12 @@
 import type { KernelName } from '../../kernels.ts';
 import type { WgslKernel } from '../kernel.ts';
 import { binary, cast, copy, fill, unary, where } from './elementwise.ts';
+import { conv1d, conv1d_bwd } from './conv1d.ts';
+import { rmsnorm, rmsnorm_bwd } from './rmsnorm.ts';
+import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from './softmax.ts';
+import { topk } from './topk.ts';
 
 export const WGSL_KERNELS: { [K in KernelName]?: WgslKernel<K> } = {
   fill, unary, binary, where, cast, copy,
+  softmax, softmax_bwd, cross_entropy, cross_entropy_bwd, rmsnorm, rmsnorm_bwd, conv1d, conv1d_bwd, topk,
 };
