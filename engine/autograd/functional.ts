@@ -1,6 +1,6 @@
 // Functional autograd: grad, valueAndGrad, vjp and jacobian, on top of the tape.
 import { backwardFrom } from './tape.ts';
-import { keep, noGrad, tidy } from '../runtime.ts';
+import { noGrad, tidy } from '../runtime.ts';
 import { shapeStr, sizeOf } from '../shape.ts';
 import { empty, Tensor } from '../tensor.ts';
 import { concat, expand, eye, reshape } from '../ops/index.ts';
@@ -51,48 +51,58 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): [Tensor, (
 export interface JacobianOptions {
   /**
    * f maps a leading batch axis independently (f(stack(xs)) = stack(f(x) for x in xs)), as models
-   * do. Then rows of the Jacobian are computed `chunk` at a time in one backward pass each, by
-   * running f on copies of x and seeding each copy with one basis cotangent.
+   * do, and x has a leading axis of 1. Rows of the Jacobian are then computed `chunk` at a time in
+   * one backward pass each, by running f on `chunk` copies of x and seeding copy j with the basis
+   * cotangent of output element j.
    */
   batched?: boolean;
+  /** copies per backward pass in batched mode (default 256) */
   chunk?: number;
 }
 
 /**
- * The Jacobian d f(x) / d x, shaped [...out.shape, ...x.shape], by reverse mode. Without `batched`
- * it takes one backward pass per output element.
+ * The Jacobian d f(x) / d x by reverse mode, as a tensor whose rows (one per output element) are
+ * shaped like x, so J[i...] is the gradient of output element i with respect to x.
+ * - default: shape [...f(x).shape, ...x.shape]; one backward pass per output element.
+ * - batched: x is [1, ...rest] and f(x) is [1, ...outRest]; shape [...outRest, ...x.shape] (the
+ *   output's batch axis is dropped, x keeps its own); ceil(size(outRest) / chunk) backward passes.
+ * Everything but the result is disposed, including the forward pass.
  */
 export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOptions = {}): Tensor {
-  if (!opts.batched) {
-    const [out, pull] = vjp(f, x);
-    const rows: Tensor[] = [];
-    const m = out.size;
-    for (let i = 0; i < m; i++) {
-      rows.push(keep(tidy(() => reshape(pull(basisRow(out, i, 1))[0], [1, x.size]))));
-    }
-    const J = reshape(concat(rows, 0), [...out.shape, ...x.shape]);
-    for (const r of rows) r.dispose();
-    return J;
+  return tidy(() => (opts.batched ? batchedJacobian(f, x, opts.chunk ?? 256) : rowJacobian(f, x)));
+}
+
+function rowJacobian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
+  const [out, pull] = vjp(f, x);
+  const rows: Tensor[] = [];
+  for (let i = 0; i < out.size; i++) {
+    // each row in its own scope, so the backward pass's intermediates go at once
+    rows.push(tidy(() => reshape(pull(basisRow(out, i, 1))[0], [1, x.size])));
   }
-  // batched: x is [1, ...rest]; f on [k, ...rest] gives [k, ...outRest]
+  if (!rows.length) return empty([...out.shape, ...x.shape], x.dtype, x.backend);
+  return reshape(concat(rows, 0), [...out.shape, ...x.shape]);
+}
+
+function batchedJacobian(f: (x: Tensor) => Tensor, x: Tensor, chunk: number): Tensor {
   if (x.shape[0] !== 1) throw new Error(`jacobian: batched mode needs x with a leading axis of 1, got ${shapeStr(x.shape)}`);
   const outShape = noGrad(() => tidy(() => [...f(x).shape]));
-  const m = sizeOf(outShape);
-  const chunk = Math.max(1, Math.min(opts.chunk ?? 256, m));
+  if (outShape[0] !== 1) throw new Error(`jacobian: batched mode needs f(x) with a leading axis of 1, got ${shapeStr(outShape)}`);
+  const outRest = outShape.slice(1);
+  const m = sizeOf(outRest);
+  const k0 = Math.max(1, Math.min(chunk, m));
   const blocks: Tensor[] = [];
-  for (let start = 0; start < m; start += chunk) {
-    const k = Math.min(chunk, m - start);
-    blocks.push(keep(tidy(() => {
+  for (let start = 0; start < m; start += k0) {
+    const k = Math.min(k0, m - start);
+    blocks.push(tidy(() => {
       const xs = expand(x, [k, ...x.shape.slice(1)]);
       const [out, pull] = vjp(f, xs);
       // row j of the cotangent is the basis vector for output element start + j, placed in copy j
       const cot = reshape(basisBlock(out, start, k, m), out.shape);
       return reshape(pull(cot)[0], [k, x.size]);
-    })));
+    }));
   }
-  const J = reshape(concat(blocks, 0), [...outShape, ...x.shape]);
-  for (const b of blocks) b.dispose();
-  return J;
+  if (!blocks.length) return empty([...outRest, ...x.shape], x.dtype, x.backend);
+  return reshape(concat(blocks, 0), [...outRest, ...x.shape]);
 }
 
 /** A tensor like `out` with a 1 at flat position i. */
