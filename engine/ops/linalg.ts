@@ -32,7 +32,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (K !== Kb) {
     throw new Error(`matmul: inner dimensions differ: ${shapeStr(a.shape)}${transA ? '^T' : ''} @ ${shapeStr(b.shape)}${transB ? '^T' : ''}`);
   }
-  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchShape = broadcastShapes(`matmul: batch axes of ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`, a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = sizeOf(batchShape);
   // an operand whose batch is neither the full one nor a single matrix is expanded (copied)
   const prep = (t: Tensor): [Tensor, number] => {
