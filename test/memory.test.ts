@@ -8,7 +8,7 @@ import * as mi from '../engine/index.ts';
 
 const test = suite('memory');
 
-const STEPS = 1000, CHECK_AT = 10, WARMUP_STEPS = 1000, BATCH = 16, IN = 4, HIDDEN = 8;
+const STEPS = 1000, CHECK_AT = 10, WARMUP_STEPS = 300, BATCH = 16, IN = 4, HIDDEN = 8;
 // After a full gc and a warm-up run, the measured window still grows by 0.05-0.46 MB from run to
 // run (JIT code and feedback settling; over 16k steps it levels off instead of growing with the
 // step count). The exact leak checks are the tensor and buffer counts; this bound catches JS-side

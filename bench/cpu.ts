@@ -1,0 +1,179 @@
+// CPU backend benchmarks (tinybench, medians): the blocked float32 matmul kernel against the naive
+// triple loop, elementwise add against a plain Float32Array copy, and the selective scan forward
+// and backward. Each baseline is measured in the same run as what it is compared with.
+//   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
+//   bench/RESULTS.md with this run's table)
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import * as mi from '../engine/index.ts';
+import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
+import type { KernelParams, ScanParams } from '../engine/kernels.ts';
+
+const quick = process.argv.includes('--quick');
+const write = process.argv.includes('--write');
+const rng = new mi.Rng('bench/cpu');
+
+/** Median wall time of fn in ms, over at least `iterations` runs and `timeMs` of running. */
+async function median(name: string, fn: () => void, iterations: number, timeMs: number): Promise<number> {
+  const bench = new Bench({ iterations, time: timeMs, warmupIterations: Math.min(2, iterations), warmupTime: 0 });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}${'error' in r ? `: ${r.error.message}` : ''}`);
+  return r.latency.p50;
+}
+
+function randomF32(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
+  return a;
+}
+
+interface Row { what: string; size: string; ms: number; rate: string; baseline: string; ratio: string }
+const rows: Row[] = [];
+const fmt = (x: number, d = 2) => x.toFixed(d);
+function report(row: Row): void {
+  rows.push(row);
+  console.log(`${row.what.padEnd(28)} ${row.size.padEnd(22)} ${fmt(row.ms, 3).padStart(10)} ms  ${row.rate.padEnd(16)} ${row.baseline.padEnd(26)} ${row.ratio}`);
+}
+
+// ---- matmul ----------------------------------------------------------------------------------
+async function benchMatmul(n: number): Promise<void> {
+  const a = randomF32(n * n), b = randomF32(n * n), out = new Float32Array(n * n);
+  const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
+  const flops = 2 * n ** 3;
+  // the naive loop at 1024 takes seconds per call: few iterations, no time budget
+  const iters = n >= 1024 ? 3 : n >= 512 ? 5 : 20;
+  const tBlocked = await median(`matmul ${n}`, () => matmulBlocked([a, b], [out], p), iters, quick ? 100 : 500);
+  const tNaive = await median(`matmulNaive ${n}`, () => matmulNaive(a, b, out, n, n, n), n >= 1024 ? 2 : iters, 0);
+  const gf = (ms: number) => flops / (ms * 1e6);
+  report({
+    what: 'matmul f32 (blocked kernel)', size: `${n}x${n}x${n}`, ms: tBlocked, rate: `${fmt(gf(tBlocked))} GFLOP/s`,
+    baseline: `naive ${fmt(gf(tNaive))} GFLOP/s`, ratio: `${fmt(tNaive / tBlocked, 1)}x`,
+  });
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+async function benchAdd(): Promise<void> {
+  const n = 4 * 1024 * 1024;
+  const be = mi.cpuBackend();
+  const a = mi.tensor(randomF32(n)), b = mi.tensor(randomF32(n)), out = mi.empty([n]);
+  const params: KernelParams['binary'] = { op: 'add', shape: [n], aStrides: [1], bStrides: [1] };
+  const src = randomF32(n), dst = new Float32Array(n);
+  const tKernel = await median('add kernel', () => be.run('binary', [a.buffer, b.buffer], [out.buffer], params), 10, quick ? 200 : 1000);
+  const tOp = await median('mi.add', () => mi.add(a, b).dispose(), 10, quick ? 200 : 1000);
+  const tCopy = await median('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
+  // bytes moved: add reads two arrays and writes one; the copy reads one and writes one
+  const gbs = (bytes: number, ms: number) => bytes / (ms * 1e6);
+  const copyRate = gbs(2 * 4 * n, tCopy);
+  for (const [what, t] of [['add f32 (binary kernel)', tKernel], ['add f32 (mi.add, allocates)', tOp]] as const) {
+    report({
+      what, size: '4M elements', ms: t, rate: `${fmt(gbs(3 * 4 * n, t))} GB/s`,
+      baseline: `Float32Array.set ${fmt(copyRate)} GB/s`, ratio: `${fmt(gbs(3 * 4 * n, t) / copyRate)} of copy`,
+    });
+  }
+  for (const t of [a, b, out]) t.dispose();
+}
+
+// ---- selective scan --------------------------------------------------------------------------
+/**
+ * Compulsory traffic, float32 (4 bytes), with Mamba's flags (D, z, delta bias, softplus; no h0):
+ *   forward:  reads x, delta, z [b,T,E]; B, C [b,T,N]; A [E,N]; D, bias [E]; writes y [b,T,E], hT [b,E,N]
+ *             = 4 (4 bTE + 2 bTN + EN + 2E + bEN)
+ *   backward: reads x, delta, z, dy [b,T,E]; B, C [b,T,N]; A; D, bias; writes dx, ddelta, dz [b,T,E],
+ *             dB, dC [b,T,N], dA [E,N], dD, dbias [E]
+ *             = 4 (7 bTE + 4 bTN + 2 EN + 4E)
+ */
+export function scanBytes(batch: number, T: number, E: number, N: number): { fwd: number; bwd: number } {
+  const bTE = batch * T * E, bTN = batch * T * N;
+  return {
+    fwd: 4 * (4 * bTE + 2 * bTN + E * N + 2 * E + batch * E * N),
+    bwd: 4 * (7 * bTE + 4 * bTN + 2 * E * N + 4 * E),
+  };
+}
+
+async function benchScan(): Promise<void> {
+  const [batch, T, E, N] = [8, 256, 128, 16];
+  const be = mi.cpuBackend();
+  const x = mi.randn([batch, T, E], rng), delta = mi.randn([batch, T, E], rng, { std: 0.5 }), z = mi.randn([batch, T, E], rng);
+  const A = mi.rand([E, N], rng, { lo: -2, hi: -0.1 }), B = mi.randn([batch, T, N], rng), C = mi.randn([batch, T, N], rng);
+  const D = mi.randn([E], rng), bias = mi.randn([E], rng, { std: 0.1 });
+  const dy = mi.randn([batch, T, E], rng);
+  const p: ScanParams = { batch, T, E, N, hasD: true, hasZ: true, hasH0: false, hasDeltaBias: true, deltaSoftplus: true, saveStates: false };
+  const ins = [x, delta, A, B, C, D, z, bias];
+  const y = mi.empty([batch, T, E]), hT = mi.empty([batch, E, N]);
+  const grads = ins.map((t) => mi.empty(t.shape));
+  const inBufs = ins.map((t) => t.buffer);
+  const fwd = () => be.run('scan', inBufs, [y.buffer, hT.buffer], p);
+  const bwd = () => be.run('scan_bwd', [...inBufs, dy.buffer], grads.map((g) => g.buffer), { ...p, hasDhT: false, hasDhs: false });
+  const tF = await median('scan fwd', fwd, 5, quick ? 200 : 1000);
+  const tB = await median('scan bwd', bwd, 5, quick ? 200 : 1000);
+  const bytes = scanBytes(batch, T, E, N);
+  const size = `b${batch} T${T} E${E} N${N}`;
+  report({ what: 'selective scan forward', size, ms: tF, rate: `${fmt(bytes.fwd / (tF * 1e6), 3)} GB/s`, baseline: `${(bytes.fwd / 1e6).toFixed(2)} MB moved`, ratio: '' });
+  report({ what: 'selective scan backward', size, ms: tB, rate: `${fmt(bytes.bwd / (tB * 1e6), 3)} GB/s`, baseline: `${(bytes.bwd / 1e6).toFixed(2)} MB moved`, ratio: '' });
+  for (const t of [...ins, dy, y, hT, ...grads]) t.dispose();
+}
+
+// ---- report ----------------------------------------------------------------------------------
+function machine(): string[] {
+  const model = existsSync('/proc/cpuinfo')
+    ? readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model
+    : cpus()[0]?.model;
+  return [
+    `- CPU: ${model ?? 'unknown'} (${cpus().length} logical cores visible; the kernels are single-threaded)`,
+    `- Node ${process.versions.node}, V8 ${process.versions.v8}`,
+    `- Date: ${new Date().toISOString().slice(0, 10)}${quick ? ' (--quick run: fewer sizes and iterations)' : ''}`,
+  ];
+}
+
+function markdown(): string {
+  const lines = [
+    '## CPU backend',
+    '',
+    'Written by `npx tsx bench/cpu.ts --write` (part of `npm run bench`). Medians of tinybench samples;',
+    'each baseline is measured in the same run. Kernels are timed on preallocated buffers except the',
+    '`mi.add` row, which includes allocating and freeing the output tensor.',
+    '',
+    ...machine(),
+    '',
+    '| benchmark | size | median ms | rate | baseline (same run) | ratio |',
+    '|---|---|---:|---|---|---|',
+    ...rows.map((r) => `| ${r.what} | ${r.size} | ${fmt(r.ms, 3)} | ${r.rate} | ${r.baseline} | ${r.ratio} |`),
+    '',
+    'Matmul: GFLOP/s = 2 n^3 / time; ratio = naive time / blocked time. Add: GB/s counts 3 x 4 bytes per',
+    'element (two reads, one write), the copy 2 x 4. Selective scan (float32; D, z gate, delta bias and',
+    'softplus on; no h0): bytes are the compulsory traffic,',
+    'forward 4 (4 bTE + 2 bTN + EN + 2E + bEN), backward 4 (7 bTE + 4 bTN + 2 EN + 4E);',
+    'the scan is bound by its exp() and dependent recurrence, not by memory, so these rates are low by design.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Replaces (or appends) the "## CPU backend" section of RESULTS.md, leaving other sections alone. */
+function writeResults(section: string): void {
+  const path = new URL('./RESULTS.md', import.meta.url);
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n\n';
+  const start = old.indexOf('## CPU backend');
+  let next: string;
+  if (start < 0) next = `${old.trimEnd()}\n\n${section}`;
+  else {
+    const after = old.indexOf('\n## ', start + 1);
+    next = old.slice(0, start) + section + (after < 0 ? '' : `\n${old.slice(after + 1)}`);
+  }
+  writeFileSync(path, next.replace(/\n{3,}/g, '\n\n'));
+  console.log('wrote the "## CPU backend" section of bench/RESULTS.md');
+}
+
+async function main(): Promise<void> {
+  mi.setBackend(mi.cpuBackend());
+  console.log(machine().join('\n'));
+  for (const n of quick ? [256, 512] : [256, 512, 1024]) await benchMatmul(n);
+  await benchAdd();
+  await benchScan();
+  if (write) writeResults(markdown());
+}
+
+await main();
