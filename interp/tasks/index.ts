@@ -1,0 +1,24 @@
+// The toy task registry: look a task up by name, or import a generator directly.
+import { induction, type InductionOptions } from './induction.ts';
+import { mqar, type MqarOptions } from './mqar.ts';
+import { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
+import type { Task } from './types.ts';
+
+export * from './types.ts';
+export { induction, type InductionOptions } from './induction.ts';
+export { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
+export { mqar, type MqarOptions } from './mqar.ts';
+
+export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions;
+
+export const tasks = {
+  [induction.name]: induction,
+  [selectiveCopying.name]: selectiveCopying,
+  [mqar.name]: mqar,
+} as Record<string, Task<AnyTaskOptions>>;
+
+export function getTask(name: string): Task<AnyTaskOptions> {
+  const task = tasks[name];
+  if (!task) throw new Error(`tasks: unknown task '${name}' (known: ${Object.keys(tasks).join(', ')})`);
+  return task;
+}

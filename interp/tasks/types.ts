@@ -1,0 +1,72 @@
+// What every toy task generator returns, so steps and probes can treat tasks alike.
+import type { Rng } from '../../engine/random.ts';
+
+/** Target value at positions that are not scored (PyTorch's cross-entropy ignore_index). */
+export const IGNORE_INDEX = -100;
+/** Label value at positions where a per-position task variable does not apply. */
+export const NO_LABEL = -1;
+
+export interface TaskOptions {
+  vocabSize: number;
+  /** Sequence length T (every sequence in a batch has exactly this length). */
+  seqLen: number;
+}
+
+export interface TaskBatch {
+  /** Token ids, row-major [batch, T]. */
+  inputs: Int32Array;
+  /** The token the model should output at each position, IGNORE_INDEX where not scored. [batch, T] */
+  targets: Int32Array;
+  /** Per-position task variables, each [batch, T], NO_LABEL where the variable does not apply. */
+  labels: Record<string, Int32Array>;
+  shape: [batch: number, seqLen: number];
+}
+
+/** One named token or token range of a task's vocabulary. */
+export interface VocabEntry { name: string; first: number; last: number; description: string }
+
+export interface Task<O extends TaskOptions = TaskOptions> {
+  name: string;
+  description: string;
+  /** The documented layout of token ids for these options. */
+  vocabulary(opts: O): VocabEntry[];
+  /** Accuracy of the best guess that ignores the context (uniform over the possible answers). */
+  chance(opts: O): number;
+  generate(opts: O, rng: Rng, batch: number): TaskBatch;
+}
+
+export function requireInt(task: string, field: string, value: number, min: number, max = Infinity): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${task}: ${field} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+export function emptyBatch(batch: number, seqLen: number, labelNames: string[]): TaskBatch {
+  const size = batch * seqLen;
+  return {
+    inputs: new Int32Array(size),
+    targets: new Int32Array(size).fill(IGNORE_INDEX),
+    labels: Object.fromEntries(labelNames.map((name) => [name, new Int32Array(size).fill(NO_LABEL)])),
+    shape: [batch, seqLen],
+  };
+}
+
+/** k sorted distinct integers from [lo, hi), uniformly over such sets. */
+export function sortedSample(rng: Rng, lo: number, hi: number, k: number): number[] {
+  return rng.sample(hi - lo, k).map((v) => v + lo).sort((a, b) => a - b);
+}
+
+/** Accuracy of `predictions` ([batch, T] token ids, e.g. argmax logits) at the scored positions. */
+export function scoredAccuracy(batch: TaskBatch, predictions: ArrayLike<number>): number {
+  if (predictions.length !== batch.targets.length) {
+    throw new Error(`scoredAccuracy: predictions has ${predictions.length} values, targets has ${batch.targets.length}`);
+  }
+  let scored = 0, hits = 0;
+  batch.targets.forEach((t, i) => {
+    if (t === IGNORE_INDEX) return;
+    scored++;
+    if (predictions[i] === t) hits++;
+  });
+  if (!scored) throw new Error('scoredAccuracy: the batch has no scored positions');
+  return hits / scored;
+}
