@@ -2,7 +2,7 @@
 // ../shared/fixtures/hf-mamba/README.md) with this project's model and compares. A tensor the
 // file holds that this module does not know is a failure, so new goldens cannot pass unchecked.
 import * as mi from '../engine/index.ts';
-import type { Backend, Tensor } from '../engine/index.ts';
+import type { Backend } from '../engine/index.ts';
 import { loadPretrained } from './pretrained.ts';
 import type { MambaLM } from './model.ts';
 import { openSafetensors, type TensorRecord } from './safetensors.ts';
