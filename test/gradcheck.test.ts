@@ -116,6 +116,8 @@ const cases: Case[] = [
   ['stack last axis', (a, b) => mi.stack([a, b], -1), [[2, 3], [2, 3]]],
   ['squeeze / unsqueeze', (x) => mi.unsqueeze(mi.squeeze(x, 1), -1), [[3, 1, 2]]],
   ['squeeze all size-1', (x) => mi.squeeze(x), [[1, 3, 1]]],
+  ['flatten', (x) => mi.mul(mi.flatten(x), mi.flatten(x)), [[2, 3]]],
+  ['sumTo [2,3,4] -> [3,1]', (x) => mi.sumTo(x, [3, 1]), [[2, 3, 4]]],
   // ---- indexing
   ['embedding', (t, i) => mi.embedding(t, i), [[5, 3], indices([2, 4], 5)]],
   ['embedding repeated index', (t, i) => mi.embedding(t, i), [[3, 2], given([4], [1, 1, 0, 1], { dtype: 'int32' })]],
