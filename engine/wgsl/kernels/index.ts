@@ -3,12 +3,15 @@
 import type { KernelName } from '../../kernels.ts';
 import type { WgslKernel } from '../kernel.ts';
 import { binary, cast, copy, fill, unary, where } from './elementwise.ts';
+import { gather, onehot, scatter_add } from './indexing.ts';
+import { matmul } from './matmul.ts';
+import { argmax, reduce } from './reduce.ts';
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { rmsnorm, rmsnorm_bwd } from './rmsnorm.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from './softmax.ts';
 import { topk } from './topk.ts';
 
 export const WGSL_KERNELS: { [K in KernelName]?: WgslKernel<K> } = {
-  fill, unary, binary, where, cast, copy,
+  fill, unary, binary, where, cast, copy, reduce, argmax, matmul, gather, scatter_add, onehot,
   softmax, softmax_bwd, cross_entropy, cross_entropy_bwd, rmsnorm, rmsnorm_bwd, conv1d, conv1d_bwd, topk,
 };
