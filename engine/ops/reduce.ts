@@ -3,7 +3,7 @@ import type { ReduceOp } from '../kernels.ts';
 import { record } from '../autograd/tape.ts';
 import { normAxes, normAxis, type Shape } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
-import { add, div, eq, exp, log, mul, sub } from './elementwise.ts';
+import { abs, add, div, eq, exp, log, lt, mul, sub, where } from './elementwise.ts';
 import { assertFloat, runKernel } from './run.ts';
 import { expand, permute, reshape } from './shape.ts';
 
@@ -84,7 +84,10 @@ export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor {
 /** log(sum(exp(x))) over axes, computed with the maximum subtracted first. */
 export function logsumexp(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes(axes, x.rank, 'logsumexp');
-  const m = reduceRaw('max', x, ax, true).y; // a constant shift: no gradient needed through it
+  // a constant shift (no gradient needed through it); 0 where the max is +-inf or NaN, so that
+  // all -inf gives -inf and any +inf gives +inf instead of NaN from inf - inf
+  const m0 = reduceRaw('max', x, ax, true).y;
+  const m = where(lt(abs(m0), Infinity), m0, 0);
   const out = add(log(sum(exp(sub(x, m)), ax, true)), m);
   return keepdim ? out : reshape(out, x.shape.filter((_, i) => !ax.includes(i)));
 }
