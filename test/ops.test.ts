@@ -159,6 +159,9 @@ for (const dtype of FLOATS) {
 test('logsumexp does not overflow for large inputs', () => mi.tidy(() => {
   const x = mi.tensor([1000, 1000, -1000], [3], { dtype: 'float32' });
   assertClose('lse', vals(mi.logsumexp(x)), [1000 + Math.log(2)], 1e-7);
+  // rows that are all -inf, or hold +inf, must not become NaN through inf - inf
+  const inf = mi.tensor([-Infinity, -Infinity, Infinity, 1, 0, -Infinity], [3, 2], { dtype: 'float64' });
+  assert.equal(vals(mi.logsumexp(inf, 1)), [-Infinity, Infinity, 0]);
 }));
 
 test('argmax: first index on ties, along any axis', () => mi.tidy(() => {
