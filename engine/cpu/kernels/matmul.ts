@@ -1,64 +1,85 @@
-// Batched matmul on the CPU, blocked for cache: the output is computed in panels of 4 rows x 256
-// columns held in a float64 accumulator (8 KiB, stays in L1), streaming a 256-column strip of B
-// that stays in L2 across all row panels. Each B element loaded serves 4 rows of A.
+// Batched matmul on the CPU, register-blocked: both operands are packed once per call into float64
+// panels (A in strips of 4 rows, B in strips of 4 columns, each laid out k-major), then every 4x4
+// tile of the output is accumulated in 16 local variables over the whole of K. Each k step loads
+// 4 + 4 numbers for 16 multiply-adds, and the packing does the float32 -> float64 conversion and
+// any transpose once instead of in the inner loop. Column strips are visited in blocks small
+// enough to stay in L2 while every row strip passes over them.
+// Every output is one float64 sum over k in increasing order, rounded once on store: float64
+// results are exactly the textbook loop's, float32 results are that sum rounded to float32.
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams } from '../../kernels.ts';
 
-const PANEL_COLS = 256;
+/** Column strips per L2 block: 32 strips x 4 columns x K x 8 bytes = 1 MiB at K = 1024. */
+const STRIPS_PER_BLOCK = 32;
+
+// Packing buffers, grown on demand and reused across calls (training runs many small matmuls).
+let packA: Float64Array = new Float64Array(0);
+let packB: Float64Array = new Float64Array(0);
+function scratch(cur: Float64Array, n: number): Float64Array {
+  return cur.length >= n ? cur : new Float64Array(Math.max(n, cur.length * 2));
+}
+
+/**
+ * Packs the rows x cols matrix M(r, c) = src[off + r * rs + c * cs] into strips of 4 rows, each
+ * stored c-major: dst[(r / 4) * cols * 4 + c * 4 + r % 4]; rows past the end are zero.
+ */
+function packStrips(src: TypedArray, off: number, rs: number, cs: number, rows: number, cols: number, dst: Float64Array): void {
+  const strips = Math.ceil(rows / 4);
+  for (let s = 0; s < strips; s++) {
+    const base = s * cols * 4;
+    for (let r = 0; r < 4; r++) {
+      const row = s * 4 + r;
+      if (row >= rows) { for (let c = 0; c < cols; c++) dst[base + c * 4 + r] = 0; continue; }
+      const ro = off + row * rs;
+      for (let c = 0; c < cols; c++) dst[base + c * 4 + r] = src[ro + c * cs];
+    }
+  }
+}
 
 export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul']): void {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
-  // B is read by rows of length N: pack it once per batch when it arrives transposed.
-  const packed = transB ? new Float64Array(K * N) : null;
-  const acc = new Float64Array(4 * PANEL_COLS);
+  const mStrips = Math.ceil(M / 4), nStrips = Math.ceil(N / 4);
+  packA = scratch(packA, mStrips * 4 * K);
+  packB = scratch(packB, nStrips * 4 * K);
+  const pa = packA, pb = packB;
+  // A(i, k) = a[i * aRow + k * aCol]; B(k, j) = b[k * bRow + j * bCol]
+  const aRow = transA ? 1 : K, aCol = transA ? M : 1;
+  const bRow = transB ? 1 : N, bCol = transB ? K : 1;
   for (let bi = 0; bi < batch; bi++) {
-    const aOff = bi * aBatchStride;
-    let bm: TypedArray | Float64Array = b;
-    let bOff = bi * bBatchStride;
-    if (packed) {
-      if (bi === 0 || bBatchStride !== 0) {
-        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) packed[k * N + n] = b[bOff + n * K + k];
-      }
-      bm = packed;
-      bOff = 0;
-    }
+    if (bi === 0 || aBatchStride !== 0) packStrips(a, bi * aBatchStride, aRow, aCol, M, K, pa);
+    // B packed by columns: strip s holds columns 4s..4s+3, k-major
+    if (bi === 0 || bBatchStride !== 0) packStrips(b, bi * bBatchStride, bCol, bRow, N, K, pb);
     const outOff = bi * M * N;
-    // A(i, k) as a flat index
-    const aRow = transA ? 1 : K;
-    const aCol = transA ? M : 1;
-    for (let j0 = 0; j0 < N; j0 += PANEL_COLS) {
-      const w = Math.min(PANEL_COLS, N - j0);
-      for (let i0 = 0; i0 < M; i0 += 4) {
-        const h = Math.min(4, M - i0);
-        acc.fill(0, 0, 4 * PANEL_COLS);
-        if (h === 4) {
-          const r0 = aOff + i0 * aRow, r1 = r0 + aRow, r2 = r1 + aRow, r3 = r2 + aRow;
+    for (let s0 = 0; s0 < nStrips; s0 += STRIPS_PER_BLOCK) {
+      const s1 = Math.min(nStrips, s0 + STRIPS_PER_BLOCK);
+      for (let is = 0; is < mStrips; is++) {
+        const aBase = is * K * 4;
+        const i0 = is * 4;
+        for (let js = s0; js < s1; js++) {
+          const bBase = js * K * 4;
+          let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+          let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
           for (let k = 0; k < K; k++) {
-            const ka = k * aCol;
-            const a0 = a[r0 + ka], a1 = a[r1 + ka], a2 = a[r2 + ka], a3 = a[r3 + ka];
-            const bk = bOff + k * N + j0;
-            for (let j = 0; j < w; j++) {
-              const bv = bm[bk + j];
-              acc[j] += a0 * bv;
-              acc[PANEL_COLS + j] += a1 * bv;
-              acc[2 * PANEL_COLS + j] += a2 * bv;
-              acc[3 * PANEL_COLS + j] += a3 * bv;
-            }
+            const ak = aBase + k * 4, bk = bBase + k * 4;
+            const a0 = pa[ak], a1 = pa[ak + 1], a2 = pa[ak + 2], a3 = pa[ak + 3];
+            const b0 = pb[bk], b1 = pb[bk + 1], b2 = pb[bk + 2], b3 = pb[bk + 3];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
           }
-        } else {
-          for (let r = 0; r < h; r++) {
-            const ra = aOff + (i0 + r) * aRow;
-            const ar = r * PANEL_COLS;
-            for (let k = 0; k < K; k++) {
-              const av = a[ra + k * aCol];
-              const bk = bOff + k * N + j0;
-              for (let j = 0; j < w; j++) acc[ar + j] += av * bm[bk + j];
-            }
+          const j0 = js * 4;
+          const w = Math.min(4, N - j0), h = Math.min(4, M - i0);
+          const o = outOff + i0 * N + j0;
+          if (w === 4 && h === 4) {
+            out[o] = c00; out[o + 1] = c01; out[o + 2] = c02; out[o + 3] = c03;
+            out[o + N] = c10; out[o + N + 1] = c11; out[o + N + 2] = c12; out[o + N + 3] = c13;
+            out[o + 2 * N] = c20; out[o + 2 * N + 1] = c21; out[o + 2 * N + 2] = c22; out[o + 2 * N + 3] = c23;
+            out[o + 3 * N] = c30; out[o + 3 * N + 1] = c31; out[o + 3 * N + 2] = c32; out[o + 3 * N + 3] = c33;
+          } else {
+            const tile = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+            for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) out[o + r * N + c] = tile[r * 4 + c];
           }
-        }
-        for (let r = 0; r < h; r++) {
-          const o = outOff + (i0 + r) * N + j0;
-          for (let j = 0; j < w; j++) out[o + j] = acc[r * PANEL_COLS + j];
         }
       }
     }
