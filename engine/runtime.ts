@@ -55,6 +55,13 @@ export function noGrad<T>(fn: () => T): T {
   try { return fn(); } finally { gradEnabled = prev; }
 }
 
+/** Runs fn with recording on, even inside noGrad (grad, vjp and jacobian need their own forward). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try { return fn(); } finally { gradEnabled = prev; }
+}
+
 // ---- scopes ----------------------------------------------------------------------------------
 export interface Disposable { dispose(): void; readonly disposed: boolean }
 const scopes: Set<Disposable>[] = [];
