@@ -104,4 +104,18 @@ test('batched mode rejects x without a leading axis of 1, and f that is not batc
   });
 });
 
+test('grad, vjp and jacobian record their own forward pass inside noGrad', () => {
+  mi.tidy(() => {
+    const x = mi.randn([1, 2, 3], rng.fork('x5'), f64);
+    const want = mi.jacobian(f, x);
+    const got = mi.noGrad(() => mi.jacobian(f, x));
+    const gotBatched = mi.noGrad(() => mi.jacobian(f, x, { batched: true }));
+    assert.equal([...got.dataSync()], [...want.dataSync()]);
+    assert.equal([...gotBatched.dataSync()], [...want.dataSync()]);
+    const g = mi.noGrad(() => mi.grad((t) => mi.sum(mi.square(t)))(x)[0]);
+    assertClose('grad inside noGrad', g.dataSync(), x.dataSync().map((v) => 2 * v), 1e-15);
+    assert.not.ok(mi.noGrad(() => mi.isGradEnabled()), 'noGrad is still in force afterwards');
+  });
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // Functional autograd: grad, valueAndGrad, vjp and jacobian, on top of the tape.
 import { backwardFrom } from './tape.ts';
-import { noGrad, tidy } from '../runtime.ts';
+import { enableGrad, noGrad, tidy } from '../runtime.ts';
 import { shapeStr, sizeOf } from '../shape.ts';
 import { empty, Tensor } from '../tensor.ts';
 import { concat, expand, eye, reshape } from '../ops/index.ts';
@@ -22,11 +22,14 @@ function zerosLikeT(t: Tensor): Tensor {
   return z;
 }
 
-/** The value of f(...xs) (a scalar) and its gradient with respect to every argument. */
+/**
+ * The value of f(...xs) (a scalar) and its gradient with respect to every argument. Like vjp and
+ * jacobian, it records its own forward pass even when called inside noGrad.
+ */
 export function valueAndGrad(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => { value: Tensor; grads: Tensor[] } {
   return (...xs) => {
     const leaves = xs.map(leafCopy);
-    const value = f(...leaves);
+    const value = enableGrad(() => f(...leaves));
     const g = backwardFrom(value);
     return { value, grads: leaves.map((l) => g.get(l) ?? zerosLikeT(l)) };
   };
@@ -41,7 +44,7 @@ export function grad(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => Tenso
 /** f(...xs) and a function pulling a cotangent of its output back to every argument. */
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): [Tensor, (cotangent: Tensor) => Tensor[]] {
   const leaves = xs.map(leafCopy);
-  const out = f(...leaves);
+  const out = enableGrad(() => f(...leaves));
   return [out, (cot) => {
     const g = backwardFrom(out, cot);
     return leaves.map((l) => g.get(l) ?? zerosLikeT(l));
