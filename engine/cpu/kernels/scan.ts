@@ -1,6 +1,7 @@
 // The Mamba selective scan, forward and backward, on the CPU. Channels are independent, so the
 // work is a loop over (batch, channel) with the N-dimensional state in a float64 scratch array.
-// The backward recomputes that channel's states forward (T*N numbers) and then runs in reverse.
+// The backward recomputes that channel's states forward (T*N numbers, with their decay factors)
+// and then runs in reverse.
 import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
@@ -67,6 +68,10 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   const { batch, T, E, N } = p;
 
   const hist = new Float64Array((T + 1) * N); // hist[t+1] = state after step t; hist[0] = h0
+  // the recompute pass keeps each step's delta and exp(delta A) for the reverse pass, which would
+  // otherwise evaluate the same T*N exponentials (a third of the backward's time) a second time
+  const dtHist = new Float64Array(T);
+  const abarHist = new Float64Array(T * N);
   const dh = new Float64Array(N);
   const dAacc = new Float64Array(E * N);
   const dBacc = new Float64Array(batch * T * N);
@@ -87,15 +92,18 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
         const dt = dtOf(i, e);
         const xv = x[i];
         const bt = (b * T + t) * N;
+        dtHist[t] = dt;
         for (let n = 0; n < N; n++) {
-          hist[(t + 1) * N + n] = Math.exp(dt * A[e * N + n]) * hist[t * N + n] + dt * B[bt + n] * xv;
+          const abar = Math.exp(dt * A[e * N + n]);
+          abarHist[t * N + n] = abar;
+          hist[(t + 1) * N + n] = abar * hist[t * N + n] + dt * B[bt + n] * xv;
         }
       }
       for (let n = 0; n < N; n++) dh[n] = dhT ? dhT[sOff + n] : 0;
       for (let t = T - 1; t >= 0; t--) {
         const i = (b * T + t) * E + e;
         const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
-        const dt = p.deltaSoftplus ? softplus(dr) : dr;
+        const dt = dtHist[t];
         const xv = x[i];
         const bt = (b * T + t) * N;
         const ht = (t + 1) * N;
@@ -115,7 +123,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
           dh[n] += g * C[bt + n];
           dCacc[bt + n] += g * hist[ht + n];
           const an = A[e * N + n];
-          const abar = Math.exp(dt * an);
+          const abar = abarHist[hp + n];
           const hprev = hist[hp + n];
           ddt += dh[n] * (an * abar * hprev + B[bt + n] * xv);
           dAacc[e * N + n] += dh[n] * dt * abar * hprev;
