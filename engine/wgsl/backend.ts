@@ -76,6 +76,8 @@ export class WebGpuBackend implements Backend {
   /** Number of the next submission (the one being recorded). */
   private batchNo = 0;
   private live = 0;
+  /** GPU buffers made for tensors and scratch so far (the pool makes this stop growing). */
+  buffersCreated = 0;
   /** Error-scope results not yet looked at. */
   private checks: Promise<void>[] = [];
   private failure: Error | null = null;
@@ -259,6 +261,7 @@ export class WebGpuBackend implements Backend {
     if (reused) return reused;
     this.device.pushErrorScope('out-of-memory');
     const gpu = this.device.createBuffer({ size: cls, usage: USAGE(), label });
+    this.buffersCreated++;
     this.watch(this.device.popErrorScope(), (e) => `webgpu: out of memory allocating ${cls} bytes for ${label}: ${e.message}`);
     return gpu;
   }

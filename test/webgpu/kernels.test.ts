@@ -10,6 +10,7 @@ import { arrayFor, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { UNARY, BINARY, type BinaryOp, type UnaryOp } from '../../engine/elementwise.ts';
 import type { KernelName, KernelParams } from '../../engine/kernels.ts';
 import { broadcastStrides } from '../../engine/shape.ts';
+import { WGSL_KERNELS } from '../../engine/wgsl/kernels/index.ts';
 import { getWebGpu } from '../helpers/webgpu.ts';
 
 const gpu = await getWebGpu();
@@ -109,11 +110,13 @@ Kernels('unary: every op of the shared table, every size', async () => {
 
 Kernels('unary and binary over more than 65535 workgroups (the grid folds into 2-D)', async () => {
   if (skip) return;
+  // 16.8M elements: inputs from a formula and cheap ops, so the test is about coverage, not maths
   const n = 65535 * 256 + 7;
-  const x = randn(n);
-  await parity('unary tanh big', 'unary', [x], [{ dtype: 'float32', size: n }], { op: 'tanh', size: n, alpha: 0, beta: 0 });
-  const b = randn(n);
-  await parity('binary mul big', 'binary', [x, b], [{ dtype: 'float32', size: n }], { op: 'mul', shape: [n], aStrides: [1], bStrides: [1] });
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = ((i * 7919) % 2003) - 1001;
+  await parity('unary affine big', 'unary', [x], [{ dtype: 'float32', size: n }], { op: 'affine', size: n, alpha: 0.5, beta: 3 });
+  await parity('binary add big (b broadcast)', 'binary', [x, new Float32Array([0.25])], [{ dtype: 'float32', size: n }],
+    { op: 'add', shape: [n], aStrides: [1], bStrides: [0] });
 });
 
 Kernels('binary: every op, with broadcasting, float32 and int32', async () => {
@@ -245,6 +248,13 @@ Kernels('an out-of-range index poisons gather and scatter_add with NaN on WebGPU
 
 Kernels('a missing kernel and a bad WGSL module are errors naming them', async () => {
   if (skip) return;
+  const saved = WGSL_KERNELS.onehot;
+  delete WGSL_KERNELS.onehot;
+  try {
+    assert.throws(() => gpu!.run('onehot', [], [], { n: 0, depth: 0 }), /onehot/);
+  } finally {
+    WGSL_KERNELS.onehot = saved;
+  }
   try {
     await gpu!.checkWgsl('@compute @workgroup_size(1) fn main() { let x: f32 = undefined_name; }', 'broken test kernel');
     assert.unreachable('compiled');
