@@ -23,7 +23,7 @@ function claimText(c: Claim): string {
 
 function tableHtml(t: Table): string {
   return `<table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => `<td>${esc(fmt(v))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => `<td${typeof v === 'number' ? ' class="num"' : ''}>${esc(fmt(v))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 function tableMd(t: Table): string {
@@ -53,14 +53,15 @@ export function buildHtml(reports: StepReport[], svgs: Map<string, string>, meta
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} section{border-top:1px solid #ddd;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em} caption{text-align:left;font-weight:bold;margin-bottom:.3em}
-td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right} th{background:#f4f4f4}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums} ol.toc{list-style:none;padding-left:1em}
 .figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;max-width:100%} figure svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;max-width:480px} .claims li.yes{color:#145a32} .claims li.no{color:#7b241c}
 .note{font-size:.9em;color:#555} .meta{color:#555}
 </style></head><body>
 <h1>${esc(meta.title)}</h1>
 <p class="meta">Run ${esc(meta.runDir)} · backend ${esc(meta.backend)} · seed ${meta.seed} · ${esc(meta.createdAt)}</p>
-<ol>${toc}</ol>
+<ol class="toc">${toc}</ol>
 ${timing}
 ${sections}
 </body></html>
