@@ -1,0 +1,26 @@
+// Runs every benchmark file in bench/ (each *.ts here except this one), one child process each so
+// that one file's JIT state and memory do not colour the next one's numbers. Arguments are passed
+// through: --quick for fewer sizes and iterations, --write to update bench/RESULTS.md.
+//   npm run bench [-- --quick] [-- --write]
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const self = basename(fileURLToPath(import.meta.url));
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && f !== self && !f.endsWith('.d.ts'))
+  .filter((f) => !only.length || only.some((o) => f.includes(o)))
+  .sort();
+if (!files.length) { console.error(`bench: no bench files match ${only.join(' ')}`); process.exit(1); }
+
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+let failed = 0;
+for (const f of files) {
+  console.log(`\n=== bench/${f} ${flags.join(' ')}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, f), ...flags], { stdio: 'inherit' });
+  if (r.status !== 0) { failed++; console.error(`bench/${f} exited with ${r.status ?? r.signal}`); }
+}
+if (failed) process.exitCode = 1;
