@@ -122,7 +122,9 @@ export class WebGpuBackend implements Backend {
     if (bytes > limit) {
       throw new Error(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize of ${limit} bytes`);
     }
-    const cls = Math.min(sizeClass(bytes), Math.max(4, Math.ceil(bytes / 4) * 4, this.device.limits.maxBufferSize));
+    // a size class past maxBufferSize falls back to the exact size (rounded to 4 bytes)
+    const rounded = sizeClass(bytes);
+    const cls = rounded <= this.device.limits.maxBufferSize ? rounded : Math.max(4, Math.ceil(bytes / 4) * 4);
     this.live++;
     return new WgslBuffer(dtype, size, this.takeGpuBuffer(cls, `${dtype}[${size}]`), cls);
   }
