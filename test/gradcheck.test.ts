@@ -4,6 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import type { DType } from '../engine/dtype.ts';
+import { CpuBackend, type CpuBuffer } from '../engine/cpu/backend.ts';
 import {
   awayFrom, constant, distinct, given, gradcheck, indices, negative, normal, positive, type Input,
 } from './helpers/gradcheck.ts';
@@ -165,7 +167,24 @@ const cases: Case[] = [
 ];
 type Nine = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
 
-for (const [name, f, inputs] of cases) test(name, () => { gradcheck(name, f, inputs); });
+// Every case runs on a CPU backend whose new buffers hold NaN (int32: an out-of-range index), so a
+// kernel that leaves part of an output unwritten (the kernel contract forbids it; the plain CPU
+// backend would hide it behind zeroed arrays) fails the check instead of passing by luck.
+class PoisonedCpu extends CpuBackend {
+  override alloc(dtype: DType, size: number): CpuBuffer {
+    const b = super.alloc(dtype, size);
+    b.data!.fill(dtype === 'int32' ? 0x3fffffff : NaN);
+    return b;
+  }
+}
+const poisoned = new PoisonedCpu();
+function onPoisoned<T>(fn: () => T): T {
+  const prev = mi.getBackend();
+  mi.setBackend(poisoned);
+  try { return fn(); } finally { mi.setBackend(prev); }
+}
+
+for (const [name, f, inputs] of cases) test(name, () => { onPoisoned(() => gradcheck(name, f, inputs)); });
 
 // The check itself must be able to fail: an op whose recorded gradient is off by a factor 1 + 1e-4
 // must be caught, and the message must name the case, the input and the element.
