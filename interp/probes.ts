@@ -103,17 +103,17 @@ interface CDState {
 const soft = (u: number, t: number) => (u > t ? u - t : u < -t ? u + t : 0);
 
 /**
- * Minimises (1/2n) sum_i w_i r_i^2 + lambda * penalty over beta (and b0 if fitIntercept) in place.
- * `xw[j]` = (1/n) sum_i w_i x_ij^2. Alternates full sweeps with sweeps over the active set (the
- * nonzero coefficients) until the largest weighted squared change is below `tol`.
+ * Minimises (1/2n) sum_i w_i r_i^2 + lambda * penalty over beta[j], j in `candidates` (and b0 if
+ * fitIntercept), in place; the other coefficients stay as they are. `xw[j]` = (1/n) sum_i w_i x_ij^2.
+ * Alternates sweeps over the candidates with sweeps over the active set (the nonzero coefficients)
+ * until the largest weighted squared change is below `tol`.
  */
-function coordinateDescent(d: Design, w: Float64Array | null, xw: Float64Array, st: CDState,
+function coordinateDescent(d: Design, w: Float64Array | null, xw: Float64Array, st: CDState, candidates: number[],
   lambda: number, alpha: number, fitIntercept: boolean, tol: number, maxSweeps: number): boolean {
-  const { n, p, cols } = d, { beta, r } = st;
+  const { n, cols } = d, { beta, r } = st;
   const l1 = lambda * alpha, l2 = lambda * (1 - alpha);
   let sumW = n;
   if (w) { sumW = 0; for (let i = 0; i < n; i++) sumW += w[i]; }
-  const all = Array.from({ length: p }, (_, j) => j);
   const sweep = (idx: number[]): number => {
     let maxChange = 0;
     for (const j of idx) {
@@ -147,8 +147,8 @@ function coordinateDescent(d: Design, w: Float64Array | null, xw: Float64Array, 
   let sweeps = 0;
   while (sweeps < maxSweeps) {
     sweeps++;
-    if (sweep(all) < tol) return true;
-    const active = all.filter((j) => beta[j] !== 0);
+    if (sweep(candidates) < tol) return true;
+    const active = candidates.filter((j) => beta[j] !== 0);
     while (sweeps < maxSweeps) {
       sweeps++;
       if (sweep(active) < tol) break;
@@ -162,6 +162,36 @@ function lambdaSequence(lambdaMax: number, nLambda: number, ratio: number): Floa
   if (!(ratio > 0 && ratio < 1)) throw new Error(`probes: lambdaRatio must be in (0, 1), got ${ratio}`);
   if (nLambda === 1) return Float64Array.of(lambdaMax);
   return Float64Array.from({ length: nLambda }, (_, k) => lambdaMax * ratio ** (k / (nLambda - 1)));
+}
+
+/**
+ * Sequential strong rule (Tibshirani et al. 2012): moving from lambdaPrev to lambda, a coefficient
+ * whose gradient |g_j| at the previous solution is below alpha (2 lambda - lambdaPrev) is very likely
+ * to stay 0, so descent runs over the rest; a KKT check over all columns afterwards adds any it missed.
+ */
+function strongSet(d: Design, grad: Float64Array, beta: Float64Array, lambda: number, lambdaPrev: number, alpha: number): number[] {
+  const cut = alpha * (2 * lambda - lambdaPrev), out: number[] = [];
+  for (let j = 0; j < d.p; j++) if (d.scales[j] !== 0 && (beta[j] !== 0 || Math.abs(grad[j]) >= cut)) out.push(j);
+  return out;
+}
+
+/** grad[j] = (1/n) x_j . v for all columns: the loss gradient when v is the (generalised) residual. */
+function fullGradient(d: Design, v: Float64Array, grad: Float64Array): void {
+  for (let j = 0; j < d.p; j++) {
+    const c = d.cols[j];
+    let g = 0;
+    for (let i = 0; i < d.n; i++) g += c[i] * v[i];
+    grad[j] = g / d.n;
+  }
+}
+
+/** Columns outside `set` that break the KKT condition |g_j| <= lambda * alpha (so must be added). */
+function kktViolations(d: Design, grad: Float64Array, set: number[], lambda: number, alpha: number): number[] {
+  const inSet = new Uint8Array(d.p);
+  for (const j of set) inSet[j] = 1;
+  const out: number[] = [];
+  for (let j = 0; j < d.p; j++) if (!inSet[j] && d.scales[j] !== 0 && Math.abs(grad[j]) > lambda * alpha * (1 + 1e-9)) out.push(j);
+  return out;
 }
 
 function checkAlpha(what: string, alpha: number): void {
@@ -238,8 +268,20 @@ function fitLinearPath(X: Matrix, y: ArrayLike<number>, rows: ArrayLike<number> 
   // Columns are centred, so the intercept is mean(y) and never moves during descent.
   const st: CDState = { beta: new Float64Array(d.p), b0: 0, r: yc.slice() };
   const path: LinearPath = { lambdas, alpha: o.alpha, coefs: [], intercepts: [], converged: [] };
+  const grad = new Float64Array(d.p);
+  fullGradient(d, st.r, grad);
+  let lambdaPrev = lambdas[0];
   for (const lambda of lambdas) {
-    const ok = coordinateDescent(d, null, xw, st, lambda, o.alpha, false, o.tol * Math.max(nullDev, 1e-300), o.maxSweeps);
+    const set = strongSet(d, grad, st.beta, lambda, Math.max(lambdaPrev, lambda), o.alpha);
+    let ok = false;
+    for (;;) {
+      ok = coordinateDescent(d, null, xw, st, set, lambda, o.alpha, false, o.tol * Math.max(nullDev, 1e-300), o.maxSweeps);
+      fullGradient(d, st.r, grad);
+      const missed = kktViolations(d, grad, set, lambda, o.alpha);
+      if (!missed.length) break;
+      set.push(...missed);
+    }
+    lambdaPrev = lambda;
     const { coef, intercept } = toOriginal(d, st.beta, yMean);
     path.coefs.push(coef); path.intercepts.push(intercept); path.converged.push(ok);
   }
@@ -449,34 +491,59 @@ function binaryPath(d: Design, t: Float64Array, lambdas: Float64Array, alpha: nu
   const eta = new Float64Array(n), w = new Float64Array(n), xw = new Float64Array(d.p);
   const nullDev = ybar * (1 - ybar); // scale for the tolerance: the weighted variance at beta = 0
   const out = { betas: [] as Float64Array[], b0s: [] as number[], converged: [] as boolean[] };
-  for (const lambda of lambdas) {
-    let ok = false;
-    for (let outer = 0; outer < maxOuter && !ok; outer++) {
-      eta.fill(st.b0);
-      for (let j = 0; j < d.p; j++) {
-        const b = st.beta[j];
-        if (b === 0) continue;
-        const c = d.cols[j];
-        for (let i = 0; i < n; i++) eta[i] += b * c[i];
-      }
+  const computeEta = () => {
+    eta.fill(st.b0);
+    for (let j = 0; j < d.p; j++) {
+      const b = st.beta[j];
+      if (b === 0) continue;
+      const c = d.cols[j];
+      for (let i = 0; i < n; i++) eta[i] += b * c[i];
+    }
+  };
+  // IRLS over the coefficients in `set`: each pass replaces the log-likelihood by its quadratic
+  // approximation at the current fit and solves that penalised weighted least squares by descent.
+  const irls = (set: number[], lambda: number): boolean => {
+    for (let outer = 0; outer < maxOuter; outer++) {
+      computeEta();
       for (let i = 0; i < n; i++) {
         const p = Math.min(Math.max(sigmoid(eta[i]), P_CLIP), 1 - P_CLIP);
         w[i] = p * (1 - p);
         st.r[i] = (t[i] - p) / w[i]; // working response z minus the current fit eta
       }
-      for (let j = 0; j < d.p; j++) {
+      for (const j of set) {
         const c = d.cols[j];
         let s = 0;
         for (let i = 0; i < n; i++) s += w[i] * c[i] * c[i];
         xw[j] = s / n;
       }
       const before = st.beta.slice(), b0Before = st.b0;
-      const inner = coordinateDescent(d, w, xw, st, lambda, alpha, true, tol * nullDev, maxSweeps);
-      let change = 0;
-      for (let j = 0; j < d.p; j++) change = Math.max(change, xw[j] * (st.beta[j] - before[j]) ** 2);
-      change = Math.max(change, 0.25 * (st.b0 - b0Before) ** 2);
-      ok = inner && change < tol * nullDev * 100;
+      const inner = coordinateDescent(d, w, xw, st, set, lambda, alpha, true, tol * nullDev, maxSweeps);
+      let change = 0.25 * (st.b0 - b0Before) ** 2;
+      for (const j of set) change = Math.max(change, xw[j] * (st.beta[j] - before[j]) ** 2);
+      if (inner && change < tol * nullDev * 100) return true;
     }
+    return false;
+  };
+  // Gradient of the mean log-likelihood, (1/n) X^T (t - p), for the strong rule and the KKT check.
+  const grad = new Float64Array(d.p), resid = new Float64Array(n);
+  const refreshGradient = () => {
+    computeEta();
+    for (let i = 0; i < n; i++) resid[i] = t[i] - sigmoid(eta[i]);
+    fullGradient(d, resid, grad);
+  };
+  refreshGradient();
+  let lambdaPrev = lambdas[0];
+  for (const lambda of lambdas) {
+    const set = strongSet(d, grad, st.beta, lambda, Math.max(lambdaPrev, lambda), alpha);
+    let ok = false;
+    for (;;) {
+      ok = irls(set, lambda);
+      refreshGradient();
+      const missed = kktViolations(d, grad, set, lambda, alpha);
+      if (!missed.length) break;
+      set.push(...missed);
+    }
+    lambdaPrev = lambda;
     out.betas.push(st.beta.slice()); out.b0s.push(st.b0); out.converged.push(ok);
   }
   return out;
