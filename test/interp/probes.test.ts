@@ -117,6 +117,27 @@ test('lasso and elastic net recover a planted sparse support; CV keeps it with f
   assert.throws(() => pr.linearPath(X, y.slice(1)), /X has 200 rows but y has 199/);
 });
 
+test('constant columns stay at 0, lambda above lambda_max gives the empty model, float32 input works', () => {
+  const rng = new Rng('edge');
+  const n = 50, p = 5;
+  const data = new Float32Array(n * p);
+  for (let i = 0; i < n; i++) {
+    data[i * p] = rng.normal();
+    data[i * p + 1] = 3; // constant
+    for (let j = 2; j < p; j++) data[i * p + j] = rng.normal();
+  }
+  const X = { data, rows: n, cols: p };
+  const y = Float64Array.from({ length: n }, (_, i) => 2 * data[i * p] + 0.1 * rng.normal() + 4);
+  const fit = pr.lasso(X, y, 0.01);
+  assert.is(fit.coef[1], 0);
+  assert.ok(fit.coef.every(Number.isFinite));
+  assert.ok(fit.selected.includes(0));
+  close(fit.coef[0], 2, 0.1, 'coef 0');
+  const empty = pr.lasso(X, y, 1e6);
+  assert.equal(empty.selected, []);
+  close(empty.intercept, y.reduce((a, b) => a + b, 0) / n, 1e-9, 'empty model predicts mean(y)');
+});
+
 function logisticData(rng: Rng, n: number, p: number, beta: Map<number, number>): { X: pr.Matrix; y: Int32Array } {
   const X = gaussianDesign(rng, n, p);
   const y = Int32Array.from({ length: n }, (_, i) => {
