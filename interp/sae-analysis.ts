@@ -18,12 +18,13 @@ async function rowsOf(acts: ActivationRows, d: number, who: string): Promise<Flo
 }
 
 /** Runs f over the rows in batches, each as a tensor [rows, d]; f's result is read back. */
-async function mapBatches(data: Float32Array, d: number, batchSize: number, f: (x: Tensor) => Tensor): Promise<Float32Array[]> {
+async function mapBatches(sae: Sae, data: Float32Array, d: number, batchSize: number, f: (x: Tensor) => Tensor): Promise<Float32Array[]> {
+  const backend = sae.params.W_enc.backend;
   const out: Float32Array[] = [];
   for (let start = 0; start < data.length; start += batchSize * d) {
     const chunk = data.subarray(start, Math.min(data.length, start + batchSize * d));
     out.push(await mi.tidyAsync(async () => {
-      const y = mi.noGrad(() => f(mi.tensor(chunk, [chunk.length / d, d])));
+      const y = mi.noGrad(() => f(mi.tensor(chunk, [chunk.length / d, d], { backend })));
       return Float32Array.from(await y.data());
     }));
   }
@@ -33,7 +34,7 @@ async function mapBatches(data: Float32Array, d: number, batchSize: number, f: (
 /** Latent activations of every row: Float32Array [n, latents]. */
 export async function encodeAll(sae: Sae, acts: ActivationRows, batchSize = 1024): Promise<Float32Array> {
   const data = await rowsOf(acts, sae.d, 'encodeAll');
-  const parts = await mapBatches(data, sae.d, batchSize, (x) => sae.encode(x));
+  const parts = await mapBatches(sae, data, sae.d, batchSize, (x) => sae.encode(x));
   const z = new Float32Array((data.length / sae.d) * sae.latents);
   let o = 0;
   for (const p of parts) { z.set(p, o); o += p.length; }
@@ -60,7 +61,7 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
   const n = data.length / d;
   if (n === 0) throw new Error('saeMetrics: no rows');
   const z = await encodeAll(sae, data, batchSize);
-  const recon = (await mapBatches(data, d, batchSize, (x) => sae.forward(x)));
+  const recon = (await mapBatches(sae, data, d, batchSize, (x) => sae.forward(x)));
   const mean = new Float64Array(d);
   for (let i = 0; i < data.length; i++) mean[i % d] += data[i] / n;
   let errSq = 0, varSq = 0, o = 0;

@@ -32,6 +32,8 @@ export interface TrainSaeOptions {
   /** relu: no resampling at or after this step (default 60% of the steps), so training can settle */
   resampleUntil?: number;
   onProgress?: (p: SaeProgress) => void;
+  /** where the parameters live and the steps run (default: the current backend) */
+  backend?: mi.Backend;
 }
 
 export interface SaeProgress extends SaeLogEntry {
@@ -65,9 +67,10 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   if (n < 1) throw new Error('trainSae: no activations');
   const batchSize = Math.min(opts.batchSize ?? 256, n);
   const rng = new mi.Rng(opts.seed ?? 0);
+  const backend = opts.backend ?? mi.getBackend();
 
   const { xs, scale, mean } = normalise(data, n, d);
-  const sae = new Sae({ kind, d, latents, k: opts.k, inputScale: scale }, initParams(d, latents, mean, rng.fork('init')));
+  const sae = new Sae({ kind, d, latents, k: opts.k, inputScale: scale }, initParams(d, latents, mean, rng.fork('init'), backend));
   sae.deadWindow = opts.deadWindow ?? Math.min(n, 100_000);
   sae.tokensSinceFired.fill(0);
   const { params } = sae;
@@ -89,8 +92,8 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   for (let step = 0; step < steps; step++) {
     opt.lr = step < decayFrom ? baseLr : baseLr * (steps - step) / (steps - decayFrom);
     const rows = batches.next();
-    const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d]);
-    const dead = deadMask(sae);
+    const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend });
+    const dead = deadMask(sae, backend);
     const { grads, stats } = mi.tidy(() => {
       const { pre, z } = sae.encodeNormalised(xb);
       const recon = sae.decodeNormalised(z);
@@ -99,7 +102,7 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
         ? mi.mul(mi.sum(z), (l1 * Math.min(1, (step + 1) / warmupSteps)) / rows.length)
         : dead.count > 0
           ? mi.mul(auxKLoss(pre, recon, xb, dead.mask, Math.min(auxK, dead.count), params.W_dec), auxCoef)
-          : mi.scalar(0);
+          : mi.scalar(0, { backend });
       const loss = mi.add(mse, penalty);
       const g = mi.backwardFrom(loss);
       const grads = list.map((p) => g.get(p) ?? mi.zerosLike(p));
@@ -149,7 +152,7 @@ function normalise(data: Float32Array, n: number, d: number): { xs: Float32Array
  * et al. and Anthropic's later updates, which starts every latent near a useful direction);
  * b_dec: the data mean (a cheap stand-in for the geometric median); b_enc: zero.
  */
-function initParams(d: number, latents: number, mean: Float32Array, rng: mi.Rng): SaeParams {
+function initParams(d: number, latents: number, mean: Float32Array, rng: mi.Rng, backend: mi.Backend): SaeParams {
   const wDec = new Float32Array(latents * d);
   for (let i = 0; i < latents; i++) {
     let norm = 0;
@@ -160,10 +163,10 @@ function initParams(d: number, latents: number, mean: Float32Array, rng: mi.Rng)
   const wEnc = new Float32Array(d * latents);
   for (let i = 0; i < latents; i++) for (let j = 0; j < d; j++) wEnc[j * latents + i] = wDec[i * d + j];
   return {
-    W_enc: mi.keep(mi.tensor(wEnc, [d, latents])),
-    b_enc: mi.keep(mi.zeros([latents])),
-    W_dec: mi.keep(mi.tensor(wDec, [latents, d])),
-    b_dec: mi.keep(mi.tensor(Float32Array.from(mean), [d])),
+    W_enc: mi.keep(mi.tensor(wEnc, [d, latents], { backend })),
+    b_enc: mi.keep(mi.zeros([latents], { backend })),
+    W_dec: mi.keep(mi.tensor(wDec, [latents, d], { backend })),
+    b_dec: mi.keep(mi.tensor(Float32Array.from(mean), [d], { backend })),
   };
 }
 
@@ -188,11 +191,11 @@ function gatherRows(xs: Float32Array, rows: number[], d: number): Float32Array {
   return out;
 }
 
-function deadMask(sae: Sae): { mask: Tensor; count: number } {
+function deadMask(sae: Sae, backend: mi.Backend): { mask: Tensor; count: number } {
   const m = new Float32Array(sae.latents);
   let count = 0;
   sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) { m[i] = 1; count++; } });
-  return { mask: mi.tensor(m, [sae.latents]), count };
+  return { mask: mi.tensor(m, [sae.latents], { backend }), count };
 }
 
 /**
@@ -234,9 +237,10 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
   const dead: number[] = [];
   sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) dead.push(i); });
   if (!dead.length) return 0;
+  const { W_enc, b_enc, W_dec } = sae.params;
   const rows = rng.sample(n, Math.min(n, 1024));
   const residual = await mi.tidyAsync(async () => {
-    const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d]);
+    const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend: W_enc.backend });
     const recon = mi.noGrad(() => sae.decodeNormalised(sae.encodeNormalised(xb).z));
     return mi.noGrad(() => mi.sub(xb, recon)).data();
   });
@@ -249,7 +253,6 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
     total += weights[r];
   }
   if (!(total > 0)) return 0;
-  const { W_enc, b_enc, W_dec } = sae.params;
   const [wEnc, bEnc, wDec] = await Promise.all([W_enc.data(), b_enc.data(), W_dec.data()]);
   const isDead = new Set(dead);
   let aliveNorm = 0;
@@ -275,9 +278,10 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
     sae.tokensSinceFired[i] = 0;
   }
   mi.tidy(() => {
-    W_enc.assign(mi.tensor(wEnc, W_enc.shape));
-    b_enc.assign(mi.tensor(bEnc, b_enc.shape));
-    W_dec.assign(mi.tensor(wDec, W_dec.shape));
+    const backend = W_enc.backend;
+    W_enc.assign(mi.tensor(wEnc, W_enc.shape, { backend }));
+    b_enc.assign(mi.tensor(bEnc, b_enc.shape, { backend }));
+    W_dec.assign(mi.tensor(wDec, W_dec.shape, { backend }));
   });
   await zeroMoments(opt, sae, dead);
   return dead.length;

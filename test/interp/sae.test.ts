@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
+import { getWebGpu } from '../helpers/webgpu.ts';
 import {
   Sae, auxKLoss, encodeAll, exportToJson, latentCorrelations, lossRecovered, matchDirections, saeMetrics,
   spliceHook, topActivating, topCorrelatedLatents, trainSae, type SaeExportJson, type TrainSaeOptions,
@@ -93,7 +94,32 @@ test('same seed gives bit-identical parameters and losses; another seed differs'
   assert.equal(Array.from(await a.params.b_enc.data()), Array.from(await b.params.b_enc.data()));
   assert.equal(a.history.map((e) => e.loss), b.history.map((e) => e.loss));
   assert.not.equal(wa, Array.from(await c.params.W_dec.data()));
-  for (const s of [a, b, c]) s.dispose();
+  // a tensor [n, d] trains exactly as the same rows given as a Float32Array
+  const fromTensor = await trainSae(mi.tensor(small.xs, [512, 8]), { ...opts, d: undefined });
+  assert.equal(Array.from(await fromTensor.params.W_dec.data()), wa);
+  for (const s of [a, b, c, fromTensor]) s.dispose();
+});
+
+test('WebGPU: training (with AuxK / resampling) matches the CPU run', async () => {
+  const gpu = await getWebGpu();
+  if (!gpu) return;
+  const small = planted('webgpu', 8, 12, 256);
+  for (const kind of ['topk', 'relu'] as const) {
+    const opts: TrainSaeOptions = { kind, d: 8, latents: 16, k: 2, l1: 10, steps: 30, batchSize: 32, lr: 0.02, seed: 1, deadWindow: 64, resampleEvery: 5, resampleUntil: 30 };
+    const cpu = await trainSae(small.xs, { ...opts, backend: mi.cpuBackend() });
+    let resampled = 0;
+    const onGpu = await trainSae(small.xs, { ...opts, backend: gpu, onProgress: (p) => { resampled += p.resampled; } });
+    assert.is(onGpu.params.W_dec.backend, gpu);
+    if (kind === 'relu') assert.ok(resampled > 0, 'the run resampled (so that path is compared too)');
+    else assert.ok(onGpu.history.some((e) => e.deadFraction > 0), 'the run had dead latents (so AuxK is compared too)');
+    cpu.history.forEach((e, i) => assert.ok(Math.abs(e.loss - onGpu.history[i].loss) < 1e-4 * (1 + e.loss), `${kind} step ${i} loss`));
+    const [wc, wg] = [await cpu.params.W_dec.data(), await onGpu.params.W_dec.data()];
+    wc.forEach((v, i) => assert.ok(Math.abs(v - wg[i]) < 1e-4, `${kind} W_dec[${i}] ${v} vs ${wg[i]}`));
+    const [mc, mg] = [await saeMetrics(cpu, small.xs), await saeMetrics(onGpu, small.xs)];
+    assert.ok(Math.abs(mc.fvu - mg.fvu) < 1e-4);
+    cpu.dispose();
+    onGpu.dispose();
+  }
 });
 
 test('relu: resampling dead latents leaves fewer dead latents than no resampling', async () => {
