@@ -1,0 +1,135 @@
+// The artefacts steps hand to each other: file layout and record types inside the run directory,
+// with the loaders later steps use. Paths in records are relative to the producing step's folder.
+//
+// step-01-train/
+//   models.json                  TrainedModel[]
+//   models/<task>-s<seed>/       Hugging Face checkpoint (config.json + model.safetensors), loss.json
+// step-02-collect/
+//   collections.json             Collection[]
+//   acts/<task>-s<seed>/tokens.safetensors   inputs, targets [batch, T] int32 and one int32 [batch, T]
+//                                            tensor per task label ("label.<name>")
+//   acts/<task>-s<seed>/<hook>.<k>.safetensors   shard k of that hook's activations: tensor "acts"
+//                                            [rows, dim] float32, rows = (batch, position) pairs in
+//                                            row-major order (hook_h: dim = E*N)
+//   stats.json                   per collection and hook: per-channel mean, variance, norm, sparsity
+// step-03-sae/   saes.json: SaeRecord[];  saes/<task>-s<seed>/<hook>-<kind>.safetensors (W_enc, b_enc, W_dec, b_dec)
+// step-04-probes/ probes.json: ProbeRecord[]
+// step-05-circuits/ circuits.json: Circuit[]
+import { join } from 'node:path';
+import * as mi from '../engine/index.ts';
+import { openSafetensors } from '../mamba/safetensors.ts';
+import { loadPretrained } from '../mamba/pretrained.ts';
+import type { MambaLM } from '../mamba/model.ts';
+import { readJson } from './files.ts';
+
+export const TRAIN_DIR = 'step-01-train';
+export const COLLECT_DIR = 'step-02-collect';
+export const SAE_DIR = 'step-03-sae';
+export const PROBES_DIR = 'step-04-probes';
+export const CIRCUITS_DIR = 'step-05-circuits';
+
+export interface TrainedModel {
+  task: string;
+  seed: number;
+  /** checkpoint folder, relative to step-01-train/ */
+  dir: string;
+  /** the options the task generator was called with (vocabSize, seqLen, ...) at training length */
+  taskOptions: Record<string, number>;
+  chance: number;
+  /** held-out accuracy at the training length, over the scored positions */
+  accuracy: number;
+  /** held-out accuracy at other lengths (length generalisation) */
+  lengthAccuracy: { seqLen: number; accuracy: number }[];
+  finalLoss: number;
+  trainSeconds: number;
+}
+
+export interface Collection {
+  task: string;
+  seed: number;
+  /** folder relative to step-02-collect/ */
+  dir: string;
+  batch: number;
+  seqLen: number;
+  hooks: { name: string; dim: number; rows: number; shards: string[] }[];
+  labels: string[];
+}
+
+export interface SaeRecord {
+  task: string; seed: number; hook: string; kind: 'relu' | 'topk';
+  /** relative to step-03-sae/ */ file: string;
+  latents: number; l0: number; fvu: number; deadFraction: number;
+  lossClean: number; lossSpliced: number; lossZeroAblated: number; lossRecovered: number;
+  /** per task label: the latents most correlated with it */
+  topLatents: Record<string, { latent: number; r: number }[]>;
+}
+
+export interface ProbeRecord {
+  task: string; seed: number; hook: string; features: 'activations' | 'sae';
+  label: string; kind: 'lasso' | 'elasticnet' | 'logistic';
+  metric: 'r2' | 'accuracy'; heldOut: number; chance: number;
+  selected: number[]; coefficients: number[];
+}
+
+/** A set of activation coordinates: one hook, some positions, some channels or a subspace. */
+export interface Circuit {
+  task: string; seed: number; id: string;
+  /** hook name, e.g. blocks.1.hook_resid_post, blocks.0.mixer.hook_h */
+  hook: string;
+  /** 'scored' (the task's scored positions), 'all', or explicit positions */
+  positions: 'scored' | 'all' | number[];
+  /** channel indices (into the hook's last axis; for hook_h the flattened E*N state index) */
+  channels: number[];
+  /** or orthonormal directions [k][dim] spanning a subspace (then channels is empty) */
+  directions?: number[][];
+  /** where it came from: sae, probe, attribution, combined */
+  source: string;
+  /** random controls of the same size (channel sets or subspaces) */
+  controls: { channels: number[]; directions?: number[][] }[];
+}
+
+export function loadTrainedModels(runDir: string): TrainedModel[] {
+  return readJson<TrainedModel[]>(join(runDir, TRAIN_DIR, 'models.json'));
+}
+
+export async function loadTrainedModel(runDir: string, m: TrainedModel, opts: { backend?: mi.Backend } = {}): Promise<MambaLM> {
+  return loadPretrained(join(runDir, TRAIN_DIR, m.dir), opts);
+}
+
+export function loadCollections(runDir: string): Collection[] {
+  return readJson<Collection[]>(join(runDir, COLLECT_DIR, 'collections.json'));
+}
+
+/** All rows of one hook of one collection, concatenated over shards: [rows, dim]. */
+export async function loadActivations(runDir: string, c: Collection, hook: string): Promise<{ data: Float32Array; rows: number; dim: number }> {
+  const h = c.hooks.find((x) => x.name === hook);
+  if (!h) throw new Error(`collection ${c.task}-s${c.seed} has no hook ${hook} (has ${c.hooks.map((x) => x.name).join(', ')})`);
+  const data = new Float32Array(h.rows * h.dim);
+  let off = 0;
+  for (const shard of h.shards) {
+    const f = await openSafetensors(join(runDir, COLLECT_DIR, c.dir, shard));
+    try {
+      const rec = await f.read('acts');
+      data.set(rec.data as Float32Array, off);
+      off += rec.data.length;
+    } finally {
+      await f.close();
+    }
+  }
+  if (off !== data.length) throw new Error(`collection ${c.task}-s${c.seed} hook ${hook}: shards hold ${off} values, expected ${data.length}`);
+  return { data, rows: h.rows, dim: h.dim };
+}
+
+/** The token ids, targets and labels of a collection, each [batch, T] int32. */
+export async function loadTokens(runDir: string, c: Collection): Promise<{ inputs: Int32Array; targets: Int32Array; labels: Record<string, Int32Array> }> {
+  const f = await openSafetensors(join(runDir, COLLECT_DIR, c.dir, 'tokens.safetensors'));
+  try {
+    const inputs = (await f.read('inputs')).data as Int32Array;
+    const targets = (await f.read('targets')).data as Int32Array;
+    const labels: Record<string, Int32Array> = {};
+    for (const name of c.labels) labels[name] = (await f.read(`label.${name}`)).data as Int32Array;
+    return { inputs, targets, labels };
+  } finally {
+    await f.close();
+  }
+}
