@@ -12,7 +12,10 @@ export interface TrainSaeOptions {
   d?: number;
   /** topk: latents kept per token */
   k?: number;
-  /** relu: L1 coefficient on sum(z), in normalised units where E[||x||²] = d (default 1 / d) */
+  /**
+   * relu: L1 coefficient on sum(z) per token, in normalised units where E[||x||²] = d (default 1,
+   * tuned on the planted-feature test at d = 16; Anthropic's April 2024 update used 5 at this scale)
+   */
   l1?: number;
   /** relu: the L1 coefficient ramps linearly from 0 over this fraction of the steps (default 0.05) */
   l1Warmup?: number;
@@ -72,13 +75,13 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   const { xs, scale, mean } = normalise(data, n, d);
   const sae = new Sae({ kind, d, latents, k: opts.k, inputScale: scale }, initParams(d, latents, mean, rng.fork('init'), backend));
   sae.deadWindow = opts.deadWindow ?? Math.min(n, 100_000);
-  sae.tokensSinceFired.fill(0);
   const { params } = sae;
   const list = SAE_PARAM_NAMES.map((name) => params[name]);
   for (const p of list) p.requiresGrad = true;
   const opt = new mi.AdamW(list, { lr: opts.lr ?? 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
 
-  const l1 = opts.l1 ?? 1 / d;
+  const l1 = opts.l1 ?? 1;
+  if (!(l1 >= 0)) throw new Error(`trainSae: l1 must be >= 0, got ${l1}`);
   const warmupSteps = Math.max(1, Math.round((opts.l1Warmup ?? 0.05) * steps));
   const auxK = opts.auxK ?? Math.min(latents, Math.max(2 * (opts.k ?? 1), Math.ceil(d / 2)));
   const auxCoef = opts.auxCoef ?? 1 / 32;
@@ -89,49 +92,72 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
 
   const baseLr = opt.lr;
   const decayFrom = Math.floor(0.8 * steps);
-  for (let step = 0; step < steps; step++) {
-    opt.lr = step < decayFrom ? baseLr : baseLr * (steps - step) / (steps - decayFrom);
-    const rows = batches.next();
-    const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend });
-    const dead = deadMask(sae, backend);
-    const { grads, stats } = mi.tidy(() => {
-      const { pre, z } = sae.encodeNormalised(xb);
-      const recon = sae.decodeNormalised(z);
-      const mse = mi.div(mi.sum(mi.square(mi.sub(recon, xb))), rows.length);
-      const penalty = kind === 'relu'
-        ? mi.mul(mi.sum(z), (l1 * Math.min(1, (step + 1) / warmupSteps)) / rows.length)
-        : dead.count > 0
-          ? mi.mul(auxKLoss(pre, recon, xb, dead.mask, Math.min(auxK, dead.count), params.W_dec), auxCoef)
-          : mi.scalar(0, { backend });
-      const loss = mi.add(mse, penalty);
-      const g = mi.backwardFrom(loss);
-      const grads = list.map((p) => g.get(p) ?? mi.zerosLike(p));
-      return mi.noGrad(() => {
-        grads[2] = removeRadial(grads[2], params.W_dec);
-        const fired = mi.sum(mi.gt(z, 0), 0);
-        return { grads, stats: [loss, mse, penalty, fired] };
-      });
-    });
-    opt.step(grads);
-    normaliseRows(params.W_dec);
-    const [loss, mse, penalty, fired] = await Promise.all(stats.map((t) => t.data()));
-    for (const t of [...grads, ...stats, xb, dead.mask]) t.dispose();
+  try {
+    for (let step = 0; step < steps; step++) {
+      opt.lr = step < decayFrom ? baseLr : baseLr * (steps - step) / (steps - decayFrom);
+      const rows = batches.next();
+      const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend });
+      const dead = deadMask(sae, backend);
+      const penalty: Penalty = kind === 'relu'
+        ? { kind: 'l1', coef: l1 * Math.min(1, (step + 1) / warmupSteps) }
+        : { kind: 'auxk', coef: auxCoef, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
+      const { grads, stats } = mi.tidy(() => lossAndGrads(sae, xb, penalty));
+      opt.step(grads);
+      normaliseRows(params.W_dec);
+      const [loss, mse, pen, fired] = await Promise.all(stats.map((t) => t.data()));
+      for (const t of [...grads, ...stats, xb, dead.mask]) t.dispose();
 
-    let l0 = 0;
-    for (let i = 0; i < latents; i++) {
-      l0 += fired[i];
-      sae.tokensSinceFired[i] = fired[i] > 0 ? 0 : sae.tokensSinceFired[i] + rows.length;
+      let l0 = 0;
+      for (let i = 0; i < latents; i++) {
+        l0 += fired[i];
+        sae.tokensSinceFired[i] = fired[i] > 0 ? 0 : sae.tokensSinceFired[i] + rows.length;
+      }
+      let resampled = 0;
+      if (kind === 'relu' && resampleEvery > 0 && (step + 1) % resampleEvery === 0 && step + 1 < resampleUntil) {
+        resampled = await resampleDead(sae, xs, n, resampleRng, opt);
+      }
+      const entry: SaeLogEntry = { step, loss: loss[0], mse: mse[0], penalty: pen[0], l0: l0 / rows.length, deadFraction: deadIndices(sae).length / latents };
+      sae.history.push(entry);
+      opts.onProgress?.({ ...entry, steps, resampled });
     }
-    let resampled = 0;
-    if (kind === 'relu' && resampleEvery > 0 && (step + 1) % resampleEvery === 0 && step + 1 < resampleUntil) {
-      resampled = await resampleDead(sae, xs, n, resampleRng, opt);
-    }
-    const entry: SaeLogEntry = { step, loss: loss[0], mse: mse[0], penalty: penalty[0], l0: l0 / rows.length, deadFraction: sae.deadFraction };
-    sae.history.push(entry);
-    opts.onProgress?.({ ...entry, steps, resampled });
+  } catch (e) {
+    sae.dispose();
+    throw e;
+  } finally {
+    opt.dispose();
+    for (const p of list) p.requiresGrad = false;
   }
-  for (const p of list) { p.requiresGrad = false; mi.keep(p); }
   return sae;
+}
+
+type Penalty =
+  | { kind: 'l1'; coef: number }
+  | { kind: 'auxk'; coef: number; dead: Tensor; kAux: number };
+
+/**
+ * One batch: loss = ||x - x̂||² (mean over tokens) + penalty, its gradients (the W_dec one with
+ * each row's radial part removed), and the stats read back: [loss, mse, penalty, fired per latent].
+ */
+function lossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]; stats: Tensor[] } {
+  const batch = xb.shape[0];
+  const { params } = sae;
+  const { pre, z } = sae.encodeNormalised(xb);
+  const recon = sae.decodeNormalised(z);
+  const mse = mi.div(mi.sum(mi.square(mi.sub(recon, xb))), batch);
+  const pen = penalty.kind === 'l1'
+    ? mi.mul(mi.sum(z), penalty.coef / batch)
+    : penalty.kAux > 0
+      ? mi.mul(auxKLoss(pre, recon, xb, penalty.dead, penalty.kAux, params.W_dec), penalty.coef)
+      : mi.scalar(0, { backend: xb.backend });
+  const loss = mi.add(mse, pen);
+  const g = mi.backwardFrom(loss);
+  return mi.noGrad(() => {
+    const grads = SAE_PARAM_NAMES.map((name) => {
+      const grad = g.get(params[name]) ?? mi.zerosLike(params[name]);
+      return name === 'W_dec' ? removeRadial(grad, params.W_dec) : grad;
+    });
+    return { grads, stats: [loss, mse, pen, mi.sum(mi.gt(z, 0), 0)] };
+  });
 }
 
 /** Scales rows so the mean squared norm is d; returns the scaled copy, the scale and the scaled mean row. */
@@ -191,11 +217,18 @@ function gatherRows(xs: Float32Array, rows: number[], d: number): Float32Array {
   return out;
 }
 
+function deadIndices(sae: Sae): number[] {
+  const dead: number[] = [];
+  sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) dead.push(i); });
+  return dead;
+}
+
+/** 1 for each dead latent, 0 for the rest, as a tensor [latents]; and how many are dead. */
 function deadMask(sae: Sae, backend: mi.Backend): { mask: Tensor; count: number } {
   const m = new Float32Array(sae.latents);
-  let count = 0;
-  sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) { m[i] = 1; count++; } });
-  return { mask: mi.tensor(m, [sae.latents], { backend }), count };
+  const dead = deadIndices(sae);
+  for (const i of dead) m[i] = 1;
+  return { mask: mi.tensor(m, [sae.latents], { backend }), count: dead.length };
 }
 
 /**
@@ -234,8 +267,7 @@ function normaliseRows(w: Tensor): void {
  */
 async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, opt: mi.AdamW): Promise<number> {
   const { d, latents } = sae;
-  const dead: number[] = [];
-  sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) dead.push(i); });
+  const dead = deadIndices(sae);
   if (!dead.length) return 0;
   const { W_enc, b_enc, W_dec } = sae.params;
   const rows = rng.sample(n, Math.min(n, 1024));

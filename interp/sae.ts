@@ -49,7 +49,7 @@ export class Sae {
   readonly params: SaeParams;
   /** training curve, one entry per step (empty for an SAE that was loaded, not trained) */
   history: SaeLogEntry[] = [];
-  /** for each latent, training tokens seen since it last fired (Infinity if never tracked) */
+  /** for each latent, training tokens seen since it last fired (all 0 for a loaded SAE) */
   tokensSinceFired: Float64Array;
   /** the window of tokens used to call a latent dead */
   deadWindow = Infinity;
@@ -69,14 +69,18 @@ export class Sae {
     if (!(config.inputScale > 0)) throw new Error(`Sae: inputScale must be positive, got ${config.inputScale}`);
     this.config = config;
     this.params = params;
-    this.tokensSinceFired = new Float64Array(latents).fill(Infinity);
+    this.tokensSinceFired = new Float64Array(latents);
   }
 
   get d(): number { return this.config.d; }
   get latents(): number { return this.config.latents; }
 
-  /** Fraction of latents that did not fire over the last deadWindow training tokens. */
+  /**
+   * Fraction of latents that did not fire over the last deadWindow training tokens; NaN for an SAE
+   * that was not trained here (use saeMetrics for the dead fraction on a data set).
+   */
   get deadFraction(): number {
+    if (!this.history.length) return NaN;
     let dead = 0;
     for (const t of this.tokensSinceFired) if (t >= this.deadWindow) dead++;
     return dead / this.latents;

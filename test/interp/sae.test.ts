@@ -88,6 +88,7 @@ for (const kind of ['topk', 'relu'] as const) {
 test('same seed gives bit-identical parameters and losses; another seed differs', async () => {
   const small = planted('determinism', 8, 12, 512);
   const opts: TrainSaeOptions = { kind: 'topk', d: 8, latents: 16, k: 2, steps: 60, batchSize: 32, lr: 0.01, seed: 7 };
+  const live = mi.liveTensorCount();
   const [a, b, c] = [await trainSae(small.xs, opts), await trainSae(small.xs, opts), await trainSae(small.xs, { ...opts, seed: 8 })];
   const wa = Array.from(await a.params.W_dec.data()), wb = Array.from(await b.params.W_dec.data());
   assert.equal(wa, wb);
@@ -98,6 +99,7 @@ test('same seed gives bit-identical parameters and losses; another seed differs'
   const fromTensor = await trainSae(mi.tensor(small.xs, [512, 8]), { ...opts, d: undefined });
   assert.equal(Array.from(await fromTensor.params.W_dec.data()), wa);
   for (const s of [a, b, c, fromTensor]) s.dispose();
+  assert.is(mi.liveTensorCount(), live + 1, 'training frees everything but the parameters (the input tensor remains)');
 });
 
 test('WebGPU: training (with AuxK / resampling) matches the CPU run', async () => {
@@ -130,7 +132,7 @@ test('relu: resampling dead latents leaves fewer dead latents than no resampling
   const on = await trainSae(small.xs, { ...opts, onProgress: (p) => { resampled += p.resampled; } });
   const off = await trainSae(small.xs, { ...opts, resampleEvery: 0 });
   const [mOn, mOff] = [await saeMetrics(on, small.xs), await saeMetrics(off, small.xs)];
-  console.log(`  resampled ${resampled} times; dead with resampling ${mOn.deadFraction.toFixed(3)}, without ${mOff.deadFraction.toFixed(3)}`);
+  console.log(`  ${resampled} latent resamplings in all; dead with resampling ${mOn.deadFraction.toFixed(3)}, without ${mOff.deadFraction.toFixed(3)}`);
   assert.ok(resampled > 0, 'some latents were resampled');
   assert.ok(mOff.deadFraction > 0, 'the setting does kill latents');
   assert.ok(mOn.deadFraction < mOff.deadFraction);
@@ -192,6 +194,7 @@ test('export: SAELens names and layout; JSON round trip and scale folding preser
   const json = JSON.parse(JSON.stringify(exportToJson(exp))) as SaeExportJson;
   const folded = Sae.fromExport(await sae.exportParams({ foldScale: true }));
   assert.is(folded.config.inputScale, 1);
+  assert.ok(Number.isNaN(folded.deadFraction), 'a loaded SAE has no training window to judge dead latents by');
   const x = mi.tensor(data.xs.slice(0, 20 * d), [20, d]);
   const want = sae.forward(x).dataSync();
   for (const other of [Sae.fromExport(json), folded]) {
