@@ -3,7 +3,7 @@
 // Two architectures, both with a pre-encoder bias b_dec subtracted from the input and decoder
 // directions kept at unit norm (so a latent's activation is the length of its contribution):
 //  - 'relu'  (Anthropic, "Towards Monosemanticity"): z = ReLU((x - b_dec) W_enc + b_enc), loss =
-//            ||x - x̂||² + l1 * sum(z). Dead latents are *resampled* periodically (see resampleDead).
+//            ||x - x̂||² + l1 * sum(z). Dead latents are *resampled* periodically (resampleDead in sae-train.ts).
 //  - 'topk'  (Gao et al. 2024): keep the k largest pre-activations (then ReLU), loss = ||x - x̂||²
 //            + auxCoef * AuxK, where AuxK reconstructs the residual from the top auxK *dead* latents,
 //            giving dead latents a gradient. TopK needs no L1 and no resampling.
