@@ -1,8 +1,9 @@
 // Hugging Face `MambaConfig` (config.json of the `*-hf` Mamba-1 checkpoints): fields, defaults,
 // validation, and the parameter names and shapes a checkpoint of that config must hold.
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeTextAtomic, type TensorSource } from './safetensors.ts';
+// No static node: import: the browser bundle (scripts/build-browser.ts) includes this module, and
+// readConfig/writeConfig load node:fs only when called.
+import { writeTextAtomic } from './node-files.ts';
+import type { TensorSource } from './safetensors-format.ts';
 
 export interface MambaConfig {
   vocab_size: number;
@@ -144,6 +145,8 @@ function checkKind(value: unknown, kind: FieldKind, what: string): void {
 
 /** Reads `config.json` from a checkpoint folder, or the named JSON file. */
 export async function readConfig(path: string, options: ParseOptions = {}): Promise<MambaConfig> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const { join } = await import('node:path');
   const file = (await stat(path)).isDirectory() ? join(path, 'config.json') : path;
   const text = await readFile(file, 'utf-8');
   let json: unknown;
@@ -164,6 +167,7 @@ export function configToJSON(config: MambaConfig): Record<string, unknown> {
 
 /** Writes `dir/config.json` via a temporary file and a rename. */
 export async function writeConfig(dir: string, config: MambaConfig): Promise<void> {
+  const { join } = await import('node:path');
   await writeTextAtomic(join(dir, 'config.json'), JSON.stringify(configToJSON(config), null, 2) + '\n');
 }
 

@@ -5,50 +5,13 @@
 //
 // Opening reads only the header; `read(name)` reads just that tensor's bytes from disk into the
 // typed array it returns, so a large checkpoint is never held in memory more than once.
-import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { endianness } from 'node:os';
+import { writeTextAtomic } from './node-files.ts';
+import { checkHeaderLength, decode, parseHeader, type HeaderEntry, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
 
-/** The storage dtypes this module knows the size of (open validates byte lengths with them). */
-const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
-};
-
-/** The header is JSON text; the reference implementation refuses headers over 100 MB. */
-const MAX_HEADER_BYTES = 100_000_000;
-
-export type SafetensorsArray = Float32Array | Float64Array | Int32Array;
-
-export interface TensorEntry {
-  /** The safetensors dtype string as stored (F32, BF16, I64, ...). */
-  dtype: string;
-  shape: number[];
-}
-
-export interface TensorRecord extends TensorEntry {
-  data: SafetensorsArray;
-}
-
-/** What checkpoint consumers need: a single file and a sharded checkpoint both provide it. */
-export interface TensorSource {
-  readonly names: readonly string[];
-  has(name: string): boolean;
-  entry(name: string): TensorEntry;
-  read(name: string): Promise<TensorRecord>;
-  close(): Promise<void>;
-}
-
-interface HeaderEntry extends TensorEntry {
-  begin: number; // absolute file offsets
-  end: number;
-}
-
-if (endianness() !== 'LE') {
-  // Typed arrays use host byte order and the format is little-endian; we read bytes straight into them.
-  throw new Error('safetensors: this reader assumes a little-endian host');
-}
+export { writeTextAtomic } from './node-files.ts';
+export { SafetensorsBuffer, type SafetensorsArray, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
 
 export class SafetensorsFile implements TensorSource {
   /** Tensor names in sorted order. */
@@ -118,77 +81,10 @@ async function readHeader(path: string, handle: FileHandle) {
   const lenBytes = new Uint8Array(8);
   await readFully(handle, lenBytes, 0, `${where}: header length`);
   const headerLen = new DataView(lenBytes.buffer).getBigUint64(0, true);
-  if (headerLen < 2n || headerLen > BigInt(MAX_HEADER_BYTES) || headerLen > BigInt(fileSize - 8)) {
-    throw new Error(`${where}: header length ${headerLen} is not sane (file is ${fileSize} bytes, limit ${MAX_HEADER_BYTES})`);
-  }
+  checkHeaderLength(headerLen, fileSize, where);
   const headerBytes = new Uint8Array(Number(headerLen));
   await readFully(handle, headerBytes, 8, `${where}: header`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
-  } catch (e) {
-    throw new Error(`${where}: header is not valid UTF-8 JSON (${(e as Error).message})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-    throw new Error(`${where}: header is not a JSON object`);
-  }
-
-  const dataStart = 8 + Number(headerLen);
-  const dataBytes = fileSize - dataStart;
-  const entries = new Map<string, HeaderEntry>();
-  let metadata: Record<string, string> | undefined;
-  for (const [name, value] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = parseMetadata(value, where);
-      continue;
-    }
-    entries.set(name, parseEntry(name, value, dataStart, dataBytes, where));
-  }
-
-  // Tensors may be stored in any order but must not share bytes.
-  const byOffset = [...entries.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
-  for (let i = 1; i < byOffset.length; i++) {
-    const [prevName, prev] = byOffset[i - 1];
-    const [name, cur] = byOffset[i];
-    if (cur.begin < prev.end) {
-      throw new Error(`${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets ${cur.begin - dataStart} < ${prev.end - dataStart})`);
-    }
-  }
-  return { entries, metadata };
-}
-
-function parseMetadata(value: unknown, where: string): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${where}: "__metadata__" must be an object of strings`);
-  }
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new Error(`${where}: "__metadata__.${k}" must be a string, found ${JSON.stringify(v)}`);
-  }
-  return { ...(value as Record<string, string>) };
-}
-
-function parseEntry(name: string, value: unknown, dataStart: number, dataBytes: number, file: string): HeaderEntry {
-  const where = `${file}: tensor "${name}"`;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: header entry is not an object`);
-  const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
-  if (typeof dtype !== 'string') throw new Error(`${where}: missing or non-string "dtype"`);
-  const size = DTYPE_BYTES[dtype];
-  if (size === undefined) throw new Error(`${where}: unknown dtype "${dtype}"`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new Error(`${where}: "shape" must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
-  }
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-    throw new Error(`${where}: "data_offsets" must be [begin, end] with 0 <= begin <= end, found ${JSON.stringify(offsets)}`);
-  }
-  const [begin, end] = offsets as number[];
-  const expected = (shape as number[]).reduce((a, b) => a * b, 1) * size;
-  if (end - begin !== expected) {
-    throw new Error(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
-  }
-  if (end > dataBytes) {
-    throw new Error(`${where}: data_offsets end ${end} is past the end of the data (${dataBytes} bytes): the file is truncated`);
-  }
-  return { dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
+  return parseHeader(headerBytes, fileSize, where);
 }
 
 async function readFully(handle: FileHandle, into: Uint8Array, position: number, where: string): Promise<void> {
@@ -198,59 +94,6 @@ async function readFully(handle: FileHandle, into: Uint8Array, position: number,
     if (bytesRead === 0) throw new Error(`${where}: file ended after ${done} of ${into.length} bytes (truncated?)`);
     done += bytesRead;
   }
-}
-
-/** Converts raw little-endian bytes (in an 8-byte-aligned buffer) to the array type we compute with. */
-function decode(raw: Uint8Array, dtype: string, count: number, where: string): SafetensorsArray {
-  const buf = raw.buffer;
-  switch (dtype) {
-    case 'F32': return new Float32Array(buf, 0, count);
-    case 'F64': return new Float64Array(buf, 0, count);
-    case 'I32': return new Int32Array(buf, 0, count);
-    case 'I16': return Int32Array.from(new Int16Array(buf, 0, count));
-    case 'I8': return Int32Array.from(new Int8Array(buf, 0, count));
-    case 'U8': return Int32Array.from(raw);
-    case 'BOOL': return Int32Array.from(raw, (b) => (b ? 1 : 0));
-    case 'I64': {
-      // An int64 fits int32 exactly when its high word is the sign extension of its low word.
-      const words = new Int32Array(buf, 0, 2 * count);
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) {
-        const lo = words[2 * i], hi = words[2 * i + 1];
-        if (hi !== lo >> 31) {
-          const value = new BigInt64Array(buf, 8 * i, 1)[0];
-          throw new Error(`${where}: I64 value ${value} at index ${i} does not fit in int32`);
-        }
-        out[i] = lo;
-      }
-      return out;
-    }
-    case 'BF16': {
-      // bfloat16 is the top half of a float32.
-      const halves = new Uint16Array(buf, 0, count);
-      const out = new Float32Array(count);
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
-      return out;
-    }
-    case 'F16': {
-      const halves = new Uint16Array(buf, 0, count);
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(halves[i]);
-      return out;
-    }
-    default:
-      throw new Error(`${where}: cannot convert dtype "${dtype}" (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)`);
-  }
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // subnormal or zero
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,14 +359,3 @@ export async function writeShardedCheckpoint(
   return files;
 }
 
-/** Writes a text file via a temporary file and a rename. */
-export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, text, 'utf-8');
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
