@@ -77,17 +77,16 @@ fn mi_is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f8000
 `;
 
 /**
- * out[i] (+)= sum over k < K of partial[k * M + i]: the second half of every cross-workgroup
- * reduction here (no float atomics). `partial` and `out` are binding refs; with `accumulate` the
- * sum is added to what `out` holds.
+ * out[i] = sum over k < K of partial[offset + k * M + i]: the second half of every cross-workgroup
+ * reduction here (no float atomics). `partial` and `out` are binding refs.
  */
 export function sumPartialsPass(
   label: string, K: number, M: number,
-  partial: ComputePass['bindings'][number], out: ComputePass['bindings'][number],
+  partial: BindingRef, out: BindingRef, offset = 0,
 ): ComputePass {
   const WGS = 256;
   const code = /* wgsl */ `
-struct U { K: u32, M: u32 }
+struct U { K: u32, M: u32, offset: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -96,12 +95,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (${LINEAR_WID}) * ${WGS}u + lid;
   if (i >= u.M) { return; }
   var s = 0.0;
-  for (var k = 0u; k < u.K; k++) { s += partial[k * u.M + i]; }
+  for (var k = 0u; k < u.K; k++) { s += partial[u.offset + k * u.M + i]; }
   out[i] = s;
 }`;
   return {
     code, label, foldable: true, workgroups: [groups(M, WGS), 1, 1],
-    uniforms: packUniforms([['u', K], ['u', M]]), bindings: [partial, out],
+    uniforms: packUniforms([['u', K], ['u', M], ['u', offset]]), bindings: [partial, out],
   };
 }
 

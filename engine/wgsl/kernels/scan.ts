@@ -1,0 +1,348 @@
+// The Mamba selective scan on the GPU, forward and backward (maths in engine/ops/scan.ts):
+//   dt = softplus(delta + bias) (as flagged), h_t = exp(dt A) h_{t-1} + dt B_t x_t,
+//   y_t = (C_t . h_t + D x_t) * silu(z_t)
+//
+// Forward: a chunked scan. A workgroup owns (batch b, a block of CB channels); its threads are
+// CB channels x NC chunks of time, each thread keeping all N states of its channel in registers.
+//   1. each thread scans its chunk from a zero state, giving the chunk's end state H_c and the
+//      sum S_c of its dt (the chunk's decay is exp(A S_c): the product of the exp(dt A));
+//   2. the chunk carries compose (h -> exp(A S_c) h + H_c is associative), walked over NC chunks
+//      per (channel, state), giving each chunk's true start state (h0 for chunk 0) and hT;
+//   3. each thread rescans its chunk from that start state and writes y (and hs).
+//
+// Backward: the simpler kernel allowed by the issue, not the chunked one: one thread per (batch,
+// channel, state) walks time serially. It recomputes the states forward, saving a checkpoint every
+// CK steps into scratch, then walks back chunk by chunk, recomputing each chunk's CK states from
+// its checkpoint into registers. Sums over the N states (dx, ddelta, dz) and over the channels of
+// the workgroup (dB, dC) go through workgroup memory each step; the sums across workgroups (dA,
+// dD, ddeltaBias over the batch, dB and dC over channel blocks) are partials in scratch added by
+// a second pass (no float atomics).
+import { WGSL_ELEMENTWISE_PRELUDE } from '../../elementwise.ts';
+import type { KernelParams, ScanParams } from '../../kernels.ts';
+import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
+import { packUniforms, sumPartialsPass } from './fused-util.ts';
+
+/** Backward checkpoint interval: states recomputed per chunk live in a private array this long. */
+const CK = 32;
+
+/** Input binding refs by name, in the flag-dependent order of the kernel contract. */
+function scanInputs(p: ScanParams, withBwd?: { hasDhT: boolean; hasDhs: boolean }): Map<string, number> {
+  const names = ['x', 'delta', 'A', 'B', 'C'];
+  if (p.hasD) names.push('D');
+  if (p.hasZ) names.push('z');
+  if (p.hasH0) names.push('h0');
+  if (p.hasDeltaBias) names.push('bias');
+  if (withBwd) {
+    names.push('dy');
+    if (withBwd.hasDhT) names.push('dhT');
+    if (withBwd.hasDhs) names.push('dhs');
+  }
+  return new Map(names.map((n, i) => [n, i]));
+}
+
+function declare(bufs: Array<[string, BindingRef, boolean]>): string {
+  return bufs.map(([name, , rw], i) =>
+    `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`).join('\n');
+}
+
+/** WGSL for the step size of element i of channel e. */
+function dtExpr(p: ScanParams): string {
+  const raw = p.hasDeltaBias ? 'delta[i] + bias[e]' : 'delta[i]';
+  return `fn raw_dt(i: u32, e: u32) -> f32 { return ${raw}; }
+fn step_dt(r: f32) -> f32 { return ${p.deltaSoftplus ? 'mi_softplus(r)' : 'r'}; }`;
+}
+
+function forwardShape(p: ScanParams, device: DeviceFacts): { CB: number; NC: number } {
+  const CB = Math.max(1, Math.min(p.E, 16));
+  const threads = Math.min(256, device.maxWorkgroupSize);
+  // workgroup memory: S (1 float) and H (N floats) per thread
+  const byMemory = Math.floor(device.maxWorkgroupStorage / (4 * (p.N + 1)));
+  const NC = Math.max(1, Math.min(Math.floor(Math.min(threads, byMemory) / CB), p.T));
+  if (CB * NC * (p.N + 1) * 4 > device.maxWorkgroupStorage) {
+    throw new Error(`scan: N=${p.N} states need ${(p.N + 1) * 4 * CB} bytes of workgroup memory, the device has ${device.maxWorkgroupStorage}`);
+  }
+  return { CB, NC };
+}
+
+export const scan: WgslKernel<'scan'> = (_i, _o, p, device): KernelPlan => {
+  const { batch, T, E, N } = p;
+  const { CB, NC } = forwardShape(p, device);
+  const L = Math.ceil(T / NC);
+  const nEB = Math.ceil(E / CB);
+  const ins = scanInputs(p);
+  const bufs: Array<[string, BindingRef, boolean]> = [...ins].map(([n, i]) => [n, { kind: 'input', index: i }, false]);
+  bufs.push(['y', { kind: 'output', index: 0 }, true], ['hT', { kind: 'output', index: 1 }, true]);
+  if (p.saveStates) bufs.push(['hs', { kind: 'output', index: 2 }, true]);
+  const WG = CB * NC;
+  const code = /* wgsl */ `
+struct U { batch: u32, T: u32, E: u32, L: u32, nEB: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${declare(bufs)}
+${WGSL_ELEMENTWISE_PRELUDE}
+${dtExpr(p)}
+const N: u32 = ${N}u;
+const CB: u32 = ${CB}u;
+const NC: u32 = ${NC}u;
+var<workgroup> sh_S: array<f32, ${WG}>;
+var<workgroup> sh_H: array<f32, ${WG * N}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= u.batch * u.nEB) { return; }
+  let b = g / u.nEB;
+  let e0 = (g % u.nEB) * CB;
+  let ch = lid % CB;
+  let chunk = lid / CB;
+  let e = e0 + ch;
+  let valid = e < u.E;
+  let t0 = min(u.T, chunk * u.L);
+  let t1 = min(u.T, t0 + u.L);
+  var a: array<f32, ${N}>;
+  var h: array<f32, ${N}>;
+  for (var n = 0u; n < N; n++) { a[n] = select(0.0, A[e * N + n], valid); h[n] = 0.0; }
+
+  // 1. local scan of this chunk from a zero state
+  var S = 0.0;
+  if (valid) {
+    for (var t = t0; t < t1; t++) {
+      let i = (b * u.T + t) * u.E + e;
+      let dt = step_dt(raw_dt(i, e));
+      let bx = dt * x[i];
+      let bt = (b * u.T + t) * N;
+      S += dt;
+      for (var n = 0u; n < N; n++) { h[n] = exp(dt * a[n]) * h[n] + bx * B[bt + n]; }
+    }
+  }
+  sh_S[lid] = S;
+  for (var n = 0u; n < N; n++) { sh_H[lid * N + n] = h[n]; }
+  workgroupBarrier();
+
+  // 2. compose the chunk carries per (channel, state); sh_H becomes each chunk's start state
+  for (var j = lid; j < CB * N; j += ${WG}u) {
+    let c = j / N;
+    let n = j % N;
+    let ec = e0 + c;
+    if (ec < u.E) {
+      let an = A[ec * N + n];
+      var carry = ${p.hasH0 ? 'h0[(b * u.E + ec) * N + n]' : '0.0'};
+      for (var k = 0u; k < NC; k++) {
+        let slot = (k * CB + c) * N + n;
+        let local_end = sh_H[slot];
+        sh_H[slot] = carry;
+        carry = exp(an * sh_S[k * CB + c]) * carry + local_end;
+      }
+      hT[(b * u.E + ec) * N + n] = carry;
+    }
+  }
+  workgroupBarrier();
+
+  // 3. rescan from the true start state, writing y (and hs)
+  if (valid) {
+    for (var n = 0u; n < N; n++) { h[n] = sh_H[lid * N + n]; }
+    for (var t = t0; t < t1; t++) {
+      let i = (b * u.T + t) * u.E + e;
+      let dt = step_dt(raw_dt(i, e));
+      let xv = x[i];
+      let bx = dt * xv;
+      let bt = (b * u.T + t) * N;
+      var s = 0.0;
+      for (var n = 0u; n < N; n++) {
+        h[n] = exp(dt * a[n]) * h[n] + bx * B[bt + n];
+        s += C[bt + n] * h[n];
+        ${p.saveStates ? 'hs[i * N + n] = h[n];' : ''}
+      }
+      ${p.hasD ? 's += D[e] * xv;' : ''}
+      ${p.hasZ ? 's *= z[i] * mi_sigmoid(z[i]);' : ''}
+      y[i] = s;
+    }
+  }
+}`;
+  return {
+    passes: [{
+      label: 'scan', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
+      uniforms: packUniforms([['u', batch], ['u', T], ['u', E], ['u', L], ['u', nEB]]),
+      bindings: bufs.map(([, r]) => r),
+    }],
+  };
+};
+
+export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_bwd'], device): KernelPlan => {
+  const { batch, T, E, N } = p;
+  const threads = Math.min(256, device.maxWorkgroupSize);
+  if (N > threads) throw new Error(`scan_bwd: N=${N} states exceed the ${threads} threads of a workgroup`);
+  const CB = Math.max(1, Math.min(E, Math.floor(threads / N)));
+  const WG = CB * N;
+  const nEB = Math.ceil(E / CB);
+  const nCk = Math.max(1, Math.ceil(T / CK));
+  const BT = batch * T;
+  // one scratch buffer, in regions (fewer storage bindings: with every flag the pass binds 16)
+  const region = { ck: 0, dA: 0, dB: 0, dC: 0, dD: 0, dBias: 0, dh0: 0, end: 0 };
+  let at = 0;
+  const take = (k: keyof typeof region, n: number) => { region[k] = at; at += n; };
+  take('ck', batch * E * nCk * N);
+  take('dA', batch * E * N);
+  take('dB', nEB * BT * N);
+  take('dC', nEB * BT * N);
+  take('dD', p.hasD ? batch * E : 0);
+  take('dBias', p.hasDeltaBias ? batch * E : 0);
+  take('dh0', p.hasH0 ? batch * E * N : 0);
+  region.end = at;
+
+  const ins = scanInputs(p, p);
+  let o = 5;
+  const outIndex = { dx: 0, ddelta: 1, dA: 2, dB: 3, dC: 4, dD: p.hasD ? o++ : -1, dz: p.hasZ ? o++ : -1, dh0: p.hasH0 ? o++ : -1, dBias: p.hasDeltaBias ? o++ : -1 };
+  const bufs: Array<[string, BindingRef, boolean]> = [...ins].map(([n, i]) => [n, { kind: 'input', index: i }, false]);
+  bufs.push(['dx', { kind: 'output', index: 0 }, true], ['ddelta', { kind: 'output', index: 1 }, true]);
+  if (p.hasZ) bufs.push(['dz', { kind: 'output', index: outIndex.dz }, true]);
+  bufs.push(['scr', { kind: 'scratch', index: 0 }, true]);
+
+  const code = /* wgsl */ `
+struct U { batch: u32, T: u32, E: u32, nEB: u32, nCk: u32,
+  r_ck: u32, r_dA: u32, r_dB: u32, r_dC: u32, r_dD: u32, r_dBias: u32, r_dh0: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${declare(bufs)}
+${WGSL_ELEMENTWISE_PRELUDE}
+${dtExpr(p)}
+const N: u32 = ${N}u;
+const CB: u32 = ${CB}u;
+const CK: u32 = ${CK}u;
+const WG: u32 = ${WG}u;
+var<workgroup> r_x: array<f32, ${WG}>;
+var<workgroup> r_dt: array<f32, ${WG}>;
+var<workgroup> r_s: array<f32, ${WG}>;
+var<workgroup> r_B: array<f32, ${WG}>;
+var<workgroup> r_C: array<f32, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= u.batch * u.nEB) { return; }
+  let b = g / u.nEB;
+  let eb = g % u.nEB;
+  let e0 = eb * CB;
+  let ch = lid / N;
+  let n = lid % N;
+  let e = e0 + ch;
+  let valid = e < u.E;
+  let a = select(0.0, A[e * N + n], valid);
+  let sIdx = (b * u.E + e) * N + n;
+
+  // forward: checkpoints of the state before every chunk of CK steps
+  var h = ${p.hasH0 ? 'select(0.0, h0[sIdx], valid)' : '0.0'};
+  if (valid) {
+    for (var k = 0u; k < u.nCk; k++) {
+      scr[u.r_ck + ((b * u.E + e) * u.nCk + k) * N + n] = h;
+      let t1 = min(u.T, (k + 1u) * CK);
+      for (var t = k * CK; t < t1; t++) {
+        let i = (b * u.T + t) * u.E + e;
+        let dt = step_dt(raw_dt(i, e));
+        h = exp(dt * a) * h + dt * B[(b * u.T + t) * N + n] * x[i];
+      }
+    }
+  }
+
+  // backward, chunk by chunk from the end
+  var G = ${p.hasDhT ? 'select(0.0, dhT[sIdx], valid)' : '0.0'};  // dL/dh flowing into the current step
+  var dA_acc = 0.0;
+  var dD_acc = 0.0;
+  var dBias_acc = 0.0;
+  var hist: array<f32, ${CK}>;
+  for (var kk = 0u; kk < u.nCk; kk++) {
+    let k = u.nCk - 1u - kk;
+    let t0 = k * CK;
+    let len = min(u.T, t0 + CK) - t0;
+    let h_start = select(0.0, scr[u.r_ck + ((b * u.E + e) * u.nCk + k) * N + n], valid);
+    var hc = h_start;
+    for (var j = 0u; j < len; j++) {
+      let i = (b * u.T + t0 + j) * u.E + e;
+      if (valid) {
+        let dt = step_dt(raw_dt(i, e));
+        hc = exp(dt * a) * hc + dt * B[(b * u.T + t0 + j) * N + n] * x[i];
+      }
+      hist[j] = hc;
+    }
+    for (var jj = 0u; jj < len; jj++) {
+      let j = len - 1u - jj;
+      let t = t0 + j;
+      let bt = (b * u.T + t) * N;
+      var cx = 0.0; var cdt = 0.0; var cs = 0.0; var cB = 0.0; var cC = 0.0;
+      if (valid) {
+        let i = (b * u.T + t) * u.E + e;
+        let dt = step_dt(raw_dt(i, e));
+        let xv = x[i];
+        ${p.hasZ ? 'let gate = dy[i] * z[i] * mi_sigmoid(z[i]);' : 'let gate = dy[i];'}
+        ${p.hasDhs ? 'G += dhs[i * N + n];' : ''}
+        let cn = C[bt + n];
+        let bn = B[bt + n];
+        G += gate * cn;
+        let ht = hist[j];
+        var hprev = h_start;
+        if (j > 0u) { hprev = hist[j - 1u]; }
+        let abar = exp(dt * a);
+        cx = G * dt * bn;
+        cdt = G * (a * abar * hprev + bn * xv);
+        cs = cn * ht;
+        cB = G * dt * xv;
+        cC = gate * ht;
+        dA_acc += G * dt * abar * hprev;
+        G *= abar;
+      }
+      r_x[lid] = cx; r_dt[lid] = cdt; r_s[lid] = cs; r_B[lid] = cB; r_C[lid] = cC;
+      workgroupBarrier();
+      if (n == 0u && valid) {
+        // per channel: sums over the N states
+        var sx = 0.0; var sdt = 0.0; var ss = 0.0;
+        for (var m = 0u; m < N; m++) { sx += r_x[lid + m]; sdt += r_dt[lid + m]; ss += r_s[lid + m]; }
+        let i = (b * u.T + t) * u.E + e;
+        let xv = x[i];
+        let q = dy[i];
+        ${p.hasZ ? `let zv = z[i];
+        dz[i] = q * (ss${p.hasD ? ' + D[e] * xv' : ''}) * mi_silu_grad(zv);
+        let gate = q * zv * mi_sigmoid(zv);` : 'let gate = q;'}
+        ${p.hasD ? 'sx += gate * D[e];\n        dD_acc += gate * xv;' : ''}
+        dx[i] = sx;
+        let r = raw_dt(i, e);
+        let ddr = ${p.deltaSoftplus ? 'sdt * mi_sigmoid(r)' : 'sdt'};
+        ddelta[i] = ddr;
+        dBias_acc += ddr;
+      }
+      if (ch == 0u) {
+        // per state: sums over this workgroup's channels, a partial over channel blocks
+        var sB = 0.0; var sC = 0.0;
+        for (var c = 0u; c < CB; c++) { sB += r_B[c * N + n]; sC += r_C[c * N + n]; }
+        let pIdx = (eb * u.batch * u.T + b * u.T + t) * N + n;
+        scr[u.r_dB + pIdx] = sB;
+        scr[u.r_dC + pIdx] = sC;
+      }
+      workgroupBarrier();
+    }
+  }
+  if (valid) {
+    scr[u.r_dA + sIdx] = dA_acc;
+    ${p.hasH0 ? 'scr[u.r_dh0 + sIdx] = G;' : ''}
+    if (n == 0u) {
+      ${p.hasD ? 'scr[u.r_dD + b * u.E + e] = dD_acc;' : ''}
+      ${p.hasDeltaBias ? 'scr[u.r_dBias + b * u.E + e] = dBias_acc;' : ''}
+    }
+  }
+}`;
+  const scr: BindingRef = { kind: 'scratch', index: 0 };
+  const out = (i: number): BindingRef => ({ kind: 'output', index: i });
+  const passes: ComputePass[] = [{
+    label: 'scan_bwd', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
+    uniforms: packUniforms([
+      ['u', batch], ['u', T], ['u', E], ['u', nEB], ['u', nCk],
+      ['u', region.ck], ['u', region.dA], ['u', region.dB], ['u', region.dC], ['u', region.dD], ['u', region.dBias], ['u', region.dh0],
+    ]),
+    bindings: bufs.map(([, r]) => r),
+  },
+  sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, out(outIndex.dA), region.dA),
+  sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, out(outIndex.dB), region.dB),
+  sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, out(outIndex.dC), region.dC)];
+  if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, out(outIndex.dD), region.dD));
+  if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, out(outIndex.dBias), region.dBias));
+  // dh0 has no sum to do: one "block" copies it out of scratch
+  if (p.hasH0) passes.push(sumPartialsPass('scan_bwd dh0 copy', 1, batch * E * N, scr, out(outIndex.dh0), region.dh0));
+  return { passes, scratch: [Math.max(4, region.end * 4)] };
+};
