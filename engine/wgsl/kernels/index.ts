@@ -8,10 +8,12 @@ import { matmul } from './matmul.ts';
 import { argmax, reduce } from './reduce.ts';
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { rmsnorm, rmsnorm_bwd } from './rmsnorm.ts';
+import { scan, scan_bwd } from './scan.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from './softmax.ts';
 import { topk } from './topk.ts';
 
 export const WGSL_KERNELS: { [K in KernelName]?: WgslKernel<K> } = {
   fill, unary, binary, where, cast, copy, reduce, argmax, matmul, gather, scatter_add, onehot,
   softmax, softmax_bwd, cross_entropy, cross_entropy_bwd, rmsnorm, rmsnorm_bwd, conv1d, conv1d_bwd, topk,
+  scan, scan_bwd,
 };
