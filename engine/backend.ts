@@ -28,6 +28,9 @@ export interface Backend {
   flush(): Promise<void>;
   /** Number of buffers allocated and not freed (for leak tests). */
   liveBuffers(): number;
+  /** Bytes held by live buffers and the peak since resetPeak(), where the backend tracks them. */
+  memory?(): { liveBytes: number; peakBytes: number };
+  resetPeak?(): void;
   /** Which dtypes this backend can hold. */
   supports(dtype: DType): boolean;
 }

@@ -14,10 +14,15 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = `cpu (Node ${typeof process !== 'undefined' ? process.versions.node : 'browser'}, TypeScript kernels)`;
   private live = 0;
+  private bytes = 0;
+  private peak = 0;
 
   alloc(dtype: DType, size: number): CpuBuffer {
     this.live++;
-    return new CpuBuffer(dtype, size, arrayFor(dtype, size));
+    const buf = new CpuBuffer(dtype, size, arrayFor(dtype, size));
+    this.bytes += buf.data!.byteLength;
+    if (this.bytes > this.peak) this.peak = this.bytes;
+    return buf;
   }
 
   write(buf: Buffer, data: TypedArray): void {
@@ -47,6 +52,7 @@ export class CpuBackend implements Backend {
 
   free(buf: Buffer): void {
     const b = this.own(buf, 'free');
+    this.bytes -= b.data!.byteLength;
     b.data = null;
     this.live--;
   }
@@ -55,6 +61,15 @@ export class CpuBackend implements Backend {
 
   liveBuffers(): number {
     return this.live;
+  }
+
+  /** Bytes held by live buffers, and the most held since the last resetPeak(). */
+  memory(): { liveBytes: number; peakBytes: number } {
+    return { liveBytes: this.bytes, peakBytes: this.peak };
+  }
+
+  resetPeak(): void {
+    this.peak = this.bytes;
   }
 
   supports(_dtype: DType): boolean {
