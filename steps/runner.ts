@@ -52,9 +52,18 @@ export class Runner {
     h.update(JSON.stringify({
       id: step.id, name: step.name, version: step.version, seed: this.config.seed, model: this.config.model, backend: this.backend.name,
       config: step.configKeys.map((k) => [k, cfg[k]]),
-      inputs: step.needs.map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
+      inputs: this.needsOf(step).map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
     }));
     return h.digest('hex').slice(0, 16);
+  }
+
+  /**
+   * The steps whose results `step` reads. With --model, steps that do not apply to a checkpoint
+   * (e.g. step 1, training) are not run, so a step that applies reads the checkpoint instead.
+   */
+  private needsOf(step: Step): number[] {
+    if (!this.config.model) return step.needs;
+    return step.needs.filter((n) => this.steps.find((s) => s.id === n)?.appliesToModel);
   }
 
   doneRecord(id: number): DoneRecord | null {
@@ -67,7 +76,7 @@ export class Runner {
     const out: DoneRecord[] = [];
     for (const id of [...ids].sort((a, b) => a - b)) {
       const step = this.byId(id);
-      for (const need of step.needs) {
+      for (const need of this.needsOf(step)) {
         if (!ids.includes(need) && !this.doneRecord(need)) {
           throw new Error(`step ${id} (${step.name}) needs the results of step ${need}, which this run directory does not have: run with --from ${need} or --all`);
         }
