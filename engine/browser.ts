@@ -1,0 +1,27 @@
+// The browser entry point (bundled by scripts/build-browser.ts into dist/browser/mamba-interp.js):
+// the same engine, model and interpretability methods as in Node, nothing rewritten for the page.
+// Everything reachable from here must be free of static `node:` imports and of the `webgpu`
+// package; Node-only paths (Dawn in engine/wgsl/device.ts, reading files in mamba/config.ts) load
+// them with dynamic imports that only run in Node. test/bundle.test.ts checks the bundle for both.
+//
+// Left out: mamba/pretrained.ts and mamba/train.ts (checkpoint folders on disk; use fetchPretrained),
+// mamba/tokenizer.ts (reads tokenizer.json from disk), interp/report (vega, HTML reports in Node).
+
+// engine: tensors, ops, autograd, optimisers, backends
+export * from './index.ts';
+export { createWebGpuBackend, WebGpuBackend } from './wgsl/backend.ts';
+export type { KernelName, KernelParams } from './kernels.ts';
+
+// model
+export { MambaLM, initMamba, type IdsLike, type RunOptions, type RunResult, type InitOptions } from '../mamba/model.ts';
+export { parseConfig, makeConfig, configToJSON, expectedParameterShapes, validateCheckpoint, type MambaConfig } from '../mamba/config.ts';
+export { hookNames, MIXER_HOOKS, type Hook, type HookFn, type HookContext } from '../mamba/hooks.ts';
+export { step, prefill, generate, newCache, disposeCache, type RecurrentCache, type GenerateOptions } from '../mamba/recurrent.ts';
+export { fetchPretrained, modelFromTensors, type FetchOptions, type LoadOptions } from '../mamba/fetch-checkpoint.ts';
+export { SafetensorsBuffer, type TensorSource, type TensorRecord } from '../mamba/safetensors-format.ts';
+
+// interpretability methods (namespaced: stats.mean is not the engine's mean)
+export * as probes from '../interp/probes.ts';
+export * as stats from '../interp/stats.ts';
+export * as sae from '../interp/sae.ts';
+export * as tasks from '../interp/tasks/index.ts';
