@@ -74,13 +74,8 @@ export class Runner {
   /** Runs the given steps in order; returns their done records. */
   async run(ids: readonly number[]): Promise<DoneRecord[]> {
     const out: DoneRecord[] = [];
-    for (const id of [...ids].sort((a, b) => a - b)) {
+    for (const id of this.withMissingNeeds(ids)) {
       const step = this.byId(id);
-      for (const need of this.needsOf(step)) {
-        if (!ids.includes(need) && !this.doneRecord(need)) {
-          throw new Error(`step ${id} (${step.name}) needs the results of step ${need}, which this run directory does not have: run with --from ${need} or --all`);
-        }
-      }
       const hash = this.hashOf(step);
       const prev = this.doneRecord(id);
       if (prev && prev.hash === hash && !step.alwaysRun) {
@@ -92,6 +87,25 @@ export class Runner {
       out.push(await this.runOne(step, hash));
     }
     return out;
+  }
+
+  /**
+   * The steps asked for plus, first, any step they need whose results this run directory does not
+   * hold yet (recursively), in step order.
+   */
+  withMissingNeeds(ids: readonly number[]): number[] {
+    const want = new Set(ids);
+    const visit = (id: number) => {
+      for (const need of this.needsOf(this.byId(id))) {
+        if (want.has(need) || this.doneRecord(need)) continue;
+        if (!this.steps.some((s) => s.id === need)) throw new Error(`step ${id} needs step ${need}, which is not built yet`);
+        this.say(`step ${need} runs first: step ${id} needs its results`);
+        want.add(need);
+        visit(need);
+      }
+    };
+    for (const id of ids) visit(id);
+    return [...want].sort((a, b) => a - b);
   }
 
   private async runOne(step: Step, hash: string): Promise<DoneRecord> {
