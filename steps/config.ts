@@ -21,6 +21,8 @@ export interface RunConfig {
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
   report: { title: string };
+  /** step 14: the shapes timed, varied one axis at a time around the first entry of each list */
+  scale: { hidden: number[]; layers: number[]; seqLens: number[]; batch: number; reps: number };
 }
 
 export const DEFAULT_CONFIG: RunConfig = {
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
   report: { title: 'mamba-interp run' },
+  scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
 };
 
 /** Small sizes so the whole pipeline runs in a test. */
@@ -55,6 +58,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   perturb: { scales: [0, 1, 4], directions: 3 },
   temporal: { seqLen: 12, examples: 1 },
   dynamics: { examples: 4 },
+  scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };

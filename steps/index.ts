@@ -3,8 +3,9 @@ import type { Step } from './step.ts';
 import { setupStep } from './step00-setup.ts';
 import { reportStep } from './step12-report.ts';
 import { statisticsStep } from './step13-statistics.ts';
+import { scaleupStep } from './step14-scaleup.ts';
 
-export const STEPS: Step[] = [setupStep, reportStep, statisticsStep];
+export const STEPS: Step[] = [setupStep, reportStep, statisticsStep, scaleupStep];
 
 export const STEP_TITLES = [
   'setup and seeding', 'train controlled models', 'collect activations', 'sparse-autoencoder features',
