@@ -1,0 +1,240 @@
+// Temporal causality in a Mamba model: which input positions an activation at position t depends
+// on, and how strongly.
+//  - Influence maps: M[t][s] = || d out_t / d x_s ||_F from the engine's Jacobian (reverse mode,
+//    batched: the model is batch-polymorphic, so each backward pass yields `chunk` rows). For the
+//    residual stream, out = each layer's resid_post (and the final normed hidden state), x = the
+//    input embeddings; for a layer's SSM state, out = the states h_t [E,N] of that layer's mixer,
+//    x = the mixer's input (the layer's normed residual), i.e. the layer's own temporal mixing.
+//  - Hidden attention (Ali et al. 2024, "The Hidden Attention of Mamba Models"): the scan is a
+//    causal linear operator per channel, y_t = sum_s alpha[t,s] u_s + D u_t with
+//    alpha[t,s] = C_t . (prod_{k in (s,t]} exp(delta_k A)) . delta_s B_s. Computed from the
+//    model's hook_delta / hook_B / hook_C / hook_conv_act.
+//  - Decay of influence with distance and the share of influence mass beyond a distance.
+import * as mi from '../engine/index.ts';
+import type { Rng, Tensor } from '../engine/index.ts';
+import type { MambaLM } from '../mamba/model.ts';
+
+/** Row t, column s: a T x T causal map (zero above the diagonal for a causal model). */
+export type TimeMap = number[][];
+
+/**
+ * Frobenius norms of the blocks of a Jacobian laid out [groups, T, outInner, T, inInner] (row-major,
+ * as mi.jacobian returns for an output [groups, T, outInner] and input [1, T, inInner] with the
+ * batch axes dropped): one T x T map per group.
+ */
+export function blockNorms(J: ArrayLike<number>, groups: number, T: number, outInner: number, inInner: number): TimeMap[] {
+  if (J.length !== groups * T * outInner * T * inInner) {
+    throw new Error(`blockNorms: ${J.length} values, expected ${groups} x ${T} x ${outInner} x ${T} x ${inInner}`);
+  }
+  const maps: TimeMap[] = [];
+  for (let g = 0; g < groups; g++) {
+    const m = Array.from({ length: T }, () => new Array<number>(T).fill(0));
+    for (let t = 0; t < T; t++) for (let o = 0; o < outInner; o++) {
+      const row = ((g * T + t) * outInner + o) * T * inInner;
+      for (let s = 0; s < T; s++) {
+        let acc = 0;
+        const off = row + s * inInner;
+        for (let i = 0; i < inInner; i++) acc += J[off + i] * J[off + i];
+        m[t][s] += acc;
+      }
+    }
+    maps.push(m.map((r) => r.map(Math.sqrt)));
+  }
+  return maps;
+}
+
+export interface JacobianRunOptions {
+  /** Jacobian rows per backward pass (copies of the input per forward; default 256) */
+  chunk?: number;
+}
+
+export interface ResidualInfluence {
+  /** per layer i: || d resid_post_i[t] / d embedding[s] ||_F */
+  layers: TimeMap[];
+  /** || d (final normed hidden)[t] / d embedding[s] ||_F, the quantity of the fixtures' golden Jacobian */
+  final: TimeMap;
+}
+
+/** The input embeddings of one sequence, [1, T, d], with no history. */
+function embedsOf(model: MambaLM, ids: readonly number[]): Tensor {
+  return mi.noGrad(() => mi.embedding(model.p('backbone.embeddings.weight'), model.ids([ids])));
+}
+
+/** Influence of each input embedding on every layer's residual stream, for one sequence of ids. */
+export async function residualInfluence(model: MambaLM, ids: readonly number[], opts: JacobianRunOptions = {}): Promise<ResidualInfluence> {
+  const L = model.config.num_hidden_layers, d = model.config.hidden_size, T = ids.length;
+  const names = [...Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_post`), 'hook_norm_f'];
+  const J = mi.tidy(() => {
+    const x = embedsOf(model, ids);
+    const f = (e: Tensor) => {
+      const { cache } = model.runEmbeds(e, { cache: names });
+      return mi.stack(names.map((n) => cache.get(n)!), 1); // [k, L+1, T, d]
+    };
+    return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
+  });
+  try {
+    const maps = blockNorms(await J.data(), L + 1, T, d, d);
+    return { layers: maps.slice(0, L), final: maps[L] };
+  } finally {
+    J.dispose();
+  }
+}
+
+export interface StateInfluenceOptions extends JacobianRunOptions {
+  /**
+   * 0 (default): exact. k > 0: the state [E*N] is first multiplied by a fixed Gaussian matrix
+   * [E*N, k] / sqrt(k), so ||S J||_F estimates ||J||_F (unbiased in the square) with k instead of
+   * E*N Jacobian rows per position; needs `rng`.
+   */
+  sketch?: number;
+  rng?: Rng;
+}
+
+/**
+ * || d h_t / d x_s ||_F for one layer's mixer: h_t [E,N] the SSM state after position t, x_s the
+ * mixer's input (normed residual) at s, at the activations of the sequence `ids`.
+ */
+export async function stateInfluence(model: MambaLM, ids: readonly number[], layer: number, opts: StateInfluenceOptions = {}): Promise<TimeMap> {
+  const c = model.config, T = ids.length, d = c.hidden_size, EN = c.intermediate_size * c.state_size;
+  if (!(layer >= 0 && layer < c.num_hidden_layers)) throw new Error(`stateInfluence: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
+  const sketch = opts.sketch ?? 0;
+  if (sketch > 0 && !opts.rng) throw new Error('stateInfluence: a sketch needs an rng');
+  const normName = `blocks.${layer}.hook_norm`, hName = `blocks.${layer}.mixer.hook_h`;
+  const q = sketch > 0 ? sketch : EN;
+  const J = mi.tidy(() => {
+    const embeds = embedsOf(model, ids);
+    const x = mi.noGrad(() => model.runEmbeds(embeds, { cache: [normName] }).cache.get(normName)!);
+    const S = sketch > 0
+      ? mi.tensor(Float32Array.from({ length: EN * q }, () => opts.rng!.normal() / Math.sqrt(q)), [EN, q], { dtype: model.dtype, backend: model.backend })
+      : null;
+    const f = (xs: Tensor) => {
+      const k = xs.shape[0];
+      const base = mi.expand(embeds, [k, T, d]);
+      const { cache } = model.runEmbeds(base, { hooks: [{ name: normName, fn: () => xs }], cache: [hName] });
+      const h = mi.reshape(cache.get(hName)!, [k, T, EN]);
+      return S ? mi.matmul(h, S) : h;
+    };
+    return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
+  });
+  try {
+    return blockNorms(await J.data(), 1, T, q, d)[0];
+  } finally {
+    J.dispose();
+  }
+}
+
+// ---- hidden attention --------------------------------------------------------------------------
+
+/**
+ * alpha [E, T, T] (alpha[e*T*T + t*T + s]) from one sequence's delta [T,E], A [E,N], B and C [T,N]
+ * (row-major): alpha[e,t,s] = sum_n C_t[n] exp(A[e,n] sum_{k=s+1..t} delta_k[e]) delta_s[e] B_s[n]
+ * for s <= t, 0 above the diagonal.
+ */
+export function hiddenAttentionFrom(delta: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>, C: ArrayLike<number>, T: number, E: number, N: number): Float64Array {
+  if (delta.length !== T * E || A.length !== E * N || B.length !== T * N || C.length !== T * N) {
+    throw new Error(`hiddenAttentionFrom: sizes delta ${delta.length}, A ${A.length}, B ${B.length}, C ${C.length} do not fit T=${T} E=${E} N=${N}`);
+  }
+  const alpha = new Float64Array(E * T * T);
+  const cum = new Float64Array(N);
+  for (let e = 0; e < E; e++) {
+    for (let s = 0; s < T; s++) {
+      cum.fill(0);
+      const ds = delta[s * E + e];
+      for (let t = s; t < T; t++) {
+        const dt = delta[t * E + e];
+        let acc = 0;
+        for (let n = 0; n < N; n++) {
+          if (t > s) cum[n] += dt * A[e * N + n];
+          acc += C[t * N + n] * Math.exp(cum[n]) * B[s * N + n];
+        }
+        alpha[(e * T + t) * T + s] = ds * acc;
+      }
+    }
+  }
+  return alpha;
+}
+
+export interface HiddenAttention {
+  T: number;
+  E: number;
+  /** [E, T, T] per-channel matrices */
+  alpha: Float64Array;
+  /** mean over channels of |alpha[e,t,s]| */
+  meanAbs: TimeMap;
+  /** the scan input u [T, E], D [E] and the ungated scan output C.h + D u [T, E], for checking */
+  u: Float64Array;
+  D: Float64Array;
+  ssmOut: Float64Array;
+}
+
+/** The hidden attention of one layer for one sequence, from the model's hooks. */
+export async function hiddenAttention(model: MambaLM, ids: readonly number[], layer: number): Promise<HiddenAttention> {
+  const c = model.config, E = c.intermediate_size, N = c.state_size, T = ids.length;
+  const p = `blocks.${layer}.mixer.`;
+  const names = ['hook_delta', 'hook_B', 'hook_C', 'hook_conv_act', 'hook_ssm_out'].map((n) => p + n);
+  const got = await mi.tidyAsync(async () => {
+    const { cache } = mi.noGrad(() => model.runWithCache([ids], names));
+    const A = mi.noGrad(() => mi.neg(mi.exp(model.p(`backbone.layers.${layer}.mixer.A_log`))));
+    const read = async (t: Tensor) => Float64Array.from(await t.data());
+    return {
+      delta: await read(cache.get(names[0])!), B: await read(cache.get(names[1])!), C: await read(cache.get(names[2])!),
+      u: await read(cache.get(names[3])!), ssmOut: await read(cache.get(names[4])!), A: await read(A),
+      D: await read(model.p(`backbone.layers.${layer}.mixer.D`)),
+    };
+  });
+  const alpha = hiddenAttentionFrom(got.delta, got.A, got.B, got.C, T, E, N);
+  const meanAbs = Array.from({ length: T }, (_, t) => Array.from({ length: T }, (_, s) => {
+    let acc = 0;
+    for (let e = 0; e < E; e++) acc += Math.abs(alpha[(e * T + t) * T + s]);
+    return acc / E;
+  }));
+  return { T, E, alpha, meanAbs, u: got.u, D: got.D, ssmOut: got.ssmOut };
+}
+
+/** y [T, E] = sum_s alpha[e,t,s] u_s[e] + D[e] u_t[e]: the scan output rebuilt from alpha. */
+export function applyHiddenAttention(alpha: Float64Array, u: ArrayLike<number>, D: ArrayLike<number>, T: number, E: number): Float64Array {
+  const y = new Float64Array(T * E);
+  for (let e = 0; e < E; e++) for (let t = 0; t < T; t++) {
+    let acc = D[e] * u[t * E + e];
+    for (let s = 0; s <= t; s++) acc += alpha[(e * T + t) * T + s] * u[s * E + e];
+    y[t * E + e] = acc;
+  }
+  return y;
+}
+
+/** One channel's T x T matrix from alpha [E,T,T]. */
+export function channelMap(alpha: Float64Array, e: number, T: number): TimeMap {
+  return Array.from({ length: T }, (_, t) => Array.from(alpha.subarray((e * T + t) * T, (e * T + t + 1) * T)));
+}
+
+// ---- distance --------------------------------------------------------------------------------
+
+/** Mean of map[t][t - d] over t, for each distance d = 0..T-1. */
+export function decayCurve(map: TimeMap): number[] {
+  const T = map.length;
+  return Array.from({ length: T }, (_, d) => {
+    let acc = 0;
+    for (let t = d; t < T; t++) acc += map[t][t - d];
+    return acc / (T - d);
+  });
+}
+
+/** Share of the causal influence mass (s <= t) that lies at distance t - s >= minDistance. */
+export function longRangeFraction(map: TimeMap, minDistance: number): number {
+  let far = 0, all = 0;
+  map.forEach((row, t) => { for (let s = 0; s <= t; s++) { all += Math.abs(row[s]); if (t - s >= minDistance) far += Math.abs(row[s]); } });
+  return all > 0 ? far / all : 0;
+}
+
+/** Largest |map[t][s]| above the diagonal (s > t), relative to the largest entry overall: 0 for a causal map. */
+export function acausalMass(map: TimeMap): number {
+  let above = 0, max = 0;
+  map.forEach((row, t) => row.forEach((v, s) => { max = Math.max(max, Math.abs(v)); if (s > t) above = Math.max(above, Math.abs(v)); }));
+  return max > 0 ? above / max : 0;
+}
+
+/** Elementwise mean of equally sized maps. */
+export function meanMap(maps: readonly TimeMap[]): TimeMap {
+  if (!maps.length) throw new Error('meanMap: no maps');
+  return maps[0].map((row, t) => row.map((_, s) => maps.reduce((a, m) => a + m[t][s], 0) / maps.length));
+}
