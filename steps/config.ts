@@ -13,8 +13,10 @@ export interface RunConfig {
     clipNorm: number; evalEvery: number; evalBatches: number; lengthGeneralisation: number[];
   };
   collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; shardTokens: number };
-  sae: { kinds: string[]; latentsMultiplier: number; k: number; l1: number; steps: number; batchSize: number; lr: number; hooks: string[] };
-  probes: { folds: number; maxSamples: number };
+  /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
+  sae: { kinds: string[]; latentsMultiplier: number; k: number; l1: number; steps: number; batchSize: number; lr: number; hooks: string[]; seeds: number; evalSequences: number };
+  /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
+  probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
   circuit: { size: number; controls: number };
   patching: { examples: number; bootstrap: number; permutations: number };
   perturb: { scales: number[]; directions: number };
@@ -36,8 +38,8 @@ export const DEFAULT_CONFIG: RunConfig = {
     clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256],
   },
   collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, shardTokens: 65536 },
-  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 3e-3, steps: 1500, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'] },
-  probes: { folds: 5, maxSamples: 4000 },
+  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 400, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
+  probes: { folds: 5, maxSamples: 2000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 20, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
   patching: { examples: 64, bootstrap: 1000, permutations: 1000 },
   perturb: { scales: [0, 0.25, 0.5, 1, 2, 4], directions: 8 },
@@ -51,8 +53,8 @@ export const DEFAULT_CONFIG: RunConfig = {
 export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   train: { seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64] },
   collect: { batches: 2, batchSize: 16 },
-  sae: { steps: 150, batchSize: 128, latentsMultiplier: 2 },
-  probes: { folds: 3, maxSamples: 800 },
+  sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
+  probes: { folds: 3, maxSamples: 600, nLambda: 10, bootstrap: 200 },
   circuit: { controls: 5 },
   patching: { examples: 16, bootstrap: 200, permutations: 200 },
   perturb: { scales: [0, 1, 4], directions: 3 },
