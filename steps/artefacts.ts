@@ -20,6 +20,8 @@ import * as mi from '../engine/index.ts';
 import { openSafetensors } from '../mamba/safetensors.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
+import type { Sae } from '../interp/sae.ts';
+import { loadSae } from '../interp/sae-io.ts';
 import { readJson } from './files.ts';
 
 export const TRAIN_DIR = 'step-01-train';
@@ -62,13 +64,25 @@ export interface SaeRecord {
   lossClean: number; lossSpliced: number; lossZeroAblated: number; lossRecovered: number;
   /** per task label: the latents most correlated with it */
   topLatents: Record<string, { latent: number; r: number }[]>;
+  /** topk: latents kept per token */ k?: number;
+  /** 95% bootstrap interval of lossRecovered over held-out sequences */ lossRecoveredInterval?: [number, number];
+  /** loss with the hook mean-ablated, and the loss recovered by that (a baseline the SAE should beat) */
+  lossMeanAblated?: number; meanAblationRecovered?: number;
+  /** scored accuracy, clean and with the SAE spliced in */ accuracyClean?: number; accuracySpliced?: number;
 }
 
 export interface ProbeRecord {
   task: string; seed: number; hook: string; features: 'activations' | 'sae';
   label: string; kind: 'lasso' | 'elasticnet' | 'logistic';
   metric: 'r2' | 'accuracy'; heldOut: number; chance: number;
+  /** nonzero dimensions (columns of the features) and their coefficients, aligned */
   selected: number[]; coefficients: number[];
+  /** the variable probed (label, or e.g. "copyToken>=9" for the upper-half bit of a token label) */ variable?: string;
+  /** 95% interval over test rows */ interval?: [number, number];
+  /** the same probe on shuffled training labels */ control?: number; controlInterval?: [number, number];
+  /** one-sided paired permutation p, probe vs control on the test rows */ p?: number;
+  nTrain?: number; nTest?: number;
+  /** features: 'sae': which SAE's latents */ saeKind?: 'relu' | 'topk';
 }
 
 /** A set of activation coordinates: one hook, some positions, some channels or a subspace. */
@@ -94,6 +108,19 @@ export function loadTrainedModels(runDir: string): TrainedModel[] {
 
 export async function loadTrainedModel(runDir: string, m: TrainedModel, opts: { backend?: mi.Backend } = {}): Promise<MambaLM> {
   return loadPretrained(join(runDir, TRAIN_DIR, m.dir), opts);
+}
+
+/** An SAE step 3 trained (safetensors with its config as metadata). */
+export async function loadSaeRecord(runDir: string, rec: SaeRecord, opts: { backend?: mi.Backend } = {}): Promise<Sae> {
+  return loadSae(join(runDir, SAE_DIR, rec.file), opts);
+}
+
+export function loadSaeRecords(runDir: string): SaeRecord[] {
+  return readJson<SaeRecord[]>(join(runDir, SAE_DIR, 'saes.json'));
+}
+
+export function loadProbeRecords(runDir: string): ProbeRecord[] {
+  return readJson<ProbeRecord[]>(join(runDir, PROBES_DIR, 'probes.json'));
 }
 
 export function loadCollections(runDir: string): Collection[] {
