@@ -1,0 +1,276 @@
+// Activation patching: necessity (ablate a site: zero, mean, resample) and sufficiency (patch a
+// site's clean-run values into a corrupted run), measured per example at the task's scored
+// positions, and compared with random sites of the same size on the same hook.
+//
+// Measures, per example (the unit the bootstrap resamples), averaged over its scored positions:
+//   accuracy     argmax of the logits = the answer
+//   loss         cross-entropy of the answer
+//   logit diff   logit(answer) - logit(alternative answer)  (sufficiency: clean vs corrupted answer)
+// Sufficiency reports the fraction of the clean-vs-corrupted logit difference the patch restores,
+//   (mean LD_patched - mean LD_corrupted) / (mean LD_clean - mean LD_corrupted),
+// a ratio of means (per-example ratios blow up where an example's denominator is near zero).
+import * as mi from '../engine/index.ts';
+import type { Tensor } from '../engine/index.ts';
+import type { Hook } from '../mamba/hooks.ts';
+import type { MambaLM } from '../mamba/model.ts';
+import { bootstrapPairedCI, mean, pairedPermutationTest, type Alternative } from './stats.ts';
+import { IGNORE_INDEX, type Task, type TaskBatch } from './tasks/index.ts';
+import { siteHooks, type Edit, type Site } from './sites.ts';
+
+export * from './sites.ts';
+
+/** The scored cells of a batch and who they belong to. */
+export interface EvalSet {
+  batch: TaskBatch;
+  /** flat indices b*T+t of the scored cells */
+  rows: Int32Array;
+  /** the example of each scored cell */
+  example: Int32Array;
+  /** the answer at each scored cell (the target) */
+  answer: Int32Array;
+  /** an alternative answer per scored cell (e.g. the corrupted run's), for logit differences */
+  alt?: Int32Array;
+}
+
+export function evalSet(batch: TaskBatch, alt?: TaskBatch): EvalSet {
+  const [, T] = batch.shape;
+  const rows: number[] = [];
+  batch.targets.forEach((t, i) => { if (t !== IGNORE_INDEX) rows.push(i); });
+  if (!rows.length) throw new Error('evalSet: the batch has no scored positions');
+  const set: EvalSet = {
+    batch, rows: Int32Array.from(rows), example: Int32Array.from(rows, (i) => Math.floor(i / T)),
+    answer: Int32Array.from(rows, (i) => batch.targets[i]),
+  };
+  if (alt) {
+    if (alt.targets.length !== batch.targets.length) throw new Error('evalSet: the alternative batch has another shape');
+    set.alt = Int32Array.from(rows, (i) => {
+      if (alt.targets[i] === IGNORE_INDEX) throw new Error(`evalSet: cell ${i} is scored in the batch but not in the alternative`);
+      return alt.targets[i];
+    });
+  }
+  return set;
+}
+
+export function idsOf(model: MambaLM, batch: TaskBatch): Tensor {
+  return mi.tensor(batch.inputs, batch.shape, { dtype: 'int32', backend: model.backend });
+}
+
+export interface Outcome {
+  accuracy: Float64Array;
+  loss: Float64Array;
+  /** when the set has alternative answers */
+  logitDiff?: Float64Array;
+  /** log-softmax at the scored cells [rows, V], when asked for (KL divergences) */
+  logProbs?: Float32Array;
+}
+
+/** The examples of a set (0..batch-1), and how many scored cells each has. */
+function cellsPerExample(set: EvalSet): Float64Array {
+  const n = new Float64Array(set.batch.shape[0]);
+  for (const e of set.example) n[e]++;
+  return n;
+}
+
+/** Averages per-cell values into per-example values (examples with no scored cell are 0 and dropped by callers via `scoredExamples`). */
+export function perExample(set: EvalSet, cell: ArrayLike<number>): Float64Array {
+  const n = cellsPerExample(set), out = new Float64Array(n.length);
+  for (let i = 0; i < set.rows.length; i++) out[set.example[i]] += cell[i] / n[set.example[i]];
+  return out;
+}
+
+/** Runs the model on ids with hooks (no gradient) and measures the scored cells. */
+export async function outcome(model: MambaLM, ids: Tensor, set: EvalSet, hooks: readonly Hook[], opts: { logProbs?: boolean } = {}): Promise<Outcome> {
+  const V = model.config.vocab_size;
+  const logits = await mi.tidyAsync(() => {
+    const all = mi.noGrad(() => model.runWithHooks(ids, hooks));
+    const flat = mi.reshape(all, [all.size / V, V]);
+    const rowsT = mi.tensor(set.rows, [set.rows.length], { dtype: 'int32', backend: model.backend });
+    return mi.indexSelect(flat, 0, rowsT).data();
+  });
+  const S = set.rows.length;
+  const acc = new Float64Array(S), loss = new Float64Array(S), ld = set.alt ? new Float64Array(S) : null;
+  const lp = opts.logProbs ? new Float32Array(S * V) : null;
+  for (let i = 0; i < S; i++) {
+    const o = i * V;
+    let max = -Infinity, arg = 0;
+    for (let v = 0; v < V; v++) if (logits[o + v] > max) { max = logits[o + v]; arg = v; }
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
+    const lse = max + Math.log(z);
+    acc[i] = arg === set.answer[i] ? 1 : 0;
+    loss[i] = lse - logits[o + set.answer[i]];
+    if (ld) ld[i] = logits[o + set.answer[i]] - logits[o + set.alt![i]];
+    if (lp) for (let v = 0; v < V; v++) lp[o + v] = logits[o + v] - lse;
+  }
+  return {
+    accuracy: perExample(set, acc), loss: perExample(set, loss),
+    ...(ld ? { logitDiff: perExample(set, ld) } : {}), ...(lp ? { logProbs: lp } : {}),
+  };
+}
+
+/** Per example, the mean over its scored cells of KL(reference || other) from log-probabilities [rows, V]. */
+export function klPerExample(set: EvalSet, reference: Float32Array, other: Float32Array, V: number): Float64Array {
+  const S = set.rows.length, kl = new Float64Array(S);
+  for (let i = 0; i < S; i++) {
+    let s = 0;
+    for (let v = 0; v < V; v++) { const p = reference[i * V + v]; s += Math.exp(p) * (p - other[i * V + v]); }
+    kl[i] = Math.max(s, 0);
+  }
+  return perExample(set, kl);
+}
+
+/** The named activations of a clean forward pass, kept out of tidy scopes (the caller disposes them). */
+export function cacheActivations(model: MambaLM, ids: Tensor, hooks: readonly string[]): Map<string, Tensor> {
+  return mi.tidy(() => {
+    const { cache } = mi.noGrad(() => model.run(ids, { cache: [...new Set(hooks)] }));
+    const out = new Map<string, Tensor>();
+    for (const h of new Set(hooks)) out.set(h, mi.keep(cache.get(h)!));
+    return out;
+  });
+}
+
+/** Per coordinate, the mean of an activation [batch,T,...] over the cells of a mask. */
+export async function maskedMean(act: Tensor, mask: Uint8Array): Promise<Float32Array> {
+  const data = await act.data();
+  const cells = mask.length, dim = act.size / cells;
+  const sum = new Float64Array(dim);
+  let n = 0;
+  for (let c = 0; c < cells; c++) {
+    if (!mask[c]) continue;
+    n++;
+    for (let j = 0; j < dim; j++) sum[j] += data[c * dim + j];
+  }
+  if (!n) throw new Error('maskedMean: the mask covers no cell');
+  return Float32Array.from(sum, (s) => s / n);
+}
+
+/** The activation with its examples rolled by `shift` (example b gets example b+shift's values): resampling from another example. */
+export function rolledBatch(act: Tensor, shift = 1): Tensor {
+  const B = act.shape[0];
+  const idx = Int32Array.from({ length: B }, (_, b) => (b + shift) % B);
+  return mi.tidy(() => mi.keep(mi.indexSelect(act, 0, mi.tensor(idx, [B], { dtype: 'int32', backend: act.backend }))));
+}
+
+export type AblationKind = 'zero' | 'mean' | 'resample';
+
+/** What each ablation replaces the site's coordinates with, built from the clean activations at its hook. */
+export async function ablationEdit(kind: AblationKind, clean: Tensor, mask: Uint8Array, resampled?: Tensor): Promise<Edit> {
+  if (kind === 'zero') return { kind: 'zero' };
+  if (kind === 'mean') return { kind: 'constant', value: await maskedMean(clean, mask) };
+  if (!resampled) throw new Error('ablationEdit: resample needs the rolled activations (rolledBatch)');
+  return { kind: 'activations', value: resampled };
+}
+
+/** Per example: accuracy drop and loss increase when the site is ablated. */
+export interface NecessityEffect { accuracyDrop: Float64Array; lossIncrease: Float64Array }
+
+export async function ablate(model: MambaLM, ids: Tensor, set: EvalSet, base: Outcome, site: Site, mask: Uint8Array, edit: Edit): Promise<NecessityEffect> {
+  const o = await outcome(model, ids, set, siteHooks(model, site, mask, set.batch.shape, edit));
+  return {
+    accuracyDrop: base.accuracy.map((a, i) => a - o.accuracy[i]),
+    lossIncrease: o.loss.map((l, i) => l - base.loss[i]),
+  };
+}
+
+/**
+ * Sufficiency: the corrupted run with the site's clean values patched in. `set` = evalSet(clean,
+ * corrupted): answers are the clean ones, alternatives the corrupted ones, so the logit difference
+ * is clean minus corrupted answer; cleanLd and corruptLd are that difference on the clean and the
+ * corrupted inputs. Per example: the logit difference gained over the corrupted run (numerator)
+ * and the clean-vs-corrupted gap (denominator).
+ */
+export interface SufficiencyEffect { gained: Float64Array; gap: Float64Array }
+
+export async function patchClean(model: MambaLM, corruptIds: Tensor, set: EvalSet, cleanLd: Float64Array, corruptLd: Float64Array,
+  site: Site, mask: Uint8Array, cleanAct: Tensor): Promise<SufficiencyEffect> {
+  if (!set.alt) throw new Error('patchClean: the set needs the corrupted answers as alternatives (evalSet(clean, corrupted))');
+  const o = await outcome(model, corruptIds, set, siteHooks(model, site, mask, set.batch.shape, { kind: 'activations', value: cleanAct }));
+  return { gained: o.logitDiff!.map((v, i) => v - corruptLd[i]), gap: cleanLd.map((v, i) => v - corruptLd[i]) };
+}
+
+/** The fraction restored, ratio of means (see the header). */
+export function fractionRestored(gained: ArrayLike<number>, gap: ArrayLike<number>): number {
+  const g = mean(gap);
+  return g === 0 ? 0 : mean(gained) / g;
+}
+
+/**
+ * A corrupted copy of a batch with a different answer at every scored position: the token the
+ * answer is copied from (found through `source`, a label giving its position at the scored cells,
+ * plus offset) is replaced, in the whole sequence, by another token of the same vocabulary range,
+ * and the targets follow. The sequence up to the source position is unchanged.
+ */
+export function corruptAnswers(task: Task<any>, taskOptions: any, batch: TaskBatch, source: { label: string; offset?: number }, rng: mi.Rng): TaskBatch {
+  const [B, T] = batch.shape;
+  const lab = batch.labels[source.label];
+  if (!lab) throw new Error(`corruptAnswers: ${task.name} batches have no label '${source.label}'`);
+  const ranges = task.vocabulary(taskOptions);
+  const out: TaskBatch = { inputs: batch.inputs.slice(), targets: batch.targets.slice(), labels: batch.labels, shape: [B, T] };
+  for (let b = 0; b < B; b++) {
+    const swap = new Map<number, number>();
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      if (batch.targets[i] === IGNORE_INDEX || lab[i] < 0) continue;
+      const src = b * T + lab[i] + (source.offset ?? 0);
+      const old = batch.inputs[src];
+      if (old !== batch.targets[i]) throw new Error(`corruptAnswers: ${task.name} ${source.label} does not point at the answer (example ${b}, position ${t})`);
+      if (!swap.has(old)) {
+        const r = ranges.find((e) => e.first <= old && old <= e.last);
+        if (!r || r.last === r.first) throw new Error(`corruptAnswers: token ${old} has no vocabulary range with an alternative`);
+        let v = rng.int(r.first, r.last);
+        if (v >= old) v++;
+        swap.set(old, v);
+      }
+    }
+    // the source cells and every later copy of the answer change together (a later trigger's follower in induction)
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      if (batch.targets[i] !== IGNORE_INDEX && swap.has(batch.targets[i])) out.targets[i] = swap.get(batch.targets[i])!;
+      const lbl = batch.targets[i] !== IGNORE_INDEX ? lab[i] : -1;
+      if (lbl >= 0) {
+        const src = b * T + lbl + (source.offset ?? 0);
+        out.inputs[src] = swap.get(batch.inputs[src]) ?? out.inputs[src];
+        if (t + 1 < T && batch.inputs[i + 1] === batch.targets[i]) out.inputs[i + 1] = swap.get(batch.targets[i])!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Where each task's answer is copied from, as a label at the scored positions (plus offset). */
+export const ANSWER_SOURCE: Record<string, { label: string; offset?: number }> = {
+  induction: { label: 'sourcePos' },
+  selective_copy: { label: 'sourcePos' },
+  mqar: { label: 'keyPos', offset: 1 },
+};
+
+/** An effect next to its control, with a paired bootstrap interval and a paired permutation test. */
+export interface Comparison {
+  estimate: number; interval: [number, number];
+  control: number; controlInterval: [number, number];
+  /** circuit minus control */
+  difference: number; differenceInterval: [number, number];
+  p: number;
+}
+
+/**
+ * Compares a per-example effect of the circuit with the same effect of its controls (per example,
+ * the mean over control draws). `ratioTo` (per-example denominators) turns every mean into a ratio
+ * of means (fraction restored). Intervals: paired bootstrap over examples (percentile); p: paired
+ * sign-flip permutation test of circuit minus control.
+ */
+export function compareWithControls(circuit: ArrayLike<number>, control: ArrayLike<number>, rng: mi.Rng,
+  o: { bootstrap: number; permutations: number; ratioTo?: ArrayLike<number>; alternative?: Alternative; level?: number }): Comparison {
+  const den = o.ratioTo ? Float64Array.from(o.ratioTo) : new Float64Array(circuit.length).fill(1);
+  const ratio = (a: Float64Array, d: Float64Array) => { const m = mean(d); return m === 0 ? 0 : mean(a) / m; };
+  const bo = { nBoot: o.bootstrap, method: 'percentile' as const, level: o.level ?? 0.95 };
+  const c = bootstrapPairedCI(circuit, den, rng.fork('circuit'), ratio, bo);
+  const r = bootstrapPairedCI(control, den, rng.fork('control'), ratio, bo);
+  const diff = Float64Array.from(circuit, (v, i) => v - control[i]);
+  const d = bootstrapPairedCI(diff, den, rng.fork('difference'), ratio, bo);
+  const p = pairedPermutationTest(diff, null, rng.fork('permutation'), { nPerm: o.permutations, alternative: o.alternative ?? 'greater' }).pValue;
+  return {
+    estimate: c.estimate, interval: [c.lo, c.hi], control: r.estimate, controlInterval: [r.lo, r.hi],
+    difference: d.estimate, differenceInterval: [d.lo, d.hi], p,
+  };
+}
