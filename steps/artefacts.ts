@@ -90,8 +90,10 @@ export interface Circuit {
   task: string; seed: number; id: string;
   /** hook name, e.g. blocks.1.hook_resid_post, blocks.0.mixer.hook_h */
   hook: string;
-  /** 'scored' (the task's scored positions), 'all', or explicit positions */
-  positions: 'scored' | 'all' | number[];
+  /** 'scored' (the task's scored positions), 'all', explicit positions, or per example the
+   *  position a task label gives at the scored positions plus offset (interp/sites.ts PositionSpec),
+   *  e.g. { label: 'sourcePos' }: where induction's copied token sits */
+  positions: 'scored' | 'all' | number[] | { label: string; offset?: number };
   /** channel indices (into the hook's last axis; for hook_h the flattened E*N state index) */
   channels: number[];
   /** or orthonormal directions [k][dim] spanning a subspace (then channels is empty) */
@@ -100,6 +102,8 @@ export interface Circuit {
   source: string;
   /** random controls of the same size (channel sets or subspaces) */
   controls: { channels: number[]; directions?: number[][] }[];
+  /** the selection score of each channel / direction (e.g. mean grad x activation), same order */
+  scores?: number[];
 }
 
 export function loadTrainedModels(runDir: string): TrainedModel[] {
