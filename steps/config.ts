@@ -11,6 +11,10 @@ export interface RunConfig {
     seeds: number; hiddenSize: number; layers: number; stateSize: number; expand: number; convKernel: number;
     seqLen: number; batchSize: number; steps: number; lr: number; warmupSteps: number; weightDecay: number;
     clipNorm: number; evalEvery: number; evalBatches: number; lengthGeneralisation: number[];
+    /** worker threads training models in parallel (CPU backend; 1 = in the main thread) */
+    workers: number;
+    /** per task (registry name): generator options besides seqLen (which is train.seqLen) */
+    taskOptions: { induction: Record<string, number>; 'selective-copying': Record<string, number>; mqar: Record<string, number> };
   };
   collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; shardTokens: number };
   /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
@@ -31,11 +35,12 @@ export const DEFAULT_CONFIG: RunConfig = {
   seed: 1234,
   backend: 'auto',
   model: '',
-  tasks: ['induction', 'selective_copy', 'mqar'],
+  tasks: ['induction', 'selective-copying', 'mqar'],
   train: {
     seeds: 3, hiddenSize: 64, layers: 2, stateSize: 16, expand: 2, convKernel: 4,
     seqLen: 64, batchSize: 32, steps: 600, lr: 3e-3, warmupSteps: 50, weightDecay: 0.01,
-    clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256],
+    clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256], workers: 2,
+    taskOptions: { induction: { vocabSize: 16, occurrences: 4 }, 'selective-copying': { vocabSize: 12, numTokens: 6 }, mqar: { vocabSize: 17, numPairs: 4 } },
   },
   collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, shardTokens: 65536 },
   sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 400, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
