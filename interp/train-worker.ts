@@ -1,0 +1,8 @@
+// Worker-thread entry for training task models in parallel (interp/worker-pool.ts): trains each
+// job it is sent on the CPU backend and reports the steps done as progress.
+import * as mi from '../engine/index.ts';
+import { trainAndEvaluate, type TaskModelJob } from './train-task.ts';
+import { serveJobs } from './worker-pool.ts';
+
+mi.setBackend(mi.cpuBackend());
+serveJobs((job: TaskModelJob, progress) => trainAndEvaluate(job, (step) => progress(step)));
