@@ -1,11 +1,12 @@
 // The registry of steps, in order. A step not listed here is not built yet.
 import type { Step } from './step.ts';
 import { setupStep } from './step00-setup.ts';
+import { trainStep } from './step01-train.ts';
 import { reportStep } from './step12-report.ts';
 import { statisticsStep } from './step13-statistics.ts';
 import { scaleupStep } from './step14-scaleup.ts';
 
-export const STEPS: Step[] = [setupStep, reportStep, statisticsStep, scaleupStep];
+export const STEPS: Step[] = [setupStep, trainStep, reportStep, statisticsStep, scaleupStep];
 
 export const STEP_TITLES = [
   'setup and seeding', 'train controlled models', 'collect activations', 'sparse-autoencoder features',
