@@ -59,7 +59,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   train: { seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64] },
   collect: { batches: 2, batchSize: 16 },
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
-  probes: { folds: 3, maxSamples: 600, nLambda: 10, bootstrap: 200 },
+  probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   circuit: { controls: 5 },
   patching: { examples: 16, bootstrap: 200, permutations: 200 },
   perturb: { scales: [0, 1, 4], directions: 3 },
