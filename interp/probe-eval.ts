@@ -26,6 +26,12 @@ export interface ProbeEvalOptions {
   lambdaRatio?: number;
   nBoot?: number;
   nPerm?: number;
+  /** coordinate-descent convergence threshold and sweep cap per lambda (defaults 1e-6, 1000: a
+   *  probe needs a good fit, not the last digit, and nearly collinear activations converge slowly) */
+  tol?: number;
+  maxSweeps?: number;
+  /** logistic: IRLS iterations per lambda (default 25; separable classes otherwise use them all) */
+  maxOuter?: number;
 }
 
 export interface ProbeEval {
@@ -84,7 +90,7 @@ function r2At(y: Float64Array, pred: Float64Array) {
 
 /** Fits and scores one probe for variable `v` from features X (rows = all rows of the collection). */
 export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeEvalOptions = {}): ProbeEval {
-  const { alpha = 1, folds = 5, maxSamples = 4000, testFraction = 0.3, nLambda = 20, lambdaRatio = 1e-2, nBoot = 1000, nPerm = 1000 } = opts;
+  const { alpha = 1, folds = 5, maxSamples = 4000, testFraction = 0.3, nLambda = 20, lambdaRatio = 1e-2, nBoot = 1000, nPerm = 1000, tol = 1e-6, maxSweeps = 1000, maxOuter = 25 } = opts;
   const picked = subsample(v, maxSamples, rng.fork('subsample'));
   const nTest = Math.round(picked.length * testFraction), nTrain = picked.length - nTest;
   if (nTest < 4 || nTrain < 2 * folds) throw new Error(`evaluateProbe ${v.name}: ${picked.length} usable rows are too few for ${folds}-fold CV and a test split`);
@@ -95,11 +101,11 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
   const ytr = Float64Array.from(trainIdx, (i) => v.values[picked[i]]);
   const yte = Float64Array.from(testIdx, (i) => v.values[picked[i]]);
   const shuffled = Float64Array.from(rng.fork('shuffle').permutation(nTrain), (k) => ytr[k]);
-  const cv = { nFolds: folds, nLambda, lambdaRatio, alpha };
+  const cv = { nFolds: folds, nLambda, lambdaRatio, alpha, tol, maxSweeps };
 
   if (v.kind === 'binary') {
     const fit = (y: Float64Array, r: Rng) => {
-      const probe = logisticProbeCV(Xtr, Int32Array.from(y), r, cv);
+      const probe = logisticProbeCV(Xtr, Int32Array.from(y), r, { ...cv, maxOuter });
       const pred = predictLogistic(probe, Xte);
       return { probe, correct: Float64Array.from(yte, (t, i) => (pred[i] === t ? 1 : 0)) };
     };
