@@ -4,7 +4,7 @@
 //   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
 //   bench/RESULTS.md with this run's table)
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
@@ -117,13 +117,19 @@ async function benchScan(): Promise<void> {
 }
 
 // ---- report ----------------------------------------------------------------------------------
-function machine(): string[] {
+/** Measured once, at start, so the console and RESULTS.md agree. */
+const machineLines = describeMachine();
+function machine(): string[] { return machineLines; }
+
+function describeMachine(): string[] {
   const model = existsSync('/proc/cpuinfo')
     ? readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model
     : cpus()[0]?.model;
   return [
     `- CPU: ${model ?? 'unknown'} (${cpus().length} logical cores visible; the kernels are single-threaded)`,
     `- Node ${process.versions.node}, V8 ${process.versions.v8}`,
+    // the cores may be shared: a load average above the core count means the timings are inflated
+    `- Load average at start (1 min): ${loadavg()[0].toFixed(1)} on ${cpus().length} cores`,
     `- Date: ${new Date().toISOString().slice(0, 10)}${quick ? ' (--quick run: fewer sizes and iterations)' : ''}`,
   ];
 }
@@ -134,7 +140,9 @@ function markdown(): string {
     '',
     'Written by `npx tsx bench/cpu.ts --write` (part of `npm run bench`). Medians of tinybench samples;',
     'each baseline is measured in the same run. Kernels are timed on preallocated buffers except the',
-    '`mi.add` row, which includes allocating and freeing the output tensor.',
+    '`mi.add` row, which includes allocating and freeing the output tensor. A load average above the',
+    'core count means other jobs shared the cores: timings are inflated, and ratios (whose two sides ran',
+    'at different moments) are noisy.',
     '',
     ...machine(),
     '',
