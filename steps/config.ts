@@ -22,7 +22,8 @@ export interface RunConfig {
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
   probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
   circuit: { size: number; controls: number };
-  patching: { examples: number; bootstrap: number; permutations: number };
+  /** controls: random controls (of the circuit's) used per effect; seeds: models patched per task (the first seeds) */
+  patching: { examples: number; bootstrap: number; permutations: number; controls: number; seeds: number };
   perturb: { scales: number[]; directions: number };
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
@@ -46,7 +47,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 400, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
   probes: { folds: 5, maxSamples: 2000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 20, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
-  patching: { examples: 64, bootstrap: 1000, permutations: 1000 },
+  patching: { examples: 64, bootstrap: 1000, permutations: 1000, controls: 5, seeds: 1 },
   perturb: { scales: [0, 0.25, 0.5, 1, 2, 4], directions: 8 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
@@ -61,7 +62,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   circuit: { controls: 5 },
-  patching: { examples: 16, bootstrap: 200, permutations: 200 },
+  patching: { examples: 16, bootstrap: 200, permutations: 200, controls: 3 },
   perturb: { scales: [0, 1, 4], directions: 3 },
   temporal: { seqLen: 12, examples: 1 },
   dynamics: { examples: 4 },
