@@ -16,7 +16,8 @@ export interface RunConfig {
     /** per task (registry name): generator options besides seqLen (which is train.seqLen) */
     taskOptions: { induction: Record<string, number>; 'selective-copying': Record<string, number>; mqar: Record<string, number> };
   };
-  collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; shardTokens: number };
+  /** stateBatches: hook_h (E*N channels a row) is collected for the first stateBatches batches only */
+  collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; stateBatches: number; shardTokens: number };
   /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
   sae: { kinds: string[]; latentsMultiplier: number; k: number; l1: number; steps: number; batchSize: number; lr: number; hooks: string[]; seeds: number; evalSequences: number };
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
@@ -43,7 +44,7 @@ export const DEFAULT_CONFIG: RunConfig = {
     clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256], workers: 2,
     taskOptions: { induction: { vocabSize: 16, occurrences: 4 }, 'selective-copying': { vocabSize: 12, numTokens: 6 }, mqar: { vocabSize: 17, numPairs: 4 } },
   },
-  collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, shardTokens: 65536 },
+  collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, stateBatches: 1, shardTokens: 65536 },
   sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 400, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
   probes: { folds: 5, maxSamples: 2000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 20, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
