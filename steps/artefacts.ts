@@ -10,7 +10,8 @@
 //                                            tensor per task label ("label.<name>")
 //   acts/<task>-s<seed>/<hook>.<k>.safetensors   shard k of that hook's activations: tensor "acts"
 //                                            [rows, dim] float32, rows = (batch, position) pairs in
-//                                            row-major order (hook_h: dim = E*N)
+//                                            row-major order (hook_h: dim = E*N, and only the rows
+//                                            of the first config.collect.stateBatches batches)
 //   stats.json                   per collection and hook: per-channel mean, variance, norm, sparsity
 // step-03-sae/   saes.json: SaeRecord[];  saes/<task>-s<seed>/<hook>-<kind>.safetensors (W_enc, b_enc, W_dec, b_dec)
 // step-04-probes/ probes.json: ProbeRecord[]
