@@ -10,6 +10,8 @@
 // engine: tensors, ops, autograd, optimisers, backends
 export * from './index.ts';
 export { createWebGpuBackend, WebGpuBackend } from './wgsl/backend.ts';
+// a second, independent device: new WebGpuBackend(await acquireDevice())
+export { acquireDevice, type AcquiredDevice } from './wgsl/device.ts';
 export type { KernelName, KernelParams } from './kernels.ts';
 
 // model

@@ -1,0 +1,80 @@
+// The page script of test/browser-kernels.test.ts. It imports the library from the real browser
+// bundle (the test's esbuild build maps engine/browser.ts to ./mamba-interp.js, so this page loads
+// mamba-interp.js as built) and exposes one function the test calls with page.evaluate: the tiny
+// checkpoint fetched from the same origin and run on the page's CPU and WebGPU backends, then the
+// kernel parity cases on the page's WebGPU.
+import * as MI from '../../engine/browser.ts';
+import { runKernelCases, type CaseResult } from './kernel-cases.ts';
+
+export interface PageReport {
+  /** the WebGPU backend's description of its adapter */
+  adapter: string;
+  cases: CaseResult[];
+  logitsShape: number[];
+  /** logits of the checkpoint on the page's WebGPU and on the page's CPU backend */
+  gpuLogits: number[];
+  cpuLogits: number[];
+  /** what each model run threw, if it did (the kernel results are reported all the same) */
+  gpuError: string | null;
+  cpuError: string | null;
+  /** WebGPU buffers still live after everything was disposed */
+  liveGpuBuffers: number;
+  ms: { kernels: number; model: number };
+}
+
+async function logitsOn(backend: MI.Backend, modelUrl: string, ids: number[][]): Promise<{ shape: number[]; data: number[] }> {
+  const model = await MI.fetchPretrained(modelUrl, { backend });
+  try {
+    // tidy: the forward pass's intermediates are freed, only the logits survive
+    const logits = MI.tidy(() => MI.noGrad(() => model.forward(ids)));
+    const data = Array.from(await logits.data());
+    const shape = [...logits.shape];
+    logits.dispose();
+    return { shape, data };
+  } finally {
+    for (const t of model.params.values()) t.dispose();
+  }
+}
+
+async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
+  const cpu = MI.cpuBackend();
+  // The model first, on a fresh device; the kernel cases then start on the same device (its
+  // compiled pipelines are reused) and get a new device after each case that fails on the device
+  // (a failed WebGPU backend throws its first error from every later call; createWebGpuBackend
+  // would hand back that same backend).
+  const newGpu = async () => new MI.WebGpuBackend(await MI.acquireDevice());
+  const gpu = await newGpu();
+  let t0 = performance.now();
+  // each run reports its own failure, so that one backend's error does not hide the other's result
+  const attempt = async (backend: MI.Backend) => {
+    try {
+      const out = await logitsOn(backend, modelUrl, ids);
+      if (backend === gpu) await gpu.flush();
+      return { ...out, error: null };
+    } catch (e) {
+      return { shape: [], data: [], error: (e as Error).message };
+    }
+  };
+  const onCpu = await attempt(cpu);
+  const onGpu = await attempt(gpu);
+  const liveGpuBuffers = gpu.liveBuffers();
+  const model = performance.now() - t0;
+  t0 = performance.now();
+  let first: MI.Backend | null = onGpu.error ? null : gpu;
+  const cases = await runKernelCases(async () => { const b = first ?? (await newGpu()); first = null; return b; }, cpu);
+  const kernels = performance.now() - t0;
+  return {
+    adapter: gpu.description,
+    cases,
+    logitsShape: onCpu.shape,
+    gpuLogits: onGpu.data,
+    cpuLogits: onCpu.data,
+    gpuError: onGpu.error,
+    cpuError: onCpu.error,
+    liveGpuBuffers,
+    ms: { kernels: Math.round(kernels), model: Math.round(model) },
+  };
+}
+
+(globalThis as unknown as { miRun: typeof miRun }).miRun = miRun;
+document.title = 'ready';
