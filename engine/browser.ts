@@ -5,7 +5,9 @@
 // them with dynamic imports that only run in Node. test/bundle.test.ts checks the bundle for both.
 //
 // Left out: mamba/pretrained.ts and mamba/train.ts (checkpoint folders on disk; use fetchPretrained),
-// mamba/tokenizer.ts (reads tokenizer.json from disk), interp/report (vega, HTML reports in Node).
+// mamba/tokenizer.ts (reads tokenizer.json from disk), interp/report (vega, HTML reports in Node),
+// interp/collect.ts, sae-io.ts, train-task.ts, worker-pool.ts (files and worker threads),
+// interp/scaling.ts (a planning benchmark).
 
 // engine: tensors, ops, autograd, optimisers, backends
 export * from './index.ts';
@@ -27,3 +29,13 @@ export * as probes from '../interp/probes.ts';
 export * as stats from '../interp/stats.ts';
 export * as sae from '../interp/sae.ts';
 export * as tasks from '../interp/tasks/index.ts';
+export * as taskVariables from '../interp/task-variables.ts';
+export * as sites from '../interp/sites.ts';
+export * as patching from '../interp/patching.ts';
+export * as perturb from '../interp/perturb.ts';
+export * as attribution from '../interp/attribution.ts';
+export * as temporal from '../interp/temporal.ts';
+export * as dynamics from '../interp/dynamics.ts';
+export * as linalg from '../interp/linalg.ts';
+export * as probeEval from '../interp/probe-eval.ts';
+export * as saeTask from '../interp/sae-task.ts';

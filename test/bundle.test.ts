@@ -54,7 +54,7 @@ Bundle('the bundle loads as an ES module and exposes engine, model and methods',
   for (const name of ['tensor', 'matmul', 'selectiveScan', 'grad', 'cpuBackend', 'createWebGpuBackend', 'MambaLM', 'fetchPretrained', 'SafetensorsBuffer', 'parseConfig']) {
     assert.type(mod[name], 'function', name);
   }
-  for (const ns of ['probes', 'stats', 'sae', 'tasks']) assert.type(mod[ns], 'object', ns);
+  for (const ns of ['probes', 'stats', 'sae', 'tasks', 'sites', 'patching', 'attribution', 'temporal', 'dynamics']) assert.type(mod[ns], 'object', ns);
   assert.type(mod.sae.Sae, 'function');
   // and it computes: a 2x2 matmul on the bundle's own CPU backend
   const a = mod.tensor([1, 2, 3, 4], [2, 2], { backend: mod.cpuBackend() });
