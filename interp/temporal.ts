@@ -61,33 +61,51 @@ function embedsOf(model: MambaLM, ids: readonly number[]): Tensor {
 }
 
 /** Influence of each input embedding on every layer's residual stream, for one sequence of ids. */
-export async function residualInfluence(model: MambaLM, ids: readonly number[], opts: JacobianRunOptions = {}): Promise<ResidualInfluence> {
+export async function residualInfluence(model: MambaLM, ids: readonly number[], opts: SketchOptions & { finalOnly?: boolean } = {}): Promise<ResidualInfluence> {
   const L = model.config.num_hidden_layers, d = model.config.hidden_size, T = ids.length;
-  const names = [...Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_post`), 'hook_norm_f'];
+  const names = [...(opts.finalOnly ? [] : Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_post`)), 'hook_norm_f'];
+  const q = sketchRows(opts, d, 'residualInfluence');
   const J = mi.tidy(() => {
     const x = embedsOf(model, ids);
+    const S = q < d ? sketchMatrix(model, d, q, opts.rng!) : null;
     const f = (e: Tensor) => {
       const { cache } = model.runEmbeds(e, { cache: names });
-      return mi.stack(names.map((n) => cache.get(n)!), 1); // [k, L+1, T, d]
+      const out = mi.stack(names.map((n) => cache.get(n)!), 1); // [k, groups, T, d]
+      return S ? mi.matmul(out, S) : out;
     };
     return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
   });
   try {
-    const maps = blockNorms(await J.data(), L + 1, T, d, d);
-    return { layers: maps.slice(0, L), final: maps[L] };
+    const maps = blockNorms(await J.data(), names.length, T, q, d);
+    return { layers: maps.slice(0, names.length - 1), final: maps[names.length - 1] };
   } finally {
     J.dispose();
   }
 }
 
-export interface StateInfluenceOptions extends JacobianRunOptions {
+export interface SketchOptions extends JacobianRunOptions {
   /**
-   * 0 (default): exact. k > 0: the state [E*N] is first multiplied by a fixed Gaussian matrix
-   * [E*N, k] / sqrt(k), so ||S J||_F estimates ||J||_F (unbiased in the square) with k instead of
-   * E*N Jacobian rows per position; needs `rng`.
+   * 0 (default): exact. k > 0 (below the output size m): each position's output [m] is first
+   * multiplied by a fixed Gaussian matrix [m, k] / sqrt(k), so ||S J||_F estimates ||J||_F
+   * (unbiased in the square) with k instead of m Jacobian rows per position; needs `rng`.
    */
   sketch?: number;
   rng?: Rng;
+}
+
+export type StateInfluenceOptions = SketchOptions;
+
+/** Rows per position: the sketch size when it is below the output size m, else m (exact). */
+function sketchRows(opts: SketchOptions, m: number, who: string): number {
+  const k = opts.sketch ?? 0;
+  if (!(Number.isInteger(k) && k >= 0)) throw new Error(`${who}: sketch must be a non-negative integer, got ${k}`);
+  if (k > 0 && k < m && !opts.rng) throw new Error(`${who}: a sketch needs an rng`);
+  return k > 0 && k < m ? k : m;
+}
+
+function sketchMatrix(model: MambaLM, m: number, q: number, rng: Rng): Tensor {
+  const data = Float64Array.from({ length: m * q }, () => rng.normal() / Math.sqrt(q));
+  return mi.tensor(model.dtype === 'float64' ? data : Float32Array.from(data), [m, q], { dtype: model.dtype, backend: model.backend });
 }
 
 /**
@@ -97,16 +115,12 @@ export interface StateInfluenceOptions extends JacobianRunOptions {
 export async function stateInfluence(model: MambaLM, ids: readonly number[], layer: number, opts: StateInfluenceOptions = {}): Promise<TimeMap> {
   const c = model.config, T = ids.length, d = c.hidden_size, EN = c.intermediate_size * c.state_size;
   if (!(layer >= 0 && layer < c.num_hidden_layers)) throw new Error(`stateInfluence: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
-  const sketch = opts.sketch ?? 0;
-  if (sketch > 0 && !opts.rng) throw new Error('stateInfluence: a sketch needs an rng');
+  const q = sketchRows(opts, EN, 'stateInfluence');
   const normName = `blocks.${layer}.hook_norm`, hName = `blocks.${layer}.mixer.hook_h`;
-  const q = sketch > 0 ? sketch : EN;
   const J = mi.tidy(() => {
     const embeds = embedsOf(model, ids);
     const x = mi.noGrad(() => model.runEmbeds(embeds, { cache: [normName] }).cache.get(normName)!);
-    const S = sketch > 0
-      ? mi.tensor(Float32Array.from({ length: EN * q }, () => opts.rng!.normal() / Math.sqrt(q)), [EN, q], { dtype: model.dtype, backend: model.backend })
-      : null;
+    const S = q < EN ? sketchMatrix(model, EN, q, opts.rng!) : null;
     const f = (xs: Tensor) => {
       const k = xs.shape[0];
       const base = mi.expand(embeds, [k, T, d]);
