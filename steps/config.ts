@@ -65,7 +65,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   circuit: { controls: 5 },
   patching: { examples: 16, bootstrap: 200, permutations: 200, controls: 3 },
   perturb: { scales: [0, 1, 4], directions: 3 },
-  temporal: { seqLen: 12, examples: 1 },
+  temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
