@@ -150,8 +150,8 @@ export const temporalStep: Step = {
         }
       }
       const decayRows = [
-        ...r.residual.flatMap((res) => res.decay.map((v, d) => ({ distance: d, influence: v / (res.decay[0] || 1), series: `residual: ${res.name}` }))),
-        ...r.hiddenAttention.map((h) => h.decay).flatMap((dc, l) => dc.map((v, d) => ({ distance: d, influence: v / (dc[0] || 1), series: `hidden attention: layer ${l}` }))),
+        ...r.residual.flatMap((res) => res.decay.map((v, d) => ({ distance: d, influence: v / (res.decay[0] || 1), series: `resid ${res.name.replace(' resid_post', '').replace('final normed hidden', 'final')}` }))),
+        ...r.hiddenAttention.map((h) => h.decay).flatMap((dc, l) => dc.map((v, d) => ({ distance: d, influence: v / (dc[0] || 1), series: `attn layer ${l}` }))),
       ].filter((x) => x.influence > 0);
       report.figures.push(await saveFigure(ctx, `decay-${tag}`, lineChart(decayRows, {
         title: `${tag}: influence vs distance t - s (relative to distance 0)`, x: 'distance', y: 'influence', color: 'series', logY: true, points: true,

@@ -123,8 +123,8 @@ export const dynamicsStep: Step = {
           const j = await layerStepJacobian(model, ids[0], last, pos, channels);
           for (const e of j.eigenvalues) if (!Number.isFinite(e.re) || !Number.isFinite(e.im)) allFinite = false;
           const eigRows = [
-            ...j.eigenvalues.map((e) => ({ re: e.re, im: e.im, kind: 'eigenvalue of the step Jacobian' })),
-            ...Array.from(j.abar, (a) => ({ re: a, im: 0, kind: 'Abar (diagonal SSM)' })),
+            ...j.eigenvalues.map((e) => ({ re: e.re, im: e.im, kind: 'step Jacobian' })),
+            ...Array.from(j.abar, (a) => ({ re: a, im: 0, kind: 'Abar' })),
           ];
           report.figures.push(await saveFigure(ctx, `step-jacobian-${tag}`, eigenSpec(eigRows, `${tag} layer ${last}: eigenvalues of d state_{t+1} / d state_t`),
             `Layer-step Jacobian spectrum, ${tag}`, `Eigenvalues (Hessenberg + shifted QR) of the ${j.size} x ${j.size} Jacobian of one recurrent step of layer ${last} (conv state and SSM state of ${channels.length} channels, at position ${pos} of a ${m.task} sequence), with the unit circle, next to the Abar of those channels.`));
