@@ -240,7 +240,7 @@ export function corruptAnswers(task: Task<any>, taskOptions: any, batch: TaskBat
 /** Where each task's answer is copied from, as a label at the scored positions (plus offset). */
 export const ANSWER_SOURCE: Record<string, { label: string; offset?: number }> = {
   induction: { label: 'sourcePos' },
-  selective_copy: { label: 'sourcePos' },
+  'selective-copying': { label: 'sourcePos' },
   mqar: { label: 'keyPos', offset: 1 },
 };
 

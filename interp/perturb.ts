@@ -59,14 +59,15 @@ export interface NoisePoint { scale: number; accuracyDrop: Float64Array; kl: Flo
 /**
  * The effect of noise along a site at each scale, per example, averaged over `draws` noise draws.
  * Scale 0 adds nothing (effect exactly 0). The std per direction comes from `act` (the clean
- * activations at the hook) over the mask's cells.
+ * activations at the hook) over the cells of `stdMask` (default: the mask), so noise at other
+ * positions can be given the same size as at the circuit's own.
  */
 export async function noiseCurve(model: MambaLM, set: EvalSet, clean: Outcome, site: Site, mask: Uint8Array, act: Tensor,
-  scales: readonly number[], draws: number, rng: mi.Rng): Promise<NoisePoint[]> {
+  scales: readonly number[], draws: number, rng: mi.Rng, stdMask: Uint8Array = mask): Promise<NoisePoint[]> {
   if (!clean.logProbs) throw new Error('noiseCurve: the clean outcome needs logProbs (outcome(..., { logProbs: true }))');
   const dim = hookDim(model, site.hook);
   const dirs = siteDirections(site, dim);
-  const std = await directionStd(act, mask, dirs);
+  const std = await directionStd(act, stdMask, dirs);
   const ids = idsOf(model, set.batch);
   const V = model.config.vocab_size, nEx = set.batch.shape[0];
   const out: NoisePoint[] = [];
