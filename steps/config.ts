@@ -28,6 +28,10 @@ export interface RunConfig {
   perturb: { scales: number[]; directions: number };
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
+  /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
+  repro: { threshold: number; bootstrap: number; sequences: number; nullDraws: number };
+  /** step 11: maxRows = probe rows per task (class-balanced); examples = sequences ablated per model */
+  transfer: { bootstrap: number; maxRows: number; examples: number };
   report: { title: string };
   /** step 14: the shapes timed, varied one axis at a time around the first entry of each list */
   scale: { hidden: number[]; layers: number[]; seqLens: number[]; batch: number; reps: number };
@@ -52,6 +56,8 @@ export const DEFAULT_CONFIG: RunConfig = {
   perturb: { scales: [0, 0.25, 0.5, 1, 2, 4], directions: 8 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 1000 },
+  transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
 };
@@ -67,6 +73,8 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   perturb: { scales: [0, 1, 4], directions: 3 },
   temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
+  repro: { bootstrap: 200, sequences: 16, nullDraws: 200 },
+  transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
 
