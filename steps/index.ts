@@ -3,11 +3,16 @@ import type { Step } from './step.ts';
 import { setupStep } from './step00-setup.ts';
 import { trainStep } from './step01-train.ts';
 import { collectStep } from './step02-collect.ts';
+import { saeStep } from './step03-sae.ts';
+import { probesStep } from './step04-probes.ts';
+import { circuitsStep } from './step05-circuits.ts';
+import { patchingStep } from './step06-patching.ts';
+import { perturbStep } from './step07-perturb.ts';
 import { reportStep } from './step12-report.ts';
 import { statisticsStep } from './step13-statistics.ts';
 import { scaleupStep } from './step14-scaleup.ts';
 
-export const STEPS: Step[] = [setupStep, trainStep, collectStep, reportStep, statisticsStep, scaleupStep];
+export const STEPS: Step[] = [setupStep, trainStep, collectStep, saeStep, probesStep, circuitsStep, patchingStep, perturbStep, reportStep, statisticsStep, scaleupStep];
 
 export const STEP_TITLES = [
   'setup and seeding', 'train controlled models', 'collect activations', 'sparse-autoencoder features',
