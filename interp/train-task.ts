@@ -161,6 +161,16 @@ export async function finishedRecord(job: TaskModelJob): Promise<TaskModelRecord
 }
 
 /**
+ * Held-out accuracy of a job's model at one sequence length, on the job's own evaluation stream
+ * (fork 'eval' of its Rng, then `len<seqLen>`): the data every later measurement of it reproduces.
+ */
+export async function evaluateJobAt(model: MambaLM, job: TaskModelJob, seqLen: number): Promise<{ seqLen: number; accuracy: number; perSequence: number[] }> {
+  const rng = new mi.Rng(job.rngSeed).fork('eval').fork(`len${seqLen}`);
+  const r = await scoredAccuracyOf(model, heldOutBatches(job.task, { ...job.taskOptions, seqLen }, rng, job.evalBatches, job.batchSize));
+  return { seqLen, accuracy: r.accuracy, perSequence: r.perSequence };
+}
+
+/**
  * Trains one model, saves it in Hugging Face format in job.dir and measures its held-out accuracy
  * at the training length and at job.evalLengths. A job already finished there (record.json with
  * the same settings) is not retrained: its record is returned as it is.
@@ -178,12 +188,7 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
     const trainSeconds = (performance.now() - t0) / 1000;
     await savePretrained(model, job.dir);
     const task = getTask(job.task);
-    const evalRng = rng.fork('eval');
-    const at = async (seqLen: number) => {
-      const opts = { ...job.taskOptions, seqLen };
-      const r = await scoredAccuracyOf(model, heldOutBatches(job.task, opts, evalRng.fork(`len${seqLen}`), job.evalBatches, job.batchSize));
-      return { seqLen, accuracy: r.accuracy, perSequence: r.perSequence };
-    };
+    const at = (seqLen: number) => evaluateJobAt(model, job, seqLen);
     const main = await at(job.taskOptions.seqLen);
     const lengthAccuracy = [];
     for (const L of job.evalLengths) lengthAccuracy.push(await at(L));
