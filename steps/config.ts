@@ -64,7 +64,10 @@ export const DEFAULT_CONFIG: RunConfig = {
 
 /** Small sizes so the whole pipeline runs in a test. */
 export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
-  train: { seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64] },
+  train: {
+    seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, lr: 1e-2, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64],
+    taskOptions: { induction: { vocabSize: 8, occurrences: 6 }, 'selective-copying': { vocabSize: 8, numTokens: 4 }, mqar: { vocabSize: 9, numPairs: 2 } },
+  },
   collect: { batches: 2, batchSize: 16 },
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
