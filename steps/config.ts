@@ -49,7 +49,7 @@ export const DEFAULT_CONFIG: RunConfig = {
     taskOptions: { induction: { vocabSize: 16, occurrences: 4 }, 'selective-copying': { vocabSize: 12, numTokens: 6 }, mqar: { vocabSize: 17, numPairs: 4 } },
   },
   collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, stateBatches: 1, shardTokens: 65536 },
-  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 400, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
+  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 300, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
   probes: { folds: 5, maxSamples: 2000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 20, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
   patching: { examples: 64, bootstrap: 1000, permutations: 1000, controls: 5, seeds: 1 },
