@@ -88,12 +88,12 @@ export const probesStep: Step = {
     ctx.writeJson('probes.json', records);
 
     const report = emptyReport(4, 'sparse probes');
-    const featuresName = (r: ProbeRecord) => (r.features === 'sae' ? `SAE ${r.saeKind}` : 'activations');
+    const featuresName = (r: ProbeRecord) => (r.features === 'sae' ? `SAE ${r.saeKind}` : 'acts');
     for (const task of [...new Set(records.map((r) => r.task))]) {
       const mine = records.filter((r) => r.task === task);
       const groups = new Map<string, ProbeRecord[]>();
       for (const r of mine) {
-        const key = `${r.variable} · ${shortHook(r.hook)} · ${featuresName(r)} (${r.metric})`;
+        const key = `${r.variable} · ${featuresName(r)} · ${shortHook(r.hook)}`; // short parts first: axis labels are cut at ~180 px
         groups.set(key, [...(groups.get(key) ?? []), r]);
       }
       const rows = [...groups].flatMap(([key, rs]) => {
