@@ -98,4 +98,15 @@ test('through the op: mi.matmul with transposes and batch broadcast matches the 
   for (const t of [a, b, y]) t.dispose();
 });
 
+test('the few-rows path (M <= 8, no packing) over long rows, every transpose, 8-row blocks and tails', () => {
+  for (const [M, N, K] of [[1, 19, 300], [2, 8, 65], [8, 17, 40]]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        check(M, N, K, transA, transB, 1, false, false, false);
+        check(M, N, K, transA, transB, 2, false, true, true);
+      }
+    }
+  }
+});
+
 test.run();

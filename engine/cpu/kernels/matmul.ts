@@ -8,6 +8,7 @@
 // results are exactly the textbook loop's, float32 results are that sum rounded to float32.
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams } from '../../kernels.ts';
+import { matmulSmallM, SMALL_M } from './matmul-small.ts';
 
 /** Column strips per L2 block: 32 strips x 4 columns x K x 8 bytes = 1 MiB at K = 1024. */
 const STRIPS_PER_BLOCK = 32;
@@ -38,6 +39,7 @@ function packStrips(src: TypedArray, off: number, rs: number, cs: number, rows: 
 
 export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul']): void {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
+  if (M <= SMALL_M) { matmulSmallM([a, b], [out], p); return; }
   const mStrips = Math.ceil(M / 4), nStrips = Math.ceil(N / 4);
   packA = scratch(packA, mStrips * 4 * K);
   packB = scratch(packB, nStrips * 4 * K);
