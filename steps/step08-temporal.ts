@@ -23,14 +23,20 @@ import type { Step, StepContext } from './step.ts';
 const RESIDUAL_SKETCH = 8;
 const STATE_SKETCH = 16;
 
-/** The sequences a model is studied on: task data at temporal.seqLen (or the task's own length if that fails). */
+/**
+ * The sequences a model is studied on: task data at temporal.seqLen, or at the shortest longer
+ * length the task's other options allow (Jacobian cost grows with the square of the length).
+ */
 function taskSequences(m: StudyModel, T: number, n: number, rng: Rng): number[][] {
   const task = getTask(m.task);
+  const longest = Math.max(T, m.taskOptions.seqLen ?? T);
   let batch;
-  try {
-    batch = task.generate({ ...m.taskOptions, seqLen: T } as never, rng, n);
-  } catch {
-    batch = task.generate(m.taskOptions as never, rng, n);
+  for (let len = T; !batch; len++) {
+    try {
+      batch = task.generate({ ...m.taskOptions, seqLen: len } as never, rng, n);
+    } catch (e) {
+      if (len >= longest) throw e;
+    }
   }
   const len = batch.shape[1];
   return Array.from({ length: n }, (_, b) => Array.from(batch.inputs.subarray(b * len, (b + 1) * len)));
@@ -112,7 +118,7 @@ export const temporalStep: Step = {
   id: 8,
   name: 'temporal',
   title: 'temporal causality',
-  version: 1,
+  version: 2,
   needs: [1],
   configKeys: ['temporal', 'model'],
   appliesToModel: true,
