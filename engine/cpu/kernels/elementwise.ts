@@ -49,9 +49,31 @@ export function fill([]: TypedArray[], [out]: TypedArray[], p: KernelParams['fil
   out.fill(p.value, 0, p.size);
 }
 
+// The hot unary ops' loops, written out for the same reason as the binary ones below: each loop
+// calls its own function from its own call site, which V8 inlines. Same functions, same results.
+type UnaryRun = (x: TypedArray, out: TypedArray, n: number, alpha: number, beta: number) => void;
+const exp = UNARY.exp.cpu, neg = UNARY.neg.cpu, silu = UNARY.silu.cpu, siluGrad = UNARY.silu_grad.cpu;
+const sigmoid = UNARY.sigmoid.cpu, softplus = UNARY.softplus.cpu, square = UNARY.square.cpu, affine = UNARY.affine.cpu;
+const sqrt = UNARY.sqrt.cpu, rsqrt = UNARY.rsqrt.cpu, recip = UNARY.recip.cpu;
+const UNARY_RUN: Partial<Record<KernelParams['unary']['op'], UnaryRun>> = {
+  exp: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = exp(x[i]); },
+  neg: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = neg(x[i]); },
+  silu: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = silu(x[i]); },
+  silu_grad: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = siluGrad(x[i]); },
+  sigmoid: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = sigmoid(x[i]); },
+  softplus: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = softplus(x[i]); },
+  square: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = square(x[i]); },
+  sqrt: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = sqrt(x[i]); },
+  rsqrt: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = rsqrt(x[i]); },
+  recip: (x, out, n) => { for (let i = 0; i < n; i++) out[i] = recip(x[i]); },
+  affine: (x, out, n, a, b) => { for (let i = 0; i < n; i++) out[i] = affine(x[i], a, b); },
+};
+
 export function unary([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['unary']): void {
-  const f = UNARY[p.op].cpu;
   const { alpha, beta } = p;
+  const run = UNARY_RUN[p.op];
+  if (run) { run(x, out, p.size, alpha, beta); return; }
+  const f = UNARY[p.op].cpu;
   for (let i = 0; i < p.size; i++) out[i] = f(x[i], alpha, beta);
 }
 
