@@ -21,9 +21,14 @@ function claimText(c: Claim): string {
   return `${c.supported ? 'Supported' : 'Not supported'}: ${c.statement} Estimate ${fmt(c.estimate)}, ${Math.round(c.level * 100)}% CI [${fmt(c.interval[0])}, ${fmt(c.interval[1])}] (${c.test}${p})${ctl}.`;
 }
 
+// Lets long identifiers in table cells (blocks.1.hook_resid_post, selective-copying-s0) wrap at
+// their separators rather than push the table past the page; numbers never break.
+const breakable = (s: string) => esc(s).replace(/([._/-])(?=[A-Za-z])/g, '$1<wbr>');
+
 function tableHtml(t: Table): string {
-  return `<table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => `<td${typeof v === 'number' ? ' class="num"' : ''}>${esc(fmt(v))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  // the wrapper scrolls sideways instead of the page when a table has too many columns to fit
+  return `<div class="table-wrap"><table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>`
+    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => typeof v === 'number' ? `<td class="num">${esc(fmt(v))}</td>` : `<td>${breakable(v)}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
 }
 
 function tableMd(t: Table): string {
@@ -52,9 +57,9 @@ export function buildHtml(reports: StepReport[], svgs: Map<string, string>, meta
 <style>
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} section{border-top:1px solid #ddd;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em} caption{text-align:left;font-weight:bold;margin-bottom:.3em}
+.table-wrap{max-width:100%;overflow-x:auto} table{border-collapse:collapse;margin:1em 0;font-size:.9em} caption{text-align:left;font-weight:bold;margin-bottom:.3em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} th{background:#f4f4f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums} ol.toc{list-style:none;padding-left:1em}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} ol.toc{list-style:none;padding-left:1em}
 .figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;max-width:100%} figure svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;max-width:480px} .claims li.yes{color:#145a32} .claims li.no{color:#7b241c}
 .note{font-size:.9em;color:#555} .meta{color:#555}
