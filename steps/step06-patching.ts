@@ -150,9 +150,11 @@ export const patchingStep: Step = {
     for (const metric of ['loss increase', 'fraction of logit difference restored']) {
       const sel = rows.filter((r) => r.metric === metric);
       if (!sel.length) continue;
+      // short row labels: the axis truncates long ones
+      const short = (r: EffectRow) => `${r.circuit.replace('attribution', 'attr').replace('selective-copying', 'sel-copy')} ${r.effect.replace(' ablation', '').replace('clean ', '')}`;
       const pts = sel.flatMap((r) => [
-        { row: `${r.circuit} ${r.effect}`, kind: 'circuit', value: r.comparison.estimate, lo: r.comparison.interval[0], hi: r.comparison.interval[1] },
-        { row: `${r.circuit} ${r.effect}`, kind: 'random control', value: r.comparison.control, lo: r.comparison.controlInterval[0], hi: r.comparison.controlInterval[1] },
+        { row: short(r), kind: 'circuit', value: r.comparison.estimate, lo: r.comparison.interval[0], hi: r.comparison.interval[1] },
+        { row: short(r), kind: 'random control', value: r.comparison.control, lo: r.comparison.controlInterval[0], hi: r.comparison.controlInterval[1] },
       ]);
       const name = metric === 'loss increase' ? 'necessity' : 'sufficiency';
       report.figures.push(await saveFigure(ctx, name, intervalChart(pts, { title: name === 'necessity' ? 'Ablation: loss increase at the scored positions' : 'Clean-into-corrupted patching: logit difference restored', category: 'row', value: 'value', lo: 'lo', hi: 'hi', color: 'kind', valueTitle: metric, width: 380 }),
