@@ -1,10 +1,12 @@
 // The Mamba selective scan, forward and backward, on the CPU. Channels are independent, so the
 // work is a loop over (batch, channel) with the N-dimensional state in a float64 scratch array.
 // The backward recomputes that channel's states forward (T*N numbers, with their decay factors)
-// and then runs in reverse.
+// and then runs in reverse. exp(delta A), evaluated T*N times per channel, goes through exp64
+// (inlineable; Math.exp is an out-of-line call that cost as much as the rest of the step).
 import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
+import { exp64 } from './exp64.ts';
 
 const softplus = UNARY.softplus.cpu;
 const sigmoid = UNARY.sigmoid.cpu;
@@ -29,20 +31,24 @@ export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['sca
   const [y, hT, hs] = outs;
   const { batch, T, E, N } = p;
   const h = new Float64Array(N);
+  const a = new Float64Array(N); // this channel's row of A
+  const useSoftplus = p.deltaSoftplus;
   for (let b = 0; b < batch; b++) {
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
-      for (let n = 0; n < N; n++) h[n] = h0 ? h0[sOff + n] : 0;
+      for (let n = 0; n < N; n++) { h[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; }
+      const bias = deltaBias ? deltaBias[e] : 0;
       for (let t = 0; t < T; t++) {
         const i = (b * T + t) * E + e;
-        const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
-        const dt = p.deltaSoftplus ? softplus(dr) : dr;
+        const dr = delta[i] + bias;
+        const dt = useSoftplus ? softplus(dr) : dr;
         const xv = x[i];
         const bt = (b * T + t) * N;
         let s = 0;
         for (let n = 0; n < N; n++) {
-          h[n] = Math.exp(dt * A[e * N + n]) * h[n] + dt * B[bt + n] * xv;
-          s += C[bt + n] * h[n];
+          const hn = exp64(dt * a[n]) * h[n] + dt * B[bt + n] * xv;
+          h[n] = hn;
+          s += C[bt + n] * hn;
         }
         if (hs) hs.set(h, i * N);
         if (D) s += D[e] * xv;
@@ -73,6 +79,8 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   const dtHist = new Float64Array(T);
   const abarHist = new Float64Array(T * N);
   const dh = new Float64Array(N);
+  const a = new Float64Array(N); // this channel's row of A
+  const dAe = new Float64Array(N);
   const dAacc = new Float64Array(E * N);
   const dBacc = new Float64Array(batch * T * N);
   const dCacc = new Float64Array(batch * T * N);
@@ -86,7 +94,8 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   for (let b = 0; b < batch; b++) {
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
-      for (let n = 0; n < N; n++) hist[n] = h0 ? h0[sOff + n] : 0;
+      // dA[e] summed in a local row, in the same order as into dAacc directly
+      for (let n = 0; n < N; n++) { hist[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; dAe[n] = dAacc[e * N + n]; }
       for (let t = 0; t < T; t++) {
         const i = (b * T + t) * E + e;
         const dt = dtOf(i, e);
@@ -94,7 +103,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
         const bt = (b * T + t) * N;
         dtHist[t] = dt;
         for (let n = 0; n < N; n++) {
-          const abar = Math.exp(dt * A[e * N + n]);
+          const abar = exp64(dt * a[n]);
           abarHist[t * N + n] = abar;
           hist[(t + 1) * N + n] = abar * hist[t * N + n] + dt * B[bt + n] * xv;
         }
@@ -118,24 +127,25 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
         let dxv = 0;
         if (D) { dDacc[e] += g * xv; dxv = g * D[e]; }
         let ddt = 0;
+        if (dhs) for (let n = 0; n < N; n++) dh[n] += dhs[i * N + n];
         for (let n = 0; n < N; n++) {
-          if (dhs) dh[n] += dhs[i * N + n];
-          dh[n] += g * C[bt + n];
+          const dhn = dh[n] + g * C[bt + n];
+          const bn = B[bt + n];
           dCacc[bt + n] += g * hist[ht + n];
-          const an = A[e * N + n];
           const abar = abarHist[hp + n];
           const hprev = hist[hp + n];
-          ddt += dh[n] * (an * abar * hprev + B[bt + n] * xv);
-          dAacc[e * N + n] += dh[n] * dt * abar * hprev;
-          dBacc[bt + n] += dh[n] * dt * xv;
-          dxv += dh[n] * dt * B[bt + n];
-          dh[n] *= abar;
+          ddt += dhn * (a[n] * abar * hprev + bn * xv);
+          dAe[n] += dhn * dt * abar * hprev;
+          dBacc[bt + n] += dhn * dt * xv;
+          dxv += dhn * dt * bn;
+          dh[n] = dhn * abar;
         }
         dx[i] = dxv;
         const ddr = p.deltaSoftplus ? ddt * sigmoid(dr) : ddt;
         ddelta[i] = ddr;
         dBiasAcc[e] += ddr;
       }
+      for (let n = 0; n < N; n++) dAacc[e * N + n] = dAe[n];
       if (dh0) for (let n = 0; n < N; n++) dh0[sOff + n] = dh[n];
     }
   }
