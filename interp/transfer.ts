@@ -17,7 +17,7 @@ import type { MambaLM } from '../mamba/model.ts';
 import {
   ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask, type PositionSpec,
 } from './patching.ts';
-import { logisticProbeCV, predictLogistic, type Matrix } from './probes.ts';
+import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
 import type { Sae } from './sae.ts';
 import { quantile } from './stats.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from './tasks/index.ts';
@@ -84,6 +84,7 @@ export interface Estimate { estimate: number; interval: [number, number] }
 export function bootstrapRows(n: number, stat: (idx: ArrayLike<number> | null) => number, rng: Rng, nBoot: number,
   groupOf?: ArrayLike<number>): Estimate {
   const estimate = stat(null);
+  if (!Number.isFinite(estimate)) return { estimate, interval: [NaN, NaN] };
   const groups: number[][] = [];
   if (groupOf) for (let r = 0; r < n; r++) (groups[groupOf[r]] ??= []).push(r);
   const g = groups.filter(Boolean);
@@ -174,44 +175,65 @@ function rowsOf(acts: Float32Array, d: number, rows: ArrayLike<number>): Matrix 
 
 export interface ProbeSource { acts: Float32Array; d: number; variable: SharedVariable }
 
-export interface ProbeTransfer {
+export interface ProbeOptions { maxRows: number; folds: number; nLambda: number; nBoot: number; testFraction?: number }
+
+/** A probe of A's variable and its shuffled-label control, with A's held-out score. */
+export interface FittedProbe {
+  source: ProbeSource;
+  probe: LogisticProbe; control: LogisticProbe;
   /** A's probe on A's held-out rows */
   inTask: Estimate;
-  /** A's probe on B's rows, and the shuffled-label probe there */
+  nTrain: number; nTestA: number;
+}
+
+export interface ProbeScore {
+  /** the probe on B's rows, and the shuffled-label probe there */
   transfer: Estimate; control: Estimate;
   /** per B row: 1 when the probe / control is right (paired, for a test) */
   correct: Float64Array; controlCorrect: Float64Array;
-  chance: number; nTrain: number; nTestA: number; nTestB: number;
+  chance: number; nTestB: number;
 }
 
-/** Fits an L1 logistic probe on A's training rows and scores it on A's held-out rows and on B (see the header). */
-export function probeTransfer(a: ProbeSource, b: ProbeSource, rng: Rng, opts: { maxRows: number; folds: number; nLambda: number; nBoot: number; testFraction?: number }): ProbeTransfer {
-  if (a.d !== b.d) throw new Error(`probeTransfer: activation widths differ (${a.d} vs ${b.d})`);
+const meanAt = (x: Float64Array) => (idx: ArrayLike<number> | null) => (idx ? sumAt(x, idx) / idx.length : sumAt(x, null) / x.length);
+
+function correctAt(p: LogisticProbe, src: ProbeSource, idx: number[]): Float64Array {
+  const pred = predictLogistic(p, rowsOf(src.acts, src.d, idx.map((i) => src.variable.rows[i])));
+  return Float64Array.from(idx, (i, k) => (pred[k] === src.variable.values[i] ? 1 : 0));
+}
+
+/**
+ * An L1 logistic probe (lambda by k-fold CV) fitted on A's class-balanced training rows, a
+ * shuffled-label control fitted on the same rows, and A's held-out score. Fit once, score on every B.
+ */
+export function fitTransferProbe(a: ProbeSource, rng: Rng, opts: ProbeOptions): FittedProbe {
   const pickA = balancedRows(a.variable, opts.maxRows, rng.fork('rows-a'));
-  const pickB = balancedRows(b.variable, opts.maxRows, rng.fork('rows-b'));
   const nTestA = Math.round(pickA.length * (opts.testFraction ?? 0.3));
-  if (nTestA < 4 || pickA.length - nTestA < 2 * opts.folds || pickB.length < 4) {
-    throw new Error(`probeTransfer ${a.variable.name} -> ${b.variable.name}: ${pickA.length} / ${pickB.length} balanced rows are too few`);
+  if (nTestA < 4 || pickA.length - nTestA < 2 * opts.folds) {
+    throw new Error(`fitTransferProbe ${a.variable.name}: ${pickA.length} balanced rows are too few for ${opts.folds}-fold CV and a test split`);
   }
   const order = rng.fork('split').permutation(pickA.length);
   const train = order.slice(nTestA).map((i) => pickA[i]), testA = order.slice(0, nTestA).map((i) => pickA[i]);
   const Xtr = rowsOf(a.acts, a.d, train.map((i) => a.variable.rows[i]));
   const ytr = Int32Array.from(train, (i) => a.variable.values[i]);
   const shuffled = Int32Array.from(rng.fork('shuffle').permutation(ytr.length), (k) => ytr[k]);
-  const cv = { nFolds: opts.folds, nLambda: opts.nLambda, tol: 1e-6, maxSweeps: 1000, maxOuter: 25 };
+  // a probe that reads one bit needs a good fit, not the last digit
+  const cv = { nFolds: opts.folds, nLambda: opts.nLambda, tol: 1e-4, maxSweeps: 300, maxOuter: 15 };
   const probe = logisticProbeCV(Xtr, ytr, rng.fork('cv'), cv);
   const control = logisticProbeCV(Xtr, shuffled, rng.fork('cv-control'), cv);
-  const score = (p: typeof probe, src: ProbeSource, idx: number[]) => {
-    const pred = predictLogistic(p, rowsOf(src.acts, src.d, idx.map((i) => src.variable.rows[i])));
-    return Float64Array.from(idx, (i, k) => (pred[k] === src.variable.values[i] ? 1 : 0));
-  };
-  const meanAt = (x: Float64Array) => (idx: ArrayLike<number> | null) => (idx ? sumAt(x, idx) / idx.length : sumAt(x, null) / x.length);
-  const cA = score(probe, a, testA), cB = score(probe, b, pickB), cC = score(control, b, pickB);
+  const cA = correctAt(probe, a, testA);
+  return { source: a, probe, control, inTask: bootstrapRows(cA.length, meanAt(cA), rng.fork('boot-a'), opts.nBoot), nTrain: train.length, nTestA };
+}
+
+/** A fitted probe scored on B's class-balanced rows (chance 1/2), next to its shuffled-label control. */
+export function scoreTransferProbe(fit: FittedProbe, b: ProbeSource, rng: Rng, opts: ProbeOptions): ProbeScore {
+  if (fit.source.d !== b.d) throw new Error(`scoreTransferProbe: activation widths differ (${fit.source.d} vs ${b.d})`);
+  const pickB = balancedRows(b.variable, opts.maxRows, rng.fork('rows-b'));
+  if (pickB.length < 4) throw new Error(`scoreTransferProbe ${b.variable.name}: ${pickB.length} balanced rows are too few`);
+  const cB = correctAt(fit.probe, b, pickB), cC = correctAt(fit.control, b, pickB);
   return {
-    inTask: bootstrapRows(cA.length, meanAt(cA), rng.fork('boot-a'), opts.nBoot),
     transfer: bootstrapRows(cB.length, meanAt(cB), rng.fork('boot-b'), opts.nBoot),
     control: bootstrapRows(cC.length, meanAt(cC), rng.fork('boot-c'), opts.nBoot),
-    correct: cB, controlCorrect: cC, chance: 0.5, nTrain: train.length, nTestA: testA.length, nTestB: pickB.length,
+    correct: cB, controlCorrect: cC, chance: 0.5, nTestB: pickB.length,
   };
 }
 

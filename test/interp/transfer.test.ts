@@ -7,7 +7,7 @@ import { Sae, saeMetrics } from '../../interp/sae.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
 import { induction } from '../../interp/tasks/index.ts';
 import {
-  answerUpperHalf, balancedRows, bootstrapRows, channelAblationDrops, fvuOf, permuteChannels, probeTransfer, saeRowErrors,
+  answerUpperHalf, balancedRows, bootstrapRows, channelAblationDrops, fitTransferProbe, fvuOf, permuteChannels, saeRowErrors, scoreTransferProbe,
   saeTransfer, type SharedVariable,
 } from '../../interp/transfer.ts';
 
@@ -93,13 +93,14 @@ test('probeTransfer: a variable coded on the same channel transfers, on another 
   };
   const A = make(2, 'A'), Bsame = make(2, 'B'), Bother = make(4, 'C');
   const opts = { maxRows: 200, folds: 3, nLambda: 8, nBoot: 200 };
-  const same = probeTransfer(A, Bsame, rng.fork('s'), opts);
-  assert.ok(same.inTask.estimate > 0.9, `in-task ${same.inTask.estimate}`);
+  const fit = fitTransferProbe(A, rng.fork('fit'), opts);
+  assert.ok(fit.inTask.estimate > 0.9, `in-task ${fit.inTask.estimate}`);
+  const same = scoreTransferProbe(fit, Bsame, rng.fork('s'), opts);
   assert.ok(same.transfer.estimate > 0.9, `same-channel transfer ${same.transfer.estimate}`);
   assert.ok(same.control.estimate < 0.75, `control ${same.control.estimate}`);
-  const other = probeTransfer(A, Bother, rng.fork('o'), opts);
+  const other = scoreTransferProbe(fit, Bother, rng.fork('o'), opts);
   assert.ok(other.transfer.estimate < 0.7, `other-channel transfer ${other.transfer.estimate}`);
-  for (const e of [same.inTask, same.transfer, same.control]) assert.ok(e.interval[0] <= e.estimate && e.estimate <= e.interval[1]);
+  for (const e of [fit.inTask, same.transfer, same.control]) assert.ok(e.interval[0] <= e.estimate && e.estimate <= e.interval[1]);
 });
 
 test('channelAblationDrops: no channels changes nothing; drops are per example and bounded', async () => {
