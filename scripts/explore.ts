@@ -1,0 +1,123 @@
+// The live model explorer: `npm run explore -- --run DIR [--port N]`. Serves, on 127.0.0.1 only,
+//   /                  the page (scripts/explorer/index.html)
+//   /app.js            the page script (scripts/explorer/app.ts), bundled in memory by esbuild
+//   /mamba-interp.js   the library bundle (engine/browser.ts), the same build as build:browser
+//   /run/...           the run directory's files, read-only (GET and HEAD; nothing outside it)
+// The page loads the run's trained models, SAEs and circuits with fetch() and computes everything
+// itself, on WebGPU where the browser has it and on the CPU backend otherwise. Nothing is written.
+import { build } from 'esbuild';
+import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BROWSER_OPTIONS, ENTRY } from './build-browser.ts';
+
+const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
+export const DEFAULT_PORT = 4173;
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.json': 'application/json',
+  '.map': 'application/json', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png',
+  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8',
+  '.safetensors': 'application/octet-stream',
+};
+
+/** The library bundle and the page script, built in memory (the page imports the library by URL). */
+export async function buildExplorerAssets(): Promise<Map<string, string>> {
+  const outputs = new Map<string, string>();
+  const lib = await build({ ...BROWSER_OPTIONS, entryPoints: [ENTRY], outfile: 'mamba-interp.js', write: false });
+  const app = await build({
+    ...BROWSER_OPTIONS,
+    entryPoints: [join(PAGE_DIR, 'app.ts')],
+    outfile: 'app.js',
+    write: false,
+    plugins: [{
+      name: 'library-from-bundle',
+      setup(b) {
+        b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
+          resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined);
+      },
+    }],
+  });
+  for (const r of [lib, app]) {
+    if (r.errors.length) throw new Error(`explore: build failed: ${r.errors.map((e) => e.text).join('; ')}`);
+  }
+  outputs.set('/mamba-interp.js', lib.outputFiles![0].text);
+  outputs.set('/app.js', app.outputFiles![0].text);
+  outputs.set('/', readFileSync(join(PAGE_DIR, 'index.html'), 'utf8'));
+  return outputs;
+}
+
+export interface Explorer {
+  /** e.g. http://127.0.0.1:4173 */
+  origin: string;
+  runDir: string;
+  close(): Promise<void>;
+}
+
+/** Starts the explorer's server for `runDir` on 127.0.0.1 (port 0: any free port). */
+export async function startExplorer(opts: { runDir: string; port?: number }): Promise<Explorer> {
+  if (!existsSync(opts.runDir) || !statSync(opts.runDir).isDirectory()) throw new Error(`explore: run directory ${opts.runDir} does not exist`);
+  const runRoot = realpathSync(resolve(opts.runDir));
+  const assets = await buildExplorerAssets();
+  const server: Server = createServer((req, res) => {
+    const send = (code: number, text: string) => { res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' }); res.end(text); };
+    // read-only: the run directory is data, never a place the page writes to
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
+    let path: string;
+    try { path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname); } catch { return send(400, 'bad path'); }
+    const asset = assets.get(path === '/index.html' ? '/' : path);
+    if (asset !== undefined) {
+      res.writeHead(200, { 'content-type': path.endsWith('.js') ? CONTENT_TYPES['.js'] : CONTENT_TYPES['.html'], 'cache-control': 'no-store' });
+      return res.end(req.method === 'HEAD' ? undefined : asset);
+    }
+    if (path === '/favicon.ico') { res.writeHead(204); return res.end(); }
+    if (!path.startsWith('/run/')) return send(404, 'not found');
+    let file = resolve(runRoot, '.' + path.slice('/run'.length));
+    const inside = (f: string) => f === runRoot || f.startsWith(runRoot + sep);
+    if (!inside(file)) return send(403, 'outside the run directory');
+    if (!existsSync(file)) return send(404, `not in the run directory: ${path.slice('/run/'.length)}`);
+    file = realpathSync(file); // a symlink inside may point outside
+    if (!inside(file) || !statSync(file).isFile()) return send(403, 'not a file of the run directory');
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': statSync(file).size,
+      'cache-control': 'no-store',
+    });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? DEFAULT_PORT, '127.0.0.1', () => ok()); });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('explore: server has no TCP address');
+  return {
+    origin: `http://127.0.0.1:${address.port}`,
+    runDir: runRoot,
+    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+  };
+}
+
+function parseArgs(argv: string[]): { runDir: string; port: number } {
+  let runDir: string | undefined, port = DEFAULT_PORT;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--run') runDir = argv[++i];
+    else if (a === '--port') port = Number(argv[++i]);
+    else if (a === '--help' || a === '-h') { console.log('usage: npm run explore -- --run DIR [--port N]'); process.exit(0); }
+    else throw new Error(`explore: unknown argument '${a}' (usage: --run DIR [--port N])`);
+  }
+  if (!runDir) throw new Error('explore: --run DIR is required (a directory written by steps/run.ts)');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`explore: --port must be an integer in [0, 65535], got ${port}`);
+  return { runDir: resolve(runDir), port };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const { runDir, port } = parseArgs(process.argv.slice(2));
+    const ex = await startExplorer({ runDir, port });
+    console.log(`explore: ${ex.runDir}\nexplore: open ${ex.origin}/ (127.0.0.1 only; Ctrl-C stops)`);
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(1);
+  }
+}

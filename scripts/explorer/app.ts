@@ -1,0 +1,363 @@
+// The explorer page (served by scripts/explore.ts): pick a trained model of the run and a task,
+// sample or edit an input, and see what the model computes on it, live in the page:
+// predictions and accuracy, a temporal map per layer, the top SAE latents per position, and the
+// effect of zero-ablating a circuit (or typed channels). Missing artefacts are said on the page.
+// Computations run one at a time (the engine's tidy scopes are a stack), through `queue`.
+import * as MI from '../../engine/browser.ts';
+import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
+import {
+  batchAccuracy, fetchRunJson, IGNORE, loadModel, loadSae, parseChannels, pickBackend, predict, runLogits,
+  temporalMap, topLatents, zeroAblation, type AblationSite, type Predictions, type TemporalMode,
+} from './compute.ts';
+import { h, heatColor, heatMap, note, select } from './view.ts';
+
+/** Sequences sampled (from a fixed seed) to measure accuracy, clean and ablated. */
+const EVAL_SEQUENCES = 32;
+const TOP_LATENTS = 3;
+
+interface State {
+  backend: MI.Backend;
+  models: TrainedModel[];
+  saes: SaeRecord[] | null;
+  circuits: Circuit[] | null;
+  model: MI.MambaLM | null;
+  modelIdx: number;
+  task: string;
+  seed: number;
+  /** the sampled sequence (targets and labels) and the ids on show (maybe edited) */
+  batch: MI.tasks.TaskBatch | null;
+  ids: number[];
+  edited: boolean;
+  pred: Predictions | null;
+  evalBatch: MI.tasks.TaskBatch | null;
+  cleanEvalAccuracy: number | null;
+  layer: number;
+  mode: TemporalMode;
+  saeIdx: number;
+  sae: { idx: number; sae: MI.sae.Sae } | null;
+  ablation: string;
+}
+
+const $ = (id: string) => document.getElementById(id)!;
+let state: State;
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Runs `fn` after everything queued before it; the body's data-state says when all is done. */
+let pending = 0;
+function enqueue(fn: () => Promise<void>): Promise<void> {
+  pending++;
+  document.body.dataset.state = 'busy';
+  const next = queue.then(fn).catch((e: Error) => showError('main', e)).finally(() => {
+    if (--pending === 0) document.body.dataset.state = 'ready';
+  });
+  queue = next;
+  return next;
+}
+
+function showError(panel: string, e: Error): void {
+  document.body.dataset.error = e.message;
+  $(panel).append(note(e.message, 'error'));
+}
+
+function currentModel(): TrainedModel { return state.models[state.modelIdx]; }
+
+/** The options of `task`: from the chosen model if trained on it, else from any model that was. */
+function taskOptions(task: string): Record<string, number> {
+  const m = currentModel();
+  return m.task === task ? m.taskOptions : state.models.find((x) => x.task === task)!.taskOptions;
+}
+
+function tokenLabel(tok: number): string {
+  const entry = MI.tasks.getTask(state.task).vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions).find((e) => tok >= e.first && tok <= e.last);
+  if (!entry || entry.first !== entry.last) return String(tok);
+  return entry.name.length <= 3 ? entry.name : entry.name[0];
+}
+
+function sample(): void {
+  const opts = taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions;
+  const task = MI.tasks.getTask(state.task);
+  state.batch = task.generate(opts, new MI.Rng(`explorer/${state.seed}`), 1);
+  state.ids = Array.from(state.batch.inputs);
+  state.edited = false;
+  state.evalBatch = task.generate(opts, new MI.Rng('explorer/eval'), EVAL_SEQUENCES);
+  state.cleanEvalAccuracy = null;
+}
+
+async function selectModel(idx: number): Promise<void> {
+  state.model?.dispose();
+  state.model = null;
+  state.sae?.sae.dispose();
+  state.sae = null;
+  state.modelIdx = idx;
+  state.task = currentModel().task;
+  state.saeIdx = 0;
+  state.ablation = defaultAblation();
+  $('status').textContent = `loading ${currentModel().dir} ...`;
+  state.model = await loadModel(currentModel(), state.backend);
+  state.layer = Math.min(state.layer, state.model.config.num_hidden_layers - 1);
+  sample();
+  renderControls();
+  await runAll();
+}
+
+function modelSaes(): SaeRecord[] {
+  const m = currentModel();
+  return (state.saes ?? []).filter((r) => r.task === m.task && r.seed === m.seed);
+}
+
+function modelCircuits(): Circuit[] {
+  const m = currentModel();
+  return (state.circuits ?? []).filter((c) => c.task === m.task && c.seed === m.seed);
+}
+
+function defaultAblation(): string {
+  return modelCircuits().length ? 'circuit:0' : 'custom';
+}
+
+function renderControls(): void {
+  const m = currentModel();
+  const tasks = [...new Set(state.models.map((x) => x.task))];
+  const controls = $('controls');
+  controls.replaceChildren(
+    h('label', {}, 'model ', select(state.models.map((x, i) => [String(i), `${x.task} · seed ${x.seed} (held-out accuracy ${x.accuracy.toFixed(2)})`]), String(state.modelIdx),
+      (v) => enqueue(() => selectModel(Number(v))), { id: 'model' })),
+    h('label', {}, 'task ', select(tasks.map((t) => [t, t]), state.task, (v) => enqueue(async () => { state.task = v; sample(); renderControls(); await runAll(); }), { id: 'task' })),
+    h('label', {}, 'sample seed ', h('input', { id: 'seed', type: 'number', value: state.seed, min: 0, style: 'width:5em' })),
+    h('button', { id: 'sample', onclick: () => enqueue(async () => { state.seed = Number(($('seed') as HTMLInputElement).value) || 0; sample(); renderControls(); await runAll(); }) }, 'sample'),
+  );
+  const tokens = h('textarea', { id: 'tokens', rows: 2, spellcheck: false });
+  tokens.value = state.ids.join(' ');
+  $('input').replaceChildren(
+    h('div', { class: 'row' }, tokens, h('button', { id: 'run', onclick: () => enqueue(runEdited) }, 'run')),
+    note(`token ids, space-separated (vocabulary of ${m.dir}: 0..${state.model!.config.vocab_size - 1}; ${describeVocab()})`),
+  );
+}
+
+function describeVocab(): string {
+  return MI.tasks.getTask(state.task).vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions)
+    .map((e) => `${e.name} ${e.first === e.last ? e.first : `${e.first}-${e.last}`}`).join(', ');
+}
+
+async function runEdited(): Promise<void> {
+  const text = ($('tokens') as HTMLTextAreaElement).value.trim();
+  const ids = text.split(/[\s,]+/).filter(Boolean).map(Number);
+  const V = state.model!.config.vocab_size;
+  const bad = ids.find((v) => !Number.isInteger(v) || v < 0 || v >= V);
+  $('main').querySelectorAll('.error').forEach((e) => e.remove());
+  if (!ids.length || bad !== undefined) throw new Error(`input: ${bad === undefined ? 'no tokens' : `'${bad}' is not a token id in [0, ${V})`}`);
+  if (ids.length !== state.batch!.shape[1]) {
+    // targets and labels come from the sampled sequence, so the length must stay the same
+    throw new Error(`input: ${ids.length} tokens; keep the sampled length ${state.batch!.shape[1]} (or change the seed and sample)`);
+  }
+  state.ids = ids;
+  state.edited = ids.some((v, i) => v !== state.batch!.inputs[i]);
+  await runAll();
+}
+
+/** The sampled batch with the edited ids (targets and labels stay the sampled sequence's). */
+function shownBatch(): MI.tasks.TaskBatch {
+  return { ...state.batch!, inputs: Int32Array.from(state.ids) };
+}
+
+async function runAll(): Promise<void> {
+  const t0 = performance.now();
+  $('status').textContent = `computing on ${currentModel().dir} ...`;
+  for (const id of ['predictions', 'temporal', 'sae', 'ablation']) $(id).replaceChildren(h('p', { class: 'note' }, 'computing ...'));
+  state.pred = await predict(state.model!, state.ids);
+  if (state.cleanEvalAccuracy === null) {
+    const b = state.evalBatch!;
+    state.cleanEvalAccuracy = batchAccuracy(b, await runLogits(state.model!, rows(b)), state.model!.config.vocab_size);
+  }
+  renderPredictions();
+  for (const [panel, fn] of [['temporal', renderTemporal], ['sae', renderSae], ['ablation', renderAblation]] as const) {
+    try { await fn(); } catch (e) { $(panel).replaceChildren(note((e as Error).message, 'error')); }
+  }
+  $('status').textContent = `${currentModel().dir} on ${state.task}: computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+}
+
+function rows(b: MI.tasks.TaskBatch): number[][] {
+  const [B, T] = b.shape;
+  return Array.from({ length: B }, (_, i) => Array.from(b.inputs.subarray(i * T, (i + 1) * T)));
+}
+
+function scored(pred: number[]): { hits: number; n: number } {
+  let hits = 0, n = 0;
+  state.batch!.targets.forEach((t, i) => { if (t !== IGNORE) { n++; if (pred[i] === t) hits++; } });
+  return { hits, n };
+}
+
+/** One table row per quantity, one column per position; scored cells green (right) or red (wrong). */
+function positionTable(rowsSpec: [string, (t: number) => string, (t: number) => string][]): HTMLTableElement {
+  const T = state.ids.length;
+  const table = h('table', { class: 'positions' });
+  for (const [name, text, cls] of rowsSpec) {
+    const tr = h('tr', {}, h('th', {}, name));
+    for (let t = 0; t < T; t++) tr.append(h('td', { class: cls(t) }, text(t)));
+    table.append(tr);
+  }
+  return table;
+}
+
+function renderPredictions(): void {
+  const p = state.pred!, targets = state.batch!.targets;
+  const verdict = (pred: number[]) => (t: number) => targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss';
+  const { hits, n } = scored(p.predicted);
+  const m = currentModel();
+  $('predictions').replaceChildren(
+    positionTable([
+      ['pos', (t) => String(t), () => 'pos'],
+      ['input', (t) => tokenLabel(state.ids[t]), (t) => (state.ids[t] !== state.batch!.inputs[t] ? 'edited' : '')],
+      ['target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => ''],
+      ['predicted', (t) => tokenLabel(p.predicted[t]), verdict(p.predicted)],
+      ['p', (t) => p.prob[t].toFixed(2), () => 'small'],
+    ]),
+    h('p', { id: 'accuracy' }, `scored accuracy on this sequence: ${hits}/${n}; on ${EVAL_SEQUENCES} sampled sequences: ${state.cleanEvalAccuracy!.toFixed(3)}`
+      + (m.task === state.task ? ` (training run's held-out accuracy ${m.accuracy.toFixed(3)}, chance ${m.chance.toFixed(3)})` : ` (model trained on ${m.task}: its vocabulary and positions may mean other things here)`)),
+    ...(state.edited ? [note('edited input: the targets and labels are still those of the sampled sequence')] : []),
+  );
+}
+
+async function renderTemporal(): Promise<void> {
+  const L = state.model!.config.num_hidden_layers;
+  const map = await temporalMap(state.model!, state.ids, state.layer, state.mode);
+  const labels = state.ids.map(tokenLabel);
+  $('temporal').replaceChildren(
+    h('div', { class: 'row' },
+      h('label', {}, 'layer ', select(Array.from({ length: L }, (_, i) => [String(i), String(i)]), String(state.layer), (v) => enqueue(async () => { state.layer = Number(v); await renderTemporal(); }), { id: 'layer' })),
+      h('label', {}, 'map ', select([['hidden-attention', 'hidden attention (mean |α| over channels)'], ['influence', 'influence ‖∂resid_post[t]/∂embed[s]‖ (Jacobian)']], state.mode,
+        (v) => enqueue(async () => { state.mode = v as TemporalMode; await renderTemporal(); }), { id: 'mode' }))),
+    heatMap(map, labels, { rowTitle: 'output position t', colTitle: 'input position s' }),
+  );
+}
+
+async function renderSae(): Promise<void> {
+  if (state.saes === null) { $('sae').replaceChildren(note('no step-03-sae/saes.json in this run (step 3 has not run): no SAEs to show', 'missing')); return; }
+  const recs = modelSaes();
+  if (!recs.length) { $('sae').replaceChildren(note(`step 3 trained no SAE for ${currentModel().dir}`, 'missing')); return; }
+  if (state.sae?.idx !== state.saeIdx) {
+    state.sae?.sae.dispose();
+    state.sae = { idx: state.saeIdx, sae: await loadSae(recs[state.saeIdx], state.backend) };
+  }
+  const rec = recs[state.saeIdx];
+  const hits = await topLatents(state.model!, state.sae.sae, rec.hook, state.ids, TOP_LATENTS);
+  let max = 0;
+  for (const row of hits) for (const x of row) max = Math.max(max, x.value);
+  const named = new Map<number, string>();
+  for (const [label, tops] of Object.entries(rec.topLatents ?? {})) for (const t of tops.slice(0, 2)) if (!named.has(t.latent)) named.set(t.latent, `${label} (r=${t.r.toFixed(2)})`);
+  const table = positionTable([
+    ['pos', (t) => String(t), () => 'pos'],
+    ['input', (t) => tokenLabel(state.ids[t]), () => ''],
+    ...Array.from({ length: TOP_LATENTS }, (_, k) => [`#${k + 1}`, (t: number) => (hits[t][k] ? String(hits[t][k].latent) : ''), () => 'latent'] as [string, (t: number) => string, (t: number) => string]),
+  ]);
+  // shade each latent cell by its activation (relative to the largest on the sequence)
+  table.querySelectorAll('tr').forEach((tr, r) => {
+    if (r < 2) return;
+    tr.querySelectorAll('td').forEach((td, t) => {
+      const x = hits[t][r - 2];
+      if (!x) return;
+      (td as HTMLElement).style.background = heatColor(max > 0 ? x.value / max : 0);
+      if (x.value / max > 0.6) (td as HTMLElement).style.color = 'white';
+      td.title = `latent ${x.latent}: ${x.value.toPrecision(3)}${named.has(x.latent) ? ` — tracks ${named.get(x.latent)}` : ''}`;
+    });
+  });
+  $('sae').replaceChildren(
+    h('label', {}, 'SAE ', select(recs.map((r, i) => [String(i), `${r.hook} · ${r.kind} · ${r.latents} latents (L0 ${r.l0.toFixed(1)}, FVU ${r.fvu.toFixed(2)})`]), String(state.saeIdx),
+      (v) => enqueue(async () => { state.saeIdx = Number(v); await renderSae(); }), { id: 'sae-select' })),
+    table,
+    ...(named.size ? [note(`latents that track task variables (step 3): ${[...named].map(([l, s]) => `${l}: ${s}`).join('; ')}`)] : []),
+  );
+}
+
+/** The ablation the panel shows: a circuit, one of its random controls, or the typed channels. */
+function ablationSite(): { site: AblationSite; what: string } {
+  if (state.ablation.startsWith('circuit:')) {
+    const [, i, k] = state.ablation.split(':');
+    const c = modelCircuits()[Number(i)];
+    const ctl = k === undefined ? null : c.controls[Number(k)];
+    const site = { hook: c.hook, channels: ctl ? ctl.channels : c.channels, directions: ctl ? ctl.directions : c.directions, positions: c.positions };
+    return { site, what: `${c.id}${ctl ? ` (random control ${Number(k) + 1})` : ''}` };
+  }
+  const hook = ($('abl-hook') as HTMLSelectElement | null)?.value ?? `blocks.0.mixer.hook_ssm_out`;
+  const dim = MI.patching.hookDim(state.model!, hook);
+  const positions = (($('abl-positions') as HTMLSelectElement | null)?.value ?? 'scored') as 'scored' | 'all';
+  const channels = parseChannels(($('abl-channels') as HTMLInputElement | null)?.value ?? '0-3', dim);
+  return { site: { hook, channels, positions }, what: `${hook} channels ${channels.join(',')}` };
+}
+
+function describePositions(p: Circuit['positions']): string {
+  return typeof p === 'string' ? p : Array.isArray(p) ? p.join(',') : `${p.label}${p.offset ? `${p.offset > 0 ? '+' : ''}${p.offset}` : ''}`;
+}
+
+async function renderAblation(): Promise<void> {
+  const circuits = modelCircuits();
+  const options: [string, string][] = [];
+  circuits.forEach((c, i) => {
+    const dims = c.directions?.length ? `${c.directions.length}-dim subspace` : `${c.channels.length} channels`;
+    options.push([`circuit:${i}`, `${c.id}: ${c.hook}, ${dims} at ${describePositions(c.positions)} (${c.source})`]);
+    if (c.controls.length) options.push([`circuit:${i}:0`, `  random control of ${c.id}`]);
+  });
+  options.push(['custom', 'channels typed below']);
+  const prev = { hook: ($('abl-hook') as HTMLSelectElement | null)?.value, channels: ($('abl-channels') as HTMLInputElement | null)?.value, positions: ($('abl-positions') as HTMLSelectElement | null)?.value };
+  const hooks = state.model!.hookNames().filter((n) => n !== 'hook_logits' && !n.endsWith('hook_h'));
+  const custom = h('div', { class: 'row', style: state.ablation === 'custom' ? '' : 'display:none' },
+    h('label', {}, 'hook ', select(hooks.map((n) => [n, n]), prev.hook ?? 'blocks.0.mixer.hook_ssm_out', () => undefined, { id: 'abl-hook' })),
+    h('label', {}, 'channels ', h('input', { id: 'abl-channels', value: prev.channels ?? '0-7', style: 'width:10em' })),
+    h('label', {}, 'positions ', select([['scored', 'scored'], ['all', 'all']], prev.positions ?? 'scored', () => undefined, { id: 'abl-positions' })),
+    h('button', { id: 'ablate', onclick: () => enqueue(renderAblation) }, 'ablate'));
+  const head = h('div', {},
+    circuits.length ? null : note(state.circuits === null ? 'no step-05-circuits/circuits.json in this run (step 5 has not run): type a channel set instead' : `step 5 found no circuit for ${currentModel().dir}: type a channel set instead`, 'missing'),
+    h('label', {}, 'zero-ablate ', select(options, state.ablation, (v) => enqueue(async () => { state.ablation = v; await renderAblation(); }), { id: 'ablation-select' })),
+    custom);
+  $('ablation').replaceChildren(head);
+  const { site, what } = ablationSite();
+  const batch = shownBatch();
+  const ablated = await predict(state.model!, state.ids, zeroAblation(site, batch));
+  const evalB = state.evalBatch!;
+  const evalAcc = batchAccuracy(evalB, await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)), state.model!.config.vocab_size);
+  const clean = state.pred!, targets = state.batch!.targets;
+  const mask = MI.patching.positionMask(site.positions, batch);
+  const s0 = scored(clean.predicted), s1 = scored(ablated.predicted);
+  $('ablation').append(
+    positionTable([
+      ['pos', (t) => String(t), (t) => (mask[t] ? 'pos ablated-pos' : 'pos')],
+      ['target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => ''],
+      ['clean', (t) => tokenLabel(clean.predicted[t]), (t) => (targets[t] === IGNORE ? '' : clean.predicted[t] === targets[t] ? 'hit' : 'miss')],
+      ['ablated', (t) => tokenLabel(ablated.predicted[t]), (t) => (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') + (targets[t] === IGNORE ? '' : ablated.predicted[t] === targets[t] ? 'hit' : 'miss')],
+    ]),
+    h('p', { id: 'ablation-effect' }, `zeroing ${what} at the outlined positions: scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; `
+      + `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; `
+      + `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed`),
+  );
+}
+
+/** For tests and the console: the input on show and the logits the page computed for it. */
+function snapshot() {
+  const m = currentModel();
+  return { model: { task: m.task, seed: m.seed, dir: m.dir }, task: state.task, ids: [...state.ids], logits: Array.from(state.pred?.logits ?? []), T: state.pred?.T ?? 0, V: state.pred?.V ?? 0, backend: $('backend').textContent };
+}
+
+async function main(): Promise<void> {
+  const force = new URLSearchParams(location.search).get('backend');
+  const { backend, adapter, fallbackReason } = await pickBackend(force);
+  $('backend').textContent = adapter;
+  if (fallbackReason) $('backend').title = `CPU fallback: ${fallbackReason}`;
+  if (fallbackReason) $('backend-note').textContent = `(fallback: ${fallbackReason})`;
+  const [models, saes, circuits] = await Promise.all([
+    fetchRunJson<TrainedModel[]>('step-01-train/models.json'),
+    fetchRunJson<SaeRecord[]>('step-03-sae/saes.json'),
+    fetchRunJson<Circuit[]>('step-05-circuits/circuits.json'),
+  ]);
+  if (!models?.length) {
+    $('status').textContent = '';
+    $('main').replaceChildren(note('this run has no step-01-train/models.json (step 1 has not run), so there is no model to explore', 'missing'));
+    return;
+  }
+  state = {
+    backend, models, saes, circuits, model: null, modelIdx: 0, task: models[0].task, seed: 0, batch: null, ids: [], edited: false, pred: null,
+    evalBatch: null, cleanEvalAccuracy: null, layer: 0, mode: 'hidden-attention', saeIdx: 0, sae: null, ablation: 'custom',
+  };
+  await selectModel(0);
+}
+
+(globalThis as unknown as { explorer: unknown }).explorer = { snapshot };
+void enqueue(main);

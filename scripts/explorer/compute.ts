@@ -1,0 +1,158 @@
+// What the explorer page computes, with the library bundle and nothing page-specific: model and
+// SAE loading over fetch, predictions, temporal maps, SAE latents and ablations. Each function
+// reads its results back to plain arrays and frees every tensor it made (tidy scopes), so the
+// page can run them one after another on WebGPU for as long as it stays open.
+import * as MI from '../../engine/browser.ts';
+import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
+
+export const IGNORE = MI.tasks.IGNORE_INDEX;
+
+/** The backend the page computes on: WebGPU when the browser offers an adapter, else the CPU. */
+export async function pickBackend(force?: string | null): Promise<{ backend: MI.Backend; adapter: string; fallbackReason: string | null }> {
+  const cpu = { backend: MI.cpuBackend() as MI.Backend, adapter: 'CPU backend (TypeScript kernels)' };
+  if (force === 'cpu') return { ...cpu, fallbackReason: 'the CPU backend was asked for (?backend=cpu)' };
+  if (!('gpu' in navigator) || !navigator.gpu) return { ...cpu, fallbackReason: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  try {
+    const backend = new MI.WebGpuBackend(await MI.acquireDevice());
+    return { backend, adapter: backend.description, fallbackReason: null };
+  } catch (e) {
+    return { ...cpu, fallbackReason: `WebGPU is not usable here: ${(e as Error).message}` };
+  }
+}
+
+/** GET a JSON file of the run directory; null when the step did not write it (404). */
+export async function fetchRunJson<T>(path: string): Promise<T | null> {
+  const res = await fetch(`run/${path}`);
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`run/${path} answered ${res.status} ${res.statusText}`);
+  return (await res.json()) as T;
+}
+
+export function loadModel(m: TrainedModel, backend: MI.Backend): Promise<MI.MambaLM> {
+  return MI.fetchPretrained(`run/step-01-train/${m.dir}/`, { backend });
+}
+
+/** An SAE of step 3 from its safetensors file (config in the metadata, as interp/sae-io.ts writes it). */
+export async function loadSae(rec: SaeRecord, backend: MI.Backend): Promise<MI.sae.Sae> {
+  const url = `run/step-03-sae/${rec.file}`;
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url} answered ${res.status} ${res.statusText}`);
+  const f = new MI.SafetensorsBuffer(await res.arrayBuffer(), url);
+  const m = f.metadata;
+  if (!m?.architecture || !m.d_in || !m.d_sae || !m.scaling_factor) throw new Error(`${url}: metadata lacks architecture, d_in, d_sae or scaling_factor`);
+  const tensors = {} as MI.sae.SaeExport['tensors'];
+  for (const name of MI.sae.SAE_PARAM_NAMES) {
+    const r = await f.read(name);
+    if (!(r.data instanceof Float32Array)) throw new Error(`${url}: ${name} is ${r.dtype}, expected F32`);
+    tensors[name] = { dtype: 'float32', shape: r.shape, data: r.data };
+  }
+  return MI.sae.Sae.fromExport({
+    config: {
+      architecture: m.architecture, d_in: Number(m.d_in), d_sae: Number(m.d_sae), ...(m.k ? { k: Number(m.k) } : {}),
+      normalize_activations: m.normalize_activations === 'none' ? 'none' : 'expected_average_only_in', scaling_factor: Number(m.scaling_factor),
+    },
+    tensors,
+  }, backend);
+}
+
+export interface Predictions {
+  /** raw logits [T, V] of the sequence, row-major */
+  logits: Float32Array;
+  T: number;
+  V: number;
+  /** argmax token and its softmax probability per position */
+  predicted: number[];
+  prob: number[];
+}
+
+function predictionsFrom(logits: Float32Array, T: number, V: number): Predictions {
+  const predicted: number[] = [], prob: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let best = 0;
+    for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(row[v] - row[best]);
+    predicted.push(best);
+    prob.push(1 / z);
+  }
+  return { logits, T, V, predicted, prob };
+}
+
+/** Logits of one or more sequences [batch, T], optionally with hooks (e.g. an ablation). */
+export async function runLogits(model: MI.MambaLM, rows: number[][], hooks: (m: MI.MambaLM) => MI.Hook[] = () => []): Promise<Float32Array> {
+  return MI.tidyAsync(async () => {
+    const logits = MI.noGrad(() => model.runWithHooks(rows, hooks(model)));
+    return Float32Array.from(await logits.data());
+  });
+}
+
+export async function predict(model: MI.MambaLM, ids: number[], hooks?: (m: MI.MambaLM) => MI.Hook[]): Promise<Predictions> {
+  const logits = await runLogits(model, [ids], hooks);
+  return predictionsFrom(logits, ids.length, model.config.vocab_size);
+}
+
+/** Scored accuracy of argmax predictions over a batch (logits [batch*T*V]). */
+export function batchAccuracy(batch: MI.tasks.TaskBatch, logits: Float32Array, V: number): number {
+  const n = batch.targets.length;
+  const pred = new Int32Array(n);
+  for (let i = 0; i < n; i++) pred[i] = predictionsFrom(logits.subarray(i * V, (i + 1) * V), 1, V).predicted[0];
+  return MI.tasks.scoredAccuracy(batch, pred);
+}
+
+export type TemporalMode = 'hidden-attention' | 'influence';
+
+/**
+ * A T x T map for one layer: the hidden attention of its mixer (mean |alpha| over channels, from
+ * hook_delta, hook_B, hook_C) or the influence of each input embedding on that layer's residual
+ * stream (|| d resid_post[t] / d embedding[s] ||_F, one Jacobian).
+ */
+export async function temporalMap(model: MI.MambaLM, ids: number[], layer: number, mode: TemporalMode): Promise<number[][]> {
+  if (mode === 'hidden-attention') return (await MI.temporal.hiddenAttention(model, ids, layer)).meanAbs;
+  return (await MI.temporal.residualInfluence(model, ids)).layers[layer];
+}
+
+export interface LatentHit { latent: number; value: number }
+
+/** The `k` most active SAE latents at each position of `ids` (activations read at the SAE's hook). */
+export async function topLatents(model: MI.MambaLM, sae: MI.sae.Sae, hook: string, ids: number[], k: number): Promise<LatentHit[][]> {
+  const z = await MI.tidyAsync(async () => {
+    const { cache } = MI.noGrad(() => model.runWithCache([ids], [hook]));
+    const act = cache.get(hook)!;
+    return Float32Array.from(await MI.noGrad(() => sae.encode(MI.reshape(act, [ids.length, -1]))).data());
+  });
+  const L = sae.latents;
+  return ids.map((_, t) => {
+    const row = Array.from(z.subarray(t * L, (t + 1) * L), (value, latent) => ({ latent, value }));
+    return row.filter((h) => h.value > 0).sort((a, b) => b.value - a.value).slice(0, k);
+  });
+}
+
+/** A site to ablate: a circuit of step 5, or channels the user typed. */
+export interface AblationSite {
+  hook: string;
+  channels: number[];
+  directions?: number[][];
+  positions: Circuit['positions'];
+}
+
+/** Hooks that zero `site` at its positions of `batch` (positions may name the batch's labels). */
+export function zeroAblation(site: AblationSite, batch: MI.tasks.TaskBatch): (m: MI.MambaLM) => MI.Hook[] {
+  const mask = MI.patching.positionMask(site.positions, batch);
+  return (m) => MI.patching.siteHooks(m, { hook: site.hook, channels: site.channels, directions: site.directions }, mask, batch.shape, { kind: 'zero' });
+}
+
+/** Parses "3, 5-8, 12" into sorted distinct channel indices below `dim`. */
+export function parseChannels(text: string, dim: number): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new Error(`channels: '${part}' is not a number or a range like 4-7`);
+    const lo = Number(m[1]), hi = Number(m[2] ?? m[1]);
+    if (hi < lo) throw new Error(`channels: range ${part} runs backwards`);
+    if (hi >= dim) throw new Error(`channels: ${hi} is outside [0, ${dim})`);
+    for (let c = lo; c <= hi; c++) out.add(c);
+  }
+  if (!out.size) throw new Error('channels: none given');
+  return [...out].sort((a, b) => a - b);
+}
