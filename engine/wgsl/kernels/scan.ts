@@ -17,15 +17,23 @@
 // the workgroup (dB, dC) go through workgroup memory each step; the sums across workgroups (dA,
 // dD, ddeltaBias over the batch, dB and dC over channel blocks) are partials in scratch added by
 // a second pass (no float atomics).
+//
+// Storage buffers: WebGPU only guarantees 8 per shader stage (Chromium on SwiftShader allows 10),
+// and the kernel contract has up to 9 inputs and 3 outputs forward, 12 and 9 backward. So a
+// pack pass first copies the small inputs (A, D, deltaBias, h0, B, C and dhT: per channel, per
+// state or per step, never [batch, T, E]-sized but B and C's [batch, T, N]) into regions of the one
+// scratch buffer, which the main pass reads; the backward also writes dz into scratch and copies
+// it out afterwards. Every pass then binds at most 8 buffers in every flag combination
+// (test/webgpu/storage-limit.test.ts checks all of them).
 import { WGSL_ELEMENTWISE_PRELUDE } from '../../elementwise.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
-import { packUniforms, sumPartialsPass } from './fused-util.ts';
+import { groups, LINEAR_WID, packUniforms, sumPartialsPass } from './fused-util.ts';
 
 /** Backward checkpoint interval: states recomputed per chunk live in a private array this long. */
 const CK = 32;
 
-/** Input binding refs by name, in the flag-dependent order of the kernel contract. */
+/** Input indices by name, in the flag-dependent order of the kernel contract. */
 function scanInputs(p: ScanParams, withBwd?: { hasDhT: boolean; hasDhs: boolean }): Map<string, number> {
   const names = ['x', 'delta', 'A', 'B', 'C'];
   if (p.hasD) names.push('D');
@@ -45,9 +53,58 @@ function declare(bufs: Array<[string, BindingRef, boolean]>): string {
     `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`).join('\n');
 }
 
+/** Regions of the scratch buffer, in floats, laid out in the order taken. */
+class Regions {
+  readonly at: Record<string, number> = {};
+  size = 0;
+  take(name: string, floats: number): void { this.at[name] = this.size; this.size += floats; }
+}
+
+/** The inputs the pack pass copies into scratch (those present by flag), with their sizes. */
+const PACKED = ['A', 'B', 'C', 'D', 'h0', 'bias', 'dhT'] as const;
+function packedSizes(p: ScanParams): Record<(typeof PACKED)[number], number> {
+  const { batch, T, E, N } = p;
+  return { A: E * N, B: batch * T * N, C: batch * T * N, D: E, h0: batch * E * N, bias: E, dhT: batch * E * N };
+}
+
+/**
+ * The pack pass: dst[offset_k + i] = input_k[i] for each present input k, one thread per i. It
+ * binds the inputs and the scratch buffer: at most 7 + 1.
+ */
+function packPass(label: string, ins: Map<string, number>, p: ScanParams, regions: Regions, dst: BindingRef): ComputePass {
+  const sizes = packedSizes(p);
+  const present = PACKED.filter((name) => ins.has(name));
+  const decls = present.map((name, k) => `@group(0) @binding(${k + 1}) var<storage, read> ${name}: array<f32>;`);
+  const copies = present.map((name, k) => `if (i < u.n${k}) { dst[u.o${k} + i] = ${name}[i]; }`);
+  const code = /* wgsl */ `
+struct U { ${present.map((_, k) => `n${k}: u32, o${k}: u32`).join(', ')} }
+@group(0) @binding(0) var<uniform> u: U;
+${decls.join('\n')}
+@group(0) @binding(${present.length + 1}) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (${LINEAR_WID}) * 256u + lid;
+  ${copies.join('\n  ')}
+}`;
+  const longest = Math.max(...present.map((n) => sizes[n]));
+  return {
+    label, code, foldable: true, workgroups: [groups(longest, 256), 1, 1],
+    uniforms: packUniforms(present.flatMap((n) => [['u', sizes[n]], ['u', regions.at[n]]] as Array<['u', number]>)),
+    bindings: [...present.map((n): BindingRef => ({ kind: 'input', index: ins.get(n)! })), dst],
+  };
+}
+
+/**
+ * WGSL accessors of the packed inputs, reading scratch `buf` at offsets `u.o_<name>`, so that the
+ * kernel bodies read like plain arrays: A_at(e * N + n).
+ */
+function packedAccessors(buf: string, names: readonly string[]): string {
+  return names.map((n) => `fn ${n}_at(i: u32) -> f32 { return ${buf}[u.o_${n} + i]; }`).join('\n');
+}
+
 /** WGSL for the step size of element i of channel e. */
 function dtExpr(p: ScanParams): string {
-  const raw = p.hasDeltaBias ? 'delta[i] + bias[e]' : 'delta[i]';
+  const raw = p.hasDeltaBias ? 'delta[i] + bias_at(e)' : 'delta[i]';
   return `fn raw_dt(i: u32, e: u32) -> f32 { return ${raw}; }
 fn step_dt(r: f32) -> f32 { return ${p.deltaSoftplus ? 'mi_softplus(r)' : 'r'}; }`;
 }
@@ -70,14 +127,23 @@ export const scan: WgslKernel<'scan'> = (_i, _o, p, device): KernelPlan => {
   const L = Math.ceil(T / NC);
   const nEB = Math.ceil(E / CB);
   const ins = scanInputs(p);
-  const bufs: Array<[string, BindingRef, boolean]> = [...ins].map(([n, i]) => [n, { kind: 'input', index: i }, false]);
-  bufs.push(['y', { kind: 'output', index: 0 }, true], ['hT', { kind: 'output', index: 1 }, true]);
+  const packed = PACKED.filter((n) => ins.has(n));
+  const regions = new Regions();
+  const sizes = packedSizes(p);
+  for (const n of packed) regions.take(n, sizes[n]);
+  const scr: BindingRef = { kind: 'scratch', index: 0 };
+  const input = (n: string): [string, BindingRef, boolean] => [n, { kind: 'input', index: ins.get(n)! }, false];
+  // at most x, delta, z, scratch, y, hT, hs: 7 storage buffers
+  const bufs: Array<[string, BindingRef, boolean]> = [input('x'), input('delta')];
+  if (p.hasZ) bufs.push(input('z'));
+  bufs.push(['P', scr, false], ['y', { kind: 'output', index: 0 }, true], ['hT', { kind: 'output', index: 1 }, true]);
   if (p.saveStates) bufs.push(['hs', { kind: 'output', index: 2 }, true]);
   const WG = CB * NC;
   const code = /* wgsl */ `
-struct U { batch: u32, T: u32, E: u32, L: u32, nEB: u32 }
+struct U { batch: u32, T: u32, E: u32, L: u32, nEB: u32, ${packed.map((n) => `o_${n}: u32`).join(', ')} }
 @group(0) @binding(0) var<uniform> u: U;
 ${declare(bufs)}
+${packedAccessors('P', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
 ${dtExpr(p)}
 const N: u32 = ${N}u;
@@ -100,7 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t1 = min(u.T, t0 + u.L);
   var a: array<f32, ${N}>;
   var h: array<f32, ${N}>;
-  for (var n = 0u; n < N; n++) { a[n] = select(0.0, A[e * N + n], valid); h[n] = 0.0; }
+  for (var n = 0u; n < N; n++) { a[n] = select(0.0, A_at(e * N + n), valid); h[n] = 0.0; }
 
   // 1. local scan of this chunk from a zero state
   var S = 0.0;
@@ -111,7 +177,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let bx = dt * x[i];
       let bt = (b * u.T + t) * N;
       S += dt;
-      for (var n = 0u; n < N; n++) { h[n] = exp(dt * a[n]) * h[n] + bx * B[bt + n]; }
+      for (var n = 0u; n < N; n++) { h[n] = exp(dt * a[n]) * h[n] + bx * B_at(bt + n); }
     }
   }
   sh_S[lid] = S;
@@ -124,8 +190,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let n = j % N;
     let ec = e0 + c;
     if (ec < u.E) {
-      let an = A[ec * N + n];
-      var carry = ${p.hasH0 ? 'h0[(b * u.E + ec) * N + n]' : '0.0'};
+      let an = A_at(ec * N + n);
+      var carry = ${p.hasH0 ? 'h0_at((b * u.E + ec) * N + n)' : '0.0'};
       for (var k = 0u; k < NC; k++) {
         let slot = (k * CB + c) * N + n;
         let local_end = sh_H[slot];
@@ -148,22 +214,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let bt = (b * u.T + t) * N;
       var s = 0.0;
       for (var n = 0u; n < N; n++) {
-        h[n] = exp(dt * a[n]) * h[n] + bx * B[bt + n];
-        s += C[bt + n] * h[n];
+        h[n] = exp(dt * a[n]) * h[n] + bx * B_at(bt + n);
+        s += C_at(bt + n) * h[n];
         ${p.saveStates ? 'hs[i * N + n] = h[n];' : ''}
       }
-      ${p.hasD ? 's += D[e] * xv;' : ''}
+      ${p.hasD ? 's += D_at(e) * xv;' : ''}
       ${p.hasZ ? 's *= z[i] * mi_sigmoid(z[i]);' : ''}
       y[i] = s;
     }
   }
 }`;
   return {
-    passes: [{
+    passes: [packPass('scan pack', ins, p, regions, scr), {
       label: 'scan', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
-      uniforms: packUniforms([['u', batch], ['u', T], ['u', E], ['u', L], ['u', nEB]]),
+      uniforms: packUniforms([['u', batch], ['u', T], ['u', E], ['u', L], ['u', nEB], ...packed.map((n): ['u', number] => ['u', regions.at[n]])]),
       bindings: bufs.map(([, r]) => r),
     }],
+    scratch: [Math.max(4, regions.size * 4)],
   };
 };
 
@@ -176,32 +243,40 @@ export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_b
   const nEB = Math.ceil(E / CB);
   const nCk = Math.max(1, Math.ceil(T / CK));
   const BT = batch * T;
-  // one scratch buffer, in regions (fewer storage bindings: with every flag the pass binds 16)
-  const region = { ck: 0, dA: 0, dB: 0, dC: 0, dD: 0, dBias: 0, dh0: 0, end: 0 };
-  let at = 0;
-  const take = (k: keyof typeof region, n: number) => { region[k] = at; at += n; };
-  take('ck', batch * E * nCk * N);
-  take('dA', batch * E * N);
-  take('dB', nEB * BT * N);
-  take('dC', nEB * BT * N);
-  take('dD', p.hasD ? batch * E : 0);
-  take('dBias', p.hasDeltaBias ? batch * E : 0);
-  take('dh0', p.hasH0 ? batch * E * N : 0);
-  region.end = at;
-
+  // one scratch buffer, in regions: the packed inputs, the checkpoints, the partial sums and dz
   const ins = scanInputs(p, p);
+  const packed = PACKED.filter((n) => ins.has(n));
+  const sizes = packedSizes(p);
+  const regions = new Regions();
+  for (const n of packed) regions.take(n, sizes[n]);
+  regions.take('ck', batch * E * nCk * N);
+  regions.take('dA', batch * E * N);
+  regions.take('dB', nEB * BT * N);
+  regions.take('dC', nEB * BT * N);
+  regions.take('dD', p.hasD ? batch * E : 0);
+  regions.take('dBias', p.hasDeltaBias ? batch * E : 0);
+  regions.take('dh0', p.hasH0 ? batch * E * N : 0);
+  regions.take('dz', p.hasZ ? BT * E : 0);
+  const region = regions.at;
+  const OUT_REGIONS = ['ck', 'dA', 'dB', 'dC', 'dD', 'dBias', 'dh0', 'dz'] as const;
+
   let o = 5;
   const outIndex = { dx: 0, ddelta: 1, dA: 2, dB: 3, dC: 4, dD: p.hasD ? o++ : -1, dz: p.hasZ ? o++ : -1, dh0: p.hasH0 ? o++ : -1, dBias: p.hasDeltaBias ? o++ : -1 };
-  const bufs: Array<[string, BindingRef, boolean]> = [...ins].map(([n, i]) => [n, { kind: 'input', index: i }, false]);
-  bufs.push(['dx', { kind: 'output', index: 0 }, true], ['ddelta', { kind: 'output', index: 1 }, true]);
-  if (p.hasZ) bufs.push(['dz', { kind: 'output', index: outIndex.dz }, true]);
-  bufs.push(['scr', { kind: 'scratch', index: 0 }, true]);
+  const scr: BindingRef = { kind: 'scratch', index: 0 };
+  const input = (n: string): [string, BindingRef, boolean] => [n, { kind: 'input', index: ins.get(n)! }, false];
+  // at most x, delta, z, dy, dhs, scratch, dx, ddelta: 8 storage buffers
+  const bufs: Array<[string, BindingRef, boolean]> = [input('x'), input('delta')];
+  if (p.hasZ) bufs.push(input('z'));
+  bufs.push(input('dy'));
+  if (p.hasDhs) bufs.push(input('dhs'));
+  bufs.push(['scr', scr, true], ['dx', { kind: 'output', index: 0 }, true], ['ddelta', { kind: 'output', index: 1 }, true]);
 
   const code = /* wgsl */ `
 struct U { batch: u32, T: u32, E: u32, nEB: u32, nCk: u32,
-  r_ck: u32, r_dA: u32, r_dB: u32, r_dC: u32, r_dD: u32, r_dBias: u32, r_dh0: u32 }
+  ${[...OUT_REGIONS.map((r) => `r_${r}: u32`), ...packed.map((n) => `o_${n}: u32`)].join(', ')} }
 @group(0) @binding(0) var<uniform> u: U;
 ${declare(bufs)}
+${packedAccessors('scr', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
 ${dtExpr(p)}
 const N: u32 = ${N}u;
@@ -225,11 +300,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n = lid % N;
   let e = e0 + ch;
   let valid = e < u.E;
-  let a = select(0.0, A[e * N + n], valid);
+  let a = select(0.0, A_at(e * N + n), valid);
   let sIdx = (b * u.E + e) * N + n;
 
   // forward: checkpoints of the state before every chunk of CK steps
-  var h = ${p.hasH0 ? 'select(0.0, h0[sIdx], valid)' : '0.0'};
+  var h = ${p.hasH0 ? 'select(0.0, h0_at(sIdx), valid)' : '0.0'};
   if (valid) {
     for (var k = 0u; k < u.nCk; k++) {
       scr[u.r_ck + ((b * u.E + e) * u.nCk + k) * N + n] = h;
@@ -237,13 +312,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var t = k * CK; t < t1; t++) {
         let i = (b * u.T + t) * u.E + e;
         let dt = step_dt(raw_dt(i, e));
-        h = exp(dt * a) * h + dt * B[(b * u.T + t) * N + n] * x[i];
+        h = exp(dt * a) * h + dt * B_at((b * u.T + t) * N + n) * x[i];
       }
     }
   }
 
   // backward, chunk by chunk from the end
-  var G = ${p.hasDhT ? 'select(0.0, dhT[sIdx], valid)' : '0.0'};  // dL/dh flowing into the current step
+  var G = ${p.hasDhT ? 'select(0.0, dhT_at(sIdx), valid)' : '0.0'};  // dL/dh flowing into the current step
   var dA_acc = 0.0;
   var dD_acc = 0.0;
   var dBias_acc = 0.0;
@@ -258,7 +333,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let i = (b * u.T + t0 + j) * u.E + e;
       if (valid) {
         let dt = step_dt(raw_dt(i, e));
-        hc = exp(dt * a) * hc + dt * B[(b * u.T + t0 + j) * N + n] * x[i];
+        hc = exp(dt * a) * hc + dt * B_at((b * u.T + t0 + j) * N + n) * x[i];
       }
       hist[j] = hc;
     }
@@ -273,8 +348,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let xv = x[i];
         ${p.hasZ ? 'let gate = dy[i] * z[i] * mi_sigmoid(z[i]);' : 'let gate = dy[i];'}
         ${p.hasDhs ? 'G += dhs[i * N + n];' : ''}
-        let cn = C[bt + n];
-        let bn = B[bt + n];
+        let cn = C_at(bt + n);
+        let bn = B_at(bt + n);
         G += gate * cn;
         let ht = hist[j];
         var hprev = h_start;
@@ -298,9 +373,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let xv = x[i];
         let q = dy[i];
         ${p.hasZ ? `let zv = z[i];
-        dz[i] = q * (ss${p.hasD ? ' + D[e] * xv' : ''}) * mi_silu_grad(zv);
+        scr[u.r_dz + i] = q * (ss${p.hasD ? ' + D_at(e) * xv' : ''}) * mi_silu_grad(zv);
         let gate = q * zv * mi_sigmoid(zv);` : 'let gate = q;'}
-        ${p.hasD ? 'sx += gate * D[e];\n        dD_acc += gate * xv;' : ''}
+        ${p.hasD ? 'sx += gate * D_at(e);\n        dD_acc += gate * xv;' : ''}
         dx[i] = sx;
         let r = raw_dt(i, e);
         let ddr = ${p.deltaSoftplus ? 'sdt * mi_sigmoid(r)' : 'sdt'};
@@ -327,13 +402,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
 }`;
-  const scr: BindingRef = { kind: 'scratch', index: 0 };
   const out = (i: number): BindingRef => ({ kind: 'output', index: i });
-  const passes: ComputePass[] = [{
+  const passes: ComputePass[] = [packPass('scan_bwd pack', ins, p, regions, scr), {
     label: 'scan_bwd', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
     uniforms: packUniforms([
       ['u', batch], ['u', T], ['u', E], ['u', nEB], ['u', nCk],
-      ['u', region.ck], ['u', region.dA], ['u', region.dB], ['u', region.dC], ['u', region.dD], ['u', region.dBias], ['u', region.dh0],
+      ...[...OUT_REGIONS, ...packed].map((r): ['u', number] => ['u', region[r]]),
     ]),
     bindings: bufs.map(([, r]) => r),
   },
@@ -342,7 +416,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, out(outIndex.dC), region.dC)];
   if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, out(outIndex.dD), region.dD));
   if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, out(outIndex.dBias), region.dBias));
-  // dh0 has no sum to do: one "block" copies it out of scratch
+  // dh0 and dz have no sum to do: one "block" copies each out of scratch
   if (p.hasH0) passes.push(sumPartialsPass('scan_bwd dh0 copy', 1, batch * E * N, scr, out(outIndex.dh0), region.dh0));
-  return { passes, scratch: [Math.max(4, region.end * 4)] };
+  if (p.hasZ) passes.push(sumPartialsPass('scan_bwd dz copy', 1, BT * E, scr, out(outIndex.dz), region.dz));
+  return { passes, scratch: [Math.max(4, regions.size * 4)] };
 };
