@@ -171,6 +171,7 @@ export class WebGpuBackend implements Backend {
     const ins = inputs.map((b) => this.own(b, kernel));
     const outs = outputs.map((b) => this.own(b, kernel));
     const plan = impl(ins as BufferInfo[], outs as BufferInfo[], params, this.facts);
+    checkStorageBindings(kernel, plan.passes, this.device.limits.maxStorageBuffersPerShaderStage);
     const scratch = (plan.scratch ?? []).map((bytes) => {
       const cls = sizeClass(Math.max(4, bytes));
       return { gpu: this.takeGpuBuffer(cls, `${kernel} scratch`), bytes: Math.max(4, Math.ceil(bytes / 4) * 4), cls };
@@ -392,6 +393,19 @@ export class WebGpuBackend implements Backend {
     this.batchNo++;
     this.arenas.push(batch.arena);
     for (const g of batch.heldBack) this.toPool(g);
+  }
+}
+
+/**
+ * Throws, naming the kernel and pass, when a pass binds more storage buffers than the device
+ * allows per shader stage (the spec guarantees 8; Chromium on SwiftShader has 10). Checked before
+ * anything is recorded: otherwise the pipeline would fail validation asynchronously, later.
+ */
+export function checkStorageBindings(kernel: string, passes: readonly ComputePass[], limit: number): void {
+  for (const pass of passes) {
+    if (pass.bindings.length > limit) {
+      throw new Error(`webgpu: kernel '${kernel}', pass '${pass.label}' binds ${pass.bindings.length} storage buffers, more than this device's maxStorageBuffersPerShaderStage of ${limit}`);
+    }
   }
 }
 

@@ -47,12 +47,33 @@ async function getGpu(): Promise<GPU> {
   return mod.create([]);
 }
 
-export async function acquireDevice(): Promise<AcquiredDevice> {
+export type DeviceLimitName = (typeof LIMITS)[number];
+
+export interface AcquireOptions {
+  /**
+   * Limits to request below the adapter's own, e.g. `{ maxStorageBuffersPerShaderStage: 8 }` to
+   * check that the kernels fit a spec-default device on a more generous adapter. A value above
+   * the adapter's is an error; one below the spec default gets the default (WebGPU's rule).
+   */
+  limits?: Partial<Record<DeviceLimitName, number>>;
+}
+
+/**
+ * A new device on a new adapter: each call is independent (an adapter gives one device, but
+ * requestAdapter may be called again), so a test can hold a lowered-limit device beside the
+ * shared one.
+ */
+export async function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice> {
   const gpu = await getGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('webgpu: requestAdapter() found no adapter');
   const requiredLimits: Record<string, number> = {};
   for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
+  for (const [k, v] of Object.entries(options.limits ?? {})) {
+    if (!(LIMITS as readonly string[]).includes(k)) throw new Error(`webgpu: acquireDevice: unknown limit '${k}' (known: ${LIMITS.join(', ')})`);
+    if (!(v <= adapter.limits[k as DeviceLimitName])) throw new Error(`webgpu: acquireDevice: ${k} = ${v} is above the adapter's ${adapter.limits[k as DeviceLimitName]}`);
+    requiredLimits[k] = v;
+  }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'mamba-interp' });
   const info = adapter.info;
