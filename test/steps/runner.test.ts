@@ -1,0 +1,103 @@
+// The step runner's command line: bad input gives one clear error line and a non-zero exit without
+// touching existing results; finished steps are cached; a rerun after changes recomputes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { quickRun } from '../helpers/quick-run.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function runCli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: '' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every file under dir with its size and mtime, to show nothing was touched. */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p); else out.push(`${p} ${s.size} ${s.mtimeMs}`);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'mi-runner-'));
+process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const runDir = join(tmp, 'run');
+
+test('step 0 runs, writes the full config, and is cached on a second run', () => {
+  const first = runCli(['--step', '0', '--quick', '--backend', 'cpu', '--out', runDir]);
+  assert.is(first.code, 0, first.stderr);
+  const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
+  for (const key of ['seed', 'backend', 'tasks', 'train', 'collect', 'sae', 'probes', 'circuit', 'patching', 'perturb', 'temporal', 'dynamics', 'scale']) {
+    assert.ok(key in config, `config.json has ${key}`);
+  }
+  const setup = JSON.parse(readFileSync(join(runDir, 'step-00-setup', 'setup.json'), 'utf8'));
+  assert.is(setup.seed, config.seed);
+  assert.match(setup.backend.description, /cpu/);
+  const second = runCli(['--step', '0', '--quick', '--backend', 'cpu', '--out', runDir]);
+  assert.is(second.code, 0);
+  assert.match(second.stdout, /cached/);
+});
+
+const bad: [string, string[], RegExp][] = [
+  ['an unknown step number', ['--step', '99'], /unknown step "99"/],
+  ['an unreadable config', ['--all', '--config', join(tmp, 'missing.json')], /missing\.json: cannot read/],
+  ['a config that is not JSON', ['--all', '--config', 'BADJSON'], /not valid JSON/],
+  ['a config field of the wrong type', ['--all', '--config', 'BADTYPE'], /"train\.steps" must be number, got string/],
+  ['an unknown config field', ['--all', '--config', 'UNKNOWN'], /unknown config field "train\.stepz"/],
+  ['a --model folder without a checkpoint', ['--all', '--model', 'EMPTYMODEL'], /--model .*config\.json: cannot read/],
+  ['a --model folder whose config has no weights', ['--all', '--model', 'NOWEIGHTS'], /no model\.safetensors/],
+  ['an unknown flag', ['--frobnicate'], /unknown argument "--frobnicate"/],
+];
+
+test('bad input: one clear error line, exit non-zero, existing results untouched', () => {
+  writeFileSync(join(tmp, 'bad.json'), '{ "train": ');
+  writeFileSync(join(tmp, 'type.json'), JSON.stringify({ train: { steps: 'many' } }));
+  writeFileSync(join(tmp, 'unknown.json'), JSON.stringify({ train: { stepz: 3 } }));
+  mkdirSync(join(tmp, 'empty-model'), { recursive: true });
+  mkdirSync(join(tmp, 'no-weights'), { recursive: true });
+  writeFileSync(join(tmp, 'no-weights', 'config.json'), JSON.stringify({ vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, state_size: 4 }));
+  const subst: Record<string, string> = {
+    BADJSON: join(tmp, 'bad.json'), BADTYPE: join(tmp, 'type.json'), UNKNOWN: join(tmp, 'unknown.json'),
+    EMPTYMODEL: join(tmp, 'empty-model'), NOWEIGHTS: join(tmp, 'no-weights'),
+  };
+  assert.ok(existsSync(runDir), 'the first test made a run directory');
+  const before = snapshot(runDir);
+  for (const [what, args, pattern] of bad) {
+    const r = runCli([...args.map((a) => subst[a] ?? a), '--out', runDir]);
+    assert.is.not(r.code, 0, `${what}: exit code`);
+    const lines = r.stderr.trim().split('\n');
+    assert.is(lines.length, 1, `${what}: one error line, got:\n${r.stderr}`);
+    assert.match(lines[0], /^error: /, what);
+    assert.match(lines[0], pattern, what);
+  }
+  assert.is(snapshot(runDir), before, 'no file of the run directory changed');
+});
+
+test('the quick run completes every step, each with a report, and writes report.html and report.md', async () => {
+  const dir = await quickRun();
+  const steps = readdirSync(dir).filter((d) => /^step-\d\d-/.test(d) && !d.endsWith('.partial'));
+  const ids = steps.map((d) => Number(d.slice(5, 7))).sort((a, b) => a - b);
+  assert.equal(ids, Array.from({ length: 15 }, (_, i) => i), `steps present: ${ids.join(',')}`);
+  for (const d of steps) {
+    const done = JSON.parse(readFileSync(join(dir, d, 'done.json'), 'utf8'));
+    assert.type(done.summary, 'string');
+    assert.ok(done.seconds >= 0);
+    if (d !== 'step-12-report') assert.ok(existsSync(join(dir, d, 'report.json')), `${d} has report.json`);
+  }
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  for (let i = 0; i < 15; i++) if (i !== 12) assert.ok(html.includes(`id="step-${i}"`), `report.html has a section for step ${i}`);
+  assert.not.match(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'no scripts and no external URLs');
+  assert.ok(readFileSync(join(dir, 'report.md'), 'utf8').startsWith('# '));
+});
+
+test.run();
