@@ -57,7 +57,8 @@ export function intervalChart(rows: Row[], o: IntervalOptions): Spec {
   const color = o.color ? { color: { field: o.color, type: 'nominal' } } : {};
   return {
     title: o.title, width: o.width ?? 380, data: { values: rows },
-    encoding: { y: { field: o.category, type: 'nominal', title: null } },
+    // long claim labels: let them use up to 360 px before Vega truncates them with an ellipsis
+    encoding: { y: { field: o.category, type: 'nominal', title: null, sort: null, axis: { labelLimit: 360 } } },
     layer: [
       { mark: 'rule', encoding: { x: { field: o.lo, type: 'quantitative', title: o.valueTitle ?? o.value }, x2: { field: o.hi }, ...color } },
       { mark: { type: 'point', filled: true, size: 60 }, encoding: { x: { field: o.value, type: 'quantitative' }, ...color } },
