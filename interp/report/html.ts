@@ -4,8 +4,9 @@ import type { Claim, StepReport, Table } from './types.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-export function fmt(v: number | string | undefined): string {
-  if (v === undefined) return '';
+export function fmt(v: number | string | null | undefined): string {
+  // an empty cell (no value for this row) is written as nothing
+  if (v === undefined || v === null) return '';
   if (typeof v === 'string') return v;
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v)) return String(v);
@@ -28,7 +29,7 @@ const breakable = (s: string) => esc(s).replace(/([._/-])(?=[A-Za-z])/g, '$1<wbr
 function tableHtml(t: Table): string {
   // the wrapper scrolls sideways instead of the page when a table has too many columns to fit
   return `<div class="table-wrap"><table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => typeof v === 'number' ? `<td class="num">${esc(fmt(v))}</td>` : `<td>${breakable(v)}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => typeof v === 'number' ? `<td class="num">${esc(fmt(v))}</td>` : `<td>${breakable(fmt(v))}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
 }
 
 function tableMd(t: Table): string {

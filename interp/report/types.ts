@@ -22,7 +22,8 @@ export interface Claim {
 
 export interface FigureRef { file: string; title: string; caption: string }
 
-export interface Table { title: string; columns: string[]; rows: (string | number)[][] }
+/** Rows of cells; null marks a cell with no value. */
+export interface Table { title: string; columns: string[]; rows: (string | number | null)[][] }
 
 export interface StepReport {
   step: number;
