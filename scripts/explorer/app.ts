@@ -6,7 +6,7 @@
 import * as MI from '../../engine/browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
 import {
-  batchAccuracy, fetchRunJson, IGNORE, loadModel, loadSae, parseChannels, pickBackend, predict, runLogits,
+  batchAccuracy, fetchRunJson, IGNORE, loadModel, logProb, loadSae, parseChannels, pickBackend, predict, runLogits,
   temporalMap, topLatents, zeroAblation, type AblationSite, type Predictions, type TemporalMode,
 } from './compute.ts';
 import { h, heatColor, heatMap, note, select } from './view.ts';
@@ -244,27 +244,30 @@ async function renderSae(): Promise<void> {
   for (const row of hits) for (const x of row) max = Math.max(max, x.value);
   const named = new Map<number, string>();
   for (const [label, tops] of Object.entries(rec.topLatents ?? {})) for (const t of tops.slice(0, 2)) if (!named.has(t.latent)) named.set(t.latent, `${label} (r=${t.r.toFixed(2)})`);
-  const table = positionTable([
-    ['pos', (t) => String(t), () => 'pos'],
-    ['input', (t) => tokenLabel(state.ids[t]), () => ''],
-    ...Array.from({ length: TOP_LATENTS }, (_, k) => [`#${k + 1}`, (t: number) => (hits[t][k] ? String(hits[t][k].latent) : ''), () => 'latent'] as [string, (t: number) => string, (t: number) => string]),
-  ]);
-  // shade each latent cell by its activation (relative to the largest on the sequence)
-  table.querySelectorAll('tr').forEach((tr, r) => {
-    if (r < 2) return;
-    tr.querySelectorAll('td').forEach((td, t) => {
-      const x = hits[t][r - 2];
-      if (!x) return;
-      (td as HTMLElement).style.background = heatColor(max > 0 ? x.value / max : 0);
-      if (x.value / max > 0.6) (td as HTMLElement).style.color = 'white';
-      td.title = `latent ${x.latent}: ${x.value.toPrecision(3)}${named.has(x.latent) ? ` — tracks ${named.get(x.latent)}` : ''}`;
-    });
+  // one row per position (beside the temporal map's rows), each latent cell shaded by its
+  // activation relative to the largest on the sequence
+  const table = h('table', { class: 'latents' },
+    h('tr', {}, h('th', {}, 'pos'), h('th', {}, 'input'), ...Array.from({ length: TOP_LATENTS }, (_, k) => h('th', {}, `#${k + 1} latent · act`))));
+  hits.forEach((row, t) => {
+    const tr = h('tr', {}, h('td', { class: 'pos' }, String(t)), h('td', {}, tokenLabel(state.ids[t])));
+    for (let k = 0; k < TOP_LATENTS; k++) {
+      const x = row[k];
+      const td = h('td', { class: 'latent lat' }, x ? `${x.latent} · ${x.value.toFixed(2)}` : '');
+      if (x) {
+        td.style.background = heatColor(max > 0 ? x.value / max : 0);
+        if (x.value / max > 0.6) td.style.color = 'white';
+        td.title = `latent ${x.latent}: ${x.value.toPrecision(3)}${named.has(x.latent) ? ` (tracks ${named.get(x.latent)})` : ''}`;
+        if (named.has(x.latent)) td.textContent += ' *';
+      }
+      tr.append(td);
+    }
+    table.append(tr);
   });
   $('sae').replaceChildren(
     h('label', {}, 'SAE ', select(recs.map((r, i) => [String(i), `${r.hook} · ${r.kind} · ${r.latents} latents (L0 ${r.l0.toFixed(1)}, FVU ${r.fvu.toFixed(2)})`]), String(state.saeIdx),
       (v) => enqueue(async () => { state.saeIdx = Number(v); await renderSae(); }), { id: 'sae-select' })),
     table,
-    ...(named.size ? [note(`latents that track task variables (step 3): ${[...named].map(([l, s]) => `${l}: ${s}`).join('; ')}`)] : []),
+    ...(named.size ? [note(`* latents that track task variables (step 3): ${[...named].map(([l, s]) => `${l}: ${s}`).join('; ')}`)] : []),
   );
 }
 
@@ -317,16 +320,21 @@ async function renderAblation(): Promise<void> {
   const clean = state.pred!, targets = state.batch!.targets;
   const mask = MI.patching.positionMask(site.positions, batch);
   const s0 = scored(clean.predicted), s1 = scored(ablated.predicted);
+  // change of the target's log-probability: smaller effects than a flipped argmax show here
+  const dTarget = state.ids.map((_, t) => (targets[t] === IGNORE ? 0 : logProb(ablated, t, targets[t]) - logProb(clean, t, targets[t])));
+  const nScored = s0.n, meanDrop = dTarget.reduce((a, b) => a + b, 0) / Math.max(nScored, 1);
   $('ablation').append(
     positionTable([
       ['pos', (t) => String(t), (t) => (mask[t] ? 'pos ablated-pos' : 'pos')],
       ['target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => ''],
       ['clean', (t) => tokenLabel(clean.predicted[t]), (t) => (targets[t] === IGNORE ? '' : clean.predicted[t] === targets[t] ? 'hit' : 'miss')],
       ['ablated', (t) => tokenLabel(ablated.predicted[t]), (t) => (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') + (targets[t] === IGNORE ? '' : ablated.predicted[t] === targets[t] ? 'hit' : 'miss')],
+      ['Δ log p', (t) => (targets[t] === IGNORE ? '' : dTarget[t].toFixed(2)), (t) => (targets[t] !== IGNORE && dTarget[t] < -0.1 ? 'small drop' : 'small')],
     ]),
     h('p', { id: 'ablation-effect' }, `zeroing ${what} at the outlined positions: scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; `
       + `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; `
-      + `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed`),
+      + `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed; `
+      + `mean change of the target's log-probability at the scored positions ${meanDrop.toFixed(3)}`),
   );
 }
 

@@ -79,6 +79,16 @@ function predictionsFrom(logits: Float32Array, T: number, V: number): Prediction
   return { logits, T, V, predicted, prob };
 }
 
+/** log softmax(logits[t])[token]: how strongly position t predicts `token`. */
+export function logProb(p: Predictions, t: number, token: number): number {
+  const row = p.logits.subarray(t * p.V, (t + 1) * p.V);
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let z = 0;
+  for (const v of row) z += Math.exp(v - max);
+  return row[token] - max - Math.log(z);
+}
+
 /** Logits of one or more sequences [batch, T], optionally with hooks (e.g. an ablation). */
 export async function runLogits(model: MI.MambaLM, rows: number[][], hooks: (m: MI.MambaLM) => MI.Hook[] = () => []): Promise<Float32Array> {
   return MI.tidyAsync(async () => {
