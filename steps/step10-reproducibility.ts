@@ -106,7 +106,7 @@ export const reproducibilityStep: Step = {
   id: 10,
   name: 'reproducibility',
   title: 'cross-seed reproducibility',
-  version: 1,
+  version: 2,
   needs: [1, 2, 3, 5],
   configKeys: ['repro', 'sae', 'train'],
   appliesToModel: false,
@@ -277,6 +277,8 @@ export const reproducibilityStep: Step = {
     ctx.writeJson('reproducibility.json', { threshold: rc.threshold, sae: saeMatches, circuits: circuitRows, cka: ckaRows });
     const lastCka = ckaRows.filter((r) => r.layer === ctx.config.train.layers - 1);
     report.summary = `${tasks.length} tasks: shared SAE latents ${saeMatches.map((s) => `${s.task} ${fmt(s.shared)}`).join(', ')} (random ${fmt(Math.max(0, ...saeMatches.map((s) => s.control)))}); last-layer CKA ${lastCka.map((r) => fmt(r.cka as number)).join(', ')} vs random-init ${lastCka.map((r) => fmt(r.control as number)).join(', ')}; ${circuitRows.length} circuit pairs compared.`;
+    // NaN is not JSON: undefined values (e.g. a ratio to a zero effect) show as n/a
+    for (const t of report.tables) t.rows = t.rows.map((r) => r.map((v) => (typeof v === 'number' && !Number.isFinite(v) ? 'n/a' : v)));
     saveReport(ctx, report);
     return report.summary;
   },

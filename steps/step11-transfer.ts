@@ -31,7 +31,7 @@ export const transferStep: Step = {
   id: 11,
   name: 'transfer',
   title: 'cross-task transfer',
-  version: 1,
+  version: 2,
   needs: [1, 2, 3, 5],
   configKeys: ['transfer', 'sae', 'train', 'probes'],
   appliesToModel: false,
@@ -217,6 +217,8 @@ export const transferStep: Step = {
     ctx.writeJson('transfer.json', { tasks, saeHook, probeHook, sae: saeRows, probes: probeRows, circuits: circuitRows });
     const offDiag = (rows: Row[], f: string) => rows.filter((r) => r.from !== r.to).map((r) => fmt(r[f] as number)).join(', ');
     report.summary = `SAE variance-explained ratios off the diagonal ${offDiag(saeRows, 'ratio') || 'n/a'}; probe accuracy off the diagonal ${offDiag(probeRows, 'accuracy')} (chance 0.5); circuit ratios ${offDiag(circuitRows, 'ratio') || 'n/a'}.`;
+    // NaN is not JSON: undefined values (e.g. a ratio to a zero effect) show as n/a
+    for (const t of report.tables) t.rows = t.rows.map((r) => r.map((v) => (typeof v === 'number' && !Number.isFinite(v) ? 'n/a' : v)));
     saveReport(ctx, report);
     return report.summary;
   },
