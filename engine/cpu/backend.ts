@@ -2,9 +2,20 @@
 // kernel's result is rounded to float32 on store and agrees with the WebGPU backend to float32
 // rounding. Kernels run synchronously when dispatched.
 import type { Backend, Buffer } from '../backend.ts';
-import { arrayFor, type DType, type TypedArray } from '../dtype.ts';
+import { arrayFor, bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
 import { CPU_KERNELS } from './kernels/index.ts';
+import { threadsPossible } from './threads.ts';
+
+/** Buffers from this many bytes up live in shared memory, so worker threads can write them. */
+const SHARED_MIN_BYTES = 1 << 16;
+
+function allocArray(dtype: DType, size: number): TypedArray {
+  const bytes = size * bytesPer(dtype);
+  if (!threadsPossible || bytes < SHARED_MIN_BYTES) return arrayFor(dtype, size);
+  const sab = new SharedArrayBuffer(bytes);
+  return dtype === 'float32' ? new Float32Array(sab) : dtype === 'float64' ? new Float64Array(sab) : new Int32Array(sab);
+}
 
 export class CpuBuffer implements Buffer {
   constructor(readonly dtype: DType, readonly size: number, public data: TypedArray | null) {}
@@ -19,7 +30,7 @@ export class CpuBackend implements Backend {
 
   alloc(dtype: DType, size: number): CpuBuffer {
     this.live++;
-    const buf = new CpuBuffer(dtype, size, arrayFor(dtype, size));
+    const buf = new CpuBuffer(dtype, size, allocArray(dtype, size));
     this.bytes += buf.data!.byteLength;
     if (this.bytes > this.peak) this.peak = this.bytes;
     return buf;

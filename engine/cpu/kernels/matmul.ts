@@ -9,6 +9,7 @@
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams } from '../../kernels.ts';
 import { matmulSmallM, SMALL_M } from './matmul-small.ts';
+import { runSplit, splitRange, threadsReady } from '../threads.ts';
 
 /** Column strips per L2 block: 32 strips x 4 columns x K x 8 bytes = 1 MiB at K = 1024. */
 const STRIPS_PER_BLOCK = 32;
@@ -37,10 +38,23 @@ function packStrips(src: TypedArray, off: number, rs: number, cs: number, rows: 
   }
 }
 
-export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul']): void {
+/** Products of at least this many multiply-adds are split over the worker threads. */
+const SPLIT_MIN_MACS = 1 << 21;
+
+export function matmul(ins: TypedArray[], outs: TypedArray[], p: KernelParams['matmul']): void {
+  if (p.M <= SMALL_M) { matmulSmallM(ins, outs, p); return; }
+  const threads = p.batch * p.M * p.N * p.K >= SPLIT_MIN_MACS ? threadsReady() : 1;
+  const here = (m0: number, m1: number) => matmulRows(ins, outs, p, m0, m1);
+  if (threads < 2 || !runSplit({ task: 'matmulRows', ins, outs, params: p }, splitRange(p.M, threads, 4), here)) here(0, p.M);
+}
+
+/**
+ * Rows [m0, m1) of every batch's output (the split the worker threads use: each output element is
+ * still computed whole, by one thread, exactly as when one thread does every row).
+ */
+export function matmulRows([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul'], m0: number, m1: number): void {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
-  if (M <= SMALL_M) { matmulSmallM([a, b], [out], p); return; }
-  const mStrips = Math.ceil(M / 4), nStrips = Math.ceil(N / 4);
+  const mStrips = Math.ceil((m1 - m0) / 4), nStrips = Math.ceil(N / 4);
   packA = scratch(packA, mStrips * 4 * K);
   packB = scratch(packB, nStrips * 4 * K);
   const pa = packA, pb = packB;
@@ -48,7 +62,7 @@ export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParam
   const aRow = transA ? 1 : K, aCol = transA ? M : 1;
   const bRow = transB ? 1 : N, bCol = transB ? K : 1;
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || aBatchStride !== 0) packStrips(a, bi * aBatchStride, aRow, aCol, M, K, pa);
+    if (bi === 0 || aBatchStride !== 0) packStrips(a, bi * aBatchStride + m0 * aRow, aRow, aCol, m1 - m0, K, pa);
     // B packed by columns: strip s holds columns 4s..4s+3, k-major
     if (bi === 0 || bBatchStride !== 0) packStrips(b, bi * bBatchStride, bCol, bRow, N, K, pb);
     const outOff = bi * M * N;
@@ -56,7 +70,7 @@ export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParam
       const s1 = Math.min(nStrips, s0 + STRIPS_PER_BLOCK);
       for (let is = 0; is < mStrips; is++) {
         const aBase = is * K * 4;
-        const i0 = is * 4;
+        const i0 = m0 + is * 4;
         for (let js = s0; js < s1; js++) {
           const bBase = js * K * 4;
           let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
@@ -71,7 +85,7 @@ export function matmul([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParam
             c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
           }
           const j0 = js * 4;
-          const w = Math.min(4, N - j0), h = Math.min(4, M - i0);
+          const w = Math.min(4, N - j0), h = Math.min(4, m1 - i0);
           const o = outOff + i0 * N + j0;
           if (w === 4 && h === 4) {
             out[o] = c00; out[o + 1] = c01; out[o + 2] = c02; out[o + 3] = c03;

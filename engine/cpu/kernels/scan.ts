@@ -7,6 +7,7 @@ import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import { exp64 } from './exp64.ts';
+import { runSplit, splitRange, threadsReady } from '../threads.ts';
 
 const softplus = UNARY.softplus.cpu;
 const sigmoid = UNARY.sigmoid.cpu;
@@ -26,14 +27,28 @@ function unpack(ins: TypedArray[], p: ScanParams): ScanInputs {
   return { x, delta, A, B, C, D, z, h0, deltaBias, rest: ins.slice(i) };
 }
 
+/** Scans of at least this many (t, e, n) steps are split over the worker threads by batch row. */
+const SPLIT_MIN_STEPS = 1 << 18;
+
+function threadsFor(p: ScanParams): number {
+  return p.batch > 1 && p.batch * p.T * p.E * p.N >= SPLIT_MIN_STEPS ? Math.min(p.batch, threadsReady()) : 1;
+}
+
 export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan']): void {
+  const threads = threadsFor(p);
+  const here = (b0: number, b1: number) => scanBatches(ins, outs, p, b0, b1);
+  if (threads < 2 || !runSplit({ task: 'scanBatches', ins, outs, params: p }, splitRange(p.batch, threads), here)) here(0, p.batch);
+}
+
+/** The forward for batch rows [b0, b1) (the worker threads' split; rows are independent). */
+export function scanBatches(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan'], b0: number, b1: number): void {
   const { x, delta, A, B, C, D, z, h0, deltaBias } = unpack(ins, p);
   const [y, hT, hs] = outs;
-  const { batch, T, E, N } = p;
+  const { T, E, N } = p;
   const h = new Float64Array(N);
   const a = new Float64Array(N); // this channel's row of A
   const useSoftplus = p.deltaSoftplus;
-  for (let b = 0; b < batch; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
       for (let n = 0; n < N; n++) { h[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; }
@@ -60,18 +75,61 @@ export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['sca
   }
 }
 
+/** Per batch row, the row's own sums of dA [E*N], dD [E] and d(delta bias) [E]. */
+export function scanBwdPartialSize(p: ScanParams): number {
+  return p.batch * (p.E * p.N + 2 * p.E);
+}
+
 export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan_bwd']): void {
+  const threads = threadsFor(p);
+  const size = scanBwdPartialSize(p);
+  const partials = threads > 1 ? new Float64Array(new SharedArrayBuffer(size * 8)) : new Float64Array(size);
+  const here = (b0: number, b1: number) => scanBwdBatches(ins, outs, p, b0, b1, partials);
+  const job = { task: 'scanBwdBatches' as const, ins, outs, params: p, extra: partials };
+  if (threads < 2 || !runSplit(job, splitRange(p.batch, threads), here)) here(0, p.batch);
+  scanBwdCombine(outs, p, partials);
+}
+
+/**
+ * The gradients summed over the batch (dA, dD, d(delta bias)) are summed per batch row first and
+ * then over rows in order (scanBwdCombine), whichever thread ran which rows: the result does not
+ * depend on the number of threads.
+ */
+export function scanBwdCombine(outs: TypedArray[], p: KernelParams['scan_bwd'], partials: Float64Array): void {
+  const { batch, E, N } = p;
+  let o = 5;
+  const dA = outs[2];
+  const dD = p.hasD ? outs[o++] : undefined;
+  if (p.hasZ) o++;
+  if (p.hasH0) o++;
+  const dBias = p.hasDeltaBias ? outs[o++] : undefined;
+  const stride = E * N + 2 * E;
+  const sumRows = (at: number, len: number, out: TypedArray) => {
+    for (let j = 0; j < len; j++) {
+      let s = 0;
+      for (let b = 0; b < batch; b++) s += partials[b * stride + at + j];
+      out[j] = s;
+    }
+  };
+  sumRows(0, E * N, dA);
+  if (dD) sumRows(E * N, E, dD);
+  if (dBias) sumRows(E * N + E, E, dBias);
+}
+
+/** The backward for batch rows [b0, b1): all per-row outputs, and each row's partial sums. */
+export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan_bwd'], b0: number, b1: number, partials: Float64Array): void {
   const { x, delta, A, B, C, D, z, h0, deltaBias, rest } = unpack(ins, p);
   const [dy, ...cot] = rest;
   const dhT = p.hasDhT ? cot.shift() : undefined;
   const dhs = p.hasDhs ? cot.shift() : undefined;
   let o = 5;
-  const [dx, ddelta, dA, dB, dC] = outs;
-  const dD = p.hasD ? outs[o++] : undefined;
+  const [dx, ddelta, , dB, dC] = outs;
+  const hasD = p.hasD;
+  if (hasD) o++;
   const dz = p.hasZ ? outs[o++] : undefined;
   const dh0 = p.hasH0 ? outs[o++] : undefined;
-  const dBias = p.hasDeltaBias ? outs[o++] : undefined;
-  const { batch, T, E, N } = p;
+  const { T, E, N } = p;
+  const stride = E * N + 2 * E;
 
   const hist = new Float64Array((T + 1) * N); // hist[t+1] = state after step t; hist[0] = h0
   // the recompute pass keeps each step's delta and exp(delta A) for the reverse pass, which would
@@ -81,21 +139,20 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   const dh = new Float64Array(N);
   const a = new Float64Array(N); // this channel's row of A
   const dAe = new Float64Array(N);
-  const dAacc = new Float64Array(E * N);
-  const dBacc = new Float64Array(batch * T * N);
-  const dCacc = new Float64Array(batch * T * N);
-  const dDacc = new Float64Array(E);
-  const dBiasAcc = new Float64Array(E);
+  // dB, dC of these rows (offset by row b0), summed over channels in float64
+  const dBacc = new Float64Array((b1 - b0) * T * N);
+  const dCacc = new Float64Array((b1 - b0) * T * N);
   const dtOf = (i: number, e: number) => {
     const dr = delta[i] + (deltaBias ? deltaBias[e] : 0);
     return p.deltaSoftplus ? softplus(dr) : dr;
   };
 
-  for (let b = 0; b < batch; b++) {
+  for (let b = b0; b < b1; b++) {
+    const part = b * stride;
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
-      // dA[e] summed in a local row, in the same order as into dAacc directly
-      for (let n = 0; n < N; n++) { hist[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; dAe[n] = dAacc[e * N + n]; }
+      for (let n = 0; n < N; n++) { hist[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; dAe[n] = 0; }
+      let dDe = 0, dBiasE = 0;
       for (let t = 0; t < T; t++) {
         const i = (b * T + t) * E + e;
         const dt = dtOf(i, e);
@@ -115,6 +172,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
         const dt = dtHist[t];
         const xv = x[i];
         const bt = (b * T + t) * N;
+        const lt = bt - b0 * T * N; // the same row in dBacc, dCacc
         const ht = (t + 1) * N;
         const hp = t * N;
         let g = dy[i];
@@ -125,33 +183,32 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
           g *= silu(z[i]);
         }
         let dxv = 0;
-        if (D) { dDacc[e] += g * xv; dxv = g * D[e]; }
+        if (hasD) { dDe += g * xv; dxv = g * D![e]; }
         let ddt = 0;
         if (dhs) for (let n = 0; n < N; n++) dh[n] += dhs[i * N + n];
         for (let n = 0; n < N; n++) {
           const dhn = dh[n] + g * C[bt + n];
           const bn = B[bt + n];
-          dCacc[bt + n] += g * hist[ht + n];
+          dCacc[lt + n] += g * hist[ht + n];
           const abar = abarHist[hp + n];
           const hprev = hist[hp + n];
           ddt += dhn * (a[n] * abar * hprev + bn * xv);
           dAe[n] += dhn * dt * abar * hprev;
-          dBacc[bt + n] += dhn * dt * xv;
+          dBacc[lt + n] += dhn * dt * xv;
           dxv += dhn * dt * bn;
           dh[n] = dhn * abar;
         }
         dx[i] = dxv;
         const ddr = p.deltaSoftplus ? ddt * sigmoid(dr) : ddt;
         ddelta[i] = ddr;
-        dBiasAcc[e] += ddr;
+        dBiasE += ddr;
       }
-      for (let n = 0; n < N; n++) dAacc[e * N + n] = dAe[n];
+      for (let n = 0; n < N; n++) partials[part + e * N + n] = dAe[n];
+      partials[part + E * N + e] = dDe;
+      partials[part + E * N + E + e] = dBiasE;
       if (dh0) for (let n = 0; n < N; n++) dh0[sOff + n] = dh[n];
     }
   }
-  dA.set(dAacc);
-  dB.set(dBacc);
-  dC.set(dCacc);
-  if (dD) dD.set(dDacc);
-  if (dBias) dBias.set(dBiasAcc);
+  dB.set(dBacc, b0 * T * N);
+  dC.set(dCacc, b0 * T * N);
 }
