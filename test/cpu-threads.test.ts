@@ -1,8 +1,10 @@
 // The CPU kernels split over worker threads (engine/cpu/threads.ts) give bit-identical results to
-// one thread: matmul by rows, the scan forward and backward by batch rows.
+// one thread: matmul by rows (by columns when it has few rows), the scan forward and backward by
+// batch rows.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matmul, matmulRows } from '../engine/cpu/kernels/matmul.ts';
+import { matmulSmallM } from '../engine/cpu/kernels/matmul-small.ts';
 import { scan, scan_bwd, scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from '../engine/cpu/kernels/scan.ts';
 import { splitRange, threadsReady } from '../engine/cpu/threads.ts';
 import type { KernelParams } from '../engine/kernels.ts';
@@ -38,11 +40,13 @@ test('matmul and scan on worker threads equal one thread bit for bit', async () 
   const threads = await workersUp();
   if (process.env.MI_CPU_THREADS === '1') { assert.is(threads, 1); return; }
   assert.ok(threads >= 2, `worker threads did not start (${threads})`);
-  for (const [M, N, K, transA, transB] of [[301, 70, 130, false, true], [64, 40, 1100, true, false]] as const) {
+  // big M: split by rows; M <= 8 (decoding): split by columns; the last output is not shared memory
+  for (const [M, N, K, transA, transB] of [[301, 70, 130, false, true], [64, 40, 1100, true, false], [3, 1001, 800, false, true], [2, 1203, 900, true, false]] as const) {
     const p: KernelParams['matmul'] = { batch: 1, M, N, K, transA, transB, aBatchStride: 0, bBatchStride: 0 };
     const a = sharedArray(M * K), b = sharedArray(K * N);
-    const one = sharedArray(M * N, false), split = sharedArray(M * N, false).fill(NaN);
-    matmulRows([a, b], [one], p, 0, M);
+    const one = sharedArray(M * N, false), split = (M === 2 ? new Float32Array(M * N) : sharedArray(M * N, false)).fill(NaN);
+    if (M <= 8) matmulSmallM([a, b], [one], p);
+    else matmulRows([a, b], [one], p, 0, M);
     matmul([a, b], [split], p);
     assertSame(`matmul M${M} N${N} K${K}`, split, one);
   }

@@ -1,4 +1,5 @@
-// Worker threads for the big CPU kernels (matmul rows, scan batch rows). Kernels stay synchronous:
+// Worker threads for the big CPU kernels (matmul rows, or columns when there are few rows; scan
+// batch rows). Kernels stay synchronous:
 // the calling thread posts the other parts to the workers, computes the first part itself, then
 // blocks (Atomics.wait) until every worker has flagged its part done. Buffers are shared memory
 // (the CPU backend allocates large buffers on SharedArrayBuffer), so workers write the outputs in
@@ -12,7 +13,7 @@
 import type { TypedArray } from '../dtype.ts';
 
 /** The work a part may be: a kernel's range function, named so a worker can look it up. */
-export type SplitTask = 'matmulRows' | 'scanBatches' | 'scanBwdBatches';
+export type SplitTask = 'matmulRows' | 'matmulSmallCols' | 'scanBatches' | 'scanBwdBatches';
 
 export interface SplitJob {
   task: SplitTask;
@@ -89,25 +90,33 @@ function shared(a: TypedArray): boolean {
   return a.buffer instanceof SharedArrayBuffer;
 }
 
+function sharedLike(a: TypedArray): TypedArray {
+  const sab = new SharedArrayBuffer(a.byteLength);
+  return a instanceof Float32Array ? new Float32Array(sab) : a instanceof Float64Array ? new Float64Array(sab) : new Int32Array(sab);
+}
+
 /**
- * Runs `ranges[0]` here and the other ranges on workers, returning when all are done. False (and
- * nothing run) when the workers are not ready or an output is not shared memory; the caller then
- * does the whole range itself. ranges.length must be at most threadsReady().
+ * Runs `ranges[0]` here (writing into the `outs` it is given) and the other ranges on workers,
+ * returning when all are done. False (and nothing run) when the workers are not ready; the caller
+ * then does the whole range itself. ranges.length must be at most threadsReady().
  */
-export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0: number, r1: number) => void): boolean {
-  if (!pool || ranges.length < 2 || !job.outs.every(shared) || (job.extra && !shared(job.extra))) return false;
+export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0: number, r1: number, outs: TypedArray[]) => void): boolean {
+  if (!pool || ranges.length < 2 || (job.extra && !shared(job.extra))) return false;
   const { workers, flags } = pool;
+  // small outputs are not in shared memory: the parts write a shared stand-in, copied back after
+  const outs = job.outs.map((o) => (shared(o) ? o : sharedLike(o)));
   for (let s = 1; s < ranges.length; s++) {
     Atomics.store(flags, s - 1, BUSY);
-    workers[s - 1].postMessage({ ...job, r0: ranges[s][0], r1: ranges[s][1] });
+    workers[s - 1].postMessage({ ...job, outs, r0: ranges[s][0], r1: ranges[s][1] });
   }
-  runHere(ranges[0][0], ranges[0][1]);
+  runHere(ranges[0][0], ranges[0][1], outs);
   let failed = false;
   for (let s = 1; s < ranges.length; s++) {
     while (Atomics.load(flags, s - 1) === BUSY) Atomics.wait(flags, s - 1, BUSY);
     if (Atomics.load(flags, s - 1) === FAILED) failed = true;
   }
   if (failed) throw new Error(`cpu threads: a worker failed running ${job.task} (see the error printed above)`);
+  job.outs.forEach((o, i) => { if (outs[i] !== o) o.set(outs[i]); });
   return true;
 }
 

@@ -7,6 +7,7 @@ import type { KernelParams } from '../../kernels.ts';
 /**
  * Calls `body(offsets, count, innerStrides)` for each run of the innermost axis of `shape`, with the
  * start offset of every operand (one strides list per operand; the output is contiguous and first).
+ * `offsets` is reused between calls (read it, do not keep it).
  */
 export function stridedRuns(
   shape: readonly number[],
@@ -23,7 +24,7 @@ export function stridedRuns(
   const idx = new Array<number>(rank).fill(0);
   const offsets = new Array<number>(nOps).fill(0);
   for (;;) {
-    body(offsets.slice(), count, inner);
+    body(offsets, count, inner);
     // odometer over the outer axes
     let ax = last - 1;
     while (ax >= 0) {
@@ -116,7 +117,8 @@ export function copy([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['co
   stridedRuns(p.shape, [p.outStrides, p.inStrides], ([o, i0], n, [so, si]) => {
     const oo = o + p.outOffset;
     const ii = i0 + p.inOffset;
-    if (so === 1 && si === 1) out.set(x.subarray(ii, ii + n), oo);
+    // set() pays for a subarray view per run; short runs (e.g. a conv state's last 3 steps) loop
+    if (so === 1 && si === 1 && n >= 64) out.set(x.subarray(ii, ii + n), oo);
     else for (let i = 0; i < n; i++) out[oo + i * so] = x[ii + i * si];
   });
 }

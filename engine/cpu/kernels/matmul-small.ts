@@ -16,7 +16,8 @@ let accBuf = new Float64Array(0);
 /** The largest M this path takes: above it the blocked kernel's packing pays for itself. */
 export const SMALL_M = 8;
 
-export function matmulSmallM([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul']): void {
+/** Output columns [j0, j1) of every row (the worker threads split the columns). */
+export function matmulSmallM([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul'], j0 = 0, j1 = p.N): void {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
   if (aRowBuf.length < K) aRowBuf = new Float64Array(K);
   if (!transB && accBuf.length < N) accBuf = new Float64Array(N);
@@ -29,24 +30,24 @@ export function matmulSmallM([a, b]: TypedArray[], [out]: TypedArray[], p: Kerne
       const ai = aOff + i * aRow;
       for (let k = 0; k < K; k++) ar[k] = a[ai + k * aCol];
       const o = (bi * M + i) * N;
-      if (transB) dotRows(ar, b, bOff, N, K, out, o);
+      if (transB) dotRows(ar, b, bOff, j0, j1, K, out, o);
       else {
-        acc.fill(0, 0, N);
+        acc.fill(0, j0, j1);
         for (let k = 0; k < K; k++) {
           const av = ar[k];
           const bk = bOff + k * N;
-          for (let j = 0; j < N; j++) acc[j] += av * b[bk + j];
+          for (let j = j0; j < j1; j++) acc[j] += av * b[bk + j];
         }
-        for (let j = 0; j < N; j++) out[o + j] = acc[j];
+        for (let j = j0; j < j1; j++) out[o + j] = acc[j];
       }
     }
   }
 }
 
-/** out[o + j] = sum_k x[k] * b[bOff + j * K + k] for j < N, eight rows of b at a time. */
-function dotRows(x: Float64Array, b: TypedArray, bOff: number, N: number, K: number, out: TypedArray, o: number): void {
-  let j = 0;
-  for (; j + 8 <= N; j += 8) {
+/** out[o + j] = sum_k x[k] * b[bOff + j * K + k] for j in [j0, j1), eight rows of b at a time. */
+function dotRows(x: Float64Array, b: TypedArray, bOff: number, j0: number, j1: number, K: number, out: TypedArray, o: number): void {
+  let j = j0;
+  for (; j + 8 <= j1; j += 8) {
     const r0 = bOff + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K, r6 = r5 + K, r7 = r6 + K;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     for (let k = 0; k < K; k++) {
@@ -57,7 +58,7 @@ function dotRows(x: Float64Array, b: TypedArray, bOff: number, N: number, K: num
     out[o + j] = s0; out[o + j + 1] = s1; out[o + j + 2] = s2; out[o + j + 3] = s3;
     out[o + j + 4] = s4; out[o + j + 5] = s5; out[o + j + 6] = s6; out[o + j + 7] = s7;
   }
-  for (; j + 4 <= N; j += 4) {
+  for (; j + 4 <= j1; j += 4) {
     const r0 = bOff + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (let k = 0; k < K; k++) {
@@ -66,7 +67,7 @@ function dotRows(x: Float64Array, b: TypedArray, bOff: number, N: number, K: num
     }
     out[o + j] = s0; out[o + j + 1] = s1; out[o + j + 2] = s2; out[o + j + 3] = s3;
   }
-  for (; j < N; j++) {
+  for (; j < j1; j++) {
     const r = bOff + j * K;
     let s = 0;
     for (let k = 0; k < K; k++) s += x[k] * b[r + k];

@@ -42,9 +42,14 @@ function packStrips(src: TypedArray, off: number, rs: number, cs: number, rows: 
 const SPLIT_MIN_MACS = 1 << 21;
 
 export function matmul(ins: TypedArray[], outs: TypedArray[], p: KernelParams['matmul']): void {
-  if (p.M <= SMALL_M) { matmulSmallM(ins, outs, p); return; }
   const threads = p.batch * p.M * p.N * p.K >= SPLIT_MIN_MACS ? threadsReady() : 1;
-  const here = (m0: number, m1: number) => matmulRows(ins, outs, p, m0, m1);
+  if (p.M <= SMALL_M) {
+    // few rows (decoding): the threads split the columns, i.e. the rows of the weight
+    const cols = (j0: number, j1: number, o = outs) => matmulSmallM(ins, o, p, j0, j1);
+    if (threads < 2 || !runSplit({ task: 'matmulSmallCols', ins, outs, params: p }, splitRange(p.N, threads, 8), cols)) cols(0, p.N);
+    return;
+  }
+  const here = (m0: number, m1: number, o = outs) => matmulRows(ins, o, p, m0, m1);
   if (threads < 2 || !runSplit({ task: 'matmulRows', ins, outs, params: p }, splitRange(p.M, threads, 4), here)) here(0, p.M);
 }
 

@@ -36,7 +36,7 @@ function threadsFor(p: ScanParams): number {
 
 export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan']): void {
   const threads = threadsFor(p);
-  const here = (b0: number, b1: number) => scanBatches(ins, outs, p, b0, b1);
+  const here = (b0: number, b1: number, o = outs) => scanBatches(ins, o, p, b0, b1);
   if (threads < 2 || !runSplit({ task: 'scanBatches', ins, outs, params: p }, splitRange(p.batch, threads), here)) here(0, p.batch);
 }
 
@@ -84,7 +84,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   const threads = threadsFor(p);
   const size = scanBwdPartialSize(p);
   const partials = threads > 1 ? new Float64Array(new SharedArrayBuffer(size * 8)) : new Float64Array(size);
-  const here = (b0: number, b1: number) => scanBwdBatches(ins, outs, p, b0, b1, partials);
+  const here = (b0: number, b1: number, o = outs) => scanBwdBatches(ins, o, p, b0, b1, partials);
   const job = { task: 'scanBwdBatches' as const, ins, outs, params: p, extra: partials };
   if (threads < 2 || !runSplit(job, splitRange(p.batch, threads), here)) here(0, p.batch);
   scanBwdCombine(outs, p, partials);
