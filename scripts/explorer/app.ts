@@ -7,7 +7,7 @@ import * as MI from '../../engine/browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
 import {
   batchAccuracy, fetchRunJson, IGNORE, loadModel, logProb, loadSae, parseChannels, pickBackend, predict, runLogits,
-  temporalMap, topLatents, zeroAblation, type AblationSite, type Predictions, type TemporalMode,
+  hiddenAttentionMap, influenceMaps, topLatents, zeroAblation, type AblationSite, type Predictions, type TemporalMode,
 } from './compute.ts';
 import { h, heatColor, heatMap, note, select } from './view.ts';
 
@@ -36,6 +36,8 @@ interface State {
   saeIdx: number;
   sae: { idx: number; sae: MI.sae.Sae } | null;
   ablation: string;
+  /** the influence maps of one model and input (key: model index and ids) */
+  influence: { key: string; layers: number[][][] } | null;
 }
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -219,12 +221,18 @@ function renderPredictions(): void {
 
 async function renderTemporal(): Promise<void> {
   const L = state.model!.config.num_hidden_layers;
-  const map = await temporalMap(state.model!, state.ids, state.layer, state.mode);
+  let map: number[][];
+  if (state.mode === 'hidden-attention') map = await hiddenAttentionMap(state.model!, state.ids, state.layer);
+  else {
+    const key = `${state.modelIdx}:${state.ids.join(' ')}`;
+    if (state.influence?.key !== key) state.influence = { key, layers: await influenceMaps(state.model!, state.ids) };
+    map = state.influence.layers[state.layer];
+  }
   const labels = state.ids.map(tokenLabel);
   $('temporal').replaceChildren(
     h('div', { class: 'row' },
       h('label', {}, 'layer ', select(Array.from({ length: L }, (_, i) => [String(i), String(i)]), String(state.layer), (v) => enqueue(async () => { state.layer = Number(v); await renderTemporal(); }), { id: 'layer' })),
-      h('label', {}, 'map ', select([['hidden-attention', 'hidden attention (mean |α| over channels)'], ['influence', 'influence ‖∂resid_post[t]/∂embed[s]‖ (Jacobian)']], state.mode,
+      h('label', {}, 'map ', select([['hidden-attention', 'hidden attention (mean |α| over channels)'], ['influence', 'influence ‖∂resid_post[t]/∂embed[s]‖ (Jacobian, slow)']], state.mode,
         (v) => enqueue(async () => { state.mode = v as TemporalMode; await renderTemporal(); }), { id: 'mode' }))),
     heatMap(map, labels, { rowTitle: 'output position t', colTitle: 'input position s' }),
   );
@@ -362,7 +370,7 @@ async function main(): Promise<void> {
   }
   state = {
     backend, models, saes, circuits, model: null, modelIdx: 0, task: models[0].task, seed: 0, batch: null, ids: [], edited: false, pred: null,
-    evalBatch: null, cleanEvalAccuracy: null, layer: 0, mode: 'hidden-attention', saeIdx: 0, sae: null, ablation: 'custom',
+    evalBatch: null, cleanEvalAccuracy: null, layer: 0, mode: 'hidden-attention', saeIdx: 0, sae: null, ablation: 'custom', influence: null,
   };
   await selectModel(0);
 }

@@ -112,14 +112,18 @@ export function batchAccuracy(batch: MI.tasks.TaskBatch, logits: Float32Array, V
 
 export type TemporalMode = 'hidden-attention' | 'influence';
 
+/** The hidden attention of one layer's mixer: mean |alpha[e,t,s]| over channels (from hook_delta, B, C). */
+export async function hiddenAttentionMap(model: MI.MambaLM, ids: number[], layer: number): Promise<number[][]> {
+  return (await MI.temporal.hiddenAttention(model, ids, layer)).meanAbs;
+}
+
 /**
- * A T x T map for one layer: the hidden attention of its mixer (mean |alpha| over channels, from
- * hook_delta, hook_B, hook_C) or the influence of each input embedding on that layer's residual
- * stream (|| d resid_post[t] / d embedding[s] ||_F, one Jacobian).
+ * Per layer, the influence of each input embedding on that layer's residual stream,
+ * || d resid_post[t] / d embedding[s] ||_F: one Jacobian for all layers (T * hidden rows, the
+ * slow panel), so the page keeps it for the sequence while the user flips layers.
  */
-export async function temporalMap(model: MI.MambaLM, ids: number[], layer: number, mode: TemporalMode): Promise<number[][]> {
-  if (mode === 'hidden-attention') return (await MI.temporal.hiddenAttention(model, ids, layer)).meanAbs;
-  return (await MI.temporal.residualInfluence(model, ids)).layers[layer];
+export async function influenceMaps(model: MI.MambaLM, ids: number[]): Promise<number[][][]> {
+  return (await MI.temporal.residualInfluence(model, ids)).layers;
 }
 
 export interface LatentHit { latent: number; value: number }
