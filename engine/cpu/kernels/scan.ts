@@ -135,6 +135,7 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
   // the recompute pass keeps each step's delta and exp(delta A) for the reverse pass, which would
   // otherwise evaluate the same T*N exponentials (a third of the backward's time) a second time
   const dtHist = new Float64Array(T);
+  const sPreHist = new Float64Array(T);
   const abarHist = new Float64Array(T * N);
   const dh = new Float64Array(N);
   const a = new Float64Array(N); // this channel's row of A
@@ -159,11 +160,16 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
         const xv = x[i];
         const bt = (b * T + t) * N;
         dtHist[t] = dt;
+        // the ungated output C.h + D x (for dz), summed as the forward sums it
+        let sPre = hasD ? D![e] * xv : 0;
         for (let n = 0; n < N; n++) {
           const abar = exp64(dt * a[n]);
           abarHist[t * N + n] = abar;
-          hist[(t + 1) * N + n] = abar * hist[t * N + n] + dt * B[bt + n] * xv;
+          const hn = abar * hist[t * N + n] + dt * B[bt + n] * xv;
+          hist[(t + 1) * N + n] = hn;
+          sPre += C[bt + n] * hn;
         }
+        sPreHist[t] = sPre;
       }
       for (let n = 0; n < N; n++) dh[n] = dhT ? dhT[sOff + n] : 0;
       for (let t = T - 1; t >= 0; t--) {
@@ -177,9 +183,7 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
         const hp = t * N;
         let g = dy[i];
         if (z) {
-          let sPre = D ? D[e] * xv : 0;
-          for (let n = 0; n < N; n++) sPre += C[bt + n] * hist[ht + n];
-          dz![i] = g * sPre * siluGrad(z[i]);
+          dz![i] = g * sPreHist[t] * siluGrad(z[i]);
           g *= silu(z[i]);
         }
         let dxv = 0;
@@ -193,9 +197,10 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
           const abar = abarHist[hp + n];
           const hprev = hist[hp + n];
           ddt += dhn * (a[n] * abar * hprev + bn * xv);
-          dAe[n] += dhn * dt * abar * hprev;
-          dBacc[lt + n] += dhn * dt * xv;
-          dxv += dhn * dt * bn;
+          const dhdt = dhn * dt;
+          dAe[n] += dhdt * abar * hprev;
+          dBacc[lt + n] += dhdt * xv;
+          dxv += dhdt * bn;
           dh[n] = dhn * abar;
         }
         dx[i] = dxv;
