@@ -9,14 +9,14 @@
 // (sqrt of the number of terms a sum adds, the exponent's size for pow). Sizes are smaller than the
 // Node suite's, since SwiftShader runs the page's WebGPU on the CPU.
 import type { Backend } from '../../engine/backend.ts';
-import { arrayFor, type DType, type TypedArray } from '../../engine/dtype.ts';
+import type { TypedArray } from '../../engine/dtype.ts';
 import { BINARY, UNARY, type BinaryOp, type UnaryOp } from '../../engine/elementwise.ts';
 import type { KernelName, KernelParams, ScanParams } from '../../engine/kernels.ts';
 import { Rng } from '../../engine/random.ts';
 import { broadcastStrides } from '../../engine/shape.ts';
+import { f32, i32, runKernel, unaryCase, worstRelativeError, type OutSpec } from '../helpers/kernel-run.ts';
 
 export const TOLERANCE = 1e-5;
-const INT_POISON = -987654321;
 
 export const KERNELS_COVERED: KernelName[] = [
   'fill', 'unary', 'binary', 'where', 'cast', 'copy', 'reduce', 'argmax', 'matmul', 'gather', 'scatter_add',
@@ -37,45 +37,8 @@ export interface CaseResult {
   ms: number;
 }
 
-interface Spec { dtype: DType; size: number; init?: TypedArray }
 /** Scale per output: one number for all outputs, or one per output. */
 type Scales = number | number[];
-
-/** Runs one kernel on a backend; outputs start as `init` or poison. Buffers are freed even on error. */
-async function runOn<K extends KernelName>(b: Backend, kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K]): Promise<TypedArray[]> {
-  const bufs: ReturnType<Backend['alloc']>[] = [];
-  try {
-    const ins = inputs.map((a) => {
-      const buf = b.alloc(a instanceof Int32Array ? 'int32' : 'float32', a.length);
-      bufs.push(buf);
-      b.write(buf, a);
-      return buf;
-    });
-    const obufs = outs.map((o) => {
-      const buf = b.alloc(o.dtype, o.size);
-      bufs.push(buf);
-      b.write(buf, o.init ?? arrayFor(o.dtype, o.size).fill(o.dtype === 'int32' ? INT_POISON : NaN));
-      return buf;
-    });
-    b.run(kernel, ins, obufs, params);
-    return await Promise.all(obufs.map((o) => b.read(o)));
-  } finally {
-    for (const x of bufs) b.free(x);
-  }
-}
-
-/** The worst relative error of got against want, and where. */
-function worstError(got: TypedArray, want: TypedArray, scale: number): { worst: number; at: number } {
-  if (got.length !== want.length) return { worst: Infinity, at: -1 };
-  let worst = 0, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i], w = want[i];
-    if ((Number.isNaN(w) && Number.isNaN(g)) || w === g) continue;
-    const err = Math.abs(g - w) / (Math.abs(w) + scale);
-    if (!(err <= worst)) { worst = Number.isNaN(err) ? Infinity : err; at = i; }
-  }
-  return { worst, at };
-}
 
 class Cases {
   readonly results: CaseResult[] = [];
@@ -90,12 +53,12 @@ class Cases {
   constructor(private readonly makeGpu: () => Promise<Backend>, private readonly cpu: Backend, private readonly only?: readonly KernelName[]) {}
 
   /** Runs the kernel on both backends and records one result; returns the CPU outputs. */
-  async parity<K extends KernelName>(name: string, kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K], scales: Scales = 1): Promise<TypedArray[] | null> {
+  async parity<K extends KernelName>(name: string, kernel: K, inputs: TypedArray[], outs: OutSpec[], params: KernelParams[K], scales: Scales = 1): Promise<TypedArray[] | null> {
     const t0 = performance.now();
     const ms = () => Math.round(performance.now() - t0);
     let want: TypedArray[];
     try {
-      want = await runOn(this.cpu, kernel, inputs, outs, params);
+      want = await runKernel(this.cpu, kernel, inputs, outs, params);
     } catch (e) {
       this.results.push({ kernel, name, ok: false, worst: Infinity, detail: `the CPU reference threw: ${(e as Error).message}`, ms: ms() });
       return null;
@@ -104,12 +67,12 @@ class Cases {
     if (this.only && !this.only.includes(kernel)) return want;
     try {
       this.gpu ??= await this.makeGpu();
-      const got = await runOn(this.gpu, kernel, inputs, outs, params);
+      const got = await runKernel(this.gpu, kernel, inputs, outs, params);
       let worst = 0;
       const bad: string[] = [];
       got.forEach((g, k) => {
         const scale = typeof scales === 'number' ? scales : scales[k];
-        const r = worstError(g, want[k], scale);
+        const r = worstRelativeError(g, want[k], scale);
         worst = Math.max(worst, r.worst);
         if (!(r.worst <= TOLERANCE)) {
           bad.push(r.at < 0 ? `output ${k}: length ${g.length}, cpu ${want[k].length}`
@@ -134,21 +97,6 @@ class Cases {
     const a = new Int32Array(n);
     for (let i = 0; i < n; i++) a[i] = this.rng.int(lo, hi);
     return a;
-  }
-}
-
-const f32 = (size: number): Spec => ({ dtype: 'float32', size });
-const i32 = (size: number): Spec => ({ dtype: 'int32', size });
-
-/** Inputs in each unary op's domain, and the scales of test/webgpu/kernels.test.ts. */
-function unaryCase(op: UnaryOp): { x: (v: number) => number; alpha: number; beta: number; scale: number } {
-  const positive = (v: number) => Math.abs(v) + 0.1;
-  switch (op) {
-    case 'log': case 'sqrt': case 'rsqrt': case 'recip': return { x: positive, alpha: 0, beta: 0, scale: 1 };
-    case 'pow_scalar': return { x: positive, alpha: 2.5, beta: 0, scale: 10 };
-    case 'clamp': case 'inside': return { x: (v) => v, alpha: -0.5, beta: 0.7, scale: 1 };
-    case 'affine': return { x: (v) => v, alpha: 1.5, beta: -0.25, scale: 1 };
-    default: return { x: (v) => v, alpha: 0, beta: 0, scale: 1 };
   }
 }
 
@@ -311,7 +259,7 @@ async function scans(c: Cases): Promise<void> {
       if (hasDhs) bwdIns.push(c.randn(batch * T * E * N));
       // each output and the number of terms its direct sum adds: dx, ddelta over N states; dA, dD and
       // ddeltaBias over batch*T steps; dB, dC over E channels
-      const grads: [Spec, number][] = [
+      const grads: [OutSpec, number][] = [
         [f32(batch * T * E), N], [f32(batch * T * E), N], [f32(E * N), batch * T], [f32(batch * T * N), E], [f32(batch * T * N), E],
       ];
       if (p.hasD) grads.push([f32(E), batch * T]);

@@ -9,36 +9,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
-import type { Backend } from '../../engine/backend.ts';
-import { arrayFor, type DType, type TypedArray } from '../../engine/dtype.ts';
+import type { TypedArray } from '../../engine/dtype.ts';
 import type { KernelName, KernelParams, ScanParams } from '../../engine/kernels.ts';
+import { f32, runKernel, type OutSpec } from '../helpers/kernel-run.ts';
 import { getWebGpu } from '../helpers/webgpu.ts';
 
 const gpu = await getWebGpu();
 const cpu = mi.cpuBackend();
 const Fused = suite('webgpu fused kernels vs cpu');
-const INT_POISON = -987654321;
 const TOL = 1e-5;
-
-interface Spec { dtype: DType; size: number }
-const f32 = (size: number): Spec => ({ dtype: 'float32', size });
-
-async function runOn<K extends KernelName>(b: Backend, kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K]): Promise<TypedArray[]> {
-  const ins = inputs.map((a) => {
-    const buf = b.alloc(a instanceof Int32Array ? 'int32' : 'float32', a.length);
-    b.write(buf, a);
-    return buf;
-  });
-  const obufs = outs.map((o) => {
-    const buf = b.alloc(o.dtype, o.size);
-    b.write(buf, arrayFor(o.dtype, o.size).fill(o.dtype === 'int32' ? INT_POISON : NaN));
-    return buf;
-  });
-  b.run(kernel, ins, obufs, params);
-  const res = await Promise.all(obufs.map((o) => b.read(o)));
-  for (const x of [...ins, ...obufs]) b.free(x);
-  return res;
-}
 
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = TOL): void {
   assert.is(got.length, want.length, `${what}: length`);
@@ -53,9 +32,9 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
 }
 
 /** Runs the kernel on both backends (GPU outputs poisoned) and compares every output. */
-async function parity<K extends KernelName>(kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K], what: string, tol = TOL): Promise<void> {
-  const want = await runOn(cpu, kernel, inputs, outs, params);
-  const got = await runOn(gpu!, kernel, inputs, outs, params);
+async function parity<K extends KernelName>(kernel: K, inputs: TypedArray[], outs: OutSpec[], params: KernelParams[K], what: string, tol = TOL): Promise<void> {
+  const want = await runKernel(cpu, kernel, inputs, outs, params);
+  const got = await runKernel(gpu!, kernel, inputs, outs, params);
   outs.forEach((o, i) => {
     if (o.dtype === 'int32') assert.equal([...got[i]], [...want[i]], `${what}: int32 output ${i}`);
     else assertClose(got[i], want[i], `${what} output ${i}`, tol);
@@ -72,7 +51,7 @@ Fused('softmax, log-softmax and their backward', async () => {
     const x = randn(rows * cols, 3), dy = randn(rows * cols);
     const p = { rows, cols, log };
     await parity('softmax', [x], [f32(rows * cols)], p, `softmax ${rows}x${cols} log=${log}`);
-    const [y] = await runOn(cpu, 'softmax', [x], [f32(rows * cols)], p);
+    const [y] = await runKernel(cpu, 'softmax', [x], [f32(rows * cols)], p);
     // dx = y (dy - sum(dy y)) subtracts two numbers of the size of dy: an element where they nearly
     // cancel keeps only float32's absolute accuracy (~1e-7 |dy|), so 1e-4 relative here
     await parity('softmax_bwd', [y, dy], [f32(rows * cols)], p, `softmax_bwd ${rows}x${cols} log=${log}`, 1e-4);
@@ -96,7 +75,7 @@ Fused('rmsnorm and its backward (dw summed over rows in two passes)', async () =
     const x = randn(rows * cols), w = randn(cols), dy = randn(rows * cols);
     const p = { rows, cols, eps: 1e-5 };
     await parity('rmsnorm', [x, w], [f32(rows * cols), f32(rows)], p, `rmsnorm ${rows}x${cols}`);
-    const [, rstd] = await runOn(cpu, 'rmsnorm', [x, w], [f32(rows * cols), f32(rows)], p);
+    const [, rstd] = await runKernel(cpu, 'rmsnorm', [x, w], [f32(rows * cols), f32(rows)], p);
     // With one column dx = r w dy - x c is a difference of two nearly equal terms (exactly
     // w dy eps / (x^2 + eps)^1.5): float32 keeps about 1e-7 of the terms, 1e-3 of the result.
     const tol = cols === 1 ? 1e-2 : TOL;
@@ -122,9 +101,9 @@ Fused('topk: descending values, int32 indices, ties to the lower index, NaN larg
     const x = Float32Array.from({ length: rows * cols }, () => Math.round(rng.normal() * 3) / 2);
     if (x.length > 3) x[2] = NaN;
     for (const k of new Set([1, Math.min(5, cols), cols])) {
-      const outs: Spec[] = [f32(rows * k), { dtype: 'int32', size: rows * k }];
-      const want = await runOn(cpu, 'topk', [x], outs, { rows, cols, k });
-      const got = await runOn(gpu!, 'topk', [x], outs, { rows, cols, k });
+      const outs: OutSpec[] = [f32(rows * k), { dtype: 'int32', size: rows * k }];
+      const want = await runKernel(cpu, 'topk', [x], outs, { rows, cols, k });
+      const got = await runKernel(gpu!, 'topk', [x], outs, { rows, cols, k });
       assert.equal([...got[1]], [...want[1]], `topk ${rows}x${cols} k=${k} indices`);
       assert.ok(got[0].every((v, i) => Object.is(v, want[0][i])), `topk ${rows}x${cols} k=${k} values`);
     }

@@ -6,56 +6,28 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import type { Backend } from '../../engine/backend.ts';
-import { arrayFor, type DType, type TypedArray } from '../../engine/dtype.ts';
+import type { TypedArray } from '../../engine/dtype.ts';
 import { UNARY, BINARY, type BinaryOp, type UnaryOp } from '../../engine/elementwise.ts';
 import type { KernelName, KernelParams } from '../../engine/kernels.ts';
 import { broadcastStrides } from '../../engine/shape.ts';
 import { WGSL_KERNELS } from '../../engine/wgsl/kernels/index.ts';
+import { runKernel, unaryCase, worstRelativeError, type OutSpec } from '../helpers/kernel-run.ts';
 import { getWebGpu } from '../helpers/webgpu.ts';
 
 const gpu = await getWebGpu();
 const cpu = mi.cpuBackend();
 const Kernels = suite('webgpu kernels vs cpu');
-const INT_POISON = -987654321;
 
-interface Spec { dtype: DType; size: number; init?: TypedArray }
-
-/** Runs one kernel on a backend; outputs start as `init` or poison. */
-async function runOn<K extends KernelName>(b: Backend, kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K]): Promise<TypedArray[]> {
-  const ins = inputs.map((a) => {
-    const buf = b.alloc(a instanceof Int32Array ? 'int32' : 'float32', a.length);
-    b.write(buf, a);
-    return buf;
-  });
-  const obufs = outs.map((o) => {
-    const buf = b.alloc(o.dtype, o.size);
-    const init = o.init ?? arrayFor(o.dtype, o.size).fill(o.dtype === 'int32' ? INT_POISON : NaN);
-    b.write(buf, init);
-    return buf;
-  });
-  b.run(kernel, ins, obufs, params);
-  const res = await Promise.all(obufs.map((o) => b.read(o)));
-  for (const x of [...ins, ...obufs]) b.free(x);
-  return res;
-}
-
+/** float32 agreement within 1e-5 relative, NaN where the CPU has NaN. */
 function compare(what: string, got: TypedArray, want: TypedArray, scale: number | ((i: number) => number) = 1): void {
   assert.is(got.length, want.length, `${what}: length`);
-  const sc = typeof scale === 'number' ? () => scale : scale;
-  let worst = 0, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i], w = want[i];
-    if (Number.isNaN(w) && Number.isNaN(g)) continue;
-    if (w === g) continue;
-    const err = Math.abs(g - w) / (Math.abs(w) + sc(i));
-    if (!(err <= worst)) { worst = Number.isNaN(err) ? Infinity : err; at = i; }
-  }
+  const { worst, at } = worstRelativeError(got, want, scale);
   assert.ok(worst <= 1e-5, `${what}: relative error ${worst} at ${at} (gpu ${got[at]}, cpu ${want[at]})`);
 }
 
-async function parity<K extends KernelName>(what: string, kernel: K, inputs: TypedArray[], outs: Spec[], params: KernelParams[K], scale?: number | ((i: number) => number)): Promise<TypedArray[]> {
-  const want = await runOn(cpu, kernel, inputs, outs, params);
-  const got = await runOn(gpu!, kernel, inputs, outs, params);
+async function parity<K extends KernelName>(what: string, kernel: K, inputs: TypedArray[], outs: OutSpec[], params: KernelParams[K], scale?: number | ((i: number) => number)): Promise<TypedArray[]> {
+  const want = await runKernel(cpu, kernel, inputs, outs, params);
+  const got = await runKernel(gpu!, kernel, inputs, outs, params);
   got.forEach((g, k) => compare(`${what} output ${k}`, g, want[k], scale));
   return got;
 }
@@ -73,19 +45,6 @@ function randi(n: number, lo: number, hi: number): Int32Array {
 }
 const SIZES = [1, 7, 33, 1025];
 const skip = !gpu;
-
-/** Inputs in each unary op's domain, and looser scales where WGSL's builtins allow more error. */
-function unaryCase(op: UnaryOp): { x: (v: number) => number; alpha: number; beta: number; scale: number } {
-  const positive = (v: number) => Math.abs(v) + 0.1;
-  switch (op) {
-    case 'log': case 'sqrt': case 'rsqrt': case 'recip': return { x: positive, alpha: 0, beta: 0, scale: 1 };
-    // pow is exp2(b * log2(a)) in WGSL: its error grows with the exponent
-    case 'pow_scalar': return { x: positive, alpha: 2.5, beta: 0, scale: 10 };
-    case 'clamp': case 'inside': return { x: (v) => v, alpha: -0.5, beta: 0.7, scale: 1 };
-    case 'affine': return { x: (v) => v, alpha: 1.5, beta: -0.25, scale: 1 };
-    default: return { x: (v) => v, alpha: 0, beta: 0, scale: 1 };
-  }
-}
 
 Kernels('fill: float32 and int32, every size', async () => {
   if (skip) return;
@@ -240,9 +199,9 @@ Kernels('gather, scatter_add (repeated indices), onehot (out-of-range gives a ze
 
 Kernels('an out-of-range index poisons gather and scatter_add with NaN on WebGPU (the CPU throws)', async () => {
   if (skip) return;
-  const [g] = await runOn(gpu!, 'gather', [randn(6), new Int32Array([0, 3])], [{ dtype: 'float32', size: 4 }], { n: 2, rows: 3, cols: 2 });
+  const [g] = await runKernel(gpu!, 'gather', [randn(6), new Int32Array([0, 3])], [{ dtype: 'float32', size: 4 }], { n: 2, rows: 3, cols: 2 });
   assert.ok(!Number.isNaN(g[0]) && Number.isNaN(g[2]) && Number.isNaN(g[3]), `gather row of index 3: ${[...g]}`);
-  const [s] = await runOn(gpu!, 'scatter_add', [randn(4), new Int32Array([0, -1])], [{ dtype: 'float32', size: 6 }], { n: 2, rows: 3, cols: 2 });
+  const [s] = await runKernel(gpu!, 'scatter_add', [randn(4), new Int32Array([0, -1])], [{ dtype: 'float32', size: 6 }], { n: 2, rows: 3, cols: 2 });
   assert.ok(s.every((v) => Number.isNaN(v)), `scatter_add with index -1: ${[...s]}`);
 });
 
