@@ -1,7 +1,8 @@
 // The safetensors format without any file system, so that it also runs in a browser:
 //   [u64 little-endian header length N][N bytes of JSON header, space-padded][raw tensor bytes]
 // Parsing and validating the header, decoding a tensor's bytes, and a TensorSource over an
-// ArrayBuffer (a `fetch()`ed model.safetensors). mamba/safetensors.ts reads files with it in Node.
+// ArrayBuffer (a `fetch()`ed model.safetensors), on a reader base that mamba/safetensors.ts also
+// builds on to read files in Node.
 
 /** The storage dtypes this module knows the size of (open validates byte lengths with them). */
 const DTYPE_BYTES: Record<string, number> = {
@@ -179,27 +180,21 @@ function halfToFloat(h: number): number {
 }
 
 /**
- * A safetensors file held in memory, e.g. `await (await fetch(url)).arrayBuffer()`. Each `read`
- * copies one tensor's bytes out of the buffer (decoded arrays never alias it).
+ * A parsed safetensors header and the reads it allows; a subclass supplies only how a tensor's
+ * bytes are fetched (from disk in mamba/safetensors.ts, from memory below) and what closing means.
  */
-export class SafetensorsBuffer implements TensorSource {
+export abstract class SafetensorsReader implements TensorSource {
   /** Tensor names in sorted order. */
   readonly names: readonly string[];
-  /** The header's "__metadata__" map, if present. */
-  readonly metadata: Record<string, string> | undefined;
-  private readonly entries: Map<string, HeaderEntry>;
 
-  /** `label` names the buffer in errors (a URL or file name). */
-  constructor(private readonly buffer: ArrayBuffer, readonly label: string) {
-    const where = `safetensors ${label}`;
-    const size = buffer.byteLength;
-    if (size < 8) throw new Error(`${where}: file is ${size} bytes, too short for the 8-byte header length`);
-    const headerLen = new DataView(buffer, 0, 8).getBigUint64(0, true);
-    checkHeaderLength(headerLen, size, where);
-    const parsed = parseHeader(new Uint8Array(buffer, 8, Number(headerLen)), size, where);
-    this.entries = parsed.entries;
-    this.metadata = parsed.metadata;
-    this.names = [...this.entries.keys()].sort();
+  /** `label` names the file in errors (a path, URL or file name). */
+  protected constructor(
+    readonly label: string,
+    private readonly entries: Map<string, HeaderEntry>,
+    /** The header's "__metadata__" map, if present. */
+    readonly metadata: Record<string, string> | undefined,
+  ) {
+    this.names = [...entries.keys()].sort();
   }
 
   has(name: string): boolean {
@@ -211,19 +206,54 @@ export class SafetensorsBuffer implements TensorSource {
     return { dtype: e.dtype, shape: [...e.shape] };
   }
 
+  /** Reads one tensor, converted to Float32Array, Float64Array or Int32Array (see `decode`). */
   async read(name: string): Promise<TensorRecord> {
     const e = this.lookup(name);
+    const where = `safetensors ${this.label}: tensor "${name}"`;
     const count = e.shape.reduce((a, b) => a * b, 1);
-    // slice: a fresh buffer that starts at offset 0, so aligned for any element type
-    const raw = new Uint8Array(this.buffer.slice(e.begin, e.end));
-    return { dtype: e.dtype, shape: [...e.shape], data: decode(raw, e.dtype, count, `safetensors ${this.label}: tensor "${name}"`) };
+    const raw = await this.readBytes(e.begin, e.end, where);
+    return { dtype: e.dtype, shape: [...e.shape], data: decode(raw, e.dtype, count, where) };
   }
 
-  async close(): Promise<void> {}
+  abstract close(): Promise<void>;
+
+  /**
+   * The file's bytes [begin, end) (absolute offsets), in a fresh buffer of their own starting at
+   * offset 0, so that `decode` can view them as any element type (aligned) without aliasing.
+   */
+  protected abstract readBytes(begin: number, end: number, where: string): Promise<Uint8Array>;
 
   private lookup(name: string): HeaderEntry {
     const e = this.entries.get(name);
     if (!e) throw new Error(`safetensors ${this.label}: no tensor named "${name}"`);
     return e;
   }
+}
+
+/**
+ * A safetensors file held in memory, e.g. `await (await fetch(url)).arrayBuffer()`. Each `read`
+ * copies one tensor's bytes out of the buffer (decoded arrays never alias it).
+ */
+export class SafetensorsBuffer extends SafetensorsReader {
+  /** `label` names the buffer in errors (a URL or file name). */
+  constructor(private readonly buffer: ArrayBuffer, label: string) {
+    const parsed = parseBufferHeader(buffer, label);
+    super(label, parsed.entries, parsed.metadata);
+  }
+
+  async close(): Promise<void> {}
+
+  protected async readBytes(begin: number, end: number): Promise<Uint8Array> {
+    // slice: a fresh buffer that starts at offset 0, so aligned for any element type
+    return new Uint8Array(this.buffer.slice(begin, end));
+  }
+}
+
+function parseBufferHeader(buffer: ArrayBuffer, label: string): ReturnType<typeof parseHeader> {
+  const where = `safetensors ${label}`;
+  const size = buffer.byteLength;
+  if (size < 8) throw new Error(`${where}: file is ${size} bytes, too short for the 8-byte header length`);
+  const headerLen = new DataView(buffer, 0, 8).getBigUint64(0, true);
+  checkHeaderLength(headerLen, size, where);
+  return parseHeader(new Uint8Array(buffer, 8, Number(headerLen)), size, where);
 }

@@ -8,23 +8,20 @@
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeTextAtomic } from './node-files.ts';
-import { checkHeaderLength, decode, parseHeader, type HeaderEntry, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
+import { checkHeaderLength, parseHeader, SafetensorsReader, type HeaderEntry, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
 
 export { writeTextAtomic } from './node-files.ts';
-export { SafetensorsBuffer, type SafetensorsArray, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
+export { SafetensorsBuffer, SafetensorsReader, type SafetensorsArray, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
 
-export class SafetensorsFile implements TensorSource {
-  /** Tensor names in sorted order. */
-  readonly names: readonly string[];
-
+/** A safetensors file on disk: opening reads the header, each `read` just that tensor's bytes. */
+export class SafetensorsFile extends SafetensorsReader {
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
-    private readonly entries: Map<string, HeaderEntry>,
-    /** The header's "__metadata__" map, if present. */
-    readonly metadata: Record<string, string> | undefined,
+    entries: Map<string, HeaderEntry>,
+    metadata: Record<string, string> | undefined,
   ) {
-    this.names = [...entries.keys()].sort();
+    super(path, entries, metadata);
   }
 
   static async open(path: string): Promise<SafetensorsFile> {
@@ -38,35 +35,16 @@ export class SafetensorsFile implements TensorSource {
     }
   }
 
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  entry(name: string): TensorEntry {
-    const e = this.lookup(name);
-    return { dtype: e.dtype, shape: [...e.shape] };
-  }
-
-  /** Reads one tensor from disk, converted to Float32Array, Float64Array or Int32Array (see `decode`). */
-  async read(name: string): Promise<TensorRecord> {
-    const e = this.lookup(name);
-    const where = `safetensors ${this.path}: tensor "${name}"`;
-    const count = e.shape.reduce((a, b) => a * b, 1);
-    const bytes = e.end - e.begin;
-    // Read into a buffer with the stored element type's alignment so it can be viewed without copying.
-    const raw = new Uint8Array(new ArrayBuffer(bytes + ((8 - (bytes % 8)) % 8)), 0, bytes);
-    await readFully(this.handle, raw, e.begin, where);
-    return { dtype: e.dtype, shape: [...e.shape], data: decode(raw, e.dtype, count, where) };
-  }
-
   async close(): Promise<void> {
     await this.handle.close();
   }
 
-  private lookup(name: string): HeaderEntry {
-    const e = this.entries.get(name);
-    if (!e) throw new Error(`safetensors ${this.path}: no tensor named "${name}"`);
-    return e;
+  protected async readBytes(begin: number, end: number, where: string): Promise<Uint8Array> {
+    const bytes = end - begin;
+    // Read into a buffer with the stored element type's alignment so it can be viewed without copying.
+    const raw = new Uint8Array(new ArrayBuffer(bytes + ((8 - (bytes % 8)) % 8)), 0, bytes);
+    await readFully(this.handle, raw, begin, where);
+    return raw;
   }
 }
 
