@@ -37,3 +37,16 @@ export function studyModels(ctx: StepContext): StudyModel[] {
     load: () => loadTrainedModel(ctx.runDir, m, { backend: ctx.backend }),
   }));
 }
+
+/** Models (or collections, records) grouped by task, tasks in order of first appearance, each group by ascending seed. */
+export function byTask<T extends { task: string; seed: number }>(items: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const x of items) groups.set(x.task, [...(groups.get(x.task) ?? []), x]);
+  for (const g of groups.values()) g.sort((a, b) => a.seed - b.seed);
+  return groups;
+}
+
+/** The `n` lowest seeds of each task (all of them with --model, which has one), grouped as `byTask` orders them. */
+export function firstSeeds<T extends { task: string; seed: number }>(items: readonly T[], n: number): T[] {
+  return [...byTask(items).values()].flatMap((g) => g.slice(0, n));
+}

@@ -16,7 +16,7 @@ import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { emptyReport, fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
 import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
 import { resolveHooks } from './hook-patterns.ts';
-import { studyModels } from './models.ts';
+import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
@@ -37,8 +37,9 @@ export const saeStep: Step = {
   async run(ctx) {
     const cfg = ctx.config.sae;
     const study = studyModels(ctx);
-    const chosen = loadCollections(ctx.runDir).filter((c, _, all) =>
-      all.filter((o) => o.task === c.task).map((o) => o.seed).sort((a, b) => a - b).indexOf(c.seed) < cfg.seeds);
+    const collections = loadCollections(ctx.runDir);
+    const firstOfTask = new Set(firstSeeds(collections, cfg.seeds));
+    const chosen = collections.filter((c) => firstOfTask.has(c));
     const records: SaeRecord[] = [];
     const claims: Claim[] = [];
     const corrRows: CorrelationRow[] = [];

@@ -21,7 +21,7 @@ import { holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { CIRCUITS_DIR, type Circuit } from './artefacts.ts';
 import { readJson } from './files.ts';
-import { studyModels, type StudyModel } from './models.ts';
+import { firstSeeds, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 
@@ -32,9 +32,7 @@ interface EffectRow {
 
 /** The models patched: the first `seeds` seeds of each task (all of them with --model). */
 export function patchedModels(ctx: StepContext, seeds: number): StudyModel[] {
-  const byTask = new Map<string, StudyModel[]>();
-  for (const m of studyModels(ctx)) byTask.set(m.task, [...(byTask.get(m.task) ?? []), m]);
-  return [...byTask.values()].flatMap((ms) => ms.sort((a, b) => a.seed - b.seed).slice(0, seeds));
+  return firstSeeds(studyModels(ctx), seeds);
 }
 
 /** Step 5's circuits for a model, or (with --model) attribution circuits computed here. */

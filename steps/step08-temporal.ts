@@ -11,7 +11,7 @@ import { emptyReport, fmt, heatmap, lineChart, type Claim } from '../interp/repo
 import {
   acausalMass, channelMap, decayCurve, hiddenAttention, longRangeFraction, meanMap, residualInfluence, stateInfluence, type TimeMap,
 } from '../interp/temporal.ts';
-import { studyModels, type StudyModel } from './models.ts';
+import { firstSeeds, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 
@@ -123,9 +123,8 @@ export const temporalStep: Step = {
   configKeys: ['temporal', 'model'],
   appliesToModel: true,
   async run(ctx) {
-    // one model per task (its first seed): the Jacobians are the expensive part of the run
-    const all = studyModels(ctx);
-    const models = all.filter((m, i) => all.findIndex((x) => x.task === m.task) === i);
+    // one model per task (its lowest seed): the Jacobians are the expensive part of the run
+    const models = firstSeeds(studyModels(ctx), 1);
     const results: TemporalModelResult[] = [];
     for (const m of models) results.push(await studyOne(ctx, m));
     ctx.writeJson('temporal.json', results);

@@ -24,7 +24,7 @@ import {
 import { bootstrapCI, permutationTest, quantile } from '../interp/stats.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, type Circuit } from './artefacts.ts';
-import { studyModels, type StudyModel } from './models.ts';
+import { byTask, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 
@@ -113,8 +113,8 @@ export const reproducibilityStep: Step = {
   async run(ctx) {
     const rc = ctx.config.repro;
     const report = emptyReport(10, 'cross-seed reproducibility');
-    const models = studyModels(ctx);
-    const tasks = [...new Set(models.map((m) => m.task))];
+    const modelsByTask = byTask(studyModels(ctx));
+    const tasks = [...modelsByTask.keys()];
     const kind = ctx.config.sae.kinds[0] as SaeKind;
     const saeMatches: SaeMatchResult[] = [];
     const circuitRows: Record<string, unknown>[] = [];
@@ -122,8 +122,7 @@ export const reproducibilityStep: Step = {
     const claims: Claim[] = [];
     const circuits: Circuit[] = existsSync(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json')) ? ctx.readJson<Circuit[]>(5, 'circuits.json') : [];
 
-    for (const task of tasks) {
-      const ms = models.filter((m) => m.task === task).sort((a, b) => a.seed - b.seed);
+    for (const [task, ms] of modelsByTask) {
       if (ms.length < 2) { report.notes.push(`${task}: one seed only, nothing to compare.`); continue; }
       const seeds = ms.map((m) => m.seed);
       const pairs: [StudyModel, StudyModel][] = [];

@@ -19,7 +19,7 @@ import {
   answerUpperHalf, bootstrapRows, channelAblationDrops, fitTransferProbe, saeTransfer, scoreTransferProbe, type Estimate, type ProbeSource,
 } from '../interp/transfer.ts';
 import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, loadTokens, type Circuit } from './artefacts.ts';
-import { studyModels } from './models.ts';
+import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
@@ -38,9 +38,9 @@ export const transferStep: Step = {
   async run(ctx) {
     const tc = ctx.config.transfer;
     const report = emptyReport(11, 'cross-task transfer');
-    const all = studyModels(ctx);
-    const tasks = [...new Set(all.map((m) => m.task))];
-    const models = tasks.map((t) => all.filter((m) => m.task === t).sort((a, b) => a.seed - b.seed)[0]);
+    // one model per task: its lowest seed
+    const models = firstSeeds(studyModels(ctx), 1);
+    const tasks = models.map((m) => m.task);
     const collections = loadCollections(ctx.runDir);
     const collectionOf = (task: string, seed: number) => {
       const c = collections.find((x) => x.task === task && x.seed === seed);
