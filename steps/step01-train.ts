@@ -59,13 +59,14 @@ async function trainAll(ctx: StepContext, jobs: TaskModelJob[]): Promise<TaskMod
 }
 
 function accuracyByLengthSpec(rows: Record<string, number | string>[], chance: number, task: string): Spec {
+  const lengths = [...new Set(rows.map((r) => r.seqLen as number))].sort((a, b) => a - b);
   return {
     title: `${task}: held-out accuracy by sequence length`, width: 360, height: 220,
     layer: [
       {
         data: { values: rows }, mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'seqLen', type: 'quantitative', title: 'sequence length', scale: { type: 'log', base: 2 } },
+          x: { field: 'seqLen', type: 'quantitative', title: 'sequence length', scale: { type: 'log', base: 2 }, axis: { values: lengths } },
           y: { field: 'accuracy', type: 'quantitative', title: 'accuracy at scored positions', scale: { domain: [0, 1] } },
           color: { field: 'seed', type: 'nominal' },
         },
