@@ -8,7 +8,7 @@
 //
 // Threads: MI_CPU_THREADS (default: 2 at most, the available cores; 1 inside worker threads, which
 // already share the cores, e.g. interp/worker-pool.ts). The workers start in the background on
-// first use; until they are up, kernels run on the calling thread alone. Node only: in a browser
+// first use (about a second with tsx); until they are up, kernels run on the calling thread alone. Node only: in a browser
 // (no process, no SharedArrayBuffer without cross-origin isolation) nothing starts.
 import type { TypedArray } from '../dtype.ts';
 
@@ -51,9 +51,20 @@ const requested = wantedThreads();
 /** Whether buffers should be shared memory: only when threads may be used. */
 export const threadsPossible = requested !== 1;
 
-async function startPool(): Promise<void> {
-  const wt = await import('node:worker_threads');
-  const os = await import('node:os');
+/**
+ * Node's built-in modules, loaded synchronously: a kernel loop may never yield to the event loop
+ * (CPU reads resolve in microtasks), and a dynamic import() would wait for it. Not a static import,
+ * so the browser bundle stays free of node: modules.
+ */
+function builtin<T>(name: string): T | null {
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  return get ? (get(name) as T) : null;
+}
+
+function startPool(): void {
+  const wt = builtin<typeof import('node:worker_threads')>('node:worker_threads');
+  const os = builtin<typeof import('node:os')>('node:os');
+  if (!wt || !os) return;
   const n = requested || (wt.isMainThread ? Math.min(2, os.availableParallelism()) : 1);
   if (n <= 1) return;
   const flags = new Int32Array(new SharedArrayBuffer(4 * (n - 1)));
@@ -78,7 +89,7 @@ export function threadsReady(): number {
   if (!pool) {
     if (!starting && requested !== 1 && typeof process !== 'undefined') {
       starting = true;
-      startPool().catch((e: Error) => console.error(`cpu threads not started: ${e.message}`));
+      try { startPool(); } catch (e) { console.error(`cpu threads not started: ${(e as Error).message}`); }
     }
     return 1;
   }
