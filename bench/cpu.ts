@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
+import { threadsReady } from '../engine/cpu/threads.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 
 const quick = process.argv.includes('--quick');
@@ -24,8 +25,9 @@ async function median(name: string, fn: () => void, iterations: number, timeMs: 
   return r.latency.p50;
 }
 
+// shared memory, as the CPU backend allocates big buffers: the threaded kernels then write in place
 function randomF32(n: number): Float32Array {
-  const a = new Float32Array(n);
+  const a = new Float32Array(new SharedArrayBuffer(4 * n));
   for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
   return a;
 }
@@ -40,7 +42,7 @@ function report(row: Row): void {
 
 // ---- matmul ----------------------------------------------------------------------------------
 async function benchMatmul(n: number): Promise<void> {
-  const a = randomF32(n * n), b = randomF32(n * n), out = new Float32Array(n * n);
+  const a = randomF32(n * n), b = randomF32(n * n), out = randomF32(n * n);
   const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
   const flops = 2 * n ** 3;
   // the naive loop at 1024 takes seconds per call: few iterations, no time budget
@@ -118,15 +120,20 @@ async function benchScan(): Promise<void> {
 
 // ---- report ----------------------------------------------------------------------------------
 /** Measured once, at start, so the console and RESULTS.md agree. */
-const machineLines = describeMachine();
+let machineLines: string[] = [];
 function machine(): string[] { return machineLines; }
+
+/** Starts the CPU worker threads and waits (up to 20 s) until they are up. */
+async function threadsUp(): Promise<void> {
+  for (let i = 0; i < 200 && threadsReady() < 2; i++) await new Promise((r) => setTimeout(r, 100));
+}
 
 function describeMachine(): string[] {
   const model = existsSync('/proc/cpuinfo')
     ? readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model
     : cpus()[0]?.model;
   return [
-    `- CPU: ${model ?? 'unknown'} (${cpus().length} logical cores visible; the kernels are single-threaded)`,
+    `- CPU: ${model ?? 'unknown'} (${cpus().length} logical cores visible; matmul and scan split over ${threadsReady()} thread(s), engine/cpu/threads.ts)`,
     `- Node ${process.versions.node}, V8 ${process.versions.v8}`,
     // the cores may be shared: a load average above the core count means the timings are inflated
     `- Load average at start (1 min): ${loadavg()[0].toFixed(1)} on ${cpus().length} cores`,
@@ -176,6 +183,8 @@ function writeResults(section: string): void {
 }
 
 async function main(): Promise<void> {
+  await threadsUp();
+  machineLines = describeMachine();
   mi.setBackend(mi.cpuBackend());
   console.log(machine().join('\n'));
   for (const n of quick ? [256, 512] : [256, 512, 1024]) await benchMatmul(n);

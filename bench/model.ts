@@ -5,9 +5,10 @@
 // section with the PyTorch CPU figures of ../shared/notes/peers.md.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
+import { threadsReady } from '../engine/cpu/threads.ts';
 import type { Backend } from '../engine/index.ts';
 import { makeConfig } from '../mamba/config.ts';
 import { initMamba, type MambaLM } from '../mamba/model.ts';
@@ -103,6 +104,7 @@ function markdown(gpuLine: string): string {
     '',
     'Written by `npx tsx bench/model.ts --write` (part of `npm run bench`). Medians of tinybench samples',
     `(few iterations: each sample is long). Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.versions.node},`,
+    `CPU kernels on ${threadsReady()} thread(s) (engine/cpu/threads.ts; MI_CPU_THREADS), load average ${loadavg()[0].toFixed(1)} at the end,`,
     'shared with other jobs while measured, so figures are noisy. PyTorch figures: ../shared/notes/peers.md',
     '(PyTorch 1.13 CPU, OpenBLAS, 2 threads, HF slow path, same shapes).',
     gpuLine,
