@@ -66,7 +66,7 @@ export interface GradcheckOptions {
 
 export interface GradcheckResult { maxRelErr: number; checked: number }
 
-function asSpec(s: Input): InputSpec {
+export function asSpec(s: Input): InputSpec {
   return Array.isArray(s) ? normal(s) : s;
 }
 
@@ -81,7 +81,7 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
   const tol = opts.tol ?? 1e-6;
   return mi.tidy(() => {
     const specs = inputs.map(asSpec);
-    const xs = specs.map((s, k) => build(s, rng.fork(`input${k}`), name, k));
+    const xs = specs.map((s, k) => buildInput(s, rng.fork(`input${k}`), name, k));
     const wrt = specs.map((s, k) => xs[k].dtype !== 'int32' && s.grad !== false);
     if (!wrt.some(Boolean)) throw new Error(`gradcheck ${name}: no input to differentiate`);
 
@@ -133,9 +133,14 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
   });
 }
 
-function build(s: InputSpec, rng: mi.Rng, name: string, k: number): Tensor {
+/**
+ * Input k of case `name`, drawn from `rng` (the fork gradcheck uses: `rng.fork(`input${k}`)` of
+ * `new mi.Rng(`gradcheck/${name}`)`). Float inputs get `floatDType` (the WebGPU parity test builds
+ * the same values in float32), on the current backend.
+ */
+export function buildInput(s: InputSpec, rng: mi.Rng, name: string, k: number, floatDType: 'float32' | 'float64' = 'float64'): Tensor {
   const n = sizeOf(s.shape);
-  const dtype = s.dtype ?? 'float64';
+  const dtype = s.dtype === 'int32' ? 'int32' : floatDType;
   let values: number[];
   if (s.values) {
     if (s.values.length !== n) throw new Error(`gradcheck ${name}: input ${k} has ${s.values.length} values for shape ${shapeStr(s.shape)}`);
