@@ -25,7 +25,8 @@ export interface RunConfig {
   circuit: { size: number; controls: number };
   /** controls: random controls (of the circuit's) used per effect; seeds: models patched per task (the first seeds) */
   patching: { examples: number; bootstrap: number; permutations: number; controls: number; seeds: number };
-  perturb: { scales: number[]; directions: number };
+  /** step 7: noise scales (in stds), random directions per control, held-out sequences */
+  perturb: { scales: number[]; directions: number; examples: number };
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
@@ -51,10 +52,10 @@ export const DEFAULT_CONFIG: RunConfig = {
   },
   collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, stateBatches: 1, shardTokens: 65536 },
   sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 300, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
-  probes: { folds: 5, maxSamples: 2000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 20, alpha: 0.5, bootstrap: 1000 },
+  probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
   patching: { examples: 64, bootstrap: 1000, permutations: 1000, controls: 5, seeds: 1 },
-  perturb: { scales: [0, 0.25, 0.5, 1, 2, 4], directions: 8 },
+  perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 1000 },
@@ -74,7 +75,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   circuit: { controls: 5 },
   patching: { examples: 16, bootstrap: 200, permutations: 200, controls: 3 },
-  perturb: { scales: [0, 1, 4], directions: 3 },
+  perturb: { scales: [0, 1, 4], directions: 3, examples: 16 },
   temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
   repro: { bootstrap: 200, sequences: 16, nullDraws: 200 },

@@ -44,7 +44,7 @@ export const perturbStep: Step = {
   id: 7,
   name: 'perturb',
   title: 'perturbation robustness',
-  version: 1,
+  version: 2,
   needs: [5],
   configKeys: ['circuit', 'patching', 'perturb'],
   appliesToModel: false,
@@ -61,7 +61,7 @@ export const perturbStep: Step = {
         const circuits = await circuitsFor(ctx, m, model);
         const resid = circuits.find((c) => c.source === 'attribution' && !c.hook.endsWith('hook_h'));
         const state = circuits.find((c) => c.source === 'attribution' && c.hook.endsWith('hook_h'));
-        const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`eval/${m.label}`), pc.examples);
+        const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`eval/${m.label}`), qc.examples);
         const set = evalSet(batch);
         const ids = idsOf(model, batch);
         const clean = await outcome(model, ids, set, [], { logProbs: true });
@@ -129,7 +129,7 @@ export const perturbStep: Step = {
         if (!rows.length) continue;
         report.figures.push(await saveFigure(ctx, `noise-${model}-${g}`, bandChart(rows, `${model}: noise at ${g} granularity`),
           `Noise along the circuit vs control (${model}, ${g})`,
-          `Mean KL(clean || perturbed) at the scored positions over ${pc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction).`));
+          `Mean KL(clean || perturbed) at the scored positions over ${qc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction).`));
       }
     }
     report.tables.push({

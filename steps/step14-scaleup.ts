@@ -19,7 +19,7 @@ export function workloads(c: RunConfig, hidden: number): StepWorkload[] {
     { step: 2, title: 'collect activations', forwardTokens: collect, trainTokens: 0, note: 'one forward over the collected data' },
     { step: 3, title: 'SAE features', forwardTokens: 3 * collect, trainTokens: 0, note: 'clean, spliced and zero-ablated evaluation; SAE training itself scales with hidden x latents, not with the model' },
     { step: 6, title: 'activation patching', forwardTokens: c.patching.examples * T * 5 * (1 + c.circuit.controls), trainTokens: 0, note: '3 ablations + clean/corrupted sufficiency runs, for the circuit and each control' },
-    { step: 7, title: 'perturbations', forwardTokens: c.patching.examples * T * c.perturb.scales.length * c.perturb.directions * 3 * 2, trainTokens: 0, note: 'scales x directions x 3 granularities, circuit and random' },
+    { step: 7, title: 'perturbations', forwardTokens: c.perturb.examples * T * c.perturb.scales.length * c.perturb.directions * 3 * 2, trainTokens: 0, note: 'scales x directions x 3 granularities, circuit and random' },
     { step: 8, title: 'temporal causality', forwardTokens: 0, trainTokens: c.temporal.examples * temporalOutputs * c.temporal.seqLen, note: 'one backward row per output element (seqLen x hidden) over copies of the sequence' },
     { step: 9, title: 'dynamics', forwardTokens: c.dynamics.examples * T, trainTokens: 0, note: 'states and deltas over the examples' },
   ];
