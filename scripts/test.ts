@@ -30,17 +30,25 @@ const g = globalThis as unknown as { UVU_DEFER: number; UVU_INDEX: number; UVU_Q
 g.UVU_DEFER = 1;
 g.UVU_QUEUE = [];
 const uvu = await import('uvu');
+// A file that throws while loading (a missing fixture, a syntax error) counts as one failure and
+// the other files still run.
+const loadFailures: string[] = [];
 for (const [i, file] of files.entries()) {
   g.UVU_INDEX = i;
   g.UVU_QUEUE.push([relative(root, file)]);
-  await import(pathToFileURL(file).href);
+  try {
+    await import(pathToFileURL(file).href);
+  } catch (e) {
+    loadFailures.push(`${relative(root, file)}: ${(e as Error).stack ?? e}`);
+  }
 }
 await uvu.exec(false);
+for (const f of loadFailures) console.error(`\n  FAIL  could not load ${f}\n`);
 process.stdout.write = write;
 // eslint-disable-next-line no-control-regex
 const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
 const num = (label: string) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
 const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
-const failed = total - passed - skipped;
+const failed = total - passed - skipped + loadFailures.length;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 if (failed > 0 || Number.isNaN(failed)) process.exitCode = 1;
