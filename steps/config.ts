@@ -3,6 +3,9 @@
 
 export interface RunConfig {
   seed: number;
+  /** permutations (or sign flips) per permutation test in every step: p-values reach 1/(n+1), which
+   *  has to survive Holm across all of a run's claims (step 13) */
+  permutations: number;
   backend: 'auto' | 'cpu' | 'webgpu';
   /** a Hugging Face Mamba checkpoint directory instead of the toy models ('' = toy models) */
   model: string;
@@ -40,6 +43,7 @@ export interface RunConfig {
 
 export const DEFAULT_CONFIG: RunConfig = {
   seed: 1234,
+  permutations: 20000,
   backend: 'auto',
   model: '',
   tasks: ['induction', 'selective-copying', 'mqar'],
@@ -54,11 +58,11 @@ export const DEFAULT_CONFIG: RunConfig = {
   sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 300, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
-  patching: { examples: 64, bootstrap: 1000, permutations: 1000, controls: 5, seeds: 1 },
+  patching: { examples: 64, bootstrap: 1000, permutations: 20000, controls: 5, seeds: 1 },
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
-  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 1000 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 20000 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
@@ -66,6 +70,7 @@ export const DEFAULT_CONFIG: RunConfig = {
 
 /** Small sizes so the whole pipeline runs in a test. */
 export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
+  permutations: 200,
   train: {
     seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, lr: 1e-2, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64],
     taskOptions: { induction: { vocabSize: 8, occurrences: 6 }, 'selective-copying': { vocabSize: 8, numTokens: 2 }, mqar: { vocabSize: 9, numPairs: 2 } },

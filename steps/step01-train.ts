@@ -80,9 +80,9 @@ export const trainStep: Step = {
   id: 1,
   name: 'train',
   title: 'train controlled models',
-  version: 1,
+  version: 2,
   needs: [],
-  configKeys: ['seed', 'tasks', 'train'],
+  configKeys: ['seed', 'tasks', 'train', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
     const jobs = jobsOf(ctx);
@@ -118,7 +118,7 @@ export const trainStep: Step = {
       const perSeq = mine.flatMap((r) => r.perSequence);
       if (perSeq.length < 2) continue;
       const ci = bootstrapCI(perSeq, ctx.rng(`bootstrap-${task}`), mean, { nBoot: 1000 });
-      const perm = pairedPermutationTest(perSeq.map((a) => a - chance), null, ctx.rng(`perm-${task}`), { nPerm: 1000, alternative: 'greater' });
+      const perm = pairedPermutationTest(perSeq.map((a) => a - chance), null, ctx.rng(`perm-${task}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
       claimsP.push(perm.pValue);
       report.claims.push({
         statement: `${task}: held-out accuracy at the training length is above chance (${mine.length} seeds, ${perSeq.length} sequences)`,

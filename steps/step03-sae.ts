@@ -30,9 +30,9 @@ export const saeStep: Step = {
   id: 3,
   name: 'sae',
   title: 'sparse-autoencoder features',
-  version: 1,
+  version: 2,
   needs: [1, 2],
-  configKeys: ['sae'],
+  configKeys: ['sae', 'permutations'],
   appliesToModel: true,
   async run(ctx) {
     const cfg = ctx.config.sae;
@@ -77,7 +77,7 @@ export const saeStep: Step = {
               const ci = lossRecoveredCI(clean.loss, spliced.loss, zero.loss, ctx.rng(`boot/${name}`), { nBoot: 1000 });
               const meanCi = lossRecoveredCI(clean.loss, meanAbl.loss, zero.loss, ctx.rng(`boot-mean/${name}`), { nBoot: 1000 });
               const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
-              const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), { nPerm: 1000, alternative: 'greater' });
+              const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
               const z = await encodeAll(sae, acts.data);
               const topLatents: SaeRecord['topLatents'] = {};
               for (const v of variables) {
@@ -102,7 +102,7 @@ export const saeStep: Step = {
               claims.push({
                 statement: `The ${kind} SAE on ${hook} of ${label} (L0 ${fmt(m.l0)}, FVU ${fmt(m.fvu)}) recovers ${fmt(100 * ci.estimate)}% of the task loss that zero-ablating the hook loses`,
                 estimate: ci.estimate, interval: [ci.lo, ci.hi], level: 0.95,
-                test: `one-sided paired permutation test on ${clean.loss.length} held-out sequences, 1000 sign flips: spliced loss below mean-ablated loss`,
+                test: `one-sided paired permutation test on ${clean.loss.length} held-out sequences, ${ctx.config.permutations} sign flips: spliced loss below mean-ablated loss`,
                 p: test.pValue, control: 'mean-ablation of the hook (zero-ablation is 0 by definition, the clean model 1)',
                 controlEstimate: meanCi.estimate, controlInterval: [meanCi.lo, meanCi.hi],
                 supported: test.pValue < 0.05 && ci.lo > meanCi.hi,

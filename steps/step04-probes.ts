@@ -20,9 +20,9 @@ export const probesStep: Step = {
   id: 4,
   name: 'probes',
   title: 'sparse probes',
-  version: 1,
+  version: 2,
   needs: [2, 3],
-  configKeys: ['probes'],
+  configKeys: ['probes', 'permutations'],
   appliesToModel: true,
   async run(ctx) {
     const cfg = ctx.config.probes;
@@ -30,7 +30,7 @@ export const probesStep: Step = {
     const saes: SaeRecord[] = existsSync(join(ctx.runDir, SAE_DIR, 'saes.json')) ? loadSaeRecords(ctx.runDir) : [];
     const records: ProbeRecord[] = [];
     const claims: Claim[] = [];
-    const opts = { folds: cfg.folds, maxSamples: cfg.maxSamples, nLambda: cfg.nLambda, nBoot: cfg.bootstrap, nPerm: cfg.bootstrap };
+    const opts = { folds: cfg.folds, maxSamples: cfg.maxSamples, nLambda: cfg.nLambda, nBoot: cfg.bootstrap, nPerm: ctx.config.permutations };
     const plan = collections.map((c) => ({ c, hooks: resolveHooks(cfg.hooks, c.hooks.map((h) => h.name), 'probes.hooks') }));
     const total = plan.reduce((s, p) => s + p.hooks.length, 0);
     let done = 0;
@@ -74,7 +74,7 @@ export const probesStep: Step = {
               claims.push({
                 statement: `A sparse ${e.kind} probe reads ${v.name} from ${hook} of ${label} (held-out ${e.metric} ${fmt(e.heldOut)}, ${e.selected.length} of ${acts.dim} dims)`,
                 estimate: e.heldOut, interval: e.interval, level: 0.95,
-                test: `one-sided paired permutation test on ${e.nTest} held-out rows (${cfg.bootstrap} sign flips): per-row ${e.metric === 'accuracy' ? 'correctness' : 'squared error'} against the control`,
+                test: `one-sided paired permutation test on ${e.nTest} held-out rows (${ctx.config.permutations} sign flips): per-row ${e.metric === 'accuracy' ? 'correctness' : 'squared error'} against the control`,
                 p: e.p, control: 'the same probe fitted to shuffled training labels', controlEstimate: e.control, controlInterval: e.controlInterval,
                 supported: e.p < 0.05 && e.interval[0] > e.controlInterval[1],
               });

@@ -118,9 +118,9 @@ export const temporalStep: Step = {
   id: 8,
   name: 'temporal',
   title: 'temporal causality',
-  version: 2,
+  version: 3,
   needs: [1],
-  configKeys: ['temporal', 'model'],
+  configKeys: ['temporal', 'model', 'permutations'],
   appliesToModel: true,
   async run(ctx) {
     // one model per task (its lowest seed): the Jacobians are the expensive part of the run
@@ -165,7 +165,7 @@ export const temporalStep: Step = {
       const lr = r.longRange;
       const ciTask = bootstrapCI(lr.task, ctx.rng(`boot/${tag}/task`), mean, { nBoot: 2000, method: 'percentile' });
       const ciRand = bootstrapCI(lr.random, ctx.rng(`boot/${tag}/random`), mean, { nBoot: 2000, method: 'percentile' });
-      const perm = permutationTest(lr.task, lr.random, ctx.rng(`perm/${tag}`), { nPerm: 2000 });
+      const perm = permutationTest(lr.task, lr.random, ctx.rng(`perm/${tag}`), { nPerm: ctx.config.permutations });
       claims.push({
         statement: `${tag}: share of the final hidden state's input influence at distance >= ${r.minDistance} on ${r.task} inputs`,
         estimate: ciTask.estimate, interval: [ciTask.lo, ciTask.hi], level: 0.95,

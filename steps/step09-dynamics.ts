@@ -52,9 +52,9 @@ export const dynamicsStep: Step = {
   id: 9,
   name: 'dynamics',
   title: 'dynamics',
-  version: 1,
+  version: 2,
   needs: [1],
-  configKeys: ['dynamics', 'model'],
+  configKeys: ['dynamics', 'model', 'permutations'],
   appliesToModel: true,
   async run(ctx) {
     const models = studyModels(ctx);
@@ -96,7 +96,7 @@ export const dynamicsStep: Step = {
               const [ctAt, ctOther] = splitByToken(perPos, ids, ctrlTok);
               const ci = bootstrapTwoSampleCI(at, other, ctx.rng(`boot/${tag}/${layer}`), undefined, { nBoot: 2000, method: 'percentile' });
               const ctrl = bootstrapTwoSampleCI(ctAt, ctOther, ctx.rng(`bootc/${tag}/${layer}`), undefined, { nBoot: 2000, method: 'percentile' });
-              const perm = permutationTest(at, other, ctx.rng(`perm/${tag}/${layer}`), { nPerm: 2000 });
+              const perm = permutationTest(at, other, ctx.rng(`perm/${tag}/${layer}`), { nPerm: ctx.config.permutations });
               claims.push({
                 statement: `${tag} layer ${layer}: mean delta at the trigger token minus at other tokens`,
                 estimate: ci.estimate, interval: [ci.lo, ci.hi], level: 0.95,

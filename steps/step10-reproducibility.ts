@@ -106,9 +106,9 @@ export const reproducibilityStep: Step = {
   id: 10,
   name: 'reproducibility',
   title: 'cross-seed reproducibility',
-  version: 2,
+  version: 3,
   needs: [1, 2, 3, 5],
-  configKeys: ['repro', 'sae', 'train'],
+  configKeys: ['repro', 'sae', 'train', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
     const rc = ctx.config.repro;
@@ -139,7 +139,7 @@ export const reproducibilityStep: Step = {
         const ind = (c: Float64Array) => Float64Array.from(c, (v) => (v >= rc.threshold ? 1 : 0));
         const ci = bootstrapCI(ind(match.cosine), ctx.rng(`boot/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' });
         const cci = bootstrapCI(ind(ctrl.cosine), ctx.rng(`boot-ctrl/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' });
-        const test = permutationTest(match.cosine, ctrl.cosine, ctx.rng(`perm/${name}`), { nPerm: rc.nullDraws, alternative: 'greater' });
+        const test = permutationTest(match.cosine, ctrl.cosine, ctx.rng(`perm/${name}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
         saeMatches.push({
           task, seedA: a.seed, seedB: b.seed, hook, kind, latents: A.latents, threshold: rc.threshold,
           shared: sharedFraction(match.cosine, rc.threshold), sharedInterval: [ci.lo, ci.hi],
@@ -152,7 +152,7 @@ export const reproducibilityStep: Step = {
       claims.push({
         statement: `${task}: SAE latents (${kind}, ${hook}) shared between seeds ${first.seedA} and ${first.seedB} (matched decoder cosine >= ${rc.threshold})`,
         estimate: first.shared, interval: first.sharedInterval, level: 0.95,
-        test: `one-sided permutation test on matched cosines, seed pair vs random directions (${rc.nullDraws} permutations)`, p: first.p,
+        test: `one-sided permutation test on matched cosines, seed pair vs random directions (${ctx.config.permutations} permutations)`, p: first.p,
         control: `the same Hungarian matching against ${first.latents} random unit directions`, controlEstimate: first.control, controlInterval: first.controlInterval,
         supported: first.p < 0.05 && first.sharedInterval[0] > first.controlInterval[1],
       });

@@ -31,9 +31,9 @@ export const transferStep: Step = {
   id: 11,
   name: 'transfer',
   title: 'cross-task transfer',
-  version: 2,
+  version: 3,
   needs: [1, 2, 3, 5],
-  configKeys: ['transfer', 'sae', 'train', 'probes'],
+  configKeys: ['transfer', 'sae', 'train', 'probes', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
     const tc = ctx.config.transfer;
@@ -120,7 +120,7 @@ export const transferStep: Step = {
       const fit = fitTransferProbe(sources.get(a)!, ctx.rng(`probe/${a}`), probeOpts);
       for (const b of tasks) {
         const t = scoreTransferProbe(fit, sources.get(b)!, ctx.rng(`probe/${a}/${b}`), probeOpts);
-        const test = pairedPermutationTest(t.correct, t.controlCorrect, ctx.rng(`probe-perm/${a}/${b}`), { nPerm: tc.bootstrap, alternative: 'greater' });
+        const test = pairedPermutationTest(t.correct, t.controlCorrect, ctx.rng(`probe-perm/${a}/${b}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
         // the diagonal is the in-task score on A's held-out rows (B = A's rows include the training rows)
         const score: Estimate = a === b ? fit.inTask : t.transfer;
         probeRows.push({
@@ -138,7 +138,7 @@ export const transferStep: Step = {
       claims.push({
         statement: `Probe transfer ${pairLabel(offP.from as string, offP.to as string)}: answer-bit probe accuracy on B (in-task on A ${fmt(offP.inTask as number)})`,
         estimate: offP.accuracy as number, interval: [offP.lo as number, offP.hi as number], level: 0.95,
-        test: `one-sided paired sign-flip test per row, probe vs shuffled-label probe (${tc.bootstrap} flips)`, p: offP.p as number,
+        test: `one-sided paired sign-flip test per row, probe vs shuffled-label probe (${ctx.config.permutations} flips)`, p: offP.p as number,
         control: 'the same probe fitted on shuffled labels of A, scored on the same rows of B (chance 0.5)',
         controlEstimate: offP.control as number, controlInterval: [offP.controlLo as number, offP.controlHi as number],
         supported: (offP.p as number) < 0.05,
@@ -173,7 +173,7 @@ export const transferStep: Step = {
           const relative = (x: Float64Array) => (idx: ArrayLike<number> | null) => { const own = meanAt(ownDrop, idx); return own > 0 ? meanAt(x, idx) / own : NaN; };
           const ratio = bootstrapRows(n, relative(drop), ctx.rng(`circuit-boot/${a.task}/${b.task}`), tc.bootstrap);
           const ctrl = bootstrapRows(n, relative(ctrlMean), ctx.rng(`circuit-boot-ctrl/${a.task}/${b.task}`), tc.bootstrap);
-          const test = pairedPermutationTest(drop, ctrlMean, ctx.rng(`circuit-perm/${a.task}/${b.task}`), { nPerm: tc.bootstrap, alternative: 'greater' });
+          const test = pairedPermutationTest(drop, ctrlMean, ctx.rng(`circuit-perm/${a.task}/${b.task}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
           circuitRows.push({
             from: a.task, to: b.task, hook: own.hook, drop: meanAt(drop, null), ownDrop: meanAt(ownDrop, null), controlDrop: meanAt(ctrlMean, null),
             ratio: ratio.estimate, lo: ratio.interval[0], hi: ratio.interval[1], control: ctrl.estimate, controlLo: ctrl.interval[0], controlHi: ctrl.interval[1], p: test.pValue,
