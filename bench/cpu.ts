@@ -3,7 +3,8 @@
 // and backward. Each baseline is measured in the same run as what it is compared with.
 //   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
 //   bench/RESULTS.md with this run's table)
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { writeResultsSection } from './results-file.ts';
 import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
@@ -167,20 +168,6 @@ function markdown(): string {
   return lines.join('\n');
 }
 
-/** Replaces (or appends) the "## CPU backend" section of RESULTS.md, leaving other sections alone. */
-function writeResults(section: string): void {
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n\n';
-  const start = old.indexOf('## CPU backend');
-  let next: string;
-  if (start < 0) next = `${old.trimEnd()}\n\n${section}`;
-  else {
-    const after = old.indexOf('\n## ', start + 1);
-    next = old.slice(0, start) + section + (after < 0 ? '' : `\n${old.slice(after + 1)}`);
-  }
-  writeFileSync(path, next.replace(/\n{3,}/g, '\n\n'));
-  console.log('wrote the "## CPU backend" section of bench/RESULTS.md');
-}
 
 async function main(): Promise<void> {
   await threadsUp();
@@ -190,7 +177,7 @@ async function main(): Promise<void> {
   for (const n of quick ? [256, 512] : [256, 512, 1024]) await benchMatmul(n);
   await benchAdd();
   await benchScan();
-  if (write) writeResults(markdown());
+  if (write) writeResultsSection('## CPU backend', markdown());
 }
 
 await main();

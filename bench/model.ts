@@ -4,7 +4,7 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. Compared in the written
 // section with the PyTorch CPU figures of ../shared/notes/peers.md.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeResultsSection } from './results-file.ts';
 import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
@@ -119,19 +119,6 @@ function markdown(gpuLine: string): string {
   return lines.join('\n');
 }
 
-function writeResults(section: string): void {
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n\n';
-  const start = old.indexOf('## Model');
-  let next: string;
-  if (start < 0) next = `${old.trimEnd()}\n\n${section}`;
-  else {
-    const after = old.indexOf('\n## ', start + 1);
-    next = old.slice(0, start) + section + (after < 0 ? '' : `\n${old.slice(after + 1)}`);
-  }
-  writeFileSync(path, next.replace(/\n{3,}/g, '\n\n'));
-  console.log('wrote the "## Model" section of bench/RESULTS.md');
-}
 
 async function main(): Promise<void> {
   mi.setBackend(mi.cpuBackend());
@@ -150,7 +137,7 @@ async function main(): Promise<void> {
     }
   }
   await bench130m();
-  if (write) writeResults(markdown(gpuLine));
+  if (write) writeResultsSection('## Model', markdown(gpuLine));
 }
 
 await main();

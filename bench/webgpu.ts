@@ -4,7 +4,7 @@
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
 //   npx tsx bench/webgpu.ts [--quick] [--write]   (--write replaces the "## WebGPU vs CPU" section
 //   of bench/RESULTS.md)
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeResultsSection } from './results-file.ts';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -157,10 +157,6 @@ GPU time per call = submit to \`onSubmittedWorkDone\` over several back-to-back 
 
 ${table}
 `;
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
-  const re = /## WebGPU vs CPU\n[\s\S]*?(?=\n## |$)/;
-  writeFileSync(path, re.test(old) ? old.replace(re, section.trimEnd() + '\n') : `${old.trimEnd()}\n\n${section}`);
-  console.log('bench/webgpu: wrote the "## WebGPU vs CPU" section of bench/RESULTS.md');
+  writeResultsSection('## WebGPU vs CPU', section);
 }
 process.exit(0);
