@@ -6,21 +6,16 @@
 // The page loads the run's trained models, SAEs and circuits with fetch() and computes everything
 // itself, on WebGPU where the browser has it and on the CPU backend otherwise. Nothing is written.
 import { build } from 'esbuild';
-import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { extname, join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CONTENT_TYPES, sendFileInside, sendText } from './static-files.ts';
 import { BROWSER_OPTIONS, ENTRY } from './build-browser.ts';
 
 const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
 export const DEFAULT_PORT = 4173;
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.map': 'application/json', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png',
-  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8',
-  '.safetensors': 'application/octet-stream',
-};
 
 /** The library bundle and the page script, built in memory (the page imports the library by URL). */
 export async function buildExplorerAssets(): Promise<Map<string, string>> {
@@ -61,7 +56,7 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
   const runRoot = realpathSync(resolve(opts.runDir));
   const assets = await buildExplorerAssets();
   const server: Server = createServer((req, res) => {
-    const send = (code: number, text: string) => { res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' }); res.end(text); };
+    const send = (code: number, text: string) => sendText(res, code, text);
     // read-only: the run directory is data, never a place the page writes to
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     let path: string;
@@ -73,19 +68,7 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
     }
     if (path === '/favicon.ico') { res.writeHead(204); return res.end(); }
     if (!path.startsWith('/run/')) return send(404, 'not found');
-    let file = resolve(runRoot, '.' + path.slice('/run'.length));
-    const inside = (f: string) => f === runRoot || f.startsWith(runRoot + sep);
-    if (!inside(file)) return send(403, 'outside the run directory');
-    if (!existsSync(file)) return send(404, `not in the run directory: ${path.slice('/run/'.length)}`);
-    file = realpathSync(file); // a symlink inside may point outside
-    if (!inside(file) || !statSync(file).isFile()) return send(403, 'not a file of the run directory');
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'content-length': statSync(file).size,
-      'cache-control': 'no-store',
-    });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(file).pipe(res);
+    sendFileInside(req, res, runRoot, path.slice('/run'.length), { what: 'the run directory' });
   });
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? DEFAULT_PORT, '127.0.0.1', () => ok()); });
   const address = server.address();

@@ -2,11 +2,12 @@
 // downloaded browser), a static file server on 127.0.0.1, and pages that record what went wrong.
 // Where /usr/bin/chromium is missing, launchBrowser gives null and the suite skips after one line;
 // with REQUIRE_BROWSER=1 (CI) that is an error instead.
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, createReadStream } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { sendFileInside, sendText } from '../../scripts/static-files.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -61,13 +62,6 @@ export async function launchBrowser(opts: { webgpu?: boolean } = {}): Promise<Te
   };
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.map': 'application/json',
-  '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
-};
 
 export interface StaticServer {
   /** e.g. http://127.0.0.1:41234 (no trailing slash) */
@@ -81,25 +75,11 @@ export interface StaticServer {
 export async function serveDir(dir: string): Promise<StaticServer> {
   const root = realpathSync(resolve(dir));
   const server: Server = createServer((req, res) => {
-    const send = (code: number, text: string) => { res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' }); res.end(text); };
+    const send = (code: number, text: string) => sendText(res, code, text);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     let rel: string;
     try { rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname); } catch { return send(400, 'bad path'); }
-    let file = resolve(root, '.' + rel);
-    if (file !== root && !file.startsWith(root + sep)) return send(403, 'outside the served folder');
-    if (!existsSync(file)) return send(404, 'not found');
-    // a symlink inside may still point outside
-    file = realpathSync(file);
-    if (file !== root && !file.startsWith(root + sep)) return send(403, 'outside the served folder');
-    if (statSync(file).isDirectory()) file = join(file, 'index.html');
-    if (!existsSync(file) || !statSync(file).isFile()) return send(404, 'not found');
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'content-length': statSync(file).size,
-      'cache-control': 'no-store',
-    });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(file).pipe(res);
+    sendFileInside(req, res, root, rel, { what: 'the served folder', index: true });
   });
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, '127.0.0.1', () => ok()); });
   const address = server.address();

@@ -1,0 +1,41 @@
+// Serving files of one folder read-only over HTTP on 127.0.0.1: the explorer's run directory and
+// the browser tests' pages share this, so both refuse the same escapes (dot segments, symlinks).
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+
+export const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.json': 'application/json',
+  '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg',
+  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.map': 'application/json',
+  '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
+};
+
+export function sendText(res: ServerResponse, code: number, text: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
+
+/**
+ * Answers a GET or HEAD for `rel` (a decoded URL path) with the file of that name inside `root` (an
+ * already resolved real path): 403 for anything outside it, also through a symlink; 404 when
+ * missing; a folder gives its index.html when `index` is set. `what` names the folder in messages.
+ */
+export function sendFileInside(req: IncomingMessage, res: ServerResponse, root: string, rel: string, opts: { what: string; index?: boolean }): void {
+  const inside = (f: string) => f === root || f.startsWith(root + sep);
+  let file = resolve(root, '.' + rel);
+  if (!inside(file)) return sendText(res, 403, `outside ${opts.what}`);
+  if (!existsSync(file)) return sendText(res, 404, `not in ${opts.what}: ${rel}`);
+  file = realpathSync(file); // a symlink inside may point outside
+  if (!inside(file)) return sendText(res, 403, `outside ${opts.what}`);
+  if (opts.index && statSync(file).isDirectory()) file = join(file, 'index.html');
+  if (!existsSync(file) || !statSync(file).isFile()) return sendText(res, 404, `not a file of ${opts.what}: ${rel}`);
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'content-length': statSync(file).size,
+    'cache-control': 'no-store',
+  });
+  if (req.method === 'HEAD') return void res.end();
+  createReadStream(file).pipe(res);
+}
