@@ -33,17 +33,28 @@ function randomF32(n: number): Float32Array {
   return a;
 }
 
-interface Row { what: string; size: string; ms: number; rate: string; baseline: string; ratio: string }
+interface Row {
+  what: string;
+  size: string;
+  ms: number;
+  rate: string;
+  baseline: string;
+  ratio: string;
+}
 const rows: Row[] = [];
 const fmt = (x: number, d = 2) => x.toFixed(d);
 function report(row: Row): void {
   rows.push(row);
-  console.log(`${row.what.padEnd(28)} ${row.size.padEnd(22)} ${fmt(row.ms, 3).padStart(10)} ms  ${row.rate.padEnd(16)} ${row.baseline.padEnd(26)} ${row.ratio}`);
+  console.log(
+    `${row.what.padEnd(28)} ${row.size.padEnd(22)} ${fmt(row.ms, 3).padStart(10)} ms  ${row.rate.padEnd(16)} ${row.baseline.padEnd(26)} ${row.ratio}`,
+  );
 }
 
 // ---- matmul ----------------------------------------------------------------------------------
 async function benchMatmul(n: number): Promise<void> {
-  const a = randomF32(n * n), b = randomF32(n * n), out = randomF32(n * n);
+  const a = randomF32(n * n),
+    b = randomF32(n * n),
+    out = randomF32(n * n);
   const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
   const flops = 2 * n ** 3;
   // the naive loop at 1024 takes seconds per call: few iterations, no time budget
@@ -52,8 +63,12 @@ async function benchMatmul(n: number): Promise<void> {
   const tNaive = await median(`matmulNaive ${n}`, () => matmulNaive(a, b, out, n, n, n), n >= 1024 ? 2 : iters, 0);
   const gf = (ms: number) => flops / (ms * 1e6);
   report({
-    what: 'matmul f32 (blocked kernel)', size: `${n}x${n}x${n}`, ms: tBlocked, rate: `${fmt(gf(tBlocked))} GFLOP/s`,
-    baseline: `naive ${fmt(gf(tNaive))} GFLOP/s`, ratio: `${fmt(tNaive / tBlocked, 1)}x`,
+    what: 'matmul f32 (blocked kernel)',
+    size: `${n}x${n}x${n}`,
+    ms: tBlocked,
+    rate: `${fmt(gf(tBlocked))} GFLOP/s`,
+    baseline: `naive ${fmt(gf(tNaive))} GFLOP/s`,
+    ratio: `${fmt(tNaive / tBlocked, 1)}x`,
   });
 }
 
@@ -61,19 +76,29 @@ async function benchMatmul(n: number): Promise<void> {
 async function benchAdd(): Promise<void> {
   const n = 4 * 1024 * 1024;
   const be = mi.cpuBackend();
-  const a = mi.tensor(randomF32(n)), b = mi.tensor(randomF32(n)), out = mi.empty([n]);
+  const a = mi.tensor(randomF32(n)),
+    b = mi.tensor(randomF32(n)),
+    out = mi.empty([n]);
   const params: KernelParams['binary'] = { op: 'add', shape: [n], aStrides: [1], bStrides: [1] };
-  const src = randomF32(n), dst = new Float32Array(n);
+  const src = randomF32(n),
+    dst = new Float32Array(n);
   const tKernel = await median('add kernel', () => be.run('binary', [a.buffer, b.buffer], [out.buffer], params), 10, quick ? 200 : 1000);
   const tOp = await median('mi.add', () => mi.add(a, b).dispose(), 10, quick ? 200 : 1000);
   const tCopy = await median('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
   // bytes moved: add reads two arrays and writes one; the copy reads one and writes one
   const gbs = (bytes: number, ms: number) => bytes / (ms * 1e6);
   const copyRate = gbs(2 * 4 * n, tCopy);
-  for (const [what, t] of [['add f32 (binary kernel)', tKernel], ['add f32 (mi.add, allocates)', tOp]] as const) {
+  for (const [what, t] of [
+    ['add f32 (binary kernel)', tKernel],
+    ['add f32 (mi.add, allocates)', tOp],
+  ] as const) {
     report({
-      what, size: '4M elements', ms: t, rate: `${fmt(gbs(3 * 4 * n, t))} GB/s`,
-      baseline: `Float32Array.set ${fmt(copyRate)} GB/s`, ratio: `${fmt(gbs(3 * 4 * n, t) / copyRate)} of copy`,
+      what,
+      size: '4M elements',
+      ms: t,
+      rate: `${fmt(gbs(3 * 4 * n, t))} GB/s`,
+      baseline: `Float32Array.set ${fmt(copyRate)} GB/s`,
+      ratio: `${fmt(gbs(3 * 4 * n, t) / copyRate)} of copy`,
     });
   }
   for (const t of [a, b, out]) t.dispose();
@@ -89,7 +114,8 @@ async function benchAdd(): Promise<void> {
  *             = 4 (7 bTE + 4 bTN + 2 EN + 4E)
  */
 export function scanBytes(batch: number, T: number, E: number, N: number): { fwd: number; bwd: number } {
-  const bTE = batch * T * E, bTN = batch * T * N;
+  const bTE = batch * T * E,
+    bTN = batch * T * N;
   return {
     fwd: 4 * (4 * bTE + 2 * bTN + E * N + 2 * E + batch * E * N),
     bwd: 4 * (7 * bTE + 4 * bTN + 2 * E * N + 4 * E),
@@ -99,30 +125,69 @@ export function scanBytes(batch: number, T: number, E: number, N: number): { fwd
 async function benchScan(): Promise<void> {
   const [batch, T, E, N] = [8, 256, 128, 16];
   const be = mi.cpuBackend();
-  const x = mi.randn([batch, T, E], rng), delta = mi.randn([batch, T, E], rng, { std: 0.5 }), z = mi.randn([batch, T, E], rng);
-  const A = mi.rand([E, N], rng, { lo: -2, hi: -0.1 }), B = mi.randn([batch, T, N], rng), C = mi.randn([batch, T, N], rng);
-  const D = mi.randn([E], rng), bias = mi.randn([E], rng, { std: 0.1 });
+  const x = mi.randn([batch, T, E], rng),
+    delta = mi.randn([batch, T, E], rng, { std: 0.5 }),
+    z = mi.randn([batch, T, E], rng);
+  const A = mi.rand([E, N], rng, { lo: -2, hi: -0.1 }),
+    B = mi.randn([batch, T, N], rng),
+    C = mi.randn([batch, T, N], rng);
+  const D = mi.randn([E], rng),
+    bias = mi.randn([E], rng, { std: 0.1 });
   const dy = mi.randn([batch, T, E], rng);
-  const p: ScanParams = { batch, T, E, N, hasD: true, hasZ: true, hasH0: false, hasDeltaBias: true, deltaSoftplus: true, saveStates: false };
+  const p: ScanParams = {
+    batch,
+    T,
+    E,
+    N,
+    hasD: true,
+    hasZ: true,
+    hasH0: false,
+    hasDeltaBias: true,
+    deltaSoftplus: true,
+    saveStates: false,
+  };
   const ins = [x, delta, A, B, C, D, z, bias];
-  const y = mi.empty([batch, T, E]), hT = mi.empty([batch, E, N]);
+  const y = mi.empty([batch, T, E]),
+    hT = mi.empty([batch, E, N]);
   const grads = ins.map((t) => mi.empty(t.shape));
   const inBufs = ins.map((t) => t.buffer);
   const fwd = () => be.run('scan', inBufs, [y.buffer, hT.buffer], p);
-  const bwd = () => be.run('scan_bwd', [...inBufs, dy.buffer], grads.map((g) => g.buffer), { ...p, hasDhT: false, hasDhs: false });
+  const bwd = () =>
+    be.run(
+      'scan_bwd',
+      [...inBufs, dy.buffer],
+      grads.map((g) => g.buffer),
+      { ...p, hasDhT: false, hasDhs: false },
+    );
   const tF = await median('scan fwd', fwd, 5, quick ? 200 : 1000);
   const tB = await median('scan bwd', bwd, 5, quick ? 200 : 1000);
   const bytes = scanBytes(batch, T, E, N);
   const size = `b${batch} T${T} E${E} N${N}`;
-  report({ what: 'selective scan forward', size, ms: tF, rate: `${fmt(bytes.fwd / (tF * 1e6), 3)} GB/s`, baseline: `${(bytes.fwd / 1e6).toFixed(2)} MB moved`, ratio: '' });
-  report({ what: 'selective scan backward', size, ms: tB, rate: `${fmt(bytes.bwd / (tB * 1e6), 3)} GB/s`, baseline: `${(bytes.bwd / 1e6).toFixed(2)} MB moved`, ratio: '' });
+  report({
+    what: 'selective scan forward',
+    size,
+    ms: tF,
+    rate: `${fmt(bytes.fwd / (tF * 1e6), 3)} GB/s`,
+    baseline: `${(bytes.fwd / 1e6).toFixed(2)} MB moved`,
+    ratio: '',
+  });
+  report({
+    what: 'selective scan backward',
+    size,
+    ms: tB,
+    rate: `${fmt(bytes.bwd / (tB * 1e6), 3)} GB/s`,
+    baseline: `${(bytes.bwd / 1e6).toFixed(2)} MB moved`,
+    ratio: '',
+  });
   for (const t of [...ins, dy, y, hT, ...grads]) t.dispose();
 }
 
 // ---- report ----------------------------------------------------------------------------------
 /** Measured once, at start, so the console and RESULTS.md agree. */
 let machineLines: string[] = [];
-function machine(): string[] { return machineLines; }
+function machine(): string[] {
+  return machineLines;
+}
 
 /** Starts the CPU worker threads and waits (up to 20 s) until they are up. */
 async function threadsUp(): Promise<void> {
@@ -131,7 +196,7 @@ async function threadsUp(): Promise<void> {
 
 function describeMachine(): string[] {
   const model = existsSync('/proc/cpuinfo')
-    ? readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model
+    ? (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model)
     : cpus()[0]?.model;
   return [
     `- CPU: ${model ?? 'unknown'} (${cpus().length} logical cores visible; matmul and scan split over ${threadsReady()} thread(s), engine/cpu/threads.ts)`,
@@ -167,7 +232,6 @@ function markdown(): string {
   ];
   return lines.join('\n');
 }
-
 
 async function main(): Promise<void> {
   await threadsUp();

@@ -14,13 +14,19 @@ const files = readdirSync(here)
   .filter((f) => f.endsWith('.ts') && f !== self && !f.endsWith('.d.ts'))
   .filter((f) => !only.length || only.some((o) => f.includes(o)))
   .sort();
-if (!files.length) { console.error(`bench: no bench files match ${only.join(' ')}`); process.exit(1); }
+if (!files.length) {
+  console.error(`bench: no bench files match ${only.join(' ')}`);
+  process.exit(1);
+}
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 let failed = 0;
 for (const f of files) {
   console.log(`\n=== bench/${f} ${flags.join(' ')}`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, f), ...flags], { stdio: 'inherit' });
-  if (r.status !== 0) { failed++; console.error(`bench/${f} exited with ${r.status ?? r.signal}`); }
+  if (r.status !== 0) {
+    failed++;
+    console.error(`bench/${f} exited with ${r.status ?? r.signal}`);
+  }
 }
 if (failed) process.exitCode = 1;

@@ -27,11 +27,19 @@ async function median(name: string, fn: () => Promise<void> | void, iterations: 
   return r.latency.p50;
 }
 
-interface Row { what: string; where: string; ms: number; rate: string; pytorch: string }
+interface Row {
+  what: string;
+  where: string;
+  ms: number;
+  rate: string;
+  pytorch: string;
+}
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
-  console.log(`${row.what.padEnd(44)} ${row.where.padEnd(28)} ${row.ms.toFixed(1).padStart(9)} ms  ${row.rate.padEnd(22)} PyTorch CPU: ${row.pytorch}`);
+  console.log(
+    `${row.what.padEnd(44)} ${row.where.padEnd(28)} ${row.ms.toFixed(1).padStart(9)} ms  ${row.rate.padEnd(22)} PyTorch CPU: ${row.pytorch}`,
+  );
 }
 
 const toy = makeConfig({ vocab_size: 64, hidden_size: 64, num_hidden_layers: 2, state_size: 16, expand: 2 });
@@ -51,20 +59,42 @@ async function benchToy(backend: Backend, where: string): Promise<void> {
   const tokens = BATCH * LEN;
   try {
     for (const p of params) p.requiresGrad = true;
-    const tStep = await median(`train step ${where}`, () => mi.tidyAsync(async () => {
-      const loss = nextTokenLoss(model, ids);
-      const grads = mi.backwardFrom(loss);
-      const gs = params.map((p) => grads.get(p) ?? null);
-      await mi.clipGradNorm(gs, 1);
-      opt.step(gs);
-      await loss.item();
-    }), quick ? 2 : 4);
+    const tStep = await median(
+      `train step ${where}`,
+      () =>
+        mi.tidyAsync(async () => {
+          const loss = nextTokenLoss(model, ids);
+          const grads = mi.backwardFrom(loss);
+          const gs = params.map((p) => grads.get(p) ?? null);
+          await mi.clipGradNorm(gs, 1);
+          opt.step(gs);
+          await loss.item();
+        }),
+      quick ? 2 : 4,
+    );
     for (const p of params) p.requiresGrad = false;
-    report({ what: 'toy training step (fwd+bwd+clip+AdamW)', where, ms: tStep, rate: `${(tokens / tStep * 1000).toFixed(0)} tokens/s`, pytorch: '1.6-1.8 s (~5k tokens/s)' });
-    const tFwd = await median(`forward ${where}`, () => mi.tidyAsync(async () => {
-      await mi.noGrad(() => model.forward(ids)).data();
-    }), quick ? 2 : 5);
-    report({ what: 'toy forward', where, ms: tFwd, rate: `${(tokens / tFwd * 1000).toFixed(0)} tokens/s`, pytorch: '~380 ms (~21k tokens/s)' });
+    report({
+      what: 'toy training step (fwd+bwd+clip+AdamW)',
+      where,
+      ms: tStep,
+      rate: `${((tokens / tStep) * 1000).toFixed(0)} tokens/s`,
+      pytorch: '1.6-1.8 s (~5k tokens/s)',
+    });
+    const tFwd = await median(
+      `forward ${where}`,
+      () =>
+        mi.tidyAsync(async () => {
+          await mi.noGrad(() => model.forward(ids)).data();
+        }),
+      quick ? 2 : 5,
+    );
+    report({
+      what: 'toy forward',
+      where,
+      ms: tFwd,
+      rate: `${((tokens / tFwd) * 1000).toFixed(0)} tokens/s`,
+      pytorch: '~380 ms (~21k tokens/s)',
+    });
   } finally {
     opt.dispose();
     ids.dispose();
@@ -76,23 +106,49 @@ async function bench130m(): Promise<void> {
   const config = makeConfig({ vocab_size: 50280, hidden_size: 768, num_hidden_layers: 24, state_size: 16, expand: 2 });
   const t0 = performance.now();
   const model: MambaLM = initMamba(config, new mi.Rng('bench/model/130m'), { backend: mi.cpuBackend() });
-  console.log(`mamba-130m shapes: ${[...model.params.values()].reduce((n, t) => n + t.size, 0)} parameters, random init in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `mamba-130m shapes: ${[...model.params.values()].reduce((n, t) => n + t.size, 0)} parameters, random init in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const rng = new mi.Rng('bench/model/130m-data');
   const prompt = [Array.from({ length: 128 }, () => rng.int(0, config.vocab_size))];
   try {
-    const tFwd = await median('130m forward', () => { mi.tidy(() => { mi.noGrad(() => model.forward(prompt)).dataSync(); }); }, quick ? 1 : 3);
-    report({ what: 'mamba-130m shapes forward, batch 1 x 128', where: 'cpu', ms: tFwd, rate: `${(128 / tFwd * 1000).toFixed(0)} tokens/s`, pytorch: '~740 ms (~172 tokens/s)' });
+    const tFwd = await median(
+      '130m forward',
+      () => {
+        mi.tidy(() => {
+          mi.noGrad(() => model.forward(prompt)).dataSync();
+        });
+      },
+      quick ? 1 : 3,
+    );
+    report({
+      what: 'mamba-130m shapes forward, batch 1 x 128',
+      where: 'cpu',
+      ms: tFwd,
+      rate: `${((128 / tFwd) * 1000).toFixed(0)} tokens/s`,
+      pytorch: '~740 ms (~172 tokens/s)',
+    });
     const { logits, cache } = model.prefill([prompt[0].slice(0, 8)]);
     logits.dispose();
     let tok = 0;
-    const tStep = await median('130m decode step', () => {
-      const l = model.step(cache, [tok]);
-      tok = (tok + 1) % config.vocab_size;
-      l.dataSync();
-      l.dispose();
-    }, quick ? 3 : 10);
+    const tStep = await median(
+      '130m decode step',
+      () => {
+        const l = model.step(cache, [tok]);
+        tok = (tok + 1) % config.vocab_size;
+        l.dataSync();
+        l.dispose();
+      },
+      quick ? 3 : 10,
+    );
     disposeCache(cache);
-    report({ what: 'mamba-130m shapes recurrent decode step', where: 'cpu', ms: tStep, rate: `${(1000 / tStep).toFixed(1)} tokens/s`, pytorch: '~51 ms/token (92 ms with 1-row matmuls)' });
+    report({
+      what: 'mamba-130m shapes recurrent decode step',
+      where: 'cpu',
+      ms: tStep,
+      rate: `${(1000 / tStep).toFixed(1)} tokens/s`,
+      pytorch: '~51 ms/token (92 ms with 1-row matmuls)',
+    });
   } finally {
     model.dispose();
   }
@@ -119,12 +175,16 @@ function markdown(gpuLine: string): string {
   return lines.join('\n');
 }
 
-
 async function main(): Promise<void> {
   mi.setBackend(mi.cpuBackend());
   await benchToy(mi.cpuBackend(), 'cpu');
   let gpuLine = 'WebGPU: no adapter on this machine.';
-  const gpu = await mi.initBackend('webgpu', () => undefined).catch((e: Error) => { gpuLine = `WebGPU: no adapter (${e.message}).`; return null; });
+  const gpu = await mi
+    .initBackend('webgpu', () => undefined)
+    .catch((e: Error) => {
+      gpuLine = `WebGPU: no adapter (${e.message}).`;
+      return null;
+    });
   mi.setBackend(mi.cpuBackend());
   if (gpu) {
     const where = `webgpu (${gpu.description})`.slice(0, 60);

@@ -14,7 +14,10 @@ import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const rng = new mi.Rng('bench/webgpu');
-const gpu = await createWebGpuBackend().catch((e: Error) => { console.error(`bench/webgpu: no WebGPU adapter (${e.message})`); process.exit(0); });
+const gpu = await createWebGpuBackend().catch((e: Error) => {
+  console.error(`bench/webgpu: no WebGPU adapter (${e.message})`);
+  process.exit(0);
+});
 const cpu = mi.cpuBackend();
 // a software adapter (Mesa lavapipe) runs at CPU speed: shrink the shapes so the run stays short
 const software = /llvmpipe|lavapipe|swiftshader/i.test(gpu.description);
@@ -29,18 +32,39 @@ async function median(name: string, fn: () => unknown, iterations: number): Prom
   return r.latency.p50;
 }
 
-interface Row { what: string; backend: string; size: string; ms: number; rate: string; note: string }
+interface Row {
+  what: string;
+  backend: string;
+  size: string;
+  ms: number;
+  rate: string;
+  note: string;
+}
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
-  console.log(`${row.what.padEnd(26)} ${row.backend.padEnd(7)} ${row.size.padEnd(22)} ${row.ms.toFixed(3).padStart(10)} ms  ${row.rate.padEnd(18)} ${row.note}`);
+  console.log(
+    `${row.what.padEnd(26)} ${row.backend.padEnd(7)} ${row.size.padEnd(22)} ${row.ms.toFixed(3).padStart(10)} ms  ${row.rate.padEnd(18)} ${row.note}`,
+  );
 }
 
 const randomF32 = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.uniform());
 
 /** Buffers for one kernel call on a backend; returns the per-call median in ms. */
-async function timeKernel<K extends KernelName>(b: Backend, kernel: K, inputs: Float32Array[], outSizes: number[], params: KernelParams[K], reps: number, iters: number): Promise<number> {
-  const ins = inputs.map((a) => { const buf = b.alloc('float32', a.length); b.write(buf, a); return buf; });
+async function timeKernel<K extends KernelName>(
+  b: Backend,
+  kernel: K,
+  inputs: Float32Array[],
+  outSizes: number[],
+  params: KernelParams[K],
+  reps: number,
+  iters: number,
+): Promise<number> {
+  const ins = inputs.map((a) => {
+    const buf = b.alloc('float32', a.length);
+    b.write(buf, a);
+    return buf;
+  });
   const outs = outSizes.map((n) => b.alloc('float32', n));
   const call = async () => {
     for (let r = 0; r < reps; r++) b.run(kernel, ins, outs, params);
@@ -56,51 +80,83 @@ async function timeKernel<K extends KernelName>(b: Backend, kernel: K, inputs: F
 async function gpuCopyGBs(g: WebGpuBackend, bytes: number): Promise<number> {
   const device = g.device;
   const usage = GPUBufferUsage.STORAGE;
-  const src = device.createBuffer({ size: bytes, usage }), dst = device.createBuffer({ size: bytes, usage });
+  const src = device.createBuffer({ size: bytes, usage }),
+    dst = device.createBuffer({ size: bytes, usage });
   const n4 = bytes / 16;
-  const module = device.createShaderModule({ code: `
+  const module = device.createShaderModule({
+    code: `
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = id.x + id.y * nwg.x * 256u;
   if (i < ${n4}u) { dst[i] = src[i]; }
-}` });
+}`,
+  });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }] });
+  const group = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: src } },
+      { binding: 1, resource: { buffer: dst } },
+    ],
+  });
   const wgs = Math.ceil(n4 / 256);
-  const x = Math.min(wgs, 65535), y = Math.ceil(wgs / x);
+  const x = Math.min(wgs, 65535),
+    y = Math.ceil(wgs / x);
   const reps = software ? 3 : 20;
   const call = async () => {
     const enc = device.createCommandEncoder();
     for (let r = 0; r < reps; r++) {
       const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(x, y); pass.end();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(x, y);
+      pass.end();
     }
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
   };
   await call();
   const ms = (await median('copy', call, software ? 3 : 10)) / reps;
-  src.destroy(); dst.destroy();
+  src.destroy();
+  dst.destroy();
   return (2 * bytes) / (ms * 1e6);
 }
 
 const copyBytes = software ? 64 << 20 : 1 << 30;
 const copyGBs = await gpuCopyGBs(gpu, copyBytes);
-report({ what: 'copy (WGSL vec4)', backend: 'webgpu', size: `${copyBytes >> 20} MiB`, ms: (2 * copyBytes) / (copyGBs * 1e6), rate: `${copyGBs.toFixed(1)} GB/s`, note: 'read + write; the bandwidth baseline' });
+report({
+  what: 'copy (WGSL vec4)',
+  backend: 'webgpu',
+  size: `${copyBytes >> 20} MiB`,
+  ms: (2 * copyBytes) / (copyGBs * 1e6),
+  rate: `${copyGBs.toFixed(1)} GB/s`,
+  note: 'read + write; the bandwidth baseline',
+});
 
 // ---- matmul ------------------------------------------------------------------------------------
 const gpuSizes = software ? (quick ? [256] : [256, 512]) : [256, 512, 1024, 2048, 4096];
 const cpuSizes = quick ? [256] : [256, 512, 1024];
 for (const n of [...new Set([...gpuSizes, ...cpuSizes])].sort((a, b) => a - b)) {
   const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
-  const a = randomF32(n * n), b = randomF32(n * n);
-  for (const [be, sizes] of [[gpu, gpuSizes], [cpu, cpuSizes]] as const) {
+  const a = randomF32(n * n),
+    b = randomF32(n * n);
+  for (const [be, sizes] of [
+    [gpu, gpuSizes],
+    [cpu, cpuSizes],
+  ] as const) {
     if (!sizes.includes(n)) continue;
     const heavy = be === cpu || software;
     const ms = await timeKernel(be, 'matmul', [a, b], [n * n], p, heavy ? 1 : 10, heavy ? (n >= 1024 ? 1 : 3) : 10);
-    report({ what: 'matmul f32', backend: be.name, size: `${n}^3`, ms, rate: `${((2 * n ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s`, note: be === cpu && n === 1024 ? 'CPU measured up to 1024 only' : '' });
+    report({
+      what: 'matmul f32',
+      backend: be.name,
+      size: `${n}^3`,
+      ms,
+      rate: `${((2 * n ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s`,
+      note: be === cpu && n === 1024 ? 'CPU measured up to 1024 only' : '',
+    });
   }
 }
 
@@ -108,20 +164,62 @@ for (const n of [...new Set([...gpuSizes, ...cpuSizes])].sort((a, b) => a - b)) 
 const full = { batch: 8, T: 2048, E: 1536, N: 16 };
 const small = { batch: 1, T: 256, E: 128, N: 16 };
 const gpuScan = software ? small : full;
-for (const [be, shape] of [[gpu, gpuScan], [cpu, small]] as const) {
+for (const [be, shape] of [
+  [gpu, gpuScan],
+  [cpu, small],
+] as const) {
   const { batch, T, E, N } = shape;
-  const p: ScanParams = { batch, T, E, N, hasD: true, hasZ: true, hasH0: false, hasDeltaBias: true, deltaSoftplus: true, saveStates: false };
-  const bTE = batch * T * E, bTN = batch * T * N;
-  const ins = [randomF32(bTE), randomF32(bTE, -3, 0), randomF32(E * N, -2, -0.1), randomF32(bTN), randomF32(bTN), randomF32(E), randomF32(bTE), randomF32(E, -1, 0)];
+  const p: ScanParams = {
+    batch,
+    T,
+    E,
+    N,
+    hasD: true,
+    hasZ: true,
+    hasH0: false,
+    hasDeltaBias: true,
+    deltaSoftplus: true,
+    saveStates: false,
+  };
+  const bTE = batch * T * E,
+    bTN = batch * T * N;
+  const ins = [
+    randomF32(bTE),
+    randomF32(bTE, -3, 0),
+    randomF32(E * N, -2, -0.1),
+    randomF32(bTN),
+    randomF32(bTN),
+    randomF32(E),
+    randomF32(bTE),
+    randomF32(E, -1, 0),
+  ];
   const heavy = be === cpu || software;
   const fwdMs = await timeKernel(be, 'scan', ins, [bTE, batch * E * N], p, heavy ? 1 : 5, heavy ? 2 : 5);
   const fwdBytes = 4 * (4 * bTE + 2 * bTN + E * N + 2 * E + batch * E * N);
-  const bwdMs = await timeKernel(be, 'scan_bwd', [...ins, randomF32(bTE)], ins.map((a) => a.length), { ...p, hasDhT: false, hasDhs: false }, heavy ? 1 : 3, heavy ? 2 : 3);
+  const bwdMs = await timeKernel(
+    be,
+    'scan_bwd',
+    [...ins, randomF32(bTE)],
+    ins.map((a) => a.length),
+    { ...p, hasDhT: false, hasDhs: false },
+    heavy ? 1 : 3,
+    heavy ? 2 : 3,
+  );
   const bwdBytes = 4 * (7 * bTE + 4 * bTN + 2 * E * N + 4 * E);
   const size = `b${batch} T${T} E${E} N${N}`;
-  for (const [what, ms, bytes] of [['selective scan fwd', fwdMs, fwdBytes], ['selective scan bwd', bwdMs, bwdBytes]] as const) {
+  for (const [what, ms, bytes] of [
+    ['selective scan fwd', fwdMs, fwdBytes],
+    ['selective scan bwd', bwdMs, bwdBytes],
+  ] as const) {
     const gbs = bytes / (ms * 1e6);
-    report({ what, backend: be.name, size, ms, rate: `${gbs.toFixed(3)} GB/s`, note: be === gpu ? `${(gbs / copyGBs * 100).toFixed(1)}% of copy` : '' });
+    report({
+      what,
+      backend: be.name,
+      size,
+      ms,
+      rate: `${gbs.toFixed(3)} GB/s`,
+      note: be === gpu ? `${((gbs / copyGBs) * 100).toFixed(1)}% of copy` : '',
+    });
   }
 }
 
@@ -130,16 +228,47 @@ for (const be of [gpu, cpu]) {
   const heavy = be === cpu || software;
   const [batch, T, C, K] = heavy ? [1, 256, 512, 4] : [8, 2048, 3072, 4];
   const n = batch * T * C;
-  const convMs = await timeKernel(be, 'conv1d', [randomF32(n), randomF32(C * K), randomF32(C)], [n], { batch, T, C, K, hasBias: true }, heavy ? 1 : 10, heavy ? 3 : 10);
-  report({ what: 'conv1d causal (K=4, bias)', backend: be.name, size: `b${batch} T${T} C${C}`, ms: convMs, rate: `${((2 * n * 4) / (convMs * 1e6)).toFixed(2)} GB/s`, note: 'x read + y written' });
+  const convMs = await timeKernel(
+    be,
+    'conv1d',
+    [randomF32(n), randomF32(C * K), randomF32(C)],
+    [n],
+    { batch, T, C, K, hasBias: true },
+    heavy ? 1 : 10,
+    heavy ? 3 : 10,
+  );
+  report({
+    what: 'conv1d causal (K=4, bias)',
+    backend: be.name,
+    size: `b${batch} T${T} C${C}`,
+    ms: convMs,
+    rate: `${((2 * n * 4) / (convMs * 1e6)).toFixed(2)} GB/s`,
+    note: 'x read + y written',
+  });
   const [rows, cols] = heavy ? [256, 768] : [16384, 768];
-  const rmsMs = await timeKernel(be, 'rmsnorm', [randomF32(rows * cols), randomF32(cols)], [rows * cols, rows], { rows, cols, eps: 1e-5 }, heavy ? 1 : 10, heavy ? 3 : 10);
-  report({ what: 'rmsnorm', backend: be.name, size: `${rows}x${cols}`, ms: rmsMs, rate: `${((2 * rows * cols * 4) / (rmsMs * 1e6)).toFixed(2)} GB/s`, note: 'x read + y written' });
+  const rmsMs = await timeKernel(
+    be,
+    'rmsnorm',
+    [randomF32(rows * cols), randomF32(cols)],
+    [rows * cols, rows],
+    { rows, cols, eps: 1e-5 },
+    heavy ? 1 : 10,
+    heavy ? 3 : 10,
+  );
+  report({
+    what: 'rmsnorm',
+    backend: be.name,
+    size: `${rows}x${cols}`,
+    ms: rmsMs,
+    rate: `${((2 * rows * cols * 4) / (rmsMs * 1e6)).toFixed(2)} GB/s`,
+    note: 'x read + y written',
+  });
 }
 
 if (write) {
   const table = [
-    '| benchmark | backend | size | median ms | rate | note |', '|---|---|---|---:|---|---|',
+    '| benchmark | backend | size | median ms | rate | note |',
+    '|---|---|---|---:|---|---|',
     ...rows.map((r) => `| ${r.what} | ${r.backend} | ${r.size} | ${r.ms.toFixed(3)} | ${r.rate} | ${r.note} |`),
   ].join('\n');
   const section = `## WebGPU vs CPU

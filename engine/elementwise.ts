@@ -33,14 +33,20 @@ export const UNARY = {
   sigmoid: { cpu: sigmoid, wgsl: 'mi_sigmoid(x)' },
   silu: { cpu: (x) => x * sigmoid(x), wgsl: 'x * mi_sigmoid(x)' },
   // d/dx silu(x) = s (1 + x (1 - s)), s = sigmoid(x)
-  silu_grad: { cpu: (x) => { const s = sigmoid(x); return s * (1 + x * (1 - s)); }, wgsl: 'mi_silu_grad(x)' },
+  silu_grad: {
+    cpu: (x) => {
+      const s = sigmoid(x);
+      return s * (1 + x * (1 - s));
+    },
+    wgsl: 'mi_silu_grad(x)',
+  },
   tanh: { cpu: Math.tanh, wgsl: 'mi_tanh(x)' },
   softplus: { cpu: softplus, wgsl: 'mi_softplus(x)' },
   clamp: { cpu: (x, lo, hi) => Math.min(Math.max(x, lo), hi), wgsl: 'clamp(x, alpha, beta)' },
   // 1 inside [lo, hi], 0 outside: the gradient mask of clamp
   inside: { cpu: (x, lo, hi) => (x >= lo && x <= hi ? 1 : 0), wgsl: 'select(0.0, 1.0, x >= alpha && x <= beta)' },
   affine: { cpu: (x, a, b) => a * x + b, wgsl: 'alpha * x + beta' },
-  pow_scalar: { cpu: (x, p) => Math.pow(x, p), wgsl: 'mi_pow(x, alpha)' },
+  pow_scalar: { cpu: (x, p) => x ** p, wgsl: 'mi_pow(x, alpha)' },
 } satisfies Record<string, UnaryDef>;
 
 export const BINARY = {

@@ -7,4 +7,13 @@ export { tidy, tidyAsync, keep, noGrad, isGradEnabled, getBackend, setBackend, i
 export type { Backend, BackendName } from './backend.ts';
 export type { DType, TypedArray } from './dtype.ts';
 export { Rng, randn, rand, randint, type RandomOptions } from './random.ts';
-export { SGD, AdamW, clipGradNorm, warmupCosine, type SGDOptions, type AdamWOptions, type AdamWState, type WarmupCosineOptions } from './optim.ts';
+export {
+  SGD,
+  AdamW,
+  clipGradNorm,
+  warmupCosine,
+  type SGDOptions,
+  type AdamWOptions,
+  type AdamWState,
+  type WarmupCosineOptions,
+} from './optim.ts';

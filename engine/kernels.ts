@@ -9,13 +9,16 @@ export type ReduceOp = 'sum' | 'max' | 'min';
 
 /** Flags and sizes of the fused Mamba selective scan (see engine/ops/scan.ts for the maths). */
 export interface ScanParams {
-  batch: number; T: number; E: number; N: number;
-  hasD: boolean;          // y += D * x
-  hasZ: boolean;          // y *= silu(z)
-  hasH0: boolean;         // initial state [batch, E, N]
-  hasDeltaBias: boolean;  // delta = delta_in + bias[E] before the optional softplus
+  batch: number;
+  T: number;
+  E: number;
+  N: number;
+  hasD: boolean; // y += D * x
+  hasZ: boolean; // y *= silu(z)
+  hasH0: boolean; // initial state [batch, E, N]
+  hasDeltaBias: boolean; // delta = delta_in + bias[E] before the optional softplus
   deltaSoftplus: boolean; // delta = softplus(delta_in (+ bias))
-  saveStates: boolean;    // also write all states hs [batch, T, E, N]
+  saveStates: boolean; // also write all states hs [batch, T, E, N]
 }
 
 export interface KernelParams {

@@ -12,7 +12,11 @@ import { full, type Tensor } from './tensor.ts';
 /** An exact copy of t in a new buffer, owned by the caller. */
 function copyOf(t: Tensor): Tensor {
   return runKernel('copy', [t], [{ shape: t.shape, dtype: t.dtype }], {
-    shape: [t.size], inStrides: [1], inOffset: 0, outStrides: [1], outOffset: 0,
+    shape: [t.size],
+    inStrides: [1],
+    inOffset: 0,
+    outStrides: [1],
+    outOffset: 0,
   })[0];
 }
 
@@ -40,7 +44,7 @@ function gradsFor(who: string, params: readonly Tensor[], grads?: readonly (Tens
     throw new Error(`${who}.step: ${grads.length} gradients for ${params.length} parameters`);
   }
   return params.map((p, i) => {
-    const g = grads ? grads[i] ?? null : p.grad;
+    const g = grads ? (grads[i] ?? null) : p.grad;
     if (g && (g.size !== p.size || g.dtype !== p.dtype)) {
       throw new Error(`${who}.step: gradient ${i} ${g.dtype}${shapeStr(g.shape)} does not match parameter ${p.dtype}${shapeStr(p.shape)}`);
     }
@@ -51,24 +55,37 @@ function gradsFor(who: string, params: readonly Tensor[], grads?: readonly (Tens
 /** Loads `src` (same shapes) into the kept state tensors `dst`, copying. */
 function loadInto(who: string, field: string, dst: Tensor[], src: readonly Tensor[]): void {
   if (src.length !== dst.length) throw new Error(`${who}.loadState: ${field} has ${src.length} tensors, expected ${dst.length}`);
-  noGrad(() => tidy(() => {
-    dst.forEach((d, i) => {
-      const s = src[i];
-      if (s.size !== d.size || s.dtype !== d.dtype) {
-        throw new Error(`${who}.loadState: ${field}[${i}] is ${s.dtype}${shapeStr(s.shape)}, expected ${d.dtype}${shapeStr(d.shape)}`);
-      }
-      if (s.backend !== d.backend) throw new Error(`${who}.loadState: ${field}[${i}] is on the ${s.backend.name} backend, the optimiser's state on ${d.backend.name}`);
-      d.assign(copyOf(s));
-    });
-  }));
+  noGrad(() =>
+    tidy(() => {
+      dst.forEach((d, i) => {
+        const s = src[i];
+        if (s.size !== d.size || s.dtype !== d.dtype) {
+          throw new Error(`${who}.loadState: ${field}[${i}] is ${s.dtype}${shapeStr(s.shape)}, expected ${d.dtype}${shapeStr(d.shape)}`);
+        }
+        if (s.backend !== d.backend)
+          throw new Error(
+            `${who}.loadState: ${field}[${i}] is on the ${s.backend.name} backend, the optimiser's state on ${d.backend.name}`,
+          );
+        d.assign(copyOf(s));
+      });
+    }),
+  );
 }
 
 function disposeGrads(params: readonly Tensor[]): void {
-  for (const p of params) if (p.grad) { p.grad.dispose(); p.grad = null; }
+  for (const p of params)
+    if (p.grad) {
+      p.grad.dispose();
+      p.grad = null;
+    }
 }
 
 // ---- SGD ---------------------------------------------------------------------------------------
-export interface SGDOptions { lr: number; momentum?: number; weightDecay?: number }
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+}
 
 /**
  * Stochastic gradient descent with optional momentum and (L2, coupled) weight decay, as
@@ -100,20 +117,22 @@ export class SGD {
   step(grads?: (Tensor | null | undefined)[]): void {
     const gs = gradsFor('SGD', this.params, grads);
     const { lr, momentum, weightDecay } = this;
-    noGrad(() => tidy(() => {
-      this.params.forEach((p, i) => {
-        let g = gs[i];
-        if (!g) return;
-        if (weightDecay !== 0) g = add(g, affine(p, weightDecay, 0));
-        if (momentum !== 0) {
-          const buf = this.bufs[i];
-          if (!buf) this.bufs[i] = keep(copyOf(g));
-          else buf.assign(add(affine(buf, momentum, 0), g));
-          g = this.bufs[i]!;
-        }
-        p.assign(add(p, affine(g, -lr, 0)));
-      });
-    }));
+    noGrad(() =>
+      tidy(() => {
+        this.params.forEach((p, i) => {
+          let g = gs[i];
+          if (!g) return;
+          if (weightDecay !== 0) g = add(g, affine(p, weightDecay, 0));
+          if (momentum !== 0) {
+            const buf = this.bufs[i];
+            if (!buf) this.bufs[i] = keep(copyOf(g));
+            else buf.assign(add(affine(buf, momentum, 0), g));
+            g = this.bufs[i]!;
+          }
+          p.assign(add(p, affine(g, -lr, 0)));
+        });
+      }),
+    );
     this.stepCount++;
   }
 
@@ -152,10 +171,19 @@ export class SGD {
 }
 
 // ---- AdamW -------------------------------------------------------------------------------------
-export interface AdamWOptions { lr: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+export interface AdamWOptions {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
 
 /** AdamW's exportable state: the step count and both moment estimates, one per parameter. */
-export interface AdamWState { step: number; m: Tensor[]; v: Tensor[] }
+export interface AdamWState {
+  step: number;
+  m: Tensor[];
+  v: Tensor[];
+}
 
 /**
  * Adam with decoupled weight decay, as torch.optim.AdamW (amsgrad off). Per step t (from 1):
@@ -201,20 +229,22 @@ export class AdamW {
     const [b1, b2] = this.betas;
     const stepSize = lr / (1 - b1 ** t);
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-    noGrad(() => tidy(() => {
-      this.params.forEach((p, i) => {
-        const g = gs[i];
-        if (!g) return;
-        let pNew = weightDecay !== 0 ? affine(p, 1 - lr * weightDecay, 0) : p;
-        const m = add(affine(this.m[i], b1, 0), affine(g, 1 - b1, 0));
-        const v = add(affine(this.v[i], b2, 0), affine(square(g), 1 - b2, 0));
-        const denom = affine(sqrt(v), 1 / bc2Sqrt, eps);
-        pNew = add(pNew, affine(div(m, denom), -stepSize, 0));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
-        p.assign(pNew);
-      });
-    }));
+    noGrad(() =>
+      tidy(() => {
+        this.params.forEach((p, i) => {
+          const g = gs[i];
+          if (!g) return;
+          let pNew = weightDecay !== 0 ? affine(p, 1 - lr * weightDecay, 0) : p;
+          const m = add(affine(this.m[i], b1, 0), affine(g, 1 - b1, 0));
+          const v = add(affine(this.v[i], b2, 0), affine(square(g), 1 - b2, 0));
+          const denom = affine(sqrt(v), 1 / bc2Sqrt, eps);
+          pNew = add(pNew, affine(div(m, denom), -stepSize, 0));
+          this.m[i].assign(m);
+          this.v[i].assign(v);
+          p.assign(pNew);
+        });
+      }),
+    );
   }
 
   /** Drops every parameter's .grad (PyTorch's set_to_none). */
@@ -258,20 +288,38 @@ export async function clipGradNorm(grads: readonly (Tensor | null | undefined)[]
     }
   }
   // the sum of squares stays on the device; only the final scalar is read back
-  const normT = noGrad(() => keep(tidy(() => {
-    let total = sum(square(gs[0]));
-    for (const g of gs.slice(1)) total = add(total, sum(square(g)));
-    return sqrt(total);
-  })));
+  const normT = noGrad(() =>
+    keep(
+      tidy(() => {
+        let total = sum(square(gs[0]));
+        for (const g of gs.slice(1)) total = add(total, sum(square(g)));
+        return sqrt(total);
+      }),
+    ),
+  );
   let norm: number;
-  try { norm = await normT.item(); } finally { normT.dispose(); }
+  try {
+    norm = await normT.item();
+  } finally {
+    normT.dispose();
+  }
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) noGrad(() => tidy(() => { for (const g of gs) g.assign(mul(g, coef)); }));
+  if (coef < 1)
+    noGrad(() =>
+      tidy(() => {
+        for (const g of gs) g.assign(mul(g, coef));
+      }),
+    );
   return norm;
 }
 
 // ---- schedules ---------------------------------------------------------------------------------
-export interface WarmupCosineOptions { baseLr: number; warmupSteps: number; totalSteps: number; minLr?: number }
+export interface WarmupCosineOptions {
+  baseLr: number;
+  warmupSteps: number;
+  totalSteps: number;
+  minLr?: number;
+}
 
 /**
  * The learning rate for step s (0-based, the step about to be taken): a linear ramp
@@ -282,14 +330,15 @@ export interface WarmupCosineOptions { baseLr: number; warmupSteps: number; tota
 export function warmupCosine({ baseLr, warmupSteps, totalSteps, minLr = 0 }: WarmupCosineOptions): (step: number) => number {
   checkNumber('warmupCosine', 'baseLr', baseLr);
   checkNumber('warmupCosine', 'minLr', minLr);
-  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`warmupCosine: warmupSteps must be a non-negative integer, got ${warmupSteps}`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0)
+    throw new Error(`warmupCosine: warmupSteps must be a non-negative integer, got ${warmupSteps}`);
   if (!Number.isInteger(totalSteps) || totalSteps < warmupSteps) {
     throw new Error(`warmupCosine: totalSteps (${totalSteps}) must be an integer >= warmupSteps (${warmupSteps})`);
   }
   if (minLr > baseLr) throw new Error(`warmupCosine: minLr ${minLr} exceeds baseLr ${baseLr}`);
   const decaySteps = totalSteps - warmupSteps;
   return (step: number) => {
-    if (step < warmupSteps) return baseLr * (step + 1) / warmupSteps;
+    if (step < warmupSteps) return (baseLr * (step + 1)) / warmupSteps;
     if (step >= totalSteps || decaySteps === 0) return minLr;
     const progress = (step - warmupSteps) / decaySteps;
     return minLr + (baseLr - minLr) * 0.5 * (1 + Math.cos(Math.PI * progress));

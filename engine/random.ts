@@ -26,7 +26,11 @@ export class Rng {
 
   /** Standard normal (Box-Muller, both values used). */
   normal(): number {
-    if (this.spare !== null) { const s = this.spare; this.spare = null; return s; }
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
     let u = 0;
     while (u === 0) u = this.uniform();
     const v = this.uniform();
@@ -57,7 +61,11 @@ export class Rng {
   }
 }
 
-export interface RandomOptions { dtype?: DType; backend?: Backend; requiresGrad?: boolean }
+export interface RandomOptions {
+  dtype?: DType;
+  backend?: Backend;
+  requiresGrad?: boolean;
+}
 
 function fillTensor(shape: Shape, opts: RandomOptions, draw: () => number): Tensor {
   const dtype = opts.dtype ?? 'float32';

@@ -7,12 +7,14 @@ let cpu: CpuBackend | null = null;
 let current: Backend | null = null;
 
 export function cpuBackend(): CpuBackend {
-  return (cpu ??= new CpuBackend());
+  cpu ??= new CpuBackend();
+  return cpu;
 }
 
 /** The backend new tensors are created on (CPU until another is set). */
 export function getBackend(): Backend {
-  return (current ??= cpuBackend());
+  current ??= cpuBackend();
+  return current;
 }
 
 export function setBackend(b: Backend): void {
@@ -30,7 +32,10 @@ export async function initBackend(name?: BackendName, log: (line: string) => voi
   if (want !== 'auto' && want !== 'cpu' && want !== 'webgpu') {
     throw new Error(`backend: unknown backend '${want}' (expected auto, cpu or webgpu)`);
   }
-  if (want === 'cpu') { setBackend(cpuBackend()); return getBackend(); }
+  if (want === 'cpu') {
+    setBackend(cpuBackend());
+    return getBackend();
+  }
   const { createWebGpuBackend } = await import('./wgsl/backend.ts');
   const gpu = await createWebGpuBackend().catch((e: Error) => {
     if (want === 'webgpu') throw e;
@@ -52,18 +57,29 @@ export function isGradEnabled(): boolean {
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
-  try { return fn(); } finally { gradEnabled = prev; }
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }
 
 /** Runs fn with recording on, even inside noGrad (grad, vjp and jacobian need their own forward). */
 export function enableGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = true;
-  try { return fn(); } finally { gradEnabled = prev; }
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }
 
 // ---- scopes ----------------------------------------------------------------------------------
-export interface Disposable { dispose(): void; readonly disposed: boolean }
+export interface Disposable {
+  dispose(): void;
+  readonly disposed: boolean;
+}
 const scopes: Set<Disposable>[] = [];
 
 /** Called for every new tensor: the innermost scope takes ownership of it. */
@@ -79,9 +95,18 @@ export function keep<T extends Disposable>(t: T): T {
 
 export function collectDisposables(value: unknown, into: Set<Disposable>, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 8) return;
-  if ('dispose' in value && 'disposed' in value) { into.add(value as Disposable); return; }
-  if (Array.isArray(value)) { for (const v of value) collectDisposables(v, into, depth + 1); return; }
-  if (value instanceof Map) { for (const v of value.values()) collectDisposables(v, into, depth + 1); return; }
+  if ('dispose' in value && 'disposed' in value) {
+    into.add(value as Disposable);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collectDisposables(v, into, depth + 1);
+    return;
+  }
+  if (value instanceof Map) {
+    for (const v of value.values()) collectDisposables(v, into, depth + 1);
+    return;
+  }
   if (Object.getPrototypeOf(value) === Object.prototype) {
     for (const v of Object.values(value)) collectDisposables(v, into, depth + 1);
   }

@@ -52,8 +52,12 @@ export class Tensor {
     track(this);
   }
 
-  get rank(): number { return this.shape.length; }
-  get disposed(): boolean { return this.shared === null; }
+  get rank(): number {
+    return this.shape.length;
+  }
+  get disposed(): boolean {
+    return this.shared === null;
+  }
 
   get buffer(): Buffer {
     if (!this.shared) throw new Error(`tensor #${this.id}${this.name ? ` (${this.name})` : ''} ${shapeStr(this.shape)} was disposed`);
@@ -93,7 +97,10 @@ export class Tensor {
     this.shared = null;
     this.node = null;
     liveTensors--;
-    if (this.grad) { this.grad.dispose(); this.grad = null; }
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
   }
 
   /** Replaces this tensor's contents with another's (same shape and dtype); for optimisers. */

@@ -19,26 +19,38 @@ export interface AttributionTarget {
 }
 
 /** Per target: the mean of activation * gradient over its cells, per coordinate ([dim]). */
-export async function gradTimesActivation(model: MambaLM, batch: TaskBatch, targets: readonly AttributionTarget[]): Promise<Float64Array[]> {
+export async function gradTimesActivation(
+  model: MambaLM,
+  batch: TaskBatch,
+  targets: readonly AttributionTarget[],
+): Promise<Float64Array[]> {
   const [B, T] = batch.shape;
   const opts = { dtype: model.dtype, backend: model.backend };
   return mi.tidyAsync(async () => {
     // per target: the (activation, zero leaf, position) triples its hooks saw
     const seen: { act: Tensor; leaf: Tensor; position: number | null }[][] = targets.map(() => []);
-    const hooks: Hook[] = targets.map((tg, k) => {
-      hookDim(model, tg.hook); // an error naming an unknown hook
-      if (tg.mask.length !== B * T) throw new Error(`gradTimesActivation: mask for ${tg.hook} has ${tg.mask.length} cells, expected ${B * T}`);
-      const wrap = (x: Tensor, position: number | null) => {
-        const leaf = mi.zeros(x.shape, opts);
-        leaf.requiresGrad = true;
-        seen[k].push({ act: x, leaf, position });
-        return mi.add(x, leaf);
-      };
-      if (!isStateHook(tg.hook)) return { name: tg.hook, fn: (x: Tensor) => wrap(x, null) };
-      const positions: number[] = [];
-      for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) if (tg.mask[b * T + t]) { positions.push(t); break; }
-      return { name: tg.hook, positions, fn: (h: Tensor, ctx: HookContext) => wrap(h, ctx.position!) };
-    }).filter((h) => !h.positions || h.positions.length);
+    const hooks: Hook[] = targets
+      .map((tg, k) => {
+        hookDim(model, tg.hook); // an error naming an unknown hook
+        if (tg.mask.length !== B * T)
+          throw new Error(`gradTimesActivation: mask for ${tg.hook} has ${tg.mask.length} cells, expected ${B * T}`);
+        const wrap = (x: Tensor, position: number | null) => {
+          const leaf = mi.zeros(x.shape, opts);
+          leaf.requiresGrad = true;
+          seen[k].push({ act: x, leaf, position });
+          return mi.add(x, leaf);
+        };
+        if (!isStateHook(tg.hook)) return { name: tg.hook, fn: (x: Tensor) => wrap(x, null) };
+        const positions: number[] = [];
+        for (let t = 0; t < T; t++)
+          for (let b = 0; b < B; b++)
+            if (tg.mask[b * T + t]) {
+              positions.push(t);
+              break;
+            }
+        return { name: tg.hook, positions, fn: (h: Tensor, ctx: HookContext) => wrap(h, ctx.position!) };
+      })
+      .filter((h) => !h.positions || h.positions.length);
     const ids = mi.tensor(batch.inputs, [B, T], { dtype: 'int32', backend: model.backend });
     const tgt = mi.tensor(batch.targets, [B, T], { dtype: 'int32', backend: model.backend });
     const loss = mi.crossEntropy(model.runWithHooks(ids, hooks), tgt, { ignoreIndex: IGNORE_INDEX });
@@ -50,7 +62,8 @@ export async function gradTimesActivation(model: MambaLM, batch: TaskBatch, targ
       const sum = new Float64Array(dim);
       let cells = 0;
       for (const { act, leaf, position } of seen[k]) {
-        const a = await act.data(), g = await (grads.get(leaf) ?? mi.zerosLike(leaf)).data();
+        const a = await act.data(),
+          g = await (grads.get(leaf) ?? mi.zerosLike(leaf)).data();
         // a normal hook holds every cell [B,T,dim]; a state hook one position [B,E,N]
         const per = position === null ? T : 1;
         for (let b = 0; b < B; b++) {
@@ -79,7 +92,8 @@ export function topByMagnitude(values: ArrayLike<number>, k: number): number[] {
 
 /** Jaccard overlap |A ∩ B| / |A ∪ B| of two index sets (1 for two empty sets). */
 export function jaccard(a: readonly number[], b: readonly number[]): number {
-  const A = new Set(a), B = new Set(b);
+  const A = new Set(a),
+    B = new Set(b);
   let inter = 0;
   for (const x of A) if (B.has(x)) inter++;
   const union = A.size + B.size - inter;

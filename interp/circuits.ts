@@ -53,7 +53,11 @@ export async function attributionMaps(model: MambaLM, taskName: string, batch: T
       maps.push({ hook: `blocks.${i}.mixer.hook_h`, layer: i, kind: 'state', positions });
     }
   }
-  const values = await gradTimesActivation(model, batch, maps.map((m) => ({ hook: m.hook, mask: positionMask(m.positions, batch) })));
+  const values = await gradTimesActivation(
+    model,
+    batch,
+    maps.map((m) => ({ hook: m.hook, mask: positionMask(m.positions, batch) })),
+  );
   return maps.map((m, k) => ({ ...m, values: values[k] }));
 }
 
@@ -76,20 +80,50 @@ export function attributionCircuits(model: MambaLM, maps: AttributionMap[], size
   const state = states.reduce((a, b) => (topMass(b.values, size) > topMass(a.values, size) ? b : a));
   return [resid, state].map((m) => {
     const channels = topByMagnitude(m.values, size);
-    return withControls(model, { hook: m.hook, positions: m.positions, channels, source: 'attribution', scores: channels.map((c) => m.values[c]) }, controls, rng);
+    return withControls(
+      model,
+      { hook: m.hook, positions: m.positions, channels, source: 'attribution', scores: channels.map((c) => m.values[c]) },
+      controls,
+      rng,
+    );
   });
 }
 
 /** A subspace circuit from SAE decoder rows (latent directions) [latents][dim]; dependent rows are dropped. */
-export function saeCircuit(model: MambaLM, hook: string, positions: PositionSpec, decoderRows: number[][], scores: number[], controls: number, rng: Rng): CircuitSpec | null {
+export function saeCircuit(
+  model: MambaLM,
+  hook: string,
+  positions: PositionSpec,
+  decoderRows: number[][],
+  scores: number[],
+  controls: number,
+  rng: Rng,
+): CircuitSpec | null {
   const directions = orthonormalize(decoderRows);
   if (!directions.length) return null;
-  return withControls(model, { hook, positions, channels: [], directions, source: 'sae', scores: scores.slice(0, directions.length) }, controls, rng);
+  return withControls(
+    model,
+    { hook, positions, channels: [], directions, source: 'sae', scores: scores.slice(0, directions.length) },
+    controls,
+    rng,
+  );
 }
 
 /** A channel circuit from a probe's selected dimensions, the `size` largest |coefficient| first. */
-export function probeCircuit(model: MambaLM, hook: string, positions: PositionSpec, selected: number[], coefficients: number[], size: number, controls: number, rng: Rng): CircuitSpec | null {
-  const order = selected.map((c, i) => ({ c, w: Math.abs(coefficients[i] ?? 0) })).sort((a, b) => b.w - a.w || a.c - b.c).slice(0, size);
+export function probeCircuit(
+  model: MambaLM,
+  hook: string,
+  positions: PositionSpec,
+  selected: number[],
+  coefficients: number[],
+  size: number,
+  controls: number,
+  rng: Rng,
+): CircuitSpec | null {
+  const order = selected
+    .map((c, i) => ({ c, w: Math.abs(coefficients[i] ?? 0) }))
+    .sort((a, b) => b.w - a.w || a.c - b.c)
+    .slice(0, size);
   if (!order.length) return null;
   const channels = order.map((o) => o.c).sort((a, b) => a - b);
   const coef = new Map(selected.map((c, i) => [c, coefficients[i] ?? 0]));

@@ -71,14 +71,21 @@ export class ShardWriter {
   readonly shards: string[] = [];
   rows = 0;
 
-  constructor(readonly dir: string, readonly prefix: string, readonly dim: number, readonly shardRows: number) {
-    if (!Number.isInteger(shardRows) || shardRows < 1) throw new Error(`ShardWriter ${prefix}: shardRows must be a positive integer, got ${shardRows}`);
+  constructor(
+    readonly dir: string,
+    readonly prefix: string,
+    readonly dim: number,
+    readonly shardRows: number,
+  ) {
+    if (!Number.isInteger(shardRows) || shardRows < 1)
+      throw new Error(`ShardWriter ${prefix}: shardRows must be a positive integer, got ${shardRows}`);
     this.buffer = new Float32Array(shardRows * dim);
     mkdirSync(dir, { recursive: true });
   }
 
   async append(data: Float32Array): Promise<void> {
-    if (data.length % this.dim) throw new Error(`ShardWriter ${this.prefix}: ${data.length} values is not a whole number of rows of ${this.dim}`);
+    if (data.length % this.dim)
+      throw new Error(`ShardWriter ${this.prefix}: ${data.length} values is not a whole number of rows of ${this.dim}`);
     let off = 0;
     while (off < data.length) {
       const take = Math.min(data.length - off, this.buffer.length - this.filled);
@@ -95,7 +102,9 @@ export class ShardWriter {
     if (!this.filled) return;
     const name = `${this.prefix}.${this.shards.length}.safetensors`;
     const rows = this.filled / this.dim;
-    await writeSafetensors(join(this.dir, name), [{ name: 'acts', dtype: 'F32', shape: [rows, this.dim], data: this.buffer.subarray(0, this.filled) }]);
+    await writeSafetensors(join(this.dir, name), [
+      { name: 'acts', dtype: 'F32', shape: [rows, this.dim], data: this.buffer.subarray(0, this.filled) },
+    ]);
     this.shards.push(name);
     this.filled = 0;
   }
@@ -123,7 +132,13 @@ export interface CollectOptions {
   onBatch?: (done: number, total: number) => void;
 }
 
-export interface CollectedHook { name: string; dim: number; rows: number; shards: string[]; stats: ChannelStats }
+export interface CollectedHook {
+  name: string;
+  dim: number;
+  rows: number;
+  shards: string[];
+  stats: ChannelStats;
+}
 
 /**
  * Runs the model over the batches (no gradients) and streams every hook's activations to shards.
@@ -132,7 +147,8 @@ export interface CollectedHook { name: string; dim: number; rows: number; shards
  */
 export async function collectActivations(model: MambaLM, batches: readonly TaskBatch[], o: CollectOptions): Promise<CollectedHook[]> {
   const valid = new Set(model.hookNames());
-  for (const h of o.hooks) if (!valid.has(h)) throw new Error(`collectActivations: unknown hook "${h}" for a ${model.config.num_hidden_layers}-layer model`);
+  for (const h of o.hooks)
+    if (!valid.has(h)) throw new Error(`collectActivations: unknown hook "${h}" for a ${model.config.num_hidden_layers}-layer model`);
   const writers = new Map<string, ShardWriter>();
   const stats = new Map<string, ChannelStatsAccumulator>();
   for (const [bi, batch] of batches.entries()) {

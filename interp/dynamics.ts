@@ -18,7 +18,10 @@ export type IdRows = readonly (readonly number[])[];
 
 export interface LayerDiscretisation {
   layer: number;
-  batch: number; T: number; E: number; N: number;
+  batch: number;
+  T: number;
+  E: number;
+  N: number;
   /** delta [batch, T, E] */
   delta: Float64Array;
   /** A = -exp(A_log) [E, N] */
@@ -28,14 +31,20 @@ export interface LayerDiscretisation {
 /** delta and A of one layer on a batch of sequences. */
 export async function discretisation(model: MambaLM, ids: IdRows, layer: number): Promise<LayerDiscretisation> {
   const c = model.config;
-  if (!(layer >= 0 && layer < c.num_hidden_layers)) throw new Error(`discretisation: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
+  if (!(layer >= 0 && layer < c.num_hidden_layers))
+    throw new Error(`discretisation: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
   const name = `blocks.${layer}.mixer.hook_delta`;
   return mi.tidyAsync(async () => {
     const { cache } = mi.noGrad(() => model.runWithCache(ids, [name]));
     const A = mi.noGrad(() => mi.neg(mi.exp(model.p(`backbone.layers.${layer}.mixer.A_log`))));
     return {
-      layer, batch: ids.length, T: ids[0].length, E: c.intermediate_size, N: c.state_size,
-      delta: Float64Array.from(await cache.get(name)!.data()), A: Float64Array.from(await A.data()),
+      layer,
+      batch: ids.length,
+      T: ids[0].length,
+      E: c.intermediate_size,
+      N: c.state_size,
+      delta: Float64Array.from(await cache.get(name)!.data()),
+      A: Float64Array.from(await A.data()),
     };
   });
 }
@@ -44,10 +53,11 @@ export async function discretisation(model: MambaLM, ids: IdRows, layer: number)
 export function abarValues(d: LayerDiscretisation): Float64Array {
   const { batch, T, E, N } = d;
   const out = new Float64Array(batch * T * E * N);
-  for (let bt = 0; bt < batch * T; bt++) for (let e = 0; e < E; e++) {
-    const de = d.delta[bt * E + e];
-    for (let n = 0; n < N; n++) out[(bt * E + e) * N + n] = Math.exp(de * d.A[e * N + n]);
-  }
+  for (let bt = 0; bt < batch * T; bt++)
+    for (let e = 0; e < E; e++) {
+      const de = d.delta[bt * E + e];
+      for (let n = 0; n < N; n++) out[(bt * E + e) * N + n] = Math.exp(de * d.A[e * N + n]);
+    }
   return out;
 }
 
@@ -76,28 +86,38 @@ export function meanDeltaPerPosition(d: LayerDiscretisation): Float64Array {
   return out;
 }
 
-export interface TokenDelta { token: number; count: number; meanDelta: number }
+export interface TokenDelta {
+  token: number;
+  count: number;
+  meanDelta: number;
+}
 
 /** Channel-mean delta averaged over the occurrences of each token id (tokens that occur only). */
 export function deltaByToken(d: LayerDiscretisation, ids: IdRows): TokenDelta[] {
   const per = meanDeltaPerPosition(d);
   const sums = new Map<number, { n: number; s: number }>();
-  ids.forEach((row, b) => row.forEach((tok, t) => {
-    const e = sums.get(tok) ?? { n: 0, s: 0 };
-    e.n++; e.s += per[b * d.T + t];
-    sums.set(tok, e);
-  }));
+  ids.forEach((row, b) =>
+    row.forEach((tok, t) => {
+      const e = sums.get(tok) ?? { n: 0, s: 0 };
+      e.n++;
+      e.s += per[b * d.T + t];
+      sums.set(tok, e);
+    }),
+  );
   return [...sums.entries()].sort((a, b) => a[0] - b[0]).map(([token, { n, s }]) => ({ token, count: n, meanDelta: s / n }));
 }
 
 /** Values of `perPosition` split by whether the token there is `token`: [at token, elsewhere]. */
 export function splitByToken(perPosition: ArrayLike<number>, ids: IdRows, token: number, skipFirst = true): [number[], number[]] {
-  const at: number[] = [], other: number[] = [];
+  const at: number[] = [],
+    other: number[] = [];
   const T = ids[0].length;
-  ids.forEach((row, b) => row.forEach((tok, t) => {
-    if (skipFirst && t === 0) return; // position 0 (BOS) sees no history
-    (tok === token ? at : other).push(perPosition[b * T + t]);
-  }));
+  ids.forEach((row, b) =>
+    row.forEach((tok, t) => {
+      if (skipFirst && t === 0) return; // position 0 (BOS) sees no history
+      (tok === token ? at : other).push(perPosition[b * T + t]);
+    }),
+  );
   return [at, other];
 }
 
@@ -117,7 +137,9 @@ export async function stateTrajectories(model: MambaLM, ids: IdRows, layer: numb
     const { cache } = mi.noGrad(() => model.runWithCache(ids, [name]));
     return Float64Array.from(await cache.get(name)!.data());
   });
-  const batch = ids.length, T = ids[0].length, dim = model.config.intermediate_size * model.config.state_size;
+  const batch = ids.length,
+    T = ids[0].length,
+    dim = model.config.intermediate_size * model.config.state_size;
   const p = pca(data, batch * T, dim, k, rng);
   const flat = project(p, data, batch * T);
   return { pca: p, coords: Array.from({ length: batch }, (_, b) => flat.slice(b * T, (b + 1) * T)) };
@@ -150,37 +172,58 @@ export interface LayerStepJacobian {
  * so the Jacobian is block-triangular with spectrum {Abar} plus zeros; computing it numerically
  * checks this (and the solver) on the real model.
  */
-export async function layerStepJacobian(model: MambaLM, ids: readonly number[], layer: number, position: number, channels: number[]): Promise<LayerStepJacobian> {
-  const c = model.config, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel, R = c.time_step_rank;
-  if (!(position >= 0 && position + 1 < ids.length)) throw new Error(`layerStepJacobian: position ${position} needs a next token (sequence of ${ids.length})`);
-  if (!channels.length || channels.some((e) => !Number.isInteger(e) || e < 0 || e >= E)) throw new Error(`layerStepJacobian: channels must be in [0, ${E})`);
-  const m = channels.length, S = m * (K + N);
+export async function layerStepJacobian(
+  model: MambaLM,
+  ids: readonly number[],
+  layer: number,
+  position: number,
+  channels: number[],
+): Promise<LayerStepJacobian> {
+  const c = model.config,
+    E = c.intermediate_size,
+    N = c.state_size,
+    K = c.conv_kernel,
+    R = c.time_step_rank;
+  if (!(position >= 0 && position + 1 < ids.length))
+    throw new Error(`layerStepJacobian: position ${position} needs a next token (sequence of ${ids.length})`);
+  if (!channels.length || channels.some((e) => !Number.isInteger(e) || e < 0 || e >= E))
+    throw new Error(`layerStepJacobian: channels must be in [0, ${E})`);
+  const m = channels.length,
+    S = m * (K + N);
   const pre = `backbone.layers.${layer}.mixer.`;
   const P = (n: string) => model.p(pre + n);
   const opt = (n: string) => model.params.get(pre + n) ?? null;
   const o = { dtype: model.dtype, backend: model.backend };
-  const normName = `blocks.${layer}.hook_norm`, deltaName = `blocks.${layer}.mixer.hook_delta`;
+  const normName = `blocks.${layer}.hook_norm`,
+    deltaName = `blocks.${layer}.mixer.hook_delta`;
   const J = mi.tidy(() => {
     const { states } = mi.noGrad(() => model.run([ids.slice(0, position + 1)], { collectStates: true }));
     const { cache } = mi.noGrad(() => model.runWithCache([ids.slice(0, position + 2)], [normName]));
     const input = mi.noGrad(() => mi.reshape(mi.slice(cache.get(normName)!, 1, position + 1, position + 2), [1, c.hidden_size]));
-    const conv0 = mi.reshape(states![layer].conv, [1, E * K]), h0 = mi.reshape(states![layer].ssm, [1, E * N]);
+    const conv0 = mi.reshape(states![layer].conv, [1, E * K]),
+      h0 = mi.reshape(states![layer].ssm, [1, E * N]);
     // selection matrices: the chosen channels' entries <-> the full flattened states
     const sel = (width: number) => {
       const s = new Float64Array(m * width * E * width);
-      channels.forEach((e, i) => { for (let j = 0; j < width; j++) s[(i * width + j) * E * width + e * width + j] = 1; });
+      channels.forEach((e, i) => {
+        for (let j = 0; j < width; j++) s[(i * width + j) * E * width + e * width + j] = 1;
+      });
       return mi.tensor(s, [m * width, E * width], o);
     };
-    const selConv = sel(K), selH = sel(N);
-    const xState = mi.noGrad(() => mi.concat([
-      mi.reshape(mi.matmul(conv0, selConv, { transB: true }), [1, m, K]),
-      mi.reshape(mi.matmul(h0, selH, { transB: true }), [1, m, N]),
-    ], 2)); // [1, m, K + N]
+    const selConv = sel(K),
+      selH = sel(N);
+    const xState = mi.noGrad(() =>
+      mi.concat(
+        [mi.reshape(mi.matmul(conv0, selConv, { transB: true }), [1, m, K]), mi.reshape(mi.matmul(h0, selH, { transB: true }), [1, m, N])],
+        2,
+      ),
+    ); // [1, m, K + N]
     const x0 = mi.reshape(xState, [1, S]);
     const f = (st: Tensor) => {
       const k = st.shape[0];
       const parts = mi.split(mi.reshape(st, [k, m, K + N]), [K, N], 2);
-      const conv0Sub = mi.matmul(conv0, selConv, { transB: true }), h0Sub = mi.matmul(h0, selH, { transB: true });
+      const conv0Sub = mi.matmul(conv0, selConv, { transB: true }),
+        h0Sub = mi.matmul(h0, selH, { transB: true });
       // full states: the held values plus the change in the chosen channels
       const conv = mi.reshape(mi.add(conv0, mi.matmul(mi.sub(mi.reshape(parts[0], [k, m * K]), conv0Sub), selConv)), [k, E, K]);
       const h = mi.reshape(mi.add(h0, mi.matmul(mi.sub(mi.reshape(parts[1], [k, m * N]), h0Sub), selH)), [k, E, N]);
@@ -209,7 +252,9 @@ export async function layerStepJacobian(model: MambaLM, ids: readonly number[], 
     const delta = await cache.get(deltaName)!.data();
     const A = await mi.noGrad(() => mi.neg(mi.exp(P('A_log')))).data();
     const out = new Float64Array(m * N);
-    channels.forEach((e, i) => { for (let n = 0; n < N; n++) out[i * N + n] = Math.exp(delta[(position + 1) * E + e] * A[e * N + n]); });
+    channels.forEach((e, i) => {
+      for (let n = 0; n < N; n++) out[i * N + n] = Math.exp(delta[(position + 1) * E + e] * A[e * N + n]);
+    });
     return out;
   });
   return { layer, position, channels, size: S, jacobian: jac, eigenvalues: eigenvalues(jac), abar };

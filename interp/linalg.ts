@@ -5,7 +5,10 @@
 // thousand, so O(n^3) is fine.
 import type { Rng } from '../engine/random.ts';
 
-export interface Complex { re: number; im: number }
+export interface Complex {
+  re: number;
+  im: number;
+}
 
 type MatrixLike = ArrayLike<number> | readonly (readonly number[])[];
 
@@ -38,11 +41,24 @@ function checkFinite(m: Float64Array, what: string): void {
 export function hessenberg(a: Float64Array, n: number): void {
   const A = (i: number, j: number) => i * n + j;
   for (let m = 1; m < n - 1; m++) {
-    let x = 0, piv = m;
-    for (let j = m; j < n; j++) if (Math.abs(a[A(j, m - 1)]) > Math.abs(x)) { x = a[A(j, m - 1)]; piv = j; }
+    let x = 0,
+      piv = m;
+    for (let j = m; j < n; j++)
+      if (Math.abs(a[A(j, m - 1)]) > Math.abs(x)) {
+        x = a[A(j, m - 1)];
+        piv = j;
+      }
     if (piv !== m) {
-      for (let j = m - 1; j < n; j++) { const t = a[A(piv, j)]; a[A(piv, j)] = a[A(m, j)]; a[A(m, j)] = t; }
-      for (let j = 0; j < n; j++) { const t = a[A(j, piv)]; a[A(j, piv)] = a[A(j, m)]; a[A(j, m)] = t; }
+      for (let j = m - 1; j < n; j++) {
+        const t = a[A(piv, j)];
+        a[A(piv, j)] = a[A(m, j)];
+        a[A(m, j)] = t;
+      }
+      for (let j = 0; j < n; j++) {
+        const t = a[A(j, piv)];
+        a[A(j, piv)] = a[A(j, m)];
+        a[A(j, m)] = t;
+      }
     }
     if (x === 0) continue;
     for (let i = m + 1; i < n; i++) {
@@ -68,27 +84,39 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
   // 1-based view, as the algorithm is usually written: a(i, j) for i, j in 1..n
   const idx = (i: number, j: number) => (i - 1) * n + (j - 1);
   const g = (i: number, j: number) => m[idx(i, j)];
-  const s_ = (i: number, j: number, v: number) => { m[idx(i, j)] = v; };
-  const wr = new Float64Array(n + 1), wi = new Float64Array(n + 1);
+  const s_ = (i: number, j: number, v: number) => {
+    m[idx(i, j)] = v;
+  };
+  const wr = new Float64Array(n + 1),
+    wi = new Float64Array(n + 1);
   let anorm = 0;
   for (let i = 1; i <= n; i++) for (let j = Math.max(i - 1, 1); j <= n; j++) anorm += Math.abs(g(i, j));
-  let nn = n, t = 0;
+  let nn = n,
+    t = 0;
   while (nn >= 1) {
-    let its = 0, l: number;
+    let its = 0,
+      l: number;
     do {
       for (l = nn; l >= 2; l--) {
         let s = Math.abs(g(l - 1, l - 1)) + Math.abs(g(l, l));
         if (s === 0) s = anorm;
-        if (Math.abs(g(l, l - 1)) + s === s) { s_(l, l - 1, 0); break; }
+        if (Math.abs(g(l, l - 1)) + s === s) {
+          s_(l, l - 1, 0);
+          break;
+        }
       }
       let x = g(nn, nn);
-      if (l === nn) { // one root found
-        wr[nn] = x + t; wi[nn--] = 0;
+      if (l === nn) {
+        // one root found
+        wr[nn] = x + t;
+        wi[nn--] = 0;
       } else {
         let y = g(nn - 1, nn - 1);
         let w = g(nn, nn - 1) * g(nn - 1, nn);
-        if (l === nn - 1) { // two roots found
-          const p = 0.5 * (y - x), q = p * p + w;
+        if (l === nn - 1) {
+          // two roots found
+          const p = 0.5 * (y - x),
+            q = p * p + w;
           let z = Math.sqrt(Math.abs(q));
           x += t;
           if (q >= 0) {
@@ -98,12 +126,15 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
             wi[nn - 1] = wi[nn] = 0;
           } else {
             wr[nn - 1] = wr[nn] = x + p;
-            wi[nn] = z; wi[nn - 1] = -z;
+            wi[nn] = z;
+            wi[nn - 1] = -z;
           }
           nn -= 2;
         } else {
-          if (its === maxIterations) throw new Error(`eigenvalues: no convergence after ${maxIterations} QR iterations (matrix ${n} x ${n})`);
-          if (its === 10 || its === 20) { // exceptional shift
+          if (its === maxIterations)
+            throw new Error(`eigenvalues: no convergence after ${maxIterations} QR iterations (matrix ${n} x ${n})`);
+          if (its === 10 || its === 20) {
+            // exceptional shift
             t += x;
             for (let i = 1; i <= nn; i++) s_(i, i, g(i, i) - x);
             const s = Math.abs(g(nn, nn - 1)) + Math.abs(g(nn - 1, nn - 2));
@@ -111,8 +142,13 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
             w = -0.4375 * s * s;
           }
           ++its;
-          let mm: number, p = 0, q = 0, r = 0, z = 0;
-          for (mm = nn - 2; mm >= l; mm--) { // look for two consecutive small subdiagonal elements
+          let mm: number,
+            p = 0,
+            q = 0,
+            r = 0,
+            z = 0;
+          for (mm = nn - 2; mm >= l; mm--) {
+            // look for two consecutive small subdiagonal elements
             z = g(mm, mm);
             r = x - z;
             const s0 = y - z;
@@ -120,7 +156,9 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
             q = g(mm + 1, mm + 1) - z - r - s0;
             r = g(mm + 2, mm + 1);
             const s = Math.abs(p) + Math.abs(q) + Math.abs(r);
-            p /= s; q /= s; r /= s;
+            p /= s;
+            q /= s;
+            r /= s;
             if (mm === l) break;
             const u = Math.abs(g(mm, mm - 1)) * (Math.abs(q) + Math.abs(r));
             const v = Math.abs(p) * (Math.abs(g(mm - 1, mm - 1)) + Math.abs(z) + Math.abs(g(mm + 1, mm + 1)));
@@ -130,12 +168,19 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
             s_(i, i - 2, 0);
             if (i !== mm + 2) s_(i, i - 3, 0);
           }
-          for (let k = mm; k <= nn - 1; k++) { // double QR step on rows l..nn, columns mm..nn
+          for (let k = mm; k <= nn - 1; k++) {
+            // double QR step on rows l..nn, columns mm..nn
             if (k !== mm) {
-              p = g(k, k - 1); q = g(k + 1, k - 1); r = 0;
+              p = g(k, k - 1);
+              q = g(k + 1, k - 1);
+              r = 0;
               if (k !== nn - 1) r = g(k + 2, k - 1);
               x = Math.abs(p) + Math.abs(q) + Math.abs(r);
-              if (x !== 0) { p /= x; q /= x; r /= x; }
+              if (x !== 0) {
+                p /= x;
+                q /= x;
+                r /= x;
+              }
             }
             const norm = Math.sqrt(p * p + q * q + r * r);
             const s = p >= 0 ? norm : -norm;
@@ -144,18 +189,27 @@ export function eigenvalues(matrix: MatrixLike, maxIterations = 60): Complex[] {
               if (l !== mm) s_(k, k - 1, -g(k, k - 1));
             } else s_(k, k - 1, -s * x);
             p += s;
-            x = p / s; y = q / s; z = r / s;
-            q /= p; r /= p;
+            x = p / s;
+            y = q / s;
+            z = r / s;
+            q /= p;
+            r /= p;
             for (let j = k; j <= nn; j++) {
               p = g(k, j) + q * g(k + 1, j);
-              if (k !== nn - 1) { p += r * g(k + 2, j); s_(k + 2, j, g(k + 2, j) - p * z); }
+              if (k !== nn - 1) {
+                p += r * g(k + 2, j);
+                s_(k + 2, j, g(k + 2, j) - p * z);
+              }
               s_(k + 1, j, g(k + 1, j) - p * y);
               s_(k, j, g(k, j) - p * x);
             }
             const mmin = nn < k + 3 ? nn : k + 3;
             for (let i = l; i <= mmin; i++) {
               p = x * g(i, k) + y * g(i, k + 1);
-              if (k !== nn - 1) { p += z * g(i, k + 2); s_(i, k + 2, g(i, k + 2) - p * r); }
+              if (k !== nn - 1) {
+                p += z * g(i, k + 2);
+                s_(i, k + 2, g(i, k + 2) - p * r);
+              }
               s_(i, k + 1, g(i, k + 1) - p * q);
               s_(i, k, g(i, k) - p);
             }
@@ -183,37 +237,47 @@ export function symmetricEigen(matrix: MatrixLike, tol = 1e-12, maxSweeps = 100)
   checkFinite(a, 'symmetricEigen');
   let scale = 0;
   for (const v of a) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) {
-    if (Math.abs(a[i * n + j] - a[j * n + i]) > 1e-9 * Math.max(scale, 1e-300)) throw new Error(`symmetricEigen: the matrix is not symmetric at (${i}, ${j})`);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < i; j++) {
+      if (Math.abs(a[i * n + j] - a[j * n + i]) > 1e-9 * Math.max(scale, 1e-300))
+        throw new Error(`symmetricEigen: the matrix is not symmetric at (${i}, ${j})`);
+    }
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < maxSweeps; sweep++) {
     let off = 0;
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += a[i * n + j] ** 2;
     if (Math.sqrt(off) <= tol * Math.max(scale, 1e-300)) break;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) {
-      const apq = a[p * n + q];
-      if (apq === 0) continue;
-      const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-      const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-      for (let k = 0; k < n; k++) { // A <- A J (columns p, q)
-        const akp = a[k * n + p], akq = a[k * n + q];
-        a[k * n + p] = c * akp - s * akq;
-        a[k * n + q] = s * akp + c * akq;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
+        for (let k = 0; k < n; k++) {
+          // A <- A J (columns p, q)
+          const akp = a[k * n + p],
+            akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          // A <- J^T A (rows p, q)
+          const apk = a[p * n + k],
+            aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          // V <- V J
+          const vkp = v[k * n + p],
+            vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
       }
-      for (let k = 0; k < n; k++) { // A <- J^T A (rows p, q)
-        const apk = a[p * n + k], aqk = a[q * n + k];
-        a[p * n + k] = c * apk - s * aqk;
-        a[q * n + k] = s * apk + c * aqk;
-      }
-      for (let k = 0; k < n; k++) { // V <- V J
-        const vkp = v[k * n + p], vkq = v[k * n + q];
-        v[k * n + p] = c * vkp - s * vkq;
-        v[k * n + q] = s * vkp + c * vkq;
-      }
-    }
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => a[j * n + j] - a[i * n + i]);
   return {
@@ -246,15 +310,28 @@ export function pca(data: ArrayLike<number>, rows: number, dim: number, k: numbe
   for (let r = 0; r < rows; r++) for (let j = 0; j < dim; j++) mean[j] += data[r * dim + j] / rows;
   const X = new Float64Array(rows * dim);
   let total = 0;
-  for (let r = 0; r < rows; r++) for (let j = 0; j < dim; j++) { const v = data[r * dim + j] - mean[j]; X[r * dim + j] = v; total += v * v; }
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < dim; j++) {
+      const v = data[r * dim + j] - mean[j];
+      X[r * dim + j] = v;
+      total += v * v;
+    }
   total /= rows - 1;
   let V = Array.from({ length: k }, () => Float64Array.from({ length: dim }, () => rng.normal()));
   orthonormalise(V);
-  const apply = (v: Float64Array) => { // covariance times v
+  const apply = (v: Float64Array) => {
+    // covariance times v
     const xv = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) { let s = 0; for (let j = 0; j < dim; j++) s += X[r * dim + j] * v[j]; xv[r] = s; }
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += X[r * dim + j] * v[j];
+      xv[r] = s;
+    }
     const out = new Float64Array(dim);
-    for (let r = 0; r < rows; r++) { const s = xv[r] / (rows - 1); for (let j = 0; j < dim; j++) out[j] += X[r * dim + j] * s; }
+    for (let r = 0; r < rows; r++) {
+      const s = xv[r] / (rows - 1);
+      for (let j = 0; j < dim; j++) out[j] += X[r * dim + j] * s;
+    }
     return out;
   };
   for (let it = 0; it < iterations; it++) {
@@ -265,12 +342,17 @@ export function pca(data: ArrayLike<number>, rows: number, dim: number, k: numbe
     if (change < 1e-13) break;
   }
   // Rayleigh-Ritz on the converged subspace, so components come out in order of variance
-  const small = V.map((a) => { const ca = apply(a); return V.map((b) => dot(b, ca)); });
+  const small = V.map((a) => {
+    const ca = apply(a);
+    return V.map((b) => dot(b, ca));
+  });
   for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) small[i][j] = small[j][i] = (small[i][j] + small[j][i]) / 2;
   const eig = symmetricEigen(small);
   const components = eig.vectors.map((w) => {
     const c = new Float64Array(dim);
-    w.forEach((wi, i) => { for (let j = 0; j < dim; j++) c[j] += wi * V[i][j]; });
+    w.forEach((wi, i) => {
+      for (let j = 0; j < dim; j++) c[j] += wi * V[i][j];
+    });
     let big = 0;
     for (let j = 0; j < dim; j++) if (Math.abs(c[j]) > Math.abs(c[big])) big = j;
     if (c[big] < 0) for (let j = 0; j < dim; j++) c[j] = -c[j];
@@ -282,11 +364,13 @@ export function pca(data: ArrayLike<number>, rows: number, dim: number, k: numbe
 /** Coordinates of each row on the components: [rows][k]. */
 export function project(p: Pca, data: ArrayLike<number>, rows: number): number[][] {
   const dim = p.mean.length;
-  return Array.from({ length: rows }, (_, r) => p.components.map((c) => {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += (data[r * dim + j] - p.mean[j]) * c[j];
-    return s;
-  }));
+  return Array.from({ length: rows }, (_, r) =>
+    p.components.map((c) => {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += (data[r * dim + j] - p.mean[j]) * c[j];
+      return s;
+    }),
+  );
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

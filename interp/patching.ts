@@ -35,10 +35,14 @@ export interface EvalSet {
 export function evalSet(batch: TaskBatch, alt?: TaskBatch): EvalSet {
   const [, T] = batch.shape;
   const rows: number[] = [];
-  batch.targets.forEach((t, i) => { if (t !== IGNORE_INDEX) rows.push(i); });
+  batch.targets.forEach((t, i) => {
+    if (t !== IGNORE_INDEX) rows.push(i);
+  });
   if (!rows.length) throw new Error('evalSet: the batch has no scored positions');
   const set: EvalSet = {
-    batch, rows: Int32Array.from(rows), example: Int32Array.from(rows, (i) => Math.floor(i / T)),
+    batch,
+    rows: Int32Array.from(rows),
+    example: Int32Array.from(rows, (i) => Math.floor(i / T)),
     answer: Int32Array.from(rows, (i) => batch.targets[i]),
   };
   if (alt) {
@@ -73,13 +77,20 @@ function cellsPerExample(set: EvalSet): Float64Array {
 
 /** Averages per-cell values into per-example values (examples with no scored cell are 0 and dropped by callers via `scoredExamples`). */
 export function perExample(set: EvalSet, cell: ArrayLike<number>): Float64Array {
-  const n = cellsPerExample(set), out = new Float64Array(n.length);
+  const n = cellsPerExample(set),
+    out = new Float64Array(n.length);
   for (let i = 0; i < set.rows.length; i++) out[set.example[i]] += cell[i] / n[set.example[i]];
   return out;
 }
 
 /** Runs the model on ids with hooks (no gradient) and measures the scored cells. */
-export async function outcome(model: MambaLM, ids: Tensor, set: EvalSet, hooks: readonly Hook[], opts: { logProbs?: boolean } = {}): Promise<Outcome> {
+export async function outcome(
+  model: MambaLM,
+  ids: Tensor,
+  set: EvalSet,
+  hooks: readonly Hook[],
+  opts: { logProbs?: boolean } = {},
+): Promise<Outcome> {
   const V = model.config.vocab_size;
   const logits = await mi.tidyAsync(() => {
     const all = mi.noGrad(() => model.runWithHooks(ids, hooks));
@@ -88,12 +99,19 @@ export async function outcome(model: MambaLM, ids: Tensor, set: EvalSet, hooks: 
     return mi.indexSelect(flat, 0, rowsT).data();
   });
   const S = set.rows.length;
-  const acc = new Float64Array(S), loss = new Float64Array(S), ld = set.alt ? new Float64Array(S) : null;
+  const acc = new Float64Array(S),
+    loss = new Float64Array(S),
+    ld = set.alt ? new Float64Array(S) : null;
   const lp = opts.logProbs ? new Float32Array(S * V) : null;
   for (let i = 0; i < S; i++) {
     const o = i * V;
-    let max = -Infinity, arg = 0;
-    for (let v = 0; v < V; v++) if (logits[o + v] > max) { max = logits[o + v]; arg = v; }
+    let max = -Infinity,
+      arg = 0;
+    for (let v = 0; v < V; v++)
+      if (logits[o + v] > max) {
+        max = logits[o + v];
+        arg = v;
+      }
     let z = 0;
     for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
     const lse = max + Math.log(z);
@@ -103,17 +121,23 @@ export async function outcome(model: MambaLM, ids: Tensor, set: EvalSet, hooks: 
     if (lp) for (let v = 0; v < V; v++) lp[o + v] = logits[o + v] - lse;
   }
   return {
-    accuracy: perExample(set, acc), loss: perExample(set, loss),
-    ...(ld ? { logitDiff: perExample(set, ld) } : {}), ...(lp ? { logProbs: lp } : {}),
+    accuracy: perExample(set, acc),
+    loss: perExample(set, loss),
+    ...(ld ? { logitDiff: perExample(set, ld) } : {}),
+    ...(lp ? { logProbs: lp } : {}),
   };
 }
 
 /** Per example, the mean over its scored cells of KL(reference || other) from log-probabilities [rows, V]. */
 export function klPerExample(set: EvalSet, reference: Float32Array, other: Float32Array, V: number): Float64Array {
-  const S = set.rows.length, kl = new Float64Array(S);
+  const S = set.rows.length,
+    kl = new Float64Array(S);
   for (let i = 0; i < S; i++) {
     let s = 0;
-    for (let v = 0; v < V; v++) { const p = reference[i * V + v]; s += Math.exp(p) * (p - other[i * V + v]); }
+    for (let v = 0; v < V; v++) {
+      const p = reference[i * V + v];
+      s += Math.exp(p) * (p - other[i * V + v]);
+    }
     kl[i] = Math.max(s, 0);
   }
   return perExample(set, kl);
@@ -132,7 +156,8 @@ export function cacheActivations(model: MambaLM, ids: Tensor, hooks: readonly st
 /** Per coordinate, the mean of an activation [batch,T,...] over the cells of a mask. */
 export async function maskedMean(act: Tensor, mask: Uint8Array): Promise<Float32Array> {
   const data = await act.data();
-  const cells = mask.length, dim = act.size / cells;
+  const cells = mask.length,
+    dim = act.size / cells;
   const sum = new Float64Array(dim);
   let n = 0;
   for (let c = 0; c < cells; c++) {
@@ -162,9 +187,20 @@ export async function ablationEdit(kind: AblationKind, clean: Tensor, mask: Uint
 }
 
 /** Per example: accuracy drop and loss increase when the site is ablated. */
-export interface NecessityEffect { accuracyDrop: Float64Array; lossIncrease: Float64Array }
+export interface NecessityEffect {
+  accuracyDrop: Float64Array;
+  lossIncrease: Float64Array;
+}
 
-export async function ablate(model: MambaLM, ids: Tensor, set: EvalSet, base: Outcome, site: Site, mask: Uint8Array, edit: Edit): Promise<NecessityEffect> {
+export async function ablate(
+  model: MambaLM,
+  ids: Tensor,
+  set: EvalSet,
+  base: Outcome,
+  site: Site,
+  mask: Uint8Array,
+  edit: Edit,
+): Promise<NecessityEffect> {
   const o = await outcome(model, ids, set, siteHooks(model, site, mask, set.batch.shape, edit));
   return {
     accuracyDrop: base.accuracy.map((a, i) => a - o.accuracy[i]),
@@ -179,10 +215,21 @@ export async function ablate(model: MambaLM, ids: Tensor, set: EvalSet, base: Ou
  * corrupted inputs. Per example: the logit difference gained over the corrupted run (numerator)
  * and the clean-vs-corrupted gap (denominator).
  */
-export interface SufficiencyEffect { gained: Float64Array; gap: Float64Array }
+export interface SufficiencyEffect {
+  gained: Float64Array;
+  gap: Float64Array;
+}
 
-export async function patchClean(model: MambaLM, corruptIds: Tensor, set: EvalSet, cleanLd: Float64Array, corruptLd: Float64Array,
-  site: Site, mask: Uint8Array, cleanAct: Tensor): Promise<SufficiencyEffect> {
+export async function patchClean(
+  model: MambaLM,
+  corruptIds: Tensor,
+  set: EvalSet,
+  cleanLd: Float64Array,
+  corruptLd: Float64Array,
+  site: Site,
+  mask: Uint8Array,
+  cleanAct: Tensor,
+): Promise<SufficiencyEffect> {
   if (!set.alt) throw new Error('patchClean: the set needs the corrupted answers as alternatives (evalSet(clean, corrupted))');
   const o = await outcome(model, corruptIds, set, siteHooks(model, site, mask, set.batch.shape, { kind: 'activations', value: cleanAct }));
   return { gained: o.logitDiff!.map((v, i) => v - corruptLd[i]), gap: cleanLd.map((v, i) => v - corruptLd[i]) };
@@ -200,7 +247,15 @@ export function fractionRestored(gained: ArrayLike<number>, gap: ArrayLike<numbe
  * plus offset) is replaced, in the whole sequence, by another token of the same vocabulary range,
  * and the targets follow. The sequence up to the source position is unchanged.
  */
-export function corruptAnswers(task: Task<any>, taskOptions: any, batch: TaskBatch, source: { label: string; offset?: number }, rng: mi.Rng): TaskBatch {
+export function corruptAnswers(
+  // biome-ignore lint/suspicious/noExplicitAny: any task, with its own options type
+  task: Task<any>,
+  // biome-ignore lint/suspicious/noExplicitAny: the options of that task
+  taskOptions: any,
+  batch: TaskBatch,
+  source: { label: string; offset?: number },
+  rng: mi.Rng,
+): TaskBatch {
   const [B, T] = batch.shape;
   const lab = batch.labels[source.label];
   if (!lab) throw new Error(`corruptAnswers: ${task.name} batches have no label '${source.label}'`);
@@ -213,7 +268,8 @@ export function corruptAnswers(task: Task<any>, taskOptions: any, batch: TaskBat
       if (batch.targets[i] === IGNORE_INDEX || lab[i] < 0) continue;
       const src = b * T + lab[i] + (source.offset ?? 0);
       const old = batch.inputs[src];
-      if (old !== batch.targets[i]) throw new Error(`corruptAnswers: ${task.name} ${source.label} does not point at the answer (example ${b}, position ${t})`);
+      if (old !== batch.targets[i])
+        throw new Error(`corruptAnswers: ${task.name} ${source.label} does not point at the answer (example ${b}, position ${t})`);
       if (!swap.has(old)) {
         const r = ranges.find((e) => e.first <= old && old <= e.last);
         if (!r || r.last === r.first) throw new Error(`corruptAnswers: token ${old} has no vocabulary range with an alternative`);
@@ -246,10 +302,13 @@ export const ANSWER_SOURCE: Record<string, { label: string; offset?: number }> =
 
 /** An effect next to its control, with a paired bootstrap interval and a paired permutation test. */
 export interface Comparison {
-  estimate: number; interval: [number, number];
-  control: number; controlInterval: [number, number];
+  estimate: number;
+  interval: [number, number];
+  control: number;
+  controlInterval: [number, number];
   /** circuit minus control */
-  difference: number; differenceInterval: [number, number];
+  difference: number;
+  differenceInterval: [number, number];
   p: number;
 }
 
@@ -259,18 +318,33 @@ export interface Comparison {
  * of means (fraction restored). Intervals: paired bootstrap over examples (percentile); p: paired
  * sign-flip permutation test of circuit minus control.
  */
-export function compareWithControls(circuit: ArrayLike<number>, control: ArrayLike<number>, rng: mi.Rng,
-  o: { bootstrap: number; permutations: number; ratioTo?: ArrayLike<number>; alternative?: Alternative; level?: number }): Comparison {
+export function compareWithControls(
+  circuit: ArrayLike<number>,
+  control: ArrayLike<number>,
+  rng: mi.Rng,
+  o: { bootstrap: number; permutations: number; ratioTo?: ArrayLike<number>; alternative?: Alternative; level?: number },
+): Comparison {
   const den = o.ratioTo ? Float64Array.from(o.ratioTo) : new Float64Array(circuit.length).fill(1);
-  const ratio = (a: Float64Array, d: Float64Array) => { const m = mean(d); return m === 0 ? 0 : mean(a) / m; };
+  const ratio = (a: Float64Array, d: Float64Array) => {
+    const m = mean(d);
+    return m === 0 ? 0 : mean(a) / m;
+  };
   const bo = { nBoot: o.bootstrap, method: 'percentile' as const, level: o.level ?? 0.95 };
   const c = bootstrapPairedCI(circuit, den, rng.fork('circuit'), ratio, bo);
   const r = bootstrapPairedCI(control, den, rng.fork('control'), ratio, bo);
   const diff = Float64Array.from(circuit, (v, i) => v - control[i]);
   const d = bootstrapPairedCI(diff, den, rng.fork('difference'), ratio, bo);
-  const p = pairedPermutationTest(diff, null, rng.fork('permutation'), { nPerm: o.permutations, alternative: o.alternative ?? 'greater' }).pValue;
+  const p = pairedPermutationTest(diff, null, rng.fork('permutation'), {
+    nPerm: o.permutations,
+    alternative: o.alternative ?? 'greater',
+  }).pValue;
   return {
-    estimate: c.estimate, interval: [c.lo, c.hi], control: r.estimate, controlInterval: [r.lo, r.hi],
-    difference: d.estimate, differenceInterval: [d.lo, d.hi], p,
+    estimate: c.estimate,
+    interval: [c.lo, c.hi],
+    control: r.estimate,
+    controlInterval: [r.lo, r.hi],
+    difference: d.estimate,
+    differenceInterval: [d.lo, d.hi],
+    p,
   };
 }

@@ -8,9 +8,7 @@
 // resample test rows; the p-value is a paired sign-flip test on the per-row scores (correct /
 // squared error) of probe and control.
 import type { Rng } from '../engine/random.ts';
-import {
-  linearProbeCV, logisticProbeCV, predictLinear, predictLogistic, type Matrix,
-} from './probes.ts';
+import { linearProbeCV, logisticProbeCV, predictLinear, predictLogistic, type Matrix } from './probes.ts';
 import { bootstrapCI, pairedPermutationTest } from './stats.ts';
 import type { TaskVariable } from './task-variables.ts';
 
@@ -67,14 +65,29 @@ function takeRows(X: Matrix, rows: ArrayLike<number>): Matrix {
 /** Indices into v.rows: at most maxSamples, class-balanced for binary variables. */
 function subsample(v: TaskVariable, maxSamples: number, rng: Rng): number[] {
   const n = v.rows.length;
-  if (v.kind === 'continuous') return rng.permutation(n).slice(0, Math.min(n, maxSamples)).sort((a, b) => a - b);
+  if (v.kind === 'continuous')
+    return rng
+      .permutation(n)
+      .slice(0, Math.min(n, maxSamples))
+      .sort((a, b) => a - b);
   const byClass: number[][] = [[], []];
   for (let i = 0; i < n; i++) byClass[v.values[i] ? 1 : 0].push(i);
   const per = Math.min(byClass[0].length, byClass[1].length, Math.floor(maxSamples / 2));
-  return byClass.flatMap((c) => rng.permutation(c.length).slice(0, per).map((k) => c[k])).sort((a, b) => a - b);
+  return byClass
+    .flatMap((c) =>
+      rng
+        .permutation(c.length)
+        .slice(0, per)
+        .map((k) => c[k]),
+    )
+    .sort((a, b) => a - b);
 }
 
-const meanOf = (x: Float64Array) => { let s = 0; for (const v of x) s += v; return s / x.length; };
+const meanOf = (x: Float64Array) => {
+  let s = 0;
+  for (const v of x) s += v;
+  return s / x.length;
+};
 
 /** R2 of predictions at resampled test rows (the statistic sees row indices). */
 function r2At(y: Float64Array, pred: Float64Array) {
@@ -82,22 +95,47 @@ function r2At(y: Float64Array, pred: Float64Array) {
     let m = 0;
     for (const i of idx) m += y[i];
     m /= idx.length;
-    let sse = 0, sst = 0;
-    for (const i of idx) { sse += (y[i] - pred[i]) ** 2; sst += (y[i] - m) ** 2; }
+    let sse = 0,
+      sst = 0;
+    for (const i of idx) {
+      sse += (y[i] - pred[i]) ** 2;
+      sst += (y[i] - m) ** 2;
+    }
     return sst > 0 ? 1 - sse / sst : 0;
   };
 }
 
 /** Fits and scores one probe for variable `v` from features X (rows = all rows of the collection). */
 export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeEvalOptions = {}): ProbeEval {
-  const { alpha = 1, folds = 5, maxSamples = 4000, testFraction = 0.3, nLambda = 20, lambdaRatio = 1e-2, nBoot = 1000, nPerm = 1000, tol = 1e-6, maxSweeps = 1000, maxOuter = 25 } = opts;
+  const {
+    alpha = 1,
+    folds = 5,
+    maxSamples = 4000,
+    testFraction = 0.3,
+    nLambda = 20,
+    lambdaRatio = 1e-2,
+    nBoot = 1000,
+    nPerm = 1000,
+    tol = 1e-6,
+    maxSweeps = 1000,
+    maxOuter = 25,
+  } = opts;
   const picked = subsample(v, maxSamples, rng.fork('subsample'));
-  const nTest = Math.round(picked.length * testFraction), nTrain = picked.length - nTest;
-  if (nTest < 4 || nTrain < 2 * folds) throw new Error(`evaluateProbe ${v.name}: ${picked.length} usable rows are too few for ${folds}-fold CV and a test split`);
+  const nTest = Math.round(picked.length * testFraction),
+    nTrain = picked.length - nTest;
+  if (nTest < 4 || nTrain < 2 * folds)
+    throw new Error(`evaluateProbe ${v.name}: ${picked.length} usable rows are too few for ${folds}-fold CV and a test split`);
   const order = rng.fork('split').permutation(picked.length);
-  const trainIdx = order.slice(nTest), testIdx = order.slice(0, nTest);
-  const Xtr = takeRows(X, trainIdx.map((i) => v.rows[picked[i]]));
-  const Xte = takeRows(X, testIdx.map((i) => v.rows[picked[i]]));
+  const trainIdx = order.slice(nTest),
+    testIdx = order.slice(0, nTest);
+  const Xtr = takeRows(
+    X,
+    trainIdx.map((i) => v.rows[picked[i]]),
+  );
+  const Xte = takeRows(
+    X,
+    testIdx.map((i) => v.rows[picked[i]]),
+  );
   const ytr = Float64Array.from(trainIdx, (i) => v.values[picked[i]]);
   const yte = Float64Array.from(testIdx, (i) => v.values[picked[i]]);
   const shuffled = Float64Array.from(rng.fork('shuffle').permutation(nTrain), (k) => ytr[k]);
@@ -116,10 +154,19 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
     const test = pairedPermutationTest(real.correct, ctrl.correct, rng.fork('perm'), { nPerm, alternative: 'greater' });
     const pos = meanOf(yte);
     return {
-      kind: 'logistic', metric: 'accuracy', heldOut: ci.estimate, interval: [ci.lo, ci.hi], chance: Math.max(pos, 1 - pos),
-      control: cci.estimate, controlInterval: [cci.lo, cci.hi], p: test.pValue,
-      selected: real.probe.selected, coefficients: real.probe.selected.map((j) => real.probe.coef[0][j]),
-      lambda: real.probe.lambda, nTrain, nTest,
+      kind: 'logistic',
+      metric: 'accuracy',
+      heldOut: ci.estimate,
+      interval: [ci.lo, ci.hi],
+      chance: Math.max(pos, 1 - pos),
+      control: cci.estimate,
+      controlInterval: [cci.lo, cci.hi],
+      p: test.pValue,
+      selected: real.probe.selected,
+      coefficients: real.probe.selected.map((j) => real.probe.coef[0][j]),
+      lambda: real.probe.lambda,
+      nTrain,
+      nTest,
     };
   }
   const fit = (y: Float64Array, r: Rng) => {
@@ -134,9 +181,18 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
   const err = (pred: Float64Array) => Float64Array.from(yte, (t, i) => (t - pred[i]) ** 2);
   const test = pairedPermutationTest(err(ctrl.pred), err(real.pred), rng.fork('perm'), { nPerm, alternative: 'greater' });
   return {
-    kind: alpha === 1 ? 'lasso' : 'elasticnet', metric: 'r2', heldOut: ci.estimate, interval: [ci.lo, ci.hi], chance: 0,
-    control: cci.estimate, controlInterval: [cci.lo, cci.hi], p: test.pValue,
-    selected: real.probe.selected, coefficients: real.probe.selected.map((j) => real.probe.coef[j]),
-    lambda: real.probe.lambda, nTrain, nTest,
+    kind: alpha === 1 ? 'lasso' : 'elasticnet',
+    metric: 'r2',
+    heldOut: ci.estimate,
+    interval: [ci.lo, ci.hi],
+    chance: 0,
+    control: cci.estimate,
+    controlInterval: [cci.lo, cci.hi],
+    p: test.pValue,
+    selected: real.probe.selected,
+    coefficients: real.probe.selected.map((j) => real.probe.coef[j]),
+    lambda: real.probe.lambda,
+    nTrain,
+    nTest,
   };
 }

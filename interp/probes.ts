@@ -11,11 +11,16 @@
 import type { Rng } from '../engine/random.ts';
 
 /** A row-major [rows, cols] matrix, e.g. `{ data: await acts.data(), rows: n, cols: d }`. */
-export interface Matrix { data: ArrayLike<number>; rows: number; cols: number }
+export interface Matrix {
+  data: ArrayLike<number>;
+  rows: number;
+  cols: number;
+}
 
 export function matrixFromRows(rows: ArrayLike<number>[]): Matrix {
   if (!rows.length) throw new Error('matrixFromRows: no rows');
-  const cols = rows[0].length, data = new Float64Array(rows.length * cols);
+  const cols = rows[0].length,
+    data = new Float64Array(rows.length * cols);
   rows.forEach((r, i) => {
     if (r.length !== cols) throw new Error(`matrixFromRows: row ${i} has ${r.length} values, row 0 has ${cols}`);
     data.set(Array.from(r), i * cols);
@@ -24,7 +29,8 @@ export function matrixFromRows(rows: ArrayLike<number>[]): Matrix {
 }
 
 function checkMatrix(what: string, X: Matrix, nY?: number): void {
-  if (X.data.length !== X.rows * X.cols) throw new Error(`${what}: X.data has ${X.data.length} values, expected rows*cols = ${X.rows}*${X.cols}`);
+  if (X.data.length !== X.rows * X.cols)
+    throw new Error(`${what}: X.data has ${X.data.length} values, expected rows*cols = ${X.rows}*${X.cols}`);
   if (nY !== undefined && nY !== X.rows) throw new Error(`${what}: X has ${X.rows} rows but y has ${nY} values`);
   for (let i = 0; i < X.data.length; i++) {
     if (!Number.isFinite(X.data[i])) throw new Error(`${what}: X[${Math.floor(i / X.cols)}, ${i % X.cols}] is ${X.data[i]}`);
@@ -45,8 +51,11 @@ interface Design {
 }
 
 function makeDesign(X: Matrix, rows: ArrayLike<number> | null, standardize: boolean): Design {
-  const n = rows ? rows.length : X.rows, p = X.cols;
-  const cols: Float64Array[] = [], means = new Float64Array(p), scales = new Float64Array(p);
+  const n = rows ? rows.length : X.rows,
+    p = X.cols;
+  const cols: Float64Array[] = [],
+    means = new Float64Array(p),
+    scales = new Float64Array(p);
   for (let j = 0; j < p; j++) {
     const c = new Float64Array(n);
     for (let i = 0; i < n; i++) c[i] = X.data[(rows ? rows[i] : i) * p + j];
@@ -54,13 +63,18 @@ function makeDesign(X: Matrix, rows: ArrayLike<number> | null, standardize: bool
     for (let i = 0; i < n; i++) m += c[i];
     m /= n;
     let ss = 0;
-    for (let i = 0; i < n; i++) { c[i] -= m; ss += c[i] * c[i]; }
+    for (let i = 0; i < n; i++) {
+      c[i] -= m;
+      ss += c[i] * c[i];
+    }
     const sd = Math.sqrt(ss / n);
     // Relative threshold: a column that is constant up to rounding carries no signal.
     const s = sd > 1e-12 * Math.max(1, Math.abs(m)) ? (standardize ? sd : 1) : 0;
     if (s === 0) c.fill(0);
     else if (s !== 1) for (let i = 0; i < n; i++) c[i] /= s;
-    cols.push(c); means[j] = m; scales[j] = s;
+    cols.push(c);
+    means[j] = m;
+    scales[j] = s;
   }
   return { n, p, cols, means, scales };
 }
@@ -78,7 +92,9 @@ function toOriginal(d: Design, beta: Float64Array, b0: number): { coef: Float64A
 }
 
 function linearPredict(X: Matrix, rows: ArrayLike<number> | null, coef: Float64Array, intercept: number): Float64Array {
-  const n = rows ? rows.length : X.rows, p = X.cols, out = new Float64Array(n);
+  const n = rows ? rows.length : X.rows,
+    p = X.cols,
+    out = new Float64Array(n);
   const nz: number[] = [];
   for (let j = 0; j < p; j++) if (coef[j] !== 0) nz.push(j);
   for (let i = 0; i < n; i++) {
@@ -108,12 +124,27 @@ const soft = (u: number, t: number) => (u > t ? u - t : u < -t ? u + t : 0);
  * Alternates sweeps over the candidates with sweeps over the active set (the nonzero coefficients)
  * until the largest weighted squared change is below `tol`.
  */
-function coordinateDescent(d: Design, w: Float64Array | null, xw: Float64Array, st: CDState, candidates: number[],
-  lambda: number, alpha: number, fitIntercept: boolean, tol: number, maxSweeps: number): boolean {
-  const { n, cols } = d, { beta, r } = st;
-  const l1 = lambda * alpha, l2 = lambda * (1 - alpha);
+function coordinateDescent(
+  d: Design,
+  w: Float64Array | null,
+  xw: Float64Array,
+  st: CDState,
+  candidates: number[],
+  lambda: number,
+  alpha: number,
+  fitIntercept: boolean,
+  tol: number,
+  maxSweeps: number,
+): boolean {
+  const { n, cols } = d,
+    { beta, r } = st;
+  const l1 = lambda * alpha,
+    l2 = lambda * (1 - alpha);
   let sumW = n;
-  if (w) { sumW = 0; for (let i = 0; i < n; i++) sumW += w[i]; }
+  if (w) {
+    sumW = 0;
+    for (let i = 0; i < n; i++) sumW += w[i];
+  }
   const sweep = (idx: number[]): number => {
     let maxChange = 0;
     for (const j of idx) {
@@ -170,7 +201,8 @@ function lambdaSequence(lambdaMax: number, nLambda: number, ratio: number): Floa
  * to stay 0, so descent runs over the rest; a KKT check over all columns afterwards adds any it missed.
  */
 function strongSet(d: Design, grad: Float64Array, beta: Float64Array, lambda: number, lambdaPrev: number, alpha: number): number[] {
-  const cut = alpha * (2 * lambda - lambdaPrev), out: number[] = [];
+  const cut = alpha * (2 * lambda - lambdaPrev),
+    out: number[] = [];
   for (let j = 0; j < d.p; j++) if (d.scales[j] !== 0 && (beta[j] !== 0 || Math.abs(grad[j]) >= cut)) out.push(j);
   return out;
 }
@@ -234,9 +266,13 @@ function resolvePath(what: string, o: PathOptions) {
 }
 
 function centred(y: ArrayLike<number>, rows: ArrayLike<number> | null): { yc: Float64Array; mean: number } {
-  const n = rows ? rows.length : y.length, yc = new Float64Array(n);
+  const n = rows ? rows.length : y.length,
+    yc = new Float64Array(n);
   let m = 0;
-  for (let i = 0; i < n; i++) { yc[i] = y[rows ? rows[i] : i]; m += yc[i]; }
+  for (let i = 0; i < n; i++) {
+    yc[i] = y[rows ? rows[i] : i];
+    m += yc[i];
+  }
   m /= n;
   for (let i = 0; i < n; i++) yc[i] -= m;
   return { yc, mean: m };
@@ -257,14 +293,23 @@ function linearLambdaMax(d: Design, yc: Float64Array, alpha: number): number {
   return maxCorrelation(d, yc) / alphaForLambdaMax(alpha);
 }
 
-function fitLinearPath(X: Matrix, y: ArrayLike<number>, rows: ArrayLike<number> | null, lambdas: Float64Array,
-  o: ReturnType<typeof resolvePath>): LinearPath {
+function fitLinearPath(
+  X: Matrix,
+  y: ArrayLike<number>,
+  rows: ArrayLike<number> | null,
+  lambdas: Float64Array,
+  o: ReturnType<typeof resolvePath>,
+): LinearPath {
   const d = makeDesign(X, rows, o.standardize);
   const { yc, mean: yMean } = centred(y, rows);
   let nullDev = 0;
   for (const v of yc) nullDev += v * v;
   nullDev /= d.n;
-  const xw = Float64Array.from(d.cols, (c) => { let s = 0; for (const v of c) s += v * v; return s / d.n; });
+  const xw = Float64Array.from(d.cols, (c) => {
+    let s = 0;
+    for (const v of c) s += v * v;
+    return s / d.n;
+  });
   // Columns are centred, so the intercept is mean(y) and never moves during descent.
   const st: CDState = { beta: new Float64Array(d.p), b0: 0, r: yc.slice() };
   const path: LinearPath = { lambdas, alpha: o.alpha, coefs: [], intercepts: [], converged: [] };
@@ -283,7 +328,9 @@ function fitLinearPath(X: Matrix, y: ArrayLike<number>, rows: ArrayLike<number> 
     }
     lambdaPrev = lambda;
     const { coef, intercept } = toOriginal(d, st.beta, yMean);
-    path.coefs.push(coef); path.intercepts.push(intercept); path.converged.push(ok);
+    path.coefs.push(coef);
+    path.intercepts.push(intercept);
+    path.converged.push(ok);
   }
   return path;
 }
@@ -292,16 +339,22 @@ function fitLinearPath(X: Matrix, y: ArrayLike<number>, rows: ArrayLike<number> 
 export function linearPath(X: Matrix, y: ArrayLike<number>, opts: PathOptions = {}): LinearPath {
   checkMatrix('linearPath', X, y.length);
   const o = resolvePath('linearPath', opts);
-  const lambdas = o.lambdas ? Float64Array.from(o.lambdas) : (() => {
-    const d = makeDesign(X, null, o.standardize);
-    return lambdaSequence(linearLambdaMax(d, centred(y, null).yc, o.alpha), o.nLambda, o.lambdaRatio);
-  })();
+  const lambdas = o.lambdas
+    ? Float64Array.from(o.lambdas)
+    : (() => {
+        const d = makeDesign(X, null, o.standardize);
+        return lambdaSequence(linearLambdaMax(d, centred(y, null).yc, o.alpha), o.nLambda, o.lambdaRatio);
+      })();
   return fitLinearPath(X, y, null, lambdas, o);
 }
 
 /** Single-lambda fit (solved along the path from lambda_max for warm starts). */
-export function lasso(X: Matrix, y: ArrayLike<number>, lambda: number, opts: Omit<PathOptions, 'lambdas'> = {}):
-  { coef: Float64Array; intercept: number; selected: number[] } {
+export function lasso(
+  X: Matrix,
+  y: ArrayLike<number>,
+  lambda: number,
+  opts: Omit<PathOptions, 'lambdas'> = {},
+): { coef: Float64Array; intercept: number; selected: number[] } {
   checkMatrix('lasso', X, y.length);
   const o = resolvePath('lasso', opts);
   const d = makeDesign(X, null, o.standardize);
@@ -313,8 +366,13 @@ export function lasso(X: Matrix, y: ArrayLike<number>, lambda: number, opts: Omi
   return { coef, intercept: path.intercepts[path.intercepts.length - 1], selected: nonzero(coef) };
 }
 
-export const elasticNet = (X: Matrix, y: ArrayLike<number>, lambda: number, alpha: number,
-  opts: Omit<PathOptions, 'lambdas' | 'alpha'> = {}) => lasso(X, y, lambda, { ...opts, alpha });
+export const elasticNet = (
+  X: Matrix,
+  y: ArrayLike<number>,
+  lambda: number,
+  alpha: number,
+  opts: Omit<PathOptions, 'lambdas' | 'alpha'> = {},
+) => lasso(X, y, lambda, { ...opts, alpha });
 
 export function nonzero(coef: ArrayLike<number>): number[] {
   const out: number[] = [];
@@ -332,8 +390,12 @@ export function r2Score(y: ArrayLike<number>, pred: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < y.length; i++) m += y[i];
   m /= y.length;
-  let sse = 0, sst = 0;
-  for (let i = 0; i < y.length; i++) { sse += (y[i] - pred[i]) ** 2; sst += (y[i] - m) ** 2; }
+  let sse = 0,
+    sst = 0;
+  for (let i = 0; i < y.length; i++) {
+    sse += (y[i] - pred[i]) ** 2;
+    sst += (y[i] - m) ** 2;
+  }
   return sst > 0 ? 1 - sse / sst : NaN;
 }
 
@@ -363,32 +425,42 @@ export interface CVSummary {
 export function kFolds(n: number, k: number, rng: Rng): Int32Array {
   if (!(k >= 2 && k <= n)) throw new Error(`kFolds: need 2 <= k <= n, got k=${k}, n=${n}`);
   const folds = new Int32Array(n);
-  rng.permutation(n).forEach((row, pos) => { folds[row] = pos % k; });
+  rng.permutation(n).forEach((row, pos) => {
+    folds[row] = pos % k;
+  });
   return folds;
 }
 
 function splitRows(folds: Int32Array, f: number): { train: number[]; test: number[] } {
-  const train: number[] = [], test: number[] = [];
+  const train: number[] = [],
+    test: number[] = [];
   folds.forEach((g, i) => (g === f ? test : train).push(i));
   return { train, test };
 }
 
 function summarise(lambdas: Float64Array, foldLoss: Float64Array[], folds: Int32Array, rule: 'min' | '1se') {
-  const k = foldLoss.length, L = lambdas.length;
-  const meanLoss = new Float64Array(L), seLoss = new Float64Array(L);
+  const k = foldLoss.length,
+    L = lambdas.length;
+  const meanLoss = new Float64Array(L),
+    seLoss = new Float64Array(L);
   for (let l = 0; l < L; l++) {
     let m = 0;
     for (let f = 0; f < k; f++) m += foldLoss[f][l];
     m /= k;
     let v = 0;
     for (let f = 0; f < k; f++) v += (foldLoss[f][l] - m) ** 2;
-    meanLoss[l] = m; seLoss[l] = Math.sqrt(v / (k - 1) / k);
+    meanLoss[l] = m;
+    seLoss[l] = Math.sqrt(v / (k - 1) / k);
   }
   let best = 0;
   for (let l = 1; l < L; l++) if (meanLoss[l] < meanLoss[best]) best = l;
   // Lambdas decrease along the path, so the first index within one SE is the largest such lambda.
   let oneSe = best;
-  for (let l = 0; l <= best; l++) if (meanLoss[l] <= meanLoss[best] + seLoss[best]) { oneSe = l; break; }
+  for (let l = 0; l <= best; l++)
+    if (meanLoss[l] <= meanLoss[best] + seLoss[best]) {
+      oneSe = l;
+      break;
+    }
   const summary: CVSummary = { lambdas, meanLoss, seLoss, lambdaMin: lambdas[best], lambda1se: lambdas[oneSe], nFolds: k, folds };
   return { summary, chosen: rule === 'min' ? best : oneSe };
 }
@@ -425,7 +497,10 @@ export function linearProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts: P
     fp.coefs.forEach((coef, l) => {
       const pred = linearPredict(X, test, coef, fp.intercepts[l]);
       let s = 0;
-      test.forEach((row, i) => { s += (y[row] - pred[i]) ** 2; oofPred[l][row] = pred[i]; });
+      test.forEach((row, i) => {
+        s += (y[row] - pred[i]) ** 2;
+        oofPred[l][row] = pred[i];
+      });
       loss[l] = s / test.length;
     });
     foldLoss.push(loss);
@@ -433,8 +508,15 @@ export function linearProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts: P
   const { summary, chosen } = summarise(path.lambdas, foldLoss, folds, rule);
   const coef = path.coefs[chosen];
   return {
-    kind: 'linear', alpha: o.alpha, lambda: path.lambdas[chosen], coef, intercept: path.intercepts[chosen],
-    selected: nonzero(coef), heldOutR2: r2Score(y, oofPred[chosen]), cv: summary, path,
+    kind: 'linear',
+    alpha: o.alpha,
+    lambda: path.lambdas[chosen],
+    coef,
+    intercept: path.intercepts[chosen],
+    selected: nonzero(coef),
+    heldOutR2: r2Score(y, oofPred[chosen]),
+    cv: summary,
+    path,
   };
 }
 
@@ -481,14 +563,23 @@ function logisticLambdaMax(d: Design, targets: Float64Array[], alpha: number): n
 }
 
 /** One binary L1 logistic path by IRLS with coordinate descent on each quadratic approximation. */
-function binaryPath(d: Design, t: Float64Array, lambdas: Float64Array, alpha: number, tol: number, maxSweeps: number,
-  maxOuter: number): { betas: Float64Array[]; b0s: number[]; converged: boolean[] } {
+function binaryPath(
+  d: Design,
+  t: Float64Array,
+  lambdas: Float64Array,
+  alpha: number,
+  tol: number,
+  maxSweeps: number,
+  maxOuter: number,
+): { betas: Float64Array[]; b0s: number[]; converged: boolean[] } {
   const n = d.n;
   let ybar = 0;
   for (const v of t) ybar += v;
   ybar /= n;
   const st: CDState = { beta: new Float64Array(d.p), b0: Math.log(ybar / (1 - ybar)), r: new Float64Array(n) };
-  const eta = new Float64Array(n), w = new Float64Array(n), xw = new Float64Array(d.p);
+  const eta = new Float64Array(n),
+    w = new Float64Array(n),
+    xw = new Float64Array(d.p);
   const nullDev = ybar * (1 - ybar); // scale for the tolerance: the weighted variance at beta = 0
   const out = { betas: [] as Float64Array[], b0s: [] as number[], converged: [] as boolean[] };
   const computeEta = () => {
@@ -516,7 +607,8 @@ function binaryPath(d: Design, t: Float64Array, lambdas: Float64Array, alpha: nu
         for (let i = 0; i < n; i++) s += w[i] * c[i] * c[i];
         xw[j] = s / n;
       }
-      const before = st.beta.slice(), b0Before = st.b0;
+      const before = st.beta.slice(),
+        b0Before = st.b0;
       const inner = coordinateDescent(d, w, xw, st, set, lambda, alpha, true, tol * nullDev, maxSweeps);
       let change = 0.25 * (st.b0 - b0Before) ** 2;
       for (const j of set) change = Math.max(change, xw[j] * (st.beta[j] - before[j]) ** 2);
@@ -525,7 +617,8 @@ function binaryPath(d: Design, t: Float64Array, lambdas: Float64Array, alpha: nu
     return false;
   };
   // Gradient of the mean log-likelihood, (1/n) X^T (t - p), for the strong rule and the KKT check.
-  const grad = new Float64Array(d.p), resid = new Float64Array(n);
+  const grad = new Float64Array(d.p),
+    resid = new Float64Array(n);
   const refreshGradient = () => {
     computeEta();
     for (let i = 0; i < n; i++) resid[i] = t[i] - sigmoid(eta[i]);
@@ -544,7 +637,9 @@ function binaryPath(d: Design, t: Float64Array, lambdas: Float64Array, alpha: nu
       set.push(...missed);
     }
     lambdaPrev = lambda;
-    out.betas.push(st.beta.slice()); out.b0s.push(st.b0); out.converged.push(ok);
+    out.betas.push(st.beta.slice());
+    out.b0s.push(st.b0);
+    out.converged.push(ok);
   }
   return out;
 }
@@ -554,23 +649,34 @@ export interface LogisticOptions extends PathOptions {
   maxOuter?: number;
 }
 
-function fitLogisticPath(X: Matrix, y: ArrayLike<number>, rows: ArrayLike<number> | null, classes: number[],
-  lambdas: Float64Array, o: ReturnType<typeof resolvePath>, maxOuter: number): LogisticPath {
+function fitLogisticPath(
+  X: Matrix,
+  y: ArrayLike<number>,
+  rows: ArrayLike<number> | null,
+  classes: number[],
+  lambdas: Float64Array,
+  o: ReturnType<typeof resolvePath>,
+  maxOuter: number,
+): LogisticPath {
   const d = makeDesign(X, rows, o.standardize);
   const targets = binaryTargets(y, rows, classes);
   const path: LogisticPath = { lambdas, alpha: o.alpha, classes, coefs: [], intercepts: [], converged: Array.from(lambdas, () => true) };
   for (const t of targets) {
     let pos = 0;
     for (const v of t) pos += v;
-    if (pos === 0 || pos === t.length) throw new Error(`logistic probe: a training split has only one class (${pos} of ${t.length} positive); use fewer folds or more data`);
+    if (pos === 0 || pos === t.length)
+      throw new Error(`logistic probe: a training split has only one class (${pos} of ${t.length} positive); use fewer folds or more data`);
     const fit = binaryPath(d, t, lambdas, o.alpha, o.tol, o.maxSweeps, maxOuter);
-    const cs: Float64Array[] = [], bs: number[] = [];
+    const cs: Float64Array[] = [],
+      bs: number[] = [];
     fit.betas.forEach((beta, l) => {
       const { coef, intercept } = toOriginal(d, beta, fit.b0s[l]);
-      cs.push(coef); bs.push(intercept);
+      cs.push(coef);
+      bs.push(intercept);
       if (!fit.converged[l]) path.converged[l] = false;
     });
-    path.coefs.push(cs); path.intercepts.push(bs);
+    path.coefs.push(cs);
+    path.intercepts.push(bs);
   }
   return path;
 }
@@ -580,8 +686,13 @@ export function logisticPath(X: Matrix, y: ArrayLike<number>, opts: LogisticOpti
   checkMatrix('logisticPath', X, y.length);
   const o = resolvePath('logisticPath', { tol: 1e-8, ...opts });
   const classes = classesOf(y);
-  const lambdas = o.lambdas ? Float64Array.from(o.lambdas) : lambdaSequence(
-    logisticLambdaMax(makeDesign(X, null, o.standardize), binaryTargets(y, null, classes), o.alpha), o.nLambda, o.lambdaRatio);
+  const lambdas = o.lambdas
+    ? Float64Array.from(o.lambdas)
+    : lambdaSequence(
+        logisticLambdaMax(makeDesign(X, null, o.standardize), binaryTargets(y, null, classes), o.alpha),
+        o.nLambda,
+        o.lambdaRatio,
+      );
   return fitLogisticPath(X, y, null, classes, lambdas, o, opts.maxOuter ?? 100);
 }
 
@@ -592,9 +703,13 @@ function decisionValues(X: Matrix, rows: ArrayLike<number> | null, path: Logisti
 
 /** Predicted labels: binary by the sign of the decision value, one-vs-rest by the largest one. */
 function labelsFrom(dec: Float64Array[], classes: number[]): Int32Array {
-  const n = dec[0].length, out = new Int32Array(n);
+  const n = dec[0].length,
+    out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    if (classes.length === 2) { out[i] = dec[0][i] >= 0 ? classes[1] : classes[0]; continue; }
+    if (classes.length === 2) {
+      out[i] = dec[0][i] >= 0 ? classes[1] : classes[0];
+      continue;
+    }
     let best = 0;
     for (let k = 1; k < dec.length; k++) if (dec[k][i] > dec[best][i]) best = k;
     out[i] = classes[best];
@@ -621,13 +736,18 @@ export interface LogisticProbe {
 }
 
 export function predictLogistic(probe: Pick<LogisticProbe, 'coef' | 'intercept' | 'classes'>, X: Matrix): Int32Array {
-  if (X.cols !== probe.coef[0].length) throw new Error(`predictLogistic: X has ${X.cols} columns, probe has ${probe.coef[0].length} coefficients`);
-  return labelsFrom(probe.coef.map((c, k) => linearPredict(X, null, c, probe.intercept[k])), probe.classes);
+  if (X.cols !== probe.coef[0].length)
+    throw new Error(`predictLogistic: X has ${X.cols} columns, probe has ${probe.coef[0].length} coefficients`);
+  return labelsFrom(
+    probe.coef.map((c, k) => linearPredict(X, null, c, probe.intercept[k])),
+    probe.classes,
+  );
 }
 
 /** Probability of the positive class (binary probes only). */
 export function predictProba(probe: Pick<LogisticProbe, 'coef' | 'intercept' | 'classes'>, X: Matrix): Float64Array {
-  if (probe.classes.length !== 2) throw new Error(`predictProba: probe has ${probe.classes.length} classes; only binary probes give one probability`);
+  if (probe.classes.length !== 2)
+    throw new Error(`predictProba: probe has ${probe.classes.length} classes; only binary probes give one probability`);
   return linearPredict(X, null, probe.coef[0], probe.intercept[0]).map(sigmoid);
 }
 
@@ -659,12 +779,16 @@ export function logisticProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts:
     for (let l = 0; l < lambdas.length; l++) {
       const dec = decisionValues(X, test, fp, l);
       let dev = 0;
-      dec.forEach((dk, k) => dk.forEach((z, i) => {
-        const p = Math.min(Math.max(sigmoid(z), P_CLIP), 1 - P_CLIP);
-        dev -= 2 * (targets[k][i] ? Math.log(p) : Math.log(1 - p));
-      }));
+      dec.forEach((dk, k) =>
+        dk.forEach((z, i) => {
+          const p = Math.min(Math.max(sigmoid(z), P_CLIP), 1 - P_CLIP);
+          dev -= 2 * (targets[k][i] ? Math.log(p) : Math.log(1 - p));
+        }),
+      );
       loss[l] = dev / test.length;
-      labelsFrom(dec, classes).forEach((lab, i) => { oofLabels[l][test[i]] = lab; });
+      labelsFrom(dec, classes).forEach((lab, i) => {
+        oofLabels[l][test[i]] = lab;
+      });
     }
     foldLoss.push(loss);
   }
@@ -674,9 +798,16 @@ export function logisticProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts:
   const counts = new Map<number, number>();
   for (let i = 0; i < y.length; i++) counts.set(y[i], (counts.get(y[i]) ?? 0) + 1);
   return {
-    kind: 'logistic', alpha: o.alpha, lambda: lambdas[chosen], classes, coef,
-    intercept: path.intercepts.map((bs) => bs[chosen]), selected,
-    heldOutAccuracy: accuracy(y, oofLabels[chosen]), majorityAccuracy: Math.max(...counts.values()) / y.length,
-    cv: summary, path,
+    kind: 'logistic',
+    alpha: o.alpha,
+    lambda: lambdas[chosen],
+    classes,
+    coef,
+    intercept: path.intercepts.map((bs) => bs[chosen]),
+    selected,
+    heldOutAccuracy: accuracy(y, oofLabels[chosen]),
+    majorityAccuracy: Math.max(...counts.values()) / y.length,
+    cv: summary,
+    path,
   };
 }

@@ -23,10 +23,12 @@ async function mapBatches(sae: Sae, data: Float32Array, d: number, batchSize: nu
   const out: Float32Array[] = [];
   for (let start = 0; start < data.length; start += batchSize * d) {
     const chunk = data.subarray(start, Math.min(data.length, start + batchSize * d));
-    out.push(await mi.tidyAsync(async () => {
-      const y = mi.noGrad(() => f(mi.tensor(chunk, [chunk.length / d, d], { backend })));
-      return Float32Array.from(await y.data());
-    }));
+    out.push(
+      await mi.tidyAsync(async () => {
+        const y = mi.noGrad(() => f(mi.tensor(chunk, [chunk.length / d, d], { backend })));
+        return Float32Array.from(await y.data());
+      }),
+    );
   }
   return out;
 }
@@ -37,7 +39,10 @@ export async function encodeAll(sae: Sae, acts: ActivationRows, batchSize = 1024
   const parts = await mapBatches(sae, data, sae.d, batchSize, (x) => sae.encode(x));
   const z = new Float32Array((data.length / sae.d) * sae.latents);
   let o = 0;
-  for (const p of parts) { z.set(p, o); o += p.length; }
+  for (const p of parts) {
+    z.set(p, o);
+    o += p.length;
+  }
   return z;
 }
 
@@ -61,10 +66,12 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
   const n = data.length / d;
   if (n === 0) throw new Error('saeMetrics: no rows');
   const z = await encodeAll(sae, data, batchSize);
-  const recon = (await mapBatches(sae, data, d, batchSize, (x) => sae.forward(x)));
+  const recon = await mapBatches(sae, data, d, batchSize, (x) => sae.forward(x));
   const mean = new Float64Array(d);
   for (let i = 0; i < data.length; i++) mean[i % d] += data[i] / n;
-  let errSq = 0, varSq = 0, o = 0;
+  let errSq = 0,
+    varSq = 0,
+    o = 0;
   for (const part of recon) {
     for (let i = 0; i < part.length; i++, o++) {
       errSq += (data[o] - part[i]) ** 2;
@@ -73,10 +80,23 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
   }
   const fired = new Float64Array(latents);
   let active = 0;
-  for (let i = 0; i < z.length; i++) if (z[i] > 0) { fired[i % latents]++; active++; }
+  for (let i = 0; i < z.length; i++)
+    if (z[i] > 0) {
+      fired[i % latents]++;
+      active++;
+    }
   let dead = 0;
-  for (let l = 0; l < latents; l++) { if (fired[l] === 0) dead++; fired[l] /= n; }
-  return { l0: active / n, fvu: varSq > 0 ? errSq / varSq : errSq > 0 ? Infinity : 0, mse: errSq / n, deadFraction: dead / latents, firingRate: fired };
+  for (let l = 0; l < latents; l++) {
+    if (fired[l] === 0) dead++;
+    fired[l] /= n;
+  }
+  return {
+    l0: active / n,
+    fvu: varSq > 0 ? errSq / varSq : errSq > 0 ? Infinity : 0,
+    mse: errSq / n,
+    deadFraction: dead / latents,
+    firingRate: fired,
+  };
 }
 
 /**
@@ -85,11 +105,14 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
  */
 export function latentCorrelations(z: Float32Array, latents: number, labels: ArrayLike<number>): Float64Array {
   const n = labels.length;
-  if (z.length !== n * latents) throw new Error(`latentCorrelations: ${z.length} latent values are not ${n} rows (labels) x ${latents} latents`);
+  if (z.length !== n * latents)
+    throw new Error(`latentCorrelations: ${z.length} latent values are not ${n} rows (labels) x ${latents} latents`);
   let ly = 0;
   for (let r = 0; r < n; r++) ly += labels[r];
   ly /= n;
-  const mz = new Float64Array(latents), sxy = new Float64Array(latents), sxx = new Float64Array(latents);
+  const mz = new Float64Array(latents),
+    sxy = new Float64Array(latents),
+    sxx = new Float64Array(latents);
   for (let i = 0; i < z.length; i++) mz[i % latents] += z[i] / n;
   let syy = 0;
   for (let r = 0; r < n; r++) {
@@ -105,7 +128,12 @@ export function latentCorrelations(z: Float32Array, latents: number, labels: Arr
 }
 
 /** The latents ordered by |correlation| with the labels, strongest first (at most `count`). */
-export function topCorrelatedLatents(z: Float32Array, latents: number, labels: ArrayLike<number>, count = 10): { latent: number; r: number }[] {
+export function topCorrelatedLatents(
+  z: Float32Array,
+  latents: number,
+  labels: ArrayLike<number>,
+  count = 10,
+): { latent: number; r: number }[] {
   const r = latentCorrelations(z, latents, labels);
   return Array.from(r, (v, latent) => ({ latent, r: v }))
     .sort((a, b) => Math.abs(b.r) - Math.abs(a.r) || a.latent - b.latent)

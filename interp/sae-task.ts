@@ -12,7 +12,10 @@ import type { TaskVariable } from './task-variables.ts';
 import { IGNORE_INDEX, type TaskBatch } from './tasks/index.ts';
 
 /** Per sequence (those with at least one scored position): mean cross-entropy and accuracy there. */
-export interface SequenceScores { loss: Float64Array; accuracy: Float64Array }
+export interface SequenceScores {
+  loss: Float64Array;
+  accuracy: Float64Array;
+}
 
 /**
  * The model's scored loss and accuracy per sequence of `batch`, with `hooks` applied (none: the
@@ -25,22 +28,33 @@ export async function scoredPerSequence(model: MambaLM, batch: TaskBatch, hooks:
     const ids = mi.tensor(batch.inputs, [B, T], { dtype: 'int32', backend: model.backend });
     return Float32Array.from(await mi.noGrad(() => model.run(ids, { hooks }).logits).data());
   });
-  const loss: number[] = [], acc: number[] = [];
+  const loss: number[] = [],
+    acc: number[] = [];
   for (let b = 0; b < B; b++) {
-    let sumLoss = 0, hits = 0, scored = 0;
+    let sumLoss = 0,
+      hits = 0,
+      scored = 0;
     for (let t = 0; t < T; t++) {
       const target = batch.targets[b * T + t];
       if (target === IGNORE_INDEX) continue;
       const row = logits.subarray((b * T + t) * V, (b * T + t + 1) * V);
-      let max = -Infinity, arg = 0;
-      for (let v = 0; v < V; v++) if (row[v] > max) { max = row[v]; arg = v; }
+      let max = -Infinity,
+        arg = 0;
+      for (let v = 0; v < V; v++)
+        if (row[v] > max) {
+          max = row[v];
+          arg = v;
+        }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp(row[v] - max);
       sumLoss += max + Math.log(sum) - row[target];
       if (arg === target) hits++;
       scored++;
     }
-    if (scored) { loss.push(sumLoss / scored); acc.push(hits / scored); }
+    if (scored) {
+      loss.push(sumLoss / scored);
+      acc.push(hits / scored);
+    }
   }
   if (!loss.length) throw new Error('scoredPerSequence: the batch has no scored positions');
   return { loss: Float64Array.from(loss), accuracy: Float64Array.from(acc) };
@@ -60,7 +74,8 @@ export function meanAblation(mean: Float32Array): HookFn {
 
 /** Per-channel mean of rows [n, d]. */
 export function columnMeans(data: Float32Array, d: number): Float32Array {
-  const n = data.length / d, m = new Float64Array(d);
+  const n = data.length / d,
+    m = new Float64Array(d);
   for (let i = 0; i < data.length; i++) m[i % d] += data[i];
   return Float32Array.from(m, (v) => v / n);
 }
@@ -69,17 +84,33 @@ export function columnMeans(data: Float32Array, d: number): Float32Array {
  * Loss recovered, (ablated - spliced) / (ablated - clean) of the mean per-sequence losses, with a
  * bootstrap interval that resamples sequences (the three losses of a sequence stay together).
  */
-export function lossRecoveredCI(clean: ArrayLike<number>, spliced: ArrayLike<number>, ablated: ArrayLike<number>, rng: Rng,
-  opts: BootstrapOptions = {}): BootstrapResult {
+export function lossRecoveredCI(
+  clean: ArrayLike<number>,
+  spliced: ArrayLike<number>,
+  ablated: ArrayLike<number>,
+  rng: Rng,
+  opts: BootstrapOptions = {},
+): BootstrapResult {
   const n = clean.length;
-  if (spliced.length !== n || ablated.length !== n) throw new Error(`lossRecoveredCI: ${n} clean, ${spliced.length} spliced and ${ablated.length} ablated losses must align`);
-  const meanAt = (x: ArrayLike<number>, idx: Float64Array) => { let s = 0; for (const i of idx) s += x[i]; return s / idx.length; };
+  if (spliced.length !== n || ablated.length !== n)
+    throw new Error(`lossRecoveredCI: ${n} clean, ${spliced.length} spliced and ${ablated.length} ablated losses must align`);
+  const meanAt = (x: ArrayLike<number>, idx: Float64Array) => {
+    let s = 0;
+    for (const i of idx) s += x[i];
+    return s / idx.length;
+  };
   // The statistic sees resampled sequence indices, so one resample picks whole sequences.
   const statistic = (idx: Float64Array) => {
-    const a = meanAt(ablated, idx), c = meanAt(clean, idx);
+    const a = meanAt(ablated, idx),
+      c = meanAt(clean, idx);
     return a === c ? 0 : lossRecovered({ clean: c, spliced: meanAt(spliced, idx), ablated: a });
   };
-  return bootstrapCI(Float64Array.from({ length: n }, (_, i) => i), rng, statistic, opts);
+  return bootstrapCI(
+    Float64Array.from({ length: n }, (_, i) => i),
+    rng,
+    statistic,
+    opts,
+  );
 }
 
 /**
@@ -106,10 +137,18 @@ export interface LatentExample {
  * The rows where `latent` fires most, each with the tokens leading up to it (the activation at
  * position t has read tokens 0..t only, so the window ends there).
  */
-export function topExamples(z: Float32Array, latents: number, latent: number, inputs: ArrayLike<number>, seqLen: number,
-  opts: { count?: number; before?: number } = {}): LatentExample[] {
-  const count = opts.count ?? 5, before = opts.before ?? 8;
-  if (z.length !== inputs.length * latents) throw new Error(`topExamples: z has ${z.length} values, expected ${inputs.length} rows x ${latents} latents`);
+export function topExamples(
+  z: Float32Array,
+  latents: number,
+  latent: number,
+  inputs: ArrayLike<number>,
+  seqLen: number,
+  opts: { count?: number; before?: number } = {},
+): LatentExample[] {
+  const count = opts.count ?? 5,
+    before = opts.before ?? 8;
+  if (z.length !== inputs.length * latents)
+    throw new Error(`topExamples: z has ${z.length} values, expected ${inputs.length} rows x ${latents} latents`);
   if (!(latent >= 0 && latent < latents)) throw new Error(`topExamples: latent ${latent} out of range [0, ${latents})`);
   const hits: [number, number][] = [];
   for (let r = 0; r < inputs.length; r++) {
@@ -118,7 +157,8 @@ export function topExamples(z: Float32Array, latents: number, latent: number, in
   }
   hits.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   return hits.slice(0, count).map(([row, activation]) => {
-    const sequence = Math.floor(row / seqLen), position = row % seqLen;
+    const sequence = Math.floor(row / seqLen),
+      position = row % seqLen;
     const start = sequence * seqLen + Math.max(0, position - before);
     const context: number[] = [];
     for (let i = start; i <= row; i++) context.push(inputs[i]);

@@ -45,7 +45,11 @@ export interface SaeProgress extends SaeLogEntry {
   resampled: number;
 }
 
-interface Rows { data: Float32Array; n: number; d: number }
+interface Rows {
+  data: Float32Array;
+  n: number;
+  d: number;
+}
 
 async function toRows(acts: Float32Array | Tensor, d: number | undefined): Promise<Rows> {
   if (acts instanceof Float32Array) {
@@ -94,13 +98,14 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   const decayFrom = Math.floor(0.8 * steps);
   try {
     for (let step = 0; step < steps; step++) {
-      opt.lr = step < decayFrom ? baseLr : baseLr * (steps - step) / (steps - decayFrom);
+      opt.lr = step < decayFrom ? baseLr : (baseLr * (steps - step)) / (steps - decayFrom);
       const rows = batches.next();
       const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend });
       const dead = deadMask(sae, backend);
-      const penalty: Penalty = kind === 'relu'
-        ? { kind: 'l1', coef: l1 * Math.min(1, (step + 1) / warmupSteps) }
-        : { kind: 'auxk', coef: auxCoef, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
+      const penalty: Penalty =
+        kind === 'relu'
+          ? { kind: 'l1', coef: l1 * Math.min(1, (step + 1) / warmupSteps) }
+          : { kind: 'auxk', coef: auxCoef, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
       const { grads, stats } = mi.tidy(() => lossAndGrads(sae, xb, penalty));
       opt.step(grads);
       normaliseRows(params.W_dec);
@@ -116,7 +121,14 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
       if (kind === 'relu' && resampleEvery > 0 && (step + 1) % resampleEvery === 0 && step + 1 < resampleUntil) {
         resampled = await resampleDead(sae, xs, n, resampleRng, opt);
       }
-      const entry: SaeLogEntry = { step, loss: loss[0], mse: mse[0], penalty: pen[0], l0: l0 / rows.length, deadFraction: deadIndices(sae).length / latents };
+      const entry: SaeLogEntry = {
+        step,
+        loss: loss[0],
+        mse: mse[0],
+        penalty: pen[0],
+        l0: l0 / rows.length,
+        deadFraction: deadIndices(sae).length / latents,
+      };
       sae.history.push(entry);
       opts.onProgress?.({ ...entry, steps, resampled });
     }
@@ -130,9 +142,7 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   return sae;
 }
 
-type Penalty =
-  | { kind: 'l1'; coef: number }
-  | { kind: 'auxk'; coef: number; dead: Tensor; kAux: number };
+type Penalty = { kind: 'l1'; coef: number } | { kind: 'auxk'; coef: number; dead: Tensor; kAux: number };
 
 /**
  * One batch: loss = ||x - x̂||² (mean over tokens) + penalty, its gradients (the W_dec one with
@@ -144,11 +154,12 @@ function lossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]
   const { pre, z } = sae.encodeNormalised(xb);
   const recon = sae.decodeNormalised(z);
   const mse = mi.div(mi.sum(mi.square(mi.sub(recon, xb))), batch);
-  const pen = penalty.kind === 'l1'
-    ? mi.mul(mi.sum(z), penalty.coef / batch)
-    : penalty.kAux > 0
-      ? mi.mul(auxKLoss(pre, recon, xb, penalty.dead, penalty.kAux, params.W_dec), penalty.coef)
-      : mi.scalar(0, { backend: xb.backend });
+  const pen =
+    penalty.kind === 'l1'
+      ? mi.mul(mi.sum(z), penalty.coef / batch)
+      : penalty.kAux > 0
+        ? mi.mul(auxKLoss(pre, recon, xb, penalty.dead, penalty.kAux, params.W_dec), penalty.coef)
+        : mi.scalar(0, { backend: xb.backend });
   const loss = mi.add(mse, pen);
   const g = mi.backwardFrom(loss);
   return mi.noGrad(() => {
@@ -165,7 +176,8 @@ function normalise(data: Float32Array, n: number, d: number): { xs: Float32Array
   let sq = 0;
   for (let i = 0; i < data.length; i++) sq += data[i] * data[i];
   const meanSq = sq / n;
-  if (!(meanSq > 0) || !Number.isFinite(meanSq)) throw new Error(`trainSae: activations have mean squared norm ${meanSq}; cannot normalise`);
+  if (!(meanSq > 0) || !Number.isFinite(meanSq))
+    throw new Error(`trainSae: activations have mean squared norm ${meanSq}; cannot normalise`);
   const scale = Math.sqrt(d / meanSq);
   const xs = Float32Array.from(data, (v) => v * scale);
   const acc = new Float64Array(d);
@@ -182,7 +194,11 @@ function initParams(d: number, latents: number, mean: Float32Array, rng: mi.Rng,
   const wDec = new Float32Array(latents * d);
   for (let i = 0; i < latents; i++) {
     let norm = 0;
-    for (let j = 0; j < d; j++) { const v = rng.normal(); wDec[i * d + j] = v; norm += v * v; }
+    for (let j = 0; j < d; j++) {
+      const v = rng.normal();
+      wDec[i * d + j] = v;
+      norm += v * v;
+    }
     norm = Math.sqrt(norm);
     for (let j = 0; j < d; j++) wDec[i * d + j] /= norm;
   }
@@ -200,11 +216,18 @@ function initParams(d: number, latents: number, mean: Float32Array, rng: mi.Rng,
 class BatchSampler {
   private order: number[] = [];
   private pos = 0;
-  constructor(private readonly n: number, private readonly size: number, private readonly rng: mi.Rng) {}
+  constructor(
+    private readonly n: number,
+    private readonly size: number,
+    private readonly rng: mi.Rng,
+  ) {}
   next(): number[] {
     const out: number[] = [];
     while (out.length < this.size) {
-      if (this.pos >= this.order.length) { this.order = this.rng.permutation(this.n); this.pos = 0; }
+      if (this.pos >= this.order.length) {
+        this.order = this.rng.permutation(this.n);
+        this.pos = 0;
+      }
       out.push(this.order[this.pos++]);
     }
     return out;
@@ -219,7 +242,9 @@ function gatherRows(xs: Float32Array, rows: number[], d: number): Float32Array {
 
 function deadIndices(sae: Sae): number[] {
   const dead: number[] = [];
-  sae.tokensSinceFired.forEach((t, i) => { if (t >= sae.deadWindow) dead.push(i); });
+  sae.tokensSinceFired.forEach((t, i) => {
+    if (t >= sae.deadWindow) dead.push(i);
+  });
   return dead;
 }
 
@@ -252,10 +277,12 @@ function removeRadial(g: Tensor, W_dec: Tensor): Tensor {
 }
 
 function normaliseRows(w: Tensor): void {
-  mi.noGrad(() => mi.tidy(() => {
-    const norms = mi.sqrt(mi.sum(mi.square(w), 1, true));
-    w.assign(mi.div(w, mi.maximum(norms, 1e-12)));
-  }));
+  mi.noGrad(() =>
+    mi.tidy(() => {
+      const norms = mi.sqrt(mi.sum(mi.square(w), 1, true));
+      w.assign(mi.div(w, mi.maximum(norms, 1e-12)));
+    }),
+  );
 }
 
 /**
@@ -296,7 +323,8 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
   }
   aliveNorm = latents > dead.length ? aliveNorm / (latents - dead.length) : 1;
   for (const i of dead) {
-    let u = rng.uniform() * total, r = 0;
+    let u = rng.uniform() * total,
+      r = 0;
     while (r < rows.length - 1 && u >= weights[r]) u -= weights[r++];
     let norm = 0;
     for (let j = 0; j < d; j++) norm += residual[r * d + j] ** 2;
@@ -324,16 +352,18 @@ async function zeroMoments(opt: mi.AdamW, sae: Sae, latents: number[]): Promise<
   const { d, latents: m } = sae;
   const state = opt.state();
   try {
-    const fresh = await Promise.all([...state.m, ...state.v].map(async (t, i) => {
-      const a = Float32Array.from(await t.data());
-      const param = SAE_PARAM_NAMES[i % SAE_PARAM_NAMES.length];
-      for (const l of latents) {
-        if (param === 'W_enc') for (let j = 0; j < d; j++) a[j * m + l] = 0;
-        else if (param === 'b_enc') a[l] = 0;
-        else if (param === 'W_dec') a.fill(0, l * d, l * d + d);
-      }
-      return mi.tensor(a, t.shape, { backend: t.backend });
-    }));
+    const fresh = await Promise.all(
+      [...state.m, ...state.v].map(async (t, i) => {
+        const a = Float32Array.from(await t.data());
+        const param = SAE_PARAM_NAMES[i % SAE_PARAM_NAMES.length];
+        for (const l of latents) {
+          if (param === 'W_enc') for (let j = 0; j < d; j++) a[j * m + l] = 0;
+          else if (param === 'b_enc') a[l] = 0;
+          else if (param === 'W_dec') a.fill(0, l * d, l * d + d);
+        }
+        return mi.tensor(a, t.shape, { backend: t.backend });
+      }),
+    );
     const P = SAE_PARAM_NAMES.length;
     opt.loadState({ step: state.step, m: fresh.slice(0, P), v: fresh.slice(P) });
     for (const t of fresh) t.dispose();

@@ -27,7 +27,12 @@ export interface SaeConfig {
   inputScale: number;
 }
 
-export interface SaeParams { W_enc: Tensor; b_enc: Tensor; W_dec: Tensor; b_dec: Tensor }
+export interface SaeParams {
+  W_enc: Tensor;
+  b_enc: Tensor;
+  W_dec: Tensor;
+  b_dec: Tensor;
+}
 export const SAE_PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
 
 /** A point of the training curve (all in normalised units, means over the batch). */
@@ -72,8 +77,12 @@ export class Sae {
     this.tokensSinceFired = new Float64Array(latents);
   }
 
-  get d(): number { return this.config.d; }
-  get latents(): number { return this.config.latents; }
+  get d(): number {
+    return this.config.d;
+  }
+  get latents(): number {
+    return this.config.latents;
+  }
 
   /**
    * Fraction of latents that did not fire over the last deadWindow training tokens; NaN for an SAE
@@ -147,7 +156,9 @@ export class Sae {
     return {
       config: {
         architecture: this.config.kind === 'relu' ? 'standard' : 'topk',
-        d_in: this.d, d_sae: this.latents, ...(this.config.k ? { k: this.config.k } : {}),
+        d_in: this.d,
+        d_sae: this.latents,
+        ...(this.config.k ? { k: this.config.k } : {}),
         normalize_activations: opts.foldScale ? 'none' : 'expected_average_only_in',
         scaling_factor: opts.foldScale ? 1 : this.config.inputScale,
       },
@@ -158,7 +169,12 @@ export class Sae {
   /** An SAE from exportParams() output (or its JSON round trip, where data are number arrays). */
   static fromExport(e: SaeExport | SaeExportJson, backend?: mi.Backend): Sae {
     const c = e.config;
-    const kind: SaeKind = c.architecture === 'standard' ? 'relu' : c.architecture === 'topk' ? 'topk' : fail(`Sae.fromExport: unknown architecture '${c.architecture}'`);
+    const kind: SaeKind =
+      c.architecture === 'standard'
+        ? 'relu'
+        : c.architecture === 'topk'
+          ? 'topk'
+          : fail(`Sae.fromExport: unknown architecture '${c.architecture}'`);
     const params = {} as SaeParams;
     for (const name of SAE_PARAM_NAMES) {
       const t = e.tensors[name];

@@ -5,7 +5,15 @@ import * as mi from '../engine/index.ts';
 import { expectedParameterShapes, makeConfig, type MambaConfig } from '../mamba/config.ts';
 import { initMamba } from '../mamba/model.ts';
 
-export interface ShapePoint { hidden: number; layers: number; seqLen: number; batch: number; stateSize: number; vocab: number; expand: number }
+export interface ShapePoint {
+  hidden: number;
+  layers: number;
+  seqLen: number;
+  batch: number;
+  stateSize: number;
+  vocab: number;
+  expand: number;
+}
 
 export interface Measurement extends ShapePoint {
   params: number;
@@ -41,7 +49,11 @@ export function parameterCount(c: MambaConfig): number {
  * (about 9 flops per state element: exp, 2 mul-adds for the update, a mul-add for C.h).
  */
 export function flopsPerToken(c: MambaConfig): number {
-  const d = c.hidden_size, E = c.intermediate_size, N = c.state_size, R = c.time_step_rank, K = c.conv_kernel;
+  const d = c.hidden_size,
+    E = c.intermediate_size,
+    N = c.state_size,
+    R = c.time_step_rank,
+    K = c.conv_kernel;
   const proj = 2 * (2 * E * d + (R + 2 * N) * E + E * R + d * E);
   const scan = 9 * E * N + 2 * E * K + 10 * E;
   return c.num_hidden_layers * (proj + scan) + 2 * c.vocab_size * d;
@@ -68,21 +80,35 @@ export async function measure(p: ShapePoint, rng: mi.Rng, opts: { reps?: number;
   const tokens = p.batch * p.seqLen;
   const params = [...model.params.values()];
   try {
-    const forward = await timeMs(() => mi.tidyAsync(async () => { await mi.noGrad(() => model.forward(ids)).data(); }), opts.reps ?? 3);
+    const forward = await timeMs(
+      () =>
+        mi.tidyAsync(async () => {
+          await mi.noGrad(() => model.forward(ids)).data();
+        }),
+      opts.reps ?? 3,
+    );
     backend.resetPeak?.();
     const before = backend.memory?.().liveBytes ?? NaN;
-    const train = await timeMs(() => mi.tidyAsync(async () => {
-      for (const q of params) q.requiresGrad = true;
-      const logits = model.forward(ids);
-      const loss = mi.mean(mi.square(logits));
-      const grads = mi.backwardFrom(loss);
-      await Promise.all([...grads.values()].slice(0, 1).map((g) => g.data()));
-      for (const q of params) q.requiresGrad = false;
-    }), opts.reps ?? 3);
+    const train = await timeMs(
+      () =>
+        mi.tidyAsync(async () => {
+          for (const q of params) q.requiresGrad = true;
+          const logits = model.forward(ids);
+          const loss = mi.mean(mi.square(logits));
+          const grads = mi.backwardFrom(loss);
+          await Promise.all([...grads.values()].slice(0, 1).map((g) => g.data()));
+          for (const q of params) q.requiresGrad = false;
+        }),
+      opts.reps ?? 3,
+    );
     const peak = backend.memory?.().peakBytes ?? NaN;
     return {
-      ...p, params: parameterCount(config), flopsPerToken: flopsPerToken(config),
-      forwardMsPerToken: forward / tokens, trainMsPerToken: train / tokens, peakBytesPerToken: (peak - before) / tokens,
+      ...p,
+      params: parameterCount(config),
+      flopsPerToken: flopsPerToken(config),
+      forwardMsPerToken: forward / tokens,
+      trainMsPerToken: train / tokens,
+      peakBytesPerToken: (peak - before) / tokens,
     };
   } finally {
     ids.dispose();
@@ -91,17 +117,31 @@ export async function measure(p: ShapePoint, rng: mi.Rng, opts: { reps?: number;
 }
 
 /** y = intercept + slope x, by least squares (slope and intercept clamped at 0: costs do not shrink). */
-export interface LinearFit { intercept: number; slope: number; r2: number }
+export interface LinearFit {
+  intercept: number;
+  slope: number;
+  r2: number;
+}
 
 export function fitLinear(xs: readonly number[], ys: readonly number[]): LinearFit {
   const n = xs.length;
   if (n < 2) throw new Error(`fitLinear: need 2 points, got ${n}`);
-  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) { sxx += (xs[i] - mx) ** 2; sxy += (xs[i] - mx) * (ys[i] - my); syy += (ys[i] - my) ** 2; }
+  const mx = xs.reduce((a, b) => a + b, 0) / n,
+    my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0,
+    sxy = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (xs[i] - mx) ** 2;
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    syy += (ys[i] - my) ** 2;
+  }
   let slope = sxx === 0 ? 0 : Math.max(0, sxy / sxx);
   let intercept = my - slope * mx;
-  if (intercept < 0) { intercept = 0; slope = xs.reduce((a, x, i) => a + x * ys[i], 0) / xs.reduce((a, x) => a + x * x, 0); }
+  if (intercept < 0) {
+    intercept = 0;
+    slope = xs.reduce((a, x, i) => a + x * ys[i], 0) / xs.reduce((a, x) => a + x * x, 0);
+  }
   let ssr = 0;
   for (let i = 0; i < n; i++) ssr += (ys[i] - intercept - slope * xs[i]) ** 2;
   return { intercept, slope, r2: syy === 0 ? 1 : 1 - ssr / syy };
@@ -125,24 +165,48 @@ export function fitCost(flops: readonly number[], ms: readonly number[]): Linear
 export const memoryFeature = (hidden: number, layers: number) => hidden * layers;
 
 /** The work a step does, in tokens through the model (forward only, or forward + backward). */
-export interface StepWorkload { step: number; title: string; forwardTokens: number; trainTokens: number; note: string }
+export interface StepWorkload {
+  step: number;
+  title: string;
+  forwardTokens: number;
+  trainTokens: number;
+  note: string;
+}
 
-export interface Projection { checkpoint: string; params: number; flopsPerToken: number; paramBytes: number; perStep: { step: number; seconds: number }[]; totalSeconds: number; activationBytesPerToken: number }
+export interface Projection {
+  checkpoint: string;
+  params: number;
+  flopsPerToken: number;
+  paramBytes: number;
+  perStep: { step: number; seconds: number }[];
+  totalSeconds: number;
+  activationBytesPerToken: number;
+}
 
 /**
  * Projects each step's time for each checkpoint from the fitted costs (ms per token = fixed
  * overhead + FLOPs per token / achieved throughput) and the steps' workloads at that checkpoint's
  * scale (`workloads(hidden)`, since some grow with the width).
  */
-export function project(fwd: LinearFit, train: LinearFit, mem: LinearFit | null, workloads: (hidden: number) => StepWorkload[]): Projection[] {
+export function project(
+  fwd: LinearFit,
+  train: LinearFit,
+  mem: LinearFit | null,
+  workloads: (hidden: number) => StepWorkload[],
+): Projection[] {
   return STATE_SPACES.map((ck) => {
     const c = configFor({ hidden: ck.hidden, layers: ck.layers, stateSize: 16, vocab: 50280, expand: 2 });
     const f = flopsPerToken(c);
-    const msF = evalLinear(fwd, f), msT = evalLinear(train, f);
+    const msF = evalLinear(fwd, f),
+      msT = evalLinear(train, f);
     const perStep = workloads(ck.hidden).map((w) => ({ step: w.step, seconds: (w.forwardTokens * msF + w.trainTokens * msT) / 1000 }));
     const params = parameterCount(c);
     return {
-      checkpoint: ck.name, params, flopsPerToken: f, paramBytes: params * 4, perStep,
+      checkpoint: ck.name,
+      params,
+      flopsPerToken: f,
+      paramBytes: params * 4,
+      perStep,
       totalSeconds: perStep.reduce((s, p) => s + p.seconds, 0),
       activationBytesPerToken: mem ? evalLinear(mem, memoryFeature(ck.hidden, ck.layers)) : NaN,
     };

@@ -31,7 +31,8 @@ export function hungarian(cost: ArrayLike<number>[]): number[] {
     for (let j = 0; j < m; j++) if (!Number.isFinite(cost[i][j])) throw new Error(`hungarian: cost[${i}][${j}] is ${cost[i][j]}`);
   }
   // 1-based arrays as in the classic formulation; column 0 is a virtual start.
-  const u = new Float64Array(n + 1), v = new Float64Array(m + 1);
+  const u = new Float64Array(n + 1),
+    v = new Float64Array(m + 1);
   const rowOfCol = new Int32Array(m + 1); // 0 = free
   const way = new Int32Array(m + 1);
   for (let i = 1; i <= n; i++) {
@@ -42,19 +43,33 @@ export function hungarian(cost: ArrayLike<number>[]): number[] {
     do {
       used[j0] = 1;
       const i0 = rowOfCol[j0];
-      let delta = Infinity, j1 = 0;
+      let delta = Infinity,
+        j1 = 0;
       for (let j = 1; j <= m; j++) {
         if (used[j]) continue;
         const cur = cost[i0 - 1][j - 1] - u[i0] - v[j];
-        if (cur < minv[j]) { minv[j] = cur; way[j] = j0; }
-        if (minv[j] < delta) { delta = minv[j]; j1 = j; }
+        if (cur < minv[j]) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
       }
       for (let j = 0; j <= m; j++) {
-        if (used[j]) { u[rowOfCol[j]] += delta; v[j] -= delta; } else minv[j] -= delta;
+        if (used[j]) {
+          u[rowOfCol[j]] += delta;
+          v[j] -= delta;
+        } else minv[j] -= delta;
       }
       j0 = j1;
     } while (rowOfCol[j0] !== 0);
-    do { const j1 = way[j0]; rowOfCol[j0] = rowOfCol[j1]; j0 = j1; } while (j0);
+    do {
+      const j1 = way[j0];
+      rowOfCol[j0] = rowOfCol[j1];
+      j0 = j1;
+    } while (j0);
   }
   const colOf = new Array<number>(n).fill(-1);
   for (let j = 1; j <= m; j++) if (rowOfCol[j]) colOf[rowOfCol[j] - 1] = j - 1;
@@ -84,8 +99,10 @@ export function unitRows(w: ArrayLike<number>, d: number): Float64Array {
 
 /** Cosine similarity of every row of a [na, d] with every row of b [nb, d]: [na][nb]. */
 export function cosineMatrix(a: ArrayLike<number>, b: ArrayLike<number>, d: number): Float64Array[] {
-  const A = unitRows(a, d), B = unitRows(b, d);
-  const na = A.length / d, nb = B.length / d;
+  const A = unitRows(a, d),
+    B = unitRows(b, d);
+  const na = A.length / d,
+    nb = B.length / d;
   return Array.from({ length: na }, (_, i) => {
     const row = new Float64Array(nb);
     for (let k = 0; k < nb; k++) {
@@ -107,13 +124,18 @@ export interface DictionaryMatch {
 /** One-to-one matching of dictionary rows a [na, d] to b [nb, d] maximising the summed cosine. */
 export function matchDictionaries(a: ArrayLike<number>, b: ArrayLike<number>, d: number): DictionaryMatch {
   const cos = cosineMatrix(a, b, d);
-  const na = cos.length, nb = na ? cos[0].length : 0;
+  const na = cos.length,
+    nb = na ? cos[0].length : 0;
   const partner = new Array<number>(na).fill(-1);
   if (na <= nb) {
-    hungarian(cos.map((r) => r.map((c) => -c))).forEach((j, i) => { partner[i] = j; });
+    hungarian(cos.map((r) => r.map((c) => -c))).forEach((j, i) => {
+      partner[i] = j;
+    });
   } else {
     const t = Array.from({ length: nb }, (_, k) => Float64Array.from(cos, (r) => -r[k]));
-    hungarian(t).forEach((i, k) => { partner[i] = k; });
+    hungarian(t).forEach((i, k) => {
+      partner[i] = k;
+    });
   }
   return { partner, cosine: Float64Array.from(partner, (j, i) => (j >= 0 ? cos[i][j] : -1)) };
 }
@@ -140,36 +162,48 @@ export function sharedFraction(cosines: ArrayLike<number>, threshold: number): n
  * per sequence): enough to compute linear CKA on any multiset of groups.
  */
 export interface CkaStats {
-  p: number; q: number; groups: number;
-  count: Float64Array;      // [g]
-  sumX: Float64Array;       // [g, p]
-  sumY: Float64Array;       // [g, q]
-  xx: Float64Array;         // [g, p, p]
-  yy: Float64Array;         // [g, q, q]
-  xy: Float64Array;         // [g, p, q]
+  p: number;
+  q: number;
+  groups: number;
+  count: Float64Array; // [g]
+  sumX: Float64Array; // [g, p]
+  sumY: Float64Array; // [g, q]
+  xx: Float64Array; // [g, p, p]
+  yy: Float64Array; // [g, q, q]
+  xy: Float64Array; // [g, p, q]
 }
 
 /** Sums of X, Y and their cross products per group; group[r] in [0, groups) for each row r. */
 export function ckaStats(X: ArrayLike<number>, Y: ArrayLike<number>, p: number, q: number, group?: ArrayLike<number>): CkaStats {
   const n = X.length / p;
-  if (!Number.isInteger(n) || Y.length !== n * q) throw new Error(`ckaStats: X has ${X.length} values (width ${p}), Y has ${Y.length} (width ${q}); they must hold the same rows`);
+  if (!Number.isInteger(n) || Y.length !== n * q)
+    throw new Error(`ckaStats: X has ${X.length} values (width ${p}), Y has ${Y.length} (width ${q}); they must hold the same rows`);
   let groups = 1;
   if (group) {
     if (group.length !== n) throw new Error(`ckaStats: ${group.length} group ids for ${n} rows`);
     for (let r = 0; r < n; r++) groups = Math.max(groups, group[r] + 1);
   }
   const s: CkaStats = {
-    p, q, groups, count: new Float64Array(groups), sumX: new Float64Array(groups * p), sumY: new Float64Array(groups * q),
-    xx: new Float64Array(groups * p * p), yy: new Float64Array(groups * q * q), xy: new Float64Array(groups * p * q),
+    p,
+    q,
+    groups,
+    count: new Float64Array(groups),
+    sumX: new Float64Array(groups * p),
+    sumY: new Float64Array(groups * q),
+    xx: new Float64Array(groups * p * p),
+    yy: new Float64Array(groups * q * q),
+    xy: new Float64Array(groups * p * q),
   };
   for (let r = 0; r < n; r++) {
     const g = group ? group[r] : 0;
     s.count[g]++;
-    const xo = r * p, yo = r * q;
+    const xo = r * p,
+      yo = r * q;
     for (let i = 0; i < p; i++) {
       const xi = X[xo + i];
       s.sumX[g * p + i] += xi;
-      const xxo = (g * p + i) * p, xyo = (g * p + i) * q;
+      const xxo = (g * p + i) * p,
+        xyo = (g * p + i) * q;
       for (let j = 0; j < p; j++) s.xx[xxo + j] += xi * X[xo + j];
       for (let j = 0; j < q; j++) s.xy[xyo + j] += xi * Y[yo + j];
     }
@@ -188,22 +222,31 @@ export function ckaFromStats(s: CkaStats, weights?: ArrayLike<number>): number {
   const { p, q, groups } = s;
   const w = weights ?? new Float64Array(groups).fill(1);
   let n = 0;
-  const sx = new Float64Array(p), sy = new Float64Array(q);
-  const xx = new Float64Array(p * p), yy = new Float64Array(q * q), xy = new Float64Array(p * q);
+  const sx = new Float64Array(p),
+    sy = new Float64Array(q);
+  const xx = new Float64Array(p * p),
+    yy = new Float64Array(q * q),
+    xy = new Float64Array(p * q);
   const acc = (dst: Float64Array, src: Float64Array, g: number, wg: number) => {
-    const size = dst.length, o = g * size;
+    const size = dst.length,
+      o = g * size;
     for (let k = 0; k < size; k++) dst[k] += wg * src[o + k];
   };
   for (let g = 0; g < groups; g++) {
     const wg = w[g];
     if (!wg) continue;
     n += wg * s.count[g];
-    acc(sx, s.sumX, g, wg); acc(sy, s.sumY, g, wg);
-    acc(xx, s.xx, g, wg); acc(yy, s.yy, g, wg); acc(xy, s.xy, g, wg);
+    acc(sx, s.sumX, g, wg);
+    acc(sy, s.sumY, g, wg);
+    acc(xx, s.xx, g, wg);
+    acc(yy, s.yy, g, wg);
+    acc(xy, s.xy, g, wg);
   }
   if (n < 2) return NaN;
   // centred cross products: Xc'Yc = X'Y - sx sy' / n
-  let hxy = 0, hxx = 0, hyy = 0;
+  let hxy = 0,
+    hxx = 0,
+    hyy = 0;
   for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) hxy += (xy[i * q + j] - (sx[i] * sy[j]) / n) ** 2;
   for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) hxx += (xx[i * p + j] - (sx[i] * sx[j]) / n) ** 2;
   for (let i = 0; i < q; i++) for (let j = 0; j < q; j++) hyy += (yy[i * q + j] - (sy[i] * sy[j]) / n) ** 2;
@@ -228,19 +271,25 @@ export function resampleWeights(groups: number, rng: Rng): Float64Array {
 
 /** Indicators over the union of a and b: 1 where an element is in both (their mean is the Jaccard index). */
 export function unionIndicators(a: readonly number[], b: readonly number[]): Float64Array {
-  const A = new Set(a), B = new Set(b);
+  const A = new Set(a),
+    B = new Set(b);
   const union = new Set([...A, ...B]);
   return Float64Array.from([...union], (x) => (A.has(x) && B.has(x) ? 1 : 0));
 }
 
-export interface OverlapNull { mean: number; interval: [number, number]; /** Monte-Carlo p: random overlap >= observed */ p: number }
+export interface OverlapNull {
+  mean: number;
+  interval: [number, number] /** Monte-Carlo p: random overlap >= observed */;
+  p: number;
+}
 
 /**
  * The Jaccard index of random sets of sizes |a| and |b| drawn from [0, universe): its mean, 95%
  * range and the one-sided Monte-Carlo p-value of the observed overlap (+1 correction).
  */
 export function randomJaccard(sizeA: number, sizeB: number, universe: number, observed: number, draws: number, rng: Rng): OverlapNull {
-  if (sizeA > universe || sizeB > universe) throw new Error(`randomJaccard: sets of ${sizeA} and ${sizeB} do not fit in ${universe} elements`);
+  if (sizeA > universe || sizeB > universe)
+    throw new Error(`randomJaccard: sets of ${sizeA} and ${sizeB} do not fit in ${universe} elements`);
   const vals = new Float64Array(draws);
   let atLeast = 0;
   for (let k = 0; k < draws; k++) {

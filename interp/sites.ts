@@ -38,13 +38,31 @@ export const isStateHook = (hook: string): boolean => hook.endsWith('.hook_h');
 /** The width of a hook's activation per position (hook_h: E*N). */
 export function hookDim(model: MambaLM, hook: string): number {
   const c = model.config;
-  const E = c.intermediate_size, N = c.state_size, R = c.time_step_rank as number;
+  const E = c.intermediate_size,
+    N = c.state_size,
+    R = c.time_step_rank as number;
   const leaf = hook.split('.').pop()!;
   const dims: Record<string, number> = {
-    hook_embed: c.hidden_size, hook_resid_pre: c.hidden_size, hook_norm: c.hidden_size, hook_mixer_out: c.hidden_size,
-    hook_resid_post: c.hidden_size, hook_norm_f: c.hidden_size, hook_logits: c.vocab_size,
-    hook_in_proj: 2 * E, hook_x: E, hook_z: E, hook_conv: E, hook_conv_act: E, hook_dt: E, hook_delta: E,
-    hook_ssm_out: E, hook_gated: E, hook_x_proj: R + 2 * N, hook_B: N, hook_C: N, hook_h: E * N,
+    hook_embed: c.hidden_size,
+    hook_resid_pre: c.hidden_size,
+    hook_norm: c.hidden_size,
+    hook_mixer_out: c.hidden_size,
+    hook_resid_post: c.hidden_size,
+    hook_norm_f: c.hidden_size,
+    hook_logits: c.vocab_size,
+    hook_in_proj: 2 * E,
+    hook_x: E,
+    hook_z: E,
+    hook_conv: E,
+    hook_conv_act: E,
+    hook_dt: E,
+    hook_delta: E,
+    hook_ssm_out: E,
+    hook_gated: E,
+    hook_x_proj: R + 2 * N,
+    hook_B: N,
+    hook_C: N,
+    hook_h: E * N,
   };
   const d = dims[leaf];
   if (!d || !model.hookNames().includes(hook)) throw new Error(`hookDim: unknown hook '${hook}' (see model.hookNames())`);
@@ -62,7 +80,9 @@ export function positionMask(spec: PositionSpec, batch: TaskBatch): Uint8Array {
   const mask = new Uint8Array(B * T);
   if (spec === 'all') return mask.fill(1);
   if (spec === 'scored') {
-    batch.targets.forEach((t, i) => { if (t !== IGNORE_INDEX) mask[i] = 1; });
+    batch.targets.forEach((t, i) => {
+      if (t !== IGNORE_INDEX) mask[i] = 1;
+    });
     return mask;
   }
   if (Array.isArray(spec)) {
@@ -78,7 +98,8 @@ export function positionMask(spec: PositionSpec, batch: TaskBatch): Uint8Array {
   batch.targets.forEach((target, i) => {
     if (target === IGNORE_INDEX || lab[i] < 0) return;
     // a label position plus an offset past the sequence's end covers nothing there
-    const b = Math.floor(i / T), t = lab[i] + off;
+    const b = Math.floor(i / T),
+      t = lab[i] + off;
     if (t >= 0 && t < T) mask[b * T + t] = 1;
   });
   return mask;
@@ -89,7 +110,8 @@ export function otherPositionsMask(mask: Uint8Array, batch: TaskBatch, rng: mi.R
   const [B, T] = batch.shape;
   const out = new Uint8Array(B * T);
   for (let b = 0; b < B; b++) {
-    let last = -1, count = 0;
+    let last = -1,
+      count = 0;
     for (let t = 0; t < T; t++) {
       if (batch.targets[b * T + t] !== IGNORE_INDEX) last = t;
       count += mask[b * T + t];
@@ -138,7 +160,10 @@ export function randomChannels(k: number, dim: number, rng: mi.Rng, avoid: reado
   const banned = new Set(avoid);
   const pool = Array.from({ length: dim }, (_, i) => i).filter((i) => !banned.has(i));
   const from = pool.length >= k ? pool : Array.from({ length: dim }, (_, i) => i);
-  return rng.sample(from.length, k).map((j) => from[j]).sort((a, b) => a - b);
+  return rng
+    .sample(from.length, k)
+    .map((j) => from[j])
+    .sort((a, b) => a - b);
 }
 
 /** A random site of the same kind and size on the same hook: random channels, or a random orthonormal subspace. */
@@ -168,15 +193,18 @@ export function siteHooks(model: MambaLM, site: Site, mask: Uint8Array, shape: r
   const opts = { dtype: model.dtype, backend: model.backend };
   // the model's precision for the edit's own tensors (a float32 basis is only orthonormal to ~1e-7)
   const F = model.dtype === 'float64' ? Float64Array : Float32Array;
-  for (const c of site.channels) if (!Number.isInteger(c) || c < 0 || c >= dim) throw new Error(`siteHooks: channel ${c} is outside [0, ${dim}) at ${site.hook}`);
+  for (const c of site.channels)
+    if (!Number.isInteger(c) || c < 0 || c >= dim) throw new Error(`siteHooks: channel ${c} is outside [0, ${dim}) at ${site.hook}`);
   const U = site.directions?.length ? mi.tensor(F.from(site.directions.flat()), [site.directions.length, dim], opts) : null;
-  if (U && site.directions!.some((d) => d.length !== dim)) throw new Error(`siteHooks: directions at ${site.hook} must have ${dim} entries`);
+  if (U && site.directions!.some((d) => d.length !== dim))
+    throw new Error(`siteHooks: directions at ${site.hook} must have ${dim} entries`);
   const chan = new F(dim);
   for (const c of site.channels) chan[c] = 1;
   const chanT = U ? null : mi.tensor(chan, [dim], opts);
   const maskT = mi.tensor(F.from(mask), [B, T, 1], opts);
   const constT = edit.kind === 'constant' ? mi.tensor(F.from(edit.value), [dim], opts) : null;
-  if (constT && edit.kind === 'constant' && edit.value.length !== dim) throw new Error(`siteHooks: constant has ${edit.value.length} values, ${site.hook} has ${dim}`);
+  if (constT && edit.kind === 'constant' && edit.value.length !== dim)
+    throw new Error(`siteHooks: constant has ${edit.value.length} values, ${site.hook} has ${dim}`);
 
   const project = (d: Tensor): Tensor => {
     if (chanT) return mi.mul(d, chanT);
@@ -195,29 +223,40 @@ export function siteHooks(model: MambaLM, site: Site, mask: Uint8Array, shape: r
   };
   const full = edit.kind === 'activations' || edit.kind === 'offset' ? edit.value : null;
   if (full && (full.shape[0] !== B || full.shape[1] !== T || full.size !== B * T * dim)) {
-    throw new Error(`siteHooks: the ${edit.kind} tensor at ${site.hook} is [${full.shape}], expected [${B}, ${T}, ...] with ${dim} per position`);
+    throw new Error(
+      `siteHooks: the ${edit.kind} tensor at ${site.hook} is [${full.shape}], expected [${B}, ${T}, ...] with ${dim} per position`,
+    );
   }
 
   if (!isStateHook(site.hook)) {
-    return [{
-      name: site.hook,
-      fn: (x) => {
-        const x3 = mi.reshape(x, [B, T, dim]);
-        return mi.reshape(apply(x3, maskT, full ? mi.reshape(full, [B, T, dim]) : null), x.shape);
+    return [
+      {
+        name: site.hook,
+        fn: (x) => {
+          const x3 = mi.reshape(x, [B, T, dim]);
+          return mi.reshape(apply(x3, maskT, full ? mi.reshape(full, [B, T, dim]) : null), x.shape);
+        },
       },
-    }];
+    ];
   }
   const positions: number[] = [];
-  for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) if (mask[b * T + t]) { positions.push(t); break; }
+  for (let t = 0; t < T; t++)
+    for (let b = 0; b < B; b++)
+      if (mask[b * T + t]) {
+        positions.push(t);
+        break;
+      }
   if (!positions.length) return [];
-  return [{
-    name: site.hook,
-    positions,
-    fn: (h, ctx) => {
-      const p = ctx.position!;
-      const m = mi.slice(maskT, 1, p, p + 1);
-      const other = full ? mi.reshape(mi.slice(full, 1, p, p + 1), [B, 1, dim]) : null;
-      return mi.reshape(apply(mi.reshape(h, [B, 1, dim]), m, other), h.shape);
+  return [
+    {
+      name: site.hook,
+      positions,
+      fn: (h, ctx) => {
+        const p = ctx.position!;
+        const m = mi.slice(maskT, 1, p, p + 1);
+        const other = full ? mi.reshape(mi.slice(full, 1, p, p + 1), [B, 1, dim]) : null;
+        return mi.reshape(apply(mi.reshape(h, [B, 1, dim]), m, other), h.shape);
+      },
     },
-  }];
+  ];
 }

@@ -62,7 +62,8 @@ export function quantile(x: Sample, q: number, isSorted = false): number {
   if (!(q >= 0 && q <= 1)) throw new Error(`quantile: q must be in [0, 1], got ${q}`);
   const s = isSorted ? x : sorted(x);
   const h = (s.length - 1) * q;
-  const lo = Math.floor(h), hi = Math.min(lo + 1, s.length - 1);
+  const lo = Math.floor(h),
+    hi = Math.min(lo + 1, s.length - 1);
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
 
@@ -87,9 +88,19 @@ export function normalCdf(z: number): number {
 function erfc(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-    t * (-0.82215223 + t * 0.17087277)))))))));
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return x >= 0 ? r : 2 - r;
 }
 
@@ -110,14 +121,20 @@ export function normalQuantile(p: number): number {
     return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
   if (p > 1 - pLow) return -normalQuantile(1 - p);
-  const q = p - 0.5, r = q * q;
-  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  const q = p - 0.5,
+    r = q * q;
+  return (
+    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+  );
 }
 
 /** log Gamma(x) for x > 0 (Lanczos, g = 7), for the exact Hedges correction. */
 export function logGamma(x: number): number {
-  const g = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const g = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   x -= 1;
   let s = g[0];
@@ -165,12 +182,14 @@ function resolveBootstrap(opts: BootstrapOptions): Required<BootstrapOptions> {
  * The interval from bootstrap replicates `reps`, the original `estimate` and, for BCa, the jackknife
  * leave-one-out values (Efron & Tibshirani 1993, ch. 14).
  */
-function intervalFrom(reps: Float64Array, estimate: number, jack: Float64Array | null,
-  o: Required<BootstrapOptions>): BootstrapResult {
+function intervalFrom(reps: Float64Array, estimate: number, jack: Float64Array | null, o: Required<BootstrapOptions>): BootstrapResult {
   const sortedReps = reps.slice().sort();
   const se = std(reps, 1);
   const alpha = (1 - o.level) / 2;
-  let pLo = alpha, pHi = 1 - alpha, z0 = 0, acceleration = 0;
+  let pLo = alpha,
+    pHi = 1 - alpha,
+    z0 = 0,
+    acceleration = 0;
   if (o.method === 'bca' && jack) {
     // Bias correction: how far the replicates' median sits from the estimate (ties count half).
     let below = 0;
@@ -179,8 +198,13 @@ function intervalFrom(reps: Float64Array, estimate: number, jack: Float64Array |
     z0 = normalQuantile(frac);
     // Acceleration: skewness of the jackknife influence values.
     const jm = mean(jack);
-    let num = 0, den = 0;
-    for (const v of jack) { const d = jm - v; num += d ** 3; den += d * d; }
+    let num = 0,
+      den = 0;
+    for (const v of jack) {
+      const d = jm - v;
+      num += d ** 3;
+      den += d * d;
+    }
     acceleration = den > 0 ? num / (6 * den ** 1.5) : 0;
     const adjust = (p: number) => {
       const z = normalQuantile(p);
@@ -190,8 +214,15 @@ function intervalFrom(reps: Float64Array, estimate: number, jack: Float64Array |
     pHi = adjust(1 - alpha);
   }
   return {
-    estimate, lo: quantile(sortedReps, pLo, true), hi: quantile(sortedReps, pHi, true),
-    level: o.level, method: o.method, nBoot: o.nBoot, se, z0, acceleration,
+    estimate,
+    lo: quantile(sortedReps, pLo, true),
+    hi: quantile(sortedReps, pHi, true),
+    level: o.level,
+    method: o.method,
+    nBoot: o.nBoot,
+    se,
+    z0,
+    acceleration,
   };
 }
 
@@ -200,9 +231,11 @@ export function bootstrapCI(x: Sample, rng: Rng, statistic: Statistic = mean, op
   const o = resolveBootstrap(opts);
   requireLength('bootstrapCI', x, 2);
   requireFinite('bootstrapCI', x);
-  const data = Float64Array.from(x), n = data.length;
+  const data = Float64Array.from(x),
+    n = data.length;
   const estimate = statistic(data);
-  const buf = new Float64Array(n), reps = new Float64Array(o.nBoot);
+  const buf = new Float64Array(n),
+    reps = new Float64Array(o.nBoot);
   for (let b = 0; b < o.nBoot; b++) {
     for (let i = 0; i < n; i++) buf[i] = data[rng.int(0, n)];
     reps[b] = statistic(buf);
@@ -225,26 +258,44 @@ const diffOfMeans: Statistic2 = (a, b) => mean(a) - mean(b);
  * Bootstrap interval for a statistic of paired samples (default: mean(a) - mean(b), i.e. the mean
  * paired difference). Pairs (a[i], b[i]) are resampled together, keeping their correlation.
  */
-export function bootstrapPairedCI(a: Sample, b: Sample, rng: Rng, statistic: Statistic2 = diffOfMeans,
-  opts: BootstrapOptions = {}): BootstrapResult {
+export function bootstrapPairedCI(
+  a: Sample,
+  b: Sample,
+  rng: Rng,
+  statistic: Statistic2 = diffOfMeans,
+  opts: BootstrapOptions = {},
+): BootstrapResult {
   const o = resolveBootstrap(opts);
   if (a.length !== b.length) throw new Error(`bootstrapPairedCI: a has ${a.length} values, b has ${b.length}; pairs must align`);
   requireLength('bootstrapPairedCI', a, 2);
   requireFinite('bootstrapPairedCI a', a);
   requireFinite('bootstrapPairedCI b', b);
-  const A = Float64Array.from(a), B = Float64Array.from(b), n = A.length;
+  const A = Float64Array.from(a),
+    B = Float64Array.from(b),
+    n = A.length;
   const estimate = statistic(A, B);
-  const ba = new Float64Array(n), bb = new Float64Array(n), reps = new Float64Array(o.nBoot);
+  const ba = new Float64Array(n),
+    bb = new Float64Array(n),
+    reps = new Float64Array(o.nBoot);
   for (let r = 0; r < o.nBoot; r++) {
-    for (let i = 0; i < n; i++) { const j = rng.int(0, n); ba[i] = A[j]; bb[i] = B[j]; }
+    for (let i = 0; i < n; i++) {
+      const j = rng.int(0, n);
+      ba[i] = A[j];
+      bb[i] = B[j];
+    }
     reps[r] = statistic(ba, bb);
   }
   let jack: Float64Array | null = null;
   if (o.method === 'bca') {
     jack = new Float64Array(n);
-    const la = new Float64Array(n - 1), lb = new Float64Array(n - 1);
+    const la = new Float64Array(n - 1),
+      lb = new Float64Array(n - 1);
     for (let i = 0; i < n; i++) {
-      for (let j = 0, k = 0; j < n; j++) if (j !== i) { la[k] = A[j]; lb[k++] = B[j]; }
+      for (let j = 0, k = 0; j < n; j++)
+        if (j !== i) {
+          la[k] = A[j];
+          lb[k++] = B[j];
+        }
       jack[i] = statistic(la, lb);
     }
   }
@@ -255,16 +306,26 @@ export function bootstrapPairedCI(a: Sample, b: Sample, rng: Rng, statistic: Sta
  * Bootstrap interval for a statistic of two independent samples (default: mean(a) - mean(b)); each
  * sample is resampled separately. BCa's jackknife leaves out one value of either sample in turn.
  */
-export function bootstrapTwoSampleCI(a: Sample, b: Sample, rng: Rng, statistic: Statistic2 = diffOfMeans,
-  opts: BootstrapOptions = {}): BootstrapResult {
+export function bootstrapTwoSampleCI(
+  a: Sample,
+  b: Sample,
+  rng: Rng,
+  statistic: Statistic2 = diffOfMeans,
+  opts: BootstrapOptions = {},
+): BootstrapResult {
   const o = resolveBootstrap(opts);
   requireLength('bootstrapTwoSampleCI a', a, 2);
   requireLength('bootstrapTwoSampleCI b', b, 2);
   requireFinite('bootstrapTwoSampleCI a', a);
   requireFinite('bootstrapTwoSampleCI b', b);
-  const A = Float64Array.from(a), B = Float64Array.from(b), na = A.length, nb = B.length;
+  const A = Float64Array.from(a),
+    B = Float64Array.from(b),
+    na = A.length,
+    nb = B.length;
   const estimate = statistic(A, B);
-  const ba = new Float64Array(na), bb = new Float64Array(nb), reps = new Float64Array(o.nBoot);
+  const ba = new Float64Array(na),
+    bb = new Float64Array(nb),
+    reps = new Float64Array(o.nBoot);
   for (let r = 0; r < o.nBoot; r++) {
     for (let i = 0; i < na; i++) ba[i] = A[rng.int(0, na)];
     for (let i = 0; i < nb; i++) bb[i] = B[rng.int(0, nb)];
@@ -273,7 +334,8 @@ export function bootstrapTwoSampleCI(a: Sample, b: Sample, rng: Rng, statistic: 
   let jack: Float64Array | null = null;
   if (o.method === 'bca') {
     jack = new Float64Array(na + nb);
-    const la = new Float64Array(na - 1), lb = new Float64Array(nb - 1);
+    const la = new Float64Array(na - 1),
+      lb = new Float64Array(nb - 1);
     for (let i = 0; i < na; i++) {
       for (let j = 0, k = 0; j < na; j++) if (j !== i) la[k++] = A[j];
       jack[i] = statistic(la, B);
@@ -332,12 +394,17 @@ export function permutationTest(a: Sample, b: Sample, rng: Rng, opts: Permutatio
   requireLength('permutationTest b', b, 1);
   requireFinite('permutationTest a', a);
   requireFinite('permutationTest b', b);
-  const na = a.length, n = na + b.length;
+  const na = a.length,
+    n = na + b.length;
   const pooled = new Float64Array(n);
   pooled.set(Float64Array.from(a), 0);
   pooled.set(Float64Array.from(b), na);
-  let total = 0, scale = 0;
-  for (const v of pooled) { total += v; scale = Math.max(scale, Math.abs(v)); }
+  let total = 0,
+    scale = 0;
+  for (const v of pooled) {
+    total += v;
+    scale = Math.max(scale, Math.abs(v));
+  }
   // mean(a) - mean(b) from the sum of the first na values alone.
   const diff = (sumA: number) => sumA / na - (total - sumA) / (n - na);
   let sumA = 0;
@@ -351,7 +418,9 @@ export function permutationTest(a: Sample, b: Sample, rng: Rng, opts: Permutatio
     let s = 0;
     for (let i = 0; i < na; i++) {
       const j = rng.int(i, n);
-      const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+      const t = idx[i];
+      idx[i] = idx[j];
+      idx[j] = t;
       s += pooled[idx[i]];
     }
     if (atLeastAsExtreme(diff(s), observed, o.alternative, tol)) count++;
@@ -444,7 +513,8 @@ export function rejected(adjusted: Sample, alpha = 0.05): boolean[] {
 export function cohensD(a: Sample, b: Sample): number {
   requireLength('cohensD a', a, 2);
   requireLength('cohensD b', b, 2);
-  const na = a.length, nb = b.length;
+  const na = a.length,
+    nb = b.length;
   const pooled = ((na - 1) * variance(a) + (nb - 1) * variance(b)) / (na + nb - 2);
   if (!(pooled > 0)) throw new Error('cohensD: both samples are constant; the pooled standard deviation is 0');
   return (mean(a) - mean(b)) / Math.sqrt(pooled);

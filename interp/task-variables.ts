@@ -47,22 +47,34 @@ export function taskVariables(labels: Record<string, ArrayLike<number>>, opts: {
     if (distinct.size === 1) {
       if (rows.length === lab.length) continue; // applies everywhere: nothing to tell apart
       out.push({
-        name: label, label, kind: 'binary', description: `${label}: 1 where the label applies, 0 at every other position`,
+        name: label,
+        label,
+        kind: 'binary',
+        description: `${label}: 1 where the label applies, 0 at every other position`,
         rows: Int32Array.from({ length: lab.length }, (_, r) => r),
         values: Float64Array.from({ length: lab.length }, (_, r) => (lab[r] === NO_LABEL ? 0 : 1)),
       });
     } else if (TOKEN_LABELS.has(label)) {
       const vals = rows.map((r) => lab[r]);
-      const lo = Math.min(...vals), hi = Math.max(...vals);
+      const lo = Math.min(...vals),
+        hi = Math.max(...vals);
       const cut = Math.ceil((lo + hi + 1) / 2); // upper half of [lo, hi]
       out.push({
-        name: `${label}>=${cut}`, label, kind: 'binary', description: `${label} (a token id) is in the upper half [${cut}, ${hi}] of the ids seen, at the positions where it applies`,
-        rows: Int32Array.from(rows), values: Float64Array.from(vals, (v) => (v >= cut ? 1 : 0)),
+        name: `${label}>=${cut}`,
+        label,
+        kind: 'binary',
+        description: `${label} (a token id) is in the upper half [${cut}, ${hi}] of the ids seen, at the positions where it applies`,
+        rows: Int32Array.from(rows),
+        values: Float64Array.from(vals, (v) => (v >= cut ? 1 : 0)),
       });
     } else {
       out.push({
-        name: label, label, kind: 'continuous', description: `${label} (a number) at the positions where it applies`,
-        rows: Int32Array.from(rows), values: Float64Array.from(rows, (r) => lab[r]),
+        name: label,
+        label,
+        kind: 'continuous',
+        description: `${label} (a number) at the positions where it applies`,
+        rows: Int32Array.from(rows),
+        values: Float64Array.from(rows, (r) => lab[r]),
       });
     }
   }

@@ -29,15 +29,16 @@ export function blockNorms(J: ArrayLike<number>, groups: number, T: number, outI
   const maps: TimeMap[] = [];
   for (let g = 0; g < groups; g++) {
     const m = Array.from({ length: T }, () => new Array<number>(T).fill(0));
-    for (let t = 0; t < T; t++) for (let o = 0; o < outInner; o++) {
-      const row = ((g * T + t) * outInner + o) * T * inInner;
-      for (let s = 0; s < T; s++) {
-        let acc = 0;
-        const off = row + s * inInner;
-        for (let i = 0; i < inInner; i++) acc += J[off + i] * J[off + i];
-        m[t][s] += acc;
+    for (let t = 0; t < T; t++)
+      for (let o = 0; o < outInner; o++) {
+        const row = ((g * T + t) * outInner + o) * T * inInner;
+        for (let s = 0; s < T; s++) {
+          let acc = 0;
+          const off = row + s * inInner;
+          for (let i = 0; i < inInner; i++) acc += J[off + i] * J[off + i];
+          m[t][s] += acc;
+        }
       }
-    }
     maps.push(m.map((r) => r.map(Math.sqrt)));
   }
   return maps;
@@ -61,8 +62,14 @@ function embedsOf(model: MambaLM, ids: readonly number[]): Tensor {
 }
 
 /** Influence of each input embedding on every layer's residual stream, for one sequence of ids. */
-export async function residualInfluence(model: MambaLM, ids: readonly number[], opts: SketchOptions & { finalOnly?: boolean } = {}): Promise<ResidualInfluence> {
-  const L = model.config.num_hidden_layers, d = model.config.hidden_size, T = ids.length;
+export async function residualInfluence(
+  model: MambaLM,
+  ids: readonly number[],
+  opts: SketchOptions & { finalOnly?: boolean } = {},
+): Promise<ResidualInfluence> {
+  const L = model.config.num_hidden_layers,
+    d = model.config.hidden_size,
+    T = ids.length;
   const names = [...(opts.finalOnly ? [] : Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_post`)), 'hook_norm_f'];
   const q = sketchRows(opts, d, 'residualInfluence');
   const J = mi.tidy(() => {
@@ -70,7 +77,10 @@ export async function residualInfluence(model: MambaLM, ids: readonly number[], 
     const S = q < d ? sketchMatrix(model, d, q, opts.rng!) : null;
     const f = (e: Tensor) => {
       const { cache } = model.runEmbeds(e, { cache: names });
-      const out = mi.stack(names.map((n) => cache.get(n)!), 1); // [k, groups, T, d]
+      const out = mi.stack(
+        names.map((n) => cache.get(n)!),
+        1,
+      ); // [k, groups, T, d]
       return S ? mi.matmul(out, S) : out;
     };
     return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
@@ -112,11 +122,21 @@ function sketchMatrix(model: MambaLM, m: number, q: number, rng: Rng): Tensor {
  * || d h_t / d x_s ||_F for one layer's mixer: h_t [E,N] the SSM state after position t, x_s the
  * mixer's input (normed residual) at s, at the activations of the sequence `ids`.
  */
-export async function stateInfluence(model: MambaLM, ids: readonly number[], layer: number, opts: StateInfluenceOptions = {}): Promise<TimeMap> {
-  const c = model.config, T = ids.length, d = c.hidden_size, EN = c.intermediate_size * c.state_size;
-  if (!(layer >= 0 && layer < c.num_hidden_layers)) throw new Error(`stateInfluence: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
+export async function stateInfluence(
+  model: MambaLM,
+  ids: readonly number[],
+  layer: number,
+  opts: StateInfluenceOptions = {},
+): Promise<TimeMap> {
+  const c = model.config,
+    T = ids.length,
+    d = c.hidden_size,
+    EN = c.intermediate_size * c.state_size;
+  if (!(layer >= 0 && layer < c.num_hidden_layers))
+    throw new Error(`stateInfluence: layer ${layer} is outside [0, ${c.num_hidden_layers})`);
   const q = sketchRows(opts, EN, 'stateInfluence');
-  const normName = `blocks.${layer}.hook_norm`, hName = `blocks.${layer}.mixer.hook_h`;
+  const normName = `blocks.${layer}.hook_norm`,
+    hName = `blocks.${layer}.mixer.hook_h`;
   const J = mi.tidy(() => {
     const embeds = embedsOf(model, ids);
     const x = mi.noGrad(() => model.runEmbeds(embeds, { cache: [normName] }).cache.get(normName)!);
@@ -144,9 +164,19 @@ export async function stateInfluence(model: MambaLM, ids: readonly number[], lay
  * (row-major): alpha[e,t,s] = sum_n C_t[n] exp(A[e,n] sum_{k=s+1..t} delta_k[e]) delta_s[e] B_s[n]
  * for s <= t, 0 above the diagonal.
  */
-export function hiddenAttentionFrom(delta: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>, C: ArrayLike<number>, T: number, E: number, N: number): Float64Array {
+export function hiddenAttentionFrom(
+  delta: ArrayLike<number>,
+  A: ArrayLike<number>,
+  B: ArrayLike<number>,
+  C: ArrayLike<number>,
+  T: number,
+  E: number,
+  N: number,
+): Float64Array {
   if (delta.length !== T * E || A.length !== E * N || B.length !== T * N || C.length !== T * N) {
-    throw new Error(`hiddenAttentionFrom: sizes delta ${delta.length}, A ${A.length}, B ${B.length}, C ${C.length} do not fit T=${T} E=${E} N=${N}`);
+    throw new Error(
+      `hiddenAttentionFrom: sizes delta ${delta.length}, A ${A.length}, B ${B.length}, C ${C.length} do not fit T=${T} E=${E} N=${N}`,
+    );
   }
   const alpha = new Float64Array(E * T * T);
   const cum = new Float64Array(N);
@@ -183,7 +213,10 @@ export interface HiddenAttention {
 
 /** The hidden attention of one layer for one sequence, from the model's hooks. */
 export async function hiddenAttention(model: MambaLM, ids: readonly number[], layer: number): Promise<HiddenAttention> {
-  const c = model.config, E = c.intermediate_size, N = c.state_size, T = ids.length;
+  const c = model.config,
+    E = c.intermediate_size,
+    N = c.state_size,
+    T = ids.length;
   const p = `blocks.${layer}.mixer.`;
   const names = ['hook_delta', 'hook_B', 'hook_C', 'hook_conv_act', 'hook_ssm_out'].map((n) => p + n);
   const got = await mi.tidyAsync(async () => {
@@ -191,28 +224,35 @@ export async function hiddenAttention(model: MambaLM, ids: readonly number[], la
     const A = mi.noGrad(() => mi.neg(mi.exp(model.p(`backbone.layers.${layer}.mixer.A_log`))));
     const read = async (t: Tensor) => Float64Array.from(await t.data());
     return {
-      delta: await read(cache.get(names[0])!), B: await read(cache.get(names[1])!), C: await read(cache.get(names[2])!),
-      u: await read(cache.get(names[3])!), ssmOut: await read(cache.get(names[4])!), A: await read(A),
+      delta: await read(cache.get(names[0])!),
+      B: await read(cache.get(names[1])!),
+      C: await read(cache.get(names[2])!),
+      u: await read(cache.get(names[3])!),
+      ssmOut: await read(cache.get(names[4])!),
+      A: await read(A),
       D: await read(model.p(`backbone.layers.${layer}.mixer.D`)),
     };
   });
   const alpha = hiddenAttentionFrom(got.delta, got.A, got.B, got.C, T, E, N);
-  const meanAbs = Array.from({ length: T }, (_, t) => Array.from({ length: T }, (_, s) => {
-    let acc = 0;
-    for (let e = 0; e < E; e++) acc += Math.abs(alpha[(e * T + t) * T + s]);
-    return acc / E;
-  }));
+  const meanAbs = Array.from({ length: T }, (_, t) =>
+    Array.from({ length: T }, (_, s) => {
+      let acc = 0;
+      for (let e = 0; e < E; e++) acc += Math.abs(alpha[(e * T + t) * T + s]);
+      return acc / E;
+    }),
+  );
   return { T, E, alpha, meanAbs, u: got.u, D: got.D, ssmOut: got.ssmOut };
 }
 
 /** y [T, E] = sum_s alpha[e,t,s] u_s[e] + D[e] u_t[e]: the scan output rebuilt from alpha. */
 export function applyHiddenAttention(alpha: Float64Array, u: ArrayLike<number>, D: ArrayLike<number>, T: number, E: number): Float64Array {
   const y = new Float64Array(T * E);
-  for (let e = 0; e < E; e++) for (let t = 0; t < T; t++) {
-    let acc = D[e] * u[t * E + e];
-    for (let s = 0; s <= t; s++) acc += alpha[(e * T + t) * T + s] * u[s * E + e];
-    y[t * E + e] = acc;
-  }
+  for (let e = 0; e < E; e++)
+    for (let t = 0; t < T; t++) {
+      let acc = D[e] * u[t * E + e];
+      for (let s = 0; s <= t; s++) acc += alpha[(e * T + t) * T + s] * u[s * E + e];
+      y[t * E + e] = acc;
+    }
   return y;
 }
 
@@ -235,15 +275,27 @@ export function decayCurve(map: TimeMap): number[] {
 
 /** Share of the causal influence mass (s <= t) that lies at distance t - s >= minDistance. */
 export function longRangeFraction(map: TimeMap, minDistance: number): number {
-  let far = 0, all = 0;
-  map.forEach((row, t) => { for (let s = 0; s <= t; s++) { all += Math.abs(row[s]); if (t - s >= minDistance) far += Math.abs(row[s]); } });
+  let far = 0,
+    all = 0;
+  map.forEach((row, t) => {
+    for (let s = 0; s <= t; s++) {
+      all += Math.abs(row[s]);
+      if (t - s >= minDistance) far += Math.abs(row[s]);
+    }
+  });
   return all > 0 ? far / all : 0;
 }
 
 /** Largest |map[t][s]| above the diagonal (s > t), relative to the largest entry overall: 0 for a causal map. */
 export function acausalMass(map: TimeMap): number {
-  let above = 0, max = 0;
-  map.forEach((row, t) => row.forEach((v, s) => { max = Math.max(max, Math.abs(v)); if (s > t) above = Math.max(above, Math.abs(v)); }));
+  let above = 0,
+    max = 0;
+  map.forEach((row, t) =>
+    row.forEach((v, s) => {
+      max = Math.max(max, Math.abs(v));
+      if (s > t) above = Math.max(above, Math.abs(v));
+    }),
+  );
   return max > 0 ? above / max : 0;
 }
 

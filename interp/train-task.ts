@@ -15,13 +15,24 @@ import { writeTextAtomic } from '../mamba/safetensors.ts';
 import { train, type LossCurve } from '../mamba/train.ts';
 import { getTask, IGNORE_INDEX, type AnyTaskOptions, type TaskBatch } from './tasks/index.ts';
 
-export interface ModelShape { hiddenSize: number; layers: number; stateSize: number; expand: number; convKernel: number }
+export interface ModelShape {
+  hiddenSize: number;
+  layers: number;
+  stateSize: number;
+  expand: number;
+  convKernel: number;
+}
 
 export interface TaskTrainOptions {
   task: string;
   taskOptions: AnyTaskOptions;
   model: ModelShape;
-  steps: number; batchSize: number; lr: number; warmupSteps: number; weightDecay: number; clipNorm: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  clipNorm: number;
   /** where mamba/train.ts keeps its checkpoint/ and loss.json (resumable) */
   outDir: string;
   log?: (line: string) => void;
@@ -31,8 +42,15 @@ export interface TaskTrainOptions {
 /** A Mamba config for a task's vocabulary. */
 export function taskModelConfig(vocabSize: number, s: ModelShape) {
   return makeConfig({
-    vocab_size: vocabSize, hidden_size: s.hiddenSize, num_hidden_layers: s.layers, state_size: s.stateSize,
-    expand: s.expand, conv_kernel: s.convKernel, pad_token_id: null, bos_token_id: null, eos_token_id: null,
+    vocab_size: vocabSize,
+    hidden_size: s.hiddenSize,
+    num_hidden_layers: s.layers,
+    state_size: s.stateSize,
+    expand: s.expand,
+    conv_kernel: s.convKernel,
+    pad_token_id: null,
+    bos_token_id: null,
+    eos_token_id: null,
   });
 }
 
@@ -68,8 +86,15 @@ export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<{ m
   };
   try {
     const curve = await train(model, {
-      outDir: o.outDir, steps: o.steps, lr: o.lr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay,
-      clipNorm: o.clipNorm, minLr: o.lr * 0.05, checkpointEvery: Math.max(o.steps, 1), logEvery: o.logEvery ?? 50,
+      outDir: o.outDir,
+      steps: o.steps,
+      lr: o.lr,
+      warmupSteps: o.warmupSteps,
+      weightDecay: o.weightDecay,
+      clipNorm: o.clipNorm,
+      minLr: o.lr * 0.05,
+      checkpointEvery: Math.max(o.steps, 1),
+      logEvery: o.logEvery ?? 50,
       log: o.log ?? (() => undefined),
       batch: (step) => rowsOf(batchOf(step)),
       loss: (m, ids, step) => scoredLoss(m, ids, batchOf(step)),
@@ -92,12 +117,14 @@ export interface AccuracyResult {
 /** Held-out accuracy at the scored positions: argmax of the logits against the targets. */
 export async function scoredAccuracyOf(model: MambaLM, batches: TaskBatch[]): Promise<AccuracyResult> {
   const perSequence: number[] = [];
-  let hits = 0, scored = 0;
+  let hits = 0,
+    scored = 0;
   for (const batch of batches) {
     const pred = await mi.tidyAsync(() => mi.noGrad(() => mi.argmax(model.forward(rowsOf(batch)), -1)).data());
     const [B, T] = batch.shape;
     for (let b = 0; b < B; b++) {
-      let h = 0, s = 0;
+      let h = 0,
+        s = 0;
       for (let t = b * T; t < (b + 1) * T; t++) {
         const target = batch.targets[t];
         if (target === IGNORE_INDEX) continue;
@@ -105,7 +132,8 @@ export async function scoredAccuracyOf(model: MambaLM, batches: TaskBatch[]): Pr
         if (pred[t] === target) h++;
       }
       if (s) perSequence.push(h / s);
-      hits += h; scored += s;
+      hits += h;
+      scored += s;
     }
   }
   if (!scored) throw new Error('scoredAccuracyOf: the batches have no scored positions');
@@ -128,7 +156,12 @@ export interface TaskModelJob {
   rngSeed: string;
   taskOptions: AnyTaskOptions;
   model: ModelShape;
-  steps: number; batchSize: number; lr: number; warmupSteps: number; weightDecay: number; clipNorm: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  clipNorm: number;
   /** held-out batches per length */
   evalBatches: number;
   /** longer sequence lengths to measure length generalisation at */
@@ -164,7 +197,11 @@ export async function finishedRecord(job: TaskModelJob): Promise<TaskModelRecord
  * Held-out accuracy of a job's model at one sequence length, on the job's own evaluation stream
  * (fork 'eval' of its Rng, then `len<seqLen>`): the data every later measurement of it reproduces.
  */
-export async function evaluateJobAt(model: MambaLM, job: TaskModelJob, seqLen: number): Promise<{ seqLen: number; accuracy: number; perSequence: number[] }> {
+export async function evaluateJobAt(
+  model: MambaLM,
+  job: TaskModelJob,
+  seqLen: number,
+): Promise<{ seqLen: number; accuracy: number; perSequence: number[] }> {
   const rng = new mi.Rng(job.rngSeed).fork('eval').fork(`len${seqLen}`);
   const r = await scoredAccuracyOf(model, heldOutBatches(job.task, { ...job.taskOptions, seqLen }, rng, job.evalBatches, job.batchSize));
   return { seqLen, accuracy: r.accuracy, perSequence: r.perSequence };
@@ -180,10 +217,18 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
   if (done) return done;
   const rng = new mi.Rng(job.rngSeed);
   const t0 = performance.now();
-  const { model, curve } = await trainOnTask({
-    ...job, outDir: job.dir, logEvery: 1,
-    log: (line) => { const m = /^step (\d+)\//.exec(line); if (m && onStep) onStep(Number(m[1])); },
-  }, rng);
+  const { model, curve } = await trainOnTask(
+    {
+      ...job,
+      outDir: job.dir,
+      logEvery: 1,
+      log: (line) => {
+        const m = /^step (\d+)\//.exec(line);
+        if (m && onStep) onStep(Number(m[1]));
+      },
+    },
+    rng,
+  );
   try {
     const trainSeconds = (performance.now() - t0) / 1000;
     await savePretrained(model, job.dir);
@@ -194,10 +239,15 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
     for (const L of job.evalLengths) lengthAccuracy.push(await at(L));
     const tail = curve.train.slice(-10);
     const record: TaskModelRecord = {
-      job, chance: task.chance(job.taskOptions), accuracy: main.accuracy, perSequence: main.perSequence, lengthAccuracy,
-      finalLoss: tail.reduce((s, p) => s + p.loss, 0) / Math.max(tail.length, 1), trainSeconds,
+      job,
+      chance: task.chance(job.taskOptions),
+      accuracy: main.accuracy,
+      perSequence: main.perSequence,
+      lengthAccuracy,
+      finalLoss: tail.reduce((s, p) => s + p.loss, 0) / Math.max(tail.length, 1),
+      trainSeconds,
     };
-    await writeTextAtomic(join(job.dir, RECORD_FILE), JSON.stringify(record) + '\n');
+    await writeTextAtomic(join(job.dir, RECORD_FILE), `${JSON.stringify(record)}\n`);
     // the optimiser state was only needed to resume an interrupted training run
     await rm(join(job.dir, 'checkpoint'), { recursive: true, force: true });
     return record;

@@ -14,9 +14,7 @@
 import * as mi from '../engine/index.ts';
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import {
-  ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask, type PositionSpec,
-} from './patching.ts';
+import { ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask, type PositionSpec } from './patching.ts';
 import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
 import type { Sae } from './sae.ts';
 import { quantile } from './stats.ts';
@@ -36,7 +34,8 @@ export interface RowErrors {
 
 /** Per-row reconstruction errors of an SAE on activations [rows, d]. */
 export async function saeRowErrors(sae: Sae, data: Float32Array, batchSize = 1024): Promise<RowErrors> {
-  const d = sae.d, n = data.length / d;
+  const d = sae.d,
+    n = data.length / d;
   if (!Number.isInteger(n) || n === 0) throw new Error(`saeRowErrors: ${data.length} values are not rows of width ${d}`);
   const mean = new Float64Array(d);
   for (let i = 0; i < data.length; i++) mean[i % d] += data[i] / n;
@@ -49,14 +48,18 @@ export async function saeRowErrors(sae: Sae, data: Float32Array, batchSize = 102
       return [await sae.forward(x).data(), await sae.encode(x).data()];
     });
     for (let r = 0; r < rows; r++) {
-      let e = 0, t = 0, a = 0;
+      let e = 0,
+        t = 0,
+        a = 0;
       for (let j = 0; j < d; j++) {
         const x = chunk[r * d + j];
         e += (x - recon[r * d + j]) ** 2;
         t += (x - mean[j]) ** 2;
       }
       for (let l = 0; l < sae.latents; l++) if (z[r * sae.latents + l] > 0) a++;
-      out.err[r0 + r] = e; out.total[r0 + r] = t; out.l0[r0 + r] = a;
+      out.err[r0 + r] = e;
+      out.total[r0 + r] = t;
+      out.l0[r0 + r] = a;
     }
   }
   return out;
@@ -75,24 +78,39 @@ export function fvuOf(e: RowErrors, idx: ArrayLike<number> | null = null): numbe
   return t > 0 ? sumAt(e.err, idx) / t : NaN;
 }
 
-export interface Estimate { estimate: number; interval: [number, number] }
+export interface Estimate {
+  estimate: number;
+  interval: [number, number];
+}
 
 /**
  * A statistic of row indices, with a percentile bootstrap over rows (or over groups of rows, e.g.
  * sequences, when `groupOf` is given: whole groups are resampled).
  */
-export function bootstrapRows(n: number, stat: (idx: ArrayLike<number> | null) => number, rng: Rng, nBoot: number,
-  groupOf?: ArrayLike<number>): Estimate {
+export function bootstrapRows(
+  n: number,
+  stat: (idx: ArrayLike<number> | null) => number,
+  rng: Rng,
+  nBoot: number,
+  groupOf?: ArrayLike<number>,
+): Estimate {
   const estimate = stat(null);
   if (!Number.isFinite(estimate)) return { estimate, interval: [NaN, NaN] };
   const groups: number[][] = [];
-  if (groupOf) for (let r = 0; r < n; r++) (groups[groupOf[r]] ??= []).push(r);
+  if (groupOf) {
+    for (let r = 0; r < n; r++) {
+      groups[groupOf[r]] ??= [];
+      groups[groupOf[r]].push(r);
+    }
+  }
   const g = groups.filter(Boolean);
   const reps = new Float64Array(nBoot);
   for (let b = 0; b < nBoot; b++) {
     let idx: number[];
-    if (groupOf) { idx = []; for (let k = 0; k < g.length; k++) idx.push(...g[rng.int(0, g.length)]); }
-    else idx = Array.from({ length: n }, () => rng.int(0, n));
+    if (groupOf) {
+      idx = [];
+      for (let k = 0; k < g.length; k++) idx.push(...g[rng.int(0, g.length)]);
+    } else idx = Array.from({ length: n }, () => rng.int(0, n));
     reps[b] = stat(idx);
   }
   const s = reps.filter(Number.isFinite).sort();
@@ -108,14 +126,25 @@ export function permuteChannels(data: Float32Array, d: number, perm: readonly nu
 }
 
 export interface SaeTransfer {
-  fvuOwn: number; fvuTransfer: number; fvuControl: number;
-  l0Own: number; l0Transfer: number;
+  fvuOwn: number;
+  fvuTransfer: number;
+  fvuControl: number;
+  l0Own: number;
+  l0Transfer: number;
   /** (1 - fvuTransfer) / (1 - fvuOwn), and the same for the control, with bootstrap intervals over rows */
-  ratio: Estimate; controlRatio: Estimate;
+  ratio: Estimate;
+  controlRatio: Estimate;
 }
 
 /** A's SAE on B's activations vs B's own SAE (see the header); `rowGroup` resamples whole sequences. */
-export async function saeTransfer(saeA: Sae, saeB: Sae, actsB: Float32Array, rng: Rng, nBoot: number, rowGroup?: ArrayLike<number>): Promise<SaeTransfer> {
+export async function saeTransfer(
+  saeA: Sae,
+  saeB: Sae,
+  actsB: Float32Array,
+  rng: Rng,
+  nBoot: number,
+  rowGroup?: ArrayLike<number>,
+): Promise<SaeTransfer> {
   if (saeA.d !== saeB.d) throw new Error(`saeTransfer: SAE widths differ (${saeA.d} vs ${saeB.d})`);
   const own = await saeRowErrors(saeB, actsB);
   const tr = await saeRowErrors(saeA, actsB);
@@ -124,7 +153,11 @@ export async function saeTransfer(saeA: Sae, saeB: Sae, actsB: Float32Array, rng
   const ve = (e: RowErrors, idx: ArrayLike<number> | null) => 1 - fvuOf(e, idx);
   const mean = (x: Float64Array) => sumAt(x, null) / x.length;
   return {
-    fvuOwn: fvuOf(own), fvuTransfer: fvuOf(tr), fvuControl: fvuOf(ctl), l0Own: mean(own.l0), l0Transfer: mean(tr.l0),
+    fvuOwn: fvuOf(own),
+    fvuTransfer: fvuOf(tr),
+    fvuControl: fvuOf(ctl),
+    l0Own: mean(own.l0),
+    l0Transfer: mean(tr.l0),
     ratio: bootstrapRows(n, (idx) => ve(tr, idx) / ve(own, idx), rng.fork('boot'), nBoot, rowGroup),
     controlRatio: bootstrapRows(n, (idx) => ve(ctl, idx) / ve(own, idx), rng.fork('boot-control'), nBoot, rowGroup),
   };
@@ -140,23 +173,39 @@ const ANSWER: Record<string, { label: string; vocab: string }> = {
   mqar: { label: 'value', vocab: 'values' },
 };
 
-export interface SharedVariable { name: string; rows: Int32Array; values: Float64Array; cut: number }
+export interface SharedVariable {
+  name: string;
+  rows: Int32Array;
+  values: Float64Array;
+  cut: number;
+}
 
 /**
  * The shared variable at the scored positions of a task's labels ([batch*T]): 1 when the answer
  * token is in the upper half [cut, last] of the task's answer range, else 0.
  */
-export function answerUpperHalf(taskName: string, taskOptions: Record<string, number>, labels: Record<string, ArrayLike<number>>): SharedVariable {
+export function answerUpperHalf(
+  taskName: string,
+  taskOptions: Record<string, number>,
+  labels: Record<string, ArrayLike<number>>,
+): SharedVariable {
   const spec = ANSWER[taskName];
   if (!spec) throw new Error(`answerUpperHalf: no answer variable defined for task '${taskName}' (have ${Object.keys(ANSWER).join(', ')})`);
-  const entry = getTask(taskName).vocabulary(taskOptions as unknown as AnyTaskOptions).find((v) => v.name === spec.vocab);
+  const entry = getTask(taskName)
+    .vocabulary(taskOptions as unknown as AnyTaskOptions)
+    .find((v) => v.name === spec.vocab);
   if (!entry) throw new Error(`answerUpperHalf: task '${taskName}' has no vocabulary entry '${spec.vocab}'`);
   const lab = labels[spec.label];
   if (!lab) throw new Error(`answerUpperHalf: labels of '${taskName}' have no '${spec.label}'`);
   const cut = Math.ceil((entry.first + entry.last + 1) / 2);
   const rows: number[] = [];
   for (let r = 0; r < lab.length; r++) if (lab[r] >= 0) rows.push(r);
-  return { name: `${spec.label}>=${cut}`, rows: Int32Array.from(rows), values: Float64Array.from(rows, (r) => (lab[r] >= cut ? 1 : 0)), cut };
+  return {
+    name: `${spec.label}>=${cut}`,
+    rows: Int32Array.from(rows),
+    values: Float64Array.from(rows, (r) => (lab[r] >= cut ? 1 : 0)),
+    cut,
+  };
 }
 
 /** Indices into v.rows, class-balanced (equal counts of 0 and 1), at most maxRows, ascending. */
@@ -164,7 +213,14 @@ export function balancedRows(v: SharedVariable, maxRows: number, rng: Rng): numb
   const byClass: number[][] = [[], []];
   v.values.forEach((y, i) => byClass[y ? 1 : 0].push(i));
   const per = Math.min(byClass[0].length, byClass[1].length, Math.floor(maxRows / 2));
-  return byClass.flatMap((c) => rng.permutation(c.length).slice(0, per).map((k) => c[k])).sort((a, b) => a - b);
+  return byClass
+    .flatMap((c) =>
+      rng
+        .permutation(c.length)
+        .slice(0, per)
+        .map((k) => c[k]),
+    )
+    .sort((a, b) => a - b);
 }
 
 function rowsOf(acts: Float32Array, d: number, rows: ArrayLike<number>): Matrix {
@@ -173,31 +229,53 @@ function rowsOf(acts: Float32Array, d: number, rows: ArrayLike<number>): Matrix 
   return { data, rows: rows.length, cols: d };
 }
 
-export interface ProbeSource { acts: Float32Array; d: number; variable: SharedVariable }
+export interface ProbeSource {
+  acts: Float32Array;
+  d: number;
+  variable: SharedVariable;
+}
 
-export interface ProbeOptions { maxRows: number; folds: number; nLambda: number; nBoot: number; testFraction?: number }
+export interface ProbeOptions {
+  maxRows: number;
+  folds: number;
+  nLambda: number;
+  nBoot: number;
+  testFraction?: number;
+}
 
 /** A probe of A's variable and its shuffled-label control, with A's held-out score. */
 export interface FittedProbe {
   source: ProbeSource;
-  probe: LogisticProbe; control: LogisticProbe;
+  probe: LogisticProbe;
+  control: LogisticProbe;
   /** A's probe on A's held-out rows */
   inTask: Estimate;
-  nTrain: number; nTestA: number;
+  nTrain: number;
+  nTestA: number;
 }
 
 export interface ProbeScore {
   /** the probe on B's rows, and the shuffled-label probe there */
-  transfer: Estimate; control: Estimate;
+  transfer: Estimate;
+  control: Estimate;
   /** per B row: 1 when the probe / control is right (paired, for a test) */
-  correct: Float64Array; controlCorrect: Float64Array;
-  chance: number; nTestB: number;
+  correct: Float64Array;
+  controlCorrect: Float64Array;
+  chance: number;
+  nTestB: number;
 }
 
 const meanAt = (x: Float64Array) => (idx: ArrayLike<number> | null) => (idx ? sumAt(x, idx) / idx.length : sumAt(x, null) / x.length);
 
 function correctAt(p: LogisticProbe, src: ProbeSource, idx: number[]): Float64Array {
-  const pred = predictLogistic(p, rowsOf(src.acts, src.d, idx.map((i) => src.variable.rows[i])));
+  const pred = predictLogistic(
+    p,
+    rowsOf(
+      src.acts,
+      src.d,
+      idx.map((i) => src.variable.rows[i]),
+    ),
+  );
   return Float64Array.from(idx, (i, k) => (pred[k] === src.variable.values[i] ? 1 : 0));
 }
 
@@ -209,11 +287,18 @@ export function fitTransferProbe(a: ProbeSource, rng: Rng, opts: ProbeOptions): 
   const pickA = balancedRows(a.variable, opts.maxRows, rng.fork('rows-a'));
   const nTestA = Math.round(pickA.length * (opts.testFraction ?? 0.3));
   if (nTestA < 4 || pickA.length - nTestA < 2 * opts.folds) {
-    throw new Error(`fitTransferProbe ${a.variable.name}: ${pickA.length} balanced rows are too few for ${opts.folds}-fold CV and a test split`);
+    throw new Error(
+      `fitTransferProbe ${a.variable.name}: ${pickA.length} balanced rows are too few for ${opts.folds}-fold CV and a test split`,
+    );
   }
   const order = rng.fork('split').permutation(pickA.length);
-  const train = order.slice(nTestA).map((i) => pickA[i]), testA = order.slice(0, nTestA).map((i) => pickA[i]);
-  const Xtr = rowsOf(a.acts, a.d, train.map((i) => a.variable.rows[i]));
+  const train = order.slice(nTestA).map((i) => pickA[i]),
+    testA = order.slice(0, nTestA).map((i) => pickA[i]);
+  const Xtr = rowsOf(
+    a.acts,
+    a.d,
+    train.map((i) => a.variable.rows[i]),
+  );
   const ytr = Int32Array.from(train, (i) => a.variable.values[i]);
   const shuffled = Int32Array.from(rng.fork('shuffle').permutation(ytr.length), (k) => ytr[k]);
   // a probe that reads one bit needs a good fit, not the last digit
@@ -221,7 +306,14 @@ export function fitTransferProbe(a: ProbeSource, rng: Rng, opts: ProbeOptions): 
   const probe = logisticProbeCV(Xtr, ytr, rng.fork('cv'), cv);
   const control = logisticProbeCV(Xtr, shuffled, rng.fork('cv-control'), cv);
   const cA = correctAt(probe, a, testA);
-  return { source: a, probe, control, inTask: bootstrapRows(cA.length, meanAt(cA), rng.fork('boot-a'), opts.nBoot), nTrain: train.length, nTestA };
+  return {
+    source: a,
+    probe,
+    control,
+    inTask: bootstrapRows(cA.length, meanAt(cA), rng.fork('boot-a'), opts.nBoot),
+    nTrain: train.length,
+    nTestA,
+  };
 }
 
 /** A fitted probe scored on B's class-balanced rows (chance 1/2), next to its shuffled-label control. */
@@ -229,11 +321,15 @@ export function scoreTransferProbe(fit: FittedProbe, b: ProbeSource, rng: Rng, o
   if (fit.source.d !== b.d) throw new Error(`scoreTransferProbe: activation widths differ (${fit.source.d} vs ${b.d})`);
   const pickB = balancedRows(b.variable, opts.maxRows, rng.fork('rows-b'));
   if (pickB.length < 4) throw new Error(`scoreTransferProbe ${b.variable.name}: ${pickB.length} balanced rows are too few`);
-  const cB = correctAt(fit.probe, b, pickB), cC = correctAt(fit.control, b, pickB);
+  const cB = correctAt(fit.probe, b, pickB),
+    cC = correctAt(fit.control, b, pickB);
   return {
     transfer: bootstrapRows(cB.length, meanAt(cB), rng.fork('boot-b'), opts.nBoot),
     control: bootstrapRows(cC.length, meanAt(cC), rng.fork('boot-c'), opts.nBoot),
-    correct: cB, controlCorrect: cC, chance: 0.5, nTestB: pickB.length,
+    correct: cB,
+    controlCorrect: cC,
+    chance: 0.5,
+    nTestB: pickB.length,
   };
 }
 
@@ -244,8 +340,13 @@ export function scoreTransferProbe(fit: FittedProbe, b: ProbeSource, rng: Rng, o
  * Per example of `batch`, the accuracy drop when each channel set is mean-ablated at `hook` on the
  * cells of `positions` (one model pass per set, plus the clean pass).
  */
-export async function channelAblationDrops(model: MambaLM, batch: TaskBatch, hook: string, positions: PositionSpec,
-  channelSets: readonly number[][]): Promise<Float64Array[]> {
+export async function channelAblationDrops(
+  model: MambaLM,
+  batch: TaskBatch,
+  hook: string,
+  positions: PositionSpec,
+  channelSets: readonly number[][],
+): Promise<Float64Array[]> {
   const ids = idsOf(model, batch);
   const clean = cacheActivations(model, ids, [hook]);
   try {

@@ -28,8 +28,13 @@ export async function runInWorkers<J, R>(entry: URL, jobs: readonly J[], o: Pool
         const index = next++;
         results[index] = await new Promise<R>((resolve, reject) => {
           const onMessage = (m: Message<R>) => {
-            if ('progress' in m) { o.onProgress?.(m.progress, index); return; }
-            worker.off('message', onMessage); worker.off('error', reject); worker.off('exit', onExit);
+            if ('progress' in m) {
+              o.onProgress?.(m.progress, index);
+              return;
+            }
+            worker.off('message', onMessage);
+            worker.off('error', reject);
+            worker.off('exit', onExit);
             if ('error' in m) reject(new Error(m.error));
             else resolve(m.result);
           };

@@ -43,22 +43,59 @@ type FieldKind = 'posint' | 'number' | 'bool' | 'string' | 'tokenid';
 
 /** Fields we model, with their kinds. Defaults are transformers' MambaConfig defaults. */
 const FIELDS: Record<Exclude<keyof MambaConfig, 'extra' | 'time_step_rank' | 'intermediate_size'>, FieldKind> = {
-  vocab_size: 'posint', hidden_size: 'posint', state_size: 'posint', num_hidden_layers: 'posint',
-  layer_norm_epsilon: 'number', pad_token_id: 'tokenid', bos_token_id: 'tokenid', eos_token_id: 'tokenid',
-  expand: 'number', conv_kernel: 'posint', use_bias: 'bool', use_conv_bias: 'bool', hidden_act: 'string',
-  initializer_range: 'number', residual_in_fp32: 'bool', time_step_scale: 'number', time_step_min: 'number',
-  time_step_max: 'number', time_step_init_scheme: 'string', time_step_floor: 'number',
-  rescale_prenorm_residual: 'bool', use_cache: 'bool', use_mambapy: 'bool', use_associative_scan: 'bool',
+  vocab_size: 'posint',
+  hidden_size: 'posint',
+  state_size: 'posint',
+  num_hidden_layers: 'posint',
+  layer_norm_epsilon: 'number',
+  pad_token_id: 'tokenid',
+  bos_token_id: 'tokenid',
+  eos_token_id: 'tokenid',
+  expand: 'number',
+  conv_kernel: 'posint',
+  use_bias: 'bool',
+  use_conv_bias: 'bool',
+  hidden_act: 'string',
+  initializer_range: 'number',
+  residual_in_fp32: 'bool',
+  time_step_scale: 'number',
+  time_step_min: 'number',
+  time_step_max: 'number',
+  time_step_init_scheme: 'string',
+  time_step_floor: 'number',
+  rescale_prenorm_residual: 'bool',
+  use_cache: 'bool',
+  use_mambapy: 'bool',
+  use_associative_scan: 'bool',
   tie_word_embeddings: 'bool',
 };
 
 const DEFAULTS = {
-  vocab_size: 50280, hidden_size: 768, state_size: 16, num_hidden_layers: 32, layer_norm_epsilon: 1e-5,
-  pad_token_id: 0, bos_token_id: 0, eos_token_id: 0, expand: 2, conv_kernel: 4, use_bias: false,
-  use_conv_bias: true, hidden_act: 'silu', initializer_range: 0.1, residual_in_fp32: true,
-  time_step_scale: 1.0, time_step_min: 0.001, time_step_max: 0.1, time_step_init_scheme: 'random',
-  time_step_floor: 1e-4, rescale_prenorm_residual: false, use_cache: true, use_mambapy: false,
-  use_associative_scan: true, tie_word_embeddings: true,
+  vocab_size: 50280,
+  hidden_size: 768,
+  state_size: 16,
+  num_hidden_layers: 32,
+  layer_norm_epsilon: 1e-5,
+  pad_token_id: 0,
+  bos_token_id: 0,
+  eos_token_id: 0,
+  expand: 2,
+  conv_kernel: 4,
+  use_bias: false,
+  use_conv_bias: true,
+  hidden_act: 'silu',
+  initializer_range: 0.1,
+  residual_in_fp32: true,
+  time_step_scale: 1.0,
+  time_step_min: 0.001,
+  time_step_max: 0.1,
+  time_step_init_scheme: 'random',
+  time_step_floor: 1e-4,
+  rescale_prenorm_residual: false,
+  use_cache: true,
+  use_mambapy: false,
+  use_associative_scan: true,
+  tie_word_embeddings: true,
 } satisfies Record<keyof typeof FIELDS, unknown>;
 
 /**
@@ -69,11 +106,31 @@ export const REQUIRED_FIELDS = ['vocab_size', 'hidden_size', 'num_hidden_layers'
 
 /** Generic transformers PretrainedConfig fields: kept in `extra` without a warning. */
 const GENERIC_FIELDS = new Set([
-  'architectures', 'model_type', 'transformers_version', 'dtype', 'torch_dtype', '_name_or_path',
-  'name_or_path', 'is_encoder_decoder', 'output_hidden_states', 'output_attentions', 'return_dict',
-  'chunk_size_feed_forward', 'id2label', 'label2id', 'problem_type', 'tokenizer_class', 'task_specific_params',
-  'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id', 'max_length', 'num_labels',
-  '_attn_implementation_autoset', 'auto_map',
+  'architectures',
+  'model_type',
+  'transformers_version',
+  'dtype',
+  'torch_dtype',
+  '_name_or_path',
+  'name_or_path',
+  'is_encoder_decoder',
+  'output_hidden_states',
+  'output_attentions',
+  'return_dict',
+  'chunk_size_feed_forward',
+  'id2label',
+  'label2id',
+  'problem_type',
+  'tokenizer_class',
+  'task_specific_params',
+  'finetuning_task',
+  'prefix',
+  'sep_token_id',
+  'decoder_start_token_id',
+  'max_length',
+  'num_labels',
+  '_attn_implementation_autoset',
+  'auto_map',
 ]);
 
 export interface ParseOptions {
@@ -91,7 +148,9 @@ export function parseConfig(json: unknown, source: string, options: ParseOptions
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${where}: not a JSON object`);
   const raw = json as Record<string, unknown>;
   if (raw.hidden_size === undefined && raw.d_model !== undefined) {
-    throw new Error(`${where}: this is a state-spaces mamba_ssm config (d_model, n_layer); use the Hugging Face "-hf" checkpoint's config.json`);
+    throw new Error(
+      `${where}: this is a state-spaces mamba_ssm config (d_model, n_layer); use the Hugging Face "-hf" checkpoint's config.json`,
+    );
   }
   for (const field of REQUIRED_FIELDS) {
     if (raw[field] === undefined) throw new Error(`${where}: missing required field "${field}"`);
@@ -132,13 +191,23 @@ function resolveRank(value: unknown, hidden: number, where: string): number {
 
 function checkKind(value: unknown, kind: FieldKind, what: string): void {
   const ok =
-    kind === 'posint' ? Number.isSafeInteger(value) && (value as number) > 0
-    : kind === 'number' ? typeof value === 'number' && Number.isFinite(value)
-    : kind === 'bool' ? typeof value === 'boolean'
-    : kind === 'string' ? typeof value === 'string'
-    : value === null || (Number.isSafeInteger(value) && (value as number) >= 0);
+    kind === 'posint'
+      ? Number.isSafeInteger(value) && (value as number) > 0
+      : kind === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : kind === 'bool'
+          ? typeof value === 'boolean'
+          : kind === 'string'
+            ? typeof value === 'string'
+            : value === null || (Number.isSafeInteger(value) && (value as number) >= 0);
   if (!ok) {
-    const expected = { posint: 'a positive integer', number: 'a finite number', bool: 'a boolean', string: 'a string', tokenid: 'a token id or null' }[kind];
+    const expected = {
+      posint: 'a positive integer',
+      number: 'a finite number',
+      bool: 'a boolean',
+      string: 'a string',
+      tokenid: 'a token id or null',
+    }[kind];
     throw new Error(`${what} must be ${expected}, found ${JSON.stringify(value)}`);
   }
 }
@@ -162,13 +231,17 @@ export async function readConfig(path: string, options: ParseOptions = {}): Prom
 export function configToJSON(config: MambaConfig): Record<string, unknown> {
   const { extra, ...known } = config;
   const merged: Record<string, unknown> = { ...extra, ...known };
-  return Object.fromEntries(Object.keys(merged).sort().map((k) => [k, merged[k]]));
+  return Object.fromEntries(
+    Object.keys(merged)
+      .sort()
+      .map((k) => [k, merged[k]]),
+  );
 }
 
 /** Writes `dir/config.json` via a temporary file and a rename. */
 export async function writeConfig(dir: string, config: MambaConfig): Promise<void> {
   const { join } = await import('node:path');
-  await writeTextAtomic(join(dir, 'config.json'), JSON.stringify(configToJSON(config), null, 2) + '\n');
+  await writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(configToJSON(config), null, 2)}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------

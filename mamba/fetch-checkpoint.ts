@@ -25,7 +25,8 @@ export async function modelFromTensors(config: MambaConfig, src: TensorSource, o
     validateCheckpoint(config, src);
     for (const [name, shape] of expectedParameterShapes(config)) {
       const rec = await src.read(name);
-      if (rec.data instanceof Int32Array) throw new Error(`loadPretrained ${label}: parameter ${name} is stored as ${rec.dtype}, not a float`);
+      if (rec.data instanceof Int32Array)
+        throw new Error(`loadPretrained ${label}: parameter ${name} is stored as ${rec.dtype}, not a float`);
       params.set(name, mi.keep(mi.tensor(rec.data, shape, { dtype, backend })));
     }
   } catch (e) {
@@ -52,8 +53,10 @@ export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}
   const [configRes, weightsRes] = await Promise.all([get(configUrl), get(weightsUrl)]);
   if (!configRes.ok) throw new Error(`fetchPretrained: ${configUrl} answered ${configRes.status} ${configRes.statusText}`);
   if (!weightsRes.ok) {
-    throw new Error(`fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}` +
-      (weightsRes.status === 404 ? ' (a sharded checkpoint cannot be fetched; only a single model.safetensors)' : ''));
+    throw new Error(
+      `fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}` +
+        (weightsRes.status === 404 ? ' (a sharded checkpoint cannot be fetched; only a single model.safetensors)' : ''),
+    );
   }
   let json: unknown;
   try {

@@ -47,6 +47,7 @@ export interface HookContext {
 }
 
 /** Returns a replacement (same shape and dtype) or nothing to leave the activation as it is. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing leaves the activation as it is
 export type HookFn = (t: Tensor, ctx: HookContext) => Tensor | void;
 
 export interface Hook {
@@ -57,8 +58,19 @@ export interface Hook {
 }
 
 export const MIXER_HOOKS = [
-  'hook_in_proj', 'hook_x', 'hook_z', 'hook_conv', 'hook_conv_act', 'hook_x_proj', 'hook_dt', 'hook_delta',
-  'hook_B', 'hook_C', 'hook_h', 'hook_ssm_out', 'hook_gated',
+  'hook_in_proj',
+  'hook_x',
+  'hook_z',
+  'hook_conv',
+  'hook_conv_act',
+  'hook_x_proj',
+  'hook_dt',
+  'hook_delta',
+  'hook_B',
+  'hook_C',
+  'hook_h',
+  'hook_ssm_out',
+  'hook_gated',
 ] as const;
 
 /** Every hook name of a model with `layers` layers, in forward order. */
@@ -78,7 +90,11 @@ export class HookSet {
   private readonly byName = new Map<string, Hook[]>();
   readonly cache = new Map<string, Tensor>();
 
-  constructor(hooks: readonly Hook[], readonly cacheNames: ReadonlySet<string>, valid: ReadonlySet<string>) {
+  constructor(
+    hooks: readonly Hook[],
+    readonly cacheNames: ReadonlySet<string>,
+    valid: ReadonlySet<string>,
+  ) {
     for (const h of hooks) {
       if (!valid.has(h.name)) throw new Error(`hook: unknown hook point '${h.name}' (see model.hookNames())`);
       if (h.positions && !h.name.endsWith('.hook_h')) throw new Error(`hook: positions are only for hook_h, not '${h.name}'`);
@@ -117,7 +133,8 @@ export class HookSet {
       if (h.positions) continue;
       const r = h.fn(t, { name, layer });
       if (r) {
-        if (name.endsWith('.hook_h')) throw new Error(`hook ${name}: states without positions are read-only; pass positions: [t] to patch a state`);
+        if (name.endsWith('.hook_h'))
+          throw new Error(`hook ${name}: states without positions are read-only; pass positions: [t] to patch a state`);
         t = checked(name, t, r);
       }
     }

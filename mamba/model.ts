@@ -45,7 +45,8 @@ export class MambaLM {
   private readonly validHooks: Set<string>;
 
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
-    if (typeof config.time_step_rank !== 'number') throw new Error(`MambaLM: config.time_step_rank must be resolved to a number, got ${String(config.time_step_rank)}`);
+    if (typeof config.time_step_rank !== 'number')
+      throw new Error(`MambaLM: config.time_step_rank must be resolved to a number, got ${String(config.time_step_rank)}`);
     this.config = config;
     this.params = params;
     const want = expectedParameterShapes(config);
@@ -57,14 +58,19 @@ export class MambaLM {
         throw new Error(`MambaLM: parameter ${name} has shape [${t.shape}], the config implies [${shape}]`);
       }
       first ??= t;
-      if (t.dtype !== first.dtype || t.backend !== first.backend) throw new Error(`MambaLM: parameter ${name} is ${t.dtype} on ${t.backend.name}, others ${first.dtype} on ${first.backend.name}`);
+      if (t.dtype !== first.dtype || t.backend !== first.backend)
+        throw new Error(`MambaLM: parameter ${name} is ${t.dtype} on ${t.backend.name}, others ${first.dtype} on ${first.backend.name}`);
     }
     for (const name of params.keys()) if (!want.has(name)) throw new Error(`MambaLM: unexpected parameter ${name} for this config`);
     this.validHooks = new Set(hookNames(config.num_hidden_layers));
   }
 
-  get dtype(): DType { return this.p('backbone.embeddings.weight').dtype; }
-  get backend(): Backend { return this.p('backbone.embeddings.weight').backend; }
+  get dtype(): DType {
+    return this.p('backbone.embeddings.weight').dtype;
+  }
+  get backend(): Backend {
+    return this.p('backbone.embeddings.weight').backend;
+  }
 
   /** A parameter by HF name (an error naming it if absent). */
   p(name: string): Tensor {
@@ -94,10 +100,13 @@ export class MambaLM {
     }
     const rows = (typeof ids[0] === 'number' ? [ids as readonly number[]] : ids) as readonly (readonly number[])[];
     const T = rows[0]?.length ?? 0;
-    if (!rows.length || !T || rows.some((r) => r.length !== T)) throw new Error('MambaLM: ids must be a non-empty rectangular [batch, T] array');
-    for (const r of rows) for (const v of r) {
-      if (!Number.isInteger(v) || v < 0 || v >= this.config.vocab_size) throw new Error(`MambaLM: token id ${v} is outside the vocabulary [0, ${this.config.vocab_size})`);
-    }
+    if (!rows.length || !T || rows.some((r) => r.length !== T))
+      throw new Error('MambaLM: ids must be a non-empty rectangular [batch, T] array');
+    for (const r of rows)
+      for (const v of r) {
+        if (!Number.isInteger(v) || v < 0 || v >= this.config.vocab_size)
+          throw new Error(`MambaLM: token id ${v} is outside the vocabulary [0, ${this.config.vocab_size})`);
+      }
     return mi.tensor(Int32Array.from(rows.flat()), [rows.length, T], { dtype: 'int32', backend: this.backend });
   }
 
@@ -146,7 +155,8 @@ export class MambaLM {
 
   private backboneFrom(embeds: Tensor, hs: HookSet | null, collect?: boolean): { out: Tensor; states?: rec.LayerState[] } {
     const c = this.config;
-    if (embeds.rank !== 3 || embeds.shape[2] !== c.hidden_size) throw new Error(`MambaLM: embeddings must be [batch, T, ${c.hidden_size}], got [${embeds.shape}]`);
+    if (embeds.rank !== 3 || embeds.shape[2] !== c.hidden_size)
+      throw new Error(`MambaLM: embeddings must be [batch, T, ${c.hidden_size}], got [${embeds.shape}]`);
     const H = (name: string, t: Tensor, layer?: number) => (hs ? hs.apply(name, t, layer) : t);
     let resid = H('hook_embed', embeds);
     const states: rec.LayerState[] = [];
@@ -163,7 +173,9 @@ export class MambaLM {
 
   private mixer(i: number, input: Tensor, hs: HookSet | null, states: rec.LayerState[] | null): Tensor {
     const c = this.config;
-    const E = c.intermediate_size, N = c.state_size, R = c.time_step_rank;
+    const E = c.intermediate_size,
+      N = c.state_size,
+      R = c.time_step_rank;
     const pre = `backbone.layers.${i}.mixer.`;
     const P = (n: string) => this.p(pre + n);
     const O = (n: string) => this.opt(pre + n);
@@ -191,10 +203,23 @@ export class MambaLM {
     const separateGate = !!hs && hs.wants(hn('hook_ssm_out'));
     const hName = hn('hook_h');
     const positions = hs ? hs.statePositions(hName, T) : [];
-    const scanned = scanStage({
-      u, delta, deltaBias: unfused ? null : P('dt_proj.bias'), fused: !unfused, A, B, C, D: P('D'),
-      z: separateGate ? null : z, h0: null, returnStates: !!hs && hs.wantsAllStates(hName),
-    }, positions, (h, t) => hs!.applyState(hName, h, t, i));
+    const scanned = scanStage(
+      {
+        u,
+        delta,
+        deltaBias: unfused ? null : P('dt_proj.bias'),
+        fused: !unfused,
+        A,
+        B,
+        C,
+        D: P('D'),
+        z: separateGate ? null : z,
+        h0: null,
+        returnStates: !!hs && hs.wantsAllStates(hName),
+      },
+      positions,
+      (h, t) => hs!.applyState(hName, h, t, i),
+    );
     if (scanned.hs) hs!.apply(hName, scanned.hs, i);
     const gatedRaw = separateGate ? mi.mul(H('hook_ssm_out', scanned.y), mi.silu(z)) : scanned.y;
     const gated = H('hook_gated', gatedRaw);
@@ -228,7 +253,10 @@ export class MambaLM {
   }
 }
 
-export interface InitOptions { dtype?: DType; backend?: Backend }
+export interface InitOptions {
+  dtype?: DType;
+  backend?: Backend;
+}
 
 /**
  * Random weights initialised as transformers' MambaPreTrainedModel._init_weights does:
@@ -250,18 +278,25 @@ export function initMamba(config: ModelConfig, rng: mi.Rng, opts: InitOptions = 
     const size = shape.reduce((a, b) => a * b, 1);
     const a = dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     const leaf = name.includes('.mixer.') ? name.split('.mixer.')[1] : name;
-    const uniform = (bound: number) => { for (let i = 0; i < size; i++) a[i] = (2 * r.uniform() - 1) * bound; };
-    const normal = (std: number) => { for (let i = 0; i < size; i++) a[i] = std * r.normal(); };
+    const uniform = (bound: number) => {
+      for (let i = 0; i < size; i++) a[i] = (2 * r.uniform() - 1) * bound;
+    };
+    const normal = (std: number) => {
+      for (let i = 0; i < size; i++) a[i] = std * r.normal();
+    };
     if (name.endsWith('norm.weight') || name.endsWith('norm_f.weight') || leaf === 'D') a.fill(1);
-    else if (name === 'backbone.embeddings.weight' || name === 'lm_head.weight' || leaf === 'in_proj.weight' || leaf === 'x_proj.weight') normal(c.initializer_range);
-    else if (leaf === 'A_log') { for (let i = 0; i < size; i++) a[i] = Math.log((i % c.state_size) + 1); }
-    else if (leaf === 'dt_proj.weight') {
+    else if (name === 'backbone.embeddings.weight' || name === 'lm_head.weight' || leaf === 'in_proj.weight' || leaf === 'x_proj.weight')
+      normal(c.initializer_range);
+    else if (leaf === 'A_log') {
+      for (let i = 0; i < size; i++) a[i] = Math.log((i % c.state_size) + 1);
+    } else if (leaf === 'dt_proj.weight') {
       const std = c.time_step_rank ** -0.5 * c.time_step_scale;
       if (c.time_step_init_scheme === 'constant') a.fill(std);
       else if (c.time_step_init_scheme === 'random') uniform(std);
       else throw new Error(`initMamba: unknown time_step_init_scheme '${c.time_step_init_scheme}'`);
     } else if (leaf === 'dt_proj.bias') {
-      const lo = Math.log(c.time_step_min), hi = Math.log(c.time_step_max);
+      const lo = Math.log(c.time_step_min),
+        hi = Math.log(c.time_step_max);
       for (let i = 0; i < size; i++) {
         const dt = Math.max(Math.exp(r.uniform() * (hi - lo) + lo), c.time_step_floor);
         a[i] = dt + Math.log(-Math.expm1(-dt)); // inverse softplus

@@ -52,8 +52,10 @@ function hookFor(suffix: string): string | null {
 }
 
 function compare(name: string, ours: ArrayLike<number>, golden: ArrayLike<number>, relTol: number, note?: string): ParityRow {
-  if (ours.length !== golden.length) return { name, maxAbsError: Infinity, tolerance: 0, ok: false, note: `size ${ours.length} vs golden ${golden.length}` };
-  let err = 0, scale = 0;
+  if (ours.length !== golden.length)
+    return { name, maxAbsError: Infinity, tolerance: 0, ok: false, note: `size ${ours.length} vs golden ${golden.length}` };
+  let err = 0,
+    scale = 0;
   for (let i = 0; i < golden.length; i++) {
     const d = Math.abs(ours[i] - golden[i]);
     err = Number.isNaN(d) ? Infinity : Math.max(err, d);
@@ -114,16 +116,25 @@ export async function checkParity(modelDir: string, goldenPath: string, opts: Pa
           rows.push(compare(n, await (kind === 'ssm' ? st.ssm : st.conv).data(), golden.get(n)!.data, relTol, note));
         }
         logits.dispose();
-        for (const l of cache.layers) { l.conv.dispose(); l.ssm.dispose(); }
+        for (const l of cache.layers) {
+          l.conv.dispose();
+          l.ssm.dispose();
+        }
       }
-      if (prefix === 'f64.') rows.push(...await gradientChecks(model, golden, idRows, relTol, opts.jacobianChunk ?? 256, note));
+      if (prefix === 'f64.') rows.push(...(await gradientChecks(model, golden, idRows, relTol, opts.jacobianChunk ?? 256, note)));
     }
     const greedy = golden.get('greedy_prompt5_new10');
     if (greedy) {
       const prompt = Array.from(greedy.data.subarray(0, 5));
       const gen = (await m64.generate(prompt, { maxNewTokens: greedy.data.length - 5 }))[0];
       const diff = gen.filter((t, i) => t !== greedy.data[i]).length + Math.abs(gen.length - greedy.data.length);
-      rows.push({ name: 'greedy_prompt5_new10', maxAbsError: diff, tolerance: 0, ok: diff === 0, note: diff ? `got ${gen.join(' ')}` : f64Note });
+      rows.push({
+        name: 'greedy_prompt5_new10',
+        maxAbsError: diff,
+        tolerance: 0,
+        ok: diff === 0,
+        note: diff ? `got ${gen.join(' ')}` : f64Note,
+      });
     }
   } finally {
     m32.dispose();
@@ -131,13 +142,21 @@ export async function checkParity(modelDir: string, goldenPath: string, opts: Pa
   }
   const known = new Set(rows.map((r) => r.name));
   for (const n of golden.keys()) {
-    if (!known.has(n) && !INPUTS.has(n)) rows.push({ name: n, maxAbsError: NaN, tolerance: 0, ok: false, note: 'unknown golden tensor: nothing here computes it' });
+    if (!known.has(n) && !INPUTS.has(n))
+      rows.push({ name: n, maxAbsError: NaN, tolerance: 0, ok: false, note: 'unknown golden tensor: nothing here computes it' });
   }
   return rows;
 }
 
 /** f64.loss, f64.grad.*, f64.dlogit_last_dembeds and f64.jacobian_fro_out_t_in_s. */
-async function gradientChecks(model: MambaLM, golden: Map<string, TensorRecord>, idRows: number[][], relTol: number, chunk: number, note?: string): Promise<ParityRow[]> {
+async function gradientChecks(
+  model: MambaLM,
+  golden: Map<string, TensorRecord>,
+  idRows: number[][],
+  relTol: number,
+  chunk: number,
+  note?: string,
+): Promise<ParityRow[]> {
   const rows: ParityRow[] = [];
   const T = idRows[0].length;
   const gradNames = [...golden.keys()].filter((n) => n.startsWith('f64.grad.'));
@@ -164,12 +183,15 @@ async function gradientChecks(model: MambaLM, golden: Map<string, TensorRecord>,
           objective = mi.add(loss, mi.reshape(mi.slice(mi.reshape(mi.slice(mi.slice(lg, 0, 0, 1), 1, T - 1, T), [V]), 0, t, t + 1), []));
         }
         const grads = mi.backwardFrom(objective);
-        const gradNote = tok ? `${note ? note + '; ' : ''}loss + logit gradient, as the fixture accumulated` : note;
+        const gradNote = tok ? `${note ? `${note}; ` : ''}loss + logit gradient, as the fixture accumulated` : note;
         if (golden.has('f64.loss')) rows.push(compare('f64.loss', await loss.data(), golden.get('f64.loss')!.data, relTol, note));
         for (const n of gradNames) {
           const p = model.params.get(n.slice('f64.grad.'.length));
           const g = p && grads.get(p);
-          if (!g) { rows.push({ name: n, maxAbsError: NaN, tolerance: 0, ok: false, note: p ? 'no gradient reached it' : 'no such parameter' }); continue; }
+          if (!g) {
+            rows.push({ name: n, maxAbsError: NaN, tolerance: 0, ok: false, note: p ? 'no gradient reached it' : 'no such parameter' });
+            continue;
+          }
           rows.push(compare(n, await g.data(), golden.get(n)!.data, relTol, gradNote));
         }
       } finally {
@@ -208,7 +230,9 @@ export function formatRows(rows: readonly ParityRow[]): string {
   const w = Math.max(...rows.map((r) => r.name.length), 4);
   const lines = [`${'name'.padEnd(w)}  ${'max_abs_err'.padStart(11)}  ${'tolerance'.padStart(9)}  ok`];
   for (const r of rows) {
-    lines.push(`${r.name.padEnd(w)}  ${r.maxAbsError.toExponential(2).padStart(11)}  ${r.tolerance.toExponential(2).padStart(9)}  ${r.ok ? 'ok' : 'FAIL'}${r.note ? `  (${r.note})` : ''}`);
+    lines.push(
+      `${r.name.padEnd(w)}  ${r.maxAbsError.toExponential(2).padStart(11)}  ${r.tolerance.toExponential(2).padStart(9)}  ${r.ok ? 'ok' : 'FAIL'}${r.note ? `  (${r.note})` : ''}`,
+    );
   }
   return lines.join('\n');
 }

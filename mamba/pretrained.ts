@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readConfig, writeConfig, type MambaConfig } from './config.ts';
 import { modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
-import { MambaLM } from './model.ts';
+import type { MambaLM } from './model.ts';
 import { openCheckpoint, SINGLE_FILE, writeSafetensors, type TensorToWrite } from './safetensors.ts';
 
 export type { LoadOptions } from './fetch-checkpoint.ts';

@@ -39,41 +39,49 @@ export function newCache(model: MambaLM, batch: number): RecurrentCache {
 }
 
 export function disposeCache(cache: RecurrentCache): void {
-  for (const l of cache.layers) { l.conv.dispose(); l.ssm.dispose(); }
+  for (const l of cache.layers) {
+    l.conv.dispose();
+    l.ssm.dispose();
+  }
 }
 
 /** One token per sequence through every layer; replaces the cache's states. Logits [batch, V]. */
 export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readonly number[]): Tensor {
   const c = model.config;
-  const E = c.intermediate_size, N = c.state_size, R = c.time_step_rank, K = c.conv_kernel;
+  const E = c.intermediate_size,
+    N = c.state_size,
+    R = c.time_step_rank,
+    K = c.conv_kernel;
   const idt = ids instanceof mi.Tensor ? ids : model.ids([...ids]);
   if (idt.size !== cache.batch) throw new Error(`step: ${idt.size} token ids for a cache of batch ${cache.batch}`);
   const opt = (n: string) => model.params.get(n) ?? null;
-  const { logits, layers } = mi.noGrad(() => mi.tidy(() => {
-    let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [cache.batch]));
-    const layers: LayerState[] = [];
-    for (let i = 0; i < c.num_hidden_layers; i++) {
-      const pre = `backbone.layers.${i}.mixer.`;
-      const P = (n: string) => model.p(pre + n);
-      const st = cache.layers[i];
-      const normed = mi.rmsNorm(resid, model.p(`backbone.layers.${i}.norm.weight`), c.layer_norm_epsilon);
-      const [x, z] = mi.split(mi.linear(normed, P('in_proj.weight'), opt(pre + 'in_proj.bias')), [E, E], -1);
-      const conv = mi.concat([mi.slice(st.conv, 2, 1, K), mi.unsqueeze(x, 2)], 2);
-      let pre_act = mi.sum(mi.mul(conv, mi.reshape(P('conv1d.weight'), [E, K])), 2);
-      const bias = opt(pre + 'conv1d.bias');
-      if (bias) pre_act = mi.add(pre_act, bias);
-      const u = mi.silu(pre_act);
-      const [dtRaw, B, C] = mi.split(mi.linear(u, P('x_proj.weight')), [R, N, N], -1);
-      const delta = mi.softplus(mi.linear(dtRaw, P('dt_proj.weight'), P('dt_proj.bias')));
-      const A = mi.neg(mi.exp(P('A_log')));
-      const s = ssmStep(u, delta, A, B, C, P('D'), z, st.ssm);
-      resid = mi.add(resid, mi.linear(s.y, P('out_proj.weight'), opt(pre + 'out_proj.bias')));
-      layers.push({ conv, ssm: s.h });
-    }
-    const normed = mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon);
-    const head = opt('lm_head.weight') ?? model.p('backbone.embeddings.weight');
-    return { logits: mi.linear(normed, head), layers };
-  }));
+  const { logits, layers } = mi.noGrad(() =>
+    mi.tidy(() => {
+      let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [cache.batch]));
+      const layers: LayerState[] = [];
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        const pre = `backbone.layers.${i}.mixer.`;
+        const P = (n: string) => model.p(pre + n);
+        const st = cache.layers[i];
+        const normed = mi.rmsNorm(resid, model.p(`backbone.layers.${i}.norm.weight`), c.layer_norm_epsilon);
+        const [x, z] = mi.split(mi.linear(normed, P('in_proj.weight'), opt(`${pre}in_proj.bias`)), [E, E], -1);
+        const conv = mi.concat([mi.slice(st.conv, 2, 1, K), mi.unsqueeze(x, 2)], 2);
+        let pre_act = mi.sum(mi.mul(conv, mi.reshape(P('conv1d.weight'), [E, K])), 2);
+        const bias = opt(`${pre}conv1d.bias`);
+        if (bias) pre_act = mi.add(pre_act, bias);
+        const u = mi.silu(pre_act);
+        const [dtRaw, B, C] = mi.split(mi.linear(u, P('x_proj.weight')), [R, N, N], -1);
+        const delta = mi.softplus(mi.linear(dtRaw, P('dt_proj.weight'), P('dt_proj.bias')));
+        const A = mi.neg(mi.exp(P('A_log')));
+        const s = ssmStep(u, delta, A, B, C, P('D'), z, st.ssm);
+        resid = mi.add(resid, mi.linear(s.y, P('out_proj.weight'), opt(`${pre}out_proj.bias`)));
+        layers.push({ conv, ssm: s.h });
+      }
+      const normed = mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon);
+      const head = opt('lm_head.weight') ?? model.p('backbone.embeddings.weight');
+      return { logits: mi.linear(normed, head), layers };
+    }),
+  );
   disposeCache(cache);
   cache.layers = layers.map((l) => ({ conv: mi.keep(l.conv), ssm: mi.keep(l.ssm) }));
   cache.position++;
@@ -82,10 +90,12 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
 
 /** The prompt in parallel: logits [batch,T,V] and the cache after its last token. */
 export function prefill(model: MambaLM, ids: IdsLike): { logits: Tensor; cache: RecurrentCache } {
-  const { logits, states } = mi.noGrad(() => mi.tidy(() => {
-    const r = model.run(ids, { collectStates: true });
-    return { logits: r.logits, states: r.states! };
-  }));
+  const { logits, states } = mi.noGrad(() =>
+    mi.tidy(() => {
+      const r = model.run(ids, { collectStates: true });
+      return { logits: r.logits, states: r.states! };
+    }),
+  );
   const layers = states.map((s) => ({ conv: mi.keep(s.conv), ssm: mi.keep(s.ssm) }));
   return { logits, cache: { batch: logits.shape[0], layers, position: logits.shape[1] } };
 }
@@ -100,7 +110,11 @@ export interface GenerateOptions {
 }
 
 /** Prompt rows (equal lengths) followed by the generated tokens. */
-export async function generate(model: MambaLM, prompt: readonly number[] | readonly (readonly number[])[], opts: GenerateOptions = {}): Promise<number[][]> {
+export async function generate(
+  model: MambaLM,
+  prompt: readonly number[] | readonly (readonly number[])[],
+  opts: GenerateOptions = {},
+): Promise<number[][]> {
   const rows = (typeof prompt[0] === 'number' ? [prompt as readonly number[]] : prompt) as readonly (readonly number[])[];
   const out = rows.map((r) => [...r]);
   const maxNew = opts.maxNewTokens ?? 20;
@@ -123,7 +137,10 @@ export async function generate(model: MambaLM, prompt: readonly number[] | reado
         const row = Array.from(data.subarray(b * V, (b + 1) * V));
         return temperature === 0 ? argmax(row) : sample(row, temperature, opts.topK, opts.topP, rng);
       });
-      next.forEach((t, b) => { out[b].push(t); if (t === opts.eosTokenId) done[b] = true; });
+      next.forEach((t, b) => {
+        out[b].push(t);
+        if (t === opts.eosTokenId) done[b] = true;
+      });
       if (n === maxNew - 1 || done.every(Boolean)) break;
       logits = step(model, cache, next);
     }
@@ -152,7 +169,8 @@ export function sample(row: number[], temperature: number, topK: number | undefi
   probs = probs.map((p) => p / total);
   if (topP !== undefined) {
     if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP ${topP} must be in (0, 1]`);
-    let cum = 0, keep = 0;
+    let cum = 0,
+      keep = 0;
     while (keep < probs.length && cum < topP) cum += probs[keep++];
     order = order.slice(0, keep);
     probs = probs.slice(0, keep).map((p) => p / cum);

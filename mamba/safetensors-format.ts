@@ -6,9 +6,21 @@
 
 /** The storage dtypes this module knows the size of (open validates byte lengths with them). */
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 
 /** The header is JSON text; the reference implementation refuses headers over 100 MB. */
@@ -57,7 +69,11 @@ export function checkHeaderLength(headerLen: bigint, fileSize: number, where: st
  * Parses and validates the JSON header (its bytes, after the length prefix) of a file of
  * `fileSize` bytes: every entry gets absolute offsets, and no two tensors may share bytes.
  */
-export function parseHeader(headerBytes: Uint8Array, fileSize: number, where: string): { entries: Map<string, HeaderEntry>; metadata: Record<string, string> | undefined } {
+export function parseHeader(
+  headerBytes: Uint8Array,
+  fileSize: number,
+  where: string,
+): { entries: Map<string, HeaderEntry>; metadata: Record<string, string> | undefined } {
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
@@ -86,7 +102,9 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, where: st
     const [prevName, prev] = byOffset[i - 1];
     const [name, cur] = byOffset[i];
     if (cur.begin < prev.end) {
-      throw new Error(`${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets ${cur.begin - dataStart} < ${prev.end - dataStart})`);
+      throw new Error(
+        `${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets ${cur.begin - dataStart} < ${prev.end - dataStart})`,
+      );
     }
   }
   return { entries, metadata };
@@ -112,13 +130,20 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataBytes: 
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new Error(`${where}: "shape" must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
   }
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
     throw new Error(`${where}: "data_offsets" must be [begin, end] with 0 <= begin <= end, found ${JSON.stringify(offsets)}`);
   }
   const [begin, end] = offsets as number[];
   const expected = (shape as number[]).reduce((a, b) => a * b, 1) * size;
   if (end - begin !== expected) {
-    throw new Error(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+    throw new Error(
+      `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`,
+    );
   }
   if (end > dataBytes) {
     throw new Error(`${where}: data_offsets end ${end} is past the end of the data (${dataBytes} bytes): the file is truncated`);
@@ -130,19 +155,27 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataBytes: 
 export function decode(raw: Uint8Array, dtype: string, count: number, where: string): SafetensorsArray {
   const buf = raw.buffer;
   switch (dtype) {
-    case 'F32': return new Float32Array(buf, 0, count);
-    case 'F64': return new Float64Array(buf, 0, count);
-    case 'I32': return new Int32Array(buf, 0, count);
-    case 'I16': return Int32Array.from(new Int16Array(buf, 0, count));
-    case 'I8': return Int32Array.from(new Int8Array(buf, 0, count));
-    case 'U8': return Int32Array.from(raw);
-    case 'BOOL': return Int32Array.from(raw, (b) => (b ? 1 : 0));
+    case 'F32':
+      return new Float32Array(buf, 0, count);
+    case 'F64':
+      return new Float64Array(buf, 0, count);
+    case 'I32':
+      return new Int32Array(buf, 0, count);
+    case 'I16':
+      return Int32Array.from(new Int16Array(buf, 0, count));
+    case 'I8':
+      return Int32Array.from(new Int8Array(buf, 0, count));
+    case 'U8':
+      return Int32Array.from(raw);
+    case 'BOOL':
+      return Int32Array.from(raw, (b) => (b ? 1 : 0));
     case 'I64': {
       // An int64 fits int32 exactly when its high word is the sign extension of its low word.
       const words = new Int32Array(buf, 0, 2 * count);
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
-        const lo = words[2 * i], hi = words[2 * i + 1];
+        const lo = words[2 * i],
+          hi = words[2 * i + 1];
         if (hi !== lo >> 31) {
           const value = new BigInt64Array(buf, 8 * i, 1)[0];
           throw new Error(`${where}: I64 value ${value} at index ${i} does not fit in int32`);
@@ -236,7 +269,10 @@ export abstract class SafetensorsReader implements TensorSource {
  */
 export class SafetensorsBuffer extends SafetensorsReader {
   /** `label` names the buffer in errors (a URL or file name). */
-  constructor(private readonly buffer: ArrayBuffer, label: string) {
+  constructor(
+    private readonly buffer: ArrayBuffer,
+    label: string,
+  ) {
     const parsed = parseBufferHeader(buffer, label);
     super(label, parsed.entries, parsed.metadata);
   }

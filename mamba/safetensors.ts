@@ -8,10 +8,25 @@
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeTextAtomic } from './node-files.ts';
-import { checkHeaderLength, parseHeader, SafetensorsReader, type HeaderEntry, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
+import {
+  checkHeaderLength,
+  parseHeader,
+  SafetensorsReader,
+  type HeaderEntry,
+  type TensorEntry,
+  type TensorRecord,
+  type TensorSource,
+} from './safetensors-format.ts';
 
 export { writeTextAtomic } from './node-files.ts';
-export { SafetensorsBuffer, SafetensorsReader, type SafetensorsArray, type TensorEntry, type TensorRecord, type TensorSource } from './safetensors-format.ts';
+export {
+  SafetensorsBuffer,
+  SafetensorsReader,
+  type SafetensorsArray,
+  type TensorEntry,
+  type TensorRecord,
+  type TensorSource,
+} from './safetensors-format.ts';
 
 /** A safetensors file on disk: opening reads the header, each `read` just that tensor's bytes. */
 export class SafetensorsFile extends SafetensorsReader {
@@ -151,10 +166,14 @@ function encode(t: TensorToWrite, where: string): Uint8Array {
   }
   const values = data as ArrayLike<number>;
   switch (t.dtype) {
-    case 'F32': return asBytes(values instanceof Float32Array ? values : Float32Array.from(values));
-    case 'F64': return asBytes(values instanceof Float64Array ? values : Float64Array.from(values));
-    case 'I32': return asBytes(values instanceof Int32Array ? values : Int32Array.from(values, (v, i) => checkInt(v, i, 2 ** 31, where)));
-    case 'I64': return asBytes(BigInt64Array.from(Array.from(values), (v, i) => BigInt(checkInt(v, i, 2 ** 53, where))));
+    case 'F32':
+      return asBytes(values instanceof Float32Array ? values : Float32Array.from(values));
+    case 'F64':
+      return asBytes(values instanceof Float64Array ? values : Float64Array.from(values));
+    case 'I32':
+      return asBytes(values instanceof Int32Array ? values : Int32Array.from(values, (v, i) => checkInt(v, i, 2 ** 31, where)));
+    case 'I64':
+      return asBytes(BigInt64Array.from(Array.from(values), (v, i) => BigInt(checkInt(v, i, 2 ** 53, where))));
     case 'BF16': {
       const f = Float32Array.from(values);
       const bits = new Uint32Array(f.buffer);
@@ -162,12 +181,14 @@ function encode(t: TensorToWrite, where: string): Uint8Array {
       for (let i = 0; i < f.length; i++) out[i] = floatBitsToBf16(bits[i]);
       return asBytes(out);
     }
-    case 'F16': return asBytes(Uint16Array.from(values, floatToHalf));
+    case 'F16':
+      return asBytes(Uint16Array.from(values, floatToHalf));
   }
 }
 
 function checkInt(v: number, i: number, limit: number, where: string): number {
-  if (!Number.isInteger(v) || v < -limit || v >= limit) throw new Error(`${where}: value ${v} at index ${i} is not a representable integer`);
+  if (!Number.isInteger(v) || v < -limit || v >= limit)
+    throw new Error(`${where}: value ${v} at index ${i} is not a representable integer`);
   return v;
 }
 
@@ -299,7 +320,10 @@ function parseIndex(text: string, path: string): Map<string, string> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /**
@@ -333,7 +357,6 @@ export async function writeShardedCheckpoint(
     await writeSafetensors(join(dir, files[i]), group, options.metadata);
     for (const t of group) weightMap[t.name] = files[i];
   }
-  await writeTextAtomic(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  await writeTextAtomic(join(dir, INDEX_FILE), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
   return files;
 }
-

@@ -18,7 +18,11 @@ export interface ScanStageInputs {
   returnStates: boolean;
 }
 
-export interface ScanStageOutputs { y: Tensor; hT: Tensor; hs?: Tensor }
+export interface ScanStageOutputs {
+  y: Tensor;
+  hT: Tensor;
+  hs?: Tensor;
+}
 
 /** The positive step size at one position [batch,E] from the delta tensor the stage holds. */
 function finalDelta(s: ScanStageInputs, d: Tensor): Tensor {
@@ -32,7 +36,14 @@ function finalDelta(s: ScanStageInputs, d: Tensor): Tensor {
  * `patch`, when given, may replace h' before y is read from it.
  */
 export function ssmStep(
-  u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, z: Tensor | null, h: Tensor | null,
+  u: Tensor,
+  delta: Tensor,
+  A: Tensor,
+  B: Tensor,
+  C: Tensor,
+  D: Tensor,
+  z: Tensor | null,
+  h: Tensor | null,
   patch?: (h: Tensor) => Tensor,
 ): { y: Tensor; h: Tensor } {
   const d3 = mi.unsqueeze(delta, 2); // [batch,E,1]
@@ -48,8 +59,17 @@ export function ssmStep(
 function fusedScan(s: ScanStageInputs, t0: number, t1: number, h0: Tensor | null): ScanStageOutputs {
   const cut = (x: Tensor) => mi.slice(x, 1, t0, t1);
   const r = mi.selectiveScan({
-    x: cut(s.u), delta: cut(s.delta), A: s.A, B: cut(s.B), C: cut(s.C), D: s.D, z: s.z ? cut(s.z) : null,
-    h0, deltaBias: s.fused ? s.deltaBias : null, deltaSoftplus: s.fused, returnStates: s.returnStates,
+    x: cut(s.u),
+    delta: cut(s.delta),
+    A: s.A,
+    B: cut(s.B),
+    C: cut(s.C),
+    D: s.D,
+    z: s.z ? cut(s.z) : null,
+    h0,
+    deltaBias: s.fused ? s.deltaBias : null,
+    deltaSoftplus: s.fused,
+    returnStates: s.returnStates,
   });
   return r;
 }
@@ -73,8 +93,9 @@ export function scanStage(s: ScanStageInputs, positions: number[] = [], patch?: 
       if (seg.hs) hss.push(seg.hs);
       h = seg.hT;
     }
-    const step = ssmStep(at(s.u, p), finalDelta(s, at(s.delta, p)), s.A, at(s.B, p), at(s.C, p), s.D,
-      s.z ? at(s.z, p) : null, h, (hp) => (patch ? patch(hp, p) : hp));
+    const step = ssmStep(at(s.u, p), finalDelta(s, at(s.delta, p)), s.A, at(s.B, p), at(s.C, p), s.D, s.z ? at(s.z, p) : null, h, (hp) =>
+      patch ? patch(hp, p) : hp,
+    );
     ys.push(mi.unsqueeze(step.y, 1));
     if (s.returnStates) hss.push(mi.unsqueeze(step.h, 1));
     h = step.h;

@@ -21,7 +21,11 @@ export interface TrainOptions {
   /** token rows [batch, L] for step k (1-based); deterministic in k so a resumed run sees the same data */
   batch: (step: number) => number[][];
   /** fixed evaluation rows (each entry one batch) */ evalBatches?: number[][][];
-  lr?: number; minLr?: number; warmupSteps?: number; weightDecay?: number; betas?: [number, number];
+  lr?: number;
+  minLr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  betas?: [number, number];
   /** max global gradient norm (default 1; 0 disables) */ clipNorm?: number;
   /** evaluate every n steps and at the end (default 50) */ evalEvery?: number;
   /** checkpoint every n steps and at the end (default 100) */ checkpointEvery?: number;
@@ -32,8 +36,16 @@ export interface TrainOptions {
   loss?: (model: MambaLM, ids: Tensor, step: number) => Tensor;
 }
 
-export interface TrainPoint { step: number; loss: number; lr: number; gradNorm: number }
-export interface LossCurve { train: TrainPoint[]; eval: { step: number; loss: number }[] }
+export interface TrainPoint {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+export interface LossCurve {
+  train: TrainPoint[];
+  eval: { step: number; loss: number }[];
+}
 
 /** Mean cross-entropy of logits[:, :-1] against ids[:, 1:], as MambaForCausalLM's loss. */
 export function nextTokenLoss(model: MambaLM, ids: Tensor): Tensor {
@@ -43,7 +55,11 @@ export function nextTokenLoss(model: MambaLM, ids: Tensor): Tensor {
   return mi.crossEntropy(mi.slice(logits, 1, 0, T - 1), mi.slice(ids, 1, 1, T));
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Trains `model` in place; resolves to the loss curve. */
 export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve> {
@@ -52,20 +68,28 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
   const names = [...model.params.keys()];
   const params = names.map((n) => model.params.get(n)!);
   const baseLr = o.lr ?? 1e-3;
-  const schedule = mi.warmupCosine({ baseLr, warmupSteps: Math.min(o.warmupSteps ?? 0, o.steps), totalSteps: o.steps, minLr: o.minLr ?? 0 });
+  const schedule = mi.warmupCosine({
+    baseLr,
+    warmupSteps: Math.min(o.warmupSteps ?? 0, o.steps),
+    totalSteps: o.steps,
+    minLr: o.minLr ?? 0,
+  });
   const opt = new mi.AdamW(params, { lr: baseLr, betas: o.betas, weightDecay: o.weightDecay ?? 0.01 });
   const ckptDir = join(o.outDir, 'checkpoint');
   let curve: LossCurve = { train: [], eval: [] };
   let done = 0;
-  if ((o.resume ?? true) && await exists(join(ckptDir, 'trainer_state.json'))) {
+  if ((o.resume ?? true) && (await exists(join(ckptDir, 'trainer_state.json')))) {
     ({ done, curve } = await restore(model, opt, names, ckptDir));
     log(`train: resumed from ${ckptDir} after step ${done}`);
   }
-  const evalEvery = o.evalEvery ?? 50, ckptEvery = o.checkpointEvery ?? 100, logEvery = o.logEvery ?? 10;
+  const evalEvery = o.evalEvery ?? 50,
+    ckptEvery = o.checkpointEvery ?? 100,
+    logEvery = o.logEvery ?? 10;
   const save = (step: number) => saveCheckpoint(model, opt, names, ckptDir, { step, curve });
   for (const p of params) p.requiresGrad = true;
   try {
-    let t0 = performance.now(), tokens = 0;
+    let t0 = performance.now(),
+      tokens = 0;
     for (let step = done + 1; step <= o.steps; step++) {
       const rows = o.batch(step);
       const lr = schedule(step - 1);
@@ -84,14 +108,19 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
       if (!Number.isFinite(point.loss)) {
         await save(step - 1);
         await writeCurve(o.outDir, curve);
-        throw new Error(`train: loss is ${point.loss} at step ${step}; the parameters from before it (after step ${step - 1}) are saved in ${ckptDir}`);
+        throw new Error(
+          `train: loss is ${point.loss} at step ${step}; the parameters from before it (after step ${step - 1}) are saved in ${ckptDir}`,
+        );
       }
       curve.train.push(point);
       tokens += rows.length * rows[0].length;
       if (step % logEvery === 0 || step === o.steps) {
         const s = (performance.now() - t0) / 1000;
-        log(`step ${step}/${o.steps}  loss ${point.loss.toFixed(4)}  lr ${point.lr.toExponential(2)}  |g| ${point.gradNorm.toFixed(3)}  ${(tokens / s).toFixed(0)} tok/s`);
-        t0 = performance.now(); tokens = 0;
+        log(
+          `step ${step}/${o.steps}  loss ${point.loss.toFixed(4)}  lr ${point.lr.toExponential(2)}  |g| ${point.gradNorm.toFixed(3)}  ${(tokens / s).toFixed(0)} tok/s`,
+        );
+        t0 = performance.now();
+        tokens = 0;
       }
       if (o.evalBatches?.length && (step % evalEvery === 0 || step === o.steps)) {
         const loss = await evaluate(model, o.evalBatches);
@@ -120,10 +149,13 @@ export async function evaluate(model: MambaLM, batches: number[][][]): Promise<n
 }
 
 async function writeCurve(outDir: string, curve: LossCurve): Promise<void> {
-  await writeTextAtomic(join(outDir, 'loss.json'), JSON.stringify(curve) + '\n');
+  await writeTextAtomic(join(outDir, 'loss.json'), `${JSON.stringify(curve)}\n`);
 }
 
-interface TrainerState { step: number; curve: LossCurve }
+interface TrainerState {
+  step: number;
+  curve: LossCurve;
+}
 
 /** Writes the checkpoint into a fresh folder, then swaps it in, so a crash never leaves half a checkpoint. */
 async function saveCheckpoint(model: MambaLM, opt: mi.AdamW, names: string[], dir: string, state: TrainerState): Promise<void> {
@@ -134,22 +166,37 @@ async function saveCheckpoint(model: MambaLM, opt: mi.AdamW, names: string[], di
   try {
     const tensors = [];
     for (const [i, n] of names.entries()) {
-      for (const [kind, list] of [['m', s.m], ['v', s.v]] as const) {
+      for (const [kind, list] of [
+        ['m', s.m],
+        ['v', s.v],
+      ] as const) {
         const t = list[i];
-        tensors.push({ name: `${kind}.${n}`, dtype: t.dtype === 'float64' ? 'F64' as const : 'F32' as const, shape: t.shape, data: await t.data() });
+        tensors.push({
+          name: `${kind}.${n}`,
+          dtype: t.dtype === 'float64' ? ('F64' as const) : ('F32' as const),
+          shape: t.shape,
+          data: await t.data(),
+        });
       }
     }
     await writeSafetensors(join(tmp, 'optimizer.safetensors'), tensors, { step: String(s.step) });
   } finally {
     for (const t of [...s.m, ...s.v]) t.dispose();
   }
-  await writeTextAtomic(join(tmp, 'trainer_state.json'), JSON.stringify({ step: state.step, optimizer_step: s.step, curve: state.curve }) + '\n');
+  await writeTextAtomic(
+    join(tmp, 'trainer_state.json'),
+    `${JSON.stringify({ step: state.step, optimizer_step: s.step, curve: state.curve })}\n`,
+  );
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);
 }
 
 async function restore(model: MambaLM, opt: mi.AdamW, names: string[], dir: string): Promise<{ done: number; curve: LossCurve }> {
-  const st = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf-8')) as { step: number; optimizer_step: number; curve: LossCurve };
+  const st = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf-8')) as {
+    step: number;
+    optimizer_step: number;
+    curve: LossCurve;
+  };
   const saved = await loadPretrained(dir, { dtype: model.dtype, backend: model.backend });
   try {
     for (const n of names) {
@@ -161,7 +208,8 @@ async function restore(model: MambaLM, opt: mi.AdamW, names: string[], dir: stri
     saved.dispose();
   }
   const f = await openSafetensors(join(dir, 'optimizer.safetensors'));
-  const m: Tensor[] = [], v: Tensor[] = [];
+  const m: Tensor[] = [],
+    v: Tensor[] = [];
   try {
     for (const n of names) {
       const shape = model.p(n).shape;

@@ -21,7 +21,10 @@ export const BROWSER_OPTIONS: BuildOptions = {
   logLevel: 'silent',
 };
 
-export async function buildBrowserBundle(outfile = DEFAULT_OUTFILE, opts: { minify?: boolean } = {}): Promise<BuildResult & { outfile: string }> {
+export async function buildBrowserBundle(
+  outfile = DEFAULT_OUTFILE,
+  opts: { minify?: boolean } = {},
+): Promise<BuildResult & { outfile: string }> {
   const result = await build({
     ...BROWSER_OPTIONS,
     entryPoints: [ENTRY],
@@ -38,7 +41,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const outfile = resolve(args.find((a) => !a.startsWith('--')) ?? DEFAULT_OUTFILE);
   const { metafile, warnings } = await buildBrowserBundle(outfile, { minify: args.includes('--minify') });
-  for (const w of warnings) console.warn(`build-browser: warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
+  for (const w of warnings)
+    console.warn(`build-browser: warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
   const bytes = Object.values(metafile!.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
   console.log(`build-browser: ${outfile} (${(bytes / 1024).toFixed(0)} KiB, ${Object.keys(metafile!.inputs).length} modules)`);
 }

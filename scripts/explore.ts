@@ -16,7 +16,6 @@ import { BROWSER_OPTIONS, ENTRY } from './build-browser.ts';
 const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
 export const DEFAULT_PORT = 4173;
 
-
 /** The library bundle and the page script, built in memory (the page imports the library by URL). */
 export async function buildExplorerAssets(): Promise<Map<string, string>> {
   const outputs = new Map<string, string>();
@@ -26,13 +25,16 @@ export async function buildExplorerAssets(): Promise<Map<string, string>> {
     entryPoints: [join(PAGE_DIR, 'app.ts')],
     outfile: 'app.js',
     write: false,
-    plugins: [{
-      name: 'library-from-bundle',
-      setup(b) {
-        b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
-          resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined);
+    plugins: [
+      {
+        name: 'library-from-bundle',
+        setup(b) {
+          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
+            resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
+          );
+        },
       },
-    }],
+    ],
   });
   for (const r of [lib, app]) {
     if (r.errors.length) throw new Error(`explore: build failed: ${r.errors.map((e) => e.text).join('; ')}`);
@@ -52,7 +54,8 @@ export interface Explorer {
 
 /** Starts the explorer's server for `runDir` on 127.0.0.1 (port 0: any free port). */
 export async function startExplorer(opts: { runDir: string; port?: number }): Promise<Explorer> {
-  if (!existsSync(opts.runDir) || !statSync(opts.runDir).isDirectory()) throw new Error(`explore: run directory ${opts.runDir} does not exist`);
+  if (!existsSync(opts.runDir) || !statSync(opts.runDir).isDirectory())
+    throw new Error(`explore: run directory ${opts.runDir} does not exist`);
   const runRoot = realpathSync(resolve(opts.runDir));
   const assets = await buildExplorerAssets();
   const server: Server = createServer((req, res) => {
@@ -60,34 +63,54 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
     // read-only: the run directory is data, never a place the page writes to
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     let path: string;
-    try { path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname); } catch { return send(400, 'bad path'); }
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+    } catch {
+      return send(400, 'bad path');
+    }
     const asset = assets.get(path === '/index.html' ? '/' : path);
     if (asset !== undefined) {
-      res.writeHead(200, { 'content-type': path.endsWith('.js') ? CONTENT_TYPES['.js'] : CONTENT_TYPES['.html'], 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': path.endsWith('.js') ? CONTENT_TYPES['.js'] : CONTENT_TYPES['.html'],
+        'cache-control': 'no-store',
+      });
       return res.end(req.method === 'HEAD' ? undefined : asset);
     }
-    if (path === '/favicon.ico') { res.writeHead(204); return res.end(); }
+    if (path === '/favicon.ico') {
+      res.writeHead(204);
+      return res.end();
+    }
     if (!path.startsWith('/run/')) return send(404, 'not found');
     sendFileInside(req, res, runRoot, path.slice('/run'.length), { what: 'the run directory' });
   });
-  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? DEFAULT_PORT, '127.0.0.1', () => ok()); });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? DEFAULT_PORT, '127.0.0.1', () => ok());
+  });
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('explore: server has no TCP address');
   return {
     origin: `http://127.0.0.1:${address.port}`,
     runDir: runRoot,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
 function parseArgs(argv: string[]): { runDir: string; port: number } {
-  let runDir: string | undefined, port = DEFAULT_PORT;
+  let runDir: string | undefined,
+    port = DEFAULT_PORT;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--run') runDir = argv[++i];
     else if (a === '--port') port = Number(argv[++i]);
-    else if (a === '--help' || a === '-h') { console.log('usage: npm run explore -- --run DIR [--port N]'); process.exit(0); }
-    else throw new Error(`explore: unknown argument '${a}' (usage: --run DIR [--port N])`);
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run explore -- --run DIR [--port N]');
+      process.exit(0);
+    } else throw new Error(`explore: unknown argument '${a}' (usage: --run DIR [--port N])`);
   }
   if (!runDir) throw new Error('explore: --run DIR is required (a directory written by steps/run.ts)');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`explore: --port must be an integer in [0, 65535], got ${port}`);

@@ -31,5 +31,7 @@ const rows = await checkParity(values.model, values.golden, {
 });
 console.log(formatRows(rows));
 const failed = rows.filter((r) => !r.ok);
-console.log(`${rows.length - failed.length}/${rows.length} ok${backend.name === 'cpu' ? '' : ' (f64.* goldens checked with the float32 model)'}`);
+console.log(
+  `${rows.length - failed.length}/${rows.length} ok${backend.name === 'cpu' ? '' : ' (f64.* goldens checked with the float32 model)'}`,
+);
 process.exit(failed.length ? 1 : 0);

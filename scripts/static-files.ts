@@ -5,11 +5,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
 export const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.map': 'application/json',
-  '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
+  '.html': 'text/html; charset=utf-8',
+  '.htm': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.map': 'application/json',
+  '.safetensors': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
 };
 
 export function sendText(res: ServerResponse, code: number, text: string): void {
@@ -22,20 +32,41 @@ export function sendText(res: ServerResponse, code: number, text: string): void 
  * already resolved real path): 403 for anything outside it, also through a symlink; 404 when
  * missing; a folder gives its index.html when `index` is set. `what` names the folder in messages.
  */
-export function sendFileInside(req: IncomingMessage, res: ServerResponse, root: string, rel: string, opts: { what: string; index?: boolean }): void {
+export function sendFileInside(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  rel: string,
+  opts: { what: string; index?: boolean },
+): void {
   const inside = (f: string) => f === root || f.startsWith(root + sep);
-  let file = resolve(root, '.' + rel);
-  if (!inside(file)) return sendText(res, 403, `outside ${opts.what}`);
-  if (!existsSync(file)) return sendText(res, 404, `not in ${opts.what}: ${rel}`);
+  let file = resolve(root, `.${rel}`);
+  if (!inside(file)) {
+    sendText(res, 403, `outside ${opts.what}`);
+    return;
+  }
+  if (!existsSync(file)) {
+    sendText(res, 404, `not in ${opts.what}: ${rel}`);
+    return;
+  }
   file = realpathSync(file); // a symlink inside may point outside
-  if (!inside(file)) return sendText(res, 403, `outside ${opts.what}`);
+  if (!inside(file)) {
+    sendText(res, 403, `outside ${opts.what}`);
+    return;
+  }
   if (opts.index && statSync(file).isDirectory()) file = join(file, 'index.html');
-  if (!existsSync(file) || !statSync(file).isFile()) return sendText(res, 404, `not a file of ${opts.what}: ${rel}`);
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    sendText(res, 404, `not a file of ${opts.what}: ${rel}`);
+    return;
+  }
   res.writeHead(200, {
     'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
     'content-length': statSync(file).size,
     'cache-control': 'no-store',
   });
-  if (req.method === 'HEAD') return void res.end();
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
   createReadStream(file).pipe(res);
 }

@@ -5,17 +5,22 @@ import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 function findTests(dir: string): string[] {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return findTests(p);
-    return name.endsWith('.test.ts') ? [p] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) return findTests(p);
+      return name.endsWith('.test.ts') ? [p] : [];
+    });
 }
 
 const root = resolve(import.meta.dirname, '..');
 const filters = process.argv.slice(2);
 const files = findTests(join(root, 'test')).filter((f) => !filters.length || filters.some((s) => f.includes(s)));
-if (!files.length) { console.error(`test: no test files match ${filters.join(' ')}`); process.exit(1); }
+if (!files.length) {
+  console.error(`test: no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
 
 // Capture uvu's "Total/Passed/Skipped" lines to print the one-line summary CI reads.
 let out = '';
@@ -45,10 +50,12 @@ for (const [i, file] of files.entries()) {
 await uvu.exec(false);
 for (const f of loadFailures) console.error(`\n  FAIL  could not load ${f}\n`);
 process.stdout.write = write;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes uvu prints
 const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
 const num = (label: string) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
-const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
+const total = num('Total'),
+  passed = num('Passed'),
+  skipped = num('Skipped');
 const failed = total - passed - skipped + loadFailures.length;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 if (failed > 0 || Number.isNaN(failed)) process.exitCode = 1;

@@ -17,7 +17,7 @@
 // step-04-probes/ probes.json: ProbeRecord[]
 // step-05-circuits/ circuits.json: Circuit[]
 import { join } from 'node:path';
-import * as mi from '../engine/index.ts';
+import type * as mi from '../engine/index.ts';
 import { openSafetensors } from '../mamba/safetensors.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
@@ -59,36 +59,58 @@ export interface Collection {
 }
 
 export interface SaeRecord {
-  task: string; seed: number; hook: string; kind: 'relu' | 'topk';
+  task: string;
+  seed: number;
+  hook: string;
+  kind: 'relu' | 'topk';
   /** relative to step-03-sae/ */ file: string;
-  latents: number; l0: number; fvu: number; deadFraction: number;
-  lossClean: number; lossSpliced: number; lossZeroAblated: number; lossRecovered: number;
+  latents: number;
+  l0: number;
+  fvu: number;
+  deadFraction: number;
+  lossClean: number;
+  lossSpliced: number;
+  lossZeroAblated: number;
+  lossRecovered: number;
   /** per task label: the latents most correlated with it */
   topLatents: Record<string, { latent: number; r: number }[]>;
   /** topk: latents kept per token */ k?: number;
   /** 95% bootstrap interval of lossRecovered over held-out sequences */ lossRecoveredInterval?: [number, number];
   /** loss with the hook mean-ablated, and the loss recovered by that (a baseline the SAE should beat) */
-  lossMeanAblated?: number; meanAblationRecovered?: number;
-  /** scored accuracy, clean and with the SAE spliced in */ accuracyClean?: number; accuracySpliced?: number;
+  lossMeanAblated?: number;
+  meanAblationRecovered?: number;
+  /** scored accuracy, clean and with the SAE spliced in */ accuracyClean?: number;
+  accuracySpliced?: number;
 }
 
 export interface ProbeRecord {
-  task: string; seed: number; hook: string; features: 'activations' | 'sae';
-  label: string; kind: 'lasso' | 'elasticnet' | 'logistic';
-  metric: 'r2' | 'accuracy'; heldOut: number; chance: number;
+  task: string;
+  seed: number;
+  hook: string;
+  features: 'activations' | 'sae';
+  label: string;
+  kind: 'lasso' | 'elasticnet' | 'logistic';
+  metric: 'r2' | 'accuracy';
+  heldOut: number;
+  chance: number;
   /** nonzero dimensions (columns of the features) and their coefficients, aligned */
-  selected: number[]; coefficients: number[];
+  selected: number[];
+  coefficients: number[];
   /** the variable probed (label, or e.g. "copyToken>=9" for the upper-half bit of a token label) */ variable?: string;
   /** 95% interval over test rows */ interval?: [number, number];
-  /** the same probe on shuffled training labels */ control?: number; controlInterval?: [number, number];
+  /** the same probe on shuffled training labels */ control?: number;
+  controlInterval?: [number, number];
   /** one-sided paired permutation p, probe vs control on the test rows */ p?: number;
-  nTrain?: number; nTest?: number;
+  nTrain?: number;
+  nTest?: number;
   /** features: 'sae': which SAE's latents */ saeKind?: 'relu' | 'topk';
 }
 
 /** A set of activation coordinates: one hook, some positions, some channels or a subspace. */
 export interface Circuit {
-  task: string; seed: number; id: string;
+  task: string;
+  seed: number;
+  id: string;
   /** hook name, e.g. blocks.1.hook_resid_post, blocks.0.mixer.hook_h */
   hook: string;
   /** 'scored' (the task's scored positions), 'all', explicit positions, or per example the
@@ -133,7 +155,11 @@ export function loadCollections(runDir: string): Collection[] {
 }
 
 /** All rows of one hook of one collection, concatenated over shards: [rows, dim]. */
-export async function loadActivations(runDir: string, c: Collection, hook: string): Promise<{ data: Float32Array; rows: number; dim: number }> {
+export async function loadActivations(
+  runDir: string,
+  c: Collection,
+  hook: string,
+): Promise<{ data: Float32Array; rows: number; dim: number }> {
   const h = c.hooks.find((x) => x.name === hook);
   if (!h) throw new Error(`collection ${c.task}-s${c.seed} has no hook ${hook} (has ${c.hooks.map((x) => x.name).join(', ')})`);
   const data = new Float32Array(h.rows * h.dim);
@@ -148,12 +174,16 @@ export async function loadActivations(runDir: string, c: Collection, hook: strin
       await f.close();
     }
   }
-  if (off !== data.length) throw new Error(`collection ${c.task}-s${c.seed} hook ${hook}: shards hold ${off} values, expected ${data.length}`);
+  if (off !== data.length)
+    throw new Error(`collection ${c.task}-s${c.seed} hook ${hook}: shards hold ${off} values, expected ${data.length}`);
   return { data, rows: h.rows, dim: h.dim };
 }
 
 /** The token ids, targets and labels of a collection, each [batch, T] int32. */
-export async function loadTokens(runDir: string, c: Collection): Promise<{ inputs: Int32Array; targets: Int32Array; labels: Record<string, Int32Array> }> {
+export async function loadTokens(
+  runDir: string,
+  c: Collection,
+): Promise<{ inputs: Int32Array; targets: Int32Array; labels: Record<string, Int32Array> }> {
   const f = await openSafetensors(join(runDir, COLLECT_DIR, c.dir, 'tokens.safetensors'));
   try {
     const inputs = (await f.read('inputs')).data as Int32Array;

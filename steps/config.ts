@@ -11,9 +11,22 @@ export interface RunConfig {
   model: string;
   tasks: string[];
   train: {
-    seeds: number; hiddenSize: number; layers: number; stateSize: number; expand: number; convKernel: number;
-    seqLen: number; batchSize: number; steps: number; lr: number; warmupSteps: number; weightDecay: number;
-    clipNorm: number; evalEvery: number; evalBatches: number; lengthGeneralisation: number[];
+    seeds: number;
+    hiddenSize: number;
+    layers: number;
+    stateSize: number;
+    expand: number;
+    convKernel: number;
+    seqLen: number;
+    batchSize: number;
+    steps: number;
+    lr: number;
+    warmupSteps: number;
+    weightDecay: number;
+    clipNorm: number;
+    evalEvery: number;
+    evalBatches: number;
+    lengthGeneralisation: number[];
     /** worker threads training models in parallel (CPU backend; 1 = in the main thread) */
     workers: number;
     /** per task (registry name): generator options besides seqLen (which is train.seqLen) */
@@ -22,7 +35,18 @@ export interface RunConfig {
   /** stateBatches: hook_h (E*N channels a row) is collected for the first stateBatches batches only */
   collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; stateBatches: number; shardTokens: number };
   /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
-  sae: { kinds: string[]; latentsMultiplier: number; k: number; l1: number; steps: number; batchSize: number; lr: number; hooks: string[]; seeds: number; evalSequences: number };
+  sae: {
+    kinds: string[];
+    latentsMultiplier: number;
+    k: number;
+    l1: number;
+    steps: number;
+    batchSize: number;
+    lr: number;
+    hooks: string[];
+    seeds: number;
+    evalSequences: number;
+  };
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
   probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
   circuit: { size: number; controls: number };
@@ -48,14 +72,50 @@ export const DEFAULT_CONFIG: RunConfig = {
   model: '',
   tasks: ['induction', 'selective-copying', 'mqar'],
   train: {
-    seeds: 3, hiddenSize: 64, layers: 2, stateSize: 16, expand: 2, convKernel: 4,
-    seqLen: 64, batchSize: 16, steps: 150, lr: 1e-2, warmupSteps: 15, weightDecay: 0.01,
-    clipNorm: 1, evalEvery: 100, evalBatches: 4, lengthGeneralisation: [128, 256], workers: 2,
+    seeds: 3,
+    hiddenSize: 64,
+    layers: 2,
+    stateSize: 16,
+    expand: 2,
+    convKernel: 4,
+    seqLen: 64,
+    batchSize: 16,
+    steps: 150,
+    lr: 1e-2,
+    warmupSteps: 15,
+    weightDecay: 0.01,
+    clipNorm: 1,
+    evalEvery: 100,
+    evalBatches: 4,
+    lengthGeneralisation: [128, 256],
+    workers: 2,
     // sizes that a 2-layer, hidden-64 model learns within 150 steps of 16 sequences (measured on the CPU)
-    taskOptions: { induction: { vocabSize: 16, occurrences: 4 }, 'selective-copying': { vocabSize: 8, numTokens: 2 }, mqar: { vocabSize: 9, numPairs: 2 } },
+    taskOptions: {
+      induction: { vocabSize: 16, occurrences: 4 },
+      'selective-copying': { vocabSize: 8, numTokens: 2 },
+      mqar: { vocabSize: 9, numPairs: 2 },
+    },
   },
-  collect: { batches: 8, batchSize: 32, hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'], states: true, stateBatches: 1, shardTokens: 65536 },
-  sae: { kinds: ['relu', 'topk'], latentsMultiplier: 4, k: 8, l1: 1, steps: 300, batchSize: 256, lr: 1e-3, hooks: ['blocks.{last}.hook_resid_post'], seeds: 1, evalSequences: 128 },
+  collect: {
+    batches: 8,
+    batchSize: 32,
+    hooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+    states: true,
+    stateBatches: 1,
+    shardTokens: 65536,
+  },
+  sae: {
+    kinds: ['relu', 'topk'],
+    latentsMultiplier: 4,
+    k: 8,
+    l1: 1,
+    steps: 300,
+    batchSize: 256,
+    lr: 1e-3,
+    hooks: ['blocks.{last}.hook_resid_post'],
+    seeds: 1,
+    evalSequences: 128,
+  },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
   patching: { examples: 64, bootstrap: 1000, permutations: 20000, controls: 5, seeds: 1 },
@@ -72,8 +132,23 @@ export const DEFAULT_CONFIG: RunConfig = {
 export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   permutations: 200,
   train: {
-    seeds: 2, hiddenSize: 32, layers: 2, stateSize: 8, seqLen: 32, batchSize: 16, steps: 60, lr: 1e-2, warmupSteps: 10, evalEvery: 30, evalBatches: 1, lengthGeneralisation: [64],
-    taskOptions: { induction: { vocabSize: 8, occurrences: 6 }, 'selective-copying': { vocabSize: 8, numTokens: 2 }, mqar: { vocabSize: 9, numPairs: 2 } },
+    seeds: 2,
+    hiddenSize: 32,
+    layers: 2,
+    stateSize: 8,
+    seqLen: 32,
+    batchSize: 16,
+    steps: 60,
+    lr: 1e-2,
+    warmupSteps: 10,
+    evalEvery: 30,
+    evalBatches: 1,
+    lengthGeneralisation: [64],
+    taskOptions: {
+      induction: { vocabSize: 8, occurrences: 6 },
+      'selective-copying': { vocabSize: 8, numTokens: 2 },
+      mqar: { vocabSize: 9, numPairs: 2 },
+    },
   },
   collect: { batches: 2, batchSize: 16 },
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
@@ -106,13 +181,17 @@ export function mergeConfig<T>(base: T, patch: unknown, source: string, path = '
     const field = path ? `${path}.${key}` : key;
     if (!(key in out)) throw new Error(`${source}: unknown config field "${field}"`);
     const def = out[key];
-    if (typeName(def) === 'object') { out[key] = mergeConfig(def, value, source, field); continue; }
+    if (typeName(def) === 'object') {
+      out[key] = mergeConfig(def, value, source, field);
+      continue;
+    }
     if (typeName(value) !== typeName(def)) {
       throw new Error(`${source}: config field "${field}" must be ${typeName(def)}, got ${typeName(value)} (${JSON.stringify(value)})`);
     }
     if (Array.isArray(def) && def.length && Array.isArray(value)) {
       for (const [i, item] of value.entries()) {
-        if (typeName(item) !== typeName(def[0])) throw new Error(`${source}: config field "${field}[${i}]" must be ${typeName(def[0])}, got ${typeName(item)}`);
+        if (typeName(item) !== typeName(def[0]))
+          throw new Error(`${source}: config field "${field}[${i}]" must be ${typeName(def[0])}, got ${typeName(item)}`);
       }
     }
     out[key] = value;

@@ -11,7 +11,7 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeAtomic(path, JSON.stringify(value, null, 2) + '\n');
+  writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function readJson<T = unknown>(path: string, what = path): T {

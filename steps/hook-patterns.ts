@@ -4,11 +4,19 @@
 
 /** The concrete hook names among `available` that `patterns` select, in pattern order. */
 export function resolveHooks(patterns: readonly string[], available: readonly string[], who: string): string[] {
-  const layers = available.map((n) => /^blocks\.(\d+)\./.exec(n)).filter((m) => m).map((m) => Number(m![1]));
+  const layers = available
+    .map((n) => /^blocks\.(\d+)\./.exec(n))
+    .filter((m) => m)
+    .map((m) => Number(m![1]));
   const last = layers.length ? Math.max(...layers) : -1;
   const out: string[] = [];
   for (const p of patterns) {
-    const re = new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{last\}/g, String(last)).replace(/\{i\}/g, '\\d+')}$`);
+    const re = new RegExp(
+      `^${p
+        .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+        .replace(/\{last\}/g, String(last))
+        .replace(/\{i\}/g, '\\d+')}$`,
+    );
     const hits = available.filter((n) => re.test(n));
     if (!hits.length) throw new Error(`${who}: hook pattern "${p}" matches none of the collected hooks (${available.join(', ')})`);
     for (const h of hits) if (!out.includes(h)) out.push(h);

@@ -16,11 +16,38 @@ import { reportStep } from './step12-report.ts';
 import { statisticsStep } from './step13-statistics.ts';
 import { scaleupStep } from './step14-scaleup.ts';
 
-export const STEPS: Step[] = [setupStep, trainStep, collectStep, saeStep, probesStep, circuitsStep, patchingStep, perturbStep, temporalStep, dynamicsStep, reproducibilityStep, transferStep, reportStep, statisticsStep, scaleupStep];
+export const STEPS: Step[] = [
+  setupStep,
+  trainStep,
+  collectStep,
+  saeStep,
+  probesStep,
+  circuitsStep,
+  patchingStep,
+  perturbStep,
+  temporalStep,
+  dynamicsStep,
+  reproducibilityStep,
+  transferStep,
+  reportStep,
+  statisticsStep,
+  scaleupStep,
+];
 
 export const STEP_TITLES = [
-  'setup and seeding', 'train controlled models', 'collect activations', 'sparse-autoencoder features',
-  'sparse probes', 'circuit selection', 'activation patching', 'perturbation robustness',
-  'temporal causality', 'dynamics', 'cross-seed reproducibility', 'cross-task transfer',
-  'visualisation and report', 'controls and statistics', 'scale-up plan',
+  'setup and seeding',
+  'train controlled models',
+  'collect activations',
+  'sparse-autoencoder features',
+  'sparse probes',
+  'circuit selection',
+  'activation patching',
+  'perturbation robustness',
+  'temporal causality',
+  'dynamics',
+  'cross-seed reproducibility',
+  'cross-task transfer',
+  'visualisation and report',
+  'controls and statistics',
+  'scale-up plan',
 ];

@@ -25,15 +25,22 @@ export function studyModels(ctx: StepContext): StudyModel[] {
   const { config } = ctx;
   if (config.model) {
     const cfg = readJson<{ vocab_size: number }>(join(config.model, 'config.json'), `--model ${config.model}: config.json`);
-    return [{
-      task: 'induction', seed: 0, label: 'pretrained',
-      taskOptions: { vocabSize: cfg.vocab_size, seqLen: config.train.seqLen },
-      load: () => loadPretrained(config.model, { backend: ctx.backend }),
-    }];
+    return [
+      {
+        task: 'induction',
+        seed: 0,
+        label: 'pretrained',
+        taskOptions: { vocabSize: cfg.vocab_size, seqLen: config.train.seqLen },
+        load: () => loadPretrained(config.model, { backend: ctx.backend }),
+      },
+    ];
   }
   ctx.input(1); // an error naming step 1 when its results are missing
   return loadTrainedModels(ctx.runDir).map((m) => ({
-    task: m.task, seed: m.seed, label: `${m.task}-s${m.seed}`, taskOptions: m.taskOptions,
+    task: m.task,
+    seed: m.seed,
+    label: `${m.task}-s${m.seed}`,
+    taskOptions: m.taskOptions,
     load: () => loadTrainedModel(ctx.runDir, m, { backend: ctx.backend }),
   }));
 }

@@ -16,13 +16,19 @@ export function saveReport(ctx: StepContext, report: StepReport): void {
   ctx.writeJson('report.json', report);
 }
 
-export interface LoadedReport { report: StepReport; dir: string; seconds: number }
+export interface LoadedReport {
+  report: StepReport;
+  dir: string;
+  seconds: number;
+}
 
 /** Every finished step's report in the run directory, in step order. */
 export function loadReports(runDir: string): LoadedReport[] {
   if (!existsSync(runDir)) return [];
   return readdirSync(runDir)
-    .filter((d) => /^step-\d\d-[a-z0-9_-]+$/.test(d) && existsSync(join(runDir, d, 'done.json')) && existsSync(join(runDir, d, 'report.json')))
+    .filter(
+      (d) => /^step-\d\d-[a-z0-9_-]+$/.test(d) && existsSync(join(runDir, d, 'done.json')) && existsSync(join(runDir, d, 'report.json')),
+    )
     .sort()
     .map((d) => {
       const dir = join(runDir, d);

@@ -27,7 +27,17 @@ steps:
 ${STEP_TITLES.map((t, i) => `  ${String(i).padStart(2)}  ${t}${STEPS.some((s) => s.id === i) ? '' : '  (not built yet)'}`).join('\n')}
 `;
 
-interface Args { all: boolean; step?: number; from?: number; config?: string; out?: string; backend?: string; model?: string; quick: boolean; help: boolean }
+interface Args {
+  all: boolean;
+  step?: number;
+  from?: number;
+  config?: string;
+  out?: string;
+  backend?: string;
+  model?: string;
+  quick: boolean;
+  help: boolean;
+}
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { all: false, quick: false, help: false };
@@ -38,22 +48,49 @@ function parseArgs(argv: string[]): Args {
   };
   const stepNumber = (v: string, flag: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n >= STEP_TITLES.length) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${STEP_TITLES.length - 1})`);
+    if (!Number.isInteger(n) || n < 0 || n >= STEP_TITLES.length)
+      throw new Error(`${flag}: unknown step "${v}" (steps are 0-${STEP_TITLES.length - 1})`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     switch (f) {
-      case '--all': a.all = true; break;
-      case '--quick': a.quick = true; break;
-      case '--help': case '-h': a.help = true; break;
-      case '--step': a.step = stepNumber(value(i, f), f); i++; break;
-      case '--from': a.from = stepNumber(value(i, f), f); i++; break;
-      case '--config': a.config = value(i, f); i++; break;
-      case '--out': a.out = value(i, f); i++; break;
-      case '--backend': a.backend = value(i, f); i++; break;
-      case '--model': a.model = value(i, f); i++; break;
-      default: throw new Error(`unknown argument "${f}" (see --help)`);
+      case '--all':
+        a.all = true;
+        break;
+      case '--quick':
+        a.quick = true;
+        break;
+      case '--help':
+      case '-h':
+        a.help = true;
+        break;
+      case '--step':
+        a.step = stepNumber(value(i, f), f);
+        i++;
+        break;
+      case '--from':
+        a.from = stepNumber(value(i, f), f);
+        i++;
+        break;
+      case '--config':
+        a.config = value(i, f);
+        i++;
+        break;
+      case '--out':
+        a.out = value(i, f);
+        i++;
+        break;
+      case '--backend':
+        a.backend = value(i, f);
+        i++;
+        break;
+      case '--model':
+        a.model = value(i, f);
+        i++;
+        break;
+      default:
+        throw new Error(`unknown argument "${f}" (see --help)`);
     }
   }
   return a;
@@ -92,8 +129,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = buildConfig(args);
   if (config.model) checkModelDir(config.model);
-  const wanted = args.step !== undefined ? [args.step]
-    : Array.from({ length: STEP_TITLES.length }, (_, i) => i).filter((i) => i >= (args.from ?? 0));
+  const wanted =
+    args.step !== undefined ? [args.step] : Array.from({ length: STEP_TITLES.length }, (_, i) => i).filter((i) => i >= (args.from ?? 0));
   const missing = wanted.filter((i) => !STEPS.some((s) => s.id === i));
   if (args.step !== undefined && missing.length) throw new Error(`step ${args.step} (${STEP_TITLES[args.step]}) is not built yet`);
   let ids = wanted.filter((i) => !missing.includes(i));
@@ -114,7 +151,12 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
-  console.error(`error: ${e.message}`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    console.error(`error: ${e.message}`);
+    process.exitCode = 1;
+  },
+);

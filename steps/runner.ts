@@ -11,7 +11,14 @@ import type { RunConfig } from './config.ts';
 import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
 import type { Step, StepContext } from './step.ts';
 
-export interface DoneRecord { step: number; name: string; hash: string; summary: string; seconds: number; finishedAt: string }
+export interface DoneRecord {
+  step: number;
+  name: string;
+  hash: string;
+  summary: string;
+  seconds: number;
+  finishedAt: string;
+}
 
 export function stepDirName(step: Step): string {
   return `step-${String(step.id).padStart(2, '0')}-${step.name}`;
@@ -49,11 +56,18 @@ export class Runner {
   private hashOf(step: Step): string {
     const h = createHash('sha256');
     const cfg = this.config as unknown as Record<string, unknown>;
-    h.update(JSON.stringify({
-      id: step.id, name: step.name, version: step.version, seed: this.config.seed, model: this.config.model, backend: this.backend.name,
-      config: step.configKeys.map((k) => [k, cfg[k]]),
-      inputs: this.needsOf(step).map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
-    }));
+    h.update(
+      JSON.stringify({
+        id: step.id,
+        name: step.name,
+        version: step.version,
+        seed: this.config.seed,
+        model: this.config.model,
+        backend: this.backend.name,
+        config: step.configKeys.map((k) => [k, cfg[k]]),
+        inputs: this.needsOf(step).map((n) => this.hashes.get(n) ?? this.doneRecord(n)?.hash ?? 'missing'),
+      }),
+    );
     return h.digest('hex').slice(0, 16);
   }
 

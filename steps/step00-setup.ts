@@ -37,9 +37,7 @@ export const setupStep: Step = {
   appliesToModel: true,
   async run(ctx) {
     const { config } = ctx;
-    const streams = Object.fromEntries(
-      Array.from({ length: 15 }, (_, i) => [`step${i}`, `${config.seed}/step${i}/<name>`]),
-    );
+    const streams = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`step${i}`, `${config.seed}/step${i}/<name>`]));
     const setup = {
       seed: config.seed,
       seedDerivation: 'every random stream is seedrandom("<run seed>/step<N>/<stream name>"), so streams are independent and reproducible',
@@ -62,8 +60,12 @@ export const setupStep: Step = {
     report.tables.push({
       title: 'Environment',
       columns: ['what', 'value'],
-      rows: [['seed', config.seed], ['backend', ctx.backend.description], ['git commit', setup.gitCommit],
-        ...Object.entries(setup.versions).map(([k, v]) => [k, v] as [string, string])],
+      rows: [
+        ['seed', config.seed],
+        ['backend', ctx.backend.description],
+        ['git commit', setup.gitCommit],
+        ...Object.entries(setup.versions).map(([k, v]) => [k, v] as [string, string]),
+      ],
     });
     report.notes.push(setup.seedDerivation);
     saveReport(ctx, report);

@@ -29,10 +29,19 @@ function jobsOf(ctx: StepContext): TaskModelJob[] {
     for (let seed = 0; seed < t.seeds; seed++) {
       const name = `${task}-s${seed}`;
       jobs.push({
-        task, seed, rngSeed: `${ctx.config.seed}/step1/${name}`, taskOptions,
+        task,
+        seed,
+        rngSeed: `${ctx.config.seed}/step1/${name}`,
+        taskOptions,
         model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
-        steps: t.steps, batchSize: t.batchSize, lr: t.lr, warmupSteps: t.warmupSteps, weightDecay: t.weightDecay, clipNorm: t.clipNorm,
-        evalBatches: t.evalBatches, evalLengths: t.lengthGeneralisation.filter((L) => L !== t.seqLen),
+        steps: t.steps,
+        batchSize: t.batchSize,
+        lr: t.lr,
+        warmupSteps: t.warmupSteps,
+        weightDecay: t.weightDecay,
+        clipNorm: t.clipNorm,
+        evalBatches: t.evalBatches,
+        evalLengths: t.lengthGeneralisation.filter((L) => L !== t.seqLen),
         dir: ctx.path(join('models', name)),
       });
     }
@@ -46,7 +55,11 @@ async function trainAll(ctx: StepContext, jobs: TaskModelJob[]): Promise<TaskMod
   const stepsDone = new Array<number>(jobs.length).fill(0);
   const report = (index: number, step: number) => {
     stepsDone[index] = step;
-    ctx.progress('train', stepsDone.reduce((a, b) => a + b, 0), total);
+    ctx.progress(
+      'train',
+      stepsDone.reduce((a, b) => a + b, 0),
+      total,
+    );
   };
   const workers = ctx.config.train.workers;
   if (workers > 1 && ctx.backend.name === 'cpu') {
@@ -61,17 +74,30 @@ async function trainAll(ctx: StepContext, jobs: TaskModelJob[]): Promise<TaskMod
 function accuracyByLengthSpec(rows: Record<string, number | string>[], chance: number, task: string): Spec {
   const lengths = [...new Set(rows.map((r) => r.seqLen as number))].sort((a, b) => a - b);
   return {
-    title: `${task}: held-out accuracy by sequence length`, width: 360, height: 220,
+    title: `${task}: held-out accuracy by sequence length`,
+    width: 360,
+    height: 220,
     layer: [
       {
-        data: { values: rows }, mark: { type: 'line', point: true },
+        data: { values: rows },
+        mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'seqLen', type: 'quantitative', title: 'sequence length', scale: { type: 'log', base: 2 }, axis: { values: lengths } },
+          x: {
+            field: 'seqLen',
+            type: 'quantitative',
+            title: 'sequence length',
+            scale: { type: 'log', base: 2 },
+            axis: { values: lengths },
+          },
           y: { field: 'accuracy', type: 'quantitative', title: 'accuracy at scored positions', scale: { domain: [0, 1] } },
           color: { field: 'seed', type: 'nominal' },
         },
       },
-      { data: { values: [{ chance }] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'chance', type: 'quantitative' } } },
+      {
+        data: { values: [{ chance }] },
+        mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' },
+        encoding: { y: { field: 'chance', type: 'quantitative' } },
+      },
     ],
   } as Spec;
 }
@@ -88,10 +114,15 @@ export const trainStep: Step = {
     const jobs = jobsOf(ctx);
     const records = await trainAll(ctx, jobs);
     const models: TrainedModel[] = records.map((r) => ({
-      task: r.job.task, seed: r.job.seed, dir: join('models', `${r.job.task}-s${r.job.seed}`),
-      taskOptions: r.job.taskOptions as unknown as Record<string, number>, chance: r.chance, accuracy: r.accuracy,
+      task: r.job.task,
+      seed: r.job.seed,
+      dir: join('models', `${r.job.task}-s${r.job.seed}`),
+      taskOptions: r.job.taskOptions as unknown as Record<string, number>,
+      chance: r.chance,
+      accuracy: r.accuracy,
       lengthAccuracy: r.lengthAccuracy.map(({ seqLen, accuracy }) => ({ seqLen, accuracy })),
-      finalLoss: r.finalLoss, trainSeconds: r.trainSeconds,
+      finalLoss: r.finalLoss,
+      trainSeconds: r.trainSeconds,
     }));
     ctx.writeJson('models.json', models);
 
@@ -102,30 +133,76 @@ export const trainStep: Step = {
     for (const task of ctx.config.tasks) {
       const mine = records.filter((r) => r.job.task === task);
       // loss curves, seeds as colours
-      const curveRows = mine.flatMap((r) => readJson<{ train: { step: number; loss: number }[] }>(join(r.job.dir, 'loss.json')).train
-        .map((p) => ({ step: p.step, loss: p.loss, seed: `s${r.job.seed}` })));
-      report.figures.push(await saveFigure(ctx, `loss-${task}`, lineChart(curveRows, { title: `${task}: training loss`, x: 'step', y: 'loss', color: 'seed', yTitle: 'cross-entropy at scored positions', logY: true }),
-        `${task}: loss curves`, `Training loss (cross-entropy at the scored positions) per step, one line per seed; ${t.batchSize} sequences of length ${t.seqLen} per step.`));
-      const accRows = mine.flatMap((r) => [{ seqLen: t.seqLen, accuracy: r.accuracy, seed: `s${r.job.seed}` },
-        ...r.lengthAccuracy.map((l) => ({ seqLen: l.seqLen, accuracy: l.accuracy, seed: `s${r.job.seed}` }))]);
+      const curveRows = mine.flatMap((r) =>
+        readJson<{ train: { step: number; loss: number }[] }>(join(r.job.dir, 'loss.json')).train.map((p) => ({
+          step: p.step,
+          loss: p.loss,
+          seed: `s${r.job.seed}`,
+        })),
+      );
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `loss-${task}`,
+          lineChart(curveRows, {
+            title: `${task}: training loss`,
+            x: 'step',
+            y: 'loss',
+            color: 'seed',
+            yTitle: 'cross-entropy at scored positions',
+            logY: true,
+          }),
+          `${task}: loss curves`,
+          `Training loss (cross-entropy at the scored positions) per step, one line per seed; ${t.batchSize} sequences of length ${t.seqLen} per step.`,
+        ),
+      );
+      const accRows = mine.flatMap((r) => [
+        { seqLen: t.seqLen, accuracy: r.accuracy, seed: `s${r.job.seed}` },
+        ...r.lengthAccuracy.map((l) => ({ seqLen: l.seqLen, accuracy: l.accuracy, seed: `s${r.job.seed}` })),
+      ]);
       const chance = mine[0]?.chance ?? 0;
-      report.figures.push(await saveFigure(ctx, `accuracy-${task}`, accuracyByLengthSpec(accRows, chance, task),
-        `${task}: accuracy by length`, `Held-out accuracy at the scored positions at the training length (${t.seqLen}) and longer lengths, per seed; dashed line: chance (${chance.toFixed(3)}).`));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `accuracy-${task}`,
+          accuracyByLengthSpec(accRows, chance, task),
+          `${task}: accuracy by length`,
+          `Held-out accuracy at the scored positions at the training length (${t.seqLen}) and longer lengths, per seed; dashed line: chance (${chance.toFixed(3)}).`,
+        ),
+      );
       for (const r of mine) {
-        rows.push([task, r.job.seed, r.chance, r.accuracy, ...r.lengthAccuracy.map((l) => `${l.seqLen}: ${l.accuracy.toFixed(3)}`), r.finalLoss, r.trainSeconds]);
+        rows.push([
+          task,
+          r.job.seed,
+          r.chance,
+          r.accuracy,
+          ...r.lengthAccuracy.map((l) => `${l.seqLen}: ${l.accuracy.toFixed(3)}`),
+          r.finalLoss,
+          r.trainSeconds,
+        ]);
       }
       // claim: accuracy above chance, sequences pooled over seeds
       const perSeq = mine.flatMap((r) => r.perSequence);
       if (perSeq.length < 2) continue;
       const ci = bootstrapCI(perSeq, ctx.rng(`bootstrap-${task}`), mean, { nBoot: 1000 });
-      const perm = pairedPermutationTest(perSeq.map((a) => a - chance), null, ctx.rng(`perm-${task}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+      const perm = pairedPermutationTest(
+        perSeq.map((a) => a - chance),
+        null,
+        ctx.rng(`perm-${task}`),
+        { nPerm: ctx.config.permutations, alternative: 'greater' },
+      );
       claimsP.push(perm.pValue);
       report.claims.push({
         statement: `${task}: held-out accuracy at the training length is above chance (${mine.length} seeds, ${perSeq.length} sequences)`,
-        estimate: ci.estimate, interval: [ci.lo, ci.hi], level: ci.level,
+        estimate: ci.estimate,
+        interval: [ci.lo, ci.hi],
+        level: ci.level,
         test: `sign-flip permutation test of per-sequence accuracy minus chance (${perm.nPerm} flips, one-sided); ${ci.method} bootstrap over sequences (${ci.nBoot} resamples)`,
-        p: perm.pValue, control: `chance: uniform guess over the ${Math.round(1 / chance)} possible answers`, controlEstimate: chance,
-        controlInterval: [chance, chance], supported: false,
+        p: perm.pValue,
+        control: `chance: uniform guess over the ${Math.round(1 / chance)} possible answers`,
+        controlEstimate: chance,
+        controlInterval: [chance, chance],
+        supported: false,
       } satisfies Claim);
     }
     const adjusted = holm(claimsP);
@@ -135,7 +212,16 @@ export const trainStep: Step = {
       c.supported = adjusted[i] < 0.05 && c.interval[0] > (c.controlEstimate ?? 0);
     });
     report.tables.push({
-      title: 'Models', columns: ['task', 'seed', 'chance', 'accuracy', ...(records[0]?.lengthAccuracy.map((l) => `length ${l.seqLen}`) ?? []), 'final loss', 'train s'],
+      title: 'Models',
+      columns: [
+        'task',
+        'seed',
+        'chance',
+        'accuracy',
+        ...(records[0]?.lengthAccuracy.map((l) => `length ${l.seqLen}`) ?? []),
+        'final loss',
+        'train s',
+      ],
       rows,
     });
     const byTask = ctx.config.tasks.map((task) => {

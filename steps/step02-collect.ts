@@ -14,7 +14,12 @@ import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
-export interface CollectionStats { task: string; seed: number; dir: string; hooks: Record<string, ChannelStats> }
+export interface CollectionStats {
+  task: string;
+  seed: number;
+  dir: string;
+  hooks: Record<string, ChannelStats>;
+}
 
 /** Concatenates batches of the same length into one [sum of batch sizes, T] batch. */
 function concatBatches(batches: TaskBatch[]): TaskBatch {
@@ -23,7 +28,10 @@ function concatBatches(batches: TaskBatch[]): TaskBatch {
   const cat = (pick: (b: TaskBatch) => Int32Array) => {
     const out = new Int32Array(B * T);
     let off = 0;
-    for (const b of batches) { out.set(pick(b), off); off += pick(b).length; }
+    for (const b of batches) {
+      out.set(pick(b), off);
+      off += pick(b).length;
+    }
     return out;
   };
   const labels = Object.fromEntries(Object.keys(batches[0].labels).map((k) => [k, cat((b) => b.labels[k])]));
@@ -32,7 +40,10 @@ function concatBatches(batches: TaskBatch[]): TaskBatch {
 
 function varianceSpec(rows: Record<string, number | string>[]): Spec {
   return {
-    title: 'Per-channel variance of the collected activations', width: 420, height: 260, data: { values: rows },
+    title: 'Per-channel variance of the collected activations',
+    width: 420,
+    height: 260,
+    data: { values: rows },
     mark: { type: 'boxplot', extent: 'min-max' },
     encoding: {
       x: { field: 'hook', type: 'nominal', title: null, axis: { labelAngle: -30, labelLimit: 260 } },
@@ -71,7 +82,11 @@ export const collectStep: Step = {
         const hooks = expandHookPatterns(c.hooks, layers);
         if (c.states && !hooks.includes(stateHook)) hooks.push(stateHook);
         const collected = await collectActivations(model, batches, {
-          hooks, dir: ctx.path(dir), shardRows: c.shardTokens, limited: [stateHook], limitedBatches: c.stateBatches,
+          hooks,
+          dir: ctx.path(dir),
+          shardRows: c.shardTokens,
+          limited: [stateHook],
+          limitedBatches: c.stateBatches,
           onBatch: (done, total) => ctx.progress(`collect ${m.label}`, mi_ * total + done, models.length * total),
         });
         const all = concatBatches(batches);
@@ -81,8 +96,13 @@ export const collectStep: Step = {
           ...Object.entries(all.labels).map(([k, v]) => ({ name: `label.${k}`, dtype: 'I32' as const, shape: all.shape, data: v })),
         ]);
         collections.push({
-          task: m.task, seed: m.seed, dir, batch: all.shape[0], seqLen: all.shape[1],
-          hooks: collected.map(({ name, dim, rows, shards }) => ({ name, dim, rows, shards })), labels: Object.keys(all.labels),
+          task: m.task,
+          seed: m.seed,
+          dir,
+          batch: all.shape[0],
+          seqLen: all.shape[1],
+          hooks: collected.map(({ name, dim, rows, shards }) => ({ name, dim, rows, shards })),
+          labels: Object.keys(all.labels),
         });
         allStats.push({ task: m.task, seed: m.seed, dir, hooks: Object.fromEntries(collected.map((h) => [h.name, h.stats])) });
         for (const h of collected) {
@@ -95,19 +115,35 @@ export const collectStep: Step = {
     }
     ctx.writeJson('collections.json', collections);
     // compact: thousands of per-channel numbers, one per line pretty-printed
-    ctx.writeText('stats.json', JSON.stringify({
-      description: 'per collection and hook, per channel: mean, variance (population), norm (root mean square) and sparsity (fraction of rows with |x| < 1e-6)',
-      collections: allStats,
-    }) + '\n');
+    ctx.writeText(
+      'stats.json',
+      `${JSON.stringify({
+        description:
+          'per collection and hook, per channel: mean, variance (population), norm (root mean square) and sparsity (fraction of rows with |x| < 1e-6)',
+        collections: allStats,
+      })}\n`,
+    );
     const report = emptyReport(2, 'collect activations');
-    report.figures.push(await saveFigure(ctx, 'channel-variance', varianceSpec(figRows), 'Channel variance by hook',
-      'Distribution over channels of each channel\'s variance across the collected rows (min-max whiskers), per hook and task, seeds pooled.'));
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'channel-variance',
+        varianceSpec(figRows),
+        'Channel variance by hook',
+        "Distribution over channels of each channel's variance across the collected rows (min-max whiskers), per hook and task, seeds pooled.",
+      ),
+    );
     report.tables.push({
-      title: 'Collections', columns: ['model', 'sequences', 'length', 'hooks', 'rows per hook'],
+      title: 'Collections',
+      columns: ['model', 'sequences', 'length', 'hooks', 'rows per hook'],
       rows: collections.map((x) => [`${x.task}-s${x.seed}`, x.batch, x.seqLen, x.hooks.length, x.hooks.map((h) => h.rows).join(' / ')]),
     });
-    report.notes.push(`Rows are (sequence, position) pairs in row-major order; shards hold at most ${c.shardTokens} rows. `
-      + (c.states ? `The last layer's SSM states (hook_h, E*N channels) cover the first ${c.stateBatches} batch(es) only.` : 'SSM states were not collected.'));
+    report.notes.push(
+      `Rows are (sequence, position) pairs in row-major order; shards hold at most ${c.shardTokens} rows. ` +
+        (c.states
+          ? `The last layer's SSM states (hook_h, E*N channels) cover the first ${c.stateBatches} batch(es) only.`
+          : 'SSM states were not collected.'),
+    );
     report.summary = `${collections.length} collection(s), ${c.batches * c.batchSize} held-out sequences each, ${collections[0]?.hooks.length ?? 0} hooks, ${totalRows} rows in all.`;
     saveReport(ctx, report);
     return report.summary;

@@ -8,7 +8,14 @@ import { dirname } from 'node:path';
 import { encodeAll, lossRecovered, saeMetrics, spliceHook, trainSae, type SaeKind } from '../interp/sae.ts';
 import { saveSae } from '../interp/sae-io.ts';
 import {
-  columnMeans, lossRecoveredCI, meanAblation, scoredPerSequence, topExamples, variableCorrelations, zeroAblation, type LatentExample,
+  columnMeans,
+  lossRecoveredCI,
+  meanAblation,
+  scoredPerSequence,
+  topExamples,
+  variableCorrelations,
+  zeroAblation,
+  type LatentExample,
 } from '../interp/sae-task.ts';
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
@@ -24,7 +31,13 @@ import type { Step } from './step.ts';
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
 const TOP_LATENTS = 8;
 
-interface CorrelationRow { sae: string; variable: string; rank: number; latent: number; r: number }
+interface CorrelationRow {
+  sae: string;
+  variable: string;
+  rank: number;
+  latent: number;
+  r: number;
+}
 
 export const saeStep: Step = {
   id: 3,
@@ -45,7 +58,13 @@ export const saeStep: Step = {
     const corrRows: CorrelationRow[] = [];
     const examples: { sae: string; latent: number; why: string; examples: LatentExample[] }[] = [];
     const lossRows: Record<string, string | number>[] = [];
-    const jobs = chosen.flatMap((c) => resolveHooks(cfg.hooks, c.hooks.map((h) => h.name), 'sae.hooks').map((hook) => ({ c, hook })));
+    const jobs = chosen.flatMap((c) =>
+      resolveHooks(
+        cfg.hooks,
+        c.hooks.map((h) => h.name),
+        'sae.hooks',
+      ).map((hook) => ({ c, hook })),
+    );
     let done = 0;
     for (const c of chosen) {
       const label = `${c.task}-s${c.seed}`;
@@ -55,7 +74,11 @@ export const saeStep: Step = {
       try {
         const tokens = await loadTokens(ctx.runDir, c);
         const variables = taskVariables(tokens.labels);
-        const heldOut = getTask(c.task).generate(sm.taskOptions as unknown as AnyTaskOptions, ctx.rng(`heldout/${label}`), cfg.evalSequences);
+        const heldOut = getTask(c.task).generate(
+          sm.taskOptions as unknown as AnyTaskOptions,
+          ctx.rng(`heldout/${label}`),
+          cfg.evalSequences,
+        );
         const clean = await scoredPerSequence(model, heldOut);
         for (const { hook } of jobs.filter((j) => j.c === c)) {
           const acts = await loadActivations(ctx.runDir, c, hook);
@@ -64,8 +87,16 @@ export const saeStep: Step = {
           for (const kind of cfg.kinds as SaeKind[]) {
             const name = `${label} ${hook} ${kind}`;
             const sae = await trainSae(acts.data, {
-              kind, d: acts.dim, latents: cfg.latentsMultiplier * acts.dim, k: cfg.k, l1: cfg.l1, steps: cfg.steps,
-              batchSize: cfg.batchSize, lr: cfg.lr, seed: ctx.rng(`train/${name}`).int(0, 2 ** 31), backend: ctx.backend,
+              kind,
+              d: acts.dim,
+              latents: cfg.latentsMultiplier * acts.dim,
+              k: cfg.k,
+              l1: cfg.l1,
+              steps: cfg.steps,
+              batchSize: cfg.batchSize,
+              lr: cfg.lr,
+              seed: ctx.rng(`train/${name}`).int(0, 2 ** 31),
+              backend: ctx.backend,
               onProgress: (p) => ctx.progress(`SAE ${done + 1}/${jobs.length * cfg.kinds.length} ${name}`, p.step + 1, p.steps),
             });
             try {
@@ -77,37 +108,79 @@ export const saeStep: Step = {
               const ci = lossRecoveredCI(clean.loss, spliced.loss, zero.loss, ctx.rng(`boot/${name}`), { nBoot: 1000 });
               const meanCi = lossRecoveredCI(clean.loss, meanAbl.loss, zero.loss, ctx.rng(`boot-mean/${name}`), { nBoot: 1000 });
               const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
-              const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+              const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), {
+                nPerm: ctx.config.permutations,
+                alternative: 'greater',
+              });
               const z = await encodeAll(sae, acts.data);
               const topLatents: SaeRecord['topLatents'] = {};
               for (const v of variables) {
                 const r = variableCorrelations(z, sae.latents, v);
-                const top = Array.from(r, (x, latent) => ({ latent, r: x })).sort((a, b) => Math.abs(b.r) - Math.abs(a.r) || a.latent - b.latent).slice(0, TOP_LATENTS);
+                const top = Array.from(r, (x, latent) => ({ latent, r: x }))
+                  .sort((a, b) => Math.abs(b.r) - Math.abs(a.r) || a.latent - b.latent)
+                  .slice(0, TOP_LATENTS);
                 topLatents[v.name] = top;
-                top.forEach((t, rank) => corrRows.push({ sae: `${label} ${kind}`, variable: v.name, rank: rank + 1, latent: t.latent, r: t.r }));
-                examples.push({ sae: name, latent: top[0].latent, why: `most correlated with ${v.name} (r = ${fmt(top[0].r)})`,
-                  examples: topExamples(z, sae.latents, top[0].latent, tokens.inputs, c.seqLen, { count: 5 }) });
+                top.forEach((t, rank) =>
+                  corrRows.push({ sae: `${label} ${kind}`, variable: v.name, rank: rank + 1, latent: t.latent, r: t.r }),
+                );
+                examples.push({
+                  sae: name,
+                  latent: top[0].latent,
+                  why: `most correlated with ${v.name} (r = ${fmt(top[0].r)})`,
+                  examples: topExamples(z, sae.latents, top[0].latent, tokens.inputs, c.seqLen, { count: 5 }),
+                });
               }
-              const lossClean = mean(clean.loss), lossSpliced = mean(spliced.loss), lossZero = mean(zero.loss), lossMean = mean(meanAbl.loss);
+              const lossClean = mean(clean.loss),
+                lossSpliced = mean(spliced.loss),
+                lossZero = mean(zero.loss),
+                lossMean = mean(meanAbl.loss);
               const rec: SaeRecord = {
-                task: c.task, seed: c.seed, hook, kind, file, latents: sae.latents, l0: m.l0, fvu: m.fvu, deadFraction: m.deadFraction,
-                lossClean, lossSpliced, lossZeroAblated: lossZero, lossRecovered: ci.estimate, topLatents,
-                ...(kind === 'topk' ? { k: cfg.k } : {}), lossRecoveredInterval: [ci.lo, ci.hi],
-                lossMeanAblated: lossMean, meanAblationRecovered: lossZero === lossClean ? 0 : lossRecovered({ clean: lossClean, spliced: lossMean, ablated: lossZero }),
-                accuracyClean: mean(clean.accuracy), accuracySpliced: mean(spliced.accuracy),
+                task: c.task,
+                seed: c.seed,
+                hook,
+                kind,
+                file,
+                latents: sae.latents,
+                l0: m.l0,
+                fvu: m.fvu,
+                deadFraction: m.deadFraction,
+                lossClean,
+                lossSpliced,
+                lossZeroAblated: lossZero,
+                lossRecovered: ci.estimate,
+                topLatents,
+                ...(kind === 'topk' ? { k: cfg.k } : {}),
+                lossRecoveredInterval: [ci.lo, ci.hi],
+                lossMeanAblated: lossMean,
+                meanAblationRecovered:
+                  lossZero === lossClean ? 0 : lossRecovered({ clean: lossClean, spliced: lossMean, ablated: lossZero }),
+                accuracyClean: mean(clean.accuracy),
+                accuracySpliced: mean(spliced.accuracy),
               };
               records.push(rec);
               lossRows.push({ sae: `${label} ${shortHook(hook)} ${kind}`, kind: 'SAE spliced', value: ci.estimate, lo: ci.lo, hi: ci.hi });
-              lossRows.push({ sae: `${label} ${shortHook(hook)} ${kind}`, kind: 'mean-ablation', value: meanCi.estimate, lo: meanCi.lo, hi: meanCi.hi });
+              lossRows.push({
+                sae: `${label} ${shortHook(hook)} ${kind}`,
+                kind: 'mean-ablation',
+                value: meanCi.estimate,
+                lo: meanCi.lo,
+                hi: meanCi.hi,
+              });
               claims.push({
                 statement: `The ${kind} SAE on ${hook} of ${label} (L0 ${fmt(m.l0)}, FVU ${fmt(m.fvu)}) recovers ${fmt(100 * ci.estimate)}% of the task loss that zero-ablating the hook loses`,
-                estimate: ci.estimate, interval: [ci.lo, ci.hi], level: 0.95,
+                estimate: ci.estimate,
+                interval: [ci.lo, ci.hi],
+                level: 0.95,
                 test: `one-sided paired permutation test on ${clean.loss.length} held-out sequences, ${ctx.config.permutations} sign flips: spliced loss below mean-ablated loss`,
-                p: test.pValue, control: 'mean-ablation of the hook (zero-ablation is 0 by definition, the clean model 1)',
-                controlEstimate: meanCi.estimate, controlInterval: [meanCi.lo, meanCi.hi],
+                p: test.pValue,
+                control: 'mean-ablation of the hook (zero-ablation is 0 by definition, the clean model 1)',
+                controlEstimate: meanCi.estimate,
+                controlInterval: [meanCi.lo, meanCi.hi],
                 supported: test.pValue < 0.05 && ci.lo > meanCi.hi,
               });
-              ctx.log(`${name}: L0 ${fmt(m.l0)} FVU ${fmt(m.fvu)} dead ${fmt(m.deadFraction)} loss recovered ${fmt(ci.estimate)} [${fmt(ci.lo)}, ${fmt(ci.hi)}]`);
+              ctx.log(
+                `${name}: L0 ${fmt(m.l0)} FVU ${fmt(m.fvu)} dead ${fmt(m.deadFraction)} loss recovered ${fmt(ci.estimate)} [${fmt(ci.lo)}, ${fmt(ci.hi)}]`,
+              );
             } finally {
               sae.dispose();
             }
@@ -123,31 +196,126 @@ export const saeStep: Step = {
     ctx.writeJson('examples.json', examples);
 
     const report = emptyReport(3, 'sparse-autoencoder features');
-    report.figures.push(await saveFigure(ctx, 'l0-fvu', scatter(records.map((r) => ({ L0: r.l0, FVU: r.fvu, kind: r.kind })), { title: 'Sparsity against reconstruction', x: 'L0', y: 'FVU', color: 'kind', xTitle: 'L0 (latents active per token)', yTitle: 'fraction of variance unexplained' }),
-      'L0 against FVU', `One point per SAE (${records.length}): mean active latents per token against the fraction of the activation variance the reconstruction misses, on the collected activations. Lower-left is better.`));
-    report.figures.push(await saveFigure(ctx, 'loss-recovered', intervalChart(lossRows, { title: 'Loss recovered with the SAE spliced in', category: 'sae', value: 'value', lo: 'lo', hi: 'hi', color: 'kind', valueTitle: 'loss recovered (0 = zero-ablation, 1 = clean)' }),
-      'Loss recovered', `Fraction of the task loss gap between zero-ablating the hook and the clean model that is closed when the SAE's reconstruction replaces the activation, on ${cfg.evalSequences} fresh held-out sequences per model, with 95% bootstrap intervals over sequences; mean-ablation of the hook is the baseline.`));
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'l0-fvu',
+        scatter(
+          records.map((r) => ({ L0: r.l0, FVU: r.fvu, kind: r.kind })),
+          {
+            title: 'Sparsity against reconstruction',
+            x: 'L0',
+            y: 'FVU',
+            color: 'kind',
+            xTitle: 'L0 (latents active per token)',
+            yTitle: 'fraction of variance unexplained',
+          },
+        ),
+        'L0 against FVU',
+        `One point per SAE (${records.length}): mean active latents per token against the fraction of the activation variance the reconstruction misses, on the collected activations. Lower-left is better.`,
+      ),
+    );
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'loss-recovered',
+        intervalChart(lossRows, {
+          title: 'Loss recovered with the SAE spliced in',
+          category: 'sae',
+          value: 'value',
+          lo: 'lo',
+          hi: 'hi',
+          color: 'kind',
+          valueTitle: 'loss recovered (0 = zero-ablation, 1 = clean)',
+        }),
+        'Loss recovered',
+        `Fraction of the task loss gap between zero-ablating the hook and the clean model that is closed when the SAE's reconstruction replaces the activation, on ${cfg.evalSequences} fresh held-out sequences per model, with 95% bootstrap intervals over sequences; mean-ablation of the hook is the baseline.`,
+      ),
+    );
     if (corrRows.length) {
-      report.figures.push(await saveFigure(ctx, 'latent-correlations', correlationHeatmap(corrRows),
-        'Latent-variable correlations', `For each SAE and task variable, the ${TOP_LATENTS} latents with the largest |Pearson r| with that variable over the collected rows where it is defined (rank 1 = strongest); cells show r, the number is the latent.`));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'latent-correlations',
+          correlationHeatmap(corrRows),
+          'Latent-variable correlations',
+          `For each SAE and task variable, the ${TOP_LATENTS} latents with the largest |Pearson r| with that variable over the collected rows where it is defined (rank 1 = strongest); cells show r, the number is the latent.`,
+        ),
+      );
     }
     report.tables.push({
-      title: 'SAEs', columns: ['model', 'hook', 'kind', 'latents', 'L0', 'FVU', 'dead', 'loss clean', 'loss spliced', 'loss zero-abl.', 'loss recovered', 'CI', 'mean-abl. recovered', 'acc. clean', 'acc. spliced'],
-      rows: records.map((r) => [`${r.task}-s${r.seed}`, r.hook, r.kind, r.latents, r.l0, r.fvu, r.deadFraction, r.lossClean, r.lossSpliced, r.lossZeroAblated, r.lossRecovered,
-        `[${fmt(r.lossRecoveredInterval![0])}, ${fmt(r.lossRecoveredInterval![1])}]`, r.meanAblationRecovered!, r.accuracyClean!, r.accuracySpliced!]),
+      title: 'SAEs',
+      columns: [
+        'model',
+        'hook',
+        'kind',
+        'latents',
+        'L0',
+        'FVU',
+        'dead',
+        'loss clean',
+        'loss spliced',
+        'loss zero-abl.',
+        'loss recovered',
+        'CI',
+        'mean-abl. recovered',
+        'acc. clean',
+        'acc. spliced',
+      ],
+      rows: records.map((r) => [
+        `${r.task}-s${r.seed}`,
+        r.hook,
+        r.kind,
+        r.latents,
+        r.l0,
+        r.fvu,
+        r.deadFraction,
+        r.lossClean,
+        r.lossSpliced,
+        r.lossZeroAblated,
+        r.lossRecovered,
+        `[${fmt(r.lossRecoveredInterval![0])}, ${fmt(r.lossRecoveredInterval![1])}]`,
+        r.meanAblationRecovered!,
+        r.accuracyClean!,
+        r.accuracySpliced!,
+      ]),
     });
     report.tables.push({
-      title: 'Top latents per task variable', columns: ['SAE', 'variable', 'latents (r)'],
-      rows: records.flatMap((r) => Object.entries(r.topLatents).map(([v, top]) => [`${r.task}-s${r.seed} ${r.kind}`, v, top.slice(0, 4).map((t) => `${t.latent} (${fmt(t.r)})`).join(', ')])),
+      title: 'Top latents per task variable',
+      columns: ['SAE', 'variable', 'latents (r)'],
+      rows: records.flatMap((r) =>
+        Object.entries(r.topLatents).map(([v, top]) => [
+          `${r.task}-s${r.seed} ${r.kind}`,
+          v,
+          top
+            .slice(0, 4)
+            .map((t) => `${t.latent} (${fmt(t.r)})`)
+            .join(', '),
+        ]),
+      ),
     });
     report.tables.push({
       title: 'Top-activating contexts of the latent most correlated with each variable (tokens up to and including the firing position)',
       columns: ['SAE', 'latent', 'why', 'contexts (activation)'],
-      rows: examples.map((e) => [e.sae, e.latent, e.why, e.examples.slice(0, 3).map((x) => `[${x.context.join(' ')}] (${fmt(x.activation)})`).join('; ')]),
+      rows: examples.map((e) => [
+        e.sae,
+        e.latent,
+        e.why,
+        e.examples
+          .slice(0, 3)
+          .map((x) => `[${x.context.join(' ')}] (${fmt(x.activation)})`)
+          .join('; '),
+      ]),
     });
-    report.notes.push(`SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units). Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord).`);
-    report.notes.push(`Explained variance floor: every SAE of the --quick run has 1 - FVU >= ${EXPLAINED_VARIANCE_FLOOR} (checked by test/steps/sae-probes.test.ts).`);
-    report.notes.push('Task variables (interp/task-variables.ts): indicator labels as 0/1 over all positions, token-valued labels as the upper-half bit of the token id where they apply, other labels as numbers where they apply.');
+    report.notes.push(
+      `SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units). Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord).`,
+    );
+    report.notes.push(
+      `Explained variance floor: every SAE of the --quick run has 1 - FVU >= ${EXPLAINED_VARIANCE_FLOOR} (checked by test/steps/sae-probes.test.ts).`,
+    );
+    report.notes.push(
+      'Task variables (interp/task-variables.ts): indicator labels as 0/1 over all positions, token-valued labels as the upper-half bit of the token id where they apply, other labels as numbers where they apply.',
+    );
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
     report.claims.push(...claims);
     report.summary = `${records.length} SAEs on ${chosen.length} models: mean L0 ${fmt(mean(records.map((r) => r.l0)))}, mean FVU ${fmt(mean(records.map((r) => r.fvu)))}, mean loss recovered ${fmt(mean(records.map((r) => r.lossRecovered)))} (mean-ablation ${fmt(mean(records.map((r) => r.meanAblationRecovered!)))}).`;
@@ -158,7 +326,10 @@ export const saeStep: Step = {
 
 /** "blocks.1.hook_resid_post" -> "L1 resid_post", for figure labels. */
 export function shortHook(hook: string): string {
-  return hook.replace(/^blocks\.(\d+)\./, 'L$1 ').replace('mixer.', '').replace('hook_', '');
+  return hook
+    .replace(/^blocks\.(\d+)\./, 'L$1 ')
+    .replace('mixer.', '')
+    .replace('hook_', '');
 }
 
 /** Heat map of the top latents' correlations: rows SAE x variable, columns rank, text the latent id. */
@@ -166,13 +337,21 @@ function correlationHeatmap(rows: CorrelationRow[]): Spec {
   const values = rows.map((r) => ({ row: `${r.sae}: ${r.variable}`, rank: r.rank, r: r.r, latent: r.latent }));
   const nRows = new Set(values.map((v) => v.row)).size;
   return {
-    title: 'Latents most correlated with each task variable', width: 28 * TOP_LATENTS, height: Math.max(60, 16 * nRows), data: { values },
+    title: 'Latents most correlated with each task variable',
+    width: 28 * TOP_LATENTS,
+    height: Math.max(60, 16 * nRows),
+    data: { values },
     encoding: {
       x: { field: 'rank', type: 'ordinal', title: 'rank by |r|' },
       y: { field: 'row', type: 'nominal', title: null, sort: null, axis: { labelLimit: 360 } },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'r', type: 'quantitative', title: 'Pearson r', scale: { scheme: 'redblue', domain: [-1, 1], reverse: true } } } },
+      {
+        mark: 'rect',
+        encoding: {
+          color: { field: 'r', type: 'quantitative', title: 'Pearson r', scale: { scheme: 'redblue', domain: [-1, 1], reverse: true } },
+        },
+      },
       { mark: { type: 'text', fontSize: 8 }, encoding: { text: { field: 'latent', type: 'quantitative' } } },
     ],
   } as Spec;

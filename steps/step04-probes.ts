@@ -5,10 +5,19 @@
 // one feature over several correlated latents and the lasso would keep an arbitrary one). Each is
 // scored on held-out rows next to the same probe fitted to shuffled labels.
 import { encodeAll } from '../interp/sae.ts';
-import { evaluateProbe } from '../interp/probe-eval.ts';
+import { evaluateProbe, type ProbeEval } from '../interp/probe-eval.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { barChart, emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
-import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, loadTokens, SAE_DIR, type ProbeRecord, type SaeRecord } from './artefacts.ts';
+import {
+  loadActivations,
+  loadCollections,
+  loadSaeRecord,
+  loadSaeRecords,
+  loadTokens,
+  SAE_DIR,
+  type ProbeRecord,
+  type SaeRecord,
+} from './artefacts.ts';
 import { resolveHooks } from './hook-patterns.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import { shortHook } from './step03-sae.ts';
@@ -30,8 +39,21 @@ export const probesStep: Step = {
     const saes: SaeRecord[] = existsSync(join(ctx.runDir, SAE_DIR, 'saes.json')) ? loadSaeRecords(ctx.runDir) : [];
     const records: ProbeRecord[] = [];
     const claims: Claim[] = [];
-    const opts = { folds: cfg.folds, maxSamples: cfg.maxSamples, nLambda: cfg.nLambda, nBoot: cfg.bootstrap, nPerm: ctx.config.permutations };
-    const plan = collections.map((c) => ({ c, hooks: resolveHooks(cfg.hooks, c.hooks.map((h) => h.name), 'probes.hooks') }));
+    const opts = {
+      folds: cfg.folds,
+      maxSamples: cfg.maxSamples,
+      nLambda: cfg.nLambda,
+      nBoot: cfg.bootstrap,
+      nPerm: ctx.config.permutations,
+    };
+    const plan = collections.map((c) => ({
+      c,
+      hooks: resolveHooks(
+        cfg.hooks,
+        c.hooks.map((h) => h.name),
+        'probes.hooks',
+      ),
+    }));
     const total = plan.reduce((s, p) => s + p.hooks.length, 0);
     let done = 0;
     for (const { c, hooks } of plan) {
@@ -42,13 +64,19 @@ export const probesStep: Step = {
       for (const hook of hooks) {
         ctx.progress('probes', done, total);
         const acts = await loadActivations(ctx.runDir, c, hook);
-        const featureSets: { features: ProbeRecord['features']; saeKind?: SaeRecord['kind']; X: { data: Float32Array; rows: number; cols: number } }[] = [
-          { features: 'activations', X: { data: acts.data, rows: acts.rows, cols: acts.dim } },
-        ];
+        const featureSets: {
+          features: ProbeRecord['features'];
+          saeKind?: SaeRecord['kind'];
+          X: { data: Float32Array; rows: number; cols: number };
+        }[] = [{ features: 'activations', X: { data: acts.data, rows: acts.rows, cols: acts.dim } }];
         for (const rec of saes.filter((s) => s.task === c.task && s.seed === c.seed && s.hook === hook)) {
           const sae = await loadSaeRecord(ctx.runDir, rec, { backend: ctx.backend });
           try {
-            featureSets.push({ features: 'sae', saeKind: rec.kind, X: { data: await encodeAll(sae, acts.data), rows: acts.rows, cols: sae.latents } });
+            featureSets.push({
+              features: 'sae',
+              saeKind: rec.kind,
+              X: { data: await encodeAll(sae, acts.data), rows: acts.rows, cols: sae.latents },
+            });
           } finally {
             sae.dispose();
           }
@@ -57,7 +85,7 @@ export const probesStep: Step = {
           for (const v of variables) {
             const name = `${label}/${hook}/${fs.features}${fs.saeKind ? `-${fs.saeKind}` : ''}/${v.name}`;
             const alpha = v.kind === 'continuous' && fs.features === 'sae' ? cfg.alpha : 1;
-            let e;
+            let e: ProbeEval;
             try {
               e = evaluateProbe(fs.X, v, ctx.rng(name), { ...opts, alpha });
             } catch (err) {
@@ -65,17 +93,37 @@ export const probesStep: Step = {
               continue;
             }
             records.push({
-              task: c.task, seed: c.seed, hook, features: fs.features, label: v.label, variable: v.name, kind: e.kind, metric: e.metric,
-              heldOut: e.heldOut, chance: e.chance, selected: e.selected, coefficients: e.coefficients, interval: e.interval,
-              control: e.control, controlInterval: e.controlInterval, p: e.p, nTrain: e.nTrain, nTest: e.nTest,
+              task: c.task,
+              seed: c.seed,
+              hook,
+              features: fs.features,
+              label: v.label,
+              variable: v.name,
+              kind: e.kind,
+              metric: e.metric,
+              heldOut: e.heldOut,
+              chance: e.chance,
+              selected: e.selected,
+              coefficients: e.coefficients,
+              interval: e.interval,
+              control: e.control,
+              controlInterval: e.controlInterval,
+              p: e.p,
+              nTrain: e.nTrain,
+              nTest: e.nTest,
               ...(fs.saeKind ? { saeKind: fs.saeKind } : {}),
             });
             if (hook === lastHook && fs.features === 'activations') {
               claims.push({
                 statement: `A sparse ${e.kind} probe reads ${v.name} from ${hook} of ${label} (held-out ${e.metric} ${fmt(e.heldOut)}, ${e.selected.length} of ${acts.dim} dims)`,
-                estimate: e.heldOut, interval: e.interval, level: 0.95,
+                estimate: e.heldOut,
+                interval: e.interval,
+                level: 0.95,
                 test: `one-sided paired permutation test on ${e.nTest} held-out rows (${ctx.config.permutations} sign flips): per-row ${e.metric === 'accuracy' ? 'correctness' : 'squared error'} against the control`,
-                p: e.p, control: 'the same probe fitted to shuffled training labels', controlEstimate: e.control, controlInterval: e.controlInterval,
+                p: e.p,
+                control: 'the same probe fitted to shuffled training labels',
+                controlEstimate: e.control,
+                controlInterval: e.controlInterval,
                 supported: e.p < 0.05 && e.interval[0] > e.controlInterval[1],
               });
             }
@@ -98,28 +146,99 @@ export const probesStep: Step = {
       }
       const rows = [...groups].flatMap(([key, rs]) => {
         const range = (xs: number[]) => ({ value: xs.reduce((a, b) => a + b, 0) / xs.length, lo: Math.min(...xs), hi: Math.max(...xs) });
-        return [{ probe: key, kind: 'probe', ...range(rs.map((r) => r.heldOut)) }, { probe: key, kind: 'shuffled-label control', ...range(rs.map((r) => r.control!)) }];
+        return [
+          { probe: key, kind: 'probe', ...range(rs.map((r) => r.heldOut)) },
+          { probe: key, kind: 'shuffled-label control', ...range(rs.map((r) => r.control!)) },
+        ];
       });
       const seeds = new Set(mine.map((r) => r.seed)).size;
-      report.figures.push(await saveFigure(ctx, `scores-${task}`, intervalChart(rows, { title: `Held-out probe scores: ${task}`, category: 'probe', value: 'value', lo: 'lo', hi: 'hi', color: 'kind', valueTitle: 'held-out accuracy or R2', width: 360 }),
-        `Probe scores, ${task}`, `Held-out accuracy (binary variables, class-balanced, chance 0.5) or R2 (numbers, chance 0) of each sparse probe, per variable, hook and feature set, next to the same probe on shuffled labels; points are means over ${seeds} model seed(s), bars the range over seeds.`));
-      const first = mine.filter((r) => r.seed === Math.min(...mine.map((x) => x.seed)) && r.features === 'activations' && r.hook === mine[mine.length - 1].hook);
-      const coefRows = first.flatMap((r) => r.selected.map((dim, i) => ({ dim: String(dim), magnitude: Math.abs(r.coefficients[i]), variable: r.variable ?? r.label }))
-        .sort((a, b) => b.magnitude - a.magnitude).slice(0, 10));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `scores-${task}`,
+          intervalChart(rows, {
+            title: `Held-out probe scores: ${task}`,
+            category: 'probe',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'kind',
+            valueTitle: 'held-out accuracy or R2',
+            width: 360,
+          }),
+          `Probe scores, ${task}`,
+          `Held-out accuracy (binary variables, class-balanced, chance 0.5) or R2 (numbers, chance 0) of each sparse probe, per variable, hook and feature set, next to the same probe on shuffled labels; points are means over ${seeds} model seed(s), bars the range over seeds.`,
+        ),
+      );
+      const first = mine.filter(
+        (r) => r.seed === Math.min(...mine.map((x) => x.seed)) && r.features === 'activations' && r.hook === mine[mine.length - 1].hook,
+      );
+      const coefRows = first.flatMap((r) =>
+        r.selected
+          .map((dim, i) => ({ dim: String(dim), magnitude: Math.abs(r.coefficients[i]), variable: r.variable ?? r.label }))
+          .sort((a, b) => b.magnitude - a.magnitude)
+          .slice(0, 10),
+      );
       if (coefRows.length) {
-        report.figures.push(await saveFigure(ctx, `coefficients-${task}`, barChart(coefRows, { title: `Selected dimensions: ${task}-s${first[0].seed}, ${shortHook(first[0].hook)}`, x: 'dim', y: 'magnitude', color: 'variable', xTitle: 'activation dimension', yTitle: '|coefficient| (original units)', width: 420 }),
-          `Selected dimensions, ${task}`, 'The largest |coefficients| (up to 10 per variable) of the activation probes of the first seed at the last probed hook: the few dimensions each variable is read from.'));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `coefficients-${task}`,
+            barChart(coefRows, {
+              title: `Selected dimensions: ${task}-s${first[0].seed}, ${shortHook(first[0].hook)}`,
+              x: 'dim',
+              y: 'magnitude',
+              color: 'variable',
+              xTitle: 'activation dimension',
+              yTitle: '|coefficient| (original units)',
+              width: 420,
+            }),
+            `Selected dimensions, ${task}`,
+            'The largest |coefficients| (up to 10 per variable) of the activation probes of the first seed at the last probed hook: the few dimensions each variable is read from.',
+          ),
+        );
       }
     }
     report.tables.push({
-      title: 'Probes', columns: ['model', 'hook', 'features', 'variable', 'probe', 'metric', 'held-out', 'CI', 'control', 'p', 'selected dims', 'train/test rows'],
-      rows: records.map((r) => [`${r.task}-s${r.seed}`, r.hook, featuresName(r), r.variable ?? r.label, r.kind, r.metric, r.heldOut,
-        `[${fmt(r.interval![0])}, ${fmt(r.interval![1])}]`, r.control!, r.p!, r.selected.length, `${r.nTrain}/${r.nTest}`]),
+      title: 'Probes',
+      columns: [
+        'model',
+        'hook',
+        'features',
+        'variable',
+        'probe',
+        'metric',
+        'held-out',
+        'CI',
+        'control',
+        'p',
+        'selected dims',
+        'train/test rows',
+      ],
+      rows: records.map((r) => [
+        `${r.task}-s${r.seed}`,
+        r.hook,
+        featuresName(r),
+        r.variable ?? r.label,
+        r.kind,
+        r.metric,
+        r.heldOut,
+        `[${fmt(r.interval![0])}, ${fmt(r.interval![1])}]`,
+        r.control!,
+        r.p!,
+        r.selected.length,
+        `${r.nTrain}/${r.nTest}`,
+      ]),
     });
-    report.notes.push(`Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, 30% held out; intervals are bootstrap percentile over test rows.`);
-    report.notes.push('Token-valued labels (the token to copy / the queried value) are probed as one bit: is the token in the upper half of the ids seen. One-vs-rest over tokens needs several rows of every token in every CV split, which a few hundred scored rows do not give.');
+    report.notes.push(
+      `Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, 30% held out; intervals are bootstrap percentile over test rows.`,
+    );
+    report.notes.push(
+      'Token-valued labels (the token to copy / the queried value) are probed as one bit: is the token in the upper half of the ids seen. One-vs-rest over tokens needs several rows of every token in every CV split, which a few hundred scored rows do not give.',
+    );
     report.claims.push(...claims);
-    const acc = records.filter((r) => r.metric === 'accuracy'), r2 = records.filter((r) => r.metric === 'r2');
+    const acc = records.filter((r) => r.metric === 'accuracy'),
+      r2 = records.filter((r) => r.metric === 'r2');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
     report.summary = `${records.length} probes on ${collections.length} models: mean held-out accuracy ${fmt(mean(acc.map((r) => r.heldOut)))} (control ${fmt(mean(acc.map((r) => r.control!)))}), mean R2 ${fmt(mean(r2.map((r) => r.heldOut)))} (control ${fmt(mean(r2.map((r) => r.control!)))}); ${claims.filter((c) => c.supported).length}/${claims.length} claims supported.`;
     saveReport(ctx, report);

@@ -58,25 +58,50 @@ export const circuitsStep: Step = {
             const d = sae.params.W_dec.shape[1];
             const rows = top.map((t) => Array.from(W.subarray(t.latent * d, (t.latent + 1) * d)));
             sae.dispose();
-            const c = saeCircuit(model, residHook, 'scored', rows, top.map((t) => t.r), cc.controls, rng);
-            if (c) { specs.push(c); sets.sae = dominantChannels(c.directions!, cc.size); }
+            const c = saeCircuit(
+              model,
+              residHook,
+              'scored',
+              rows,
+              top.map((t) => t.r),
+              cc.controls,
+              rng,
+            );
+            if (c) {
+              specs.push(c);
+              sets.sae = dominantChannels(c.directions!, cc.size);
+            }
           }
         }
         if (haveProbes) {
-          const probes = loadProbeRecords(ctx.runDir).filter((r) => r.task === m.task && r.seed === m.seed && r.hook === residHook && r.features === 'activations' && r.selected.length);
-          const best = probes.sort((a, b) => (ANSWER_LABELS.includes(b.label) ? 1 : 0) - (ANSWER_LABELS.includes(a.label) ? 1 : 0) || b.heldOut - a.heldOut)[0];
+          const probes = loadProbeRecords(ctx.runDir).filter(
+            (r) => r.task === m.task && r.seed === m.seed && r.hook === residHook && r.features === 'activations' && r.selected.length,
+          );
+          const best = probes.sort(
+            (a, b) => (ANSWER_LABELS.includes(b.label) ? 1 : 0) - (ANSWER_LABELS.includes(a.label) ? 1 : 0) || b.heldOut - a.heldOut,
+          )[0];
           const c = best && probeCircuit(model, residHook, 'scored', best.selected, best.coefficients, cc.size, cc.controls, rng);
-          if (c) { specs.push(c); sets.probe = c.channels; }
+          if (c) {
+            specs.push(c);
+            sets.probe = c.channels;
+          }
         }
         const names = Object.keys(sets);
-        for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) {
-          overlapRows.push({ model: m.label, pair: `${names[i]} / ${names[j]}`, jaccard: jaccard(sets[names[i]], sets[names[j]]) });
-        }
+        for (let i = 0; i < names.length; i++)
+          for (let j = i + 1; j < names.length; j++) {
+            overlapRows.push({ model: m.label, pair: `${names[i]} / ${names[j]}`, jaccard: jaccard(sets[names[i]], sets[names[j]]) });
+          }
         for (const s of specs) {
           const kind = s.hook.endsWith('hook_h') ? 'state' : 'resid';
           circuits.push({
-            task: m.task, seed: m.seed, id: `${m.label}/${s.source}-${kind}`, hook: s.hook, positions: s.positions,
-            channels: s.channels, ...(s.directions ? { directions: s.directions } : {}), source: s.source,
+            task: m.task,
+            seed: m.seed,
+            id: `${m.label}/${s.source}-${kind}`,
+            hook: s.hook,
+            positions: s.positions,
+            channels: s.channels,
+            ...(s.directions ? { directions: s.directions } : {}),
+            source: s.source,
             controls: s.controls.map((c) => ({ channels: c.channels, ...(c.directions ? { directions: c.directions } : {}) })),
             ...(s.scores ? { scores: s.scores } : {}),
           });
@@ -84,9 +109,23 @@ export const circuitsStep: Step = {
         if (!heatTasks.has(m.task)) {
           heatTasks.add(m.task);
           const rows = maps.filter((a) => a.kind === 'resid').map((a) => [...a.values]);
-          report.figures.push(await saveFigure(ctx, `attribution-${m.label}`, heatmap(rows, {
-            title: `${m.label}: grad x activation, residual output`, rowTitle: 'layer', colTitle: 'channel', valueTitle: 'attribution', scheme: 'redblue', width: 420, height: 30 * rows.length + 40,
-          }), `Attribution per channel per layer (${m.label})`, `Mean over scored positions of activation times d loss / d activation at blocks.i.hook_resid_post, ${pc.examples} sequences; negative values lower the loss when the channel is present (zeroing it would raise the loss).`));
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `attribution-${m.label}`,
+              heatmap(rows, {
+                title: `${m.label}: grad x activation, residual output`,
+                rowTitle: 'layer',
+                colTitle: 'channel',
+                valueTitle: 'attribution',
+                scheme: 'redblue',
+                width: 420,
+                height: 30 * rows.length + 40,
+              }),
+              `Attribution per channel per layer (${m.label})`,
+              `Mean over scored positions of activation times d loss / d activation at blocks.i.hook_resid_post, ${pc.examples} sequences; negative values lower the loss when the channel is present (zeroing it would raise the loss).`,
+            ),
+          );
         }
       } finally {
         model.dispose();
@@ -99,19 +138,64 @@ export const circuitsStep: Step = {
       const hidden = attribution.find((a) => a.kind === 'resid')!.values.length;
       const rng = ctx.rng('overlap-null');
       let nullJ = 0;
-      for (let r = 0; r < 200; r++) nullJ += jaccard(topByMagnitude(Array.from({ length: hidden }, () => rng.uniform()), k), topByMagnitude(Array.from({ length: hidden }, () => rng.uniform()), k)) / 200;
-      report.figures.push(await saveFigure(ctx, 'overlap', barChart([...overlapRows, ...[...new Set(overlapRows.map((o) => o.model))].map((model) => ({ model, pair: 'random sets', jaccard: nullJ }))],
-        { title: 'Overlap of the circuit sources (Jaccard of channel sets)', x: 'model', y: 'jaccard', color: 'pair', yTitle: 'Jaccard' }),
-      'Overlap of attribution, SAE and probe channels', `Jaccard overlap of the ${k} channels each source picks at the residual hook (SAE: the channels its orthonormalised latent directions load on most); "random sets" is the mean overlap of two random ${k}-channel sets (${fmt(nullJ)}).`));
-      report.tables.push({ title: 'Source overlap', columns: ['model', 'pair', 'Jaccard'], rows: overlapRows.map((o) => [o.model, o.pair, o.jaccard]) });
+      for (let r = 0; r < 200; r++)
+        nullJ +=
+          jaccard(
+            topByMagnitude(
+              Array.from({ length: hidden }, () => rng.uniform()),
+              k,
+            ),
+            topByMagnitude(
+              Array.from({ length: hidden }, () => rng.uniform()),
+              k,
+            ),
+          ) / 200;
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'overlap',
+          barChart(
+            [
+              ...overlapRows,
+              ...[...new Set(overlapRows.map((o) => o.model))].map((model) => ({ model, pair: 'random sets', jaccard: nullJ })),
+            ],
+            {
+              title: 'Overlap of the circuit sources (Jaccard of channel sets)',
+              x: 'model',
+              y: 'jaccard',
+              color: 'pair',
+              yTitle: 'Jaccard',
+            },
+          ),
+          'Overlap of attribution, SAE and probe channels',
+          `Jaccard overlap of the ${k} channels each source picks at the residual hook (SAE: the channels its orthonormalised latent directions load on most); "random sets" is the mean overlap of two random ${k}-channel sets (${fmt(nullJ)}).`,
+        ),
+      );
+      report.tables.push({
+        title: 'Source overlap',
+        columns: ['model', 'pair', 'Jaccard'],
+        rows: overlapRows.map((o) => [o.model, o.pair, o.jaccard]),
+      });
     } else {
-      report.notes.push('No SAE or probe results in this run (steps 3 and 4), so only attribution circuits were made and no overlap is shown.');
+      report.notes.push(
+        'No SAE or probe results in this run (steps 3 and 4), so only attribution circuits were made and no overlap is shown.',
+      );
     }
     report.tables.push({
-      title: 'Candidate circuits', columns: ['id', 'hook', 'positions', 'size', 'source', 'controls'],
-      rows: circuits.map((c) => [c.id, c.hook, typeof c.positions === 'object' && !Array.isArray(c.positions) ? `label ${c.positions.label}` : String(c.positions), c.directions?.length ?? c.channels.length, c.source, c.controls.length]),
+      title: 'Candidate circuits',
+      columns: ['id', 'hook', 'positions', 'size', 'source', 'controls'],
+      rows: circuits.map((c) => [
+        c.id,
+        c.hook,
+        typeof c.positions === 'object' && !Array.isArray(c.positions) ? `label ${c.positions.label}` : String(c.positions),
+        c.directions?.length ?? c.channels.length,
+        c.source,
+        c.controls.length,
+      ]),
     });
-    report.notes.push(`Each circuit has ${cc.controls} random controls of the same size on the same hook and positions: random channels (avoiding the circuit's) for channel sets, random orthonormal subspaces for SAE subspaces. The state circuit sits at hook_h at the positions the answer is copied from (induction: the trigger's follower), in the layer whose top-${k} attribution mass is largest.`);
+    report.notes.push(
+      `Each circuit has ${cc.controls} random controls of the same size on the same hook and positions: random channels (avoiding the circuit's) for channel sets, random orthonormal subspaces for SAE subspaces. The state circuit sits at hook_h at the positions the answer is copied from (induction: the trigger's follower), in the layer whose top-${k} attribution mass is largest.`,
+    );
     ctx.writeJson('circuits.json', circuits);
     ctx.writeJson('attribution.json', attribution);
     report.summary = `${circuits.length} candidate circuits for ${models.length} models (${[...new Set(circuits.map((c) => c.source))].join(', ')}), ${cc.size} coordinates each, ${cc.controls} controls each.`;

@@ -8,7 +8,16 @@
 // Effect per held-out sequence: accuracy drop and KL(clean || perturbed) at the scored positions;
 // curves with 95% bootstrap bands; at the largest scale circuit vs control is tested (paired
 // sign-flip permutation, Holm across the step).
-import { cacheActivations, compareWithControls, evalSet, idsOf, otherPositionsMask, outcome, positionMask, type Comparison } from '../interp/patching.ts';
+import {
+  cacheActivations,
+  compareWithControls,
+  evalSet,
+  idsOf,
+  otherPositionsMask,
+  outcome,
+  positionMask,
+  type Comparison,
+} from '../interp/patching.ts';
 import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
 import { emptyReport, fmt, type Claim, type Spec } from '../interp/report/index.ts';
 import { bootstrapCI, holm, mean } from '../interp/stats.ts';
@@ -17,7 +26,16 @@ import { circuitsFor, patchedModels } from './step06-patching.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
-interface CurvePoint { model: string; granularity: string; which: 'circuit' | 'control'; scale: number; accuracyDrop: number; accuracyDropCI: [number, number]; kl: number; klCI: [number, number] }
+interface CurvePoint {
+  model: string;
+  granularity: string;
+  which: 'circuit' | 'control';
+  scale: number;
+  accuracyDrop: number;
+  accuracyDropCI: [number, number];
+  kl: number;
+  klCI: [number, number];
+}
 
 /** Per example, the mean over several curves (one per control draw). */
 function averageCurves(curves: NoisePoint[][]): NoisePoint[] {
@@ -31,10 +49,19 @@ function averageCurves(curves: NoisePoint[][]): NoisePoint[] {
 function bandChart(rows: CurvePoint[], title: string): Spec {
   const values = rows.map((r) => ({ scale: r.scale, which: r.which, kl: r.kl, lo: r.klCI[0], hi: r.klCI[1] }));
   return {
-    title, width: 300, height: 200, data: { values },
-    encoding: { x: { field: 'scale', type: 'quantitative', title: 'noise scale (std units)' }, color: { field: 'which', type: 'nominal', title: null } },
+    title,
+    width: 300,
+    height: 200,
+    data: { values },
+    encoding: {
+      x: { field: 'scale', type: 'quantitative', title: 'noise scale (std units)' },
+      color: { field: 'which', type: 'nominal', title: null },
+    },
     layer: [
-      { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'KL(clean || perturbed)' }, y2: { field: 'hi' } } },
+      {
+        mark: { type: 'area', opacity: 0.25 },
+        encoding: { y: { field: 'lo', type: 'quantitative', title: 'KL(clean || perturbed)' }, y2: { field: 'hi' } },
+      },
       { mark: { type: 'line', point: true }, encoding: { y: { field: 'kl', type: 'quantitative' } } },
     ],
   } as Spec;
@@ -68,7 +95,12 @@ export const perturbStep: Step = {
         const n = qc.directions;
         const jobs = [
           ...(resid ? [{ granularity: 'channel', site: resid }] : []),
-          ...(state ? [{ granularity: 'state', site: state }, { granularity: 'position', site: state }] : []),
+          ...(state
+            ? [
+                { granularity: 'state', site: state },
+                { granularity: 'position', site: state },
+              ]
+            : []),
         ];
         for (const [j, job] of jobs.entries()) {
           ctx.progress(`noise ${m.label} (${mIdx + 1}/${models.length})`, j, jobs.length);
@@ -85,22 +117,43 @@ export const perturbStep: Step = {
                 // the std along each direction is taken at the circuit's own positions, so both curves add the same noise
                 ctl.push(await noiseCurve(model, set, clean, c, other, act, qc.scales, 1, rng.fork(`control${d}`), mask));
               } else {
-                ctl.push(await noiseCurve(model, set, clean, c.controls[d % c.controls.length], mask, act, qc.scales, 1, rng.fork(`control${d}`)));
+                ctl.push(
+                  await noiseCurve(model, set, clean, c.controls[d % c.controls.length], mask, act, qc.scales, 1, rng.fork(`control${d}`)),
+                );
               }
             }
             const ctlMean = averageCurves(ctl);
-            for (const [which, curve] of [['circuit', circ], ['control', ctlMean]] as const) {
+            for (const [which, curve] of [
+              ['circuit', circ],
+              ['control', ctlMean],
+            ] as const) {
               for (const pt of curve) {
                 const ci = (x: Float64Array): [number, number] => {
                   if (x.every((v) => v === x[0])) return [x[0], x[0]];
-                  const b = bootstrapCI(x, ctx.rng(`band/${m.label}/${job.granularity}/${which}/${pt.scale}`), mean, { nBoot: pc.bootstrap, method: 'percentile' });
+                  const b = bootstrapCI(x, ctx.rng(`band/${m.label}/${job.granularity}/${which}/${pt.scale}`), mean, {
+                    nBoot: pc.bootstrap,
+                    method: 'percentile',
+                  });
                   return [b.lo, b.hi];
                 };
-                points.push({ model: m.label, granularity: job.granularity, which, scale: pt.scale, accuracyDrop: mean(pt.accuracyDrop), accuracyDropCI: ci(pt.accuracyDrop), kl: mean(pt.kl), klCI: ci(pt.kl) });
+                points.push({
+                  model: m.label,
+                  granularity: job.granularity,
+                  which,
+                  scale: pt.scale,
+                  accuracyDrop: mean(pt.accuracyDrop),
+                  accuracyDropCI: ci(pt.accuracyDrop),
+                  kl: mean(pt.kl),
+                  klCI: ci(pt.kl),
+                });
               }
             }
             const s = qc.scales.indexOf(top);
-            tests.push({ model: m.label, granularity: job.granularity, c: compareWithControls(circ[s].kl, ctlMean[s].kl, ctx.rng(`test/${m.label}/${job.granularity}`), pc) });
+            tests.push({
+              model: m.label,
+              granularity: job.granularity,
+              c: compareWithControls(circ[s].kl, ctlMean[s].kl, ctx.rng(`test/${m.label}/${job.granularity}`), pc),
+            });
           } finally {
             act.dispose();
           }
@@ -113,28 +166,59 @@ export const perturbStep: Step = {
     }
     ctx.writeJson('curves.json', points);
     const pHolm = holm(tests.map((t) => t.c.p));
-    ctx.writeJson('tests.json', tests.map((t, i) => ({ ...t, pHolm: pHolm[i] })));
-    report.claims = tests.map((t, i): Claim => ({
-      statement: `${t.model}: noise of scale ${top} along the circuit (${t.granularity} granularity) moves the output more than along random sites`,
-      estimate: t.c.estimate, interval: t.c.interval, level: 0.95,
-      test: `paired sign-flip permutation test on per-sequence KL (circuit - control, one-sided, ${pc.permutations} flips); difference ${fmt(t.c.difference)} [${fmt(t.c.differenceInterval[0])}, ${fmt(t.c.differenceInterval[1])}]`,
-      p: t.c.p, pAdjusted: pHolm[i], correction: `Holm across the step's ${tests.length} tests`,
-      control: t.granularity === 'position' ? `the same coordinates at as many other positions before the answer (${ctx.config.perturb.directions} draws)` : `${ctx.config.perturb.directions} random sites of equal size on the same hook and positions`,
-      controlEstimate: t.c.control, controlInterval: t.c.controlInterval,
-      supported: t.c.differenceInterval[0] > 0 && pHolm[i] < 0.05,
-    }));
+    ctx.writeJson(
+      'tests.json',
+      tests.map((t, i) => ({ ...t, pHolm: pHolm[i] })),
+    );
+    report.claims = tests.map(
+      (t, i): Claim => ({
+        statement: `${t.model}: noise of scale ${top} along the circuit (${t.granularity} granularity) moves the output more than along random sites`,
+        estimate: t.c.estimate,
+        interval: t.c.interval,
+        level: 0.95,
+        test: `paired sign-flip permutation test on per-sequence KL (circuit - control, one-sided, ${pc.permutations} flips); difference ${fmt(t.c.difference)} [${fmt(t.c.differenceInterval[0])}, ${fmt(t.c.differenceInterval[1])}]`,
+        p: t.c.p,
+        pAdjusted: pHolm[i],
+        correction: `Holm across the step's ${tests.length} tests`,
+        control:
+          t.granularity === 'position'
+            ? `the same coordinates at as many other positions before the answer (${ctx.config.perturb.directions} draws)`
+            : `${ctx.config.perturb.directions} random sites of equal size on the same hook and positions`,
+        controlEstimate: t.c.control,
+        controlInterval: t.c.controlInterval,
+        supported: t.c.differenceInterval[0] > 0 && pHolm[i] < 0.05,
+      }),
+    );
     for (const model of [...new Set(points.map((p) => p.model))]) {
       for (const g of ['channel', 'state', 'position']) {
         const rows = points.filter((p) => p.model === model && p.granularity === g);
         if (!rows.length) continue;
-        report.figures.push(await saveFigure(ctx, `noise-${model}-${g}`, bandChart(rows, `${model}: noise at ${g} granularity`),
-          `Noise along the circuit vs control (${model}, ${g})`,
-          `Mean KL(clean || perturbed) at the scored positions over ${qc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction).`));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `noise-${model}-${g}`,
+            bandChart(rows, `${model}: noise at ${g} granularity`),
+            `Noise along the circuit vs control (${model}, ${g})`,
+            `Mean KL(clean || perturbed) at the scored positions over ${qc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction).`,
+          ),
+        );
       }
     }
     report.tables.push({
-      title: 'Noise curves', columns: ['model', 'granularity', 'which', 'scale', 'accuracy drop', 'CI low', 'CI high', 'KL', 'KL CI low', 'KL CI high'],
-      rows: points.map((p) => [p.model, p.granularity, p.which, p.scale, p.accuracyDrop, p.accuracyDropCI[0], p.accuracyDropCI[1], p.kl, p.klCI[0], p.klCI[1]]),
+      title: 'Noise curves',
+      columns: ['model', 'granularity', 'which', 'scale', 'accuracy drop', 'CI low', 'CI high', 'KL', 'KL CI low', 'KL CI high'],
+      rows: points.map((p) => [
+        p.model,
+        p.granularity,
+        p.which,
+        p.scale,
+        p.accuracyDrop,
+        p.accuracyDropCI[0],
+        p.accuracyDropCI[1],
+        p.kl,
+        p.klCI[0],
+        p.klCI[1],
+      ]),
     });
     const supported = report.claims.filter((c) => c.supported).length;
     report.summary = `${tests.length} circuit-vs-control noise comparisons on ${models.length} models; ${supported} show the circuit more sensitive than its control at scale ${top} (Holm).`;

@@ -4,12 +4,20 @@
 // state's influence maps per layer (example 0), Mamba's hidden attention per layer (example 0),
 // the decay of influence with distance, and the share of influence beyond a distance, task vs
 // random inputs, with bootstrap intervals over examples and a permutation test.
-import { Rng } from '../engine/random.ts';
+import type { Rng } from '../engine/random.ts';
 import { bootstrapCI, mean, permutationTest } from '../interp/stats.ts';
-import { getTask } from '../interp/tasks/index.ts';
+import { getTask, type TaskBatch } from '../interp/tasks/index.ts';
 import { emptyReport, fmt, heatmap, lineChart, type Claim } from '../interp/report/index.ts';
 import {
-  acausalMass, channelMap, decayCurve, hiddenAttention, longRangeFraction, meanMap, residualInfluence, stateInfluence, type TimeMap,
+  acausalMass,
+  channelMap,
+  decayCurve,
+  hiddenAttention,
+  longRangeFraction,
+  meanMap,
+  residualInfluence,
+  stateInfluence,
+  type TimeMap,
 } from '../interp/temporal.ts';
 import { firstSeeds, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
@@ -30,7 +38,7 @@ const STATE_SKETCH = 16;
 function taskSequences(m: StudyModel, T: number, n: number, rng: Rng): number[][] {
   const task = getTask(m.task);
   const longest = Math.max(T, m.taskOptions.seqLen ?? T);
-  let batch;
+  let batch: TaskBatch | undefined;
   for (let len = T; !batch; len++) {
     try {
       batch = task.generate({ ...m.taskOptions, seqLen: len } as never, rng, n);
@@ -47,7 +55,10 @@ function randomSequences(vocab: number, T: number, n: number, rng: Rng): number[
 }
 
 export interface TemporalModelResult {
-  label: string; task: string; seqLen: number; minDistance: number;
+  label: string;
+  task: string;
+  seqLen: number;
+  minDistance: number;
   /** per layer (then 'final'): mean influence map over the task examples */
   residual: { name: string; map: TimeMap; decay: number[] }[];
   state: { layer: number; map: TimeMap; sketch: number }[];
@@ -71,10 +82,17 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
     let maxAcausal = 0;
     const total = 2 * examples + c.num_hidden_layers * 2;
     let done = 0;
-    for (const [list, out] of [[seqs, taskMaps], [rand, randMaps]] as const) {
+    for (const [list, out] of [
+      [seqs, taskMaps],
+      [rand, randMaps],
+    ] as const) {
       for (const ids of list) {
         ctx.progress(`temporal ${m.label}`, done++, total);
-        const r = await residualInfluence(model, ids, { sketch: RESIDUAL_SKETCH, rng: ctx.rng(`sketch/${m.label}/residual`), finalOnly: out === randMaps });
+        const r = await residualInfluence(model, ids, {
+          sketch: RESIDUAL_SKETCH,
+          rng: ctx.rng(`sketch/${m.label}/residual`),
+          finalOnly: out === randMaps,
+        });
         for (const mp of [...r.layers, r.final]) maxAcausal = Math.max(maxAcausal, acausalMass(mp));
         out.push(r);
       }
@@ -97,17 +115,30 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
       const h = await hiddenAttention(model, seqs[0], layer);
       // the two channels that reach furthest back (largest long-range share of |alpha|)
       const E = h.E;
-      const reach = Array.from({ length: E }, (_, e) => ({ e, f: longRangeFraction(channelMap(h.alpha, e, T), minDistance) }))
-        .sort((a, b) => b.f - a.f || a.e - b.e);
+      const reach = Array.from({ length: E }, (_, e) => ({ e, f: longRangeFraction(channelMap(h.alpha, e, T), minDistance) })).sort(
+        (a, b) => b.f - a.f || a.e - b.e,
+      );
       hidden.push({
-        layer, meanAbs: h.meanAbs, decay: decayCurve(h.meanAbs),
+        layer,
+        meanAbs: h.meanAbs,
+        decay: decayCurve(h.meanAbs),
         channels: reach.slice(0, 2).map(({ e }) => ({ channel: e, map: channelMap(h.alpha, e, T) })),
       });
     }
     ctx.progress(`temporal ${m.label}`, total, total);
     return {
-      label: m.label, task: m.task, seqLen: T, minDistance, residual, state, hiddenAttention: hidden, maxAcausal,
-      longRange: { task: taskMaps.map((r) => longRangeFraction(r.final, minDistance)), random: randMaps.map((r) => longRangeFraction(r.final, minDistance)) },
+      label: m.label,
+      task: m.task,
+      seqLen: T,
+      minDistance,
+      residual,
+      state,
+      hiddenAttention: hidden,
+      maxAcausal,
+      longRange: {
+        task: taskMaps.map((r) => longRangeFraction(r.final, minDistance)),
+        random: randMaps.map((r) => longRangeFraction(r.final, minDistance)),
+      },
     };
   } finally {
     model.dispose();
@@ -135,32 +166,106 @@ export const temporalStep: Step = {
       const tag = r.label;
       const L = r.hiddenAttention.length;
       for (const [i, res] of r.residual.entries()) {
-        report.figures.push(await saveFigure(ctx, `influence-${tag}-${i}`, heatmap(res.map, {
-          title: `${tag}: ||d ${res.name}[t] / d embedding[s]||`, rowTitle: 't (output position)', colTitle: 's (input position)', valueTitle: 'Frobenius norm', width: 260, height: 260,
-        }), `Residual influence, ${tag}, ${res.name}`, `Frobenius norm (sketched, ${RESIDUAL_SKETCH} rows per position) of the Jacobian block of the ${res.name} at t with respect to the input embedding at s, mean over ${r.longRange.task.length} ${r.task} sequences. Zero above the diagonal (causal).`));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `influence-${tag}-${i}`,
+            heatmap(res.map, {
+              title: `${tag}: ||d ${res.name}[t] / d embedding[s]||`,
+              rowTitle: 't (output position)',
+              colTitle: 's (input position)',
+              valueTitle: 'Frobenius norm',
+              width: 260,
+              height: 260,
+            }),
+            `Residual influence, ${tag}, ${res.name}`,
+            `Frobenius norm (sketched, ${RESIDUAL_SKETCH} rows per position) of the Jacobian block of the ${res.name} at t with respect to the input embedding at s, mean over ${r.longRange.task.length} ${r.task} sequences. Zero above the diagonal (causal).`,
+          ),
+        );
       }
       for (const s of r.state) {
-        report.figures.push(await saveFigure(ctx, `state-influence-${tag}-${s.layer}`, heatmap(s.map, {
-          title: `${tag}: ||d h_t / d x_s||, layer ${s.layer} SSM state`, rowTitle: 't (state position)', colTitle: 's (mixer input position)', valueTitle: 'Frobenius norm', width: 260, height: 260,
-        }), `SSM-state influence, ${tag}, layer ${s.layer}`, `Frobenius norm of d h_t (layer ${s.layer}'s SSM state after t) / d x_s (the layer's mixer input at s), one ${r.task} sequence${s.sketch ? `; estimated with a Gaussian sketch of ${s.sketch} rows per position (unbiased in the square)` : ', exact'}.`));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `state-influence-${tag}-${s.layer}`,
+            heatmap(s.map, {
+              title: `${tag}: ||d h_t / d x_s||, layer ${s.layer} SSM state`,
+              rowTitle: 't (state position)',
+              colTitle: 's (mixer input position)',
+              valueTitle: 'Frobenius norm',
+              width: 260,
+              height: 260,
+            }),
+            `SSM-state influence, ${tag}, layer ${s.layer}`,
+            `Frobenius norm of d h_t (layer ${s.layer}'s SSM state after t) / d x_s (the layer's mixer input at s), one ${r.task} sequence${s.sketch ? `; estimated with a Gaussian sketch of ${s.sketch} rows per position (unbiased in the square)` : ', exact'}.`,
+          ),
+        );
       }
       for (const h of r.hiddenAttention) {
-        report.figures.push(await saveFigure(ctx, `hidden-attention-${tag}-${h.layer}`, heatmap(h.meanAbs, {
-          title: `${tag}: hidden attention, layer ${h.layer} (mean |alpha| over channels)`, rowTitle: 't', colTitle: 's', valueTitle: 'mean |alpha|', width: 260, height: 260,
-        }), `Hidden attention, ${tag}, layer ${h.layer}`, 'alpha[t,s] = C_t . prod_{k in (s,t]} exp(delta_k A) . delta_s B_s per channel (Ali et al. 2024), mean absolute value over channels; y_t = sum_s alpha[t,s] u_s + D u_t reproduces the scan exactly (test/interp/temporal.test.ts).'));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `hidden-attention-${tag}-${h.layer}`,
+            heatmap(h.meanAbs, {
+              title: `${tag}: hidden attention, layer ${h.layer} (mean |alpha| over channels)`,
+              rowTitle: 't',
+              colTitle: 's',
+              valueTitle: 'mean |alpha|',
+              width: 260,
+              height: 260,
+            }),
+            `Hidden attention, ${tag}, layer ${h.layer}`,
+            'alpha[t,s] = C_t . prod_{k in (s,t]} exp(delta_k A) . delta_s B_s per channel (Ali et al. 2024), mean absolute value over channels; y_t = sum_s alpha[t,s] u_s + D u_t reproduces the scan exactly (test/interp/temporal.test.ts).',
+          ),
+        );
         for (const ch of h.channels) {
-          report.figures.push(await saveFigure(ctx, `hidden-attention-${tag}-${h.layer}-ch${ch.channel}`, heatmap(ch.map, {
-            title: `${tag}: layer ${h.layer}, channel ${ch.channel} alpha`, rowTitle: 't', colTitle: 's', valueTitle: 'alpha', scheme: 'redblue', width: 200, height: 200,
-          }), `Hidden attention of one channel, ${tag}, layer ${h.layer}, channel ${ch.channel}`, `One of the two channels of layer ${h.layer} with the largest share of |alpha| at distance >= ${r.minDistance}.`));
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `hidden-attention-${tag}-${h.layer}-ch${ch.channel}`,
+              heatmap(ch.map, {
+                title: `${tag}: layer ${h.layer}, channel ${ch.channel} alpha`,
+                rowTitle: 't',
+                colTitle: 's',
+                valueTitle: 'alpha',
+                scheme: 'redblue',
+                width: 200,
+                height: 200,
+              }),
+              `Hidden attention of one channel, ${tag}, layer ${h.layer}, channel ${ch.channel}`,
+              `One of the two channels of layer ${h.layer} with the largest share of |alpha| at distance >= ${r.minDistance}.`,
+            ),
+          );
         }
       }
       const decayRows = [
-        ...r.residual.flatMap((res) => res.decay.map((v, d) => ({ distance: d, influence: v / (res.decay[0] || 1), series: `resid ${res.name.replace(' resid_post', '').replace('final normed hidden', 'final')}` }))),
-        ...r.hiddenAttention.map((h) => h.decay).flatMap((dc, l) => dc.map((v, d) => ({ distance: d, influence: v / (dc[0] || 1), series: `attn layer ${l}` }))),
+        ...r.residual.flatMap((res) =>
+          res.decay.map((v, d) => ({
+            distance: d,
+            influence: v / (res.decay[0] || 1),
+            series: `resid ${res.name.replace(' resid_post', '').replace('final normed hidden', 'final')}`,
+          })),
+        ),
+        ...r.hiddenAttention
+          .map((h) => h.decay)
+          .flatMap((dc, l) => dc.map((v, d) => ({ distance: d, influence: v / (dc[0] || 1), series: `attn layer ${l}` }))),
       ].filter((x) => x.influence > 0);
-      report.figures.push(await saveFigure(ctx, `decay-${tag}`, lineChart(decayRows, {
-        title: `${tag}: influence vs distance t - s (relative to distance 0)`, x: 'distance', y: 'influence', color: 'series', logY: true, points: true,
-      }), `Decay of influence with distance, ${tag}`, `Mean over t of the map at (t, t - d), divided by its value at d = 0, for each layer's residual influence and hidden attention (${L} layers).`));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `decay-${tag}`,
+          lineChart(decayRows, {
+            title: `${tag}: influence vs distance t - s (relative to distance 0)`,
+            x: 'distance',
+            y: 'influence',
+            color: 'series',
+            logY: true,
+            points: true,
+          }),
+          `Decay of influence with distance, ${tag}`,
+          `Mean over t of the map at (t, t - d), divided by its value at d = 0, for each layer's residual influence and hidden attention (${L} layers).`,
+        ),
+      );
 
       const lr = r.longRange;
       const ciTask = bootstrapCI(lr.task, ctx.rng(`boot/${tag}/task`), mean, { nBoot: 2000, method: 'percentile' });
@@ -168,23 +273,42 @@ export const temporalStep: Step = {
       const perm = permutationTest(lr.task, lr.random, ctx.rng(`perm/${tag}`), { nPerm: ctx.config.permutations });
       claims.push({
         statement: `${tag}: share of the final hidden state's input influence at distance >= ${r.minDistance} on ${r.task} inputs`,
-        estimate: ciTask.estimate, interval: [ciTask.lo, ciTask.hi], level: 0.95,
+        estimate: ciTask.estimate,
+        interval: [ciTask.lo, ciTask.hi],
+        level: 0.95,
         test: `two-sample permutation test vs random-token inputs (${perm.nPerm} permutations), ${lr.task.length} vs ${lr.random.length} sequences; percentile bootstrap over sequences`,
         p: perm.pValue,
         control: `the same model on uniformly random token sequences of the same length`,
-        controlEstimate: ciRand.estimate, controlInterval: [ciRand.lo, ciRand.hi],
+        controlEstimate: ciRand.estimate,
+        controlInterval: [ciRand.lo, ciRand.hi],
         supported: perm.pValue < 0.05,
       });
     }
     report.claims.push(...claims);
     report.tables.push({
-      title: 'Long-range dependence per model: share of influence mass (final normed hidden state on the input embeddings) at distance >= D',
+      title:
+        'Long-range dependence per model: share of influence mass (final normed hidden state on the input embeddings) at distance >= D',
       columns: ['model', 'task', 'T', 'D', 'task inputs', 'random inputs', 'p (permutation)', 'max acausal / max'],
-      rows: results.map((r, i) => [r.label, r.task, r.seqLen, r.minDistance, claims[i].estimate, claims[i].controlEstimate!, claims[i].p!, r.maxAcausal]),
+      rows: results.map((r, i) => [
+        r.label,
+        r.task,
+        r.seqLen,
+        r.minDistance,
+        claims[i].estimate,
+        claims[i].controlEstimate!,
+        claims[i].p!,
+        r.maxAcausal,
+      ]),
     });
-    report.notes.push('Influence maps: exact Jacobians by reverse mode (mi.jacobian, batched over copies of the sequence); the final-hidden map is the quantity checked against the Hugging Face fixture (f64.jacobian_fro_out_t_in_s) in test/interp/temporal.test.ts.');
-    report.notes.push(`Outputs are sketched to keep the Jacobians affordable: ${RESIDUAL_SKETCH} Gaussian rows per position for the residual stream, ${STATE_SKETCH} for the SSM state (||S J||^2 is unbiased for ||J||^2); the exact computation agrees with the fixture in the unit tests.`);
-    report.notes.push('SSM-state influence is taken with respect to the layer\'s own mixer input, so it shows the layer\'s temporal mixing alone.');
+    report.notes.push(
+      'Influence maps: exact Jacobians by reverse mode (mi.jacobian, batched over copies of the sequence); the final-hidden map is the quantity checked against the Hugging Face fixture (f64.jacobian_fro_out_t_in_s) in test/interp/temporal.test.ts.',
+    );
+    report.notes.push(
+      `Outputs are sketched to keep the Jacobians affordable: ${RESIDUAL_SKETCH} Gaussian rows per position for the residual stream, ${STATE_SKETCH} for the SSM state (||S J||^2 is unbiased for ||J||^2); the exact computation agrees with the fixture in the unit tests.`,
+    );
+    report.notes.push(
+      "SSM-state influence is taken with respect to the layer's own mixer input, so it shows the layer's temporal mixing alone.",
+    );
     const maxAc = Math.max(...results.map((r) => r.maxAcausal));
     report.summary = `${results.length} model(s); long-range share ${results.map((r, i) => `${r.label} ${fmt(claims[i].estimate)} vs random ${fmt(claims[i].controlEstimate!)}`).join(', ')}; largest acausal entry ${fmt(maxAc)} of the maximum.`;
     saveReport(ctx, report);

@@ -4,7 +4,17 @@
 // differs from other tokens', next to a random content token as control); SSM-state trajectories
 // on their first two principal components; and, for the first seed of each task, the eigenvalues
 // of the full Jacobian of one recurrent step of the last layer in the complex plane.
-import { abarValues, deltaByToken, discretisation, layerStepJacobian, meanDeltaPerPosition, splitByToken, spreadChannels, stateTrajectories, timeConstants } from '../interp/dynamics.ts';
+import {
+  abarValues,
+  deltaByToken,
+  discretisation,
+  layerStepJacobian,
+  meanDeltaPerPosition,
+  splitByToken,
+  spreadChannels,
+  stateTrajectories,
+  timeConstants,
+} from '../interp/dynamics.ts';
 import { spectralRadius } from '../interp/linalg.ts';
 import { bootstrapTwoSampleCI, permutationTest, quantiles } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
@@ -29,21 +39,63 @@ function stride(values: ArrayLike<number>, max: number): number[] {
 
 function trajectorySpec(rows: { pc1: number; pc2: number; t: number; sequence: string }[], title: string): Spec {
   return {
-    title, width: 360, height: 300, data: { values: rows },
+    title,
+    width: 360,
+    height: 300,
+    data: { values: rows },
     layer: [
-      { mark: { type: 'line', opacity: 0.7 }, encoding: { x: { field: 'pc1', type: 'quantitative', title: 'PC 1' }, y: { field: 'pc2', type: 'quantitative', title: 'PC 2' }, color: { field: 'sequence', type: 'nominal' }, order: { field: 't', type: 'quantitative' } } },
-      { mark: { type: 'point', filled: true }, encoding: { x: { field: 'pc1', type: 'quantitative' }, y: { field: 'pc2', type: 'quantitative' }, color: { field: 'sequence', type: 'nominal' }, size: { field: 't', type: 'quantitative', title: 'position' } } },
+      {
+        mark: { type: 'line', opacity: 0.7 },
+        encoding: {
+          x: { field: 'pc1', type: 'quantitative', title: 'PC 1' },
+          y: { field: 'pc2', type: 'quantitative', title: 'PC 2' },
+          color: { field: 'sequence', type: 'nominal' },
+          order: { field: 't', type: 'quantitative' },
+        },
+      },
+      {
+        mark: { type: 'point', filled: true },
+        encoding: {
+          x: { field: 'pc1', type: 'quantitative' },
+          y: { field: 'pc2', type: 'quantitative' },
+          color: { field: 'sequence', type: 'nominal' },
+          size: { field: 't', type: 'quantitative', title: 'position' },
+        },
+      },
     ],
   } as Spec;
 }
 
 function eigenSpec(rows: { re: number; im: number; kind: string }[], title: string): Spec {
-  const circle = Array.from({ length: 121 }, (_, i) => ({ re: Math.cos((2 * Math.PI * i) / 120), im: Math.sin((2 * Math.PI * i) / 120), i }));
+  const circle = Array.from({ length: 121 }, (_, i) => ({
+    re: Math.cos((2 * Math.PI * i) / 120),
+    im: Math.sin((2 * Math.PI * i) / 120),
+    i,
+  }));
   return {
-    title, width: 300, height: 300,
+    title,
+    width: 300,
+    height: 300,
     layer: [
-      { data: { values: circle }, mark: { type: 'line', color: '#999', strokeDash: [4, 3] }, encoding: { x: { field: 're', type: 'quantitative', title: 'Re', scale: { domain: [-1.1, 1.1] } }, y: { field: 'im', type: 'quantitative', title: 'Im', scale: { domain: [-1.1, 1.1] } }, order: { field: 'i', type: 'quantitative' } } },
-      { data: { values: rows }, mark: { type: 'point', filled: true, opacity: 0.7 }, encoding: { x: { field: 're', type: 'quantitative' }, y: { field: 'im', type: 'quantitative' }, color: { field: 'kind', type: 'nominal' }, shape: { field: 'kind', type: 'nominal' } } },
+      {
+        data: { values: circle },
+        mark: { type: 'line', color: '#999', strokeDash: [4, 3] },
+        encoding: {
+          x: { field: 're', type: 'quantitative', title: 'Re', scale: { domain: [-1.1, 1.1] } },
+          y: { field: 'im', type: 'quantitative', title: 'Im', scale: { domain: [-1.1, 1.1] } },
+          order: { field: 'i', type: 'quantitative' },
+        },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'point', filled: true, opacity: 0.7 },
+        encoding: {
+          x: { field: 're', type: 'quantitative' },
+          y: { field: 'im', type: 'quantitative' },
+          color: { field: 'kind', type: 'nominal' },
+          shape: { field: 'kind', type: 'nominal' },
+        },
+      },
     ],
   } as Spec;
 }
@@ -62,31 +114,82 @@ export const dynamicsStep: Step = {
     const out: unknown[] = [];
     const claims: Claim[] = [];
     const jacTable: (string | number)[][] = [];
-    let minTau = Infinity, allFinite = true;
+    let minTau = Infinity,
+      allFinite = true;
     for (const [mi_, m] of models.entries()) {
       ctx.progress('dynamics', mi_, models.length);
       const model = await m.load();
       try {
-        const c = model.config, L = c.num_hidden_layers, tag = m.label;
+        const c = model.config,
+          L = c.num_hidden_layers,
+          tag = m.label;
         const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`data/${tag}`), ctx.config.dynamics.examples);
         const T = batch.shape[1];
         const ids = Array.from({ length: batch.shape[0] }, (_, b) => Array.from(batch.inputs.subarray(b * T, (b + 1) * T)));
         const layers = [];
         for (let layer = 0; layer < L; layer++) {
           const d = await discretisation(model, ids, layer);
-          const abar = abarValues(d), tau = timeConstants(d), perPos = meanDeltaPerPosition(d);
-          for (const v of tau) { minTau = Math.min(minTau, v); if (!Number.isFinite(v)) allFinite = false; }
+          const abar = abarValues(d),
+            tau = timeConstants(d),
+            perPos = meanDeltaPerPosition(d);
+          for (const v of tau) {
+            minTau = Math.min(minTau, v);
+            if (!Number.isFinite(v)) allFinite = false;
+          }
           const byToken = deltaByToken(d, ids);
-          layers.push({ layer, abarQuantiles: quantiles(abar, [0, 0.05, 0.5, 0.95, 1]), tauQuantiles: quantiles(tau, [0, 0.05, 0.5, 0.95, 1]), tau: Array.from(tau), deltaByToken: byToken });
-          report.figures.push(await saveFigure(ctx, `abar-${tag}-${layer}`, histogram(stride(abar, HIST_VALUES), { title: `${tag} layer ${layer}: eigenvalues Abar = exp(delta A)`, xTitle: 'Abar', bins: 40 }),
-            `Abar spectrum, ${tag}, layer ${layer}`, `Distribution of the diagonal transition Abar over channels, states, positions and ${ids.length} ${m.task} sequences (the SSM's eigenvalues at each step; 1 keeps, 0 forgets).`));
-          report.figures.push(await saveFigure(ctx, `tau-${tag}-${layer}`, histogram(Array.from(tau), { title: `${tag} layer ${layer}: time constants tau = -1/(delta A)`, xTitle: 'tau (tokens)', logX: true, bins: 40 }),
-            `Time constants, ${tag}, layer ${layer}`, 'tau per channel and state with delta averaged over positions, in tokens, log scale.'));
+          layers.push({
+            layer,
+            abarQuantiles: quantiles(abar, [0, 0.05, 0.5, 0.95, 1]),
+            tauQuantiles: quantiles(tau, [0, 0.05, 0.5, 0.95, 1]),
+            tau: Array.from(tau),
+            deltaByToken: byToken,
+          });
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `abar-${tag}-${layer}`,
+              histogram(stride(abar, HIST_VALUES), {
+                title: `${tag} layer ${layer}: eigenvalues Abar = exp(delta A)`,
+                xTitle: 'Abar',
+                bins: 40,
+              }),
+              `Abar spectrum, ${tag}, layer ${layer}`,
+              `Distribution of the diagonal transition Abar over channels, states, positions and ${ids.length} ${m.task} sequences (the SSM's eigenvalues at each step; 1 keeps, 0 forgets).`,
+            ),
+          );
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `tau-${tag}-${layer}`,
+              histogram(Array.from(tau), {
+                title: `${tag} layer ${layer}: time constants tau = -1/(delta A)`,
+                xTitle: 'tau (tokens)',
+                logX: true,
+                bins: 40,
+              }),
+              `Time constants, ${tag}, layer ${layer}`,
+              'tau per channel and state with delta averaged over positions, in tokens, log scale.',
+            ),
+          );
           const vocab = getTask(m.task).vocabulary(m.taskOptions as never);
           const named = (tok: number) => vocab.find((v) => v.first === tok && v.last === tok)?.name ?? `${tok}`;
-          report.figures.push(await saveFigure(ctx, `delta-token-${tag}-${layer}`, barChart(byToken.slice(0, 64).map((x) => ({ token: named(x.token), 'mean delta': x.meanDelta })), {
-            title: `${tag} layer ${layer}: mean delta per input token`, x: 'token', y: 'mean delta', width: Math.min(640, 12 * Math.min(64, byToken.length) + 80),
-          }), `Delta by token, ${tag}, layer ${layer}`, 'Channel-mean step size delta when the token is read: large delta forgets the state and writes the token, small delta keeps the state (first 64 token ids shown).'));
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `delta-token-${tag}-${layer}`,
+              barChart(
+                byToken.slice(0, 64).map((x) => ({ token: named(x.token), 'mean delta': x.meanDelta })),
+                {
+                  title: `${tag} layer ${layer}: mean delta per input token`,
+                  x: 'token',
+                  y: 'mean delta',
+                  width: Math.min(640, 12 * Math.min(64, byToken.length) + 80),
+                },
+              ),
+              `Delta by token, ${tag}, layer ${layer}`,
+              'Channel-mean step size delta when the token is read: large delta forgets the state and writes the token, small delta keeps the state (first 64 token ids shown).',
+            ),
+          );
           if (m.task === 'induction') {
             const [at, other] = splitByToken(perPos, ids, TRIGGER);
             const contentRng = ctx.rng(`control/${tag}/${layer}`);
@@ -95,15 +198,21 @@ export const dynamicsStep: Step = {
               const ctrlTok = present[contentRng.int(0, present.length)];
               const [ctAt, ctOther] = splitByToken(perPos, ids, ctrlTok);
               const ci = bootstrapTwoSampleCI(at, other, ctx.rng(`boot/${tag}/${layer}`), undefined, { nBoot: 2000, method: 'percentile' });
-              const ctrl = bootstrapTwoSampleCI(ctAt, ctOther, ctx.rng(`bootc/${tag}/${layer}`), undefined, { nBoot: 2000, method: 'percentile' });
+              const ctrl = bootstrapTwoSampleCI(ctAt, ctOther, ctx.rng(`bootc/${tag}/${layer}`), undefined, {
+                nBoot: 2000,
+                method: 'percentile',
+              });
               const perm = permutationTest(at, other, ctx.rng(`perm/${tag}/${layer}`), { nPerm: ctx.config.permutations });
               claims.push({
                 statement: `${tag} layer ${layer}: mean delta at the trigger token minus at other tokens`,
-                estimate: ci.estimate, interval: [ci.lo, ci.hi], level: 0.95,
+                estimate: ci.estimate,
+                interval: [ci.lo, ci.hi],
+                level: 0.95,
                 test: `two-sample permutation test (${perm.nPerm} permutations), ${at.length} trigger vs ${other.length} other positions; percentile bootstrap`,
                 p: perm.pValue,
                 control: `the same difference for a random content token (${ctrlTok}, ${ctAt.length} positions)`,
-                controlEstimate: ctrl.estimate, controlInterval: [ctrl.lo, ctrl.hi],
+                controlEstimate: ctrl.estimate,
+                controlInterval: [ctrl.lo, ctrl.hi],
                 supported: perm.pValue < 0.05,
               });
             }
@@ -112,9 +221,21 @@ export const dynamicsStep: Step = {
         // state trajectories of the last layer on their first two principal components
         const last = L - 1;
         const tr = await stateTrajectories(model, ids, last, 2, ctx.rng(`pca/${tag}`));
-        const rows = tr.coords.slice(0, TRAJECTORIES).flatMap((seq, b) => seq.map(([pc1, pc2], t) => ({ pc1, pc2, t, sequence: `sequence ${b}` })));
-        report.figures.push(await saveFigure(ctx, `trajectories-${tag}`, trajectorySpec(rows, `${tag} layer ${last}: SSM state on PC 1 / PC 2 (${fmt(100 * tr.pca.explained[0])}% / ${fmt(100 * (tr.pca.explained[1] ?? 0))}%)`),
-          `State trajectories, ${tag}`, `The SSM state h_t (all ${c.intermediate_size * c.state_size} entries) of layer ${last}, projected on its first two principal components over all sequences and positions; points grow with the position.`));
+        const rows = tr.coords
+          .slice(0, TRAJECTORIES)
+          .flatMap((seq, b) => seq.map(([pc1, pc2], t) => ({ pc1, pc2, t, sequence: `sequence ${b}` })));
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `trajectories-${tag}`,
+            trajectorySpec(
+              rows,
+              `${tag} layer ${last}: SSM state on PC 1 / PC 2 (${fmt(100 * tr.pca.explained[0])}% / ${fmt(100 * (tr.pca.explained[1] ?? 0))}%)`,
+            ),
+            `State trajectories, ${tag}`,
+            `The SSM state h_t (all ${c.intermediate_size * c.state_size} entries) of layer ${last}, projected on its first two principal components over all sequences and positions; points grow with the position.`,
+          ),
+        );
         // the layer-step Jacobian, for the first seed of each task
         let jac = null;
         if (models.findIndex((x) => x.task === m.task) === mi_) {
@@ -126,15 +247,43 @@ export const dynamicsStep: Step = {
             ...j.eigenvalues.map((e) => ({ re: e.re, im: e.im, kind: 'step Jacobian' })),
             ...Array.from(j.abar, (a) => ({ re: a, im: 0, kind: 'Abar' })),
           ];
-          report.figures.push(await saveFigure(ctx, `step-jacobian-${tag}`, eigenSpec(eigRows, `${tag} layer ${last}: eigenvalues of d state_{t+1} / d state_t`),
-            `Layer-step Jacobian spectrum, ${tag}`, `Eigenvalues (Hessenberg + shifted QR) of the ${j.size} x ${j.size} Jacobian of one recurrent step of layer ${last} (conv state and SSM state of ${channels.length} channels, at position ${pos} of a ${m.task} sequence), with the unit circle, next to the Abar of those channels.`));
-          const nonzero = j.eigenvalues.filter((e) => Math.hypot(e.re, e.im) > 1e-3).map((e) => e.re).sort((a, b) => a - b);
-          const abarSorted = Array.from(j.abar).filter((a) => a > 1e-3).sort((a, b) => a - b);
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `step-jacobian-${tag}`,
+              eigenSpec(eigRows, `${tag} layer ${last}: eigenvalues of d state_{t+1} / d state_t`),
+              `Layer-step Jacobian spectrum, ${tag}`,
+              `Eigenvalues (Hessenberg + shifted QR) of the ${j.size} x ${j.size} Jacobian of one recurrent step of layer ${last} (conv state and SSM state of ${channels.length} channels, at position ${pos} of a ${m.task} sequence), with the unit circle, next to the Abar of those channels.`,
+            ),
+          );
+          const nonzero = j.eigenvalues
+            .filter((e) => Math.hypot(e.re, e.im) > 1e-3)
+            .map((e) => e.re)
+            .sort((a, b) => a - b);
+          const abarSorted = Array.from(j.abar)
+            .filter((a) => a > 1e-3)
+            .sort((a, b) => a - b);
           const match = nonzero.length === abarSorted.length ? Math.max(0, ...nonzero.map((v, i) => Math.abs(v - abarSorted[i]))) : NaN;
-          jac = { size: j.size, position: pos, channels, eigenvalues: j.eigenvalues, abar: Array.from(j.abar), spectralRadius: spectralRadius(j.eigenvalues), maxImag: Math.max(...j.eigenvalues.map((e) => Math.abs(e.im))), abarMismatch: match };
+          jac = {
+            size: j.size,
+            position: pos,
+            channels,
+            eigenvalues: j.eigenvalues,
+            abar: Array.from(j.abar),
+            spectralRadius: spectralRadius(j.eigenvalues),
+            maxImag: Math.max(...j.eigenvalues.map((e) => Math.abs(e.im))),
+            abarMismatch: match,
+          };
           jacTable.push([tag, last, j.size, jac.spectralRadius, jac.maxImag, Number.isNaN(match) ? 'count differs' : match]);
         }
-        out.push({ label: tag, task: m.task, seqLen: T, layers, trajectories: { explained: tr.pca.explained, coords: tr.coords.slice(0, TRAJECTORIES) }, stepJacobian: jac });
+        out.push({
+          label: tag,
+          task: m.task,
+          seqLen: T,
+          layers,
+          trajectories: { explained: tr.pca.explained, coords: tr.coords.slice(0, TRAJECTORIES) },
+          stepJacobian: jac,
+        });
       } finally {
         model.dispose();
       }
@@ -147,7 +296,9 @@ export const dynamicsStep: Step = {
       columns: ['model', 'layer', 'size', 'spectral radius', 'max |Im|', 'max |eigenvalue - Abar| (nonzero eigenvalues)'],
       rows: jacTable,
     });
-    report.notes.push('The conv state only shifts (a nilpotent block) and the new SSM state depends on the old one only through diag(Abar), while u, delta, B and C depend on the conv state alone: the step Jacobian is block-triangular, so its spectrum is Abar plus zeros even with the input dependence. The table checks this numerically; the zero eigenvalues are defective (Jordan blocks of the conv shift) and come out of QR only to about eps^(1/K).');
+    report.notes.push(
+      'The conv state only shifts (a nilpotent block) and the new SSM state depends on the old one only through diag(Abar), while u, delta, B and C depend on the conv state alone: the step Jacobian is block-triangular, so its spectrum is Abar plus zeros even with the input dependence. The table checks this numerically; the zero eigenvalues are defective (Jordan blocks of the conv shift) and come out of QR only to about eps^(1/K).',
+    );
     report.summary = `${models.length} model(s); smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s), ${claims.filter((x) => x.supported).length} significant.`;
     saveReport(ctx, report);
     return report.summary;

@@ -18,8 +18,16 @@ import { hookDim, positionMask } from '../interp/patching.ts';
 import { emptyReport, fmt, heatmap, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { decoderDirections, trainSae, type Sae, type SaeKind } from '../interp/sae.ts';
 import {
-  ckaFromStats, ckaStats, jaccard, matchDictionaries, randomJaccard, randomUnitRows, resampleWeights, sharedFraction,
-  unionIndicators, type CkaStats,
+  ckaFromStats,
+  ckaStats,
+  jaccard,
+  matchDictionaries,
+  randomJaccard,
+  randomUnitRows,
+  resampleWeights,
+  sharedFraction,
+  unionIndicators,
+  type CkaStats,
 } from '../interp/similarity.ts';
 import { bootstrapCI, permutationTest, quantile } from '../interp/stats.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
@@ -31,15 +39,33 @@ import type { Step, StepContext } from './step.ts';
 const meanOf = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
 
 interface SaeMatchResult {
-  task: string; seedA: number; seedB: number; hook: string; kind: string; latents: number;
-  threshold: number; shared: number; sharedInterval: [number, number];
-  control: number; controlInterval: [number, number]; meanCosine: number; controlMeanCosine: number; p: number;
+  task: string;
+  seedA: number;
+  seedB: number;
+  hook: string;
+  kind: string;
+  latents: number;
+  threshold: number;
+  shared: number;
+  sharedInterval: [number, number];
+  control: number;
+  controlInterval: [number, number];
+  meanCosine: number;
+  controlMeanCosine: number;
+  p: number;
   /** where each SAE came from: step 3 or trained here */ sources: [string, string];
-  cosines: number[]; controlCosines: number[];
+  cosines: number[];
+  controlCosines: number[];
 }
 
 /** Decoder directions [latents, d] of each seed's SAE at `hook` (step 3's, or trained here). */
-async function seedDictionaries(ctx: StepContext, task: string, seeds: number[], hook: string, kind: SaeKind): Promise<Map<number, { dirs: Float32Array; d: number; latents: number; source: string }>> {
+async function seedDictionaries(
+  ctx: StepContext,
+  task: string,
+  seeds: number[],
+  hook: string,
+  kind: SaeKind,
+): Promise<Map<number, { dirs: Float32Array; d: number; latents: number; source: string }>> {
   const cfg = ctx.config.sae;
   const records = loadSaeRecords(ctx.runDir).filter((r) => r.task === task && r.hook === hook && r.kind === kind);
   const collections = loadCollections(ctx.runDir);
@@ -55,8 +81,16 @@ async function seedDictionaries(ctx: StepContext, task: string, seeds: number[],
       const acts = await loadActivations(ctx.runDir, c, hook);
       const name = `${task}-s${seed} ${hook} ${kind}`;
       sae = await trainSae(acts.data, {
-        kind, d: acts.dim, latents: cfg.latentsMultiplier * acts.dim, k: cfg.k, l1: cfg.l1, steps: cfg.steps,
-        batchSize: cfg.batchSize, lr: cfg.lr, seed: ctx.rng(`sae/${name}`).int(0, 2 ** 31), backend: ctx.backend,
+        kind,
+        d: acts.dim,
+        latents: cfg.latentsMultiplier * acts.dim,
+        k: cfg.k,
+        l1: cfg.l1,
+        steps: cfg.steps,
+        batchSize: cfg.batchSize,
+        lr: cfg.lr,
+        seed: ctx.rng(`sae/${name}`).int(0, 2 ** 31),
+        backend: ctx.backend,
         onProgress: (p) => ctx.progress(`SAE ${name}`, p.step + 1, p.steps),
       });
       source = 'trained here';
@@ -81,7 +115,10 @@ async function residuals(model: MambaLM, ids: mi.Tensor): Promise<Float32Array[]
   });
 }
 
-interface CkaEstimate { estimate: number; interval: [number, number] }
+interface CkaEstimate {
+  estimate: number;
+  interval: [number, number];
+}
 
 /** CKA with a bootstrap over sequences (all groups resampled with the same weights for paired use). */
 function ckaWithInterval(s: CkaStats, weights: Float64Array[]): CkaEstimate & { reps: Float64Array } {
@@ -92,7 +129,10 @@ function ckaWithInterval(s: CkaStats, weights: Float64Array[]): CkaEstimate & { 
 
 function cosineHistogram(rows: { series: string; cosine: number }[], title: string): Spec {
   return {
-    title, width: 380, height: 220, data: { values: rows },
+    title,
+    width: 380,
+    height: 220,
+    data: { values: rows },
     mark: { type: 'bar', opacity: 0.6 },
     encoding: {
       x: { field: 'cosine', type: 'quantitative', bin: { maxbins: 30, extent: [-0.2, 1] }, title: 'matched decoder cosine' },
@@ -120,10 +160,15 @@ export const reproducibilityStep: Step = {
     const circuitRows: Record<string, unknown>[] = [];
     const ckaRows: Record<string, unknown>[] = [];
     const claims: Claim[] = [];
-    const circuits: Circuit[] = existsSync(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json')) ? ctx.readJson<Circuit[]>(5, 'circuits.json') : [];
+    const circuits: Circuit[] = existsSync(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json'))
+      ? ctx.readJson<Circuit[]>(5, 'circuits.json')
+      : [];
 
     for (const [task, ms] of modelsByTask) {
-      if (ms.length < 2) { report.notes.push(`${task}: one seed only, nothing to compare.`); continue; }
+      if (ms.length < 2) {
+        report.notes.push(`${task}: one seed only, nothing to compare.`);
+        continue;
+      }
       const seeds = ms.map((m) => m.seed);
       const pairs: [StudyModel, StudyModel][] = [];
       for (let i = 0; i < ms.length; i++) for (let j = i + 1; j < ms.length; j++) pairs.push([ms[i], ms[j]]);
@@ -132,35 +177,66 @@ export const reproducibilityStep: Step = {
       const hook = expandHookPatterns(ctx.config.sae.hooks, ctx.config.train.layers)[0];
       const dicts = await seedDictionaries(ctx, task, seeds, hook, kind);
       for (const [a, b] of pairs) {
-        const A = dicts.get(a.seed)!, B = dicts.get(b.seed)!;
+        const A = dicts.get(a.seed)!,
+          B = dicts.get(b.seed)!;
         const name = `${task} s${a.seed}-s${b.seed}`;
         const match = matchDictionaries(A.dirs, B.dirs, A.d);
         const ctrl = matchDictionaries(A.dirs, randomUnitRows(B.latents, B.d, ctx.rng(`random-dirs/${name}`)), A.d);
         const ind = (c: Float64Array) => Float64Array.from(c, (v) => (v >= rc.threshold ? 1 : 0));
         const ci = bootstrapCI(ind(match.cosine), ctx.rng(`boot/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' });
         const cci = bootstrapCI(ind(ctrl.cosine), ctx.rng(`boot-ctrl/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' });
-        const test = permutationTest(match.cosine, ctrl.cosine, ctx.rng(`perm/${name}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+        const test = permutationTest(match.cosine, ctrl.cosine, ctx.rng(`perm/${name}`), {
+          nPerm: ctx.config.permutations,
+          alternative: 'greater',
+        });
         saeMatches.push({
-          task, seedA: a.seed, seedB: b.seed, hook, kind, latents: A.latents, threshold: rc.threshold,
-          shared: sharedFraction(match.cosine, rc.threshold), sharedInterval: [ci.lo, ci.hi],
-          control: sharedFraction(ctrl.cosine, rc.threshold), controlInterval: [cci.lo, cci.hi],
-          meanCosine: meanOf(match.cosine), controlMeanCosine: meanOf(ctrl.cosine), p: test.pValue,
-          sources: [A.source, B.source], cosines: [...match.cosine], controlCosines: [...ctrl.cosine],
+          task,
+          seedA: a.seed,
+          seedB: b.seed,
+          hook,
+          kind,
+          latents: A.latents,
+          threshold: rc.threshold,
+          shared: sharedFraction(match.cosine, rc.threshold),
+          sharedInterval: [ci.lo, ci.hi],
+          control: sharedFraction(ctrl.cosine, rc.threshold),
+          controlInterval: [cci.lo, cci.hi],
+          meanCosine: meanOf(match.cosine),
+          controlMeanCosine: meanOf(ctrl.cosine),
+          p: test.pValue,
+          sources: [A.source, B.source],
+          cosines: [...match.cosine],
+          controlCosines: [...ctrl.cosine],
         });
       }
       const first = saeMatches.filter((s) => s.task === task)[0];
       claims.push({
         statement: `${task}: SAE latents (${kind}, ${hook}) shared between seeds ${first.seedA} and ${first.seedB} (matched decoder cosine >= ${rc.threshold})`,
-        estimate: first.shared, interval: first.sharedInterval, level: 0.95,
-        test: `one-sided permutation test on matched cosines, seed pair vs random directions (${ctx.config.permutations} permutations)`, p: first.p,
-        control: `the same Hungarian matching against ${first.latents} random unit directions`, controlEstimate: first.control, controlInterval: first.controlInterval,
+        estimate: first.shared,
+        interval: first.sharedInterval,
+        level: 0.95,
+        test: `one-sided permutation test on matched cosines, seed pair vs random directions (${ctx.config.permutations} permutations)`,
+        p: first.p,
+        control: `the same Hungarian matching against ${first.latents} random unit directions`,
+        controlEstimate: first.control,
+        controlInterval: first.controlInterval,
         supported: first.p < 0.05 && first.sharedInterval[0] > first.controlInterval[1],
       });
-      report.figures.push(await saveFigure(ctx, `cosines-${task}`, cosineHistogram([
-        ...first.cosines.map((cosine) => ({ series: `seed ${first.seedA} vs seed ${first.seedB}`, cosine })),
-        ...first.controlCosines.map((cosine) => ({ series: 'vs random directions', cosine })),
-      ], `${task}: matched SAE decoder cosines`), `Matched SAE latents across seeds (${task})`,
-      `Hungarian matching of the ${first.latents} ${kind} SAE latents at ${hook}, seed ${first.seedA} to seed ${first.seedB}, on decoder cosine; the control matches the same dictionary to random unit directions. Latents at or above ${rc.threshold} count as shared.`));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `cosines-${task}`,
+          cosineHistogram(
+            [
+              ...first.cosines.map((cosine) => ({ series: `seed ${first.seedA} vs seed ${first.seedB}`, cosine })),
+              ...first.controlCosines.map((cosine) => ({ series: 'vs random directions', cosine })),
+            ],
+            `${task}: matched SAE decoder cosines`,
+          ),
+          `Matched SAE latents across seeds (${task})`,
+          `Hungarian matching of the ${first.latents} ${kind} SAE latents at ${hook}, seed ${first.seedA} to seed ${first.seedB}, on decoder cosine; the control matches the same dictionary to random unit directions. Latents at or above ${rc.threshold} count as shared.`,
+        ),
+      );
 
       // --- CKA per layer, on the same held-out sequences
       const batch = getTask(task).generate(ms[0].taskOptions as unknown as AnyTaskOptions, ctx.rng(`cka-batch/${task}`), rc.sequences);
@@ -175,17 +251,23 @@ export const reproducibilityStep: Step = {
           reps.set(m.seed, await residuals(model, ids));
           if (m === ms[0]) {
             const random = initMamba(model.config, ctx.rng(`random-init/${task}`), { backend: model.backend });
-            try { randomReps = await residuals(random, ids); } finally { random.dispose(); }
+            try {
+              randomReps = await residuals(random, ids);
+            } finally {
+              random.dispose();
+            }
           }
           ids.dispose();
         } finally {
           model.dispose();
         }
       }
-      const d = ctx.config.train.hiddenSize, layers = ctx.config.train.layers;
+      const d = ctx.config.train.hiddenSize,
+        layers = ctx.config.train.layers;
       const weights = Array.from({ length: rc.bootstrap }, (_, k) => resampleWeights(B, ctx.rng(`cka-boot/${task}/${k}`)));
       for (const [a, b] of pairs) {
-        const RA = reps.get(a.seed)!, RB = reps.get(b.seed)!;
+        const RA = reps.get(a.seed)!,
+          RB = reps.get(b.seed)!;
         const matrix = RA.map((xa) => RB.map((xb) => ckaFromStats(ckaStats(xa, xb, d, d))));
         const diag = RA.map((xa, l) => ckaWithInterval(ckaStats(xa, RB[l], d, d, group), weights));
         const ctrl = RA.map((xa, l) => ckaWithInterval(ckaStats(xa, randomReps[l], d, d, group), weights));
@@ -194,22 +276,48 @@ export const reproducibilityStep: Step = {
           // paired bootstrap: the same resampled sequences for the seed pair and the control
           const below = diag[l].reps.reduce((s, v, k) => s + (v - ctrl[l].reps[k] <= 0 ? 1 : 0), 0);
           ckaRows.push({
-            task, seedA: a.seed, seedB: b.seed, layer: l, cka: diag[l].estimate, interval: diag[l].interval,
-            control: ctrl[l].estimate, controlInterval: ctrl[l].interval, self: self[l], p: (below + 1) / (rc.bootstrap + 1),
+            task,
+            seedA: a.seed,
+            seedB: b.seed,
+            layer: l,
+            cka: diag[l].estimate,
+            interval: diag[l].interval,
+            control: ctrl[l].estimate,
+            controlInterval: ctrl[l].interval,
+            self: self[l],
+            p: (below + 1) / (rc.bootstrap + 1),
           });
         }
         ckaRows.push({ task, seedA: a.seed, seedB: b.seed, matrix });
         if (a === pairs[0][0] && b === pairs[0][1]) {
-          report.figures.push(await saveFigure(ctx, `cka-${task}`, heatmap(matrix, {
-            title: `${task}: linear CKA, seed ${a.seed} (rows) vs seed ${b.seed} (columns)`, rowTitle: `layer, seed ${a.seed}`, colTitle: `layer, seed ${b.seed}`, valueTitle: 'CKA', width: 60 * layers + 80, height: 60 * layers + 40,
-          }), `CKA between seeds (${task})`, `Linear CKA of the residual stream (blocks.l.hook_resid_post) of every layer pair, on the same ${B} held-out sequences (${B * T} positions). Against a randomly initialised model the last layer gives ${fmt(ctrl[layers - 1].estimate)}.`));
+          report.figures.push(
+            await saveFigure(
+              ctx,
+              `cka-${task}`,
+              heatmap(matrix, {
+                title: `${task}: linear CKA, seed ${a.seed} (rows) vs seed ${b.seed} (columns)`,
+                rowTitle: `layer, seed ${a.seed}`,
+                colTitle: `layer, seed ${b.seed}`,
+                valueTitle: 'CKA',
+                width: 60 * layers + 80,
+                height: 60 * layers + 40,
+              }),
+              `CKA between seeds (${task})`,
+              `Linear CKA of the residual stream (blocks.l.hook_resid_post) of every layer pair, on the same ${B} held-out sequences (${B * T} positions). Against a randomly initialised model the last layer gives ${fmt(ctrl[layers - 1].estimate)}.`,
+            ),
+          );
           const l = layers - 1;
           const row = ckaRows.find((r) => r.task === task && r.layer === l) as { p: number };
           claims.push({
             statement: `${task}: last-layer residual representations agree across seeds (linear CKA, seed ${a.seed} vs ${b.seed})`,
-            estimate: diag[l].estimate, interval: diag[l].interval, level: 0.95,
-            test: `paired bootstrap over sequences (${rc.bootstrap} resamples), one-sided: CKA(seed pair) > CKA(random-init model)`, p: row.p,
-            control: 'CKA with a randomly initialised model of the same shape on the same sequences', controlEstimate: ctrl[l].estimate, controlInterval: ctrl[l].interval,
+            estimate: diag[l].estimate,
+            interval: diag[l].interval,
+            level: 0.95,
+            test: `paired bootstrap over sequences (${rc.bootstrap} resamples), one-sided: CKA(seed pair) > CKA(random-init model)`,
+            p: row.p,
+            control: 'CKA with a randomly initialised model of the same shape on the same sequences',
+            controlEstimate: ctrl[l].estimate,
+            controlInterval: ctrl[l].interval,
             supported: row.p < 0.05,
           });
         }
@@ -229,26 +337,64 @@ export const reproducibilityStep: Step = {
             const sameHook = ca.hook === cb.hook;
             const channelJ = sameHook ? jaccard(ca.channels, cb.channels) : 0;
             const ind = unionIndicators(ca.channels, cb.channels);
-            const ci = sameHook && ind.length >= 2 ? bootstrapCI(ind, ctx.rng(`circuit-boot/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' }) : { lo: channelJ, hi: channelJ };
-            const nul = randomJaccard(ca.channels.length, cb.channels.length, hookDim(probeModel, ca.hook), channelJ, rc.nullDraws, ctx.rng(`circuit-null/${name}`));
+            const ci =
+              sameHook && ind.length >= 2
+                ? bootstrapCI(ind, ctx.rng(`circuit-boot/${name}`), meanOf, { nBoot: rc.bootstrap, method: 'percentile' })
+                : { lo: channelJ, hi: channelJ };
+            const nul = randomJaccard(
+              ca.channels.length,
+              cb.channels.length,
+              hookDim(probeModel, ca.hook),
+              channelJ,
+              rc.nullDraws,
+              ctx.rng(`circuit-null/${name}`),
+            );
             const cell = (m: Uint8Array) => [...m.keys()].filter((i) => m[i]);
             const positionJ = jaccard(cell(positionMask(ca.positions, cBatch)), cell(positionMask(cb.positions, cBatch)));
             circuitRows.push({
-              task, seedA: a.seed, seedB: b.seed, circuit: kindId, hookA: ca.hook, hookB: cb.hook, sameHook, size: [ca.channels.length, cb.channels.length],
-              channelJaccard: channelJ, interval: [ci.lo, ci.hi], control: nul.mean, controlInterval: nul.interval, p: nul.p, positionJaccard: positionJ,
+              task,
+              seedA: a.seed,
+              seedB: b.seed,
+              circuit: kindId,
+              hookA: ca.hook,
+              hookB: cb.hook,
+              sameHook,
+              size: [ca.channels.length, cb.channels.length],
+              channelJaccard: channelJ,
+              interval: [ci.lo, ci.hi],
+              control: nul.mean,
+              controlInterval: nul.interval,
+              p: nul.p,
+              positionJaccard: positionJ,
             });
           }
         }
       } finally {
         probeModel.dispose();
       }
-      const main = circuitRows.find((r) => r.task === task) as { circuit: string; seedA: number; seedB: number; channelJaccard: number; interval: [number, number]; control: number; controlInterval: [number, number]; p: number } | undefined;
+      const main = circuitRows.find((r) => r.task === task) as
+        | {
+            circuit: string;
+            seedA: number;
+            seedB: number;
+            channelJaccard: number;
+            interval: [number, number];
+            control: number;
+            controlInterval: [number, number];
+            p: number;
+          }
+        | undefined;
       if (main) {
         claims.push({
           statement: `${task}: the ${main.circuit} circuit's channels overlap across seeds ${main.seedA} and ${main.seedB} (Jaccard)`,
-          estimate: main.channelJaccard, interval: main.interval, level: 0.95,
-          test: `Monte-Carlo test against ${rc.nullDraws} pairs of random channel sets of the same sizes, one-sided`, p: main.p,
-          control: 'Jaccard of random channel sets of the same sizes on the same hook', controlEstimate: main.control, controlInterval: main.controlInterval,
+          estimate: main.channelJaccard,
+          interval: main.interval,
+          level: 0.95,
+          test: `Monte-Carlo test against ${rc.nullDraws} pairs of random channel sets of the same sizes, one-sided`,
+          p: main.p,
+          control: 'Jaccard of random channel sets of the same sizes on the same hook',
+          controlEstimate: main.control,
+          controlInterval: main.controlInterval,
           supported: main.p < 0.05,
         });
       }
@@ -258,20 +404,65 @@ export const reproducibilityStep: Step = {
     if (circuitRows.length) {
       const rows = circuitRows.flatMap((r) => {
         const label = `${r.task} s${r.seedA}/s${r.seedB} ${r.circuit}`;
-        const [lo, hi] = r.interval as [number, number], [clo, chi] = r.controlInterval as [number, number];
+        const [lo, hi] = r.interval as [number, number],
+          [clo, chi] = r.controlInterval as [number, number];
         return [
           { circuit: label, series: 'seed pair', value: r.channelJaccard as number, lo, hi },
           { circuit: label, series: 'random sets', value: r.control as number, lo: clo, hi: chi },
         ];
       });
-      report.figures.push(await saveFigure(ctx, 'circuit-overlap', intervalChart(rows, { title: 'Circuit channels shared across seeds', category: 'circuit', value: 'value', lo: 'lo', hi: 'hi', color: 'series', valueTitle: 'Jaccard of channel sets' }),
-        'Circuit overlap across seeds', 'Jaccard index of the channel sets of the same circuit (same source and kind, step 5) in two seeds\' models, with a bootstrap interval over the channels of their union, next to random channel sets of the same sizes (mean and 95% range).'));
-      report.tables.push({ title: 'Circuit overlap across seeds', columns: ['task', 'seeds', 'circuit', 'same hook', 'channel Jaccard', 'CI', 'random', 'p', 'position Jaccard'],
-        rows: circuitRows.map((r) => [r.task as string, `${r.seedA}/${r.seedB}`, r.circuit as string, r.sameHook ? 'yes' : 'no', r.channelJaccard as number, (r.interval as number[]).map(fmt).join(' to '), r.control as number, r.p as number, r.positionJaccard as number]) });
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'circuit-overlap',
+          intervalChart(rows, {
+            title: 'Circuit channels shared across seeds',
+            category: 'circuit',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'series',
+            valueTitle: 'Jaccard of channel sets',
+          }),
+          'Circuit overlap across seeds',
+          "Jaccard index of the channel sets of the same circuit (same source and kind, step 5) in two seeds' models, with a bootstrap interval over the channels of their union, next to random channel sets of the same sizes (mean and 95% range).",
+        ),
+      );
+      report.tables.push({
+        title: 'Circuit overlap across seeds',
+        columns: ['task', 'seeds', 'circuit', 'same hook', 'channel Jaccard', 'CI', 'random', 'p', 'position Jaccard'],
+        rows: circuitRows.map((r) => [
+          r.task as string,
+          `${r.seedA}/${r.seedB}`,
+          r.circuit as string,
+          r.sameHook ? 'yes' : 'no',
+          r.channelJaccard as number,
+          (r.interval as number[]).map(fmt).join(' to '),
+          r.control as number,
+          r.p as number,
+          r.positionJaccard as number,
+        ]),
+      });
     } else report.notes.push('No step-5 circuits with channel sets for two seeds of a task: circuit overlap not measured.');
-    report.tables.push({ title: 'SAE latents shared across seeds', columns: ['task', 'seeds', 'hook', 'SAE', 'shared', 'CI', 'random directions', 'mean cosine', 'p', 'SAEs from'],
-      rows: saeMatches.map((s) => [s.task, `${s.seedA}/${s.seedB}`, s.hook, s.kind, s.shared, s.sharedInterval.map(fmt).join(' to '), s.control, s.meanCosine, s.p, s.sources.join(', ')]) });
-    report.notes.push(`CKA is linear CKA (Kornblith et al. 2019) on centred activations, feature-space form; intervals resample whole sequences. The "self" column of reproducibility.json (a model with itself) is 1 by construction and checks the computation. SAEs missing from step 3 (it trains sae.seeds = ${ctx.config.sae.seeds} seed(s) per task) are trained here with step 3's settings, ${kind} kind only.`);
+    report.tables.push({
+      title: 'SAE latents shared across seeds',
+      columns: ['task', 'seeds', 'hook', 'SAE', 'shared', 'CI', 'random directions', 'mean cosine', 'p', 'SAEs from'],
+      rows: saeMatches.map((s) => [
+        s.task,
+        `${s.seedA}/${s.seedB}`,
+        s.hook,
+        s.kind,
+        s.shared,
+        s.sharedInterval.map(fmt).join(' to '),
+        s.control,
+        s.meanCosine,
+        s.p,
+        s.sources.join(', '),
+      ]),
+    });
+    report.notes.push(
+      `CKA is linear CKA (Kornblith et al. 2019) on centred activations, feature-space form; intervals resample whole sequences. The "self" column of reproducibility.json (a model with itself) is 1 by construction and checks the computation. SAEs missing from step 3 (it trains sae.seeds = ${ctx.config.sae.seeds} seed(s) per task) are trained here with step 3's settings, ${kind} kind only.`,
+    );
     report.claims.push(...claims);
     ctx.writeJson('reproducibility.json', { threshold: rc.threshold, sae: saeMatches, circuits: circuitRows, cka: ckaRows });
     const lastCka = ckaRows.filter((r) => r.layer === ctx.config.train.layers - 1);

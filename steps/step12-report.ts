@@ -8,7 +8,13 @@ import { loadReports } from './report-io.ts';
 import type { Step } from './step.ts';
 
 /** Writes report.html and report.md for whatever steps of `runDir` have finished. */
-export function writeRunReport(runDir: string, title: string, backend: string, seed: number, extra: { step: number; title: string; seconds: number }[] = []): { html: string; figures: number; steps: number } {
+export function writeRunReport(
+  runDir: string,
+  title: string,
+  backend: string,
+  seed: number,
+  extra: { step: number; title: string; seconds: number }[] = [],
+): { html: string; figures: number; steps: number } {
   const loaded = loadReports(runDir);
   const svgs = new Map<string, string>();
   for (const { report, dir } of loaded) {
@@ -18,10 +24,20 @@ export function writeRunReport(runDir: string, title: string, backend: string, s
     }
   }
   // figure keys are made unique per step
-  const reports = loaded.map(({ report }) => ({ ...report, figures: report.figures.map((f) => ({ ...f, file: `${report.step}/${f.file}` })) }));
+  const reports = loaded.map(({ report }) => ({
+    ...report,
+    figures: report.figures.map((f) => ({ ...f, file: `${report.step}/${f.file}` })),
+  }));
   const meta: ReportMeta = {
-    title, runDir, backend, seed, createdAt: new Date().toISOString(),
-    timings: [...loaded.map(({ report, seconds }) => ({ step: report.step, title: report.title, seconds: Math.round(seconds * 10) / 10 })), ...extra],
+    title,
+    runDir,
+    backend,
+    seed,
+    createdAt: new Date().toISOString(),
+    timings: [
+      ...loaded.map(({ report, seconds }) => ({ step: report.step, title: report.title, seconds: Math.round(seconds * 10) / 10 })),
+      ...extra,
+    ],
   };
   const html = buildHtml(reports, svgs, meta);
   writeAtomic(join(runDir, 'report.html'), html);

@@ -26,11 +26,36 @@ export const statisticsStep: Step = {
     const report = emptyReport(13, 'controls and statistics');
     report.tables.push({
       title: `All ${claims.length} claims of the run; ${tested.length} with p-values corrected as one family`,
-      columns: ['step', 'claim', 'estimate', 'CI low', 'CI high', 'control', 'control estimate', 'test', 'p', 'p Holm', 'p BH', 'supported'],
+      columns: [
+        'step',
+        'claim',
+        'estimate',
+        'CI low',
+        'CI high',
+        'control',
+        'control estimate',
+        'test',
+        'p',
+        'p Holm',
+        'p BH',
+        'supported',
+      ],
       rows: claims.map((c) => {
         const i = tested.indexOf(c);
-        return [c.step, c.statement, c.estimate, c.interval[0], c.interval[1], c.control, c.controlEstimate ?? '', c.test,
-          c.p ?? '', i >= 0 ? pHolm[i] : '', i >= 0 ? pBh[i] : '', c.supported ? 'yes' : 'no'];
+        return [
+          c.step,
+          c.statement,
+          c.estimate,
+          c.interval[0],
+          c.interval[1],
+          c.control,
+          c.controlEstimate ?? '',
+          c.test,
+          c.p ?? '',
+          i >= 0 ? pHolm[i] : '',
+          i >= 0 ? pBh[i] : '',
+          c.supported ? 'yes' : 'no',
+        ];
       }),
     });
     const survive = tested.filter((_, i) => pHolm[i] < 0.05).length;
@@ -44,13 +69,30 @@ export const statisticsStep: Step = {
         }
         return out;
       });
-      report.figures.push(await saveFigure(ctx, 'claims', intervalChart(rows, { title: 'Every claim next to its control', category: 'claim', value: 'value', lo: 'lo', hi: 'hi', color: 'kind', width: 420 }),
-        'Claims and controls', 'Point estimates with confidence intervals for each claim of the run (estimate) and for its control of the same size (control).'));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'claims',
+          intervalChart(rows, {
+            title: 'Every claim next to its control',
+            category: 'claim',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'kind',
+            width: 420,
+          }),
+          'Claims and controls',
+          'Point estimates with confidence intervals for each claim of the run (estimate) and for its control of the same size (control).',
+        ),
+      );
     }
     report.summary = claims.length
       ? `${claims.length} claims; ${tested.length} tested, ${survive} significant at 0.05 after Holm across the whole run.`
       : 'No step has stated a claim yet.';
-    report.notes.push('Methods: bootstrap percentile/BCa intervals, permutation tests with the +1 correction, Holm (family-wise) and Benjamini-Hochberg (false discovery rate) corrections, Cohen\'s d / Hedges\' g effect sizes: interp/stats.ts, tested against known values in test/interp/stats.test.ts.');
+    report.notes.push(
+      "Methods: bootstrap percentile/BCa intervals, permutation tests with the +1 correction, Holm (family-wise) and Benjamini-Hochberg (false discovery rate) corrections, Cohen's d / Hedges' g effect sizes: interp/stats.ts, tested against known values in test/interp/stats.test.ts.",
+    );
     saveReport(ctx, report);
     return report.summary + (tested.length ? ` Smallest Holm p ${fmt(Math.min(...pHolm))}.` : '');
   },

@@ -38,15 +38,21 @@ async function buildPage(): Promise<void> {
     ...BROWSER_OPTIONS,
     entryPoints: [resolve(import.meta.dirname, 'browser/page.ts')],
     outfile: join(site, 'page.js'),
-    plugins: [{
-      name: 'library-from-bundle',
-      setup(b) {
-        b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
-          resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined);
+    plugins: [
+      {
+        name: 'library-from-bundle',
+        setup(b) {
+          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
+            resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
+          );
+        },
       },
-    }],
+    ],
   });
-  writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>\n');
+  writeFileSync(
+    join(site, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>\n',
+  );
   mkdirSync(join(site, 'tiny'));
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(modelDir('tiny'), f), join(site, 'tiny', f));
 }
@@ -72,14 +78,24 @@ Browser.before(async () => {
         ([url, rows]) => (globalThis as unknown as { miRun(u: string, r: number[][]): Promise<PageReport> }).miRun(url, rows),
         [server.url('tiny/'), ids] as [string, number[][]],
       ),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no report from the page after ${PAGE_TIMEOUT_MS} ms`)), PAGE_TIMEOUT_MS); }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no report from the page after ${PAGE_TIMEOUT_MS} ms`)), PAGE_TIMEOUT_MS);
+      }),
     ]).finally(() => clearTimeout(timer));
-    console.log(`browser-kernels: ${report.adapter}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`);
+    console.log(
+      `browser-kernels: ${report.adapter}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`,
+    );
     if (process.env.BROWSER_KERNELS_TIMES) {
       const perKernel = new Map<string, number>();
       for (const c of report.cases) perKernel.set(c.kernel, (perKernel.get(c.kernel) ?? 0) + c.ms);
       console.log([...perKernel].map(([k, ms]) => `${k} ${ms}`).join(', '));
-      console.log([...report.cases].sort((a, b) => b.ms - a.ms).slice(0, 12).map((c) => `${c.name} ${c.ms}`).join(', '));
+      console.log(
+        [...report.cases]
+          .sort((a, b) => b.ms - a.ms)
+          .slice(0, 12)
+          .map((c) => `${c.name} ${c.ms}`)
+          .join(', '),
+      );
     }
   } catch (e) {
     failure = e as Error;
@@ -120,7 +136,8 @@ for (const kernel of KERNELS_COVERED) {
 /** The largest |got - Node CPU logits|, and the largest |Node CPU logit|. */
 function logitsError(got: number[]): { err: number; scale: number } {
   assert.is(got.length, nodeLogits.length, 'logits size');
-  let err = 0, scale = 0;
+  let err = 0,
+    scale = 0;
   nodeLogits.forEach((w, i) => {
     err = Math.max(err, Number.isNaN(got[i]) ? Infinity : Math.abs(got[i] - w));
     scale = Math.max(scale, Math.abs(w));
@@ -128,7 +145,7 @@ function logitsError(got: number[]): { err: number; scale: number } {
   return { err, scale };
 }
 
-Browser('the tiny checkpoint, fetched over 127.0.0.1, gives the Node CPU logits on the page\'s WebGPU (within 1e-5 of their scale)', () => {
+Browser("the tiny checkpoint, fetched over 127.0.0.1, gives the Node CPU logits on the page's WebGPU (within 1e-5 of their scale)", () => {
   if (skip) return;
   const r = pageReport();
   assert.is(r.gpuError, null, `the model run on the page's WebGPU threw: ${r.gpuError}`);
@@ -136,7 +153,7 @@ Browser('the tiny checkpoint, fetched over 127.0.0.1, gives the Node CPU logits 
   assert.ok(err <= 1e-5 * scale, `WebGPU logits: max error ${err} > 1e-5 * ${scale}`);
 });
 
-Browser('the page\'s CPU backend gives exactly the Node CPU logits (same code, same float32 numbers)', () => {
+Browser("the page's CPU backend gives exactly the Node CPU logits (same code, same float32 numbers)", () => {
   if (skip) return;
   const r = pageReport();
   assert.is(r.cpuError, null, `the model run on the page's CPU backend threw: ${r.cpuError}`);
@@ -152,7 +169,10 @@ Browser('the page logged no error and requested nothing outside 127.0.0.1', () =
   assert.equal(log!.failedRequests, [], 'failed requests');
   assert.equal(outsideRequests(log!), [], 'requests outside 127.0.0.1');
   for (const path of ['index.html', 'page.js', 'mamba-interp.js', 'tiny/config.json', 'tiny/model.safetensors']) {
-    assert.ok(log!.requests.some((u) => u.endsWith(`/${path}`)), `the page did not request ${path}: ${log!.requests.join(', ')}`);
+    assert.ok(
+      log!.requests.some((u) => u.endsWith(`/${path}`)),
+      `the page did not request ${path}: ${log!.requests.join(', ')}`,
+    );
   }
 });
 

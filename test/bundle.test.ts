@@ -31,8 +31,14 @@ Bundle('no static import of node:* or webgpu in any bundled module (dynamic ones
     for (const imp of imports) if (nodeOnly(imp.path) && imp.kind !== 'dynamic-import') bad.push(`${file}: ${imp.kind} ${imp.path}`);
   }
   assert.equal(bad, [], `static Node-only imports:\n  ${bad.join('\n  ')}`);
-  assert.ok(Object.keys(inputs).some((f) => f.endsWith('engine/wgsl/backend.ts')), 'the WebGPU backend is in the bundle');
-  assert.ok(Object.keys(inputs).some((f) => f.endsWith('mamba/model.ts')), 'the model is in the bundle');
+  assert.ok(
+    Object.keys(inputs).some((f) => f.endsWith('engine/wgsl/backend.ts')),
+    'the WebGPU backend is in the bundle',
+  );
+  assert.ok(
+    Object.keys(inputs).some((f) => f.endsWith('mamba/model.ts')),
+    'the model is in the bundle',
+  );
 });
 
 Bundle('the bundle text has no static node: import and no reference to the webgpu package', () => {
@@ -41,7 +47,10 @@ Bundle('the bundle text has no static node: import and no reference to the webgp
   // the package by name, however imported; device.ts names it through a variable, as its comment says
   const webgpuRefs = text.match(/(from\s*|import\s*\(\s*|require\s*\(\s*)["']webgpu(\/[^"']*)?["']|node_modules\/webgpu/g) ?? [];
   assert.equal(webgpuRefs, [], 'references to the webgpu package');
-  assert.not.ok(Object.keys(inputs).some((f) => f.includes('node_modules/webgpu/')), 'webgpu package sources bundled');
+  assert.not.ok(
+    Object.keys(inputs).some((f) => f.includes('node_modules/webgpu/')),
+    'webgpu package sources bundled',
+  );
   // the Node-only dynamic imports that remain are behind a Node check (engine/wgsl/device.ts)
   for (const m of text.matchAll(/import\(\s*["'](node:[^"']+)["']\s*\)/g)) {
     const before = text.slice(Math.max(0, m.index! - 2000), m.index);
@@ -51,10 +60,22 @@ Bundle('the bundle text has no static node: import and no reference to the webgp
 
 Bundle('the bundle loads as an ES module and exposes engine, model and methods', async () => {
   const mod = await import(pathToFileURL(outfile).href);
-  for (const name of ['tensor', 'matmul', 'selectiveScan', 'grad', 'cpuBackend', 'createWebGpuBackend', 'MambaLM', 'fetchPretrained', 'SafetensorsBuffer', 'parseConfig']) {
+  for (const name of [
+    'tensor',
+    'matmul',
+    'selectiveScan',
+    'grad',
+    'cpuBackend',
+    'createWebGpuBackend',
+    'MambaLM',
+    'fetchPretrained',
+    'SafetensorsBuffer',
+    'parseConfig',
+  ]) {
     assert.type(mod[name], 'function', name);
   }
-  for (const ns of ['probes', 'stats', 'sae', 'tasks', 'sites', 'patching', 'attribution', 'temporal', 'dynamics']) assert.type(mod[ns], 'object', ns);
+  for (const ns of ['probes', 'stats', 'sae', 'tasks', 'sites', 'patching', 'attribution', 'temporal', 'dynamics'])
+    assert.type(mod[ns], 'object', ns);
   assert.type(mod.sae.Sae, 'function');
   // and it computes: a 2x2 matmul on the bundle's own CPU backend
   const a = mod.tensor([1, 2, 3, 4], [2, 2], { backend: mod.cpuBackend() });

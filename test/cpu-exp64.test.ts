@@ -7,13 +7,17 @@ import * as mi from '../engine/index.ts';
 
 test('relative error against Math.exp at most 2^-51 on [-700, 700]', () => {
   const rng = new mi.Rng('exp64');
-  let worst = 0, at = 0;
+  let worst = 0,
+    at = 0;
   for (let i = 0; i < 200000; i++) {
     // dense near 0 (the scan's delta * A), spread out to the ends of the fast range
     const x = i % 2 ? (rng.uniform() - 0.5) * 60 : (rng.uniform() - 0.5) * 1399;
     const want = Math.exp(x);
     const err = Math.abs(exp64(x) - want) / want;
-    if (err > worst) { worst = err; at = x; }
+    if (err > worst) {
+      worst = err;
+      at = x;
+    }
   }
   assert.ok(worst <= 2 ** -51, `worst relative error ${worst} at x = ${at}`);
 });

@@ -12,7 +12,11 @@ const i32 = (values: number[]) => mi.tensor(values, [values.length], { dtype: 'i
 /** fn throws, and the message contains every fragment (literal text). */
 function throwsNaming(fn: () => unknown, ...fragments: string[]): void {
   let msg: string | null = null;
-  try { fn(); } catch (e) { msg = (e as Error).message; }
+  try {
+    fn();
+  } catch (e) {
+    msg = (e as Error).message;
+  }
   assert.ok(msg !== null, `expected an error naming ${fragments.join(', ')}`);
   for (const f of fragments) assert.ok(msg!.includes(f), `error "${msg}" does not mention "${f}"`);
 }
@@ -34,14 +38,45 @@ const mismatches: [string, () => unknown, ...string[]][] = [
   ['concat ranks', () => mi.concat([f32([2, 3]), f32([2, 3, 1])], 1), 'concat', '[2,3]', '[2,3,1]'],
   ['crossEntropy target shape', () => mi.crossEntropy(f32([2, 5]), i32([1, 2, 3])), 'crossEntropy', '[3]', '[2,5]'],
   ['crossEntropy float targets', () => mi.crossEntropy(f32([2, 5]), f32([2])), 'crossEntropy', 'float32[2]', '[2,5]'],
-  ['selectiveScan B', () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 5]), C: f32([1, 4, 2]) }),
-    'selectiveScan', 'B', '[1,4,5]', '[1,4,2]'],
-  ['selectiveScan delta', () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 3, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
-    'selectiveScan', 'delta', '[1,3,3]', '[1,4,3]'],
-  ['selectiveScan h0', () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]), h0: f32([1, 2, 3]) }),
-    'selectiveScan', 'h0', '[1,2,3]', '[1,3,2]'],
-  ['selectiveScan dtypes', () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f64([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
-    'selectiveScan', 'float32', 'float64'],
+  [
+    'selectiveScan B',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 5]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'B',
+    '[1,4,5]',
+    '[1,4,2]',
+  ],
+  [
+    'selectiveScan delta',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 3, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'delta',
+    '[1,3,3]',
+    '[1,4,3]',
+  ],
+  [
+    'selectiveScan h0',
+    () =>
+      mi.selectiveScan({
+        x: f32([1, 4, 3]),
+        delta: f32([1, 4, 3]),
+        A: f32([3, 2]),
+        B: f32([1, 4, 2]),
+        C: f32([1, 4, 2]),
+        h0: f32([1, 2, 3]),
+      }),
+    'selectiveScan',
+    'h0',
+    '[1,2,3]',
+    '[1,3,2]',
+  ],
+  [
+    'selectiveScan dtypes',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f64([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'float32',
+    'float64',
+  ],
   ['reshape', () => mi.reshape(f32([2, 3]), [4]), 'reshape', '[2,3]', '[4]'],
   ['reshape with -1', () => mi.reshape(f32([2, 3]), [4, -1]), 'reshape', '[2,3]', '[4,-1]'],
   ['rmsNorm weight', () => mi.rmsNorm(f32([2, 4]), f32([3])), 'rmsNorm', '[3]', '[2,4]'],
@@ -56,27 +91,41 @@ const mismatches: [string, () => unknown, ...string[]][] = [
   ['topk k', () => mi.topk(f32([2, 3]), 4), 'topk', 'k=4', '[2,3]'],
   ['float op on int32', () => mi.exp(i32([1, 2])), 'exp', 'int32[2]'],
   ['embedding float indices', () => mi.embedding(f32([4, 2]), f32([3])), 'embedding', 'int32', 'float32[3]'],
-  ['backward of a non-scalar without a cotangent', () => mi.backward(mi.mul(f64([2, 2]), mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true }))), 'backward', '[2,2]'],
-  ['backward with a cotangent of the wrong shape', () => mi.backwardFrom(mi.mul(mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true }), 2), f64([3])), 'backward', '[3]', '[2]'],
+  [
+    'backward of a non-scalar without a cotangent',
+    () => mi.backward(mi.mul(f64([2, 2]), mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true }))),
+    'backward',
+    '[2,2]',
+  ],
+  [
+    'backward with a cotangent of the wrong shape',
+    () => mi.backwardFrom(mi.mul(mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true }), 2), f64([3])),
+    'backward',
+    '[3]',
+    '[2]',
+  ],
   ['backward of something with no gradient', () => mi.backward(mi.sum(f64([2]))), 'backward'],
 ];
 for (const [name, fn, ...fragments] of mismatches) test(`error: ${name}`, () => mi.tidy(() => throwsNaming(fn, ...fragments)));
 
 // ---- out-of-range indices name the position --------------------------------------------------
-test('out-of-range indices name the value and its position', () => mi.tidy(() => {
-  throwsNaming(() => mi.embedding(f32([5, 2]), i32([0, 1, 7, 2])), 'index 7', 'position 2', '[0, 5)');
-  throwsNaming(() => mi.embedding(f32([5, 2]), i32([-1])), 'index -1', 'position 0');
-  throwsNaming(() => mi.indexSelect(f32([2, 3]), 1, i32([0, 3])), 'index 3', 'position 1', '[0, 3)');
-  throwsNaming(() => mi.scatterAdd(f32([2, 2]), i32([0, 4]), [3, 2]), 'index 4', 'position 1');
-  throwsNaming(() => mi.crossEntropy(f32([3, 4]), i32([0, 4, 1])), 'target 4', 'row 1', '[0, 4)');
-}));
+test('out-of-range indices name the value and its position', () =>
+  mi.tidy(() => {
+    throwsNaming(() => mi.embedding(f32([5, 2]), i32([0, 1, 7, 2])), 'index 7', 'position 2', '[0, 5)');
+    throwsNaming(() => mi.embedding(f32([5, 2]), i32([-1])), 'index -1', 'position 0');
+    throwsNaming(() => mi.indexSelect(f32([2, 3]), 1, i32([0, 3])), 'index 3', 'position 1', '[0, 3)');
+    throwsNaming(() => mi.scatterAdd(f32([2, 2]), i32([0, 4]), [3, 2]), 'index 4', 'position 1');
+    throwsNaming(() => mi.crossEntropy(f32([3, 4]), i32([0, 4, 1])), 'target 4', 'row 1', '[0, 4)');
+  }));
 
-test('a failed kernel leaves no tensors behind', () => mi.tidy(() => {
-  const table = f32([5, 2]), idx = i32([9]);
-  const before = mi.liveTensorCount();
-  assert.throws(() => mi.embedding(table, idx));
-  assert.is(mi.liveTensorCount(), before);
-}));
+test('a failed kernel leaves no tensors behind', () =>
+  mi.tidy(() => {
+    const table = f32([5, 2]),
+      idx = i32([9]);
+    const before = mi.liveTensorCount();
+    assert.throws(() => mi.embedding(table, idx));
+    assert.is(mi.liveTensorCount(), before);
+  }));
 
 // ---- disposal ----------------------------------------------------------------------------------
 test('disposed tensors say so, with their shape, wherever they are used', () => {
@@ -113,7 +162,9 @@ test('tidy disposes intermediates and keeps returned tensors (direct, in arrays 
   assert.equal([...out.y.dataSync()], [7, 7, 7]);
   assert.not.ok(out.list[0].disposed);
   assert.is(mi.liveTensorCount(), before + 3);
-  x.dispose(); out.y.dispose(); out.list[0].dispose();
+  x.dispose();
+  out.y.dispose();
+  out.list[0].dispose();
   assert.is(mi.liveTensorCount(), before);
 });
 
@@ -134,7 +185,14 @@ test('nested tidy hands its result to the enclosing scope; keep() escapes every 
 
 test('tidy disposes what it made when fn throws', () => {
   const before = mi.liveTensorCount();
-  assert.throws(() => mi.tidy(() => { f32([4]); throw new Error('boom'); }), /boom/);
+  assert.throws(
+    () =>
+      mi.tidy(() => {
+        f32([4]);
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   assert.is(mi.liveTensorCount(), before);
 });
 
@@ -183,7 +241,13 @@ test('noGrad records nothing', () => {
   assert.not.ok(y.requiresGrad);
   assert.ok(mi.isGradEnabled(), 'recording is back on afterwards');
   assert.throws(() => mi.backward(mi.sum(y)), /does not depend on any tensor that requires a gradient/);
-  assert.throws(() => mi.noGrad(() => { throw new Error('inside'); }), /inside/);
+  assert.throws(
+    () =>
+      mi.noGrad(() => {
+        throw new Error('inside');
+      }),
+    /inside/,
+  );
   assert.ok(mi.isGradEnabled(), 'recording is back on after a throw');
 });
 

@@ -20,16 +20,22 @@ import { quickRun } from './helpers/quick-run.ts';
 const READY_TIMEOUT_MS = 240_000;
 // The README's picture is refreshed only when asked (UPDATE_SCREENSHOTS=1), so an ordinary test run
 // leaves the tracked file alone.
-const SCREENSHOT = process.env.UPDATE_SCREENSHOTS === '1'
-  ? resolve(import.meta.dirname, '../docs/explorer.png')
-  : join(mkdtempSync(join(tmpdir(), 'mi-explorer-shot-')), 'explorer.png');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? resolve(import.meta.dirname, '../docs/explorer.png')
+    : join(mkdtempSync(join(tmpdir(), 'mi-explorer-shot-')), 'explorer.png');
 
 interface Snapshot {
   model: { task: string; seed: number; dir: string };
-  task: string; ids: number[]; logits: number[]; T: number; V: number; backend: string;
+  task: string;
+  ids: number[];
+  logits: number[];
+  T: number;
+  V: number;
+  backend: string;
 }
 
-const Explorer = suite('explorer page (npm run explore) in headless Chromium');
+const ExplorerSuite = suite('explorer page (npm run explore) in headless Chromium');
 const skip = !browserAvailable();
 let runDir = '';
 let explorer: Explorer | null = null;
@@ -53,7 +59,8 @@ async function compareWithNode(s: Snapshot): Promise<void> {
   try {
     const want = mi.tidy(() => mi.noGrad(() => model.forward([s.ids])).dataSync() as Float32Array);
     assert.is(s.logits.length, want.length, `page logits: ${s.logits.length} values, Node: ${want.length}`);
-    let err = 0, scale = 0;
+    let err = 0,
+      scale = 0;
     want.forEach((w, i) => {
       err = Math.max(err, Number.isNaN(s.logits[i]) ? Infinity : Math.abs(s.logits[i] - w));
       scale = Math.max(scale, Math.abs(w));
@@ -67,7 +74,7 @@ async function compareWithNode(s: Snapshot): Promise<void> {
 
 let setupError: Error | null = null;
 
-Explorer.before(async () => {
+ExplorerSuite.before(async () => {
   if (skip) return;
   try {
     // MI_EXPLORER_RUN_DIR=<dir> points the suite at an existing run directory instead
@@ -87,12 +94,12 @@ function setUp(): void {
   if (setupError) throw new Error(`explorer suite setup failed: ${setupError.message}`);
 }
 
-Explorer.after(async () => {
+ExplorerSuite.after(async () => {
   await browser?.close();
   await explorer?.close();
 });
 
-Explorer('the page runs the first model on WebGPU and its logits match Node CPU within 1e-5', async () => {
+ExplorerSuite('the page runs the first model on WebGPU and its logits match Node CPU within 1e-5', async () => {
   if (skip) return;
   setUp();
   await ready(page);
@@ -103,7 +110,7 @@ Explorer('the page runs the first model on WebGPU and its logits match Node CPU 
   await compareWithNode(s);
 });
 
-Explorer('every panel shows its result: predictions, accuracy, temporal map, SAE latents, ablation effect', async () => {
+ExplorerSuite('every panel shows its result: predictions, accuracy, temporal map, SAE latents, ablation effect', async () => {
   if (skip) return;
   setUp();
   await ready(page);
@@ -124,12 +131,15 @@ Explorer('every panel shows its result: predictions, accuracy, temporal map, SAE
   // the quick run trains SAEs (step 3): the panel must show them, not the "missing" note
   assert.is(got.saeMissing, null, `SAE panel: ${got.saeMissing}`);
   assert.ok(got.saeCells > 0, 'no SAE latent cells');
-  assert.match(got.ablation, /zeroing .+: scored accuracy on this sequence \d+\/\d+ → \d+\/\d+; on 32 sampled sequences [01]\.\d{3} → [01]\.\d{3}/);
+  assert.match(
+    got.ablation,
+    /zeroing .+: scored accuracy on this sequence \d+\/\d+ → \d+\/\d+; on 32 sampled sequences [01]\.\d{3} → [01]\.\d{3}/,
+  );
   mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 });
 
-Explorer('an input typed into the page gives the Node CPU logits of that input', async () => {
+ExplorerSuite('an input typed into the page gives the Node CPU logits of that input', async () => {
   if (skip) return;
   setUp();
   await ready(page);
@@ -140,15 +150,20 @@ Explorer('an input typed into the page gives the Node CPU logits of that input',
   await page.fill('#tokens', ids.join(' '));
   await page.click('#run');
   // done when the page shows predictions for the typed ids and nothing is queued
-  await page.waitForFunction((want) => document.body.dataset.state === 'ready'
-    && (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot().ids.join(' ') === want, ids.join(' '), { timeout: READY_TIMEOUT_MS });
+  await page.waitForFunction(
+    (want) =>
+      document.body.dataset.state === 'ready' &&
+      (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot().ids.join(' ') === want,
+    ids.join(' '),
+    { timeout: READY_TIMEOUT_MS },
+  );
   await ready(page);
   const after = await snapshot(page);
   assert.equal(after.ids, ids);
   await compareWithNode(after);
 });
 
-Explorer('the page logged no error and requested nothing outside 127.0.0.1', async () => {
+ExplorerSuite('the page logged no error and requested nothing outside 127.0.0.1', async () => {
   if (skip) return;
   setUp();
   await ready(page);
@@ -156,10 +171,13 @@ Explorer('the page logged no error and requested nothing outside 127.0.0.1', asy
   assert.equal(log.pageErrors, [], 'uncaught page errors');
   assert.equal(log.failedRequests, [], 'failed requests');
   assert.equal(outsideRequests(log), [], 'requests outside 127.0.0.1');
-  assert.ok(log.requests.some((u) => u.includes('/run/step-01-train/')), 'the page never fetched a checkpoint of the run');
+  assert.ok(
+    log.requests.some((u) => u.includes('/run/step-01-train/')),
+    'the page never fetched a checkpoint of the run',
+  );
 });
 
-Explorer('without WebGPU the page says so and falls back to the CPU backend, with the same logits as Node', async () => {
+ExplorerSuite('without WebGPU the page says so and falls back to the CPU backend, with the same logits as Node', async () => {
   if (skip) return;
   setUp();
   const cpuBrowser = (await launchBrowser({ webgpu: false }))!;
@@ -178,4 +196,4 @@ Explorer('without WebGPU the page says so and falls back to the CPU backend, wit
   }
 });
 
-Explorer.run();
+ExplorerSuite.run();

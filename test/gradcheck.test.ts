@@ -23,10 +23,17 @@ const poisoned = new PoisonedCpu();
 function onPoisoned<T>(fn: () => T): T {
   const prev = mi.getBackend();
   mi.setBackend(poisoned);
-  try { return fn(); } finally { mi.setBackend(prev); }
+  try {
+    return fn();
+  } finally {
+    mi.setBackend(prev);
+  }
 }
 
-for (const [name, f, inputs] of opCases) test(name, () => { onPoisoned(() => gradcheck(name, f, inputs)); });
+for (const [name, f, inputs] of opCases)
+  test(name, () => {
+    onPoisoned(() => gradcheck(name, f, inputs));
+  });
 
 // The check itself must be able to fail: an op whose recorded gradient is off by a factor 1 + 1e-4
 // must be caught, and the message must name the case, the input and the element.
@@ -46,7 +53,10 @@ test('gradcheck catches a gradient that never arrives', () => {
 
 test('gradcheck leaves no tensors behind', () => {
   const before = mi.liveTensorCount();
-  gradcheck('leak check', (a, b) => mi.matmul(a, b), [[2, 3], [3, 2]]);
+  gradcheck('leak check', (a, b) => mi.matmul(a, b), [
+    [2, 3],
+    [3, 2],
+  ]);
   assert.is(mi.liveTensorCount(), before);
 });
 

@@ -23,12 +23,15 @@ function finiteDiffJacobian(fn: (x: Tensor) => Tensor, x: Tensor): { J: Float64A
   for (let j = 0; j < x.size; j++) {
     const x0 = data[j];
     const central = (s: number) => {
-      data[j] = x0 + s; const up = evalAt();
-      data[j] = x0 - s; const down = evalAt();
+      data[j] = x0 + s;
+      const up = evalAt();
+      data[j] = x0 - s;
+      const down = evalAt();
       data[j] = x0;
       return up.map((u, i) => (u - down[i]) / (2 * s));
     };
-    const d1 = central(h), d2 = central(h / 2);
+    const d1 = central(h),
+      d2 = central(h / 2);
     for (let i = 0; i < outSize; i++) J[i * x.size + j] = (4 * d2[i] - d1[i]) / 3;
   }
   return { J, outSize };
@@ -92,7 +95,9 @@ test('jacobian disposes everything but its result', () => {
   const J1 = mi.jacobian(f, x);
   const J2 = mi.jacobian(f, x, { batched: true, chunk: 3 });
   assert.is(mi.liveTensorCount(), before + 2);
-  J1.dispose(); J2.dispose(); x.dispose();
+  J1.dispose();
+  J2.dispose();
+  x.dispose();
 });
 
 test('batched mode rejects x without a leading axis of 1, and f that is not batch-polymorphic', () => {
@@ -113,8 +118,19 @@ test('grad, vjp and jacobian record their own forward pass inside noGrad', () =>
     assert.equal([...got.dataSync()], [...want.dataSync()]);
     assert.equal([...gotBatched.dataSync()], [...want.dataSync()]);
     const g = mi.noGrad(() => mi.grad((t) => mi.sum(mi.square(t)))(x)[0]);
-    assertClose('grad inside noGrad', g.dataSync(), x.dataSync().map((v) => 2 * v), 1e-15);
-    assert.not.ok(mi.noGrad(() => { mi.jacobian(f, x); return mi.isGradEnabled(); }), 'noGrad is still in force after jacobian returns');
+    assertClose(
+      'grad inside noGrad',
+      g.dataSync(),
+      x.dataSync().map((v) => 2 * v),
+      1e-15,
+    );
+    assert.not.ok(
+      mi.noGrad(() => {
+        mi.jacobian(f, x);
+        return mi.isGradEnabled();
+      }),
+      'noGrad is still in force after jacobian returns',
+    );
   });
 });
 

@@ -20,17 +20,19 @@ const gradAt = (step: number, n: number) => Array.from({ length: n }, (_, i) => 
 
 /** torch.optim.AdamW.step for one parameter, in plain JS (amsgrad off, maximize off). */
 function adamwReference(p0: number[], steps: number, lr: number, b1: number, b2: number, eps: number, wd: number) {
-  const p = [...p0], m = p.map(() => 0), v = p.map(() => 0);
+  const p = [...p0],
+    m = p.map(() => 0),
+    v = p.map(() => 0);
   for (let t = 1; t <= steps; t++) {
     const g = gradAt(t, p.length);
     for (let i = 0; i < p.length; i++) {
-      p[i] *= 1 - lr * wd;                                  // param.mul_(1 - lr * weight_decay)
-      m[i] += (g[i] - m[i]) * (1 - b1);                     // exp_avg.lerp_(grad, 1 - beta1)
-      v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i];            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-      const stepSize = lr / (1 - b1 ** t);                  // lr / bias_correction1
+      p[i] *= 1 - lr * wd; // param.mul_(1 - lr * weight_decay)
+      m[i] += (g[i] - m[i]) * (1 - b1); // exp_avg.lerp_(grad, 1 - beta1)
+      v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i]; // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+      const stepSize = lr / (1 - b1 ** t); // lr / bias_correction1
       const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-      const denom = Math.sqrt(v[i]) / bc2Sqrt + eps;        // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-      p[i] -= stepSize * m[i] / denom;                      // param.addcdiv_(exp_avg, denom, value=-step_size)
+      const denom = Math.sqrt(v[i]) / bc2Sqrt + eps; // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+      p[i] -= (stepSize * m[i]) / denom; // param.addcdiv_(exp_avg, denom, value=-step_size)
     }
   }
   return { p, m, v };
@@ -41,12 +43,12 @@ function sgdReference(p0: number[], steps: number, lr: number, momentum: number,
   const p = [...p0];
   let buf: number[] | null = null;
   for (let t = 1; t <= steps; t++) {
-    let g = gradAt(t, p.length).map((gi, i) => gi + wd * p[i]);   // d_p = d_p.add(param, alpha=weight_decay)
+    let g = gradAt(t, p.length).map((gi, i) => gi + wd * p[i]); // d_p = d_p.add(param, alpha=weight_decay)
     if (momentum) {
       buf = buf ? buf.map((b, i) => momentum * b + g[i]) : [...g]; // buf.mul_(momentum).add_(d_p); first step: clone
       g = buf;
     }
-    for (let i = 0; i < p.length; i++) p[i] -= lr * g[i];          // param.add_(d_p, alpha=-lr)
+    for (let i = 0; i < p.length; i++) p[i] -= lr * g[i]; // param.add_(d_p, alpha=-lr)
   }
   return p;
 }
@@ -70,7 +72,10 @@ test('AdamW matches the PyTorch AdamW formulas over 5 steps (grads via .grad)', 
   const ref = adamwReference(p0, 5, 0.05, 0.8, 0.95, 1e-6, 0.1);
   close(s.m[0].dataSync(), ref.m, 1e-12, 'm');
   close(s.v[0].dataSync(), ref.v, 1e-12, 'v');
-  s.m[0].dispose(); s.v[0].dispose(); opt.dispose(); p.dispose();
+  s.m[0].dispose();
+  s.v[0].dispose();
+  opt.dispose();
+  p.dispose();
 });
 
 test('AdamW with defaults on float32 tracks the float64 reference to float32 rounding', () => {
@@ -81,7 +86,8 @@ test('AdamW with defaults on float32 tracks the float64 reference to float32 rou
   assert.is(opt.weightDecay, 0.01);
   for (let t = 1; t <= 4; t++) mi.tidy(() => opt.step([mi.tensor(gradAt(t, p0.length))]));
   close(p.dataSync(), adamwReference(p0, 4, 1e-2, 0.9, 0.999, 1e-8, 0.01).p, 1e-6, 'p');
-  opt.dispose(); p.dispose();
+  opt.dispose();
+  p.dispose();
 });
 
 test('AdamW weight decay is decoupled: a zero gradient only shrinks p by (1 - lr*wd)', () => {
@@ -89,11 +95,22 @@ test('AdamW weight decay is decoupled: a zero gradient only shrinks p by (1 - lr
   const opt = new mi.AdamW([p], { lr: 0.1, weightDecay: 0.5 });
   mi.tidy(() => opt.step([mi.zeros([p0.length], f64)]));
   // coupled (L2) decay would have fed wd*p through Adam's normalisation: a step of about lr per element
-  close(p.dataSync(), p0.map((x) => x * (1 - 0.1 * 0.5)), 1e-15, 'p');
+  close(
+    p.dataSync(),
+    p0.map((x) => x * (1 - 0.1 * 0.5)),
+    1e-15,
+    'p',
+  );
   // and the moments saw no decay term
   const s = opt.state();
-  assert.equal([...s.m[0].dataSync()], p0.map(() => 0));
-  s.m[0].dispose(); s.v[0].dispose(); opt.dispose(); p.dispose();
+  assert.equal(
+    [...s.m[0].dataSync()],
+    p0.map(() => 0),
+  );
+  s.m[0].dispose();
+  s.v[0].dispose();
+  opt.dispose();
+  p.dispose();
 });
 
 test('AdamW state round-trips: a resumed optimiser continues identically', () => {
@@ -106,12 +123,14 @@ test('AdamW state round-trips: a resumed optimiser continues identically', () =>
         opt.dispose();
         opt = new mi.AdamW([p], { lr: 0.03 });
         opt.loadState(s);
-        s.m.forEach((x) => x.dispose()); s.v.forEach((x) => x.dispose());
+        s.m.forEach((x) => x.dispose());
+        s.v.forEach((x) => x.dispose());
       }
       mi.tidy(() => opt.step([mi.tensor(gradAt(t, p0.length), undefined, f64)]));
     }
     const out = [...p.dataSync()];
-    opt.dispose(); p.dispose();
+    opt.dispose();
+    p.dispose();
     return out;
   };
   assert.equal(run(4), run(null));
@@ -125,18 +144,25 @@ test('AdamW.loadState rejects mismatched shapes and counts, naming the field', (
   assert.throws(() => opt.loadState({ step: 1, m: [], v: [] }), /m has 0 tensors/);
   assert.throws(() => opt.step([wrong]), /gradient 0/);
   assert.throws(() => new mi.AdamW([p], { lr: 0.1, betas: [1, 0.9] }), /betas\[0\]/);
-  wrong.dispose(); opt.dispose(); p.dispose();
+  wrong.dispose();
+  opt.dispose();
+  p.dispose();
 });
 
 test('SGD with momentum and weight decay matches the PyTorch SGD formulas over 5 steps', () => {
-  for (const [momentum, wd] of [[0, 0], [0.9, 0], [0.9, 0.01]]) {
+  for (const [momentum, wd] of [
+    [0, 0],
+    [0.9, 0],
+    [0.9, 0.01],
+  ]) {
     const p = mi.tensor(p0, undefined, f64);
     const opt = new mi.SGD([p], { lr: 0.1, momentum, weightDecay: wd });
     for (let t = 1; t <= 5; t++) {
       mi.tidy(() => opt.step([mi.tensor(gradAt(t, p0.length), undefined, f64)]));
       close(p.dataSync(), sgdReference(p0, t, 0.1, momentum, wd), 1e-13, `momentum ${momentum} wd ${wd} step ${t}`);
     }
-    opt.dispose(); p.dispose();
+    opt.dispose();
+    p.dispose();
   }
 });
 
@@ -151,7 +177,9 @@ test('SGD: lr is mutable, parameters without a gradient are skipped, zeroGrad cl
   assert.equal([...b.dataSync()], [3]);
   opt.zeroGrad();
   assert.is(a.grad, null);
-  opt.dispose(); a.dispose(); b.dispose();
+  opt.dispose();
+  a.dispose();
+  b.dispose();
 });
 
 test('clipGradNorm: returns the global norm and scales only when it exceeds maxNorm', async () => {
@@ -166,7 +194,8 @@ test('clipGradNorm: returns the global norm and scales only when it exceeds maxN
   assert.ok(Math.abs(after - 5 * coef) < 1e-12);
   close(g1.dataSync(), [3 * coef, 0], 0, 'g1 unchanged');
   assert.is(await mi.clipGradNorm([], 1), 0);
-  g1.dispose(); g2.dispose();
+  g1.dispose();
+  g2.dispose();
 });
 
 test('clipGradNorm leaves no tensors behind', async () => {

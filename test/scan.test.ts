@@ -6,9 +6,23 @@ import * as assert from 'uvu/assert';
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
 
-interface ScanCase { batch: number; T: number; E: number; N: number; D?: boolean; z?: boolean; h0?: boolean; deltaBias?: boolean; deltaSoftplus?: boolean }
+interface ScanCase {
+  batch: number;
+  T: number;
+  E: number;
+  N: number;
+  D?: boolean;
+  z?: boolean;
+  h0?: boolean;
+  deltaBias?: boolean;
+  deltaSoftplus?: boolean;
+}
 type Inputs = Record<'x' | 'delta' | 'A' | 'B' | 'C', Tensor> & Partial<Record<'D' | 'z' | 'h0' | 'deltaBias', Tensor>>;
-interface Outs { y: Tensor; hT: Tensor; hs: Tensor }
+interface Outs {
+  y: Tensor;
+  hT: Tensor;
+  hs: Tensor;
+}
 
 function makeInputs(c: ScanCase, rng: mi.Rng): Inputs {
   const f64 = { dtype: 'float64' as const };
@@ -16,7 +30,9 @@ function makeInputs(c: ScanCase, rng: mi.Rng): Inputs {
   const inp: Inputs = {
     x: mi.randn([batch, T, E], rng.fork('x'), f64),
     // raw delta may be negative only when a softplus follows
-    delta: c.deltaSoftplus ? mi.randn([batch, T, E], rng.fork('delta'), f64) : mi.rand([batch, T, E], rng.fork('delta'), { ...f64, lo: 0.05, hi: 1 }),
+    delta: c.deltaSoftplus
+      ? mi.randn([batch, T, E], rng.fork('delta'), f64)
+      : mi.rand([batch, T, E], rng.fork('delta'), { ...f64, lo: 0.05, hi: 1 }),
     A: mi.rand([E, N], rng.fork('A'), { ...f64, lo: -1.5, hi: -0.1 }),
     B: mi.randn([batch, T, N], rng.fork('B'), f64),
     C: mi.randn([batch, T, N], rng.fork('C'), f64),
@@ -60,20 +76,30 @@ function fused(inp: Inputs, softplus: boolean): Outs {
 /** Outputs and the gradients of sum(y*wy) + sum(hT*wh) + sum(hs*ws) w.r.t. every input. */
 function run(impl: (inp: Inputs, sp: boolean) => Outs, inp: Inputs, c: ScanCase, rng: mi.Rng) {
   const names = Object.keys(inp) as (keyof Inputs)[];
-  const leaves = Object.fromEntries(names.map((k) => { const l = mi.detach(inp[k]!); l.requiresGrad = true; return [k, l]; })) as Inputs;
+  const leaves = Object.fromEntries(
+    names.map((k) => {
+      const l = mi.detach(inp[k]!);
+      l.requiresGrad = true;
+      return [k, l];
+    }),
+  ) as Inputs;
   const out = impl(leaves, !!c.deltaSoftplus);
   const f64 = { dtype: 'float64' as const };
-  const loss = mi.add(mi.add(
-    mi.sum(mi.mul(out.y, mi.randn(out.y.shape, rng.fork('wy'), f64))),
-    mi.sum(mi.mul(out.hT, mi.randn(out.hT.shape, rng.fork('wh'), f64)))),
-  mi.sum(mi.mul(out.hs, mi.randn(out.hs.shape, rng.fork('ws'), f64))));
+  const loss = mi.add(
+    mi.add(
+      mi.sum(mi.mul(out.y, mi.randn(out.y.shape, rng.fork('wy'), f64))),
+      mi.sum(mi.mul(out.hT, mi.randn(out.hT.shape, rng.fork('wh'), f64))),
+    ),
+    mi.sum(mi.mul(out.hs, mi.randn(out.hs.shape, rng.fork('ws'), f64))),
+  );
   const g = mi.backwardFrom(loss);
   return { out, grads: Object.fromEntries(names.map((k) => [k, g.get(leaves[k]!)!])) as Record<keyof Inputs, Tensor> };
 }
 
 function assertClose(what: string, got: Tensor, want: Tensor, rtol = 1e-9): void {
   assert.equal(got.shape, want.shape, `${what}: shape`);
-  const a = got.dataSync(), b = want.dataSync();
+  const a = got.dataSync(),
+    b = want.dataSync();
   let scale = 0;
   for (const v of b) scale = Math.max(scale, Math.abs(v));
   for (let i = 0; i < a.length; i++) {

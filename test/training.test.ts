@@ -6,7 +6,10 @@ import * as mi from '../engine/index.ts';
 
 const test = suite('training');
 
-const N_SAMPLES = 64, IN = 2, HIDDEN = 16, STEPS = 300;
+const N_SAMPLES = 64,
+  IN = 2,
+  HIDDEN = 16,
+  STEPS = 300;
 
 /** Targets y = sin(2 x0) * cos(x1) + 0.3 x0 on x uniform in [-1, 1]^2. */
 function toyData(rng: mi.Rng): { x: mi.Tensor; y: mi.Tensor } {
@@ -60,19 +63,24 @@ function train(seed: number): number[] {
 
 test('a tiny MLP learns the toy regression with AdamW and a warm-up + cosine schedule', () => {
   const losses = train(7);
-  const first = losses[0], last = losses[losses.length - 1];
+  const first = losses[0],
+    last = losses[losses.length - 1];
   assert.ok(losses.every(Number.isFinite), 'all losses finite');
   assert.ok(last < 0.05 * first, `final loss ${last} is not below 5% of the initial ${first}`);
   assert.ok(last < 1e-2, `final loss ${last} >= 1e-2`);
 });
 
 test('two runs with the same seed give bit-identical loss sequences; another seed differs', () => {
-  const a = train(11), b = train(11);
+  const a = train(11),
+    b = train(11);
   assert.is(a.length, STEPS);
   // Object.is distinguishes every float (and -0); comparing the bits via Float32Array would too
   a.forEach((v, i) => assert.ok(Object.is(v, b[i]), `step ${i}: ${v} vs ${b[i]}`));
   const c = train(12);
-  assert.ok(c.some((v, i) => v !== a[i]), 'a different seed should give a different run');
+  assert.ok(
+    c.some((v, i) => v !== a[i]),
+    'a different seed should give a different run',
+  );
 });
 
 test.run();

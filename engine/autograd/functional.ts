@@ -2,7 +2,7 @@
 import { backwardFrom } from './tape.ts';
 import { enableGrad, noGrad, tidy } from '../runtime.ts';
 import { shapeStr, sizeOf } from '../shape.ts';
-import { empty, Tensor } from '../tensor.ts';
+import { empty, type Tensor } from '../tensor.ts';
 import { concat, expand, eye, reshape } from '../ops/index.ts';
 
 /** A new leaf over the same buffer with no history (requiresGrad off). */
@@ -45,10 +45,13 @@ export function grad(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => Tenso
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): [Tensor, (cotangent: Tensor) => Tensor[]] {
   const leaves = xs.map(leafCopy);
   const out = enableGrad(() => f(...leaves));
-  return [out, (cot) => {
-    const g = backwardFrom(out, cot);
-    return leaves.map((l) => g.get(l) ?? zerosLikeT(l));
-  }];
+  return [
+    out,
+    (cot) => {
+      const g = backwardFrom(out, cot);
+      return leaves.map((l) => g.get(l) ?? zerosLikeT(l));
+    },
+  ];
 }
 
 export interface JacobianOptions {
@@ -96,13 +99,15 @@ function batchedJacobian(f: (x: Tensor) => Tensor, x: Tensor, chunk: number): Te
   const blocks: Tensor[] = [];
   for (let start = 0; start < m; start += k0) {
     const k = Math.min(k0, m - start);
-    blocks.push(tidy(() => {
-      const xs = expand(x, [k, ...x.shape.slice(1)]);
-      const [out, pull] = vjp(f, xs);
-      // row j of the cotangent is the basis vector for output element start + j, placed in copy j
-      const cot = reshape(basisBlock(out, start, k, m), out.shape);
-      return reshape(pull(cot)[0], [k, x.size]);
-    }));
+    blocks.push(
+      tidy(() => {
+        const xs = expand(x, [k, ...x.shape.slice(1)]);
+        const [out, pull] = vjp(f, xs);
+        // row j of the cotangent is the basis vector for output element start + j, placed in copy j
+        const cot = reshape(basisBlock(out, start, k, m), out.shape);
+        return reshape(pull(cot)[0], [k, x.size]);
+      }),
+    );
   }
   if (!blocks.length) return empty([...outRest, ...x.shape], x.dtype, x.backend);
   return reshape(concat(blocks, 0), [...outRest, ...x.shape]);
@@ -115,6 +120,7 @@ function basisRow(out: Tensor, i: number, _k: number): Tensor {
 
 /** k copies' cotangent: copy j holds the basis vector e_{start+j} of the m = per-copy output size. */
 function basisBlock(out: Tensor, start: number, k: number, m: number): Tensor {
-  if (out.size !== k * m) throw new Error(`jacobian: f is not batch-polymorphic (output ${shapeStr(out.shape)} for ${k} copies of ${m} outputs)`);
+  if (out.size !== k * m)
+    throw new Error(`jacobian: f is not batch-polymorphic (output ${shapeStr(out.shape)} for ${k} copies of ${m} outputs)`);
   return eye(m, out.dtype, out.backend, start, k);
 }

@@ -12,7 +12,9 @@ export interface GradOps {
   onesLike(t: Tensor): Tensor;
 }
 let ops: GradOps | null = null;
-export function setGradOps(o: GradOps): void { ops = o; }
+export function setGradOps(o: GradOps): void {
+  ops = o;
+}
 
 /**
  * Records `outputs` as made by `op` from `inputs`, if any input requires a gradient. `backward`
@@ -41,7 +43,10 @@ function topoOrder(root: GradNode): GradNode[] {
     if (i < node.inputs.length) {
       top[1]++;
       const child = node.inputs[i].node;
-      if (child && !seen.has(child)) { seen.add(child); stack.push([child, 0]); }
+      if (child && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
     } else {
       stack.pop();
       order.push(node);
@@ -73,7 +78,10 @@ export function backwardFrom(root: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
     throw new Error(`backward: cotangent ${shapeStr(seed.shape)} does not match output ${shapeStr(root.shape)}`);
   }
   if (!root.requiresGrad) throw new Error('backward: the output does not depend on any tensor that requires a gradient');
-  if (!root.node) { leafGrads.set(root, seed === ownSeed ? seed : seed.view(seed.shape)); return leafGrads; }
+  if (!root.node) {
+    leafGrads.set(root, seed === ownSeed ? seed : seed.view(seed.shape));
+    return leafGrads;
+  }
 
   const pending = new Map<GradNode, (Tensor | undefined)[]>();
   pending.set(root.node, Object.assign(new Array(root.node.nOut).fill(undefined), { [root.outIndex]: seed }));

@@ -18,7 +18,11 @@ function allocArray(dtype: DType, size: number): TypedArray {
 }
 
 export class CpuBuffer implements Buffer {
-  constructor(readonly dtype: DType, readonly size: number, public data: TypedArray | null) {}
+  constructor(
+    readonly dtype: DType,
+    readonly size: number,
+    public data: TypedArray | null,
+  ) {}
 }
 
 export class CpuBackend implements Backend {
@@ -58,7 +62,11 @@ export class CpuBackend implements Backend {
   run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
     const impl = CPU_KERNELS[kernel] as (i: TypedArray[], o: TypedArray[], p: KernelParams[K]) => void;
     if (!impl) throw new Error(`cpu backend: no kernel '${kernel}'`);
-    impl(inputs.map((b) => this.own(b, kernel).data!), outputs.map((b) => this.own(b, kernel).data!), params);
+    impl(
+      inputs.map((b) => this.own(b, kernel).data!),
+      outputs.map((b) => this.own(b, kernel).data!),
+      params,
+    );
   }
 
   free(buf: Buffer): void {

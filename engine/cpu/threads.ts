@@ -25,7 +25,9 @@ export interface SplitJob {
 }
 
 // flags[slot]: worker state. READY after start-up, BUSY while a part runs, then READY or FAILED.
-const READY = 1, BUSY = 2, FAILED = 3; // 0: starting
+const READY = 1,
+  BUSY = 2,
+  FAILED = 3; // 0: starting
 
 interface Pool {
   workers: { postMessage(m: unknown): void }[];
@@ -78,7 +80,10 @@ function startPool(): void {
   for (let slot = 0; slot < n - 1; slot++) {
     const w = new wt.Worker(boot, { eval: true, workerData: { flags, slot } });
     w.unref();
-    w.on('error', (e: Error) => { console.error(`cpu thread ${slot}: ${e.message}`); Atomics.store(flags, slot, FAILED); });
+    w.on('error', (e: Error) => {
+      console.error(`cpu thread ${slot}: ${e.message}`);
+      Atomics.store(flags, slot, FAILED);
+    });
     workers.push(w);
   }
   pool = { workers, flags };
@@ -89,7 +94,11 @@ export function threadsReady(): number {
   if (!pool) {
     if (!starting && requested !== 1 && typeof process !== 'undefined') {
       starting = true;
-      try { startPool(); } catch (e) { console.error(`cpu threads not started: ${(e as Error).message}`); }
+      try {
+        startPool();
+      } catch (e) {
+        console.error(`cpu threads not started: ${(e as Error).message}`);
+      }
     }
     return 1;
   }
@@ -111,7 +120,11 @@ function sharedLike(a: TypedArray): TypedArray {
  * returning when all are done. False (and nothing run) when the workers are not ready; the caller
  * then does the whole range itself. ranges.length must be at most threadsReady().
  */
-export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0: number, r1: number, outs: TypedArray[]) => void): boolean {
+export function runSplit(
+  job: SplitJob,
+  ranges: [number, number][],
+  runHere: (r0: number, r1: number, outs: TypedArray[]) => void,
+): boolean {
   if (!pool || ranges.length < 2 || (job.extra && !shared(job.extra))) return false;
   const { workers, flags } = pool;
   // small outputs are not in shared memory: the parts write a shared stand-in, copied back after
@@ -127,7 +140,9 @@ export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0
     if (Atomics.load(flags, s - 1) === FAILED) failed = true;
   }
   if (failed) throw new Error(`cpu threads: a worker failed running ${job.task} (see the error printed above)`);
-  job.outs.forEach((o, i) => { if (outs[i] !== o) o.set(outs[i]); });
+  job.outs.forEach((o, i) => {
+    if (outs[i] !== o) o.set(outs[i]);
+  });
   return true;
 }
 

@@ -29,12 +29,17 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDtype?: DType): Tensor
   if (a.dtype !== b.dtype) throw new Error(`${op}: dtype mismatch ${describe(a)} and ${describe(b)}`);
   const shape = broadcastShapes(op, a.shape, b.shape);
   return runKernel('binary', [a, b], [{ shape, dtype: outDtype ?? a.dtype }], {
-    op, shape, aStrides: broadcastStrides(a.shape, shape), bStrides: broadcastStrides(b.shape, shape),
+    op,
+    shape,
+    aStrides: broadcastStrides(a.shape, shape),
+    bStrides: broadcastStrides(b.shape, shape),
   })[0];
 }
 
 function binaryOp(
-  op: BinaryOp, a0: TensorLike, b0: TensorLike,
+  op: BinaryOp,
+  a0: TensorLike,
+  b0: TensorLike,
   grads: (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null],
 ): Tensor {
   const [a, b] = typeof a0 === 'number' ? [lift(a0, b0 as Tensor), b0 as Tensor] : [a0, lift(b0, a0)];
@@ -48,26 +53,27 @@ function binaryOp(
 
 export const add = (a: TensorLike, b: TensorLike): Tensor => binaryOp('add', a, b, (g) => [g, g]);
 export const sub = (a: TensorLike, b: TensorLike): Tensor => binaryOp('sub', a, b, (g) => [g, neg(g)]);
-export const mul = (a: TensorLike, b: TensorLike): Tensor => binaryOp('mul', a, b, (g, x, w) => [
-  x.requiresGrad ? mul(g, w) : null, w.requiresGrad ? mul(g, x) : null,
-]);
-export const div = (a: TensorLike, b: TensorLike): Tensor => binaryOp('div', a, b, (g, x, w, y) => [
-  x.requiresGrad ? div(g, w) : null, w.requiresGrad ? neg(div(mul(g, y), w)) : null,
-]);
+export const mul = (a: TensorLike, b: TensorLike): Tensor =>
+  binaryOp('mul', a, b, (g, x, w) => [x.requiresGrad ? mul(g, w) : null, w.requiresGrad ? mul(g, x) : null]);
+export const div = (a: TensorLike, b: TensorLike): Tensor =>
+  binaryOp('div', a, b, (g, x, w, y) => [x.requiresGrad ? div(g, w) : null, w.requiresGrad ? neg(div(mul(g, y), w)) : null]);
 /** a ** b; the gradient for b uses log(a) and is only defined for a > 0. */
-export const pow = (a: TensorLike, b: TensorLike): Tensor => binaryOp('pow', a, b, (g, x, w, y) => [
-  x.requiresGrad ? mul(g, mul(w, binaryRaw('pow', x, sub(w, 1)))) : null,
-  w.requiresGrad ? mul(g, mul(y, log(x))) : null,
-]);
+export const pow = (a: TensorLike, b: TensorLike): Tensor =>
+  binaryOp('pow', a, b, (g, x, w, y) => [
+    x.requiresGrad ? mul(g, mul(w, binaryRaw('pow', x, sub(w, 1)))) : null,
+    w.requiresGrad ? mul(g, mul(y, log(x))) : null,
+  ]);
 // Gradient of max/min goes to the selected operand; ties send it to the first.
-export const maximum = (a: TensorLike, b: TensorLike): Tensor => binaryOp('maximum', a, b, (g, x, w) => {
-  const m = binaryRaw('ge', x, w);
-  return [mul(g, m), mul(g, sub(1, m))];
-});
-export const minimum = (a: TensorLike, b: TensorLike): Tensor => binaryOp('minimum', a, b, (g, x, w) => {
-  const m = binaryRaw('le', x, w);
-  return [mul(g, m), mul(g, sub(1, m))];
-});
+export const maximum = (a: TensorLike, b: TensorLike): Tensor =>
+  binaryOp('maximum', a, b, (g, x, w) => {
+    const m = binaryRaw('ge', x, w);
+    return [mul(g, m), mul(g, sub(1, m))];
+  });
+export const minimum = (a: TensorLike, b: TensorLike): Tensor =>
+  binaryOp('minimum', a, b, (g, x, w) => {
+    const m = binaryRaw('le', x, w);
+    return [mul(g, m), mul(g, sub(1, m))];
+  });
 
 /** Comparisons give 1 or 0 in the inputs' dtype and carry no gradient. */
 function compare(op: BinaryOp, a0: TensorLike, b0: TensorLike): Tensor {
@@ -98,8 +104,7 @@ export const silu = (x: Tensor): Tensor => unaryOp('silu', x, (x) => unaryRaw('s
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x, (_x, y) => unaryRaw('affine', unaryRaw('square', y), -1, 1));
 /** log(1 + exp(x)), stable for any x. */
 export const softplus = (x: Tensor): Tensor => unaryOp('softplus', x, (x) => unaryRaw('sigmoid', x));
-export const clamp = (x: Tensor, lo: number, hi: number): Tensor =>
-  unaryOp('clamp', x, (x) => unaryRaw('inside', x, lo, hi), lo, hi);
+export const clamp = (x: Tensor, lo: number, hi: number): Tensor => unaryOp('clamp', x, (x) => unaryRaw('inside', x, lo, hi), lo, hi);
 /** a * x + b for scalars a, b. */
 export const affine = (x: Tensor, a: number, b: number): Tensor => {
   const y = unaryRaw('affine', x, a, b);
@@ -116,7 +121,10 @@ export function where(cond: Tensor, a0: TensorLike, b0: TensorLike): Tensor {
   if (a.dtype !== b.dtype) throw new Error(`where: dtype mismatch ${describe(a)} and ${describe(b)}`);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape), b.shape);
   const y = runKernel('where', [cond, a, b], [{ shape, dtype: a.dtype }], {
-    shape, cStrides: broadcastStrides(cond.shape, shape), aStrides: broadcastStrides(a.shape, shape), bStrides: broadcastStrides(b.shape, shape),
+    shape,
+    cStrides: broadcastStrides(cond.shape, shape),
+    aStrides: broadcastStrides(a.shape, shape),
+    bStrides: broadcastStrides(b.shape, shape),
   })[0];
   record('where', [a, b], [y], ([g]) => {
     const z = full([], 0, { dtype: g!.dtype, backend: g!.backend });

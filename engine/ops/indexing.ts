@@ -16,7 +16,11 @@ export function embedding(table: Tensor, idx: Tensor): Tensor {
   if (table.rank < 1) throw new Error(`embedding: table ${shapeStr(table.shape)} has no rows`);
   const rows = table.shape[0];
   const cols = table.size / Math.max(rows, 1);
-  const y = runKernel('gather', [table, idx], [{ shape: [...idx.shape, ...table.shape.slice(1)], dtype: table.dtype }], { n: idx.size, rows, cols })[0];
+  const y = runKernel('gather', [table, idx], [{ shape: [...idx.shape, ...table.shape.slice(1)], dtype: table.dtype }], {
+    n: idx.size,
+    rows,
+    cols,
+  })[0];
   record('embedding', [table], [y], ([g]) => [scatterAdd(g!, idx, table.shape)]);
   return y;
 }
@@ -39,7 +43,9 @@ export function indexSelect(x: Tensor, axis: number, idx: Tensor): Tensor {
   const perm = [a, ...x.shape.map((_, i) => i).filter((i) => i !== a)];
   const moved = embedding(permute(x, perm), idx);
   const inv = new Array<number>(perm.length);
-  perm.forEach((p, i) => { inv[p] = i; });
+  perm.forEach((p, i) => {
+    inv[p] = i;
+  });
   return permute(moved, inv);
 }
 

@@ -6,14 +6,18 @@ import { add } from './elementwise.ts';
 import { assertSameDtype, runKernel } from './run.ts';
 import { expand, reshape, squeeze, sumTo, unsqueeze } from './shape.ts';
 
-export interface MatmulOptions { transA?: boolean; transB?: boolean }
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
 
 /**
  * op(a) @ op(b) where op transposes the last two axes when asked. Leading (batch) axes broadcast.
  * A 1-D a is a row vector, a 1-D b a column vector, and that axis is dropped from the result.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const transA = !!opts.transA, transB = !!opts.transB;
+  const transA = !!opts.transA,
+    transB = !!opts.transB;
   assertSameDtype('matmul', a, b);
   if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: scalar operand ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`);
   if (a.rank === 1 || b.rank === 1) {
@@ -27,12 +31,20 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   }
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
-  const M = transA ? ac : ar, K = transA ? ar : ac;
-  const Kb = transB ? bc : br, N = transB ? br : bc;
+  const M = transA ? ac : ar,
+    K = transA ? ar : ac;
+  const Kb = transB ? bc : br,
+    N = transB ? br : bc;
   if (K !== Kb) {
-    throw new Error(`matmul: inner dimensions differ: ${shapeStr(a.shape)}${transA ? '^T' : ''} @ ${shapeStr(b.shape)}${transB ? '^T' : ''}`);
+    throw new Error(
+      `matmul: inner dimensions differ: ${shapeStr(a.shape)}${transA ? '^T' : ''} @ ${shapeStr(b.shape)}${transB ? '^T' : ''}`,
+    );
   }
-  const batchShape = broadcastShapes(`matmul: batch axes of ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`, a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchShape = broadcastShapes(
+    `matmul: batch axes of ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`,
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
   const batch = sizeOf(batchShape);
   // an operand whose batch is neither the full one nor a single matrix is expanded (copied)
   const prep = (t: Tensor): [Tensor, number] => {
@@ -45,15 +57,18 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const [ae, aStride] = prep(a);
   const [be, bStride] = prep(b);
   const y = runKernel('matmul', [ae, be], [{ shape: [...batchShape, M, N], dtype: a.dtype }], {
-    batch, M, N, K, transA, transB, aBatchStride: aStride, bBatchStride: bStride,
+    batch,
+    M,
+    N,
+    K,
+    transA,
+    transB,
+    aBatchStride: aStride,
+    bBatchStride: bStride,
   })[0];
   record('matmul', [a, b], [y], ([g]) => {
-    const ga = !a.requiresGrad ? null : transA
-      ? matmul(b, g!, { transA: transB, transB: true })
-      : matmul(g!, b, { transB: !transB });
-    const gb = !b.requiresGrad ? null : transB
-      ? matmul(g!, a, { transA: true, transB: transA })
-      : matmul(a, g!, { transA: !transA });
+    const ga = !a.requiresGrad ? null : transA ? matmul(b, g!, { transA: transB, transB: true }) : matmul(g!, b, { transB: !transB });
+    const gb = !b.requiresGrad ? null : transB ? matmul(g!, a, { transA: true, transB: transA }) : matmul(a, g!, { transA: !transA });
     return [ga && sumTo(ga, a.shape), gb && sumTo(gb, b.shape)];
   });
   return y;

@@ -15,7 +15,8 @@ function lastAxisSoftmax(x: Tensor, log: boolean): Tensor {
   const rows = x.size / Math.max(cols, 1);
   const y = runKernel('softmax', [x], [{ shape: x.shape, dtype: x.dtype }], { rows, cols, log })[0];
   record(log ? 'logSoftmax' : 'softmax', [x], [y], ([g]) =>
-    runKernel('softmax_bwd', [y, g!], [{ shape: x.shape, dtype: x.dtype }], { rows, cols, log }));
+    runKernel('softmax_bwd', [y, g!], [{ shape: x.shape, dtype: x.dtype }], { rows, cols, log }),
+  );
   return y;
 }
 
@@ -44,14 +45,21 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const ignoreIndex = opts.ignoreIndex ?? -100;
   const cols = logits.shape[logits.rank - 1];
   const rows = logits.size / Math.max(cols, 1);
-  if (targets.dtype !== 'int32' || targets.size !== rows || logits.rank - 1 !== targets.rank ||
-    targets.shape.some((d, i) => d !== logits.shape[i])) {
-    throw new Error(`crossEntropy: targets ${targets.dtype}${shapeStr(targets.shape)} do not match logits ${shapeStr(logits.shape)} (want int32 of the leading shape)`);
+  if (
+    targets.dtype !== 'int32' ||
+    targets.size !== rows ||
+    logits.rank - 1 !== targets.rank ||
+    targets.shape.some((d, i) => d !== logits.shape[i])
+  ) {
+    throw new Error(
+      `crossEntropy: targets ${targets.dtype}${shapeStr(targets.shape)} do not match logits ${shapeStr(logits.shape)} (want int32 of the leading shape)`,
+    );
   }
   const p = { rows, cols, ignoreIndex };
   const rowLoss = runKernel('cross_entropy', [logits, targets], [{ shape: targets.shape, dtype: logits.dtype }], p)[0];
   record('crossEntropy', [logits], [rowLoss], ([g]) =>
-    runKernel('cross_entropy_bwd', [logits, targets, g!], [{ shape: logits.shape, dtype: logits.dtype }], p));
+    runKernel('cross_entropy_bwd', [logits, targets, g!], [{ shape: logits.shape, dtype: logits.dtype }], p),
+  );
   const reduction = opts.reduction ?? 'mean';
   if (reduction === 'none') return rowLoss;
   const total = sum(rowLoss);
@@ -68,9 +76,26 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
     throw new Error(`rmsNorm: weight ${shapeStr(weight.shape)} does not match the last axis of ${shapeStr(x.shape)}`);
   }
   const rows = x.size / Math.max(cols, 1);
-  const [y, rstd] = runKernel('rmsnorm', [x, weight], [{ shape: x.shape, dtype: x.dtype }, { shape: [rows], dtype: x.dtype }], { rows, cols, eps });
+  const [y, rstd] = runKernel(
+    'rmsnorm',
+    [x, weight],
+    [
+      { shape: x.shape, dtype: x.dtype },
+      { shape: [rows], dtype: x.dtype },
+    ],
+    { rows, cols, eps },
+  );
   record('rmsNorm', [x, weight], [y], ([g]) =>
-    runKernel('rmsnorm_bwd', [x, weight, rstd, g!], [{ shape: x.shape, dtype: x.dtype }, { shape: weight.shape, dtype: x.dtype }], { rows, cols }));
+    runKernel(
+      'rmsnorm_bwd',
+      [x, weight, rstd, g!],
+      [
+        { shape: x.shape, dtype: x.dtype },
+        { shape: weight.shape, dtype: x.dtype },
+      ],
+      { rows, cols },
+    ),
+  );
   return y;
 }
 
@@ -84,13 +109,17 @@ export function conv1dCausal(x: Tensor, weight: Tensor, bias?: Tensor | null): T
   const [batch, T, C] = x.shape;
   const w = weight.rank === 3 && weight.shape[1] === 1 ? reshape(weight, [weight.shape[0], weight.shape[2]]) : weight;
   if (w.rank !== 2 || w.shape[0] !== C) throw new Error(`conv1dCausal: weight ${shapeStr(weight.shape)} does not match ${C} channels`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== C)) throw new Error(`conv1dCausal: bias ${shapeStr(bias.shape)} does not match ${C} channels`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== C))
+    throw new Error(`conv1dCausal: bias ${shapeStr(bias.shape)} does not match ${C} channels`);
   const K = w.shape[1];
   const p = { batch, T, C, K, hasBias: !!bias };
   const inputs = bias ? [x, w, bias] : [x, w];
   const y = runKernel('conv1d', inputs, [{ shape: x.shape, dtype: x.dtype }], p)[0];
   record('conv1dCausal', inputs, [y], ([g]) => {
-    const outs = [{ shape: x.shape, dtype: x.dtype }, { shape: w.shape, dtype: x.dtype }];
+    const outs = [
+      { shape: x.shape, dtype: x.dtype },
+      { shape: w.shape, dtype: x.dtype },
+    ];
     if (bias) outs.push({ shape: bias.shape, dtype: x.dtype });
     return runKernel('conv1d_bwd', [x, w, g!], outs, p);
   });
@@ -103,7 +132,15 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   if (!Number.isInteger(k) || k < 1 || k > cols) throw new Error(`topk: k=${k} out of range for last axis ${cols} of ${shapeStr(x.shape)}`);
   const rows = x.size / cols;
   const shape = [...x.shape.slice(0, -1), k];
-  const [values, indices] = runKernel('topk', [x], [{ shape, dtype: x.dtype }, { shape, dtype: 'int32' }], { rows, cols, k });
+  const [values, indices] = runKernel(
+    'topk',
+    [x],
+    [
+      { shape, dtype: x.dtype },
+      { shape, dtype: 'int32' },
+    ],
+    { rows, cols, k },
+  );
   record('topk', [x], [values], ([g]) => {
     // route each value's gradient back to the column it came from
     const flatIdx = add(indices, mul(reshape(arangeLike(rows, indices), [...x.shape.slice(0, -1), 1]), cols));

@@ -12,9 +12,12 @@ export type Axes = number | readonly number[] | undefined;
 interface Plan {
   /** x rearranged so the reduced axes form one block: [outer, len, inner]. */
   src: Tensor;
-  outer: number; len: number; inner: number;
+  outer: number;
+  len: number;
+  inner: number;
   /** output shape with kept (size-1) axes, and without */
-  keptShape: number[]; outShape: number[];
+  keptShape: number[];
+  outShape: number[];
 }
 
 function plan(x: Tensor, axes: Axes, op: string, keepdim: boolean): Plan {
@@ -33,7 +36,14 @@ function plan(x: Tensor, axes: Axes, op: string, keepdim: boolean): Plan {
   const s = src.shape;
   const n = ax.length;
   const prod = (a: readonly number[]) => a.reduce((p, d) => p * d, 1);
-  return { src, outer: prod(s.slice(0, first)), len: prod(s.slice(first, first + n)), inner: prod(s.slice(first + n)), keptShape, outShape };
+  return {
+    src,
+    outer: prod(s.slice(0, first)),
+    len: prod(s.slice(first, first + n)),
+    inner: prod(s.slice(first + n)),
+    keptShape,
+    outShape,
+  };
 }
 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: Axes, keepdim: boolean): { y: Tensor; p: Plan } {
@@ -89,5 +99,10 @@ export function logsumexp(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const m0 = reduceRaw('max', x, ax, true).y;
   const m = where(lt(abs(m0), Infinity), m0, 0);
   const out = add(log(sum(exp(sub(x, m)), ax, true)), m);
-  return keepdim ? out : reshape(out, x.shape.filter((_, i) => !ax.includes(i)));
+  return keepdim
+    ? out
+    : reshape(
+        out,
+        x.shape.filter((_, i) => !ax.includes(i)),
+      );
 }

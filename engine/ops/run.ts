@@ -20,7 +20,12 @@ export function runKernel<K extends KernelName>(
   if (!backend) throw new Error(`${kernel}: runKernel needs at least one input tensor`);
   const outs = outputs.map((o) => empty(o.shape, o.dtype, backend));
   try {
-    backend.run(kernel, inputs.map((t) => t.buffer), outs.map((t) => t.buffer), params);
+    backend.run(
+      kernel,
+      inputs.map((t) => t.buffer),
+      outs.map((t) => t.buffer),
+      params,
+    );
   } catch (e) {
     for (const o of outs) o.dispose();
     throw e;

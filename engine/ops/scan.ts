@@ -56,11 +56,22 @@ export function selectiveScan(inp: SelectiveScanInputs): SelectiveScanOutputs {
     if (t.dtype !== x.dtype) throw new Error(`selectiveScan: mixed dtypes ${x.dtype} and ${t.dtype}`);
   }
   const p: ScanParams = {
-    batch, T, E, N, hasD: !!inp.D, hasZ: !!inp.z, hasH0: !!inp.h0, hasDeltaBias: !!inp.deltaBias,
-    deltaSoftplus: !!inp.deltaSoftplus, saveStates: !!inp.returnStates,
+    batch,
+    T,
+    E,
+    N,
+    hasD: !!inp.D,
+    hasZ: !!inp.z,
+    hasH0: !!inp.h0,
+    hasDeltaBias: !!inp.deltaBias,
+    deltaSoftplus: !!inp.deltaSoftplus,
+    saveStates: !!inp.returnStates,
   };
   const dtype = x.dtype;
-  const outSpecs = [{ shape: [batch, T, E], dtype }, { shape: [batch, E, N], dtype }];
+  const outSpecs = [
+    { shape: [batch, T, E], dtype },
+    { shape: [batch, E, N], dtype },
+  ];
   if (p.saveStates) outSpecs.push({ shape: [batch, T, E, N], dtype });
   const outs = runKernel('scan', inputs, outSpecs, p);
   record('selectiveScan', inputs, outs, ([dy, dhT, dhs]) => {

@@ -31,15 +31,26 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 }
 
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normAxis(axis, x.rank, 'squeeze');
   if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${axis} of ${shapeStr(x.shape)} is not 1`);
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== a),
+  );
 }
 
 function stridedCopy(x: Tensor, shape: number[], inStrides: number[], inOffset: number): Tensor {
   return runKernel('copy', [x], [{ shape, dtype: x.dtype }], {
-    shape, inStrides, inOffset, outStrides: stridesOf(shape), outOffset: 0,
+    shape,
+    inStrides,
+    inOffset,
+    outStrides: stridesOf(shape),
+    outOffset: 0,
   })[0];
 }
 
@@ -51,9 +62,16 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   }
   if (p.every((a, i) => a === i)) return x;
   const xs = stridesOf(x.shape);
-  const y = stridedCopy(x, p.map((a) => x.shape[a]), p.map((a) => xs[a]), 0);
+  const y = stridedCopy(
+    x,
+    p.map((a) => x.shape[a]),
+    p.map((a) => xs[a]),
+    0,
+  );
   const inv = new Array<number>(p.length);
-  p.forEach((a, i) => { inv[a] = i; });
+  p.forEach((a, i) => {
+    inv[a] = i;
+  });
   record('permute', [x], [y], ([g]) => [permute(g!, inv)]);
   return y;
 }
@@ -61,7 +79,8 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 /** Swaps two axes (default: the last two). */
 export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   const perm = Array.from({ length: x.rank }, (_, i) => i);
-  const i = normAxis(a, x.rank, 'transpose'), j = normAxis(b, x.rank, 'transpose');
+  const i = normAxis(a, x.rank, 'transpose'),
+    j = normAxis(b, x.rank, 'transpose');
   [perm[i], perm[j]] = [perm[j], perm[i]];
   return permute(x, perm);
 }
@@ -101,7 +120,11 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const y = stridedCopy(x, shape, xs, s * xs[a]);
   record('slice', [x], [y], ([g]) => {
     const pieces: Tensor[] = [];
-    const pad = (n: number) => { const ps = [...x.shape]; ps[a] = n; pieces.push(zerosOf(ps, g!)); };
+    const pad = (n: number) => {
+      const ps = [...x.shape];
+      ps[a] = n;
+      pieces.push(zerosOf(ps, g!));
+    };
     if (s > 0) pad(s);
     pieces.push(g!);
     if (e < d) pad(d - e);
@@ -134,14 +157,22 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   for (const t of xs) {
     if (t.size) {
       y.backend.run('copy', [t.buffer], [y.buffer], {
-        shape: [...t.shape], inStrides: stridesOf(t.shape), inOffset: 0, outStrides: ys, outOffset: off * ys[a],
+        shape: [...t.shape],
+        inStrides: stridesOf(t.shape),
+        inOffset: 0,
+        outStrides: ys,
+        outOffset: off * ys[a],
       });
     }
     off += t.shape[a];
   }
   record('concat', xs, [y], ([g]) => {
     let o = 0;
-    return xs.map((t) => { const p = slice(g!, a, o, o + t.shape[a]); o += t.shape[a]; return p; });
+    return xs.map((t) => {
+      const p = slice(g!, a, o, o + t.shape[a]);
+      o += t.shape[a];
+      return p;
+    });
   });
   return y;
 }
@@ -153,10 +184,17 @@ export function split(x: Tensor, sizes: readonly number[], axis: number): Tensor
     throw new Error(`split: sizes ${JSON.stringify(sizes)} do not add up to axis ${axis} of ${shapeStr(x.shape)}`);
   }
   let o = 0;
-  return sizes.map((s) => { const p = slice(x, a, o, o + s); o += s; return p; });
+  return sizes.map((s) => {
+    const p = slice(x, a, o, o + s);
+    o += s;
+    return p;
+  });
 }
 
 /** Stacks same-shaped tensors along a new axis. */
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
-  return concat(xs.map((t) => unsqueeze(t, axis)), axis);
+  return concat(
+    xs.map((t) => unsqueeze(t, axis)),
+    axis,
+  );
 }

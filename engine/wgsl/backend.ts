@@ -28,7 +28,12 @@ const UNIFORM_ARENA_BYTES = 64 * 1024;
 export class WgslBuffer implements Buffer {
   /** Number of the submission that last used this buffer (this.batch while it is being recorded). */
   lastUse = -1;
-  constructor(readonly dtype: DType, readonly size: number, public gpu: GPUBuffer | null, readonly classBytes: number) {}
+  constructor(
+    readonly dtype: DType,
+    readonly size: number,
+    public gpu: GPUBuffer | null,
+    readonly classBytes: number,
+  ) {}
 }
 
 interface Pipeline {
@@ -101,14 +106,18 @@ export class WebGpuBackend implements Backend {
       maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
       ...(sg?.subgroupMinSize ? { subgroupSizes: { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize } } : {}),
     };
-    this.device.lost.then((info) => { this.lost = `webgpu: device lost (${info.reason}): ${info.message}`; });
+    this.device.lost.then((info) => {
+      this.lost = `webgpu: device lost (${info.reason}): ${info.message}`;
+    });
     this.device.addEventListener('uncapturederror', (ev) => {
       this.fail(new Error(`webgpu: uncaptured device error: ${(ev as GPUUncapturedErrorEvent).error.message}`));
     });
   }
 
   /** The adapter behind the device (kept reachable with the GPU object). */
-  get adapter(): GPUAdapter { return this.acquired.adapter; }
+  get adapter(): GPUAdapter {
+    return this.acquired.adapter;
+  }
 
   supports(dtype: DType): boolean {
     return dtype === 'float32' || dtype === 'int32';
@@ -120,7 +129,9 @@ export class WebGpuBackend implements Backend {
     const bytes = size * bytesPer(dtype);
     const limit = this.device.limits.maxStorageBufferBindingSize;
     if (bytes > limit) {
-      throw new Error(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize of ${limit} bytes`);
+      throw new Error(
+        `webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize of ${limit} bytes`,
+      );
     }
     // a size class past maxBufferSize falls back to the exact size (rounded to 4 bytes)
     const rounded = sizeClass(bytes);
@@ -135,16 +146,24 @@ export class WebGpuBackend implements Backend {
     if (b.size === 0) return;
     // a write is queued ahead of the encoder being recorded: submit that first if it uses the buffer
     if (this.batch && b.lastUse === this.batchNo) this.submit();
-    const typed = b.dtype === 'int32'
-      ? (data instanceof Int32Array ? data : Int32Array.from(data, (v) => Math.trunc(v)))
-      : (data instanceof Float32Array ? data : Float32Array.from(data));
+    const typed =
+      b.dtype === 'int32'
+        ? data instanceof Int32Array
+          ? data
+          : Int32Array.from(data, (v) => Math.trunc(v))
+        : data instanceof Float32Array
+          ? data
+          : Float32Array.from(data);
     this.device.queue.writeBuffer(b.gpu!, 0, typed.buffer, typed.byteOffset, typed.byteLength);
   }
 
   async read(buf: Buffer): Promise<TypedArray> {
     const b = this.own(buf, 'read');
     const out = b.dtype === 'int32' ? new Int32Array(b.size) : new Float32Array(b.size);
-    if (b.size === 0) { await this.settle(); return out; }
+    if (b.size === 0) {
+      await this.settle();
+      return out;
+    }
     const bytes = b.size * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     try {
@@ -241,12 +260,19 @@ export class WebGpuBackend implements Backend {
    * e.g. "invalid pipeline" after a compile error); every later call throws it.
    */
   private fail(e: Error, seq = this.checkSeq++): void {
-    if (seq < this.failureSeq) { this.failure = e; this.failureSeq = seq; }
+    if (seq < this.failureSeq) {
+      this.failure = e;
+      this.failureSeq = seq;
+    }
   }
 
   private watch(scope: Promise<GPUError | Error | null>, describe: (e: GPUError | Error) => string | Promise<string>): void {
     const seq = this.checkSeq++;
-    this.checks.push(scope.then(async (e) => { if (e) this.fail(new Error(await describe(e)), seq); }));
+    this.checks.push(
+      scope.then(async (e) => {
+        if (e) this.fail(new Error(await describe(e)), seq);
+      }),
+    );
   }
 
   /** Waits for every pending error scope and throws the first error. */
@@ -287,11 +313,14 @@ export class WebGpuBackend implements Backend {
       if (!v) return null;
       const info = await module.getCompilationInfo();
       const lines = code.split('\n');
-      const msgs = info.messages.filter((m) => m.type === 'error').map((m) =>
-        `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`);
-      return new Error(msgs.length
-        ? `webgpu: WGSL of '${label}' does not compile:\n${msgs.join('\n')}`
-        : `webgpu: pipeline '${label}' is invalid: ${v.message}`);
+      const msgs = info.messages
+        .filter((m) => m.type === 'error')
+        .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`);
+      return new Error(
+        msgs.length
+          ? `webgpu: WGSL of '${label}' does not compile:\n${msgs.join('\n')}`
+          : `webgpu: pipeline '${label}' is invalid: ${v.message}`,
+      );
     });
     return { pipeline, check };
   }
@@ -310,12 +339,22 @@ export class WebGpuBackend implements Backend {
   private recording(): Batch {
     if (!this.batch) {
       const encoder = this.device.createCommandEncoder({ label: `mi submission ${this.batchNo}` });
-      const arena = this.arenas.pop() ?? this.device.createBuffer({
-        size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform arena',
-      });
+      const arena =
+        this.arenas.pop() ??
+        this.device.createBuffer({
+          size: UNIFORM_ARENA_BYTES,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+          label: 'uniform arena',
+        });
       this.batch = {
-        encoder, pass: encoder.beginComputePass({ label: 'mi batch' }), passes: 0, labels: [], arena,
-        uniforms: new Uint8Array(UNIFORM_ARENA_BYTES), uniformBytes: 0, heldBack: [],
+        encoder,
+        pass: encoder.beginComputePass({ label: 'mi batch' }),
+        passes: 0,
+        labels: [],
+        arena,
+        uniforms: new Uint8Array(UNIFORM_ARENA_BYTES),
+        uniformBytes: 0,
+        heldBack: [],
       };
     }
     return this.batch;
@@ -326,7 +365,8 @@ export class WebGpuBackend implements Backend {
     if (x === 0 || y === 0 || z === 0) return; // nothing to do (empty tensor)
     const max = this.facts.maxWorkgroupsPerDimension;
     if (x > max) {
-      if (!pass.foldable || y !== 1) throw new Error(`webgpu: '${pass.label}' needs ${x} workgroups in x (limit ${max}) and cannot be folded`);
+      if (!pass.foldable || y !== 1)
+        throw new Error(`webgpu: '${pass.label}' needs ${x} workgroups in x (limit ${max}) and cannot be folded`);
       y = Math.ceil(x / max);
       x = Math.ceil(x / y);
     }
@@ -404,7 +444,9 @@ export class WebGpuBackend implements Backend {
 export function checkStorageBindings(kernel: string, passes: readonly ComputePass[], limit: number): void {
   for (const pass of passes) {
     if (pass.bindings.length > limit) {
-      throw new Error(`webgpu: kernel '${kernel}', pass '${pass.label}' binds ${pass.bindings.length} storage buffers, more than this device's maxStorageBuffersPerShaderStage of ${limit}`);
+      throw new Error(
+        `webgpu: kernel '${kernel}', pass '${pass.label}' binds ${pass.bindings.length} storage buffers, more than this device's maxStorageBuffersPerShaderStage of ${limit}`,
+      );
     }
   }
 }
@@ -416,6 +458,11 @@ let created: Promise<WebGpuBackend> | null = null;
  * adapter.
  */
 export function createWebGpuBackend(): Promise<WebGpuBackend> {
-  created ??= acquireDevice().then((d) => new WebGpuBackend(d)).catch((e) => { created = null; throw e; });
+  created ??= acquireDevice()
+    .then((d) => new WebGpuBackend(d))
+    .catch((e) => {
+      created = null;
+      throw e;
+    });
   return created;
 }

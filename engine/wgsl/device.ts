@@ -19,9 +19,14 @@ export interface AcquiredDevice {
 
 // Limits the kernels rely on; each is requested at the adapter's own value.
 const LIMITS = [
-  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
-  'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
 ] as const;
 
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
@@ -70,8 +75,10 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   const requiredLimits: Record<string, number> = {};
   for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
   for (const [k, v] of Object.entries(options.limits ?? {})) {
-    if (!(LIMITS as readonly string[]).includes(k)) throw new Error(`webgpu: acquireDevice: unknown limit '${k}' (known: ${LIMITS.join(', ')})`);
-    if (!(v <= adapter.limits[k as DeviceLimitName])) throw new Error(`webgpu: acquireDevice: ${k} = ${v} is above the adapter's ${adapter.limits[k as DeviceLimitName]}`);
+    if (!(LIMITS as readonly string[]).includes(k))
+      throw new Error(`webgpu: acquireDevice: unknown limit '${k}' (known: ${LIMITS.join(', ')})`);
+    if (!(v <= adapter.limits[k as DeviceLimitName]))
+      throw new Error(`webgpu: acquireDevice: ${k} = ${v} is above the adapter's ${adapter.limits[k as DeviceLimitName]}`);
     requiredLimits[k] = v;
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];

@@ -47,12 +47,15 @@ export interface KernelPlan {
 
 /** The device facts a kernel module may depend on. */
 export interface DeviceFacts {
-  maxWorkgroupSize: number;           // maxComputeInvocationsPerWorkgroup
-  maxWorkgroupStorage: number;        // bytes
+  maxWorkgroupSize: number; // maxComputeInvocationsPerWorkgroup
+  maxWorkgroupStorage: number; // bytes
   maxWorkgroupsPerDimension: number;
   subgroupSizes?: { min: number; max: number }; // only when the 'subgroups' feature is enabled
 }
 
 export type WgslKernel<K extends KernelName> = (
-  inputs: BufferInfo[], outputs: BufferInfo[], params: KernelParams[K], device: DeviceFacts,
+  inputs: BufferInfo[],
+  outputs: BufferInfo[],
+  params: KernelParams[K],
+  device: DeviceFacts,
 ) => KernelPlan;

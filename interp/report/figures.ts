@@ -19,11 +19,26 @@ export async function renderSvg(spec: Spec): Promise<string> {
   }
 }
 
-export interface LineOptions { title: string; x: string; y: string; color?: string; xTitle?: string; yTitle?: string; logY?: boolean; logX?: boolean; width?: number; height?: number; points?: boolean }
+export interface LineOptions {
+  title: string;
+  x: string;
+  y: string;
+  color?: string;
+  xTitle?: string;
+  yTitle?: string;
+  logY?: boolean;
+  logX?: boolean;
+  width?: number;
+  height?: number;
+  points?: boolean;
+}
 
 export function lineChart(rows: Row[], o: LineOptions): Spec {
   return {
-    title: o.title, width: o.width ?? 420, height: o.height ?? 240, data: { values: rows },
+    title: o.title,
+    width: o.width ?? 420,
+    height: o.height ?? 240,
+    data: { values: rows },
     mark: { type: 'line', point: o.points ?? false },
     encoding: {
       x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, scale: o.logX ? { type: 'log' } : {} },
@@ -33,14 +48,25 @@ export function lineChart(rows: Row[], o: LineOptions): Spec {
   } as Spec;
 }
 
-export interface HeatmapOptions { title: string; rowTitle: string; colTitle: string; valueTitle?: string; scheme?: string; width?: number; height?: number }
+export interface HeatmapOptions {
+  title: string;
+  rowTitle: string;
+  colTitle: string;
+  valueTitle?: string;
+  scheme?: string;
+  width?: number;
+  height?: number;
+}
 
 /** matrix[r][c] as a heat map, row 0 at the top. */
 export function heatmap(matrix: number[][], o: HeatmapOptions): Spec {
   const rows: Row[] = [];
   matrix.forEach((r, i) => r.forEach((v, j) => rows.push({ row: i, col: j, value: Number.isFinite(v) ? v : null })));
   return {
-    title: o.title, width: o.width ?? 320, height: o.height ?? 320, data: { values: rows },
+    title: o.title,
+    width: o.width ?? 320,
+    height: o.height ?? 320,
+    data: { values: rows },
     mark: 'rect',
     encoding: {
       x: { field: 'col', type: 'ordinal', title: o.colTitle, axis: { labelOverlap: 'greedy' } },
@@ -50,29 +76,55 @@ export function heatmap(matrix: number[][], o: HeatmapOptions): Spec {
   } as Spec;
 }
 
-export interface IntervalOptions { title: string; category: string; value: string; lo: string; hi: string; color?: string; valueTitle?: string; width?: number }
+export interface IntervalOptions {
+  title: string;
+  category: string;
+  value: string;
+  lo: string;
+  hi: string;
+  color?: string;
+  valueTitle?: string;
+  width?: number;
+}
 
 /** Point estimates with interval bars, per category (e.g. effect next to its control). */
 export function intervalChart(rows: Row[], o: IntervalOptions): Spec {
   const color = o.color ? { color: { field: o.color, type: 'nominal' } } : {};
   return {
-    title: o.title, width: o.width ?? 380, data: { values: rows },
+    title: o.title,
+    width: o.width ?? 380,
+    data: { values: rows },
     // long claim labels: let them use up to 360 px before Vega truncates them with an ellipsis
     encoding: { y: { field: o.category, type: 'nominal', title: null, sort: null, axis: { labelLimit: 360 } } },
     layer: [
-      { mark: 'rule', encoding: { x: { field: o.lo, type: 'quantitative', title: o.valueTitle ?? o.value }, x2: { field: o.hi }, ...color } },
+      {
+        mark: 'rule',
+        encoding: { x: { field: o.lo, type: 'quantitative', title: o.valueTitle ?? o.value }, x2: { field: o.hi }, ...color },
+      },
       { mark: { type: 'point', filled: true, size: 60 }, encoding: { x: { field: o.value, type: 'quantitative' }, ...color } },
     ],
   } as Spec;
 }
 
-export interface BarOptions { title: string; x: string; y: string; color?: string; xTitle?: string; yTitle?: string; width?: number; horizontal?: boolean }
+export interface BarOptions {
+  title: string;
+  x: string;
+  y: string;
+  color?: string;
+  xTitle?: string;
+  yTitle?: string;
+  width?: number;
+  horizontal?: boolean;
+}
 
 export function barChart(rows: Row[], o: BarOptions): Spec {
   const cat = { field: o.x, type: 'nominal', title: o.xTitle ?? o.x, sort: null };
   const val = { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y };
   return {
-    title: o.title, width: o.width ?? 380, data: { values: rows }, mark: 'bar',
+    title: o.title,
+    width: o.width ?? 380,
+    data: { values: rows },
+    mark: 'bar',
     encoding: {
       ...(o.horizontal ? { y: cat, x: val } : { x: cat, y: val }),
       ...(o.color ? { color: { field: o.color, type: 'nominal' }, xOffset: o.horizontal ? undefined : { field: o.color } } : {}),
@@ -82,7 +134,10 @@ export function barChart(rows: Row[], o: BarOptions): Spec {
 
 export function histogram(values: number[], o: { title: string; xTitle: string; bins?: number; logX?: boolean }): Spec {
   return {
-    title: o.title, width: 380, height: 220, data: { values: values.filter(Number.isFinite).map((v) => ({ v: o.logX ? Math.log10(v) : v })) },
+    title: o.title,
+    width: 380,
+    height: 220,
+    data: { values: values.filter(Number.isFinite).map((v) => ({ v: o.logX ? Math.log10(v) : v })) },
     mark: 'bar',
     encoding: {
       x: { field: 'v', type: 'quantitative', bin: { maxbins: o.bins ?? 40 }, title: o.logX ? `log10 ${o.xTitle}` : o.xTitle },
@@ -93,7 +148,11 @@ export function histogram(values: number[], o: { title: string; xTitle: string; 
 
 export function scatter(rows: Row[], o: { title: string; x: string; y: string; color?: string; xTitle?: string; yTitle?: string }): Spec {
   return {
-    title: o.title, width: 360, height: 300, data: { values: rows }, mark: { type: 'point', opacity: 0.7 },
+    title: o.title,
+    width: 360,
+    height: 300,
+    data: { values: rows },
+    mark: { type: 'point', opacity: 0.7 },
     encoding: {
       x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, scale: { zero: false } },
       y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: { zero: false } },

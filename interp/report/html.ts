@@ -15,10 +15,12 @@ export function fmt(v: number | string | null | undefined): string {
 }
 
 function claimText(c: Claim): string {
-  const p = c.p !== undefined ? `, p = ${fmt(c.p)}${c.pAdjusted !== undefined ? ` (${c.correction ?? 'adjusted'}: ${fmt(c.pAdjusted)})` : ''}` : '';
-  const ctl = c.controlEstimate !== undefined
-    ? `; control (${c.control}): ${fmt(c.controlEstimate)}${c.controlInterval ? ` [${fmt(c.controlInterval[0])}, ${fmt(c.controlInterval[1])}]` : ''}`
-    : `; control: ${c.control}`;
+  const p =
+    c.p !== undefined ? `, p = ${fmt(c.p)}${c.pAdjusted !== undefined ? ` (${c.correction ?? 'adjusted'}: ${fmt(c.pAdjusted)})` : ''}` : '';
+  const ctl =
+    c.controlEstimate !== undefined
+      ? `; control (${c.control}): ${fmt(c.controlEstimate)}${c.controlInterval ? ` [${fmt(c.controlInterval[0])}, ${fmt(c.controlInterval[1])}]` : ''}`
+      : `; control: ${c.control}`;
   return `${c.supported ? 'Supported' : 'Not supported'}: ${c.statement} Estimate ${fmt(c.estimate)}, ${Math.round(c.level * 100)}% CI [${fmt(c.interval[0])}, ${fmt(c.interval[1])}] (${c.test}${p})${ctl}.`;
 }
 
@@ -28,30 +30,52 @@ const breakable = (s: string) => esc(s).replace(/([._/-])(?=[A-Za-z])/g, '$1<wbr
 
 function tableHtml(t: Table): string {
   // the wrapper scrolls sideways instead of the page when a table has too many columns to fit
-  return `<div class="table-wrap"><table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => typeof v === 'number' ? `<td class="num">${esc(fmt(v))}</td>` : `<td>${breakable(fmt(v))}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+  return (
+    `<div class="table-wrap"><table><caption>${esc(t.title)}</caption><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${t.rows.map((r) => `<tr>${r.map((v) => (typeof v === 'number' ? `<td class="num">${esc(fmt(v))}</td>` : `<td>${breakable(fmt(v))}</td>`)).join('')}</tr>`).join('')}</tbody></table></div>`
+  );
 }
 
 function tableMd(t: Table): string {
-  return `**${t.title}**\n\n| ${t.columns.join(' | ')} |\n| ${t.columns.map(() => '---').join(' | ')} |\n`
-    + t.rows.map((r) => `| ${r.map((v) => fmt(v)).join(' | ')} |`).join('\n') + '\n';
+  return (
+    `**${t.title}**\n\n| ${t.columns.join(' | ')} |\n| ${t.columns.map(() => '---').join(' | ')} |\n` +
+    t.rows.map((r) => `| ${r.map((v) => fmt(v)).join(' | ')} |`).join('\n') +
+    '\n'
+  );
 }
 
-export interface ReportMeta { title: string; runDir: string; backend: string; seed: number; createdAt: string; timings: { step: number; title: string; seconds: number }[] }
+export interface ReportMeta {
+  title: string;
+  runDir: string;
+  backend: string;
+  seed: number;
+  createdAt: string;
+  timings: { step: number; title: string; seconds: number }[];
+}
 
 /** `svgs` maps a figure's file (as in FigureRef.file, relative to the run directory) to its SVG text. */
 export function buildHtml(reports: StepReport[], svgs: Map<string, string>, meta: ReportMeta): string {
-  const sections = reports.map((r) => {
-    const figs = r.figures.map((f) => {
-      const svg = svgs.get(f.file);
-      return `<figure data-file="${esc(f.file)}">${svg ?? `<p class="missing">missing figure ${esc(f.file)}</p>`}<figcaption><b>${esc(f.title)}.</b> ${esc(f.caption)}</figcaption></figure>`;
-    }).join('\n');
-    const claims = r.claims.length ? `<ul class="claims">${r.claims.map((c) => `<li class="${c.supported ? 'yes' : 'no'}">${esc(claimText(c))}</li>`).join('')}</ul>` : '';
-    const notes = r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('');
-    return `<section id="step-${r.step}"><h2>${r.step}. ${esc(r.title)}</h2><p class="summary">${esc(r.summary)}</p>${claims}${notes}${r.tables.map(tableHtml).join('')}<div class="figs">${figs}</div></section>`;
-  }).join('\n');
+  const sections = reports
+    .map((r) => {
+      const figs = r.figures
+        .map((f) => {
+          const svg = svgs.get(f.file);
+          return `<figure data-file="${esc(f.file)}">${svg ?? `<p class="missing">missing figure ${esc(f.file)}</p>`}<figcaption><b>${esc(f.title)}.</b> ${esc(f.caption)}</figcaption></figure>`;
+        })
+        .join('\n');
+      const claims = r.claims.length
+        ? `<ul class="claims">${r.claims.map((c) => `<li class="${c.supported ? 'yes' : 'no'}">${esc(claimText(c))}</li>`).join('')}</ul>`
+        : '';
+      const notes = r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('');
+      return `<section id="step-${r.step}"><h2>${r.step}. ${esc(r.title)}</h2><p class="summary">${esc(r.summary)}</p>${claims}${notes}${r.tables.map(tableHtml).join('')}<div class="figs">${figs}</div></section>`;
+    })
+    .join('\n');
   const toc = reports.map((r) => `<li><a href="#step-${r.step}">${r.step}. ${esc(r.title)}</a></li>`).join('');
-  const timing = tableHtml({ title: 'Time per step', columns: ['step', 'title', 'seconds'], rows: meta.timings.map((t) => [t.step, t.title, t.seconds]) });
+  const timing = tableHtml({
+    title: 'Time per step',
+    columns: ['step', 'title', 'seconds'],
+    rows: meta.timings.map((t) => [t.step, t.title, t.seconds]),
+  });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(meta.title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -75,8 +99,15 @@ ${sections}
 }
 
 export function buildMarkdown(reports: StepReport[], meta: ReportMeta): string {
-  const lines = [`# ${meta.title}`, '', `Run \`${meta.runDir}\`, backend ${meta.backend}, seed ${meta.seed}, ${meta.createdAt}. Figures are in report.html.`, ''];
-  lines.push(tableMd({ title: 'Time per step', columns: ['step', 'title', 'seconds'], rows: meta.timings.map((t) => [t.step, t.title, t.seconds]) }));
+  const lines = [
+    `# ${meta.title}`,
+    '',
+    `Run \`${meta.runDir}\`, backend ${meta.backend}, seed ${meta.seed}, ${meta.createdAt}. Figures are in report.html.`,
+    '',
+  ];
+  lines.push(
+    tableMd({ title: 'Time per step', columns: ['step', 'title', 'seconds'], rows: meta.timings.map((t) => [t.step, t.title, t.seconds]) }),
+  );
   for (const r of reports) {
     lines.push(`## ${r.step}. ${r.title}`, '', r.summary, '');
     for (const c of r.claims) lines.push(`- ${claimText(c)}`);

@@ -20,10 +20,18 @@ export interface Claim {
   supported: boolean;
 }
 
-export interface FigureRef { file: string; title: string; caption: string }
+export interface FigureRef {
+  file: string;
+  title: string;
+  caption: string;
+}
 
 /** Rows of cells; null marks a cell with no value. */
-export interface Table { title: string; columns: string[]; rows: (string | number | null)[][] }
+export interface Table {
+  title: string;
+  columns: string[];
+  rows: (string | number | null)[][];
+}
 
 export interface StepReport {
   step: number;

@@ -40,7 +40,12 @@ export const induction: Task<InductionOptions> = {
     return [
       { name: 'BOS', first: BOS, last: BOS, description: 'beginning of sequence, position 0' },
       { name: 'TRIGGER', first: TRIGGER, last: TRIGGER, description: 'the recurring trigger token' },
-      { name: 'content', first: FIRST_CONTENT, last: vocabSize - 1, description: 'uniformly random filler; the copied token is one of these' },
+      {
+        name: 'content',
+        first: FIRST_CONTENT,
+        last: vocabSize - 1,
+        description: 'uniformly random filler; the copied token is one of these',
+      },
     ];
   },
   chance(opts) {

@@ -30,7 +30,8 @@ function resolve(o: MqarOptions) {
   const { vocabSize, seqLen, numPairs = 8 } = o;
   const numQueries = o.numQueries ?? numPairs;
   requireInt('mqar', 'vocabSize', vocabSize, 5);
-  const nKeys = Math.floor((vocabSize - 1) / 2), nValues = vocabSize - 1 - nKeys;
+  const nKeys = Math.floor((vocabSize - 1) / 2),
+    nValues = vocabSize - 1 - nKeys;
   requireInt('mqar', 'numPairs', numPairs, 1, nKeys);
   requireInt('mqar', 'numQueries', numQueries, 1, numPairs);
   requireInt('mqar', 'seqLen', seqLen, 2 * numPairs + 2 * numQueries);
@@ -70,7 +71,8 @@ export const mqar: Task<MqarOptions> = {
       inputs.fill(NOISE, row + 2 * N, row + T);
       const queried = rng.sample(N, Q);
       sortedSample(rng, 0, slots, Q).forEach((slot, q) => {
-        const i = queried[q], p = row + 2 * N + 2 * slot;
+        const i = queried[q],
+          p = row + 2 * N + 2 * slot;
         inputs[p] = keys[i];
         inputs[p + 1] = values[i];
         targets[p] = values[i];

@@ -23,7 +23,12 @@ export interface TaskBatch {
 }
 
 /** One named token or token range of a task's vocabulary. */
-export interface VocabEntry { name: string; first: number; last: number; description: string }
+export interface VocabEntry {
+  name: string;
+  first: number;
+  last: number;
+  description: string;
+}
 
 export interface Task<O extends TaskOptions = TaskOptions> {
   name: string;
@@ -53,7 +58,10 @@ export function emptyBatch(batch: number, seqLen: number, labelNames: string[]):
 
 /** k sorted distinct integers from [lo, hi), uniformly over such sets. */
 export function sortedSample(rng: Rng, lo: number, hi: number, k: number): number[] {
-  return rng.sample(hi - lo, k).map((v) => v + lo).sort((a, b) => a - b);
+  return rng
+    .sample(hi - lo, k)
+    .map((v) => v + lo)
+    .sort((a, b) => a - b);
 }
 
 /** Accuracy of `predictions` ([batch, T] token ids, e.g. argmax logits) at the scored positions. */
@@ -61,7 +69,8 @@ export function scoredAccuracy(batch: TaskBatch, predictions: ArrayLike<number>)
   if (predictions.length !== batch.targets.length) {
     throw new Error(`scoredAccuracy: predictions has ${predictions.length} values, targets has ${batch.targets.length}`);
   }
-  let scored = 0, hits = 0;
+  let scored = 0,
+    hits = 0;
   batch.targets.forEach((t, i) => {
     if (t === IGNORE_INDEX) return;
     scored++;

@@ -6,8 +6,23 @@
 import * as MI from '../../engine/browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
 import {
-  batchAccuracy, fetchRunJson, IGNORE, loadModel, logProb, loadSae, parseChannels, pickBackend, predict, runLogits,
-  hiddenAttentionMap, influenceMaps, topLatents, zeroAblation, type AblationSite, type Predictions, type TemporalMode,
+  batchAccuracy,
+  fetchRunJson,
+  IGNORE,
+  loadModel,
+  logProb,
+  loadSae,
+  parseChannels,
+  pickBackend,
+  predict,
+  runLogits,
+  hiddenAttentionMap,
+  influenceMaps,
+  topLatents,
+  zeroAblation,
+  type AblationSite,
+  type Predictions,
+  type TemporalMode,
 } from './compute.ts';
 import { h, heatColor, heatMap, note, select } from './view.ts';
 
@@ -49,9 +64,12 @@ let pending = 0;
 function enqueue(fn: () => Promise<void>): Promise<void> {
   pending++;
   document.body.dataset.state = 'busy';
-  const next = queue.then(fn).catch((e: Error) => showError('main', e)).finally(() => {
-    if (--pending === 0) document.body.dataset.state = 'ready';
-  });
+  const next = queue
+    .then(fn)
+    .catch((e: Error) => showError('main', e))
+    .finally(() => {
+      if (--pending === 0) document.body.dataset.state = 'ready';
+    });
   queue = next;
   return next;
 }
@@ -61,7 +79,9 @@ function showError(panel: string, e: Error): void {
   $(panel).append(note(e.message, 'error'));
 }
 
-function currentModel(): TrainedModel { return state.models[state.modelIdx]; }
+function currentModel(): TrainedModel {
+  return state.models[state.modelIdx];
+}
 
 /** The options of `task`: from the chosen model if trained on it, else from any model that was. */
 function taskOptions(task: string): Record<string, number> {
@@ -70,7 +90,10 @@ function taskOptions(task: string): Record<string, number> {
 }
 
 function tokenLabel(tok: number): string {
-  const entry = MI.tasks.getTask(state.task).vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions).find((e) => tok >= e.first && tok <= e.last);
+  const entry = MI.tasks
+    .getTask(state.task)
+    .vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions)
+    .find((e) => tok >= e.first && tok <= e.last);
   if (!entry || entry.first !== entry.last) return String(tok);
   return entry.name.length <= 3 ? entry.name : entry.name[0];
 }
@@ -121,11 +144,49 @@ function renderControls(): void {
   const tasks = [...new Set(state.models.map((x) => x.task))];
   const controls = $('controls');
   controls.replaceChildren(
-    h('label', {}, 'model ', select(state.models.map((x, i) => [String(i), `${x.task} · seed ${x.seed} (held-out accuracy ${x.accuracy.toFixed(2)})`]), String(state.modelIdx),
-      (v) => enqueue(() => selectModel(Number(v))), { id: 'model' })),
-    h('label', {}, 'task ', select(tasks.map((t) => [t, t]), state.task, (v) => enqueue(async () => { state.task = v; sample(); renderControls(); await runAll(); }), { id: 'task' })),
+    h(
+      'label',
+      {},
+      'model ',
+      select(
+        state.models.map((x, i) => [String(i), `${x.task} · seed ${x.seed} (held-out accuracy ${x.accuracy.toFixed(2)})`]),
+        String(state.modelIdx),
+        (v) => enqueue(() => selectModel(Number(v))),
+        { id: 'model' },
+      ),
+    ),
+    h(
+      'label',
+      {},
+      'task ',
+      select(
+        tasks.map((t) => [t, t]),
+        state.task,
+        (v) =>
+          enqueue(async () => {
+            state.task = v;
+            sample();
+            renderControls();
+            await runAll();
+          }),
+        { id: 'task' },
+      ),
+    ),
     h('label', {}, 'sample seed ', h('input', { id: 'seed', type: 'number', value: state.seed, min: 0, style: 'width:5em' })),
-    h('button', { id: 'sample', onclick: () => enqueue(async () => { state.seed = Number(($('seed') as HTMLInputElement).value) || 0; sample(); renderControls(); await runAll(); }) }, 'sample'),
+    h(
+      'button',
+      {
+        id: 'sample',
+        onclick: () =>
+          enqueue(async () => {
+            state.seed = Number(($('seed') as HTMLInputElement).value) || 0;
+            sample();
+            renderControls();
+            await runAll();
+          }),
+      },
+      'sample',
+    ),
   );
   const tokens = h('textarea', { id: 'tokens', rows: 2, spellcheck: false });
   tokens.value = state.ids.join(' ');
@@ -136,17 +197,26 @@ function renderControls(): void {
 }
 
 function describeVocab(): string {
-  return MI.tasks.getTask(state.task).vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions)
-    .map((e) => `${e.name} ${e.first === e.last ? e.first : `${e.first}-${e.last}`}`).join(', ');
+  return MI.tasks
+    .getTask(state.task)
+    .vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions)
+    .map((e) => `${e.name} ${e.first === e.last ? e.first : `${e.first}-${e.last}`}`)
+    .join(', ');
 }
 
 async function runEdited(): Promise<void> {
   const text = ($('tokens') as HTMLTextAreaElement).value.trim();
-  const ids = text.split(/[\s,]+/).filter(Boolean).map(Number);
+  const ids = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
   const V = state.model!.config.vocab_size;
   const bad = ids.find((v) => !Number.isInteger(v) || v < 0 || v >= V);
-  $('main').querySelectorAll('.error').forEach((e) => e.remove());
-  if (!ids.length || bad !== undefined) throw new Error(`input: ${bad === undefined ? 'no tokens' : `'${bad}' is not a token id in [0, ${V})`}`);
+  $('main')
+    .querySelectorAll('.error')
+    .forEach((e) => e.remove());
+  if (!ids.length || bad !== undefined)
+    throw new Error(`input: ${bad === undefined ? 'no tokens' : `'${bad}' is not a token id in [0, ${V})`}`);
   if (ids.length !== state.batch!.shape[1]) {
     // targets and labels come from the sampled sequence, so the length must stay the same
     throw new Error(`input: ${ids.length} tokens; keep the sampled length ${state.batch!.shape[1]} (or change the seed and sample)`);
@@ -171,8 +241,16 @@ async function runAll(): Promise<void> {
     state.cleanEvalAccuracy = batchAccuracy(b, await runLogits(state.model!, rows(b)), state.model!.config.vocab_size);
   }
   renderPredictions();
-  for (const [panel, fn] of [['temporal', renderTemporal], ['sae', renderSae], ['ablation', renderAblation]] as const) {
-    try { await fn(); } catch (e) { $(panel).replaceChildren(note((e as Error).message, 'error')); }
+  for (const [panel, fn] of [
+    ['temporal', renderTemporal],
+    ['sae', renderSae],
+    ['ablation', renderAblation],
+  ] as const) {
+    try {
+      await fn();
+    } catch (e) {
+      $(panel).replaceChildren(note((e as Error).message, 'error'));
+    }
   }
   $('status').textContent = `${currentModel().dir} on ${state.task}: computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }
@@ -183,8 +261,14 @@ function rows(b: MI.tasks.TaskBatch): number[][] {
 }
 
 function scored(pred: number[]): { hits: number; n: number } {
-  let hits = 0, n = 0;
-  state.batch!.targets.forEach((t, i) => { if (t !== IGNORE) { n++; if (pred[i] === t) hits++; } });
+  let hits = 0,
+    n = 0;
+  state.batch!.targets.forEach((t, i) => {
+    if (t !== IGNORE) {
+      n++;
+      if (pred[i] === t) hits++;
+    }
+  });
   return { hits, n };
 }
 
@@ -201,8 +285,9 @@ function positionTable(rowsSpec: [string, (t: number) => string, (t: number) => 
 }
 
 function renderPredictions(): void {
-  const p = state.pred!, targets = state.batch!.targets;
-  const verdict = (pred: number[]) => (t: number) => targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss';
+  const p = state.pred!,
+    targets = state.batch!.targets;
+  const verdict = (pred: number[]) => (t: number) => (targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss');
   const { hits, n } = scored(p.predicted);
   const m = currentModel();
   $('predictions').replaceChildren(
@@ -213,8 +298,14 @@ function renderPredictions(): void {
       ['predicted', (t) => tokenLabel(p.predicted[t]), verdict(p.predicted)],
       ['p', (t) => p.prob[t].toFixed(2), () => 'small'],
     ]),
-    h('p', { id: 'accuracy' }, `scored accuracy on this sequence: ${hits}/${n}; on ${EVAL_SEQUENCES} sampled sequences: ${state.cleanEvalAccuracy!.toFixed(3)}`
-      + (m.task === state.task ? ` (training run's held-out accuracy ${m.accuracy.toFixed(3)}, chance ${m.chance.toFixed(3)})` : ` (model trained on ${m.task}: its vocabulary and positions may mean other things here)`)),
+    h(
+      'p',
+      { id: 'accuracy' },
+      `scored accuracy on this sequence: ${hits}/${n}; on ${EVAL_SEQUENCES} sampled sequences: ${state.cleanEvalAccuracy!.toFixed(3)}` +
+        (m.task === state.task
+          ? ` (training run's held-out accuracy ${m.accuracy.toFixed(3)}, chance ${m.chance.toFixed(3)})`
+          : ` (model trained on ${m.task}: its vocabulary and positions may mean other things here)`),
+    ),
     ...(state.edited ? [note('edited input: the targets and labels are still those of the sampled sequence')] : []),
   );
 }
@@ -230,18 +321,57 @@ async function renderTemporal(): Promise<void> {
   }
   const labels = state.ids.map(tokenLabel);
   $('temporal').replaceChildren(
-    h('div', { class: 'row' },
-      h('label', {}, 'layer ', select(Array.from({ length: L }, (_, i) => [String(i), String(i)]), String(state.layer), (v) => enqueue(async () => { state.layer = Number(v); await renderTemporal(); }), { id: 'layer' })),
-      h('label', {}, 'map ', select([['hidden-attention', 'hidden attention (mean |α| over channels)'], ['influence', 'influence ‖∂resid_post[t]/∂embed[s]‖ (Jacobian, slow)']], state.mode,
-        (v) => enqueue(async () => { state.mode = v as TemporalMode; await renderTemporal(); }), { id: 'mode' }))),
+    h(
+      'div',
+      { class: 'row' },
+      h(
+        'label',
+        {},
+        'layer ',
+        select(
+          Array.from({ length: L }, (_, i) => [String(i), String(i)]),
+          String(state.layer),
+          (v) =>
+            enqueue(async () => {
+              state.layer = Number(v);
+              await renderTemporal();
+            }),
+          { id: 'layer' },
+        ),
+      ),
+      h(
+        'label',
+        {},
+        'map ',
+        select(
+          [
+            ['hidden-attention', 'hidden attention (mean |α| over channels)'],
+            ['influence', 'influence ‖∂resid_post[t]/∂embed[s]‖ (Jacobian, slow)'],
+          ],
+          state.mode,
+          (v) =>
+            enqueue(async () => {
+              state.mode = v as TemporalMode;
+              await renderTemporal();
+            }),
+          { id: 'mode' },
+        ),
+      ),
+    ),
     heatMap(map, labels, { rowTitle: 'output position t', colTitle: 'input position s' }),
   );
 }
 
 async function renderSae(): Promise<void> {
-  if (state.saes === null) { $('sae').replaceChildren(note('no step-03-sae/saes.json in this run (step 3 has not run): no SAEs to show', 'missing')); return; }
+  if (state.saes === null) {
+    $('sae').replaceChildren(note('no step-03-sae/saes.json in this run (step 3 has not run): no SAEs to show', 'missing'));
+    return;
+  }
   const recs = modelSaes();
-  if (!recs.length) { $('sae').replaceChildren(note(`step 3 trained no SAE for ${currentModel().dir}`, 'missing')); return; }
+  if (!recs.length) {
+    $('sae').replaceChildren(note(`step 3 trained no SAE for ${currentModel().dir}`, 'missing'));
+    return;
+  }
   if (state.sae?.idx !== state.saeIdx) {
     state.sae?.sae.dispose();
     state.sae = { idx: state.saeIdx, sae: await loadSae(recs[state.saeIdx], state.backend) };
@@ -251,11 +381,21 @@ async function renderSae(): Promise<void> {
   let max = 0;
   for (const row of hits) for (const x of row) max = Math.max(max, x.value);
   const named = new Map<number, string>();
-  for (const [label, tops] of Object.entries(rec.topLatents ?? {})) for (const t of tops.slice(0, 2)) if (!named.has(t.latent)) named.set(t.latent, `${label} (r=${t.r.toFixed(2)})`);
+  for (const [label, tops] of Object.entries(rec.topLatents ?? {}))
+    for (const t of tops.slice(0, 2)) if (!named.has(t.latent)) named.set(t.latent, `${label} (r=${t.r.toFixed(2)})`);
   // one row per position (beside the temporal map's rows), each latent cell shaded by its
   // activation relative to the largest on the sequence
-  const table = h('table', { class: 'latents' },
-    h('tr', {}, h('th', {}, 'pos'), h('th', {}, 'input'), ...Array.from({ length: TOP_LATENTS }, (_, k) => h('th', {}, `#${k + 1} latent · act`))));
+  const table = h(
+    'table',
+    { class: 'latents' },
+    h(
+      'tr',
+      {},
+      h('th', {}, 'pos'),
+      h('th', {}, 'input'),
+      ...Array.from({ length: TOP_LATENTS }, (_, k) => h('th', {}, `#${k + 1} latent · act`)),
+    ),
+  );
   hits.forEach((row, t) => {
     const tr = h('tr', {}, h('td', { class: 'pos' }, String(t)), h('td', {}, tokenLabel(state.ids[t])));
     for (let k = 0; k < TOP_LATENTS; k++) {
@@ -272,8 +412,21 @@ async function renderSae(): Promise<void> {
     table.append(tr);
   });
   $('sae').replaceChildren(
-    h('label', {}, 'SAE ', select(recs.map((r, i) => [String(i), `${r.hook} · ${r.kind} · ${r.latents} latents (L0 ${r.l0.toFixed(1)}, FVU ${r.fvu.toFixed(2)})`]), String(state.saeIdx),
-      (v) => enqueue(async () => { state.saeIdx = Number(v); await renderSae(); }), { id: 'sae-select' })),
+    h(
+      'label',
+      {},
+      'SAE ',
+      select(
+        recs.map((r, i) => [String(i), `${r.hook} · ${r.kind} · ${r.latents} latents (L0 ${r.l0.toFixed(1)}, FVU ${r.fvu.toFixed(2)})`]),
+        String(state.saeIdx),
+        (v) =>
+          enqueue(async () => {
+            state.saeIdx = Number(v);
+            await renderSae();
+          }),
+        { id: 'sae-select' },
+      ),
+    ),
     table,
     ...(named.size ? [note(`* latents that track task variables (step 3): ${[...named].map(([l, s]) => `${l}: ${s}`).join('; ')}`)] : []),
   );
@@ -285,7 +438,12 @@ function ablationSite(): { site: AblationSite; what: string } {
     const [, i, k] = state.ablation.split(':');
     const c = modelCircuits()[Number(i)];
     const ctl = k === undefined ? null : c.controls[Number(k)];
-    const site = { hook: c.hook, channels: ctl ? ctl.channels : c.channels, directions: ctl ? ctl.directions : c.directions, positions: c.positions };
+    const site = {
+      hook: c.hook,
+      channels: ctl ? ctl.channels : c.channels,
+      directions: ctl ? ctl.directions : c.directions,
+      positions: c.positions,
+    };
     return { site, what: `${c.id}${ctl ? ` (random control ${Number(k) + 1})` : ''}` };
   }
   const hook = ($('abl-hook') as HTMLSelectElement | null)?.value ?? `blocks.0.mixer.hook_ssm_out`;
@@ -296,7 +454,11 @@ function ablationSite(): { site: AblationSite; what: string } {
 }
 
 function describePositions(p: Circuit['positions']): string {
-  return typeof p === 'string' ? p : Array.isArray(p) ? p.join(',') : `${p.label}${p.offset ? `${p.offset > 0 ? '+' : ''}${p.offset}` : ''}`;
+  return typeof p === 'string'
+    ? p
+    : Array.isArray(p)
+      ? p.join(',')
+      : `${p.label}${p.offset ? `${p.offset > 0 ? '+' : ''}${p.offset}` : ''}`;
 }
 
 async function renderAblation(): Promise<void> {
@@ -308,48 +470,135 @@ async function renderAblation(): Promise<void> {
     if (c.controls.length) options.push([`circuit:${i}:0`, `  random control of ${c.id}`]);
   });
   options.push(['custom', 'channels typed below']);
-  const prev = { hook: ($('abl-hook') as HTMLSelectElement | null)?.value, channels: ($('abl-channels') as HTMLInputElement | null)?.value, positions: ($('abl-positions') as HTMLSelectElement | null)?.value };
+  const prev = {
+    hook: ($('abl-hook') as HTMLSelectElement | null)?.value,
+    channels: ($('abl-channels') as HTMLInputElement | null)?.value,
+    positions: ($('abl-positions') as HTMLSelectElement | null)?.value,
+  };
   const hooks = state.model!.hookNames().filter((n) => n !== 'hook_logits' && !n.endsWith('hook_h'));
-  const custom = h('div', { class: 'row', style: state.ablation === 'custom' ? '' : 'display:none' },
-    h('label', {}, 'hook ', select(hooks.map((n) => [n, n]), prev.hook ?? 'blocks.0.mixer.hook_ssm_out', () => undefined, { id: 'abl-hook' })),
+  const custom = h(
+    'div',
+    { class: 'row', style: state.ablation === 'custom' ? '' : 'display:none' },
+    h(
+      'label',
+      {},
+      'hook ',
+      select(
+        hooks.map((n) => [n, n]),
+        prev.hook ?? 'blocks.0.mixer.hook_ssm_out',
+        () => undefined,
+        { id: 'abl-hook' },
+      ),
+    ),
     h('label', {}, 'channels ', h('input', { id: 'abl-channels', value: prev.channels ?? '0-7', style: 'width:10em' })),
-    h('label', {}, 'positions ', select([['scored', 'scored'], ['all', 'all']], prev.positions ?? 'scored', () => undefined, { id: 'abl-positions' })),
-    h('button', { id: 'ablate', onclick: () => enqueue(renderAblation) }, 'ablate'));
-  const head = h('div', {},
-    circuits.length ? null : note(state.circuits === null ? 'no step-05-circuits/circuits.json in this run (step 5 has not run): type a channel set instead' : `step 5 found no circuit for ${currentModel().dir}: type a channel set instead`, 'missing'),
-    h('label', {}, 'zero-ablate ', select(options, state.ablation, (v) => enqueue(async () => { state.ablation = v; await renderAblation(); }), { id: 'ablation-select' })),
-    custom);
+    h(
+      'label',
+      {},
+      'positions ',
+      select(
+        [
+          ['scored', 'scored'],
+          ['all', 'all'],
+        ],
+        prev.positions ?? 'scored',
+        () => undefined,
+        { id: 'abl-positions' },
+      ),
+    ),
+    h('button', { id: 'ablate', onclick: () => enqueue(renderAblation) }, 'ablate'),
+  );
+  const head = h(
+    'div',
+    {},
+    circuits.length
+      ? null
+      : note(
+          state.circuits === null
+            ? 'no step-05-circuits/circuits.json in this run (step 5 has not run): type a channel set instead'
+            : `step 5 found no circuit for ${currentModel().dir}: type a channel set instead`,
+          'missing',
+        ),
+    h(
+      'label',
+      {},
+      'zero-ablate ',
+      select(
+        options,
+        state.ablation,
+        (v) =>
+          enqueue(async () => {
+            state.ablation = v;
+            await renderAblation();
+          }),
+        { id: 'ablation-select' },
+      ),
+    ),
+    custom,
+  );
   $('ablation').replaceChildren(head);
   const { site, what } = ablationSite();
   const batch = shownBatch();
   const ablated = await predict(state.model!, state.ids, zeroAblation(site, batch));
   const evalB = state.evalBatch!;
-  const evalAcc = batchAccuracy(evalB, await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)), state.model!.config.vocab_size);
-  const clean = state.pred!, targets = state.batch!.targets;
+  const evalAcc = batchAccuracy(
+    evalB,
+    await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)),
+    state.model!.config.vocab_size,
+  );
+  const clean = state.pred!,
+    targets = state.batch!.targets;
   const mask = MI.patching.positionMask(site.positions, batch);
-  const s0 = scored(clean.predicted), s1 = scored(ablated.predicted);
+  const s0 = scored(clean.predicted),
+    s1 = scored(ablated.predicted);
   // change of the target's log-probability: smaller effects than a flipped argmax show here
   const dTarget = state.ids.map((_, t) => (targets[t] === IGNORE ? 0 : logProb(ablated, t, targets[t]) - logProb(clean, t, targets[t])));
-  const nScored = s0.n, meanDrop = dTarget.reduce((a, b) => a + b, 0) / Math.max(nScored, 1);
+  const nScored = s0.n,
+    meanDrop = dTarget.reduce((a, b) => a + b, 0) / Math.max(nScored, 1);
   $('ablation').append(
     positionTable([
       ['pos', (t) => String(t), (t) => (mask[t] ? 'pos ablated-pos' : 'pos')],
       ['target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => ''],
-      ['clean', (t) => tokenLabel(clean.predicted[t]), (t) => (targets[t] === IGNORE ? '' : clean.predicted[t] === targets[t] ? 'hit' : 'miss')],
-      ['ablated', (t) => tokenLabel(ablated.predicted[t]), (t) => (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') + (targets[t] === IGNORE ? '' : ablated.predicted[t] === targets[t] ? 'hit' : 'miss')],
-      ['Δ log p', (t) => (targets[t] === IGNORE ? '' : dTarget[t].toFixed(2)), (t) => (targets[t] !== IGNORE && dTarget[t] < -0.1 ? 'small drop' : 'small')],
+      [
+        'clean',
+        (t) => tokenLabel(clean.predicted[t]),
+        (t) => (targets[t] === IGNORE ? '' : clean.predicted[t] === targets[t] ? 'hit' : 'miss'),
+      ],
+      [
+        'ablated',
+        (t) => tokenLabel(ablated.predicted[t]),
+        (t) =>
+          (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') +
+          (targets[t] === IGNORE ? '' : ablated.predicted[t] === targets[t] ? 'hit' : 'miss'),
+      ],
+      [
+        'Δ log p',
+        (t) => (targets[t] === IGNORE ? '' : dTarget[t].toFixed(2)),
+        (t) => (targets[t] !== IGNORE && dTarget[t] < -0.1 ? 'small drop' : 'small'),
+      ],
     ]),
-    h('p', { id: 'ablation-effect' }, `zeroing ${what} at the outlined positions: scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; `
-      + `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; `
-      + `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed; `
-      + `mean change of the target's log-probability at the scored positions ${meanDrop.toFixed(3)}`),
+    h(
+      'p',
+      { id: 'ablation-effect' },
+      `zeroing ${what} at the outlined positions: scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; ` +
+        `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; ` +
+        `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed; ` +
+        `mean change of the target's log-probability at the scored positions ${meanDrop.toFixed(3)}`,
+    ),
   );
 }
 
 /** For tests and the console: the input on show and the logits the page computed for it. */
 function snapshot() {
   const m = currentModel();
-  return { model: { task: m.task, seed: m.seed, dir: m.dir }, task: state.task, ids: [...state.ids], logits: Array.from(state.pred?.logits ?? []), T: state.pred?.T ?? 0, V: state.pred?.V ?? 0, backend: $('backend').textContent };
+  return {
+    model: { task: m.task, seed: m.seed, dir: m.dir },
+    task: state.task,
+    ids: [...state.ids],
+    logits: Array.from(state.pred?.logits ?? []),
+    T: state.pred?.T ?? 0,
+    V: state.pred?.V ?? 0,
+    backend: $('backend').textContent,
+  };
 }
 
 async function main(): Promise<void> {
@@ -365,12 +614,32 @@ async function main(): Promise<void> {
   ]);
   if (!models?.length) {
     $('status').textContent = '';
-    $('main').replaceChildren(note('this run has no step-01-train/models.json (step 1 has not run), so there is no model to explore', 'missing'));
+    $('main').replaceChildren(
+      note('this run has no step-01-train/models.json (step 1 has not run), so there is no model to explore', 'missing'),
+    );
     return;
   }
   state = {
-    backend, models, saes, circuits, model: null, modelIdx: 0, task: models[0].task, seed: 0, batch: null, ids: [], edited: false, pred: null,
-    evalBatch: null, cleanEvalAccuracy: null, layer: 0, mode: 'hidden-attention', saeIdx: 0, sae: null, ablation: 'custom', influence: null,
+    backend,
+    models,
+    saes,
+    circuits,
+    model: null,
+    modelIdx: 0,
+    task: models[0].task,
+    seed: 0,
+    batch: null,
+    ids: [],
+    edited: false,
+    pred: null,
+    evalBatch: null,
+    cleanEvalAccuracy: null,
+    layer: 0,
+    mode: 'hidden-attention',
+    saeIdx: 0,
+    sae: null,
+    ablation: 'custom',
+    influence: null,
   };
   await selectModel(0);
 }

@@ -39,20 +39,28 @@ export async function loadSae(rec: SaeRecord, backend: MI.Backend): Promise<MI.s
   if (!res.ok) throw new Error(`${url} answered ${res.status} ${res.statusText}`);
   const f = new MI.SafetensorsBuffer(await res.arrayBuffer(), url);
   const m = f.metadata;
-  if (!m?.architecture || !m.d_in || !m.d_sae || !m.scaling_factor) throw new Error(`${url}: metadata lacks architecture, d_in, d_sae or scaling_factor`);
+  if (!m?.architecture || !m.d_in || !m.d_sae || !m.scaling_factor)
+    throw new Error(`${url}: metadata lacks architecture, d_in, d_sae or scaling_factor`);
   const tensors = {} as MI.sae.SaeExport['tensors'];
   for (const name of MI.sae.SAE_PARAM_NAMES) {
     const r = await f.read(name);
     if (!(r.data instanceof Float32Array)) throw new Error(`${url}: ${name} is ${r.dtype}, expected F32`);
     tensors[name] = { dtype: 'float32', shape: r.shape, data: r.data };
   }
-  return MI.sae.Sae.fromExport({
-    config: {
-      architecture: m.architecture, d_in: Number(m.d_in), d_sae: Number(m.d_sae), ...(m.k ? { k: Number(m.k) } : {}),
-      normalize_activations: m.normalize_activations === 'none' ? 'none' : 'expected_average_only_in', scaling_factor: Number(m.scaling_factor),
+  return MI.sae.Sae.fromExport(
+    {
+      config: {
+        architecture: m.architecture,
+        d_in: Number(m.d_in),
+        d_sae: Number(m.d_sae),
+        ...(m.k ? { k: Number(m.k) } : {}),
+        normalize_activations: m.normalize_activations === 'none' ? 'none' : 'expected_average_only_in',
+        scaling_factor: Number(m.scaling_factor),
+      },
+      tensors,
     },
-    tensors,
-  }, backend);
+    backend,
+  );
 }
 
 export interface Predictions {
@@ -66,7 +74,8 @@ export interface Predictions {
 }
 
 function predictionsFrom(logits: Float32Array, T: number, V: number): Predictions {
-  const predicted: number[] = [], prob: number[] = [];
+  const predicted: number[] = [],
+    prob: number[] = [];
   for (let t = 0; t < T; t++) {
     const row = logits.subarray(t * V, (t + 1) * V);
     let best = 0;
@@ -90,7 +99,11 @@ export function logProb(p: Predictions, t: number, token: number): number {
 }
 
 /** Logits of one or more sequences [batch, T], optionally with hooks (e.g. an ablation). */
-export async function runLogits(model: MI.MambaLM, rows: number[][], hooks: (m: MI.MambaLM) => MI.Hook[] = () => []): Promise<Float32Array> {
+export async function runLogits(
+  model: MI.MambaLM,
+  rows: number[][],
+  hooks: (m: MI.MambaLM) => MI.Hook[] = () => [],
+): Promise<Float32Array> {
   return MI.tidyAsync(async () => {
     const logits = MI.noGrad(() => model.runWithHooks(rows, hooks(model)));
     return Float32Array.from(await logits.data());
@@ -126,7 +139,10 @@ export async function influenceMaps(model: MI.MambaLM, ids: number[]): Promise<n
   return (await MI.temporal.residualInfluence(model, ids)).layers;
 }
 
-export interface LatentHit { latent: number; value: number }
+export interface LatentHit {
+  latent: number;
+  value: number;
+}
 
 /** The `k` most active SAE latents at each position of `ids` (activations read at the SAE's hook). */
 export async function topLatents(model: MI.MambaLM, sae: MI.sae.Sae, hook: string, ids: number[], k: number): Promise<LatentHit[][]> {
@@ -138,7 +154,10 @@ export async function topLatents(model: MI.MambaLM, sae: MI.sae.Sae, hook: strin
   const L = sae.latents;
   return ids.map((_, t) => {
     const row = Array.from(z.subarray(t * L, (t + 1) * L), (value, latent) => ({ latent, value }));
-    return row.filter((h) => h.value > 0).sort((a, b) => b.value - a.value).slice(0, k);
+    return row
+      .filter((h) => h.value > 0)
+      .sort((a, b) => b.value - a.value)
+      .slice(0, k);
   });
 }
 
@@ -153,7 +172,10 @@ export interface AblationSite {
 /** Hooks that zero `site` at its positions of `batch` (positions may name the batch's labels). */
 export function zeroAblation(site: AblationSite, batch: MI.tasks.TaskBatch): (m: MI.MambaLM) => MI.Hook[] {
   const mask = MI.patching.positionMask(site.positions, batch);
-  return (m) => MI.patching.siteHooks(m, { hook: site.hook, channels: site.channels, directions: site.directions }, mask, batch.shape, { kind: 'zero' });
+  return (m) =>
+    MI.patching.siteHooks(m, { hook: site.hook, channels: site.channels, directions: site.directions }, mask, batch.shape, {
+      kind: 'zero',
+    });
 }
 
 /** Parses "3, 5-8, 12" into sorted distinct channel indices below `dim`. */
@@ -162,7 +184,8 @@ export function parseChannels(text: string, dim: number): number[] {
   for (const part of text.split(/[\s,]+/).filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new Error(`channels: '${part}' is not a number or a range like 4-7`);
-    const lo = Number(m[1]), hi = Number(m[2] ?? m[1]);
+    const lo = Number(m[1]),
+      hi = Number(m[2] ?? m[1]);
     if (hi < lo) throw new Error(`channels: range ${part} runs backwards`);
     if (hi >= dim) throw new Error(`channels: ${hi} is outside [0, ${dim})`);
     for (let c = lo; c <= hi; c++) out.add(c);

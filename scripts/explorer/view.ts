@@ -4,12 +4,17 @@
 type Attrs = Record<string, string | number | boolean | ((e: Event) => void)>;
 
 /** An element with attributes (on* keys become listeners) and children. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string | null)[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Node | string | null)[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (typeof v === 'boolean') { if (v) el.setAttribute(k, ''); }
-    else el.setAttribute(k, String(v));
+    else if (typeof v === 'boolean') {
+      if (v) el.setAttribute(k, '');
+    } else el.setAttribute(k, String(v));
   }
   for (const c of children) if (c !== null) el.append(c);
   return el;
@@ -26,7 +31,9 @@ function s(tag: string, attrs: Record<string, string | number>, text?: string): 
 /** White to deep blue for v in [0, 1]. */
 export function heatColor(v: number): string {
   const x = Math.max(0, Math.min(1, v));
-  const r = Math.round(255 - x * (255 - 22)), g = Math.round(255 - x * (255 - 72)), b = Math.round(255 - x * (255 - 160));
+  const r = Math.round(255 - x * (255 - 22)),
+    g = Math.round(255 - x * (255 - 72)),
+    b = Math.round(255 - x * (255 - 160));
   return `rgb(${r},${g},${b})`;
 }
 
@@ -35,13 +42,19 @@ export function heatColor(v: number): string {
  * map's largest entry; labels name the tokens along both axes, a cell's title gives its value.
  */
 export function heatMap(map: number[][], labels: string[], opts: { cell?: number; rowTitle: string; colTitle: string }): SVGElement {
-  const T = map.length, cell = opts.cell ?? Math.max(8, Math.min(18, Math.floor(560 / Math.max(T, 1))));
-  const pad = 44, size = T * cell;
+  const T = map.length,
+    cell = opts.cell ?? Math.max(8, Math.min(18, Math.floor(560 / Math.max(T, 1))));
+  const pad = 44,
+    size = T * cell;
   let max = 0;
   for (const row of map) for (const v of row) max = Math.max(max, Math.abs(v));
   const svg = s('svg', { width: pad + size + 8, height: pad + size + 8, class: 'heatmap', role: 'img' });
   svg.append(s('text', { x: pad + size / 2, y: 11, 'text-anchor': 'middle', class: 'axis' }, opts.colTitle));
-  const rowTitle = s('text', { x: 10, y: pad + size / 2, 'text-anchor': 'middle', class: 'axis', transform: `rotate(-90 10 ${pad + size / 2})` }, opts.rowTitle);
+  const rowTitle = s(
+    'text',
+    { x: 10, y: pad + size / 2, 'text-anchor': 'middle', class: 'axis', transform: `rotate(-90 10 ${pad + size / 2})` },
+    opts.rowTitle,
+  );
   svg.append(rowTitle);
   const every = Math.ceil(10 / cell);
   for (let i = 0; i < T; i++) {
@@ -52,7 +65,13 @@ export function heatMap(map: number[][], labels: string[], opts: { cell?: number
   for (let t = 0; t < T; t++) {
     for (let c = 0; c < T; c++) {
       const v = map[t][c];
-      const rect = s('rect', { x: pad + c * cell, y: pad + t * cell, width: cell, height: cell, fill: heatColor(max > 0 ? Math.abs(v) / max : 0) });
+      const rect = s('rect', {
+        x: pad + c * cell,
+        y: pad + t * cell,
+        width: cell,
+        height: cell,
+        fill: heatColor(max > 0 ? Math.abs(v) / max : 0),
+      });
       rect.append(s('title', {}, `t=${t} ← s=${c}: ${v.toPrecision(3)}`));
       svg.append(rect);
     }

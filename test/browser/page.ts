@@ -61,7 +61,11 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   const model = performance.now() - t0;
   t0 = performance.now();
   let first: MI.Backend | null = onGpu.error ? null : gpu;
-  const cases = await runKernelCases(async () => { const b = first ?? (await newGpu()); first = null; return b; }, cpu);
+  const cases = await runKernelCases(async () => {
+    const b = first ?? (await newGpu());
+    first = null;
+    return b;
+  }, cpu);
   const kernels = performance.now() - t0;
   return {
     adapter: gpu.description,

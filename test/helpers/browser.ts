@@ -14,8 +14,13 @@ export const CHROMIUM_PATH = '/usr/bin/chromium';
 // Verified on these machines: running as root needs --no-sandbox; the rest keep Chromium from
 // phoning home, so a test can assert "no request outside 127.0.0.1" about the page alone.
 const FLAGS = [
-  '--no-sandbox', '--disable-gpu-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
+  '--no-sandbox',
+  '--disable-gpu-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 export interface TestBrowser {
@@ -30,7 +35,9 @@ export function browserAvailable(): boolean {
   if (process.env.REQUIRE_BROWSER === '1') {
     throw new Error(`REQUIRE_BROWSER=1 but ${CHROMIUM_PATH} is missing (run scripts/setup-chromium.sh)`);
   }
-  console.log(`browser: no ${CHROMIUM_PATH}; browser suites skip (bash scripts/setup-chromium.sh installs it; REQUIRE_BROWSER=1 fails instead)`);
+  console.log(
+    `browser: no ${CHROMIUM_PATH}; browser suites skip (bash scripts/setup-chromium.sh installs it; REQUIRE_BROWSER=1 fails instead)`,
+  );
   return false;
 }
 
@@ -57,11 +64,14 @@ export async function launchBrowser(opts: { webgpu?: boolean } = {}): Promise<Te
   return {
     context,
     async close() {
-      try { await context.close(); } finally { rmSync(userDataDir, { recursive: true, force: true }); }
+      try {
+        await context.close();
+      } finally {
+        rmSync(userDataDir, { recursive: true, force: true });
+      }
     },
   };
 }
-
 
 export interface StaticServer {
   /** e.g. http://127.0.0.1:41234 (no trailing slash) */
@@ -78,17 +88,28 @@ export async function serveDir(dir: string): Promise<StaticServer> {
     const send = (code: number, text: string) => sendText(res, code, text);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     let rel: string;
-    try { rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname); } catch { return send(400, 'bad path'); }
+    try {
+      rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+    } catch {
+      return send(400, 'bad path');
+    }
     sendFileInside(req, res, root, rel, { what: 'the served folder', index: true });
   });
-  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(0, '127.0.0.1', () => ok()); });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok());
+  });
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('serveDir: server has no TCP address');
   const origin = `http://127.0.0.1:${address.port}`;
   return {
     origin,
     url: (relPath) => `${origin}/${relPath.split('/').map(encodeURIComponent).join('/')}`,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -116,7 +137,7 @@ export async function openPage(browser: TestBrowser, url: string): Promise<{ pag
   page.on('request', (r) => log.requests.push(r.url()));
   page.on('requestfailed', (r) => log.failedRequests.push(`${r.url()}: ${r.failure()?.errorText ?? 'failed'}`));
   const response = await page.goto(url, { waitUntil: 'load' });
-  if (!response || !response.ok()) throw new Error(`openPage: ${url} answered ${response?.status() ?? 'nothing'}`);
+  if (!response?.ok()) throw new Error(`openPage: ${url} answered ${response?.status() ?? 'nothing'}`);
   return { page, log };
 }
 
@@ -124,6 +145,10 @@ export async function openPage(browser: TestBrowser, url: string): Promise<{ pag
 export function outsideRequests(log: PageLog): string[] {
   return log.requests.filter((u) => {
     if (u.startsWith('data:') || u.startsWith('about:') || u.startsWith('blob:')) return false;
-    try { return new URL(u).hostname !== '127.0.0.1'; } catch { return true; }
+    try {
+      return new URL(u).hostname !== '127.0.0.1';
+    } catch {
+      return true;
+    }
   });
 }

@@ -45,14 +45,21 @@ export const awayFrom = (shape: number[], kinks: number[], gap = 0.05): InputSpe
 export function distinct(shape: number[], offset = 0): InputSpec {
   const n = sizeOf(shape);
   let perm: number[] = [];
-  return { shape, draw: (r, i) => {
-    if (i === 0) perm = r.permutation(n); // draws come in order, so each build gets its own
-    return (perm[i] - Math.floor(n / 2)) * 0.1 + offset;
-  } };
+  return {
+    shape,
+    draw: (r, i) => {
+      if (i === 0) perm = r.permutation(n); // draws come in order, so each build gets its own
+      return (perm[i] - Math.floor(n / 2)) * 0.1 + offset;
+    },
+  };
 }
 /** int32 indices in [0, n) (never differentiated). */
 export const indices = (shape: number[], n: number): InputSpec => ({ shape, dtype: 'int32', draw: (r) => r.int(0, n) });
-export const given = (shape: number[], values: number[], opts: { dtype?: 'float64' | 'int32'; grad?: boolean } = {}): InputSpec => ({ shape, values, ...opts });
+export const given = (shape: number[], values: number[], opts: { dtype?: 'float64' | 'int32'; grad?: boolean } = {}): InputSpec => ({
+  shape,
+  values,
+  ...opts,
+});
 /** A float input that is not differentiated (masks, conditions). */
 export const constant = (spec: Input): InputSpec => ({ ...asSpec(spec), grad: false });
 
@@ -64,7 +71,10 @@ export interface GradcheckOptions {
   tol?: number;
 }
 
-export interface GradcheckResult { maxRelErr: number; checked: number }
+export interface GradcheckResult {
+  maxRelErr: number;
+  checked: number;
+}
 
 export function asSpec(s: Input): InputSpec {
   return Array.isArray(s) ? normal(s) : s;
@@ -98,7 +108,8 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
     const grads = mi.backwardFrom(mi.sum(mi.mul(out, w)));
 
     const loss = () => mi.noGrad(() => mi.tidy(() => mi.sum(mi.mul(f(...xs), w)).dataSync()[0]));
-    let maxRelErr = 0, checked = 0;
+    let maxRelErr = 0,
+      checked = 0;
     xs.forEach((x, k) => {
       if (!wrt[k]) return;
       const g = grads.get(leaves[k]);
@@ -108,22 +119,28 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
       for (let i = 0; i < x.size; i++) {
         const x0 = data[i];
         const central = (step: number) => {
-          data[i] = x0 + step; const up = loss();
-          data[i] = x0 - step; const down = loss();
+          data[i] = x0 + step;
+          const up = loss();
+          data[i] = x0 - step;
+          const down = loss();
           data[i] = x0;
           return (up - down) / (2 * step);
         };
-        const d1 = central(h), d2 = central(h / 2);
+        const d1 = central(h),
+          d2 = central(h / 2);
         numeric[i] = (4 * d2 - d1) / 3;
       }
       let scale = 1;
       for (const v of numeric) scale = Math.max(scale, Math.abs(v));
       for (let i = 0; i < x.size; i++) {
-        const a = analytic[i], n = numeric[i];
+        const a = analytic[i],
+          n = numeric[i];
         const err = Math.abs(a - n) / Math.max(Math.abs(a), Math.abs(n), 1e-3 * scale);
         if (!(err <= tol)) {
-          throw new Error(`gradcheck ${name}: input ${k} ${shapeStr(x.shape)} element ${i} ${indexStr(i, x.shape)}: ` +
-            `analytic ${a}, numeric ${n} (relative error ${err.toExponential(2)} > ${tol})`);
+          throw new Error(
+            `gradcheck ${name}: input ${k} ${shapeStr(x.shape)} element ${i} ${indexStr(i, x.shape)}: ` +
+              `analytic ${a}, numeric ${n} (relative error ${err.toExponential(2)} > ${tol})`,
+          );
         }
         maxRelErr = Math.max(maxRelErr, err);
         checked++;
@@ -143,7 +160,8 @@ export function buildInput(s: InputSpec, rng: mi.Rng, name: string, k: number, f
   const dtype = s.dtype === 'int32' ? 'int32' : floatDType;
   let values: number[];
   if (s.values) {
-    if (s.values.length !== n) throw new Error(`gradcheck ${name}: input ${k} has ${s.values.length} values for shape ${shapeStr(s.shape)}`);
+    if (s.values.length !== n)
+      throw new Error(`gradcheck ${name}: input ${k} has ${s.values.length} values for shape ${shapeStr(s.shape)}`);
     values = s.values;
   } else {
     const draw = s.draw ?? ((r: mi.Rng) => r.normal());

@@ -10,7 +10,11 @@ import type { KernelName, KernelParams } from '../../engine/kernels.ts';
 export const INT_POISON = -987654321;
 
 /** One output of a kernel run: its dtype and size, and optionally what it holds before the run. */
-export interface OutSpec { dtype: DType; size: number; init?: TypedArray }
+export interface OutSpec {
+  dtype: DType;
+  size: number;
+  init?: TypedArray;
+}
 
 export const f32 = (size: number): OutSpec => ({ dtype: 'float32', size });
 export const i32 = (size: number): OutSpec => ({ dtype: 'int32', size });
@@ -20,7 +24,13 @@ export const i32 = (size: number): OutSpec => ({ dtype: 'int32', size });
  * float32 otherwise; outputs start as `init` or poison (NaN, or INT_POISON for int32). Buffers are
  * freed even when the kernel throws.
  */
-export async function runKernel<K extends KernelName>(b: Backend, kernel: K, inputs: TypedArray[], outs: OutSpec[], params: KernelParams[K]): Promise<TypedArray[]> {
+export async function runKernel<K extends KernelName>(
+  b: Backend,
+  kernel: K,
+  inputs: TypedArray[],
+  outs: OutSpec[],
+  params: KernelParams[K],
+): Promise<TypedArray[]> {
   const bufs: Buffer[] = [];
   try {
     const ins = inputs.map((a) => {
@@ -47,15 +57,24 @@ export async function runKernel<K extends KernelName>(b: Backend, kernel: K, inp
  * when none is off, or when the lengths differ: then worst is Infinity). NaN in both is a match; a
  * NaN error counts as Infinity. `scale` may vary by element.
  */
-export function worstRelativeError(got: TypedArray, want: TypedArray, scale: number | ((i: number) => number)): { worst: number; at: number } {
+export function worstRelativeError(
+  got: TypedArray,
+  want: TypedArray,
+  scale: number | ((i: number) => number),
+): { worst: number; at: number } {
   if (got.length !== want.length) return { worst: Infinity, at: -1 };
   const sc = typeof scale === 'number' ? () => scale : scale;
-  let worst = 0, at = -1;
+  let worst = 0,
+    at = -1;
   for (let i = 0; i < want.length; i++) {
-    const g = got[i], w = want[i];
+    const g = got[i],
+      w = want[i];
     if ((Number.isNaN(w) && Number.isNaN(g)) || w === g) continue;
     const err = Math.abs(g - w) / (Math.abs(w) + sc(i));
-    if (!(err <= worst)) { worst = Number.isNaN(err) ? Infinity : err; at = i; }
+    if (!(err <= worst)) {
+      worst = Number.isNaN(err) ? Infinity : err;
+      at = i;
+    }
   }
   return { worst, at };
 }
@@ -64,11 +83,20 @@ export function worstRelativeError(got: TypedArray, want: TypedArray, scale: num
 export function unaryCase(op: UnaryOp): { x: (v: number) => number; alpha: number; beta: number; scale: number } {
   const positive = (v: number) => Math.abs(v) + 0.1;
   switch (op) {
-    case 'log': case 'sqrt': case 'rsqrt': case 'recip': return { x: positive, alpha: 0, beta: 0, scale: 1 };
+    case 'log':
+    case 'sqrt':
+    case 'rsqrt':
+    case 'recip':
+      return { x: positive, alpha: 0, beta: 0, scale: 1 };
     // pow is exp2(b * log2(a)) in WGSL: its error grows with the exponent
-    case 'pow_scalar': return { x: positive, alpha: 2.5, beta: 0, scale: 10 };
-    case 'clamp': case 'inside': return { x: (v) => v, alpha: -0.5, beta: 0.7, scale: 1 };
-    case 'affine': return { x: (v) => v, alpha: 1.5, beta: -0.25, scale: 1 };
-    default: return { x: (v) => v, alpha: 0, beta: 0, scale: 1 };
+    case 'pow_scalar':
+      return { x: positive, alpha: 2.5, beta: 0, scale: 10 };
+    case 'clamp':
+    case 'inside':
+      return { x: (v) => v, alpha: -0.5, beta: 0.7, scale: 1 };
+    case 'affine':
+      return { x: (v) => v, alpha: 1.5, beta: -0.25, scale: 1 };
+    default:
+      return { x: (v) => v, alpha: 0, beta: 0, scale: 1 };
   }
 }

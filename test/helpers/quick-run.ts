@@ -32,18 +32,30 @@ function start(): Promise<string> {
     // MI_BACKEND would only be overridden by --backend, but keep the child's env otherwise as is
     // (NODE_V8_COVERAGE lets c8 count the steps' coverage too).
     const child = spawn(process.execPath, args, { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     const keepTail = (s: string, chunk: Buffer) => (s + chunk.toString()).slice(-TAIL_CHARS);
-    child.stdout.on('data', (c: Buffer) => { stdout = keepTail(stdout, c); });
-    child.stderr.on('data', (c: Buffer) => { stderr = keepTail(stderr, c); });
+    child.stdout.on('data', (c: Buffer) => {
+      stdout = keepTail(stdout, c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr = keepTail(stderr, c);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
-    child.on('error', (e) => { clearTimeout(timer); fail(new Error(`quickRun: could not start ${process.execPath}: ${e.message}`)); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      fail(new Error(`quickRun: could not start ${process.execPath}: ${e.message}`));
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return ok(outDir);
       const why = signal ? `killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${TIMEOUT_MS / 1000} s?)` : ''}` : `exit code ${code}`;
-      fail(new Error(`quickRun: steps/run.ts --all --quick --backend cpu --out ${outDir} failed (${why})\n`
-        + `--- stderr (tail) ---\n${stderr.trim() || '(empty)'}\n--- stdout (tail) ---\n${stdout.trim() || '(empty)'}`));
+      fail(
+        new Error(
+          `quickRun: steps/run.ts --all --quick --backend cpu --out ${outDir} failed (${why})\n` +
+            `--- stderr (tail) ---\n${stderr.trim() || '(empty)'}\n--- stdout (tail) ---\n${stdout.trim() || '(empty)'}`,
+        ),
+      );
     });
   });
 }

@@ -6,8 +6,15 @@ import { cpuBackend, Rng } from '../../engine/index.ts';
 import * as mi from '../../engine/index.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import {
-  abarValues, deltaByToken, discretisation, layerStepJacobian, meanDeltaPerPosition, splitByToken, spreadChannels,
-  stateTrajectories, timeConstants,
+  abarValues,
+  deltaByToken,
+  discretisation,
+  layerStepJacobian,
+  meanDeltaPerPosition,
+  splitByToken,
+  spreadChannels,
+  stateTrajectories,
+  timeConstants,
 } from '../../interp/dynamics.ts';
 import { goldenIds, modelDir } from '../model/fixture.ts';
 
@@ -28,7 +35,10 @@ test('discretisation: Abar in (0, 1), time constants positive and equal to -1/(m
     assert.ok(Math.abs(tau[5 * 16 + 3] - -1 / (md * d.A[5 * 16 + 3])) < 1e-9 * tau[5 * 16 + 3]);
     const per = meanDeltaPerPosition(d);
     const byTok = deltaByToken(d, ids);
-    assert.is(byTok.reduce((s, x) => s + x.count, 0), 24);
+    assert.is(
+      byTok.reduce((s, x) => s + x.count, 0),
+      24,
+    );
     const tok = ids[0][4];
     const [at, other] = splitByToken(per, ids, tok);
     assert.ok(at.length >= 1 && at.length + other.length === 22);
@@ -53,7 +63,7 @@ test('state trajectories: principal coordinates per sequence and position', asyn
   }
 });
 
-test('layer-step Jacobian: d h\'/d h = diag(Abar); spectrum = Abar plus zeros; no leak', async () => {
+test("layer-step Jacobian: d h'/d h = diag(Abar); spectrum = Abar plus zeros; no leak", async () => {
   const model = await load();
   try {
     const ids = (await goldenIds('tiny'))[0];
@@ -62,21 +72,28 @@ test('layer-step Jacobian: d h\'/d h = diag(Abar); spectrum = Abar plus zeros; n
     const before = mi.liveTensorCount();
     const r = await layerStepJacobian(model, ids, 1, 6, channels);
     assert.is(mi.liveTensorCount(), before);
-    const K = 4, N = 16, S = r.size;
+    const K = 4,
+      N = 16,
+      S = r.size;
     assert.is(S, 4 * (K + N));
     // the SSM-to-SSM block is diagonal with entries Abar
     channels.forEach((_, i) => {
-      for (let n = 0; n < N; n++) for (let i2 = 0; i2 < channels.length; i2++) for (let n2 = 0; n2 < N; n2++) {
-        const v = r.jacobian[(i * (K + N) + K + n) * S + i2 * (K + N) + K + n2];
-        const want = i === i2 && n === n2 ? r.abar[i * N + n] : 0;
-        assert.ok(Math.abs(v - want) < 1e-12, `dh/dh [${i},${n}][${i2},${n2}] = ${v}, want ${want}`);
-      }
+      for (let n = 0; n < N; n++)
+        for (let i2 = 0; i2 < channels.length; i2++)
+          for (let n2 = 0; n2 < N; n2++) {
+            const v = r.jacobian[(i * (K + N) + K + n) * S + i2 * (K + N) + K + n2];
+            const want = i === i2 && n === n2 ? r.abar[i * N + n] : 0;
+            assert.ok(Math.abs(v - want) < 1e-12, `dh/dh [${i},${n}][${i2},${n2}] = ${v}, want ${want}`);
+          }
     });
     // the SSM state does not feed the conv state
     let convFromH = 0;
-    for (let a = 0; a < channels.length; a++) for (let k = 0; k < K; k++) for (let b = 0; b < channels.length; b++) for (let n = 0; n < N; n++) {
-      convFromH = Math.max(convFromH, Math.abs(r.jacobian[(a * (K + N) + k) * S + b * (K + N) + K + n]));
-    }
+    for (let a = 0; a < channels.length; a++)
+      for (let k = 0; k < K; k++)
+        for (let b = 0; b < channels.length; b++)
+          for (let n = 0; n < N; n++) {
+            convFromH = Math.max(convFromH, Math.abs(r.jacobian[(a * (K + N) + k) * S + b * (K + N) + K + n]));
+          }
     assert.is(convFromH, 0);
     // but h' depends on the conv state through u, delta and B (the input dependence)
     let hFromConv = 0;
@@ -85,11 +102,15 @@ test('layer-step Jacobian: d h\'/d h = diag(Abar); spectrum = Abar plus zeros; n
     const eig = r.eigenvalues;
     assert.is(eig.length, S);
     for (const e of eig) assert.ok(Number.isFinite(e.re) && Number.isFinite(e.im));
-    const nonzero = eig.filter((e) => Math.hypot(e.re, e.im) > 0.05).map((e) => e.re).sort();
+    const nonzero = eig
+      .filter((e) => Math.hypot(e.re, e.im) > 0.05)
+      .map((e) => e.re)
+      .sort();
     const abar = [...r.abar].filter((v) => v > 0.05).sort();
     assert.is(nonzero.length, abar.length);
     nonzero.forEach((v, i) => assert.ok(Math.abs(v - abar[i]) < 1e-6, `eigenvalue ${v} vs Abar ${abar[i]}`));
-    for (const e of eig) if (Math.hypot(e.re, e.im) <= 0.05) assert.ok(Math.hypot(e.re, e.im) < 0.02 || r.abar.some((a) => Math.abs(a - e.re) < 1e-6));
+    for (const e of eig)
+      if (Math.hypot(e.re, e.im) <= 0.05) assert.ok(Math.hypot(e.re, e.im) < 0.02 || r.abar.some((a) => Math.abs(a - e.re) < 1e-6));
   } finally {
     model.dispose();
   }

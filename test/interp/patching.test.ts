@@ -7,21 +7,58 @@ import { makeConfig } from '../../mamba/config.ts';
 import { initMamba, type MambaLM } from '../../mamba/model.ts';
 import { induction, IGNORE_INDEX } from '../../interp/tasks/index.ts';
 import {
-  ANSWER_SOURCE, ablate, ablationEdit, cacheActivations, compareWithControls, corruptAnswers, evalSet, fractionRestored,
-  hookDim, idsOf, outcome, patchClean, positionMask, randomControl, rolledBatch, siteHooks, otherPositionsMask, type Site,
+  ANSWER_SOURCE,
+  ablate,
+  ablationEdit,
+  cacheActivations,
+  compareWithControls,
+  corruptAnswers,
+  evalSet,
+  fractionRestored,
+  hookDim,
+  idsOf,
+  outcome,
+  patchClean,
+  positionMask,
+  randomControl,
+  rolledBatch,
+  siteHooks,
+  otherPositionsMask,
+  type Site,
 } from '../../interp/patching.ts';
 import { gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
 import { noiseCurve } from '../../interp/perturb.ts';
 
 const opts = { vocabSize: 10, seqLen: 12 };
 function tinyModel(): MambaLM {
-  const cfg = makeConfig({ vocab_size: 10, hidden_size: 8, num_hidden_layers: 2, state_size: 4, expand: 2, conv_kernel: 3, initializer_range: 0.5, pad_token_id: null, bos_token_id: null, eos_token_id: null });
+  const cfg = makeConfig({
+    vocab_size: 10,
+    hidden_size: 8,
+    num_hidden_layers: 2,
+    state_size: 4,
+    expand: 2,
+    conv_kernel: 3,
+    initializer_range: 0.5,
+    pad_token_id: null,
+    bos_token_id: null,
+    eos_token_id: null,
+  });
   return initMamba(cfg, new mi.Rng('patching-test'), { dtype: 'float64', backend: mi.cpuBackend() });
 }
 const model = tinyModel();
 const batch = induction.generate(opts, new mi.Rng('batch'), 6);
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
-const logitsWith = (hooks: Parameters<MambaLM['runWithHooks']>[1]) => mi.tidy(() => mi.noGrad(() => model.runWithHooks(idsOf(model, batch), hooks)).dataSync().slice());
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+const logitsWith = (hooks: Parameters<MambaLM['runWithHooks']>[1]) =>
+  mi.tidy(() =>
+    mi
+      .noGrad(() => model.runWithHooks(idsOf(model, batch), hooks))
+      .dataSync()
+      .slice(),
+  );
 
 test('zero ablation of every channel of a hook equals zeroing it by hand', () => {
   const hook = 'blocks.0.hook_resid_post';
@@ -44,22 +81,33 @@ test('a full orthonormal basis edits like all channels; a partial edit leaves ot
   assert.ok(maxAbsDiff(a, b) < 1e-10);
   // channel 3 zeroed at scored cells only, checked against the cached activation
   let seen: Float64Array | null = null;
-  mi.tidy(() => mi.noGrad(() => model.runWithHooks(idsOf(model, batch), [
-    ...siteHooks(model, { hook, channels: [3] }, mask, batch.shape, { kind: 'zero' }),
-    { name: hook, fn: (x) => { seen = x.dataSync().slice() as Float64Array; } },
-  ])));
+  mi.tidy(() =>
+    mi.noGrad(() =>
+      model.runWithHooks(idsOf(model, batch), [
+        ...siteHooks(model, { hook, channels: [3] }, mask, batch.shape, { kind: 'zero' }),
+        {
+          name: hook,
+          fn: (x) => {
+            seen = x.dataSync().slice() as Float64Array;
+          },
+        },
+      ]),
+    ),
+  );
   const clean = mi.tidy(() => mi.noGrad(() => model.runWithCache(idsOf(model, batch), [hook]).cache.get(hook)!.dataSync().slice()));
-  for (let c = 0; c < mask.length; c++) for (let j = 0; j < dim; j++) {
-    const want = mask[c] && j === 3 ? 0 : clean[c * dim + j];
-    assert.ok(Math.abs(seen![c * dim + j] - want) < 1e-12, `cell ${c} channel ${j}`);
-  }
+  for (let c = 0; c < mask.length; c++)
+    for (let j = 0; j < dim; j++) {
+      const want = mask[c] && j === 3 ? 0 : clean[c * dim + j];
+      assert.ok(Math.abs(seen![c * dim + j] - want) < 1e-12, `cell ${c} channel ${j}`);
+    }
 });
 
 test('patching every coordinate of the clean run into the corrupted run restores 100%', async () => {
   const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('c'));
   // answers: the clean one, alternatives: the corrupted one (logit difference clean - corrupted)
   const set = evalSet(batch, corrupt);
-  const cleanIds = idsOf(model, batch), corruptIds = idsOf(model, corrupt);
+  const cleanIds = idsOf(model, batch),
+    corruptIds = idsOf(model, corrupt);
   const cleanLd = (await outcome(model, cleanIds, set, [])).logitDiff!;
   const corruptLd = (await outcome(model, corruptIds, set, [])).logitDiff!;
   // any hook that cuts the whole computation (the residual stream) carries everything
@@ -69,11 +117,21 @@ test('patching every coordinate of the clean run into the corrupted run restores
     const all: Site = { hook, channels: Array.from({ length: dim }, (_, i) => i) };
     const eff = await patchClean(model, corruptIds, set, cleanLd, corruptLd, all, positionMask('all', batch), cache.get(hook)!);
     assert.ok(Math.abs(fractionRestored(eff.gained, eff.gap) - 1) < 1e-9, `${hook}: ${fractionRestored(eff.gained, eff.gap)}`);
-    const none = await patchClean(model, corruptIds, set, cleanLd, corruptLd, { hook, channels: [] }, positionMask('all', batch), cache.get(hook)!);
+    const none = await patchClean(
+      model,
+      corruptIds,
+      set,
+      cleanLd,
+      corruptLd,
+      { hook, channels: [] },
+      positionMask('all', batch),
+      cache.get(hook)!,
+    );
     assert.ok(Math.abs(fractionRestored(none.gained, none.gap)) < 1e-9);
     cache.get(hook)!.dispose();
   }
-  cleanIds.dispose(); corruptIds.dispose();
+  cleanIds.dispose();
+  corruptIds.dispose();
 });
 
 test('corruptAnswers changes every scored answer and nothing before its source', () => {
@@ -86,7 +144,11 @@ test('corruptAnswers changes every scored answer and nothing before its source',
     for (let t = 0; t < src; t++) assert.is(corrupt.inputs[b * T + t], batch.inputs[b * T + t]);
     for (const t of scored) {
       assert.is.not(corrupt.targets[b * T + t], batch.targets[b * T + t]);
-      assert.is(corrupt.inputs[b * T + batch.labels.sourcePos[b * T + t]], corrupt.targets[b * T + t], 'the corrupted answer sits at the source');
+      assert.is(
+        corrupt.inputs[b * T + batch.labels.sourcePos[b * T + t]],
+        corrupt.targets[b * T + t],
+        'the corrupted answer sits at the source',
+      );
       assert.ok(corrupt.targets[b * T + t] >= 2, 'a content token');
     }
   }
@@ -95,9 +157,13 @@ test('corruptAnswers changes every scored answer and nothing before its source',
 test('a state patch at position p changes nothing before p and propagates after it', () => {
   const hook = 'blocks.0.mixer.hook_h';
   const dim = hookDim(model, hook);
-  const p = 5, [B, T] = batch.shape, V = model.config.vocab_size;
+  const p = 5,
+    [B, T] = batch.shape,
+    V = model.config.vocab_size;
   const mask = positionMask([p], batch);
-  const out = logitsWith(siteHooks(model, { hook, channels: Array.from({ length: dim }, (_, i) => i) }, mask, batch.shape, { kind: 'zero' }));
+  const out = logitsWith(
+    siteHooks(model, { hook, channels: Array.from({ length: dim }, (_, i) => i) }, mask, batch.shape, { kind: 'zero' }),
+  );
   const base = logitsWith([]);
   for (let b = 0; b < B; b++) {
     const at = (t: number) => [b * T * V + t * V, b * T * V + (t + 1) * V] as const;
@@ -112,7 +178,10 @@ test('random controls have the stated size: distinct channels in range, orthonor
   const ch = randomControl({ hook: 'blocks.0.hook_resid_post', channels: [0, 1, 2] }, 8, rng);
   assert.is(ch.channels.length, 3);
   assert.is(new Set(ch.channels).size, 3);
-  assert.ok(ch.channels.every((c) => c >= 3 && c < 8), 'avoids the circuit when it can');
+  assert.ok(
+    ch.channels.every((c) => c >= 3 && c < 8),
+    'avoids the circuit when it can',
+  );
   const sub = randomControl({ hook: 'blocks.0.mixer.hook_h', channels: [], directions: [[], [], [], []] }, 64, rng);
   assert.is(sub.directions!.length, 4);
   for (const [i, u] of sub.directions!.entries()) {
@@ -139,11 +208,20 @@ test('ablations: zeroing nothing has no effect; resample from itself has no effe
   assert.ok(maxAbsDiff(same.lossIncrease, new Float64Array(6)) < 1e-12);
   const meanEdit = await ablationEdit('mean', act, mask);
   assert.is(meanEdit.kind, 'constant');
-  const data = act.dataSync(), dim = hookDim(model, hook);
-  let s = 0, n = 0;
-  mask.forEach((m, c) => { if (m) { s += data[c * dim + 2]; n++; } });
+  const data = act.dataSync(),
+    dim = hookDim(model, hook);
+  let s = 0,
+    n = 0;
+  mask.forEach((m, c) => {
+    if (m) {
+      s += data[c * dim + 2];
+      n++;
+    }
+  });
   assert.ok(Math.abs((meanEdit as { value: Float32Array }).value[2] - s / n) < 1e-6);
-  self.dispose(); act.dispose(); ids.dispose();
+  self.dispose();
+  act.dispose();
+  ids.dispose();
 });
 
 test('gradient x activation matches a finite difference of the loss along a * e_c', async () => {
@@ -157,22 +235,27 @@ test('gradient x activation matches a finite difference of the loss along a * e_
   const targets = mi.tensor(batch.targets, batch.shape, { dtype: 'int32' });
   const cells = mask.reduce((a, b) => a + b, 0);
   for (const c of [0, 5]) {
-    const lossAt = (eps: number) => mi.tidy(() => {
-      const offset = mi.mul(act, eps);
-      const hooks = siteHooks(model, { hook, channels: [c] }, mask, batch.shape, { kind: 'offset', value: offset });
-      return mi.noGrad(() => mi.crossEntropy(model.runWithHooks(ids, hooks), targets, { ignoreIndex: IGNORE_INDEX })).dataSync()[0];
-    });
+    const lossAt = (eps: number) =>
+      mi.tidy(() => {
+        const offset = mi.mul(act, eps);
+        const hooks = siteHooks(model, { hook, channels: [c] }, mask, batch.shape, { kind: 'offset', value: offset });
+        return mi.noGrad(() => mi.crossEntropy(model.runWithHooks(ids, hooks), targets, { ignoreIndex: IGNORE_INDEX })).dataSync()[0];
+      });
     const h = 1e-5;
     const fd = (lossAt(h) - lossAt(-h)) / (2 * h);
     assert.ok(Math.abs(fd - attr[c] * cells) < 1e-6 * Math.max(1, Math.abs(fd)), `channel ${c}: fd ${fd} vs ${attr[c] * cells}`);
   }
   // the state hook at chosen positions: one value per E*N coordinate
-  const [state] = await gradTimesActivation(model, batch, [{ hook: 'blocks.1.mixer.hook_h', mask: positionMask({ label: 'sourcePos' }, batch) }]);
+  const [state] = await gradTimesActivation(model, batch, [
+    { hook: 'blocks.1.mixer.hook_h', mask: positionMask({ label: 'sourcePos' }, batch) },
+  ]);
   assert.is(state.length, hookDim(model, 'blocks.1.mixer.hook_h'));
   assert.ok(state.some((v) => v !== 0));
   assert.equal(topByMagnitude([0.1, -5, 3, 0], 2), [1, 2]);
   assert.is(jaccard([1, 2, 3], [2, 3, 4]), 0.5);
-  act.dispose(); ids.dispose(); targets.dispose();
+  act.dispose();
+  ids.dispose();
+  targets.dispose();
 });
 
 test('noise: scale 0 has no effect, larger scales have more; other positions are disjoint and as many', async () => {
@@ -188,18 +271,28 @@ test('noise: scale 0 has no effect, larger scales have more; other positions are
   const meanKl = (i: number) => curve[i].kl.reduce((a, b) => a + b, 0);
   assert.ok(meanKl(1) > 0 && meanKl(2) > meanKl(1), `KL ${meanKl(1)} then ${meanKl(2)}`);
   const other = otherPositionsMask(mask, batch, new mi.Rng('o'));
-  assert.is(other.reduce((a, b) => a + b, 0), mask.reduce((a, b) => a + b, 0));
+  assert.is(
+    other.reduce((a, b) => a + b, 0),
+    mask.reduce((a, b) => a + b, 0),
+  );
   other.forEach((v, i) => assert.ok(!(v && mask[i])));
-  act.dispose(); ids.dispose();
+  act.dispose();
+  ids.dispose();
 });
 
 test('compareWithControls: a constant gap has a degenerate interval and a small p', () => {
-  const circuit = new Float64Array(20).fill(0.8), control = new Float64Array(20).fill(0.1);
+  const circuit = new Float64Array(20).fill(0.8),
+    control = new Float64Array(20).fill(0.1);
   const c = compareWithControls(circuit, control, new mi.Rng('s'), { bootstrap: 200, permutations: 200 });
   assert.ok(Math.abs(c.difference - 0.7) < 1e-12);
   assert.ok(Math.abs(c.differenceInterval[0] - 0.7) < 1e-12 && Math.abs(c.differenceInterval[1] - 0.7) < 1e-12);
   assert.ok(c.p < 0.01);
-  const noisy = compareWithControls(circuit.map((v, i) => v + (i % 2 ? 0.3 : -0.3)), circuit, new mi.Rng('s'), { bootstrap: 200, permutations: 200 });
+  const noisy = compareWithControls(
+    circuit.map((v, i) => v + (i % 2 ? 0.3 : -0.3)),
+    circuit,
+    new mi.Rng('s'),
+    { bootstrap: 200, permutations: 200 },
+  );
   assert.ok(noisy.differenceInterval[0] <= 0 && noisy.differenceInterval[1] >= 0 && noisy.p > 0.3);
 });
 

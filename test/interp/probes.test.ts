@@ -3,8 +3,7 @@ import * as assert from 'uvu/assert';
 import { Rng } from '../../engine/random.ts';
 import * as pr from '../../interp/probes.ts';
 
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
+const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
 const soft = (u: number, t: number) => Math.sign(u) * Math.max(Math.abs(u) - t, 0);
 
 /** n x p Gaussian design; columns j and j+1 share a common factor `rho` to make it correlated. */
@@ -27,8 +26,16 @@ function linearResponse(X: pr.Matrix, beta: Map<number, number>, intercept: numb
 
 /** Columns 1..p of a 16 x 16 Sylvester Hadamard matrix: centred, unit population sd, orthogonal. */
 function hadamardDesign(p: number, scales: number[], offsets: number[]): pr.Matrix {
-  const n = 16, data = new Float64Array(n * p);
-  const bit = (x: number) => { let c = 0; while (x) { c += x & 1; x >>= 1; } return c & 1; };
+  const n = 16,
+    data = new Float64Array(n * p);
+  const bit = (x: number) => {
+    let c = 0;
+    while (x) {
+      c += x & 1;
+      x >>= 1;
+    }
+    return c & 1;
+  };
   for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) data[i * p + j] = offsets[j] + scales[j] * (bit(i & (j + 1)) ? -1 : 1);
   return { data, rows: n, cols: p };
 }
@@ -36,7 +43,9 @@ function hadamardDesign(p: number, scales: number[], offsets: number[]): pr.Matr
 const setEq = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 test('orthogonal design: lasso and elastic net equal the soft-thresholding closed form, in original units', () => {
-  const p = 6, scales = [1, 2, 0.5, 3, 1, 4], offsets = [0, 5, -1, 2, 0, 10];
+  const p = 6,
+    scales = [1, 2, 0.5, 3, 1, 4],
+    offsets = [0, 5, -1, 2, 0, 10];
   const X = hadamardDesign(p, scales, offsets);
   const rng = new Rng('ortho');
   const y = Float64Array.from({ length: 16 }, () => rng.normal());
@@ -67,17 +76,31 @@ test('orthogonal design: lasso and elastic net equal the soft-thresholding close
 
 test('lasso satisfies the KKT conditions on a correlated design', () => {
   const rng = new Rng('kkt');
-  const n = 80, p = 30;
+  const n = 80,
+    p = 30;
   const X = gaussianDesign(rng, n, p, 0.5);
-  const y = linearResponse(X, new Map([[0, 2], [4, -1], [9, 1]]), 1, 1, rng);
+  const y = linearResponse(
+    X,
+    new Map([
+      [0, 2],
+      [4, -1],
+      [9, 1],
+    ]),
+    1,
+    1,
+    rng,
+  );
   // A tight tolerance so the check measures the solver's fixed point, not its stopping rule.
   const path = pr.linearPath(X, y, { nLambda: 30, tol: 1e-16 });
   assert.ok(path.converged.every(Boolean));
   for (const l of [5, 15, 29]) {
-    const lambda = path.lambdas[l], coef = path.coefs[l];
+    const lambda = path.lambdas[l],
+      coef = path.coefs[l];
     const pred = pr.predictLinear({ coef, intercept: path.intercepts[l] }, X);
     for (let j = 0; j < p; j++) {
-      let m = 0, ss = 0, g = 0;
+      let m = 0,
+        ss = 0,
+        g = 0;
       for (let i = 0; i < n; i++) m += X.data[i * p + j];
       m /= n;
       for (let i = 0; i < n; i++) ss += (X.data[i * p + j] - m) ** 2;
@@ -92,26 +115,49 @@ test('lasso satisfies the KKT conditions on a correlated design', () => {
 
 test('lasso and elastic net recover a planted sparse support; CV keeps it with few false positives', () => {
   const rng = new Rng('support');
-  const n = 200, p = 40, truth = [2, 11, 25, 33];
+  const n = 200,
+    p = 40,
+    truth = [2, 11, 25, 33];
   const X = gaussianDesign(rng, n, p, 0.3);
-  const y = linearResponse(X, new Map([[2, 3], [11, -2], [25, 2.5], [33, -1.5]]), 0.7, 0.5, rng);
+  const y = linearResponse(
+    X,
+    new Map([
+      [2, 3],
+      [11, -2],
+      [25, 2.5],
+      [33, -1.5],
+    ]),
+    0.7,
+    0.5,
+    rng,
+  );
   for (const alpha of [1, 0.7]) {
     const path = pr.linearPath(X, y, { alpha, nLambda: 60 });
-    assert.ok(path.coefs.some((c) => setEq(pr.nonzero(c), truth)), `alpha ${alpha}: some lambda gives exactly the true support`);
+    assert.ok(
+      path.coefs.some((c) => setEq(pr.nonzero(c), truth)),
+      `alpha ${alpha}: some lambda gives exactly the true support`,
+    );
     const probe = pr.linearProbeCV(X, y, new Rng('folds'), { alpha, nLambda: 60 });
-    assert.ok(truth.every((j) => probe.selected.includes(j)), `alpha ${alpha}: selected ${probe.selected}`);
+    assert.ok(
+      truth.every((j) => probe.selected.includes(j)),
+      `alpha ${alpha}: selected ${probe.selected}`,
+    );
     // The lasso at a prediction-tuned lambda keeps a few tiny noise coefficients; they must be few
     // (of 36 null dimensions) and an order of magnitude below the smallest true effect (1.5). The
     // elastic net's ridge part admits more small ones by design, so its bound is looser.
     const falsePos = probe.selected.filter((j) => !truth.includes(j));
     assert.ok(falsePos.length <= (alpha === 1 ? 5 : 10), `alpha ${alpha}: false positives ${falsePos}`);
-    assert.ok(falsePos.every((j) => Math.abs(probe.coef[j]) < 0.15), `alpha ${alpha}: large false positive`);
+    assert.ok(
+      falsePos.every((j) => Math.abs(probe.coef[j]) < 0.15),
+      `alpha ${alpha}: large false positive`,
+    );
     assert.ok(probe.heldOutR2 > 0.9, `alpha ${alpha}: held-out R2 ${probe.heldOutR2}`);
     assert.ok(probe.lambda === probe.cv.lambda1se && probe.cv.lambda1se >= probe.cv.lambdaMin);
     if (alpha === 1) close(probe.coef[2], 3, 0.3, 'coef 2 in original units (shrunk a little)');
   }
   // Same seed, same folds and choice.
-  const a = pr.linearProbeCV(X, y, new Rng(3), { nLambda: 30 }), b = pr.linearProbeCV(X, y, new Rng(3), { nLambda: 30 });
+  const a = pr.linearProbeCV(X, y, new Rng(3), { nLambda: 30 }),
+    b = pr.linearProbeCV(X, y, new Rng(3), { nLambda: 30 });
   assert.equal(Array.from(a.cv.folds), Array.from(b.cv.folds));
   assert.is(a.lambda, b.lambda);
   assert.throws(() => pr.linearPath(X, y.slice(1)), /X has 200 rows but y has 199/);
@@ -119,7 +165,8 @@ test('lasso and elastic net recover a planted sparse support; CV keeps it with f
 
 test('constant columns stay at 0, lambda above lambda_max gives the empty model, float32 input works', () => {
   const rng = new Rng('edge');
-  const n = 50, p = 5;
+  const n = 50,
+    p = 5;
   const data = new Float32Array(n * p);
   for (let i = 0; i < n; i++) {
     data[i * p] = rng.normal();
@@ -150,12 +197,20 @@ function logisticData(rng: Rng, n: number, p: number, beta: Map<number, number>)
 
 test('L1 logistic: KKT at a path point, planted features recovered, high held-out accuracy', () => {
   const rng = new Rng('logistic');
-  const p = 30, truth = [1, 7, 19];
-  const beta = new Map([[1, 2.5], [7, -2.5], [19, 2]]);
+  const p = 30,
+    truth = [1, 7, 19];
+  const beta = new Map([
+    [1, 2.5],
+    [7, -2.5],
+    [19, 2],
+  ]);
   const { X, y } = logisticData(rng, 400, p, beta);
   const probe = pr.logisticProbeCV(X, y, new Rng('lfolds'), { nLambda: 30 });
   assert.ok(probe.path.converged.every(Boolean), 'IRLS converged at every lambda');
-  assert.ok(truth.every((j) => probe.selected.includes(j)), `selected ${probe.selected}`);
+  assert.ok(
+    truth.every((j) => probe.selected.includes(j)),
+    `selected ${probe.selected}`,
+  );
   assert.ok(probe.selected.length - truth.length <= 5, `${probe.selected.length - truth.length} false positives`);
   assert.ok(probe.heldOutAccuracy > 0.8, `held-out accuracy ${probe.heldOutAccuracy}`);
   assert.ok(probe.heldOutAccuracy > probe.majorityAccuracy + 0.2);
@@ -164,14 +219,18 @@ test('L1 logistic: KKT at a path point, planted features recovered, high held-ou
   assert.ok(acc > 0.8, `fresh test accuracy ${acc}`);
   assert.ok(probe.coef[0][1] > 0 && probe.coef[0][7] < 0, 'signs of planted coefficients');
   // KKT for (1/n) logistic loss on standardised columns at a mid-path lambda.
-  const l = 12, lambda = probe.path.lambdas[l];
-  const coef = probe.path.coefs[0][l], b0 = probe.path.intercepts[0][l];
+  const l = 12,
+    lambda = probe.path.lambdas[l];
+  const coef = probe.path.coefs[0][l],
+    b0 = probe.path.intercepts[0][l];
   const prob = pr.predictProba({ coef: [coef], intercept: [b0], classes: [0, 1] }, X);
   let sumResid = 0;
   for (let i = 0; i < X.rows; i++) sumResid += y[i] - prob[i];
   close(sumResid / X.rows, 0, 1e-3, 'intercept score');
   for (let j = 0; j < p; j++) {
-    let m = 0, ss = 0, g = 0;
+    let m = 0,
+      ss = 0,
+      g = 0;
     for (let i = 0; i < X.rows; i++) m += X.data[i * p + j];
     m /= X.rows;
     for (let i = 0; i < X.rows; i++) ss += (X.data[i * p + j] - m) ** 2;
@@ -185,9 +244,15 @@ test('L1 logistic: KKT at a path point, planted features recovered, high held-ou
 
 test('one-vs-rest L1 logistic separates three classes using the planted dimensions', () => {
   const rng = new Rng('ovr');
-  const n = 300, p = 20;
-  const centres = [[0, 0], [2.5, 0], [0, 2.5]]; // classes differ only in dims 0 and 5
-  const data = new Float64Array(n * p), y = new Int32Array(n);
+  const n = 300,
+    p = 20;
+  const centres = [
+    [0, 0],
+    [2.5, 0],
+    [0, 2.5],
+  ]; // classes differ only in dims 0 and 5
+  const data = new Float64Array(n * p),
+    y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const c = i % 3;
     y[i] = c + 10; // arbitrary label values

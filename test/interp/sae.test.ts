@@ -7,13 +7,31 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { getWebGpu } from '../helpers/webgpu.ts';
 import {
-  Sae, auxKLoss, encodeAll, exportToJson, latentCorrelations, lossRecovered, matchDirections, saeMetrics,
-  spliceHook, topActivating, topCorrelatedLatents, trainSae, type SaeExportJson, type TrainSaeOptions,
+  Sae,
+  auxKLoss,
+  encodeAll,
+  exportToJson,
+  latentCorrelations,
+  lossRecovered,
+  matchDirections,
+  saeMetrics,
+  spliceHook,
+  topActivating,
+  topCorrelatedLatents,
+  trainSae,
+  type SaeExportJson,
+  type TrainSaeOptions,
 } from '../../interp/sae.ts';
 
-const d = 16, F = 32, n = 4096;
+const d = 16,
+  F = 32,
+  n = 4096;
 
-interface Planted { xs: Float32Array; features: Float32Array; coeffs: Float32Array }
+interface Planted {
+  xs: Float32Array;
+  features: Float32Array;
+  coeffs: Float32Array;
+}
 
 /** n rows of sparse non-negative combinations of F random unit directions in d dimensions. */
 function planted(seed: string, dims = d, count = F, rows = n, p = 3 / 32): Planted {
@@ -21,7 +39,11 @@ function planted(seed: string, dims = d, count = F, rows = n, p = 3 / 32): Plant
   const features = new Float32Array(count * dims);
   for (let f = 0; f < count; f++) {
     let s = 0;
-    for (let j = 0; j < dims; j++) { const v = rng.normal(); features[f * dims + j] = v; s += v * v; }
+    for (let j = 0; j < dims; j++) {
+      const v = rng.normal();
+      features[f * dims + j] = v;
+      s += v * v;
+    }
     for (let j = 0; j < dims; j++) features[f * dims + j] /= Math.sqrt(s);
   }
   const coeffs = new Float32Array(rows * count);
@@ -61,8 +83,10 @@ for (const kind of ['topk', 'relu'] as const) {
     const match = await matchDirections(sae, data.features);
     const meanCos = match.reduce((s, m) => s + m.cosine, 0) / F;
     const m = await saeMetrics(sae, data.xs);
-    console.log(`  ${kind}: mean best cosine ${meanCos.toFixed(4)}, min ${Math.min(...match.map((x) => x.cosine)).toFixed(4)}, ` +
-      `FVU ${m.fvu.toFixed(4)}, L0 ${m.l0.toFixed(2)}, dead (eval) ${m.deadFraction.toFixed(3)}, dead (training window) ${sae.deadFraction.toFixed(3)}`);
+    console.log(
+      `  ${kind}: mean best cosine ${meanCos.toFixed(4)}, min ${Math.min(...match.map((x) => x.cosine)).toFixed(4)}, ` +
+        `FVU ${m.fvu.toFixed(4)}, L0 ${m.l0.toFixed(2)}, dead (eval) ${m.deadFraction.toFixed(3)}, dead (training window) ${sae.deadFraction.toFixed(3)}`,
+    );
     assert.ok(meanCos >= COSINE_BOUND, `mean best cosine ${meanCos}`);
     assert.ok(m.fvu < FVU_BOUND, `FVU ${m.fvu}`);
     // sparse codes: TopK exactly k (or fewer where a kept pre-activation is <= 0); ReLU well below d
@@ -90,10 +114,14 @@ test('same seed gives bit-identical parameters and losses; another seed differs'
   const opts: TrainSaeOptions = { kind: 'topk', d: 8, latents: 16, k: 2, steps: 60, batchSize: 32, lr: 0.01, seed: 7 };
   const live = mi.liveTensorCount();
   const [a, b, c] = [await trainSae(small.xs, opts), await trainSae(small.xs, opts), await trainSae(small.xs, { ...opts, seed: 8 })];
-  const wa = Array.from(await a.params.W_dec.data()), wb = Array.from(await b.params.W_dec.data());
+  const wa = Array.from(await a.params.W_dec.data()),
+    wb = Array.from(await b.params.W_dec.data());
   assert.equal(wa, wb);
   assert.equal(Array.from(await a.params.b_enc.data()), Array.from(await b.params.b_enc.data()));
-  assert.equal(a.history.map((e) => e.loss), b.history.map((e) => e.loss));
+  assert.equal(
+    a.history.map((e) => e.loss),
+    b.history.map((e) => e.loss),
+  );
   assert.not.equal(wa, Array.from(await c.params.W_dec.data()));
   // a tensor [n, d] trains exactly as the same rows given as a Float32Array
   const fromTensor = await trainSae(mi.tensor(small.xs, [512, 8]), { ...opts, d: undefined });
@@ -107,13 +135,36 @@ test('WebGPU: training (with AuxK / resampling) matches the CPU run', async () =
   if (!gpu) return;
   const small = planted('webgpu', 8, 12, 256);
   for (const kind of ['topk', 'relu'] as const) {
-    const opts: TrainSaeOptions = { kind, d: 8, latents: 16, k: 2, l1: 10, steps: 30, batchSize: 32, lr: 0.02, seed: 1, deadWindow: 64, resampleEvery: 5, resampleUntil: 30 };
+    const opts: TrainSaeOptions = {
+      kind,
+      d: 8,
+      latents: 16,
+      k: 2,
+      l1: 10,
+      steps: 30,
+      batchSize: 32,
+      lr: 0.02,
+      seed: 1,
+      deadWindow: 64,
+      resampleEvery: 5,
+      resampleUntil: 30,
+    };
     const cpu = await trainSae(small.xs, { ...opts, backend: mi.cpuBackend() });
     let resampled = 0;
-    const onGpu = await trainSae(small.xs, { ...opts, backend: gpu, onProgress: (p) => { resampled += p.resampled; } });
+    const onGpu = await trainSae(small.xs, {
+      ...opts,
+      backend: gpu,
+      onProgress: (p) => {
+        resampled += p.resampled;
+      },
+    });
     assert.is(onGpu.params.W_dec.backend, gpu);
     if (kind === 'relu') assert.ok(resampled > 0, 'the run resampled (so that path is compared too)');
-    else assert.ok(onGpu.history.some((e) => e.deadFraction > 0), 'the run had dead latents (so AuxK is compared too)');
+    else
+      assert.ok(
+        onGpu.history.some((e) => e.deadFraction > 0),
+        'the run had dead latents (so AuxK is compared too)',
+      );
     cpu.history.forEach((e, i) => assert.ok(Math.abs(e.loss - onGpu.history[i].loss) < 1e-4 * (1 + e.loss), `${kind} step ${i} loss`));
     const [wc, wg] = [await cpu.params.W_dec.data(), await onGpu.params.W_dec.data()];
     wc.forEach((v, i) => assert.ok(Math.abs(v - wg[i]) < 1e-4, `${kind} W_dec[${i}] ${v} vs ${wg[i]}`));
@@ -127,12 +178,30 @@ test('WebGPU: training (with AuxK / resampling) matches the CPU run', async () =
 test('relu: resampling dead latents leaves fewer dead latents than no resampling', async () => {
   // a large L1 coefficient kills many latents; resampling gives them new directions
   const small = planted('resample', 8, 12, 1024, 2 / 12);
-  const opts: TrainSaeOptions = { kind: 'relu', d: 8, latents: 32, l1: 5, steps: 300, batchSize: 64, lr: 0.02, seed: 3, deadWindow: 512, resampleEvery: 50 };
+  const opts: TrainSaeOptions = {
+    kind: 'relu',
+    d: 8,
+    latents: 32,
+    l1: 5,
+    steps: 300,
+    batchSize: 64,
+    lr: 0.02,
+    seed: 3,
+    deadWindow: 512,
+    resampleEvery: 50,
+  };
   let resampled = 0;
-  const on = await trainSae(small.xs, { ...opts, onProgress: (p) => { resampled += p.resampled; } });
+  const on = await trainSae(small.xs, {
+    ...opts,
+    onProgress: (p) => {
+      resampled += p.resampled;
+    },
+  });
   const off = await trainSae(small.xs, { ...opts, resampleEvery: 0 });
   const [mOn, mOff] = [await saeMetrics(on, small.xs), await saeMetrics(off, small.xs)];
-  console.log(`  ${resampled} latent resamplings in all; dead with resampling ${mOn.deadFraction.toFixed(3)}, without ${mOff.deadFraction.toFixed(3)}`);
+  console.log(
+    `  ${resampled} latent resamplings in all; dead with resampling ${mOn.deadFraction.toFixed(3)}, without ${mOff.deadFraction.toFixed(3)}`,
+  );
   assert.ok(resampled > 0, 'some latents were resampled');
   assert.ok(mOff.deadFraction > 0, 'the setting does kill latents');
   assert.ok(mOn.deadFraction < mOff.deadFraction);
@@ -152,7 +221,8 @@ test('AuxK: its gradient reaches only dead latents', () => {
   const prePos = mi.add(mi.abs(pre), 0.1);
   const loss = auxKLoss(prePos, recon, xb, dead, 2, wDec);
   const grads = mi.backwardFrom(loss);
-  const gPre = grads.get(pre)!.dataSync(), gW = grads.get(wDec)!.dataSync();
+  const gPre = grads.get(pre)!.dataSync(),
+    gW = grads.get(wDec)!.dataSync();
   for (let l = 0; l < 6; l++) {
     const preCol = Array.from({ length: 5 }, (_, r) => gPre[r * 6 + l]);
     const wRow = Array.from(gW.subarray(l * 3, l * 3 + 3));
@@ -160,7 +230,10 @@ test('AuxK: its gradient reaches only dead latents', () => {
     if (live) {
       assert.ok(preCol.every((g) => g === 0) && wRow.every((g) => g === 0), `live latent ${l} got a gradient`);
     } else {
-      assert.ok(preCol.some((g) => g !== 0), `dead latent ${l} got no encoder gradient`);
+      assert.ok(
+        preCol.some((g) => g !== 0),
+        `dead latent ${l} got no encoder gradient`,
+      );
     }
   }
 });
@@ -218,8 +291,15 @@ test('analysis: latents correlate with their planted feature; top-activating row
   }
   // the latent whose decoder matches a feature is also the one most correlated with its presence
   assert.ok(agree >= F - 3, `${agree} of ${F} features`);
-  const r = latentCorrelations(z, 64, Float32Array.from({ length: n }, () => 1));
-  assert.ok(r.every((v) => v === 0), 'a constant label correlates with nothing');
+  const r = latentCorrelations(
+    z,
+    64,
+    Float32Array.from({ length: n }, () => 1),
+  );
+  assert.ok(
+    r.every((v) => v === 0),
+    'a constant label correlates with nothing',
+  );
   const top = topActivating(z, 64, match[0].latent, 5);
   assert.is(top.indices.length, 5);
   for (let i = 0; i < 5; i++) {
@@ -229,7 +309,11 @@ test('analysis: latents correlate with their planted feature; top-activating row
 });
 
 test('errors name the problem', async () => {
-  const messageOf = (p: Promise<unknown>) => p.then(() => '', (e: Error) => e.message);
+  const messageOf = (p: Promise<unknown>) =>
+    p.then(
+      () => '',
+      (e: Error) => e.message,
+    );
   assert.match(await messageOf(trainSae(data.xs, { kind: 'relu', latents: 8, steps: 1 })), /options\.d/);
   assert.match(await messageOf(trainSae(data.xs, { kind: 'topk', d, latents: 8, steps: 1 })), /topk needs an integer k/);
   assert.throws(() => latentCorrelations(new Float32Array(10), 3, [1, 2]), /latentCorrelations/);

@@ -17,7 +17,9 @@ test('parameterCount equals the sum of the checkpoint shapes (tiny, small fixtur
 });
 
 test('the state-spaces checkpoints have their advertised sizes', () => {
-  const sizes = STATE_SPACES.map((s) => parameterCount(configFor({ hidden: s.hidden, layers: s.layers, stateSize: 16, vocab: 50280, expand: 2 })) / 1e6);
+  const sizes = STATE_SPACES.map(
+    (s) => parameterCount(configFor({ hidden: s.hidden, layers: s.layers, stateSize: 16, vocab: 50280, expand: 2 })) / 1e6,
+  );
   // 130M, 370M, 790M, 1.4B, 2.8B (names round; vocab 50280 without padding)
   const expected = [130, 370, 790, 1400, 2800];
   sizes.forEach((s, i) => assert.ok(Math.abs(s - expected[i]) / expected[i] < 0.06, `${STATE_SPACES[i].name}: ${s.toFixed(0)}M`));
@@ -38,7 +40,10 @@ test('fitLinear recovers a known line; fitCost falls back when the slope is not 
 });
 
 test('measure times a small model and reports memory per token on the CPU', async () => {
-  const m = await measure({ hidden: 16, layers: 1, seqLen: 8, batch: 2, stateSize: 4, vocab: 16, expand: 2 }, new mi.Rng(1), { reps: 1, backend: mi.cpuBackend() });
+  const m = await measure({ hidden: 16, layers: 1, seqLen: 8, batch: 2, stateSize: 4, vocab: 16, expand: 2 }, new mi.Rng(1), {
+    reps: 1,
+    backend: mi.cpuBackend(),
+  });
   assert.ok(m.forwardMsPerToken > 0 && m.trainMsPerToken > 0);
   assert.ok(m.peakBytesPerToken > 0, `peak ${m.peakBytesPerToken}`);
   assert.is(m.params, parameterCount(configFor(m)));

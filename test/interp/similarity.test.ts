@@ -2,21 +2,40 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../engine/random.ts';
 import {
-  assignmentCost, ckaFromStats, ckaStats, cosineMatrix, hungarian, jaccard, linearCka, matchDictionaries,
-  randomJaccard, randomUnitRows, resampleWeights, sharedFraction, unionIndicators,
+  assignmentCost,
+  ckaFromStats,
+  ckaStats,
+  cosineMatrix,
+  hungarian,
+  jaccard,
+  linearCka,
+  matchDictionaries,
+  randomJaccard,
+  randomUnitRows,
+  resampleWeights,
+  sharedFraction,
+  unionIndicators,
 } from '../../interp/similarity.ts';
 
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
+const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
 
 /** The cheapest assignment by trying every injective map of rows to columns. */
 function bruteForce(cost: number[][]): number {
-  const n = cost.length, m = cost[0].length;
+  const n = cost.length,
+    m = cost[0].length;
   let best = Infinity;
   const used = new Array<boolean>(m).fill(false);
   const go = (i: number, acc: number) => {
-    if (i === n) { best = Math.min(best, acc); return; }
-    for (let j = 0; j < m; j++) if (!used[j]) { used[j] = true; go(i + 1, acc + cost[i][j]); used[j] = false; }
+    if (i === n) {
+      best = Math.min(best, acc);
+      return;
+    }
+    for (let j = 0; j < m; j++)
+      if (!used[j]) {
+        used[j] = true;
+        go(i + 1, acc + cost[i][j]);
+        used[j] = false;
+      }
   };
   go(0, 0);
   return best;
@@ -25,7 +44,8 @@ function bruteForce(cost: number[][]): number {
 test('hungarian: optimal cost equals brute force on random square and rectangular matrices', () => {
   const rng = new Rng('hungarian');
   for (let trial = 0; trial < 60; trial++) {
-    const n = 1 + (trial % 6), m = n + (trial % 3);
+    const n = 1 + (trial % 6),
+      m = n + (trial % 3);
     const cost = Array.from({ length: n }, () => Array.from({ length: m }, () => Math.round(rng.normal() * 10) / 2));
     const colOf = hungarian(cost);
     assert.is(new Set(colOf).size, n, 'columns distinct');
@@ -36,18 +56,30 @@ test('hungarian: optimal cost equals brute force on random square and rectangula
 
 test('hungarian: known answer and errors', () => {
   // rows prefer different columns; the greedy choice (row 0 -> col 0) is not optimal
-  assert.equal(hungarian([[1, 2], [1, 100]]), [1, 0]);
+  assert.equal(
+    hungarian([
+      [1, 2],
+      [1, 100],
+    ]),
+    [1, 0],
+  );
   assert.throws(() => hungarian([[1], [2]]), /2 rows cannot be assigned to 1/);
   assert.throws(() => hungarian([[1, NaN]]), /cost\[0\]\[1\] is NaN/);
 });
 
 test('matchDictionaries: a permuted, sign-kept copy is recovered with cosine 1; random directions are not shared', () => {
   const rng = new Rng('dict');
-  const d = 16, n = 24;
+  const d = 16,
+    n = 24;
   const a = randomUnitRows(n, d, rng);
   const perm = rng.permutation(n);
   const b = new Float64Array(n * d);
-  perm.forEach((src, dst) => b.set(a.subarray(src * d, (src + 1) * d).map((v) => 3 * v), dst * d));
+  perm.forEach((src, dst) =>
+    b.set(
+      a.subarray(src * d, (src + 1) * d).map((v) => 3 * v),
+      dst * d,
+    ),
+  );
   const m = matchDictionaries(a, b, d);
   perm.forEach((src, dst) => assert.is(m.partner[src], dst));
   for (const c of m.cosine) close(c, 1, 1e-9, 'matched cosine');
@@ -69,17 +101,28 @@ function rotate(X: Float64Array, p: number, rng: Rng): Float64Array {
   // a random orthogonal matrix from Gram-Schmidt on Gaussian columns
   const Q = Array.from({ length: p }, () => Array.from({ length: p }, () => rng.normal()));
   for (let i = 0; i < p; i++) {
-    for (let k = 0; k < i; k++) { const dot = Q[i].reduce((s, v, j) => s + v * Q[k][j], 0); Q[i] = Q[i].map((v, j) => v - dot * Q[k][j]); }
-    const norm = Math.hypot(...Q[i]); Q[i] = Q[i].map((v) => v / norm);
+    for (let k = 0; k < i; k++) {
+      const dot = Q[i].reduce((s, v, j) => s + v * Q[k][j], 0);
+      Q[i] = Q[i].map((v, j) => v - dot * Q[k][j]);
+    }
+    const norm = Math.hypot(...Q[i]);
+    Q[i] = Q[i].map((v) => v / norm);
   }
-  const n = X.length / p, out = new Float64Array(X.length);
-  for (let r = 0; r < n; r++) for (let j = 0; j < p; j++) { let s = 0; for (let k = 0; k < p; k++) s += X[r * p + k] * Q[k][j]; out[r * p + j] = s; }
+  const n = X.length / p,
+    out = new Float64Array(X.length);
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < p; j++) {
+      let s = 0;
+      for (let k = 0; k < p; k++) s += X[r * p + k] * Q[k][j];
+      out[r * p + j] = s;
+    }
   return out;
 }
 
 test('linearCka: self = 1, invariant to orthogonal transforms, isotropic scaling and shifts; ~0 for independent data', () => {
   const rng = new Rng('cka');
-  const n = 400, p = 6;
+  const n = 400,
+    p = 6;
   const X = gaussian(rng, n, p);
   close(linearCka(X, X, p, p), 1, 1e-12, 'self');
   const R = rotate(X, p, rng).map((v) => 2.5 * v + 7);
@@ -88,24 +131,32 @@ test('linearCka: self = 1, invariant to orthogonal transforms, isotropic scaling
   const indep = linearCka(X, Y, p, 4);
   assert.ok(indep >= 0 && indep < 0.05, `independent: ${indep}`);
   // a partly shared representation sits in between
-  const mixed = X.map((v, i) => v + 2 * Y[Math.floor(i / p) * 4 + (i % p) % 4]);
+  const mixed = X.map((v, i) => v + 2 * Y[Math.floor(i / p) * 4 + ((i % p) % 4)]);
   const c = linearCka(X, mixed, p, p);
   assert.ok(c > 0.1 && c < 0.95, `mixed: ${c}`);
 });
 
 test('ckaFromStats: grouped sums give the same CKA; resampled groups give a valid value', () => {
   const rng = new Rng('cka-groups');
-  const n = 120, p = 3, q = 5;
-  const X = gaussian(rng, n, p), Y = gaussian(rng, n, q).map((v, i) => v + X[Math.floor(i / q) * p + (i % p)]);
+  const n = 120,
+    p = 3,
+    q = 5;
+  const X = gaussian(rng, n, p),
+    Y = gaussian(rng, n, q).map((v, i) => v + X[Math.floor(i / q) * p + (i % p)]);
   const group = Int32Array.from({ length: n }, (_, r) => Math.floor(r / 10));
   const s = ckaStats(X, Y, p, q, group);
   close(ckaFromStats(s), linearCka(X, Y, p, q), 1e-10, 'grouped vs plain');
   // weights 2 on group 0 = group 0's rows duplicated
-  const w = new Float64Array(s.groups).fill(1); w[0] = 2;
-  const Xd = new Float64Array([...X, ...X.subarray(0, 10 * p)]), Yd = new Float64Array([...Y, ...Y.subarray(0, 10 * q)]);
+  const w = new Float64Array(s.groups).fill(1);
+  w[0] = 2;
+  const Xd = new Float64Array([...X, ...X.subarray(0, 10 * p)]),
+    Yd = new Float64Array([...Y, ...Y.subarray(0, 10 * q)]);
   close(ckaFromStats(s, w), linearCka(Xd, Yd, p, q), 1e-10, 'weighted vs duplicated rows');
   const wb = resampleWeights(s.groups, rng);
-  assert.is(wb.reduce((a, b) => a + b, 0), s.groups);
+  assert.is(
+    wb.reduce((a, b) => a + b, 0),
+    s.groups,
+  );
   const cb = ckaFromStats(s, wb);
   assert.ok(cb >= 0 && cb <= 1 + 1e-12);
   assert.throws(() => ckaStats(X, Y.subarray(0, 5), p, q), /same rows/);
@@ -115,7 +166,10 @@ test('jaccard, union indicators and the random-set null', () => {
   assert.is(jaccard([1, 2, 3], [2, 3, 4]), 0.5);
   const ind = unionIndicators([1, 2, 3], [2, 3, 4]);
   assert.is(ind.length, 4);
-  assert.is(ind.reduce((a, b) => a + b, 0), 2);
+  assert.is(
+    ind.reduce((a, b) => a + b, 0),
+    2,
+  );
   const rng = new Rng('null');
   // sets of 8 in 64: expected Jaccard ~ (8*8/64) / (16 - 1) = 0.067
   const nul = randomJaccard(8, 8, 64, 1, 2000, rng);

@@ -3,8 +3,7 @@ import * as assert from 'uvu/assert';
 import { Rng } from '../../engine/random.ts';
 import * as st from '../../interp/stats.ts';
 
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
+const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
 
 function normals(rng: Rng, n: number, mu = 0, sigma = 1): Float64Array {
   return Float64Array.from({ length: n }, () => mu + sigma * rng.normal());
@@ -51,7 +50,8 @@ test('BH 1995 paper example: BH rejects 4 of 15 at 0.05, Holm rejects 3', () => 
 });
 
 test("effect sizes: Cohen's d, Hedges' g, paired d on hand cases", () => {
-  const a = [1, 2, 3, 4, 5], b = [3, 4, 5, 6, 7];
+  const a = [1, 2, 3, 4, 5],
+    b = [3, 4, 5, 6, 7];
   close(st.cohensD(a, b), -2 / Math.sqrt(2.5), 1e-12, 'cohensD');
   // J(8) = Gamma(4) / (2 Gamma(3.5)) = 6 / (3.75 sqrt(pi)) = 0.902703...
   close(st.hedgesCorrection(8), 6 / (3.75 * Math.sqrt(Math.PI)), 1e-10, 'J(8)');
@@ -78,8 +78,13 @@ test('bootstrap is deterministic by seed and BCa moves with skew', () => {
 
 test('bootstrap 95% intervals cover the true mean near nominally (200 normal datasets)', () => {
   const rng = new Rng('coverage');
-  const trials = 200, n = 30, mu = 1.5;
-  let coverPct = 0, coverBca = 0, coverPaired = 0, coverTwo = 0;
+  const trials = 200,
+    n = 30,
+    mu = 1.5;
+  let coverPct = 0,
+    coverBca = 0,
+    coverPaired = 0,
+    coverTwo = 0;
   for (let t = 0; t < trials; t++) {
     const x = normals(rng, n, mu, 2);
     const p = st.bootstrapCI(x, rng.fork(`p${t}`), st.mean, { nBoot: 400, method: 'percentile' });
@@ -94,7 +99,12 @@ test('bootstrap 95% intervals cover the true mean near nominally (200 normal dat
     const two = st.bootstrapTwoSampleCI(x, z, rng.fork(`two${t}`), undefined, { nBoot: 400 });
     if (two.lo <= 0.5 && 0.5 <= two.hi) coverTwo++;
   }
-  for (const [name, c] of [['percentile', coverPct], ['bca', coverBca], ['paired', coverPaired], ['two-sample', coverTwo]] as const) {
+  for (const [name, c] of [
+    ['percentile', coverPct],
+    ['bca', coverBca],
+    ['paired', coverPaired],
+    ['two-sample', coverTwo],
+  ] as const) {
     const rate = c / trials;
     assert.ok(rate >= 0.88 && rate <= 0.99, `${name} coverage ${rate}`);
   }
@@ -102,26 +112,35 @@ test('bootstrap 95% intervals cover the true mean near nominally (200 normal dat
 
 test('permutation p-values are roughly uniform under the null', () => {
   const rng = new Rng('null');
-  const runs = 200, ps: number[] = [], pairedPs: number[] = [];
+  const runs = 200,
+    ps: number[] = [],
+    pairedPs: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const a = normals(rng, 12), b = normals(rng, 15);
+    const a = normals(rng, 12),
+      b = normals(rng, 15);
     ps.push(st.permutationTest(a, b, rng.fork(`t${r}`), { nPerm: 199 }).pValue);
     pairedPs.push(st.pairedPermutationTest(normals(rng, 20), null, rng.fork(`p${r}`), { nPerm: 199 }).pValue);
   }
-  for (const [name, p] of [['two-sample', ps], ['paired', pairedPs]] as const) {
+  for (const [name, p] of [
+    ['two-sample', ps],
+    ['paired', pairedPs],
+  ] as const) {
     const below = p.filter((v) => v <= 0.05).length / runs;
     assert.ok(below >= 0.01 && below <= 0.1, `${name}: fraction p<=0.05 is ${below}`);
     // Kolmogorov-Smirnov distance to Uniform(0, 1); 5% critical value for n=200 is ~0.096.
     const s = st.sorted(p);
     let ks = 0;
-    s.forEach((v, i) => { ks = Math.max(ks, Math.abs(v - (i + 1) / runs), Math.abs(v - i / runs)); });
+    s.forEach((v, i) => {
+      ks = Math.max(ks, Math.abs(v - (i + 1) / runs), Math.abs(v - i / runs));
+    });
     assert.ok(ks < 0.12, `${name}: KS distance ${ks}`);
   }
 });
 
 test('permutation tests have power under a real effect and exact sign-flip values', () => {
   const rng = new Rng('power');
-  let hits = 0, pairedHits = 0;
+  let hits = 0,
+    pairedHits = 0;
   for (let r = 0; r < 60; r++) {
     // d = 1 with 20 per group: t-test power ~0.87.
     if (st.permutationTest(normals(rng, 20, 1), normals(rng, 20), rng.fork(`a${r}`), { nPerm: 199 }).pValue <= 0.05) hits++;

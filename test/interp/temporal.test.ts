@@ -7,8 +7,15 @@ import { cpuBackend, Rng } from '../../engine/index.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { openSafetensors } from '../../mamba/safetensors.ts';
 import {
-  acausalMass, applyHiddenAttention, blockNorms, decayCurve, hiddenAttention, hiddenAttentionFrom, longRangeFraction,
-  residualInfluence, stateInfluence,
+  acausalMass,
+  applyHiddenAttention,
+  blockNorms,
+  decayCurve,
+  hiddenAttention,
+  hiddenAttentionFrom,
+  longRangeFraction,
+  residualInfluence,
+  stateInfluence,
 } from '../../interp/temporal.ts';
 import { goldenIds, goldenPath, modelDir } from '../model/fixture.ts';
 
@@ -35,7 +42,9 @@ test('residual influence: final-hidden Jacobian norms match the tiny fixture (f3
       const got = await residualInfluence(model, ids, { chunk: 100 });
       assert.is(mi.liveTensorCount(), before, 'no tensors left behind');
       const tol = (dtype === 'float32' ? 1e-4 : 1e-5) * scale; // f64 goldens are float32-accurate (README)
-      want.forEach((row, t) => row.forEach((v, s) => assert.ok(Math.abs(got.final[t][s] - v) <= tol, `${dtype} [${t},${s}]: ${got.final[t][s]} vs ${v}`)));
+      want.forEach((row, t) =>
+        row.forEach((v, s) => assert.ok(Math.abs(got.final[t][s] - v) <= tol, `${dtype} [${t},${s}]: ${got.final[t][s]} vs ${v}`)),
+      );
       assert.is(got.layers.length, 2);
       for (const m of [...got.layers, got.final]) assert.is(acausalMass(m), 0, 'zero above the diagonal');
       // the first layer's residual includes the embedding itself: identity on the diagonal, norm sqrt(d)
@@ -50,22 +59,39 @@ test('state influence: exact norms match central finite differences; causal; the
   const model = await loadPretrained(modelDir('tiny'), { backend: cpuBackend(), dtype: 'float64' });
   try {
     const ids = (await goldenIds('tiny'))[1].slice(0, 6);
-    const T = ids.length, d = 16, layer = 1, s = 2;
+    const T = ids.length,
+      d = 16,
+      layer = 1,
+      s = 2;
     const map = await stateInfluence(model, ids, layer, { chunk: 512 });
     assert.is(acausalMass(map), 0);
     // finite differences of h (all t) along each basis direction of the mixer input at position s
-    const normName = `blocks.${layer}.hook_norm`, hName = `blocks.${layer}.mixer.hook_h`;
+    const normName = `blocks.${layer}.hook_norm`,
+      hName = `blocks.${layer}.mixer.hook_h`;
     const sq = new Float64Array(T);
     const eps = 1e-5;
-    const statesWith = (i: number, sign: number) => mi.noGrad(() => mi.tidy(() => {
-      const r = model.run([ids], { cache: [hName], hooks: [{ name: normName, fn: (x) => {
-        const delta = new Float64Array(x.size); delta[s * d + i] = sign * eps;
-        return mi.add(x, mi.tensor(delta, x.shape, { dtype: 'float64' }));
-      } }] });
-      return r.cache.get(hName)!.dataSync() as Float64Array;
-    }));
+    const statesWith = (i: number, sign: number) =>
+      mi.noGrad(() =>
+        mi.tidy(() => {
+          const r = model.run([ids], {
+            cache: [hName],
+            hooks: [
+              {
+                name: normName,
+                fn: (x) => {
+                  const delta = new Float64Array(x.size);
+                  delta[s * d + i] = sign * eps;
+                  return mi.add(x, mi.tensor(delta, x.shape, { dtype: 'float64' }));
+                },
+              },
+            ],
+          });
+          return r.cache.get(hName)!.dataSync() as Float64Array;
+        }),
+      );
     for (let i = 0; i < d; i++) {
-      const hp = statesWith(i, 1), hm = statesWith(i, -1);
+      const hp = statesWith(i, 1),
+        hm = statesWith(i, -1);
       const per = hp.length / T;
       for (let t = 0; t < T; t++) for (let j = 0; j < per; j++) sq[t] += ((hp[t * per + j] - hm[t * per + j]) / (2 * eps)) ** 2;
     }
@@ -91,8 +117,12 @@ test('hidden attention reproduces the scan output exactly (float64, every layer)
     for (let layer = 0; layer < model.config.num_hidden_layers; layer++) {
       const h = await hiddenAttention(model, ids, layer);
       const y = applyHiddenAttention(h.alpha, h.u, h.D, h.T, h.E);
-      let err = 0, scale = 0;
-      y.forEach((v, i) => { err = Math.max(err, Math.abs(v - h.ssmOut[i])); scale = Math.max(scale, Math.abs(h.ssmOut[i])); });
+      let err = 0,
+        scale = 0;
+      y.forEach((v, i) => {
+        err = Math.max(err, Math.abs(v - h.ssmOut[i]));
+        scale = Math.max(scale, Math.abs(h.ssmOut[i]));
+      });
       assert.ok(err <= 1e-10 * scale, `layer ${layer}: max error ${err} (scale ${scale})`);
       assert.is(acausalMass(h.meanAbs), 0);
       for (let t = 0; t < h.T; t++) assert.ok(h.meanAbs[t][t] > 0);
@@ -104,23 +134,42 @@ test('hidden attention reproduces the scan output exactly (float64, every layer)
 
 test('hiddenAttentionFrom: one channel, one state, known closed form', () => {
   // alpha[t,s] = C_t exp(A sum_{k=s+1..t} delta_k) delta_s B_s with constant delta: C B delta exp(A delta (t-s))
-  const T = 5, delta = new Float64Array(T).fill(0.5), B = new Float64Array(T).fill(2), C = new Float64Array(T).fill(3);
+  const T = 5,
+    delta = new Float64Array(T).fill(0.5),
+    B = new Float64Array(T).fill(2),
+    C = new Float64Array(T).fill(3);
   const alpha = hiddenAttentionFrom(delta, [-0.4], B, C, T, 1, 1);
-  for (let t = 0; t < T; t++) for (let s = 0; s < T; s++) {
-    const want = s <= t ? 3 * 2 * 0.5 * Math.exp(-0.4 * 0.5 * (t - s)) : 0;
-    assert.ok(Math.abs(alpha[t * T + s] - want) < 1e-14, `[${t},${s}]`);
-  }
+  for (let t = 0; t < T; t++)
+    for (let s = 0; s < T; s++) {
+      const want = s <= t ? 3 * 2 * 0.5 * Math.exp(-0.4 * 0.5 * (t - s)) : 0;
+      assert.ok(Math.abs(alpha[t * T + s] - want) < 1e-14, `[${t},${s}]`);
+    }
 });
 
 test('decay curve, long-range fraction and block norms on known maps', () => {
-  const map = [[1, 0, 0], [2, 3, 0], [4, 5, 6]];
+  const map = [
+    [1, 0, 0],
+    [2, 3, 0],
+    [4, 5, 6],
+  ];
   assert.equal(decayCurve(map), [(1 + 3 + 6) / 3, (2 + 5) / 2, 4]);
   assert.is(longRangeFraction(map, 2), 4 / 21);
   assert.is(longRangeFraction(map, 1), 11 / 21);
-  assert.is(acausalMass([[1, 0.5], [0, 1]]), 0.5);
+  assert.is(
+    acausalMass([
+      [1, 0.5],
+      [0, 1],
+    ]),
+    0.5,
+  );
   // blockNorms: 1 group, T = 2, outInner 1, inInner 2
   const J = [3, 4, 0, 0, 1, 0, 0, 2];
-  assert.equal(blockNorms(J, 1, 2, 1, 2), [[[5, 0], [1, 2]]]);
+  assert.equal(blockNorms(J, 1, 2, 1, 2), [
+    [
+      [5, 0],
+      [1, 2],
+    ],
+  ]);
   assert.throws(() => blockNorms(J, 1, 3, 1, 2), /expected 1 x 3/);
 });
 

@@ -50,24 +50,46 @@ test('ShardWriter: rows split into shards of at most shardRows, in order', async
     back.push(...Array.from(r.data as Float32Array));
     await f.close();
   }
-  assert.equal(shapes, [[4, 3], [4, 3], [2, 3]]);
+  assert.equal(shapes, [
+    [4, 3],
+    [4, 3],
+    [2, 3],
+  ]);
   assert.equal(back, Array.from(rows));
 });
 
 test('expandHookPatterns: {i} to every layer, {last} to the last, duplicates once', () => {
-  assert.equal(expandHookPatterns(['blocks.{i}.hook_resid_post', 'blocks.{last}.hook_resid_post', 'hook_embed'], 3),
-    ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'blocks.2.hook_resid_post', 'hook_embed']);
+  assert.equal(expandHookPatterns(['blocks.{i}.hook_resid_post', 'blocks.{last}.hook_resid_post', 'hook_embed'], 3), [
+    'blocks.0.hook_resid_post',
+    'blocks.1.hook_resid_post',
+    'blocks.2.hook_resid_post',
+    'hook_embed',
+  ]);
 });
 
 test('collectActivations: shards hold exactly what a direct forward pass gives; limited hooks keep the first batches', async () => {
   const opts = { vocabSize: 8, seqLen: 10, occurrences: 2 };
-  const model = initMamba(taskModelConfig(8, { hiddenSize: 8, layers: 2, stateSize: 4, expand: 2, convKernel: 4 }), new mi.Rng('collect-model'));
+  const model = initMamba(
+    taskModelConfig(8, { hiddenSize: 8, layers: 2, stateSize: 4, expand: 2, convKernel: 4 }),
+    new mi.Rng('collect-model'),
+  );
   const batches = [0, 1, 2].map((i) => induction.generate(opts, new mi.Rng(`collect-data/${i}`), 3));
   const dir = join(tmp, 'collect');
   const hooks = ['blocks.0.hook_resid_post', 'blocks.1.mixer.hook_h'];
-  const got = await collectActivations(model, batches, { hooks, dir, shardRows: 40, limited: ['blocks.1.mixer.hook_h'], limitedBatches: 1 });
-  assert.equal(got.map((h) => [h.name, h.dim, h.rows, h.shards.length]), [
-    ['blocks.0.hook_resid_post', 8, 90, 3], ['blocks.1.mixer.hook_h', 16 * 4, 30, 1]]);
+  const got = await collectActivations(model, batches, {
+    hooks,
+    dir,
+    shardRows: 40,
+    limited: ['blocks.1.mixer.hook_h'],
+    limitedBatches: 1,
+  });
+  assert.equal(
+    got.map((h) => [h.name, h.dim, h.rows, h.shards.length]),
+    [
+      ['blocks.0.hook_resid_post', 8, 90, 3],
+      ['blocks.1.mixer.hook_h', 16 * 4, 30, 1],
+    ],
+  );
   for (const h of got) {
     const rows: number[] = [];
     for (const s of h.shards) {
@@ -86,34 +108,57 @@ test('collectActivations: shards hold exactly what a direct forward pass gives; 
     const mean0 = want.filter((_, i) => i % h.dim === 0).reduce((a, b) => a + b, 0) / h.rows;
     assert.ok(Math.abs(h.stats.mean[0] - mean0) < 1e-9);
   }
-  const err = await collectActivations(model, batches, { hooks: ['blocks.7.hook_resid_post'], dir, shardRows: 4 }).then(() => null, (e: Error) => e);
+  const err = await collectActivations(model, batches, { hooks: ['blocks.7.hook_resid_post'], dir, shardRows: 4 }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.match(err?.message ?? '', /unknown hook "blocks.7.hook_resid_post"/);
   model.dispose();
 });
 
 function tinyJob(dir: string, steps = 3): TaskModelJob {
   return {
-    task: 'induction', seed: 0, rngSeed: 'test/train-collect', taskOptions: { vocabSize: 8, seqLen: 12, occurrences: 3 } as TaskModelJob['taskOptions'],
+    task: 'induction',
+    seed: 0,
+    rngSeed: 'test/train-collect',
+    taskOptions: { vocabSize: 8, seqLen: 12, occurrences: 3 } as TaskModelJob['taskOptions'],
     model: { hiddenSize: 8, layers: 1, stateSize: 4, expand: 2, convKernel: 4 },
-    steps, batchSize: 4, lr: 1e-2, warmupSteps: 1, weightDecay: 0.01, clipNorm: 1, evalBatches: 1, evalLengths: [16], dir,
+    steps,
+    batchSize: 4,
+    lr: 1e-2,
+    warmupSteps: 1,
+    weightDecay: 0.01,
+    clipNorm: 1,
+    evalBatches: 1,
+    evalLengths: [16],
+    dir,
   };
 }
 
 test('trainAndEvaluate: a finished job is not retrained; changed settings retrain', async () => {
   const job = tinyJob(join(tmp, 'resume'));
   let steps = 0;
-  const first = await trainAndEvaluate(job, () => { steps++; });
+  const first = await trainAndEvaluate(job, () => {
+    steps++;
+  });
   assert.is(steps, 3);
   assert.ok(first.accuracy >= 0 && first.accuracy <= 1);
-  assert.equal(first.lengthAccuracy.map((l) => l.seqLen), [16]);
+  assert.equal(
+    first.lengthAccuracy.map((l) => l.seqLen),
+    [16],
+  );
   const weights = readFileSync(join(job.dir, 'model.safetensors'));
   steps = 0;
-  const again = await trainAndEvaluate(job, () => { steps++; });
+  const again = await trainAndEvaluate(job, () => {
+    steps++;
+  });
   assert.is(steps, 0, 'the finished model was retrained');
   assert.equal(again, first);
   assert.ok(readFileSync(join(job.dir, 'model.safetensors')).equals(weights));
   steps = 0;
-  await trainAndEvaluate({ ...job, steps: 4 }, () => { steps++; });
+  await trainAndEvaluate({ ...job, steps: 4 }, () => {
+    steps++;
+  });
   assert.is(steps, 4, 'a job with other settings reused the old model');
 });
 
@@ -123,7 +168,10 @@ test('runInWorkers: a model trained in a worker thread is bit-identical to one t
   const a = await trainAndEvaluate(serial);
   const progress: unknown[] = [];
   const [b] = await runInWorkers<TaskModelJob, Awaited<ReturnType<typeof trainAndEvaluate>>>(
-    new URL('../../interp/train-worker.ts', import.meta.url), [threaded], { workers: 2, onProgress: (p) => progress.push(p) });
+    new URL('../../interp/train-worker.ts', import.meta.url),
+    [threaded],
+    { workers: 2, onProgress: (p) => progress.push(p) },
+  );
   assert.equal(progress, [1, 2, 3]);
   assert.is(b.accuracy, a.accuracy);
   assert.is(b.finalLoss, a.finalLoss);

@@ -7,25 +7,42 @@ import { Sae, saeMetrics } from '../../interp/sae.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
 import { induction } from '../../interp/tasks/index.ts';
 import {
-  answerUpperHalf, balancedRows, bootstrapRows, channelAblationDrops, fitTransferProbe, fvuOf, permuteChannels, saeRowErrors, scoreTransferProbe,
-  saeTransfer, type SharedVariable,
+  answerUpperHalf,
+  balancedRows,
+  bootstrapRows,
+  channelAblationDrops,
+  fitTransferProbe,
+  fvuOf,
+  permuteChannels,
+  saeRowErrors,
+  scoreTransferProbe,
+  saeTransfer,
+  type SharedVariable,
 } from '../../interp/transfer.ts';
 
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
+const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
 
 /** A ReLU SAE whose latents are +x_j and -x_j for the channels in `keep`: it reconstructs exactly those channels. */
 function channelSae(d: number, keep: number[]): Sae {
   const L = 2 * keep.length;
-  const Wenc = new Float32Array(d * L), Wdec = new Float32Array(L * d);
+  const Wenc = new Float32Array(d * L),
+    Wdec = new Float32Array(L * d);
   keep.forEach((j, k) => {
-    Wenc[j * L + 2 * k] = 1; Wenc[j * L + 2 * k + 1] = -1;
-    Wdec[(2 * k) * d + j] = 1; Wdec[(2 * k + 1) * d + j] = -1;
+    Wenc[j * L + 2 * k] = 1;
+    Wenc[j * L + 2 * k + 1] = -1;
+    Wdec[2 * k * d + j] = 1;
+    Wdec[(2 * k + 1) * d + j] = -1;
   });
   const t = (data: Float32Array, shape: number[]) => mi.keep(mi.tensor(data, shape, { backend: mi.cpuBackend() }));
-  return new Sae({ kind: 'relu', d, latents: L, inputScale: 1 }, {
-    W_enc: t(Wenc, [d, L]), b_enc: t(new Float32Array(L), [L]), W_dec: t(Wdec, [L, d]), b_dec: t(new Float32Array(d), [d]),
-  });
+  return new Sae(
+    { kind: 'relu', d, latents: L, inputScale: 1 },
+    {
+      W_enc: t(Wenc, [d, L]),
+      b_enc: t(new Float32Array(L), [L]),
+      W_dec: t(Wdec, [L, d]),
+      b_dec: t(new Float32Array(d), [d]),
+    },
+  );
 }
 
 function data(rng: Rng, n: number, scales: number[]): Float32Array {
@@ -33,11 +50,13 @@ function data(rng: Rng, n: number, scales: number[]): Float32Array {
   return Float32Array.from({ length: n * d }, (_, i) => scales[i % d] * rng.normal());
 }
 
-test('saeRowErrors: an SAE keeping some channels leaves exactly the others\' variance; matches saeMetrics', async () => {
+test("saeRowErrors: an SAE keeping some channels leaves exactly the others' variance; matches saeMetrics", async () => {
   const rng = new Rng('rows');
   const x = data(rng, 500, [3, 1, 1, 1]);
-  const all = channelSae(4, [0, 1, 2, 3]), first = channelSae(4, [0]);
-  const eAll = await saeRowErrors(all, x), eFirst = await saeRowErrors(first, x);
+  const all = channelSae(4, [0, 1, 2, 3]),
+    first = channelSae(4, [0]);
+  const eAll = await saeRowErrors(all, x),
+    eFirst = await saeRowErrors(first, x);
   close(fvuOf(eAll), 0, 1e-10, 'full SAE');
   // channel 0 carries 9 of 12 units of variance
   close(fvuOf(eFirst), 3 / 12, 0.05, 'first-channel SAE');
@@ -58,12 +77,23 @@ test('saeRowErrors: an SAE keeping some channels leaves exactly the others\' var
 
 test('bootstrapRows: the interval of a mean brackets it, and grouped resampling keeps groups whole', () => {
   const x = Float64Array.from({ length: 100 }, (_, i) => i % 2);
-  const mean = (idx: ArrayLike<number> | null) => { const n = idx ? idx.length : 100; let s = 0; for (let i = 0; i < n; i++) s += x[idx ? idx[i] : i]; return s / n; };
+  const mean = (idx: ArrayLike<number> | null) => {
+    const n = idx ? idx.length : 100;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[idx ? idx[i] : i];
+    return s / n;
+  };
   const r = bootstrapRows(100, mean, new Rng('b'), 300);
   assert.is(r.estimate, 0.5);
   assert.ok(r.interval[0] < 0.5 && r.interval[1] > 0.5);
   // groups of two rows {0,1} each have mean exactly 0.5: every grouped resample has mean 0.5
-  const g = bootstrapRows(100, mean, new Rng('g'), 100, Int32Array.from({ length: 100 }, (_, i) => Math.floor(i / 2)));
+  const g = bootstrapRows(
+    100,
+    mean,
+    new Rng('g'),
+    100,
+    Int32Array.from({ length: 100 }, (_, i) => Math.floor(i / 2)),
+  );
   assert.equal(g.interval, [0.5, 0.5]);
 });
 
@@ -83,15 +113,21 @@ test('answerUpperHalf: the shared answer bit of induction at its scored position
 
 test('probeTransfer: a variable coded on the same channel transfers, on another channel it does not', () => {
   const rng = new Rng('probe');
-  const d = 6, n = 300;
+  const d = 6,
+    n = 300;
   const make = (channel: number, seed: string) => {
     const r = new Rng(seed);
     const y = Float64Array.from({ length: n }, () => (r.uniform() < 0.5 ? 1 : 0));
-    const acts = Float32Array.from({ length: n * d }, (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0));
+    const acts = Float32Array.from(
+      { length: n * d },
+      (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0),
+    );
     const variable: SharedVariable = { name: 'y', rows: Int32Array.from({ length: n }, (_, i) => i), values: y, cut: 0 };
     return { acts, d, variable };
   };
-  const A = make(2, 'A'), Bsame = make(2, 'B'), Bother = make(4, 'C');
+  const A = make(2, 'A'),
+    Bsame = make(2, 'B'),
+    Bother = make(4, 'C');
   const opts = { maxRows: 200, folds: 3, nLambda: 8, nBoot: 200 };
   const fit = fitTransferProbe(A, rng.fork('fit'), opts);
   assert.ok(fit.inTask.estimate > 0.9, `in-task ${fit.inTask.estimate}`);
@@ -108,7 +144,10 @@ test('channelAblationDrops: no channels changes nothing; drops are per example a
   const cfg = taskModelConfig(8, { hiddenSize: 8, layers: 1, stateSize: 4, expand: 2, convKernel: 3 });
   const model = initMamba(cfg, new Rng('abl'), { dtype: 'float64', backend: mi.cpuBackend() });
   const batch = induction.generate(opts, new Rng('abl-batch'), 6);
-  const [none, all] = await channelAblationDrops(model, batch, 'blocks.0.hook_resid_post', 'all', [[], Array.from({ length: 8 }, (_, i) => i)]);
+  const [none, all] = await channelAblationDrops(model, batch, 'blocks.0.hook_resid_post', 'all', [
+    [],
+    Array.from({ length: 8 }, (_, i) => i),
+  ]);
   assert.is(none.length, 6);
   for (const v of none) assert.is(v, 0);
   for (const v of all) assert.ok(v >= -1 && v <= 1);

@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readConfig, validateCheckpoint } from '../../mamba/config.ts';
 import {
-  INDEX_FILE, openCheckpoint, openSafetensors, writeSafetensors, writeShardedCheckpoint, type TensorToWrite,
+  INDEX_FILE,
+  openCheckpoint,
+  openSafetensors,
+  writeSafetensors,
+  writeShardedCheckpoint,
+  type TensorToWrite,
 } from '../../mamba/safetensors.ts';
 
 const fixtures = resolve(import.meta.dirname, '../../../shared/fixtures/hf-mamba');
@@ -26,10 +31,13 @@ function rawFile(header: unknown, data: Uint8Array, headerText = JSON.stringify(
 }
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await p.then(() => assert.unreachable(`expected an error matching ${pattern}`), (e: Error) => {
-    assert.instance(e, Error);
-    assert.match(e.message, pattern);
-  });
+  await p.then(
+    () => assert.unreachable(`expected an error matching ${pattern}`),
+    (e: Error) => {
+      assert.instance(e, Error);
+      assert.match(e.message, pattern);
+    },
+  );
 }
 
 test('golden.safetensors: names, dtypes and shapes match manifest.json', async () => {
@@ -43,7 +51,10 @@ test('golden.safetensors: names, dtypes and shapes match manifest.json', async (
       }
       const ids = await f.read('input_ids');
       assert.instance(ids.data, Int32Array);
-      assert.is(ids.data.length, tensors.input_ids[1].reduce((a, b) => a * b, 1));
+      assert.is(
+        ids.data.length,
+        tensors.input_ids[1].reduce((a, b) => a * b, 1),
+      );
       assert.instance((await f.read('f64.logits')).data, Float64Array);
     } finally {
       await f.close();
@@ -100,16 +111,20 @@ test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF
     const f64 = new Float64Array([Math.PI, -0, 5e-324, -1.7976931348623157e308, Infinity, 1 / 3]);
     const i64 = [0, -1, 2147483647, -2147483648, 123456, -7];
     const path = join(dir, 'r.safetensors');
-    await writeSafetensors(path, [
-      { name: 'z.f32', dtype: 'F32', shape: [7], data: f32 },
-      { name: 'a.f64', dtype: 'F64', shape: [2, 3], data: f64 },
-      { name: 'm.i64', dtype: 'I64', shape: [3, 2], data: i64 },
-      { name: 'm.i32', dtype: 'I32', shape: [3, 1, 2], data: new Int32Array(i64) },
-      { name: 'h.f16', dtype: 'F16', shape: [5], data: [1, -2, 65504, 2 ** -24, 0.333251953125] },
-      { name: 'h.bf16', dtype: 'BF16', shape: [3], data: [1.5, -3.140625, 2 ** 100] },
-      { name: 'empty', dtype: 'F32', shape: [0, 4], data: [] },
-      { name: '7', dtype: 'F32', shape: [1], data: [5] },
-    ], { format: 'pt', note: 'round trip' });
+    await writeSafetensors(
+      path,
+      [
+        { name: 'z.f32', dtype: 'F32', shape: [7], data: f32 },
+        { name: 'a.f64', dtype: 'F64', shape: [2, 3], data: f64 },
+        { name: 'm.i64', dtype: 'I64', shape: [3, 2], data: i64 },
+        { name: 'm.i32', dtype: 'I32', shape: [3, 1, 2], data: new Int32Array(i64) },
+        { name: 'h.f16', dtype: 'F16', shape: [5], data: [1, -2, 65504, 2 ** -24, 0.333251953125] },
+        { name: 'h.bf16', dtype: 'BF16', shape: [3], data: [1.5, -3.140625, 2 ** 100] },
+        { name: 'empty', dtype: 'F32', shape: [0, 4], data: [] },
+        { name: '7', dtype: 'F32', shape: [1], data: [5] },
+      ],
+      { format: 'pt', note: 'round trip' },
+    );
     // The header is space-padded so tensor data starts 8-byte aligned; tensors are laid out in name order.
     const bytes = readFileSync(path);
     const headerLen = Number(bytes.readBigUInt64LE(0));
@@ -117,8 +132,15 @@ test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF
     const headerText = bytes.subarray(8, 8 + headerLen).toString();
     assert.ok(headerText.startsWith('{"__metadata__":{"format":"pt","note":"round trip"},"7":'), 'metadata first, then names in order');
     const header = JSON.parse(headerText);
-    const byOffset = Object.keys(header).filter((k) => k !== '__metadata__').sort((a, b) => header[a].data_offsets[0] - header[b].data_offsets[0] || a.localeCompare(b));
-    assert.equal(byOffset, Object.keys(header).filter((k) => k !== '__metadata__').sort());
+    const byOffset = Object.keys(header)
+      .filter((k) => k !== '__metadata__')
+      .sort((a, b) => header[a].data_offsets[0] - header[b].data_offsets[0] || a.localeCompare(b));
+    assert.equal(
+      byOffset,
+      Object.keys(header)
+        .filter((k) => k !== '__metadata__')
+        .sort(),
+    );
     assert.equal(readdirSync(dir), ['r.safetensors'], 'no temporary file left behind');
 
     const f = await openSafetensors(path);
@@ -150,7 +172,14 @@ test('reader decodes hand-built F16, BF16, I16, I8, U8, BOOL tensors', async () 
     const f16 = new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0x3555, 0x8000]);
     const bf16 = new Uint16Array([0x3f80, 0xc049, 0x0000]);
     const i16 = new Int16Array([-32768, 32767, -1]);
-    const parts = [new Uint8Array(f16.buffer), new Uint8Array(bf16.buffer), new Uint8Array(i16.buffer), new Uint8Array([0xff, 0x7f, 0x80]), new Uint8Array([0, 255, 7]), new Uint8Array([0, 1, 1])];
+    const parts = [
+      new Uint8Array(f16.buffer),
+      new Uint8Array(bf16.buffer),
+      new Uint8Array(i16.buffer),
+      new Uint8Array([0xff, 0x7f, 0x80]),
+      new Uint8Array([0, 255, 7]),
+      new Uint8Array([0, 1, 1]),
+    ];
     const names = ['f16', 'bf16', 'i16', 'i8', 'u8', 'bool'];
     const dtypes = ['F16', 'BF16', 'I16', 'I8', 'U8', 'BOOL'];
     const header: Record<string, unknown> = {};
@@ -245,14 +274,17 @@ test('validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tens
     });
     const ckpt = await openCheckpoint(dir);
     try {
-      assert.throws(() => validateCheckpoint(config, ckpt), (e: Error) => {
-        assert.match(e.message, /checkpoint .*mamba-ckpt-.* does not match the config \(4 problem\(s\)\)/);
-        assert.match(e.message, /missing "backbone\.layers\.1\.mixer\.D" \(expected shape \[32\]\)/);
-        assert.match(e.message, /"backbone\.layers\.0\.mixer\.A_log" has shape \[16,32\], expected \[32,16\]/);
-        assert.match(e.message, /"backbone\.layers\.0\.mixer\.dt_proj\.bias" has dtype I64, expected a float/);
-        assert.match(e.message, /unexpected "backbone\.layers\.0\.mixer\.extra" \(shape \[2\]\)/);
-        return true;
-      });
+      assert.throws(
+        () => validateCheckpoint(config, ckpt),
+        (e: Error) => {
+          assert.match(e.message, /checkpoint .*mamba-ckpt-.* does not match the config \(4 problem\(s\)\)/);
+          assert.match(e.message, /missing "backbone\.layers\.1\.mixer\.D" \(expected shape \[32\]\)/);
+          assert.match(e.message, /"backbone\.layers\.0\.mixer\.A_log" has shape \[16,32\], expected \[32,16\]/);
+          assert.match(e.message, /"backbone\.layers\.0\.mixer\.dt_proj\.bias" has dtype I64, expected a float/);
+          assert.match(e.message, /unexpected "backbone\.layers\.0\.mixer\.extra" \(shape \[2\]\)/);
+          return true;
+        },
+      );
     } finally {
       await ckpt.close();
     }
@@ -286,17 +318,35 @@ test('bad headers are errors naming the file and the field', async () => {
   const path = join(dir, 'bad.safetensors');
   const data = new Uint8Array(16);
   const cases: [Buffer, RegExp][] = [
-    [Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]), /bad\.safetensors: header length \d+ is not sane/],
+    [
+      Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]),
+      /bad\.safetensors: header length \d+ is not sane/,
+    ],
     [rawFile(null, data, '{"a": {"dtype": "F32"'), /bad\.safetensors: header is not valid UTF-8 JSON/],
     [rawFile(null, data, '[1, 2]'), /bad\.safetensors: header is not a JSON object/],
     [rawFile({ a: { dtype: 'F32', shape: [4] } }, data), /tensor "a": "data_offsets" must be \[begin, end\]/],
     [rawFile({ a: { shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": missing or non-string "dtype"/],
-    [rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data), /tensor "a": "shape" must be an array of non-negative integers/],
-    [rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data), /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/],
-    [rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data), /tensor "b" overlaps tensor "a"/],
-    [rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data), /tensor "a": data_offsets end 32 is past the end .*truncated/],
+    [
+      rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data),
+      /tensor "a": "shape" must be an array of non-negative integers/,
+    ],
+    [
+      rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
+      /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/,
+    ],
+    [
+      rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
+      /tensor "b" overlaps tensor "a"/,
+    ],
+    [
+      rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
+      /tensor "a": data_offsets end 32 is past the end .*truncated/,
+    ],
     [rawFile({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": unknown dtype "Q4"/],
-    [rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data), /"__metadata__\.n" must be a string/],
+    [
+      rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data),
+      /"__metadata__\.n" must be a string/,
+    ],
   ];
   try {
     for (const [bytes, pattern] of cases) {
@@ -314,10 +364,16 @@ test('read errors: unconvertible dtype, I64 outside int32, unknown name', async 
   try {
     const big = new BigInt64Array([1n, 2n ** 31n]);
     const u32 = new Uint32Array([1, 2]);
-    writeFileSync(path, rawFile({
-      big: { dtype: 'I64', shape: [2], data_offsets: [0, 16] },
-      u: { dtype: 'U32', shape: [2], data_offsets: [16, 24] },
-    }, Buffer.concat([new Uint8Array(big.buffer), new Uint8Array(u32.buffer)])));
+    writeFileSync(
+      path,
+      rawFile(
+        {
+          big: { dtype: 'I64', shape: [2], data_offsets: [0, 16] },
+          u: { dtype: 'U32', shape: [2], data_offsets: [16, 24] },
+        },
+        Buffer.concat([new Uint8Array(big.buffer), new Uint8Array(u32.buffer)]),
+      ),
+    );
     const f = await openSafetensors(path);
     try {
       await rejects(f.read('big'), /x\.safetensors: tensor "big": I64 value 2147483648 at index 1 does not fit in int32/);
@@ -335,9 +391,21 @@ test('writer rejects bad input without leaving a file behind', async () => {
   const dir = tempDir();
   try {
     const path = join(dir, 'w.safetensors');
-    await rejects(writeSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [3], data: [1, 2] }]), /tensor "a": shape \[3\] needs 3 values, data has 2/);
-    await rejects(writeSafetensors(path, [{ name: 'a', dtype: 'I64', shape: [1], data: [1.5] }]), /tensor "a": value 1.5 at index 0 is not a representable integer/);
-    await rejects(writeSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [1], data: [1] }, { name: 'a', dtype: 'F32', shape: [1], data: [1] }]), /tensor "a": duplicate name/);
+    await rejects(
+      writeSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [3], data: [1, 2] }]),
+      /tensor "a": shape \[3\] needs 3 values, data has 2/,
+    );
+    await rejects(
+      writeSafetensors(path, [{ name: 'a', dtype: 'I64', shape: [1], data: [1.5] }]),
+      /tensor "a": value 1.5 at index 0 is not a representable integer/,
+    );
+    await rejects(
+      writeSafetensors(path, [
+        { name: 'a', dtype: 'F32', shape: [1], data: [1] },
+        { name: 'a', dtype: 'F32', shape: [1], data: [1] },
+      ]),
+      /tensor "a": duplicate name/,
+    );
     assert.equal(readdirSync(dir), []);
     await rejects(writeSafetensors(join(dir, 'no/such/dir/w.safetensors'), []), /ENOENT/);
     assert.not.ok(existsSync(join(dir, 'no')));

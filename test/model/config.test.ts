@@ -27,7 +27,11 @@ test('readConfig reads the fixture configs and resolves the derived fields', asy
 });
 
 test('defaults are transformers MambaConfig defaults; "auto" rank is ceil(hidden/16)', () => {
-  const c = parseConfig({ vocab_size: 50280, hidden_size: 768, num_hidden_layers: 24, state_size: 16, time_step_rank: 'auto' }, 'inline', quiet);
+  const c = parseConfig(
+    { vocab_size: 50280, hidden_size: 768, num_hidden_layers: 24, state_size: 16, time_step_rank: 'auto' },
+    'inline',
+    quiet,
+  );
   assert.is(c.time_step_rank, 48);
   assert.is(c.intermediate_size, 1536);
   assert.is(c.layer_norm_epsilon, 1e-5);
@@ -52,7 +56,9 @@ test('expectedParameterShapes matches the fixture checkpoints exactly', async ()
       assert.equal([...expected.keys()].sort(), [...ckpt.names], `${name}: names`);
       for (const [n, shape] of expected) assert.equal(ckpt.entry(n).shape, shape, `${name}: ${n}`);
       // The golden file's gradients cover exactly the parameters.
-      const gradNames = Object.keys(manifest.cases[name].tensors).filter((k) => k.startsWith('f64.grad.')).map((k) => k.slice(9));
+      const gradNames = Object.keys(manifest.cases[name].tensors)
+        .filter((k) => k.startsWith('f64.grad.'))
+        .map((k) => k.slice(9));
       assert.equal(gradNames.sort(), [...expected.keys()].sort(), `${name}: gradient names`);
     } finally {
       await ckpt.close();
@@ -64,7 +70,11 @@ test('expectedParameterShapes matches the fixture checkpoints exactly', async ()
 
 test('unknown fields are kept, written back, and warned about once in one list', async () => {
   const warnings: string[] = [];
-  const c = parseConfig({ vocab_size: 8, hidden_size: 4, num_hidden_layers: 1, state_size: 2, model_type: 'mamba', zeta: 1, alpha: { x: [1] } }, 'mine.json', { warn: (m) => warnings.push(m) });
+  const c = parseConfig(
+    { vocab_size: 8, hidden_size: 4, num_hidden_layers: 1, state_size: 2, model_type: 'mamba', zeta: 1, alpha: { x: [1] } },
+    'mine.json',
+    { warn: (m) => warnings.push(m) },
+  );
   assert.is(warnings.length, 1);
   assert.match(warnings[0], /mine\.json.*alpha, zeta/);
   assert.not.match(warnings[0], /model_type/);
@@ -102,17 +112,26 @@ test('missing required fields and wrong types are errors naming the field and fi
   }
   assert.throws(() => parseConfig({ ...base, use_bias: 'yes' }, 'cfg.json'), /cfg\.json: field "use_bias" must be a boolean, found "yes"/);
   assert.throws(() => parseConfig({ ...base, hidden_size: 4.5 }, 'cfg.json'), /field "hidden_size" must be a positive integer/);
-  assert.throws(() => parseConfig({ ...base, layer_norm_epsilon: '1e-5' }, 'cfg.json'), /field "layer_norm_epsilon" must be a finite number/);
+  assert.throws(
+    () => parseConfig({ ...base, layer_norm_epsilon: '1e-5' }, 'cfg.json'),
+    /field "layer_norm_epsilon" must be a finite number/,
+  );
   assert.throws(() => parseConfig({ ...base, time_step_rank: 'big' }, 'cfg.json'), /field "time_step_rank"/);
   assert.throws(() => parseConfig({ d_model: 768, n_layer: 24, vocab_size: 50277 }, 'cfg.json'), /mamba_ssm config/);
   const dir = mkdtempSync(join(tmpdir(), 'mamba-config-'));
   try {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...base, vocab_size: undefined }));
-    await readConfig(dir).then(() => assert.unreachable('should throw'), (e: Error) => {
-      assert.match(e.message, /config .*config\.json: missing required field "vocab_size"/);
-    });
+    await readConfig(dir).then(
+      () => assert.unreachable('should throw'),
+      (e: Error) => {
+        assert.match(e.message, /config .*config\.json: missing required field "vocab_size"/);
+      },
+    );
     writeFileSync(join(dir, 'config.json'), '{ not json');
-    await readConfig(dir).then(() => assert.unreachable('should throw'), (e: Error) => assert.match(e.message, /config\.json: not valid JSON/));
+    await readConfig(dir).then(
+      () => assert.unreachable('should throw'),
+      (e: Error) => assert.match(e.message, /config\.json: not valid JSON/),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,11 +19,14 @@ const cpu = { backend: mi.cpuBackend() };
 
 test('initMamba follows transformers _init_weights and is seeded', () => {
   const config = makeConfig({ vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, state_size: 8, initializer_range: 0.05 });
-  const a = initMamba(config, new mi.Rng(3), cpu), b = initMamba(config, new mi.Rng(3), cpu), c = initMamba(config, new mi.Rng(4), cpu);
+  const a = initMamba(config, new mi.Rng(3), cpu),
+    b = initMamba(config, new mi.Rng(3), cpu),
+    c = initMamba(config, new mi.Rng(4), cpu);
   for (const [n, t] of a.params) assert.equal(b.p(n).dataSync(), t.dataSync(), `${n} differs for the same seed`);
   assert.not.equal(c.p('backbone.embeddings.weight').dataSync(), a.p('backbone.embeddings.weight').dataSync());
   const p = (n: string) => Array.from(a.p(`backbone.layers.1.mixer.${n}`).dataSync());
-  const N = config.state_size, E = config.intermediate_size;
+  const N = config.state_size,
+    E = config.intermediate_size;
   p('A_log').forEach((v, i) => assert.ok(Math.abs(v - Math.log((i % N) + 1)) < 1e-6));
   assert.ok(p('D').every((v) => v === 1));
   assert.ok(p('conv1d.bias').every((v) => v === 0));
@@ -44,8 +47,19 @@ test('initMamba follows transformers _init_weights and is seeded', () => {
 test('savePretrained then loadPretrained is bit-identical (float32, float64, untied head)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mi-save-'));
   try {
-    for (const [dtype, tie] of [['float32', true], ['float64', true], ['float32', false]] as const) {
-      const config = makeConfig({ vocab_size: 20, hidden_size: 8, num_hidden_layers: 2, state_size: 4, use_bias: true, tie_word_embeddings: tie });
+    for (const [dtype, tie] of [
+      ['float32', true],
+      ['float64', true],
+      ['float32', false],
+    ] as const) {
+      const config = makeConfig({
+        vocab_size: 20,
+        hidden_size: 8,
+        num_hidden_layers: 2,
+        state_size: 4,
+        use_bias: true,
+        tie_word_embeddings: tie,
+      });
       const m = initMamba(config, new mi.Rng(`save-${dtype}-${tie}`), { ...cpu, dtype });
       const out = join(dir, `${dtype}-${tie}`);
       await savePretrained(m, out);
@@ -57,7 +71,8 @@ test('savePretrained then loadPretrained is bit-identical (float32, float64, unt
       assert.equal([...back.params.keys()].sort(), [...m.params.keys()].sort());
       for (const [n, t] of m.params) assert.equal(back.p(n).dataSync(), t.dataSync(), n);
       assert.equal(back.forward([[1, 2, 3]]).dataSync(), m.forward([[1, 2, 3]]).dataSync());
-      m.dispose(); back.dispose();
+      m.dispose();
+      back.dispose();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -71,18 +86,30 @@ test('the loss gradient matches central differences (float64, tiny fixture)', as
   const grads = mi.backwardFrom(nextTokenLoss(model, ids));
   for (const t of model.params.values()) t.requiresGrad = false;
   const lossAt = () => mi.noGrad(() => nextTokenLoss(model, ids).dataSync()[0]);
-  const names = ['backbone.embeddings.weight', 'backbone.layers.0.mixer.A_log', 'backbone.layers.0.mixer.dt_proj.bias',
-    'backbone.layers.1.mixer.conv1d.weight', 'backbone.layers.1.mixer.x_proj.weight', 'backbone.layers.0.mixer.D', 'backbone.norm_f.weight'];
+  const names = [
+    'backbone.embeddings.weight',
+    'backbone.layers.0.mixer.A_log',
+    'backbone.layers.0.mixer.dt_proj.bias',
+    'backbone.layers.1.mixer.conv1d.weight',
+    'backbone.layers.1.mixer.x_proj.weight',
+    'backbone.layers.0.mixer.D',
+    'backbone.norm_f.weight',
+  ];
   const rng = new mi.Rng('fd');
   for (const n of names) {
     const p = model.p(n);
     const g = grads.get(p)!.dataSync();
     const base = Float64Array.from(p.dataSync());
     for (let k = 0; k < 3; k++) {
-      const i = rng.int(0, base.length), h = 1e-5;
+      const i = rng.int(0, base.length),
+        h = 1e-5;
       const w = Float64Array.from(base);
-      w[i] = base[i] + h; p.backend.write(p.buffer, w); const up = lossAt();
-      w[i] = base[i] - h; p.backend.write(p.buffer, w); const down = lossAt();
+      w[i] = base[i] + h;
+      p.backend.write(p.buffer, w);
+      const up = lossAt();
+      w[i] = base[i] - h;
+      p.backend.write(p.buffer, w);
+      const down = lossAt();
       p.backend.write(p.buffer, base);
       const fd = (up - down) / (2 * h);
       assert.ok(Math.abs(fd - g[i]) <= 1e-7 + 1e-5 * Math.abs(fd), `${n}[${i}]: autograd ${g[i]} vs finite difference ${fd}`);

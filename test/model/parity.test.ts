@@ -32,7 +32,10 @@ test('small (biases, rank 4, 3 layers): activations, loss, gradients, dlogit, gr
 
 test('a golden tensor nothing computes is a failure', async () => {
   const rows = await checkParity(modelDir('tiny'), goldenPath('tiny'), { backend: cpuBackend(), only: ['f32.logits'] });
-  assert.equal(rows.map((r) => r.name), ['f32.logits']);
+  assert.equal(
+    rows.map((r) => r.name),
+    ['f32.logits'],
+  );
 });
 
 test('tiny on WebGPU (float32; f64 goldens at 1e-4 of scale)', async () => {
@@ -43,7 +46,10 @@ test('tiny on WebGPU (float32; f64 goldens at 1e-4 of scale)', async () => {
     rows = await checkParity(modelDir('tiny'), goldenPath('tiny'), { backend: gpu, only: ['f32.', 'f64.logits', 'f64.loss', 'greedy'] });
   } catch (e) {
     // The WGSL kernels are written alongside this model; until the ones it needs exist, say so.
-    if (/no WGSL kernel/.test((e as Error).message)) { console.log(`model parity on WebGPU skipped: ${(e as Error).message}`); return; }
+    if (/no WGSL kernel/.test((e as Error).message)) {
+      console.log(`model parity on WebGPU skipped: ${(e as Error).message}`);
+      return;
+    }
     throw e;
   }
   assertAllOk(rows, 17);

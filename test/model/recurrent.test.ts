@@ -16,7 +16,10 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-for (const [fixture, dtype, tol] of [['tiny', 'float64', 1e-9], ['small', 'float32', 2e-5]] as const) {
+for (const [fixture, dtype, tol] of [
+  ['tiny', 'float64', 1e-9],
+  ['small', 'float32', 2e-5],
+] as const) {
   test(`${fixture} ${dtype}: step() reproduces the parallel logits at every position`, async () => {
     const model = await loadPretrained(modelDir(fixture), { dtype, backend: mi.cpuBackend() });
     const rows = (await goldenIds(fixture)).map((r) => r.slice(0, 16));
@@ -24,7 +27,12 @@ for (const [fixture, dtype, tol] of [['tiny', 'float64', 1e-9], ['small', 'float
     const parallel = mi.noGrad(() => model.forward(rows)).dataSync();
     const cache = model.newCache(B);
     for (let t = 0; t < T; t++) {
-      const logits = model.step(cache, rows.map((r) => r[t])).dataSync();
+      const logits = model
+        .step(
+          cache,
+          rows.map((r) => r[t]),
+        )
+        .dataSync();
       for (let b = 0; b < B; b++) {
         const want = parallel.subarray((b * T + t) * V, (b * T + t + 1) * V);
         const d = maxDiff(logits.subarray(b * V, (b + 1) * V), want);
@@ -40,13 +48,20 @@ for (const [fixture, dtype, tol] of [['tiny', 'float64', 1e-9], ['small', 'float
 test('prefill then step equals the parallel forward on the longer sequence', async () => {
   const model = await loadPretrained(modelDir('tiny'), { dtype: 'float64', backend: mi.cpuBackend() });
   const rows = await goldenIds('tiny');
-  const T = rows[0].length, V = model.config.vocab_size;
-  for (const cut of [2, 7]) { // shorter and longer than the conv kernel (4)
+  const T = rows[0].length,
+    V = model.config.vocab_size;
+  for (const cut of [2, 7]) {
+    // shorter and longer than the conv kernel (4)
     const { logits, cache } = model.prefill(rows.map((r) => r.slice(0, cut)));
     logits.dispose();
     const full = mi.noGrad(() => model.forward(rows)).dataSync();
     for (let t = cut; t < T; t++) {
-      const got = model.step(cache, rows.map((r) => r[t])).dataSync();
+      const got = model
+        .step(
+          cache,
+          rows.map((r) => r[t]),
+        )
+        .dataSync();
       for (let b = 0; b < rows.length; b++) {
         const d = maxDiff(got.subarray(b * V, (b + 1) * V), full.subarray((b * T + t) * V, (b * T + t + 1) * V));
         assert.ok(d < 1e-9, `prefill ${cut}, position ${t}, batch ${b}: ${d}`);

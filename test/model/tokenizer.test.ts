@@ -22,7 +22,7 @@ test('tokenizer exposes the vocabulary and special tokens', async () => {
   assert.is(tok.vocabSize, Object.keys(vocab).length);
   assert.is(tok.tokenToId('<|endoftext|>'), 0);
   assert.is(tok.idToToken(0), '<|endoftext|>');
-  assert.is(tok.decode([0, ...cases[0].ids]), '<|endoftext|>' + cases[0].decoded);
+  assert.is(tok.decode([0, ...cases[0].ids]), `<|endoftext|>${cases[0].decoded}`);
   assert.is(tok.decode([0, ...cases[0].ids], { skipSpecialTokens: true }), cases[0].decoded);
 });
 

@@ -20,12 +20,26 @@ const counting = (step: number, rows = 4, L = 12) =>
   Array.from({ length: rows }, (_, r) => Array.from({ length: L }, (_, t) => (step * 7 + r * 3 + t) % config.vocab_size));
 
 const dirs: string[] = [];
-const tmp = async () => { const d = await mkdtemp(join(tmpdir(), 'mi-train-')); dirs.push(d); return d; };
-test.after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+const tmp = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'mi-train-'));
+  dirs.push(d);
+  return d;
+};
+test.after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
 
 const base = (outDir: string): TrainOptions => ({
-  outDir, steps: 12, batch: (s) => counting(s), evalBatches: [counting(1000)], lr: 2e-2, warmupSteps: 2,
-  evalEvery: 6, checkpointEvery: 6, logEvery: 6, log: () => undefined,
+  outDir,
+  steps: 12,
+  batch: (s) => counting(s),
+  evalBatches: [counting(1000)],
+  lr: 2e-2,
+  warmupSteps: 2,
+  evalEvery: 6,
+  checkpointEvery: 6,
+  logEvery: 6,
+  log: () => undefined,
 });
 
 test('a few steps lower the loss; the curve and an HF checkpoint are written', async () => {
@@ -34,10 +48,14 @@ test('a few steps lower the loss; the curve and an HF checkpoint are written', a
   const lines: string[] = [];
   const curve = await train(model, { ...base(outDir), log: (l) => lines.push(l) });
   assert.is(curve.train.length, 12);
-  const first = curve.train[0].loss, last = curve.train[11].loss;
+  const first = curve.train[0].loss,
+    last = curve.train[11].loss;
   assert.ok(last < first - 0.3, `loss ${first} -> ${last}`);
   assert.ok(curve.eval[1].loss < curve.eval[0].loss + 1e-9, 'eval loss does not rise');
-  assert.ok(lines.some((l) => /^step 12\/12 {2}loss [\d.]+ {2}lr .* tok\/s$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /^step 12\/12 {2}loss [\d.]+ {2}lr .* tok\/s$/.test(l)),
+    lines.join('\n'),
+  );
   const saved = JSON.parse(await readFile(join(outDir, 'loss.json'), 'utf-8'));
   assert.is(saved.train.length, 12);
   const reloaded = await loadPretrained(join(outDir, 'checkpoint'), { backend: mi.cpuBackend() });
@@ -55,10 +73,16 @@ test('a NaN loss stops training, naming the step, after saving the last good par
     loss: (m, ids, step) => {
       const T = ids.shape[1];
       const l = mi.crossEntropy(mi.slice(m.forward(ids), 1, 0, T - 1), mi.slice(ids, 1, 1, T));
-      if (step === 4) { before = Float32Array.from(m.p('backbone.layers.0.mixer.in_proj.weight').dataSync()); return mi.mul(l, NaN); }
+      if (step === 4) {
+        before = Float32Array.from(m.p('backbone.layers.0.mixer.in_proj.weight').dataSync());
+        return mi.mul(l, NaN);
+      }
       return l;
     },
-  }).then(() => null, (e: Error) => e);
+  }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.ok(err && /loss is NaN at step 4/.test(err.message), String(err));
   const state = JSON.parse(await readFile(join(outDir, 'checkpoint', 'trainer_state.json'), 'utf-8'));
   assert.is(state.step, 3);
@@ -69,17 +93,27 @@ test('a NaN loss stops training, naming the step, after saving the last good par
 });
 
 test('resuming from the step-6 checkpoint gives the same run as no interruption', async () => {
-  const straightDir = await tmp(), resumedDir = await tmp();
+  const straightDir = await tmp(),
+    resumedDir = await tmp();
   const a = initMamba(config, new mi.Rng('resume'), { backend: mi.cpuBackend() });
   const straight = await train(a, base(straightDir));
   const b = initMamba(config, new mi.Rng('resume'), { backend: mi.cpuBackend() });
-  await train(b, { ...base(resumedDir), steps: 12, batch: (s) => { if (s > 6) throw new Error('interrupted'); return counting(s); } })
-    .catch((e: Error) => assert.match(e.message, 'interrupted'));
+  await train(b, {
+    ...base(resumedDir),
+    steps: 12,
+    batch: (s) => {
+      if (s > 6) throw new Error('interrupted');
+      return counting(s);
+    },
+  }).catch((e: Error) => assert.match(e.message, 'interrupted'));
   const c = initMamba(config, new mi.Rng('something else'), { backend: mi.cpuBackend() });
   const lines: string[] = [];
   const resumed = await train(c, { ...base(resumedDir), log: (l) => lines.push(l) });
   assert.ok(lines[0].includes('resumed') && lines[0].includes('after step 6'), lines[0]);
-  assert.equal(resumed.train.map((p) => p.loss), straight.train.map((p) => p.loss));
+  assert.equal(
+    resumed.train.map((p) => p.loss),
+    straight.train.map((p) => p.loss),
+  );
   for (const [n, t] of a.params) assert.equal(c.p(n).dataSync(), t.dataSync(), n);
   for (const m of [a, b, c]) m.dispose();
 });

@@ -22,10 +22,18 @@ function checkFigures(dir: string, report: StepReport) {
 test('step 5: circuits on the residual stream and on the SSM state, each with controls of equal size', async () => {
   const dir = join(await quickRun(), 'step-05-circuits');
   const circuits = read<Circuit[]>(dir, 'circuits.json');
-  assert.ok(circuits.some((c) => c.hook.endsWith('hook_resid_post')), 'a residual circuit');
+  assert.ok(
+    circuits.some((c) => c.hook.endsWith('hook_resid_post')),
+    'a residual circuit',
+  );
   const state = circuits.filter((c) => c.hook.endsWith('.mixer.hook_h'));
   assert.ok(state.length > 0, 'a state circuit');
-  assert.ok(state.every((c) => typeof c.positions === 'object' && !Array.isArray(c.positions) && c.positions.label === 'sourcePos' || c.task !== 'induction'));
+  assert.ok(
+    state.every(
+      (c) =>
+        (typeof c.positions === 'object' && !Array.isArray(c.positions) && c.positions.label === 'sourcePos') || c.task !== 'induction',
+    ),
+  );
   for (const c of circuits) {
     const size = c.directions?.length ?? c.channels.length;
     assert.ok(size > 0, `${c.id} is not empty`);
@@ -42,10 +50,33 @@ test('step 5: circuits on the residual stream and on the SSM state, each with co
 
 test('step 6: effects with ordered intervals, p in [0, 1], controls present, claims with test/interval/control', async () => {
   const dir = join(await quickRun(), 'step-06-patching');
-  const rows = read<{ circuit: string; effect: string; controls: number; comparison: { estimate: number; interval: [number, number]; control: number; controlInterval: [number, number]; difference: number; differenceInterval: [number, number]; p: number }; pHolm: number }[]>(dir, 'effects.json');
+  const rows = read<
+    {
+      circuit: string;
+      effect: string;
+      controls: number;
+      comparison: {
+        estimate: number;
+        interval: [number, number];
+        control: number;
+        controlInterval: [number, number];
+        difference: number;
+        differenceInterval: [number, number];
+        p: number;
+      };
+      pHolm: number;
+    }[]
+  >(dir, 'effects.json');
   assert.ok(rows.length > 0);
-  for (const effect of ['zero ablation', 'mean ablation', 'resample ablation', 'clean patch']) assert.ok(rows.some((r) => r.effect === effect), effect);
-  assert.ok(rows.some((r) => r.circuit.includes('state') && r.effect === 'clean patch'), 'the SSM state is patched');
+  for (const effect of ['zero ablation', 'mean ablation', 'resample ablation', 'clean patch'])
+    assert.ok(
+      rows.some((r) => r.effect === effect),
+      effect,
+    );
+  assert.ok(
+    rows.some((r) => r.circuit.includes('state') && r.effect === 'clean patch'),
+    'the SSM state is patched',
+  );
   for (const r of rows) {
     const c = r.comparison;
     assert.ok(r.controls > 0);
@@ -65,12 +96,29 @@ test('step 6: effects with ordered intervals, p in [0, 1], controls present, cla
 
 test('step 7: noise curves start at 0 for scale 0 and have ordered bands, at three granularities', async () => {
   const dir = join(await quickRun(), 'step-07-perturb');
-  const points = read<{ granularity: string; which: string; scale: number; accuracyDrop: number; kl: number; klCI: [number, number]; accuracyDropCI: [number, number] }[]>(dir, 'curves.json');
-  for (const g of ['channel', 'state', 'position']) for (const w of ['circuit', 'control']) {
-    assert.ok(points.some((p) => p.granularity === g && p.which === w), `${g} ${w}`);
-  }
+  const points = read<
+    {
+      granularity: string;
+      which: string;
+      scale: number;
+      accuracyDrop: number;
+      kl: number;
+      klCI: [number, number];
+      accuracyDropCI: [number, number];
+    }[]
+  >(dir, 'curves.json');
+  for (const g of ['channel', 'state', 'position'])
+    for (const w of ['circuit', 'control']) {
+      assert.ok(
+        points.some((p) => p.granularity === g && p.which === w),
+        `${g} ${w}`,
+      );
+    }
   for (const p of points) {
-    if (p.scale === 0) { assert.is(p.kl, 0); assert.is(p.accuracyDrop, 0); }
+    if (p.scale === 0) {
+      assert.is(p.kl, 0);
+      assert.is(p.accuracyDrop, 0);
+    }
     assert.ok(p.kl >= 0 && ordered(p.klCI[0], p.kl, p.klCI[1]) && ordered(p.accuracyDropCI[0], p.accuracyDrop, p.accuracyDropCI[1]));
   }
   const report = read<StepReport>(dir, 'report.json');

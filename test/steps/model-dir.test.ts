@@ -14,7 +14,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'mi-model-dir-'));
 process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 function run(args: string[]): { code: number; out: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: '' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_V8_COVERAGE: '' },
+  });
   return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
 }
 

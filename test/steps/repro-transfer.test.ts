@@ -34,8 +34,19 @@ function checkReport(dir: string, step: number) {
 
 interface Repro {
   threshold: number;
-  sae: { task: string; shared: number; sharedInterval: number[]; control: number; controlInterval: number[]; cosines: number[]; latents: number }[];
-  cka: ({ task: string; layer: number; cka: number; interval: number[]; control: number; controlInterval: number[]; self: number } | { task: string; matrix: number[][] })[];
+  sae: {
+    task: string;
+    shared: number;
+    sharedInterval: number[];
+    control: number;
+    controlInterval: number[];
+    cosines: number[];
+    latents: number;
+  }[];
+  cka: (
+    | { task: string; layer: number; cka: number; interval: number[]; control: number; controlInterval: number[]; self: number }
+    | { task: string; matrix: number[][] }
+  )[];
   circuits: { channelJaccard: number; interval: number[]; control: number; positionJaccard: number }[];
 }
 
@@ -44,8 +55,10 @@ test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds',
   const r = read<Repro>(dir, 'reproducibility.json');
   assert.ok(r.sae.length >= 3, 'a seed pair per task');
   for (const s of r.sae) {
-    inUnit(s.shared, 'shared fraction'); inUnit(s.control, 'control fraction');
-    ordered(s.sharedInterval, s.shared, `${s.task} shared`); ordered(s.controlInterval, s.control, `${s.task} control`);
+    inUnit(s.shared, 'shared fraction');
+    inUnit(s.control, 'control fraction');
+    ordered(s.sharedInterval, s.shared, `${s.task} shared`);
+    ordered(s.controlInterval, s.control, `${s.task} control`);
     assert.is(s.cosines.length, s.latents, 'one matched cosine per latent');
     assert.ok(s.cosines.every((c) => c >= -1 - 1e-6 && c <= 1 + 1e-6));
   }
@@ -53,14 +66,18 @@ test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds',
   assert.ok(layers.length >= 3);
   for (const c of layers) {
     assert.ok(Math.abs(c.self - 1) < 1e-9, `CKA of a model with itself is 1 (${c.self})`);
-    inUnit(c.cka, 'CKA'); inUnit(c.control, 'control CKA');
-    ordered(c.interval, c.cka, 'CKA interval'); ordered(c.controlInterval, c.control, 'control CKA interval');
+    inUnit(c.cka, 'CKA');
+    inUnit(c.control, 'control CKA');
+    ordered(c.interval, c.cka, 'CKA interval');
+    ordered(c.controlInterval, c.control, 'control CKA interval');
   }
   for (const m of r.cka.filter((x): x is { task: string; matrix: number[][] } => 'matrix' in x)) {
     for (const row of m.matrix) for (const v of row) inUnit(v, 'CKA matrix entry');
   }
   for (const c of r.circuits) {
-    inUnit(c.channelJaccard, 'channel Jaccard'); inUnit(c.positionJaccard, 'position Jaccard'); inUnit(c.control, 'random Jaccard');
+    inUnit(c.channelJaccard, 'channel Jaccard');
+    inUnit(c.positionJaccard, 'position Jaccard');
+    inUnit(c.control, 'random Jaccard');
     ordered(c.interval, c.channelJaccard, 'Jaccard interval');
   }
   checkReport(dir, 10);
@@ -79,14 +96,18 @@ test('step 11: transfer matrices with the in-task diagonal', async () => {
   const n = t.tasks.length;
   assert.is(t.probes.length, n * n, 'every ordered pair of tasks, diagonal included');
   for (const p of t.probes) {
-    inUnit(p.accuracy, 'probe accuracy'); inUnit(p.control, 'control accuracy');
+    inUnit(p.accuracy, 'probe accuracy');
+    inUnit(p.control, 'control accuracy');
     ordered([p.lo, p.hi], p.accuracy, `${p.from}->${p.to} probe`);
     assert.is(p.chance, 0.5);
   }
   // the diagonal is the in-task value: B's own SAE on B's activations
   for (const s of t.sae) {
     assert.ok(s.fvu >= 0 && s.l0 >= 0);
-    if (s.from === s.to) { assert.ok(Math.abs(s.fvu - s.fvuOwn) < 1e-12); assert.ok(Math.abs(s.ratio - 1) < 1e-9); }
+    if (s.from === s.to) {
+      assert.ok(Math.abs(s.fvu - s.fvuOwn) < 1e-12);
+      assert.ok(Math.abs(s.ratio - 1) < 1e-9);
+    }
     ordered([s.lo, s.hi], s.ratio, `${s.from}->${s.to} SAE ratio`);
   }
   assert.ok(t.sae.length > 0, 'SAE transfer measured');

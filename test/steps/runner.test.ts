@@ -11,7 +11,11 @@ import { quickRun } from '../helpers/quick-run.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 function runCli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: '' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_V8_COVERAGE: '' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -22,7 +26,8 @@ function snapshot(dir: string): string {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const s = statSync(p);
-      if (s.isDirectory()) walk(p); else out.push(`${p} ${s.size} ${s.mtimeMs}`);
+      if (s.isDirectory()) walk(p);
+      else out.push(`${p} ${s.size} ${s.mtimeMs}`);
     }
   };
   walk(dir);
@@ -37,7 +42,21 @@ test('step 0 runs, writes the full config, and is cached on a second run', () =>
   const first = runCli(['--step', '0', '--quick', '--backend', 'cpu', '--out', runDir]);
   assert.is(first.code, 0, first.stderr);
   const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
-  for (const key of ['seed', 'backend', 'tasks', 'train', 'collect', 'sae', 'probes', 'circuit', 'patching', 'perturb', 'temporal', 'dynamics', 'scale']) {
+  for (const key of [
+    'seed',
+    'backend',
+    'tasks',
+    'train',
+    'collect',
+    'sae',
+    'probes',
+    'circuit',
+    'patching',
+    'perturb',
+    'temporal',
+    'dynamics',
+    'scale',
+  ]) {
     assert.ok(key in config, `config.json has ${key}`);
   }
   const setup = JSON.parse(readFileSync(join(runDir, 'step-00-setup', 'setup.json'), 'utf8'));
@@ -65,10 +84,16 @@ test('bad input: one clear error line, exit non-zero, existing results untouched
   writeFileSync(join(tmp, 'unknown.json'), JSON.stringify({ train: { stepz: 3 } }));
   mkdirSync(join(tmp, 'empty-model'), { recursive: true });
   mkdirSync(join(tmp, 'no-weights'), { recursive: true });
-  writeFileSync(join(tmp, 'no-weights', 'config.json'), JSON.stringify({ vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, state_size: 4 }));
+  writeFileSync(
+    join(tmp, 'no-weights', 'config.json'),
+    JSON.stringify({ vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, state_size: 4 }),
+  );
   const subst: Record<string, string> = {
-    BADJSON: join(tmp, 'bad.json'), BADTYPE: join(tmp, 'type.json'), UNKNOWN: join(tmp, 'unknown.json'),
-    EMPTYMODEL: join(tmp, 'empty-model'), NOWEIGHTS: join(tmp, 'no-weights'),
+    BADJSON: join(tmp, 'bad.json'),
+    BADTYPE: join(tmp, 'type.json'),
+    UNKNOWN: join(tmp, 'unknown.json'),
+    EMPTYMODEL: join(tmp, 'empty-model'),
+    NOWEIGHTS: join(tmp, 'no-weights'),
   };
   assert.ok(existsSync(runDir), 'the first test made a run directory');
   const before = snapshot(runDir);
@@ -87,7 +112,11 @@ test('the quick run completes every step, each with a report, and writes report.
   const dir = await quickRun();
   const steps = readdirSync(dir).filter((d) => /^step-\d\d-/.test(d) && !d.endsWith('.partial'));
   const ids = steps.map((d) => Number(d.slice(5, 7))).sort((a, b) => a - b);
-  assert.equal(ids, Array.from({ length: 15 }, (_, i) => i), `steps present: ${ids.join(',')}`);
+  assert.equal(
+    ids,
+    Array.from({ length: 15 }, (_, i) => i),
+    `steps present: ${ids.join(',')}`,
+  );
   for (const d of steps) {
     const done = JSON.parse(readFileSync(join(dir, d, 'done.json'), 'utf8'));
     assert.type(done.summary, 'string');

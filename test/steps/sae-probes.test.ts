@@ -23,7 +23,10 @@ function checkReport(dir: string): StepReport {
   assert.ok(report.claims.length > 0, 'claims');
   for (const c of report.claims) {
     assert.ok(c.test.length > 0 && c.control.length > 0, `claim "${c.statement}" names its test and control`);
-    assert.ok(c.interval[0] <= c.estimate + 1e-12 && c.estimate <= c.interval[1] + 1e-12, `claim "${c.statement}": interval [${c.interval}] around ${c.estimate}`);
+    assert.ok(
+      c.interval[0] <= c.estimate + 1e-12 && c.estimate <= c.interval[1] + 1e-12,
+      `claim "${c.statement}": interval [${c.interval}] around ${c.estimate}`,
+    );
     assert.ok(c.p! > 0 && c.p! <= 1 && Number.isFinite(c.controlEstimate));
   }
   return report;
@@ -37,13 +40,19 @@ test('step 3: every SAE clears the explained-variance floor, with L0, dead fract
   const dims = new Map(loadCollections(run).flatMap((c) => c.hooks.map((h) => [`${c.task}-${c.seed}-${h.name}`, h.dim] as const)));
   for (const r of recs) {
     const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
-    assert.ok(1 - r.fvu >= EXPLAINED_VARIANCE_FLOOR, `${name}: explained variance ${1 - r.fvu} below the floor ${EXPLAINED_VARIANCE_FLOOR}`);
+    assert.ok(
+      1 - r.fvu >= EXPLAINED_VARIANCE_FLOOR,
+      `${name}: explained variance ${1 - r.fvu} below the floor ${EXPLAINED_VARIANCE_FLOOR}`,
+    );
     assert.ok(r.latents > dims.get(`${r.task}-${r.seed}-${r.hook}`)!, `${name}: overcomplete`);
     // quick ReLU SAEs (100 steps, L1 still settling) fire about 40% of their latents; TopK exactly k
     assert.ok(r.l0 > 0 && r.l0 <= 0.6 * r.latents, `${name}: L0 ${r.l0}`);
     if (r.kind === 'topk') assert.ok(r.l0 <= r.k! + 1e-9, `${name}: L0 ${r.l0} above k ${r.k}`);
     assert.ok(r.deadFraction >= 0 && r.deadFraction < 0.9, `${name}: dead ${r.deadFraction}`);
-    assert.ok(Number.isFinite(r.lossRecovered) && r.lossRecovered >= -1 && r.lossRecovered <= 1.5, `${name}: loss recovered ${r.lossRecovered}`);
+    assert.ok(
+      Number.isFinite(r.lossRecovered) && r.lossRecovered >= -1 && r.lossRecovered <= 1.5,
+      `${name}: loss recovered ${r.lossRecovered}`,
+    );
     const [lo, hi] = r.lossRecoveredInterval!;
     assert.ok(lo <= r.lossRecovered && r.lossRecovered <= hi, `${name}: interval [${lo}, ${hi}]`);
     assert.ok(r.lossZeroAblated > r.lossClean, `${name}: zero-ablating the hook costs loss`);
@@ -69,8 +78,14 @@ test('step 3: report, figures, claims and top examples', async () => {
   const dir = join(run, SAE_DIR);
   const report = checkReport(dir);
   assert.is(report.claims.length, loadSaeRecords(run).length, 'one claim per SAE');
-  assert.ok(existsSync(join(dir, 'figures/l0-fvu.svg')) && existsSync(join(dir, 'figures/loss-recovered.svg')) && existsSync(join(dir, 'figures/latent-correlations.svg')));
-  const examples = JSON.parse(readFileSync(join(dir, 'examples.json'), 'utf8')) as { examples: { context: number[]; activation: number; position: number }[] }[];
+  assert.ok(
+    existsSync(join(dir, 'figures/l0-fvu.svg')) &&
+      existsSync(join(dir, 'figures/loss-recovered.svg')) &&
+      existsSync(join(dir, 'figures/latent-correlations.svg')),
+  );
+  const examples = JSON.parse(readFileSync(join(dir, 'examples.json'), 'utf8')) as {
+    examples: { context: number[]; activation: number; position: number }[];
+  }[];
   assert.ok(examples.length > 0);
   for (const e of examples) {
     for (const x of e.examples) assert.ok(x.activation > 0 && x.context.length >= 1 && x.context.length <= x.position + 1);
@@ -83,7 +98,10 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
   assert.ok(probes.length > 0);
   const saes = loadSaeRecords(run);
   const collections = loadCollections(run);
-  assert.ok(probes.some((p) => p.features === 'sae'), 'probes on SAE latents');
+  assert.ok(
+    probes.some((p) => p.features === 'sae'),
+    'probes on SAE latents',
+  );
   for (const p of probes) {
     const name = `${p.task}-s${p.seed} ${p.hook} ${p.features} ${p.variable}`;
     if (p.metric === 'accuracy') {
@@ -95,9 +113,10 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
       assert.ok(p.heldOut <= 1 && Number.isFinite(p.heldOut) && p.control! <= 1, name);
     }
     assert.ok(p.interval![0] <= p.heldOut && p.heldOut <= p.interval![1], `${name}: interval`);
-    const cols = p.features === 'activations'
-      ? collections.find((c) => c.task === p.task && c.seed === p.seed)!.hooks.find((h) => h.name === p.hook)!.dim
-      : saes.find((s) => s.task === p.task && s.seed === p.seed && s.hook === p.hook && s.kind === p.saeKind)!.latents;
+    const cols =
+      p.features === 'activations'
+        ? collections.find((c) => c.task === p.task && c.seed === p.seed)!.hooks.find((h) => h.name === p.hook)!.dim
+        : saes.find((s) => s.task === p.task && s.seed === p.seed && s.hook === p.hook && s.kind === p.saeKind)!.latents;
     assert.is(p.coefficients.length, p.selected.length);
     for (let i = 0; i < p.selected.length; i++) {
       assert.ok(Number.isInteger(p.selected[i]) && p.selected[i] >= 0 && p.selected[i] < cols, `${name}: dim ${p.selected[i]} of ${cols}`);
@@ -108,7 +127,10 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
   const trigger = probes.filter((p) => p.task === 'induction' && p.variable === 'isTrigger' && p.features === 'activations');
   assert.ok(trigger.length > 0, 'induction isTrigger probes');
   for (const p of trigger) {
-    assert.ok(p.heldOut > p.control! && p.interval![0] > p.controlInterval![1], `isTrigger ${p.hook} s${p.seed}: ${p.heldOut} vs control ${p.control}`);
+    assert.ok(
+      p.heldOut > p.control! && p.interval![0] > p.controlInterval![1],
+      `isTrigger ${p.hook} s${p.seed}: ${p.heldOut} vs control ${p.control}`,
+    );
     assert.ok(p.heldOut > 0.8 && p.selected.length > 0);
   }
   checkReport(join(run, PROBES_DIR));

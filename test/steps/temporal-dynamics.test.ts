@@ -33,10 +33,12 @@ test('step 8: causal influence maps, long-range share in [0, 1] with interval an
     assert.is(r.maxAcausal, 0, `${r.label}: influence above the diagonal`);
     for (const m of [...r.residual.map((x) => x.map), ...r.state.map((x) => x.map), ...r.hiddenAttention.map((x) => x.meanAbs)]) {
       assert.is(m.length, r.seqLen);
-      m.forEach((row, t) => row.forEach((v, s) => {
-        assert.ok(Number.isFinite(v));
-        if (s > t) assert.is(v, 0);
-      }));
+      m.forEach((row, t) =>
+        row.forEach((v, s) => {
+          assert.ok(Number.isFinite(v));
+          if (s > t) assert.is(v, 0);
+        }),
+      );
       assert.ok(m[r.seqLen - 1][r.seqLen - 1] > 0, 'the diagonal carries influence');
     }
     for (const v of [...r.longRange.task, ...r.longRange.random]) assert.ok(v >= 0 && v <= 1);
@@ -48,7 +50,14 @@ test('step 8: causal influence maps, long-range share in [0, 1] with interval an
 
 test('step 9: positive time constants, Abar in (0, 1], finite step-Jacobian eigenvalues matching Abar', async () => {
   const dir = join(await quickRun(), 'step-09-dynamics');
-  const out = read<{ label: string; layers: { tau: number[]; abarQuantiles: number[] }[]; stepJacobian: { eigenvalues: { re: number; im: number }[]; abarMismatch: number | null; spectralRadius: number } | null; trajectories: { explained: number[] } }[]>(dir, 'dynamics.json');
+  const out = read<
+    {
+      label: string;
+      layers: { tau: number[]; abarQuantiles: number[] }[];
+      stepJacobian: { eigenvalues: { re: number; im: number }[]; abarMismatch: number | null; spectralRadius: number } | null;
+      trajectories: { explained: number[] };
+    }[]
+  >(dir, 'dynamics.json');
   assert.ok(out.length >= 1);
   assert.ok(out.some((m) => m.stepJacobian));
   for (const m of out) {
@@ -60,7 +69,10 @@ test('step 9: positive time constants, Abar in (0, 1], finite step-Jacobian eige
     if (m.stepJacobian) {
       for (const e of m.stepJacobian.eigenvalues) assert.ok(Number.isFinite(e.re) && Number.isFinite(e.im));
       assert.ok(m.stepJacobian.spectralRadius < 1, 'a stable step');
-      assert.ok(m.stepJacobian.abarMismatch !== null && m.stepJacobian.abarMismatch < 1e-3, `eigenvalues vs Abar: ${m.stepJacobian.abarMismatch}`);
+      assert.ok(
+        m.stepJacobian.abarMismatch !== null && m.stepJacobian.abarMismatch < 1e-3,
+        `eigenvalues vs Abar: ${m.stepJacobian.abarMismatch}`,
+      );
     }
   }
   checkFigures(dir, read<StepReport>(dir, 'report.json'));

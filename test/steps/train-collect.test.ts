@@ -9,7 +9,15 @@ import * as mi from '../../engine/index.ts';
 import { evaluateJobAt, RECORD_FILE, type TaskModelRecord } from '../../interp/train-task.ts';
 import type { StepReport } from '../../interp/report/index.ts';
 import { openSafetensors } from '../../mamba/safetensors.ts';
-import { COLLECT_DIR, loadActivations, loadCollections, loadTokens, loadTrainedModel, loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
+import {
+  COLLECT_DIR,
+  loadActivations,
+  loadCollections,
+  loadTokens,
+  loadTrainedModel,
+  loadTrainedModels,
+  TRAIN_DIR,
+} from '../../steps/artefacts.ts';
 import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES } from '../../steps/config.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 
@@ -25,7 +33,10 @@ test('step 1: one model per task and seed, accuracies in [0, 1], induction above
   for (const m of models) {
     assert.ok(m.accuracy >= 0 && m.accuracy <= 1, `${m.task}-s${m.seed} accuracy ${m.accuracy}`);
     assert.ok(m.chance > 0 && m.chance < 1);
-    assert.equal(m.lengthAccuracy.map((l) => l.seqLen), quick.train.lengthGeneralisation);
+    assert.equal(
+      m.lengthAccuracy.map((l) => l.seqLen),
+      quick.train.lengthGeneralisation,
+    );
     for (const l of m.lengthAccuracy) assert.ok(l.accuracy >= 0 && l.accuracy <= 1);
     assert.ok(Number.isFinite(m.finalLoss) && m.trainSeconds > 0);
     assert.is(m.taskOptions.seqLen, quick.train.seqLen);
@@ -78,7 +89,16 @@ test('step 2: one collection per model; shards hold the documented shapes; token
     assert.is(col.batch, c.batches * c.batchSize);
     assert.is(col.seqLen, quick.train.seqLen);
     const rows = col.batch * col.seqLen;
-    assert.equal(col.hooks.map((h) => h.name), ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'blocks.0.mixer.hook_ssm_out', 'blocks.1.mixer.hook_ssm_out', 'blocks.1.mixer.hook_h']);
+    assert.equal(
+      col.hooks.map((h) => h.name),
+      [
+        'blocks.0.hook_resid_post',
+        'blocks.1.hook_resid_post',
+        'blocks.0.mixer.hook_ssm_out',
+        'blocks.1.mixer.hook_ssm_out',
+        'blocks.1.mixer.hook_h',
+      ],
+    );
     const E = quick.train.hiddenSize * quick.train.expand;
     for (const h of col.hooks) {
       const state = h.name.endsWith('hook_h');
@@ -98,7 +118,10 @@ test('step 2: one collection per model; shards hold the documented shapes; token
     const tokens = await loadTokens(dir, col);
     assert.is(tokens.inputs.length, rows);
     assert.is(tokens.targets.length, rows);
-    assert.ok(tokens.targets.some((t) => t >= 0), 'no scored position');
+    assert.ok(
+      tokens.targets.some((t) => t >= 0),
+      'no scored position',
+    );
     assert.equal(Object.keys(tokens.labels).sort(), [...col.labels].sort());
   }
 });
@@ -106,7 +129,11 @@ test('step 2: one collection per model; shards hold the documented shapes; token
 test('step 2: stats.json agrees with the activations (mean, variance, norm, sparsity per channel)', async () => {
   const dir = await quickRun();
   const stats = JSON.parse(readFileSync(join(dir, COLLECT_DIR, 'stats.json'), 'utf8')) as {
-    collections: { task: string; seed: number; hooks: Record<string, { rows: number; mean: number[]; variance: number[]; norm: number[]; sparsity: number[] }> }[];
+    collections: {
+      task: string;
+      seed: number;
+      hooks: Record<string, { rows: number; mean: number[]; variance: number[]; norm: number[]; sparsity: number[] }>;
+    }[];
   };
   const col = loadCollections(dir)[0];
   const entry = stats.collections.find((s) => s.task === col.task && s.seed === col.seed)!;
@@ -115,8 +142,15 @@ test('step 2: stats.json agrees with the activations (mean, variance, norm, spar
     const s = entry.hooks[h.name];
     assert.is(s.rows, rows);
     for (const ch of [0, dim - 1]) {
-      let sum = 0, sq = 0, zeros = 0;
-      for (let r = 0; r < rows; r++) { const v = data[r * dim + ch]; sum += v; sq += v * v; if (Math.abs(v) < 1e-6) zeros++; }
+      let sum = 0,
+        sq = 0,
+        zeros = 0;
+      for (let r = 0; r < rows; r++) {
+        const v = data[r * dim + ch];
+        sum += v;
+        sq += v * v;
+        if (Math.abs(v) < 1e-6) zeros++;
+      }
       const mean = sum / rows;
       const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 + 1e-6 * Math.abs(b);
       assert.ok(close(s.mean[ch], mean), `${h.name}[${ch}] mean`);

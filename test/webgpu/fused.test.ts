@@ -32,7 +32,14 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
 }
 
 /** Runs the kernel on both backends (GPU outputs poisoned) and compares every output. */
-async function parity<K extends KernelName>(kernel: K, inputs: TypedArray[], outs: OutSpec[], params: KernelParams[K], what: string, tol = TOL): Promise<void> {
+async function parity<K extends KernelName>(
+  kernel: K,
+  inputs: TypedArray[],
+  outs: OutSpec[],
+  params: KernelParams[K],
+  what: string,
+  tol = TOL,
+): Promise<void> {
   const want = await runKernel(cpu, kernel, inputs, outs, params);
   const got = await runKernel(gpu!, kernel, inputs, outs, params);
   outs.forEach((o, i) => {
@@ -44,23 +51,32 @@ async function parity<K extends KernelName>(kernel: K, inputs: TypedArray[], out
 const rng = new mi.Rng('webgpu-fused');
 const randn = (n: number, std = 1, mean = 0) => Float32Array.from({ length: n }, () => mean + std * rng.normal());
 
-const ROW_SHAPES = [[1, 1], [7, 33], [3, 1025], [33, 7], [1025, 7]];
+const ROW_SHAPES = [
+  [1, 1],
+  [7, 33],
+  [3, 1025],
+  [33, 7],
+  [1025, 7],
+];
 
 Fused('softmax, log-softmax and their backward', async () => {
-  for (const [rows, cols] of ROW_SHAPES) for (const log of [false, true]) {
-    const x = randn(rows * cols, 3), dy = randn(rows * cols);
-    const p = { rows, cols, log };
-    await parity('softmax', [x], [f32(rows * cols)], p, `softmax ${rows}x${cols} log=${log}`);
-    const [y] = await runKernel(cpu, 'softmax', [x], [f32(rows * cols)], p);
-    // dx = y (dy - sum(dy y)) subtracts two numbers of the size of dy: an element where they nearly
-    // cancel keeps only float32's absolute accuracy (~1e-7 |dy|), so 1e-4 relative here
-    await parity('softmax_bwd', [y, dy], [f32(rows * cols)], p, `softmax_bwd ${rows}x${cols} log=${log}`, 1e-4);
-  }
+  for (const [rows, cols] of ROW_SHAPES)
+    for (const log of [false, true]) {
+      const x = randn(rows * cols, 3),
+        dy = randn(rows * cols);
+      const p = { rows, cols, log };
+      await parity('softmax', [x], [f32(rows * cols)], p, `softmax ${rows}x${cols} log=${log}`);
+      const [y] = await runKernel(cpu, 'softmax', [x], [f32(rows * cols)], p);
+      // dx = y (dy - sum(dy y)) subtracts two numbers of the size of dy: an element where they nearly
+      // cancel keeps only float32's absolute accuracy (~1e-7 |dy|), so 1e-4 relative here
+      await parity('softmax_bwd', [y, dy], [f32(rows * cols)], p, `softmax_bwd ${rows}x${cols} log=${log}`, 1e-4);
+    }
 });
 
 Fused('cross-entropy and its backward, with ignored targets', async () => {
   for (const [rows, cols] of ROW_SHAPES) {
-    const x = randn(rows * cols, 3), g = randn(rows);
+    const x = randn(rows * cols, 3),
+      g = randn(rows);
     const targets = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 1 ? -100 : rng.int(0, cols)));
     const p = { rows, cols, ignoreIndex: -100 };
     await parity('cross_entropy', [x, targets], [f32(rows)], p, `cross_entropy ${rows}x${cols}`);
@@ -72,7 +88,9 @@ Fused('cross-entropy and its backward, with ignored targets', async () => {
 
 Fused('rmsnorm and its backward (dw summed over rows in two passes)', async () => {
   for (const [rows, cols] of ROW_SHAPES) {
-    const x = randn(rows * cols), w = randn(cols), dy = randn(rows * cols);
+    const x = randn(rows * cols),
+      w = randn(cols),
+      dy = randn(rows * cols);
     const p = { rows, cols, eps: 1e-5 };
     await parity('rmsnorm', [x, w], [f32(rows * cols), f32(rows)], p, `rmsnorm ${rows}x${cols}`);
     const [, rstd] = await runKernel(cpu, 'rmsnorm', [x, w], [f32(rows * cols), f32(rows)], p);
@@ -84,8 +102,16 @@ Fused('rmsnorm and its backward (dw summed over rows in two passes)', async () =
 });
 
 Fused('causal conv1d and its backward (dw, dbias reduced over batch*T without atomics)', async () => {
-  for (const [batch, T, C, K, hasBias] of [[1, 1, 1, 4, true], [2, 7, 33, 4, false], [3, 33, 7, 3, true], [2, 1025, 5, 4, true]] as const) {
-    const x = randn(batch * T * C), w = randn(C * K), bias = randn(C), dy = randn(batch * T * C);
+  for (const [batch, T, C, K, hasBias] of [
+    [1, 1, 1, 4, true],
+    [2, 7, 33, 4, false],
+    [3, 33, 7, 3, true],
+    [2, 1025, 5, 4, true],
+  ] as const) {
+    const x = randn(batch * T * C),
+      w = randn(C * K),
+      bias = randn(C),
+      dy = randn(batch * T * C);
     const p = { batch, T, C, K, hasBias };
     const what = `conv1d ${batch}x${T}x${C} K=${K} bias=${hasBias}`;
     await parity('conv1d', hasBias ? [x, w, bias] : [x, w], [f32(x.length)], p, what);
@@ -105,7 +131,10 @@ Fused('topk: descending values, int32 indices, ties to the lower index, NaN larg
       const want = await runKernel(cpu, 'topk', [x], outs, { rows, cols, k });
       const got = await runKernel(gpu!, 'topk', [x], outs, { rows, cols, k });
       assert.equal([...got[1]], [...want[1]], `topk ${rows}x${cols} k=${k} indices`);
-      assert.ok(got[0].every((v, i) => Object.is(v, want[0][i])), `topk ${rows}x${cols} k=${k} values`);
+      assert.ok(
+        got[0].every((v, i) => Object.is(v, want[0][i])),
+        `topk ${rows}x${cols} k=${k} values`,
+      );
     }
   }
 });
@@ -120,7 +149,9 @@ function scanInputs(p: ScanParams): TypedArray[] {
   const { batch, T, E, N } = p;
   const x = randn(batch * T * E);
   // a raw delta around -1 for the softplus, else a positive step
-  const delta = p.deltaSoftplus ? randn(batch * T * E, 1, -1) : Float32Array.from({ length: batch * T * E }, () => 0.05 + 0.2 * rng.uniform());
+  const delta = p.deltaSoftplus
+    ? randn(batch * T * E, 1, -1)
+    : Float32Array.from({ length: batch * T * E }, () => 0.05 + 0.2 * rng.uniform());
   const A = Float32Array.from({ length: E * N }, () => -0.2 - rng.uniform());
   const ins = [x, delta, A, randn(batch * T * N), randn(batch * T * N)];
   if (p.hasD) ins.push(randn(E));
@@ -134,7 +165,11 @@ function scanInputs(p: ScanParams): TypedArray[] {
 // Scans are long float32 recurrences; the CPU keeps its states in float64. 1e-4 covers the
 // rounding accumulated over T = 1025 steps (decays exp(dt A) in (0.5, 1) keep it from growing).
 const SCAN_TOL = 1e-4;
-const SCAN_SHAPES = [[1, 1, 1, 1], [2, 7, 33, 7], [1, 33, 5, 16]];
+const SCAN_SHAPES = [
+  [1, 1, 1, 1],
+  [2, 7, 33, 7],
+  [1, 33, 5, 16],
+];
 /** The long scan runs with every flag off and every flag on (each new flag set compiles new shaders). */
 const LONG_SCAN = [1, 1025, 3, 4];
 // every flag on and off, plus all on / all off (all 32 combinations run in the gradient test)
@@ -150,17 +185,30 @@ Fused('selective scan forward (chunked) and backward: kernel parity, every flag'
     const outs = [f32(batch * T * E), f32(batch * E * N)];
     if (p.saveStates) outs.push(f32(batch * T * E * N));
     await parity('scan', ins, outs, p, what, SCAN_TOL);
-    const hasDhT = mi_ % 2 === 1, hasDhs = mi_ % 3 === 0;
+    const hasDhT = mi_ % 2 === 1,
+      hasDhs = mi_ % 3 === 0;
     const bins = [...ins, randn(batch * T * E)];
     if (hasDhT) bins.push(randn(batch * E * N));
     if (hasDhs) bins.push(randn(batch * T * E * N));
-    await parity('scan_bwd', bins, ins.map((a) => f32(a.length)), { ...p, saveStates: false, hasDhT, hasDhs }, `${what} bwd dhT=${hasDhT} dhs=${hasDhs}`, SCAN_TOL);
+    await parity(
+      'scan_bwd',
+      bins,
+      ins.map((a) => f32(a.length)),
+      { ...p, saveStates: false, hasDhT, hasDhs },
+      `${what} bwd dhT=${hasDhT} dhs=${hasDhs}`,
+      SCAN_TOL,
+    );
   }
 });
 
 // ---- gradient parity through autograd -----------------------------------------------------------
 /** mi.grad of f on both backends, from the same float32 inputs. */
-async function gradParity(what: string, f: (...xs: mi.Tensor[]) => mi.Tensor, inputs: Array<{ data: TypedArray; shape: number[] }>, tol = TOL): Promise<void> {
+async function gradParity(
+  what: string,
+  f: (...xs: mi.Tensor[]) => mi.Tensor,
+  inputs: Array<{ data: TypedArray; shape: number[] }>,
+  tol = TOL,
+): Promise<void> {
   const results: TypedArray[][] = [];
   for (const backend of [cpu, gpu!]) {
     const grads = await mi.tidyAsync(async () => {
@@ -186,8 +234,12 @@ Fused('gradient parity: softmax, logSoftmax, crossEntropy, rmsNorm, conv1dCausal
   await gradParity('crossEntropy', (a) => mi.crossEntropy(a, mi.tensor(targets, [R], { dtype: 'int32', backend: a.backend })), [x]);
   await gradParity('rmsNorm', (a, g, b) => mi.sum(mi.mul(mi.rmsNorm(a, g), b)), [x, t(randn(V), [V]), w]);
   const [B, T, C, K] = [2, 7, 5, 4];
-  await gradParity('conv1dCausal', (a, k, b, c) => mi.sum(mi.mul(mi.conv1dCausal(a, k, b), c)),
-    [t(randn(B * T * C), [B, T, C]), t(randn(C * K), [C, K]), t(randn(C), [C]), t(randn(B * T * C), [B, T, C])]);
+  await gradParity('conv1dCausal', (a, k, b, c) => mi.sum(mi.mul(mi.conv1dCausal(a, k, b), c)), [
+    t(randn(B * T * C), [B, T, C]),
+    t(randn(C * K), [C, K]),
+    t(randn(C), [C]),
+    t(randn(B * T * C), [B, T, C]),
+  ]);
   await gradParity('topk values', (a, b) => mi.sum(mi.mul(mi.topk(a, 4).values, b)), [x, t(randn(R * 4), [R, 4])]);
 });
 
@@ -198,28 +250,47 @@ Fused('gradient parity: selectiveScan, all 32 flag combinations (with and withou
     const returnStates = mask % 3 === 0;
     const p: ScanParams = { batch, T, E, N, ...flags, saveStates: returnStates };
     const ins = scanInputs(p);
-    const shapes = [[batch, T, E], [batch, T, E], [E, N], [batch, T, N], [batch, T, N]];
+    const shapes = [
+      [batch, T, E],
+      [batch, T, E],
+      [E, N],
+      [batch, T, N],
+      [batch, T, N],
+    ];
     if (p.hasD) shapes.push([E]);
     if (p.hasZ) shapes.push([batch, T, E]);
     if (p.hasH0) shapes.push([batch, E, N]);
     if (p.hasDeltaBias) shapes.push([E]);
-    const wy = t(randn(batch * T * E), [batch, T, E]), wh = t(randn(batch * E * N), [batch, E, N]);
+    const wy = t(randn(batch * T * E), [batch, T, E]),
+      wh = t(randn(batch * E * N), [batch, E, N]);
     const ws = t(randn(batch * T * E * N), [batch, T, E, N]);
     const f = (...xs: mi.Tensor[]) => {
       const [x, delta, A, Bm, Cm, ...rest] = xs.slice(0, ins.length);
       const [gy, gh, gs] = xs.slice(ins.length);
       const opt = [...rest];
       const out = mi.selectiveScan({
-        x, delta, A, B: Bm, C: Cm, D: p.hasD ? opt.shift() : null, z: p.hasZ ? opt.shift() : null,
-        h0: p.hasH0 ? opt.shift() : null, deltaBias: p.hasDeltaBias ? opt.shift() : null,
-        deltaSoftplus: p.deltaSoftplus, returnStates,
+        x,
+        delta,
+        A,
+        B: Bm,
+        C: Cm,
+        D: p.hasD ? opt.shift() : null,
+        z: p.hasZ ? opt.shift() : null,
+        h0: p.hasH0 ? opt.shift() : null,
+        deltaBias: p.hasDeltaBias ? opt.shift() : null,
+        deltaSoftplus: p.deltaSoftplus,
+        returnStates,
       });
       let loss = mi.add(mi.sum(mi.mul(out.y, gy)), mi.sum(mi.mul(out.hT, gh)));
       if (out.hs) loss = mi.add(loss, mi.sum(mi.mul(out.hs, gs)));
       return loss;
     };
-    await gradParity(`selectiveScan flags=${mask.toString(2)} states=${returnStates}`, f,
-      [...ins.map((d, i) => t(d, shapes[i])), wy, wh, ws], SCAN_TOL);
+    await gradParity(
+      `selectiveScan flags=${mask.toString(2)} states=${returnStates}`,
+      f,
+      [...ins.map((d, i) => t(d, shapes[i])), wy, wh, ws],
+      SCAN_TOL,
+    );
   }
 });
 

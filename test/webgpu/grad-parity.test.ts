@@ -30,7 +30,12 @@ const SKIPPED: Record<string, string> = {
 /** Cases with a tolerance looser than TOL, with the reason. None needed so far. */
 const LOOSER: Record<string, { tol: number; why: string }> = {};
 
-interface Grads { shapes: number[][]; inputIndex: number[]; data: TypedArray[]; backends: string[] }
+interface Grads {
+  shapes: number[][];
+  inputIndex: number[];
+  data: TypedArray[];
+  backends: string[];
+}
 
 /**
  * The gradients of sum(f(...xs) * w) with respect to every differentiated input of a case, on
@@ -47,13 +52,20 @@ async function gradsOn(backend: Backend, [name, f, inputs]: OpCase): Promise<Gra
       const xs = specs.map((s, k) => buildInput(s, rng.fork(`input${k}`), name, k, 'float32'));
       const inputIndex = xs.flatMap((x, k) => (x.dtype !== 'int32' && specs[k].grad !== false ? [k] : []));
       if (!inputIndex.length) throw new Error(`grad parity ${name}: no input to differentiate`);
-      const withConstants = (...leaves: mi.Tensor[]) => f(...xs.map((x, k) => {
-        const j = inputIndex.indexOf(k);
-        return j < 0 ? x : leaves[j];
-      }));
+      const withConstants = (...leaves: mi.Tensor[]) =>
+        f(
+          ...xs.map((x, k) => {
+            const j = inputIndex.indexOf(k);
+            return j < 0 ? x : leaves[j];
+          }),
+        );
       const [out, pullBack] = mi.vjp(withConstants, ...inputIndex.map((k) => xs[k]));
       const wRng = new mi.Rng(`grad-parity/${name}`).fork('cotangent');
-      const w = mi.tensor(Float32Array.from({ length: out.size }, () => wRng.normal()), out.shape, { backend });
+      const w = mi.tensor(
+        Float32Array.from({ length: out.size }, () => wRng.normal()),
+        out.shape,
+        { backend },
+      );
       const grads = pullBack(w);
       return {
         shapes: grads.map((g) => [...g.shape]),
@@ -71,23 +83,31 @@ async function gradsOn(backend: Backend, [name, f, inputs]: OpCase): Promise<Gra
 function compareGrads(name: string, got: Grads, want: Grads, tol: number): void {
   // An input may rightly get a zero gradient (C of a scan whose cotangent is on hT only), and the
   // GPU's must then be exactly zero too; but a case whose gradients are all zero compares nothing.
-  if (want.data.every((w) => w.every((v) => v === 0))) throw new Error(`grad parity ${name}: every CPU gradient is zero, so parity proves nothing`);
+  if (want.data.every((w) => w.every((v) => v === 0)))
+    throw new Error(`grad parity ${name}: every CPU gradient is zero, so parity proves nothing`);
   want.data.forEach((w, j) => {
-    const k = want.inputIndex[j], g = got.data[j];
+    const k = want.inputIndex[j],
+      g = got.data[j];
     const what = `grad parity ${name}: input ${k} ${shapeStr(want.shapes[j])}`;
     if (shapeStr(got.shapes[j]) !== shapeStr(want.shapes[j])) throw new Error(`${what}: gpu gradient has shape ${shapeStr(got.shapes[j])}`);
     let scale = 0;
     for (const v of w) scale = Math.max(scale, Math.abs(v));
     if (Number.isNaN(scale)) throw new Error(`${what}: the CPU gradient has NaN`);
-    let worst = 0, at = 0;
+    let worst = 0,
+      at = 0;
     for (let i = 0; i < w.length; i++) {
       const err = Math.abs(g[i] - w[i]);
-      if (!(err <= worst)) { worst = err; at = i; } // NaN always becomes the worst
+      if (!(err <= worst)) {
+        worst = err;
+        at = i;
+      } // NaN always becomes the worst
       if (Number.isNaN(err)) break;
     }
     if (!(worst <= tol * scale)) {
-      throw new Error(`${what}: element ${at} is ${g[at]} on WebGPU, ${w[at]} on the CPU ` +
-        `(|difference| ${worst.toExponential(2)} > ${tol} * max|cpu| ${scale.toExponential(2)})`);
+      throw new Error(
+        `${what}: element ${at} is ${g[at]} on WebGPU, ${w[at]} on the CPU ` +
+          `(|difference| ${worst.toExponential(2)} > ${tol} * max|cpu| ${scale.toExponential(2)})`,
+      );
     }
   });
 }
@@ -99,7 +119,10 @@ for (const c of opCases) {
     const want = await gradsOn(cpu, c);
     const got = await gradsOn(gpu!, c);
     // the GPU run must really have run there (an op that silently fell back would prove nothing)
-    assert.ok(got.backends.every((b) => b === gpu!.name), `${name}: gradients on ${got.backends.join(', ')}, not ${gpu!.name}`);
+    assert.ok(
+      got.backends.every((b) => b === gpu!.name),
+      `${name}: gradients on ${got.backends.join(', ')}, not ${gpu!.name}`,
+    );
     assert.equal(got.inputIndex, want.inputIndex);
     compareGrads(name, got, want, LOOSER[name]?.tol ?? TOL);
   });
@@ -107,7 +130,8 @@ for (const c of opCases) {
 
 Parity('every skipped or loosened case is in the table, and every other case ran above', () => {
   const names = new Set(opCases.map(([n]) => n));
-  for (const n of [...Object.keys(SKIPPED), ...Object.keys(LOOSER)]) assert.ok(names.has(n), `"${n}" is not a case of test/helpers/op-cases.ts`);
+  for (const n of [...Object.keys(SKIPPED), ...Object.keys(LOOSER)])
+    assert.ok(names.has(n), `"${n}" is not a case of test/helpers/op-cases.ts`);
   assert.ok(opCases.length - Object.keys(SKIPPED).length > 100, `only ${opCases.length} cases`);
 });
 

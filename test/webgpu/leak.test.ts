@@ -16,12 +16,16 @@ test('1000 SGD steps (matmuls, tanh, mean-square loss) on WebGPU leak no buffers
   const w1 = mi.randn([8, 16], rng.fork('w1'), { ...opts, std: 0.3 });
   const w2 = mi.randn([16, 1], rng.fork('w2'), { ...opts, std: 0.3 });
   const lossOf = (a: mi.Tensor, b: mi.Tensor) => mi.mean(mi.square(mi.sub(mi.matmul(mi.tanh(mi.matmul(x, a)), b), y)));
-  const step = () => mi.tidy(() => {
-    const { value, grads: [g1, g2] } = mi.valueAndGrad(lossOf)(w1, w2);
-    w1.assign(mi.sub(w1, mi.mul(g1, 0.1)));
-    w2.assign(mi.sub(w2, mi.mul(g2, 0.1)));
-    return value;
-  });
+  const step = () =>
+    mi.tidy(() => {
+      const {
+        value,
+        grads: [g1, g2],
+      } = mi.valueAndGrad(lossOf)(w1, w2);
+      w1.assign(mi.sub(w1, mi.mul(g1, 0.1)));
+      w2.assign(mi.sub(w2, mi.mul(g2, 0.1)));
+      return value;
+    });
   const first = step();
   const firstLoss = await first.item();
   first.dispose();

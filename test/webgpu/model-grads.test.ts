@@ -18,7 +18,11 @@ const ModelGrads = suite('webgpu 2-layer model gradients');
 // on both sides, summed in different orders).
 const TOL = 1e-4;
 
-interface LossAndGrads { loss: number; grads: Map<string, TypedArray>; backends: Set<string> }
+interface LossAndGrads {
+  loss: number;
+  grads: Map<string, TypedArray>;
+  backends: Set<string>;
+}
 
 /** Mean next-token cross-entropy of the fixture's input ids and d loss / d every parameter. */
 async function lossAndGrads(backend: Backend): Promise<LossAndGrads> {
@@ -56,14 +60,22 @@ ModelGrads('tiny fixture: loss and every parameter gradient on WebGPU match the 
   assert.ok(want.grads.size >= 10, `only ${want.grads.size} parameters`);
   for (const [name, w] of want.grads) {
     const g = got.grads.get(name)!;
-    let scale = 0, worst = 0, at = 0;
+    let scale = 0,
+      worst = 0,
+      at = 0;
     for (const v of w) scale = Math.max(scale, Math.abs(v));
     assert.ok(scale > 0, `${name}: the CPU gradient is all zero`);
     for (let i = 0; i < w.length; i++) {
       const err = Math.abs(g[i] - w[i]);
-      if (!(err <= worst)) { worst = err; at = i; }
+      if (!(err <= worst)) {
+        worst = err;
+        at = i;
+      }
     }
-    assert.ok(worst <= TOL * scale, `${name}: element ${at} is ${g[at]} on WebGPU, ${w[at]} on the CPU (|difference| ${worst.toExponential(2)} > ${TOL} * max|cpu| ${scale.toExponential(2)})`);
+    assert.ok(
+      worst <= TOL * scale,
+      `${name}: element ${at} is ${g[at]} on WebGPU, ${w[at]} on the CPU (|difference| ${worst.toExponential(2)} > ${TOL} * max|cpu| ${scale.toExponential(2)})`,
+    );
   }
 });
 
@@ -71,7 +83,10 @@ ModelGrads('tiny fixture: WebGPU gradients match the Hugging Face float64 golden
   const rows = await checkParity(modelDir('tiny'), goldenPath('tiny'), { backend: gpu!, only: ['f64.loss', 'f64.grad.'] });
   const grads = rows.filter((r) => r.name.startsWith('f64.grad.'));
   assert.ok(grads.length >= 10, `only ${grads.length} gradient rows`);
-  assert.ok(rows.some((r) => r.name === 'f64.loss'), 'no loss row');
+  assert.ok(
+    rows.some((r) => r.name === 'f64.loss'),
+    'no loss row',
+  );
   const bad = rows.filter((r) => !r.ok);
   assert.is(bad.length, 0, `failed:\n${formatRows(bad)}`);
 });

@@ -57,13 +57,27 @@ class PlanningBackend implements Backend {
   readonly kernelsPlanned = new Set<KernelName>();
   maxBindings = 0;
   constructor(private readonly cpu: Backend) {}
-  alloc(dtype: Parameters<Backend['alloc']>[0], size: number): Buffer { return this.cpu.alloc(dtype, size); }
-  write(buf: Buffer, data: Parameters<Backend['write']>[1]): void { this.cpu.write(buf, data); }
-  read(buf: Buffer) { return this.cpu.read(buf); }
-  free(buf: Buffer): void { this.cpu.free(buf); }
-  flush() { return this.cpu.flush(); }
-  liveBuffers(): number { return this.cpu.liveBuffers(); }
-  supports(dtype: Parameters<Backend['supports']>[0]): boolean { return this.cpu.supports(dtype); }
+  alloc(dtype: Parameters<Backend['alloc']>[0], size: number): Buffer {
+    return this.cpu.alloc(dtype, size);
+  }
+  write(buf: Buffer, data: Parameters<Backend['write']>[1]): void {
+    this.cpu.write(buf, data);
+  }
+  read(buf: Buffer) {
+    return this.cpu.read(buf);
+  }
+  free(buf: Buffer): void {
+    this.cpu.free(buf);
+  }
+  flush() {
+    return this.cpu.flush();
+  }
+  liveBuffers(): number {
+    return this.cpu.liveBuffers();
+  }
+  supports(dtype: Parameters<Backend['supports']>[0]): boolean {
+    return this.cpu.supports(dtype);
+  }
   run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
     const p = plan(kernel, inputs, outputs, params);
     this.kernelsPlanned.add(kernel);
@@ -77,7 +91,11 @@ Limit('the WGSL plans of every browser kernel case bind at most 8 storage buffer
   const planning = new PlanningBackend(mi.cpuBackend());
   const results = await runKernelCases(async () => planning, mi.cpuBackend());
   assert.ok(results.length > 100, `only ${results.length} cases ran`);
-  assert.equal(Object.keys(WGSL_KERNELS).filter((k) => !planning.kernelsPlanned.has(k as KernelName)), [], 'kernels with no case');
+  assert.equal(
+    Object.keys(WGSL_KERNELS).filter((k) => !planning.kernelsPlanned.has(k as KernelName)),
+    [],
+    'kernels with no case',
+  );
   assert.equal(planning.problems, []);
   assert.ok(planning.maxBindings <= LIMIT && planning.maxBindings >= 4, `most bindings in a pass: ${planning.maxBindings}`);
 });
@@ -102,7 +120,12 @@ Limit('scan and scan_bwd plans bind at most 8 storage buffers per pass in all 64
     const fwd = plan('scan', ins, outs, sp);
     problems.push(...planProblems(`scan flags=${mask.toString(2)}`, fwd, ins.length, outs.length));
     if (sp.saveStates) continue; // the backward has no saveStates
-    for (const [hasDhT, hasDhs] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [hasDhT, hasDhs] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       const bins = [...ins, f(batch * T * E)];
       if (hasDhT) bins.push(f(batch * E * N));
       if (hasDhs) bins.push(f(batch * T * E * N));
@@ -119,8 +142,19 @@ Limit('scan and scan_bwd plans bind at most 8 storage buffers per pass in all 64
 // ---- on a device whose limit is 8 ------------------------------------------------------------
 const shared = await getWebGpu();
 const limited = shared ? new WebGpuBackend(await acquireDevice({ limits: { maxStorageBuffersPerShaderStage: LIMIT } })) : null;
-const FUSED: KernelName[] = ['softmax', 'softmax_bwd', 'cross_entropy', 'cross_entropy_bwd', 'rmsnorm', 'rmsnorm_bwd',
-  'conv1d', 'conv1d_bwd', 'topk', 'scan', 'scan_bwd'];
+const FUSED: KernelName[] = [
+  'softmax',
+  'softmax_bwd',
+  'cross_entropy',
+  'cross_entropy_bwd',
+  'rmsnorm',
+  'rmsnorm_bwd',
+  'conv1d',
+  'conv1d_bwd',
+  'topk',
+  'scan',
+  'scan_bwd',
+];
 
 Limit('acquireDevice({limits}) gives a device with maxStorageBuffersPerShaderStage 8, and refuses more than the adapter has', async () => {
   if (!limited) return;
@@ -128,20 +162,24 @@ Limit('acquireDevice({limits}) gives a device with maxStorageBuffersPerShaderSta
   const adapterMax = limited.adapter.limits.maxStorageBuffersPerShaderStage;
   try {
     await acquireDevice({ limits: { maxStorageBuffersPerShaderStage: adapterMax + 1 } });
-    assert.unreachable('a limit above the adapter\'s was accepted');
+    assert.unreachable("a limit above the adapter's was accepted");
   } catch (e) {
     assert.match((e as Error).message, `maxStorageBuffersPerShaderStage = ${adapterMax + 1} is above the adapter's ${adapterMax}`);
   }
 });
 
-Limit('the fused kernels\' parity cases (softmax ... scan_bwd, scan with every flag) pass on that device', async () => {
+Limit("the fused kernels' parity cases (softmax ... scan_bwd, scan with every flag) pass on that device", async () => {
   if (!limited) return;
   let made = 0;
-  const results = await runKernelCases(async () => {
-    // a device error ends a backend (see engine/wgsl/backend.ts): a second one means a case failed
-    if (made++) throw new Error('the limited backend failed in an earlier case');
-    return limited;
-  }, mi.cpuBackend(), FUSED);
+  const results = await runKernelCases(
+    async () => {
+      // a device error ends a backend (see engine/wgsl/backend.ts): a second one means a case failed
+      if (made++) throw new Error('the limited backend failed in an earlier case');
+      return limited;
+    },
+    mi.cpuBackend(),
+    FUSED,
+  );
   assert.equal([...new Set(results.map((r) => r.kernel))].sort(), [...FUSED].sort());
   const failed = results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);
   assert.equal(failed, [], `${failed.length} of ${results.length} cases failed:\n  ${failed.join('\n  ')}`);
@@ -157,8 +195,12 @@ Limit('the backend rejects a pass binding 9 storage buffers, naming kernel and p
       const pass = real.passes[0];
       return { passes: [{ ...pass, label: 'fill too wide', bindings: Array.from({ length: LIMIT + 1 }, () => pass.bindings[0]) }] };
     };
-    assert.throws(() => limited.run('fill', [], [out], { size: 4, value: 1 }),
-      (e: Error) => e.message === `webgpu: kernel 'fill', pass 'fill too wide' binds ${LIMIT + 1} storage buffers, more than this device's maxStorageBuffersPerShaderStage of ${LIMIT}`);
+    assert.throws(
+      () => limited.run('fill', [], [out], { size: 4, value: 1 }),
+      (e: Error) =>
+        e.message ===
+        `webgpu: kernel 'fill', pass 'fill too wide' binds ${LIMIT + 1} storage buffers, more than this device's maxStorageBuffersPerShaderStage of ${LIMIT}`,
+    );
   } finally {
     WGSL_KERNELS.fill = fill;
   }

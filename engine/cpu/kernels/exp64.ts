@@ -12,10 +12,10 @@ const LN2_64_LO = 7.420820373486988e-9; // ln2/64 - HI
 const ROUND = 6755399441055744; // 1.5 * 2^52: adding and subtracting it rounds to an integer
 
 const POW2_J64 = new Float64Array(64);
-for (let j = 0; j < 64; j++) POW2_J64[j] = Math.pow(2, j / 64);
+for (let j = 0; j < 64; j++) POW2_J64[j] = 2 ** (j / 64);
 /** 2^m for m in [-1100, 1100), offset by 1100 (subnormal and infinite ends included). */
 const POW2_M = new Float64Array(2200);
-for (let m = 0; m < 2200; m++) POW2_M[m] = Math.pow(2, m - 1100);
+for (let m = 0; m < 2200; m++) POW2_M[m] = 2 ** (m - 1100);
 
 export function exp64(x: number): number {
   if (!(x > -700 && x < 700)) return Math.exp(x);

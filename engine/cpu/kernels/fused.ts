@@ -88,7 +88,8 @@ export function topk([x]: TypedArray[], [values, indices]: TypedArray[], p: Kern
     for (let j = 0; j < cols; j++) order[j] = j;
     // stable: equal values keep the lower index first; NaN sorts as largest
     order.sort((i, j) => {
-      const a = x[off + i], b = x[off + j];
+      const a = x[off + i],
+        b = x[off + j];
       if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) ? (Number.isNaN(b) ? i - j : -1) : 1;
       return b - a || i - j;
     });

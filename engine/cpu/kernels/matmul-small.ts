@@ -21,10 +21,13 @@ export function matmulSmallM([a, b]: TypedArray[], [out]: TypedArray[], p: Kerne
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
   if (aRowBuf.length < K) aRowBuf = new Float64Array(K);
   if (!transB && accBuf.length < N) accBuf = new Float64Array(N);
-  const ar = aRowBuf, acc = accBuf;
-  const aRow = transA ? 1 : K, aCol = transA ? M : 1;
+  const ar = aRowBuf,
+    acc = accBuf;
+  const aRow = transA ? 1 : K,
+    aCol = transA ? M : 1;
   for (let bi = 0; bi < batch; bi++) {
-    const aOff = bi * aBatchStride, bOff = bi * bBatchStride;
+    const aOff = bi * aBatchStride,
+      bOff = bi * bBatchStride;
     for (let i = 0; i < M; i++) {
       // row i of op(A), converted to float64 once (exact) and made contiguous
       const ai = aOff + i * aRow;
@@ -48,24 +51,62 @@ export function matmulSmallM([a, b]: TypedArray[], [out]: TypedArray[], p: Kerne
 function dotRows(x: Float64Array, b: TypedArray, bOff: number, j0: number, j1: number, K: number, out: TypedArray, o: number): void {
   let j = j0;
   for (; j + 8 <= j1; j += 8) {
-    const r0 = bOff + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K, r6 = r5 + K, r7 = r6 + K;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    const r0 = bOff + j * K,
+      r1 = r0 + K,
+      r2 = r1 + K,
+      r3 = r2 + K,
+      r4 = r3 + K,
+      r5 = r4 + K,
+      r6 = r5 + K,
+      r7 = r6 + K;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0,
+      s5 = 0,
+      s6 = 0,
+      s7 = 0;
     for (let k = 0; k < K; k++) {
       const xv = x[k];
-      s0 += xv * b[r0 + k]; s1 += xv * b[r1 + k]; s2 += xv * b[r2 + k]; s3 += xv * b[r3 + k];
-      s4 += xv * b[r4 + k]; s5 += xv * b[r5 + k]; s6 += xv * b[r6 + k]; s7 += xv * b[r7 + k];
+      s0 += xv * b[r0 + k];
+      s1 += xv * b[r1 + k];
+      s2 += xv * b[r2 + k];
+      s3 += xv * b[r3 + k];
+      s4 += xv * b[r4 + k];
+      s5 += xv * b[r5 + k];
+      s6 += xv * b[r6 + k];
+      s7 += xv * b[r7 + k];
     }
-    out[o + j] = s0; out[o + j + 1] = s1; out[o + j + 2] = s2; out[o + j + 3] = s3;
-    out[o + j + 4] = s4; out[o + j + 5] = s5; out[o + j + 6] = s6; out[o + j + 7] = s7;
+    out[o + j] = s0;
+    out[o + j + 1] = s1;
+    out[o + j + 2] = s2;
+    out[o + j + 3] = s3;
+    out[o + j + 4] = s4;
+    out[o + j + 5] = s5;
+    out[o + j + 6] = s6;
+    out[o + j + 7] = s7;
   }
   for (; j + 4 <= j1; j += 4) {
-    const r0 = bOff + j * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const r0 = bOff + j * K,
+      r1 = r0 + K,
+      r2 = r1 + K,
+      r3 = r2 + K;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     for (let k = 0; k < K; k++) {
       const xv = x[k];
-      s0 += xv * b[r0 + k]; s1 += xv * b[r1 + k]; s2 += xv * b[r2 + k]; s3 += xv * b[r3 + k];
+      s0 += xv * b[r0 + k];
+      s1 += xv * b[r1 + k];
+      s2 += xv * b[r2 + k];
+      s3 += xv * b[r3 + k];
     }
-    out[o + j] = s0; out[o + j + 1] = s1; out[o + j + 2] = s2; out[o + j + 3] = s3;
+    out[o + j] = s0;
+    out[o + j + 1] = s1;
+    out[o + j + 2] = s2;
+    out[o + j + 3] = s3;
   }
   for (; j < j1; j++) {
     const r = bOff + j * K;

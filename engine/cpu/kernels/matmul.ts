@@ -31,7 +31,10 @@ function packStrips(src: TypedArray, off: number, rs: number, cs: number, rows: 
     const base = s * cols * 4;
     for (let r = 0; r < 4; r++) {
       const row = s * 4 + r;
-      if (row >= rows) { for (let c = 0; c < cols; c++) dst[base + c * 4 + r] = 0; continue; }
+      if (row >= rows) {
+        for (let c = 0; c < cols; c++) dst[base + c * 4 + r] = 0;
+        continue;
+      }
       const ro = off + row * rs;
       for (let c = 0; c < cols; c++) dst[base + c * 4 + r] = src[ro + c * cs];
     }
@@ -59,13 +62,17 @@ export function matmul(ins: TypedArray[], outs: TypedArray[], p: KernelParams['m
  */
 export function matmulRows([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['matmul'], m0: number, m1: number): void {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
-  const mStrips = Math.ceil((m1 - m0) / 4), nStrips = Math.ceil(N / 4);
+  const mStrips = Math.ceil((m1 - m0) / 4),
+    nStrips = Math.ceil(N / 4);
   packA = scratch(packA, mStrips * 4 * K);
   packB = scratch(packB, nStrips * 4 * K);
-  const pa = packA, pb = packB;
+  const pa = packA,
+    pb = packB;
   // A(i, k) = a[i * aRow + k * aCol]; B(k, j) = b[k * bRow + j * bCol]
-  const aRow = transA ? 1 : K, aCol = transA ? M : 1;
-  const bRow = transB ? 1 : N, bCol = transB ? K : 1;
+  const aRow = transA ? 1 : K,
+    aCol = transA ? M : 1;
+  const bRow = transB ? 1 : N,
+    bCol = transB ? K : 1;
   for (let bi = 0; bi < batch; bi++) {
     if (bi === 0 || aBatchStride !== 0) packStrips(a, bi * aBatchStride + m0 * aRow, aRow, aCol, m1 - m0, K, pa);
     // B packed by columns: strip s holds columns 4s..4s+3, k-major
@@ -78,25 +85,71 @@ export function matmulRows([a, b]: TypedArray[], [out]: TypedArray[], p: KernelP
         const i0 = m0 + is * 4;
         for (let js = s0; js < s1; js++) {
           const bBase = js * K * 4;
-          let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-          let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+          let c00 = 0,
+            c01 = 0,
+            c02 = 0,
+            c03 = 0,
+            c10 = 0,
+            c11 = 0,
+            c12 = 0,
+            c13 = 0;
+          let c20 = 0,
+            c21 = 0,
+            c22 = 0,
+            c23 = 0,
+            c30 = 0,
+            c31 = 0,
+            c32 = 0,
+            c33 = 0;
           for (let k = 0; k < K; k++) {
-            const ak = aBase + k * 4, bk = bBase + k * 4;
-            const a0 = pa[ak], a1 = pa[ak + 1], a2 = pa[ak + 2], a3 = pa[ak + 3];
-            const b0 = pb[bk], b1 = pb[bk + 1], b2 = pb[bk + 2], b3 = pb[bk + 3];
-            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            const ak = aBase + k * 4,
+              bk = bBase + k * 4;
+            const a0 = pa[ak],
+              a1 = pa[ak + 1],
+              a2 = pa[ak + 2],
+              a3 = pa[ak + 3];
+            const b0 = pb[bk],
+              b1 = pb[bk + 1],
+              b2 = pb[bk + 2],
+              b3 = pb[bk + 3];
+            c00 += a0 * b0;
+            c01 += a0 * b1;
+            c02 += a0 * b2;
+            c03 += a0 * b3;
+            c10 += a1 * b0;
+            c11 += a1 * b1;
+            c12 += a1 * b2;
+            c13 += a1 * b3;
+            c20 += a2 * b0;
+            c21 += a2 * b1;
+            c22 += a2 * b2;
+            c23 += a2 * b3;
+            c30 += a3 * b0;
+            c31 += a3 * b1;
+            c32 += a3 * b2;
+            c33 += a3 * b3;
           }
           const j0 = js * 4;
-          const w = Math.min(4, N - j0), h = Math.min(4, m1 - i0);
+          const w = Math.min(4, N - j0),
+            h = Math.min(4, m1 - i0);
           const o = outOff + i0 * N + j0;
           if (w === 4 && h === 4) {
-            out[o] = c00; out[o + 1] = c01; out[o + 2] = c02; out[o + 3] = c03;
-            out[o + N] = c10; out[o + N + 1] = c11; out[o + N + 2] = c12; out[o + N + 3] = c13;
-            out[o + 2 * N] = c20; out[o + 2 * N + 1] = c21; out[o + 2 * N + 2] = c22; out[o + 2 * N + 3] = c23;
-            out[o + 3 * N] = c30; out[o + 3 * N + 1] = c31; out[o + 3 * N + 2] = c32; out[o + 3 * N + 3] = c33;
+            out[o] = c00;
+            out[o + 1] = c01;
+            out[o + 2] = c02;
+            out[o + 3] = c03;
+            out[o + N] = c10;
+            out[o + N + 1] = c11;
+            out[o + N + 2] = c12;
+            out[o + N + 3] = c13;
+            out[o + 2 * N] = c20;
+            out[o + 2 * N + 1] = c21;
+            out[o + 2 * N + 2] = c22;
+            out[o + 2 * N + 3] = c23;
+            out[o + 3 * N] = c30;
+            out[o + 3 * N + 1] = c31;
+            out[o + 3 * N + 2] = c32;
+            out[o + 3 * N + 3] = c33;
           } else {
             const tile = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
             for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) out[o + r * N + c] = tile[r * 4 + c];

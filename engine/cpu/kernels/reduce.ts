@@ -13,8 +13,16 @@ export function reduce([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['
     for (let k = 0; k < len; k++) {
       const row = base + k * inner;
       if (op === 'sum') for (let i = 0; i < inner; i++) acc[i] += x[row + i];
-      else if (op === 'max') for (let i = 0; i < inner; i++) { const v = x[row + i]; if (v > acc[i] || Number.isNaN(v)) acc[i] = v; }
-      else for (let i = 0; i < inner; i++) { const v = x[row + i]; if (v < acc[i] || Number.isNaN(v)) acc[i] = v; }
+      else if (op === 'max')
+        for (let i = 0; i < inner; i++) {
+          const v = x[row + i];
+          if (v > acc[i] || Number.isNaN(v)) acc[i] = v;
+        }
+      else
+        for (let i = 0; i < inner; i++) {
+          const v = x[row + i];
+          if (v < acc[i] || Number.isNaN(v)) acc[i] = v;
+        }
     }
     for (let i = 0; i < inner; i++) out[o * inner + i] = acc[i];
   }
@@ -28,7 +36,10 @@ export function argmax([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['
       let arg = 0;
       for (let k = 0; k < len; k++) {
         const v = x[(o * len + k) * inner + i];
-        if (v > best) { best = v; arg = k; }
+        if (v > best) {
+          best = v;
+          arg = k;
+        }
       }
       out[o * inner + i] = arg;
     }

@@ -14,7 +14,18 @@ const sigmoid = UNARY.sigmoid.cpu;
 const silu = UNARY.silu.cpu;
 const siluGrad = UNARY.silu_grad.cpu;
 
-interface ScanInputs { x: TypedArray; delta: TypedArray; A: TypedArray; B: TypedArray; C: TypedArray; D?: TypedArray; z?: TypedArray; h0?: TypedArray; deltaBias?: TypedArray; rest: TypedArray[] }
+interface ScanInputs {
+  x: TypedArray;
+  delta: TypedArray;
+  A: TypedArray;
+  B: TypedArray;
+  C: TypedArray;
+  D?: TypedArray;
+  z?: TypedArray;
+  h0?: TypedArray;
+  deltaBias?: TypedArray;
+  rest: TypedArray[];
+}
 
 /** Splits the flag-dependent input list of the scan kernels. */
 function unpack(ins: TypedArray[], p: ScanParams): ScanInputs {
@@ -51,7 +62,10 @@ export function scanBatches(ins: TypedArray[], outs: TypedArray[], p: KernelPara
   for (let b = b0; b < b1; b++) {
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
-      for (let n = 0; n < N; n++) { h[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; }
+      for (let n = 0; n < N; n++) {
+        h[n] = h0 ? h0[sOff + n] : 0;
+        a[n] = A[e * N + n];
+      }
       const bias = deltaBias ? deltaBias[e] : 0;
       for (let t = 0; t < T; t++) {
         const i = (b * T + t) * E + e;
@@ -117,7 +131,14 @@ export function scanBwdCombine(outs: TypedArray[], p: KernelParams['scan_bwd'], 
 }
 
 /** The backward for batch rows [b0, b1): all per-row outputs, and each row's partial sums. */
-export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan_bwd'], b0: number, b1: number, partials: Float64Array): void {
+export function scanBwdBatches(
+  ins: TypedArray[],
+  outs: TypedArray[],
+  p: KernelParams['scan_bwd'],
+  b0: number,
+  b1: number,
+  partials: Float64Array,
+): void {
   const { x, delta, A, B, C, D, z, h0, deltaBias, rest } = unpack(ins, p);
   const [dy, ...cot] = rest;
   const dhT = p.hasDhT ? cot.shift() : undefined;
@@ -152,8 +173,13 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
     const part = b * stride;
     for (let e = 0; e < E; e++) {
       const sOff = (b * E + e) * N;
-      for (let n = 0; n < N; n++) { hist[n] = h0 ? h0[sOff + n] : 0; a[n] = A[e * N + n]; dAe[n] = 0; }
-      let dDe = 0, dBiasE = 0;
+      for (let n = 0; n < N; n++) {
+        hist[n] = h0 ? h0[sOff + n] : 0;
+        a[n] = A[e * N + n];
+        dAe[n] = 0;
+      }
+      let dDe = 0,
+        dBiasE = 0;
       for (let t = 0; t < T; t++) {
         const i = (b * T + t) * E + e;
         const dt = dtOf(i, e);
@@ -187,7 +213,10 @@ export function scanBwdBatches(ins: TypedArray[], outs: TypedArray[], p: KernelP
           g *= silu(z[i]);
         }
         let dxv = 0;
-        if (hasD) { dDe += g * xv; dxv = g * D![e]; }
+        if (hasD) {
+          dDe += g * xv;
+          dxv = g * D![e];
+        }
         let ddt = 0;
         if (dhs) for (let n = 0; n < N; n++) dh[n] += dhs[i * N + n];
         for (let n = 0; n < N; n++) {

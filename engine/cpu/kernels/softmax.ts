@@ -47,7 +47,10 @@ export function cross_entropy([x, targets]: TypedArray[], [loss]: TypedArray[], 
   const { rows, cols, ignoreIndex } = p;
   for (let r = 0; r < rows; r++) {
     const t = targets[r];
-    if (!checkTarget(t, cols, r, ignoreIndex)) { loss[r] = 0; continue; }
+    if (!checkTarget(t, cols, r, ignoreIndex)) {
+      loss[r] = 0;
+      continue;
+    }
     loss[r] = rowLogSumExp(x, r * cols, cols) - x[r * cols + t];
   }
 }
@@ -57,7 +60,10 @@ export function cross_entropy_bwd([x, targets, g]: TypedArray[], [dx]: TypedArra
   for (let r = 0; r < rows; r++) {
     const off = r * cols;
     const t = targets[r];
-    if (!checkTarget(t, cols, r, ignoreIndex)) { dx.fill(0, off, off + cols); continue; }
+    if (!checkTarget(t, cols, r, ignoreIndex)) {
+      dx.fill(0, off, off + cols);
+      continue;
+    }
     const lse = rowLogSumExp(x, off, cols);
     const gr = g[r];
     for (let j = 0; j < cols; j++) dx[off + j] = Math.exp(x[off + j] - lse) * gr;

@@ -21,9 +21,15 @@ export class Uniforms {
   private scalars: [string, Scalar, number][] = [];
   private arrays: [string, Scalar, number[]][] = [];
 
-  u32(name: string, v: number): this { return this.scalar(name, 'u32', v); }
-  i32(name: string, v: number): this { return this.scalar(name, 'i32', v); }
-  f32(name: string, v: number): this { return this.scalar(name, 'f32', v); }
+  u32(name: string, v: number): this {
+    return this.scalar(name, 'u32', v);
+  }
+  i32(name: string, v: number): this {
+    return this.scalar(name, 'i32', v);
+  }
+  f32(name: string, v: number): this {
+    return this.scalar(name, 'f32', v);
+  }
   /** An array read in WGSL as `u.name[d / 4][d % 4]`; use `Uniforms.at(name, d)`. */
   vec(name: string, type: Scalar, values: readonly number[]): this {
     const n = Math.max(4, Math.ceil(values.length / 4) * 4);
@@ -109,7 +115,7 @@ export function checkSize(kernel: string, what: string, buf: BufferInfo | undefi
  * broadcast or strided walk runs at the lowest rank that describes it (usually 1 to 3).
  */
 export function collapseDims(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const keep = shape.map((d, i) => i).filter((i) => shape[i] !== 1);
+  const keep = shape.map((_d, i) => i).filter((i) => shape[i] !== 1);
   let outShape = keep.map((i) => shape[i]);
   let outStrides = strides.map((s) => keep.map((i) => s[i]));
   for (let d = outShape.length - 2; d >= 0; d--) {
@@ -124,7 +130,10 @@ export function collapseDims(shape: readonly number[], strides: readonly (readon
 export function contiguousStrides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
   return s;
 }
 

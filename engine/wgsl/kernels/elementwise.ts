@@ -3,16 +3,32 @@
 import { BINARY, UNARY, WGSL_ELEMENTWISE_PRELUDE, type BinaryOp, type UnaryOp } from '../../elementwise.ts';
 import type { WgslKernel } from '../kernel.ts';
 import {
-  checkSize, collapseDims, contiguousStrides, elementwiseGroups, elementwiseMain, product, storage, stridedOffsets,
-  Uniforms, wgslType,
+  checkSize,
+  collapseDims,
+  contiguousStrides,
+  elementwiseGroups,
+  elementwiseMain,
+  product,
+  storage,
+  stridedOffsets,
+  Uniforms,
+  wgslType,
 } from './common.ts';
 
 // int32 versions of the ops that make sense on integers (indices, counts, masks)
 const UNARY_I32: Partial<Record<UnaryOp, string>> = { neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x' };
 const BINARY_I32: Partial<Record<BinaryOp, string>> = {
-  add: 'a + b', sub: 'a - b', mul: 'a * b', maximum: 'max(a, b)', minimum: 'min(a, b)',
-  gt: 'select(0i, 1i, a > b)', ge: 'select(0i, 1i, a >= b)', lt: 'select(0i, 1i, a < b)',
-  le: 'select(0i, 1i, a <= b)', eq: 'select(0i, 1i, a == b)', ne: 'select(0i, 1i, a != b)',
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  maximum: 'max(a, b)',
+  minimum: 'min(a, b)',
+  gt: 'select(0i, 1i, a > b)',
+  ge: 'select(0i, 1i, a >= b)',
+  lt: 'select(0i, 1i, a < b)',
+  le: 'select(0i, 1i, a <= b)',
+  eq: 'select(0i, 1i, a == b)',
+  ne: 'select(0i, 1i, a != b)',
 };
 
 export const fill: WgslKernel<'fill'> = (_in, [out], p) => {
@@ -20,10 +36,16 @@ export const fill: WgslKernel<'fill'> = (_in, [out], p) => {
   const t = wgslType(out.dtype, 'fill');
   const u = new Uniforms().u32('size', p.size)[t]('value', p.value);
   return {
-    passes: [{
-      label: 'fill', code: u.struct() + storage(1, 'O', t, true) + elementwiseMain('u.size', '  O[i] = u.value;'),
-      workgroups: elementwiseGroups(p.size), uniforms: u.bytes(), bindings: [{ kind: 'output', index: 0 }], foldable: true,
-    }],
+    passes: [
+      {
+        label: 'fill',
+        code: u.struct() + storage(1, 'O', t, true) + elementwiseMain('u.size', '  O[i] = u.value;'),
+        workgroups: elementwiseGroups(p.size),
+        uniforms: u.bytes(),
+        bindings: [{ kind: 'output', index: 0 }],
+        foldable: true,
+      },
+    ],
   };
 };
 
@@ -37,13 +59,24 @@ export const unary: WgslKernel<'unary'> = ([x], [out], p) => {
   // alpha and beta are f32 in the block; int32 ops do not use them
   const body = `  let x = X[i];\n  let alpha = u.alpha;\n  let beta = u.beta;\n  _ = alpha; _ = beta;\n  O[i] = ${expr};`;
   return {
-    passes: [{
-      label: `unary ${p.op}`,
-      code: u.struct() + storage(1, 'X', t, false) + storage(2, 'O', t, true) + (t === 'f32' ? WGSL_ELEMENTWISE_PRELUDE : '') +
-        elementwiseMain('u.size', body),
-      workgroups: elementwiseGroups(p.size), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: `unary ${p.op}`,
+        code:
+          u.struct() +
+          storage(1, 'X', t, false) +
+          storage(2, 'O', t, true) +
+          (t === 'f32' ? WGSL_ELEMENTWISE_PRELUDE : '') +
+          elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(p.size),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
@@ -58,7 +91,7 @@ function broadcastWalk(kernel: string, shape: readonly number[], operands: Recor
   return { u, size, offsets: stridedOffsets(c.shape.length, names, kernel) };
 }
 
-export const binary: WgslKernel<'binary'> = ([a, b], [out], p) => {
+export const binary: WgslKernel<'binary'> = ([a], [out], p) => {
   const { u, size, offsets } = broadcastWalk('binary', p.shape, { a: p.aStrides, b: p.bStrides });
   checkSize('binary', 'out', out, size);
   const t = wgslType(a.dtype, 'binary');
@@ -67,13 +100,26 @@ export const binary: WgslKernel<'binary'> = ([a, b], [out], p) => {
   if (!expr) throw new Error(`binary: op '${p.op}' has no int32 version on WebGPU`);
   const body = `${offsets}\n  let a = A[u32(off_a)];\n  let b = B[u32(off_b)];\n  O[i] = ${to}(${expr});`;
   return {
-    passes: [{
-      label: `binary ${p.op}`,
-      code: u.struct() + storage(1, 'A', t, false) + storage(2, 'B', t, false) + storage(3, 'O', to, true) +
-        (t === 'f32' ? WGSL_ELEMENTWISE_PRELUDE : '') + elementwiseMain('u.size', body),
-      workgroups: elementwiseGroups(size), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 1 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: `binary ${p.op}`,
+        code:
+          u.struct() +
+          storage(1, 'A', t, false) +
+          storage(2, 'B', t, false) +
+          storage(3, 'O', to, true) +
+          (t === 'f32' ? WGSL_ELEMENTWISE_PRELUDE : '') +
+          elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(size),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'input', index: 1 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
@@ -85,13 +131,27 @@ export const where: WgslKernel<'where'> = ([c, a], [out], p) => {
   const zero = tc === 'f32' ? '0.0' : '0i';
   const body = `${offsets}\n  O[i] = select(B[u32(off_b)], A[u32(off_a)], C[u32(off_c)] != ${zero});`;
   return {
-    passes: [{
-      label: 'where',
-      code: u.struct() + storage(1, 'C', tc, false) + storage(2, 'A', t, false) + storage(3, 'B', t, false) +
-        storage(4, 'O', t, true) + elementwiseMain('u.size', body),
-      workgroups: elementwiseGroups(size), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 1 }, { kind: 'input', index: 2 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: 'where',
+        code:
+          u.struct() +
+          storage(1, 'C', tc, false) +
+          storage(2, 'A', t, false) +
+          storage(3, 'B', t, false) +
+          storage(4, 'O', t, true) +
+          elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(size),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'input', index: 1 },
+          { kind: 'input', index: 2 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
@@ -103,29 +163,48 @@ export const cast: WgslKernel<'cast'> = ([x], [out], p) => {
   // WGSL's f32 -> i32 conversion truncates toward zero, as the CPU's Math.trunc
   const u = new Uniforms().u32('size', p.size);
   return {
-    passes: [{
-      label: `cast ${x.dtype}->${out.dtype}`,
-      code: u.struct() + storage(1, 'X', ti, false) + storage(2, 'O', to, true) + elementwiseMain('u.size', `  O[i] = ${to}(X[i]);`),
-      workgroups: elementwiseGroups(p.size), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: `cast ${x.dtype}->${out.dtype}`,
+        code: u.struct() + storage(1, 'X', ti, false) + storage(2, 'O', to, true) + elementwiseMain('u.size', `  O[i] = ${to}(X[i]);`),
+        workgroups: elementwiseGroups(p.size),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
 export const copy: WgslKernel<'copy'> = ([x], [out], p) => {
   const size = product(p.shape);
   const c = collapseDims(p.shape, [p.inStrides, p.outStrides]);
-  const u = new Uniforms().u32('size', size).i32('inOffset', p.inOffset).i32('outOffset', p.outOffset)
-    .vec('shape', 'u32', c.shape).vec('xStrides', 'i32', c.strides[0]).vec('oStrides', 'i32', c.strides[1]);
+  const u = new Uniforms()
+    .u32('size', size)
+    .i32('inOffset', p.inOffset)
+    .i32('outOffset', p.outOffset)
+    .vec('shape', 'u32', c.shape)
+    .vec('xStrides', 'i32', c.strides[0])
+    .vec('oStrides', 'i32', c.strides[1]);
   const t = wgslType(x.dtype, 'copy');
   if (out.dtype !== x.dtype) throw new Error(`copy: ${x.dtype} into ${out.dtype}`);
   const body = `${stridedOffsets(c.shape.length, ['x', 'o'], 'copy')}\n  O[u32(u.outOffset + off_o)] = X[u32(u.inOffset + off_x)];`;
   return {
-    passes: [{
-      label: 'copy',
-      code: u.struct() + storage(1, 'X', t, false) + storage(2, 'O', t, true) + elementwiseMain('u.size', body),
-      workgroups: elementwiseGroups(size), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: 'copy',
+        code: u.struct() + storage(1, 'X', t, false) + storage(2, 'O', t, true) + elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(size),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };

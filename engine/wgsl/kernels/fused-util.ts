@@ -80,10 +80,7 @@ fn mi_is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f8000
  * out[i] = sum over k < K of partial[offset + k * M + i]: the second half of every cross-workgroup
  * reduction here (no float atomics). `partial` and `out` are binding refs.
  */
-export function sumPartialsPass(
-  label: string, K: number, M: number,
-  partial: BindingRef, out: BindingRef, offset = 0,
-): ComputePass {
+export function sumPartialsPass(label: string, K: number, M: number, partial: BindingRef, out: BindingRef, offset = 0): ComputePass {
   const WGS = 256;
   const code = /* wgsl */ `
 struct U { K: u32, M: u32, offset: u32 }
@@ -99,20 +96,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   out[i] = s;
 }`;
   return {
-    code, label, foldable: true, workgroups: [groups(M, WGS), 1, 1],
-    uniforms: packUniforms([['u', K], ['u', M], ['u', offset]]), bindings: [partial, out],
+    code,
+    label,
+    foldable: true,
+    workgroups: [groups(M, WGS), 1, 1],
+    uniforms: packUniforms([
+      ['u', K],
+      ['u', M],
+      ['u', offset],
+    ]),
+    bindings: [partial, out],
   };
 }
 
 /** Binding refs for a list of buffers, each an input (false) or an output (true), numbered in order. */
 export function bufferRefs(writable: boolean[]): BindingRef[] {
-  let nIn = 0, nOut = 0;
+  let nIn = 0,
+    nOut = 0;
   return writable.map((w) => (w ? { kind: 'output', index: nOut++ } : { kind: 'input', index: nIn++ }));
 }
 
 export interface RowPass {
   label: string;
-  rows: number; cols: number;
+  rows: number;
+  cols: number;
   /** extra uniform: the ignored target (cross-entropy) */
   ignoreIndex?: number;
   /** extra uniform: epsilon (RMSNorm) */
@@ -130,8 +137,9 @@ export interface RowPass {
  */
 export function rowPass(p: RowPass): ComputePass {
   const wg = pow2Workgroup(256, p.device);
-  const decls = p.buffers.map(([name, ty, rw], i) =>
-    `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<${ty}>;`).join('\n');
+  const decls = p.buffers
+    .map(([name, ty, rw], i) => `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<${ty}>;`)
+    .join('\n');
   const code = /* wgsl */ `
 struct U { rows: u32, cols: u32, ignore_index: i32, eps: f32 }
 @group(0) @binding(0) var<uniform> u: U;
@@ -147,8 +155,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
   const bindings = bufferRefs(p.buffers.map(([, , rw]) => rw));
   return {
-    code, label: p.label, foldable: true, workgroups: [groups(p.rows), 1, 1], bindings,
-    uniforms: packUniforms([['u', p.rows], ['u', p.cols], ['i', p.ignoreIndex ?? 0], ['f', p.eps ?? 0]]),
+    code,
+    label: p.label,
+    foldable: true,
+    workgroups: [groups(p.rows), 1, 1],
+    bindings,
+    uniforms: packUniforms([
+      ['u', p.rows],
+      ['u', p.cols],
+      ['i', p.ignoreIndex ?? 0],
+      ['f', p.eps ?? 0],
+    ]),
   };
 }
-

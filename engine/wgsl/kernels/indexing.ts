@@ -14,7 +14,11 @@ export const gather: WgslKernel<'gather'> = ([table, idx], [out], p) => {
   checkSize('gather', 'out', out, n * cols);
   if (idx.dtype !== 'int32') throw new Error(`gather: indices are ${idx.dtype}, not int32`);
   const t = wgslType(table.dtype, 'gather');
-  const u = new Uniforms().u32('size', n * cols).u32('rows', rows).u32('cols', cols).u32('bad', NAN_BITS);
+  const u = new Uniforms()
+    .u32('size', n * cols)
+    .u32('rows', rows)
+    .u32('cols', cols)
+    .u32('bad', NAN_BITS);
   // int32 tables have no NaN: an out-of-range index gives i32's minimum there
   const bad = t === 'f32' ? 'bitcast<f32>(u.bad)' : 'i32(-2147483647 - 1)';
   const body = `  let row = i / u.cols;
@@ -22,12 +26,25 @@ export const gather: WgslKernel<'gather'> = ([table, idx], [out], p) => {
   if (r < 0 || u32(r) >= u.rows) { O[i] = ${bad}; return; }
   O[i] = T[u32(r) * u.cols + i % u.cols];`;
   return {
-    passes: [{
-      label: 'gather', code: u.struct() + storage(1, 'T', t, false) + storage(2, 'Idx', 'i32', false) + storage(3, 'O', t, true) +
-        elementwiseMain('u.size', body),
-      workgroups: elementwiseGroups(n * cols), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 1 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: 'gather',
+        code:
+          u.struct() +
+          storage(1, 'T', t, false) +
+          storage(2, 'Idx', 'i32', false) +
+          storage(3, 'O', t, true) +
+          elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(n * cols),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'input', index: 1 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
@@ -43,17 +60,32 @@ export const scatter_add: WgslKernel<'scatter_add'> = ([g, idx], [out], p) => {
   checkSize('scatter_add', 'idx', idx, n);
   checkSize('scatter_add', 'out', out, rows * cols);
   if (g.dtype !== 'float32') throw new Error(`scatter_add: g is ${g.dtype}; the WebGPU scatter_add is float32 only`);
-  const u = new Uniforms().u32('n', n).u32('rows', rows).u32('cols', cols).u32('bad', NAN_BITS).u32('size', rows * cols);
+  const u = new Uniforms()
+    .u32('n', n)
+    .u32('rows', rows)
+    .u32('cols', cols)
+    .u32('bad', NAN_BITS)
+    .u32('size', rows * cols);
   const head = u.struct() + storage(1, 'Idx', 'i32', false);
   const bindIdx = { kind: 'input', index: 1 } as const;
   const counts = { kind: 'scratch', index: 0 } as const;
   const offsets = { kind: 'scratch', index: 1 } as const;
   const list = { kind: 'scratch', index: 2 } as const;
-  const count = head + storage(2, 'Counts', 'u32', true) + elementwiseMain('u.rows', `  var c = 0u;
+  const count =
+    head +
+    storage(2, 'Counts', 'u32', true) +
+    elementwiseMain(
+      'u.rows',
+      `  var c = 0u;
   for (var k = 0u; k < u.n; k++) { if (Idx[k] == i32(i)) { c++; } }
-  Counts[i] = c;`);
+  Counts[i] = c;`,
+    );
   // one workgroup: each thread scans a contiguous chunk of rows; chunk totals meet in workgroup memory
-  const scan = u.struct() + storage(1, 'Counts', 'u32', false) + storage(2, 'Offsets', 'u32', true) + `
+  const scan =
+    u.struct() +
+    storage(1, 'Counts', 'u32', false) +
+    storage(2, 'Offsets', 'u32', true) +
+    `
 var<workgroup> part: array<u32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -74,25 +106,58 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   for (var r = lo; r < hi; r++) { Offsets[r] = at; at += Counts[r]; }
 }
 `;
-  const fillList = head + storage(2, 'Offsets', 'u32', false) + storage(3, 'List', 'u32', true) + elementwiseMain('u.rows', `  var at = Offsets[i];
-  for (var k = 0u; k < u.n; k++) { if (Idx[k] == i32(i)) { List[at] = k; at++; } }`);
-  const sum = u.struct() + storage(1, 'G', 'f32', false) + storage(2, 'Offsets', 'u32', false) + storage(3, 'List', 'u32', false) +
-    storage(4, 'O', 'f32', true) + elementwiseMain('u.size', `  // indices that matched no row were out of range: poison everything rather than drop them
+  const fillList =
+    head +
+    storage(2, 'Offsets', 'u32', false) +
+    storage(3, 'List', 'u32', true) +
+    elementwiseMain(
+      'u.rows',
+      `  var at = Offsets[i];
+  for (var k = 0u; k < u.n; k++) { if (Idx[k] == i32(i)) { List[at] = k; at++; } }`,
+    );
+  const sum =
+    u.struct() +
+    storage(1, 'G', 'f32', false) +
+    storage(2, 'Offsets', 'u32', false) +
+    storage(3, 'List', 'u32', false) +
+    storage(4, 'O', 'f32', true) +
+    elementwiseMain(
+      'u.size',
+      `  // indices that matched no row were out of range: poison everything rather than drop them
   if (Offsets[u.rows] != u.n) { O[i] = bitcast<f32>(u.bad); return; }
   let r = i / u.cols;
   let c = i % u.cols;
   var acc = 0.0;
   for (var k = Offsets[r]; k < Offsets[r + 1u]; k++) { acc += G[List[k] * u.cols + c]; }
-  O[i] = acc;`);
+  O[i] = acc;`,
+    );
   const uniforms = u.bytes();
   return {
     scratch: [rows * 4, (rows + 1) * 4, Math.max(1, n) * 4],
     passes: [
-      { label: 'scatter_add count', code: count, workgroups: elementwiseGroups(rows), uniforms, foldable: true, bindings: [bindIdx, counts] },
-      { label: 'scatter_add scan', code: scan, workgroups: [1, 1, 1], uniforms, bindings: [counts, offsets] },
-      { label: 'scatter_add list', code: fillList, workgroups: elementwiseGroups(rows), uniforms, foldable: true, bindings: [bindIdx, offsets, list] },
       {
-        label: 'scatter_add sum', code: sum, workgroups: elementwiseGroups(rows * cols), uniforms, foldable: true,
+        label: 'scatter_add count',
+        code: count,
+        workgroups: elementwiseGroups(rows),
+        uniforms,
+        foldable: true,
+        bindings: [bindIdx, counts],
+      },
+      { label: 'scatter_add scan', code: scan, workgroups: [1, 1, 1], uniforms, bindings: [counts, offsets] },
+      {
+        label: 'scatter_add list',
+        code: fillList,
+        workgroups: elementwiseGroups(rows),
+        uniforms,
+        foldable: true,
+        bindings: [bindIdx, offsets, list],
+      },
+      {
+        label: 'scatter_add sum',
+        code: sum,
+        workgroups: elementwiseGroups(rows * cols),
+        uniforms,
+        foldable: true,
         bindings: [{ kind: 'input', index: 0 }, offsets, list, { kind: 'output', index: 0 }],
       },
     ],
@@ -108,12 +173,22 @@ export const onehot: WgslKernel<'onehot'> = ([idx], [out], p) => {
   const one = t === 'f32' ? '1.0' : '1i';
   const zero = t === 'f32' ? '0.0' : '0i';
   return {
-    passes: [{
-      label: 'onehot',
-      code: u.struct() + storage(1, 'Idx', 'i32', false) + storage(2, 'O', t, true) +
-        elementwiseMain('u.size', `  O[i] = select(${zero}, ${one}, Idx[i / u.depth] == i32(i % u.depth));`),
-      workgroups: elementwiseGroups(n * depth), uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: 'onehot',
+        code:
+          u.struct() +
+          storage(1, 'Idx', 'i32', false) +
+          storage(2, 'O', t, true) +
+          elementwiseMain('u.size', `  O[i] = select(${zero}, ${one}, Idx[i / u.depth] == i32(i % u.depth));`),
+        workgroups: elementwiseGroups(n * depth),
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };

@@ -12,7 +12,11 @@ const SIDE = 16; // threads per side; TILE / SIDE = 4 values per thread per side
 
 export const matmul: WgslKernel<'matmul'> = ([a, b], [out], p) => {
   const { batch, M, N, K, transA, transB, aBatchStride, bBatchStride } = p;
-  for (const [name, buf] of [['a', a], ['b', b], ['out', out]] as const) {
+  for (const [name, buf] of [
+    ['a', a],
+    ['b', b],
+    ['out', out],
+  ] as const) {
     if (buf.dtype !== 'float32') throw new Error(`matmul: ${name} is ${buf.dtype}; the WebGPU matmul is float32 only`);
   }
   checkSize('matmul', 'a', a, (batch - 1) * aBatchStride + M * K);
@@ -32,7 +36,12 @@ export const matmul: WgslKernel<'matmul'> = ([a, b], [out], p) => {
     : `let jj = e % ${TILE}u; let kk = e / ${TILE}u; let gj = col0 + jj; let gk = k0 + kk;
       Bs[kk * ${TILE}u + jj] = select(0.0, B[bOff + gk * u.N + gj], gj < u.N && gk < u.K);`;
   const perThread = (TILE * BK) / (SIDE * SIDE);
-  const code = u.struct() + storage(1, 'A', 'f32', false) + storage(2, 'B', 'f32', false) + storage(3, 'O', 'f32', true) + `
+  const code =
+    u.struct() +
+    storage(1, 'A', 'f32', false) +
+    storage(2, 'B', 'f32', false) +
+    storage(3, 'O', 'f32', true) +
+    `
 var<workgroup> As: array<f32, ${TILE * BK}>;
 var<workgroup> Bs: array<f32, ${TILE * BK}>;
 
@@ -74,10 +83,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 `;
   return {
-    passes: [{
-      label: `matmul ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`, code, uniforms: u.bytes(),
-      workgroups: [Math.ceil(N / TILE), Math.ceil(M / TILE), batch],
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 1 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: `matmul ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
+        code,
+        uniforms: u.bytes(),
+        workgroups: [Math.ceil(N / TILE), Math.ceil(M / TILE), batch],
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'input', index: 1 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };

@@ -18,8 +18,13 @@ function layout(p: { outer: number; len: number; inner: number }) {
   const TX = columnsPerGroup(p.inner);
   const TY = THREADS / TX;
   const colBlocks = Math.ceil(p.inner / TX);
-  const u = new Uniforms().u32('outer', p.outer).u32('len', p.len).u32('inner', p.inner).u32('colBlocks', colBlocks)
-    .u32('negInf', 0xff800000).u32('posInf', 0x7f800000);
+  const u = new Uniforms()
+    .u32('outer', p.outer)
+    .u32('len', p.len)
+    .u32('inner', p.inner)
+    .u32('colBlocks', colBlocks)
+    .u32('negInf', 0xff800000)
+    .u32('posInf', 0x7f800000);
   return { TX, TY, u, groups: [p.outer * colBlocks, 1, 1] as [number, number, number] };
 }
 
@@ -58,23 +63,37 @@ export const reduce: WgslKernel<'reduce'> = ([x], [out], p) => {
   const init = initial(p.op, t);
   // max/min propagate NaN as the CPU does; WGSL's max() may drop it, so test the bits
   const isNan = (v: string) => (t === 'f32' ? `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)` : 'false');
-  const merge = (a: string, b: string) => p.op === 'sum' ? `${a} + ${b}`
-    : `select(select(${p.op}(${a}, ${b}), ${b}, ${isNan(b)}), ${a}, ${isNan(a)})`;
-  const code = u.struct() + storage(1, 'X', t, false) + storage(2, 'O', t, true) +
-    `var<workgroup> part: array<${t}, ${THREADS}>;\n` + prologue(TX) +
+  const merge = (a: string, b: string) =>
+    p.op === 'sum' ? `${a} + ${b}` : `select(select(${p.op}(${a}, ${b}), ${b}, ${isNan(b)}), ${a}, ${isNan(a)})`;
+  const code =
+    u.struct() +
+    storage(1, 'X', t, false) +
+    storage(2, 'O', t, true) +
+    `var<workgroup> part: array<${t}, ${THREADS}>;\n` +
+    prologue(TX) +
     `  var acc = ${init};
   if (live) {
     for (var k = ty; k < u.len; k += ${TY}u) { acc = ${merge('acc', 'X[base + k * u.inner]')}; }
   }
   part[lid] = acc;
   workgroupBarrier();
-` + tree(TX, TY, (a, b) => `part[${a}] = ${merge(`part[${a}]`, `part[${b}]`)};`) +
+` +
+    tree(TX, TY, (a, b) => `part[${a}] = ${merge(`part[${a}]`, `part[${b}]`)};`) +
     `  if (ty == 0u && live) { O[o * u.inner + col] = part[tx]; }\n}\n`;
   return {
-    passes: [{
-      label: `reduce ${p.op}`, code, workgroups: groups, uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: `reduce ${p.op}`,
+        code,
+        workgroups: groups,
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };
 
@@ -96,8 +115,12 @@ export const argmax: WgslKernel<'argmax'> = ([x], [out], p) => {
   const { TX, TY, u, groups } = layout(p);
   const lowest = t === 'f32' ? 'bitcast<f32>(u.negInf)' : 'i32(-2147483647 - 1)';
   const NONE = '0xffffffffu';
-  const code = u.struct() + storage(1, 'X', t, false) + storage(2, 'O', 'i32', true) +
-    `var<workgroup> bestV: array<${t}, ${THREADS}>;\nvar<workgroup> bestK: array<u32, ${THREADS}>;\n` + prologue(TX) +
+  const code =
+    u.struct() +
+    storage(1, 'X', t, false) +
+    storage(2, 'O', 'i32', true) +
+    `var<workgroup> bestV: array<${t}, ${THREADS}>;\nvar<workgroup> bestK: array<u32, ${THREADS}>;\n` +
+    prologue(TX) +
     `  var v = ${lowest};
   var kk = ${NONE};
   if (live) {
@@ -110,15 +133,29 @@ export const argmax: WgslKernel<'argmax'> = ([x], [out], p) => {
   bestV[lid] = v;
   bestK[lid] = kk;
   workgroupBarrier();
-` + tree(TX, TY, (a, b) => `let bv = bestV[${b}]; let bk = bestK[${b}];
+` +
+    tree(
+      TX,
+      TY,
+      (a, b) => `let bv = bestV[${b}]; let bk = bestK[${b}];
       if (bk != ${NONE} && (bestK[${a}] == ${NONE} || bv > bestV[${a}] || (bv == bestV[${a}] && bk < bestK[${a}]))) {
         bestV[${a}] = bv; bestK[${a}] = bk;
-      }`) +
+      }`,
+    ) +
     `  if (ty == 0u && live) { O[o * u.inner + col] = select(i32(bestK[tx]), 0i, bestK[tx] == ${NONE}); }\n}\n`;
   return {
-    passes: [{
-      label: 'argmax', code, workgroups: groups, uniforms: u.bytes(), foldable: true,
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }],
-    }],
+    passes: [
+      {
+        label: 'argmax',
+        code,
+        workgroups: groups,
+        uniforms: u.bytes(),
+        foldable: true,
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+        ],
+      },
+    ],
   };
 };

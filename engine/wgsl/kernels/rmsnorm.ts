@@ -8,17 +8,28 @@ import { groups, LINEAR_WID, packUniforms, rowPass, sumPartialsPass } from './fu
 const ROWS_PER_BLOCK = 64;
 
 export const rmsnorm: WgslKernel<'rmsnorm'> = (_i, _o, p, device): KernelPlan => ({
-  passes: [rowPass({
-    label: 'rmsnorm', rows: p.rows, cols: p.cols, eps: p.eps, device,
-    buffers: [['x', 'f32', false], ['w', 'f32', false], ['y', 'f32', true], ['rstd', 'f32', true]],
-    body: `
+  passes: [
+    rowPass({
+      label: 'rmsnorm',
+      rows: p.rows,
+      cols: p.cols,
+      eps: p.eps,
+      device,
+      buffers: [
+        ['x', 'f32', false],
+        ['w', 'f32', false],
+        ['y', 'f32', true],
+        ['rstd', 'f32', true],
+      ],
+      body: `
   var ss = 0.0;
   for (var j = lid; j < u.cols; j += WG) { let v = x[off + j]; ss += v * v; }
   ss = wg_sum(ss, lid);
   let rs = 1.0 / sqrt(ss / f32(u.cols) + u.eps);
   if (lid == 0u) { rstd[row] = rs; }
   for (var j = lid; j < u.cols; j += WG) { y[off + j] = x[off + j] * rs * w[j]; }`,
-  })],
+    }),
+  ],
 });
 
 // dx_j = r w_j dy_j - x_j r^3 / cols * sum_k (w_k dy_k x_k);  dw_j = sum_rows x_j r dy_j
@@ -26,8 +37,17 @@ export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): Kerne
   const { rows, cols } = p;
   const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
   const dxPass = rowPass({
-    label: 'rmsnorm_bwd dx', rows, cols, device,
-    buffers: [['x', 'f32', false], ['w', 'f32', false], ['rstd', 'f32', false], ['dy', 'f32', false], ['dx', 'f32', true]],
+    label: 'rmsnorm_bwd dx',
+    rows,
+    cols,
+    device,
+    buffers: [
+      ['x', 'f32', false],
+      ['w', 'f32', false],
+      ['rstd', 'f32', false],
+      ['dy', 'f32', false],
+      ['dx', 'f32', true],
+    ],
     body: `
   var dot = 0.0;
   for (var j = lid; j < u.cols; j += WG) { dot += w[j] * dy[off + j] * x[off + j]; }
@@ -60,10 +80,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     passes: [
       dxPass,
       {
-        label: 'rmsnorm_bwd dw partials', code: partialCode, foldable: true,
+        label: 'rmsnorm_bwd dw partials',
+        code: partialCode,
+        foldable: true,
         workgroups: [groups(blocks * cols, WGS), 1, 1],
-        uniforms: packUniforms([['u', rows], ['u', cols], ['u', blocks]]),
-        bindings: [{ kind: 'input', index: 0 }, { kind: 'input', index: 2 }, { kind: 'input', index: 3 }, { kind: 'scratch', index: 0 }],
+        uniforms: packUniforms([
+          ['u', rows],
+          ['u', cols],
+          ['u', blocks],
+        ]),
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'input', index: 2 },
+          { kind: 'input', index: 3 },
+          { kind: 'scratch', index: 0 },
+        ],
       },
       sumPartialsPass('rmsnorm_bwd dw sum', blocks, cols, { kind: 'scratch', index: 0 }, { kind: 'output', index: 1 }),
     ],

@@ -49,15 +49,19 @@ function scanInputs(p: ScanParams, withBwd?: { hasDhT: boolean; hasDhs: boolean 
 }
 
 function declare(bufs: Array<[string, BindingRef, boolean]>): string {
-  return bufs.map(([name, , rw], i) =>
-    `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`).join('\n');
+  return bufs
+    .map(([name, , rw], i) => `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`)
+    .join('\n');
 }
 
 /** Regions of the scratch buffer, in floats, laid out in the order taken. */
 class Regions {
   readonly at: Record<string, number> = {};
   size = 0;
-  take(name: string, floats: number): void { this.at[name] = this.size; this.size += floats; }
+  take(name: string, floats: number): void {
+    this.at[name] = this.size;
+    this.size += floats;
+  }
 }
 
 /** The inputs the pack pass copies into scratch (those present by flag), with their sizes. */
@@ -88,8 +92,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
   const longest = Math.max(...present.map((n) => sizes[n]));
   return {
-    label, code, foldable: true, workgroups: [groups(longest, 256), 1, 1],
-    uniforms: packUniforms(present.flatMap((n) => [['u', sizes[n]], ['u', regions.at[n]]] as Array<['u', number]>)),
+    label,
+    code,
+    foldable: true,
+    workgroups: [groups(longest, 256), 1, 1],
+    uniforms: packUniforms(
+      present.flatMap(
+        (n) =>
+          [
+            ['u', sizes[n]],
+            ['u', regions.at[n]],
+          ] as Array<['u', number]>,
+      ),
+    ),
     bindings: [...present.map((n): BindingRef => ({ kind: 'input', index: ins.get(n)! })), dst],
   };
 }
@@ -116,7 +131,9 @@ function forwardShape(p: ScanParams, device: DeviceFacts): { CB: number; NC: num
   const byMemory = Math.floor(device.maxWorkgroupStorage / (4 * (p.N + 1)));
   const NC = Math.max(1, Math.min(Math.floor(Math.min(threads, byMemory) / CB), p.T));
   if (CB * NC * (p.N + 1) * 4 > device.maxWorkgroupStorage) {
-    throw new Error(`scan: N=${p.N} states need ${(p.N + 1) * 4 * CB} bytes of workgroup memory, the device has ${device.maxWorkgroupStorage}`);
+    throw new Error(
+      `scan: N=${p.N} states need ${(p.N + 1) * 4 * CB} bytes of workgroup memory, the device has ${device.maxWorkgroupStorage}`,
+    );
   }
   return { CB, NC };
 }
@@ -225,11 +242,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }`;
   return {
-    passes: [packPass('scan pack', ins, p, regions, scr), {
-      label: 'scan', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
-      uniforms: packUniforms([['u', batch], ['u', T], ['u', E], ['u', L], ['u', nEB], ...packed.map((n): ['u', number] => ['u', regions.at[n]])]),
-      bindings: bufs.map(([, r]) => r),
-    }],
+    passes: [
+      packPass('scan pack', ins, p, regions, scr),
+      {
+        label: 'scan',
+        code,
+        foldable: true,
+        workgroups: [Math.max(1, batch * nEB), 1, 1],
+        uniforms: packUniforms([
+          ['u', batch],
+          ['u', T],
+          ['u', E],
+          ['u', L],
+          ['u', nEB],
+          ...packed.map((n): ['u', number] => ['u', regions.at[n]]),
+        ]),
+        bindings: bufs.map(([, r]) => r),
+      },
+    ],
     scratch: [Math.max(4, regions.size * 4)],
   };
 };
@@ -261,7 +291,17 @@ export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_b
   const OUT_REGIONS = ['ck', 'dA', 'dB', 'dC', 'dD', 'dBias', 'dh0', 'dz'] as const;
 
   let o = 5;
-  const outIndex = { dx: 0, ddelta: 1, dA: 2, dB: 3, dC: 4, dD: p.hasD ? o++ : -1, dz: p.hasZ ? o++ : -1, dh0: p.hasH0 ? o++ : -1, dBias: p.hasDeltaBias ? o++ : -1 };
+  const outIndex = {
+    dx: 0,
+    ddelta: 1,
+    dA: 2,
+    dB: 3,
+    dC: 4,
+    dD: p.hasD ? o++ : -1,
+    dz: p.hasZ ? o++ : -1,
+    dh0: p.hasH0 ? o++ : -1,
+    dBias: p.hasDeltaBias ? o++ : -1,
+  };
   const scr: BindingRef = { kind: 'scratch', index: 0 };
   const input = (n: string): [string, BindingRef, boolean] => [n, { kind: 'input', index: ins.get(n)! }, false];
   // at most x, delta, z, dy, dhs, scratch, dx, ddelta: 8 storage buffers
@@ -372,9 +412,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let i = (b * u.T + t) * u.E + e;
         let xv = x[i];
         let q = dy[i];
-        ${p.hasZ ? `let zv = z[i];
+        ${
+          p.hasZ
+            ? `let zv = z[i];
         scr[u.r_dz + i] = q * (ss${p.hasD ? ' + D_at(e) * xv' : ''}) * mi_silu_grad(zv);
-        let gate = q * zv * mi_sigmoid(zv);` : 'let gate = q;'}
+        let gate = q * zv * mi_sigmoid(zv);`
+            : 'let gate = q;'
+        }
         ${p.hasD ? 'sx += gate * D_at(e);\n        dD_acc += gate * xv;' : ''}
         dx[i] = sx;
         let r = raw_dt(i, e);
@@ -403,17 +447,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }`;
   const out = (i: number): BindingRef => ({ kind: 'output', index: i });
-  const passes: ComputePass[] = [packPass('scan_bwd pack', ins, p, regions, scr), {
-    label: 'scan_bwd', code, foldable: true, workgroups: [Math.max(1, batch * nEB), 1, 1],
-    uniforms: packUniforms([
-      ['u', batch], ['u', T], ['u', E], ['u', nEB], ['u', nCk],
-      ...[...OUT_REGIONS, ...packed].map((r): ['u', number] => ['u', region[r]]),
-    ]),
-    bindings: bufs.map(([, r]) => r),
-  },
-  sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, out(outIndex.dA), region.dA),
-  sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, out(outIndex.dB), region.dB),
-  sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, out(outIndex.dC), region.dC)];
+  const passes: ComputePass[] = [
+    packPass('scan_bwd pack', ins, p, regions, scr),
+    {
+      label: 'scan_bwd',
+      code,
+      foldable: true,
+      workgroups: [Math.max(1, batch * nEB), 1, 1],
+      uniforms: packUniforms([
+        ['u', batch],
+        ['u', T],
+        ['u', E],
+        ['u', nEB],
+        ['u', nCk],
+        ...[...OUT_REGIONS, ...packed].map((r): ['u', number] => ['u', region[r]]),
+      ]),
+      bindings: bufs.map(([, r]) => r),
+    },
+    sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, out(outIndex.dA), region.dA),
+    sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, out(outIndex.dB), region.dB),
+    sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, out(outIndex.dC), region.dC),
+  ];
   if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, out(outIndex.dD), region.dD));
   if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, out(outIndex.dBias), region.dBias));
   // dh0 and dz have no sum to do: one "block" copies each out of scratch

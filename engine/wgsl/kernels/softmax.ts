@@ -16,27 +16,44 @@ const LSE = /* wgsl */ `
 `;
 
 export const softmax: WgslKernel<'softmax'> = (_i, _o, p, device): KernelPlan => ({
-  passes: [rowPass({
-    label: p.log ? 'log_softmax' : 'softmax', rows: p.rows, cols: p.cols, device,
-    buffers: [['x', 'f32', false], ['out', 'f32', true]],
-    body: `${LSE}
+  passes: [
+    rowPass({
+      label: p.log ? 'log_softmax' : 'softmax',
+      rows: p.rows,
+      cols: p.cols,
+      device,
+      buffers: [
+        ['x', 'f32', false],
+        ['out', 'f32', true],
+      ],
+      body: `${LSE}
   for (var j = lid; j < u.cols; j += WG) { out[off + j] = ${p.log ? 'x[off + j] - lse' : 'exp(x[off + j] - lse)'}; }`,
-  })],
+    }),
+  ],
 });
 
 // softmax: dx = y (dy - sum(dy y));  log-softmax: dx = dy - exp(y) sum(dy)
 export const softmax_bwd: WgslKernel<'softmax_bwd'> = (_i, _o, p, device): KernelPlan => ({
-  passes: [rowPass({
-    label: p.log ? 'log_softmax_bwd' : 'softmax_bwd', rows: p.rows, cols: p.cols, device,
-    buffers: [['y', 'f32', false], ['dy', 'f32', false], ['dx', 'f32', true]],
-    body: `
+  passes: [
+    rowPass({
+      label: p.log ? 'log_softmax_bwd' : 'softmax_bwd',
+      rows: p.rows,
+      cols: p.cols,
+      device,
+      buffers: [
+        ['y', 'f32', false],
+        ['dy', 'f32', false],
+        ['dx', 'f32', true],
+      ],
+      body: `
   var s = 0.0;
   for (var j = lid; j < u.cols; j += WG) { s += ${p.log ? 'dy[off + j]' : 'dy[off + j] * y[off + j]'}; }
   s = wg_sum(s, lid);
   for (var j = lid; j < u.cols; j += WG) {
     dx[off + j] = ${p.log ? 'dy[off + j] - exp(y[off + j]) * s' : 'y[off + j] * (dy[off + j] - s)'};
   }`,
-  })],
+    }),
+  ],
 });
 
 // A target out of [0, cols) (other than ignoreIndex) cannot throw on the GPU as it does on the
@@ -48,28 +65,49 @@ const TARGET = /* wgsl */ `
 `;
 
 export const cross_entropy: WgslKernel<'cross_entropy'> = (_i, _o, p, device): KernelPlan => ({
-  passes: [rowPass({
-    label: 'cross_entropy', rows: p.rows, cols: p.cols, ignoreIndex: p.ignoreIndex, device,
-    buffers: [['x', 'f32', false], ['targets', 'i32', false], ['loss', 'f32', true]],
-    body: `${TARGET}${LSE}
+  passes: [
+    rowPass({
+      label: 'cross_entropy',
+      rows: p.rows,
+      cols: p.cols,
+      ignoreIndex: p.ignoreIndex,
+      device,
+      buffers: [
+        ['x', 'f32', false],
+        ['targets', 'i32', false],
+        ['loss', 'f32', true],
+      ],
+      body: `${TARGET}${LSE}
   if (lid == 0u) {
     var l = mi_nan();
     if (ignored) { l = 0.0; } else if (valid) { l = lse - x[off + u32(t)]; }
     loss[row] = l;
   }`,
-  })],
+    }),
+  ],
 });
 
 export const cross_entropy_bwd: WgslKernel<'cross_entropy_bwd'> = (_i, _o, p, device): KernelPlan => ({
-  passes: [rowPass({
-    label: 'cross_entropy_bwd', rows: p.rows, cols: p.cols, ignoreIndex: p.ignoreIndex, device,
-    buffers: [['x', 'f32', false], ['targets', 'i32', false], ['g', 'f32', false], ['dx', 'f32', true]],
-    body: `${TARGET}${LSE}
+  passes: [
+    rowPass({
+      label: 'cross_entropy_bwd',
+      rows: p.rows,
+      cols: p.cols,
+      ignoreIndex: p.ignoreIndex,
+      device,
+      buffers: [
+        ['x', 'f32', false],
+        ['targets', 'i32', false],
+        ['g', 'f32', false],
+        ['dx', 'f32', true],
+      ],
+      body: `${TARGET}${LSE}
   let gr = g[row];
   for (var j = lid; j < u.cols; j += WG) {
     var d = mi_nan();
     if (ignored) { d = 0.0; } else if (valid) { d = (exp(x[off + j] - lse) - select(0.0, 1.0, i32(j) == t)) * gr; }
     dx[off + j] = d;
   }`,
-  })],
+    }),
+  ],
 });

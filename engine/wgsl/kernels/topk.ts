@@ -67,10 +67,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }`;
   return {
-    passes: [{
-      label: 'topk', code, foldable: true, workgroups: [groups(p.rows), 1, 1],
-      uniforms: packUniforms([['u', p.rows], ['u', p.cols], ['u', p.k]]),
-      bindings: [{ kind: 'input', index: 0 }, { kind: 'output', index: 0 }, { kind: 'output', index: 1 }],
-    }],
+    passes: [
+      {
+        label: 'topk',
+        code,
+        foldable: true,
+        workgroups: [groups(p.rows), 1, 1],
+        uniforms: packUniforms([
+          ['u', p.rows],
+          ['u', p.cols],
+          ['u', p.k],
+        ]),
+        bindings: [
+          { kind: 'input', index: 0 },
+          { kind: 'output', index: 0 },
+          { kind: 'output', index: 1 },
+        ],
+      },
+    ],
   };
 };
