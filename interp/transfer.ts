@@ -16,7 +16,7 @@ import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask, type PositionSpec } from './patching.ts';
 import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
-import type { Sae } from './sae.ts';
+import type { Sae } from './sae/sae.ts';
 import { quantile } from './stats.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from './tasks/index.ts';
 

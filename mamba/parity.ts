@@ -172,7 +172,7 @@ async function gradientChecks(
         // logits[0, T-1, target_token] from detached input embeddings) adds into it. So the golden
         // holds d(loss)/dθ + d(that logit)/dθ, with the embedding table getting only the tied
         // head's share of the second term. We differentiate the same sum; the loss gradient alone
-        // is checked against finite differences in test/model/gradients.test.ts.
+        // is checked against finite differences in test/mamba/model.test.ts.
         const tok = golden.get('target_token');
         let objective = loss;
         if (tok) {

@@ -1,13 +1,13 @@
-// Builds the browser bundle: engine/browser.ts -> dist/browser/mamba-interp.js (one ESM file with
+// Builds the browser bundle: browser.ts -> dist/browser/mamba-interp.js (one ESM file with
 // a source map). `webgpu` and `node:*` are external, so the Node-only dynamic imports that name
-// them stay dynamic imports that a page never runs; test/bundle.test.ts checks that no static one
+// them stay dynamic imports that a page never runs; test/browser/bundle.test.ts checks that no static one
 // is left. Usage: npx tsx scripts/build-browser.ts [outfile] [--minify]
 import { build, type BuildOptions, type BuildResult } from 'esbuild';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-export const ENTRY = resolve(ROOT, 'engine/browser.ts');
+export const ENTRY = resolve(ROOT, 'browser.ts');
 export const DEFAULT_OUTFILE = resolve(ROOT, 'dist/browser/mamba-interp.js');
 
 /** esbuild options shared by the library bundle and the test pages that bundle engine code. */

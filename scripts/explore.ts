@@ -1,7 +1,7 @@
 // The live model explorer: `npm run explore -- --run DIR [--port N]`. Serves, on 127.0.0.1 only,
 //   /                  the page (scripts/explorer/index.html)
 //   /app.js            the page script (scripts/explorer/app.ts), bundled in memory by esbuild
-//   /mamba-interp.js   the library bundle (engine/browser.ts), the same build as build:browser
+//   /mamba-interp.js   the library bundle (browser.ts), the same build as build:browser
 //   /run/...           the run directory's files, read-only (GET and HEAD; nothing outside it)
 // The page loads the run's trained models, SAEs and circuits with fetch() and computes everything
 // itself, on WebGPU where the browser has it and on the CPU backend otherwise. Nothing is written.

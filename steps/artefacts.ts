@@ -21,8 +21,8 @@ import type * as mi from '../engine/index.ts';
 import { openSafetensors } from '../mamba/safetensors.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import type { Sae } from '../interp/sae.ts';
-import { loadSae } from '../interp/sae-io.ts';
+import type { Sae } from '../interp/sae/index.ts';
+import { loadSae } from '../interp/sae/io.ts';
 import { readJson } from './files.ts';
 
 export const TRAIN_DIR = 'step-01-train';

@@ -5,8 +5,8 @@
 // beat), latent/task-variable correlations and top-activating token contexts.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { encodeAll, lossRecovered, saeMetrics, spliceHook, trainSae, type SaeKind } from '../interp/sae.ts';
-import { saveSae } from '../interp/sae-io.ts';
+import { encodeAll, lossRecovered, saeMetrics, spliceHook, trainSae, type SaeKind } from '../interp/sae/index.ts';
+import { saveSae } from '../interp/sae/io.ts';
 import {
   columnMeans,
   lossRecoveredCI,
@@ -16,7 +16,7 @@ import {
   variableCorrelations,
   zeroAblation,
   type LatentExample,
-} from '../interp/sae-task.ts';
+} from '../interp/sae/task.ts';
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';

@@ -4,7 +4,7 @@
 // 3 trained on that hook (ElasticNet with config.probes.alpha for numbers, since an SAE often splits
 // one feature over several correlated latents and the lasso would keep an arbitrary one). Each is
 // scored on held-out rows next to the same probe fitted to shuffled labels.
-import { encodeAll } from '../interp/sae.ts';
+import { encodeAll } from '../interp/sae/index.ts';
 import { evaluateProbe, type ProbeEval } from '../interp/probe-eval.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { barChart, emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';

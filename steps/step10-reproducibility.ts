@@ -16,7 +16,7 @@ import type { MambaLM } from '../mamba/model.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDim, positionMask } from '../interp/patching.ts';
 import { emptyReport, fmt, heatmap, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
-import { decoderDirections, trainSae, type Sae, type SaeKind } from '../interp/sae.ts';
+import { decoderDirections, trainSae, type Sae, type SaeKind } from '../interp/sae/index.ts';
 import {
   ckaFromStats,
   ckaStats,

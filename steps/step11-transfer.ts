@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { emptyReport, fmt, heatmap, intervalChart, type Claim } from '../interp/report/index.ts';
-import type { Sae, SaeKind } from '../interp/sae.ts';
+import type { Sae, SaeKind } from '../interp/sae/index.ts';
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import {

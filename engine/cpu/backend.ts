@@ -4,7 +4,7 @@
 import type { Backend, Buffer } from '../backend.ts';
 import { arrayFor, bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
-import { CPU_KERNELS } from './kernels/index.ts';
+import { CPU_KERNELS, type CpuKernel } from './kernels/index.ts';
 import { threadsPossible } from './threads.ts';
 
 /** Buffers from this many bytes up live in shared memory, so worker threads can write them. */
@@ -60,9 +60,9 @@ export class CpuBackend implements Backend {
   }
 
   run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
-    const impl = CPU_KERNELS[kernel] as (i: TypedArray[], o: TypedArray[], p: KernelParams[K]) => void;
+    const impl = CPU_KERNELS[kernel] as CpuKernel<K> | undefined;
     if (!impl) throw new Error(`cpu backend: no kernel '${kernel}'`);
-    impl(
+    impl.run(
       inputs.map((b) => this.own(b, kernel).data!),
       outputs.map((b) => this.own(b, kernel).data!),
       params,

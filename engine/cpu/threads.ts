@@ -11,16 +11,15 @@
 // first use (about a second with tsx); until they are up, kernels run on the calling thread alone. Node only: in a browser
 // (no process, no SharedArrayBuffer without cross-origin isolation) nothing starts.
 import type { TypedArray } from '../dtype.ts';
+import type { KernelName } from '../kernels.ts';
 
-/** The work a part may be: a kernel's range function, named so a worker can look it up. */
-export type SplitTask = 'matmulRows' | 'matmulSmallCols' | 'scanBatches' | 'scanBwdBatches';
-
+/** A kernel call split by ranges of one axis; each worker runs the kernel's `part` (CPU_KERNELS). */
 export interface SplitJob {
-  task: SplitTask;
+  kernel: KernelName;
   ins: TypedArray[];
   outs: TypedArray[];
   params: unknown;
-  /** per-task scratch shared by every part (e.g. the scan backward's per-row partial sums) */
+  /** per-kernel scratch shared by every part (e.g. the scan backward's per-row partial sums) */
   extra?: Float64Array;
 }
 
@@ -139,7 +138,7 @@ export function runSplit(
     while (Atomics.load(flags, s - 1) === BUSY) Atomics.wait(flags, s - 1, BUSY);
     if (Atomics.load(flags, s - 1) === FAILED) failed = true;
   }
-  if (failed) throw new Error(`cpu threads: a worker failed running ${job.task} (see the error printed above)`);
+  if (failed) throw new Error(`cpu threads: a worker failed running ${job.kernel} (see the error printed above)`);
   job.outs.forEach((o, i) => {
     if (outs[i] !== o) o.set(outs[i]);
   });

@@ -5,9 +5,12 @@ import { add, onesLike } from './elementwise.ts';
 export * from './elementwise.ts';
 export * from './reduce.ts';
 export * from './shape.ts';
-export * from './linalg.ts';
+export * from './matmul.ts';
 export * from './indexing.ts';
-export * from './nn.ts';
+export * from './softmax.ts';
+export * from './rmsnorm.ts';
+export * from './conv1d.ts';
+export * from './topk.ts';
 export * from './scan.ts';
 export { eye } from './creation.ts';
 

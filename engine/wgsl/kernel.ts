@@ -9,7 +9,7 @@
 //   @binding(1), (2), ... the storage buffers listed in `bindings`, in order
 // A pass binds at most 8 storage buffers, WebGPU's guaranteed maxStorageBuffersPerShaderStage
 // (Chromium on SwiftShader has 10): the backend throws, naming kernel and pass, when a pass binds
-// more than its device allows; test/webgpu/storage-limit.test.ts holds every kernel to 8.
+// more than its device allows; test/engine/wgsl/storage-limit.test.ts holds every kernel to 8.
 import type { DType } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
 

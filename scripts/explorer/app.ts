@@ -3,7 +3,7 @@
 // predictions and accuracy, a temporal map per layer, the top SAE latents per position, and the
 // effect of zero-ablating a circuit (or typed channels). Missing artefacts are said on the page.
 // Computations run one at a time (the engine's tidy scopes are a stack), through `queue`.
-import * as MI from '../../engine/browser.ts';
+import * as MI from '../../browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
 import {
   batchAccuracy,

@@ -2,7 +2,7 @@
 // SAE loading over fetch, predictions, temporal maps, SAE latents and ablations. Each function
 // reads its results back to plain arrays and frees every tensor it made (tidy scopes), so the
 // page can run them one after another on WebGPU for as long as it stays open.
-import * as MI from '../../engine/browser.ts';
+import * as MI from '../../browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
 
 export const IGNORE = MI.tasks.IGNORE_INDEX;

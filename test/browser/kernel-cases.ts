@@ -1,9 +1,9 @@
 // WebGPU kernel-vs-CPU parity cases that run anywhere: no node: imports, no test runner, the two
 // backends passed in. test/browser/page.ts runs them inside Chromium's WebGPU and reports the
-// results to test/browser-kernels.test.ts. Every kernel of engine/kernels.ts has cases here (the
+// results to test/browser/kernels.test.ts. Every kernel of engine/kernels.ts has cases here (the
 // Node test checks KERNELS_COVERED against the CPU registry).
 //
-// As in test/webgpu/kernels.test.ts: seeded inputs of awkward sizes; outputs poisoned first (NaN
+// As in test/engine/wgsl/kernels.test.ts: seeded inputs of awkward sizes; outputs poisoned first (NaN
 // for float, a sentinel for int32) so an unwritten element is a mismatch; float32 agreement is
 // |gpu - cpu| <= 1e-5 * (|cpu| + scale), scale being the op's natural size of rounding error
 // (sqrt of the number of terms a sum adds, the exponent's size for pow). Sizes are smaller than the

@@ -1,9 +1,9 @@
-// The page script of test/browser-kernels.test.ts. It imports the library from the real browser
-// bundle (the test's esbuild build maps engine/browser.ts to ./mamba-interp.js, so this page loads
+// The page script of test/browser/kernels.test.ts. It imports the library from the real browser
+// bundle (the test's esbuild build maps browser.ts to ./mamba-interp.js, so this page loads
 // mamba-interp.js as built) and exposes one function the test calls with page.evaluate: the tiny
 // checkpoint fetched from the same origin and run on the page's CPU and WebGPU backends, then the
 // kernel parity cases on the page's WebGPU.
-import * as MI from '../../engine/browser.ts';
+import * as MI from '../../browser.ts';
 import { runKernelCases, type CaseResult } from './kernel-cases.ts';
 
 export interface PageReport {

@@ -1,6 +1,6 @@
 // One gradient check for every differentiable op: the engine's reverse-mode gradient of
 // sum(f(...xs) * w), for a fixed random cotangent w, against central finite differences in float64,
-// element by element. A new op gets its check by adding one line to test/gradcheck.test.ts.
+// element by element. A new op gets its check by adding one line to test/engine/gradcheck.test.ts.
 //
 // Finite differences use Richardson extrapolation of two central differences (steps h and h/2),
 // whose error is O(h^4): with h = 1e-3 it is ~1e-12 for smooth functions, far below the 1e-6

@@ -1,4 +1,4 @@
-// Running one kernel directly on a backend, for the kernel-parity suites (test/webgpu/*.test.ts and
+// Running one kernel directly on a backend, for the kernel-parity suites (test/engine/wgsl/*.test.ts and
 // test/browser/kernel-cases.ts). Browser-safe: kernel-cases.ts is bundled into a page by esbuild,
 // so nothing here may import node:*.
 import type { Backend, Buffer } from '../../engine/backend.ts';

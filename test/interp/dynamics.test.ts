@@ -16,7 +16,7 @@ import {
   stateTrajectories,
   timeConstants,
 } from '../../interp/dynamics.ts';
-import { goldenIds, modelDir } from '../model/fixture.ts';
+import { goldenIds, modelDir } from '../helpers/hf-fixture.ts';
 
 const load = (dtype: 'float32' | 'float64' = 'float64') => loadPretrained(modelDir('tiny'), { backend: cpuBackend(), dtype });
 

@@ -17,7 +17,7 @@ import {
   residualInfluence,
   stateInfluence,
 } from '../../interp/temporal.ts';
-import { goldenIds, goldenPath, modelDir } from '../model/fixture.ts';
+import { goldenIds, goldenPath, modelDir } from '../helpers/hf-fixture.ts';
 
 async function goldenJacobian(name: 'tiny' | 'small'): Promise<number[][]> {
   const f = await openSafetensors(goldenPath(name));

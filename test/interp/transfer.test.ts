@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { initMamba } from '../../mamba/model.ts';
-import { Sae, saeMetrics } from '../../interp/sae.ts';
+import { Sae, saeMetrics } from '../../interp/sae/index.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
 import { induction } from '../../interp/tasks/index.ts';
 import {

@@ -1,56 +1,9 @@
-// Elementwise CPU kernels: fill, unary, binary and where (broadcast through strides), cast, and the
-// strided copy that serves permute, slice, expand and concat.
+// Elementwise CPU kernels: fill, unary, binary and where (broadcast through strides), and cast.
 import { BINARY, UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams } from '../../kernels.ts';
-
-/**
- * Calls `body(offsets, count, innerStrides)` for each run of the innermost axis of `shape`, with the
- * start offset of every operand (one strides list per operand; the output is contiguous and first).
- * `offsets` is reused between calls (read it, do not keep it).
- */
-export function stridedRuns(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-  body: (offsets: number[], count: number, inner: number[]) => void,
-): void {
-  const rank = shape.length;
-  const nOps = strides.length;
-  if (rank === 0) {
-    body(new Array(nOps).fill(0), 1, new Array(nOps).fill(0));
-    return;
-  }
-  for (const d of shape) if (d === 0) return;
-  const last = rank - 1;
-  const count = shape[last];
-  const inner = strides.map((s) => s[last]);
-  const idx = new Array<number>(rank).fill(0);
-  const offsets = new Array<number>(nOps).fill(0);
-  for (;;) {
-    body(offsets, count, inner);
-    // odometer over the outer axes
-    let ax = last - 1;
-    while (ax >= 0) {
-      idx[ax]++;
-      for (let o = 0; o < nOps; o++) offsets[o] += strides[o][ax];
-      if (idx[ax] < shape[ax]) break;
-      for (let o = 0; o < nOps; o++) offsets[o] -= strides[o][ax] * shape[ax];
-      idx[ax] = 0;
-      ax--;
-    }
-    if (ax < 0) return;
-  }
-}
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
+import { stridesOf } from '../../shape.ts';
+import { stridedRuns } from '../strided.ts';
 
 export function fill(_ins: TypedArray[], [out]: TypedArray[], p: KernelParams['fill']): void {
   out.fill(p.value, 0, p.size);
@@ -138,7 +91,7 @@ const CONTIGUOUS_RUN: Partial<Record<KernelParams['binary']['op'], Run>> = {
 export function binary([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['binary']): void {
   const f = BINARY[p.op].cpu;
   const fast = CONTIGUOUS_RUN[p.op];
-  const outStrides = contiguousStrides(p.shape);
+  const outStrides = stridesOf(p.shape);
   stridedRuns(p.shape, [outStrides, p.aStrides, p.bStrides], ([o, ia, ib], n, [, sa, sb]) => {
     if (sa === 1 && sb === 1 && fast) fast(a, b, out, ia, ib, o, n);
     else if (sa === 1 && sb === 1) for (let i = 0; i < n; i++) out[o + i] = f(a[ia + i], b[ib + i]);
@@ -153,7 +106,7 @@ export function binary([a, b]: TypedArray[], [out]: TypedArray[], p: KernelParam
 }
 
 export function where([c, a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['where']): void {
-  const outStrides = contiguousStrides(p.shape);
+  const outStrides = stridesOf(p.shape);
   stridedRuns(p.shape, [outStrides, p.cStrides, p.aStrides, p.bStrides], ([o, ic, ia, ib], n, [, sc, sa, sb]) => {
     for (let i = 0; i < n; i++) out[o + i] = c[ic + i * sc] !== 0 ? a[ia + i * sa] : b[ib + i * sb];
   });
@@ -162,14 +115,4 @@ export function where([c, a, b]: TypedArray[], [out]: TypedArray[], p: KernelPar
 export function cast([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['cast']): void {
   if (out instanceof Int32Array) for (let i = 0; i < p.size; i++) out[i] = Math.trunc(x[i]);
   else for (let i = 0; i < p.size; i++) out[i] = x[i];
-}
-
-export function copy([x]: TypedArray[], [out]: TypedArray[], p: KernelParams['copy']): void {
-  stridedRuns(p.shape, [p.outStrides, p.inStrides], ([o, i0], n, [so, si]) => {
-    const oo = o + p.outOffset;
-    const ii = i0 + p.inOffset;
-    // set() pays for a subarray view per run; short runs (e.g. a conv state's last 3 steps) loop
-    if (so === 1 && si === 1 && n >= 64) out.set(x.subarray(ii, ii + n), oo);
-    else for (let i = 0; i < n; i++) out[oo + i * so] = x[ii + i * si];
-  });
 }

@@ -6,7 +6,7 @@
 import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
-import { exp64 } from './exp64.ts';
+import { exp64 } from '../exp64.ts';
 import { runSplit, splitRange, threadsReady } from '../threads.ts';
 
 const softplus = UNARY.softplus.cpu;
@@ -48,7 +48,7 @@ function threadsFor(p: ScanParams): number {
 export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan']): void {
   const threads = threadsFor(p);
   const here = (b0: number, b1: number, o = outs) => scanBatches(ins, o, p, b0, b1);
-  if (threads < 2 || !runSplit({ task: 'scanBatches', ins, outs, params: p }, splitRange(p.batch, threads), here)) here(0, p.batch);
+  if (threads < 2 || !runSplit({ kernel: 'scan', ins, outs, params: p }, splitRange(p.batch, threads), here)) here(0, p.batch);
 }
 
 /** The forward for batch rows [b0, b1) (the worker threads' split; rows are independent). */
@@ -99,7 +99,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
   const size = scanBwdPartialSize(p);
   const partials = threads > 1 ? new Float64Array(new SharedArrayBuffer(size * 8)) : new Float64Array(size);
   const here = (b0: number, b1: number, o = outs) => scanBwdBatches(ins, o, p, b0, b1, partials);
-  const job = { task: 'scanBwdBatches' as const, ins, outs, params: p, extra: partials };
+  const job = { kernel: 'scan_bwd' as const, ins, outs, params: p, extra: partials };
   if (threads < 2 || !runSplit(job, splitRange(p.batch, threads), here)) here(0, p.batch);
   scanBwdCombine(outs, p, partials);
 }

@@ -4,7 +4,7 @@
 // reads are coalesced). dw and dbias sum over batch*T without float atomics: per-block partial
 // sums into scratch, then a pass adding the blocks.
 import type { ComputePass, KernelPlan, WgslKernel } from '../kernel.ts';
-import { bufferRefs, groups, LINEAR_WID, packUniforms, sumPartialsPass } from './fused-util.ts';
+import { bufferRefs, groups, LINEAR_WID, packUniforms, sumPartialsPass } from '../fused-util.ts';
 
 const WGS = 256;
 /** (b, t) rows summed by one thread of the dw / dbias partial passes. */

@@ -1,11 +1,11 @@
-// One-thread-per-element kernels: fill, unary, binary, where, cast and the strided copy. Float
+// One-thread-per-element kernels: fill, unary, binary, where and cast. Float
 // expressions come from the shared table (engine/elementwise.ts); int32 has its own short list.
 import { BINARY, UNARY, WGSL_ELEMENTWISE_PRELUDE, type BinaryOp, type UnaryOp } from '../../elementwise.ts';
+import { stridesOf } from '../../shape.ts';
 import type { WgslKernel } from '../kernel.ts';
 import {
   checkSize,
   collapseDims,
-  contiguousStrides,
   elementwiseGroups,
   elementwiseMain,
   product,
@@ -13,7 +13,7 @@ import {
   stridedOffsets,
   Uniforms,
   wgslType,
-} from './common.ts';
+} from '../common.ts';
 
 // int32 versions of the ops that make sense on integers (indices, counts, masks)
 const UNARY_I32: Partial<Record<UnaryOp, string>> = { neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x' };
@@ -85,7 +85,7 @@ function broadcastWalk(kernel: string, shape: readonly number[], operands: Recor
   const names = Object.keys(operands);
   const size = product(shape);
   // the output is contiguous: collapsing with its strides too keeps i's decomposition valid
-  const c = collapseDims(shape, [contiguousStrides(shape), ...names.map((n) => operands[n])]);
+  const c = collapseDims(shape, [stridesOf(shape), ...names.map((n) => operands[n])]);
   const u = new Uniforms().u32('size', size).vec('shape', 'u32', c.shape);
   names.forEach((n, k) => u.vec(`${n}Strides`, 'i32', c.strides[k + 1]));
   return { u, size, offsets: stridedOffsets(c.shape.length, names, kernel) };
@@ -168,36 +168,6 @@ export const cast: WgslKernel<'cast'> = ([x], [out], p) => {
         label: `cast ${x.dtype}->${out.dtype}`,
         code: u.struct() + storage(1, 'X', ti, false) + storage(2, 'O', to, true) + elementwiseMain('u.size', `  O[i] = ${to}(X[i]);`),
         workgroups: elementwiseGroups(p.size),
-        uniforms: u.bytes(),
-        foldable: true,
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'output', index: 0 },
-        ],
-      },
-    ],
-  };
-};
-
-export const copy: WgslKernel<'copy'> = ([x], [out], p) => {
-  const size = product(p.shape);
-  const c = collapseDims(p.shape, [p.inStrides, p.outStrides]);
-  const u = new Uniforms()
-    .u32('size', size)
-    .i32('inOffset', p.inOffset)
-    .i32('outOffset', p.outOffset)
-    .vec('shape', 'u32', c.shape)
-    .vec('xStrides', 'i32', c.strides[0])
-    .vec('oStrides', 'i32', c.strides[1]);
-  const t = wgslType(x.dtype, 'copy');
-  if (out.dtype !== x.dtype) throw new Error(`copy: ${x.dtype} into ${out.dtype}`);
-  const body = `${stridedOffsets(c.shape.length, ['x', 'o'], 'copy')}\n  O[u32(u.outOffset + off_o)] = X[u32(u.inOffset + off_x)];`;
-  return {
-    passes: [
-      {
-        label: 'copy',
-        code: u.struct() + storage(1, 'X', t, false) + storage(2, 'O', t, true) + elementwiseMain('u.size', body),
-        workgroups: elementwiseGroups(size),
         uniforms: u.bytes(),
         foldable: true,
         bindings: [

@@ -2,7 +2,8 @@
 // the WebGPU backend throw an error naming it (never a silent fallback).
 import type { KernelName } from '../../kernels.ts';
 import type { WgslKernel } from '../kernel.ts';
-import { binary, cast, copy, fill, unary, where } from './elementwise.ts';
+import { binary, cast, fill, unary, where } from './elementwise.ts';
+import { copy } from './shape.ts';
 import { gather, onehot, scatter_add } from './indexing.ts';
 import { matmul } from './matmul.ts';
 import { argmax, reduce } from './reduce.ts';

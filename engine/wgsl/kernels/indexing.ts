@@ -3,7 +3,7 @@
 // A GPU kernel cannot throw, so an out-of-range index (the CPU throws) poisons the result instead
 // of dropping out of it: the gathered row is NaN, and every element of a scatter_add is NaN.
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, elementwiseGroups, elementwiseMain, storage, Uniforms, wgslType } from './common.ts';
+import { checkSize, elementwiseGroups, elementwiseMain, storage, Uniforms, wgslType } from '../common.ts';
 
 const NAN_BITS = 0x7fc00000;
 

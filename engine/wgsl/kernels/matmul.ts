@@ -4,7 +4,7 @@
 // skipped, so any M, N, K (1 and odd sizes included) is correct. Rows and columns a thread owns are
 // 16 apart, so neighbouring threads touch neighbouring addresses on load and store.
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, storage, Uniforms } from './common.ts';
+import { checkSize, storage, Uniforms } from '../common.ts';
 
 const TILE = 64;
 const BK = 16;

@@ -5,7 +5,7 @@
 // 32 on NVIDIA), and the result does not depend on the hardware's scheduling.
 import type { KernelParams } from '../../kernels.ts';
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, storage, Uniforms, wgslType } from './common.ts';
+import { checkSize, storage, Uniforms, wgslType } from '../common.ts';
 
 const THREADS = 256;
 

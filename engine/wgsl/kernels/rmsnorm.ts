@@ -2,7 +2,7 @@
 // workgroup per row. The backward's dx is also per row; dw sums over rows, done without float
 // atomics: per-block partial sums into a scratch buffer, then a second pass adds the blocks.
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, rowPass, sumPartialsPass } from './fused-util.ts';
+import { groups, LINEAR_WID, packUniforms, rowPass, sumPartialsPass } from '../fused-util.ts';
 
 /** Rows summed by one thread of the dw partial pass. */
 const ROWS_PER_BLOCK = 64;

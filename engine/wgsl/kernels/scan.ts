@@ -24,11 +24,11 @@
 // state or per step, never [batch, T, E]-sized but B and C's [batch, T, N]) into regions of the one
 // scratch buffer, which the main pass reads; the backward also writes dz into scratch and copies
 // it out afterwards. Every pass then binds at most 8 buffers in every flag combination
-// (test/webgpu/storage-limit.test.ts checks all of them).
+// (test/engine/wgsl/storage-limit.test.ts checks all of them).
 import { WGSL_ELEMENTWISE_PRELUDE } from '../../elementwise.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, sumPartialsPass } from './fused-util.ts';
+import { groups, LINEAR_WID, packUniforms, sumPartialsPass } from '../fused-util.ts';
 
 /** Backward checkpoint interval: states recomputed per chunk live in a private array this long. */
 const CK = 32;

@@ -2,7 +2,7 @@
 // One workgroup per row; the row max and the sum of exponentials are tree reductions through
 // workgroup memory (fused-util.ts), so no subgroup size is assumed.
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { rowPass } from './fused-util.ts';
+import { rowPass } from '../fused-util.ts';
 
 /** The log-sum-exp of row `off` of buffer `x`, as WGSL statements defining `lse`. */
 const LSE = /* wgsl */ `

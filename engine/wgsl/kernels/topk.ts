@@ -4,7 +4,7 @@
 // r-1. The order is total, so no "already taken" marks are needed and memory stays O(workgroup),
 // whatever the row length (a vocabulary of 50k with k = 10 costs 10 passes over the row).
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, pow2Workgroup, WGSL_SPECIALS } from './fused-util.ts';
+import { groups, LINEAR_WID, packUniforms, pow2Workgroup, WGSL_SPECIALS } from '../fused-util.ts';
 
 export const topk: WgslKernel<'topk'> = (_i, _o, p, device): KernelPlan => {
   const WG = pow2Workgroup(256, device);

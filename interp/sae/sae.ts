@@ -1,0 +1,230 @@
+// Sparse autoencoders (SAEs) over model activations, trained with the engine's own autograd.
+//
+// Two architectures, both with a pre-encoder bias b_dec subtracted from the input and decoder
+// directions kept at unit norm (so a latent's activation is the length of its contribution):
+//  - 'relu'  (Anthropic, "Towards Monosemanticity"): z = ReLU((x - b_dec) W_enc + b_enc), loss =
+//            ||x - x̂||² + l1 * sum(z). Dead latents are *resampled* periodically (resampleDead in sae-train.ts).
+//  - 'topk'  (Gao et al. 2024): keep the k largest pre-activations (then ReLU), loss = ||x - x̂||²
+//            + auxCoef * AuxK, where AuxK reconstructs the residual from the top auxK *dead* latents,
+//            giving dead latents a gradient. TopK needs no L1 and no resampling.
+// x̂ = z W_dec + b_dec. Parameter layout follows SAELens: W_enc [d, latents], b_enc [latents],
+// W_dec [latents, d] (row i = latent i's decoder direction, a "column" in Anthropic's notation),
+// b_dec [d]. Parameters live in normalised units: inputs are multiplied by inputScale, chosen so
+// that E[||x||²] = d over the training data; encode() applies it and decode() undoes it.
+import * as mi from '../../engine/index.ts';
+import type { Tensor } from '../../engine/index.ts';
+
+export type SaeKind = 'relu' | 'topk';
+
+export interface SaeConfig {
+  kind: SaeKind;
+  /** input width */
+  d: number;
+  latents: number;
+  /** topk: latents kept per token */
+  k?: number;
+  /** multiply raw inputs by this before encoding (E[||x * inputScale||²] = d on the training data) */
+  inputScale: number;
+}
+
+export interface SaeParams {
+  W_enc: Tensor;
+  b_enc: Tensor;
+  W_dec: Tensor;
+  b_dec: Tensor;
+}
+export const SAE_PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
+
+/** A point of the training curve (all in normalised units, means over the batch). */
+export interface SaeLogEntry {
+  step: number;
+  loss: number;
+  /** ||x - x̂||² per token */
+  mse: number;
+  /** l1 * sum(z) (relu) or auxCoef * AuxK (topk) */
+  penalty: number;
+  /** latents active per token */
+  l0: number;
+  /** fraction of latents not fired over the last deadWindow tokens */
+  deadFraction: number;
+}
+
+export class Sae {
+  readonly config: SaeConfig;
+  readonly params: SaeParams;
+  /** training curve, one entry per step (empty for an SAE that was loaded, not trained) */
+  history: SaeLogEntry[] = [];
+  /** for each latent, training tokens seen since it last fired (all 0 for a loaded SAE) */
+  tokensSinceFired: Float64Array;
+  /** the window of tokens used to call a latent dead */
+  deadWindow = Infinity;
+
+  constructor(config: SaeConfig, params: SaeParams) {
+    const { d, latents, kind, k } = config;
+    const want: Record<keyof SaeParams, number[]> = { W_enc: [d, latents], b_enc: [latents], W_dec: [latents, d], b_dec: [d] };
+    for (const name of SAE_PARAM_NAMES) {
+      const t = params[name];
+      if (t.shape.length !== want[name].length || t.shape.some((s, i) => s !== want[name][i])) {
+        throw new Error(`Sae: ${name} has shape [${t.shape}], expected [${want[name]}] for d=${d}, latents=${latents}`);
+      }
+    }
+    if (kind === 'topk' && !(Number.isInteger(k) && k! >= 1 && k! <= latents)) {
+      throw new Error(`Sae: topk needs an integer k in [1, ${latents}], got ${k}`);
+    }
+    if (!(config.inputScale > 0)) throw new Error(`Sae: inputScale must be positive, got ${config.inputScale}`);
+    this.config = config;
+    this.params = params;
+    this.tokensSinceFired = new Float64Array(latents);
+  }
+
+  get d(): number {
+    return this.config.d;
+  }
+  get latents(): number {
+    return this.config.latents;
+  }
+
+  /**
+   * Fraction of latents that did not fire over the last deadWindow training tokens; NaN for an SAE
+   * that was not trained here (use saeMetrics for the dead fraction on a data set).
+   */
+  get deadFraction(): number {
+    if (!this.history.length) return NaN;
+    let dead = 0;
+    for (const t of this.tokensSinceFired) if (t >= this.deadWindow) dead++;
+    return dead / this.latents;
+  }
+
+  /** Latent activations z [..., latents] of raw inputs x [..., d]. */
+  encode(x: Tensor): Tensor {
+    return this.withRows(x, this.d, (rows) => this.encodeNormalised(mi.mul(rows, this.config.inputScale)).z);
+  }
+
+  /** Reconstruction x̂ [..., d] in raw units from latents z [..., latents]. */
+  decode(z: Tensor): Tensor {
+    return this.withRows(z, this.latents, (rows) => mi.div(this.decodeNormalised(rows), this.config.inputScale));
+  }
+
+  /** decode(encode(x)): the SAE's reconstruction of x [..., d]. */
+  forward(x: Tensor): Tensor {
+    return this.withRows(x, this.d, (rows) => {
+      const { z } = this.encodeNormalised(mi.mul(rows, this.config.inputScale));
+      return mi.div(this.decodeNormalised(z), this.config.inputScale);
+    });
+  }
+
+  /** Flattens leading axes to rows [n, width], applies f, and restores them. */
+  private withRows(x: Tensor, width: number, f: (rows: Tensor) => Tensor): Tensor {
+    if (x.rank < 1 || x.shape[x.rank - 1] !== width) {
+      throw new Error(`Sae: input of shape [${x.shape}] does not end in width ${width}`);
+    }
+    const lead = x.shape.slice(0, -1);
+    return mi.tidy(() => {
+      const y = f(mi.reshape(x, [-1, width]));
+      return mi.reshape(y, [...lead, y.shape[1]]);
+    });
+  }
+
+  /** Pre-activations and latents of already-normalised rows xn [n, d]. */
+  encodeNormalised(xn: Tensor): { pre: Tensor; z: Tensor } {
+    const { W_enc, b_enc, b_dec } = this.params;
+    const pre = mi.add(mi.matmul(mi.sub(xn, b_dec), W_enc), b_enc);
+    if (this.config.kind === 'relu') return { pre, z: mi.relu(pre) };
+    const { values, indices } = mi.topk(pre, this.config.k!);
+    return { pre, z: scatterRows(mi.relu(values), indices, this.latents) };
+  }
+
+  /** Normalised reconstruction of latents z [n, latents]. */
+  decodeNormalised(z: Tensor): Tensor {
+    return mi.add(mi.matmul(z, this.params.W_dec), this.params.b_dec);
+  }
+
+  /**
+   * The parameters as plain arrays, SAELens-style names and layout, with a config block. With
+   * foldScale the input scaling is folded into the weights (W_enc * s, W_dec / s, b_dec / s), so the
+   * exported SAE works on raw activations with no scaling step (its decoder rows then have norm 1/s).
+   */
+  async exportParams(opts: { foldScale?: boolean } = {}): Promise<SaeExport> {
+    const s = opts.foldScale ? this.config.inputScale : 1;
+    const factor: Record<keyof SaeParams, number> = { W_enc: s, b_enc: 1, W_dec: 1 / s, b_dec: 1 / s };
+    const tensors = {} as SaeExport['tensors'];
+    for (const name of SAE_PARAM_NAMES) {
+      const t = this.params[name];
+      const data = Float32Array.from(await t.data(), (v) => v * factor[name]);
+      tensors[name] = { dtype: 'float32', shape: [...t.shape], data };
+    }
+    return {
+      config: {
+        architecture: this.config.kind === 'relu' ? 'standard' : 'topk',
+        d_in: this.d,
+        d_sae: this.latents,
+        ...(this.config.k ? { k: this.config.k } : {}),
+        normalize_activations: opts.foldScale ? 'none' : 'expected_average_only_in',
+        scaling_factor: opts.foldScale ? 1 : this.config.inputScale,
+      },
+      tensors,
+    };
+  }
+
+  /** An SAE from exportParams() output (or its JSON round trip, where data are number arrays). */
+  static fromExport(e: SaeExport | SaeExportJson, backend?: mi.Backend): Sae {
+    const c = e.config;
+    const kind: SaeKind =
+      c.architecture === 'standard'
+        ? 'relu'
+        : c.architecture === 'topk'
+          ? 'topk'
+          : fail(`Sae.fromExport: unknown architecture '${c.architecture}'`);
+    const params = {} as SaeParams;
+    for (const name of SAE_PARAM_NAMES) {
+      const t = e.tensors[name];
+      if (!t) throw new Error(`Sae.fromExport: tensor ${name} is missing`);
+      params[name] = mi.keep(mi.tensor(Float32Array.from(t.data), t.shape, { backend }));
+    }
+    return new Sae({ kind, d: c.d_in, latents: c.d_sae, k: c.k, inputScale: c.scaling_factor }, params);
+  }
+
+  dispose(): void {
+    for (const name of SAE_PARAM_NAMES) this.params[name].dispose();
+  }
+}
+
+export interface SaeExportConfig {
+  architecture: string;
+  d_in: number;
+  d_sae: number;
+  k?: number;
+  normalize_activations: 'none' | 'expected_average_only_in';
+  /** multiply raw activations by this before encoding; divide reconstructions by it */
+  scaling_factor: number;
+}
+export interface SaeExport {
+  config: SaeExportConfig;
+  tensors: Record<keyof SaeParams, { dtype: 'float32'; shape: number[]; data: Float32Array }>;
+}
+export interface SaeExportJson {
+  config: SaeExportConfig;
+  tensors: Record<keyof SaeParams, { dtype: 'float32'; shape: number[]; data: number[] }>;
+}
+
+/** exportParams() output with plain number arrays, for JSON.stringify. */
+export function exportToJson(e: SaeExport): SaeExportJson {
+  const tensors = {} as SaeExportJson['tensors'];
+  for (const name of SAE_PARAM_NAMES) tensors[name] = { ...e.tensors[name], data: Array.from(e.tensors[name].data) };
+  return { config: { ...e.config }, tensors };
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/**
+ * A dense [rows, width] tensor holding values [rows, k] at the int32 column indices [rows, k] and
+ * zeros elsewhere; differentiable in values (scatter-add's adjoint is a gather).
+ */
+export function scatterRows(values: Tensor, indices: Tensor, width: number): Tensor {
+  const [rows, k] = values.shape;
+  const rowStart = mi.mul(mi.reshape(mi.arange(rows, { backend: indices.backend }), [rows, 1]), width);
+  const flat = mi.reshape(mi.add(indices, rowStart), [rows * k]);
+  return mi.reshape(mi.scatterAdd(mi.reshape(values, [rows * k, 1]), flat, [rows * width, 1]), [rows, width]);
+}

@@ -1,0 +1,179 @@
+// The engine in a real browser, unchanged: headless Chromium (--enable-unsafe-webgpu, SwiftShader)
+// loads the esbuild bundle of browser.ts from http://127.0.0.1 and runs, on the page's
+// WebGPU, the kernel-vs-CPU parity cases of test/browser/kernel-cases.ts (every kernel of
+// engine/kernels.ts, NaN-poisoned outputs, the Node suites' tolerances), then fetches the tiny
+// fixture checkpoint over 127.0.0.1 and runs it. Its logits must match the Node CPU run within
+// 1e-5 of their largest magnitude (mamba/parity.ts's measure). The page must log no error and
+// request nothing outside 127.0.0.1. One page run feeds every test below.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as mi from '../../engine/index.ts';
+import { CPU_KERNELS } from '../../engine/cpu/kernels/index.ts';
+import { loadPretrained } from '../../mamba/pretrained.ts';
+import { BROWSER_OPTIONS, buildBrowserBundle, ENTRY } from '../../scripts/build-browser.ts';
+import { KERNELS_COVERED, TOLERANCE } from './kernel-cases.ts';
+import type { PageReport } from './page.ts';
+import { browserAvailable, launchBrowser, openPage, outsideRequests, serveDir, type PageLog } from '../helpers/browser.ts';
+import { goldenIds, modelDir } from '../helpers/hf-fixture.ts';
+
+/** Generous: the page takes about 30 s on two busy cores, mostly SwiftShader compiling WGSL. */
+const PAGE_TIMEOUT_MS = 180_000;
+const Browser = suite('engine in headless Chromium (WebGPU)');
+const skip = !browserAvailable();
+const site = mkdtempSync(join(tmpdir(), 'mi-browser-kernels-'));
+let report: PageReport | null = null;
+let failure: Error | null = null;
+let log: PageLog | null = null;
+let nodeLogits: Float32Array;
+let nodeShape: readonly number[];
+
+/** The page script, with the library import left to the separately built mamba-interp.js. */
+async function buildPage(): Promise<void> {
+  await buildBrowserBundle(join(site, 'mamba-interp.js'));
+  await build({
+    ...BROWSER_OPTIONS,
+    entryPoints: [resolve(import.meta.dirname, 'page.ts')],
+    outfile: join(site, 'page.js'),
+    plugins: [
+      {
+        name: 'library-from-bundle',
+        setup(b) {
+          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
+            resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
+          );
+        },
+      },
+    ],
+  });
+  writeFileSync(
+    join(site, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>\n',
+  );
+  mkdirSync(join(site, 'tiny'));
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(modelDir('tiny'), f), join(site, 'tiny', f));
+}
+
+Browser.before(async () => {
+  if (skip) return;
+  const ids = await goldenIds('tiny');
+  const model = await loadPretrained(modelDir('tiny'), { backend: mi.cpuBackend() });
+  const logits = mi.noGrad(() => model.forward(ids));
+  nodeLogits = logits.dataSync() as Float32Array;
+  nodeShape = logits.shape;
+  await buildPage();
+  const server = await serveDir(site);
+  const browser = (await launchBrowser({ webgpu: true }))!;
+  try {
+    const opened = await openPage(browser, server.url('index.html'));
+    log = opened.log;
+    await opened.page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 20_000 });
+    // page.evaluate has no timeout of its own: a hung page must fail the suite, not stall it
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    report = await Promise.race([
+      opened.page.evaluate(
+        ([url, rows]) => (globalThis as unknown as { miRun(u: string, r: number[][]): Promise<PageReport> }).miRun(url, rows),
+        [server.url('tiny/'), ids] as [string, number[][]],
+      ),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no report from the page after ${PAGE_TIMEOUT_MS} ms`)), PAGE_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    console.log(
+      `browser-kernels: ${report.adapter}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`,
+    );
+    if (process.env.BROWSER_KERNELS_TIMES) {
+      const perKernel = new Map<string, number>();
+      for (const c of report.cases) perKernel.set(c.kernel, (perKernel.get(c.kernel) ?? 0) + c.ms);
+      console.log([...perKernel].map(([k, ms]) => `${k} ${ms}`).join(', '));
+      console.log(
+        [...report.cases]
+          .sort((a, b) => b.ms - a.ms)
+          .slice(0, 12)
+          .map((c) => `${c.name} ${c.ms}`)
+          .join(', '),
+      );
+    }
+  } catch (e) {
+    failure = e as Error;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+Browser.after(() => rmSync(site, { recursive: true, force: true }));
+
+/** The page report, or an error saying why there is none. */
+function pageReport(): PageReport {
+  if (failure) throw new Error(`the page run failed: ${failure.message}\npage errors: ${log?.pageErrors.join('\n') ?? ''}`);
+  return report!;
+}
+
+Browser('the cases cover every kernel of engine/kernels.ts', () => {
+  assert.equal([...KERNELS_COVERED].sort(), Object.keys(CPU_KERNELS).sort());
+});
+
+Browser('the page got a WebGPU adapter and used the WebGPU backend', () => {
+  if (skip) return;
+  const r = pageReport();
+  assert.match(r.adapter, /^webgpu \(/, `adapter: ${r.adapter}`);
+  if (r.gpuError === null) assert.is(r.liveGpuBuffers, 0, 'WebGPU buffers left live after the page disposed everything');
+});
+
+for (const kernel of KERNELS_COVERED) {
+  Browser(`${kernel}: WebGPU in Chromium matches the CPU (|gpu - cpu| <= ${TOLERANCE} (|cpu| + scale))`, () => {
+    if (skip) return;
+    const cases = pageReport().cases.filter((c) => c.kernel === kernel);
+    assert.ok(cases.length > 0, `no case ran for ${kernel}`);
+    const failed = cases.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+    assert.equal(failed, [], `${failed.length} of ${cases.length} ${kernel} case(s) failed:\n  ${failed.join('\n  ')}`);
+  });
+}
+
+/** The largest |got - Node CPU logits|, and the largest |Node CPU logit|. */
+function logitsError(got: number[]): { err: number; scale: number } {
+  assert.is(got.length, nodeLogits.length, 'logits size');
+  let err = 0,
+    scale = 0;
+  nodeLogits.forEach((w, i) => {
+    err = Math.max(err, Number.isNaN(got[i]) ? Infinity : Math.abs(got[i] - w));
+    scale = Math.max(scale, Math.abs(w));
+  });
+  return { err, scale };
+}
+
+Browser("the tiny checkpoint, fetched over 127.0.0.1, gives the Node CPU logits on the page's WebGPU (within 1e-5 of their scale)", () => {
+  if (skip) return;
+  const r = pageReport();
+  assert.is(r.gpuError, null, `the model run on the page's WebGPU threw: ${r.gpuError}`);
+  const { err, scale } = logitsError(r.gpuLogits);
+  assert.ok(err <= 1e-5 * scale, `WebGPU logits: max error ${err} > 1e-5 * ${scale}`);
+});
+
+Browser("the page's CPU backend gives exactly the Node CPU logits (same code, same float32 numbers)", () => {
+  if (skip) return;
+  const r = pageReport();
+  assert.is(r.cpuError, null, `the model run on the page's CPU backend threw: ${r.cpuError}`);
+  assert.equal(r.logitsShape, [nodeShape[0], nodeShape[1], nodeShape[2]]);
+  assert.is(logitsError(r.cpuLogits).err, 0, 'page CPU logits differ from Node CPU logits');
+});
+
+Browser('the page logged no error and requested nothing outside 127.0.0.1', () => {
+  if (skip) return;
+  pageReport();
+  assert.equal(log!.consoleErrors, [], 'console errors');
+  assert.equal(log!.pageErrors, [], 'page errors');
+  assert.equal(log!.failedRequests, [], 'failed requests');
+  assert.equal(outsideRequests(log!), [], 'requests outside 127.0.0.1');
+  for (const path of ['index.html', 'page.js', 'mamba-interp.js', 'tiny/config.json', 'tiny/model.safetensors']) {
+    assert.ok(
+      log!.requests.some((u) => u.endsWith(`/${path}`)),
+      `the page did not request ${path}: ${log!.requests.join(', ')}`,
+    );
+  }
+});
+
+Browser.run();
