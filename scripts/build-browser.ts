@@ -2,7 +2,7 @@
 // a source map). `webgpu` and `node:*` are external, so the Node-only dynamic imports that name
 // them stay dynamic imports that a page never runs; test/browser/bundle.test.ts checks that no static one
 // is left. Usage: npx tsx scripts/build-browser.ts [outfile] [--minify]
-import { build, type BuildOptions, type BuildResult } from 'esbuild';
+import { build, type BuildOptions, type BuildResult, type Plugin } from 'esbuild';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -19,6 +19,19 @@ export const BROWSER_OPTIONS: BuildOptions = {
   external: ['webgpu', 'node:*'],
   // engine code reads process.env only behind `typeof process !== 'undefined'`
   logLevel: 'silent',
+};
+
+/**
+ * For a page script built separately from the library: its imports of browser.ts load the bundle
+ * (./mamba-interp.js, served beside it) instead of a second copy of the library.
+ */
+export const libraryFromBundle: Plugin = {
+  name: 'library-from-bundle',
+  setup(b) {
+    b.onResolve({ filter: /browser\.ts$/ }, (args) =>
+      resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
+    );
+  },
 };
 
 export async function buildBrowserBundle(

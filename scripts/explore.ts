@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CONTENT_TYPES, sendFileInside, sendText } from './static-files.ts';
-import { BROWSER_OPTIONS, ENTRY } from './build-browser.ts';
+import { BROWSER_OPTIONS, ENTRY, libraryFromBundle } from './build-browser.ts';
 
 const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
 export const DEFAULT_PORT = 4173;
@@ -25,16 +25,7 @@ export async function buildExplorerAssets(): Promise<Map<string, string>> {
     entryPoints: [join(PAGE_DIR, 'app.ts')],
     outfile: 'app.js',
     write: false,
-    plugins: [
-      {
-        name: 'library-from-bundle',
-        setup(b) {
-          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
-            resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
-          );
-        },
-      },
-    ],
+    plugins: [libraryFromBundle],
   });
   for (const r of [lib, app]) {
     if (r.errors.length) throw new Error(`explore: build failed: ${r.errors.map((e) => e.text).join('; ')}`);

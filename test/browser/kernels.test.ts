@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { CPU_KERNELS } from '../../engine/cpu/kernels/index.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
-import { BROWSER_OPTIONS, buildBrowserBundle, ENTRY } from '../../scripts/build-browser.ts';
+import { BROWSER_OPTIONS, buildBrowserBundle, libraryFromBundle } from '../../scripts/build-browser.ts';
 import { KERNELS_COVERED, TOLERANCE } from './kernel-cases.ts';
 import type { PageReport } from './page.ts';
 import { browserAvailable, launchBrowser, openPage, outsideRequests, serveDir, type PageLog } from '../helpers/browser.ts';
@@ -38,16 +38,7 @@ async function buildPage(): Promise<void> {
     ...BROWSER_OPTIONS,
     entryPoints: [resolve(import.meta.dirname, 'page.ts')],
     outfile: join(site, 'page.js'),
-    plugins: [
-      {
-        name: 'library-from-bundle',
-        setup(b) {
-          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
-            resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
-          );
-        },
-      },
-    ],
+    plugins: [libraryFromBundle],
   });
   writeFileSync(
     join(site, 'index.html'),
