@@ -7,6 +7,8 @@
 // Binding layout of every pass, all in @group(0):
 //   @binding(0)           the uniform block, when `uniforms` is given (16-byte aligned by the backend)
 //   @binding(1), (2), ... the storage buffers listed in `bindings`, in order
+// Kernels never write these declarations by hand: computePass (layout.ts) generates the WGSL, the
+// uniform bytes and `bindings` from one list of uniform fields and storage buffers.
 // A pass binds at most 8 storage buffers, WebGPU's guaranteed maxStorageBuffersPerShaderStage
 // (Chromium on SwiftShader has 10): the backend throws, naming kernel and pass, when a pass binds
 // more than its device allows; test/engine/wgsl/storage-limit.test.ts holds every kernel to 8.
@@ -30,7 +32,7 @@ export interface ComputePass {
   code: string;
   /** Workgroup counts; the backend folds x beyond maxComputeWorkgroupsPerDimension into y when `foldable`. */
   workgroups: [number, number, number];
-  /** Raw bytes of the uniform block (u32/i32/f32 fields packed by the kernel module). */
+  /** Raw bytes of the uniform block (u32/i32/f32 fields, packed by layout.ts). */
   uniforms?: ArrayBuffer;
   bindings: BindingRef[];
   /** Set when the kernel computes its linear workgroup index from num_workgroups (so y-folding is safe). */

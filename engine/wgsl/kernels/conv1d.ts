@@ -4,62 +4,42 @@
 // reads are coalesced). dw and dbias sum over batch*T without float atomics: per-block partial
 // sums into scratch, then a pass adding the blocks.
 import type { ComputePass, KernelPlan, WgslKernel } from '../kernel.ts';
-import { bufferRefs, groups, LINEAR_WID, packUniforms, sumPartialsPass } from '../fused-util.ts';
+import { computePass, input, output, scratch, type Storage } from '../layout.ts';
+import { sumPartialsPass } from '../passes.ts';
+import { groups, LINEAR_WID } from '../shader.ts';
 
 const WGS = 256;
 /** (b, t) rows summed by one thread of the dw / dbias partial passes. */
 const ROWS_PER_BLOCK = 64;
 
-function elementPass(
-  label: string,
-  count: number,
-  buffers: Array<[string, boolean]>,
-  body: string,
-  p: ConvParams,
-  blocks = 0,
-): ComputePass {
-  // the element count is a uniform, not part of the source, so one pipeline serves every shape
-  const uniforms = packUniforms([
-    ['u', p.batch],
-    ['u', p.T],
-    ['u', p.C],
-    ['u', p.K],
-    ['u', blocks],
-    ['u', count],
-  ]);
-  const decls = buffers
-    .map(([name, rw], i) => `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`)
-    .join('\n');
-  const code = /* wgsl */ `
-struct U { batch: u32, T: u32, C: u32, K: u32, blocks: u32, n: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${decls}
+function elementPass(label: string, count: number, buffers: Storage[], body: string, p: ConvParams, blocks = 0): ComputePass {
+  return computePass({
+    label,
+    // the element count is a uniform, not part of the source, so one pipeline serves every shape
+    uniforms: { batch: ['u32', p.batch], T: ['u32', p.T], C: ['u32', p.C], K: ['u32', p.K], blocks: ['u32', blocks], n: ['u32', count] },
+    buffers,
+    foldable: true,
+    workgroups: [groups(count, WGS), 1, 1],
+    code: /* wgsl */ `
 @compute @workgroup_size(${WGS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (${LINEAR_WID}) * ${WGS}u + lid;
   if (i >= u.n) { return; }
   ${body}
-}`;
-  return {
-    label,
-    code,
-    foldable: true,
-    workgroups: [groups(count, WGS), 1, 1],
-    uniforms,
-    bindings: bufferRefs(buffers.map(([, rw]) => rw)),
-  };
+}`,
+  });
 }
 
 type ConvParams = { batch: number; T: number; C: number; K: number };
 
 export const conv1d: WgslKernel<'conv1d'> = (_i, _o, p): KernelPlan => {
   const n = p.batch * p.T * p.C;
-  const buffers: Array<[string, boolean]> = [
-    ['x', false],
-    ['w', false],
+  const buffers: Storage[] = [
+    ['x', 'f32', 'read', input(0)],
+    ['w', 'f32', 'read', input(1)],
   ];
-  if (p.hasBias) buffers.push(['bias', false]);
-  buffers.push(['y', true]);
+  if (p.hasBias) buffers.push(['bias', 'f32', 'read', input(2)]);
+  buffers.push(['y', 'f32', 'read_write', output(0)]);
   return {
     passes: [
       elementPass(
@@ -90,9 +70,9 @@ export const conv1d_bwd: WgslKernel<'conv1d_bwd'> = (_i, _o, p): KernelPlan => {
     'conv1d_bwd dx',
     rows * p.C,
     [
-      ['w', false],
-      ['dy', false],
-      ['dx', true],
+      ['w', 'f32', 'read', input(1)],
+      ['dy', 'f32', 'read', input(2)],
+      ['dx', 'f32', 'read_write', output(0)],
     ],
     `
   let c = i % u.C;
@@ -106,19 +86,14 @@ export const conv1d_bwd: WgslKernel<'conv1d_bwd'> = (_i, _o, p): KernelPlan => {
     p,
     blocks,
   );
-  dx.bindings = [
-    { kind: 'input', index: 1 },
-    { kind: 'input', index: 2 },
-    { kind: 'output', index: 0 },
-  ];
   // partial item i = block * C*K + c*K + k
   const dwPartial = elementPass(
     'conv1d_bwd dw partials',
     blocks * p.C * p.K,
     [
-      ['x', false],
-      ['dy', false],
-      ['partial', true],
+      ['x', 'f32', 'read', input(0)],
+      ['dy', 'f32', 'read', input(2)],
+      ['partial', 'f32', 'read_write', scratch(0)],
     ],
     `
   let ck = i % (u.C * u.K);
@@ -134,24 +109,15 @@ export const conv1d_bwd: WgslKernel<'conv1d_bwd'> = (_i, _o, p): KernelPlan => {
     p,
     blocks,
   );
-  dwPartial.bindings = [
-    { kind: 'input', index: 0 },
-    { kind: 'input', index: 2 },
-    { kind: 'scratch', index: 0 },
-  ];
-  const passes = [
-    dx,
-    dwPartial,
-    sumPartialsPass('conv1d_bwd dw sum', blocks, p.C * p.K, { kind: 'scratch', index: 0 }, { kind: 'output', index: 1 }),
-  ];
-  const scratch = [blocks * p.C * p.K * 4];
+  const passes = [dx, dwPartial, sumPartialsPass('conv1d_bwd dw sum', blocks, p.C * p.K, scratch(0), output(1))];
+  const scratchBytes = [blocks * p.C * p.K * 4];
   if (p.hasBias) {
     const dbPartial = elementPass(
       'conv1d_bwd dbias partials',
       blocks * p.C,
       [
-        ['dy', false],
-        ['partial', true],
+        ['dy', 'f32', 'read', input(2)],
+        ['partial', 'f32', 'read_write', scratch(1)],
       ],
       `
   let c = i % u.C;
@@ -163,15 +129,8 @@ export const conv1d_bwd: WgslKernel<'conv1d_bwd'> = (_i, _o, p): KernelPlan => {
       p,
       blocks,
     );
-    dbPartial.bindings = [
-      { kind: 'input', index: 2 },
-      { kind: 'scratch', index: 1 },
-    ];
-    passes.push(
-      dbPartial,
-      sumPartialsPass('conv1d_bwd dbias sum', blocks, p.C, { kind: 'scratch', index: 1 }, { kind: 'output', index: 2 }),
-    );
-    scratch.push(blocks * p.C * 4);
+    passes.push(dbPartial, sumPartialsPass('conv1d_bwd dbias sum', blocks, p.C, scratch(1), output(2)));
+    scratchBytes.push(blocks * p.C * 4);
   }
-  return { passes, scratch };
+  return { passes, scratch: scratchBytes };
 };

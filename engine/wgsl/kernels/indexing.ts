@@ -3,7 +3,8 @@
 // A GPU kernel cannot throw, so an out-of-range index (the CPU throws) poisons the result instead
 // of dropping out of it: the gathered row is NaN, and every element of a scatter_add is NaN.
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, elementwiseGroups, elementwiseMain, storage, Uniforms, wgslType } from '../common.ts';
+import { checkSize, computePass, input, output, scratch, type Storage, type UniformFields, wgslType } from '../layout.ts';
+import { elementwiseGroups, elementwiseMain } from '../shader.ts';
 
 const NAN_BITS = 0x7fc00000;
 
@@ -14,11 +15,6 @@ export const gather: WgslKernel<'gather'> = ([table, idx], [out], p) => {
   checkSize('gather', 'out', out, n * cols);
   if (idx.dtype !== 'int32') throw new Error(`gather: indices are ${idx.dtype}, not int32`);
   const t = wgslType(table.dtype, 'gather');
-  const u = new Uniforms()
-    .u32('size', n * cols)
-    .u32('rows', rows)
-    .u32('cols', cols)
-    .u32('bad', NAN_BITS);
   // int32 tables have no NaN: an out-of-range index gives i32's minimum there
   const bad = t === 'f32' ? 'bitcast<f32>(u.bad)' : 'i32(-2147483647 - 1)';
   const body = `  let row = i / u.cols;
@@ -27,23 +23,18 @@ export const gather: WgslKernel<'gather'> = ([table, idx], [out], p) => {
   O[i] = T[u32(r) * u.cols + i % u.cols];`;
   return {
     passes: [
-      {
+      computePass({
         label: 'gather',
-        code:
-          u.struct() +
-          storage(1, 'T', t, false) +
-          storage(2, 'Idx', 'i32', false) +
-          storage(3, 'O', t, true) +
-          elementwiseMain('u.size', body),
-        workgroups: elementwiseGroups(n * cols),
-        uniforms: u.bytes(),
-        foldable: true,
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'input', index: 1 },
-          { kind: 'output', index: 0 },
+        uniforms: { size: ['u32', n * cols], rows: ['u32', rows], cols: ['u32', cols], bad: ['u32', NAN_BITS] },
+        buffers: [
+          ['T', t, 'read', input(0)],
+          ['Idx', 'i32', 'read', input(1)],
+          ['O', t, 'read_write', output(0)],
         ],
-      },
+        code: elementwiseMain('u.size', body),
+        workgroups: elementwiseGroups(n * cols),
+        foldable: true,
+      }),
     ],
   };
 };
@@ -60,32 +51,40 @@ export const scatter_add: WgslKernel<'scatter_add'> = ([g, idx], [out], p) => {
   checkSize('scatter_add', 'idx', idx, n);
   checkSize('scatter_add', 'out', out, rows * cols);
   if (g.dtype !== 'float32') throw new Error(`scatter_add: g is ${g.dtype}; the WebGPU scatter_add is float32 only`);
-  const u = new Uniforms()
-    .u32('n', n)
-    .u32('rows', rows)
-    .u32('cols', cols)
-    .u32('bad', NAN_BITS)
-    .u32('size', rows * cols);
-  const head = u.struct() + storage(1, 'Idx', 'i32', false);
-  const bindIdx = { kind: 'input', index: 1 } as const;
-  const counts = { kind: 'scratch', index: 0 } as const;
-  const offsets = { kind: 'scratch', index: 1 } as const;
-  const list = { kind: 'scratch', index: 2 } as const;
-  const count =
-    head +
-    storage(2, 'Counts', 'u32', true) +
-    elementwiseMain(
+  // the four passes share one uniform block
+  const uniforms: UniformFields = {
+    n: ['u32', n],
+    rows: ['u32', rows],
+    cols: ['u32', cols],
+    bad: ['u32', NAN_BITS],
+    size: ['u32', rows * cols],
+  };
+  const Idx: Storage = ['Idx', 'i32', 'read', input(1)];
+  const counts = scratch(0);
+  const offsets = scratch(1);
+  const list = scratch(2);
+  const count = computePass({
+    label: 'scatter_add count',
+    uniforms,
+    buffers: [Idx, ['Counts', 'u32', 'read_write', counts]],
+    code: elementwiseMain(
       'u.rows',
       `  var c = 0u;
   for (var k = 0u; k < u.n; k++) { if (Idx[k] == i32(i)) { c++; } }
   Counts[i] = c;`,
-    );
+    ),
+    workgroups: elementwiseGroups(rows),
+    foldable: true,
+  });
   // one workgroup: each thread scans a contiguous chunk of rows; chunk totals meet in workgroup memory
-  const scan =
-    u.struct() +
-    storage(1, 'Counts', 'u32', false) +
-    storage(2, 'Offsets', 'u32', true) +
-    `
+  const scan = computePass({
+    label: 'scatter_add scan',
+    uniforms,
+    buffers: [
+      ['Counts', 'u32', 'read', counts],
+      ['Offsets', 'u32', 'read_write', offsets],
+    ],
+    code: `
 var<workgroup> part: array<u32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -105,23 +104,31 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var at = part[lid];
   for (var r = lo; r < hi; r++) { Offsets[r] = at; at += Counts[r]; }
 }
-`;
-  const fillList =
-    head +
-    storage(2, 'Offsets', 'u32', false) +
-    storage(3, 'List', 'u32', true) +
-    elementwiseMain(
+`,
+    workgroups: [1, 1, 1],
+  });
+  const fillList = computePass({
+    label: 'scatter_add list',
+    uniforms,
+    buffers: [Idx, ['Offsets', 'u32', 'read', offsets], ['List', 'u32', 'read_write', list]],
+    code: elementwiseMain(
       'u.rows',
       `  var at = Offsets[i];
   for (var k = 0u; k < u.n; k++) { if (Idx[k] == i32(i)) { List[at] = k; at++; } }`,
-    );
-  const sum =
-    u.struct() +
-    storage(1, 'G', 'f32', false) +
-    storage(2, 'Offsets', 'u32', false) +
-    storage(3, 'List', 'u32', false) +
-    storage(4, 'O', 'f32', true) +
-    elementwiseMain(
+    ),
+    workgroups: elementwiseGroups(rows),
+    foldable: true,
+  });
+  const sum = computePass({
+    label: 'scatter_add sum',
+    uniforms,
+    buffers: [
+      ['G', 'f32', 'read', input(0)],
+      ['Offsets', 'u32', 'read', offsets],
+      ['List', 'u32', 'read', list],
+      ['O', 'f32', 'read_write', output(0)],
+    ],
+    code: elementwiseMain(
       'u.size',
       `  // indices that matched no row were out of range: poison everything rather than drop them
   if (Offsets[u.rows] != u.n) { O[i] = bitcast<f32>(u.bad); return; }
@@ -130,38 +137,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var acc = 0.0;
   for (var k = Offsets[r]; k < Offsets[r + 1u]; k++) { acc += G[List[k] * u.cols + c]; }
   O[i] = acc;`,
-    );
-  const uniforms = u.bytes();
-  return {
-    scratch: [rows * 4, (rows + 1) * 4, Math.max(1, n) * 4],
-    passes: [
-      {
-        label: 'scatter_add count',
-        code: count,
-        workgroups: elementwiseGroups(rows),
-        uniforms,
-        foldable: true,
-        bindings: [bindIdx, counts],
-      },
-      { label: 'scatter_add scan', code: scan, workgroups: [1, 1, 1], uniforms, bindings: [counts, offsets] },
-      {
-        label: 'scatter_add list',
-        code: fillList,
-        workgroups: elementwiseGroups(rows),
-        uniforms,
-        foldable: true,
-        bindings: [bindIdx, offsets, list],
-      },
-      {
-        label: 'scatter_add sum',
-        code: sum,
-        workgroups: elementwiseGroups(rows * cols),
-        uniforms,
-        foldable: true,
-        bindings: [{ kind: 'input', index: 0 }, offsets, list, { kind: 'output', index: 0 }],
-      },
-    ],
-  };
+    ),
+    workgroups: elementwiseGroups(rows * cols),
+    foldable: true,
+  });
+  return { scratch: [rows * 4, (rows + 1) * 4, Math.max(1, n) * 4], passes: [count, scan, fillList, sum] };
 };
 
 export const onehot: WgslKernel<'onehot'> = ([idx], [out], p) => {
@@ -169,26 +149,21 @@ export const onehot: WgslKernel<'onehot'> = ([idx], [out], p) => {
   checkSize('onehot', 'idx', idx, n);
   checkSize('onehot', 'out', out, n * depth);
   const t = wgslType(out.dtype, 'onehot');
-  const u = new Uniforms().u32('size', n * depth).u32('depth', depth);
   const one = t === 'f32' ? '1.0' : '1i';
   const zero = t === 'f32' ? '0.0' : '0i';
   return {
     passes: [
-      {
+      computePass({
         label: 'onehot',
-        code:
-          u.struct() +
-          storage(1, 'Idx', 'i32', false) +
-          storage(2, 'O', t, true) +
-          elementwiseMain('u.size', `  O[i] = select(${zero}, ${one}, Idx[i / u.depth] == i32(i % u.depth));`),
-        workgroups: elementwiseGroups(n * depth),
-        uniforms: u.bytes(),
-        foldable: true,
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'output', index: 0 },
+        uniforms: { size: ['u32', n * depth], depth: ['u32', depth] },
+        buffers: [
+          ['Idx', 'i32', 'read', input(0)],
+          ['O', t, 'read_write', output(0)],
         ],
-      },
+        code: elementwiseMain('u.size', `  O[i] = select(${zero}, ${one}, Idx[i / u.depth] == i32(i % u.depth));`),
+        workgroups: elementwiseGroups(n * depth),
+        foldable: true,
+      }),
     ],
   };
 };

@@ -4,7 +4,7 @@
 // skipped, so any M, N, K (1 and odd sizes included) is correct. Rows and columns a thread owns are
 // 16 apart, so neighbouring threads touch neighbouring addresses on load and store.
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, storage, Uniforms } from '../common.ts';
+import { checkSize, computePass, input, output } from '../layout.ts';
 
 const TILE = 64;
 const BK = 16;
@@ -22,7 +22,6 @@ export const matmul: WgslKernel<'matmul'> = ([a, b], [out], p) => {
   checkSize('matmul', 'a', a, (batch - 1) * aBatchStride + M * K);
   checkSize('matmul', 'b', b, (batch - 1) * bBatchStride + K * N);
   checkSize('matmul', 'out', out, batch * M * N);
-  const u = new Uniforms().u32('M', M).u32('N', N).u32('K', K).u32('aBatch', aBatchStride).u32('bBatch', bBatchStride);
   // Each thread loads 4 elements of each tile; the element order follows memory order of the
   // operand (k fastest when rows of A are k-contiguous, i fastest when transposed).
   const loadA = transA
@@ -36,12 +35,7 @@ export const matmul: WgslKernel<'matmul'> = ([a, b], [out], p) => {
     : `let jj = e % ${TILE}u; let kk = e / ${TILE}u; let gj = col0 + jj; let gk = k0 + kk;
       Bs[kk * ${TILE}u + jj] = select(0.0, B[bOff + gk * u.N + gj], gj < u.N && gk < u.K);`;
   const perThread = (TILE * BK) / (SIDE * SIDE);
-  const code =
-    u.struct() +
-    storage(1, 'A', 'f32', false) +
-    storage(2, 'B', 'f32', false) +
-    storage(3, 'O', 'f32', true) +
-    `
+  const code = `
 var<workgroup> As: array<f32, ${TILE * BK}>;
 var<workgroup> Bs: array<f32, ${TILE * BK}>;
 
@@ -84,17 +78,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 `;
   return {
     passes: [
-      {
+      computePass({
         label: `matmul ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
-        code,
-        uniforms: u.bytes(),
-        workgroups: [Math.ceil(N / TILE), Math.ceil(M / TILE), batch],
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'input', index: 1 },
-          { kind: 'output', index: 0 },
+        uniforms: { M: ['u32', M], N: ['u32', N], K: ['u32', K], aBatch: ['u32', aBatchStride], bBatch: ['u32', bBatchStride] },
+        buffers: [
+          ['A', 'f32', 'read', input(0)],
+          ['B', 'f32', 'read', input(1)],
+          ['O', 'f32', 'read_write', output(0)],
         ],
-      },
+        code,
+        workgroups: [Math.ceil(N / TILE), Math.ceil(M / TILE), batch],
+      }),
     ],
   };
 };

@@ -5,7 +5,7 @@
 // 32 on NVIDIA), and the result does not depend on the hardware's scheduling.
 import type { KernelParams } from '../../kernels.ts';
 import type { WgslKernel } from '../kernel.ts';
-import { checkSize, storage, Uniforms, wgslType } from '../common.ts';
+import { checkSize, computePass, input, output, type UniformFields, wgslType } from '../layout.ts';
 
 const THREADS = 256;
 
@@ -14,18 +14,20 @@ function columnsPerGroup(inner: number): number {
   return inner === 1 ? 1 : inner < 32 ? 8 : 32;
 }
 
-function layout(p: { outer: number; len: number; inner: number }) {
+/** Threads per column (TX x TY), the uniform block and the workgroup count of a reduction. */
+function tiling(p: { outer: number; len: number; inner: number }) {
   const TX = columnsPerGroup(p.inner);
   const TY = THREADS / TX;
   const colBlocks = Math.ceil(p.inner / TX);
-  const u = new Uniforms()
-    .u32('outer', p.outer)
-    .u32('len', p.len)
-    .u32('inner', p.inner)
-    .u32('colBlocks', colBlocks)
-    .u32('negInf', 0xff800000)
-    .u32('posInf', 0x7f800000);
-  return { TX, TY, u, groups: [p.outer * colBlocks, 1, 1] as [number, number, number] };
+  const uniforms: UniformFields = {
+    outer: ['u32', p.outer],
+    len: ['u32', p.len],
+    inner: ['u32', p.inner],
+    colBlocks: ['u32', colBlocks],
+    negInf: ['u32', 0xff800000],
+    posInf: ['u32', 0x7f800000],
+  };
+  return { TX, TY, uniforms, groups: [p.outer * colBlocks, 1, 1] as [number, number, number] };
 }
 
 /** WGSL prologue: which (o, column) this thread serves, and whether the column exists. */
@@ -59,16 +61,13 @@ export const reduce: WgslKernel<'reduce'> = ([x], [out], p) => {
   checkSize('reduce', 'x', x, p.outer * p.len * p.inner);
   checkSize('reduce', 'out', out, p.outer * p.inner);
   const t = wgslType(x.dtype, 'reduce');
-  const { TX, TY, u, groups } = layout(p);
+  const { TX, TY, uniforms, groups } = tiling(p);
   const init = initial(p.op, t);
   // max/min propagate NaN as the CPU does; WGSL's max() may drop it, so test the bits
   const isNan = (v: string) => (t === 'f32' ? `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)` : 'false');
   const merge = (a: string, b: string) =>
     p.op === 'sum' ? `${a} + ${b}` : `select(select(${p.op}(${a}, ${b}), ${b}, ${isNan(b)}), ${a}, ${isNan(a)})`;
   const code =
-    u.struct() +
-    storage(1, 'X', t, false) +
-    storage(2, 'O', t, true) +
     `var<workgroup> part: array<${t}, ${THREADS}>;\n` +
     prologue(TX) +
     `  var acc = ${init};
@@ -82,17 +81,17 @@ export const reduce: WgslKernel<'reduce'> = ([x], [out], p) => {
     `  if (ty == 0u && live) { O[o * u.inner + col] = part[tx]; }\n}\n`;
   return {
     passes: [
-      {
+      computePass({
         label: `reduce ${p.op}`,
+        uniforms,
+        buffers: [
+          ['X', t, 'read', input(0)],
+          ['O', t, 'read_write', output(0)],
+        ],
         code,
         workgroups: groups,
-        uniforms: u.bytes(),
         foldable: true,
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'output', index: 0 },
-        ],
-      },
+      }),
     ],
   };
 };
@@ -112,13 +111,10 @@ export const argmax: WgslKernel<'argmax'> = ([x], [out], p) => {
   checkSize('argmax', 'x', x, p.outer * p.len * p.inner);
   checkSize('argmax', 'out', out, p.outer * p.inner);
   const t = wgslType(x.dtype, 'argmax');
-  const { TX, TY, u, groups } = layout(p);
+  const { TX, TY, uniforms, groups } = tiling(p);
   const lowest = t === 'f32' ? 'bitcast<f32>(u.negInf)' : 'i32(-2147483647 - 1)';
   const NONE = '0xffffffffu';
   const code =
-    u.struct() +
-    storage(1, 'X', t, false) +
-    storage(2, 'O', 'i32', true) +
     `var<workgroup> bestV: array<${t}, ${THREADS}>;\nvar<workgroup> bestK: array<u32, ${THREADS}>;\n` +
     prologue(TX) +
     `  var v = ${lowest};
@@ -145,17 +141,17 @@ export const argmax: WgslKernel<'argmax'> = ([x], [out], p) => {
     `  if (ty == 0u && live) { O[o * u.inner + col] = select(i32(bestK[tx]), 0i, bestK[tx] == ${NONE}); }\n}\n`;
   return {
     passes: [
-      {
+      computePass({
         label: 'argmax',
+        uniforms,
+        buffers: [
+          ['X', t, 'read', input(0)],
+          ['O', 'i32', 'read_write', output(0)],
+        ],
         code,
         workgroups: groups,
-        uniforms: u.bytes(),
         foldable: true,
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'output', index: 0 },
-        ],
-      },
+      }),
     ],
   };
 };

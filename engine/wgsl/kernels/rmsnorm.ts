@@ -2,7 +2,9 @@
 // workgroup per row. The backward's dx is also per row; dw sums over rows, done without float
 // atomics: per-block partial sums into a scratch buffer, then a second pass adds the blocks.
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, rowPass, sumPartialsPass } from '../fused-util.ts';
+import { computePass, input, output, scratch } from '../layout.ts';
+import { rowPass, sumPartialsPass } from '../passes.ts';
+import { groups, LINEAR_WID } from '../shader.ts';
 
 /** Rows summed by one thread of the dw partial pass. */
 const ROWS_PER_BLOCK = 64;
@@ -16,10 +18,10 @@ export const rmsnorm: WgslKernel<'rmsnorm'> = (_i, _o, p, device): KernelPlan =>
       eps: p.eps,
       device,
       buffers: [
-        ['x', 'f32', false],
-        ['w', 'f32', false],
-        ['y', 'f32', true],
-        ['rstd', 'f32', true],
+        ['x', 'f32', 'read', input(0)],
+        ['w', 'f32', 'read', input(1)],
+        ['y', 'f32', 'read_write', output(0)],
+        ['rstd', 'f32', 'read_write', output(1)],
       ],
       body: `
   var ss = 0.0;
@@ -42,11 +44,11 @@ export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): Kerne
     cols,
     device,
     buffers: [
-      ['x', 'f32', false],
-      ['w', 'f32', false],
-      ['rstd', 'f32', false],
-      ['dy', 'f32', false],
-      ['dx', 'f32', true],
+      ['x', 'f32', 'read', input(0)],
+      ['w', 'f32', 'read', input(1)],
+      ['rstd', 'f32', 'read', input(2)],
+      ['dy', 'f32', 'read', input(3)],
+      ['dx', 'f32', 'read_write', output(0)],
     ],
     body: `
   var dot = 0.0;
@@ -57,13 +59,18 @@ export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): Kerne
   for (var j = lid; j < u.cols; j += WG) { dx[off + j] = rs * w[j] * dy[off + j] - x[off + j] * c; }`,
   });
   const WGS = 256;
-  const partialCode = /* wgsl */ `
-struct U { rows: u32, cols: u32, blocks: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partial: array<f32>;
+  const partials = computePass({
+    label: 'rmsnorm_bwd dw partials',
+    uniforms: { rows: ['u32', rows], cols: ['u32', cols], blocks: ['u32', blocks] },
+    buffers: [
+      ['x', 'f32', 'read', input(0)],
+      ['rstd', 'f32', 'read', input(2)],
+      ['dy', 'f32', 'read', input(3)],
+      ['partial', 'f32', 'read_write', scratch(0)],
+    ],
+    foldable: true,
+    workgroups: [groups(blocks * cols, WGS), 1, 1],
+    code: /* wgsl */ `
 @compute @workgroup_size(${WGS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (${LINEAR_WID}) * ${WGS}u + lid;   // i = block * cols + j: neighbouring threads read neighbouring columns
@@ -74,29 +81,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var s = 0.0;
   for (var r = blk * ${ROWS_PER_BLOCK}u; r < r1; r++) { s += x[r * u.cols + j] * rstd[r] * dy[r * u.cols + j]; }
   partial[i] = s;
-}`;
+}`,
+  });
   return {
     scratch: [blocks * cols * 4],
-    passes: [
-      dxPass,
-      {
-        label: 'rmsnorm_bwd dw partials',
-        code: partialCode,
-        foldable: true,
-        workgroups: [groups(blocks * cols, WGS), 1, 1],
-        uniforms: packUniforms([
-          ['u', rows],
-          ['u', cols],
-          ['u', blocks],
-        ]),
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'input', index: 2 },
-          { kind: 'input', index: 3 },
-          { kind: 'scratch', index: 0 },
-        ],
-      },
-      sumPartialsPass('rmsnorm_bwd dw sum', blocks, cols, { kind: 'scratch', index: 0 }, { kind: 'output', index: 1 }),
-    ],
+    passes: [dxPass, partials, sumPartialsPass('rmsnorm_bwd dw sum', blocks, cols, scratch(0), output(1))],
   };
 };

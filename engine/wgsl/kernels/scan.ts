@@ -28,7 +28,9 @@
 import { WGSL_ELEMENTWISE_PRELUDE } from '../../elementwise.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, sumPartialsPass } from '../fused-util.ts';
+import { computePass, input, output, scratch, type Storage, type UniformFields } from '../layout.ts';
+import { sumPartialsPass } from '../passes.ts';
+import { groups, LINEAR_WID } from '../shader.ts';
 
 /** Backward checkpoint interval: states recomputed per chunk live in a private array this long. */
 const CK = 32;
@@ -46,12 +48,6 @@ function scanInputs(p: ScanParams, withBwd?: { hasDhT: boolean; hasDhs: boolean 
     if (withBwd.hasDhs) names.push('dhs');
   }
   return new Map(names.map((n, i) => [n, i]));
-}
-
-function declare(bufs: Array<[string, BindingRef, boolean]>): string {
-  return bufs
-    .map(([name, , rw], i) => `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`)
-    .join('\n');
 }
 
 /** Regions of the scratch buffer, in floats, laid out in the order taken. */
@@ -78,35 +74,31 @@ function packedSizes(p: ScanParams): Record<(typeof PACKED)[number], number> {
 function packPass(label: string, ins: Map<string, number>, p: ScanParams, regions: Regions, dst: BindingRef): ComputePass {
   const sizes = packedSizes(p);
   const present = PACKED.filter((name) => ins.has(name));
-  const decls = present.map((name, k) => `@group(0) @binding(${k + 1}) var<storage, read> ${name}: array<f32>;`);
   const copies = present.map((name, k) => `if (i < u.n${k}) { dst[u.o${k} + i] = ${name}[i]; }`);
-  const code = /* wgsl */ `
-struct U { ${present.map((_, k) => `n${k}: u32, o${k}: u32`).join(', ')} }
-@group(0) @binding(0) var<uniform> u: U;
-${decls.join('\n')}
-@group(0) @binding(${present.length + 1}) var<storage, read_write> dst: array<f32>;
+  const longest = Math.max(...present.map((n) => sizes[n]));
+  return computePass({
+    label,
+    uniforms: Object.fromEntries(
+      present.flatMap((n, k) => [
+        [`n${k}`, ['u32', sizes[n]]],
+        [`o${k}`, ['u32', regions.at[n]]],
+      ]),
+    ),
+    buffers: [...present.map((n): Storage => [n, 'f32', 'read', input(ins.get(n)!)]), ['dst', 'f32', 'read_write', dst]],
+    foldable: true,
+    workgroups: [groups(longest, 256), 1, 1],
+    code: /* wgsl */ `
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (${LINEAR_WID}) * 256u + lid;
   ${copies.join('\n  ')}
-}`;
-  const longest = Math.max(...present.map((n) => sizes[n]));
-  return {
-    label,
-    code,
-    foldable: true,
-    workgroups: [groups(longest, 256), 1, 1],
-    uniforms: packUniforms(
-      present.flatMap(
-        (n) =>
-          [
-            ['u', sizes[n]],
-            ['u', regions.at[n]],
-          ] as Array<['u', number]>,
-      ),
-    ),
-    bindings: [...present.map((n): BindingRef => ({ kind: 'input', index: ins.get(n)! })), dst],
-  };
+}`,
+  });
+}
+
+/** Uniform fields `<prefix><name>` holding the scratch offsets of `names`. */
+function offsetFields(prefix: string, names: readonly string[], at: Record<string, number>): UniformFields {
+  return Object.fromEntries(names.map((n) => [`${prefix}${n}`, ['u32', at[n]]]));
 }
 
 /**
@@ -148,18 +140,15 @@ export const scan: WgslKernel<'scan'> = (_i, _o, p, device): KernelPlan => {
   const regions = new Regions();
   const sizes = packedSizes(p);
   for (const n of packed) regions.take(n, sizes[n]);
-  const scr: BindingRef = { kind: 'scratch', index: 0 };
-  const input = (n: string): [string, BindingRef, boolean] => [n, { kind: 'input', index: ins.get(n)! }, false];
+  const scr = scratch(0);
+  const read = (n: string): Storage => [n, 'f32', 'read', input(ins.get(n)!)];
   // at most x, delta, z, scratch, y, hT, hs: 7 storage buffers
-  const bufs: Array<[string, BindingRef, boolean]> = [input('x'), input('delta')];
-  if (p.hasZ) bufs.push(input('z'));
-  bufs.push(['P', scr, false], ['y', { kind: 'output', index: 0 }, true], ['hT', { kind: 'output', index: 1 }, true]);
-  if (p.saveStates) bufs.push(['hs', { kind: 'output', index: 2 }, true]);
+  const bufs: Storage[] = [read('x'), read('delta')];
+  if (p.hasZ) bufs.push(read('z'));
+  bufs.push(['P', 'f32', 'read', scr], ['y', 'f32', 'read_write', output(0)], ['hT', 'f32', 'read_write', output(1)]);
+  if (p.saveStates) bufs.push(['hs', 'f32', 'read_write', output(2)]);
   const WG = CB * NC;
   const code = /* wgsl */ `
-struct U { batch: u32, T: u32, E: u32, L: u32, nEB: u32, ${packed.map((n) => `o_${n}: u32`).join(', ')} }
-@group(0) @binding(0) var<uniform> u: U;
-${declare(bufs)}
 ${packedAccessors('P', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
 ${dtExpr(p)}
@@ -244,21 +233,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   return {
     passes: [
       packPass('scan pack', ins, p, regions, scr),
-      {
+      computePass({
         label: 'scan',
+        uniforms: {
+          batch: ['u32', batch],
+          T: ['u32', T],
+          E: ['u32', E],
+          L: ['u32', L],
+          nEB: ['u32', nEB],
+          ...offsetFields('o_', packed, regions.at),
+        },
+        buffers: bufs,
         code,
         foldable: true,
         workgroups: [Math.max(1, batch * nEB), 1, 1],
-        uniforms: packUniforms([
-          ['u', batch],
-          ['u', T],
-          ['u', E],
-          ['u', L],
-          ['u', nEB],
-          ...packed.map((n): ['u', number] => ['u', regions.at[n]]),
-        ]),
-        bindings: bufs.map(([, r]) => r),
-      },
+      }),
     ],
     scratch: [Math.max(4, regions.size * 4)],
   };
@@ -302,20 +291,16 @@ export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_b
     dh0: p.hasH0 ? o++ : -1,
     dBias: p.hasDeltaBias ? o++ : -1,
   };
-  const scr: BindingRef = { kind: 'scratch', index: 0 };
-  const input = (n: string): [string, BindingRef, boolean] => [n, { kind: 'input', index: ins.get(n)! }, false];
+  const scr = scratch(0);
+  const read = (n: string): Storage => [n, 'f32', 'read', input(ins.get(n)!)];
   // at most x, delta, z, dy, dhs, scratch, dx, ddelta: 8 storage buffers
-  const bufs: Array<[string, BindingRef, boolean]> = [input('x'), input('delta')];
-  if (p.hasZ) bufs.push(input('z'));
-  bufs.push(input('dy'));
-  if (p.hasDhs) bufs.push(input('dhs'));
-  bufs.push(['scr', scr, true], ['dx', { kind: 'output', index: 0 }, true], ['ddelta', { kind: 'output', index: 1 }, true]);
+  const bufs: Storage[] = [read('x'), read('delta')];
+  if (p.hasZ) bufs.push(read('z'));
+  bufs.push(read('dy'));
+  if (p.hasDhs) bufs.push(read('dhs'));
+  bufs.push(['scr', 'f32', 'read_write', scr], ['dx', 'f32', 'read_write', output(0)], ['ddelta', 'f32', 'read_write', output(1)]);
 
   const code = /* wgsl */ `
-struct U { batch: u32, T: u32, E: u32, nEB: u32, nCk: u32,
-  ${[...OUT_REGIONS.map((r) => `r_${r}: u32`), ...packed.map((n) => `o_${n}: u32`)].join(', ')} }
-@group(0) @binding(0) var<uniform> u: U;
-${declare(bufs)}
 ${packedAccessors('scr', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
 ${dtExpr(p)}
@@ -446,32 +431,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
 }`;
-  const out = (i: number): BindingRef => ({ kind: 'output', index: i });
   const passes: ComputePass[] = [
     packPass('scan_bwd pack', ins, p, regions, scr),
-    {
+    computePass({
       label: 'scan_bwd',
+      uniforms: {
+        batch: ['u32', batch],
+        T: ['u32', T],
+        E: ['u32', E],
+        nEB: ['u32', nEB],
+        nCk: ['u32', nCk],
+        ...offsetFields('r_', OUT_REGIONS, region),
+        ...offsetFields('o_', packed, region),
+      },
+      buffers: bufs,
       code,
       foldable: true,
       workgroups: [Math.max(1, batch * nEB), 1, 1],
-      uniforms: packUniforms([
-        ['u', batch],
-        ['u', T],
-        ['u', E],
-        ['u', nEB],
-        ['u', nCk],
-        ...[...OUT_REGIONS, ...packed].map((r): ['u', number] => ['u', region[r]]),
-      ]),
-      bindings: bufs.map(([, r]) => r),
-    },
-    sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, out(outIndex.dA), region.dA),
-    sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, out(outIndex.dB), region.dB),
-    sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, out(outIndex.dC), region.dC),
+    }),
+    sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, output(outIndex.dA), region.dA),
+    sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, output(outIndex.dB), region.dB),
+    sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, output(outIndex.dC), region.dC),
   ];
-  if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, out(outIndex.dD), region.dD));
-  if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, out(outIndex.dBias), region.dBias));
+  if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, output(outIndex.dD), region.dD));
+  if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, output(outIndex.dBias), region.dBias));
   // dh0 and dz have no sum to do: one "block" copies each out of scratch
-  if (p.hasH0) passes.push(sumPartialsPass('scan_bwd dh0 copy', 1, batch * E * N, scr, out(outIndex.dh0), region.dh0));
-  if (p.hasZ) passes.push(sumPartialsPass('scan_bwd dz copy', 1, BT * E, scr, out(outIndex.dz), region.dz));
+  if (p.hasH0) passes.push(sumPartialsPass('scan_bwd dh0 copy', 1, batch * E * N, scr, output(outIndex.dh0), region.dh0));
+  if (p.hasZ) passes.push(sumPartialsPass('scan_bwd dz copy', 1, BT * E, scr, output(outIndex.dz), region.dz));
   return { passes, scratch: [Math.max(4, regions.size * 4)] };
 };

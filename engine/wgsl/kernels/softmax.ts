@@ -1,8 +1,9 @@
 // Row-wise softmax / log-softmax and cross-entropy with int32 targets, forward and backward.
 // One workgroup per row; the row max and the sum of exponentials are tree reductions through
-// workgroup memory (fused-util.ts), so no subgroup size is assumed.
+// workgroup memory (shader.ts), so no subgroup size is assumed.
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { rowPass } from '../fused-util.ts';
+import { input, output } from '../layout.ts';
+import { rowPass } from '../passes.ts';
 
 /** The log-sum-exp of row `off` of buffer `x`, as WGSL statements defining `lse`. */
 const LSE = /* wgsl */ `
@@ -23,8 +24,8 @@ export const softmax: WgslKernel<'softmax'> = (_i, _o, p, device): KernelPlan =>
       cols: p.cols,
       device,
       buffers: [
-        ['x', 'f32', false],
-        ['out', 'f32', true],
+        ['x', 'f32', 'read', input(0)],
+        ['out', 'f32', 'read_write', output(0)],
       ],
       body: `${LSE}
   for (var j = lid; j < u.cols; j += WG) { out[off + j] = ${p.log ? 'x[off + j] - lse' : 'exp(x[off + j] - lse)'}; }`,
@@ -41,9 +42,9 @@ export const softmax_bwd: WgslKernel<'softmax_bwd'> = (_i, _o, p, device): Kerne
       cols: p.cols,
       device,
       buffers: [
-        ['y', 'f32', false],
-        ['dy', 'f32', false],
-        ['dx', 'f32', true],
+        ['y', 'f32', 'read', input(0)],
+        ['dy', 'f32', 'read', input(1)],
+        ['dx', 'f32', 'read_write', output(0)],
       ],
       body: `
   var s = 0.0;
@@ -73,9 +74,9 @@ export const cross_entropy: WgslKernel<'cross_entropy'> = (_i, _o, p, device): K
       ignoreIndex: p.ignoreIndex,
       device,
       buffers: [
-        ['x', 'f32', false],
-        ['targets', 'i32', false],
-        ['loss', 'f32', true],
+        ['x', 'f32', 'read', input(0)],
+        ['targets', 'i32', 'read', input(1)],
+        ['loss', 'f32', 'read_write', output(0)],
       ],
       body: `${TARGET}${LSE}
   if (lid == 0u) {
@@ -96,10 +97,10 @@ export const cross_entropy_bwd: WgslKernel<'cross_entropy_bwd'> = (_i, _o, p, de
       ignoreIndex: p.ignoreIndex,
       device,
       buffers: [
-        ['x', 'f32', false],
-        ['targets', 'i32', false],
-        ['g', 'f32', false],
-        ['dx', 'f32', true],
+        ['x', 'f32', 'read', input(0)],
+        ['targets', 'i32', 'read', input(1)],
+        ['g', 'f32', 'read', input(2)],
+        ['dx', 'f32', 'read_write', output(0)],
       ],
       body: `${TARGET}${LSE}
   let gr = g[row];

@@ -4,16 +4,12 @@
 // r-1. The order is total, so no "already taken" marks are needed and memory stays O(workgroup),
 // whatever the row length (a vocabulary of 50k with k = 10 costs 10 passes over the row).
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
-import { groups, LINEAR_WID, packUniforms, pow2Workgroup, WGSL_SPECIALS } from '../fused-util.ts';
+import { computePass, input, output } from '../layout.ts';
+import { groups, LINEAR_WID, pow2Workgroup, WGSL_SPECIALS } from '../shader.ts';
 
 export const topk: WgslKernel<'topk'> = (_i, _o, p, device): KernelPlan => {
   const WG = pow2Workgroup(256, device);
   const code = /* wgsl */ `
-struct U { rows: u32, cols: u32, k: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> values: array<f32>;
-@group(0) @binding(3) var<storage, read_write> indices: array<i32>;
 ${WGSL_SPECIALS}
 const WG: u32 = ${WG}u;
 const NONE: u32 = 0xffffffffu;
@@ -68,22 +64,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
   return {
     passes: [
-      {
+      computePass({
         label: 'topk',
+        uniforms: { rows: ['u32', p.rows], cols: ['u32', p.cols], k: ['u32', p.k] },
+        buffers: [
+          ['x', 'f32', 'read', input(0)],
+          ['values', 'f32', 'read_write', output(0)],
+          ['indices', 'i32', 'read_write', output(1)],
+        ],
         code,
         foldable: true,
         workgroups: [groups(p.rows), 1, 1],
-        uniforms: packUniforms([
-          ['u', p.rows],
-          ['u', p.cols],
-          ['u', p.k],
-        ]),
-        bindings: [
-          { kind: 'input', index: 0 },
-          { kind: 'output', index: 0 },
-          { kind: 'output', index: 1 },
-        ],
-      },
+      }),
     ],
   };
 };
