@@ -247,25 +247,53 @@ export async function writeConfig(dir: string, config: MambaConfig): Promise<voi
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
+/** A layer's parameters (transformers' MambaBlock: its RMSNorm, then MambaMixer's modules), named relative to layerPrefix(i). */
+export type LayerParameter =
+  | 'norm.weight'
+  | 'mixer.in_proj.weight'
+  | 'mixer.in_proj.bias'
+  | 'mixer.conv1d.weight'
+  | 'mixer.conv1d.bias'
+  | 'mixer.x_proj.weight'
+  | 'mixer.dt_proj.weight'
+  | 'mixer.dt_proj.bias'
+  | 'mixer.A_log'
+  | 'mixer.D'
+  | 'mixer.out_proj.weight'
+  | 'mixer.out_proj.bias';
+
+/** Where layer i's parameters are: `backbone.layers.{i}.` + a LayerParameter. */
+export function layerPrefix(i: number): string {
+  return `backbone.layers.${i}.`;
+}
+
+/** The parameters every layer holds, and their shapes; the in_proj/out_proj and conv1d biases only when the config has them. */
+export function layerParameterShapes(config: MambaConfig): Map<LayerParameter, number[]> {
+  const { hidden_size: d, intermediate_size: E, state_size: N, time_step_rank: R, conv_kernel: K } = config;
+  const shapes = new Map<LayerParameter, number[]>();
+  shapes.set('norm.weight', [d]);
+  shapes.set('mixer.in_proj.weight', [2 * E, d]);
+  if (config.use_bias) shapes.set('mixer.in_proj.bias', [2 * E]);
+  shapes.set('mixer.conv1d.weight', [E, 1, K]);
+  if (config.use_conv_bias) shapes.set('mixer.conv1d.bias', [E]);
+  shapes.set('mixer.x_proj.weight', [R + 2 * N, E]);
+  shapes.set('mixer.dt_proj.weight', [E, R]);
+  shapes.set('mixer.dt_proj.bias', [E]); // dt_proj always has a bias: it sets the initial step size
+  shapes.set('mixer.A_log', [E, N]);
+  shapes.set('mixer.D', [E]);
+  shapes.set('mixer.out_proj.weight', [d, E]);
+  if (config.use_bias) shapes.set('mixer.out_proj.bias', [d]);
+  return shapes;
+}
+
 /** Hugging Face parameter name → shape, for every tensor a checkpoint of `config` holds. */
 export function expectedParameterShapes(config: MambaConfig): Map<string, number[]> {
-  const { vocab_size: V, hidden_size: d, intermediate_size: E, state_size: N, time_step_rank: R, conv_kernel: K } = config;
+  const { vocab_size: V, hidden_size: d } = config;
   const shapes = new Map<string, number[]>();
   shapes.set('backbone.embeddings.weight', [V, d]);
+  const layer = layerParameterShapes(config);
   for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `backbone.layers.${i}`;
-    shapes.set(`${p}.norm.weight`, [d]);
-    shapes.set(`${p}.mixer.in_proj.weight`, [2 * E, d]);
-    if (config.use_bias) shapes.set(`${p}.mixer.in_proj.bias`, [2 * E]);
-    shapes.set(`${p}.mixer.conv1d.weight`, [E, 1, K]);
-    if (config.use_conv_bias) shapes.set(`${p}.mixer.conv1d.bias`, [E]);
-    shapes.set(`${p}.mixer.x_proj.weight`, [R + 2 * N, E]);
-    shapes.set(`${p}.mixer.dt_proj.weight`, [E, R]);
-    shapes.set(`${p}.mixer.dt_proj.bias`, [E]); // dt_proj always has a bias: it sets the initial step size
-    shapes.set(`${p}.mixer.A_log`, [E, N]);
-    shapes.set(`${p}.mixer.D`, [E]);
-    shapes.set(`${p}.mixer.out_proj.weight`, [d, E]);
-    if (config.use_bias) shapes.set(`${p}.mixer.out_proj.bias`, [d]);
+    for (const [name, shape] of layer) shapes.set(layerPrefix(i) + name, [...shape]);
   }
   shapes.set('backbone.norm_f.weight', [d]);
   if (!config.tie_word_embeddings) shapes.set('lm_head.weight', [V, d]);

@@ -9,7 +9,8 @@
 //   delta = softplus(dt_proj(dt_raw))           (dt_proj's bias and the softplus fused into the scan)
 //   A = -exp(A_log);  h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t;  y_t = C_t . h_t + D u_t
 //   out = out_proj(y * SiLU(z))
-// Parameters are held under their Hugging Face names, so checkpoints load and save as they are.
+// Parameters are held under their Hugging Face names, so checkpoints load and save as they are; a
+// layer's are read through MambaLayer (mamba/layer.ts), as are the splits above and A.
 // Only engine ops are used, so the model runs on any backend and in float32 or float64 (CPU).
 import * as mi from '../engine/index.ts';
 import type { Backend, DType, Tensor } from '../engine/index.ts';
@@ -17,6 +18,7 @@ import { HookSet, hookNames, type Hook } from './hooks.ts';
 import { scanStage } from './ssm.ts';
 import * as rec from './recurrent.ts';
 import { expectedParameterShapes, type MambaConfig } from './config.ts';
+import { MambaLayer } from './layer.ts';
 
 /** The model reads the Hugging Face MambaConfig fields (mamba/config.ts; time_step_rank resolved). */
 export type ModelConfig = MambaConfig;
@@ -79,8 +81,16 @@ export class MambaLM {
     return t;
   }
 
-  private opt(name: string): Tensor | null {
-    return this.params.get(name) ?? null;
+  /** Layer i's parameters and split sizes (mamba/layer.ts), read by the parallel forward and by step(). */
+  layer(i: number): MambaLayer {
+    if (!Number.isInteger(i) || i < 0 || i >= this.config.num_hidden_layers)
+      throw new Error(`MambaLM: no layer ${i} (the model has ${this.config.num_hidden_layers})`);
+    return new MambaLayer(this.config, i, this.params);
+  }
+
+  /** The output head's weight [V,d]: lm_head.weight, or the embeddings when they are tied. */
+  lmHead(): Tensor {
+    return this.params.get('lm_head.weight') ?? this.p('backbone.embeddings.weight');
   }
 
   /** The parameters in a fixed order (the tied head is the embeddings, listed once). */
@@ -142,8 +152,7 @@ export class MambaLM {
   /** The forward from input embeddings [batch,T,d] (for gradients with respect to them). */
   runEmbeds(embeds: Tensor, opts: RunOptions = {}, hs: HookSet | null = this.hookSet(opts)): RunResult {
     const normed = this.backboneFrom(embeds, hs, opts.collectStates);
-    const head = this.opt('lm_head.weight') ?? this.p('backbone.embeddings.weight');
-    let logits = mi.linear(normed.out, head);
+    let logits = mi.linear(normed.out, this.lmHead());
     if (hs) logits = hs.apply('hook_logits', logits);
     return { logits, cache: hs?.cache ?? new Map(), states: normed.states };
   }
@@ -162,8 +171,9 @@ export class MambaLM {
     const states: rec.LayerState[] = [];
     for (let i = 0; i < c.num_hidden_layers; i++) {
       resid = H(`blocks.${i}.hook_resid_pre`, resid, i);
-      const normed = H(`blocks.${i}.hook_norm`, mi.rmsNorm(resid, this.p(`backbone.layers.${i}.norm.weight`), c.layer_norm_epsilon), i);
-      const mixed = this.mixer(i, normed, hs, collect ? states : null);
+      const layer = this.layer(i);
+      const normed = H(`blocks.${i}.hook_norm`, mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon), i);
+      const mixed = this.mixer(layer, normed, hs, collect ? states : null);
       const out = H(`blocks.${i}.hook_mixer_out`, mixed, i);
       resid = H(`blocks.${i}.hook_resid_post`, mi.add(resid, out), i);
     }
@@ -171,35 +181,29 @@ export class MambaLM {
     return { out, states: collect ? states : undefined };
   }
 
-  private mixer(i: number, input: Tensor, hs: HookSet | null, states: rec.LayerState[] | null): Tensor {
-    const c = this.config;
-    const E = c.intermediate_size,
-      N = c.state_size,
-      R = c.time_step_rank;
-    const pre = `backbone.layers.${i}.mixer.`;
-    const P = (n: string) => this.p(pre + n);
-    const O = (n: string) => this.opt(pre + n);
+  private mixer(layer: MambaLayer, input: Tensor, hs: HookSet | null, states: rec.LayerState[] | null): Tensor {
+    const i = layer.index;
     const hn = (n: string) => `blocks.${i}.mixer.${n}`;
     const H = (n: string, t: Tensor) => (hs ? hs.apply(hn(n), t, i) : t);
     const T = input.shape[1];
 
-    const xz = H('hook_in_proj', mi.linear(input, P('in_proj.weight'), O('in_proj.bias')));
-    const [xRaw, zRaw] = mi.split(xz, [E, E], -1);
+    const xz = H('hook_in_proj', mi.linear(input, layer.in_proj.weight, layer.in_proj.bias));
+    const [xRaw, zRaw] = layer.splitInProj(xz);
     const x = H('hook_x', xRaw);
     const z = H('hook_z', zRaw);
-    const conv = H('hook_conv', mi.conv1dCausal(x, P('conv1d.weight'), O('conv1d.bias')));
+    const conv = H('hook_conv', mi.conv1dCausal(x, layer.conv1d.weight, layer.conv1d.bias));
     const u = H('hook_conv_act', mi.silu(conv));
-    const xp = H('hook_x_proj', mi.linear(u, P('x_proj.weight')));
-    const [dtRaw, Braw, Craw] = mi.split(xp, [R, N, N], -1);
+    const xp = H('hook_x_proj', mi.linear(u, layer.x_proj.weight));
+    const [dtRaw, Braw, Craw] = layer.splitXProj(xp);
     const B = H('hook_B', Braw);
     const C = H('hook_C', Craw);
     // Fused: the kernel adds dt_proj.bias and applies the softplus. A hook on dt or delta needs
     // those tensors to exist, so then they are computed here and the scan takes delta as is.
     const unfused = !!hs && (hs.wants(hn('hook_dt')) || hs.wants(hn('hook_delta')));
     const delta = unfused
-      ? H('hook_delta', mi.softplus(H('hook_dt', mi.linear(dtRaw, P('dt_proj.weight'), P('dt_proj.bias')))))
-      : mi.linear(dtRaw, P('dt_proj.weight'));
-    const A = mi.neg(mi.exp(P('A_log')));
+      ? H('hook_delta', mi.softplus(H('hook_dt', mi.linear(dtRaw, layer.dt_proj.weight, layer.dt_proj.bias))))
+      : mi.linear(dtRaw, layer.dt_proj.weight);
+    const A = layer.A();
     const separateGate = !!hs && hs.wants(hn('hook_ssm_out'));
     const hName = hn('hook_h');
     const positions = hs ? hs.statePositions(hName, T) : [];
@@ -207,12 +211,12 @@ export class MambaLM {
       {
         u,
         delta,
-        deltaBias: unfused ? null : P('dt_proj.bias'),
+        deltaBias: unfused ? null : layer.dt_proj.bias,
         fused: !unfused,
         A,
         B,
         C,
-        D: P('D'),
+        D: layer.D,
         z: separateGate ? null : z,
         h0: null,
         returnStates: !!hs && hs.wantsAllStates(hName),
@@ -223,8 +227,8 @@ export class MambaLM {
     if (scanned.hs) hs!.apply(hName, scanned.hs, i);
     const gatedRaw = separateGate ? mi.mul(H('hook_ssm_out', scanned.y), mi.silu(z)) : scanned.y;
     const gated = H('hook_gated', gatedRaw);
-    if (states) states.push({ conv: rec.convStateFrom(x, c.conv_kernel), ssm: scanned.hT });
-    return mi.linear(gated, P('out_proj.weight'), O('out_proj.bias'));
+    if (states) states.push({ conv: rec.convStateFrom(x, layer.K), ssm: scanned.hT });
+    return mi.linear(gated, layer.out_proj.weight, layer.out_proj.bias);
   }
 
   // ---- recurrent decoding (mamba/recurrent.ts) ----------------------------------------------

@@ -48,38 +48,30 @@ export function disposeCache(cache: RecurrentCache): void {
 /** One token per sequence through every layer; replaces the cache's states. Logits [batch, V]. */
 export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readonly number[]): Tensor {
   const c = model.config;
-  const E = c.intermediate_size,
-    N = c.state_size,
-    R = c.time_step_rank,
-    K = c.conv_kernel;
   const idt = ids instanceof mi.Tensor ? ids : model.ids([...ids]);
   if (idt.size !== cache.batch) throw new Error(`step: ${idt.size} token ids for a cache of batch ${cache.batch}`);
-  const opt = (n: string) => model.params.get(n) ?? null;
   const { logits, layers } = mi.noGrad(() =>
     mi.tidy(() => {
       let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [cache.batch]));
       const layers: LayerState[] = [];
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const pre = `backbone.layers.${i}.mixer.`;
-        const P = (n: string) => model.p(pre + n);
+        const layer = model.layer(i);
+        const { E, K } = layer;
         const st = cache.layers[i];
-        const normed = mi.rmsNorm(resid, model.p(`backbone.layers.${i}.norm.weight`), c.layer_norm_epsilon);
-        const [x, z] = mi.split(mi.linear(normed, P('in_proj.weight'), opt(`${pre}in_proj.bias`)), [E, E], -1);
+        const normed = mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon);
+        const [x, z] = layer.splitInProj(mi.linear(normed, layer.in_proj.weight, layer.in_proj.bias));
         const conv = mi.concat([mi.slice(st.conv, 2, 1, K), mi.unsqueeze(x, 2)], 2);
-        let pre_act = mi.sum(mi.mul(conv, mi.reshape(P('conv1d.weight'), [E, K])), 2);
-        const bias = opt(`${pre}conv1d.bias`);
-        if (bias) pre_act = mi.add(pre_act, bias);
+        let pre_act = mi.sum(mi.mul(conv, mi.reshape(layer.conv1d.weight, [E, K])), 2);
+        if (layer.conv1d.bias) pre_act = mi.add(pre_act, layer.conv1d.bias);
         const u = mi.silu(pre_act);
-        const [dtRaw, B, C] = mi.split(mi.linear(u, P('x_proj.weight')), [R, N, N], -1);
-        const delta = mi.softplus(mi.linear(dtRaw, P('dt_proj.weight'), P('dt_proj.bias')));
-        const A = mi.neg(mi.exp(P('A_log')));
-        const s = ssmStep(u, delta, A, B, C, P('D'), z, st.ssm);
-        resid = mi.add(resid, mi.linear(s.y, P('out_proj.weight'), opt(`${pre}out_proj.bias`)));
+        const [dtRaw, B, C] = layer.splitXProj(mi.linear(u, layer.x_proj.weight));
+        const delta = mi.softplus(mi.linear(dtRaw, layer.dt_proj.weight, layer.dt_proj.bias));
+        const s = ssmStep(u, delta, layer.A(), B, C, layer.D, z, st.ssm);
+        resid = mi.add(resid, mi.linear(s.y, layer.out_proj.weight, layer.out_proj.bias));
         layers.push({ conv, ssm: s.h });
       }
       const normed = mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon);
-      const head = opt('lm_head.weight') ?? model.p('backbone.embeddings.weight');
-      return { logits: mi.linear(normed, head), layers };
+      return { logits: mi.linear(normed, model.lmHead()), layers };
     }),
   );
   disposeCache(cache);

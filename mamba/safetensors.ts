@@ -5,9 +5,9 @@
 //
 // Opening reads only the header; `read(name)` reads just that tensor's bytes from disk into the
 // typed array it returns, so a large checkpoint is never held in memory more than once.
-import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { writeTextAtomic } from './node-files.ts';
+import { atomicWrite, writeTextAtomic } from './node-files.ts';
 import {
   checkHeaderLength,
   parseHeader,
@@ -141,20 +141,19 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(headerBytes.length));
 
-  const tmp = `${path}.tmp-${process.pid}`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.write(prefix);
-    await handle.write(headerBytes);
-    for (const t of sorted) await handle.write(encode(t, `writeSafetensors ${path}: tensor "${t.name}"`));
-    await handle.sync();
+  await atomicWrite(path, async (tmp) => {
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.write(prefix);
+      await handle.write(headerBytes);
+      for (const t of sorted) await handle.write(encode(t, `writeSafetensors ${path}: tensor "${t.name}"`));
+      await handle.sync();
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw e;
+    }
     await handle.close();
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await rename(tmp, path);
+  });
 }
 
 function encode(t: TensorToWrite, where: string): Uint8Array {
