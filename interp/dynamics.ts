@@ -36,7 +36,7 @@ export async function discretisation(model: MambaLM, ids: IdRows, layer: number)
   const name = `blocks.${layer}.mixer.hook_delta`;
   return mi.tidyAsync(async () => {
     const { cache } = mi.noGrad(() => model.runWithCache(ids, [name]));
-    const A = mi.noGrad(() => mi.neg(mi.exp(model.p(`backbone.layers.${layer}.mixer.A_log`))));
+    const A = mi.noGrad(() => model.layer(layer).A());
     return {
       layer,
       batch: ids.length,
@@ -182,17 +182,14 @@ export async function layerStepJacobian(
   const c = model.config,
     E = c.intermediate_size,
     N = c.state_size,
-    K = c.conv_kernel,
-    R = c.time_step_rank;
+    K = c.conv_kernel;
   if (!(position >= 0 && position + 1 < ids.length))
     throw new Error(`layerStepJacobian: position ${position} needs a next token (sequence of ${ids.length})`);
   if (!channels.length || channels.some((e) => !Number.isInteger(e) || e < 0 || e >= E))
     throw new Error(`layerStepJacobian: channels must be in [0, ${E})`);
   const m = channels.length,
     S = m * (K + N);
-  const pre = `backbone.layers.${layer}.mixer.`;
-  const P = (n: string) => model.p(pre + n);
-  const opt = (n: string) => model.params.get(pre + n) ?? null;
+  const L = model.layer(layer);
   const o = { dtype: model.dtype, backend: model.backend };
   const normName = `blocks.${layer}.hook_norm`,
     deltaName = `blocks.${layer}.mixer.hook_delta`;
@@ -228,16 +225,14 @@ export async function layerStepJacobian(
       const conv = mi.reshape(mi.add(conv0, mi.matmul(mi.sub(mi.reshape(parts[0], [k, m * K]), conv0Sub), selConv)), [k, E, K]);
       const h = mi.reshape(mi.add(h0, mi.matmul(mi.sub(mi.reshape(parts[1], [k, m * N]), h0Sub), selH)), [k, E, N]);
       const inp = mi.expand(input, [k, c.hidden_size]);
-      const [x, z] = mi.split(mi.linear(inp, P('in_proj.weight'), opt('in_proj.bias')), [E, E], -1);
+      const [x, z] = L.splitInProj(mi.linear(inp, L.in_proj.weight, L.in_proj.bias));
       const convNew = mi.concat([mi.slice(conv, 2, 1, K), mi.unsqueeze(x, 2)], 2);
-      let preAct = mi.sum(mi.mul(convNew, mi.reshape(P('conv1d.weight'), [E, K])), 2);
-      const bias = opt('conv1d.bias');
-      if (bias) preAct = mi.add(preAct, bias);
+      let preAct = mi.sum(mi.mul(convNew, mi.reshape(L.conv1d.weight, [E, K])), 2);
+      if (L.conv1d.bias) preAct = mi.add(preAct, L.conv1d.bias);
       const u = mi.silu(preAct);
-      const [dtRaw, B, C] = mi.split(mi.linear(u, P('x_proj.weight')), [R, N, N], -1);
-      const delta = mi.softplus(mi.linear(dtRaw, P('dt_proj.weight'), P('dt_proj.bias')));
-      const A = mi.neg(mi.exp(P('A_log')));
-      const s = ssmStep(u, delta, A, B, C, P('D'), z, h);
+      const [dtRaw, B, C] = L.splitXProj(mi.linear(u, L.x_proj.weight));
+      const delta = mi.softplus(mi.linear(dtRaw, L.dt_proj.weight, L.dt_proj.bias));
+      const s = ssmStep(u, delta, L.A(), B, C, L.D, z, h);
       const convOut = mi.reshape(mi.matmul(mi.reshape(convNew, [k, E * K]), selConv, { transB: true }), [k, m, K]);
       const hOut = mi.reshape(mi.matmul(mi.reshape(s.h, [k, E * N]), selH, { transB: true }), [k, m, N]);
       return mi.reshape(mi.concat([convOut, hOut], 2), [k, S]);
@@ -250,7 +245,7 @@ export async function layerStepJacobian(
   const abar = await mi.tidyAsync(async () => {
     const { cache } = mi.noGrad(() => model.runWithCache([ids.slice(0, position + 2)], [deltaName]));
     const delta = await cache.get(deltaName)!.data();
-    const A = await mi.noGrad(() => mi.neg(mi.exp(P('A_log')))).data();
+    const A = await mi.noGrad(() => L.A()).data();
     const out = new Float64Array(m * N);
     channels.forEach((e, i) => {
       for (let n = 0; n < N; n++) out[i * N + n] = Math.exp(delta[(position + 1) * E + e] * A[e * N + n]);

@@ -221,7 +221,7 @@ export async function hiddenAttention(model: MambaLM, ids: readonly number[], la
   const names = ['hook_delta', 'hook_B', 'hook_C', 'hook_conv_act', 'hook_ssm_out'].map((n) => p + n);
   const got = await mi.tidyAsync(async () => {
     const { cache } = mi.noGrad(() => model.runWithCache([ids], names));
-    const A = mi.noGrad(() => mi.neg(mi.exp(model.p(`backbone.layers.${layer}.mixer.A_log`))));
+    const A = mi.noGrad(() => model.layer(layer).A());
     const read = async (t: Tensor) => Float64Array.from(await t.data());
     return {
       delta: await read(cache.get(names[0])!),
@@ -230,7 +230,7 @@ export async function hiddenAttention(model: MambaLM, ids: readonly number[], la
       u: await read(cache.get(names[3])!),
       ssmOut: await read(cache.get(names[4])!),
       A: await read(A),
-      D: await read(model.p(`backbone.layers.${layer}.mixer.D`)),
+      D: await read(model.layer(layer).D),
     };
   });
   const alpha = hiddenAttentionFrom(got.delta, got.A, got.B, got.C, T, E, N);
