@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
 import { STEP_TITLES, STEPS } from './index.ts';
-import { writeRunReport } from './step12-report.ts';
+import { writeRunReport } from './report-io.ts';
 
 const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [options]
 

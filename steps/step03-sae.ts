@@ -22,7 +22,7 @@ import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { emptyReport, fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
 import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
-import { resolveHooks } from './hook-patterns.ts';
+import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -323,14 +323,6 @@ export const saeStep: Step = {
     return report.summary;
   },
 };
-
-/** "blocks.1.hook_resid_post" -> "L1 resid_post", for figure labels. */
-export function shortHook(hook: string): string {
-  return hook
-    .replace(/^blocks\.(\d+)\./, 'L$1 ')
-    .replace('mixer.', '')
-    .replace('hook_', '');
-}
 
 /** Heat map of the top latents' correlations: rows SAE x variable, columns rank, text the latent id. */
 function correlationHeatmap(rows: CorrelationRow[]): Spec {

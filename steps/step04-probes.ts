@@ -18,9 +18,8 @@ import {
   type ProbeRecord,
   type SaeRecord,
 } from './artefacts.ts';
-import { resolveHooks } from './hook-patterns.ts';
+import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { saveFigure, saveReport } from './report-io.ts';
-import { shortHook } from './step03-sae.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Step } from './step.ts';

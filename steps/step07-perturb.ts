@@ -22,7 +22,8 @@ import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
 import { emptyReport, fmt, type Claim, type Spec } from '../interp/report/index.ts';
 import { bootstrapCI, holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
-import { circuitsFor, patchedModels } from './step06-patching.ts';
+import { circuitsFor } from './circuits.ts';
+import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 
