@@ -7,24 +7,28 @@ import { initBackend } from '../engine/runtime.ts';
 import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
-import { STEP_TITLES, STEPS } from './index.ts';
+import { STEPS } from './index.ts';
 import { writeRunReport } from './report-io.ts';
+import { stepInfo } from './table.ts';
+
+const LAST = STEPS.length - 1;
+const REPORT_STEP = stepInfo('report').id;
 
 const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [options]
 
-  --all              run every step (0-14) in order
+  --all              run every step (0-${LAST}) in order
   --step N           run step N only (its inputs must already be in the run directory)
-  --from N           run steps N..14
+  --from N           run steps N..${LAST}
   --config FILE      JSON config; fields not given keep their defaults (all written to the run dir)
   --out DIR          run directory (default runs/default, or runs/quick with --quick)
   --backend B        auto | cpu | webgpu (default auto; env MI_BACKEND)
   --model DIR        a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
-                     the toy models, for the steps that apply (2, 3, 4, 6, 8, 9)
+                     the toy models; runs only the steps marked * below
   --quick            a small preset (for tests)
   --help             this text
 
 steps:
-${STEP_TITLES.map((t, i) => `  ${String(i).padStart(2)}  ${t}${STEPS.some((s) => s.id === i) ? '' : '  (not built yet)'}`).join('\n')}
+${STEPS.map((s) => `  ${String(s.id).padStart(2)}${s.appliesToModel ? '*' : ' '} ${s.title}`).join('\n')}
 `;
 
 interface Args {
@@ -48,8 +52,7 @@ function parseArgs(argv: string[]): Args {
   };
   const stepNumber = (v: string, flag: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n >= STEP_TITLES.length)
-      throw new Error(`${flag}: unknown step "${v}" (steps are 0-${STEP_TITLES.length - 1})`);
+    if (!Number.isInteger(n) || n < 0 || n > LAST) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -129,22 +132,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = buildConfig(args);
   if (config.model) checkModelDir(config.model);
-  const wanted =
-    args.step !== undefined ? [args.step] : Array.from({ length: STEP_TITLES.length }, (_, i) => i).filter((i) => i >= (args.from ?? 0));
-  const missing = wanted.filter((i) => !STEPS.some((s) => s.id === i));
-  if (args.step !== undefined && missing.length) throw new Error(`step ${args.step} (${STEP_TITLES[args.step]}) is not built yet`);
-  let ids = wanted.filter((i) => !missing.includes(i));
-  if (config.model) ids = ids.filter((i) => STEPS.find((s) => s.id === i)!.appliesToModel);
+  let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
+  if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
   const runDir = resolve(args.out ?? (args.quick ? 'runs/quick' : 'runs/default'));
   const backend = await initBackend(config.backend);
   writeJsonAtomic(join(runDir, 'config.json'), config);
   console.log(`run ${runDir} on ${backend.description}`);
-  if (missing.length) console.log(`steps not built yet, skipped: ${missing.join(', ')}`);
   const runner = new Runner(STEPS, config, runDir, backend);
   const t0 = performance.now();
   await runner.run(ids);
   // steps after the report (13, 14) add to it: rebuild it so it covers the whole run
-  if (ids.some((i) => i > 12) && STEPS.some((s) => s.id === 12)) {
+  if (ids.some((i) => i > REPORT_STEP)) {
     writeRunReport(runDir, config.report.title, backend.description, config.seed);
   }
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${runDir}`);

@@ -7,9 +7,11 @@ import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
+import { emptyReport } from '../interp/report/types.ts';
 import type { RunConfig } from './config.ts';
 import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
 import type { Step, StepContext } from './step.ts';
+import { stepDirName } from './table.ts';
 
 export interface DoneRecord {
   step: number;
@@ -18,10 +20,6 @@ export interface DoneRecord {
   summary: string;
   seconds: number;
   finishedAt: string;
-}
-
-export function stepDirName(step: Step): string {
-  return `step-${String(step.id).padStart(2, '0')}-${step.name}`;
 }
 
 export class Runner {
@@ -112,7 +110,6 @@ export class Runner {
     const visit = (id: number) => {
       for (const need of this.needsOf(this.byId(id))) {
         if (want.has(need) || this.doneRecord(need)) continue;
-        if (!this.steps.some((s) => s.id === need)) throw new Error(`step ${id} needs step ${need}, which is not built yet`);
         this.say(`step ${need} runs first: step ${id} needs its results`);
         want.add(need);
         visit(need);
@@ -136,6 +133,7 @@ export class Runner {
       backend: this.backend,
       rng: (name) => new Rng(`${this.config.seed}/step${step.id}/${name}`),
       log: (m) => this.log(`step ${step.id}: ${m}`),
+      report: () => emptyReport(step.id, step.title),
       progress: (label, done, total) => {
         const now = performance.now();
         if (done < total && now - lastProgress < 1000) return;

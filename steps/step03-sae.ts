@@ -20,12 +20,13 @@ import {
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
-import { emptyReport, fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
+import { fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
 import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
 import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /** The README's floor on explained variance (1 - FVU) that every SAE of the quick run clears. */
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
@@ -40,9 +41,7 @@ interface CorrelationRow {
 }
 
 export const saeStep: Step = {
-  id: 3,
-  name: 'sae',
-  title: 'sparse-autoencoder features',
+  ...stepInfo('sae'),
   version: 2,
   needs: [1, 2],
   configKeys: ['sae', 'permutations'],
@@ -195,7 +194,7 @@ export const saeStep: Step = {
     ctx.writeJson('correlations.json', corrRows);
     ctx.writeJson('examples.json', examples);
 
-    const report = emptyReport(3, 'sparse-autoencoder features');
+    const report = ctx.report();
     report.figures.push(
       await saveFigure(
         ctx,

@@ -27,13 +27,14 @@ import {
   type AblationKind,
   type Comparison,
 } from '../interp/patching.ts';
-import { emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
+import { fmt, intervalChart, type Claim } from '../interp/report/index.ts';
 import { holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor } from './circuits.ts';
 import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 interface EffectRow {
   model: string;
@@ -52,9 +53,7 @@ interface EffectRow {
 const circuitName = (c: CircuitSpec) => `${c.source}-${c.hook.endsWith('hook_h') ? 'state' : 'resid'}`;
 
 export const patchingStep: Step = {
-  id: 6,
-  name: 'patching',
-  title: 'activation patching',
+  ...stepInfo('patching'),
   version: 1,
   needs: [5],
   configKeys: ['circuit', 'patching'],
@@ -63,7 +62,7 @@ export const patchingStep: Step = {
     const pc = ctx.config.patching;
     const rows: EffectRow[] = [];
     const models = patchedModels(ctx, pc.seeds);
-    const report = emptyReport(6, 'activation patching');
+    const report = ctx.report();
     for (const [mIdx, m] of models.entries()) {
       const model = await m.load();
       try {

@@ -3,11 +3,10 @@
 // assembling is report-io.ts's writeRunReport, which the runner also calls after steps 13 and 14.
 import { writeRunReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 export const reportStep: Step = {
-  id: 12,
-  name: 'report',
-  title: 'visualisation and report',
+  ...stepInfo('report'),
   version: 1,
   needs: [],
   alwaysRun: true,
