@@ -3,6 +3,7 @@
 // give one error line and exit 1 before anything in the run directory is touched.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
 import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
@@ -31,6 +32,18 @@ steps:
 ${STEPS.map((s) => `  ${String(s.id).padStart(2)}${s.appliesToModel ? '*' : ' '} ${s.title}`).join('\n')}
 `;
 
+const OPTIONS = {
+  all: { type: 'boolean' },
+  step: { type: 'string' },
+  from: { type: 'string' },
+  config: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
+  model: { type: 'string' },
+  quick: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 interface Args {
   all: boolean;
   step?: number;
@@ -43,60 +56,47 @@ interface Args {
   help: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { all: false, quick: false, help: false };
-  const value = (i: number, flag: string) => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  const stepNumber = (v: string, flag: string) => {
+/** parseArgs's error as one line naming the argument. */
+function argumentError(e: Error & { code?: string }): Error {
+  const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+  const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0];
+  const option = OPTIONS[flag.replace(/^--/, '') as keyof typeof OPTIONS];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return new Error(`unknown argument "${quoted}" (see --help)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option?.type === 'boolean') return new Error(`${flag} takes no value`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(e.message))
+    return new Error(`${flag} needs a value (give one that starts with "-" as ${flag}=VALUE)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new Error(`${flag} needs a value`);
+  return new Error(`${e.message.split('\n')[0]} (see --help)`);
+}
+
+/** The command line, read with node:util's parseArgs. */
+function readArgs(argv: string[]): Args {
+  const values = (() => {
+    try {
+      return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+    } catch (e) {
+      throw argumentError(e as Error);
+    }
+  })();
+  for (const [k, v] of Object.entries(values)) if (v === '') throw new Error(`--${k} needs a value`);
+  const stepNumber = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0 || n > LAST) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    switch (f) {
-      case '--all':
-        a.all = true;
-        break;
-      case '--quick':
-        a.quick = true;
-        break;
-      case '--help':
-      case '-h':
-        a.help = true;
-        break;
-      case '--step':
-        a.step = stepNumber(value(i, f), f);
-        i++;
-        break;
-      case '--from':
-        a.from = stepNumber(value(i, f), f);
-        i++;
-        break;
-      case '--config':
-        a.config = value(i, f);
-        i++;
-        break;
-      case '--out':
-        a.out = value(i, f);
-        i++;
-        break;
-      case '--backend':
-        a.backend = value(i, f);
-        i++;
-        break;
-      case '--model':
-        a.model = value(i, f);
-        i++;
-        break;
-      default:
-        throw new Error(`unknown argument "${f}" (see --help)`);
-    }
-  }
-  return a;
+  return {
+    all: values.all ?? false,
+    step: stepNumber(values.step, '--step'),
+    from: stepNumber(values.from, '--from'),
+    config: values.config,
+    out: values.out,
+    backend: values.backend,
+    model: values.model,
+    quick: values.quick ?? false,
+    help: values.help ?? false,
+  };
 }
 
 /** A --model folder must hold a readable Mamba config and its weights. */
@@ -125,7 +125,7 @@ export function buildConfig(args: Args): RunConfig {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = readArgs(argv);
   if (args.help || (!args.all && args.step === undefined && args.from === undefined)) {
     process.stdout.write(USAGE);
     return args.help ? 0 : 1;
