@@ -16,7 +16,7 @@ export interface StepContext {
   log(message: string): void;
   /** an empty report (report.json) for this step, with its id and title */
   report(): StepReport;
-  /** a progress line for long work */
+  /** a progress line for long work (progress.ts): `done` of `total` units, e.g. training steps */
   progress(label: string, done: number, total: number): void;
   /** the folder of a finished earlier step */
   input(stepId: number): string;

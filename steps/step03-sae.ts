@@ -65,6 +65,7 @@ export const saeStep: Step = {
       ).map((hook) => ({ c, hook })),
     );
     let done = 0;
+    const nSaes = jobs.length * cfg.kinds.length;
     for (const c of chosen) {
       const label = `${c.task}-s${c.seed}`;
       const sm = study.find((m) => m.task === c.task && m.seed === c.seed);
@@ -96,7 +97,8 @@ export const saeStep: Step = {
               lr: cfg.lr,
               seed: ctx.rng(`train/${name}`).int(0, 2 ** 31),
               backend: ctx.backend,
-              onProgress: (p) => ctx.progress(`SAE ${done + 1}/${jobs.length * cfg.kinds.length} ${name}`, p.step + 1, p.steps),
+              // one series over all the SAEs of the step
+              onProgress: (p) => ctx.progress(`SAE ${done + 1}/${nSaes} ${name}`, done * p.steps + p.step + 1, nSaes * p.steps),
             });
             try {
               const file = `saes/${label}/${hook}-${kind}.safetensors`;
