@@ -1,15 +1,19 @@
 // Runs every benchmark file in bench/ (each *.ts here except this one), one child process each so
 // that one file's JIT state and memory do not colour the next one's numbers. Arguments are passed
 // through: --quick for fewer sizes and iterations, --write to update bench/RESULTS.md.
-//   npm run bench [-- --quick] [-- --write]
+//   npm run bench [-- --quick] [-- --write] [-- NAME...]   (NAME: only the bench files whose name contains it)
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const self = basename(fileURLToPath(import.meta.url));
-const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const { values, positionals: only } = parseArgs({
+  options: { quick: { type: 'boolean' }, write: { type: 'boolean' } },
+  allowPositionals: true,
+});
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.ts') && f !== self && !f.endsWith('.d.ts'))
   .filter((f) => !only.length || only.some((o) => f.includes(o)))
@@ -19,7 +23,7 @@ if (!files.length) {
   process.exit(1);
 }
 
-const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const flags = [...(values.quick ? ['--quick'] : []), ...(values.write ? ['--write'] : [])];
 let failed = 0;
 for (const f of files) {
   console.log(`\n=== bench/${f} ${flags.join(' ')}`);

@@ -4,6 +4,7 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. Compared in the written
 // section with the PyTorch CPU figures of ../shared/notes/peers.md.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
+import { parseArgs } from 'node:util';
 import { writeResultsSection } from './results-file.ts';
 import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
@@ -15,8 +16,7 @@ import { initMamba, type MambaLM } from '../mamba/model.ts';
 import { disposeCache } from '../mamba/recurrent.ts';
 import { nextTokenLoss } from '../mamba/train.ts';
 
-const quick = process.argv.includes('--quick');
-const write = process.argv.includes('--write');
+const { quick = false, write = false } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } }).values;
 
 async function median(name: string, fn: () => Promise<void> | void, iterations: number): Promise<number> {
   const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });

@@ -4,6 +4,7 @@
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
 //   npx tsx bench/webgpu.ts [--quick] [--write]   (--write replaces the "## WebGPU vs CPU" section
 //   of bench/RESULTS.md)
+import { parseArgs } from 'node:util';
 import { writeResultsSection } from './results-file.ts';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
@@ -11,8 +12,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.ts';
 
-const quick = process.argv.includes('--quick');
-const write = process.argv.includes('--write');
+const { quick = false, write = false } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } }).values;
 const rng = new mi.Rng('bench/webgpu');
 const gpu = await createWebGpuBackend().catch((e: Error) => {
   console.error(`bench/webgpu: no WebGPU adapter (${e.message})`);

@@ -5,6 +5,7 @@
 import { build, type BuildOptions, type BuildResult, type Plugin } from 'esbuild';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const ENTRY = resolve(ROOT, 'browser.ts');
@@ -51,9 +52,10 @@ export async function buildBrowserBundle(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const args = process.argv.slice(2);
-  const outfile = resolve(args.find((a) => !a.startsWith('--')) ?? DEFAULT_OUTFILE);
-  const { metafile, warnings } = await buildBrowserBundle(outfile, { minify: args.includes('--minify') });
+  const { values, positionals } = parseArgs({ options: { minify: { type: 'boolean' } }, allowPositionals: true });
+  if (positionals.length > 1) throw new Error(`build-browser: one outfile at most, got ${positionals.join(' ')}`);
+  const outfile = resolve(positionals[0] ?? DEFAULT_OUTFILE);
+  const { metafile, warnings } = await buildBrowserBundle(outfile, { minify: values.minify });
   for (const w of warnings)
     console.warn(`build-browser: warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
   const bytes = Object.values(metafile!.outputs).find((o) => o.entryPoint)?.bytes ?? 0;

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { CONTENT_TYPES, sendFileInside, sendText } from './static-files.ts';
 import { BROWSER_OPTIONS, ENTRY, libraryFromBundle } from './build-browser.ts';
 
@@ -91,26 +92,36 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
   };
 }
 
-function parseArgs(argv: string[]): { runDir: string; port: number } {
-  let runDir: string | undefined,
-    port = DEFAULT_PORT;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--run') runDir = argv[++i];
-    else if (a === '--port') port = Number(argv[++i]);
-    else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run explore -- --run DIR [--port N]');
-      process.exit(0);
-    } else throw new Error(`explore: unknown argument '${a}' (usage: --run DIR [--port N])`);
+const USAGE = 'usage: npm run explore -- --run DIR [--port N]';
+
+function readArgs(argv: string[]): { runDir: string; port: number } | null {
+  let values: { run?: string; port?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { run: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new Error(`explore: ${(e as Error).message.split('\n')[0]} (${USAGE})`);
   }
-  if (!runDir) throw new Error('explore: --run DIR is required (a directory written by steps/run.ts)');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`explore: --port must be an integer in [0, 65535], got ${port}`);
-  return { runDir: resolve(runDir), port };
+  if (values.help) return null;
+  if (!values.run) throw new Error('explore: --run DIR is required (a directory written by steps/run.ts)');
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`explore: --port must be an integer in [0, 65535], got ${values.port}`);
+  return { runDir: resolve(values.run), port };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
-    const { runDir, port } = parseArgs(process.argv.slice(2));
+    const args = readArgs(process.argv.slice(2));
+    if (!args) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    const { runDir, port } = args;
     const ex = await startExplorer({ runDir, port });
     console.log(`explore: ${ex.runDir}\nexplore: open ${ex.origin}/ (127.0.0.1 only; Ctrl-C stops)`);
   } catch (e) {

@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 function findTests(dir: string): string[] {
   return readdirSync(dir)
@@ -15,7 +16,7 @@ function findTests(dir: string): string[] {
 }
 
 const root = resolve(import.meta.dirname, '..');
-const filters = process.argv.slice(2);
+const filters = parseArgs({ allowPositionals: true }).positionals;
 const files = findTests(join(root, 'test')).filter((f) => !filters.length || filters.some((s) => f.includes(s)));
 if (!files.length) {
   console.error(`test: no test files match ${filters.join(' ')}`);

@@ -24,12 +24,13 @@ import type { MambaLM } from '../mamba/model.ts';
 import type { Sae } from '../interp/sae/index.ts';
 import { loadSae } from '../interp/sae/io.ts';
 import { readJson } from './files.ts';
+import { stepDirName, stepInfo } from './table.ts';
 
-export const TRAIN_DIR = 'step-01-train';
-export const COLLECT_DIR = 'step-02-collect';
-export const SAE_DIR = 'step-03-sae';
-export const PROBES_DIR = 'step-04-probes';
-export const CIRCUITS_DIR = 'step-05-circuits';
+export const TRAIN_DIR = stepDirName(stepInfo('train'));
+export const COLLECT_DIR = stepDirName(stepInfo('collect'));
+export const SAE_DIR = stepDirName(stepInfo('sae'));
+export const PROBES_DIR = stepDirName(stepInfo('probes'));
+export const CIRCUITS_DIR = stepDirName(stepInfo('circuits'));
 
 export interface TrainedModel {
   task: string;

@@ -1,6 +1,7 @@
 // Hook name patterns in the config: "{i}" stands for every layer, "{last}" for the last one.
 // They are matched against the hook names a collection actually holds, so a pattern naming a
-// hook that step 2 did not collect is an error that lists what it did collect.
+// hook that step 2 did not collect is an error that lists what it did collect. And the short
+// hook names the figures use.
 
 /** The concrete hook names among `available` that `patterns` select, in pattern order. */
 export function resolveHooks(patterns: readonly string[], available: readonly string[], who: string): string[] {
@@ -22,4 +23,12 @@ export function resolveHooks(patterns: readonly string[], available: readonly st
     for (const h of hits) if (!out.includes(h)) out.push(h);
   }
   return out;
+}
+
+/** "blocks.1.hook_resid_post" -> "L1 resid_post", for figure labels. */
+export function shortHook(hook: string): string {
+  return hook
+    .replace(/^blocks\.(\d+)\./, 'L$1 ')
+    .replace('mixer.', '')
+    .replace('hook_', '');
 }

@@ -1,5 +1,5 @@
-// The registry of steps, in order. A step not listed here is not built yet.
-import type { Step } from './step.ts';
+// The registry of steps, in order: one per row of table.ts. The only module that imports the step
+// modules; everything else reaches steps through STEPS.
 import { setupStep } from './step00-setup.ts';
 import { trainStep } from './step01-train.ts';
 import { collectStep } from './step02-collect.ts';
@@ -15,6 +15,8 @@ import { transferStep } from './step11-transfer.ts';
 import { reportStep } from './step12-report.ts';
 import { statisticsStep } from './step13-statistics.ts';
 import { scaleupStep } from './step14-scaleup.ts';
+import type { Step } from './step.ts';
+import { STEP_TABLE } from './table.ts';
 
 export const STEPS: Step[] = [
   setupStep,
@@ -34,20 +36,8 @@ export const STEPS: Step[] = [
   scaleupStep,
 ];
 
-export const STEP_TITLES = [
-  'setup and seeding',
-  'train controlled models',
-  'collect activations',
-  'sparse-autoencoder features',
-  'sparse probes',
-  'circuit selection',
-  'activation patching',
-  'perturbation robustness',
-  'temporal causality',
-  'dynamics',
-  'cross-seed reproducibility',
-  'cross-task transfer',
-  'visualisation and report',
-  'controls and statistics',
-  'scale-up plan',
-];
+STEPS.forEach((s, i) => {
+  if (s.id !== i || s.name !== STEP_TABLE[i]?.name)
+    throw new Error(`steps/index.ts: entry ${i} is step ${s.id} (${s.name}), not ${STEP_TABLE[i]?.name}`);
+});
+if (STEPS.length !== STEP_TABLE.length) throw new Error(`steps/index.ts: ${STEPS.length} steps for ${STEP_TABLE.length} rows of table.ts`);

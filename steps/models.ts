@@ -57,3 +57,8 @@ export function byTask<T extends { task: string; seed: number }>(items: readonly
 export function firstSeeds<T extends { task: string; seed: number }>(items: readonly T[], n: number): T[] {
   return [...byTask(items).values()].flatMap((g) => g.slice(0, n));
 }
+
+/** The models steps 6 and 7 patch: the first `seeds` seeds of each task (all of them with --model). */
+export function patchedModels(ctx: StepContext, seeds: number): StudyModel[] {
+  return firstSeeds(studyModels(ctx), seeds);
+}

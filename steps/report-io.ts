@@ -1,8 +1,17 @@
-// Reading and writing the per-step report records (report.json + SVG figures) that step 12
-// assembles into report.html.
+// Reading and writing the per-step report records (report.json + SVG figures), and assembling them
+// into the run's report.html and report.md (step 12, and the runner after steps 13-14).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSvg, type FigureRef, type Spec, type StepReport } from '../interp/report/index.ts';
+import {
+  buildHtml,
+  buildMarkdown,
+  renderSvg,
+  type FigureRef,
+  type ReportMeta,
+  type Spec,
+  type StepReport,
+} from '../interp/report/index.ts';
+import { writeAtomic } from './files.ts';
 import type { StepContext } from './step.ts';
 
 /** Renders a spec to `figures/<name>.svg` in the step's folder and returns its reference. */
@@ -36,4 +45,42 @@ export function loadReports(runDir: string): LoadedReport[] {
       const seconds = (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as { seconds: number }).seconds;
       return { report, dir, seconds };
     });
+}
+
+/** Writes report.html and report.md for whatever steps of `runDir` have finished. */
+export function writeRunReport(
+  runDir: string,
+  title: string,
+  backend: string,
+  seed: number,
+  extra: { step: number; title: string; seconds: number }[] = [],
+): { html: string; figures: number; steps: number } {
+  const loaded = loadReports(runDir);
+  const svgs = new Map<string, string>();
+  for (const { report, dir } of loaded) {
+    for (const f of report.figures) {
+      const key = `${report.step}/${f.file}`;
+      svgs.set(key, readFileSync(join(dir, f.file), 'utf8'));
+    }
+  }
+  // figure keys are made unique per step
+  const reports = loaded.map(({ report }) => ({
+    ...report,
+    figures: report.figures.map((f) => ({ ...f, file: `${report.step}/${f.file}` })),
+  }));
+  const meta: ReportMeta = {
+    title,
+    runDir,
+    backend,
+    seed,
+    createdAt: new Date().toISOString(),
+    timings: [
+      ...loaded.map(({ report, seconds }) => ({ step: report.step, title: report.title, seconds: Math.round(seconds * 10) / 10 })),
+      ...extra,
+    ],
+  };
+  const html = buildHtml(reports, svgs, meta);
+  writeAtomic(join(runDir, 'report.html'), html);
+  writeAtomic(join(runDir, 'report.md'), buildMarkdown(reports, meta));
+  return { html: join(runDir, 'report.html'), figures: svgs.size, steps: reports.length };
 }

@@ -3,29 +3,46 @@
 // give one error line and exit 1 before anything in the run directory is touched.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
 import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
-import { STEP_TITLES, STEPS } from './index.ts';
-import { writeRunReport } from './step12-report.ts';
+import { STEPS } from './index.ts';
+import { writeRunReport } from './report-io.ts';
+import { stepInfo } from './table.ts';
+
+const LAST = STEPS.length - 1;
+const REPORT_STEP = stepInfo('report').id;
 
 const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [options]
 
-  --all              run every step (0-14) in order
+  --all              run every step (0-${LAST}) in order
   --step N           run step N only (its inputs must already be in the run directory)
-  --from N           run steps N..14
+  --from N           run steps N..${LAST}
   --config FILE      JSON config; fields not given keep their defaults (all written to the run dir)
   --out DIR          run directory (default runs/default, or runs/quick with --quick)
   --backend B        auto | cpu | webgpu (default auto; env MI_BACKEND)
   --model DIR        a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
-                     the toy models, for the steps that apply (2, 3, 4, 6, 8, 9)
+                     the toy models; runs only the steps marked * below
   --quick            a small preset (for tests)
   --help             this text
 
 steps:
-${STEP_TITLES.map((t, i) => `  ${String(i).padStart(2)}  ${t}${STEPS.some((s) => s.id === i) ? '' : '  (not built yet)'}`).join('\n')}
+${STEPS.map((s) => `  ${String(s.id).padStart(2)}${s.appliesToModel ? '*' : ' '} ${s.title}`).join('\n')}
 `;
+
+const OPTIONS = {
+  all: { type: 'boolean' },
+  step: { type: 'string' },
+  from: { type: 'string' },
+  config: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
+  model: { type: 'string' },
+  quick: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 interface Args {
   all: boolean;
@@ -39,61 +56,47 @@ interface Args {
   help: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { all: false, quick: false, help: false };
-  const value = (i: number, flag: string) => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  const stepNumber = (v: string, flag: string) => {
+/** parseArgs's error as one line naming the argument. */
+function argumentError(e: Error & { code?: string }): Error {
+  const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+  const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0];
+  const option = OPTIONS[flag.replace(/^--/, '') as keyof typeof OPTIONS];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return new Error(`unknown argument "${quoted}" (see --help)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option?.type === 'boolean') return new Error(`${flag} takes no value`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(e.message))
+    return new Error(`${flag} needs a value (give one that starts with "-" as ${flag}=VALUE)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new Error(`${flag} needs a value`);
+  return new Error(`${e.message.split('\n')[0]} (see --help)`);
+}
+
+/** The command line, read with node:util's parseArgs. */
+function readArgs(argv: string[]): Args {
+  const values = (() => {
+    try {
+      return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+    } catch (e) {
+      throw argumentError(e as Error);
+    }
+  })();
+  for (const [k, v] of Object.entries(values)) if (v === '') throw new Error(`--${k} needs a value`);
+  const stepNumber = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n >= STEP_TITLES.length)
-      throw new Error(`${flag}: unknown step "${v}" (steps are 0-${STEP_TITLES.length - 1})`);
+    if (!Number.isInteger(n) || n < 0 || n > LAST) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    switch (f) {
-      case '--all':
-        a.all = true;
-        break;
-      case '--quick':
-        a.quick = true;
-        break;
-      case '--help':
-      case '-h':
-        a.help = true;
-        break;
-      case '--step':
-        a.step = stepNumber(value(i, f), f);
-        i++;
-        break;
-      case '--from':
-        a.from = stepNumber(value(i, f), f);
-        i++;
-        break;
-      case '--config':
-        a.config = value(i, f);
-        i++;
-        break;
-      case '--out':
-        a.out = value(i, f);
-        i++;
-        break;
-      case '--backend':
-        a.backend = value(i, f);
-        i++;
-        break;
-      case '--model':
-        a.model = value(i, f);
-        i++;
-        break;
-      default:
-        throw new Error(`unknown argument "${f}" (see --help)`);
-    }
-  }
-  return a;
+  return {
+    all: values.all ?? false,
+    step: stepNumber(values.step, '--step'),
+    from: stepNumber(values.from, '--from'),
+    config: values.config,
+    out: values.out,
+    backend: values.backend,
+    model: values.model,
+    quick: values.quick ?? false,
+    help: values.help ?? false,
+  };
 }
 
 /** A --model folder must hold a readable Mamba config and its weights. */
@@ -122,29 +125,24 @@ export function buildConfig(args: Args): RunConfig {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = readArgs(argv);
   if (args.help || (!args.all && args.step === undefined && args.from === undefined)) {
     process.stdout.write(USAGE);
     return args.help ? 0 : 1;
   }
   const config = buildConfig(args);
   if (config.model) checkModelDir(config.model);
-  const wanted =
-    args.step !== undefined ? [args.step] : Array.from({ length: STEP_TITLES.length }, (_, i) => i).filter((i) => i >= (args.from ?? 0));
-  const missing = wanted.filter((i) => !STEPS.some((s) => s.id === i));
-  if (args.step !== undefined && missing.length) throw new Error(`step ${args.step} (${STEP_TITLES[args.step]}) is not built yet`);
-  let ids = wanted.filter((i) => !missing.includes(i));
-  if (config.model) ids = ids.filter((i) => STEPS.find((s) => s.id === i)!.appliesToModel);
+  let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
+  if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
   const runDir = resolve(args.out ?? (args.quick ? 'runs/quick' : 'runs/default'));
   const backend = await initBackend(config.backend);
   writeJsonAtomic(join(runDir, 'config.json'), config);
   console.log(`run ${runDir} on ${backend.description}`);
-  if (missing.length) console.log(`steps not built yet, skipped: ${missing.join(', ')}`);
   const runner = new Runner(STEPS, config, runDir, backend);
   const t0 = performance.now();
   await runner.run(ids);
   // steps after the report (13, 14) add to it: rebuild it so it covers the whole run
-  if (ids.some((i) => i > 12) && STEPS.some((s) => s.id === 12)) {
+  if (ids.some((i) => i > REPORT_STEP)) {
     writeRunReport(runDir, config.report.title, backend.description, config.seed);
   }
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${runDir}`);

@@ -7,9 +7,12 @@ import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
+import { emptyReport } from '../interp/report/types.ts';
 import type { RunConfig } from './config.ts';
 import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
+import { Progress } from './progress.ts';
 import type { Step, StepContext } from './step.ts';
+import { stepDirName } from './table.ts';
 
 export interface DoneRecord {
   step: number;
@@ -18,10 +21,6 @@ export interface DoneRecord {
   summary: string;
   seconds: number;
   finishedAt: string;
-}
-
-export function stepDirName(step: Step): string {
-  return `step-${String(step.id).padStart(2, '0')}-${step.name}`;
 }
 
 export class Runner {
@@ -34,6 +33,7 @@ export class Runner {
     readonly runDir: string,
     readonly backend: Backend,
     private readonly say: (line: string) => void = (l) => console.log(l),
+    private readonly progress: Progress = new Progress(),
   ) {
     mkdirSync(runDir, { recursive: true });
     this.logPath = join(runDir, 'log.txt');
@@ -112,7 +112,6 @@ export class Runner {
     const visit = (id: number) => {
       for (const need of this.needsOf(this.byId(id))) {
         if (want.has(need) || this.doneRecord(need)) continue;
-        if (!this.steps.some((s) => s.id === need)) throw new Error(`step ${id} needs step ${need}, which is not built yet`);
         this.say(`step ${need} runs first: step ${id} needs its results`);
         want.add(need);
         visit(need);
@@ -128,7 +127,6 @@ export class Runner {
     mkdirSync(work, { recursive: true });
     const t0 = performance.now();
     this.log(`step ${step.id} ${step.name}: start (hash ${hash})`);
-    let lastProgress = 0;
     const ctx: StepContext = {
       config: this.config,
       runDir: this.runDir,
@@ -136,16 +134,8 @@ export class Runner {
       backend: this.backend,
       rng: (name) => new Rng(`${this.config.seed}/step${step.id}/${name}`),
       log: (m) => this.log(`step ${step.id}: ${m}`),
-      progress: (label, done, total) => {
-        const now = performance.now();
-        if (done < total && now - lastProgress < 1000) return;
-        lastProgress = now;
-        const width = 24;
-        const filled = Math.round((width * done) / Math.max(total, 1));
-        const line = `  ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
-        if (process.stderr.isTTY) process.stderr.write(`\r${line}${done >= total ? '\n' : ''}`);
-        else process.stderr.write(`${line}\n`);
-      },
+      report: () => emptyReport(step.id, step.title),
+      progress: (label, done, total) => this.progress.update(label, done, total),
       input: (id) => {
         const d = this.finalDir(id);
         if (!existsSync(join(d, 'done.json'))) throw new Error(`step ${step.id} needs step ${id}'s results in ${d}`);
@@ -163,6 +153,8 @@ export class Runner {
     } catch (e) {
       this.log(`step ${step.id} ${step.name}: failed: ${(e as Error).stack ?? e}`);
       throw new Error(`step ${step.id} (${step.name}) failed: ${(e as Error).message}`);
+    } finally {
+      this.progress.end();
     }
     const seconds = (performance.now() - t0) / 1000;
     const record: DoneRecord = { step: step.id, name: step.name, hash, summary, seconds, finishedAt: new Date().toISOString() };

@@ -1,7 +1,9 @@
 // What a step is, and what the runner gives it.
 import type { Backend } from '../engine/backend.ts';
 import type { Rng } from '../engine/random.ts';
+import type { StepReport } from '../interp/report/index.ts';
 import type { RunConfig } from './config.ts';
+import type { StepInfo } from './table.ts';
 
 export interface StepContext {
   readonly config: RunConfig;
@@ -12,7 +14,9 @@ export interface StepContext {
   /** a random stream for `name`, determined by the run seed, the step and the name */
   rng(name: string): Rng;
   log(message: string): void;
-  /** a progress line for long work */
+  /** an empty report (report.json) for this step, with its id and title */
+  report(): StepReport;
+  /** a progress line for long work (progress.ts): `done` of `total` units, e.g. training steps */
   progress(label: string, done: number, total: number): void;
   /** the folder of a finished earlier step */
   input(stepId: number): string;
@@ -24,11 +28,8 @@ export interface StepContext {
   path(file: string): string;
 }
 
-export interface Step {
-  id: number;
-  /** folder-safe name, e.g. "train" */
-  name: string;
-  title: string;
+/** A step: its id, name and title (from table.ts), and what it does. */
+export interface Step extends StepInfo {
   /** bump when the step's code changes what it computes (part of its cache key) */
   version: number;
   /** earlier steps whose artefacts this one reads */

@@ -4,9 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { emptyReport } from '../interp/report/index.ts';
 import { saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { STEP_TABLE, stepInfo } from './table.ts';
 
 function gitCommit(): string {
   try {
@@ -28,16 +28,14 @@ function packageVersion(name: string): string {
 }
 
 export const setupStep: Step = {
-  id: 0,
-  name: 'setup',
-  title: 'setup and seeding',
+  ...stepInfo('setup'),
   version: 1,
   needs: [],
   configKeys: ['seed', 'tasks', 'train'],
   appliesToModel: true,
   async run(ctx) {
     const { config } = ctx;
-    const streams = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`step${i}`, `${config.seed}/step${i}/<name>`]));
+    const streams = Object.fromEntries(Array.from({ length: STEP_TABLE.length }, (_, i) => [`step${i}`, `${config.seed}/step${i}/<name>`]));
     const setup = {
       seed: config.seed,
       seedDerivation: 'every random stream is seedrandom("<run seed>/step<N>/<stream name>"), so streams are independent and reproducible',
@@ -55,7 +53,7 @@ export const setupStep: Step = {
     };
     ctx.writeJson('setup.json', setup);
     ctx.log(`backend ${ctx.backend.description}`);
-    const report = emptyReport(0, 'setup and seeding');
+    const report = ctx.report();
     report.summary = `Run seed ${config.seed}; every random stream derives from it. Backend: ${ctx.backend.description}.`;
     report.tables.push({
       title: 'Environment',

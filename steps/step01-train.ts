@@ -7,7 +7,7 @@
 // step's folder (record.json with the same settings) is not retrained when the step resumes.
 import { join } from 'node:path';
 import { bootstrapCI, holm, mean, pairedPermutationTest } from '../interp/stats.ts';
-import { emptyReport, lineChart, type Claim, type Spec } from '../interp/report/index.ts';
+import { lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
 import { runInWorkers } from '../interp/worker-pool.ts';
@@ -15,6 +15,7 @@ import { readJson } from './files.ts';
 import type { TrainedModel } from './artefacts.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
+import { stepInfo } from './table.ts';
 
 const WORKER = new URL('../interp/train-worker.ts', import.meta.url);
 
@@ -103,9 +104,7 @@ function accuracyByLengthSpec(rows: Record<string, number | string>[], chance: n
 }
 
 export const trainStep: Step = {
-  id: 1,
-  name: 'train',
-  title: 'train controlled models',
+  ...stepInfo('train'),
   version: 2,
   needs: [],
   configKeys: ['seed', 'tasks', 'train', 'permutations'],
@@ -126,7 +125,7 @@ export const trainStep: Step = {
     }));
     ctx.writeJson('models.json', models);
 
-    const report = emptyReport(1, 'train controlled models');
+    const report = ctx.report();
     const t = ctx.config.train;
     const rows: (string | number)[][] = [];
     const claimsP: number[] = [];

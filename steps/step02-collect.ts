@@ -6,13 +6,14 @@
 // only) are collected for the first config.collect.stateBatches batches, as their rows are E*N wide.
 import { join } from 'node:path';
 import { collectActivations, expandHookPatterns, type ChannelStats } from '../interp/collect.ts';
-import { emptyReport, type Spec } from '../interp/report/index.ts';
+import type { Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { writeSafetensors } from '../mamba/safetensors.ts';
 import type { Collection } from './artefacts.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 export interface CollectionStats {
   task: string;
@@ -55,9 +56,7 @@ function varianceSpec(rows: Record<string, number | string>[]): Spec {
 }
 
 export const collectStep: Step = {
-  id: 2,
-  name: 'collect',
-  title: 'collect activations',
+  ...stepInfo('collect'),
   version: 1,
   needs: [1],
   configKeys: ['seed', 'collect'],
@@ -123,7 +122,7 @@ export const collectStep: Step = {
         collections: allStats,
       })}\n`,
     );
-    const report = emptyReport(2, 'collect activations');
+    const report = ctx.report();
     report.figures.push(
       await saveFigure(
         ctx,

@@ -20,12 +20,13 @@ import {
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
-import { emptyReport, fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
+import { fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
 import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
-import { resolveHooks } from './hook-patterns.ts';
+import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /** The README's floor on explained variance (1 - FVU) that every SAE of the quick run clears. */
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
@@ -40,9 +41,7 @@ interface CorrelationRow {
 }
 
 export const saeStep: Step = {
-  id: 3,
-  name: 'sae',
-  title: 'sparse-autoencoder features',
+  ...stepInfo('sae'),
   version: 2,
   needs: [1, 2],
   configKeys: ['sae', 'permutations'],
@@ -66,6 +65,7 @@ export const saeStep: Step = {
       ).map((hook) => ({ c, hook })),
     );
     let done = 0;
+    const nSaes = jobs.length * cfg.kinds.length;
     for (const c of chosen) {
       const label = `${c.task}-s${c.seed}`;
       const sm = study.find((m) => m.task === c.task && m.seed === c.seed);
@@ -97,7 +97,8 @@ export const saeStep: Step = {
               lr: cfg.lr,
               seed: ctx.rng(`train/${name}`).int(0, 2 ** 31),
               backend: ctx.backend,
-              onProgress: (p) => ctx.progress(`SAE ${done + 1}/${jobs.length * cfg.kinds.length} ${name}`, p.step + 1, p.steps),
+              // one series over all the SAEs of the step
+              onProgress: (p) => ctx.progress(`SAE ${done + 1}/${nSaes} ${name}`, done * p.steps + p.step + 1, nSaes * p.steps),
             });
             try {
               const file = `saes/${label}/${hook}-${kind}.safetensors`;
@@ -195,7 +196,7 @@ export const saeStep: Step = {
     ctx.writeJson('correlations.json', corrRows);
     ctx.writeJson('examples.json', examples);
 
-    const report = emptyReport(3, 'sparse-autoencoder features');
+    const report = ctx.report();
     report.figures.push(
       await saveFigure(
         ctx,
@@ -323,14 +324,6 @@ export const saeStep: Step = {
     return report.summary;
   },
 };
-
-/** "blocks.1.hook_resid_post" -> "L1 resid_post", for figure labels. */
-export function shortHook(hook: string): string {
-  return hook
-    .replace(/^blocks\.(\d+)\./, 'L$1 ')
-    .replace('mixer.', '')
-    .replace('hook_', '');
-}
 
 /** Heat map of the top latents' correlations: rows SAE x variable, columns rank, text the latent id. */
 function correlationHeatmap(rows: CorrelationRow[]): Spec {

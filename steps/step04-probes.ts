@@ -7,7 +7,7 @@
 import { encodeAll } from '../interp/sae/index.ts';
 import { evaluateProbe, type ProbeEval } from '../interp/probe-eval.ts';
 import { taskVariables } from '../interp/task-variables.ts';
-import { barChart, emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
+import { barChart, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
 import {
   loadActivations,
   loadCollections,
@@ -18,17 +18,15 @@ import {
   type ProbeRecord,
   type SaeRecord,
 } from './artefacts.ts';
-import { resolveHooks } from './hook-patterns.ts';
+import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { saveFigure, saveReport } from './report-io.ts';
-import { shortHook } from './step03-sae.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 export const probesStep: Step = {
-  id: 4,
-  name: 'probes',
-  title: 'sparse probes',
+  ...stepInfo('probes'),
   version: 2,
   needs: [2, 3],
   configKeys: ['probes', 'permutations'],
@@ -135,7 +133,7 @@ export const probesStep: Step = {
     ctx.progress('probes', total, total);
     ctx.writeJson('probes.json', records);
 
-    const report = emptyReport(4, 'sparse probes');
+    const report = ctx.report();
     const featuresName = (r: ProbeRecord) => (r.features === 'sae' ? `SAE ${r.saeKind}` : 'acts');
     for (const task of [...new Set(records.map((r) => r.task))]) {
       const mine = records.filter((r) => r.task === task);

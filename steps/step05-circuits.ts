@@ -7,20 +7,19 @@ import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
 import { jaccard, topByMagnitude } from '../interp/attribution.ts';
 import { attributionCircuits, attributionMaps, dominantChannels, probeCircuit, saeCircuit, type CircuitSpec } from '../interp/circuits.ts';
-import { emptyReport, fmt, barChart, heatmap } from '../interp/report/index.ts';
+import { fmt, barChart, heatmap } from '../interp/report/index.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { PROBES_DIR, SAE_DIR, loadProbeRecords, loadSaeRecord, loadSaeRecords, type Circuit } from './artefacts.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /** The task variable a circuit should carry: the answer. */
 const ANSWER_LABELS = ['copyToken', 'value'];
 
 export const circuitsStep: Step = {
-  id: 5,
-  name: 'circuits',
-  title: 'circuit selection',
+  ...stepInfo('circuits'),
   version: 1,
   needs: [1, 3, 4],
   configKeys: ['circuit', 'patching'],
@@ -31,7 +30,7 @@ export const circuitsStep: Step = {
     const circuits: Circuit[] = [];
     const attribution: { model: string; hook: string; layer: number; kind: string; values: number[] }[] = [];
     const overlapRows: { model: string; pair: string; jaccard: number }[] = [];
-    const report = emptyReport(5, 'circuit selection');
+    const report = ctx.report();
     const haveSae = existsSync(join(ctx.runDir, SAE_DIR, 'saes.json'));
     const haveProbes = existsSync(join(ctx.runDir, PROBES_DIR, 'probes.json'));
     const heatTasks = new Set<string>();

@@ -10,8 +10,7 @@
 // control (one-sided, circuit larger); Holm across every test of the step.
 // With --model (no step 5), the circuits come from a grad x activation attribution on the
 // checkpoint here, on sequences other than the ones patched.
-import { join } from 'node:path';
-import { attributionCircuits, attributionMaps, type CircuitSpec } from '../interp/circuits.ts';
+import type { CircuitSpec } from '../interp/circuits.ts';
 import {
   ANSWER_SOURCE,
   ablate,
@@ -28,14 +27,14 @@ import {
   type AblationKind,
   type Comparison,
 } from '../interp/patching.ts';
-import { emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
+import { fmt, intervalChart, type Claim } from '../interp/report/index.ts';
 import { holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
-import { CIRCUITS_DIR, type Circuit } from './artefacts.ts';
-import { readJson } from './files.ts';
-import { firstSeeds, studyModels, type StudyModel } from './models.ts';
+import { circuitsFor } from './circuits.ts';
+import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
-import type { Step, StepContext } from './step.ts';
+import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 interface EffectRow {
   model: string;
@@ -51,38 +50,10 @@ interface EffectRow {
   pHolm?: number;
 }
 
-/** The models patched: the first `seeds` seeds of each task (all of them with --model). */
-export function patchedModels(ctx: StepContext, seeds: number): StudyModel[] {
-  return firstSeeds(studyModels(ctx), seeds);
-}
-
-/** Step 5's circuits for a model, or (with --model) attribution circuits computed here. */
-export async function circuitsFor(ctx: StepContext, m: StudyModel, model: Awaited<ReturnType<StudyModel['load']>>): Promise<CircuitSpec[]> {
-  const { circuit: cc, patching: pc } = ctx.config;
-  if (!ctx.config.model) {
-    ctx.input(5);
-    return readJson<Circuit[]>(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json'))
-      .filter((c) => c.task === m.task && c.seed === m.seed)
-      .map((c) => ({
-        hook: c.hook,
-        positions: c.positions,
-        channels: c.channels,
-        directions: c.directions,
-        source: c.source,
-        scores: c.scores,
-        controls: c.controls.map((k) => ({ hook: c.hook, channels: k.channels, directions: k.directions })),
-      }));
-  }
-  const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`attribution/${m.label}`), pc.examples);
-  return attributionCircuits(model, await attributionMaps(model, m.task, batch), cc.size, cc.controls, ctx.rng(`controls/${m.label}`));
-}
-
 const circuitName = (c: CircuitSpec) => `${c.source}-${c.hook.endsWith('hook_h') ? 'state' : 'resid'}`;
 
 export const patchingStep: Step = {
-  id: 6,
-  name: 'patching',
-  title: 'activation patching',
+  ...stepInfo('patching'),
   version: 1,
   needs: [5],
   configKeys: ['circuit', 'patching'],
@@ -91,7 +62,7 @@ export const patchingStep: Step = {
     const pc = ctx.config.patching;
     const rows: EffectRow[] = [];
     const models = patchedModels(ctx, pc.seeds);
-    const report = emptyReport(6, 'activation patching');
+    const report = ctx.report();
     for (const [mIdx, m] of models.entries()) {
       const model = await m.load();
       try {

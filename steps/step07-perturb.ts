@@ -19,12 +19,14 @@ import {
   type Comparison,
 } from '../interp/patching.ts';
 import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
-import { emptyReport, fmt, type Claim, type Spec } from '../interp/report/index.ts';
+import { fmt, type Claim, type Spec } from '../interp/report/index.ts';
 import { bootstrapCI, holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
-import { circuitsFor, patchedModels } from './step06-patching.ts';
+import { circuitsFor } from './circuits.ts';
+import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 interface CurvePoint {
   model: string;
@@ -68,9 +70,7 @@ function bandChart(rows: CurvePoint[], title: string): Spec {
 }
 
 export const perturbStep: Step = {
-  id: 7,
-  name: 'perturb',
-  title: 'perturbation robustness',
+  ...stepInfo('perturb'),
   version: 2,
   needs: [5],
   configKeys: ['circuit', 'patching', 'perturb'],
@@ -79,7 +79,7 @@ export const perturbStep: Step = {
     const { patching: pc, perturb: qc } = ctx.config;
     const points: CurvePoint[] = [];
     const tests: { model: string; granularity: string; c: Comparison }[] = [];
-    const report = emptyReport(7, 'perturbation robustness');
+    const report = ctx.report();
     const models = patchedModels(ctx, pc.seeds);
     const top = Math.max(...qc.scales);
     for (const [mIdx, m] of models.entries()) {

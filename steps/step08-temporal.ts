@@ -7,7 +7,7 @@
 import type { Rng } from '../engine/random.ts';
 import { bootstrapCI, mean, permutationTest } from '../interp/stats.ts';
 import { getTask, type TaskBatch } from '../interp/tasks/index.ts';
-import { emptyReport, fmt, heatmap, lineChart, type Claim } from '../interp/report/index.ts';
+import { fmt, heatmap, lineChart, type Claim } from '../interp/report/index.ts';
 import {
   acausalMass,
   channelMap,
@@ -22,6 +22,7 @@ import {
 import { firstSeeds, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /**
  * Jacobian rows per output position: outputs wider than this (hidden size d for the residual
@@ -146,9 +147,7 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
 }
 
 export const temporalStep: Step = {
-  id: 8,
-  name: 'temporal',
-  title: 'temporal causality',
+  ...stepInfo('temporal'),
   version: 3,
   needs: [1],
   configKeys: ['temporal', 'model', 'permutations'],
@@ -160,7 +159,7 @@ export const temporalStep: Step = {
     for (const m of models) results.push(await studyOne(ctx, m));
     ctx.writeJson('temporal.json', results);
 
-    const report = emptyReport(8, 'temporal causality');
+    const report = ctx.report();
     const claims: Claim[] = [];
     for (const r of results) {
       const tag = r.label;

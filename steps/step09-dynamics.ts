@@ -19,10 +19,11 @@ import { spectralRadius } from '../interp/linalg.ts';
 import { bootstrapTwoSampleCI, permutationTest, quantiles } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { TRIGGER } from '../interp/tasks/induction.ts';
-import { barChart, emptyReport, fmt, histogram, type Claim, type Spec } from '../interp/report/index.ts';
+import { barChart, fmt, histogram, type Claim, type Spec } from '../interp/report/index.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /** Channels in the layer-step Jacobian (its size is channels * (conv kernel + state size)). */
 const JACOBIAN_CHANNELS = 12;
@@ -101,16 +102,14 @@ function eigenSpec(rows: { re: number; im: number; kind: string }[], title: stri
 }
 
 export const dynamicsStep: Step = {
-  id: 9,
-  name: 'dynamics',
-  title: 'dynamics',
+  ...stepInfo('dynamics'),
   version: 2,
   needs: [1],
   configKeys: ['dynamics', 'model', 'permutations'],
   appliesToModel: true,
   async run(ctx) {
     const models = studyModels(ctx);
-    const report = emptyReport(9, 'dynamics');
+    const report = ctx.report();
     const out: unknown[] = [];
     const claims: Claim[] = [];
     const jacTable: (string | number)[][] = [];

@@ -15,7 +15,7 @@ import { initMamba } from '../mamba/model.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDim, positionMask } from '../interp/patching.ts';
-import { emptyReport, fmt, heatmap, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
+import { fmt, heatmap, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { decoderDirections, trainSae, type Sae, type SaeKind } from '../interp/sae/index.ts';
 import {
   ckaFromStats,
@@ -35,6 +35,7 @@ import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeR
 import { byTask, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
+import { stepInfo } from './table.ts';
 
 const meanOf = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
 
@@ -143,16 +144,14 @@ function cosineHistogram(rows: { series: string; cosine: number }[], title: stri
 }
 
 export const reproducibilityStep: Step = {
-  id: 10,
-  name: 'reproducibility',
-  title: 'cross-seed reproducibility',
+  ...stepInfo('reproducibility'),
   version: 3,
   needs: [1, 2, 3, 5],
   configKeys: ['repro', 'sae', 'train', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
     const rc = ctx.config.repro;
-    const report = emptyReport(10, 'cross-seed reproducibility');
+    const report = ctx.report();
     const modelsByTask = byTask(studyModels(ctx));
     const tasks = [...modelsByTask.keys()];
     const kind = ctx.config.sae.kinds[0] as SaeKind;

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
-import { emptyReport, fmt, heatmap, intervalChart, type Claim } from '../interp/report/index.ts';
+import { fmt, heatmap, intervalChart, type Claim } from '../interp/report/index.ts';
 import type { Sae, SaeKind } from '../interp/sae/index.ts';
 import { pairedPermutationTest } from '../interp/stats.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
@@ -29,22 +29,21 @@ import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeR
 import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 const CIRCUIT_KIND = 'attribution-resid';
 
 type Row = Record<string, number | string | null>;
 
 export const transferStep: Step = {
-  id: 11,
-  name: 'transfer',
-  title: 'cross-task transfer',
+  ...stepInfo('transfer'),
   version: 3,
   needs: [1, 2, 3, 5],
   configKeys: ['transfer', 'sae', 'train', 'probes', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
     const tc = ctx.config.transfer;
-    const report = emptyReport(11, 'cross-task transfer');
+    const report = ctx.report();
     // one model per task: its lowest seed
     const models = firstSeeds(studyModels(ctx), 1);
     const tasks = models.map((m) => m.task);

@@ -3,14 +3,13 @@
 // family, applies Holm and Benjamini-Hochberg corrections across it, and shows every estimate next
 // to its control.
 import { benjaminiHochberg, holm } from '../interp/stats.ts';
-import { emptyReport, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
+import { fmt, intervalChart, type Claim } from '../interp/report/index.ts';
 import { loadReports, saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 export const statisticsStep: Step = {
-  id: 13,
-  name: 'statistics',
-  title: 'controls and statistics',
+  ...stepInfo('statistics'),
   version: 1,
   needs: [],
   alwaysRun: true,
@@ -23,7 +22,7 @@ export const statisticsStep: Step = {
     const tested = claims.filter((c) => c.p !== undefined);
     const pHolm = holm(tested.map((c) => c.p!));
     const pBh = benjaminiHochberg(tested.map((c) => c.p!));
-    const report = emptyReport(13, 'controls and statistics');
+    const report = ctx.report();
     report.tables.push({
       title: `All ${claims.length} claims of the run; ${tested.length} with p-values corrected as one family`,
       columns: [

@@ -2,7 +2,7 @@
 // and sequence length grow (one axis at a time), fits time and memory per token as power laws of
 // the forward FLOPs per token, and projects the cost of each step of this run's configuration for
 // the state-spaces checkpoints from 130M to 2.8B parameters.
-import { barChart, emptyReport, fmt, lineChart } from '../interp/report/index.ts';
+import { barChart, fmt, lineChart } from '../interp/report/index.ts';
 import {
   fitCost,
   fitLinear,
@@ -16,6 +16,7 @@ import {
 import type { RunConfig } from './config.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
+import { stepInfo } from './table.ts';
 
 /** The model work each step of this configuration does on one model, in tokens. */
 export function workloads(c: RunConfig, hidden: number): StepWorkload[] {
@@ -78,9 +79,7 @@ export function scaleGrid(c: RunConfig): (ShapePoint & { axis: string })[] {
 const hours = (s: number) => s / 3600;
 
 export const scaleupStep: Step = {
-  id: 14,
-  name: 'scaleup',
-  title: 'scale-up plan',
+  ...stepInfo('scaleup'),
   version: 3,
   needs: [],
   configKeys: ['scale', 'train', 'collect', 'patching', 'perturb', 'temporal', 'dynamics', 'circuit'],
@@ -115,7 +114,7 @@ export const scaleupStep: Step = {
     const projections = project(fwd, train, mem, (hidden) => workloads(ctx.config, hidden));
     ctx.writeJson('projection.json', { fits: { forward: fwd, train, memory: mem }, workloads: workloads(ctx.config, 768), projections });
 
-    const report = emptyReport(14, 'scale-up plan');
+    const report = ctx.report();
     const figs = report.figures;
     for (const axis of ['hidden', 'layers', 'seqLen'] as const) {
       const pts = rows

@@ -1,34 +1,24 @@
-// Steps 3 (SAEs) and 4 (sparse probes) on the quick run: the content of saes.json, probes.json,
-// the SAE files, the figures and the claims.
+// Step 3 (steps/step03-sae.ts) on the quick run: the content of saes.json and the SAE files, the
+// figures, the claims and the top examples.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import type { StepReport } from '../../interp/report/index.ts';
-import { loadCollections, loadProbeRecords, loadSaeRecord, loadSaeRecords, PROBES_DIR, SAE_DIR } from '../../steps/artefacts.ts';
+import { loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
 import { EXPLAINED_VARIANCE_FLOOR } from '../../steps/step03-sae.ts';
 import { quickRun } from '../helpers/quick-run.ts';
+import { checkClaims, checkFigures, readIn } from '../helpers/step-report.ts';
 
 mi.setBackend(mi.cpuBackend());
 
+/** The report: a summary, two or more SVG figures, and claims with test, control, interval, p and control estimate. */
 function checkReport(dir: string): StepReport {
-  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as StepReport;
+  const report = readIn<StepReport>(dir, 'report.json');
   assert.ok(report.summary.length > 0);
-  assert.ok(report.figures.length >= 2, 'figures');
-  for (const f of report.figures) {
-    const svg = readFileSync(join(dir, f.file), 'utf8');
-    assert.ok(svg.startsWith('<svg') && svg.length > 1000 && svg.includes('<path'), `${f.file} is a non-empty SVG`);
-  }
-  assert.ok(report.claims.length > 0, 'claims');
-  for (const c of report.claims) {
-    assert.ok(c.test.length > 0 && c.control.length > 0, `claim "${c.statement}" names its test and control`);
-    assert.ok(
-      c.interval[0] <= c.estimate + 1e-12 && c.estimate <= c.interval[1] + 1e-12,
-      `claim "${c.statement}": interval [${c.interval}] around ${c.estimate}`,
-    );
-    assert.ok(c.p! > 0 && c.p! <= 1 && Number.isFinite(c.controlEstimate));
-  }
+  checkFigures(dir, report, { atLeast: 2, minChars: 1000, path: true });
+  checkClaims(report, { atLeastOne: true, finiteControl: true });
   return report;
 }
 
@@ -90,50 +80,6 @@ test('step 3: report, figures, claims and top examples', async () => {
   for (const e of examples) {
     for (const x of e.examples) assert.ok(x.activation > 0 && x.context.length >= 1 && x.context.length <= x.position + 1);
   }
-});
-
-test('step 4: probes held-out scores in range, selected dims valid, the induction trigger probe beats its control', async () => {
-  const run = await quickRun();
-  const probes = loadProbeRecords(run);
-  assert.ok(probes.length > 0);
-  const saes = loadSaeRecords(run);
-  const collections = loadCollections(run);
-  assert.ok(
-    probes.some((p) => p.features === 'sae'),
-    'probes on SAE latents',
-  );
-  for (const p of probes) {
-    const name = `${p.task}-s${p.seed} ${p.hook} ${p.features} ${p.variable}`;
-    if (p.metric === 'accuracy') {
-      assert.is(p.kind, 'logistic');
-      assert.ok(p.heldOut >= 0 && p.heldOut <= 1 && p.control! >= 0 && p.control! <= 1, name);
-      assert.ok(p.chance >= 0.5 && p.chance <= 1, `${name}: chance ${p.chance}`);
-    } else {
-      assert.ok(p.kind === 'lasso' || p.kind === 'elasticnet');
-      assert.ok(p.heldOut <= 1 && Number.isFinite(p.heldOut) && p.control! <= 1, name);
-    }
-    assert.ok(p.interval![0] <= p.heldOut && p.heldOut <= p.interval![1], `${name}: interval`);
-    const cols =
-      p.features === 'activations'
-        ? collections.find((c) => c.task === p.task && c.seed === p.seed)!.hooks.find((h) => h.name === p.hook)!.dim
-        : saes.find((s) => s.task === p.task && s.seed === p.seed && s.hook === p.hook && s.kind === p.saeKind)!.latents;
-    assert.is(p.coefficients.length, p.selected.length);
-    for (let i = 0; i < p.selected.length; i++) {
-      assert.ok(Number.isInteger(p.selected[i]) && p.selected[i] >= 0 && p.selected[i] < cols, `${name}: dim ${p.selected[i]} of ${cols}`);
-      assert.ok(p.coefficients[i] !== 0 && Number.isFinite(p.coefficients[i]));
-      if (i) assert.ok(p.selected[i] > p.selected[i - 1]);
-    }
-  }
-  const trigger = probes.filter((p) => p.task === 'induction' && p.variable === 'isTrigger' && p.features === 'activations');
-  assert.ok(trigger.length > 0, 'induction isTrigger probes');
-  for (const p of trigger) {
-    assert.ok(
-      p.heldOut > p.control! && p.interval![0] > p.controlInterval![1],
-      `isTrigger ${p.hook} s${p.seed}: ${p.heldOut} vs control ${p.control}`,
-    );
-    assert.ok(p.heldOut > 0.8 && p.selected.length > 0);
-  }
-  checkReport(join(run, PROBES_DIR));
 });
 
 test.run();

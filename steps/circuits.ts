@@ -1,0 +1,31 @@
+// The circuits steps 6 (patching) and 7 (perturbation) study for a model: step 5's, or, with
+// --model (no step 5), grad x activation attribution circuits computed on the checkpoint in the
+// calling step, from its own random streams.
+import { join } from 'node:path';
+import { attributionCircuits, attributionMaps, type CircuitSpec } from '../interp/circuits.ts';
+import { getTask } from '../interp/tasks/index.ts';
+import { CIRCUITS_DIR, type Circuit } from './artefacts.ts';
+import { readJson } from './files.ts';
+import type { StudyModel } from './models.ts';
+import type { StepContext } from './step.ts';
+
+/** Step 5's circuits for a model, or (with --model) attribution circuits computed here. */
+export async function circuitsFor(ctx: StepContext, m: StudyModel, model: Awaited<ReturnType<StudyModel['load']>>): Promise<CircuitSpec[]> {
+  const { circuit: cc, patching: pc } = ctx.config;
+  if (!ctx.config.model) {
+    ctx.input(5);
+    return readJson<Circuit[]>(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json'))
+      .filter((c) => c.task === m.task && c.seed === m.seed)
+      .map((c) => ({
+        hook: c.hook,
+        positions: c.positions,
+        channels: c.channels,
+        directions: c.directions,
+        source: c.source,
+        scores: c.scores,
+        controls: c.controls.map((k) => ({ hook: c.hook, channels: k.channels, directions: k.directions })),
+      }));
+  }
+  const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`attribution/${m.label}`), pc.examples);
+  return attributionCircuits(model, await attributionMaps(model, m.task, batch), cc.size, cc.controls, ctx.rng(`controls/${m.label}`));
+}

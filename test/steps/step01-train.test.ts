@@ -1,0 +1,73 @@
+// Step 1 (steps/step01-train.ts) on the quick run: trained models and their records, checkpoints
+// that reproduce the recorded accuracy, figures and claims.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as mi from '../../engine/index.ts';
+import { evaluateJobAt, RECORD_FILE, type TaskModelRecord } from '../../interp/train-task.ts';
+import type { StepReport } from '../../interp/report/index.ts';
+import { loadTrainedModel, loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
+import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES } from '../../steps/config.ts';
+import { quickRun } from '../helpers/quick-run.ts';
+
+mi.setBackend(mi.cpuBackend());
+const quick = mergeConfig(DEFAULT_CONFIG, QUICK_OVERRIDES, 'quick');
+
+const readReport = (dir: string, step: string) => JSON.parse(readFileSync(join(dir, step, 'report.json'), 'utf8')) as StepReport;
+
+test('step 1: one model per task and seed, accuracies in [0, 1], induction above chance for every seed', async () => {
+  const dir = await quickRun();
+  const models = loadTrainedModels(dir);
+  assert.is(models.length, quick.tasks.length * quick.train.seeds);
+  for (const m of models) {
+    assert.ok(m.accuracy >= 0 && m.accuracy <= 1, `${m.task}-s${m.seed} accuracy ${m.accuracy}`);
+    assert.ok(m.chance > 0 && m.chance < 1);
+    assert.equal(
+      m.lengthAccuracy.map((l) => l.seqLen),
+      quick.train.lengthGeneralisation,
+    );
+    for (const l of m.lengthAccuracy) assert.ok(l.accuracy >= 0 && l.accuracy <= 1);
+    assert.ok(Number.isFinite(m.finalLoss) && m.trainSeconds > 0);
+    assert.is(m.taskOptions.seqLen, quick.train.seqLen);
+    assert.ok(existsSync(join(dir, TRAIN_DIR, m.dir, 'loss.json')));
+  }
+  for (const m of models.filter((x) => x.task === 'induction')) {
+    assert.ok(m.accuracy > Math.min(0.9, 3 * m.chance), `induction-s${m.seed}: accuracy ${m.accuracy} vs chance ${m.chance}`);
+  }
+});
+
+test('step 1: checkpoints load and reproduce the recorded accuracy on the held-out data', async () => {
+  const dir = await quickRun();
+  for (const m of loadTrainedModels(dir).filter((x) => x.task === 'induction')) {
+    const record = JSON.parse(readFileSync(join(dir, TRAIN_DIR, m.dir, RECORD_FILE), 'utf8')) as TaskModelRecord;
+    const model = await loadTrainedModel(dir, m);
+    try {
+      const again = await evaluateJobAt(model, record.job, m.taskOptions.seqLen);
+      assert.is(again.accuracy, m.accuracy);
+      assert.equal(again.perSequence, record.perSequence);
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
+test('step 1: figures are non-empty SVG; each task claim carries a test, an interval and the chance control', async () => {
+  const dir = await quickRun();
+  const report = readReport(dir, TRAIN_DIR);
+  assert.is(report.figures.length, 2 * quick.tasks.length);
+  for (const f of report.figures) {
+    const svg = readFileSync(join(dir, TRAIN_DIR, f.file), 'utf8');
+    assert.ok(svg.startsWith('<svg') && svg.length > 1000 && svg.includes('<path'), f.file);
+  }
+  assert.is(report.claims.length, quick.tasks.length);
+  for (const c of report.claims) {
+    assert.ok(c.test.length > 0 && c.control.length > 0);
+    assert.ok(c.interval[0] <= c.estimate && c.estimate <= c.interval[1], c.statement);
+    assert.ok(c.p! > 0 && c.p! <= 1 && c.pAdjusted! >= c.p!);
+  }
+  const ind = report.claims.find((c) => c.statement.startsWith('induction'))!;
+  assert.ok(ind.supported && ind.interval[0] > ind.controlEstimate!, ind.statement);
+});
+
+test.run();

@@ -1,0 +1,72 @@
+// Step 10 (steps/step10-reproducibility.ts) on the quick run: cross-seed reproducibility (SAE
+// matching, CKA, circuit overlap), checked for content: CKA of a model with itself is 1, fractions
+// in [0, 1], intervals ordered, figures present, claims complete.
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { StepReport } from '../../interp/report/index.ts';
+import { quickRun } from '../helpers/quick-run.ts';
+import { assertInInterval, assertInUnit, checkFigures, checkOrderedClaims, readIn } from '../helpers/step-report.ts';
+
+/** The report: this step's, a summary, SVG figures, claims with test, control and ordered interval. */
+function checkReport(dir: string, step: number) {
+  const report = readIn<StepReport>(dir, 'report.json');
+  assert.is(report.step, step);
+  assert.ok(report.summary.length > 0);
+  checkFigures(dir, report);
+  checkOrderedClaims(report);
+  return report;
+}
+
+interface Repro {
+  threshold: number;
+  sae: {
+    task: string;
+    shared: number;
+    sharedInterval: number[];
+    control: number;
+    controlInterval: number[];
+    cosines: number[];
+    latents: number;
+  }[];
+  cka: (
+    | { task: string; layer: number; cka: number; interval: number[]; control: number; controlInterval: number[]; self: number }
+    | { task: string; matrix: number[][] }
+  )[];
+  circuits: { channelJaccard: number; interval: number[]; control: number; positionJaccard: number }[];
+}
+
+test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds', async () => {
+  const dir = join(await quickRun(), 'step-10-reproducibility');
+  const r = readIn<Repro>(dir, 'reproducibility.json');
+  assert.ok(r.sae.length >= 3, 'a seed pair per task');
+  for (const s of r.sae) {
+    assertInUnit(s.shared, 'shared fraction');
+    assertInUnit(s.control, 'control fraction');
+    assertInInterval(s.sharedInterval, s.shared, `${s.task} shared`);
+    assertInInterval(s.controlInterval, s.control, `${s.task} control`);
+    assert.is(s.cosines.length, s.latents, 'one matched cosine per latent');
+    assert.ok(s.cosines.every((c) => c >= -1 - 1e-6 && c <= 1 + 1e-6));
+  }
+  const layers = r.cka.filter((x): x is Extract<Repro['cka'][number], { layer: number }> => 'layer' in x);
+  assert.ok(layers.length >= 3);
+  for (const c of layers) {
+    assert.ok(Math.abs(c.self - 1) < 1e-9, `CKA of a model with itself is 1 (${c.self})`);
+    assertInUnit(c.cka, 'CKA');
+    assertInUnit(c.control, 'control CKA');
+    assertInInterval(c.interval, c.cka, 'CKA interval');
+    assertInInterval(c.controlInterval, c.control, 'control CKA interval');
+  }
+  for (const m of r.cka.filter((x): x is { task: string; matrix: number[][] } => 'matrix' in x)) {
+    for (const row of m.matrix) for (const v of row) assertInUnit(v, 'CKA matrix entry');
+  }
+  for (const c of r.circuits) {
+    assertInUnit(c.channelJaccard, 'channel Jaccard');
+    assertInUnit(c.positionJaccard, 'position Jaccard');
+    assertInUnit(c.control, 'random Jaccard');
+    assertInInterval(c.interval, c.channelJaccard, 'Jaccard interval');
+  }
+  checkReport(dir, 10);
+});
+
+test.run();
