@@ -3,9 +3,8 @@
 // and backward. Each baseline is measured in the same run as what it is compared with.
 //   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
 //   bench/RESULTS.md with this run's table)
-import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
-import { writeResultsSection } from './results-file.ts';
+import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
@@ -13,7 +12,7 @@ import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matm
 import { threadsReady } from '../engine/cpu/threads.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 
-const { quick = false, write = false } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } }).values;
+const { quick, write } = benchFlags('bench/cpu.ts');
 const rng = new mi.Rng('bench/cpu');
 
 /** Median wall time of fn in ms, over at least `iterations` runs and `timeMs` of running. */

@@ -4,8 +4,7 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. Compared in the written
 // section with the PyTorch CPU figures of ../shared/notes/peers.md.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
-import { parseArgs } from 'node:util';
-import { writeResultsSection } from './results-file.ts';
+import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { cpus, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
@@ -16,7 +15,7 @@ import { initMamba, type MambaLM } from '../mamba/model.ts';
 import { disposeCache } from '../mamba/recurrent.ts';
 import { nextTokenLoss } from '../mamba/train.ts';
 
-const { quick = false, write = false } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } }).values;
+const { quick, write } = benchFlags('bench/model.ts');
 
 async function median(name: string, fn: () => Promise<void> | void, iterations: number): Promise<number> {
   const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });

@@ -4,15 +4,14 @@
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
 //   npx tsx bench/webgpu.ts [--quick] [--write]   (--write replaces the "## WebGPU vs CPU" section
 //   of bench/RESULTS.md)
-import { parseArgs } from 'node:util';
-import { writeResultsSection } from './results-file.ts';
+import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.ts';
 
-const { quick = false, write = false } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } }).values;
+const { quick, write } = benchFlags('bench/webgpu.ts');
 const rng = new mi.Rng('bench/webgpu');
 const gpu = await createWebGpuBackend().catch((e: Error) => {
   console.error(`bench/webgpu: no WebGPU adapter (${e.message})`);

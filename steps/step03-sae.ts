@@ -312,7 +312,7 @@ export const saeStep: Step = {
       `SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units). Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord).`,
     );
     report.notes.push(
-      `Explained variance floor: every SAE of the --quick run has 1 - FVU >= ${EXPLAINED_VARIANCE_FLOOR} (checked by test/steps/sae-probes.test.ts).`,
+      `Explained variance floor: every SAE of the --quick run has 1 - FVU >= ${EXPLAINED_VARIANCE_FLOOR} (checked by test/steps/step03-sae.test.ts).`,
     );
     report.notes.push(
       'Task variables (interp/task-variables.ts): indicator labels as 0/1 over all positions, token-valued labels as the upper-half bit of the token id where they apply, other labels as numbers where they apply.',

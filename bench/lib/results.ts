@@ -1,0 +1,31 @@
+// What the benchmark scripts share (bench/index.ts runs every file in bench/ but not this folder):
+// their flags, and bench/RESULTS.md, where each owns one "## " section and replaces only that one,
+// leaving the others as they are.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+/** --quick (fewer sizes and iterations) and --write (update bench/RESULTS.md); anything else is one error line, exit 2. */
+export function benchFlags(script: string): { quick: boolean; write: boolean } {
+  try {
+    const { values } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } });
+    return { quick: values.quick ?? false, write: values.write ?? false };
+  } catch (e) {
+    console.error(`${script}: ${(e as Error).message.split('\n')[0]} (flags: --quick, --write)`);
+    process.exit(2);
+  }
+}
+
+/** Replaces (or appends) the section that starts with `heading` (e.g. "## Model") with `section`. */
+export function writeResultsSection(heading: string, section: string): void {
+  const path = new URL('../RESULTS.md', import.meta.url);
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n\n';
+  const start = old.indexOf(heading);
+  let next: string;
+  if (start < 0) next = `${old.trimEnd()}\n\n${section}`;
+  else {
+    const after = old.indexOf('\n## ', start + 1);
+    next = old.slice(0, start) + section + (after < 0 ? '' : `\n${old.slice(after + 1)}`);
+  }
+  writeFileSync(path, next.replace(/\n{3,}/g, '\n\n'));
+  console.log(`wrote the "${heading}" section of bench/RESULTS.md`);
+}
