@@ -42,7 +42,7 @@ async function buildPage(): Promise<void> {
       {
         name: 'library-from-bundle',
         setup(b) {
-          b.onResolve({ filter: /engine\/browser\.ts$/ }, (args) =>
+          b.onResolve({ filter: /(^|\/)browser\.ts$/ }, (args) =>
             resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
           );
         },
