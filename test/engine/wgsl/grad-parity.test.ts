@@ -1,5 +1,5 @@
 // Gradients on WebGPU against the CPU backend's for every case of the op table
-// (test/helpers/op-cases.ts, the one test/engine/gradcheck.test.ts checks in float64): the same inputs,
+// (test/engine/grad-cases.ts, the one test/engine/X.test.ts checks in float64 for each op file X): the same inputs,
 // built in float32, the gradient of sum(f(...xs) * w) for a fixed random cotangent w, pulled back
 // with mi.vjp on each backend. Int32 inputs (indices, targets) and inputs marked constant (masks)
 // are passed as constants, not differentiated.
@@ -15,7 +15,7 @@ import type { Backend } from '../../../engine/backend.ts';
 import type { TypedArray } from '../../../engine/dtype.ts';
 import { shapeStr } from '../../../engine/shape.ts';
 import { asSpec, buildInput } from '../../helpers/gradcheck.ts';
-import { opCases, type OpCase } from '../op-cases.ts';
+import { ALL_GRAD_CASES, type GradCase } from '../grad-cases.ts';
 import { getWebGpu } from '../../helpers/webgpu.ts';
 
 const gpu = await getWebGpu();
@@ -42,7 +42,7 @@ interface Grads {
  * `backend`. Inputs and w come from seeds named after the case, so both backends get the same
  * float32 values.
  */
-async function gradsOn(backend: Backend, [name, f, inputs]: OpCase): Promise<Grads> {
+async function gradsOn(backend: Backend, [name, f, inputs]: GradCase): Promise<Grads> {
   const prev = mi.getBackend();
   mi.setBackend(backend); // inputs, number operands and scalars made inside f land here
   try {
@@ -112,7 +112,7 @@ function compareGrads(name: string, got: Grads, want: Grads, tol: number): void 
   });
 }
 
-for (const c of opCases) {
+for (const c of ALL_GRAD_CASES) {
   const [name] = c;
   if (SKIPPED[name]) continue;
   Parity(name, async () => {
@@ -129,10 +129,10 @@ for (const c of opCases) {
 }
 
 Parity('every skipped or loosened case is in the table, and every other case ran above', () => {
-  const names = new Set(opCases.map(([n]) => n));
+  const names = new Set(ALL_GRAD_CASES.map(([n]) => n));
   for (const n of [...Object.keys(SKIPPED), ...Object.keys(LOOSER)])
-    assert.ok(names.has(n), `"${n}" is not a case of test/helpers/op-cases.ts`);
-  assert.ok(opCases.length - Object.keys(SKIPPED).length > 100, `only ${opCases.length} cases`);
+    assert.ok(names.has(n), `"${n}" is not a case of test/engine/grad-cases.ts`);
+  assert.ok(ALL_GRAD_CASES.length - Object.keys(SKIPPED).length > 100, `only ${ALL_GRAD_CASES.length} cases`);
 });
 
 Parity('the comparison fails on a gradient off by 2e-4 of its scale, naming case, input and element', () => {
