@@ -8,6 +8,8 @@
 //   test/engine/wgsl/kernels.test.ts    WebGPU in Node vs the CPU backend
 //   test/browser/page.ts                WebGPU in headless Chromium vs the CPU backend (reported to
 //                                       test/browser/kernels.test.ts)
+//   test/engine/wgsl/storage-limit.test.ts  the WGSL plans of every case; the fused kernels' cases on
+//                                       a device limited to 8 storage buffers
 //   (a WebAssembly CPU backend, when there is one, vs the TypeScript CPU kernels)
 //
 // Each case draws its inputs from its own seeded generator (named after the kernel and the case),
@@ -25,7 +27,8 @@
 //                  against the scale of its tensor; tol = 1e-5 unless the case says why it is looser.
 //   EXACT          every element identical (Object.is).
 // Both kinds of relative check are kept: the fused kernels (softmax to scan) have cases of each,
-// with different inputs, as the two suites that were merged here had them.
+// with different inputs, as the two suites that were merged here had them (the rel(scale) ones are
+// named "..., scaled").
 //
 // Browser-safe: no node: imports, no test runner.
 import type { TypedArray } from '../../engine/dtype.ts';
