@@ -29,7 +29,7 @@ export const BROWSER_OPTIONS: BuildOptions = {
 export const libraryFromBundle: Plugin = {
   name: 'library-from-bundle',
   setup(b) {
-    b.onResolve({ filter: /browser\.ts$/ }, (args) =>
+    b.onResolve({ filter: /(^|\/)browser\.ts$/ }, (args) =>
       resolve(args.resolveDir, args.path) === ENTRY ? { path: './mamba-interp.js', external: true } : undefined,
     );
   },

@@ -2,9 +2,9 @@
 // bundle (the test's esbuild build maps browser.ts to ./mamba-interp.js, so this page loads
 // mamba-interp.js as built) and exposes one function the test calls with page.evaluate: the tiny
 // checkpoint fetched from the same origin and run on the page's CPU and WebGPU backends, then the
-// kernel parity cases on the page's WebGPU.
+// kernel parity cases of test/engine/kernel-cases.ts on the page's WebGPU against its CPU backend.
 import * as MI from '../../browser.ts';
-import { runKernelCases, type CaseResult } from './kernel-cases.ts';
+import { runKernelCases, type CaseResult } from '../engine/kernel-cases.ts';
 
 export interface PageReport {
   /** the WebGPU backend's description of its adapter */
@@ -61,11 +61,15 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   const model = performance.now() - t0;
   t0 = performance.now();
   let first: MI.Backend | null = onGpu.error ? null : gpu;
-  const cases = await runKernelCases(async () => {
-    const b = first ?? (await newGpu());
-    first = null;
-    return b;
-  }, cpu);
+  const cases = await runKernelCases(
+    async () => {
+      const b = first ?? (await newGpu());
+      first = null;
+      return b;
+    },
+    cpu,
+    { labels: ['gpu', 'cpu'] },
+  );
   const kernels = performance.now() - t0;
   return {
     adapter: gpu.description,

@@ -1,11 +1,16 @@
 // The blocked CPU matmul kernel against the textbook loop (one float64 sum over k in order, rounded
 // once): bit-identical for float64 and float32, for every transpose, edge sizes that do not fill a
-// 4x4 tile, and broadcast or per-batch operands.
+// 4x4 tile, and broadcast or per-batch operands. Then the ops of engine/ops/matmul.ts (matmul,
+// linear): forward values, errors and gradient checks.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matmul } from '../../engine/cpu/kernels/matmul.ts';
 import type { KernelParams } from '../../engine/kernels.ts';
 import * as mi from '../../engine/index.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { gradcheckPoisoned } from '../helpers/gradcheck.ts';
+import { assertClose, f32, f64, FLOATS, randnOf, throwsNaming, vals, type Mismatch } from '../helpers/ops.ts';
+import { GRAD_CASES } from './grad-cases.ts';
 
 const test = suite('cpu matmul kernel');
 const rng = new mi.Rng('cpu-matmul');
@@ -161,3 +166,91 @@ test('the few-rows path (M <= 8, no packing) over long rows, every transpose, 8-
 });
 
 test.run();
+
+// ---- the ops (engine/ops/matmul.ts): matmul and linear -------------------------------------------------
+// Forward values against a triple loop (float64 and float32), batch broadcasting and 1-D operands,
+// the errors, and the gradient checks (test/engine/grad-cases.ts, float64 finite differences).
+const ops = suite('matmul and linear ops');
+const rnd = randnOf(new mi.Rng('ops-test/matmul'));
+
+function matmulRef(a: number[][], b: number[][]): number[] {
+  return a.flatMap((row) => b[0].map((_, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
+}
+const rowsOf = (t: Tensor, trans: boolean): number[][] => {
+  const [r, c] = t.shape.slice(-2);
+  const d = t.dataSync();
+  return trans
+    ? Array.from({ length: c }, (_, i) => Array.from({ length: r }, (_, j) => d[j * c + i]))
+    : Array.from({ length: r }, (_, i) => Array.from(d.subarray(i * c, i * c + c)));
+};
+for (const dtype of FLOATS) {
+  ops(`matmul ${dtype}: every transA/transB combination against a triple loop`, () =>
+    mi.tidy(() => {
+      for (const transA of [false, true])
+        for (const transB of [false, true]) {
+          // 7 x 300 x 5 crosses the CPU kernel's 4-row and 256-column panels
+          const a = rnd(transA ? [300, 7] : [7, 300], dtype),
+            b = rnd(transB ? [5, 300] : [300, 5], dtype);
+          const want = matmulRef(rowsOf(a, transA), rowsOf(b, transB));
+          assertClose(
+            `matmul ${transA} ${transB}`,
+            mi.matmul(a, b, { transA, transB }).dataSync(),
+            want,
+            dtype === 'float64' ? 1e-12 : 1e-5,
+            1e-4,
+          );
+        }
+    }),
+  );
+}
+
+ops('matmul broadcasts batch axes and handles 1-D operands', () =>
+  mi.tidy(() => {
+    const a = rnd([2, 1, 3, 4], 'float64'),
+      b = rnd([3, 4, 2], 'float64');
+    const y = mi.matmul(a, b);
+    assert.equal(y.shape, [2, 3, 3, 2]);
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 3; j++) {
+        const want = matmulRef(
+          rowsOf(mi.reshape(mi.slice(a, 0, i, i + 1), [3, 4]), false),
+          rowsOf(mi.reshape(mi.slice(b, 0, j, j + 1), [4, 2]), false),
+        );
+        assertClose(`batch ${i},${j}`, mi.reshape(mi.slice(mi.slice(y, 0, i, i + 1), 1, j, j + 1), [6]).dataSync(), want, 1e-12);
+      }
+    const v = mi.tensor([1, 2, 3], [3], { dtype: 'float64' });
+    const m = mi.tensor(
+      [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ],
+      [3, 2],
+      { dtype: 'float64' },
+    );
+    assert.equal(vals(mi.matmul(v, m)), [4, 5]);
+    assert.equal(vals(mi.matmul(m, mi.tensor([1, 2], [2], { dtype: 'float64' }), {})), [1, 2, 3]);
+    const dot = mi.matmul(v, v);
+    assert.equal(dot.shape, []);
+    assert.equal(vals(dot), [14]);
+    const lin = mi.linear(mi.reshape(v, [1, 3]), mi.transpose(m), mi.tensor([10, 20], [2], { dtype: 'float64' }));
+    assert.equal(vals(lin), [14, 25]);
+  }),
+);
+
+const mismatches: Mismatch[] = [
+  ['matmul inner dimensions', () => mi.matmul(f32([2, 3]), f32([4, 5])), 'matmul', '[2,3]', '[4,5]'],
+  ['matmul inner dimensions, transposed', () => mi.matmul(f32([2, 3]), f32([4, 5]), { transB: true }), 'matmul', '[2,3]', '[4,5]^T'],
+  ['matmul batch shapes', () => mi.matmul(f32([2, 3, 4]), f32([3, 4, 5])), 'matmul', '[2,3,4]', '[3,4,5]'],
+  ['matmul dtypes', () => mi.matmul(f32([2, 2]), f64([2, 2])), 'matmul', 'float32[2,2]', 'float64[2,2]'],
+  ['matmul scalar', () => mi.matmul(f32([]), f32([2, 2])), 'matmul', '[]', '[2,2]'],
+  ['linear', () => mi.linear(f32([2, 3]), f32([4, 5])), 'linear', '[2,3]', '[4,5]'],
+];
+for (const [name, fn, ...fragments] of mismatches) ops(`error: ${name}`, () => mi.tidy(() => throwsNaming(fn, ...fragments)));
+
+for (const [name, f, inputs] of GRAD_CASES.matmul)
+  ops(`gradcheck: ${name}`, () => {
+    gradcheckPoisoned(name, f, inputs);
+  });
+
+ops.run();

@@ -170,3 +170,83 @@ test('optimiser state does not grow with steps: SGD momentum buffers are reused'
 });
 
 test.run();
+
+// ---- tidy, keep and noGrad -------------------------------------------------------------------------
+const scopes = suite('tidy, keep and noGrad');
+const f32 = (shape: number[], v = 1) => mi.full(shape, v);
+
+scopes('tidy disposes intermediates and keeps returned tensors (direct, in arrays and objects)', () => {
+  const before = mi.liveTensorCount();
+  const x = f32([3], 2);
+  let inner: mi.Tensor | null = null;
+  const out = mi.tidy(() => {
+    inner = mi.mul(x, 3);
+    const y = mi.add(inner, 1);
+    return { y, list: [mi.exp(y)], n: 5 };
+  });
+  assert.ok(inner!.disposed, 'intermediate disposed');
+  assert.not.ok(x.disposed, 'input made outside kept');
+  assert.equal([...out.y.dataSync()], [7, 7, 7]);
+  assert.not.ok(out.list[0].disposed);
+  assert.is(mi.liveTensorCount(), before + 3);
+  x.dispose();
+  out.y.dispose();
+  out.list[0].dispose();
+  assert.is(mi.liveTensorCount(), before);
+});
+
+scopes('nested tidy hands its result to the enclosing scope; keep() escapes every scope', () => {
+  const before = mi.liveTensorCount();
+  let fromInner: mi.Tensor | null = null;
+  let kept: mi.Tensor | null = null;
+  mi.tidy(() => {
+    fromInner = mi.tidy(() => mi.add(f32([2]), 1));
+    assert.not.ok(fromInner.disposed, 'alive in the outer scope');
+    kept = mi.keep(f32([2], 4));
+  });
+  assert.ok(fromInner!.disposed, 'disposed when the outer scope ends');
+  assert.not.ok(kept!.disposed);
+  kept!.dispose();
+  assert.is(mi.liveTensorCount(), before);
+});
+
+scopes('tidy disposes what it made when fn throws', () => {
+  const before = mi.liveTensorCount();
+  assert.throws(
+    () =>
+      mi.tidy(() => {
+        f32([4]);
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
+  assert.is(mi.liveTensorCount(), before);
+});
+
+scopes('backward inside tidy frees every intermediate cotangent', () => {
+  const x = mi.tensor([1, 2, 3], [3], { dtype: 'float64', requiresGrad: true });
+  const before = mi.liveTensorCount();
+  mi.tidy(() => mi.backward(mi.sum(mi.mul(mi.exp(mi.add(x, x)), x))));
+  assert.is(mi.liveTensorCount(), before + 1, 'only x.grad survives');
+  assert.ok(x.grad && !x.grad.disposed);
+  x.dispose();
+});
+
+scopes('noGrad records nothing', () => {
+  const x = mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true });
+  const y = mi.noGrad(() => mi.exp(mi.mul(x, 2)));
+  assert.is(y.node, null);
+  assert.not.ok(y.requiresGrad);
+  assert.ok(mi.isGradEnabled(), 'recording is back on afterwards');
+  assert.throws(() => mi.backward(mi.sum(y)), /does not depend on any tensor that requires a gradient/);
+  assert.throws(
+    () =>
+      mi.noGrad(() => {
+        throw new Error('inside');
+      }),
+    /inside/,
+  );
+  assert.ok(mi.isGradEnabled(), 'recording is back on after a throw');
+});
+
+scopes.run();

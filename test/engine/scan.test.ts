@@ -1,10 +1,14 @@
 // The fused selective scan (one kernel forward, one backward) against the same recurrence unrolled
 // step by step from ordinary engine ops in float64, whose gradients come from the tape through
 // exp, mul, add, sum, slice and stack. Outputs y, hT, hs and every input gradient must agree.
+// Then selectiveScan's errors and the gradient checks of its cases in test/engine/grad-cases.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { gradcheckPoisoned } from '../helpers/gradcheck.ts';
+import { throwsNaming, type Mismatch } from '../helpers/ops.ts';
+import { GRAD_CASES } from './grad-cases.ts';
 
 interface ScanCase {
   batch: number;
@@ -144,5 +148,57 @@ test('float32 scan agrees with the float64 one to float32 precision', () => {
     for (const k of ['y', 'hT', 'hs'] as const) assertClose(`f32 ${k}`, mi.cast(got[k], 'float64'), ref[k], 2e-5);
   });
 });
+
+// ---- errors ---------------------------------------------------------------------------------------
+const f32 = (shape: number[], v = 1) => mi.full(shape, v);
+const f64 = (shape: number[], v = 1) => mi.full(shape, v, { dtype: 'float64' });
+const mismatches: Mismatch[] = [
+  [
+    'selectiveScan B',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 5]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'B',
+    '[1,4,5]',
+    '[1,4,2]',
+  ],
+  [
+    'selectiveScan delta',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f32([1, 3, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'delta',
+    '[1,3,3]',
+    '[1,4,3]',
+  ],
+  [
+    'selectiveScan h0',
+    () =>
+      mi.selectiveScan({
+        x: f32([1, 4, 3]),
+        delta: f32([1, 4, 3]),
+        A: f32([3, 2]),
+        B: f32([1, 4, 2]),
+        C: f32([1, 4, 2]),
+        h0: f32([1, 2, 3]),
+      }),
+    'selectiveScan',
+    'h0',
+    '[1,2,3]',
+    '[1,3,2]',
+  ],
+  [
+    'selectiveScan dtypes',
+    () => mi.selectiveScan({ x: f32([1, 4, 3]), delta: f64([1, 4, 3]), A: f32([3, 2]), B: f32([1, 4, 2]), C: f32([1, 4, 2]) }),
+    'selectiveScan',
+    'float32',
+    'float64',
+  ],
+];
+for (const [name, fn, ...fragments] of mismatches) test(`error: ${name}`, () => mi.tidy(() => throwsNaming(fn, ...fragments)));
+
+// ---- gradients: the cases of test/engine/grad-cases.ts (float64 finite differences) ------------------
+for (const [name, f, inputs] of GRAD_CASES.scan)
+  test(`gradcheck: ${name}`, () => {
+    gradcheckPoisoned(name, f, inputs);
+  });
 
 test.run();

@@ -1,6 +1,7 @@
 // One gradient check for every differentiable op: the engine's reverse-mode gradient of
 // sum(f(...xs) * w), for a fixed random cotangent w, against central finite differences in float64,
-// element by element. A new op gets its check by adding one line to test/engine/gradcheck.test.ts.
+// element by element. The cases live in test/engine/grad-cases.ts, one list per op file; each
+// test/engine/X.test.ts runs its list through gradcheckPoisoned.
 //
 // Finite differences use Richardson extrapolation of two central differences (steps h and h/2),
 // whose error is O(h^4): with h = 1e-3 it is ~1e-12 for smooth functions, far below the 1e-6
@@ -8,6 +9,8 @@
 // Inputs near a kink (abs, relu, clamp, max) must therefore keep 2h away from it; the input
 // builders below (awayFrom, distinct) do that.
 import * as mi from '../../engine/index.ts';
+import { CpuBackend, type CpuBuffer } from '../../engine/cpu/backend.ts';
+import type { DType } from '../../engine/dtype.ts';
 import { cpuView, type Tensor } from '../../engine/tensor.ts';
 import { shapeStr, sizeOf, stridesOf } from '../../engine/shape.ts';
 
@@ -148,6 +151,35 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
     });
     return { maxRelErr, checked };
   });
+}
+
+// A CPU backend whose new buffers hold NaN (int32: an out-of-range index), so a kernel that leaves
+// part of an output unwritten (the kernel contract forbids it; the plain CPU backend would hide it
+// behind zeroed arrays) fails the check instead of passing by luck.
+class PoisonedCpu extends CpuBackend {
+  override alloc(dtype: DType, size: number): CpuBuffer {
+    const b = super.alloc(dtype, size);
+    b.data!.fill(dtype === 'int32' ? 0x3fffffff : NaN);
+    return b;
+  }
+}
+let poisoned: PoisonedCpu | null = null;
+
+/** gradcheck on a CPU backend whose new buffers are poisoned (see PoisonedCpu). */
+export function gradcheckPoisoned(
+  name: string,
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: Input[],
+  opts: GradcheckOptions = {},
+): GradcheckResult {
+  poisoned ??= new PoisonedCpu();
+  const prev = mi.getBackend();
+  mi.setBackend(poisoned);
+  try {
+    return gradcheck(name, f, inputs, opts);
+  } finally {
+    mi.setBackend(prev);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
-// Running one kernel directly on a backend, for the kernel-parity suites (test/engine/wgsl/*.test.ts and
-// test/browser/kernel-cases.ts). Browser-safe: kernel-cases.ts is bundled into a page by esbuild,
-// so nothing here may import node:*.
+// Running one kernel directly on a backend, and the comparisons of the kernel parity cases
+// (test/engine/kernel-cases.ts). Browser-safe: the cases are bundled into a page by esbuild, so
+// nothing here may import node:*.
 import type { Backend, Buffer } from '../../engine/backend.ts';
 import { arrayFor, type DType, type TypedArray } from '../../engine/dtype.ts';
 import type { UnaryOp } from '../../engine/elementwise.ts';
@@ -16,6 +16,9 @@ export interface OutSpec {
   init?: TypedArray;
 }
 
+/** What running kernels on a backend needs of it: a Backend, or a reference that only runs kernels. */
+export type KernelBackend = Pick<Backend, 'alloc' | 'write' | 'read' | 'run' | 'free'>;
+
 export const f32 = (size: number): OutSpec => ({ dtype: 'float32', size });
 export const i32 = (size: number): OutSpec => ({ dtype: 'int32', size });
 
@@ -25,7 +28,7 @@ export const i32 = (size: number): OutSpec => ({ dtype: 'int32', size });
  * freed even when the kernel throws.
  */
 export async function runKernel<K extends KernelName>(
-  b: Backend,
+  b: KernelBackend,
   kernel: K,
   inputs: TypedArray[],
   outs: OutSpec[],
@@ -77,6 +80,33 @@ export function worstRelativeError(
     }
   }
   return { worst, at };
+}
+
+/**
+ * Relative per element with a floor of 1% of the tensor's largest magnitude: every element must have
+ * |got - want| <= tol * (|want| + 1e-2 * max|want|), so an element that cancels to near zero is
+ * judged against the scale of its tensor. NaN on either side is a mismatch. Gives the worst ratio
+ * |got - want| / (|want| + 1e-2 * max|want|) and where (at = -1 when the lengths differ).
+ */
+export function worstRelativeToMax(got: TypedArray, want: TypedArray, tol: number): { ok: boolean; worst: number; at: number } {
+  if (got.length !== want.length) return { ok: false, worst: Infinity, at: -1 };
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  let ok = true,
+    worst = 0,
+    at = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    const bound = Math.abs(want[i]) + 1e-2 * scale;
+    if (!(err <= tol * bound)) ok = false;
+    const ratio = err === 0 ? 0 : Number.isNaN(err) ? Infinity : err / bound;
+    if (ratio > worst) {
+      worst = ratio;
+      at = i;
+    }
+  }
+  if (!ok && !(worst > tol)) worst = Infinity; // a NaN in the reference
+  return { ok, worst, at };
 }
 
 /** Inputs in each unary op's domain, and looser scales where WGSL's builtins allow more error. */

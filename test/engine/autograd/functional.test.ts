@@ -1,5 +1,5 @@
 // jacobian() against finite differences and against one VJP per output row, in default and
-// batched mode, on a small non-linear function in float64.
+// batched mode, on a small non-linear function in float64; grad, vjp and detach.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../../engine/index.ts';
@@ -132,6 +132,16 @@ test('grad, vjp and jacobian record their own forward pass inside noGrad', () =>
       'noGrad is still in force after jacobian returns',
     );
   });
+});
+
+test('detach stops gradients', () => {
+  const x = mi.tensor([1, 2], [2], { dtype: 'float64', requiresGrad: true });
+  const d = mi.detach(mi.mul(x, 5));
+  assert.not.ok(d.requiresGrad);
+  assert.is(d.node, null);
+  // y = sum(x * detach(5x)): dy/dx = 5x, not 10x
+  mi.backward(mi.sum(mi.mul(x, d)));
+  assert.equal([...x.grad!.dataSync()], [5, 10]);
 });
 
 test.run();

@@ -1,6 +1,6 @@
 // WebGPU guarantees only 8 storage buffers per shader stage (Chromium on SwiftShader allows 10;
 // lavapipe, which the other Node suites use, 16). Every pass of every WGSL kernel must fit in 8:
-// - statically: the plans of every case of test/browser/kernel-cases.ts, and of scan/scan_bwd in
+// - statically: the plans of every case of test/engine/kernel-cases.ts, and of scan/scan_bwd in
 //   every flag combination, bind at most 8 buffers, and bind only buffers the kernel was given;
 // - on a device: a second WebGPU device, created with maxStorageBuffersPerShaderStage 8, runs the
 //   fused kernels' parity cases (softmax ... scan_bwd), and the backend's own check rejects a pass
@@ -14,7 +14,7 @@ import { acquireDevice } from '../../../engine/wgsl/device.ts';
 import { WebGpuBackend } from '../../../engine/wgsl/backend.ts';
 import type { BufferInfo, DeviceFacts, KernelPlan, WgslKernel } from '../../../engine/wgsl/kernel.ts';
 import { WGSL_KERNELS } from '../../../engine/wgsl/kernels/index.ts';
-import { runKernelCases } from '../../browser/kernel-cases.ts';
+import { runKernelCases } from '../kernel-cases.ts';
 import { getWebGpu } from '../../helpers/webgpu.ts';
 
 const LIMIT = 8;
@@ -47,8 +47,8 @@ function planProblems(what: string, p: KernelPlan, nIn: number, nOut: number): s
 }
 
 /**
- * A CPU backend that also plans each kernel call as the WebGPU backend would, so the browser
- * kernel cases (every kernel, with their parameters) can be checked without a device.
+ * A CPU backend that also plans each kernel call as the WebGPU backend would, so the kernel
+ * parity cases (every kernel, with their parameters) can be checked without a device.
  */
 class PlanningBackend implements Backend {
   readonly name = 'cpu' as const;
@@ -87,9 +87,9 @@ class PlanningBackend implements Backend {
   }
 }
 
-Limit('the WGSL plans of every browser kernel case bind at most 8 storage buffers per pass', async () => {
+Limit('the WGSL plans of every kernel parity case bind at most 8 storage buffers per pass', async () => {
   const planning = new PlanningBackend(mi.cpuBackend());
-  const results = await runKernelCases(async () => planning, mi.cpuBackend());
+  const results = await runKernelCases(planning, mi.cpuBackend());
   assert.ok(results.length > 100, `only ${results.length} cases ran`);
   assert.equal(
     Object.keys(WGSL_KERNELS).filter((k) => !planning.kernelsPlanned.has(k as KernelName)),
@@ -178,7 +178,7 @@ Limit("the fused kernels' parity cases (softmax ... scan_bwd, scan with every fl
       return limited;
     },
     mi.cpuBackend(),
-    FUSED,
+    { kernels: FUSED, labels: ['gpu', 'cpu'] },
   );
   assert.equal([...new Set(results.map((r) => r.kernel))].sort(), [...FUSED].sort());
   const failed = results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);

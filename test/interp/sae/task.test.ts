@@ -1,17 +1,11 @@
-// The pieces steps 3 and 4 build on, on small cases with known answers: task variables from labels,
-// SAE evaluation on task data (per-sequence loss, ablation hooks, loss-recovered interval, top
-// contexts), SAE safetensors round trip, and held-out sparse probes with their shuffled control.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// interp/sae/task.ts, on small cases with known answers: SAE evaluation on task data (per-sequence
+// loss, ablation hooks, loss-recovered interval, top contexts). Also steps/hook-patterns.ts's
+// resolveHooks (its test stays here: test/steps/ is renamed elsewhere).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../../engine/index.ts';
 import { makeConfig } from '../../../mamba/config.ts';
 import { initMamba } from '../../../mamba/model.ts';
-import { evaluateProbe } from '../../../interp/probe-eval.ts';
-import { encodeAll, trainSae } from '../../../interp/sae/index.ts';
-import { loadSae, saveSae } from '../../../interp/sae/io.ts';
 import {
   columnMeans,
   lossRecoveredCI,
@@ -22,39 +16,11 @@ import {
   zeroAblation,
 } from '../../../interp/sae/task.ts';
 import { lossRecovered } from '../../../interp/sae/analysis.ts';
-import { taskVariables, type TaskVariable } from '../../../interp/task-variables.ts';
-import { induction, IGNORE_INDEX, NO_LABEL } from '../../../interp/tasks/index.ts';
+import type { TaskVariable } from '../../../interp/task-variables.ts';
+import { induction, IGNORE_INDEX } from '../../../interp/tasks/index.ts';
 import { resolveHooks } from '../../../steps/hook-patterns.ts';
 
 mi.setBackend(mi.cpuBackend());
-const _ = NO_LABEL;
-
-test('taskVariables: indicator -> binary over all rows, token -> upper-half bit where defined, others numeric', () => {
-  const vars = taskVariables(
-    {
-      isTrigger: [_, 1, _, _, 1, _, _, _, 1, _],
-      copyToken: [_, 2, 9, 5, 7, _, 3, 8, _, 4],
-      distance: [_, 3, 1, 4, 1, 5, 9, 2, 6, _],
-      everywhere: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-    },
-    { minRows: 3 },
-  );
-  assert.equal(
-    vars.map((v) => [v.name, v.kind]),
-    [
-      ['isTrigger', 'binary'],
-      ['copyToken>=6', 'binary'],
-      ['distance', 'continuous'],
-    ],
-  );
-  assert.equal(Array.from(vars[0].rows), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.equal(Array.from(vars[0].values), [0, 1, 0, 0, 1, 0, 0, 0, 1, 0]);
-  assert.equal(Array.from(vars[1].rows), [1, 2, 3, 4, 6, 7, 9]);
-  assert.equal(Array.from(vars[1].values), [0, 1, 0, 1, 0, 1, 0]); // ids 2..9: upper half is 6..9
-  assert.equal(Array.from(vars[2].values), [3, 1, 4, 1, 5, 9, 2, 6]);
-  assert.equal(taskVariables({ rare: [_, 1, _, _] }).length, 0, 'fewer than minRows (8) defined rows');
-});
-
 test('variableCorrelations uses only the rows where the variable is defined', () => {
   // latent 0 tracks the variable on its rows and is wild elsewhere; latent 1 is anti-correlated
   const z = Float32Array.from([100, 0, 1, 3, -50, 7, 2, 2, 3, 1]);
@@ -152,82 +118,6 @@ test('scoredPerSequence: per-sequence scored cross-entropy matches the engine; a
   } finally {
     model.dispose();
   }
-});
-
-test('saveSae / loadSae: the loaded SAE encodes exactly as the trained one (relu and topk)', async () => {
-  const rng = new mi.Rng('acts');
-  const x = Float32Array.from({ length: 256 * 8 }, () => rng.normal());
-  const dir = mkdtempSync(join(tmpdir(), 'sae-io-'));
-  try {
-    for (const kind of ['relu', 'topk'] as const) {
-      const sae = await trainSae(x, { kind, d: 8, latents: 16, k: 3, steps: 20, seed: 1 });
-      const path = join(dir, `${kind}.safetensors`);
-      await saveSae(sae, path);
-      const back = await loadSae(path);
-      assert.equal(back.config, sae.config);
-      assert.equal(Array.from(await encodeAll(back, x)), Array.from(await encodeAll(sae, x)));
-      sae.dispose();
-      back.dispose();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-/** Rows [n, p] of noise; the variable is planted in column 3 (and 5 for the continuous one). */
-function plantedProbe(kind: 'binary' | 'continuous') {
-  const rng = new mi.Rng(`probe-${kind}`);
-  const n = 600,
-    p = 12;
-  const data = Float32Array.from({ length: n * p }, () => rng.normal());
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    values[i] = kind === 'binary' ? (rng.uniform() < 0.2 ? 1 : 0) : rng.normal();
-    if (kind === 'binary') data[i * p + 3] += 4 * values[i];
-    else {
-      data[i * p + 3] = values[i] + 0.2 * rng.normal();
-      data[i * p + 5] = -values[i] + 0.2 * rng.normal();
-    }
-  }
-  const v: TaskVariable = { name: 'v', label: 'v', kind, description: '', rows: Int32Array.from({ length: n }, (_, i) => i), values };
-  return { X: { data, rows: n, cols: p }, v };
-}
-
-test('evaluateProbe: a planted binary variable is read from its column, class-balanced, above the shuffled control', () => {
-  const { X, v } = plantedProbe('binary');
-  const e = evaluateProbe(X, v, new mi.Rng('e'), { folds: 3, nBoot: 200, nPerm: 200 });
-  assert.is(e.kind, 'logistic');
-  assert.ok(e.heldOut > 0.9, `accuracy ${e.heldOut}`);
-  assert.ok(Math.abs(e.chance - 0.5) < 0.15, `balanced test rows, majority ${e.chance}`);
-  assert.ok(e.control < 0.7, `control ${e.control}`);
-  assert.ok(e.p < 0.01 && e.interval[0] <= e.heldOut && e.heldOut <= e.interval[1]);
-  assert.ok(e.selected.includes(3));
-  assert.is(e.coefficients.length, e.selected.length);
-  assert.ok(e.coefficients[e.selected.indexOf(3)] > 0);
-  assert.ok(e.nTrain + e.nTest <= 2 * 600 * 0.2 + 60, 'balanced subsample: about twice the positives');
-  const again = evaluateProbe(X, v, new mi.Rng('e'), { folds: 3, nBoot: 200, nPerm: 200 });
-  assert.equal(again, e, 'deterministic for a seed');
-});
-
-test('evaluateProbe: a planted continuous variable (lasso and elastic net) has high held-out R2; the control has none', () => {
-  const { X, v } = plantedProbe('continuous');
-  for (const alpha of [1, 0.5]) {
-    const e = evaluateProbe(X, v, new mi.Rng('c'), { folds: 3, alpha, nBoot: 200, nPerm: 200 });
-    assert.is(e.kind, alpha === 1 ? 'lasso' : 'elasticnet');
-    assert.ok(e.heldOut > 0.9, `R2 ${e.heldOut}`);
-    assert.ok(e.control < 0.1, `control R2 ${e.control}`);
-    assert.ok(e.selected.includes(3) && e.selected.includes(5), `selected ${e.selected}`);
-    assert.ok(e.p < 0.01);
-  }
-  assert.throws(
-    () =>
-      evaluateProbe(
-        { ...X, rows: 10, data: X.data.subarray(0, 120) },
-        { ...v, rows: v.rows.subarray(0, 10), values: v.values.subarray(0, 10) },
-        new mi.Rng('x'),
-      ),
-    /too few/,
-  );
 });
 
 test('resolveHooks: {i} is every layer, {last} the last; unknown patterns name what exists', () => {

@@ -1,7 +1,6 @@
-// The libraries behind steps 1 and 2 on small cases with known answers: per-channel statistics,
-// shard splitting, hook pattern expansion, collection against a direct forward pass, resumption of
-// a finished training job, and a model trained in a worker thread equal to one trained in-process.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// interp/collect.ts, behind step 2: per-channel statistics, shard splitting, hook pattern expansion,
+// and collection against a direct forward pass.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -9,13 +8,12 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { ChannelStatsAccumulator, collectActivations, expandHookPatterns, ShardWriter } from '../../interp/collect.ts';
 import { induction } from '../../interp/tasks/index.ts';
-import { taskModelConfig, trainAndEvaluate, type TaskModelJob } from '../../interp/train-task.ts';
-import { runInWorkers } from '../../interp/worker-pool.ts';
+import { taskModelConfig } from '../../interp/train-task.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { openSafetensors } from '../../mamba/safetensors.ts';
 
 mi.setBackend(mi.cpuBackend());
-const tmp = mkdtempSync(join(tmpdir(), 'mi-train-collect-'));
+const tmp = mkdtempSync(join(tmpdir(), 'mi-collect-'));
 process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 test('ChannelStatsAccumulator: mean, population variance, RMS norm and sparsity of known columns', () => {
@@ -114,78 +112,6 @@ test('collectActivations: shards hold exactly what a direct forward pass gives; 
   );
   assert.match(err?.message ?? '', /unknown hook "blocks.7.hook_resid_post"/);
   model.dispose();
-});
-
-function tinyJob(dir: string, steps = 3): TaskModelJob {
-  return {
-    task: 'induction',
-    seed: 0,
-    rngSeed: 'test/train-collect',
-    taskOptions: { vocabSize: 8, seqLen: 12, occurrences: 3 } as TaskModelJob['taskOptions'],
-    model: { hiddenSize: 8, layers: 1, stateSize: 4, expand: 2, convKernel: 4 },
-    steps,
-    batchSize: 4,
-    lr: 1e-2,
-    warmupSteps: 1,
-    weightDecay: 0.01,
-    clipNorm: 1,
-    evalBatches: 1,
-    evalLengths: [16],
-    dir,
-  };
-}
-
-test('trainAndEvaluate: a finished job is not retrained; changed settings retrain', async () => {
-  const job = tinyJob(join(tmp, 'resume'));
-  let steps = 0;
-  const first = await trainAndEvaluate(job, () => {
-    steps++;
-  });
-  assert.is(steps, 3);
-  assert.ok(first.accuracy >= 0 && first.accuracy <= 1);
-  assert.equal(
-    first.lengthAccuracy.map((l) => l.seqLen),
-    [16],
-  );
-  const weights = readFileSync(join(job.dir, 'model.safetensors'));
-  steps = 0;
-  const again = await trainAndEvaluate(job, () => {
-    steps++;
-  });
-  assert.is(steps, 0, 'the finished model was retrained');
-  assert.equal(again, first);
-  assert.ok(readFileSync(join(job.dir, 'model.safetensors')).equals(weights));
-  steps = 0;
-  await trainAndEvaluate({ ...job, steps: 4 }, () => {
-    steps++;
-  });
-  assert.is(steps, 4, 'a job with other settings reused the old model');
-});
-
-test('runInWorkers: a model trained in a worker thread is bit-identical to one trained in-process', async () => {
-  const serial = tinyJob(join(tmp, 'serial'));
-  const threaded = tinyJob(join(tmp, 'threaded'));
-  const a = await trainAndEvaluate(serial);
-  const progress: unknown[] = [];
-  const [b] = await runInWorkers<TaskModelJob, Awaited<ReturnType<typeof trainAndEvaluate>>>(
-    new URL('../../interp/train-worker.ts', import.meta.url),
-    [threaded],
-    { workers: 2, onProgress: (p) => progress.push(p) },
-  );
-  assert.equal(progress, [1, 2, 3]);
-  assert.is(b.accuracy, a.accuracy);
-  assert.is(b.finalLoss, a.finalLoss);
-  assert.ok(readFileSync(join(threaded.dir, 'model.safetensors')).equals(readFileSync(join(serial.dir, 'model.safetensors'))));
-});
-
-test('runInWorkers: a failing job rejects with its error', async () => {
-  const bad = { ...tinyJob(join(tmp, 'bad')), task: 'no-such-task' };
-  try {
-    await runInWorkers(new URL('../../interp/train-worker.ts', import.meta.url), [bad], { workers: 1 });
-    assert.unreachable('should have thrown');
-  } catch (e) {
-    assert.match((e as Error).message, /unknown task 'no-such-task'/);
-  }
 });
 
 test.run();
