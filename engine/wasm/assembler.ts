@@ -24,17 +24,16 @@
 //
 // Validation is WebAssembly's own: compile() reports V8's message, which names the function.
 import {
+  append,
   BLOCK_EMPTY,
   type Bytes,
   EXTERNAL,
   f32Bytes,
   f64Bytes,
-  NUMERIC,
   name as encodeName,
   OP,
   PREAMBLE,
   SECTION,
-  SIMD,
   SIMD_PREFIX,
   section,
   sleb,
@@ -43,6 +42,7 @@ import {
   VALTYPE,
   type ValType,
 } from './encoding.ts';
+import { type Bound, F32, F32X4, F64, F64X2, I8X16, I32, I32X4, I64, V128 } from './instructions.ts';
 
 export type { ValType } from './encoding.ts';
 
@@ -68,78 +68,12 @@ export interface FuncRef {
   readonly results: readonly ValType[];
 }
 
-// Operand types of each instruction, one letter per operand: i i32, I i64, f f32, F f64, v v128.
-// They say what a number operand becomes (i32.const, f32.const, ...).
-const TYPE_OF: Record<string, ValType> = { i: 'i32', I: 'i64', f: 'f32', F: 'f64', v: 'v128' };
-
-/** The words of a space-separated string literal type, as a union. */
-type Words<S extends string> = S extends `${infer H} ${infer T}` ? H | Words<T> : S;
-
-function sigs<const S extends string>(sig: string, names: S): Record<Words<S>, string> {
-  return Object.fromEntries(names.split(' ').map((n) => [n, sig])) as Record<Words<S>, string>;
+/** A namespace object for one builder: inherits the shared methods, which reach it as this.f. */
+function bind<T extends object>(f: FunctionBuilder, proto: T): T & Bound {
+  const ns = Object.create(proto) as T & { f: FunctionBuilder };
+  ns.f = f;
+  return ns;
 }
-
-const INT_BINARY = 'add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u';
-const FLOAT_BINARY = 'add sub mul div min max copysign eq ne lt gt le ge';
-const FLOAT_UNARY = 'abs neg ceil floor trunc nearest sqrt';
-
-const I32_OPS = {
-  ...sigs('ii', INT_BINARY),
-  ...sigs('i', 'eqz clz ctz popcnt'),
-  ...sigs('I', 'wrap_i64'),
-  ...sigs('f', 'trunc_f32_s trunc_f32_u reinterpret_f32'),
-  ...sigs('F', 'trunc_f64_s trunc_f64_u'),
-};
-const I64_OPS = {
-  ...sigs('II', INT_BINARY),
-  ...sigs('I', 'eqz clz ctz popcnt'),
-  ...sigs('i', 'extend_i32_s extend_i32_u'),
-  ...sigs('f', 'trunc_f32_s trunc_f32_u'),
-  ...sigs('F', 'trunc_f64_s trunc_f64_u reinterpret_f64'),
-};
-const F32_OPS = {
-  ...sigs('ff', FLOAT_BINARY),
-  ...sigs('f', FLOAT_UNARY),
-  ...sigs('i', 'convert_i32_s convert_i32_u reinterpret_i32'),
-  ...sigs('I', 'convert_i64_s convert_i64_u'),
-  ...sigs('F', 'demote_f64'),
-};
-const F64_OPS = {
-  ...sigs('FF', FLOAT_BINARY),
-  ...sigs('F', FLOAT_UNARY),
-  ...sigs('i', 'convert_i32_s convert_i32_u'),
-  ...sigs('I', 'convert_i64_s convert_i64_u reinterpret_i64'),
-  ...sigs('f', 'promote_f32'),
-};
-const V128_OPS = { ...sigs('vv', 'and or xor andnot'), ...sigs('v', 'not any_true'), ...sigs('vvv', 'bitselect') };
-const F32X4_OPS = {
-  ...sigs('vv', 'add sub mul div min max pmin pmax eq ne lt gt le ge'),
-  ...sigs('v', `${FLOAT_UNARY} convert_i32x4_s convert_i32x4_u demote_f64x2_zero` as const),
-  ...sigs('f', 'splat'),
-};
-const F64X2_OPS = {
-  ...sigs('vv', 'add sub mul div min max pmin pmax eq ne lt gt le ge'),
-  ...sigs('v', `${FLOAT_UNARY} promote_low_f32x4 convert_low_i32x4_s convert_low_i32x4_u` as const),
-  ...sigs('F', 'splat'),
-};
-const I32X4_OPS = {
-  ...sigs('vv', 'add sub mul min_s min_u max_s max_u eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u'),
-  ...sigs('v', 'abs neg all_true bitmask trunc_sat_f32x4_s trunc_sat_f32x4_u trunc_sat_f64x2_s_zero trunc_sat_f64x2_u_zero'),
-  ...sigs('vi', 'shl shr_s shr_u'),
-  ...sigs('i', 'splat'),
-};
-
-function lanes4(lanes: number[]): number[] {
-  if (lanes.length === 1) return [lanes[0], lanes[0], lanes[0], lanes[0]];
-  if (lanes.length !== 4) throw new Error(`assembler: a 4-lane constant takes 1 or 4 values, got ${lanes.length}`);
-  return lanes;
-}
-
-type OpFn = (...operands: Operand[]) => FunctionBuilder;
-type Ops<T> = { [K in keyof T]: OpFn };
-
-// log2 of the natural alignment, given in every memarg (an alignment hint; any address works)
-const ALIGN: Record<string, number> = { i32: 2, i64: 3, f32: 2, f64: 3, v128: 4 };
 
 /**
  * The body of one function: params are locals 0..n-1, further locals come from local.declare.
@@ -164,14 +98,16 @@ export class FunctionBuilder {
     return this;
   }
 
-  private simd(op: string): void {
-    const code = SIMD[op];
-    if (code === undefined) throw new Error(`assembler: no SIMD opcode ${op}`);
+  // ---- the encoding layer the instruction namespaces (instructions.ts) are written on
+
+  /** A SIMD opcode: the 0xfd prefix, then the opcode as a uleb. */
+  simd(code: number): this {
     this.body.push(SIMD_PREFIX);
     uleb(this.body, code);
+    return this;
   }
 
-  /** Pushes an operand whose position expects `type`. */
+  /** Pushes an operand whose position expects `type`: see the header. */
   push(x: Operand, type: ValType): this {
     if (typeof x === 'function') x();
     else if (typeof x === 'object') this.local.get(x);
@@ -183,89 +119,35 @@ export class FunctionBuilder {
     return this;
   }
 
-  private pushAll(operands: Operand[], sig: string, what: string): void {
-    if (operands.length > sig.length) throw new Error(`assembler: ${what} takes at most ${sig.length} operands, got ${operands.length}`);
-    // operands given are the last ones of the signature: the earlier ones are already on the stack
-    const first = sig.length - operands.length;
-    operands.forEach((x, i) => {
-      this.push(x, TYPE_OF[sig[first + i]]);
-    });
+  /** push, for an operand that may be left out (then it is already on the stack). */
+  opt(x: Operand | undefined, type: ValType): this {
+    return x === undefined ? this : this.push(x, type);
   }
 
-  private imm32(v: number): this {
+  imm32(v: number): this {
     sleb32(this.body, v);
     return this;
   }
-  private immS(v: number | bigint): this {
+  immS(v: number | bigint): this {
     sleb(this.body, v);
     return this;
   }
-  private immF32(v: number): this {
+  immF32(v: number): this {
     f32Bytes(this.body, v);
     return this;
   }
-  private immF64(v: number): this {
+  immF64(v: number): this {
     f64Bytes(this.body, v);
     return this;
   }
-  private memarg(alignLog2: number, offset: number): void {
+  memarg(alignLog2: number, offset: number): this {
     if (!Number.isInteger(offset) || offset < 0 || offset >= 2 ** 32) throw new RangeError(`assembler: bad memory offset ${offset}`);
     uleb(this.body, alignLog2);
     uleb(this.body, offset);
+    return this;
   }
 
-  /** The instruction methods of one numeric namespace: `${prefix}.${op}`, one-byte or SIMD opcodes. */
-  private ops<T extends Record<string, string>>(prefix: string, table: T, isSimd: boolean): Ops<T> {
-    const out: Record<string, OpFn> = {};
-    for (const [op, sig] of Object.entries(table)) {
-      const full = `${prefix}.${op}`;
-      const code = isSimd ? SIMD[full] : NUMERIC[full];
-      if (code === undefined) throw new Error(`assembler: no opcode for ${full}`);
-      out[op] = (...operands) => {
-        this.pushAll(operands, sig, full);
-        if (isSimd) this.simd(full);
-        else this.body.push(code);
-        return this;
-      };
-    }
-    return out as Ops<T>;
-  }
-
-  /** Scalar loads and stores of one type: load(addr?, offset), store(addr?, value?, offset). */
-  private memory(type: ValType, sig: string) {
-    return {
-      load: (addr?: Operand, offset = 0) => {
-        if (addr !== undefined) this.push(addr, 'i32');
-        this.body.push(OP[`${type}.load` as keyof typeof OP]);
-        this.memarg(ALIGN[type], offset);
-        return this;
-      },
-      store: (addr?: Operand, value?: Operand, offset = 0) => {
-        if (addr !== undefined) this.push(addr, 'i32');
-        if (value !== undefined) this.push(value, TYPE_OF[sig]);
-        this.body.push(OP[`${type}.store` as keyof typeof OP]);
-        this.memarg(ALIGN[type], offset);
-        return this;
-      },
-    };
-  }
-
-  /** extract_lane(lane, v?) and replace_lane(lane, v?, x?) of a SIMD shape whose lanes are `lane` typed. */
-  private lanes(shape: string, lane: ValType) {
-    return {
-      extract_lane: (index: number, v?: Operand) => {
-        if (v !== undefined) this.push(v, 'v128');
-        this.simd(`${shape}.extract_lane`);
-        return this.emit(index);
-      },
-      replace_lane: (index: number, v?: Operand, x?: Operand) => {
-        if (v !== undefined) this.push(v, 'v128');
-        if (x !== undefined) this.push(x, lane);
-        this.simd(`${shape}.replace_lane`);
-        return this.emit(index);
-      },
-    };
-  }
+  // ---- instructions
 
   readonly local = {
     /** A new local variable (zero-initialised, as WebAssembly locals are). */
@@ -279,149 +161,26 @@ export class FunctionBuilder {
       return this;
     },
     set: (x: Local, value?: Operand) => {
-      if (value !== undefined) this.push(value, x.type);
-      this.body.push(OP['local.set']);
+      this.opt(value, x.type).body.push(OP['local.set']);
       uleb(this.body, x.index);
       return this;
     },
     tee: (x: Local, value?: Operand) => {
-      if (value !== undefined) this.push(value, x.type);
-      this.body.push(OP['local.tee']);
+      this.opt(value, x.type).body.push(OP['local.tee']);
       uleb(this.body, x.index);
       return this;
     },
   };
 
-  readonly i32 = {
-    ...this.ops('i32', I32_OPS, false),
-    ...this.memory('i32', 'i'),
-    const: (v: number) => this.emit(OP['i32.const']).imm32(v),
-  };
-  readonly i64 = {
-    ...this.ops('i64', I64_OPS, false),
-    ...this.memory('i64', 'I'),
-    const: (v: number | bigint) => this.emit(OP['i64.const']).immS(v),
-  };
-  readonly f32 = {
-    ...this.ops('f32', F32_OPS, false),
-    ...this.memory('f32', 'f'),
-    const: (v: number) => this.emit(OP['f32.const']).immF32(v),
-  };
-  readonly f64 = {
-    ...this.ops('f64', F64_OPS, false),
-    ...this.memory('f64', 'F'),
-    const: (v: number) => this.emit(OP['f64.const']).immF64(v),
-  };
-
-  /** A SIMD load or store: address (and value) operands, then the opcode and its memarg. */
-  private simdMemory(op: string, alignLog2: number, operands: [Operand | undefined, ValType][], offset: number, lane?: number): this {
-    for (const [x, t] of operands) if (x !== undefined) this.push(x, t);
-    this.simd(op);
-    this.memarg(alignLog2, offset);
-    if (lane !== undefined) this.emit(lane);
-    return this;
-  }
-
-  readonly v128 = {
-    ...this.ops('v128', V128_OPS, true),
-    load: (addr?: Operand, offset = 0) => this.simdMemory('v128.load', 4, [[addr, 'i32']], offset),
-    store: (addr?: Operand, value?: Operand, offset = 0) =>
-      this.simdMemory(
-        'v128.store',
-        4,
-        [
-          [addr, 'i32'],
-          [value, 'v128'],
-        ],
-        offset,
-      ),
-    /** One f32 / i32 from memory in every lane. */
-    load32_splat: (addr?: Operand, offset = 0) => this.simdMemory('v128.load32_splat', 2, [[addr, 'i32']], offset),
-    load64_splat: (addr?: Operand, offset = 0) => this.simdMemory('v128.load64_splat', 3, [[addr, 'i32']], offset),
-    /** 4 (or 8) bytes into lane 0, zeros elsewhere. */
-    load32_zero: (addr?: Operand, offset = 0) => this.simdMemory('v128.load32_zero', 2, [[addr, 'i32']], offset),
-    load64_zero: (addr?: Operand, offset = 0) => this.simdMemory('v128.load64_zero', 3, [[addr, 'i32']], offset),
-    /** vec with its 32-bit lane `lane` replaced from memory. */
-    load32_lane: (lane: number, addr?: Operand, vec?: Operand, offset = 0) =>
-      this.simdMemory(
-        'v128.load32_lane',
-        2,
-        [
-          [addr, 'i32'],
-          [vec, 'v128'],
-        ],
-        offset,
-        lane,
-      ),
-    /** Stores the 32-bit lane `lane` of vec. */
-    store32_lane: (lane: number, addr?: Operand, vec?: Operand, offset = 0) =>
-      this.simdMemory(
-        'v128.store32_lane',
-        2,
-        [
-          [addr, 'i32'],
-          [vec, 'v128'],
-        ],
-        offset,
-        lane,
-      ),
-    store64_lane: (lane: number, addr?: Operand, vec?: Operand, offset = 0) =>
-      this.simdMemory(
-        'v128.store64_lane',
-        3,
-        [
-          [addr, 'i32'],
-          [vec, 'v128'],
-        ],
-        offset,
-        lane,
-      ),
-    /** The shuffle of 32-bit lanes (0-3 from a, 4-7 from b): e.g. [0, 4, 1, 5] interleaves the low halves. */
-    shuffle32: (lanes: readonly number[], a?: Operand, b?: Operand) =>
-      this.i8x16.shuffle(
-        lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
-        a,
-        b,
-      ),
-    /** A 16-byte constant. */
-    const: (bytes: ArrayLike<number>) => {
-      if (bytes.length !== 16) throw new Error(`assembler: v128.const takes 16 bytes, got ${bytes.length}`);
-      this.simd('v128.const');
-      return this.emit(...Array.from(bytes));
-    },
-  };
-
-  readonly f32x4 = {
-    ...this.ops('f32x4', F32X4_OPS, true),
-    ...this.lanes('f32x4', 'f32'),
-    const: (...lanes: number[]) => this.v128.const(new Uint8Array(new Float32Array(lanes4(lanes)).buffer)),
-  };
-  readonly i32x4 = {
-    ...this.ops('i32x4', I32X4_OPS, true),
-    ...this.lanes('i32x4', 'i32'),
-    const: (...lanes: number[]) => this.v128.const(new Uint8Array(new Int32Array(lanes4(lanes)).buffer)),
-  };
-  readonly f64x2 = {
-    ...this.ops('f64x2', F64X2_OPS, true),
-    ...this.lanes('f64x2', 'f64'),
-  };
-  readonly i8x16 = {
-    /** Bytes of a and b (0-15 from a, 16-31 from b) picked by 16 constant lane indices. */
-    shuffle: (lanes: ArrayLike<number>, a?: Operand, b?: Operand) => {
-      if (lanes.length !== 16 || Array.from(lanes).some((l) => !(l >= 0 && l < 32)))
-        throw new Error(`assembler: i8x16.shuffle takes 16 lane indices in [0, 32), got ${Array.from(lanes)}`);
-      if (a !== undefined) this.push(a, 'v128');
-      if (b !== undefined) this.push(b, 'v128');
-      this.simd('i8x16.shuffle');
-      return this.emit(...Array.from(lanes));
-    },
-    swizzle: (a?: Operand, s?: Operand) => {
-      if (a !== undefined) this.push(a, 'v128');
-      if (s !== undefined) this.push(s, 'v128');
-      this.simd('i8x16.swizzle');
-      return this;
-    },
-  };
+  readonly i32 = bind(this, I32);
+  readonly i64 = bind(this, I64);
+  readonly f32 = bind(this, F32);
+  readonly f64 = bind(this, F64);
+  readonly v128 = bind(this, V128);
+  readonly f32x4 = bind(this, F32X4);
+  readonly i32x4 = bind(this, I32X4);
+  readonly f64x2 = bind(this, F64X2);
+  readonly i8x16 = bind(this, I8X16);
 
   /** Structured control. `body` gets the block's label; `result` is the block's value type, if any. */
   private structured(op: number, body: (label: Label) => void, result?: ValType): this {
@@ -495,6 +254,12 @@ export class FunctionBuilder {
   drop(): this {
     return this.emit(OP.drop);
   }
+
+  /** cond ? a : b (number operands are i32). */
+  select(a?: Operand, b?: Operand, cond?: Operand): this {
+    for (const x of [a, b, cond]) if (x !== undefined) this.push(x, 'i32');
+    return this.emit(OP.select);
+  }
   unreachable(): this {
     return this.emit(OP.unreachable);
   }
@@ -531,11 +296,11 @@ export class FunctionBuilder {
       uleb(code, n);
       code.push(VALTYPE[t]);
     }
-    for (const b of this.body) code.push(b);
+    append(code, this.body);
     code.push(OP.end);
     const out: Bytes = [];
     uleb(out, code.length);
-    for (const b of code) out.push(b);
+    append(out, code);
     return out;
   }
 }
@@ -608,7 +373,7 @@ export class ModuleBuilder {
     const vec = (items: Bytes[]): Bytes => {
       const b: Bytes = [];
       uleb(b, items.length);
-      for (const it of items) for (const x of it) b.push(x);
+      for (const it of items) append(b, it);
       return b;
     };
     const valtypes = (ts: string) => (ts ? ts.split(',').map((t) => VALTYPE[t as ValType]) : []);
@@ -673,7 +438,7 @@ export class ModuleBuilder {
     );
     names.push(1);
     uleb(names, fnNames.length);
-    for (const b of fnNames) names.push(b);
+    append(names, fnNames);
     section(out, SECTION.custom, names);
     return Uint8Array.from(out);
   }
