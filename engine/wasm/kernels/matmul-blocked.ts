@@ -7,10 +7,13 @@
 //         for each 8-column strip, for each 4-row strip: the 4x8 register tile
 // The tile keeps C's 4x8 block in 8 v128 accumulators (4 rows x 2 vectors of 4 columns); each k
 // step loads 2 vectors of B and splats 4 values of A for 8 multiplies and 8 adds. 8 accumulators
-// is what this machine's 16 vector registers hold without spilling (measured: tiles with 10 or
-// more fell from ~41 to ~28 GFLOP/s); 8 independent add chains also cover the add latency.
-// KC = 256 keeps the B strip (8 KB) in L1 while the row strips pass over it, MC = 128 keeps A's
-// packed block (128 KB) in L2, NC = 2048 bounds the packed B block (2 MB).
+// is what the 16 vector registers hold without spilling (measured, the tile alone in L1: 4x8 and
+// 2x16 ~51 GFLOP/s, 5x8 37, 3x16 / 4x12 / 6x8 ~25); 8 independent add chains also cover the add
+// latency. KC = 256 keeps the B strip (8 KB) in L1 while the row strips pass over it, MC = 128
+// keeps A's packed block (128 KB) in L2, NC = 2048 bounds the packed B block (2 MB); measured,
+// KC from 128 to 512 and MC from 64 to 256 were all within 3% of each other (512 to 2048 squared).
+// Packing reads rows or columns that are contiguous along k 4 floats at a time and transposes
+// them in registers, so every layout packs at about the same speed.
 //
 // Accumulation order: each output is one float32 sum over k in increasing order, acc = acc + a*b
 // (separately rounded multiply and add: WebAssembly has no fused multiply-add in SIMD128), started
@@ -36,63 +39,133 @@ export function i32s<const N extends string>(f: FunctionBuilder, ...names: N[]):
   return Object.fromEntries(names.map((n) => [n, f.local.declare('i32')])) as Record<N, Local>;
 }
 
+/** base + 4 * index: the byte address of float element `index`. */
+const at = (f: FunctionBuilder, base: Operand, index: Operand) => f.i32.add(base, () => f.i32.shl(index, 2));
+
+/**
+ * Transposes the 4x4 block in the locals rows (row i = rows[i]) in place, through tmp: afterwards
+ * rows[j] holds the old column j. Eight shuffles, in the pairs-then-halves pattern that V8 lowers
+ * to unpck / movlhps-style instructions.
+ */
+export function transpose4x4(f: FunctionBuilder, rows: Local[], tmp: Local[]): void {
+  const [r0, r1, r2, r3] = rows,
+    [t0, t1, t2, t3] = tmp;
+  f.local.set(t0, () => f.v128.shuffle32([0, 4, 1, 5], r0, r1));
+  f.local.set(t1, () => f.v128.shuffle32([2, 6, 3, 7], r0, r1));
+  f.local.set(t2, () => f.v128.shuffle32([0, 4, 1, 5], r2, r3));
+  f.local.set(t3, () => f.v128.shuffle32([2, 6, 3, 7], r2, r3));
+  f.local.set(r0, () => f.v128.shuffle32([0, 1, 4, 5], t0, t2));
+  f.local.set(r1, () => f.v128.shuffle32([2, 3, 6, 7], t0, t2));
+  f.local.set(r2, () => f.v128.shuffle32([0, 1, 4, 5], t1, t3));
+  f.local.set(r3, () => f.v128.shuffle32([2, 3, 6, 7], t1, t3));
+}
+
+/**
+ * Packs `lanes` (4 or 8) lines of a matrix, line l starting at pointer p[l] and advancing `step`
+ * bytes per k, into dst k-major: q[k * lanes + l]. Three ways, by layout:
+ *   - contiguous (`adjacent`): the lanes' values at each k are adjacent in memory: v128 copies;
+ *   - `alongK`: each line is contiguous along k (step 4): 4 k at a time as v128 loads of each
+ *     line, transposed in registers 4 lines at a time, then the k % 4 left one by one;
+ *   - otherwise one float at a time.
+ * (The pointer updates leave p and q past the packed part.)
+ */
+function packLines(
+  f: FunctionBuilder,
+  lanes: number,
+  p: Local[],
+  q: Local,
+  step: Local,
+  kc: Local,
+  n: Local,
+  v: Local[],
+): { scalar: (count: Operand) => void; alongK: () => void } {
+  const scalar = (count: Operand) => {
+    f.for(n, 0, count, 1, () => {
+      p.forEach((pl, l) => {
+        f.f32.store(q, () => f.f32.load(pl), 4 * l);
+        f.local.set(pl, () => f.i32.add(pl, step));
+      });
+      f.local.set(q, () => f.i32.add(q, 4 * lanes));
+    });
+  };
+  const alongK = () => {
+    const rows = v.slice(0, 4),
+      tmp = v.slice(4, 8);
+    f.for(
+      n,
+      0,
+      () => f.i32.shr_u(kc, 2),
+      1,
+      () => {
+        for (let h = 0; h < lanes / 4; h++) {
+          rows.forEach((r, i) => {
+            f.local.set(r, () => f.v128.load(p[4 * h + i]));
+          });
+          transpose4x4(f, rows, tmp);
+          // rows[kk]: the 4 lines' values at k + kk
+          rows.forEach((r, kk) => {
+            f.v128.store(q, r, 4 * (kk * lanes + 4 * h));
+          });
+        }
+        for (const pl of p) f.local.set(pl, () => f.i32.add(pl, 16));
+        f.local.set(q, () => f.i32.add(q, 16 * lanes));
+      },
+    );
+    scalar(() => f.i32.and(kc, 3));
+  };
+  return { scalar, alongK };
+}
+
 /**
  * packA(src, rs, cs, rows, kc, dst): A(r, k) = src[r * rs + k * cs] for r < rows, k < kc, into
  * strips of 4 rows: dst[(r / 4) * 4 * kc + k * 4 + r % 4]. The last strip's missing rows repeat
- * the last row: they only feed tile rows that are never stored, so any finite or not value works,
- * and repeating keeps the loop free of branches.
+ * the last row: they only feed tile rows that are never stored, so any value works, and
+ * repeating keeps the loops free of branches.
  */
 function packA(m: ModuleBuilder): FuncRef {
-  return m.function('pack_a', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], [], (f, src, rs, cs, rows, kc, dst) => {
-    const { r0, k, q, step } = i32s(f, 'r0', 'k', 'q', 'step');
-    const p = [0, 1, 2, 3].map(() => f.local.declare('i32'));
+  return m.function('pack_a', Array(6).fill('i32'), [], (f, src, rs, cs, rows, kc, dst) => {
+    const { r0, n, q, step } = i32s(f, 'r0', 'n', 'q', 'step');
+    const p = Array.from({ length: MR }, () => f.local.declare('i32'));
+    const v = Array.from({ length: 8 }, () => f.local.declare('v128'));
+    const { scalar, alongK } = packLines(f, MR, p, q, step, kc, n, v);
     f.local.set(step, () => f.i32.shl(cs, 2));
     f.local.set(q, dst);
-    const scalarStrip = () =>
-      f.for(k, 0, kc, 1, () => {
-        p.forEach((pr, r) => {
-          f.f32.store(q, () => f.f32.load(pr), 4 * r);
-          f.local.set(pr, () => f.i32.add(pr, step));
-        });
-        f.local.set(q, () => f.i32.add(q, 16));
-      });
     f.for(r0, 0, rows, MR, () => {
-      // row pointers, clamped to the last row
       p.forEach((pr, r) => {
         f.local.set(pr, () =>
-          f.i32.add(src, () =>
-            f.i32.shl(
+          at(f, src, () =>
+            f.i32.mul(
               () =>
-                f.i32.mul(
-                  () =>
-                    imin(
-                      f,
-                      () => f.i32.add(r0, r),
-                      () => f.i32.sub(rows, 1),
-                    ),
-                  rs,
+                imin(
+                  f,
+                  () => f.i32.add(r0, r),
+                  () => f.i32.sub(rows, 1),
                 ),
-              2,
+              rs,
             ),
           ),
         );
       });
       f.if(
-        () => f.i32.eq(rs, 1),
-        // transposed A: the strip's 4 values at each k are adjacent (or clamped: then rows < 4 and
-        // the repeated row is read in place by the scalar loop below)
+        () =>
+          f.i32.and(
+            () => f.i32.eq(rs, 1),
+            () => f.i32.le_s(() => f.i32.add(r0, MR), rows),
+          ),
+        // transposed A, a whole strip: its 4 values at each k are adjacent
+        () =>
+          f.for(n, 0, kc, 1, () => {
+            f.v128.store(q, () => f.v128.load(p[0]));
+            f.local.set(p[0], () => f.i32.add(p[0], step));
+            f.local.set(q, () => f.i32.add(q, 16));
+          }),
+        // A stored [M, K]: rows contiguous along k
         () =>
           f.if(
-            () => f.i32.le_s(() => f.i32.add(r0, MR), rows),
-            () =>
-              f.for(k, 0, kc, 1, () => {
-                f.v128.store(q, () => f.v128.load(p[0]));
-                f.local.set(p[0], () => f.i32.add(p[0], step));
-                f.local.set(q, () => f.i32.add(q, 16));
-              }),
-            () => scalarStrip(),
+            () => f.i32.eq(cs, 1),
+            alongK,
+            () => scalar(kc),
           ),
-        () => scalarStrip(),
       );
     });
   });
@@ -103,9 +176,11 @@ function packA(m: ModuleBuilder): FuncRef {
  * strips of 8 columns: dst[(j / 8) * 8 * kc + k * 8 + j % 8]; missing columns repeat the last one.
  */
 function packB(m: ModuleBuilder): FuncRef {
-  return m.function('pack_b', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], [], (f, src, rs, cs, cols, kc, dst) => {
-    const { j0, k, q, step, row } = i32s(f, 'j0', 'k', 'q', 'step', 'row');
+  return m.function('pack_b', Array(6).fill('i32'), [], (f, src, rs, cs, cols, kc, dst) => {
+    const { j0, n, q, step, row } = i32s(f, 'j0', 'n', 'q', 'step', 'row');
     const p = Array.from({ length: NR }, () => f.local.declare('i32'));
+    const v = Array.from({ length: 8 }, () => f.local.declare('v128'));
+    const { scalar, alongK } = packLines(f, NR, p, q, step, kc, n, v);
     f.local.set(step, () => f.i32.shl(rs, 2));
     f.local.set(q, dst);
     f.for(j0, 0, cols, NR, () => {
@@ -115,44 +190,38 @@ function packB(m: ModuleBuilder): FuncRef {
             () => f.i32.eq(cs, 1),
             () => f.i32.le_s(() => f.i32.add(j0, NR), cols),
           ),
-        // B not transposed: the strip's 8 values at each k are one row's, adjacent
+        // B stored [K, N], a whole strip: its 8 values at each k are adjacent
         () => {
-          f.local.set(row, () => f.i32.add(src, () => f.i32.shl(j0, 2)));
-          f.for(k, 0, kc, 1, () => {
+          f.local.set(row, () => at(f, src, j0));
+          f.for(n, 0, kc, 1, () => {
             f.v128.store(q, () => f.v128.load(row));
             f.v128.store(q, () => f.v128.load(row, 16), 16);
             f.local.set(row, () => f.i32.add(row, step));
             f.local.set(q, () => f.i32.add(q, 32));
           });
         },
-        // transposed B (or the last strip): 8 column pointers, clamped to the last column
+        // column pointers, clamped to the last column; transposed B: columns contiguous along k
         () => {
           p.forEach((pc, c) => {
             f.local.set(pc, () =>
-              f.i32.add(src, () =>
-                f.i32.shl(
+              at(f, src, () =>
+                f.i32.mul(
                   () =>
-                    f.i32.mul(
-                      () =>
-                        imin(
-                          f,
-                          () => f.i32.add(j0, c),
-                          () => f.i32.sub(cols, 1),
-                        ),
-                      cs,
+                    imin(
+                      f,
+                      () => f.i32.add(j0, c),
+                      () => f.i32.sub(cols, 1),
                     ),
-                  2,
+                  cs,
                 ),
               ),
             );
           });
-          f.for(k, 0, kc, 1, () => {
-            p.forEach((pc, c) => {
-              f.f32.store(q, () => f.f32.load(pc), 4 * c);
-              f.local.set(pc, () => f.i32.add(pc, step));
-            });
-            f.local.set(q, () => f.i32.add(q, 32));
-          });
+          f.if(
+            () => f.i32.eq(rs, 1),
+            alongK,
+            () => scalar(kc),
+          );
         },
       );
     });
@@ -182,23 +251,31 @@ function tile(m: ModuleBuilder): FuncRef {
         }
       },
     );
-    // One k per iteration. Not unrolled: measured, unrolling by 2 or 4 (addresses as constant
-    // offsets) fell from ~52 to ~25-30 GFLOP/s, the optimising compiler then keeping more vectors
-    // live than there are registers. The splat goes through a local for the same reason (splatting
-    // inside each multiply measured ~29).
-    f.local.set(n, kc);
-    f.loop((top) => {
-      f.local.set(b0, () => f.v128.load(pb));
-      f.local.set(b1, () => f.v128.load(pb, 16));
+    const step = (u: number) => {
+      f.local.set(b0, () => f.v128.load(pb, 32 * u));
+      f.local.set(b1, () => f.v128.load(pb, 32 * u + 16));
       for (let r = 0; r < MR; r++) {
-        f.local.set(av, () => f.v128.load32_splat(pa, 4 * r));
+        f.local.set(av, () => f.v128.load32_splat(pa, 16 * u + 4 * r));
         f.local.set(acc[2 * r], () => f.f32x4.add(acc[2 * r], () => f.f32x4.mul(av, b0)));
         f.local.set(acc[2 * r + 1], () => f.f32x4.add(acc[2 * r + 1], () => f.f32x4.mul(av, b1)));
       }
-      f.local.set(pa, () => f.i32.add(pa, 16));
-      f.local.set(pb, () => f.i32.add(pb, 32));
-      f.br_if(top, () => f.local.tee(n, () => f.i32.sub(n, 1)));
-    });
+    };
+    // Two k steps per iteration with an exit between them (so any kc works without a remainder
+    // loop): the loop's bookkeeping (V8's stack check, counter, pointer increments) is then paid
+    // once per two steps. Measured on the tile alone, in L1: 43 GFLOP/s one step per iteration,
+    // 51 like this; unrolling by 4 with a separate remainder loop fell to 25-30 (more vectors live
+    // than registers). The splat goes through a local for the same reason (inline: ~29).
+    f.local.set(n, kc);
+    f.block((done) =>
+      f.loop((top) => {
+        step(0);
+        f.br_if(done, () => f.i32.eqz(() => f.local.tee(n, () => f.i32.sub(n, 1))));
+        step(1);
+        f.local.set(pa, () => f.i32.add(pa, 32));
+        f.local.set(pb, () => f.i32.add(pb, 64));
+        f.br_if(top, () => f.local.tee(n, () => f.i32.sub(n, 1)));
+      }),
+    );
     f.local.set(cr, c);
     for (let r = 0; r < MR; r++) {
       f.v128.store(cr, acc[2 * r]);

@@ -1,19 +1,20 @@
 // Code generation of the few-rows float32 matmul (M <= 8: decoding one token, or a handful of
-// sequences), one function per M so that the M rows' accumulators are WebAssembly locals. A (at
+// sequences; used where it measured faster than the blocked kernel, fewRowsFaster), one function per M so that the M rows' accumulators are WebAssembly locals. A (at
 // most 8 x K) is packed k-major, dst[k * M + i], so each k's M values are one pointer plus constant
 // offsets. B is read where it lies, with no packing: packing the weights would cost as much memory
 // traffic as the product itself when M is 1.
 //   transB (B stored [N, K], the weights of linear()): 4 rows of B (4 output columns) are read
 //     side by side, 4 floats each, and transposed in registers (8 shuffles) into 4 vectors of one
-//     k each: the weight matrix is streamed front to back, 4G rows at a time.
+//     k each: the weight matrix is streamed front to back, 4 rows at a time.
 //   B stored [K, N]: each k reads 4G consecutive columns of B's row k.
 // Either way a v128 accumulator holds 4 output columns, and each output is the float32 sum over k
 // in increasing order from +0 (acc = acc + a * b), exactly as in the blocked kernel: the result
 // does not depend on which path computes it, nor on how the columns are split (the columns that do
 // not fill a vector are summed one at a time in the same order).
 import type { FuncRef, FunctionBuilder, Local, ModuleBuilder } from '../assembler.ts';
-import { i32s } from './matmul-blocked.ts';
+import { i32s, transpose4x4 } from './matmul-blocked.ts';
 
+/** The most rows this kernel takes (and below which the threads split columns, not rows). */
 export const SMALL_M = 8;
 
 /** packRows(src, rs, cs, M, K, dst): dst[k * M + i] = src[i * rs + k * cs] (A(i, k), k-major). */
@@ -32,10 +33,24 @@ export function packRows(m: ModuleBuilder): FuncRef {
   });
 }
 
-/** Column groups per pass (G vectors of 4 columns), so that M x G accumulators <= 8. */
+/**
+ * Column groups per pass (G vectors of 4 columns), M x G accumulators <= 8. transB: one group;
+ * measured, two groups (more accumulators, but 8 more vectors live for the transposes) were
+ * slower for every M (M = 2: 17 against 25 GFLOP/s).
+ */
 export function groupsFor(M: number, transB: boolean): number {
-  if (transB) return M <= 2 ? 2 : 1; // the transposes need 8 more registers
+  if (transB) return 1;
   return M === 1 ? 8 : M === 2 ? 4 : M <= 4 ? 2 : 1;
+}
+
+/**
+ * The largest M for which this kernel beats the blocked one (which packs B first), measured
+ * here with 768 x 1536 and 768 x 50280 weights: transB up to 3 rows (M = 4: 20 against 29
+ * GFLOP/s), B [K, N] up to 6 (M = 8: 19 against 31). The kernels give the same bits, so the choice
+ * is only about speed.
+ */
+export function fewRowsFaster(M: number, transB: boolean): boolean {
+  return M <= (transB ? 3 : 6);
 }
 
 /** A counted loop running `count` (i32, >= 0) times, on local n. */
@@ -78,15 +93,8 @@ export function small(m: ModuleBuilder, M: number, transB: boolean): FuncRef {
       [r0, r1, r2, r3].forEach((r, c) => {
         f.local.set(r, () => f.v128.load(rowAt(4 * g + c)));
       });
-      f.local.set(t0, () => f.v128.shuffle32([0, 4, 1, 5], r0, r1));
-      f.local.set(t1, () => f.v128.shuffle32([2, 6, 3, 7], r0, r1));
-      f.local.set(t2, () => f.v128.shuffle32([0, 4, 1, 5], r2, r3));
-      f.local.set(t3, () => f.v128.shuffle32([2, 6, 3, 7], r2, r3));
       // column vectors of k, k+1, k+2, k+3 (lanes: the group's 4 output columns)
-      f.local.set(r0, () => f.v128.shuffle32([0, 1, 4, 5], t0, t2));
-      f.local.set(r1, () => f.v128.shuffle32([2, 3, 6, 7], t0, t2));
-      f.local.set(r2, () => f.v128.shuffle32([0, 1, 4, 5], t1, t3));
-      f.local.set(r3, () => f.v128.shuffle32([2, 3, 6, 7], t1, t3));
+      transpose4x4(f, [r0, r1, r2, r3], [t0, t1, t2, t3]);
       [r0, r1, r2, r3].forEach((col, kk) => {
         for (let i = 0; i < M; i++) {
           f.local.set(av, () => f.v128.load32_splat(ap, 4 * (kk * M + i)));

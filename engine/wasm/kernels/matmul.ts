@@ -1,8 +1,9 @@
 // The float32 batched matmul of engine/kernels.ts in WebAssembly SIMD, on a WasmHeap's shared
 // memory: out[b] = op(A[b]) @ op(B[b]), A [M, K] ([K, M] if transA), B [K, N] ([N, K] if transB),
 // batch strides 0 = broadcast, out [batch, M, N]. Inputs and output are views of the heap.
-//   M > 8: the blocked, packed kernel with a 4x8 register tile (matmul-blocked.ts);
-//   M <= 8: the few-rows kernel reading B unpacked (matmul-small.ts).
+//   the blocked, packed kernel with a 4x8 register tile (matmul-blocked.ts);
+//   for a few rows (M <= 3 with B [N, K], M <= 6 with B [K, N]: where it measured faster) the
+//   few-rows kernel reading B unpacked (matmul-small.ts).
 // Every output element is the float32 sum over k in increasing order, acc = acc + a * b from +0,
 // whatever the path, the tiling or the part of the output computed: results are bit-identical run
 // to run and however the rows or columns are split among threads (wasmMatmulPart, the split the
@@ -15,7 +16,7 @@ import type { KernelParams } from '../../kernels.ts';
 import { ModuleBuilder } from '../assembler.ts';
 import type { WasmHeap } from '../memory.ts';
 import { gemm, KC, MC, MR, NC, NR } from './matmul-blocked.ts';
-import { packRows, SMALL_M, small } from './matmul-small.ts';
+import { fewRowsFaster, packRows, SMALL_M, small } from './matmul-small.ts';
 
 export { SMALL_M } from './matmul-small.ts';
 
@@ -89,7 +90,7 @@ function checkArgs(heap: WasmHeap, [a, b]: Float32Array[], [out]: Float32Array[]
 
 /**
  * Rows [m0, m1) x columns [n0, n1) of every batch's output. `path` forces a kernel (tests: both
- * give the same bits); by default M <= 8 takes the few-rows kernel.
+ * give the same bits); by default the faster for the rows asked for.
  */
 export function wasmMatmulRect(
   heap: WasmHeap,
@@ -117,7 +118,7 @@ export function wasmMatmulRect(
   const bRs = transB ? 1 : N,
     bCs = transB ? K : 1;
   const rows = m1 - m0;
-  const useSmall = path === 'small' || (path === 'auto' && M <= SMALL_M);
+  const useSmall = path === 'small' || (path === 'auto' && fewRowsFaster(rows, transB));
   if (useSmall) {
     if (rows > SMALL_M) throw new RangeError(`wasm matmul: the few-rows kernel takes at most ${SMALL_M} rows, not ${rows}`);
     const pa = heap.alloc(4 * rows * K);
