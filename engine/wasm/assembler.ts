@@ -140,8 +140,11 @@ export class FunctionBuilder {
     f64Bytes(this.body, v);
     return this;
   }
-  memarg(alignLog2: number, offset: number): this {
+  /** A memory immediate: alignment hint (log2 bytes, at most the access's natural one) and offset. */
+  memarg(alignLog2: number, offset: number, natural = alignLog2): this {
     if (!Number.isInteger(offset) || offset < 0 || offset >= 2 ** 32) throw new RangeError(`assembler: bad memory offset ${offset}`);
+    if (!(Number.isInteger(alignLog2) && alignLog2 >= 0 && alignLog2 <= natural))
+      throw new RangeError(`assembler: alignment 2^${alignLog2} is more than the access's natural 2^${natural}`);
     uleb(this.body, alignLog2);
     uleb(this.body, offset);
     return this;

@@ -96,7 +96,9 @@ function ops<T extends Record<string, string>>(prefix: string, table: T, isSimd:
   return out as Ops<T>;
 }
 
-// log2 of the natural alignment, given in every memarg (an alignment hint; any address works)
+// log2 of the natural alignment: the default (and largest valid) alignment hint of a memarg.
+// The hint promises nothing: any address works, and V8 generates the same code whatever it says.
+// Every load and store takes (..., offset = 0, align = natural) as its last parameters.
 const ALIGN: Record<string, number> = { i32: 2, i64: 3, f32: 2, f64: 3, v128: 4 };
 
 /** Scalar loads and stores: load(addr?, offset), store(addr?, value?, offset). */
@@ -104,11 +106,11 @@ function memory(type: 'i32' | 'i64' | 'f32' | 'f64') {
   const load = OP[`${type}.load`],
     store = OP[`${type}.store`];
   return {
-    load(this: Bound, addr?: Operand, offset = 0) {
-      return this.f.opt(addr, 'i32').emit(load).memarg(ALIGN[type], offset);
+    load(this: Bound, addr?: Operand, offset = 0, align = ALIGN[type]) {
+      return this.f.opt(addr, 'i32').emit(load).memarg(align, offset, ALIGN[type]);
     },
-    store(this: Bound, addr?: Operand, value?: Operand, offset = 0) {
-      return this.f.opt(addr, 'i32').opt(value, type).emit(store).memarg(ALIGN[type], offset);
+    store(this: Bound, addr?: Operand, value?: Operand, offset = 0, align = ALIGN[type]) {
+      return this.f.opt(addr, 'i32').opt(value, type).emit(store).memarg(align, offset, ALIGN[type]);
     },
   };
 }
@@ -130,23 +132,23 @@ function lanes(shape: string, lane: ValType) {
 /** A SIMD load: load(addr?, offset). */
 function simdLoad(op: string, alignLog2: number) {
   const code = SIMD[op];
-  return function (this: Bound, addr?: Operand, offset = 0) {
-    return this.f.opt(addr, 'i32').simd(code).memarg(alignLog2, offset);
+  return function (this: Bound, addr?: Operand, offset = 0, align = alignLog2) {
+    return this.f.opt(addr, 'i32').simd(code).memarg(align, offset, alignLog2);
   };
 }
 
 /** A SIMD store: store(addr?, value?, offset). */
 function simdStore(op: string) {
   const code = SIMD[op];
-  return function (this: Bound, addr?: Operand, value?: Operand, offset = 0) {
-    return this.f.opt(addr, 'i32').opt(value, 'v128').simd(code).memarg(4, offset);
+  return function (this: Bound, addr?: Operand, value?: Operand, offset = 0, align = 4) {
+    return this.f.opt(addr, 'i32').opt(value, 'v128').simd(code).memarg(align, offset, 4);
   };
 }
 /** A lane load or store: (lane, addr?, vec?, offset). */
 function simdLane(op: string, alignLog2: number) {
   const code = SIMD[op];
-  return function (this: Bound, lane: number, addr?: Operand, vec?: Operand, offset = 0) {
-    return this.f.opt(addr, 'i32').opt(vec, 'v128').simd(code).memarg(alignLog2, offset).emit(lane);
+  return function (this: Bound, lane: number, addr?: Operand, vec?: Operand, offset = 0, align = alignLog2) {
+    return this.f.opt(addr, 'i32').opt(vec, 'v128').simd(code).memarg(align, offset, alignLog2).emit(lane);
   };
 }
 

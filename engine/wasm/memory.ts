@@ -1,7 +1,8 @@
 // One shared WebAssembly.Memory for the CPU backend's buffers and the WebAssembly kernels' scratch,
 // and an allocator over it handing out byte offsets. The memory is shared (backed by a
 // SharedArrayBuffer) so that worker threads can instantiate the same kernels on it and work on
-// parts of one output in place; the kernel modules import it ("env" "memory").
+// parts of one output in place; the kernel modules import it ("env" "memory"). In a browser a
+// shared memory, like any SharedArrayBuffer, needs a cross-origin isolated page.
 //
 // Allocator: address-ordered first fit with coalescing. Blocks are multiples of 16 bytes at
 // 16-byte offsets (v128 loads of a block's start are aligned). Free blocks are kept sorted by

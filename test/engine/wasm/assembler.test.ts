@@ -433,6 +433,8 @@ test('an imported shared memory: two instances on one memory, splat loads and la
     { export: true },
   );
   m.function('pages', [], ['i32'], (f) => f.emit(0x3f, 0x00), { export: true });
+  // an unaligned address with alignment hint 2^0 (any hint works; this one is honest)
+  m.function('unaligned', ['i32'], ['i32'], (f, p) => f.i32.load(p, 1, 0), { export: true });
   const mem = sharedMemory(1, 8);
   assert.ok(mem.buffer instanceof SharedArrayBuffer);
   const e1 = build(m, mem),
@@ -450,6 +452,8 @@ test('an imported shared memory: two instances on one memory, splat loads and la
   e1.lanesmem(512 * 4, 600 * 4);
   assert.equal(Array.from(f32.subarray(600, 604)), [7, 7, 7, 7]);
   assert.is(f32[604], 8); // lane 1 loaded from p + 4, stored from lane 1
+  new Uint8Array(mem.buffer).set([0x11, 0x22, 0x33, 0x44, 0x55], 4000);
+  assert.is(e1.unaligned(4000), 0x55443322);
   mem.grow(2);
   assert.is(e2.pages(), 3);
   assert.is(new Float32Array(mem.buffer).length, (3 * 65536) / 4);
@@ -476,6 +480,7 @@ test('mistakes are reported: open labels, shared without maximum, invalid code n
   assert.not.ok(WebAssembly.validate(m2.encode()));
   assert.throws(() => m2.compile(), /mistyped/);
   assert.throws(() => new ModuleBuilder().function('v', [], [], (f) => f.f32x4.add(1)), /v128 operand/);
+  assert.throws(() => new ModuleBuilder().function('a', [], [], (f) => f.f32.load(0, 0, 3)), /alignment/);
 });
 
 test.run();
