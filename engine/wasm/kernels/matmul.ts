@@ -9,7 +9,8 @@
 // to run and however the rows or columns are split among threads (wasmMatmulPart, the split the
 // CPU backend's threads use: rows [r0, r1) of every batch, or columns when M <= 8).
 //
-// The module is generated and compiled once per process (a few milliseconds) and instantiated
+// The module (about 21 KB) is generated and compiled once per process (about 25 ms measured here,
+// mostly running the generator for the first time) and instantiated
 // once per memory: a worker thread can receive the compiled WebAssembly.Module by postMessage and
 // instantiate it on the same shared memory.
 import type { KernelParams } from '../../kernels.ts';
