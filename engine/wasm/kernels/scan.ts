@@ -17,16 +17,16 @@
 // part over every unit then finish.
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
-import { kernelModule, type WasmKernel } from '../kernel.ts';
 import type { WasmHeap } from '../memory.ts';
-import { BWD_LANE_ACC, BWD_RECORD, buildScanModule, FWD_RECORD } from './scan/codegen.ts';
+import { kernelModule, type WasmExports, type WasmKernel } from '../kernel.ts';
+import { BWD_LANE_ACC, BWD_RECORD, buildScanModule, DEFAULT_OPTIONS, FWD_RECORD, type ScanCodegenOptions } from './scan/codegen.ts';
 
 /** Calls of at least this many (t, e, n) steps are split over threads (as the scalar kernel). */
 export const SPLIT_MIN_STEPS = 1 << 18;
 /** Channels per backward unit when batch is 1 (a multiple of 4). */
 export const BWD_CHUNK = 64;
 
-const scanModule = kernelModule('scan', (shared) => buildScanModule(shared));
+type ScanModule = (heap: WasmHeap) => WasmExports;
 
 type BwdParams = KernelParams['scan_bwd'];
 
@@ -74,12 +74,21 @@ function degenerate(p: ScanParams, outs: TypedArray[]): boolean {
 const fwdUnits = (p: ScanParams) => p.batch * groups(p);
 const fwdScratch = (p: ScanParams) => Math.max(16, FWD_RECORD * p.T);
 
-function fwdPart(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: ScanParams, u0: number, u1: number, scratch: number): void {
+function fwdPart(
+  mod: ScanModule,
+  heap: WasmHeap,
+  ins: TypedArray[],
+  outs: TypedArray[],
+  p: ScanParams,
+  u0: number,
+  u1: number,
+  scratch: number,
+): void {
   if (degenerate(p, outs)) return;
   const q = unpack(ins, p);
   const [y, hT, hs] = outs;
   const a = (v: TypedArray | undefined) => ptr(heap, v);
-  scanModule(heap).fwd(
+  mod(heap).fwd(
     a(q.x),
     a(q.delta),
     a(q.A),
@@ -101,23 +110,6 @@ function fwdPart(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: ScanP
     scratch,
   );
 }
-
-export const scan: WasmKernel<'scan'> = {
-  accepts: (ins, outs) => allF32(ins) && allF32(outs),
-  run(heap, ins, outs, p) {
-    const scratch = heap.alloc(fwdScratch(p));
-    try {
-      fwdPart(heap, ins, outs, p, 0, fwdUnits(p), scratch);
-    } finally {
-      heap.free(scratch);
-    }
-  },
-  split: {
-    range: (p) => (steps(p) >= SPLIT_MIN_STEPS && fwdUnits(p) > 1 ? { n: fwdUnits(p), align: 1 } : null),
-    partScratch: (p) => fwdScratch(p),
-    part: (heap, ins, outs, p, r0, r1, scratch) => fwdPart(heap, ins, outs, p, r0, r1, scratch),
-  },
-};
 
 // ---- backward
 
@@ -177,6 +169,7 @@ function bwdArrays(ins: TypedArray[], outs: TypedArray[], p: BwdParams): BwdArra
 }
 
 function bwdPart(
+  mod: ScanModule,
   heap: WasmHeap,
   ins: TypedArray[],
   outs: TypedArray[],
@@ -201,7 +194,7 @@ function bwdPart(
   const chunks = L.chunkBytes > 0;
   const dBo = chunks ? shared : a(r.dB);
   const dCo = chunks ? shared + 4 * T * N : a(r.dC);
-  scanModule(heap).bwd(
+  mod(heap).bwd(
     a(q.x),
     a(q.delta),
     a(q.A),
@@ -238,12 +231,12 @@ function bwdPart(
   );
 }
 
-function bwdFinish(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: BwdParams, shared: number): void {
+function bwdFinish(mod: ScanModule, heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: BwdParams, shared: number): void {
   if (p.batch === 0 || p.E === 0) return;
   const r = bwdArrays(ins, outs, p);
   const L = bwdLayout(p);
   const { batch, T, E, N } = p;
-  const e = scanModule(heap);
+  const e = mod(heap);
   if (batch > 1) {
     e.sum_rows(shared, batch, L.rowBytes, E * N, heap.offsetOf(r.dA));
     if (r.dD) e.sum_rows(shared + 4 * E * N, batch, L.rowBytes, E, heap.offsetOf(r.dD));
@@ -255,28 +248,64 @@ function bwdFinish(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: Bwd
   }
 }
 
-export const scan_bwd: WasmKernel<'scan_bwd'> = {
-  accepts: (ins, outs) => allF32(ins) && allF32(outs),
-  run(heap, ins, outs, p) {
-    const L = bwdLayout(p);
-    const scratch = heap.alloc(bwdScratch(p));
-    const shared = L.shared > 0 ? heap.alloc(L.shared) : 0;
-    try {
-      bwdPart(heap, ins, outs, p, 0, L.units, scratch, shared);
-      bwdFinish(heap, ins, outs, p, shared);
-    } finally {
-      heap.free(scratch);
-      if (shared) heap.free(shared);
-    }
-  },
-  split: {
-    range: (p) => {
-      const { units } = bwdLayout(p);
-      return steps(p) >= SPLIT_MIN_STEPS && units > 1 ? { n: units, align: 1 } : null;
+// ---- the kernels
+
+const variants = new Map<string, { scan: WasmKernel<'scan'>; scan_bwd: WasmKernel<'scan_bwd'> }>();
+
+/**
+ * The two kernels on a module generated with these options (bench/wasm-scan.ts compares variants;
+ * every variant computes the same maths, not necessarily the same bits: the exp polynomial differs).
+ */
+export function scanKernels(o: ScanCodegenOptions = DEFAULT_OPTIONS): { scan: WasmKernel<'scan'>; scan_bwd: WasmKernel<'scan_bwd'> } {
+  const key = `nb${o.nb}-exp${o.degree}-${o.hoist ? 'hoisted' : 'inline'}`;
+  const known = variants.get(key);
+  if (known) return known;
+  const mod: ScanModule = kernelModule(o === DEFAULT_OPTIONS ? 'scan' : `scan/${key}`, (shared) => buildScanModule(shared, o));
+  const scan: WasmKernel<'scan'> = {
+    accepts: (ins, outs) => allF32(ins) && allF32(outs),
+    run(heap, ins, outs, p) {
+      const scratch = heap.alloc(fwdScratch(p));
+      try {
+        fwdPart(mod, heap, ins, outs, p, 0, fwdUnits(p), scratch);
+      } finally {
+        heap.free(scratch);
+      }
     },
-    partScratch: (p) => bwdScratch(p),
-    sharedScratch: (p) => bwdLayout(p).shared,
-    part: (heap, ins, outs, p, r0, r1, scratch, shared) => bwdPart(heap, ins, outs, p, r0, r1, scratch, shared),
-    finish: (heap, ins, outs, p, shared) => bwdFinish(heap, ins, outs, p, shared),
-  },
-};
+    split: {
+      range: (p) => (steps(p) >= SPLIT_MIN_STEPS && fwdUnits(p) > 1 ? { n: fwdUnits(p), align: 1 } : null),
+      partScratch: (p) => fwdScratch(p),
+      part: (heap, ins, outs, p, r0, r1, scratch) => fwdPart(mod, heap, ins, outs, p, r0, r1, scratch),
+    },
+  };
+
+  const scan_bwd: WasmKernel<'scan_bwd'> = {
+    accepts: (ins, outs) => allF32(ins) && allF32(outs),
+    run(heap, ins, outs, p) {
+      const L = bwdLayout(p);
+      const scratch = heap.alloc(bwdScratch(p));
+      const shared = L.shared > 0 ? heap.alloc(L.shared) : 0;
+      try {
+        bwdPart(mod, heap, ins, outs, p, 0, L.units, scratch, shared);
+        bwdFinish(mod, heap, ins, outs, p, shared);
+      } finally {
+        heap.free(scratch);
+        if (shared) heap.free(shared);
+      }
+    },
+    split: {
+      range: (p) => {
+        const { units } = bwdLayout(p);
+        return steps(p) >= SPLIT_MIN_STEPS && units > 1 ? { n: units, align: 1 } : null;
+      },
+      partScratch: (p) => bwdScratch(p),
+      sharedScratch: (p) => bwdLayout(p).shared,
+      part: (heap, ins, outs, p, r0, r1, scratch, shared) => bwdPart(mod, heap, ins, outs, p, r0, r1, scratch, shared),
+      finish: (heap, ins, outs, p, shared) => bwdFinish(mod, heap, ins, outs, p, shared),
+    },
+  };
+  const k = { scan, scan_bwd };
+  variants.set(key, k);
+  return k;
+}
+
+export const { scan, scan_bwd } = scanKernels();

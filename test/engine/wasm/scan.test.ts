@@ -27,7 +27,8 @@ import { scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from 
 import type { KernelParams, ScanParams } from '../../../engine/kernels.ts';
 import { Rng } from '../../../engine/random.ts';
 import { ModuleBuilder } from '../../../engine/wasm/assembler.ts';
-import { scan, scan_bwd } from '../../../engine/wasm/kernels/scan.ts';
+import { scan, scan_bwd, scanKernels } from '../../../engine/wasm/kernels/scan.ts';
+import { DEFAULT_OPTIONS } from '../../../engine/wasm/kernels/scan/codegen.ts';
 import {
   activationConstants,
   emitExp,
@@ -406,6 +407,32 @@ test('split by batch rows (batch 3): part over several ranges then finish equals
 test('split of a decode-shaped call (batch 1, E 1536 / 389): channel groups and chunks, bit for bit', () => {
   splitCase(paramsOf(1, 16, 1536, 16, 0b011111), 'decode', RANGES);
   splitCase(paramsOf(1, 48, 389, 16, 0b111111), 'decode-odd', RANGES);
+});
+
+test("the generated code's shape (states per pass 1, 2, 4; constants hoisted or not) does not change a bit", () => {
+  const p = paramsOf(2, 33, 13, 17, 0b111111);
+  const pb: BwdParams = { ...p, saveStates: false, hasDhT: true, hasDhs: true };
+  const rng = new Rng('wasm-scan/variants');
+  const ins = inputs(rng, p).map(onHeap);
+  const bIns = [...ins, ...cotangents(rng, pb).map(onHeap)];
+  const runWith = (k: ReturnType<typeof scanKernels>) => {
+    const outs = fwdSizes(p).map(poisoned),
+      bOuts = bwdSizes(p).map(poisoned);
+    k.scan.run(heap, ins, outs, p);
+    k.scan_bwd.run(heap, bIns, bOuts, pb);
+    const copies = [...outs, ...bOuts].map((o) => o.slice());
+    release(...outs, ...bOuts);
+    return copies;
+  };
+  const want = runWith(scanKernels());
+  for (const nb of [1, 2, 4])
+    for (const hoist of [true, false]) {
+      const got = runWith(scanKernels({ ...DEFAULT_OPTIONS, nb, hoist }));
+      got.forEach((g, j) => {
+        assert.is(bitsEqual(g, want[j]), -1, `nb ${nb} hoist ${hoist}: output ${j}`);
+      });
+    }
+  release(...bIns);
 });
 
 test('the split does not apply to small calls', () => {

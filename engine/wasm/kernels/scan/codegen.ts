@@ -43,7 +43,7 @@ export interface ScanCodegenOptions {
   hoist: boolean;
 }
 
-export const DEFAULT_OPTIONS: ScanCodegenOptions = { nb: 2, degree: 6, hoist: true };
+export const DEFAULT_OPTIONS: ScanCodegenOptions = { nb: 4, degree: 6, hoist: true };
 
 /** Bytes of the forward's scratch record per step t: dt, dt x, the running y. */
 export const FWD_RECORD = 48;
