@@ -19,7 +19,7 @@ import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import type { WasmHeap } from '../memory.ts';
 import { kernelModule, type WasmExports, type WasmKernel } from '../kernel.ts';
-import { BWD_LANE_ACC, BWD_RECORD, buildScanModule, DEFAULT_OPTIONS, FWD_RECORD, type ScanCodegenOptions } from './scan/codegen.ts';
+import { BWD_LANE_ACC, buildScanModule, bwdRecordBytes, DEFAULT_OPTIONS, FWD_RECORD, type ScanCodegenOptions } from './scan/codegen.ts';
 
 /** Calls of at least this many (t, e, n) steps are split over threads (as the scalar kernel). */
 export const SPLIT_MIN_STEPS = 1 << 18;
@@ -135,8 +135,6 @@ function bwdLayout(p: ScanParams): BwdLayout {
   const chunkBytes = batch === 1 && nch > 1 ? 8 * T * N : 0;
   return { chg, nch, units: batch * nch, rowBytes, chunkBytes, shared: batch * rowBytes + nch * chunkBytes };
 }
-
-const bwdScratch = (p: ScanParams) => BWD_RECORD * (p.T + 1) + BWD_LANE_ACC * p.N * p.T;
 
 interface BwdArrays {
   q: ScanInputs;
@@ -257,9 +255,10 @@ const variants = new Map<string, { scan: WasmKernel<'scan'>; scan_bwd: WasmKerne
  * every variant computes the same maths, not necessarily the same bits: the exp polynomial differs).
  */
 export function scanKernels(o: ScanCodegenOptions = DEFAULT_OPTIONS): { scan: WasmKernel<'scan'>; scan_bwd: WasmKernel<'scan_bwd'> } {
-  const key = `nb${o.nb}-exp${o.degree}-${o.hoist ? 'hoisted' : 'inline'}`;
+  const key = `nb${o.nb}-bnb${o.bnb}-exp${o.degree}-${o.hoist ? 'hoisted' : 'inline'}`;
   const known = variants.get(key);
   if (known) return known;
+  const bwdScratch = (p: ScanParams) => bwdRecordBytes(o) * (p.T + 1) + BWD_LANE_ACC * p.N * p.T;
   const mod: ScanModule = kernelModule(o === DEFAULT_OPTIONS ? 'scan' : `scan/${key}`, (shared) => buildScanModule(shared, o));
   const scan: WasmKernel<'scan'> = {
     accepts: (ins, outs) => allF32(ins) && allF32(outs),

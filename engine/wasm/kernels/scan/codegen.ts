@@ -1,25 +1,35 @@
 // Code generation of the selective scan kernels (engine/wasm/kernels/scan.ts): the forward and the
-// backward in WebAssembly SIMD, float32, vectorised over channels.
+// backward in WebAssembly SIMD (SIMD128, no relaxed SIMD), float32 state and sums, vectorised over
+// channels.
 //
 // Layout. One v128 holds 4 consecutive channels e0..e0+3 of one batch row (a "group"): x, delta, z,
 // dy [batch, T, E] are then one 16-byte load per step t, B[t, n] and C[t, n] are splats, and the 4
-// channels' A[., n], h0[., n], hT[., n] are 4 lanes at a stride of N floats. A group runs in three
-// passes over t:
+// channels' A[., n], h0[., n], hT[., n] are 4 lanes at a stride of N floats (gathered once per
+// state, outside the loop over t). A group runs in three passes over t:
 //   A: delta (+ bias, softplus), x (and the gate) into a scratch record per t;
-//   B: for each state n (the forward: NB of them side by side): the recurrence over t,
-//        h = exp(dt A[., n]) h + (dt x) B[t, n], y[t] += C[t, n] h  (y in the record),
-//      so the state is 1 (NB) v128 in a register and nothing is summed across lanes;
+//   B: for nb states n side by side (then one at a time for the rest): the recurrence over t,
+//        h = exp(dt A[., n]) h + (dt x) B[t, n],  y[t] += C[t, n] h  (y's sum in the record),
+//      so a state is one v128 in a register, the exp's constants are loop invariants, and
+//      nothing is summed across lanes;
 //   C: y = (sum + D x) silu(z), written out.
+// The backward's pass B, bnb states at a time: the recurrence again, forward, keeping each step's
+// exp(dt A) and previous state in the record; then the reverse pass over t (dh, and the sums of
+// ddelta, dx per step, dA per state, dB, dC per lane); its pass C: dz, ddelta, dD, d(bias), dx.
 // The last group of a row may have fewer than 4 channels: the same code with lane loads and
 // stores guarded by the count (its dead lanes compute on zeros and are never stored).
 //
-// Order of the float32 sums, fixed by the shapes only: y[t] sums n in increasing order from +0,
-// then adds D x. The backward recomputes each state exactly as the forward computes it (same
-// instructions) and accumulates, per channel, over n in increasing order (ddelta, dx) or over t in
-// decreasing order (dA); per unit of work (one batch row, or for batch 1 a chunk of channels) dB
-// and dC are summed over the unit's groups in increasing order in one accumulator per lane, the 4
-// lanes then added as ((l0 + l1) + l2) + l3; units are combined in increasing order by
+// Order of the float32 sums, fixed by the shapes only (not by nb, bnb, nor by how the work is
+// split: tested): y[t] sums n in increasing order from +0, then adds D x. The backward recomputes
+// each state exactly as the forward computes it (same instructions) and accumulates, per channel,
+// over n in increasing order (ddelta, dx: from g D) or over t in decreasing order (dA) or
+// increasing (dD, d(bias)); per unit of work (one batch row, or for batch 1 a chunk of channels)
+// dB and dC are summed over the unit's groups in increasing order in one accumulator per lane,
+// the 4 lanes then added as ((l0 + l1) + l2) + l3; units are combined in increasing order by
 // sum_rows (the split's finish).
+//
+// Measured (bench/wasm-scan.ts --variants, CPU time, one thread): forward 4 states per pass
+// 1.12 ns per (t, e, n) step against 1.28 (2) and 1.41 (1); backward 2 states 2.15 against 2.30;
+// the degree-6 exp about 8% slower than degree 5 in both; hoisting the constants makes no difference.
 import { type FunctionBuilder, type Local, ModuleBuilder, type Operand } from '../../assembler.ts';
 import {
   activationConstants,
@@ -37,18 +47,22 @@ import {
 export interface ScanCodegenOptions {
   /** states n per pass of the forward's recurrence (1, 2 or 4) */
   nb: number;
+  /** states n per pass of the backward's (1 or 2) */
+  bnb: number;
   /** degree of exp's polynomial */
   degree: 5 | 6;
   /** constants in locals set before the loops (true) or v128.const at each use */
   hoist: boolean;
 }
 
-export const DEFAULT_OPTIONS: ScanCodegenOptions = { nb: 4, degree: 6, hoist: true };
+export const DEFAULT_OPTIONS: ScanCodegenOptions = { nb: 4, bnb: 2, degree: 6, hoist: true };
 
 /** Bytes of the forward's scratch record per step t: dt, dt x, the running y. */
 export const FWD_RECORD = 48;
 /** Bytes of the backward's record per step t (T + 1 of them): see `bwd`. */
-export const BWD_RECORD = 128;
+export const bwdRecordBytes = (o: ScanCodegenOptions) => 96 + 32 * o.bnb;
+const abarAt = (j: number) => 96 + 32 * j;
+const hAt = (j: number) => 112 + 32 * j;
 /** Bytes of the backward's per-lane dB, dC accumulators per (n, t). */
 export const BWD_LANE_ACC = 32;
 
@@ -286,11 +300,12 @@ function fwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
  * units [u0, u1) of batch * nch (unit u: batch row u / nch, chunk u % nch of chg groups).
  * Per channel outputs (dx, ddelta, dz, dh0) go where they belong; the row sums dA [E, N], dD [E],
  * d(bias) [E] of row b to dAo / dDo / dbo + b * pstride; the unit's dB, dC [T, N] to
- * dBo / dCo + b * rowStride + chunk * chunkStride. scratch: BWD_RECORD * (T + 1) +
- * BWD_LANE_ACC * N * T bytes.
+ * dBo / dCo + b * rowStride + chunk * chunkStride. scratch: bwdRecordBytes * (T + 1) +
+ * BWD_LANE_ACC * T * N bytes.
  *
  * The record of step t: 0 dt, 16 x, 32 g = dy silu(z), 48 the ungated sum C h (for dz), 64 ddt,
- * 80 dx, 96 exp(dt A[., n]), 112 the state before step t (record T: the last state).
+ * 80 dx, then for each of the pass's bnb states 96 + 32 j exp(dt A[., n + j]) and 112 + 32 j
+ * the state before step t (record T: the last state). The lane accumulators: [T][N] x (dB, dC).
  */
 function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
   m.function(
@@ -359,6 +374,7 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
         'acc',
         'dst',
         'tmp',
+        'NL',
       );
       const V = v128s(
         f,
@@ -370,30 +386,34 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
         'Dv',
         'zv',
         's',
-        'an',
-        'h',
         'abar',
-        'dh',
         'dhn',
         'w',
         'bn',
         'dhdt',
-        'dAv',
+        'ddt',
+        'dxv',
         'dDv',
         'dbv',
         'q',
       );
+      const an = Array.from({ length: o.bnb }, () => f.local.declare('v128'));
+      const h = Array.from({ length: o.bnb }, () => f.local.declare('v128'));
+      const dh = Array.from({ length: o.bnb }, () => f.local.declare('v128'));
+      const dAv = Array.from({ length: o.bnb }, () => f.local.declare('v128'));
+      const REC = bwdRecordBytes(o);
       const t: VTemps = vtemps(f);
       const k = new VConsts(f, o.hoist);
       k.hoist([...expConstants(o.degree), ...activationConstants()]);
-      const { u, b, ch, g, g1, G, e0, nv, c, n, io, rec, pl, pB, pC, pdhs, N4, E4, EN4, aOff, sOff, acc, dst } = L;
+      const { u, b, ch, g, g1, G, e0, nv, c, n, io, rec, pl, pB, pC, pdhs, N4, E4, EN4, aOff, sOff, acc, dst, NL } = L;
       const f32 = f.f32x4;
 
       f.local.set(G, () => f.i32.shr_u(() => f.i32.add(E, 3), 2));
       f.local.set(N4, () => f.i32.shl(N, 2));
       f.local.set(E4, () => f.i32.shl(E, 2));
       f.local.set(EN4, () => f.i32.mul(E4, N));
-      f.local.set(acc, () => f.i32.add(scr, () => f.i32.mul(() => f.i32.add(T, 1), BWD_RECORD)));
+      f.local.set(NL, () => f.i32.mul(N, BWD_LANE_ACC));
+      f.local.set(acc, () => f.i32.add(scr, () => f.i32.mul(() => f.i32.add(T, 1), REC)));
       const ioAt0 = () => f.local.set(io, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(() => f.i32.mul(b, T), E), e0), 2));
 
       const group = (full: boolean) => {
@@ -445,160 +465,184 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
           );
           f.local.set(V.q);
           f.v128.store(rec, V.q, 80);
-          bump(f, rec, BWD_RECORD);
+          bump(f, rec, REC);
           bump(f, io, E4);
         });
-        // pass B, state by state: the recurrence recomputed forward, then the reverse pass
-        f.local.set(n, 0);
-        f.block((done) =>
-          f.loop((top) => {
-            f.br_if(done, () => f.i32.ge_s(n, N));
-            f.local.set(aOff, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(e0, N), n), 2));
-            f.local.set(sOff, () => f.i32.add(() => f.i32.mul(b, EN4), aOff));
-            lanes.load(V.an, laneAddr(A, aOff), N4);
-            f.if(
-              h0,
-              () => lanes.load(V.h, laneAddr(h0, sOff), N4),
-              () => f.local.set(V.h, zero(f)),
-            );
-            f.local.set(pB, () => f.i32.add(B, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(() => f.i32.mul(b, T), N), n), 2)));
-            f.local.set(pC, () => f.i32.add(C, () => f.i32.sub(pB, B)));
-            const forward = (withSum: boolean) => {
-              f.local.set(rec, scr);
-              times(f, c, T, () => {
-                f.local.set(V.dt, () => f.v128.load(rec, 0));
-                f.local.set(V.abar, () => emitExp(f, k, () => f32.mul(V.dt, V.an), t, o.degree));
-                f.v128.store(rec, V.abar, 96);
-                f.v128.store(rec, V.h, 112);
-                f.local.set(V.h, () =>
-                  f32.add(
-                    () => f32.mul(V.abar, V.h),
-                    () =>
-                      f32.mul(
-                        () => f32.mul(V.dt, () => f.v128.load(rec, 16)),
-                        () => f.v128.load32_splat(pB),
-                      ),
-                  ),
-                );
-                if (withSum)
-                  f.v128.store(
-                    rec,
-                    () =>
-                      f32.add(
-                        () => f.v128.load(rec, 48),
-                        () => f32.mul(() => f.v128.load32_splat(pC), V.h),
-                      ),
-                    48,
-                  );
-                bump(f, rec, BWD_RECORD);
-                bump(f, pB, N4);
-                bump(f, pC, N4);
-              });
-              f.v128.store(rec, V.h, 112);
-            };
-            f.if(
-              z,
-              () => forward(true),
-              () => forward(false),
-            );
-            // reverse: from t = T - 1 down
-            f.local.set(rec, () => f.i32.sub(rec, BWD_RECORD));
-            f.local.set(pl, () =>
-              f.i32.add(acc, () => f.i32.mul(() => f.i32.sub(() => f.i32.mul(() => f.i32.add(n, 1), T), 1), BWD_LANE_ACC)),
-            );
-            bump(f, pB, () => f.i32.sub(0, N4));
-            bump(f, pC, () => f.i32.sub(0, N4));
-            f.if(
-              dhT,
-              () => lanes.load(V.dh, laneAddr(dhT, sOff), N4),
-              () => f.local.set(V.dh, zero(f)),
-            );
-            f.local.set(V.dAv, zero(f));
-            const reverse = (withDhs: boolean) => {
-              if (withDhs)
-                f.local.set(pdhs, () =>
-                  f.i32.add(dhs, () =>
-                    f.i32.add(() => f.i32.mul(() => f.i32.sub(() => f.i32.mul(() => f.i32.add(b, 1), T), 1), EN4), aOff),
-                  ),
-                );
-              times(f, c, T, () => {
-                if (withDhs) {
-                  lanes.load(V.q, pdhs, N4);
-                  f.local.set(V.dh, () => f32.add(V.dh, V.q));
-                  bump(f, pdhs, () => f.i32.sub(0, EN4));
-                }
-                f.local.set(V.gv, () => f.v128.load(rec, 32));
-                f.local.set(V.dhn, () => f32.add(V.dh, () => f32.mul(V.gv, () => f.v128.load32_splat(pC))));
-                f.v128.store(
-                  pl,
-                  () =>
-                    f32.add(
-                      () => f.v128.load(pl, 16),
-                      () => f32.mul(V.gv, () => f.v128.load(rec, BWD_RECORD + 112)),
-                    ),
-                  16,
-                );
-                f.local.set(V.abar, () => f.v128.load(rec, 96));
-                f.local.set(V.w, () => f32.mul(V.abar, () => f.v128.load(rec, 112)));
-                f.local.set(V.xv, () => f.v128.load(rec, 16));
-                f.local.set(V.bn, () => f.v128.load32_splat(pB));
-                f.v128.store(
-                  rec,
-                  () =>
-                    f32.add(
-                      () => f.v128.load(rec, 64),
-                      () =>
-                        f32.mul(V.dhn, () =>
-                          f32.add(
-                            () => f32.mul(V.an, V.w),
-                            () => f32.mul(V.bn, V.xv),
-                          ),
-                        ),
-                    ),
-                  64,
-                );
-                f.local.set(V.dhdt, () => f32.mul(V.dhn, () => f.v128.load(rec, 0)));
-                f.local.set(V.dAv, () => f32.add(V.dAv, () => f32.mul(V.dhdt, V.w)));
-                f.v128.store(
-                  pl,
-                  () =>
-                    f32.add(
-                      () => f.v128.load(pl, 0),
-                      () => f32.mul(V.dhdt, V.xv),
-                    ),
-                  0,
-                );
-                f.v128.store(
-                  rec,
-                  () =>
-                    f32.add(
-                      () => f.v128.load(rec, 80),
-                      () => f32.mul(V.dhdt, V.bn),
-                    ),
-                  80,
-                );
-                f.local.set(V.dh, () => f32.mul(V.dhn, V.abar));
-                bump(f, rec, -BWD_RECORD);
-                bump(f, pl, -BWD_LANE_ACC);
-                bump(f, pB, () => f.i32.sub(0, N4));
-                bump(f, pC, () => f.i32.sub(0, N4));
-              });
-            };
-            f.if(
-              dhs,
-              () => reverse(true),
-              () => reverse(false),
-            );
-            lanes.store(
-              laneAddr(dAo, () => f.i32.add(() => f.i32.mul(b, pstride), aOff)),
-              V.dAv,
+        // pass B, bnb states at a time (then one at a time): the recurrence recomputed forward,
+        // then the reverse pass
+        const block = (nb: number) => {
+          f.local.set(aOff, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(e0, N), n), 2));
+          f.local.set(sOff, () => f.i32.add(() => f.i32.mul(b, EN4), aOff));
+          for (let j = 0; j < nb; j++) {
+            lanes.load(
+              an[j],
+              laneAddr(A, () => f.i32.add(aOff, 4 * j)),
               N4,
             );
-            f.if(dh0, () => lanes.store(laneAddr(dh0, sOff), V.dh, N4));
-            bump(f, n, 1);
-            f.br(top);
-          }),
-        );
+            f.if(
+              h0,
+              () =>
+                lanes.load(
+                  h[j],
+                  laneAddr(h0, () => f.i32.add(sOff, 4 * j)),
+                  N4,
+                ),
+              () => f.local.set(h[j], zero(f)),
+            );
+          }
+          f.local.set(pB, () => f.i32.add(B, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(() => f.i32.mul(b, T), N), n), 2)));
+          f.local.set(pC, () => f.i32.add(C, () => f.i32.sub(pB, B)));
+          const forward = (withSum: boolean) => {
+            f.local.set(rec, scr);
+            times(f, c, T, () => {
+              f.local.set(V.dt, () => f.v128.load(rec, 0));
+              // dt x, as the forward computes it
+              f.local.set(V.xv, () => f32.mul(V.dt, () => f.v128.load(rec, 16)));
+              if (withSum) f.local.set(V.s, () => f.v128.load(rec, 48));
+              for (let j = 0; j < nb; j++) {
+                f.local.set(V.abar, () => emitExp(f, k, () => f32.mul(V.dt, an[j]), t, o.degree));
+                f.v128.store(rec, V.abar, abarAt(j));
+                f.v128.store(rec, h[j], hAt(j));
+                f.local.set(h[j], () =>
+                  f32.add(
+                    () => f32.mul(V.abar, h[j]),
+                    () => f32.mul(V.xv, () => f.v128.load32_splat(pB, 4 * j)),
+                  ),
+                );
+                if (withSum) f.local.set(V.s, () => f32.add(V.s, () => f32.mul(() => f.v128.load32_splat(pC, 4 * j), h[j])));
+              }
+              if (withSum) f.v128.store(rec, V.s, 48);
+              bump(f, rec, REC);
+              bump(f, pB, N4);
+              bump(f, pC, N4);
+            });
+            for (let j = 0; j < nb; j++) f.v128.store(rec, h[j], hAt(j));
+          };
+          f.if(
+            z,
+            () => forward(true),
+            () => forward(false),
+          );
+          // reverse: from t = T - 1 down
+          f.local.set(rec, () => f.i32.sub(rec, REC));
+          f.local.set(pl, () =>
+            f.i32.add(acc, () => f.i32.mul(() => f.i32.add(() => f.i32.mul(() => f.i32.sub(T, 1), N), n), BWD_LANE_ACC)),
+          );
+          bump(f, pB, () => f.i32.sub(0, N4));
+          bump(f, pC, () => f.i32.sub(0, N4));
+          for (let j = 0; j < nb; j++) {
+            f.if(
+              dhT,
+              () =>
+                lanes.load(
+                  dh[j],
+                  laneAddr(dhT, () => f.i32.add(sOff, 4 * j)),
+                  N4,
+                ),
+              () => f.local.set(dh[j], zero(f)),
+            );
+            f.local.set(dAv[j], zero(f));
+          }
+          const reverse = (withDhs: boolean) => {
+            if (withDhs)
+              f.local.set(pdhs, () =>
+                f.i32.add(dhs, () => f.i32.add(() => f.i32.mul(() => f.i32.sub(() => f.i32.mul(() => f.i32.add(b, 1), T), 1), EN4), aOff)),
+              );
+            times(f, c, T, () => {
+              f.local.set(V.gv, () => f.v128.load(rec, 32));
+              f.local.set(V.xv, () => f.v128.load(rec, 16));
+              f.local.set(V.dt, () => f.v128.load(rec, 0));
+              f.local.set(V.ddt, () => f.v128.load(rec, 64));
+              f.local.set(V.dxv, () => f.v128.load(rec, 80));
+              for (let j = 0; j < nb; j++) {
+                if (withDhs) {
+                  lanes.load(V.q, () => f.i32.add(pdhs, 4 * j), N4);
+                  f.local.set(dh[j], () => f32.add(dh[j], V.q));
+                }
+                f.local.set(V.dhn, () => f32.add(dh[j], () => f32.mul(V.gv, () => f.v128.load32_splat(pC, 4 * j))));
+                // dC += g h_t (h_t: the state before step t + 1)
+                f.v128.store(
+                  pl,
+                  () =>
+                    f32.add(
+                      () => f.v128.load(pl, 32 * j + 16),
+                      () => f32.mul(V.gv, () => f.v128.load(rec, REC + hAt(j))),
+                    ),
+                  32 * j + 16,
+                );
+                f.local.set(V.abar, () => f.v128.load(rec, abarAt(j)));
+                f.local.set(V.w, () => f32.mul(V.abar, () => f.v128.load(rec, hAt(j))));
+                f.local.set(V.bn, () => f.v128.load32_splat(pB, 4 * j));
+                f.local.set(V.ddt, () =>
+                  f32.add(V.ddt, () =>
+                    f32.mul(V.dhn, () =>
+                      f32.add(
+                        () => f32.mul(an[j], V.w),
+                        () => f32.mul(V.bn, V.xv),
+                      ),
+                    ),
+                  ),
+                );
+                f.local.set(V.dhdt, () => f32.mul(V.dhn, V.dt));
+                f.local.set(dAv[j], () => f32.add(dAv[j], () => f32.mul(V.dhdt, V.w)));
+                f.v128.store(
+                  pl,
+                  () =>
+                    f32.add(
+                      () => f.v128.load(pl, 32 * j),
+                      () => f32.mul(V.dhdt, V.xv),
+                    ),
+                  32 * j,
+                );
+                f.local.set(V.dxv, () => f32.add(V.dxv, () => f32.mul(V.dhdt, V.bn)));
+                f.local.set(dh[j], () => f32.mul(V.dhn, V.abar));
+              }
+              f.v128.store(rec, V.ddt, 64);
+              f.v128.store(rec, V.dxv, 80);
+              if (withDhs) bump(f, pdhs, () => f.i32.sub(0, EN4));
+              bump(f, rec, -REC);
+              bump(f, pl, () => f.i32.sub(0, NL));
+              bump(f, pB, () => f.i32.sub(0, N4));
+              bump(f, pC, () => f.i32.sub(0, N4));
+            });
+          };
+          f.if(
+            dhs,
+            () => reverse(true),
+            () => reverse(false),
+          );
+          for (let j = 0; j < nb; j++) {
+            lanes.store(
+              laneAddr(dAo, () =>
+                f.i32.add(
+                  () => f.i32.mul(b, pstride),
+                  () => f.i32.add(aOff, 4 * j),
+                ),
+              ),
+              dAv[j],
+              N4,
+            );
+            f.if(dh0, () =>
+              lanes.store(
+                laneAddr(dh0, () => f.i32.add(sOff, 4 * j)),
+                dh[j],
+                N4,
+              ),
+            );
+          }
+          bump(f, n, nb);
+        };
+        f.local.set(n, 0);
+        const whileFits = (nb: number) =>
+          f.block((done) =>
+            f.loop((top) => {
+              f.br_if(done, () => f.i32.gt_s(() => f.i32.add(n, nb), N));
+              block(nb);
+              f.br(top);
+            }),
+          );
+        whileFits(o.bnb);
+        if (o.bnb > 1) whileFits(1);
         // pass C
         ioAt0();
         f.local.set(rec, scr);
@@ -636,7 +680,7 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
           );
           f.local.set(V.q, () => f.v128.load(rec, 80));
           lanes.store(laneAddr(dx, io), V.q, 4);
-          bump(f, rec, BWD_RECORD);
+          bump(f, rec, REC);
           bump(f, io, E4);
         });
         f.if(D, () =>
@@ -695,20 +739,19 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
             () => group(false),
           );
         });
-        // the lanes' sums into the unit's dB, dC [T, N]: ((l0 + l1) + l2) + l3
+        // the lanes' sums into the unit's dB, dC [T, N] (the accumulators' order): ((l0 + l1) + l2) + l3
         f.local.set(pl, acc);
-        f.for(n, 0, N, 1, () => {
-          f.local.set(dst, () =>
-            f.i32.add(
-              () =>
-                f.i32.add(
-                  () => f.i32.mul(b, rowStride),
-                  () => f.i32.mul(ch, chunkStride),
-                ),
-              () => f.i32.shl(n, 2),
-            ),
-          );
-          times(f, c, T, () => {
+        f.local.set(dst, () =>
+          f.i32.add(
+            () => f.i32.mul(b, rowStride),
+            () => f.i32.mul(ch, chunkStride),
+          ),
+        );
+        times(
+          f,
+          c,
+          () => f.i32.mul(N, T),
+          () => {
             for (const [base, off] of [
               [dBo, 0],
               [dCo, 16],
@@ -732,9 +775,9 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
               );
             }
             bump(f, pl, BWD_LANE_ACC);
-            bump(f, dst, N4);
-          });
-        });
+            bump(f, dst, 4);
+          },
+        );
       });
     },
     { export: true },
