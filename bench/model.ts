@@ -4,9 +4,9 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. Compared in the written
 // section with the PyTorch CPU figures of ../shared/notes/peers.md.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
+import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { cpus, loadavg } from 'node:os';
-import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
 import type { Backend } from '../engine/index.ts';
@@ -16,15 +16,6 @@ import { disposeCache } from '../mamba/recurrent.ts';
 import { nextTokenLoss } from '../mamba/train.ts';
 
 const { quick, write } = benchFlags('bench/model.ts');
-
-async function median(name: string, fn: () => Promise<void> | void, iterations: number): Promise<number> {
-  const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}${'error' in r ? `: ${r.error.message}` : ''}`);
-  return r.latency.p50;
-}
 
 interface Row {
   what: string;
