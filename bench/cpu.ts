@@ -4,9 +4,10 @@
 //   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
 //   bench/RESULTS.md with this run's table)
 import { readFileSync, existsSync } from 'node:fs';
+import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
+import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
 import { cpus, loadavg } from 'node:os';
-import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
@@ -15,15 +16,9 @@ import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 const { quick, write } = benchFlags('bench/cpu.ts');
 const rng = new mi.Rng('bench/cpu');
 
-/** Median wall time of fn in ms, over at least `iterations` runs and `timeMs` of running. */
-async function median(name: string, fn: () => void, iterations: number, timeMs: number): Promise<number> {
-  const bench = new Bench({ iterations, time: timeMs, warmupIterations: Math.min(2, iterations), warmupTime: 0 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}${'error' in r ? `: ${r.error.message}` : ''}`);
-  return r.latency.p50;
-}
+/** Median wall time of fn in ms, over at least `iterations` runs and `timeMs` of running (up to two warm-up runs). */
+const timed = (name: string, fn: () => void, iterations: number, timeMs: number) =>
+  median(name, fn, iterations, { timeMs, warmup: Math.min(2, iterations) });
 
 // shared memory, as the CPU backend allocates big buffers: the threaded kernels then write in place
 function randomF32(n: number): Float32Array {
@@ -58,8 +53,8 @@ async function benchMatmul(n: number): Promise<void> {
   const flops = 2 * n ** 3;
   // the naive loop at 1024 takes seconds per call: few iterations, no time budget
   const iters = n >= 1024 ? 3 : n >= 512 ? 5 : 20;
-  const tBlocked = await median(`matmul ${n}`, () => matmulBlocked([a, b], [out], p), iters, quick ? 100 : 500);
-  const tNaive = await median(`matmulNaive ${n}`, () => matmulNaive(a, b, out, n, n, n), n >= 1024 ? 2 : iters, 0);
+  const tBlocked = await timed(`matmul ${n}`, () => matmulBlocked([a, b], [out], p), iters, quick ? 100 : 500);
+  const tNaive = await timed(`matmulNaive ${n}`, () => matmulNaive(a, b, out, n, n, n), n >= 1024 ? 2 : iters, 0);
   const gf = (ms: number) => flops / (ms * 1e6);
   report({
     what: 'matmul f32 (blocked kernel)',
@@ -81,9 +76,9 @@ async function benchAdd(): Promise<void> {
   const params: KernelParams['binary'] = { op: 'add', shape: [n], aStrides: [1], bStrides: [1] };
   const src = randomF32(n),
     dst = new Float32Array(n);
-  const tKernel = await median('add kernel', () => be.run('binary', [a.buffer, b.buffer], [out.buffer], params), 10, quick ? 200 : 1000);
-  const tOp = await median('mi.add', () => mi.add(a, b).dispose(), 10, quick ? 200 : 1000);
-  const tCopy = await median('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
+  const tKernel = await timed('add kernel', () => be.run('binary', [a.buffer, b.buffer], [out.buffer], params), 10, quick ? 200 : 1000);
+  const tOp = await timed('mi.add', () => mi.add(a, b).dispose(), 10, quick ? 200 : 1000);
+  const tCopy = await timed('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
   // bytes moved: add reads two arrays and writes one; the copy reads one and writes one
   const gbs = (bytes: number, ms: number) => bytes / (ms * 1e6);
   const copyRate = gbs(2 * 4 * n, tCopy);
@@ -133,18 +128,7 @@ async function benchScan(): Promise<void> {
   const D = mi.randn([E], rng),
     bias = mi.randn([E], rng, { std: 0.1 });
   const dy = mi.randn([batch, T, E], rng);
-  const p: ScanParams = {
-    batch,
-    T,
-    E,
-    N,
-    hasD: true,
-    hasZ: true,
-    hasH0: false,
-    hasDeltaBias: true,
-    deltaSoftplus: true,
-    saveStates: false,
-  };
+  const p: ScanParams = { batch, T, E, N, ...MIXER_SCAN_FLAGS };
   const ins = [x, delta, A, B, C, D, z, bias];
   const y = mi.empty([batch, T, E]),
     hT = mi.empty([batch, E, N]);
@@ -158,8 +142,8 @@ async function benchScan(): Promise<void> {
       grads.map((g) => g.buffer),
       { ...p, hasDhT: false, hasDhs: false },
     );
-  const tF = await median('scan fwd', fwd, 5, quick ? 200 : 1000);
-  const tB = await median('scan bwd', bwd, 5, quick ? 200 : 1000);
+  const tF = await timed('scan fwd', fwd, 5, quick ? 200 : 1000);
+  const tB = await timed('scan bwd', bwd, 5, quick ? 200 : 1000);
   const bytes = scanBytes(batch, T, E, N);
   const size = `b${batch} T${T} E${E} N${N}`;
   report({

@@ -4,8 +4,9 @@
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
 //   npx tsx bench/webgpu.ts [--quick] [--write]   (--write replaces the "## WebGPU vs CPU" section
 //   of bench/RESULTS.md)
+import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
-import { Bench } from 'tinybench';
+import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
 import * as mi from '../engine/index.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts';
@@ -21,15 +22,6 @@ const cpu = mi.cpuBackend();
 // a software adapter (Mesa lavapipe) runs at CPU speed: shrink the shapes so the run stays short
 const software = /llvmpipe|lavapipe|swiftshader/i.test(gpu.description);
 console.log(`adapter: ${gpu.description}${software ? ' (software: reduced shapes)' : ''}`);
-
-async function median(name: string, fn: () => unknown, iterations: number): Promise<number> {
-  const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
-  bench.add(name, fn as () => Promise<void>);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}${'error' in r ? `: ${r.error.message}` : ''}`);
-  return r.latency.p50;
-}
 
 interface Row {
   what: string;
@@ -168,18 +160,7 @@ for (const [be, shape] of [
   [cpu, small],
 ] as const) {
   const { batch, T, E, N } = shape;
-  const p: ScanParams = {
-    batch,
-    T,
-    E,
-    N,
-    hasD: true,
-    hasZ: true,
-    hasH0: false,
-    hasDeltaBias: true,
-    deltaSoftplus: true,
-    saveStates: false,
-  };
+  const p: ScanParams = { batch, T, E, N, ...MIXER_SCAN_FLAGS };
   const bTE = batch * T * E,
     bTN = batch * T * N;
   const ins = [

@@ -53,10 +53,10 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Runs fn without recording operations for autograd. */
-export function noGrad<T>(fn: () => T): T {
+/** Runs fn with recording set to `on`, restoring the previous setting after (also on a throw). */
+function withGrad<T>(on: boolean, fn: () => T): T {
   const prev = gradEnabled;
-  gradEnabled = false;
+  gradEnabled = on;
   try {
     return fn();
   } finally {
@@ -64,15 +64,14 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn without recording operations for autograd. */
+export function noGrad<T>(fn: () => T): T {
+  return withGrad(false, fn);
+}
+
 /** Runs fn with recording on, even inside noGrad (grad, vjp and jacobian need their own forward). */
 export function enableGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = true;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = prev;
-  }
+  return withGrad(true, fn);
 }
 
 // ---- scopes ----------------------------------------------------------------------------------

@@ -62,17 +62,11 @@ function takeRows(X: Matrix, rows: ArrayLike<number>): Matrix {
   return { data, rows: rows.length, cols: X.cols };
 }
 
-/** Indices into v.rows: at most maxSamples, class-balanced for binary variables. */
-function subsample(v: TaskVariable, maxSamples: number, rng: Rng): number[] {
-  const n = v.rows.length;
-  if (v.kind === 'continuous')
-    return rng
-      .permutation(n)
-      .slice(0, Math.min(n, maxSamples))
-      .sort((a, b) => a - b);
+/** Indices into v.values, class-balanced (equal counts of 0 and 1), at most maxRows, ascending. */
+export function balancedRows(v: { values: ArrayLike<number> }, maxRows: number, rng: Rng): number[] {
   const byClass: number[][] = [[], []];
-  for (let i = 0; i < n; i++) byClass[v.values[i] ? 1 : 0].push(i);
-  const per = Math.min(byClass[0].length, byClass[1].length, Math.floor(maxSamples / 2));
+  for (let i = 0; i < v.values.length; i++) byClass[v.values[i] ? 1 : 0].push(i);
+  const per = Math.min(byClass[0].length, byClass[1].length, Math.floor(maxRows / 2));
   return byClass
     .flatMap((c) =>
       rng
@@ -81,6 +75,17 @@ function subsample(v: TaskVariable, maxSamples: number, rng: Rng): number[] {
         .map((k) => c[k]),
     )
     .sort((a, b) => a - b);
+}
+
+/** Indices into v.rows: at most maxSamples, class-balanced for binary variables. */
+function subsample(v: TaskVariable, maxSamples: number, rng: Rng): number[] {
+  const n = v.rows.length;
+  if (v.kind === 'continuous')
+    return rng
+      .permutation(n)
+      .slice(0, Math.min(n, maxSamples))
+      .sort((a, b) => a - b);
+  return balancedRows(v, maxSamples, rng);
 }
 
 const meanOf = (x: Float64Array) => {

@@ -226,6 +226,27 @@ function intervalFrom(reps: Float64Array, estimate: number, jack: Float64Array |
   };
 }
 
+/**
+ * What every bootstrap below shares: `o.nBoot` replicates, each from `replicate` (which draws its own
+ * resample), then for BCa the `nJack` jackknife values `leaveOut(0 .. nJack-1)`, then the interval.
+ */
+function resampled(
+  estimate: number,
+  o: Required<BootstrapOptions>,
+  replicate: () => number,
+  nJack: number,
+  leaveOut: (i: number) => number,
+): BootstrapResult {
+  const reps = new Float64Array(o.nBoot);
+  for (let b = 0; b < o.nBoot; b++) reps[b] = replicate();
+  let jack: Float64Array | null = null;
+  if (o.method === 'bca') {
+    jack = new Float64Array(nJack);
+    for (let i = 0; i < nJack; i++) jack[i] = leaveOut(i);
+  }
+  return intervalFrom(reps, estimate, jack, o);
+}
+
 /** Bootstrap confidence interval for `statistic` (default: the mean) of one sample. */
 export function bootstrapCI(x: Sample, rng: Rng, statistic: Statistic = mean, opts: BootstrapOptions = {}): BootstrapResult {
   const o = resolveBootstrap(opts);
@@ -233,23 +254,21 @@ export function bootstrapCI(x: Sample, rng: Rng, statistic: Statistic = mean, op
   requireFinite('bootstrapCI', x);
   const data = Float64Array.from(x),
     n = data.length;
-  const estimate = statistic(data);
   const buf = new Float64Array(n),
-    reps = new Float64Array(o.nBoot);
-  for (let b = 0; b < o.nBoot; b++) {
-    for (let i = 0; i < n; i++) buf[i] = data[rng.int(0, n)];
-    reps[b] = statistic(buf);
-  }
-  let jack: Float64Array | null = null;
-  if (o.method === 'bca') {
-    jack = new Float64Array(n);
-    const loo = new Float64Array(n - 1);
-    for (let i = 0; i < n; i++) {
+    loo = new Float64Array(n - 1);
+  return resampled(
+    statistic(data),
+    o,
+    () => {
+      for (let i = 0; i < n; i++) buf[i] = data[rng.int(0, n)];
+      return statistic(buf);
+    },
+    n,
+    (i) => {
       for (let j = 0, k = 0; j < n; j++) if (j !== i) loo[k++] = data[j];
-      jack[i] = statistic(loo);
-    }
-  }
-  return intervalFrom(reps, estimate, jack, o);
+      return statistic(loo);
+    },
+  );
 }
 
 const diffOfMeans: Statistic2 = (a, b) => mean(a) - mean(b);
@@ -273,33 +292,31 @@ export function bootstrapPairedCI(
   const A = Float64Array.from(a),
     B = Float64Array.from(b),
     n = A.length;
-  const estimate = statistic(A, B);
   const ba = new Float64Array(n),
     bb = new Float64Array(n),
-    reps = new Float64Array(o.nBoot);
-  for (let r = 0; r < o.nBoot; r++) {
-    for (let i = 0; i < n; i++) {
-      const j = rng.int(0, n);
-      ba[i] = A[j];
-      bb[i] = B[j];
-    }
-    reps[r] = statistic(ba, bb);
-  }
-  let jack: Float64Array | null = null;
-  if (o.method === 'bca') {
-    jack = new Float64Array(n);
-    const la = new Float64Array(n - 1),
-      lb = new Float64Array(n - 1);
-    for (let i = 0; i < n; i++) {
+    la = new Float64Array(n - 1),
+    lb = new Float64Array(n - 1);
+  return resampled(
+    statistic(A, B),
+    o,
+    () => {
+      for (let i = 0; i < n; i++) {
+        const j = rng.int(0, n);
+        ba[i] = A[j];
+        bb[i] = B[j];
+      }
+      return statistic(ba, bb);
+    },
+    n,
+    (i) => {
       for (let j = 0, k = 0; j < n; j++)
         if (j !== i) {
           la[k] = A[j];
           lb[k++] = B[j];
         }
-      jack[i] = statistic(la, lb);
-    }
-  }
-  return intervalFrom(reps, estimate, jack, o);
+      return statistic(la, lb);
+    },
+  );
 }
 
 /**
@@ -322,30 +339,29 @@ export function bootstrapTwoSampleCI(
     B = Float64Array.from(b),
     na = A.length,
     nb = B.length;
-  const estimate = statistic(A, B);
   const ba = new Float64Array(na),
     bb = new Float64Array(nb),
-    reps = new Float64Array(o.nBoot);
-  for (let r = 0; r < o.nBoot; r++) {
-    for (let i = 0; i < na; i++) ba[i] = A[rng.int(0, na)];
-    for (let i = 0; i < nb; i++) bb[i] = B[rng.int(0, nb)];
-    reps[r] = statistic(ba, bb);
-  }
-  let jack: Float64Array | null = null;
-  if (o.method === 'bca') {
-    jack = new Float64Array(na + nb);
-    const la = new Float64Array(na - 1),
-      lb = new Float64Array(nb - 1);
-    for (let i = 0; i < na; i++) {
-      for (let j = 0, k = 0; j < na; j++) if (j !== i) la[k++] = A[j];
-      jack[i] = statistic(la, B);
-    }
-    for (let i = 0; i < nb; i++) {
-      for (let j = 0, k = 0; j < nb; j++) if (j !== i) lb[k++] = B[j];
-      jack[na + i] = statistic(A, lb);
-    }
-  }
-  return intervalFrom(reps, estimate, jack, o);
+    la = new Float64Array(na - 1),
+    lb = new Float64Array(nb - 1);
+  return resampled(
+    statistic(A, B),
+    o,
+    () => {
+      for (let i = 0; i < na; i++) ba[i] = A[rng.int(0, na)];
+      for (let i = 0; i < nb; i++) bb[i] = B[rng.int(0, nb)];
+      return statistic(ba, bb);
+    },
+    na + nb,
+    // one value of A left out in turn, then one of B
+    (i) => {
+      if (i < na) {
+        for (let j = 0, k = 0; j < na; j++) if (j !== i) la[k++] = A[j];
+        return statistic(la, B);
+      }
+      for (let j = 0, k = 0; j < nb; j++) if (j !== i - na) lb[k++] = B[j];
+      return statistic(A, lb);
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

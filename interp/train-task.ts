@@ -23,7 +23,8 @@ export interface ModelShape {
   convKernel: number;
 }
 
-export interface TaskTrainOptions {
+/** What to train on and how: the settings a training call and a serialisable job share. */
+export interface TaskTraining {
   task: string;
   taskOptions: AnyTaskOptions;
   model: ModelShape;
@@ -33,6 +34,9 @@ export interface TaskTrainOptions {
   warmupSteps: number;
   weightDecay: number;
   clipNorm: number;
+}
+
+export interface TaskTrainOptions extends TaskTraining {
   /** where mamba/train.ts keeps its checkpoint/ and loss.json (resumable) */
   outDir: string;
   log?: (line: string) => void;
@@ -149,19 +153,10 @@ export function heldOutBatches(taskName: string, opts: AnyTaskOptions, rng: mi.R
 // ---------------------------------------------------------------------------------------------
 // One model as a self-contained, serialisable job (so it can run in a worker thread)
 
-export interface TaskModelJob {
-  task: string;
+export interface TaskModelJob extends TaskTraining {
   seed: number;
   /** the Rng seed string of this model's streams (init, train batches, eval data) */
   rngSeed: string;
-  taskOptions: AnyTaskOptions;
-  model: ModelShape;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  warmupSteps: number;
-  weightDecay: number;
-  clipNorm: number;
   /** held-out batches per length */
   evalBatches: number;
   /** longer sequence lengths to measure length generalisation at */

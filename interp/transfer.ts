@@ -15,6 +15,7 @@ import * as mi from '../engine/index.ts';
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask, type PositionSpec } from './patching.ts';
+import { balancedRows } from './probe-eval.ts';
 import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
 import type { Sae } from './sae/sae.ts';
 import { quantile } from './stats.ts';
@@ -206,21 +207,6 @@ export function answerUpperHalf(
     values: Float64Array.from(rows, (r) => (lab[r] >= cut ? 1 : 0)),
     cut,
   };
-}
-
-/** Indices into v.rows, class-balanced (equal counts of 0 and 1), at most maxRows, ascending. */
-export function balancedRows(v: SharedVariable, maxRows: number, rng: Rng): number[] {
-  const byClass: number[][] = [[], []];
-  v.values.forEach((y, i) => byClass[y ? 1 : 0].push(i));
-  const per = Math.min(byClass[0].length, byClass[1].length, Math.floor(maxRows / 2));
-  return byClass
-    .flatMap((c) =>
-      rng
-        .permutation(c.length)
-        .slice(0, per)
-        .map((k) => c[k]),
-    )
-    .sort((a, b) => a - b);
 }
 
 function rowsOf(acts: Float32Array, d: number, rows: ArrayLike<number>): Matrix {

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CONTENT_TYPES, sendFileInside, sendText } from './static-files.ts';
+import { CONTENT_TYPES, listenLocal, readOnlyPath, sendFileInside, sendText } from './static-files.ts';
 import { BROWSER_OPTIONS, ENTRY, libraryFromBundle } from './build-browser.ts';
 
 const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
@@ -51,15 +51,9 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
   const runRoot = realpathSync(resolve(opts.runDir));
   const assets = await buildExplorerAssets();
   const server: Server = createServer((req, res) => {
-    const send = (code: number, text: string) => sendText(res, code, text);
     // read-only: the run directory is data, never a place the page writes to
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
-    let path: string;
-    try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    } catch {
-      return send(400, 'bad path');
-    }
+    const path = readOnlyPath(req, res);
+    if (path === null) return;
     const asset = assets.get(path === '/index.html' ? '/' : path);
     if (asset !== undefined) {
       res.writeHead(200, {
@@ -72,24 +66,11 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
       res.writeHead(204);
       return res.end();
     }
-    if (!path.startsWith('/run/')) return send(404, 'not found');
+    if (!path.startsWith('/run/')) return sendText(res, 404, 'not found');
     sendFileInside(req, res, runRoot, path.slice('/run'.length), { what: 'the run directory' });
   });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(opts.port ?? DEFAULT_PORT, '127.0.0.1', () => ok());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('explore: server has no TCP address');
-  return {
-    origin: `http://127.0.0.1:${address.port}`,
-    runDir: runRoot,
-    close: () =>
-      new Promise((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
-  };
+  const { origin, close } = await listenLocal(server, opts.port ?? DEFAULT_PORT, 'explore');
+  return { origin, runDir: runRoot, close };
 }
 
 const USAGE = 'usage: npm run explore -- --run DIR [--port N]';

@@ -1,7 +1,7 @@
 // Serving files of one folder read-only over HTTP on 127.0.0.1: the explorer's run directory and
 // the browser tests' pages share this, so both refuse the same escapes (dot segments, symlinks).
 import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
 export const CONTENT_TYPES: Record<string, string> = {
@@ -25,6 +25,44 @@ export const CONTENT_TYPES: Record<string, string> = {
 export function sendText(res: ServerResponse, code: number, text: string): void {
   res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
   res.end(text);
+}
+
+/**
+ * The decoded URL path of a GET or HEAD request. Any other request is answered here (405 for another
+ * method, 400 for a path that does not decode) and gives null: the servers here only read.
+ */
+export function readOnlyPath(req: IncomingMessage, res: ServerResponse): string | null {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendText(res, 405, 'method not allowed');
+    return null;
+  }
+  try {
+    return decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+  } catch {
+    sendText(res, 400, 'bad path');
+    return null;
+  }
+}
+
+/**
+ * Starts `server` on 127.0.0.1 at `port` (0: any free port) and gives its origin (e.g.
+ * http://127.0.0.1:4173) and a close() that also drops open connections. `who` begins the error.
+ */
+export async function listenLocal(server: Server, port: number, who: string): Promise<{ origin: string; close(): Promise<void> }> {
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', () => ok());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error(`${who}: server has no TCP address`);
+  return {
+    origin: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
 }
 
 /**

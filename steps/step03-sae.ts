@@ -5,7 +5,7 @@
 // beat), latent/task-variable correlations and top-activating token contexts.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { encodeAll, lossRecovered, saeMetrics, spliceHook, trainSae, type SaeKind } from '../interp/sae/index.ts';
+import { encodeAll, lossRecovered, saeMetrics, spliceHook, type SaeKind } from '../interp/sae/index.ts';
 import { saveSae } from '../interp/sae/io.ts';
 import {
   columnMeans,
@@ -25,6 +25,7 @@ import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './
 import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
+import { trainConfiguredSae } from './sae-training.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
 
@@ -86,20 +87,10 @@ export const saeStep: Step = {
           const meanAbl = await scoredPerSequence(model, heldOut, [{ name: hook, fn: meanAblation(columnMeans(acts.data, acts.dim)) }]);
           for (const kind of cfg.kinds as SaeKind[]) {
             const name = `${label} ${hook} ${kind}`;
-            const sae = await trainSae(acts.data, {
-              kind,
-              d: acts.dim,
-              latents: cfg.latentsMultiplier * acts.dim,
-              k: cfg.k,
-              l1: cfg.l1,
-              steps: cfg.steps,
-              batchSize: cfg.batchSize,
-              lr: cfg.lr,
-              seed: ctx.rng(`train/${name}`).int(0, 2 ** 31),
-              backend: ctx.backend,
-              // one series over all the SAEs of the step
-              onProgress: (p) => ctx.progress(`SAE ${done + 1}/${nSaes} ${name}`, done * p.steps + p.step + 1, nSaes * p.steps),
-            });
+            // one progress series over all the SAEs of the step
+            const sae = await trainConfiguredSae(ctx, acts, kind, ctx.rng(`train/${name}`).int(0, 2 ** 31), (p) =>
+              ctx.progress(`SAE ${done + 1}/${nSaes} ${name}`, done * p.steps + p.step + 1, nSaes * p.steps),
+            );
             try {
               const file = `saes/${label}/${hook}-${kind}.safetensors`;
               mkdirSync(dirname(ctx.path(file)), { recursive: true });

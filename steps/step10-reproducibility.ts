@@ -16,7 +16,7 @@ import type { MambaLM } from '../mamba/model.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDim, positionMask } from '../interp/patching.ts';
 import { fmt, heatmap, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
-import { decoderDirections, trainSae, type Sae, type SaeKind } from '../interp/sae/index.ts';
+import { decoderDirections, type Sae, type SaeKind } from '../interp/sae/index.ts';
 import {
   ckaFromStats,
   ckaStats,
@@ -34,6 +34,7 @@ import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, type Circuit } from './artefacts.ts';
 import { byTask, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
+import { trainConfiguredSae } from './sae-training.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
@@ -67,7 +68,6 @@ async function seedDictionaries(
   hook: string,
   kind: SaeKind,
 ): Promise<Map<number, { dirs: Float32Array; d: number; latents: number; source: string }>> {
-  const cfg = ctx.config.sae;
   const records = loadSaeRecords(ctx.runDir).filter((r) => r.task === task && r.hook === hook && r.kind === kind);
   const collections = loadCollections(ctx.runDir);
   const out = new Map<number, { dirs: Float32Array; d: number; latents: number; source: string }>();
@@ -81,19 +81,9 @@ async function seedDictionaries(
       if (!c) throw new Error(`step 10: no step-2 collection for ${task}-s${seed} to train its SAE on`);
       const acts = await loadActivations(ctx.runDir, c, hook);
       const name = `${task}-s${seed} ${hook} ${kind}`;
-      sae = await trainSae(acts.data, {
-        kind,
-        d: acts.dim,
-        latents: cfg.latentsMultiplier * acts.dim,
-        k: cfg.k,
-        l1: cfg.l1,
-        steps: cfg.steps,
-        batchSize: cfg.batchSize,
-        lr: cfg.lr,
-        seed: ctx.rng(`sae/${name}`).int(0, 2 ** 31),
-        backend: ctx.backend,
-        onProgress: (p) => ctx.progress(`SAE ${name}`, p.step + 1, p.steps),
-      });
+      sae = await trainConfiguredSae(ctx, acts, kind, ctx.rng(`sae/${name}`).int(0, 2 ** 31), (p) =>
+        ctx.progress(`SAE ${name}`, p.step + 1, p.steps),
+      );
       source = 'trained here';
     }
     try {

@@ -3,14 +3,13 @@
 // instead of float atomics (rmsnorm, conv1d and scan backwards).
 import type { BindingRef, ComputePass, DeviceFacts } from './kernel.ts';
 import { computePass, type Storage } from './layout.ts';
-import { groups, LINEAR_WID, pow2Workgroup, rowReducePrelude, WGSL_SPECIALS } from './shader.ts';
+import { ELEMENTWISE_WG, elementwiseMain, groups, LINEAR_WID, pow2Workgroup, rowReducePrelude, WGSL_SPECIALS } from './shader.ts';
 
 /**
  * out[i] = sum over k < K of partial[offset + k * M + i]: the second half of every cross-workgroup
  * reduction here (no float atomics). `partial` and `out` are binding refs.
  */
 export function sumPartialsPass(label: string, K: number, M: number, partial: BindingRef, out: BindingRef, offset = 0): ComputePass {
-  const WGS = 256;
   return computePass({
     label,
     uniforms: { K: ['u32', K], M: ['u32', M], offset: ['u32', offset] },
@@ -19,16 +18,14 @@ export function sumPartialsPass(label: string, K: number, M: number, partial: Bi
       ['out', 'f32', 'read_write', out],
     ],
     foldable: true,
-    workgroups: [groups(M, WGS), 1, 1],
-    code: /* wgsl */ `
-@compute @workgroup_size(${WGS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (${LINEAR_WID}) * ${WGS}u + lid;
-  if (i >= u.M) { return; }
+    workgroups: [groups(M, ELEMENTWISE_WG), 1, 1],
+    code: elementwiseMain(
+      'u.M',
+      /* wgsl */ `
   var s = 0.0;
   for (var k = 0u; k < u.K; k++) { s += partial[u.offset + k * u.M + i]; }
-  out[i] = s;
-}`,
+  out[i] = s;`,
+    ),
   });
 }
 

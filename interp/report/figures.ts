@@ -19,16 +19,20 @@ export async function renderSvg(spec: Spec): Promise<string> {
   }
 }
 
-export interface LineOptions {
+/** Fields of the rows on the two axes (and the colour), with their axis titles (default: the field). */
+export interface XYOptions {
   title: string;
   x: string;
   y: string;
   color?: string;
   xTitle?: string;
   yTitle?: string;
+  width?: number;
+}
+
+export interface LineOptions extends XYOptions {
   logY?: boolean;
   logX?: boolean;
-  width?: number;
   height?: number;
   points?: boolean;
 }
@@ -106,14 +110,7 @@ export function intervalChart(rows: Row[], o: IntervalOptions): Spec {
   } as Spec;
 }
 
-export interface BarOptions {
-  title: string;
-  x: string;
-  y: string;
-  color?: string;
-  xTitle?: string;
-  yTitle?: string;
-  width?: number;
+export interface BarOptions extends XYOptions {
   horizontal?: boolean;
 }
 

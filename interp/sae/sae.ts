@@ -13,6 +13,7 @@
 // that E[||x||²] = d over the training data; encode() applies it and decode() undoes it.
 import * as mi from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
+import type { TensorSource } from '../../mamba/safetensors-format.ts';
 
 export type SaeKind = 'relu' | 'topk';
 
@@ -205,6 +206,41 @@ export interface SaeExport {
 export interface SaeExportJson {
   config: SaeExportConfig;
   tensors: Record<keyof SaeParams, { dtype: 'float32'; shape: number[]; data: number[] }>;
+}
+
+/**
+ * An SAE from a safetensors file as io.ts's saveSae writes it (the config in the string metadata),
+ * already opened: a file on disk (io.ts) or a fetched buffer (the explorer page). `where` begins
+ * every error message.
+ */
+export async function saeFromSafetensors(
+  f: Pick<TensorSource, 'read'> & { readonly metadata: Record<string, string> | undefined },
+  where: string,
+  backend?: mi.Backend,
+): Promise<Sae> {
+  const m = f.metadata;
+  if (!m?.architecture || !m.d_in || !m.d_sae || !m.scaling_factor)
+    throw new Error(`${where}: metadata lacks architecture, d_in, d_sae or scaling_factor`);
+  const tensors = {} as SaeExport['tensors'];
+  for (const name of SAE_PARAM_NAMES) {
+    const rec = await f.read(name);
+    if (!(rec.data instanceof Float32Array)) throw new Error(`${where}: ${name} is ${rec.dtype}, expected F32`);
+    tensors[name] = { dtype: 'float32', shape: rec.shape, data: rec.data };
+  }
+  return Sae.fromExport(
+    {
+      config: {
+        architecture: m.architecture,
+        d_in: Number(m.d_in),
+        d_sae: Number(m.d_sae),
+        ...(m.k ? { k: Number(m.k) } : {}),
+        normalize_activations: m.normalize_activations === 'none' ? 'none' : 'expected_average_only_in',
+        scaling_factor: Number(m.scaling_factor),
+      },
+      tensors,
+    },
+    backend,
+  );
 }
 
 /** exportParams() output with plain number arrays, for JSON.stringify. */

@@ -32,35 +32,12 @@ export function loadModel(m: TrainedModel, backend: MI.Backend): Promise<MI.Mamb
   return MI.fetchPretrained(`run/step-01-train/${m.dir}/`, { backend });
 }
 
-/** An SAE of step 3 from its safetensors file (config in the metadata, as interp/sae-io.ts writes it). */
+/** An SAE of step 3 from its safetensors file (config in the metadata, as interp/sae/io.ts writes it). */
 export async function loadSae(rec: SaeRecord, backend: MI.Backend): Promise<MI.sae.Sae> {
   const url = `run/step-03-sae/${rec.file}`;
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url} answered ${res.status} ${res.statusText}`);
-  const f = new MI.SafetensorsBuffer(await res.arrayBuffer(), url);
-  const m = f.metadata;
-  if (!m?.architecture || !m.d_in || !m.d_sae || !m.scaling_factor)
-    throw new Error(`${url}: metadata lacks architecture, d_in, d_sae or scaling_factor`);
-  const tensors = {} as MI.sae.SaeExport['tensors'];
-  for (const name of MI.sae.SAE_PARAM_NAMES) {
-    const r = await f.read(name);
-    if (!(r.data instanceof Float32Array)) throw new Error(`${url}: ${name} is ${r.dtype}, expected F32`);
-    tensors[name] = { dtype: 'float32', shape: r.shape, data: r.data };
-  }
-  return MI.sae.Sae.fromExport(
-    {
-      config: {
-        architecture: m.architecture,
-        d_in: Number(m.d_in),
-        d_sae: Number(m.d_sae),
-        ...(m.k ? { k: Number(m.k) } : {}),
-        normalize_activations: m.normalize_activations === 'none' ? 'none' : 'expected_average_only_in',
-        scaling_factor: Number(m.scaling_factor),
-      },
-      tensors,
-    },
-    backend,
-  );
+  return MI.sae.saeFromSafetensors(new MI.SafetensorsBuffer(await res.arrayBuffer(), url), url, backend);
 }
 
 export interface Predictions {

@@ -568,16 +568,22 @@ const rmsnorm: Cases<'rmsnorm' | 'rmsnorm_bwd'> = {
 };
 
 // ---- conv1d: causal depthwise conv and its backward (dw, dbias reduced over batch*T without atomics) --
+/** [batch, T, C, K, hasBias], checked relative to the largest value; forward and backward alike. */
+const CONV_SHAPES = [
+  [1, 1, 1, 4, true],
+  [2, 7, 33, 4, false],
+  [3, 33, 7, 3, true],
+  [2, 1025, 5, 4, true],
+] as const;
+/** [batch, T, C, K], each with and without bias, with the scaled check. */
+const CONV_SCALED_SHAPES = [
+  [1, 1, 3, 4],
+  [2, 33, 7, 4],
+  [1, 130, 16, 3],
+];
 const conv1d: Cases<'conv1d' | 'conv1d_bwd'> = {
   conv1d: [
-    ...(
-      [
-        [1, 1, 1, 4, true],
-        [2, 7, 33, 4, false],
-        [3, 33, 7, 3, true],
-        [2, 1025, 5, 4, true],
-      ] as const
-    ).map(([batch, T, C, K, hasBias]) =>
+    ...CONV_SHAPES.map(([batch, T, C, K, hasBias]) =>
       kc('conv1d', `conv1d ${batch}x${T}x${C} K=${K} bias=${hasBias}`, (g) => {
         const x = g.randn(batch * T * C),
           w = g.randn(C * K);
@@ -589,11 +595,7 @@ const conv1d: Cases<'conv1d' | 'conv1d_bwd'> = {
         };
       }),
     ),
-    ...[
-      [1, 1, 3, 4],
-      [2, 33, 7, 4],
-      [1, 130, 16, 3],
-    ].flatMap(([batch, T, C, K]) =>
+    ...CONV_SCALED_SHAPES.flatMap(([batch, T, C, K]) =>
       [true, false].map((hasBias) =>
         kc('conv1d', `conv1d b${batch} T${T} C${C} K${K}${hasBias ? ' bias' : ''}, scaled`, (g) => {
           const x = g.randn(batch * T * C),
@@ -609,14 +611,7 @@ const conv1d: Cases<'conv1d' | 'conv1d_bwd'> = {
     ),
   ],
   conv1d_bwd: [
-    ...(
-      [
-        [1, 1, 1, 4, true],
-        [2, 7, 33, 4, false],
-        [3, 33, 7, 3, true],
-        [2, 1025, 5, 4, true],
-      ] as const
-    ).map(([batch, T, C, K, hasBias]) =>
+    ...CONV_SHAPES.map(([batch, T, C, K, hasBias]) =>
       kc('conv1d_bwd', `conv1d_bwd ${batch}x${T}x${C} K=${K} bias=${hasBias}`, (g) => {
         const outs = [f32(batch * T * C), f32(C * K)];
         if (hasBias) outs.push(f32(C));
@@ -628,11 +623,7 @@ const conv1d: Cases<'conv1d' | 'conv1d_bwd'> = {
         };
       }),
     ),
-    ...[
-      [1, 1, 3, 4],
-      [2, 33, 7, 4],
-      [1, 130, 16, 3],
-    ].flatMap(([batch, T, C, K]) =>
+    ...CONV_SCALED_SHAPES.flatMap(([batch, T, C, K]) =>
       [true, false].map((hasBias) =>
         kc('conv1d_bwd', `conv1d_bwd b${batch} T${T} C${C} K${K}${hasBias ? ' bias' : ''}, scaled`, (g) => ({
           inputs: [g.randn(batch * T * C), g.randn(C * K), g.randn(batch * T * C)],

@@ -84,7 +84,7 @@ function logSumExp(x: Arr, off: number, cols: number): number {
   return m + Math.log(s);
 }
 
-/** The scan's inputs by name, then whatever follows them (the backward's cotangents). */
+/** The scan's inputs by name, then whatever follows them (the backward's cotangents); also its gradients. */
 function scanInputs(ins: Arr[], p: ScanParams) {
   let i = 5;
   const [x, delta, A, B, C] = ins;
@@ -299,12 +299,8 @@ export const REFERENCE_KERNELS: { [K in KernelName]: RefKernel<K> } = {
     const dy = rest[c++];
     const dhT = p.hasDhT ? rest[c++] : null;
     const dhs = p.hasDhs ? rest[c++] : null;
-    let o = 5;
-    const [dx, ddelta, dA, dB, dC] = outs;
-    const dD = p.hasD ? outs[o++] : null;
-    const dz = p.hasZ ? outs[o++] : null;
-    const dh0 = p.hasH0 ? outs[o++] : null;
-    const dBias = p.hasDeltaBias ? outs[o++] : null;
+    // the gradients come in the order of the inputs they belong to
+    const { x: dx, delta: ddelta, A: dA, B: dB, C: dC, D: dD, z: dz, h0: dh0, bias: dBias } = scanInputs(outs, p);
     const { batch, T, E, N } = p;
     for (const a of [dA, dB, dC, dD, dBias]) a?.fill(0);
     for (let b = 0; b < batch; b++)

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { sendFileInside, sendText } from '../../scripts/static-files.ts';
+import { listenLocal, readOnlyPath, sendFileInside } from '../../scripts/static-files.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -85,31 +85,14 @@ export interface StaticServer {
 export async function serveDir(dir: string): Promise<StaticServer> {
   const root = realpathSync(resolve(dir));
   const server: Server = createServer((req, res) => {
-    const send = (code: number, text: string) => sendText(res, code, text);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
-    let rel: string;
-    try {
-      rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    } catch {
-      return send(400, 'bad path');
-    }
-    sendFileInside(req, res, root, rel, { what: 'the served folder', index: true });
+    const rel = readOnlyPath(req, res);
+    if (rel !== null) sendFileInside(req, res, root, rel, { what: 'the served folder', index: true });
   });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('serveDir: server has no TCP address');
-  const origin = `http://127.0.0.1:${address.port}`;
+  const { origin, close } = await listenLocal(server, 0, 'serveDir');
   return {
     origin,
     url: (relPath) => `${origin}/${relPath.split('/').map(encodeURIComponent).join('/')}`,
-    close: () =>
-      new Promise((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
+    close,
   };
 }
 

@@ -59,3 +59,22 @@ export function checkOrderedClaims(report: StepReport): void {
     if (c.p !== undefined) assertInUnit(c.p, 'p');
   }
 }
+
+/** report.json of `dir`: a summary, two or more SVG figures (with paths, over 1000 characters), and claims with test, control, interval, p and a finite control estimate. */
+export function checkControlledReport(dir: string): StepReport {
+  const report = readIn<StepReport>(dir, 'report.json');
+  assert.ok(report.summary.length > 0);
+  checkFigures(dir, report, { atLeast: 2, minChars: 1000, path: true });
+  checkClaims(report, { atLeastOne: true, finiteControl: true });
+  return report;
+}
+
+/** report.json of `dir`: step `step`'s, with a summary, SVG figures, and claims with test, control and ordered interval. */
+export function checkOrderedReport(dir: string, step: number): StepReport {
+  const report = readIn<StepReport>(dir, 'report.json');
+  assert.is(report.step, step);
+  assert.ok(report.summary.length > 0);
+  checkFigures(dir, report);
+  checkOrderedClaims(report);
+  return report;
+}

@@ -4,11 +4,11 @@ import * as mi from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { Sae, saeMetrics } from '../../interp/sae/index.ts';
+import { balancedRows } from '../../interp/probe-eval.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
 import { induction } from '../../interp/tasks/index.ts';
 import {
   answerUpperHalf,
-  balancedRows,
   bootstrapRows,
   channelAblationDrops,
   fitTransferProbe,

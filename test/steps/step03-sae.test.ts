@@ -5,22 +5,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
-import type { StepReport } from '../../interp/report/index.ts';
 import { loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
 import { EXPLAINED_VARIANCE_FLOOR } from '../../steps/step03-sae.ts';
 import { quickRun } from '../helpers/quick-run.ts';
-import { checkClaims, checkFigures, readIn } from '../helpers/step-report.ts';
+import { checkControlledReport } from '../helpers/step-report.ts';
 
 mi.setBackend(mi.cpuBackend());
-
-/** The report: a summary, two or more SVG figures, and claims with test, control, interval, p and control estimate. */
-function checkReport(dir: string): StepReport {
-  const report = readIn<StepReport>(dir, 'report.json');
-  assert.ok(report.summary.length > 0);
-  checkFigures(dir, report, { atLeast: 2, minChars: 1000, path: true });
-  checkClaims(report, { atLeastOne: true, finiteControl: true });
-  return report;
-}
 
 test('step 3: every SAE clears the explained-variance floor, with L0, dead fraction and loss recovered in range', async () => {
   const run = await quickRun();
@@ -66,7 +56,7 @@ test('step 3: every SAE clears the explained-variance floor, with L0, dead fract
 test('step 3: report, figures, claims and top examples', async () => {
   const run = await quickRun();
   const dir = join(run, SAE_DIR);
-  const report = checkReport(dir);
+  const report = checkControlledReport(dir);
   assert.is(report.claims.length, loadSaeRecords(run).length, 'one claim per SAE');
   assert.ok(
     existsSync(join(dir, 'figures/l0-fvu.svg')) &&

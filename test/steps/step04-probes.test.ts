@@ -3,19 +3,9 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { StepReport } from '../../interp/report/index.ts';
 import { loadCollections, loadProbeRecords, loadSaeRecords, PROBES_DIR } from '../../steps/artefacts.ts';
 import { quickRun } from '../helpers/quick-run.ts';
-import { checkClaims, checkFigures, readIn } from '../helpers/step-report.ts';
-
-/** The report: a summary, two or more SVG figures, and claims with test, control, interval, p and control estimate. */
-function checkReport(dir: string): StepReport {
-  const report = readIn<StepReport>(dir, 'report.json');
-  assert.ok(report.summary.length > 0);
-  checkFigures(dir, report, { atLeast: 2, minChars: 1000, path: true });
-  checkClaims(report, { atLeastOne: true, finiteControl: true });
-  return report;
-}
+import { checkControlledReport } from '../helpers/step-report.ts';
 
 test('step 4: probes held-out scores in range, selected dims valid, the induction trigger probe beats its control', async () => {
   const run = await quickRun();
@@ -58,7 +48,7 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
     );
     assert.ok(p.heldOut > 0.8 && p.selected.length > 0);
   }
-  checkReport(join(run, PROBES_DIR));
+  checkControlledReport(join(run, PROBES_DIR));
 });
 
 test.run();

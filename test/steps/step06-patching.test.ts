@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Comparison } from '../../interp/patching.ts';
 import type { StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
@@ -14,15 +15,7 @@ test('step 6: effects with ordered intervals, p in [0, 1], controls present, cla
       circuit: string;
       effect: string;
       controls: number;
-      comparison: {
-        estimate: number;
-        interval: [number, number];
-        control: number;
-        controlInterval: [number, number];
-        difference: number;
-        differenceInterval: [number, number];
-        p: number;
-      };
+      comparison: Comparison;
       pHolm: number;
     }[]
   >(dir, 'effects.json');

@@ -4,19 +4,8 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
-import { assertInInterval, assertInUnit, checkFigures, checkOrderedClaims, readIn } from '../helpers/step-report.ts';
-
-/** The report: this step's, a summary, SVG figures, claims with test, control and ordered interval. */
-function checkReport(dir: string, step: number) {
-  const report = readIn<StepReport>(dir, 'report.json');
-  assert.is(report.step, step);
-  assert.ok(report.summary.length > 0);
-  checkFigures(dir, report);
-  checkOrderedClaims(report);
-  return report;
-}
+import { assertInInterval, assertInUnit, checkOrderedReport, readIn } from '../helpers/step-report.ts';
 
 interface Repro {
   threshold: number;
@@ -66,7 +55,7 @@ test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds',
     assertInUnit(c.control, 'random Jaccard');
     assertInInterval(c.interval, c.channelJaccard, 'Jaccard interval');
   }
-  checkReport(dir, 10);
+  checkOrderedReport(dir, 10);
 });
 
 test.run();

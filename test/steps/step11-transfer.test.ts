@@ -4,19 +4,8 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
-import { assertInInterval, assertInUnit, checkFigures, checkOrderedClaims, readIn } from '../helpers/step-report.ts';
-
-/** The report: this step's, a summary, SVG figures, claims with test, control and ordered interval. */
-function checkReport(dir: string, step: number) {
-  const report = readIn<StepReport>(dir, 'report.json');
-  assert.is(report.step, step);
-  assert.ok(report.summary.length > 0);
-  checkFigures(dir, report);
-  checkOrderedClaims(report);
-  return report;
-}
+import { assertInInterval, assertInUnit, checkOrderedReport, readIn } from '../helpers/step-report.ts';
 
 interface Transfer {
   tasks: string[];
@@ -50,7 +39,7 @@ test('step 11: transfer matrices with the in-task diagonal', async () => {
     if (c.from === c.to) assert.ok(Math.abs(c.drop - c.ownDrop) < 1e-12, 'diagonal = own circuit');
     assertInUnit(Math.abs(c.drop), 'accuracy drop');
   }
-  checkReport(dir, 11);
+  checkOrderedReport(dir, 11);
 });
 
 test.run();

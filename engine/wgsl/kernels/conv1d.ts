@@ -6,9 +6,8 @@
 import type { ComputePass, KernelPlan, WgslKernel } from '../kernel.ts';
 import { computePass, input, output, scratch, type Storage } from '../layout.ts';
 import { sumPartialsPass } from '../passes.ts';
-import { groups, LINEAR_WID } from '../shader.ts';
+import { ELEMENTWISE_WG, elementwiseMain, groups } from '../shader.ts';
 
-const WGS = 256;
 /** (b, t) rows summed by one thread of the dw / dbias partial passes. */
 const ROWS_PER_BLOCK = 64;
 
@@ -19,14 +18,8 @@ function elementPass(label: string, count: number, buffers: Storage[], body: str
     uniforms: { batch: ['u32', p.batch], T: ['u32', p.T], C: ['u32', p.C], K: ['u32', p.K], blocks: ['u32', blocks], n: ['u32', count] },
     buffers,
     foldable: true,
-    workgroups: [groups(count, WGS), 1, 1],
-    code: /* wgsl */ `
-@compute @workgroup_size(${WGS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (${LINEAR_WID}) * ${WGS}u + lid;
-  if (i >= u.n) { return; }
-  ${body}
-}`,
+    workgroups: [groups(count, ELEMENTWISE_WG), 1, 1],
+    code: elementwiseMain('u.n', body),
   });
 }
 

@@ -4,7 +4,7 @@
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
 import { computePass, input, output, scratch } from '../layout.ts';
 import { rowPass, sumPartialsPass } from '../passes.ts';
-import { groups, LINEAR_WID } from '../shader.ts';
+import { ELEMENTWISE_WG, elementwiseMain, groups } from '../shader.ts';
 
 /** Rows summed by one thread of the dw partial pass. */
 const ROWS_PER_BLOCK = 64;
@@ -58,7 +58,6 @@ export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): Kerne
   let c = rs * rs * rs * dot / f32(u.cols);
   for (var j = lid; j < u.cols; j += WG) { dx[off + j] = rs * w[j] * dy[off + j] - x[off + j] * c; }`,
   });
-  const WGS = 256;
   const partials = computePass({
     label: 'rmsnorm_bwd dw partials',
     uniforms: { rows: ['u32', rows], cols: ['u32', cols], blocks: ['u32', blocks] },
@@ -69,19 +68,18 @@ export const rmsnorm_bwd: WgslKernel<'rmsnorm_bwd'> = (_i, _o, p, device): Kerne
       ['partial', 'f32', 'read_write', scratch(0)],
     ],
     foldable: true,
-    workgroups: [groups(blocks * cols, WGS), 1, 1],
-    code: /* wgsl */ `
-@compute @workgroup_size(${WGS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (${LINEAR_WID}) * ${WGS}u + lid;   // i = block * cols + j: neighbouring threads read neighbouring columns
-  if (i >= u.blocks * u.cols) { return; }
+    workgroups: [groups(blocks * cols, ELEMENTWISE_WG), 1, 1],
+    code: elementwiseMain(
+      'u.blocks * u.cols',
+      /* wgsl */ `
+  // i = block * cols + j: neighbouring threads read neighbouring columns
   let blk = i / u.cols;
   let j = i % u.cols;
   let r1 = min(u.rows, (blk + 1u) * ${ROWS_PER_BLOCK}u);
   var s = 0.0;
   for (var r = blk * ${ROWS_PER_BLOCK}u; r < r1; r++) { s += x[r * u.cols + j] * rstd[r] * dy[r * u.cols + j]; }
-  partial[i] = s;
-}`,
+  partial[i] = s;`,
+    ),
   });
   return {
     scratch: [blocks * cols * 4],

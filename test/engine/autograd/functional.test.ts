@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../../engine/index.ts';
 import type { Tensor } from '../../../engine/tensor.ts';
 import { cpuView } from '../../../engine/tensor.ts';
+import { centralDifference } from '../../helpers/gradcheck.ts';
 
 const f64 = { dtype: 'float64' as const };
 const rng = new mi.Rng('jacobian-test');
@@ -19,20 +20,9 @@ function finiteDiffJacobian(fn: (x: Tensor) => Tensor, x: Tensor): { J: Float64A
   const evalAt = () => mi.noGrad(() => mi.tidy(() => fn(x).dataSync()));
   const outSize = evalAt().length;
   const J = new Float64Array(outSize * x.size);
-  const h = 1e-3;
   for (let j = 0; j < x.size; j++) {
-    const x0 = data[j];
-    const central = (s: number) => {
-      data[j] = x0 + s;
-      const up = evalAt();
-      data[j] = x0 - s;
-      const down = evalAt();
-      data[j] = x0;
-      return up.map((u, i) => (u - down[i]) / (2 * s));
-    };
-    const d1 = central(h),
-      d2 = central(h / 2);
-    for (let i = 0; i < outSize; i++) J[i * x.size + j] = (4 * d2[i] - d1[i]) / 3;
+    const d = centralDifference(data, j, 1e-3, evalAt);
+    for (let i = 0; i < outSize; i++) J[i * x.size + j] = d[i];
   }
   return { J, outSize };
 }
