@@ -5,7 +5,6 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. bench/peers.ts runs the same
 // work beside PyTorch, interleaved, for ratios.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
-import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { cpus, loadavg } from 'node:os';
 import * as mi from '../engine/index.ts';

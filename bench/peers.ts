@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as mi from '../engine/index.ts';
 import { m130Work, toyWork, type WorkKey, type WorkResult } from './lib/model-work.ts';
+import { medianOf } from './lib/median.ts';
 import { writeResultsSection } from './lib/results.ts';
 
 const PEER = resolve(import.meta.dirname, '../../shared/peers/torch_mamba.py');
@@ -74,11 +75,6 @@ async function projectSide(only: WorkKey[], runs: number): Promise<void> {
   console.log(JSON.stringify({ ms, env: cpu.description }));
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 const WHAT: Record<WorkKey, string> = {
   a: 'toy training step (vocab 64, hidden 64, 2 layers, batch 32 x 256, AdamW)',
   b: 'toy forward',
@@ -92,8 +88,8 @@ function table(only: WorkKey[], peers: Side[], projects: Side[]): string[] {
     '| --- | ---: | ---: | --- | ---: | ---: | --- |',
     ...only.map((k) => {
       const ratios = peers.map((p, i) => (p.ms[k] ?? NaN) / (projects[i].ms[k] ?? NaN));
-      const r = median(ratios);
-      return `| ${WHAT[k]} | ${median(peers.map((p) => p.ms[k] ?? NaN)).toFixed(1)} ms | ${median(projects.map((p) => p.ms[k] ?? NaN)).toFixed(1)} ms | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${r.toFixed(2)}x | >= ${TARGETS[k]}x | ${r >= TARGETS[k] ? 'yes' : 'no'} |`;
+      const r = medianOf(ratios);
+      return `| ${WHAT[k]} | ${medianOf(peers.map((p) => p.ms[k] ?? NaN)).toFixed(1)} ms | ${medianOf(projects.map((p) => p.ms[k] ?? NaN)).toFixed(1)} ms | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${r.toFixed(2)}x | >= ${TARGETS[k]}x | ${r >= TARGETS[k] ? 'yes' : 'no'} |`;
     }),
   ];
 }

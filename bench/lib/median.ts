@@ -13,3 +13,10 @@ export async function median(name: string, fn: () => unknown, iterations: number
   if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}${'error' in r ? `: ${r.error.message}` : ''}`);
   return r.latency.p50;
 }
+
+/** The median of numbers (the middle one, or the mean of the two middle ones). */
+export function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}

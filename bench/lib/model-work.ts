@@ -5,13 +5,14 @@
 //   b  toy forward, same shapes, no grad, full logits
 //   c  mamba-130m shapes (hidden 768, 24 layers, vocab 50280) forward, batch 1 x 128
 //   d  mamba-130m shapes, one recurrent decode step (conv + SSM state), logits and argmax
-// Random weights; medians of wall time over `runs` after a warm-up.
+// Random weights; medians of wall time (bench/lib/median.ts) over `runs` after a warm-up.
 import * as mi from '../../engine/index.ts';
 import type { Backend } from '../../engine/index.ts';
 import { makeConfig } from '../../mamba/config.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { disposeCache } from '../../mamba/recurrent.ts';
 import { nextTokenLoss } from '../../mamba/train.ts';
+import { median } from './median.ts';
 
 export type WorkKey = 'a' | 'b' | 'c' | 'd';
 
@@ -19,7 +20,6 @@ export interface WorkResult {
   key: WorkKey;
   what: string;
   medianMs: number;
-  runsMs: number[];
   /** tokens processed per run */
   tokens: number;
 }
@@ -27,20 +27,6 @@ export interface WorkResult {
 export const TOY = makeConfig({ vocab_size: 64, hidden_size: 64, num_hidden_layers: 2, state_size: 16, expand: 2 });
 export const M130 = makeConfig({ vocab_size: 50280, hidden_size: 768, num_hidden_layers: 24, state_size: 16, expand: 2 });
 const [BATCH, LEN, PROMPT] = [32, 256, 128];
-
-async function timed(fn: () => Promise<void> | void, warmup: number, runs: number): Promise<{ medianMs: number; runsMs: number[] }> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const runsMs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    runsMs.push(performance.now() - t0);
-  }
-  const sorted = [...runsMs].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  const medianMs = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { medianMs, runsMs };
-}
 
 /** Work a and/or b on `backend`. */
 export async function toyWork(backend: Backend, keys: readonly WorkKey[], runs: number): Promise<WorkResult[]> {
@@ -54,7 +40,8 @@ export async function toyWork(backend: Backend, keys: readonly WorkKey[], runs: 
   try {
     if (keys.includes('a')) {
       for (const p of params) p.requiresGrad = true;
-      const t = await timed(
+      const medianMs = await median(
+        'toy training step',
         () =>
           mi.tidyAsync(async () => {
             const loss = nextTokenLoss(model, ids);
@@ -62,15 +49,22 @@ export async function toyWork(backend: Backend, keys: readonly WorkKey[], runs: 
             opt.step(params.map((p) => grads.get(p) ?? null));
             await loss.item();
           }),
-        2,
         runs,
+        { warmup: 2 },
       );
       for (const p of params) p.requiresGrad = false;
-      out.push({ key: 'a', what: 'toy training step (forward, backward, AdamW)', tokens: BATCH * LEN, ...t });
+      out.push({ key: 'a', what: 'toy training step (forward, backward, AdamW)', tokens: BATCH * LEN, medianMs });
     }
     if (keys.includes('b')) {
-      const t = await timed(() => mi.tidyAsync(async () => void (await mi.noGrad(() => model.forward(ids)).data())), 2, runs);
-      out.push({ key: 'b', what: 'toy forward', tokens: BATCH * LEN, ...t });
+      const medianMs = await median(
+        'toy forward',
+        () => mi.tidyAsync(async () => void (await mi.noGrad(() => model.forward(ids)).data())),
+        runs,
+        {
+          warmup: 2,
+        },
+      );
+      out.push({ key: 'b', what: 'toy forward', tokens: BATCH * LEN, medianMs });
     }
   } finally {
     opt.dispose();
@@ -88,24 +82,25 @@ export async function m130Work(keys: readonly WorkKey[], runs: number): Promise<
   const prompt = [Array.from({ length: PROMPT }, () => rng.int(0, M130.vocab_size))];
   try {
     if (keys.includes('c')) {
-      const t = await timed(() => mi.tidy(() => void mi.noGrad(() => model.forward(prompt)).dataSync()), 1, runs);
-      out.push({ key: 'c', what: `mamba-130m shapes forward, batch 1 x ${PROMPT}`, tokens: PROMPT, ...t });
+      const medianMs = await median('130m forward', () => mi.tidy(() => void mi.noGrad(() => model.forward(prompt)).dataSync()), runs);
+      out.push({ key: 'c', what: `mamba-130m shapes forward, batch 1 x ${PROMPT}`, tokens: PROMPT, medianMs });
     }
     if (keys.includes('d')) {
       const { logits, cache } = model.prefill([prompt[0].slice(0, 8)]);
       let tok = (await mi.argmax(logits, -1).data())[7];
       logits.dispose();
-      const t = await timed(
+      const medianMs = await median(
+        '130m decode step',
         () => {
           const l = model.step(cache, [tok]);
           tok = mi.tidy(() => mi.argmax(l, -1).dataSync()[0]);
           l.dispose();
         },
-        3,
         runs * 4,
+        { warmup: 3 },
       );
       disposeCache(cache);
-      out.push({ key: 'd', what: 'mamba-130m shapes recurrent decode step (logits and argmax)', tokens: 1, ...t });
+      out.push({ key: 'd', what: 'mamba-130m shapes recurrent decode step (logits and argmax)', tokens: 1, medianMs });
     }
   } finally {
     model.dispose();
