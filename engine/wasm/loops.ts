@@ -62,13 +62,13 @@ export function storePartial(f: FunctionBuilder, addr: Local, rem: Local, v: Loc
 
 /**
  * out[i] = body(ins[0][i], ins[1][i], ...) four floats at a time for i < n: `ins` and `out` are
- * byte pointers (locals, advanced by the loop), `n` a count. `body(xs)` gets the loaded input
+ * byte pointers (locals, left as they are), `n` a count. `body(xs)` gets the loaded input
  * vectors and leaves the result vector on the stack. The main loop does `unroll` vectors an
  * iteration, then single vectors, then the last n % 4 elements as one vector through lane loads
  * (zeros in the missing lanes: body must not trap, which float code never does).
  */
 export function mapLoop(f: FunctionBuilder, ins: Local[], out: Local, n: Local, unroll: number, body: (xs: Local[]) => void): void {
-  const { end, endU, rem, i } = i32s(f, 'end', 'endU', 'rem', 'i');
+  const { end, endU, rem, i, tp } = i32s(f, 'end', 'endU', 'rem', 'i', 'tp');
   const xs = Array.from({ length: unroll }, () => v128s(f, ins.length));
   const r = f.local.declare('v128');
   f.local.set(end, () => f.i32.shl(() => f.i32.and(n, -4), 2));
@@ -105,13 +105,13 @@ export function mapLoop(f: FunctionBuilder, ins: Local[], out: Local, n: Local, 
   });
   f.local.set(rem, () => f.i32.and(n, 3));
   f.if(rem, () => {
-    for (const p of ins) f.local.set(p, () => f.i32.add(p, i));
-    f.local.set(out, () => f.i32.add(out, i));
     ins.forEach((p, k) => {
-      loadPartial(f, p, rem, xs[0][k]);
+      f.local.set(tp, () => f.i32.add(p, i));
+      loadPartial(f, tp, rem, xs[0][k]);
     });
     f.local.set(r, () => body(xs[0]));
-    storePartial(f, out, rem, r);
+    f.local.set(tp, () => f.i32.add(out, i));
+    storePartial(f, tp, rem, r);
   });
 }
 
@@ -136,19 +136,19 @@ export function hscalar(f: FunctionBuilder, v: Local, op: Combine): void {
 export const addV: (f: FunctionBuilder) => Combine = (f) => (a, b) => f.f32x4.add(a, b);
 
 export interface RowReduce {
-  /** byte pointer to the row (a local; advanced past it) */
-  p: Local;
+  /** byte pointers to the rows read together, element by element (locals, left as they are) */
+  ps: Local[];
   /** elements in the row */
   n: Local;
   /** vectors per lane group in a block: rowBlock(n) */
   blk: Local;
-  /** the vector to reduce for a loaded vector x (left on the stack) */
-  term: (x: Local) => void;
+  /** the vector to reduce for the loaded vectors xs (one per pointer; left on the stack) */
+  term: (xs: Local[]) => void;
   /** the lanewise combine */
   op: Combine;
   /** its neutral element (0 for sums, -inf for max) */
   identity: number;
-  /** if given, a byte pointer (advanced) where each term is also stored, at the element's position */
+  /** if given, a byte pointer (a local, left as it is) where each term is also stored, at its element's position */
   store?: Local;
 }
 
@@ -164,47 +164,51 @@ export interface RowReduce {
  * D = rowDepth(n, blk) bounds the additions any term goes through.
  */
 export function rowReduce(f: FunctionBuilder, r: RowReduce): Local {
-  const { p, n, blk, term, op, identity, store } = r;
-  const { end, blockEnd, end16, rem } = i32s(f, 'end', 'blockEnd', 'end16', 'rem');
+  const { ps, n, blk, term, op, identity, store } = r;
+  const { end, blockEnd, end16, rem, i, tp } = i32s(f, 'end', 'blockEnd', 'end16', 'rem', 'i', 'tp');
   const tot = v128s(f, 4),
     acc = v128s(f, 4),
-    x = v128s(f, 4),
     t = v128s(f, 4);
+  const x = Array.from({ length: 4 }, () => v128s(f, ps.length));
   const out = f.local.declare('v128');
   const id = () => f.f32x4.const(identity);
-  const advance = (bytes: Operand) => {
-    f.local.set(p, () => f.i32.add(p, bytes));
-    if (store) f.local.set(store, () => f.i32.add(store, bytes));
+  // i: byte offset into the rows
+  const addr = (q: Local) => f.i32.add(q, i);
+  const load = (k: number, off: number) => {
+    ps.forEach((q, j) => {
+      f.local.set(x[k][j], () => f.v128.load(() => addr(q), off));
+    });
   };
   // the term of x[k] into acc[k] (and stored at byte offset off)
-  const step = (k: number, xk: Local, off: number) => {
+  const step = (k: number, off: number) => {
     if (!store) {
-      f.local.set(acc[k], () => op(acc[k], () => term(xk)));
+      f.local.set(acc[k], () => op(acc[k], () => term(x[k])));
       return;
     }
-    f.local.set(t[k], () => term(xk));
-    f.v128.store(store, t[k], off);
+    f.local.set(t[k], () => term(x[k]));
+    f.v128.store(() => addr(store), t[k], off);
     f.local.set(acc[k], () => op(acc[k], t[k]));
   };
   for (const v of tot) f.local.set(v, id);
-  f.local.set(end, () => at(f, p, n));
-  f.local.set(end16, () => at(f, p, () => f.i32.and(n, -16)));
+  f.local.set(i, 0);
+  f.local.set(end, () => f.i32.shl(n, 2));
+  f.local.set(end16, () => f.i32.shl(() => f.i32.and(n, -16), 2));
   const block = (limit: Local) => {
     for (const a of acc) f.local.set(a, id);
     f.block((done) => {
-      f.br_if(done, () => f.i32.ge_u(p, limit));
+      f.br_if(done, () => f.i32.ge_u(i, limit));
       f.loop((top) => {
-        for (let k = 0; k < 4; k++) f.local.set(x[k], () => f.v128.load(p, 16 * k));
-        for (let k = 0; k < 4; k++) step(k, x[k], 16 * k);
-        advance(64);
-        f.br_if(top, () => f.i32.lt_u(p, limit));
+        for (let k = 0; k < 4; k++) load(k, 16 * k);
+        for (let k = 0; k < 4; k++) step(k, 16 * k);
+        f.local.set(i, () => f.i32.add(i, 64));
+        f.br_if(top, () => f.i32.lt_u(i, limit));
       });
     });
   };
   // whole blocks of 16 blk elements
   f.block((done) => {
     f.loop((top) => {
-      f.local.set(blockEnd, () => f.i32.add(p, () => f.i32.shl(blk, 6)));
+      f.local.set(blockEnd, () => f.i32.add(i, () => f.i32.shl(blk, 6)));
       f.br_if(done, () => f.i32.gt_u(blockEnd, end16));
       block(blockEnd);
       for (let k = 0; k < 4; k++) f.local.set(tot[k], () => op(tot[k], acc[k]));
@@ -213,22 +217,28 @@ export function rowReduce(f: FunctionBuilder, r: RowReduce): Local {
   });
   // the last partial block: groups of 16, whole vectors into acc[0..2], the masked tail into acc[3]
   block(end16);
-  f.local.set(rem, () => f.i32.shr_u(() => f.i32.sub(end, p), 2));
+  f.local.set(rem, () => f.i32.shr_u(() => f.i32.sub(end, i), 2));
   for (let k = 0; k < 3; k++) {
     f.if(
       () => f.i32.ge_u(rem, 4 * (k + 1)),
       () => {
-        f.local.set(x[k], () => f.v128.load(p, 16 * k));
-        step(k, x[k], 16 * k);
+        load(k, 16 * k);
+        step(k, 16 * k);
       },
     );
   }
-  advance(() => f.i32.shl(() => f.i32.and(rem, -4), 2));
+  f.local.set(i, () => f.i32.add(i, () => f.i32.shl(() => f.i32.and(rem, -4), 2)));
   f.local.set(rem, () => f.i32.and(rem, 3));
   f.if(rem, () => {
-    loadPartial(f, p, rem, x[3]);
+    ps.forEach((q, j) => {
+      f.local.set(tp, () => addr(q));
+      loadPartial(f, tp, rem, x[3][j]);
+    });
     f.local.set(t[3], () => term(x[3]));
-    if (store) storePartial(f, store, rem, t[3]);
+    if (store) {
+      f.local.set(tp, () => addr(store));
+      storePartial(f, tp, rem, t[3]);
+    }
     // lanes >= rem take the identity
     f.local.set(acc[3], () =>
       op(acc[3], () =>
@@ -240,7 +250,6 @@ export function rowReduce(f: FunctionBuilder, r: RowReduce): Local {
         ),
       ),
     );
-    advance(() => f.i32.shl(rem, 2));
   });
   for (let k = 0; k < 4; k++) f.local.set(tot[k], () => op(tot[k], acc[k]));
   f.local.set(out, () =>

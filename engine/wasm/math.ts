@@ -12,7 +12,7 @@
 //               the subnormal range round once; x < -120 gives 0, x > 89 gives inf.
 //   log(x)      x = m 2^e, m in [sqrt(1/2), sqrt(2)), log(1 + f) = f - f^2/2 + f^3 P(f); subnormal
 //               inputs scaled by 2^23 first; log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
-//   log1p(y)    for y in [0, 1]: w = 1 + y rounded, log(w) + (y - (w - 1)) / w (the rounding error
+//   log1p(y)    for y >= 0: w = 1 + y rounded, log(w) + (y - (w - 1)) / w (the rounding error
 //               of 1 + y, exact, corrects the logarithm).
 //   tanh(x)     |x| < 0.625: x + x^3 P(x^2); otherwise (1 - e) / (1 + e), e = exp(-2|x|); sign of x.
 //   sigmoid, silu, silu_grad from e = exp(-|x|) = p 2^n: for x < 0 the quotient p / (1 + e) is
@@ -24,7 +24,7 @@
 // Measured error against the float64 definition rounded to float32, every 61st float32 bit pattern
 // (about 70 million inputs over both signs, zeros to NaNs) plus edge values, in units in the last
 // place of the reference (ulp: the float32 spacing there, 2^-149 for subnormal references):
-//   exp 1, log 1, log1p 1 (on [0, 1]), tanh 1, sigmoid 2, silu 3, softplus 2, rsqrt 1, sqrt 0
+//   exp 1, log 1, log1p 1 (y >= 0), tanh 1, sigmoid 2, silu 3, softplus 2, rsqrt 1, sqrt 0
 //   (exact), silu_grad 3 ulp + 0.52 * 2^-24 absolute: s (1 + x (1 - s)) has a zero at x = -1.2785,
 //   where 1 + x (1 - s) cancels and float32's absolute error there is many ulps of the result.
 // Zeros, infinities and NaNs come out exactly as the reference's (signs of zero included; NaN
@@ -145,8 +145,8 @@ export class VecMath {
   // ---- log
 
   /**
-   * log(x) for x in [1, 2] (or NaN, which gives some number: callers that can see NaN add it to
-   * a NaN), without the special cases.
+   * log(x) for positive normal x, without the special cases (NaN, zero, negative, subnormal and
+   * infinite x give some number: callers fix those).
    */
   private logNormal(x: Local, subnormalShift?: Local): void {
     const f = this.f;
@@ -189,8 +189,11 @@ export class VecMath {
     );
   }
 
-  /** log(1 + y) for y in [0, 1] (NaN in, NaN out; other values outside [0, 1] are not handled). */
-  log1pUnit(y: Operand): void {
+  /**
+   * log(1 + y) for finite y >= 0 (NaN in, NaN out; negative y and inf are not handled). The
+   * rounding error of w = 1 + y, y - (w - 1), is exact (w - 1 is exact below 2^24; above, w = y).
+   */
+  log1p(y: Operand): void {
     const f = this.f;
     const u = this.own(y);
     const w = this.let(() => f.f32x4.add(u, this.c(1)));
@@ -285,7 +288,7 @@ export class VecMath {
     const f = this.f;
     const u = this.own(x);
     const e = this.let(() => this.exp(() => f.v128.or(u, this.ci(SIGN))));
-    const l = this.let(() => this.log1pUnit(e));
+    const l = this.let(() => this.log1p(e));
     f.f32x4.add(() => f.f32x4.pmax(u, this.c(0)), l);
   }
 
