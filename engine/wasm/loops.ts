@@ -273,3 +273,95 @@ export function rowBlock(n: number): number {
 export function rowDepth(n: number, blk = rowBlock(n)): number {
   return blk + Math.ceil(n / (16 * blk)) + 5;
 }
+
+export interface ColumnSum {
+  /** byte pointer to row 0 of the rows to sum (a local, left as it is) */
+  src: Local;
+  /** byte pointer to the n sums (a local, left as it is) */
+  out: Local;
+  /** columns */
+  n: Local;
+  /** rows */
+  count: Local;
+  /** bytes from one row to the next */
+  stride: Local;
+  /** rows per block */
+  blk: Local;
+}
+
+/**
+ * out[j] = sum over rows k < count of src[k][j], in float32, every column in the same fixed order:
+ * blocks of `blk` rows summed from 0 in row order, the block sums added in block order to a total
+ * from 0. Columns go 16 at a time (4 vectors), then 4, then the last n % 4 through lane loads and
+ * stores; each column's operations are the same whichever lane computes it. Within
+ * gamma_(blk + ceil(count / blk)) * sum |terms| of the exact sum.
+ */
+export function columnSum(f: FunctionBuilder, c: ColumnSum): void {
+  const { src, out, n, count, stride, blk } = c;
+  const { j, k, kb, kEnd, p, q, end4, end16, rem } = i32s(f, 'j', 'k', 'kb', 'kEnd', 'p', 'q', 'end4', 'end16', 'rem');
+  const tot = v128s(f, 4),
+    acc = v128s(f, 4);
+  const x = f.local.declare('v128');
+  // the sums of `vectors` vectors of columns from byte offset j: load(v) sets x to vector v of the
+  // row at p, store(v) stores tot[v] at q
+  const strip = (vectors: number, load: (v: number) => void, store: (v: number) => void) => {
+    for (let v = 0; v < vectors; v++) f.local.set(tot[v], () => f.f32x4.const(0));
+    f.local.set(p, () => f.i32.add(src, j));
+    f.local.set(kb, 0);
+    f.block((done) => {
+      f.loop((top) => {
+        f.br_if(done, () => f.i32.ge_s(kb, count));
+        f.local.set(kEnd, () => f.i32.add(kb, blk));
+        f.local.set(kEnd, () => imin(f, kEnd, count));
+        for (let v = 0; v < vectors; v++) f.local.set(acc[v], () => f.f32x4.const(0));
+        f.for(k, kb, kEnd, 1, () => {
+          for (let v = 0; v < vectors; v++) {
+            load(v);
+            f.local.set(acc[v], () => f.f32x4.add(acc[v], x));
+          }
+          f.local.set(p, () => f.i32.add(p, stride));
+        });
+        for (let v = 0; v < vectors; v++) f.local.set(tot[v], () => f.f32x4.add(tot[v], acc[v]));
+        f.local.set(kb, kEnd);
+        f.br(top);
+      });
+    });
+    f.local.set(q, () => f.i32.add(out, j));
+    for (let v = 0; v < vectors; v++) store(v);
+  };
+  f.local.set(end16, () => f.i32.shl(() => f.i32.and(n, -16), 2));
+  f.local.set(end4, () => f.i32.shl(() => f.i32.and(n, -4), 2));
+  f.local.set(j, 0);
+  f.block((done) => {
+    f.loop((top) => {
+      f.br_if(done, () => f.i32.ge_u(j, end16));
+      strip(
+        4,
+        (v) => f.local.set(x, () => f.v128.load(p, 16 * v)),
+        (v) => f.v128.store(q, tot[v], 16 * v),
+      );
+      f.local.set(j, () => f.i32.add(j, 64));
+      f.br(top);
+    });
+  });
+  f.block((done) => {
+    f.loop((top) => {
+      f.br_if(done, () => f.i32.ge_u(j, end4));
+      strip(
+        1,
+        () => f.local.set(x, () => f.v128.load(p)),
+        () => f.v128.store(q, tot[0]),
+      );
+      f.local.set(j, () => f.i32.add(j, 16));
+      f.br(top);
+    });
+  });
+  f.local.set(rem, () => f.i32.and(n, 3));
+  f.if(rem, () => {
+    strip(
+      1,
+      () => loadPartial(f, p, rem, x),
+      () => storePartial(f, q, rem, tot[0]),
+    );
+  });
+}
