@@ -274,7 +274,7 @@ export function rowDepth(n: number, blk = rowBlock(n)): number {
   return blk + Math.ceil(n / (16 * blk)) + 5;
 }
 
-export interface ColumnSum {
+export interface ColumnReduce {
   /** byte pointer to row 0 of the rows to sum (a local, left as it is) */
   src: Local;
   /** byte pointer to the n sums (a local, left as it is) */
@@ -287,17 +287,23 @@ export interface ColumnSum {
   stride: Local;
   /** rows per block */
   blk: Local;
+  /** the lanewise combine (default f32x4.add) and its neutral element (default 0) */
+  op?: Combine;
+  identity?: number;
 }
 
 /**
- * out[j] = sum over rows k < count of src[k][j], in float32, every column in the same fixed order:
- * blocks of `blk` rows summed from 0 in row order, the block sums added in block order to a total
- * from 0. Columns go 16 at a time (4 vectors), then 4, then the last n % 4 through lane loads and
- * stores; each column's operations are the same whichever lane computes it. Within
+ * out[j] = the reduction over rows k < count of src[k][j] (a sum unless op says otherwise), in
+ * float32, every column in the same fixed order: blocks of `blk` rows combined from the identity
+ * in row order, the block results combined in block order into a total from the identity. Columns
+ * go 16 at a time (4 vectors), then 4, then the last n % 4 through lane loads and stores; each
+ * column's operations are the same whichever lane computes it. A sum is within
  * gamma_(blk + ceil(count / blk)) * sum |terms| of the exact sum.
  */
-export function columnSum(f: FunctionBuilder, c: ColumnSum): void {
+export function columnReduce(f: FunctionBuilder, c: ColumnReduce): void {
   const { src, out, n, count, stride, blk } = c;
+  const op: Combine = c.op ?? ((a, b) => f.f32x4.add(a, b));
+  const id = () => f.f32x4.const(c.identity ?? 0);
   const { j, k, kb, kEnd, p, q, end4, end16, rem } = i32s(f, 'j', 'k', 'kb', 'kEnd', 'p', 'q', 'end4', 'end16', 'rem');
   const tot = v128s(f, 4),
     acc = v128s(f, 4);
@@ -305,7 +311,7 @@ export function columnSum(f: FunctionBuilder, c: ColumnSum): void {
   // the sums of `vectors` vectors of columns from byte offset j: load(v) sets x to vector v of the
   // row at p, store(v) stores tot[v] at q
   const strip = (vectors: number, load: (v: number) => void, store: (v: number) => void) => {
-    for (let v = 0; v < vectors; v++) f.local.set(tot[v], () => f.f32x4.const(0));
+    for (let v = 0; v < vectors; v++) f.local.set(tot[v], id);
     f.local.set(p, () => f.i32.add(src, j));
     f.local.set(kb, 0);
     f.block((done) => {
@@ -313,15 +319,15 @@ export function columnSum(f: FunctionBuilder, c: ColumnSum): void {
         f.br_if(done, () => f.i32.ge_s(kb, count));
         f.local.set(kEnd, () => f.i32.add(kb, blk));
         f.local.set(kEnd, () => imin(f, kEnd, count));
-        for (let v = 0; v < vectors; v++) f.local.set(acc[v], () => f.f32x4.const(0));
+        for (let v = 0; v < vectors; v++) f.local.set(acc[v], id);
         f.for(k, kb, kEnd, 1, () => {
           for (let v = 0; v < vectors; v++) {
             load(v);
-            f.local.set(acc[v], () => f.f32x4.add(acc[v], x));
+            f.local.set(acc[v], () => op(acc[v], x));
           }
           f.local.set(p, () => f.i32.add(p, stride));
         });
-        for (let v = 0; v < vectors; v++) f.local.set(tot[v], () => f.f32x4.add(tot[v], acc[v]));
+        for (let v = 0; v < vectors; v++) f.local.set(tot[v], () => op(tot[v], acc[v]));
         f.local.set(kb, kEnd);
         f.br(top);
       });
@@ -365,3 +371,6 @@ export function columnSum(f: FunctionBuilder, c: ColumnSum): void {
     );
   });
 }
+
+/** columnReduce with f32x4.add from 0. */
+export const columnSum = (f: FunctionBuilder, c: Omit<ColumnReduce, 'op' | 'identity'>) => columnReduce(f, c);
