@@ -30,7 +30,7 @@ const fillRow = (f: FunctionBuilder, out: Local, n: Local) => mapLoop(f, [], out
 
 /** row += a * b over n floats (a, b, row byte pointers). */
 const fmaRow = (f: FunctionBuilder, row: Local, a: Local, b: Local, n: Local) =>
-  mapLoop(f, [row, a, b], row, n, 2, ([acc, av, bv]) => f.f32x4.add(acc, () => f.f32x4.mul(av, bv)));
+  mapLoop(f, [row, a, b], row, n, 4, ([acc, av, bv]) => f.f32x4.add(acc, () => f.f32x4.mul(av, bv)));
 
 const imax = (f: FunctionBuilder, x: Local, y: number) => f.select(x, y, () => f.i32.gt_s(x, y));
 

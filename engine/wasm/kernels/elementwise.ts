@@ -8,7 +8,7 @@
 //   lanes, a * x + b as the scalar kernel computes it), and every binary op (IEEE float32 add, sub,
 //   mul, div of float32 numbers are the float64 result rounded; min, max, comparisons exact);
 //   exp log tanh sigmoid silu silu_grad softplus rsqrt: within the ulps engine/wasm/math.ts states.
-// NaN results are NaN (their bits may differ). clamp's bounds are rounded to float32 (min and max
+// Float32 arrays of fewer than 2^29 elements (2 GiB). NaN results are NaN (their bits may differ). clamp's bounds are rounded to float32 (min and max
 // commute with rounding); inside's bounds are rounded inwards (lo up, hi down), so that a float32 x
 // compares with them as with the float64 bounds.
 //
@@ -38,7 +38,7 @@ export const SPLIT_MIN_HEAVY = 1 << 15;
 type UnaryEmit = (m: VecMath, x: Local, a: Local, b: Local) => void;
 interface UnaryDef {
   emit: UnaryEmit;
-  /** exp-based: more work per element (unrolled less, split sooner) */
+  /** exp-based: more work per element (split sooner) */
   heavy?: boolean;
   /** how alpha and beta reach the lanes: float32 (rounded) or float64 (affine) */
   params?: 'f32' | 'f64';
@@ -129,7 +129,7 @@ function unaryFunction(mb: ModuleBuilder, op: UnaryOp, def: UnaryDef): void {
         f.local.set(a, () => f.f64x2.splat(alpha));
         f.local.set(b, () => f.f64x2.splat(beta));
       }
-      mapLoop(f, [x], out, n, def.heavy ? 2 : 4, ([v]) => def.emit(m, v, a, b));
+      mapLoop(f, [x], out, n, 4, ([v]) => def.emit(m, v, a, b));
     },
     { export: true },
   );
@@ -315,7 +315,10 @@ const module = kernelModule('elementwise', (shared) => {
   return mb;
 });
 
-const isF32 = (xs: TypedArray[]) => xs.every((x) => x instanceof Float32Array);
+/** Arrays of fewer elements (byte counts stay below 2^31 for the loops' signed compares). */
+export const MAX_ELEMENTS = 2 ** 29;
+
+const isF32 = (xs: TypedArray[]) => xs.every((x) => x instanceof Float32Array && x.length < MAX_ELEMENTS);
 
 // ---- the float32 bounds of clamp and inside
 

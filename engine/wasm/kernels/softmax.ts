@@ -129,7 +129,7 @@ function build(shared: boolean): ModuleBuilder {
           const mx = R.max(px);
           if (log) {
             const { logS } = R.logStats(px, mx);
-            mapLoop(f, [px], po, cols, 2, ([v]) => f.f32x4.sub(() => f.f32x4.sub(v, mx), logS));
+            mapLoop(f, [px], po, cols, 4, ([v]) => f.f32x4.sub(() => f.f32x4.sub(v, mx), logS));
           } else {
             const negM = m.let(() => f.f32x4.neg(mx));
             const s = R.sum([px], ([v]) => R.expDiff(v, negM), po);
@@ -156,7 +156,7 @@ function build(shared: boolean): ModuleBuilder {
           f.local.set(po, () => ptr(f, dx, off));
           if (log) {
             const s = R.sum([pd], ([g]) => f.local.get(g));
-            mapLoop(f, [py, pd], po, cols, 2, ([v, g]) => f.f32x4.sub(g, () => f.f32x4.mul(() => m.exp(v), s)));
+            mapLoop(f, [py, pd], po, cols, 4, ([v, g]) => f.f32x4.sub(g, () => f.f32x4.mul(() => m.exp(v), s)));
           } else {
             const s = R.sum([py, pd], ([v, g]) => f.f32x4.mul(g, v));
             mapLoop(f, [py, pd], po, cols, 4, ([v, g]) => f.f32x4.mul(v, () => f.f32x4.sub(g, s)));
@@ -216,7 +216,7 @@ function build(shared: boolean): ModuleBuilder {
             const s = m.let(() => f.f32x4.add(c, s1));
             const negM = m.let(() => f.f32x4.neg(mx));
             const gv = m.let(() => f.v128.load32_splat(() => f.i32.add(g, () => f.i32.shl(r, 2))));
-            mapLoop(f, [px], po, cols, 2, ([v]) => f.f32x4.mul(() => f.f32x4.div(() => R.expDiff(v, negM), s), gv));
+            mapLoop(f, [px], po, cols, 4, ([v]) => f.f32x4.mul(() => f.f32x4.div(() => R.expDiff(v, negM), s), gv));
             // the target: (p_t - 1) g
             f.local.set(pt, () => f.i32.shl(t, 2));
             const dt = m.let(() => f.f32x4.sub(() => f.v128.load32_splat(() => f.i32.add(px, pt)), mx));
