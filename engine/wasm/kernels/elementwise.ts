@@ -1,25 +1,27 @@
 // The float32 elementwise kernels of engine/cpu/kernels/elementwise.ts in WebAssembly SIMD: unary
-// (the ops of engine/elementwise.ts's UNARY table but pow_scalar) and binary with broadcasting
-// through strides (every BINARY op but pow). Float32 inputs and outputs only; the rest goes to the
-// scalar kernel (accepts false).
+// (the ops of engine/elementwise.ts's UNARY table but pow_scalar), binary with broadcasting through
+// strides (every BINARY op but pow), and where (float32 or int32 condition). Float32 arrays of fewer
+// than 2^29 elements (2 GiB) only; the rest goes to the scalar kernel (accepts false). fill and cast
+// stay scalar (TypedArray.fill is native; cast is rare).
 //
 // Results against the scalar kernels (float64 arithmetic rounded once to float32):
 //   bit-identical: neg abs sign square recip sqrt relu step clamp inside affine (affine in float64
-//   lanes, a * x + b as the scalar kernel computes it), and every binary op (IEEE float32 add, sub,
-//   mul, div of float32 numbers are the float64 result rounded; min, max, comparisons exact);
+//   lanes, a * x + b as the scalar kernel computes it), every binary op (IEEE float32 add, sub, mul,
+//   div of float32 numbers are the float64 result rounded; min, max, comparisons exact), where;
 //   exp log tanh sigmoid silu silu_grad softplus rsqrt: within the ulps engine/wasm/math.ts states.
-// Float32 arrays of fewer than 2^29 elements (2 GiB). NaN results are NaN (their bits may differ). clamp's bounds are rounded to float32 (min and max
+// NaN results are NaN (their bits may differ). clamp's bounds are rounded to float32 (min and max
 // commute with rounding); inside's bounds are rounded inwards (lo up, hi down), so that a float32 x
 // compares with them as with the float64 bounds.
 //
-// Binary: the shape is first collapsed (size-1 axes dropped, neighbouring axes merged where both
-// inputs' strides allow), then walked as runs of its innermost axis, in WebAssembly (an odometer
-// over at most three outer axes: more after collapsing, and accepts is false). A run with inner
-// strides (1, 1), (1, 0) or (0, 1) goes four floats at a time; any other a scalar loop.
+// Binary and where: the shape is first collapsed (size-1 axes dropped, neighbouring axes merged
+// where every input's strides allow), then walked as runs of its innermost axis, in WebAssembly (an
+// odometer over at most three outer axes: more after collapsing, and accepts is false). A run whose
+// inputs all have inner stride 1 or 0 (broadcast: a splat), at least one 1, goes four floats at a
+// time; any other a scalar loop.
 //
-// Splits: both kernels split over ranges of output elements (align 4) when the call is big enough
-// for a second thread to pay (2^18 elements for cheap ops, 2^15 for the exp-based ones). Each
-// element's result is the same whichever range computes it.
+// Splits: all three split over ranges of output elements (align 4) when the call is big enough
+// for a second thread to pay (2^18 elements; 2^15 for the exp-based unary ops). Each element's
+// result is the same whichever range computes it.
 import type { TypedArray } from '../../dtype.ts';
 import type { BinaryOp, UnaryOp } from '../../elementwise.ts';
 import type { KernelParams } from '../../kernels.ts';
@@ -137,25 +139,34 @@ function unaryFunction(mb: ModuleBuilder, op: UnaryOp, def: UnaryDef): void {
 
 // ---- binary
 
-interface BinaryDef {
-  vec: (f: FunctionBuilder, a: Local, b: Local) => void;
-  scalar: (f: FunctionBuilder, a: Local, b: Local) => void;
+/**
+ * An op over strided inputs (binary, where): vec(xs) on loaded vectors, scalar(xs) on scalars
+ * loaded by load(k) (default f32.load), both leaving the result on the stack.
+ */
+interface StridedDef {
+  inputs: number;
+  vec: (f: FunctionBuilder, xs: Local[]) => void;
+  scalar: (f: FunctionBuilder, xs: Local[]) => void;
+  /** the scalar type of input k (default f32) */
+  type?: (k: number) => 'f32' | 'i32';
 }
 
-const arith = (op: 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min'): BinaryDef => ({
-  vec: (f, a, b) => f.f32x4[op](a, b),
-  scalar: (f, a, b) => f.f32[op](a, b),
+const arith = (op: 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min'): StridedDef => ({
+  inputs: 2,
+  vec: (f, [a, b]) => f.f32x4[op](a, b),
+  scalar: (f, [a, b]) => f.f32[op](a, b),
 });
-const compare = (op: 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne'): BinaryDef => ({
-  vec: (f, a, b) =>
+const compare = (op: 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne'): StridedDef => ({
+  inputs: 2,
+  vec: (f, [a, b]) =>
     f.v128.and(
       () => f.f32x4[op](a, b),
       () => f.i32x4.const(ONE_BITS),
     ),
-  scalar: (f, a, b) => f.f32.convert_i32_u(() => f.f32[op](a, b)),
+  scalar: (f, [a, b]) => f.f32.convert_i32_u(() => f.f32[op](a, b)),
 });
 
-const BINARY_DEFS: Partial<Record<BinaryOp, BinaryDef>> = {
+const BINARY_DEFS: Partial<Record<BinaryOp, StridedDef>> = {
   add: arith('add'),
   sub: arith('sub'),
   mul: arith('mul'),
@@ -173,128 +184,133 @@ const BINARY_DEFS: Partial<Record<BinaryOp, BinaryDef>> = {
 /** The binary ops this file computes. */
 export const WASM_BINARY_OPS = Object.keys(BINARY_DEFS) as BinaryOp[];
 
-/** Outer axes the binary odometer walks (after collapsing: at most 4 axes in all). */
+/** where(cond, a, b) = cond != 0 ? a : b, for a float32 or an int32 cond (NaN != 0; -0 == 0). */
+const whereDef = (cond: 'f32' | 'i32'): StridedDef => ({
+  inputs: 3,
+  vec: (f, [c, a, b]) =>
+    f.v128.bitselect(a, b, () =>
+      cond === 'f32' ? f.f32x4.ne(c, () => f.f32x4.const(0)) : f.v128.not(() => f.i32x4.eq(c, () => f.i32x4.const(0))),
+    ),
+  scalar: (f, [c, a, b]) => f.select(a, b, () => (cond === 'f32' ? f.f32.ne(c, 0) : f.i32.ne(c, 0))),
+  type: (k) => (k === 0 ? cond : 'f32'),
+});
+
+/** Outer axes the odometer walks (after collapsing: at most 4 axes in all). */
 const OUTER = 3;
 
-const BINARY_PARAMS = [
-  'a',
-  'b',
-  'out',
-  'count',
-  'col',
-  'L',
-  'sa',
-  'sb',
-  's1',
-  's2',
-  'i1',
-  'i2',
-  'ra',
-  'rb',
-  'da2',
-  'da1',
-  'da0',
-  'db2',
-  'db1',
-  'db0',
-] as const;
+/** The walk's parameters after out: shared, then per input (see stridedArgs). */
+const WALK = ['count', 'col', 'L', 's1', 's2', 'i1', 'i2'] as const;
+const PER_INPUT = ['p', 's', 'r', 'd2', 'd1', 'd0'] as const;
 
-function binaryFunction(mb: ModuleBuilder, op: BinaryOp, def: BinaryDef): void {
-  // the walk from output element e0 on, for `count` elements: see BinaryPlan for the parameters
+/** The input kinds of a run that goes four floats at a time: 1 contiguous, 0 broadcast (a splat); not all 0. */
+function vectorKinds(inputs: number): number[][] {
+  const out: number[][] = [];
+  for (let m = (1 << inputs) - 1; m > 0; m--) out.push(Array.from({ length: inputs }, (_, k) => (m >> (inputs - 1 - k)) & 1));
+  return out;
+}
+
+/**
+ * The strided walk from output element e0 on, for `count` elements: runs of the innermost axis
+ * (length L, starting at column col), an odometer over three outer axes (sizes s0 (unused), s1,
+ * s2; indices i1, i2). Input k: pointer p, inner stride s, the element offset r of the current
+ * row's start, and the steps d2, d1, d0 added to r when i2 steps, wraps into i1, wraps into i0.
+ */
+function stridedFunction(mb: ModuleBuilder, name: string, def: StridedDef): void {
+  const n = def.inputs;
+  const names = ['out', ...WALK, ...Array.from({ length: n }, (_, k) => PER_INPUT.map((q) => `in${k}_${q}`)).flat()];
   mb.function(
-    `binary_${op}`,
-    BINARY_PARAMS.map(() => 'i32' as const),
+    name,
+    names.map(() => 'i32' as const),
     [],
     (f, ...params) => {
-      const P = Object.fromEntries(BINARY_PARAMS.map((n, i) => [n, params[i]])) as Record<(typeof BINARY_PARAMS)[number], Local>;
-      const { a, b, out, count, col, L, sa, sb, s1, s2, i1, i2, ra, rb } = P;
-      const { cnt, pa, pb, po, j } = i32s(f, 'cnt', 'pa', 'pb', 'po', 'j');
-      const va = f.local.declare('v128'),
-        vb = f.local.declare('v128');
-      const sx = f.local.declare('f32'),
-        sy = f.local.declare('f32');
-      const byteAt = (base: Local, off: Local, idx: Local, stride: Local) =>
-        f.i32.add(base, () => f.i32.shl(() => f.i32.add(off, () => f.i32.mul(idx, stride)), 2));
+      const P = Object.fromEntries(names.map((q, i) => [q, params[i]])) as Record<string, Local>;
+      const { out, count, col, L, s1, s2, i1, i2 } = P;
+      const inp = Array.from(
+        { length: n },
+        (_, k) => Object.fromEntries(PER_INPUT.map((q) => [q, P[`in${k}_${q}`]])) as Record<(typeof PER_INPUT)[number], Local>,
+      );
+      const { cnt, po, j } = i32s(f, 'cnt', 'po', 'j');
+      const ptr = inp.map(() => f.local.declare('i32'));
+      const splat = inp.map(() => f.local.declare('v128'));
+      const sc = inp.map((_, k) => f.local.declare(def.type?.(k) ?? 'f32'));
+      const kindIs = (s: Local, kind: number) => (kind ? f.i32.eq(s, 1) : f.i32.eqz(s));
+      const allOf = (conds: (() => void)[]) => {
+        conds[0]();
+        for (let k = 1; k < conds.length; k++) {
+          conds[k]();
+          f.i32.and();
+        }
+      };
+      const scalarRun = () => {
+        for (const q of inp) f.local.set(q.s, () => f.i32.shl(q.s, 2));
+        f.for(j, 0, cnt, 1, () => {
+          inp.forEach((_, k) => {
+            f.local.set(sc[k], () => (sc[k].type === 'i32' ? f.i32.load(ptr[k]) : f.f32.load(ptr[k])));
+          });
+          f.f32.store(po, () => def.scalar(f, sc));
+          inp.forEach((q, k) => {
+            f.local.set(ptr[k], () => f.i32.add(ptr[k], q.s));
+          });
+          f.local.set(po, () => f.i32.add(po, 4));
+        });
+        for (const q of inp) f.local.set(q.s, () => f.i32.shr_s(q.s, 2));
+      };
+      // the runs that go four at a time, one branch each; then the scalar loop
+      const dispatch = (kinds: number[][]) => {
+        if (!kinds.length) {
+          scalarRun();
+          return;
+        }
+        const [ks, ...rest] = kinds;
+        f.if(
+          () => allOf(ks.map((kind, k) => () => kindIs(inp[k].s, kind))),
+          () => {
+            ks.forEach((kind, k) => {
+              if (!kind) f.local.set(splat[k], () => f.v128.load32_splat(ptr[k]));
+            });
+            const loaded = ks.flatMap((kind, k) => (kind ? [ptr[k]] : []));
+            mapLoop(f, loaded, po, cnt, 4, (xs) => {
+              let next = 0;
+              def.vec(
+                f,
+                ks.map((kind, k) => (kind ? xs[next++] : splat[k])),
+              );
+            });
+          },
+          () => dispatch(rest),
+        );
+      };
       f.block((done) => {
         f.loop((top) => {
-          f.local.set(cnt, () => {
-            f.i32.sub(L, col);
-            f.local.tee(j);
-            imin(f, j, count);
+          // this run: min(L - col, count) elements
+          f.local.set(j, () => f.i32.sub(L, col));
+          f.local.set(cnt, () => imin(f, j, count));
+          inp.forEach((q, k) => {
+            f.local.set(ptr[k], () => f.i32.add(q.p, () => f.i32.shl(() => f.i32.add(q.r, () => f.i32.mul(col, q.s)), 2)));
           });
-          f.local.set(pa, () => byteAt(a, ra, col, sa));
-          f.local.set(pb, () => byteAt(b, rb, col, sb));
           f.local.set(po, out);
-          const isOne = (s: Local) => f.i32.eq(s, 1);
-          const isZero = (s: Local) => f.i32.eqz(s);
-          f.if(
-            () =>
-              f.i32.and(
-                () => isOne(sa),
-                () => isOne(sb),
-              ),
-            () => mapLoop(f, [pa, pb], po, cnt, 4, ([x, y]) => def.vec(f, x, y)),
-            () =>
-              f.if(
-                () =>
-                  f.i32.and(
-                    () => isOne(sa),
-                    () => isZero(sb),
-                  ),
-                () => {
-                  f.local.set(vb, () => f.v128.load32_splat(pb));
-                  mapLoop(f, [pa], po, cnt, 4, ([x]) => def.vec(f, x, vb));
-                },
-                () =>
-                  f.if(
-                    () =>
-                      f.i32.and(
-                        () => isZero(sa),
-                        () => isOne(sb),
-                      ),
-                    () => {
-                      f.local.set(va, () => f.v128.load32_splat(pa));
-                      mapLoop(f, [pb], po, cnt, 4, ([y]) => def.vec(f, va, y));
-                    },
-                    () => {
-                      // any other strides: one element at a time
-                      f.local.set(sa, () => f.i32.shl(sa, 2));
-                      f.local.set(sb, () => f.i32.shl(sb, 2));
-                      f.for(j, 0, cnt, 1, () => {
-                        f.local.set(sx, () => f.f32.load(pa));
-                        f.local.set(sy, () => f.f32.load(pb));
-                        f.f32.store(po, () => def.scalar(f, sx, sy));
-                        f.local.set(pa, () => f.i32.add(pa, sa));
-                        f.local.set(pb, () => f.i32.add(pb, sb));
-                        f.local.set(po, () => f.i32.add(po, 4));
-                      });
-                      f.local.set(sa, () => f.i32.shr_s(sa, 2));
-                      f.local.set(sb, () => f.i32.shr_s(sb, 2));
-                    },
-                  ),
-              ),
-          );
+          dispatch(vectorKinds(n));
           f.local.set(out, () => f.i32.add(out, () => f.i32.shl(cnt, 2)));
           f.local.set(count, () => f.i32.sub(count, cnt));
           f.br_if(done, () => f.i32.eqz(count));
           // the next run: the odometer over the outer axes
+          const step = (d: 'd2' | 'd1' | 'd0') => {
+            for (const q of inp) f.local.set(q.r, () => f.i32.add(q.r, q[d]));
+          };
           f.local.set(col, 0);
           f.local.set(i2, () => f.i32.add(i2, 1));
-          f.local.set(ra, () => f.i32.add(ra, P.da2));
-          f.local.set(rb, () => f.i32.add(rb, P.db2));
+          step('d2');
           f.if(
             () => f.i32.eq(i2, s2),
             () => {
               f.local.set(i2, 0);
-              f.local.set(ra, () => f.i32.add(ra, P.da1));
-              f.local.set(rb, () => f.i32.add(rb, P.db1));
+              step('d1');
               f.local.set(i1, () => f.i32.add(i1, 1));
               f.if(
                 () => f.i32.eq(i1, s1),
                 () => {
                   f.local.set(i1, 0);
-                  f.local.set(ra, () => f.i32.add(ra, P.da0));
-                  f.local.set(rb, () => f.i32.add(rb, P.db0));
+                  step('d0');
                 },
               );
             },
@@ -311,7 +327,9 @@ const module = kernelModule('elementwise', (shared) => {
   const mb = new ModuleBuilder();
   mb.importMemory({ initial: 0, maximum: 65536, shared });
   for (const [op, def] of Object.entries(UNARY_DEFS)) unaryFunction(mb, op as UnaryOp, def);
-  for (const [op, def] of Object.entries(BINARY_DEFS)) binaryFunction(mb, op as BinaryOp, def);
+  for (const [op, def] of Object.entries(BINARY_DEFS)) stridedFunction(mb, `binary_${op}`, def);
+  stridedFunction(mb, 'where_f32', whereDef('f32'));
+  stridedFunction(mb, 'where_i32', whereDef('i32'));
   return mb;
 });
 
@@ -367,51 +385,45 @@ export const unary: WasmKernel<'unary'> = {
 };
 
 /**
- * A binary call's shape collapsed: size-1 axes dropped, and axis d merged into d + 1 where both
- * inputs' strides allow (stride[d] = stride[d + 1] * shape[d + 1]; the output is contiguous).
+ * A strided call's shape collapsed: size-1 axes dropped, and axis d merged into d + 1 where every
+ * input's strides allow (stride[d] = stride[d + 1] * shape[d + 1]; the output is contiguous).
  * Scalars become one axis of size 1.
  */
 export interface Collapsed {
   shape: number[];
-  aStrides: number[];
-  bStrides: number[];
+  /** per input */
+  strides: number[][];
 }
 
-export function collapse(shape: readonly number[], aStrides: readonly number[], bStrides: readonly number[]): Collapsed {
-  const s: number[] = [],
-    sa: number[] = [],
-    sb: number[] = [];
+export function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): Collapsed {
+  const s: number[] = [];
+  const st: number[][] = strides.map(() => []);
   for (let d = 0; d < shape.length; d++) {
     if (shape[d] === 1) continue;
     const k = s.length - 1;
     // the previous kept axis (outer) merges with this one (inner) when it steps over it exactly
-    if (k >= 0 && sa[k] === aStrides[d] * shape[d] && sb[k] === bStrides[d] * shape[d]) {
+    if (k >= 0 && strides.every((x, i) => st[i][k] === x[d] * shape[d])) {
       s[k] *= shape[d];
-      sa[k] = aStrides[d];
-      sb[k] = bStrides[d];
+      strides.forEach((x, i) => {
+        st[i][k] = x[d];
+      });
     } else {
       s.push(shape[d]);
-      sa.push(aStrides[d]);
-      sb.push(bStrides[d]);
+      strides.forEach((x, i) => {
+        st[i].push(x[d]);
+      });
     }
   }
-  if (!s.length) return { shape: [1], aStrides: [0], bStrides: [0] };
-  return { shape: s, aStrides: sa, bStrides: sb };
+  if (!s.length) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: s, strides: st };
 }
 
-/** Whether the collapsed shape fits the odometer (and the sizes fit i32 element offsets). */
-function binaryFits(p: KernelParams['binary']): boolean {
-  const c = collapse(p.shape, p.aStrides, p.bStrides);
-  return c.shape.length <= OUTER + 1;
-}
-
-/** The walk's parameters from output element e0 on, for count elements (BINARY_PARAMS after the pointers). */
-function binaryArgs(c: Collapsed, e0: number, count: number): number[] {
+/** The walk's parameters (after out) from output element e0 on, for count elements: WALK, then PER_INPUT after each pointer. */
+function stridedArgs(c: Collapsed, pointers: number[], e0: number, count: number): number[] {
   // padded to OUTER outer axes of size 1 in front
   const pad = OUTER + 1 - c.shape.length;
-  const s = [...Array(pad).fill(1), ...c.shape],
-    sa = [...Array(pad).fill(0), ...c.aStrides],
-    sb = [...Array(pad).fill(0), ...c.bStrides];
+  const s = [...Array(pad).fill(1), ...c.shape];
+  const st = c.strides.map((x) => [...Array(pad).fill(0), ...x]);
   const L = s[OUTER];
   const col = e0 % L;
   let row = Math.floor(e0 / L);
@@ -420,50 +432,58 @@ function binaryArgs(c: Collapsed, e0: number, count: number): number[] {
     idx[d] = row % s[d];
     row = Math.floor(row / s[d]);
   }
-  let ra = 0,
-    rb = 0;
-  for (let d = 0; d < OUTER; d++) {
-    ra += idx[d] * sa[d];
-    rb += idx[d] * sb[d];
-  }
-  return [
-    count,
-    col,
-    L,
-    sa[OUTER],
-    sb[OUTER],
-    s[1],
-    s[2],
-    idx[1],
-    idx[2],
-    ra,
-    rb,
-    sa[2],
-    sa[1] - s[2] * sa[2],
-    sa[0] - s[1] * sa[1],
-    sb[2],
-    sb[1] - s[2] * sb[2],
-    sb[0] - s[1] * sb[1],
-  ];
+  const args = [count, col, L, s[1], s[2], idx[1], idx[2]];
+  st.forEach((x, k) => {
+    const r = idx[0] * x[0] + idx[1] * x[1] + idx[2] * x[2];
+    args.push(pointers[k], x[OUTER], r, x[2], x[1] - s[2] * x[2], x[0] - s[1] * x[1]);
+  });
+  return args;
 }
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((x, y) => x * y, 1);
 
-function binaryRange(heap: WasmHeap, [a, b]: TypedArray[], [out]: TypedArray[], p: KernelParams['binary'], r0: number, r1: number): void {
+/** Whether the collapsed shape fits the odometer. */
+const fits = (shape: readonly number[], strides: readonly (readonly number[])[]) => collapse(shape, strides).shape.length <= OUTER + 1;
+
+function stridedRange(
+  heap: WasmHeap,
+  name: string,
+  ins: TypedArray[],
+  out: TypedArray,
+  shape: number[],
+  strides: number[][],
+  r0: number,
+  r1: number,
+): void {
   if (r1 <= r0) return;
-  const c = collapse(p.shape, p.aStrides, p.bStrides);
-  const fn = module(heap)[`binary_${p.op}`];
-  fn(heap.offsetOf(a), heap.offsetOf(b), heap.offsetOf(out) + 4 * r0, ...binaryArgs(c, r0, r1 - r0));
+  const fn = module(heap)[name];
+  const pointers = ins.map((x) => heap.offsetOf(x));
+  fn(heap.offsetOf(out) + 4 * r0, ...stridedArgs(collapse(shape, strides), pointers, r0, r1 - r0));
 }
 
+const splitElements = (n: number) => (n >= SPLIT_MIN_LIGHT ? { n, align: 4 } : null);
+
 export const binary: WasmKernel<'binary'> = {
-  accepts: (ins, outs, p) => isF32(ins) && isF32(outs) && BINARY_DEFS[p.op] !== undefined && binaryFits(p),
-  run: (heap, ins, outs, p) => binaryRange(heap, ins, outs, p, 0, sizeOf(p.shape)),
+  accepts: (ins, outs, p) => isF32(ins) && isF32(outs) && BINARY_DEFS[p.op] !== undefined && fits(p.shape, [p.aStrides, p.bStrides]),
+  run: (heap, ins, outs, p) => stridedRange(heap, `binary_${p.op}`, ins, outs[0], p.shape, [p.aStrides, p.bStrides], 0, sizeOf(p.shape)),
   split: {
-    range: (p) => {
-      const n = sizeOf(p.shape);
-      return n >= SPLIT_MIN_LIGHT ? { n, align: 4 } : null;
-    },
-    part: (heap, ins, outs, p, r0, r1) => binaryRange(heap, ins, outs, p, r0, r1),
+    range: (p) => splitElements(sizeOf(p.shape)),
+    part: (heap, ins, outs, p, r0, r1) => stridedRange(heap, `binary_${p.op}`, ins, outs[0], p.shape, [p.aStrides, p.bStrides], r0, r1),
+  },
+};
+
+const whereName = (cond: TypedArray) => (cond instanceof Int32Array ? 'where_i32' : 'where_f32');
+const whereStrides = (p: KernelParams['where']) => [p.cStrides, p.aStrides, p.bStrides];
+
+export const where: WasmKernel<'where'> = {
+  accepts: ([cond, a, b], outs, p) =>
+    (cond instanceof Int32Array ? cond.length < MAX_ELEMENTS : isF32([cond])) &&
+    isF32([a, b]) &&
+    isF32(outs) &&
+    fits(p.shape, whereStrides(p)),
+  run: (heap, ins, outs, p) => stridedRange(heap, whereName(ins[0]), ins, outs[0], p.shape, whereStrides(p), 0, sizeOf(p.shape)),
+  split: {
+    range: (p) => splitElements(sizeOf(p.shape)),
+    part: (heap, ins, outs, p, r0, r1) => stridedRange(heap, whereName(ins[0]), ins, outs[0], p.shape, whereStrides(p), r0, r1),
   },
 };

@@ -11,10 +11,11 @@
 //   affine is computed in float64 lanes as the scalar kernel computes it;
 //   within n ulp of the reference: exp 1, log 1, tanh 1, rsqrt 1, sigmoid 2, softplus 2, silu 3,
 //   silu_grad 3 (+ 2^-24 absolute, near its zero).
+// where: exactly the scalar kernel (a select), float32 or int32 conditions (NaN != 0, -0 == 0).
 // Splits: every `part` over several ranges of elements must give the bits of `run`.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { binary as scalarBinary, unary as scalarUnary } from '../../../engine/cpu/kernels/elementwise.ts';
+import { binary as scalarBinary, unary as scalarUnary, where as scalarWhere } from '../../../engine/cpu/kernels/elementwise.ts';
 import type { BinaryOp, UnaryOp } from '../../../engine/elementwise.ts';
 import * as mi from '../../../engine/index.ts';
 import type { KernelParams } from '../../../engine/kernels.ts';
@@ -27,9 +28,10 @@ import {
   unary,
   WASM_BINARY_OPS,
   WASM_UNARY_OPS,
+  where,
 } from '../../../engine/wasm/kernels/elementwise.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, EDGE_VALUES, onHeap, poisoned, release, same, ulp } from './f32-check.ts';
+import { assertSameBits, checkGuard, EDGE_VALUES, onHeap, onHeapI32, poisoned, release, same, ulp } from './f32-check.ts';
 
 const test = suite('wasm elementwise');
 const rng = new mi.Rng('wasm-elementwise');
@@ -251,11 +253,98 @@ test('binary split: parts over several ranges (across rows and axes) give the bi
   assert.is(binary.split!.range({ op: 'add', shape: [64, 64], aStrides: [64, 1], bStrides: [0, 1] }), null);
 });
 
+test('where: float32 and int32 conditions, broadcasts and strided views: bit-identical to the scalar kernel', () => {
+  for (const c of CASES)
+    for (const intCond of [false, true]) {
+      const { p: bp, aSize, bSize } = binaryParams(c, 'add');
+      // the condition takes a's layout, a takes b's, b takes a's: three strided inputs
+      const p: KernelParams['where'] = { shape: bp.shape, cStrides: bp.aStrides, aStrides: bp.bStrides, bStrides: bp.aStrides };
+      const n = p.shape.reduce((x, y) => x * y, 1);
+      const condValues = values(aSize).map((v, i) => (i % 3 === 0 ? 0 : i % 5 === 0 ? -0 : v));
+      const cond = intCond
+        ? onHeapI32(
+            heap,
+            condValues.map((v) => (Number.isNaN(v) ? 7 : Math.trunc(Math.min(Math.max(v, -1e9), 1e9)))),
+          )
+        : onHeap(heap, condValues);
+      const a = onHeap(heap, values(bSize)),
+        b = onHeap(heap, values(aSize));
+      const out = poisoned(heap, n);
+      assert.ok(where.accepts([cond, a, b], [out], p), `accepts where ${c.shape}`);
+      where.run(heap, [cond, a, b], [out], p);
+      const want = new Float32Array(n).fill(NaN);
+      scalarWhere([cond, a, b], [want], p);
+      compare(out, want, [0, 0], `where${intCond ? ' (int32 cond)' : ''} shape ${c.shape}`);
+      checkGuard(out, 'where');
+      if (n > 8) {
+        const parts = poisoned(heap, n);
+        for (const [r0, r1] of [
+          [0, 5],
+          [5, Math.floor(n / 2)],
+          [Math.floor(n / 2), n],
+        ])
+          where.split!.part(heap, [cond, a, b], [parts], p, r0, r1, 0, 0);
+        assertSameBits(parts, out, `where parts ${c.shape}`);
+        release(heap, parts);
+      }
+      release(heap, cond, a, b, out);
+    }
+  const x = heap.allocF32(4);
+  assert.not.ok(
+    where.accepts([x, new Int32Array(4), new Int32Array(4)], [new Int32Array(4)], {
+      shape: [4],
+      cStrides: [1],
+      aStrides: [1],
+      bStrides: [1],
+    }),
+  );
+  release(heap, x);
+});
+
 test('binary: shapes collapse (size-1 axes dropped, contiguous axes merged); more than 4 axes left, or pow, go to the scalar kernel', () => {
-  assert.equal(collapse([2, 3, 4], [12, 4, 1], [0, 0, 0]), { shape: [24], aStrides: [1], bStrides: [0] });
-  assert.equal(collapse([2, 3, 4], [12, 4, 1], [4, 0, 1]), { shape: [2, 3, 4], aStrides: [12, 4, 1], bStrides: [4, 0, 1] });
-  assert.equal(collapse([2, 1, 3, 4], [12, 12, 4, 1], [0, 0, 4, 1]), { shape: [2, 12], aStrides: [12, 1], bStrides: [0, 1] });
-  assert.equal(collapse([], [], []), { shape: [1], aStrides: [0], bStrides: [0] });
+  assert.equal(
+    collapse(
+      [2, 3, 4],
+      [
+        [12, 4, 1],
+        [0, 0, 0],
+      ],
+    ),
+    { shape: [24], strides: [[1], [0]] },
+  );
+  assert.equal(
+    collapse(
+      [2, 3, 4],
+      [
+        [12, 4, 1],
+        [4, 0, 1],
+      ],
+    ),
+    {
+      shape: [2, 3, 4],
+      strides: [
+        [12, 4, 1],
+        [4, 0, 1],
+      ],
+    },
+  );
+  assert.equal(
+    collapse(
+      [2, 1, 3, 4],
+      [
+        [12, 12, 4, 1],
+        [0, 0, 4, 1],
+      ],
+    ),
+    {
+      shape: [2, 12],
+      strides: [
+        [12, 1],
+        [0, 1],
+      ],
+    },
+  );
+  assert.equal(collapse([], [[], []]), { shape: [1], strides: [[0], [0]] });
   const x = heap.allocF32(64);
   const p5: KernelParams['binary'] = { op: 'add', shape: [2, 2, 2, 2, 2], aStrides: [16, 8, 4, 2, 1], bStrides: [0, 8, 0, 2, 0] };
   assert.not.ok(binary.accepts([x, x], [x], p5));
