@@ -132,6 +132,11 @@ function scatterColumns(
   c0: number,
   c1: number,
 ): void {
+  if (p.cols === 0) {
+    // nothing to sum, but the indices are checked as the scalar kernel does
+    for (let i = 0; i < p.n; i++) if (!(idx[i] >= 0 && idx[i] < p.rows)) throw outOfRange('scatter_add', idx, i, p.rows);
+    return;
+  }
   if (c1 <= c0) return;
   const bad = module(heap).scatter_add(heap.offsetOf(g), heap.offsetOf(idx), heap.offsetOf(out), p.n, p.rows, p.cols, c0, c1) as number;
   if (bad >= 0) throw outOfRange('scatter_add', idx, bad, p.rows);

@@ -216,10 +216,11 @@ function build(shared: boolean): ModuleBuilder {
             const s = m.let(() => f.f32x4.add(c, s1));
             const negM = m.let(() => f.f32x4.neg(mx));
             const gv = m.let(() => f.v128.load32_splat(() => f.i32.add(g, () => f.i32.shl(r, 2))));
-            mapLoop(f, [px], po, cols, 4, ([v]) => f.f32x4.mul(() => f.f32x4.div(() => R.expDiff(v, negM), s), gv));
-            // the target: (p_t - 1) g
+            // x_t - m, read before dx is written (dx may be x)
             f.local.set(pt, () => f.i32.shl(t, 2));
             const dt = m.let(() => f.f32x4.sub(() => f.v128.load32_splat(() => f.i32.add(px, pt)), mx));
+            mapLoop(f, [px], po, cols, 4, ([v]) => f.f32x4.mul(() => f.f32x4.div(() => R.expDiff(v, negM), s), gv));
+            // the target: (p_t - 1) g
             const atMax = () => f.f32x4.neg(() => f.f32x4.div(() => f.f32x4.add(() => f.f32x4.sub(c, m.c(1)), s1), s));
             const below = () => f.f32x4.sub(() => f.f32x4.div(() => m.exp(dt), s), m.c(1));
             f.f32.store(

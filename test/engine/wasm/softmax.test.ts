@@ -242,6 +242,29 @@ test('confident rows: log-probability and loss near 0 keep their relative accura
   release(heap, x, t, out, loss);
 });
 
+test('in place (the output is the input): the same bits as out of place', () => {
+  const cols = 33;
+  const { rows, x, targets } = batch(cols);
+  const g = onHeap(
+    heap,
+    Array.from({ length: rows }, () => rng.normal()),
+  );
+  const q = { rows, cols, ignoreIndex: IGNORE };
+  const outOfPlace = poisoned(heap, rows * cols);
+  cross_entropy_bwd.run(heap, [x, targets, g], [outOfPlace], q);
+  const inPlace = onHeap(heap, x);
+  cross_entropy_bwd.run(heap, [inPlace, targets, g], [inPlace], q);
+  assertSameBits(inPlace, outOfPlace, 'cross_entropy_bwd in place');
+  for (const log of [false, true]) {
+    const p = { rows, cols, log };
+    softmax.run(heap, [x], [outOfPlace], p);
+    inPlace.set(x);
+    softmax.run(heap, [inPlace], [inPlace], p);
+    assertSameBits(inPlace, outOfPlace, `softmax log=${log} in place`);
+  }
+  release(heap, x, targets, g, outOfPlace, inPlace);
+});
+
 test('targets out of range throw the scalar kernel error; ignoreIndex must be an int32', () => {
   const x = onHeap(heap, [1, 2, 3, 4, 5, 6]);
   const t = onHeapI32(heap, [0, 3]);
