@@ -1,6 +1,7 @@
 // Loop shapes the WebAssembly float32 kernels share: a lanewise map over contiguous arrays with a
-// 1-3 element tail through lane loads and stores, fixed-order float32 sums over a row (16 lanes in
-// blocks, combined in one fixed order), and horizontal combines. Written on a FunctionBuilder
+// 1-3 element tail through lane loads and stores (mapLoop), fixed-order float32 reductions of a row
+// (rowReduce: 16 lanes in blocks, combined in one fixed order) and of columns across rows
+// (columnReduce: blocks of rows), and horizontal combines. Written on a FunctionBuilder
 // (engine/wasm/assembler.ts); pointers are byte offsets in the imported memory, counts are elements.
 //
 // The tail of a map goes through the same vector code as the body (its missing lanes are zeros
@@ -21,7 +22,7 @@ export function v128s(f: FunctionBuilder, n: number): Local[] {
 /** base + 4 * index: the byte address of float element `index`. */
 export const at = (f: FunctionBuilder, base: Operand, index: Operand) => f.i32.add(base, () => f.i32.shl(index, 2));
 
-/** min of two signed i32 operands (each evaluated once: give locals or constants). */
+/** min of two signed i32 operands (each pushed twice: give locals or constants). */
 export const imin = (f: FunctionBuilder, x: Operand, y: Operand) => f.select(x, y, () => f.i32.lt_s(x, y));
 
 /**
