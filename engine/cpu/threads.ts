@@ -182,6 +182,7 @@ function runParts(
   here: () => void,
 ): void {
   const { workers, flags } = pool;
+  if (ranges.length > workers.length + 1) throw new Error(`cpu threads: ${ranges.length} parts for ${workers.length + 1} threads`);
   let posted = 0;
   const waitAll = () => {
     let failed = false;

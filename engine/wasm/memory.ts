@@ -51,6 +51,8 @@ export interface HeapStats {
   free: number;
   /** end of the highest block (everything above is unused) */
   top: number;
+  /** the highest the top has been (what the memory had to hold at most) */
+  peakTop: number;
   /** the memory's current size in bytes */
   capacity: number;
   /** the most the memory may grow to */
@@ -72,6 +74,7 @@ export class WasmHeap {
   /** how many times the memory has grown (views of a non-shared memory made before are detached) */
   generation = 0;
   private top = BLOCK_ALIGN;
+  private peakTop = BLOCK_ALIGN;
   // free blocks below the top: parallel arrays sorted by offset, never two adjacent
   private freeOffsets: number[] = [];
   private freeSizes: number[] = [];
@@ -142,6 +145,7 @@ export class WasmHeap {
       }
       offset = base;
       this.top = base + size;
+      if (this.top > this.peakTop) this.peakTop = this.top;
     }
     this.live.set(offset, size);
     this.inUse += size;
@@ -274,7 +278,7 @@ export class WasmHeap {
   stats(): HeapStats {
     let free = 0;
     for (const s of this.freeSizes) free += s;
-    return { inUse: this.inUse, free, top: this.top, capacity: this.memory.buffer.byteLength, limit: this.limit };
+    return { inUse: this.inUse, free, top: this.top, peakTop: this.peakTop, capacity: this.memory.buffer.byteLength, limit: this.limit };
   }
 }
 
