@@ -204,11 +204,14 @@ export function wasmMatmulPart(heap: WasmHeap, ins: Float32Array[], outs: Float3
 }
 
 /**
- * Products of at least this many multiply-adds are split over the worker threads (the scalar
- * kernel splits from 2^21; at ~48 GFLOP/s a product of 2^22 takes ~0.2 ms, several times the cost
- * of handing a part to a worker and waking the caller).
+ * Products of at least this many multiply-adds are split over the worker threads: by rows from
+ * 2^22 (at ~48 GFLOP/s about 0.2 ms; measured on 2 busy cores, 64 x 256 x 64 = 2^20 took 45 us on
+ * one thread and 77 us split, 256 x 256 x 64 = 2^22 169 and 135 us), by columns for a few rows from
+ * 2^20 (reading the weights is the cost there, and two cores read faster: 1 x 1536 x 768 took 189
+ * and 169 us, 1 x 3072 x 768 407 and 297 us).
  */
 export const WASM_SPLIT_MIN_MACS = 1 << 22;
+export const WASM_SPLIT_MIN_MACS_FEW_ROWS = 1 << 20;
 
 const f32s = (xs: TypedArray[]): xs is Float32Array[] => xs.every((x) => x instanceof Float32Array);
 
@@ -217,7 +220,11 @@ export const WASM_MATMUL: WasmKernel<'matmul'> = {
   accepts: (ins, outs) => f32s(ins) && f32s(outs),
   run: (heap, ins, outs, p) => wasmMatmul(heap, ins as Float32Array[], outs as Float32Array[], p),
   split: {
-    range: (p) => (p.batch * p.M * p.N * p.K < WASM_SPLIT_MIN_MACS ? null : p.M <= SMALL_M ? { n: p.N, align: NR } : { n: p.M, align: MR }),
+    range: (p) => {
+      const macs = p.batch * p.M * p.N * p.K;
+      if (p.M <= SMALL_M) return macs < WASM_SPLIT_MIN_MACS_FEW_ROWS ? null : { n: p.N, align: NR };
+      return macs < WASM_SPLIT_MIN_MACS ? null : { n: p.M, align: MR };
+    },
     partScratch: (p, r0, r1) => rectScratchBytes(p, partRect(p, r0, r1)),
     part: (heap, ins, outs, p, r0, r1, scratch) =>
       wasmMatmulRectIn(heap, ins as Float32Array[], outs as Float32Array[], p, partRect(p, r0, r1), scratch),
