@@ -10,6 +10,7 @@ import { Bench } from 'tinybench';
 import * as mi from '../engine/index.ts';
 import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
+import { processHeap } from '../engine/wasm/memory.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 
 const { quick, write } = benchFlags('bench/cpu.ts');
@@ -25,9 +26,9 @@ async function median(name: string, fn: () => void, iterations: number, timeMs: 
   return r.latency.p50;
 }
 
-// shared memory, as the CPU backend allocates big buffers: the threaded kernels then write in place
+// views of the CPU backend's heap, as its buffers are: the threaded kernels then split and write in place
 function randomF32(n: number): Float32Array {
-  const a = new Float32Array(new SharedArrayBuffer(4 * n));
+  const a = processHeap().allocF32(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
   return a;
 }
