@@ -83,6 +83,7 @@ export class WasmHeap {
   // every buffer object memory.buffer has returned (one per size the memory has had), to tell views
   // of this heap from other arrays
   private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private last: ArrayBufferLike | null = null;
 
   constructor(opts: HeapOptions = {}) {
     if (opts.memory) {
@@ -113,7 +114,6 @@ export class WasmHeap {
     }
     return b;
   }
-  private last: ArrayBufferLike | null = null;
 
   /** A block of at least `bytes` bytes at a 16-byte aligned offset (contents undefined: freed blocks are reused as they are). */
   alloc(bytes: number): number {
