@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CpuBackend } from '../../../engine/cpu/backend.ts';
 import { CPU_KERNELS } from '../../../engine/cpu/kernels/index.ts';
 import { matmulRows, matmulSmallM } from '../../../engine/cpu/kernels/matmul.ts';
 import { scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from '../../../engine/cpu/kernels/scan.ts';
@@ -24,7 +25,8 @@ import { SPLIT_MATMULS, SPLIT_SCANS, type SplitReport } from '../../helpers/spli
 const test = suite('cpu worker threads');
 const rng = new mi.Rng('cpu-threads');
 const heap = processHeap();
-const cpu = mi.cpuBackend();
+// WebAssembly on whatever MI_WASM says, on the process heap the workers share
+const cpu = new CpuBackend({ wasm: true });
 
 /** A float32 view of a new block of the backend's heap, filled with normal draws through f (or NaN). */
 function heapArray(n: number, fill = true, f = (v: number) => v): Float32Array {
@@ -170,7 +172,7 @@ test('child processes with 1, 2 and 3 threads: the same bits for every split ker
   const runs: SplitReport[] = [];
   for (const n of [1, 2, 3]) {
     const { stdout } = await promisify(execFile)(tsx, [child], {
-      env: { ...process.env, MI_CPU_THREADS: String(n) },
+      env: { ...process.env, MI_CPU_THREADS: String(n), MI_WASM: '1' },
       maxBuffer: 1 << 24,
       timeout: 300_000,
     });

@@ -12,11 +12,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend } from '../../../engine/cpu/backend.ts';
 import { CPU_KERNELS } from '../../../engine/cpu/kernels/index.ts';
-import * as mi from '../../../engine/index.ts';
 import { failures, KERNEL_CASES, KERNEL_NAMES, runKernelCases } from '../kernel-cases.ts';
 
 const test = suite('wasm kernels in the CPU backend');
-const wasm = mi.cpuBackend();
+// explicit, so that the suite means the same under MI_WASM=0 (the default backend then runs scalar)
+const wasm = new CpuBackend({ wasm: true });
 const scalar = new CpuBackend({ wasm: false });
 
 test('the candidate runs the WebAssembly kernels, the reference the scalar ones', () => {
