@@ -11,6 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import * as mi from '../engine/index.ts';
 import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
+import { processHeap } from '../engine/wasm/memory.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 
 const { quick, write } = benchFlags('bench/cpu.ts');
@@ -20,9 +21,9 @@ const rng = new mi.Rng('bench/cpu');
 const timed = (name: string, fn: () => void, iterations: number, timeMs: number) =>
   median(name, fn, iterations, { timeMs, warmup: Math.min(2, iterations) });
 
-// shared memory, as the CPU backend allocates big buffers: the threaded kernels then write in place
+// views of the CPU backend's heap, as its buffers are: the threaded kernels then split and write in place
 function randomF32(n: number): Float32Array {
-  const a = new Float32Array(new SharedArrayBuffer(4 * n));
+  const a = processHeap().allocF32(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
   return a;
 }

@@ -24,7 +24,8 @@ export function setBackend(b: Backend): void {
 /**
  * Resolves a backend by name: 'cpu'; 'webgpu' (an error if no adapter); 'auto' (WebGPU when an
  * adapter exists, else the CPU, saying so in one line). `MI_BACKEND` in the environment overrides
- * the default 'auto'. Makes the result the current backend.
+ * the default 'auto'. Makes the result the current backend. The CPU backend it returns has its
+ * WebAssembly kernels compiled (asynchronously, as a browser's main thread requires).
  */
 export async function initBackend(name?: BackendName, log: (line: string) => void = console.error): Promise<Backend> {
   const env = typeof process !== 'undefined' ? process.env.MI_BACKEND : undefined;
@@ -33,6 +34,7 @@ export async function initBackend(name?: BackendName, log: (line: string) => voi
     throw new Error(`backend: unknown backend '${want}' (expected auto, cpu or webgpu)`);
   }
   if (want === 'cpu') {
+    await cpuBackend().prepare();
     setBackend(cpuBackend());
     return getBackend();
   }
@@ -42,6 +44,7 @@ export async function initBackend(name?: BackendName, log: (line: string) => voi
     log(`backend: no WebGPU adapter (${e.message}); using the CPU backend`);
     return null;
   });
+  if (!gpu) await cpuBackend().prepare();
   setBackend(gpu ?? cpuBackend());
   return getBackend();
 }

@@ -6,7 +6,10 @@
 //   registry, steps/index.ts, imports drivers).
 // - One file name per op in every layer: each kernel lives in the file of the same name under
 //   engine/cpu/kernels/ and engine/wgsl/kernels/, beside engine/ops/<name>.ts and
-//   test/engine/<name>.test.ts.
+//   test/engine/<name>.test.ts. The WebAssembly kernels (engine/wasm/kernels/<name>.ts, helpers
+//   in a folder engine/wasm/kernels/<name>/) are a subset: each has its scalar twin in
+//   engine/cpu/kernels/<name>.ts, and the CPU registry takes a kernel's `wasm:` from the file of
+//   the same name as its scalar kernel.
 // - No import cycle among runtime (non-type) imports, except among engine/ops/ files: an op's
 //   gradient rule is written with other ops (an elementwise gradient sums over broadcast axes, a
 //   reduction's gradient broadcasts back), so those modules call each other, at call time only.
@@ -142,6 +145,19 @@ function registryFiles(indexPath: string): Map<string, string> {
   return map;
 }
 
+/** kernel name -> the file (without .ts) under engine/wasm/kernels/ of its `wasm:` in the CPU registry. */
+function wasmRegistry(indexPath: string): Map<string, string> {
+  const text = readFileSync(indexPath, 'utf8');
+  const fileOf = new Map<string, string>();
+  for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'\.\.\/\.\.\/wasm\/kernels\/([\w-]+)\.ts'/g)) {
+    for (const name of m[1].split(',').map((s) => s.trim().replace(/^type\s+/, ''))) if (name) fileOf.set(name, m[2]);
+  }
+  const map = new Map<string, string>();
+  for (const m of text.matchAll(/^\s*(\w+):\s*\{[^}\n]*\bwasm:\s*(\w+)/gm))
+    map.set(m[1], fileOf.get(m[2]) ?? `(${m[2]}: not imported from engine/wasm/kernels/)`);
+  return map;
+}
+
 function tsNames(dir: string, exclude: string[]): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
@@ -167,7 +183,18 @@ export function opFileMismatches(root: string): string[] {
   for (const f of cpu) if (!ops.includes(f)) bad.push(`engine/cpu/kernels/${f}.ts has no engine/ops/${f}.ts`);
   for (const f of ops)
     if (!existsSync(join(root, `test/engine/${f}.test.ts`))) bad.push(`engine/ops/${f}.ts has no test/engine/${f}.test.ts`);
+  const wasmDir = join(root, 'engine/wasm/kernels');
+  const wasm = tsNames(wasmDir, []);
+  for (const f of wasm) if (!cpu.includes(f)) bad.push(`engine/wasm/kernels/${f}.ts has no engine/cpu/kernels/${f}.ts`);
+  if (existsSync(wasmDir))
+    for (const d of readdirSync(wasmDir).sort())
+      if (statSync(join(wasmDir, d)).isDirectory() && !wasm.includes(d))
+        bad.push(`engine/wasm/kernels/${d}/ (helpers) has no engine/wasm/kernels/${d}.ts`);
   const cpuReg = registryFiles(join(root, 'engine/cpu/kernels/index.ts'));
+  for (const [kernel, file] of wasmRegistry(join(root, 'engine/cpu/kernels/index.ts'))) {
+    if (cpuReg.has(kernel) && cpuReg.get(kernel) !== file)
+      bad.push(`kernel ${kernel} is in engine/cpu/kernels/${cpuReg.get(kernel)}.ts but its wasm: in engine/wasm/kernels/${file}.ts`);
+  }
   const wgslReg = registryFiles(join(root, 'engine/wgsl/kernels/index.ts'));
   for (const [kernel, file] of wgslReg) {
     if (!cpuReg.has(kernel)) continue; // a CPU-only helper export such as matmulPart

@@ -1,43 +1,151 @@
-// The pure-TypeScript backend. Buffers are typed arrays; float32 buffers are Float32Array, so every
-// kernel's result is rounded to float32 on store and agrees with the WebGPU backend to float32
-// rounding. Kernels run synchronously when dispatched.
+// The CPU backend. Every buffer (float32, float64, int32) is a block of one WebAssembly heap (the
+// thread's processHeap(), engine/wasm/memory.ts), viewed as a typed array, so the WebAssembly SIMD
+// kernels read inputs and write outputs in place, by offset, and the worker threads
+// (threads.ts) see them too. float32 buffers are Float32Array views: every kernel's result is
+// rounded to float32 on store and agrees with the WebGPU backend to float32 rounding. Kernels run
+// synchronously when dispatched.
+//
+// Dispatch: a kernel's CPU_KERNELS entry has the scalar TypeScript kernel (`run`, the reference,
+// float64-exact) and, for some, a WebAssembly one (`wasm`, engine/wasm/kernel.ts). The WebAssembly
+// kernel runs when the backend has WebAssembly on (SIMD present, MI_WASM not 0, the modules
+// compiled: in a browser's main thread only after initBackend('cpu') / prepare()) and it accepts
+// the call (float32 work); a WebAssembly kernel with a `split` is split over the worker threads.
 import type { Backend, Buffer } from '../backend.ts';
-import { arrayFor, bytesPer, type DType, type TypedArray } from '../dtype.ts';
+import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
+import { wasmFeatures } from '../wasm/features.ts';
+import { kernelModulesCompiled, precompileKernelModules, type WasmKernel } from '../wasm/kernel.ts';
+import { processHeap, WASM32_MAX_PAGES, type WasmHeap } from '../wasm/memory.ts';
 import { CPU_KERNELS, type CpuKernel } from './kernels/index.ts';
-import { threadsPossible } from './threads.ts';
+import { runWasmSplit, splitRange, threadsFor, threadsWanted } from './threads.ts';
 
-/** Buffers from this many bytes up live in shared memory, so worker threads can write them. */
-const SHARED_MIN_BYTES = 1 << 16;
-
-function allocArray(dtype: DType, size: number): TypedArray {
-  const bytes = size * bytesPer(dtype);
-  if (!threadsPossible || bytes < SHARED_MIN_BYTES) return arrayFor(dtype, size);
-  const sab = new SharedArrayBuffer(bytes);
-  return dtype === 'float32' ? new Float32Array(sab) : dtype === 'float64' ? new Float64Array(sab) : new Int32Array(sab);
+export interface CpuBackendOptions {
+  /** the heap buffers live in (default: this thread's processHeap(); a small one for limit tests) */
+  heap?: WasmHeap;
+  /**
+   * whether float32 work may go to the WebAssembly kernels (default: unless MI_WASM=0); false
+   * gives the scalar TypeScript kernels only (the reference the WebAssembly ones are tested against)
+   */
+  wasm?: boolean;
 }
 
 export class CpuBuffer implements Buffer {
+  private view: TypedArray | null = null;
+  private generation = -1;
+  private freed = false;
+
   constructor(
+    readonly heap: WasmHeap,
     readonly dtype: DType,
     readonly size: number,
-    public data: TypedArray | null,
+    /** the block's byte offset in the heap */
+    readonly offset: number,
   ) {}
+
+  /** The buffer's typed array (a view of the heap, made again after the memory grows); null once freed. */
+  get data(): TypedArray | null {
+    if (this.freed) return null;
+    if (this.generation !== this.heap.generation) {
+      this.view = this.heap.viewAt(this.dtype, this.offset, this.size);
+      this.generation = this.heap.generation;
+    }
+    return this.view;
+  }
+
+  /** Marks the buffer freed (the backend gives the block back). */
+  release(): void {
+    this.freed = true;
+    this.view = null;
+  }
+}
+
+function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1 && n % 1024 === 0) {
+    n /= 1024;
+    u++;
+  }
+  return `${n} ${units[u]}`;
+}
+
+function envDefaultsWasm(): boolean {
+  return !wasmFeatures().switchedOff;
 }
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
-  readonly description = `cpu (Node ${typeof process !== 'undefined' ? process.versions.node : 'browser'}, TypeScript kernels)`;
+  readonly heap: WasmHeap;
+  private readonly wasmWanted: boolean;
+  private compiled: boolean;
   private live = 0;
   private bytes = 0;
   private peak = 0;
 
+  constructor(opts: CpuBackendOptions = {}) {
+    this.heap = opts.heap ?? processHeap();
+    this.wasmWanted = opts.wasm ?? envDefaultsWasm();
+    // a browser's main thread compiles the modules asynchronously first (prepare)
+    this.compiled = wasmFeatures().syncCompile || kernelModulesCompiled(this.heap.shared);
+  }
+
+  /** Whether float32 work goes to the WebAssembly kernels (those that accept it). */
+  get wasmEnabled(): boolean {
+    return this.wasmWanted && wasmFeatures().simd && this.compiled;
+  }
+
+  /**
+   * Compiles the WebAssembly kernel modules asynchronously, as a browser's main thread requires
+   * before the first WebAssembly kernel runs (initBackend('cpu') calls it; in Node it is optional).
+   */
+  async prepare(): Promise<void> {
+    if (!this.wasmWanted || !wasmFeatures().simd) return;
+    await precompileKernelModules(this.heap.shared);
+    this.compiled = true;
+  }
+
+  /**
+   * One line: where it runs and what computes, e.g. "cpu (Node 20.20.2, WebAssembly SIMD, 2
+   * threads)" or "cpu (Node 20.20.2, scalar TypeScript kernels: WebAssembly SIMD switched off by
+   * MI_WASM=0, 2 threads)".
+   */
+  get description(): string {
+    const where = typeof process !== 'undefined' && process.versions?.node ? `Node ${process.versions.node}` : 'browser';
+    const f = wasmFeatures();
+    const kernels = this.wasmEnabled
+      ? 'WebAssembly SIMD'
+      : `scalar TypeScript kernels: ${
+          !this.wasmWanted
+            ? f.switchedOff
+              ? 'WebAssembly SIMD switched off by MI_WASM=0'
+              : 'WebAssembly SIMD switched off for this backend'
+            : !f.simd
+              ? 'this JavaScript engine has no WebAssembly SIMD'
+              : "the WebAssembly kernels are not compiled yet (initBackend('cpu') compiles them)"
+        }`;
+    const n = this.heap.shared ? threadsWanted() : 1;
+    return `cpu (${where}, ${kernels}, ${n} thread${n === 1 ? '' : 's'})`;
+  }
+
   alloc(dtype: DType, size: number): CpuBuffer {
+    const bytes = size * bytesPer(dtype);
+    let offset: number;
+    try {
+      offset = this.heap.alloc(bytes);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const { limit } = this.heap;
+      const max = limit === WASM32_MAX_PAGES * 65536 ? ', the wasm32 maximum' : '';
+      const grow = /growing the memory/.test((e as Error).message) ? `; ${(e as Error).message}` : '';
+      throw new RangeError(
+        `cpu backend: cannot allocate a ${dtype} tensor of ${size} elements (${bytes} bytes): the WebAssembly heap's limit is ` +
+          `${formatBytes(limit)} (${limit} bytes${max}) and ${this.heap.stats().inUse} bytes are in use${grow}`,
+      );
+    }
     this.live++;
-    const buf = new CpuBuffer(dtype, size, allocArray(dtype, size));
-    this.bytes += buf.data!.byteLength;
+    this.bytes += bytes;
     if (this.bytes > this.peak) this.peak = this.bytes;
-    return buf;
+    return new CpuBuffer(this.heap, dtype, size, offset);
   }
 
   write(buf: Buffer, data: TypedArray): void {
@@ -62,17 +170,27 @@ export class CpuBackend implements Backend {
   run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
     const impl = CPU_KERNELS[kernel] as CpuKernel<K> | undefined;
     if (!impl) throw new Error(`cpu backend: no kernel '${kernel}'`);
-    impl.run(
-      inputs.map((b) => this.own(b, kernel).data!),
-      outputs.map((b) => this.own(b, kernel).data!),
-      params,
-    );
+    const ins = inputs.map((b) => this.own(b, kernel).data!);
+    const outs = outputs.map((b) => this.own(b, kernel).data!);
+    const w = impl.wasm;
+    if (w && this.wasmEnabled && w.accepts(ins, outs, params)) this.runWasm(kernel, w, ins, outs, params);
+    else impl.run(ins, outs, params);
+  }
+
+  private runWasm<K extends KernelName>(kernel: K, w: WasmKernel<K>, ins: TypedArray[], outs: TypedArray[], p: KernelParams[K]): void {
+    const range = w.split?.range(p);
+    if (range) {
+      const threads = threadsFor(this.heap);
+      if (threads > 1 && runWasmSplit(kernel, w.split!, ins, outs, p, splitRange(range.n, threads, range.align))) return;
+    }
+    w.run(this.heap, ins, outs, p);
   }
 
   free(buf: Buffer): void {
     const b = this.own(buf, 'free');
-    this.bytes -= b.data!.byteLength;
-    b.data = null;
+    this.heap.free(b.offset);
+    this.bytes -= b.size * bytesPer(b.dtype);
+    b.release();
     this.live--;
   }
 
@@ -97,6 +215,7 @@ export class CpuBackend implements Backend {
 
   private own(buf: Buffer, what: string): CpuBuffer {
     if (!(buf instanceof CpuBuffer)) throw new Error(`cpu backend: ${what} got a buffer of another backend`);
+    if (buf.heap !== this.heap) throw new Error(`cpu backend: ${what} got a buffer of a CPU backend on another heap`);
     if (buf.data === null) throw new Error(`cpu backend: ${what} on a freed buffer`);
     return buf;
   }

@@ -1,20 +1,36 @@
-// A CPU kernel worker thread (see threads.ts): runs one part of a split kernel per message, in
-// place on shared memory, with the `part` the kernel registers in CPU_KERNELS, then flags its slot
-// READY (or FAILED) and wakes the waiting thread.
+// A CPU kernel worker thread (see threads.ts). It attaches to the calling thread's heap memory
+// (workerData), instantiates the WebAssembly kernel modules on it (compiling them synchronously)
+// and then reports READY. Each message is one part of a split kernel: views of the heap are made
+// from the job's buffer references (on memory.buffer as it is now: the memory may have grown
+// since the last job), the part runs in place (a scalar kernel's `part`, or a WebAssembly
+// kernel's `split.part`, from CPU_KERNELS), and the worker flags its slot READY (or FAILED) and
+// wakes the waiting thread.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { KernelName } from '../kernels.ts';
+import { instantiateKernelModules } from '../wasm/kernel.ts';
+import { WasmHeap } from '../wasm/memory.ts';
 import { CPU_KERNELS, type CpuKernel } from './kernels/index.ts';
-import type { SplitJob } from './threads.ts';
+import type { BufferRef, PartJob } from './threads.ts';
 import { FAILED, READY } from './threads.ts';
 
-const { flags, slot } = workerData as { flags: Int32Array; slot: number };
+const { flags, slot, memory } = workerData as { flags: Int32Array; slot: number; memory: WebAssembly.Memory };
+const heap = new WasmHeap({ memory });
+const view = (r: BufferRef) => heap.viewAt(r.dtype, r.offset, r.length);
 
-parentPort!.on('message', (m: SplitJob & { r0: number; r1: number }) => {
+parentPort!.on('message', (m: PartJob) => {
   let state = READY;
   try {
-    const part = (CPU_KERNELS[m.kernel] as CpuKernel<KernelName> | undefined)?.part;
-    if (!part) throw new Error(`kernel '${String(m.kernel)}' has no part to run on a worker thread`);
-    part(m.ins, m.outs, m.params as never, m.r0, m.r1, m.extra);
+    const entry = CPU_KERNELS[m.kernel] as CpuKernel<KernelName> | undefined;
+    const ins = m.ins.map(view),
+      outs = m.outs.map(view);
+    if (m.kind === 'wasm') {
+      const split = entry?.wasm?.split;
+      if (!split) throw new Error(`kernel '${String(m.kernel)}' has no WebAssembly split to run on a worker thread`);
+      split.part(heap, ins, outs, m.params as never, m.r0, m.r1, m.scratch, m.shared);
+    } else {
+      if (!entry?.part) throw new Error(`kernel '${String(m.kernel)}' has no part to run on a worker thread`);
+      entry.part(ins, outs, m.params as never, m.r0, m.r1, m.extra ? (view(m.extra) as Float64Array) : undefined);
+    }
   } catch (e) {
     console.error(`cpu thread ${slot}: ${m.kernel}: ${(e as Error).stack ?? e}`);
     state = FAILED;
@@ -22,4 +38,11 @@ parentPort!.on('message', (m: SplitJob & { r0: number; r1: number }) => {
   Atomics.store(flags, slot, state);
   Atomics.notify(flags, slot);
 });
-Atomics.store(flags, slot, READY);
+
+try {
+  instantiateKernelModules(heap);
+  Atomics.store(flags, slot, READY);
+} catch (e) {
+  console.error(`cpu thread ${slot}: the WebAssembly kernels did not instantiate: ${(e as Error).stack ?? e}`);
+  Atomics.store(flags, slot, FAILED);
+}

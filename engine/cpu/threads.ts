@@ -1,26 +1,65 @@
 // Worker threads for the big CPU kernels (matmul rows, or columns when there are few rows; scan
-// batch rows). Kernels stay synchronous:
-// the calling thread posts the other parts to the workers, computes the first part itself, then
-// blocks (Atomics.wait) until every worker has flagged its part done. Buffers are shared memory
-// (the CPU backend allocates large buffers on SharedArrayBuffer), so workers write the outputs in
-// place. Work is split so that every output element is computed by exactly one thread, in the
-// same order as with one thread: results are bit-identical whatever the number of threads.
+// batch rows), on the shared memory of the CPU backend's heap (engine/wasm/memory.ts, processHeap):
+// every CPU buffer is a view of it, and each worker is handed the memory at start, so a part
+// travels as buffer references (dtype, byte offset, length) from which the worker makes its own
+// views (of its `memory.buffer`, read afresh each job: the memory may have grown) and writes the
+// outputs in place. Kernels stay synchronous: the calling thread posts the other parts to the
+// workers, computes the first part itself, then blocks (Atomics.wait) until every worker has
+// flagged its part done. Work is split so that every output element is computed by exactly one
+// thread, in the same order as with one thread: results are bit-identical whatever the number of
+// threads.
+//
+// Two kinds of split:
+//   a scalar kernel (engine/cpu/kernels/X.ts) calls runSplit with its ranges; workers run the
+//     `part` of its CPU_KERNELS entry, with an optional float64 scratch shared by every part
+//     (sharedF64: the scan backward's per-row partial sums);
+//   a WebAssembly kernel with a `split` (engine/wasm/kernel.ts) goes through runWasmSplit: the
+//     calling thread allocates each part's scratch and the shared scratch from the heap (workers
+//     never allocate), workers run `split.part` on their own instance of the kernel module (on the
+//     same memory), and the calling thread runs `finish` after every part.
 //
 // Threads: MI_CPU_THREADS (default: 2 at most, the available cores; 1 inside worker threads, which
 // already share the cores, e.g. interp/worker-pool.ts). The workers start in the background on
-// first use (about a second with tsx); until they are up, kernels run on the calling thread alone. Node only: in a browser
-// (no process, no SharedArrayBuffer without cross-origin isolation) nothing starts.
-import type { TypedArray } from '../dtype.ts';
-import type { KernelName } from '../kernels.ts';
+// first use (about a second with tsx; each compiles the kernel modules before it reports ready);
+// until they are up, kernels run on the calling thread alone. Node only, and only on a shared
+// memory: in a browser nothing starts.
+import { type DType, dtypeOfArray, type TypedArray } from '../dtype.ts';
+import type { KernelName, KernelParams } from '../kernels.ts';
+import type { WasmSplit } from '../wasm/kernel.ts';
+import { processHeap, type WasmHeap } from '../wasm/memory.ts';
 
-/** A kernel call split by ranges of one axis; each worker runs the kernel's `part` (CPU_KERNELS). */
+/** A scalar kernel call split by ranges of one axis; each worker runs the kernel's `part` (CPU_KERNELS). */
 export interface SplitJob {
   kernel: KernelName;
   ins: TypedArray[];
   outs: TypedArray[];
   params: unknown;
-  /** per-kernel scratch shared by every part (e.g. the scan backward's per-row partial sums) */
+  /** per-kernel scratch shared by every part (e.g. the scan backward's per-row partial sums): from sharedF64 */
   extra?: Float64Array;
+}
+
+/** A view of the heap as a worker rebuilds it. */
+export interface BufferRef {
+  dtype: DType;
+  offset: number;
+  length: number;
+}
+
+/** One part as posted to a worker. */
+export interface PartJob {
+  /** 'scalar': CPU_KERNELS[kernel].part; 'wasm': CPU_KERNELS[kernel].wasm.split.part */
+  kind: 'scalar' | 'wasm';
+  kernel: KernelName;
+  ins: BufferRef[];
+  outs: BufferRef[];
+  params: unknown;
+  r0: number;
+  r1: number;
+  /** scalar: the shared float64 scratch */
+  extra?: BufferRef;
+  /** wasm: this part's scratch and the shared scratch (byte offsets, 0 if none) */
+  scratch: number;
+  shared: number;
 }
 
 // flags[slot]: worker state. READY after start-up, BUSY while a part runs, then READY or FAILED.
@@ -29,12 +68,19 @@ const READY = 1,
   FAILED = 3; // 0: starting
 
 interface Pool {
+  heap: WasmHeap;
   workers: { postMessage(m: unknown): void }[];
   flags: Int32Array;
 }
 
 let pool: Pool | null = null;
 let starting = false;
+
+/** Calls split over threads so far, by "scalar matmul", "wasm matmul", ... (tests check that a split happened). */
+export const splitCounts: Record<string, number> = {};
+const counted = (key: string) => {
+  splitCounts[key] = (splitCounts[key] ?? 0) + 1;
+};
 
 function wantedThreads(): number {
   if (typeof process === 'undefined' || typeof SharedArrayBuffer === 'undefined') return 1;
@@ -49,25 +95,32 @@ function wantedThreads(): number {
 
 const requested = wantedThreads();
 
-/** Whether buffers should be shared memory: only when threads may be used. */
-export const threadsPossible = requested !== 1;
-
 /**
  * Node's built-in modules, loaded synchronously: a kernel loop may never yield to the event loop
  * (CPU reads resolve in microtasks), and a dynamic import() would wait for it. Not a static import,
  * so the browser bundle stays free of node: modules.
  */
 function builtin<T>(name: string): T | null {
+  if (typeof process === 'undefined') return null;
   const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
   return get ? (get(name) as T) : null;
 }
 
-function startPool(): void {
+/** The threads kernels are split over once the workers are up (1: none start). */
+export function threadsWanted(): number {
+  if (requested === 1 || typeof process === 'undefined' || !processHeap().shared) return 1;
+  if (requested) return requested;
   const wt = builtin<typeof import('node:worker_threads')>('node:worker_threads');
   const os = builtin<typeof import('node:os')>('node:os');
-  if (!wt || !os) return;
-  const n = requested || (wt.isMainThread ? Math.min(2, os.availableParallelism()) : 1);
+  if (!wt || !os) return 1;
+  return wt.isMainThread ? Math.min(2, os.availableParallelism()) : 1;
+}
+
+function startPool(): void {
+  const n = threadsWanted();
   if (n <= 1) return;
+  const wt = builtin<typeof import('node:worker_threads')>('node:worker_threads')!;
+  const heap = processHeap();
   const flags = new Int32Array(new SharedArrayBuffer(4 * (n - 1)));
   const entry = new URL(import.meta.url.endsWith('.ts') ? './thread-worker.ts' : './thread-worker.js', import.meta.url);
   // TypeScript sources (tests, tsx): each worker registers tsx's loader itself, as hooks
@@ -77,7 +130,7 @@ function startPool(): void {
     : `import(${JSON.stringify(entry.href)})`;
   const workers = [];
   for (let slot = 0; slot < n - 1; slot++) {
-    const w = new wt.Worker(boot, { eval: true, workerData: { flags, slot } });
+    const w = new wt.Worker(boot, { eval: true, workerData: { flags, slot, memory: heap.memory } });
     w.unref();
     w.on('error', (e: Error) => {
       console.error(`cpu thread ${slot}: ${e.message}`);
@@ -85,7 +138,7 @@ function startPool(): void {
     });
     workers.push(w);
   }
-  pool = { workers, flags };
+  pool = { heap, workers, flags };
 }
 
 /** The number of threads a split may use now (1 until the workers are up). */
@@ -105,44 +158,122 @@ export function threadsReady(): number {
   return pool.workers.length + 1;
 }
 
-function shared(a: TypedArray): boolean {
-  return a.buffer instanceof SharedArrayBuffer;
+/** threadsReady() for work on `heap`: 1 unless it is the heap the workers share. */
+export function threadsFor(heap: WasmHeap): number {
+  return heap === processHeap() ? threadsReady() : 1;
 }
 
-function sharedLike(a: TypedArray): TypedArray {
-  const sab = new SharedArrayBuffer(a.byteLength);
-  return a instanceof Float32Array ? new Float32Array(sab) : a instanceof Float64Array ? new Float64Array(sab) : new Int32Array(sab);
+/** References to views of the pool's heap, or null if one is not (an array of a test, say). */
+function refs(heap: WasmHeap, arrays: TypedArray[]): BufferRef[] | null {
+  const out: BufferRef[] = [];
+  for (const a of arrays) {
+    if (!heap.owns(a)) return null;
+    out.push({ dtype: dtypeOfArray(a), offset: a.byteOffset, length: a.length });
+  }
+  return out;
+}
+
+/** Posts ranges[1..] to the workers, runs `here` on ranges[0], and waits for every worker (even when `here` throws). */
+function runParts(
+  pool: Pool,
+  job: Omit<PartJob, 'r0' | 'r1' | 'scratch'>,
+  ranges: [number, number][],
+  scratch: number[],
+  here: () => void,
+): void {
+  const { workers, flags } = pool;
+  if (ranges.length > workers.length + 1) throw new Error(`cpu threads: ${ranges.length} parts for ${workers.length + 1} threads`);
+  let posted = 0;
+  const waitAll = () => {
+    let failed = false;
+    for (let s = 1; s <= posted; s++) {
+      while (Atomics.load(flags, s - 1) === BUSY) Atomics.wait(flags, s - 1, BUSY);
+      if (Atomics.load(flags, s - 1) === FAILED) failed = true;
+    }
+    return failed;
+  };
+  try {
+    for (let s = 1; s < ranges.length; s++) {
+      Atomics.store(flags, s - 1, BUSY);
+      workers[s - 1].postMessage({ ...job, r0: ranges[s][0], r1: ranges[s][1], scratch: scratch[s] ?? 0 } satisfies PartJob);
+      posted = s;
+    }
+    here();
+  } catch (e) {
+    // the workers still write into the outputs and scratch: wait for them before the caller frees anything
+    waitAll();
+    throw e;
+  }
+  if (waitAll()) throw new Error(`cpu threads: a worker failed running ${job.kernel} (see the error printed above)`);
 }
 
 /**
- * Runs `ranges[0]` here (writing into the `outs` it is given) and the other ranges on workers,
- * returning when all are done. False (and nothing run) when the workers are not ready; the caller
- * then does the whole range itself. ranges.length must be at most threadsReady().
+ * A scalar kernel's split: runs `ranges[0]` here and the other ranges on workers, returning when
+ * all are done. False (and nothing run) when the workers are not ready or an array is not a view
+ * of their heap; the caller then does the whole range itself. ranges.length must be at most
+ * threadsReady().
  */
-export function runSplit(
-  job: SplitJob,
-  ranges: [number, number][],
-  runHere: (r0: number, r1: number, outs: TypedArray[]) => void,
-): boolean {
-  if (!pool || ranges.length < 2 || (job.extra && !shared(job.extra))) return false;
-  const { workers, flags } = pool;
-  // small outputs are not in shared memory: the parts write a shared stand-in, copied back after
-  const outs = job.outs.map((o) => (shared(o) ? o : sharedLike(o)));
-  for (let s = 1; s < ranges.length; s++) {
-    Atomics.store(flags, s - 1, BUSY);
-    workers[s - 1].postMessage({ ...job, outs, r0: ranges[s][0], r1: ranges[s][1] });
-  }
-  runHere(ranges[0][0], ranges[0][1], outs);
-  let failed = false;
-  for (let s = 1; s < ranges.length; s++) {
-    while (Atomics.load(flags, s - 1) === BUSY) Atomics.wait(flags, s - 1, BUSY);
-    if (Atomics.load(flags, s - 1) === FAILED) failed = true;
-  }
-  if (failed) throw new Error(`cpu threads: a worker failed running ${job.kernel} (see the error printed above)`);
-  job.outs.forEach((o, i) => {
-    if (outs[i] !== o) o.set(outs[i]);
-  });
+export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0: number, r1: number) => void): boolean {
+  if (!pool || ranges.length < 2) return false;
+  const ins = refs(pool.heap, job.ins),
+    outs = refs(pool.heap, job.outs),
+    extra = job.extra ? refs(pool.heap, [job.extra]) : [];
+  if (!ins || !outs || !extra) return false;
+  const part = { kind: 'scalar' as const, kernel: job.kernel, ins, outs, params: job.params, extra: extra[0], shared: 0 };
+  runParts(pool, part, ranges, [], () => runHere(ranges[0][0], ranges[0][1]));
+  counted(`scalar ${job.kernel}`);
   return true;
+}
+
+/**
+ * A WebAssembly kernel's split over `ranges` (at most threadsReady() of them) on the workers' heap:
+ * scratch allocated here for every part and for all, parts 1.. on the workers, part 0 here, then
+ * `finish`, then the scratch freed. False (nothing run) when the workers are not ready or the
+ * arrays are not views of their heap.
+ */
+export function runWasmSplit<K extends KernelName>(
+  kernel: K,
+  split: WasmSplit<K>,
+  ins: TypedArray[],
+  outs: TypedArray[],
+  p: KernelParams[K],
+  ranges: [number, number][],
+): boolean {
+  if (!pool || ranges.length < 2) return false;
+  const heap = pool.heap;
+  const inRefs = refs(heap, ins),
+    outRefs = refs(heap, outs);
+  if (!inRefs || !outRefs) return false;
+  const blocks: number[] = [];
+  try {
+    const scratch = ranges.map(([r0, r1]) => {
+      const bytes = split.partScratch?.(p, r0, r1) ?? 0;
+      if (!bytes) return 0;
+      const b = heap.alloc(bytes);
+      blocks.push(b);
+      return b;
+    });
+    const sharedBytes = split.sharedScratch?.(p) ?? 0;
+    const shared = sharedBytes ? heap.alloc(sharedBytes) : 0;
+    if (shared) blocks.push(shared);
+    const job = { kind: 'wasm' as const, kernel, ins: inRefs, outs: outRefs, params: p, shared };
+    runParts(pool, job, ranges, scratch, () => split.part(heap, ins, outs, p, ranges[0][0], ranges[0][1], scratch[0], shared));
+    split.finish?.(heap, ins, outs, p, shared);
+    counted(`wasm ${kernel}`);
+  } finally {
+    for (const b of blocks) heap.free(b);
+  }
+  return true;
+}
+
+/** A float64 scratch array of n in the workers' heap, for SplitJob.extra; give it back with freeSharedF64. */
+export function sharedF64(n: number): Float64Array {
+  const heap = processHeap();
+  return heap.f64(heap.alloc(8 * n), n);
+}
+
+export function freeSharedF64(a: Float64Array): void {
+  processHeap().free(a.byteOffset);
 }
 
 /** Splits [0, n) into `parts` contiguous ranges whose starts are multiples of `align`. */

@@ -11,6 +11,11 @@
 // process and instantiates it once per memory (a worker thread instantiates it on the same shared
 // memory).
 //
+// Allocation: only the calling thread allocates (a worker's heap is attached to the memory and has
+// no block table), so a split's scratch is allocated by the caller before the parts start. On a
+// non-shared memory (a page that is not cross-origin isolated) growing the memory detaches every
+// view made before: a kernel that allocates takes its operands' offsets (heap.offsetOf) first.
+//
 // Determinism: float32 work may accumulate in float32, in a fixed order that depends only on the
 // shapes and parameters, never on how the work is split: each output element is computed the same
 // way whichever thread computes it and whatever range it belongs to, so results are bit-identical
@@ -87,20 +92,33 @@ export function kernelModule<E extends WasmExports = WasmExports>(
   if (MODULES.has(name)) throw new Error(`wasm kernel module '${name}' is defined twice`);
   const mod: KernelModule = { build, compiled: new Map(), instances: new WeakMap() };
   MODULES.set(name, mod);
-  return (heap) => {
-    let e = mod.instances.get(heap.memory);
-    if (!e) {
-      const shared = isShared(heap.memory);
-      let compiled = mod.compiled.get(shared);
-      if (!compiled) {
-        compiled = mod.build(shared).compile();
-        mod.compiled.set(shared, compiled);
-      }
-      e = new WebAssembly.Instance(compiled, { env: { memory: heap.memory } }).exports as unknown as WasmExports;
-      mod.instances.set(heap.memory, e);
-    }
-    return e as E;
-  };
+  return (heap) => (mod.instances.get(heap.memory) ?? instantiate(mod, heap.memory)) as E;
+}
+
+function instantiate(mod: KernelModule, memory: WebAssembly.Memory): WasmExports {
+  const shared = isShared(memory);
+  let compiled = mod.compiled.get(shared);
+  if (!compiled) {
+    compiled = mod.build(shared).compile();
+    mod.compiled.set(shared, compiled);
+  }
+  const e = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as WasmExports;
+  mod.instances.set(memory, e);
+  return e;
+}
+
+/**
+ * Instantiates every kernel module on a heap's memory now, compiling synchronously what is not
+ * compiled yet (a worker thread, before it reports ready, so that its first part does not wait).
+ */
+export function instantiateKernelModules(heap: WasmHeap): void {
+  for (const mod of MODULES.values()) if (!mod.instances.has(heap.memory)) instantiate(mod, heap.memory);
+}
+
+/** Whether every kernel module is compiled for a memory of this kind (a browser's main thread runs none before). */
+export function kernelModulesCompiled(shared: boolean): boolean {
+  for (const mod of MODULES.values()) if (!mod.compiled.has(shared)) return false;
+  return true;
 }
 
 /**

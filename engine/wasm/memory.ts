@@ -1,8 +1,11 @@
-// One shared WebAssembly.Memory for the CPU backend's buffers and the WebAssembly kernels' scratch,
-// and an allocator over it handing out byte offsets. The memory is shared (backed by a
-// SharedArrayBuffer) so that worker threads can instantiate the same kernels on it and work on
-// parts of one output in place; the kernel modules import it ("env" "memory"). In a browser a
-// shared memory, like any SharedArrayBuffer, needs a cross-origin isolated page.
+// One WebAssembly.Memory for the CPU backend's buffers and the WebAssembly kernels' scratch, and an
+// allocator over it handing out byte offsets. The memory is shared (backed by a SharedArrayBuffer)
+// where the engine allows it, so that worker threads can instantiate the same kernels on it and
+// work on parts of one output in place; the kernel modules import it ("env" "memory"). In a
+// browser a shared memory, like any SharedArrayBuffer, needs a cross-origin isolated page; a page
+// that is not gets a non-shared memory (and no threads). One heap per thread of JavaScript:
+// processHeap(). A worker thread attaches to the calling thread's memory (`memory` option): it
+// makes views and runs kernels on it, and never allocates.
 //
 // Allocator: address-ordered first fit with coalescing. Blocks are multiples of 16 bytes at
 // 16-byte offsets (v128 loads of a block's start are aligned). Free blocks are kept sorted by
@@ -14,7 +17,11 @@
 //
 // Growth: WebAssembly memories only grow. Growing a shared memory does not detach views made
 // before (they keep their length), but `memory.buffer` must be read again to view the new pages;
-// every view this heap makes reads it afresh.
+// growing a non-shared one detaches every view made before (length 0). Every view this heap makes
+// reads the buffer afresh, and `generation` counts the growths, so that a holder of views knows
+// when to make them again.
+import type { DType } from '../dtype.ts';
+import { wasmFeatures } from './features.ts';
 
 /** Bytes in a WebAssembly page. */
 export const PAGE_BYTES = 65536;
@@ -31,6 +38,10 @@ export interface HeapOptions {
    * maximum's address space up front, so a smaller maximum suits constrained browsers.
    */
   maximumPages?: number;
+  /** a shared memory (default: where the engine has them, wasmFeatures().sharedMemory) */
+  shared?: boolean;
+  /** attach to this existing memory instead (a worker thread): views only, no allocation */
+  memory?: WebAssembly.Memory;
 }
 
 export interface HeapStats {
@@ -40,6 +51,8 @@ export interface HeapStats {
   free: number;
   /** end of the highest block (everything above is unused) */
   top: number;
+  /** the highest the top has been (what the memory had to hold at most) */
+  peakTop: number;
   /** the memory's current size in bytes */
   capacity: number;
   /** the most the memory may grow to */
@@ -54,7 +67,14 @@ export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   /** the most bytes the memory may hold */
   readonly limit: number;
+  /** whether the memory is shared (SharedArrayBuffer) */
+  readonly shared: boolean;
+  /** attached to another thread's memory: views only */
+  readonly attached: boolean;
+  /** how many times the memory has grown (views of a non-shared memory made before are detached) */
+  generation = 0;
   private top = BLOCK_ALIGN;
+  private peakTop = BLOCK_ALIGN;
   // free blocks below the top: parallel arrays sorted by offset, never two adjacent
   private freeOffsets: number[] = [];
   private freeSizes: number[] = [];
@@ -63,28 +83,42 @@ export class WasmHeap {
   // every buffer object memory.buffer has returned (one per size the memory has had), to tell views
   // of this heap from other arrays
   private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private last: ArrayBufferLike | null = null;
 
   constructor(opts: HeapOptions = {}) {
+    if (opts.memory) {
+      this.memory = opts.memory;
+      this.shared = typeof SharedArrayBuffer !== 'undefined' && opts.memory.buffer instanceof SharedArrayBuffer;
+      this.attached = true;
+      this.limit = (opts.maximumPages ?? WASM32_MAX_PAGES) * PAGE_BYTES;
+      return;
+    }
     const initial = opts.initialPages ?? 16;
     const maximum = opts.maximumPages ?? WASM32_MAX_PAGES;
     if (!(Number.isInteger(maximum) && maximum >= 1 && maximum <= WASM32_MAX_PAGES))
       throw new RangeError(`wasm heap: maximumPages ${maximum} outside 1..${WASM32_MAX_PAGES}`);
     if (!(Number.isInteger(initial) && initial >= 1 && initial <= maximum))
       throw new RangeError(`wasm heap: initialPages ${initial} outside 1..${maximum}`);
-    this.memory = new WebAssembly.Memory({ initial, maximum, shared: true });
+    this.shared = opts.shared ?? wasmFeatures().sharedMemory;
+    this.attached = false;
+    this.memory = new WebAssembly.Memory({ initial, maximum, shared: this.shared });
     this.limit = maximum * PAGE_BYTES;
   }
 
   /** The memory's current buffer (read afresh: after growth an older one does not show the new pages). */
-  get buffer(): SharedArrayBuffer {
-    const b = this.memory.buffer as unknown as SharedArrayBuffer;
-    this.buffers.add(b);
+  get buffer(): ArrayBufferLike {
+    const b = this.memory.buffer;
+    if (b !== this.last) {
+      this.last = b;
+      this.buffers.add(b);
+    }
     return b;
   }
 
   /** A block of at least `bytes` bytes at a 16-byte aligned offset (contents undefined: freed blocks are reused as they are). */
   alloc(bytes: number): number {
     if (!(Number.isInteger(bytes) && bytes >= 0)) throw new RangeError(`wasm heap: cannot allocate ${bytes} bytes`);
+    if (this.attached) throw new Error("wasm heap: a heap attached to another thread's memory does not allocate");
     const size = Math.max(BLOCK_ALIGN, roundUp(bytes, BLOCK_ALIGN));
     let offset = -1;
     for (let i = 0; i < this.freeOffsets.length; i++) {
@@ -111,6 +145,7 @@ export class WasmHeap {
       }
       offset = base;
       this.top = base + size;
+      if (this.top > this.peakTop) this.peakTop = this.top;
     }
     this.live.set(offset, size);
     this.inUse += size;
@@ -176,8 +211,11 @@ export class WasmHeap {
     try {
       this.memory.grow(pages - havePages);
     } catch (e) {
-      throw new RangeError(`wasm heap: cannot grow the memory to ${pages * PAGE_BYTES} bytes for ${wanted} bytes: ${(e as Error).message}`);
+      throw new RangeError(
+        `wasm heap: cannot allocate ${wanted} bytes: growing the memory to ${pages * PAGE_BYTES} bytes failed (${(e as Error).message}); ${this.inUse} bytes are in use`,
+      );
     }
+    this.generation++;
   }
 
   private view<T extends View>(
@@ -203,6 +241,19 @@ export class WasmHeap {
     return this.view(Int32Array, offset, length);
   }
 
+  /**
+   * A view of `length` elements of `type` at `offset`, unchecked (no block table: a worker's
+   * attached heap, or a holder that knows its block).
+   */
+  viewAt(type: DType, offset: number, length: number): Float32Array | Float64Array | Int32Array {
+    const b = this.buffer;
+    return type === 'float32'
+      ? new Float32Array(b, offset, length)
+      : type === 'float64'
+        ? new Float64Array(b, offset, length)
+        : new Int32Array(b, offset, length);
+  }
+
   /** Allocates a block for `length` floats and returns its view (its byteOffset is the block's offset). */
   allocF32(length: number): Float32Array {
     return this.f32(this.alloc(4 * length), length);
@@ -219,9 +270,22 @@ export class WasmHeap {
     return a.byteOffset;
   }
 
+  /** Live blocks (for tests: a training loop keeps this flat). */
+  blocks(): number {
+    return this.live.size;
+  }
+
   stats(): HeapStats {
     let free = 0;
     for (const s of this.freeSizes) free += s;
-    return { inUse: this.inUse, free, top: this.top, capacity: this.memory.buffer.byteLength, limit: this.limit };
+    return { inUse: this.inUse, free, top: this.top, peakTop: this.peakTop, capacity: this.memory.buffer.byteLength, limit: this.limit };
   }
+}
+
+let theHeap: WasmHeap | null = null;
+
+/** The heap of this thread of JavaScript (the CPU backend's storage): made on first use. */
+export function processHeap(): WasmHeap {
+  theHeap ??= new WasmHeap();
+  return theHeap;
 }

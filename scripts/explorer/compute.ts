@@ -7,16 +7,24 @@ import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts'
 
 export const IGNORE = MI.tasks.IGNORE_INDEX;
 
-/** The backend the page computes on: WebGPU when the browser offers an adapter, else the CPU. */
+/**
+ * The backend the page computes on: WebGPU when the browser offers an adapter, else the CPU, with
+ * its WebAssembly kernels compiled first (initBackend('cpu'): a page's main thread compiles them
+ * asynchronously); its line then says which kernels run, e.g. "CPU backend: cpu (browser,
+ * WebAssembly SIMD, 1 thread)".
+ */
 export async function pickBackend(force?: string | null): Promise<{ backend: MI.Backend; adapter: string; fallbackReason: string | null }> {
-  const cpu = { backend: MI.cpuBackend() as MI.Backend, adapter: 'CPU backend (TypeScript kernels)' };
-  if (force === 'cpu') return { ...cpu, fallbackReason: 'the CPU backend was asked for (?backend=cpu)' };
-  if (!('gpu' in navigator) || !navigator.gpu) return { ...cpu, fallbackReason: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  const cpu = async (fallbackReason: string) => {
+    const backend = await MI.initBackend('cpu');
+    return { backend, adapter: `CPU backend: ${backend.description}`, fallbackReason };
+  };
+  if (force === 'cpu') return cpu('the CPU backend was asked for (?backend=cpu)');
+  if (!('gpu' in navigator) || !navigator.gpu) return cpu('this browser has no WebGPU (navigator.gpu is missing)');
   try {
     const backend = new MI.WebGpuBackend(await MI.acquireDevice());
     return { backend, adapter: backend.description, fallbackReason: null };
   } catch (e) {
-    return { ...cpu, fallbackReason: `WebGPU is not usable here: ${(e as Error).message}` };
+    return cpu(`WebGPU is not usable here: ${(e as Error).message}`);
   }
 }
 

@@ -177,23 +177,28 @@ ExplorerSuite('the page logged no error and requested nothing outside 127.0.0.1'
   );
 });
 
-ExplorerSuite('without WebGPU the page says so and falls back to the CPU backend, with the same logits as Node', async () => {
-  if (skip) return;
-  setUp();
-  const cpuBrowser = (await launchBrowser({ webgpu: false }))!;
-  try {
-    // Chromium without --enable-unsafe-webgpu offers no adapter here: the page's own fallback path
-    const opened = await openPage(cpuBrowser, `${explorer!.origin}/`);
-    await ready(opened.page);
-    const s = await snapshot(opened.page);
-    assert.match(s.backend, /^CPU backend/);
-    const note = await opened.page.evaluate(() => document.getElementById('backend-note')?.textContent ?? '');
-    assert.match(note, /fallback: /, `backend note: ${note}`);
-    await compareWithNode(s);
-    assert.equal([...opened.log.consoleErrors, ...opened.log.pageErrors], []);
-  } finally {
-    await cpuBrowser.close();
-  }
-});
+ExplorerSuite(
+  'without WebGPU the page says so and falls back to the CPU backend (WebAssembly kernels), with the same logits as Node',
+  async () => {
+    if (skip) return;
+    setUp();
+    const cpuBrowser = (await launchBrowser({ webgpu: false }))!;
+    try {
+      // Chromium without --enable-unsafe-webgpu offers no adapter here: the page's own fallback path
+      const opened = await openPage(cpuBrowser, `${explorer!.origin}/`);
+      await ready(opened.page);
+      const s = await snapshot(opened.page);
+      assert.match(s.backend, /^CPU backend/);
+      // the WebAssembly kernels, compiled by initBackend('cpu'), not the scalar fallback
+      assert.match(s.backend, /^CPU backend: cpu \(browser, WebAssembly SIMD, 1 thread\)$/, `backend line: ${s.backend}`);
+      const note = await opened.page.evaluate(() => document.getElementById('backend-note')?.textContent ?? '');
+      assert.match(note, /fallback: /, `backend note: ${note}`);
+      await compareWithNode(s);
+      assert.equal([...opened.log.consoleErrors, ...opened.log.pageErrors], []);
+    } finally {
+      await cpuBrowser.close();
+    }
+  },
+);
 
 ExplorerSuite.run();

@@ -76,7 +76,7 @@ Browser.before(async () => {
       }),
     ]).finally(() => clearTimeout(timer));
     console.log(
-      `browser-kernels: ${report.adapter}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`,
+      `browser-kernels: ${report.adapter}; page CPU ${report.cpuDescription}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`,
     );
     if (process.env.BROWSER_KERNELS_TIMES) {
       const perKernel = new Map<string, number>();
@@ -148,6 +148,9 @@ Browser("the page's CPU backend gives exactly the Node CPU logits (same code, sa
   assert.is(r.cpuError, null, `the model run on the page's CPU backend threw: ${r.cpuError}`);
   assert.equal(r.logitsShape, [nodeShape[0], nodeShape[1], nodeShape[2]]);
   assert.is(logitsError(r.cpuLogits).err, 0, 'page CPU logits differ from Node CPU logits');
+  // both with the WebAssembly kernels (the page's memory is not shared: one thread)
+  assert.match(r.cpuDescription, /^cpu \(browser, WebAssembly SIMD, 1 thread\)$/);
+  assert.match(mi.cpuBackend().description, /WebAssembly SIMD/);
 });
 
 Browser('the page logged no error and requested nothing outside 127.0.0.1', () => {

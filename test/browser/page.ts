@@ -9,6 +9,8 @@ import { runKernelCases, type CaseResult } from '../engine/kernel-cases.ts';
 export interface PageReport {
   /** the WebGPU backend's description of its adapter */
   adapter: string;
+  /** the page's CPU backend's description (which kernels it runs) */
+  cpuDescription: string;
   cases: CaseResult[];
   logitsShape: number[];
   /** logits of the checkpoint on the page's WebGPU and on the page's CPU backend */
@@ -37,7 +39,9 @@ async function logitsOn(backend: MI.Backend, modelUrl: string, ids: number[][]):
 }
 
 async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
-  const cpu = MI.cpuBackend();
+  // the CPU backend as a page gets it: initBackend('cpu') compiles the WebAssembly kernels
+  // (asynchronously, as the main thread requires), so it runs the same kernels as Node
+  const cpu = await MI.initBackend('cpu');
   // The model first, on a fresh device; the kernel cases then start on the same device (its
   // compiled pipelines are reused) and get a new device after each case that fails on the device
   // (a failed WebGPU backend throws its first error from every later call; createWebGpuBackend
@@ -73,6 +77,7 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   const kernels = performance.now() - t0;
   return {
     adapter: gpu.description,
+    cpuDescription: cpu.description,
     cases,
     logitsShape: onCpu.shape,
     gpuLogits: onGpu.data,

@@ -1,7 +1,7 @@
 // The tree's structure rules (scripts/layers.ts): layers only look down, one file name per op in
 // every layer, no import cycle. Each rule is checked on the real tree, and on a copy of it with
 // one planted break, which it must report (and only that).
-import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
@@ -73,6 +73,24 @@ test('a kernel file without its twin, or an op without its test, is reported', (
       'engine/cpu/kernels/planted.ts has no engine/ops/planted.ts',
       'engine/cpu/kernels/planted.ts has no engine/wgsl/kernels/planted.ts',
       'engine/ops/matmul.ts has no test/engine/matmul.test.ts',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a WebAssembly kernel file without its scalar twin, a helper folder without its op file, a wasm: from another op file are reported', () => {
+  const dir = copyOfTree();
+  try {
+    writeFileSync(join(dir, 'engine/wasm/kernels/planted.ts'), 'export const PLANTED = {};\n');
+    cpSync(join(dir, 'engine/wasm/kernels/matmul'), join(dir, 'engine/wasm/kernels/stray'), { recursive: true });
+    // the softmax kernel taking its WebAssembly version from the matmul file
+    const index = join(dir, 'engine/cpu/kernels/index.ts');
+    writeFileSync(index, readFileSync(index, 'utf8').replace('softmax: { run: softmax', 'softmax: { wasm: WASM_MATMUL, run: softmax'));
+    assert.equal(opFileMismatches(dir).sort(), [
+      'engine/wasm/kernels/planted.ts has no engine/cpu/kernels/planted.ts',
+      'engine/wasm/kernels/stray/ (helpers) has no engine/wasm/kernels/stray.ts',
+      'kernel softmax is in engine/cpu/kernels/softmax.ts but its wasm: in engine/wasm/kernels/matmul.ts',
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,14 @@
-// The CPU kernel registry: one implementation per kernel of engine/kernels.ts, read by the backend
-// and by the worker threads (thread-worker.ts), which run the `part` of a kernel that splits.
+// The CPU kernel registry: one scalar TypeScript implementation per kernel of engine/kernels.ts
+// (the reference, and what runs float64 and int32 work), and beside it, for the kernels that have
+// one, the WebAssembly SIMD version (engine/wasm/kernels/X.ts for the same op file X, the contract
+// of engine/wasm/kernel.ts). Read by the backend (engine/cpu/backend.ts: the WebAssembly kernel
+// when enabled and it accepts the call, else the scalar one) and by the worker threads
+// (thread-worker.ts), which run the `part` of a scalar kernel that splits or the `split.part`
+// of a WebAssembly one.
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelName, KernelParams } from '../../kernels.ts';
+import type { WasmKernel } from '../../wasm/kernel.ts';
+import { WASM_MATMUL } from '../../wasm/kernels/matmul.ts';
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { binary, cast, fill, unary, where } from './elementwise.ts';
 import { gather, onehot, scatter_add } from './indexing.ts';
@@ -21,6 +28,8 @@ export interface CpuKernel<K extends KernelName> {
    * axis, writing only the outputs that range owns; `scratch` is the kernel's shared scratch.
    */
   part?(inputs: TypedArray[], outputs: TypedArray[], p: KernelParams[K], r0: number, r1: number, scratch?: Float64Array): void;
+  /** The WebAssembly SIMD kernel (float32 work it accepts), from engine/wasm/kernels/ */
+  wasm?: WasmKernel<K>;
 }
 
 export const CPU_KERNELS: { [K in KernelName]: CpuKernel<K> } = {
@@ -32,7 +41,7 @@ export const CPU_KERNELS: { [K in KernelName]: CpuKernel<K> } = {
   copy: { run: copy },
   reduce: { run: reduce },
   argmax: { run: argmax },
-  matmul: { run: matmul, part: matmulPart },
+  matmul: { run: matmul, part: matmulPart, wasm: WASM_MATMUL },
   gather: { run: gather },
   scatter_add: { run: scatter_add },
   onehot: { run: onehot },

@@ -47,7 +47,7 @@ export function matmul(ins: TypedArray[], outs: TypedArray[], p: KernelParams['m
   const threads = p.batch * p.M * p.N * p.K >= SPLIT_MIN_MACS ? threadsReady() : 1;
   // few rows (decoding): the threads split the columns, i.e. the rows of the weight
   const [n, align] = p.M <= SMALL_M ? [p.N, 8] : [p.M, 4];
-  const here = (r0: number, r1: number, o = outs) => matmulPart(ins, o, p, r0, r1);
+  const here = (r0: number, r1: number) => matmulPart(ins, outs, p, r0, r1);
   if (threads < 2 || !runSplit({ kernel: 'matmul', ins, outs, params: p }, splitRange(n, threads, align), here)) here(0, n);
 }
 

@@ -7,7 +7,7 @@ import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import { exp64 } from '../exp64.ts';
-import { runSplit, splitRange, threadsReady } from '../threads.ts';
+import { freeSharedF64, runSplit, sharedF64, splitRange, threadsReady } from '../threads.ts';
 
 const softplus = UNARY.softplus.cpu;
 const sigmoid = UNARY.sigmoid.cpu;
@@ -47,7 +47,7 @@ function threadsFor(p: ScanParams): number {
 
 export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan']): void {
   const threads = threadsFor(p);
-  const here = (b0: number, b1: number, o = outs) => scanBatches(ins, o, p, b0, b1);
+  const here = (b0: number, b1: number) => scanBatches(ins, outs, p, b0, b1);
   if (threads < 2 || !runSplit({ kernel: 'scan', ins, outs, params: p }, splitRange(p.batch, threads), here)) here(0, p.batch);
 }
 
@@ -97,11 +97,16 @@ export function scanBwdPartialSize(p: ScanParams): number {
 export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan_bwd']): void {
   const threads = threadsFor(p);
   const size = scanBwdPartialSize(p);
-  const partials = threads > 1 ? new Float64Array(new SharedArrayBuffer(size * 8)) : new Float64Array(size);
-  const here = (b0: number, b1: number, o = outs) => scanBwdBatches(ins, o, p, b0, b1, partials);
-  const job = { kernel: 'scan_bwd' as const, ins, outs, params: p, extra: partials };
-  if (threads < 2 || !runSplit(job, splitRange(p.batch, threads), here)) here(0, p.batch);
-  scanBwdCombine(outs, p, partials);
+  // split: the partials live in the heap the worker threads share
+  const partials = threads > 1 ? sharedF64(size) : new Float64Array(size);
+  try {
+    const here = (b0: number, b1: number) => scanBwdBatches(ins, outs, p, b0, b1, partials);
+    const job = { kernel: 'scan_bwd' as const, ins, outs, params: p, extra: partials };
+    if (threads < 2 || !runSplit(job, splitRange(p.batch, threads), here)) here(0, p.batch);
+    scanBwdCombine(outs, p, partials);
+  } finally {
+    if (threads > 1) freeSharedF64(partials);
+  }
 }
 
 /**

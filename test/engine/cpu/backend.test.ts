@@ -1,8 +1,17 @@
-// The CPU backend is deterministic: a computation through many ops (linear, silu, the selective
-// scan, rmsNorm, crossEntropy) and its gradients, run twice, gives the same bits.
-import { test } from 'uvu';
+// The CPU backend (engine/cpu/backend.ts): deterministic (a computation through many ops and its
+// gradients, run twice, gives the same bits); its storage is the WebAssembly heap (every buffer a
+// view of processHeap(), freed back to it), which a 10,000-step training loop keeps flat; a tensor
+// past the heap's limit gets a one-line error; a non-shared heap (a page that is not cross-origin
+// isolated) gives the same results though its growth detaches views; MI_WASM=0 gives the scalar
+// kernels and says so.
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CpuBackend } from '../../../engine/cpu/backend.ts';
 import * as mi from '../../../engine/index.ts';
+import { processHeap, WasmHeap } from '../../../engine/wasm/memory.ts';
 
 test('determinism: the same computation twice gives identical bits, values and gradients', () => {
   const once = () =>
@@ -33,3 +42,154 @@ test('determinism: the same computation twice gives identical bits, values and g
 });
 
 test.run();
+
+const storage = suite('cpu backend storage (the WebAssembly heap)');
+
+storage('every buffer is a view of the heap, allocated from it and freed back to it', () => {
+  const cpu = mi.cpuBackend();
+  const heap = processHeap();
+  assert.is(cpu.heap, heap);
+  const before = heap.stats().inUse;
+  const bufs = (['float32', 'float64', 'int32'] as const).map((d) => cpu.alloc(d, 1001));
+  for (const b of bufs) {
+    const v = cpu.view(b);
+    assert.ok(heap.owns(v), `${b.dtype} buffer is a view of the heap`);
+    assert.is(v.byteOffset, b.offset);
+    assert.is(v.length, 1001);
+  }
+  assert.is(heap.stats().inUse - before, 4016 + 8016 + 4016, 'blocks of 16-byte multiples');
+  for (const b of bufs) cpu.free(b);
+  assert.is(heap.stats().inUse, before);
+  assert.throws(() => cpu.view(bufs[0]), /freed buffer/);
+  // a buffer of a backend on another heap is refused (its offsets mean nothing here)
+  const other = new CpuBackend({ heap: new WasmHeap({ initialPages: 1, maximumPages: 16 }) });
+  const foreign = other.alloc('float32', 4);
+  assert.throws(() => cpu.run('fill', [], [foreign], { size: 4, value: 1 }), /another heap/);
+  other.free(foreign);
+});
+
+storage("a 10,000-step training loop keeps the heap's peak top, live bytes, live blocks and buffers flat after warm-up", () => {
+  const cpu = mi.cpuBackend();
+  const heap = processHeap();
+  const rng = new mi.Rng('backend/flat');
+  const g = { requiresGrad: true };
+  const params = [
+    mi.randn([32, 16], rng.fork('w1'), { ...g, std: 0.25 }),
+    mi.zeros([32], g),
+    mi.randn([4, 32], rng.fork('w2'), { ...g, std: 0.18 }),
+    mi.zeros([4], g),
+  ];
+  const x = mi.randn([8, 16], rng.fork('x'));
+  const y = mi.randint([8], 0, 4, rng.fork('y'));
+  const opt = new mi.AdamW(params, { lr: 1e-2 });
+  // between steps: what is live (the parameters, their moments, the data); the peak top is the most
+  // the heap had to hold within any step
+  const snap = () => ({
+    peakTop: heap.stats().peakTop,
+    inUse: heap.stats().inUse,
+    blocks: heap.blocks(),
+    liveBuffers: cpu.liveBuffers(),
+    liveBytes: cpu.memory().liveBytes,
+  });
+  let warm = snap();
+  let first = 0,
+    last = 0;
+  const t0 = performance.now();
+  for (let step = 0; step < 10_000; step++) {
+    mi.tidy(() => {
+      const [w1, b1, w2, b2] = params;
+      const loss = mi.crossEntropy(mi.linear(mi.silu(mi.linear(x, w1, b1)), w2, b2), y);
+      mi.backward(loss);
+      if (step === 0) first = loss.dataSync()[0];
+      if (step === 9_999) last = loss.dataSync()[0];
+    });
+    opt.step();
+    opt.zeroGrad();
+    if (step === 99) warm = snap();
+    else if (step > 99 && step % 1000 === 999) assert.equal(snap(), warm, `step ${step + 1} vs step 100`);
+  }
+  const ms = (performance.now() - t0) / 10_000;
+  assert.ok(last < 0.5 * first, `the loop trains (loss ${first} -> ${last})`);
+  assert.ok(ms < 20, `${ms.toFixed(2)} ms per step`);
+  opt.dispose();
+  for (const t of [...params, x, y]) t.dispose();
+});
+
+storage('a tensor past the heap limit: one line naming its bytes, the limit and the bytes in use', () => {
+  // the process heap: 4 GiB, the wasm32 maximum (refused before any memory is grown)
+  const cpu = mi.cpuBackend();
+  const err = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      assert.instance(e, RangeError);
+      return (e as Error).message;
+    }
+    return assert.unreachable('no error') as never;
+  };
+  const big = err(() => mi.zeros([2 ** 15, 2 ** 15 + 1]));
+  assert.not.match(big, /\n/);
+  assert.match(big, /^cpu backend: cannot allocate a float32 tensor of 1073774592 elements \(4295098368 bytes\)/);
+  assert.match(big, /the WebAssembly heap's limit is 4 GiB \(4294967296 bytes, the wasm32 maximum\) and \d+ bytes are in use$/);
+  // a small heap, with something in use
+  const small = new CpuBackend({ heap: new WasmHeap({ initialPages: 1, maximumPages: 16 }) });
+  const held = small.alloc('float64', 10_000);
+  const msg = err(() => small.alloc('float32', 300_000));
+  assert.is(
+    msg,
+    "cpu backend: cannot allocate a float32 tensor of 300000 elements (1200000 bytes): the WebAssembly heap's limit is 1 MiB (1048576 bytes) and 80000 bytes are in use",
+  );
+  small.free(held);
+  assert.is(small.liveBuffers(), 0);
+  assert.ok(cpu.liveBuffers() >= 0);
+});
+
+storage('a non-shared heap (growth detaches old views): the same bits as the shared one', () => {
+  const heap = new WasmHeap({ initialPages: 1, shared: false });
+  assert.not.ok(heap.memory.buffer instanceof SharedArrayBuffer);
+  const local = new CpuBackend({ heap });
+  const rng = new mi.Rng('backend/non-shared');
+  const a = mi.randn([70, 300], rng.fork('a')),
+    b = mi.randn([300, 90], rng.fork('b'));
+  const want = mi.tidy(() => mi.silu(mi.matmul(a, b)).dataSync());
+  const la = mi.tensor(a.dataSync(), a.shape, { backend: local }),
+    lb = mi.tensor(b.dataSync(), b.shape, { backend: local });
+  const generation = heap.generation;
+  const got = mi.tidy(() => {
+    // grow the memory between the operands and the product: views made before are detached
+    const filler = mi.zeros([600_000], { backend: local });
+    const y = mi.silu(mi.matmul(la, lb)).dataSync();
+    filler.dispose();
+    return y;
+  });
+  assert.ok(heap.generation > generation, 'the memory grew');
+  assert.equal([...got], [...want]);
+  for (const t of [a, b, la, lb]) t.dispose();
+  assert.is(local.liveBuffers(), 0);
+});
+
+storage('MI_WASM=0: the description says scalar, and float32 matmul equals the float64-summing scalar kernel bit for bit', async () => {
+  const child = resolve(import.meta.dirname, '../../helpers/wasm-switch.ts');
+  const tsx = resolve(import.meta.dirname, '../../../node_modules/.bin/tsx');
+  const run = async (env: Record<string, string>) => {
+    const { stdout } = await promisify(execFile)(tsx, [child], { env: { ...process.env, ...env }, timeout: 120_000 });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as { description: string; scalar: boolean; wasm: boolean; differ: boolean };
+  };
+  const off = await run({ MI_WASM: '0' });
+  assert.match(
+    off.description,
+    /^cpu \(Node [\d.]+, scalar TypeScript kernels: WebAssembly SIMD switched off by MI_WASM=0, \d+ threads?\)$/,
+  );
+  assert.ok(off.differ, 'the case tells the two kernels apart');
+  assert.equal([off.scalar, off.wasm], [true, false]);
+  const on = await run({ MI_WASM: '1' });
+  assert.match(on.description, /^cpu \(Node [\d.]+, WebAssembly SIMD, \d+ threads?\)$/);
+  assert.equal([on.scalar, on.wasm], [false, true]);
+  const bad = await run({ MI_WASM: 'yes' }).then(
+    () => '',
+    (e: Error & { stderr?: string }) => e.stderr ?? e.message,
+  );
+  assert.match(bad, /MI_WASM must be 0 \(scalar kernels\) or 1, got 'yes'/);
+});
+
+storage.run();

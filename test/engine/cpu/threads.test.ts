@@ -1,20 +1,37 @@
-// The CPU kernels split over worker threads (engine/cpu/threads.ts) give bit-identical results to
-// one thread: matmul by rows (by columns when it has few rows), the scan forward and backward by
-// batch rows.
+// The CPU kernels split over worker threads (engine/cpu/threads.ts) give bit-identical results
+// whatever the number of threads: matmul by rows (by columns when it has few rows), float32 on the
+// WebAssembly kernel and float64 on the scalar one, the scan forward and backward by batch rows.
+// Child processes with MI_CPU_THREADS=1, 2 and 3 run every splitting kernel on sizes above every
+// split threshold (test/helpers/split-hashes.ts), outputs NaN-poisoned first, and report a hash
+// of each output: the hashes must agree, no NaN may be left, and with 2 and 3 threads every case
+// must actually have split. In this process: the splits run on views of the heap, and a split
+// that drops its last part leaves NaNs the check sees.
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { matmul, matmulRows, matmulSmallM } from '../../../engine/cpu/kernels/matmul.ts';
-import { scan, scan_bwd, scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from '../../../engine/cpu/kernels/scan.ts';
-import { splitRange, threadsReady } from '../../../engine/cpu/threads.ts';
-import type { KernelParams } from '../../../engine/kernels.ts';
+import { CpuBackend } from '../../../engine/cpu/backend.ts';
+import { CPU_KERNELS } from '../../../engine/cpu/kernels/index.ts';
+import { matmulRows, matmulSmallM } from '../../../engine/cpu/kernels/matmul.ts';
+import { scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from '../../../engine/cpu/kernels/scan.ts';
+import { runWasmSplit, splitCounts, splitRange, threadsReady } from '../../../engine/cpu/threads.ts';
 import * as mi from '../../../engine/index.ts';
+import type { KernelParams } from '../../../engine/kernels.ts';
+import { WASM_MATMUL } from '../../../engine/wasm/kernels/matmul.ts';
+import { processHeap } from '../../../engine/wasm/memory.ts';
+import { SPLIT_MATMULS, SPLIT_SCANS, type SplitReport } from '../../helpers/split-hashes.ts';
 
 const test = suite('cpu worker threads');
 const rng = new mi.Rng('cpu-threads');
+const heap = processHeap();
+// WebAssembly on whatever MI_WASM says, on the process heap the workers share
+const cpu = new CpuBackend({ wasm: true });
 
-function sharedArray(n: number, fill = true): Float32Array {
-  const a = new Float32Array(new SharedArrayBuffer(4 * n));
-  if (fill) for (let i = 0; i < n; i++) a[i] = rng.normal();
+/** A float32 view of a new block of the backend's heap, filled with normal draws through f (or NaN). */
+function heapArray(n: number, fill = true, f = (v: number) => v): Float32Array {
+  const a = heap.allocF32(n);
+  for (let i = 0; i < n; i++) a[i] = fill ? f(rng.normal()) : Number.NaN;
   return a;
 }
 
@@ -23,6 +40,8 @@ function assertSame(what: string, got: Float32Array, want: Float32Array): void {
     if (!Object.is(got[i], want[i])) assert.unreachable(`${what}: element ${i} is ${got[i]}, one thread gave ${want[i]}`);
   }
 }
+
+const nans = (a: Float32Array) => a.filter((v) => Number.isNaN(v)).length;
 
 async function workersUp(): Promise<number> {
   for (let i = 0; i < 300 && threadsReady() < 2; i++) await new Promise((r) => setTimeout(r, 50));
@@ -46,32 +65,47 @@ test('splitRange covers [0, n) in order with aligned starts', () => {
   ]);
 });
 
-test('matmul and scan on worker threads equal one thread bit for bit', async () => {
+test('in this process: scalar and WebAssembly splits on views of the heap equal one thread bit for bit', async () => {
   const threads = await workersUp();
   if (process.env.MI_CPU_THREADS === '1') {
     assert.is(threads, 1);
     return;
   }
   assert.ok(threads >= 2, `worker threads did not start (${threads})`);
-  // big M: split by rows; M <= 8 (decoding): split by columns; the last output is not shared memory
+  const before = { ...splitCounts };
+  // big M: split by rows; M <= 8 (decoding): split by columns
   for (const [M, N, K, transA, transB] of [
-    [301, 70, 130, false, true],
-    [64, 40, 1100, true, false],
-    [3, 1001, 800, false, true],
-    [2, 1203, 900, true, false],
+    [301, 70, 230, false, true],
+    [64, 40, 1700, true, false],
+    [3, 1001, 1400, false, true],
+    [2, 1203, 1800, true, false],
   ] as const) {
     const p: KernelParams['matmul'] = { batch: 1, M, N, K, transA, transB, aBatchStride: 0, bBatchStride: 0 };
-    const a = sharedArray(M * K),
-      b = sharedArray(K * N);
-    const one = sharedArray(M * N, false),
-      split = (M === 2 ? new Float32Array(M * N) : sharedArray(M * N, false)).fill(NaN);
-    if (M <= 8) matmulSmallM([a, b], [one], p);
-    else matmulRows([a, b], [one], p, 0, M);
-    matmul([a, b], [split], p);
-    assertSame(`matmul M${M} N${N} K${K}`, split, one);
+    const a = heapArray(M * K),
+      b = heapArray(K * N);
+    // float32 on the WebAssembly kernel: one thread's whole product vs the backend's split
+    const one = heapArray(M * N, false),
+      split = heapArray(M * N, false);
+    WASM_MATMUL.run(heap, [a, b], [one], p);
+    const [A, B, O] = [a, b, split].map((x) => {
+      const buf = cpu.alloc('float32', x.length);
+      cpu.write(buf, x);
+      return buf;
+    });
+    cpu.run('matmul', [A, B], [O], p);
+    assertSame(`wasm matmul M${M} N${N} K${K}`, cpu.view(O) as Float32Array, one);
+    // the scalar kernel's own split (float32 arrays of the heap, called directly)
+    const scalarOne = heapArray(M * N, false),
+      scalarSplit = heapArray(M * N, false);
+    if (M <= 8) matmulSmallM([a, b], [scalarOne], p);
+    else matmulRows([a, b], [scalarOne], p, 0, M);
+    CPU_KERNELS.matmul.run([a, b], [scalarSplit], p);
+    assertSame(`scalar matmul M${M} N${N} K${K}`, scalarSplit, scalarOne);
+    for (const x of [A, B, O]) cpu.free(x);
+    for (const x of [a, b, one, split, scalarOne, scalarSplit]) heap.free(x.byteOffset);
   }
 
-  const [batch, T, E, N] = [5, 40, 24, 16];
+  const [batch, T, E, N] = [5, 60, 64, 16];
   const p: KernelParams['scan'] = {
     batch,
     T,
@@ -85,33 +119,87 @@ test('matmul and scan on worker threads equal one thread bit for bit', async () 
     saveStates: true,
   };
   const ins = [
-    sharedArray(batch * T * E),
-    sharedArray(batch * T * E),
-    sharedArray(E * N).map((v) => -Math.abs(v)),
-    sharedArray(batch * T * N),
-    sharedArray(batch * T * N),
-    sharedArray(E),
-    sharedArray(batch * T * E),
-    sharedArray(batch * E * N),
-    sharedArray(E),
+    heapArray(batch * T * E),
+    heapArray(batch * T * E),
+    heapArray(E * N, true, (v) => -Math.abs(v)),
+    heapArray(batch * T * N),
+    heapArray(batch * T * N),
+    heapArray(E),
+    heapArray(batch * T * E),
+    heapArray(batch * E * N),
+    heapArray(E),
   ];
   const outSizes = [batch * T * E, batch * E * N, batch * T * E * N];
-  const one = outSizes.map((n) => sharedArray(n, false)),
-    split = outSizes.map((n) => sharedArray(n, false).fill(NaN));
+  const one = outSizes.map((n) => heapArray(n, false)),
+    split = outSizes.map((n) => heapArray(n, false));
   scanBatches(ins, one, p, 0, batch);
-  scan(ins, split, p);
+  CPU_KERNELS.scan.run(ins, split, p);
   one.forEach((o, i) => assertSame(`scan output ${i}`, split[i], o));
 
   const pb: KernelParams['scan_bwd'] = { ...p, saveStates: false, hasDhT: true, hasDhs: false };
-  const bins = [...ins, sharedArray(batch * T * E), sharedArray(batch * E * N)];
+  const bins = [...ins, heapArray(batch * T * E), heapArray(batch * E * N)];
   const gradSizes = ins.map((t) => t.length);
-  const g1 = gradSizes.map((n) => sharedArray(n, false)),
-    g2 = gradSizes.map((n) => sharedArray(n, false).fill(NaN));
+  const g1 = gradSizes.map((n) => heapArray(n, false)),
+    g2 = gradSizes.map((n) => heapArray(n, false));
   const partials = new Float64Array(scanBwdPartialSize(pb));
   scanBwdBatches(bins, g1, pb, 0, batch, partials);
   scanBwdCombine(g1, pb, partials);
-  scan_bwd(bins, g2, pb);
+  CPU_KERNELS.scan_bwd.run(bins, g2, pb);
   g1.forEach((g, i) => assertSame(`scan_bwd output ${i}`, g2[i], g));
+  for (const k of ['wasm matmul', 'scalar matmul', 'scalar scan', 'scalar scan_bwd'])
+    assert.ok((splitCounts[k] ?? 0) > (before[k] ?? 0), `${k} did not split`);
+});
+
+test('a split that drops its last part leaves NaNs in the poisoned output', async () => {
+  if ((await workersUp()) < 2) return;
+  const p: KernelParams['matmul'] = { batch: 1, M: 301, N: 70, K: 230, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 };
+  const a = heapArray(p.M * p.K),
+    b = heapArray(p.K * p.N),
+    out = heapArray(p.M * p.N, false);
+  // two threads run the first two parts of a three-way split; the third is dropped
+  const ranges = splitRange(p.M, 3, 4);
+  assert.ok(runWasmSplit('matmul', WASM_MATMUL.split!, [a, b], [out], p, ranges.slice(0, 2)));
+  const [r0, r1] = ranges[2];
+  assert.is(nans(out), (r1 - r0) * p.N, 'exactly the dropped rows are NaN');
+  assert.ok(runWasmSplit('matmul', WASM_MATMUL.split!, [a, b], [out], p, splitRange(p.M, 2, 4)));
+  assert.is(nans(out), 0);
+  for (const x of [a, b, out]) heap.free(x.byteOffset);
+});
+
+test('child processes with 1, 2 and 3 threads: the same bits for every split kernel above its threshold, no NaN left', async () => {
+  const child = resolve(import.meta.dirname, '../../helpers/split-hashes.ts');
+  const tsx = resolve(import.meta.dirname, '../../../node_modules/.bin/tsx');
+  const runs: SplitReport[] = [];
+  for (const n of [1, 2, 3]) {
+    const { stdout } = await promisify(execFile)(tsx, [child], {
+      env: { ...process.env, MI_CPU_THREADS: String(n), MI_WASM: '1' },
+      maxBuffer: 1 << 24,
+      timeout: 300_000,
+    });
+    runs.push(JSON.parse(stdout.trim().split('\n').pop()!) as SplitReport);
+  }
+  const cases = SPLIT_MATMULS.length * 2 + SPLIT_SCANS.length * 2;
+  runs.forEach((r, i) => {
+    assert.is(r.threads, i + 1, `the child with MI_CPU_THREADS=${i + 1} ran ${r.threads} thread(s)`);
+    assert.match(r.description, new RegExp(`WebAssembly SIMD, ${i + 1} thread`));
+    assert.is(Object.keys(r.hashes).length, cases);
+    const left = Object.entries(r.nans).filter(([, n]) => n > 0);
+    assert.equal(left, [], `${i + 1} thread(s): outputs with unwritten (NaN) elements`);
+  });
+  for (const r of runs.slice(1)) {
+    for (const [name, hashes] of Object.entries(runs[0].hashes)) assert.equal(r.hashes[name], hashes, `${name}: ${r.threads} threads vs 1`);
+    assert.equal(
+      r.splits,
+      {
+        'wasm matmul': SPLIT_MATMULS.length,
+        'scalar matmul': SPLIT_MATMULS.length,
+        'scalar scan': SPLIT_SCANS.length,
+        'scalar scan_bwd': SPLIT_SCANS.length,
+      },
+      `${r.threads} threads: every case split`,
+    );
+  }
+  assert.equal(runs[0].splits, {}, 'one thread: nothing splits');
 });
 
 test.run();

@@ -1,10 +1,11 @@
-// The shared WebAssembly heap (engine/wasm/memory.ts): 16-byte aligned blocks, freed blocks reused
-// and coalesced, growth up to the limit with views that see it, a clear error past the limit, and a
-// flat memory over many alloc/free cycles of mixed sizes.
+// The WebAssembly heap (engine/wasm/memory.ts): 16-byte aligned blocks, freed blocks reused and
+// coalesced, growth up to the limit with views that see it, a clear error past the limit, a flat
+// memory over many alloc/free cycles of mixed sizes; a non-shared heap (growth detaches views), a
+// heap attached to another thread's memory (views only), the per-thread processHeap().
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../../engine/index.ts';
-import { PAGE_BYTES, WasmHeap } from '../../../engine/wasm/memory.ts';
+import { PAGE_BYTES, processHeap, WasmHeap } from '../../../engine/wasm/memory.ts';
 
 const test = suite('wasm heap');
 
@@ -39,7 +40,7 @@ test('freed blocks are reused; neighbours coalesce; the top comes down', () => {
   assert.is(heap.stats().free, 0);
   heap.free(a);
   heap.free(b); // a and b merge and reach the top: the heap is empty again
-  assert.equal({ ...heap.stats(), capacity: 0, limit: 0 }, { inUse: 0, free: 0, top: 16, capacity: 0, limit: 0 });
+  assert.equal({ ...heap.stats(), capacity: 0, limit: 0, peakTop: 0 }, { inUse: 0, free: 0, top: 16, peakTop: 0, capacity: 0, limit: 0 });
   assert.throws(() => heap.free(b), /not a live block/);
 });
 
@@ -129,6 +130,56 @@ test('memory flat over many cycles: repeated steps of mixed sizes, and random al
   for (const o of live) h2.free(o);
   assert.is(h2.stats().top, 16);
   assert.ok(h2.memory.buffer.byteLength <= 16 << 20, `${h2.memory.buffer.byteLength / PAGE_BYTES} pages`);
+});
+
+test('peakTop: the highest the top has been', () => {
+  const heap = new WasmHeap({ initialPages: 1, maximumPages: 64 });
+  const a = heap.alloc(1000),
+    b = heap.alloc(1000);
+  heap.free(b);
+  heap.free(a);
+  assert.equal([heap.stats().top, heap.stats().peakTop], [16, 16 + 1008 + 1008]);
+});
+
+test('a non-shared heap: growth detaches old views, generation counts it, new views see the data', () => {
+  const heap = new WasmHeap({ initialPages: 1, maximumPages: 64, shared: false });
+  assert.not.ok(heap.shared);
+  assert.not.ok(heap.memory.buffer instanceof SharedArrayBuffer);
+  const x = heap.allocF32(100);
+  x.fill(2.5);
+  const at = x.byteOffset,
+    g = heap.generation;
+  heap.allocF32(100_000);
+  assert.is(heap.generation, g + 1);
+  assert.is(x.length, 0, 'the old view is detached');
+  const again = heap.viewAt('float32', at, 100);
+  assert.is(again[99], 2.5);
+  assert.ok(heap.owns(again));
+});
+
+test('a heap attached to another memory (a worker thread): views of it, no allocation', () => {
+  const owner = new WasmHeap({ initialPages: 1, maximumPages: 64 });
+  const x = owner.allocF32(10);
+  x.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const worker = new WasmHeap({ memory: owner.memory });
+  assert.ok(worker.attached && worker.shared);
+  const v = worker.viewAt('float32', x.byteOffset, 10) as Float32Array;
+  assert.is(v[9], 10);
+  assert.ok(worker.owns(v));
+  assert.is(worker.offsetOf(v), x.byteOffset);
+  v[0] = -1;
+  assert.is(x[0], -1, 'the same memory');
+  assert.throws(() => worker.alloc(16), /does not allocate/);
+  // the owner grows the memory: the attached heap's views see the new pages
+  const big = owner.allocF32(200_000);
+  big[199_999] = 42;
+  assert.is((worker.viewAt('float32', big.byteOffset, 200_000) as Float32Array)[199_999], 42);
+});
+
+test('processHeap: one heap per thread, shared memory in Node', () => {
+  assert.is(processHeap(), processHeap());
+  assert.ok(processHeap().shared);
+  assert.is(processHeap().limit, 2 ** 32);
 });
 
 test.run();

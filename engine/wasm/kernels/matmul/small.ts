@@ -11,8 +11,8 @@
 // in increasing order from +0 (acc = acc + a * b), exactly as in the blocked kernel: the result
 // does not depend on which path computes it, nor on how the columns are split (the columns that do
 // not fill a vector are summed one at a time in the same order).
-import type { FuncRef, FunctionBuilder, Local, ModuleBuilder } from '../assembler.ts';
-import { i32s, transpose4x4 } from './matmul-blocked.ts';
+import type { FuncRef, FunctionBuilder, Local, ModuleBuilder } from '../../assembler.ts';
+import { i32s, transpose4x4 } from './blocked.ts';
 
 /** The most rows this kernel takes (and below which the threads split columns, not rows). */
 export const SMALL_M = 8;

@@ -23,7 +23,7 @@
 //
 // All addresses are byte offsets in the imported memory. Strides are in elements: A(i, k) =
 // a[i * aRs + k * aCs] and B(k, j) = b[k * bRs + j * bCs] cover the four transpose cases.
-import type { FuncRef, FunctionBuilder, Local, ModuleBuilder, Operand } from '../assembler.ts';
+import type { FuncRef, FunctionBuilder, Local, ModuleBuilder, Operand } from '../../assembler.ts';
 
 export const MR = 4;
 export const NR = 8;
