@@ -150,7 +150,16 @@ function wasmRegistry(indexPath: string): Map<string, string> {
   const text = readFileSync(indexPath, 'utf8');
   const fileOf = new Map<string, string>();
   for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'\.\.\/\.\.\/wasm\/kernels\/([\w-]+)\.ts'/g)) {
-    for (const name of m[1].split(',').map((s) => s.trim().replace(/^type\s+/, ''))) if (name) fileOf.set(name, m[2]);
+    // `kernel as local`: the registry refers to the local name
+    for (const name of m[1].split(',').map(
+      (s) =>
+        s
+          .trim()
+          .replace(/^type\s+/, '')
+          .split(/\s+as\s+/)
+          .pop()!,
+    ))
+      if (name) fileOf.set(name, m[2]);
   }
   const map = new Map<string, string>();
   for (const m of text.matchAll(/^\s*(\w+):\s*\{[^}\n]*\bwasm:\s*(\w+)/gm))

@@ -8,7 +8,19 @@
 import type { TypedArray } from '../../dtype.ts';
 import type { KernelName, KernelParams } from '../../kernels.ts';
 import type { WasmKernel } from '../../wasm/kernel.ts';
+import { conv1d_bwd as wasmConv1dBwd, conv1d as wasmConv1d } from '../../wasm/kernels/conv1d.ts';
+import { binary as wasmBinary, unary as wasmUnary, where as wasmWhere } from '../../wasm/kernels/elementwise.ts';
+import { gather as wasmGather, onehot as wasmOnehot, scatter_add as wasmScatterAdd } from '../../wasm/kernels/indexing.ts';
 import { WASM_MATMUL } from '../../wasm/kernels/matmul.ts';
+import { argmax as wasmArgmax, reduce as wasmReduce } from '../../wasm/kernels/reduce.ts';
+import { rmsnorm_bwd as wasmRmsnormBwd, rmsnorm as wasmRmsnorm } from '../../wasm/kernels/rmsnorm.ts';
+import { scan_bwd as wasmScanBwd, scan as wasmScan } from '../../wasm/kernels/scan.ts';
+import {
+  cross_entropy_bwd as wasmCrossEntropyBwd,
+  cross_entropy as wasmCrossEntropy,
+  softmax_bwd as wasmSoftmaxBwd,
+  softmax as wasmSoftmax,
+} from '../../wasm/kernels/softmax.ts';
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { binary, cast, fill, unary, where } from './elementwise.ts';
 import { gather, onehot, scatter_add } from './indexing.ts';
@@ -34,26 +46,26 @@ export interface CpuKernel<K extends KernelName> {
 
 export const CPU_KERNELS: { [K in KernelName]: CpuKernel<K> } = {
   fill: { run: fill },
-  unary: { run: unary },
-  binary: { run: binary },
-  where: { run: where },
+  unary: { run: unary, wasm: wasmUnary },
+  binary: { run: binary, wasm: wasmBinary },
+  where: { run: where, wasm: wasmWhere },
   cast: { run: cast },
   copy: { run: copy },
-  reduce: { run: reduce },
-  argmax: { run: argmax },
+  reduce: { run: reduce, wasm: wasmReduce },
+  argmax: { run: argmax, wasm: wasmArgmax },
   matmul: { run: matmul, part: matmulPart, wasm: WASM_MATMUL },
-  gather: { run: gather },
-  scatter_add: { run: scatter_add },
-  onehot: { run: onehot },
-  softmax: { run: softmax },
-  softmax_bwd: { run: softmax_bwd },
-  cross_entropy: { run: cross_entropy },
-  cross_entropy_bwd: { run: cross_entropy_bwd },
-  rmsnorm: { run: rmsnorm },
-  rmsnorm_bwd: { run: rmsnorm_bwd },
-  conv1d: { run: conv1d },
-  conv1d_bwd: { run: conv1d_bwd },
+  gather: { run: gather, wasm: wasmGather },
+  scatter_add: { run: scatter_add, wasm: wasmScatterAdd },
+  onehot: { run: onehot, wasm: wasmOnehot },
+  softmax: { run: softmax, wasm: wasmSoftmax },
+  softmax_bwd: { run: softmax_bwd, wasm: wasmSoftmaxBwd },
+  cross_entropy: { run: cross_entropy, wasm: wasmCrossEntropy },
+  cross_entropy_bwd: { run: cross_entropy_bwd, wasm: wasmCrossEntropyBwd },
+  rmsnorm: { run: rmsnorm, wasm: wasmRmsnorm },
+  rmsnorm_bwd: { run: rmsnorm_bwd, wasm: wasmRmsnormBwd },
+  conv1d: { run: conv1d, wasm: wasmConv1d },
+  conv1d_bwd: { run: conv1d_bwd, wasm: wasmConv1dBwd },
   topk: { run: topk },
-  scan: { run: scan, part: scanBatches },
-  scan_bwd: { run: scan_bwd, part: scanBwdBatches },
+  scan: { run: scan, part: scanBatches, wasm: wasmScan },
+  scan_bwd: { run: scan_bwd, part: scanBwdBatches, wasm: wasmScanBwd },
 };
