@@ -1,11 +1,15 @@
 // The CPU kernels split over worker threads (engine/cpu/threads.ts) give bit-identical results
 // whatever the number of threads: matmul by rows (by columns when it has few rows), float32 on the
-// WebAssembly kernel and float64 on the scalar one, the scan forward and backward by batch rows.
-// Child processes with MI_CPU_THREADS=1, 2 and 3 run every splitting kernel on sizes above every
-// split threshold (test/helpers/split-hashes.ts), outputs NaN-poisoned first, and report a hash
-// of each output: the hashes must agree, no NaN may be left, and with 2 and 3 threads every case
-// must actually have split. In this process: the splits run on views of the heap, and a split
-// that drops its last part leaves NaNs the check sees.
+// WebAssembly kernel and float64 on the scalar one; the scan forward and backward on the
+// WebAssembly kernel (by channel groups; the backward by batch rows, or by channel chunks for
+// batch 1) and in float64 on the scalar one (by batch rows); and every other WebAssembly kernel
+// with a `split` (elementwise, reductions, row kernels, rmsnorm, conv1d, indexing; those with
+// shared partials through their `finish`). Child processes with MI_CPU_THREADS=1, 2 and 3 run
+// every case of test/helpers/split-hashes.ts (sizes above each kernel's split threshold, at least
+// 3 units of its split axis), outputs poisoned first, and report a hash of each output: the hashes
+// must agree, no poisoned element may be left, and with 2 and 3 threads every case must actually
+// have split. In this process: the splits run on views of the heap, and a split that drops its
+// last part leaves NaNs the check sees.
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,10 +21,11 @@ import { matmulRows, matmulSmallM } from '../../../engine/cpu/kernels/matmul.ts'
 import { scanBatches, scanBwdBatches, scanBwdCombine, scanBwdPartialSize } from '../../../engine/cpu/kernels/scan.ts';
 import { runWasmSplit, splitCounts, splitRange, threadsReady } from '../../../engine/cpu/threads.ts';
 import * as mi from '../../../engine/index.ts';
-import type { KernelParams } from '../../../engine/kernels.ts';
+import type { KernelName, KernelParams } from '../../../engine/kernels.ts';
+import type { WasmKernel } from '../../../engine/wasm/kernel.ts';
 import { WASM_MATMUL } from '../../../engine/wasm/kernels/matmul.ts';
 import { processHeap } from '../../../engine/wasm/memory.ts';
-import { SPLIT_MATMULS, SPLIT_SCANS, type SplitReport } from '../../helpers/split-hashes.ts';
+import { SPLIT_CASES, type SplitReport } from '../../helpers/split-hashes.ts';
 
 const test = suite('cpu worker threads');
 const rng = new mi.Rng('cpu-threads');
@@ -166,6 +171,29 @@ test('a split that drops its last part leaves NaNs in the poisoned output', asyn
   for (const x of [a, b, out]) heap.free(x.byteOffset);
 });
 
+test('every case of the child processes is above its split threshold, with at least 3 units to split', () => {
+  for (const c of SPLIT_CASES) {
+    if (c.key.startsWith('wasm ')) {
+      const split = (CPU_KERNELS[c.kernel].wasm as WasmKernel<typeof c.kernel> | undefined)?.split;
+      assert.ok(split, `${c.name}: ${c.kernel} has no WebAssembly split`);
+      const range = split.range(c.params);
+      assert.ok(range, `${c.name}: below the split threshold`);
+      assert.ok(Math.ceil(range.n / range.align) >= 3, `${c.name}: ${range.n} / ${range.align} units, fewer than 3`);
+    } else if (c.kernel === 'scan' || c.kernel === 'scan_bwd') {
+      assert.ok((c.params as KernelParams['scan']).batch >= 3, `${c.name}: the scalar scan splits by batch rows`);
+    }
+  }
+  const wasmKernels = new Set(SPLIT_CASES.filter((c) => c.key.startsWith('wasm ')).map((c) => c.kernel));
+  const splitting = Object.entries(CPU_KERNELS)
+    .filter(([, k]) => k.wasm?.split)
+    .map(([name]) => name);
+  assert.equal(
+    splitting.filter((k) => !wasmKernels.has(k as KernelName)),
+    [],
+    'every WebAssembly kernel with a split has a case',
+  );
+});
+
 test('child processes with 1, 2 and 3 threads: the same bits for every split kernel above its threshold, no NaN left', async () => {
   const child = resolve(import.meta.dirname, '../../helpers/split-hashes.ts');
   const tsx = resolve(import.meta.dirname, '../../../node_modules/.bin/tsx');
@@ -178,26 +206,22 @@ test('child processes with 1, 2 and 3 threads: the same bits for every split ker
     });
     runs.push(JSON.parse(stdout.trim().split('\n').pop()!) as SplitReport);
   }
-  const cases = SPLIT_MATMULS.length * 2 + SPLIT_SCANS.length * 2;
+  // every case adds one to its kernel's count ("wasm scan", "scalar scan", ...)
+  const expected: Record<string, number> = {};
+  for (const c of SPLIT_CASES) expected[c.key] = (expected[c.key] ?? 0) + 1;
   runs.forEach((r, i) => {
     assert.is(r.threads, i + 1, `the child with MI_CPU_THREADS=${i + 1} ran ${r.threads} thread(s)`);
     assert.match(r.description, new RegExp(`WebAssembly SIMD, ${i + 1} thread`));
-    assert.is(Object.keys(r.hashes).length, cases);
+    assert.equal(
+      Object.keys(r.hashes),
+      SPLIT_CASES.map((c) => c.name),
+    );
     const left = Object.entries(r.nans).filter(([, n]) => n > 0);
     assert.equal(left, [], `${i + 1} thread(s): outputs with unwritten (NaN) elements`);
   });
   for (const r of runs.slice(1)) {
     for (const [name, hashes] of Object.entries(runs[0].hashes)) assert.equal(r.hashes[name], hashes, `${name}: ${r.threads} threads vs 1`);
-    assert.equal(
-      r.splits,
-      {
-        'wasm matmul': SPLIT_MATMULS.length,
-        'scalar matmul': SPLIT_MATMULS.length,
-        'scalar scan': SPLIT_SCANS.length,
-        'scalar scan_bwd': SPLIT_SCANS.length,
-      },
-      `${r.threads} threads: every case split`,
-    );
+    assert.equal(r.splits, expected, `${r.threads} threads: every case split`);
   }
   assert.equal(runs[0].splits, {}, 'one thread: nothing splits');
 });
