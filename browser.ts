@@ -12,6 +12,8 @@
 // engine: tensors, ops, autograd, optimisers, backends
 export * from './engine/index.ts';
 export { createWebGpuBackend, WebGpuBackend } from './engine/wgsl/backend.ts';
+// another CPU backend on the same heap, e.g. the scalar TypeScript kernels alone: new CpuBackend({ wasm: false })
+export { CpuBackend, type CpuBackendOptions } from './engine/cpu/backend.ts';
 // a second, independent device: new WebGpuBackend(await acquireDevice())
 export { acquireDevice, type AcquiredDevice } from './engine/wgsl/device.ts';
 export type { KernelName, KernelParams } from './engine/kernels.ts';

@@ -1,16 +1,22 @@
 // The engine in a real browser, unchanged: headless Chromium (--enable-unsafe-webgpu, SwiftShader)
-// loads the esbuild bundle of browser.ts from http://127.0.0.1 and runs, on the page's
-// WebGPU, the kernel-vs-CPU parity cases of test/engine/kernel-cases.ts (every kernel of
-// engine/kernels.ts, NaN-poisoned outputs, the table's checks), then fetches the tiny
-// fixture checkpoint over 127.0.0.1 and runs it. Its logits must match the Node CPU run within
-// 1e-5 of their largest magnitude (mamba/parity.ts's measure). The page must log no error and
-// request nothing outside 127.0.0.1. One page run feeds every test below.
+// loads the esbuild bundle of browser.ts from http://127.0.0.1, fetches the tiny fixture
+// checkpoint over 127.0.0.1 and runs it on the page's CPU backend (its WebAssembly SIMD kernels,
+// one thread: the page's memory is not shared) and on its WebGPU, then runs the parity cases of
+// test/engine/kernel-cases.ts (every kernel of engine/kernels.ts, NaN-poisoned outputs, the
+// table's checks) twice: the page's WebAssembly CPU kernels against its scalar TypeScript ones
+// (as test/engine/wasm/kernels.test.ts in Node), and the page's WebGPU against its CPU backend.
+// The CPU logits must equal Node's WebAssembly CPU logits bit for bit (same code, same
+// WebAssembly, and results that do not depend on the thread count); the WebGPU logits must match
+// them within 1e-5 of their largest magnitude (mamba/parity.ts's measure). The page must log no
+// error and request nothing outside 127.0.0.1. One page run feeds every test below.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CpuBackend } from '../../engine/cpu/backend.ts';
+import { CPU_KERNELS } from '../../engine/cpu/kernels/index.ts';
 import * as mi from '../../engine/index.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { BROWSER_OPTIONS, buildBrowserBundle, libraryFromBundle } from '../../scripts/build-browser.ts';
@@ -20,8 +26,9 @@ import { browserAvailable, launchBrowser, openPage, outsideRequests, serveDir, t
 import { goldenIds, modelDir } from '../helpers/hf-fixture.ts';
 
 /**
- * Generous: the page takes about 90 s on two cores (some 450 kernel cases, mostly SwiftShader
- * compiling WGSL and running the scans), twice that when the cores are busy.
+ * Generous: the page takes about 90 s on two cores (some 450 kernel cases on WebGPU, mostly
+ * SwiftShader compiling WGSL and running the scans; the CPU pass adds a few seconds), twice that
+ * when the cores are busy.
  */
 const PAGE_TIMEOUT_MS = 360_000;
 const Browser = suite('engine in headless Chromium (WebGPU)');
@@ -32,6 +39,8 @@ let failure: Error | null = null;
 let log: PageLog | null = null;
 let nodeLogits: Float32Array;
 let nodeShape: readonly number[];
+// Node's CPU backend with its WebAssembly kernels, whatever MI_WASM says (the page has no MI_WASM)
+const nodeCpu = new CpuBackend({ wasm: true });
 
 /** The page script, with the library import left to the separately built mamba-interp.js. */
 async function buildPage(): Promise<void> {
@@ -53,7 +62,7 @@ async function buildPage(): Promise<void> {
 Browser.before(async () => {
   if (skip) return;
   const ids = await goldenIds('tiny');
-  const model = await loadPretrained(modelDir('tiny'), { backend: mi.cpuBackend() });
+  const model = await loadPretrained(modelDir('tiny'), { backend: nodeCpu });
   const logits = mi.noGrad(() => model.forward(ids));
   nodeLogits = logits.dataSync() as Float32Array;
   nodeShape = logits.shape;
@@ -76,7 +85,8 @@ Browser.before(async () => {
       }),
     ]).finally(() => clearTimeout(timer));
     console.log(
-      `browser-kernels: ${report.adapter}; page CPU ${report.cpuDescription}; ${report.cases.length} kernel cases in ${report.ms.kernels} ms, model ${report.ms.model} ms`,
+      `browser-kernels: ${report.adapter}; page CPU ${report.cpuDescription}; ${report.cases.length} WebGPU kernel cases in ${report.ms.kernels} ms, ` +
+        `${report.cpuCases.length} WebAssembly-vs-scalar CPU cases in ${report.ms.cpuKernels} ms, model ${report.ms.model} ms`,
     );
     if (process.env.BROWSER_KERNELS_TIMES) {
       const perKernel = new Map<string, number>();
@@ -122,6 +132,34 @@ for (const kernel of KERNEL_NAMES) {
   });
 }
 
+Browser("the page's CPU backend runs the WebAssembly kernels; the reference of the CPU pass the scalar ones", () => {
+  if (skip) return;
+  const r = pageReport();
+  assert.match(r.cpuDescription, /^cpu \(browser, WebAssembly SIMD, 1 thread\)$/);
+  assert.match(
+    r.scalarDescription,
+    /^cpu \(browser, scalar TypeScript kernels: WebAssembly SIMD switched off for this backend, 1 thread\)$/,
+  );
+});
+
+for (const kernel of KERNEL_NAMES) {
+  const hasWasm = !!CPU_KERNELS[kernel].wasm;
+  Browser(
+    `${kernel}: in Chromium, ${hasWasm ? "the page's WebAssembly CPU kernel within the table's checks of" : 'bit for bit'} its scalar one`,
+    () => {
+      if (skip) return;
+      const cases = pageReport().cpuCases.filter((c) => c.kernel === kernel);
+      assert.is(cases.length, KERNEL_CASES[kernel].length, `cases run for ${kernel}`);
+      const failed = cases.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+      assert.equal(failed, [], `${failed.length} of ${cases.length} ${kernel} case(s) failed:\n  ${failed.join('\n  ')}`);
+      if (!hasWasm) {
+        const inexact = cases.filter((c) => c.worst !== 0).map((c) => `${c.name}: worst ${c.worst}`);
+        assert.equal(inexact, [], 'no WebAssembly kernel: both sides run the same scalar code');
+      }
+    },
+  );
+}
+
 /** The largest |got - Node CPU logits|, and the largest |Node CPU logit|. */
 function logitsError(got: number[]): { err: number; scale: number } {
   assert.is(got.length, nodeLogits.length, 'logits size');
@@ -142,15 +180,17 @@ Browser("the tiny checkpoint, fetched over 127.0.0.1, gives the Node CPU logits 
   assert.ok(err <= 1e-5 * scale, `WebGPU logits: max error ${err} > 1e-5 * ${scale}`);
 });
 
-Browser("the page's CPU backend gives exactly the Node CPU logits (same code, same float32 numbers)", () => {
+Browser("the page's WebAssembly CPU backend gives exactly Node's WebAssembly CPU logits (same code, same float32 numbers)", () => {
   if (skip) return;
   const r = pageReport();
   assert.is(r.cpuError, null, `the model run on the page's CPU backend threw: ${r.cpuError}`);
   assert.equal(r.logitsShape, [nodeShape[0], nodeShape[1], nodeShape[2]]);
-  assert.is(logitsError(r.cpuLogits).err, 0, 'page CPU logits differ from Node CPU logits');
   // both with the WebAssembly kernels (the page's memory is not shared: one thread)
   assert.match(r.cpuDescription, /^cpu \(browser, WebAssembly SIMD, 1 thread\)$/);
-  assert.match(mi.cpuBackend().description, /WebAssembly SIMD/);
+  assert.match(nodeCpu.description, /WebAssembly SIMD/);
+  const got = Float32Array.from(r.cpuLogits);
+  const at = nodeLogits.findIndex((w, i) => !Object.is(got[i], w));
+  assert.is(at, -1, `page CPU logit ${at} is ${got[at]}, Node's ${nodeLogits[at]} (max error ${logitsError(r.cpuLogits).err})`);
 });
 
 Browser('the page logged no error and requested nothing outside 127.0.0.1', () => {

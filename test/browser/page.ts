@@ -2,7 +2,9 @@
 // bundle (the test's esbuild build maps browser.ts to ./mamba-interp.js, so this page loads
 // mamba-interp.js as built) and exposes one function the test calls with page.evaluate: the tiny
 // checkpoint fetched from the same origin and run on the page's CPU and WebGPU backends, then the
-// kernel parity cases of test/engine/kernel-cases.ts on the page's WebGPU against its CPU backend.
+// kernel parity cases of test/engine/kernel-cases.ts twice: on the page's CPU backend with its
+// WebAssembly kernels against a CPU backend with them off (the scalar TypeScript kernels, as
+// test/engine/wasm/kernels.test.ts does in Node), and on the page's WebGPU against its CPU backend.
 import * as MI from '../../browser.ts';
 import { runKernelCases, type CaseResult } from '../engine/kernel-cases.ts';
 
@@ -11,7 +13,12 @@ export interface PageReport {
   adapter: string;
   /** the page's CPU backend's description (which kernels it runs) */
   cpuDescription: string;
+  /** the description of the CPU backend with the WebAssembly kernels off (the reference of cpuCases) */
+  scalarDescription: string;
+  /** the parity table on the page's WebGPU (candidate) against its CPU backend */
   cases: CaseResult[];
+  /** the parity table on the page's CPU backend, WebAssembly kernels (candidate) against scalar ones */
+  cpuCases: CaseResult[];
   logitsShape: number[];
   /** logits of the checkpoint on the page's WebGPU and on the page's CPU backend */
   gpuLogits: number[];
@@ -21,7 +28,7 @@ export interface PageReport {
   cpuError: string | null;
   /** WebGPU buffers still live after everything was disposed */
   liveGpuBuffers: number;
-  ms: { kernels: number; model: number };
+  ms: { kernels: number; cpuKernels: number; model: number };
 }
 
 async function logitsOn(backend: MI.Backend, modelUrl: string, ids: number[][]): Promise<{ shape: number[]; data: number[] }> {
@@ -63,6 +70,11 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   const onGpu = await attempt(gpu);
   const liveGpuBuffers = gpu.liveBuffers();
   const model = performance.now() - t0;
+  // the CPU pass: the same heap, the WebAssembly kernels against the scalar ones (fast: no WGSL)
+  t0 = performance.now();
+  const scalar = new MI.CpuBackend({ wasm: false });
+  const cpuCases = await runKernelCases(cpu, scalar, { labels: ['wasm', 'scalar'] });
+  const cpuKernels = performance.now() - t0;
   t0 = performance.now();
   let first: MI.Backend | null = onGpu.error ? null : gpu;
   const cases = await runKernelCases(
@@ -78,14 +90,16 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   return {
     adapter: gpu.description,
     cpuDescription: cpu.description,
+    scalarDescription: scalar.description,
     cases,
+    cpuCases,
     logitsShape: onCpu.shape,
     gpuLogits: onGpu.data,
     cpuLogits: onCpu.data,
     gpuError: onGpu.error,
     cpuError: onCpu.error,
     liveGpuBuffers,
-    ms: { kernels: Math.round(kernels), model: Math.round(model) },
+    ms: { kernels: Math.round(kernels), cpuKernels: Math.round(cpuKernels), model: Math.round(model) },
   };
 }
 
