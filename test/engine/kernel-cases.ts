@@ -6,11 +6,12 @@
 // Who runs it:
 //   test/engine/cpu/kernels.test.ts     the float32 CPU kernels vs the float64 reference (./kernel-reference.ts)
 //   test/engine/wgsl/kernels.test.ts    WebGPU in Node vs the CPU backend
-//   test/browser/page.ts                WebGPU in headless Chromium vs the CPU backend (reported to
-//                                       test/browser/kernels.test.ts)
+//   test/engine/wasm/kernels.test.ts    the CPU backend's WebAssembly kernels vs its scalar TypeScript ones
+//   test/browser/page.ts                in headless Chromium, both: the page's WebAssembly CPU kernels
+//                                       vs its scalar ones, and WebGPU vs the CPU backend (reported
+//                                       to test/browser/kernels.test.ts)
 //   test/engine/wgsl/storage-limit.test.ts  the WGSL plans of every case; the fused kernels' cases on
 //                                       a device limited to 8 storage buffers
-//   (a WebAssembly CPU backend, when there is one, vs the TypeScript CPU kernels)
 //
 // Each case draws its inputs from its own seeded generator (named after the kernel and the case),
 // at awkward sizes (1, 7, 33, 1025, and more than 65535 workgroups where it matters); outputs start
