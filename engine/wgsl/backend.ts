@@ -16,6 +16,7 @@
 import type { Backend, Buffer } from '../backend.ts';
 import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
+import type { AdapterSummary } from './adapter.ts';
 import { acquireDevice, type AcquiredDevice } from './device.ts';
 import type { BufferInfo, ComputePass, DeviceFacts } from './kernel.ts';
 import { WGSL_KERNELS } from './kernels/index.ts';
@@ -69,6 +70,8 @@ function sizeClass(bytes: number): number {
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly description: string;
+  /** Vendor, architecture, description of the adapter, and whether it is a software one. */
+  readonly adapterInfo: AdapterSummary;
   readonly device: GPUDevice;
   readonly facts: DeviceFacts;
   /** Held so that Dawn's GPU object lives as long as the device (see device.ts). */
@@ -95,6 +98,7 @@ export class WebGpuBackend implements Backend {
     this.acquired = acquired;
     this.device = acquired.device;
     this.description = acquired.description;
+    this.adapterInfo = acquired.adapterInfo;
     const lim = this.device.limits;
     this.uniformAlign = lim.minUniformBufferOffsetAlignment;
     const sg = acquired.features.has('subgroups')
