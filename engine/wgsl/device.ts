@@ -35,12 +35,19 @@ const LIMITS = [
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
 
 /** Dawn's GPU object, made once per process and never released (see AcquiredDevice.gpu). */
-let nodeGpu: GPU | null = null;
+let nodeGpu: Promise<GPU> | null = null;
 
-async function getGpu(): Promise<GPU> {
+function getGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  if (nodeGpu) return nodeGpu;
+  if (nav?.gpu) return Promise.resolve(nav.gpu);
+  nodeGpu ??= createNodeGpu().catch((e) => {
+    nodeGpu = null;
+    throw e;
+  });
+  return nodeGpu;
+}
+
+async function createNodeGpu(): Promise<GPU> {
   if (typeof process === 'undefined' || !process.versions?.node) {
     throw new Error('webgpu: this browser has no navigator.gpu');
   }
@@ -56,8 +63,9 @@ async function getGpu(): Promise<GPU> {
   const mod = (await import(/* @vite-ignore */ name)) as { create: (opts: string[]) => GPU; globals: object };
   // GPUBufferUsage, GPUMapMode, ... as globals, as in a browser
   Object.assign(globalThis, mod.globals);
-  nodeGpu = mod.create([]);
-  return nodeGpu;
+  // Dawn rounds timestamp-query values to 2^15 ns (32.8 us) by default, coarser than most kernels;
+  // WebGpuBackend.profile() needs them as the GPU gives them.
+  return mod.create(['disable-dawn-features=timestamp_quantization']);
 }
 
 /**
