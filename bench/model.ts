@@ -16,8 +16,8 @@ import { threadsReady } from '../engine/cpu/threads.ts';
 import { formatProfile, type KernelProfile } from '../engine/wgsl/profile.ts';
 import { m130Work, toyWork, type WorkResult } from './lib/model-work.ts';
 
-const { quick, write, small, webgpu } = benchFlags('bench/model.ts', ['small', 'webgpu']);
-if (write && (small || webgpu)) {
+const { quick, write, small: smallFlag, webgpu } = benchFlags('bench/model.ts', ['small', 'webgpu']);
+if (write && (smallFlag || webgpu)) {
   console.error('bench/model.ts: --write records the default run only (not --small or --webgpu)');
   process.exit(2);
 }
@@ -55,24 +55,30 @@ function markdown(gpuLine: string): string {
 
 /** --webgpu: everything on the WebGPU adapter (an error when there is none), with kernel profiles. */
 async function webgpuOnly(): Promise<void> {
-  const gpu = await mi.initBackend('webgpu');
+  const gpu = (await mi.initBackend('webgpu')) as mi.Backend & { adapterInfo: { software: boolean } };
   mi.setBackend(mi.cpuBackend());
+  // a software adapter runs at CPU speed and has small binding limits (128 MiB on lavapipe)
+  const small = smallFlag || gpu.adapterInfo.software;
   const where = gpu.description.slice(0, 60);
-  const profiles: [string, KernelProfile][] = [];
-  const profile = (what: string, p: KernelProfile) => profiles.push([what, p]);
-  console.log(`adapter: ${gpu.description}${small ? ' (--small shapes)' : ''}`);
+  // printed as they come, so that a run stopped by a time limit keeps what it measured
+  let profiled = 0;
+  const profile = (what: string, p: KernelProfile) => {
+    profiled++;
+    console.log(`\nslowest kernels, ${what}:\n${formatProfile(p, 12)}\n`);
+  };
+  console.log(`adapter: ${gpu.description}${small ? (smallFlag ? ' (--small shapes)' : ' (software: small shapes)') : ''}`);
   const runs = quick || small ? 2 : 4;
-  for (const w of await toyWork(gpu, ['a', 'b'], runs, { small, profile })) report(w, where);
-  for (const w of await m130Work(['c', 'd'], quick || small ? 1 : 3, { backend: gpu, small, profile })) report(w, where);
-  if (!profiles.length) console.log(`no kernel profile: ${gpu.description} has no timestamp-query`);
-  for (const [what, p] of profiles) console.log(`\nslowest kernels, ${what}:\n${formatProfile(p, 12)}`);
+  const onResult = (w: WorkResult) => report(w, where);
+  await toyWork(gpu, ['a', 'b'], runs, { small, profile, onResult });
+  await m130Work(['c', 'd'], quick || small ? 1 : 3, { backend: gpu, small, profile, onResult });
+  if (!profiled) console.log(`no kernel profile: ${gpu.description} has no timestamp-query`);
 }
 
 async function main(): Promise<void> {
   if (webgpu) return webgpuOnly();
   const cpu = mi.cpuBackend();
   mi.setBackend(cpu);
-  for (const w of await toyWork(cpu, ['a', 'b'], quick ? 2 : 4, { small })) report(w, 'cpu');
+  for (const w of await toyWork(cpu, ['a', 'b'], quick ? 2 : 4, { small: smallFlag })) report(w, 'cpu');
   let gpuLine = 'WebGPU: no adapter on this machine.';
   const gpu = await mi
     .initBackend('webgpu', () => undefined)
@@ -84,14 +90,14 @@ async function main(): Promise<void> {
   if (gpu) {
     const where = gpu.description.slice(0, 60);
     try {
-      for (const w of await toyWork(gpu, ['a', 'b'], quick ? 2 : 4, { small })) report(w, where);
+      for (const w of await toyWork(gpu, ['a', 'b'], quick ? 2 : 4, { small: smallFlag })) report(w, where);
       gpuLine = `WebGPU adapter: ${gpu.description}.`;
     } catch (e) {
       gpuLine = `WebGPU adapter ${gpu.description}: the toy model did not run (${(e as Error).message}).`;
       console.log(gpuLine);
     }
   }
-  for (const w of await m130Work(['c', 'd'], quick ? 1 : 3, { small })) report(w, 'cpu');
+  for (const w of await m130Work(['c', 'd'], quick ? 1 : 3, { small: smallFlag })) report(w, 'cpu');
   if (write) writeResultsSection('## Model', markdown(gpuLine));
 }
 

@@ -55,11 +55,18 @@ export interface WorkOptions {
   small?: boolean;
   /** receives one profiled call of each piece of work (WebGPU adapters with timestamp queries) */
   profile?: (what: string, p: KernelProfile) => void;
+  /** receives each result as soon as it is measured (a run stopped by a time limit keeps them) */
+  onResult?: (w: WorkResult) => void;
 }
 
 function profiler(backend: Backend): WebGpuBackend | null {
   const b = backend as Partial<WebGpuBackend>;
   return b.name === 'webgpu' && b.canProfile ? (backend as WebGpuBackend) : null;
+}
+
+function keepResult(out: WorkResult[], opts: WorkOptions, w: WorkResult): void {
+  out.push(w);
+  opts.onResult?.(w);
 }
 
 /** Waits until the backend's queued work is done (a GPU forward is timed to its end, not its readback). */
@@ -91,10 +98,10 @@ export async function toyWork(backend: Backend, keys: readonly WorkKey[], runs: 
         });
       const medianMs = await median('toy training step', trainStep, runs, { warmup: 2 });
       const what = `toy training step (forward, backward, AdamW)${opts.small ? `, ${shape}` : ''}`;
+      keepResult(out, opts, { key: 'a', what, tokens: BATCH * LEN, medianMs });
       const gpu = opts.profile && profiler(backend);
       if (gpu) opts.profile!(what, (await gpu.profile(trainStep)).profile);
       for (const p of params) p.requiresGrad = false;
-      out.push({ key: 'a', what, tokens: BATCH * LEN, medianMs });
     }
     if (keys.includes('b')) {
       const medianMs = await median(
@@ -105,7 +112,7 @@ export async function toyWork(backend: Backend, keys: readonly WorkKey[], runs: 
           warmup: 2,
         },
       );
-      out.push({ key: 'b', what: `toy forward${opts.small ? `, ${shape}` : ''}`, tokens: BATCH * LEN, medianMs });
+      keepResult(out, opts, { key: 'b', what: `toy forward${opts.small ? `, ${shape}` : ''}`, tokens: BATCH * LEN, medianMs });
     }
   } finally {
     opt.dispose();
@@ -156,9 +163,9 @@ export async function m130Work(
         try {
           const medianMs = await median(`130m forward ${batch}x${len}`, forward, runs);
           const what = `${name} forward, batch ${batch} x ${len}${split ? ' (logits per sequence)' : ''}`;
+          keepResult(out, opts, { key: 'c', what, tokens: batch * len, medianMs });
           const gpu = opts.profile && profiler(backend);
           if (gpu) opts.profile!(what, (await gpu.profile(forward)).profile);
-          out.push({ key: 'c', what, tokens: batch * len, medianMs });
         } finally {
           ids.dispose();
         }
@@ -180,7 +187,7 @@ export async function m130Work(
         { warmup: 3 },
       );
       disposeCache(cache);
-      out.push({ key: 'd', what: `${name} recurrent decode step (logits and argmax)`, tokens: 1, medianMs });
+      keepResult(out, opts, { key: 'd', what: `${name} recurrent decode step (logits and argmax)`, tokens: 1, medianMs });
     }
   } finally {
     model.dispose();
