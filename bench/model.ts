@@ -5,13 +5,22 @@
 // (hidden 768, 24 layers, vocab 50280, random weights) on the CPU. bench/peers.ts runs the same
 // work beside PyTorch, interleaved, for ratios.
 //   npx tsx bench/model.ts [--quick] [--write]   (--write replaces the "## Model" section of bench/RESULTS.md)
+//   npx tsx bench/model.ts --webgpu [--small]    WebGPU only: the toy work, the 130m forward at
+//     1 x 128, 1 x 2048 and 8 x 2048 (../shared/peers/hf_gpu_bench.py's shapes) and the decode step,
+//     then the slowest kernels of a toy training step and of each 130m forward (timestamp queries);
+//     --small shrinks every shape (a software adapter, tests). Neither writes RESULTS.md.
 import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { cpus, loadavg } from 'node:os';
 import * as mi from '../engine/index.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
+import { formatProfile, type KernelProfile } from '../engine/wgsl/profile.ts';
 import { m130Work, toyWork, type WorkResult } from './lib/model-work.ts';
 
-const { quick, write } = benchFlags('bench/model.ts');
+const { quick, write, small: smallFlag, webgpu } = benchFlags('bench/model.ts', ['small', 'webgpu']);
+if (write && (smallFlag || webgpu)) {
+  console.error('bench/model.ts: --write records the default run only (not --small or --webgpu)');
+  process.exit(2);
+}
 
 interface Row {
   what: string;
@@ -23,7 +32,7 @@ const rows: Row[] = [];
 function report(w: WorkResult, where: string): void {
   const rate = w.tokens === 1 ? `${(1000 / w.medianMs).toFixed(1)} tokens/s` : `${((w.tokens / w.medianMs) * 1000).toFixed(0)} tokens/s`;
   rows.push({ what: w.what, where, ms: w.medianMs, rate });
-  console.log(`${w.what.padEnd(60)} ${where.padEnd(28)} ${w.medianMs.toFixed(1).padStart(9)} ms  ${rate}`);
+  console.log(`${w.what.padEnd(72)} ${where.padEnd(28)} ${w.medianMs.toFixed(1).padStart(9)} ms  ${rate}`);
 }
 
 function markdown(gpuLine: string): string {
@@ -44,10 +53,32 @@ function markdown(gpuLine: string): string {
   return lines.join('\n');
 }
 
+/** --webgpu: everything on the WebGPU adapter (an error when there is none), with kernel profiles. */
+async function webgpuOnly(): Promise<void> {
+  const gpu = (await mi.initBackend('webgpu')) as mi.Backend & { adapterInfo: { software: boolean } };
+  mi.setBackend(mi.cpuBackend());
+  // a software adapter runs at CPU speed and has small binding limits (128 MiB on lavapipe)
+  const small = smallFlag || gpu.adapterInfo.software;
+  const where = gpu.description.slice(0, 60);
+  // printed as they come, so that a run stopped by a time limit keeps what it measured
+  let profiled = 0;
+  const profile = (what: string, p: KernelProfile) => {
+    profiled++;
+    console.log(`\nslowest kernels, ${what}:\n${formatProfile(p, 12)}\n`);
+  };
+  console.log(`adapter: ${gpu.description}${small ? (smallFlag ? ' (--small shapes)' : ' (software: small shapes)') : ''}`);
+  const runs = quick || small ? 2 : 4;
+  const onResult = (w: WorkResult) => report(w, where);
+  await toyWork(gpu, ['a', 'b'], runs, { small, profile, onResult });
+  await m130Work(['c', 'd'], quick || small ? 1 : 3, { backend: gpu, small, profile, onResult });
+  if (!profiled) console.log(`no kernel profile: ${gpu.description} has no timestamp-query`);
+}
+
 async function main(): Promise<void> {
+  if (webgpu) return webgpuOnly();
   const cpu = mi.cpuBackend();
   mi.setBackend(cpu);
-  for (const w of await toyWork(cpu, ['a', 'b'], quick ? 2 : 4)) report(w, 'cpu');
+  for (const w of await toyWork(cpu, ['a', 'b'], quick ? 2 : 4, { small: smallFlag })) report(w, 'cpu');
   let gpuLine = 'WebGPU: no adapter on this machine.';
   const gpu = await mi
     .initBackend('webgpu', () => undefined)
@@ -57,16 +88,16 @@ async function main(): Promise<void> {
     });
   mi.setBackend(cpu);
   if (gpu) {
-    const where = `webgpu (${gpu.description})`.slice(0, 60);
+    const where = gpu.description.slice(0, 60);
     try {
-      for (const w of await toyWork(gpu, ['a', 'b'], quick ? 2 : 4)) report(w, where);
+      for (const w of await toyWork(gpu, ['a', 'b'], quick ? 2 : 4, { small: smallFlag })) report(w, where);
       gpuLine = `WebGPU adapter: ${gpu.description}.`;
     } catch (e) {
       gpuLine = `WebGPU adapter ${gpu.description}: the toy model did not run (${(e as Error).message}).`;
       console.log(gpuLine);
     }
   }
-  for (const w of await m130Work(['c', 'd'], quick ? 1 : 3)) report(w, 'cpu');
+  for (const w of await m130Work(['c', 'd'], quick ? 1 : 3, { small: smallFlag })) report(w, 'cpu');
   if (write) writeResultsSection('## Model', markdown(gpuLine));
 }
 

@@ -2,17 +2,27 @@
 // vec4 copy, the GPU baseline), matmul, the fused selective scan forward and backward, conv1d and
 // RMSNorm. GPU time of one call = time from the first submit to onSubmittedWorkDone over `reps`
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
-//   npx tsx bench/webgpu.ts [--quick] [--write]   (--write replaces the "## WebGPU vs CPU" section
-//   of bench/RESULTS.md)
+// Full shapes on a hardware adapter: copy 1 GiB, matmul 256-4096, scan forward and backward at
+// batch 8, length 2048, E 1536, N 16; small ones on a software adapter or with --small. At the end,
+// where the adapter has timestamp queries, the slowest kernels of a toy training step and of a
+// mamba-130m forward at 1 x 128 (bench/lib/model-work.ts; small shapes likewise).
+//   npx tsx bench/webgpu.ts [--quick] [--small] [--write]   (--write replaces the "## WebGPU vs CPU"
+//   section of bench/RESULTS.md; not with --small)
 import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
+import { m130Work, toyWork } from './lib/model-work.ts';
 import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
 import * as mi from '../engine/index.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.ts';
+import { formatProfile } from '../engine/wgsl/profile.ts';
 
-const { quick, write } = benchFlags('bench/webgpu.ts');
+const { quick, write, small: smallFlag } = benchFlags('bench/webgpu.ts', ['small']);
+if (write && smallFlag) {
+  console.error('bench/webgpu.ts: --write records full shapes only (not --small)');
+  process.exit(2);
+}
 const rng = new mi.Rng('bench/webgpu');
 const gpu = await createWebGpuBackend().catch((e: Error) => {
   console.error(`bench/webgpu: no WebGPU adapter (${e.message})`);
@@ -20,8 +30,10 @@ const gpu = await createWebGpuBackend().catch((e: Error) => {
 });
 const cpu = mi.cpuBackend();
 // a software adapter (Mesa lavapipe) runs at CPU speed: shrink the shapes so the run stays short
-const software = /llvmpipe|lavapipe|swiftshader/i.test(gpu.description);
-console.log(`adapter: ${gpu.description}${software ? ' (software: reduced shapes)' : ''}`);
+const software = gpu.adapterInfo.software || smallFlag;
+console.log(
+  `adapter: ${gpu.description}${gpu.adapterInfo.software ? ' (software: reduced shapes)' : smallFlag ? ' (--small: reduced shapes)' : ''}`,
+);
 
 interface Row {
   what: string;
@@ -244,6 +256,14 @@ for (const be of [gpu, cpu]) {
     note: 'x read + y written',
   });
 }
+
+// ---- the slowest kernels of a training step and of a 130m forward -----------------------------
+if (gpu.canProfile) {
+  const profile = (what: string, p: Parameters<typeof formatProfile>[0]) =>
+    console.log(`\nslowest kernels, ${what}:\n${formatProfile(p, 12)}`);
+  await toyWork(gpu, ['a'], 1, { small: software, profile });
+  await m130Work(['c'], 1, { backend: gpu, small: software, shapes: [software ? [1, 16] : [1, 128]], profile });
+} else console.log(`\nno kernel profile: ${gpu.description} has no timestamp-query`);
 
 if (write) {
   const table = [

@@ -2,6 +2,7 @@
 // tidy() scopes that own the tensors created inside them.
 import type { Backend, BackendName } from './backend.ts';
 import { CpuBackend } from './cpu/backend.ts';
+import type { AdapterSummary } from './wgsl/adapter.ts';
 
 let cpu: CpuBackend | null = null;
 let current: Backend | null = null;
@@ -21,10 +22,28 @@ export function setBackend(b: Backend): void {
   current = b;
 }
 
+/** How initBackend chose the backend (steps/step00-setup.ts records it). */
+export interface BackendSelection {
+  requested: BackendName;
+  backend: Backend;
+  /** one line: why this backend */
+  reason: string;
+  /** the WebGPU adapter that was looked at, if any */
+  adapter: AdapterSummary | null;
+}
+
+let selection: BackendSelection | null = null;
+
+/** The last choice initBackend made (null before its first call). */
+export function backendSelection(): BackendSelection | null {
+  return selection;
+}
+
 /**
- * Resolves a backend by name: 'cpu'; 'webgpu' (an error if no adapter); 'auto' (WebGPU when an
- * adapter exists, else the CPU, saying so in one line). `MI_BACKEND` in the environment overrides
- * the default 'auto'. Makes the result the current backend. The CPU backend it returns has its
+ * Resolves a backend by name: 'cpu'; 'webgpu' (an error if no adapter; a software adapter is used,
+ * with a one-line warning); 'auto' (WebGPU on a hardware adapter, else the CPU, saying why in one
+ * line). `MI_BACKEND` in the environment overrides the default 'auto'. Makes the result the
+ * current backend and records the choice (backendSelection()). The CPU backend it returns has its
  * WebAssembly kernels compiled (asynchronously, as a browser's main thread requires).
  */
 export async function initBackend(name?: BackendName, log: (line: string) => void = console.error): Promise<Backend> {
@@ -33,20 +52,43 @@ export async function initBackend(name?: BackendName, log: (line: string) => voi
   if (want !== 'auto' && want !== 'cpu' && want !== 'webgpu') {
     throw new Error(`backend: unknown backend '${want}' (expected auto, cpu or webgpu)`);
   }
-  if (want === 'cpu') {
-    await cpuBackend().prepare();
-    setBackend(cpuBackend());
-    return getBackend();
-  }
+  const choose = async (backend: Backend, reason: string, adapter: AdapterSummary | null = null) => {
+    if (backend === cpu) await cpu.prepare();
+    selection = { requested: want, backend, reason, adapter };
+    setBackend(backend);
+    return backend;
+  };
+  if (want === 'cpu') return choose(cpuBackend(), 'asked for the CPU backend');
   const { createWebGpuBackend } = await import('./wgsl/backend.ts');
-  const gpu = await createWebGpuBackend().catch((e: Error) => {
-    if (want === 'webgpu') throw e;
-    log(`backend: no WebGPU adapter (${e.message}); using the CPU backend`);
-    return null;
-  });
-  if (!gpu) await cpuBackend().prepare();
-  setBackend(gpu ?? cpuBackend());
-  return getBackend();
+  if (want === 'webgpu') {
+    const gpu = await createWebGpuBackend();
+    const a = gpu.adapterInfo;
+    if (a.software) log(`webgpu: using a software adapter (${a.description || a.vendor}): CPU speed, for tests`);
+    return choose(gpu, `asked for WebGPU; ${a.software ? 'a software' : 'a hardware'} adapter`, a);
+  }
+  // auto: look at the adapter before making a device on it
+  const { probeAdapter } = await import('./wgsl/device.ts');
+  const cpuBecause = (why: string, adapter: AdapterSummary | null = null, hint = '') => {
+    log(`backend: ${why}; using the CPU backend${hint}`);
+    return choose(cpuBackend(), `auto: ${why}`, adapter);
+  };
+  let adapter: AdapterSummary | null;
+  try {
+    adapter = await probeAdapter();
+  } catch (e) {
+    return cpuBecause(`no WebGPU (${(e as Error).message})`);
+  }
+  if (!adapter) return cpuBecause('no WebGPU adapter');
+  if (adapter.software) {
+    const what = adapter.description || adapter.vendor;
+    return cpuBecause(`only a software WebGPU adapter (${what}), slower than the CPU`, adapter, ' (--backend webgpu uses it anyway)');
+  }
+  try {
+    const gpu = await createWebGpuBackend();
+    return choose(gpu, 'auto: a hardware WebGPU adapter', gpu.adapterInfo);
+  } catch (e) {
+    return cpuBecause(`no WebGPU device on ${adapter.description || adapter.vendor} (${(e as Error).message})`, adapter);
+  }
 }
 
 // ---- gradient recording -------------------------------------------------------------------

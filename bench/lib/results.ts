@@ -4,13 +4,25 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-/** --quick (fewer sizes and iterations) and --write (update bench/RESULTS.md); anything else is one error line, exit 2. */
-export function benchFlags(script: string): { quick: boolean; write: boolean } {
+/**
+ * --quick (fewer sizes and iterations), --write (update bench/RESULTS.md), and the script's own
+ * boolean flags `extra` (e.g. 'small'); anything else is one error line, exit 2.
+ */
+export function benchFlags<E extends string = never>(
+  script: string,
+  extra: readonly E[] = [],
+): { quick: boolean; write: boolean } & Record<E, boolean> {
+  const options: Record<string, { type: 'boolean' }> = { quick: { type: 'boolean' }, write: { type: 'boolean' } };
+  for (const e of extra) options[e] = { type: 'boolean' };
   try {
-    const { values } = parseArgs({ options: { quick: { type: 'boolean' }, write: { type: 'boolean' } } });
-    return { quick: values.quick ?? false, write: values.write ?? false };
+    const { values } = parseArgs({ options });
+    return Object.fromEntries(Object.keys(options).map((k) => [k, values[k] === true])) as { quick: boolean; write: boolean } & Record<
+      E,
+      boolean
+    >;
   } catch (e) {
-    console.error(`${script}: ${(e as Error).message.split('\n')[0]} (flags: --quick, --write)`);
+    const flags = Object.keys(options).map((k) => `--${k}`);
+    console.error(`${script}: ${(e as Error).message.split('\n')[0]} (flags: ${flags.join(', ')})`);
     process.exit(2);
   }
 }

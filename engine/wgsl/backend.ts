@@ -5,7 +5,8 @@
 // - passes are recorded into one command encoder and submitted together (at a threshold of
 //   passes, and whenever a read or flush happens); reading back is the only wait;
 // - device errors are caught in error scopes and thrown, naming the kernel and pass, from the next
-//   call of the backend (run, read, flush), since WebGPU reports them asynchronously.
+//   call of the backend (run, read, flush), since WebGPU reports them asynchronously;
+// - profile(fn) times every pass of fn on the GPU with timestamp queries (profile.ts).
 //
 // Why a freed buffer may be handed out again as soon as the submission that last used it has been
 // *submitted* (not completed): the queue runs submissions and queue.writeBuffer calls in the order
@@ -16,14 +17,18 @@
 import type { Backend, Buffer } from '../backend.ts';
 import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
+import type { AdapterSummary } from './adapter.ts';
 import { acquireDevice, type AcquiredDevice } from './device.ts';
 import type { BufferInfo, ComputePass, DeviceFacts } from './kernel.ts';
 import { WGSL_KERNELS } from './kernels/index.ts';
+import { type KernelProfile, type PassTime, summarise } from './profile.ts';
 
 /** Passes recorded before the encoder is submitted without being asked. */
 const PASSES_PER_SUBMIT = 64;
 /** Bytes of uniform data one submission can carry (one arena buffer per submission). */
 const UNIFORM_ARENA_BYTES = 64 * 1024;
+/** Passes one submission can time in profiling mode (two timestamps each). */
+const TIMED_PASSES = 256;
 
 export class WgslBuffer implements Buffer {
   /** Number of the submission that last used this buffer (this.batch while it is being recorded). */
@@ -45,7 +50,10 @@ interface Pipeline {
 /** One submission being recorded. */
 interface Batch {
   encoder: GPUCommandEncoder;
-  pass: GPUComputePassEncoder;
+  /** the one compute pass every dispatch goes into; null in profiling mode (a pass per dispatch) */
+  pass: GPUComputePassEncoder | null;
+  /** profiling mode: the query set and what each pair of timestamps times */
+  timed: { set: GPUQuerySet; passes: { kernel: string; label: string }[] } | null;
   passes: number;
   labels: string[];
   arena: GPUBuffer;
@@ -69,6 +77,8 @@ function sizeClass(bytes: number): number {
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly description: string;
+  /** Vendor, architecture, description of the adapter, and whether it is a software one. */
+  readonly adapterInfo: AdapterSummary;
   readonly device: GPUDevice;
   readonly facts: DeviceFacts;
   /** Held so that Dawn's GPU object lives as long as the device (see device.ts). */
@@ -90,11 +100,16 @@ export class WebGpuBackend implements Backend {
   private failureSeq = Infinity;
   private checkSeq = 0;
   private lost: string | null = null;
+  /** Set while profile() runs: pass times read back so far, and the readbacks still pending. */
+  private profiling: { times: PassTime[]; invalid: number; pending: Promise<void>[] } | null = null;
+  /** The kernel whose passes are being recorded (for the profile's table). */
+  private kernelName = '';
 
   constructor(acquired: AcquiredDevice) {
     this.acquired = acquired;
     this.device = acquired.device;
     this.description = acquired.description;
+    this.adapterInfo = acquired.adapterInfo;
     const lim = this.device.limits;
     this.uniformAlign = lim.minUniformBufferOffsetAlignment;
     const sg = acquired.features.has('subgroups')
@@ -191,6 +206,7 @@ export class WebGpuBackend implements Backend {
     const outs = outputs.map((b) => this.own(b, kernel));
     const plan = impl(ins as BufferInfo[], outs as BufferInfo[], params, this.facts);
     checkStorageBindings(kernel, plan.passes, this.device.limits.maxStorageBuffersPerShaderStage);
+    this.kernelName = kernel;
     const scratch = (plan.scratch ?? []).map((bytes) => {
       const cls = sizeClass(Math.max(4, bytes));
       return { gpu: this.takeGpuBuffer(cls, `${kernel} scratch`), bytes: Math.max(4, Math.ceil(bytes / 4) * 4), cls };
@@ -225,6 +241,39 @@ export class WebGpuBackend implements Backend {
 
   liveBuffers(): number {
     return this.live;
+  }
+
+  /** Whether profile() can time passes here (the adapter has 'timestamp-query'). */
+  get canProfile(): boolean {
+    return this.acquired.features.has('timestamp-query');
+  }
+
+  /**
+   * Runs fn (and waits for its GPU work) with every pass timed on the GPU by timestamp queries:
+   * each dispatch goes into a compute pass of its own, so the times are per kernel pass (with a
+   * little more overhead than normal batching). Returns fn's result and the table (profile.ts),
+   * slowest first. Throws when the adapter has no 'timestamp-query' or a profile is running.
+   */
+  async profile<T>(fn: () => T | Promise<T>): Promise<{ result: T; profile: KernelProfile }> {
+    if (!this.canProfile) throw new Error(`webgpu: profile: this adapter (${this.description}) has no 'timestamp-query' feature`);
+    if (this.profiling) throw new Error('webgpu: profile: a profile is already running');
+    this.submit(); // passes recorded before are not part of the profile
+    const prof = { times: [] as PassTime[], invalid: 0, pending: [] as Promise<void>[] };
+    this.profiling = prof;
+    const t0 = performance.now();
+    try {
+      const result = await fn();
+      await this.flush();
+      const wallMs = performance.now() - t0;
+      this.profiling = null;
+      await Promise.all(prof.pending);
+      return { result, profile: summarise(prof.times, wallMs, prof.invalid) };
+    } finally {
+      if (this.profiling === prof) {
+        this.submit();
+        this.profiling = null;
+      }
+    }
   }
 
   /** Destroys every pooled buffer (the live ones stay); for long runs that changed sizes. */
@@ -348,7 +397,10 @@ export class WebGpuBackend implements Backend {
         });
       this.batch = {
         encoder,
-        pass: encoder.beginComputePass({ label: 'mi batch' }),
+        pass: this.profiling ? null : encoder.beginComputePass({ label: 'mi batch' }),
+        timed: this.profiling
+          ? { set: this.device.createQuerySet({ type: 'timestamp', count: 2 * TIMED_PASSES, label: 'mi profile' }), passes: [] }
+          : null,
         passes: 0,
         labels: [],
         arena,
@@ -374,6 +426,7 @@ export class WebGpuBackend implements Backend {
 
     const uniformBytes = pass.uniforms?.byteLength ?? 0;
     if (this.batch && this.batch.uniformBytes + uniformBytes > UNIFORM_ARENA_BYTES) this.submit();
+    if (this.batch?.timed && this.batch.timed.passes.length >= TIMED_PASSES) this.submit();
     const batch = this.recording();
     const pipe = this.pipelineFor(pass.code, pass.label);
 
@@ -408,11 +461,63 @@ export class WebGpuBackend implements Backend {
       pipe.used = true;
       this.watch(this.device.popErrorScope(), (e) => `webgpu: binding the buffers of '${pass.label}' failed: ${e.message}`);
     }
-    batch.pass.setPipeline(pipe.pipeline);
-    batch.pass.setBindGroup(0, group);
-    batch.pass.dispatchWorkgroups(x, y, z);
+    const timed = batch.timed;
+    const at = timed ? 2 * timed.passes.length : 0;
+    const cp =
+      batch.pass ??
+      batch.encoder.beginComputePass({
+        label: pass.label,
+        ...(timed && { timestampWrites: { querySet: timed.set, beginningOfPassWriteIndex: at, endOfPassWriteIndex: at + 1 } }),
+      });
+    cp.setPipeline(pipe.pipeline);
+    cp.setBindGroup(0, group);
+    cp.dispatchWorkgroups(x, y, z);
+    if (!batch.pass) cp.end();
+    timed?.passes.push({ kernel: this.kernelName, label: pass.label });
     batch.passes++;
     batch.labels.push(pass.label);
+  }
+
+  /**
+   * Profiling: records, at the end of a submission's encoder, the copy of its timestamps into a
+   * mappable buffer; returns what reads them into `into` once the submission is out.
+   */
+  private resolveTimes(
+    encoder: GPUCommandEncoder,
+    timed: { set: GPUQuerySet; passes: { kernel: string; label: string }[] },
+    into: { times: PassTime[]; invalid: number },
+  ): () => Promise<void> {
+    const n = timed.passes.length;
+    const bytes = 16 * n;
+    const resolved = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      label: 'mi profile resolve',
+    });
+    const staging = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'mi profile read',
+    });
+    encoder.resolveQuerySet(timed.set, 0, 2 * n, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+    return () =>
+      staging
+        .mapAsync(GPUMapMode.READ)
+        .then(() => {
+          const t = new BigUint64Array(staging.getMappedRange().slice(0));
+          staging.unmap();
+          timed.passes.forEach((p, k) => {
+            const ns = Number(t[2 * k + 1] - t[2 * k]);
+            if (!(ns >= 0) || t[2 * k] === 0n) into.invalid++;
+            into.times.push({ ...p, ns: ns >= 0 ? ns : 0 });
+          });
+        })
+        .finally(() => {
+          staging.destroy();
+          resolved.destroy();
+          timed.set.destroy();
+        });
   }
 
   /** Submits the batch being recorded, if any. */
@@ -420,7 +525,8 @@ export class WebGpuBackend implements Backend {
     const batch = this.batch;
     if (!batch) return;
     this.batch = null;
-    batch.pass.end();
+    batch.pass?.end();
+    const readTimes = batch.timed?.passes.length && this.profiling ? this.resolveTimes(batch.encoder, batch.timed, this.profiling) : null;
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
     const commands = batch.encoder.finish();
@@ -430,6 +536,8 @@ export class WebGpuBackend implements Backend {
     const what = `submission ${this.batchNo} (passes: ${labels.join(', ')})`;
     this.watch(this.device.popErrorScope(), (e) => `webgpu: out of memory in ${what}: ${e.message}`);
     this.watch(this.device.popErrorScope(), (e) => `webgpu: validation error in ${what}: ${e.message}`);
+    if (readTimes) this.profiling?.pending.push(readTimes());
+    else batch.timed?.set.destroy();
     this.batchNo++;
     this.arenas.push(batch.arena);
     for (const g of batch.heldBack) this.toPool(g);

@@ -1,6 +1,7 @@
 // Acquiring a WebGPU device: Dawn (npm `webgpu`) in Node, navigator.gpu in a browser. The device
 // asks for the adapter's own limits (a bare requestDevice() gets the small spec defaults) and for
 // the optional features the adapter has.
+import { type AdapterSummary, adapterFacts, adapterLabel, classifyAdapter } from './adapter.ts';
 
 /** The device and everything that must stay reachable while it lives. */
 export interface AcquiredDevice {
@@ -12,8 +13,10 @@ export interface AcquiredDevice {
    * pthread errors; see shared/notes/webgpu-in-node.md). Holding it here keeps it alive.
    */
   gpu: GPU;
-  /** "webgpu (nvidia ampere: NVIDIA H100 ...)". */
+  /** "webgpu (nvidia hopper: NVIDIA H100 ...)". */
   description: string;
+  /** vendor, architecture, description, and whether it is a software adapter (adapter.ts) */
+  adapterInfo: AdapterSummary;
   features: Set<string>;
 }
 
@@ -31,9 +34,20 @@ const LIMITS = [
 
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
 
-async function getGpu(): Promise<GPU> {
+/** Dawn's GPU object, made once per process and never released (see AcquiredDevice.gpu). */
+let nodeGpu: Promise<GPU> | null = null;
+
+function getGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  if (nav?.gpu) return Promise.resolve(nav.gpu);
+  nodeGpu ??= createNodeGpu().catch((e) => {
+    nodeGpu = null;
+    throw e;
+  });
+  return nodeGpu;
+}
+
+async function createNodeGpu(): Promise<GPU> {
   if (typeof process === 'undefined' || !process.versions?.node) {
     throw new Error('webgpu: this browser has no navigator.gpu');
   }
@@ -49,7 +63,19 @@ async function getGpu(): Promise<GPU> {
   const mod = (await import(/* @vite-ignore */ name)) as { create: (opts: string[]) => GPU; globals: object };
   // GPUBufferUsage, GPUMapMode, ... as globals, as in a browser
   Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  // Dawn rounds timestamp-query values to 2^15 ns (32.8 us) by default, coarser than most kernels;
+  // WebGpuBackend.profile() needs them as the GPU gives them.
+  return mod.create(['disable-dawn-features=timestamp_quantization']);
+}
+
+/**
+ * The adapter that acquireDevice would get, classified (adapter.ts), without making a device; null
+ * when there is none. Throws when WebGPU itself cannot be loaded.
+ */
+export async function probeAdapter(): Promise<AdapterSummary | null> {
+  const gpu = await getGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  return adapter ? classifyAdapter(adapterFacts(adapter)) : null;
 }
 
 export type DeviceLimitName = (typeof LIMITS)[number];
@@ -83,8 +109,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'mamba-interp' });
-  const info = adapter.info;
-  const what = [info.vendor, info.architecture].filter(Boolean).join(' ');
-  const description = `webgpu (${what || 'unknown adapter'}${info.description ? `: ${info.description}` : ''})`;
-  return { device, adapter, gpu, description, features: new Set(requiredFeatures) };
+  const adapterInfo = classifyAdapter(adapterFacts(adapter));
+  const description = `webgpu (${adapterLabel(adapterInfo)})`;
+  return { device, adapter, gpu, description, adapterInfo, features: new Set(requiredFeatures) };
 }
