@@ -147,27 +147,42 @@ type Penalty = { kind: 'l1'; coef: number } | { kind: 'auxk'; coef: number; dead
 /**
  * One batch: loss = ||x - x̂||² (mean over tokens) + penalty, its gradients (the W_dec one with
  * each row's radial part removed), and the stats read back: [loss, mse, penalty, fired per latent].
+ * One fused op computes the forward, the per-row losses and (TopK) the AuxK term; its backward
+ * touches only the active latents of each row (engine/ops/sae.ts). The composed equivalent is
+ * encodeNormalised + decodeNormalised + auxKLoss below.
  */
 function lossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]; stats: Tensor[] } {
   const batch = xb.shape[0];
   const { params } = sae;
-  const { pre, z } = sae.encodeNormalised(xb);
-  const recon = sae.decodeNormalised(z);
-  const mse = mi.div(mi.sum(mi.square(mi.sub(recon, xb))), batch);
-  const pen =
-    penalty.kind === 'l1'
-      ? mi.mul(mi.sum(z), penalty.coef / batch)
-      : penalty.kAux > 0
-        ? mi.mul(auxKLoss(pre, recon, xb, penalty.dead, penalty.kAux, params.W_dec), penalty.coef)
-        : mi.scalar(0, { backend: xb.backend });
-  const loss = mi.add(mse, pen);
+  let loss: Tensor, mse: Tensor, pen: Tensor, fired: () => Tensor;
+  if (penalty.kind === 'l1') {
+    // per-row loss = ||x̂ - x||² + coef * sum(z)
+    const out = sae.fused(xb, { l1: penalty.coef });
+    loss = mi.div(mi.sum(out.loss), batch);
+    pen = mi.noGrad(() => mi.mul(mi.sum(out.z!), penalty.coef / batch));
+    mse = mi.noGrad(() => mi.div(mi.sum(mi.square(mi.sub(out.recon, xb))), batch));
+    fired = () => mi.sum(mi.gt(out.z!, 0), 0);
+  } else {
+    const out = sae.fused(xb, penalty.kAux > 0 ? { dead: penalty.dead, kAux: penalty.kAux } : {});
+    mse = mi.div(mi.sum(out.loss), batch);
+    if (penalty.kAux > 0) {
+      // AuxK's ||e - ê||² over the batch, normalised by the residual energy ||e||² (a constant)
+      const residualEnergy = mi.noGrad(() => mi.maximum(mi.sum(out.loss), 1e-12));
+      pen = mi.mul(mi.div(mi.sum(out.auxLoss!), residualEnergy), penalty.coef);
+    } else pen = mi.scalar(0, { backend: xb.backend });
+    loss = mi.add(mse, pen);
+    const { values, indices } = out;
+    const n = values!.size;
+    fired = () =>
+      mi.reshape(mi.scatterAdd(mi.reshape(mi.gt(values!, 0), [n, 1]), mi.reshape(indices!, [n]), [sae.latents, 1]), [sae.latents]);
+  }
   const g = mi.backwardFrom(loss);
   return mi.noGrad(() => {
     const grads = SAE_PARAM_NAMES.map((name) => {
       const grad = g.get(params[name]) ?? mi.zerosLike(params[name]);
       return name === 'W_dec' ? removeRadial(grad, params.W_dec) : grad;
     });
-    return { grads, stats: [loss, mse, pen, mi.sum(mi.gt(z, 0), 0)] };
+    return { grads, stats: [loss, mse, pen, fired()] };
   });
 }
 
@@ -300,7 +315,7 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
   const rows = rng.sample(n, Math.min(n, 1024));
   const residual = await mi.tidyAsync(async () => {
     const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend: W_enc.backend });
-    const recon = mi.noGrad(() => sae.decodeNormalised(sae.encodeNormalised(xb).z));
+    const recon = mi.noGrad(() => sae.fused(xb).recon);
     return mi.noGrad(() => mi.sub(xb, recon)).data();
   });
   const weights = new Float64Array(rows.length);
