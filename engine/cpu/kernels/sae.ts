@@ -82,8 +82,13 @@ function selectTop(
 
 const act = (v: number) => (v > 0 ? v : 0);
 
+/** A float64 copy (the kernels' inner loops then read plain local arrays, not views of the shared heap). */
+const local = (a: TypedArray) => Float64Array.from(a);
+
 export function sae(ins: TypedArray[], outs: TypedArray[], p: KernelParams['sae']): void {
-  const [x, We, be, Wd, bd, dead] = ins;
+  const [x, , be, , bd, dead] = ins;
+  const We = local(ins[1]),
+    Wd = local(ins[3]);
   const { rows, d, latents: L, kind, k, l1, kAux } = p;
   const round = outs[outs.length - 1] instanceof Float32Array ? Math.fround : (v: number) => v;
   const xc = new Float64Array(d),
@@ -163,7 +168,9 @@ function bwdInputs(ins: TypedArray[], p: SaeKernelParams & { hasGRecon: boolean;
 }
 
 export function sae_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['sae_bwd']): void {
-  const [x, We, , Wd, bd] = ins;
+  const [x, , , , bd] = ins;
+  const We = local(ins[1]),
+    Wd = local(ins[3]);
   const { rows, d, latents: L, kind, k, l1, kAux } = p;
   const { lat, recon, aux, gloss, gaux, grecon, glat } = bwdInputs(ins, p);
   const [dx, dWe, dbe, dWd, dbd] = outs;
@@ -175,15 +182,49 @@ export function sae_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['
     Gaux = new Float64Array(d),
     xc = new Float64Array(d),
     dxc = new Float64Array(d);
+  // the row's active latents and the gradients of their pre-activations (a latent may be both a
+  // TopK and an AuxK one); the encoder side runs once per row, over these or, when they are many
+  // (ReLU), densely over every latent with contiguous loops
+  const activeL = new Int32Array(k + kAux + (kind === 'relu' ? L : 0)),
+    activeD = new Float64Array(activeL.length),
+    dpre = new Float64Array(L);
+  let nActive = 0;
   // one active latent l of this row: activation a, gradient dv of its pre-activation, decoder cotangent g
   const visit = (l: number, a: number, dv: number, g: Float64Array) => {
     const dec = l * d;
-    for (let j = 0; j < d; j++) {
-      gWd[dec + j] += a * g[j];
-      gWe[j * L + l] += dv * xc[j];
-      dxc[j] += dv * We[j * L + l];
-    }
+    for (let j = 0; j < d; j++) gWd[dec + j] += a * g[j];
     gbe[l] += dv;
+    activeL[nActive] = l;
+    activeD[nActive++] = dv;
+  };
+  const encoderSide = () => {
+    if (4 * nActive < L) {
+      for (let j = 0; j < d; j++) {
+        const v = xc[j],
+          base = j * L;
+        let s = 0;
+        for (let q = 0; q < nActive; q++) {
+          const l = activeL[q],
+            dv = activeD[q];
+          gWe[base + l] += dv * v;
+          s += dv * We[base + l];
+        }
+        dxc[j] = s;
+      }
+      return;
+    }
+    dpre.fill(0);
+    for (let q = 0; q < nActive; q++) dpre[activeL[q]] += activeD[q];
+    for (let j = 0; j < d; j++) {
+      const v = xc[j],
+        base = j * L;
+      let s = 0;
+      for (let l = 0; l < L; l++) {
+        gWe[base + l] += v * dpre[l];
+        s += dpre[l] * We[base + l];
+      }
+      dxc[j] = s;
+    }
   };
   const dot = (g: Float64Array, l: number) => {
     let s = 0;
@@ -234,6 +275,8 @@ export function sae_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams['
         visit(l, v, dot(Gaux, l), Gaux);
       }
     }
+    encoderSide();
+    nActive = 0;
     for (let j = 0; j < d; j++) {
       dx[xo + j] = -2 * gl * (recon[xo + j] - x[xo + j]) + dxc[j];
       gbd[j] += G[j] - dxc[j];
