@@ -204,6 +204,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /** Floats the column-sum partials of `rows` x `cols` need. */
 const colSumFloats = (rows: number, cols: number) => Math.ceil(rows / COLSUM_ROWS) * cols;
 
+/**
+ * out [C, R] = the transpose of in [R, C], 16 x 16 tiles through workgroup memory (reads coalesced
+ * along C, writes along R); in and out are [name, binding, float offset].
+ */
+function transposePass(
+  label: string,
+  R: number,
+  C: number,
+  src: [string, BindingRef, number],
+  dst: [string, BindingRef, number],
+): ComputePass {
+  return computePass({
+    label,
+    uniforms: { R: ['u32', R], C: ['u32', C], src: ['u32', src[2]], dst: ['u32', dst[2]] },
+    buffers: [
+      [src[0], 'f32', 'read', src[1]],
+      [dst[0], 'f32', 'read_write', dst[1]],
+    ],
+    workgroups: [Math.ceil(C / 16), Math.ceil(R / 16), 1],
+    code: /* wgsl */ `
+var<workgroup> tile: array<f32, 272>;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r0 = wid.y * 16u;
+  let c0 = wid.x * 16u;
+  var v = 0.0;
+  if (r0 + lid.y < u.R && c0 + lid.x < u.C) { v = ${src[0]}[u.src + (r0 + lid.y) * u.C + c0 + lid.x]; }
+  tile[lid.y * 17u + lid.x] = v;
+  workgroupBarrier();
+  if (c0 + lid.y < u.C && r0 + lid.x < u.R) { ${dst[0]}[u.dst + (c0 + lid.y) * u.R + r0 + lid.x] = tile[lid.x * 17u + lid.y]; }
+}`,
+  });
+}
+
 /** key_of: an order-preserving u32 of an f32 (NaN above everything, -0 as +0); before(): the rank order. */
 const SELECT_HELPERS = /* wgsl */ `
 ${WGSL_SPECIALS}
@@ -862,16 +896,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
     }),
   );
-  // dx = -2 gloss (recon - x) + sum over the row's entries of dval W_enc[:, latent]
+  // dx = -2 gloss (recon - x) + sum over the row's entries of dval W_enc[:, latent], gathering
+  // contiguous rows of W_enc^T (a transpose into the WT region, which the latent sums reuse later)
   passes.push(
+    transposePass('sae_bwd W_enc transpose', d, L, ['W_enc', inp('W_enc'), 0], ['sf', scratch(0), oWT]),
     computePass({
       label: 'sae_bwd dx (topk)',
-      uniforms: { ...entryUniforms, lat: ['u32', L], oDval: ['u32', oDval], oLat: ['u32', oLat] },
+      uniforms: { ...entryUniforms, oDval: ['u32', oDval], oLat: ['u32', oLat], oWT: ['u32', oWT] },
       buffers: [
         ['x', 'f32', 'read', inp('x')],
         ['recon', 'f32', 'read', inp('recon')],
         ['gloss', 'f32', 'read', inp('gloss')],
-        ['W_enc', 'f32', 'read', inp('W_enc')],
         ['sf', 'f32', 'read', scratch(0)],
         ['su', 'u32', 'read', scratch(1)],
         ['dx', 'f32', 'read_write', output(0)],
@@ -892,7 +927,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var q = 0u; q < nq; q++) {
       let e = entry_of(row, q);
       let dv = sf[u.oDval + e];
-      if (dv != 0.0) { acc += dv * W_enc[dd * u.lat + su[u.oLat + e]]; }
+      if (dv != 0.0) { acc += dv * sf[u.oWT + su[u.oLat + e] * u.dim + dd]; }
     }
     dx[i] = acc;
   }
@@ -1100,30 +1135,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }),
   );
   // dW_enc [d, L] = transpose of dW_enc^T [L, d]
-  passes.push(
-    computePass({
-      label: 'sae_bwd dW_enc transpose',
-      uniforms: { lat: ['u32', L], dim: ['u32', d], oWT: ['u32', oWT] },
-      buffers: [
-        ['sf', 'f32', 'read', scratch(0)],
-        ['dW_enc', 'f32', 'read_write', output(1)],
-      ],
-      workgroups: [Math.ceil(L / 16), Math.ceil(d / 16), 1],
-      code: /* wgsl */ `
-var<workgroup> tile: array<f32, 272>;
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let l0 = wid.x * 16u;
-  let d0 = wid.y * 16u;
-  // read WT[l0 + ty][d0 + tx] (coalesced along d), write dW_enc[d0 + ty][l0 + tx] (coalesced along l)
-  var v = 0.0;
-  if (l0 + lid.y < u.lat && d0 + lid.x < u.dim) { v = sf[u.oWT + (l0 + lid.y) * u.dim + d0 + lid.x]; }
-  tile[lid.y * 17u + lid.x] = v;
-  workgroupBarrier();
-  if (d0 + lid.y < u.dim && l0 + lid.x < u.lat) { dW_enc[(d0 + lid.y) * u.lat + l0 + lid.x] = tile[lid.x * 17u + lid.y]; }
-}`,
-    }),
-  );
+  passes.push(transposePass('sae_bwd dW_enc transpose', L, d, ['sf', scratch(0), oWT], ['dW_enc', output(1), 0]));
   passes.push(...dbDec(oPart));
   return { passes, scratch: [4 * Math.max(1, f.size), 4 * Math.max(1, uRegions.size)] };
 };
