@@ -23,7 +23,8 @@
 //   the active entries (row, latent, activation) of every row are packed into one list;
 //   dval = (value > 0) (G_row . W_dec[latent] + l1 gloss + gvalues) per entry, one workgroup per
 //   row (dot products over d reduced 8 entries at a time in workgroup memory);
-//   dx = -2 gloss (recon - x) + sum over the row's entries of dval W_enc[:, latent];
+//   dx = -2 gloss (recon - x) + sum over the row's entries of dval W_enc[:, latent], gathering
+//   contiguous rows of W_enc^T (a tiled transpose of W_enc first, 2 d L floats of traffic);
 //   the entries are sorted by latent (a stable LSD radix sort, 8 bits a digit: per-block
 //   histograms, one scan, a stable scatter), each latent's segment found by binary search, and one
 //   workgroup per latent sums its segment: dW_dec[l] = sum act G_row, dW_enc^T[l] = sum dval
@@ -35,7 +36,7 @@
 //   dx = dpre W_enc^T - 2 gloss (recon - x); db_enc, db_dec as column sums.
 // Every pass binds at most 8 storage buffers; scratch buffers are typed per pass (f32 or u32).
 import type { KernelParams, SaeKernelParams } from '../../kernels.ts';
-import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
+import type { BindingRef, BufferInfo, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
 import { checkSize, computePass, input, output, scratch, type Storage, type UniformFields } from '../layout.ts';
 import { sumPartialsPass } from '../passes.ts';
 import { elementwiseGroups, elementwiseMain, groups, LINEAR_WID, rowReducePrelude, WGSL_SPECIALS } from '../shader.ts';
@@ -403,12 +404,7 @@ ${elementwiseMain(
 
 // ---- forward ----------------------------------------------------------------------------------
 
-function checkBuffers(
-  kernel: string,
-  ins: { size: number; dtype: string }[],
-  outs: { size: number; dtype: string }[],
-  p: SaeKernelParams,
-): void {
+function checkBuffers(kernel: string, ins: BufferInfo[], outs: BufferInfo[], p: SaeKernelParams): void {
   const { rows, d, latents: L } = p;
   for (const [what, list] of [
     ['input', ins],
@@ -418,11 +414,11 @@ function checkBuffers(
       if (b.dtype === 'float64') throw new Error(`${kernel}: ${what} ${i} is ${b.dtype}; the WebGPU kernel is float32 only`);
     });
   }
-  checkSize(kernel, 'x', ins[0] as never, rows * d);
-  checkSize(kernel, 'W_enc', ins[1] as never, d * L);
-  checkSize(kernel, 'b_enc', ins[2] as never, L);
-  checkSize(kernel, 'W_dec', ins[3] as never, L * d);
-  checkSize(kernel, 'b_dec', ins[4] as never, d);
+  checkSize(kernel, 'x', ins[0], rows * d);
+  checkSize(kernel, 'W_enc', ins[1], d * L);
+  checkSize(kernel, 'b_enc', ins[2], L);
+  checkSize(kernel, 'W_dec', ins[3], L * d);
+  checkSize(kernel, 'b_dec', ins[4], d);
 }
 
 export const sae: WgslKernel<'sae'> = (ins, outs, p, device): KernelPlan => {
