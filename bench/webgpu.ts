@@ -1,6 +1,7 @@
 // WebGPU backend vs CPU backend, in the same run (tinybench medians): copy bandwidth (a plain WGSL
 // vec4 copy, the GPU baseline), matmul, the fused selective scan forward and backward, conv1d and
-// RMSNorm. GPU time of one call = time from the first submit to onSubmittedWorkDone over `reps`
+// RMSNorm, a TopK SAE training step (fused kernel vs composed ops) and the hidden-attention map
+// (influence kernel vs the autograd Jacobian and the plain loop; bench/lib/fused.ts). GPU time of one call = time from the first submit to onSubmittedWorkDone over `reps`
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
 // Full shapes on a hardware adapter: copy 1 GiB, matmul 256-4096, scan forward and backward at
 // batch 8, length 2048, E 1536, N 16; small ones on a software adapter or with --small. At the end,
@@ -8,6 +9,7 @@
 // mamba-130m forward at 1 x 128 (bench/lib/model-work.ts; small shapes likewise).
 //   npx tsx bench/webgpu.ts [--quick] [--small] [--write]   (--write replaces the "## WebGPU vs CPU"
 //   section of bench/RESULTS.md; not with --small)
+import { influenceMs, saeStepMs, type SaeShape, type ScanShape } from './lib/fused.ts';
 import { median } from './lib/median.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { m130Work, toyWork } from './lib/model-work.ts';
@@ -257,6 +259,85 @@ for (const be of [gpu, cpu]) {
   });
 }
 
+// ---- TopK SAE training step: the fused kernel vs the same maths composed of matmul, topk, scatter ----
+const SAE_TARGET: SaeShape = { rows: 4096, d: 768, latents: 16384, k: 32 };
+const SAE_SMALL: SaeShape = { rows: 256, d: 64, latents: 512, k: 8 };
+const SAE_MID: SaeShape = { rows: 1024, d: 128, latents: 2048, k: 16 };
+const saeShapes: [Backend, SaeShape[]][] = [
+  [gpu, software ? (quick ? [SAE_SMALL] : [SAE_SMALL, SAE_MID]) : [SAE_SMALL, SAE_TARGET]],
+  [cpu, [SAE_SMALL]],
+];
+for (const [be, shapes] of saeShapes) {
+  for (const s of shapes) {
+    const heavy = be === cpu || software || s === SAE_TARGET;
+    const iters = heavy ? (quick ? 2 : 3) : 10;
+    const fused = await saeStepMs(be, s, 'fused', iters);
+    const composed = await saeStepMs(be, s, 'composed', iters);
+    const encodeFlops = 2 * s.rows * s.d * s.latents;
+    const size = `${s.rows}x${s.d} L${s.latents} k${s.k}`;
+    report({
+      what: 'SAE step topk (fused)',
+      backend: be.name,
+      size,
+      ms: fused,
+      rate: `${(encodeFlops / (fused * 1e6)).toFixed(1)} GFLOP/s enc`,
+      note: `${(composed / fused).toFixed(2)}x the composed step`,
+    });
+    report({
+      what: 'SAE step topk (composed)',
+      backend: be.name,
+      size,
+      ms: composed,
+      rate: `${(encodeFlops / (composed * 1e6)).toFixed(1)} GFLOP/s enc`,
+      note: 'matmul + topk + scatter-add, dense decode',
+    });
+  }
+}
+
+// ---- hidden attention: the influence kernel vs the autograd Jacobian of the scan and the JS loop ----
+const INF_SMALL: ScanShape = { T: 32, E: 16, N: 16 };
+const INF_MODEL: ScanShape = { T: 64, E: 128, N: 16 };
+const INF_BIG: ScanShape = { T: 1024, E: 1536, N: 16 };
+for (const be of [gpu, cpu]) {
+  const heavy = be === cpu || software;
+  const iters = heavy ? (quick ? 2 : 3) : 10;
+  const shapes = heavy ? [INF_SMALL, INF_MODEL] : [INF_SMALL, INF_MODEL, INF_BIG];
+  for (const s of shapes) {
+    const size = `T${s.T} E${s.E} N${s.N}`;
+    const kernel = await influenceMs(be, s, 'kernel', iters);
+    report({
+      what: 'hidden attention (kernel)',
+      backend: be.name,
+      size,
+      ms: kernel,
+      rate: `${((s.T * s.T * s.E) / (kernel * 1e3)).toFixed(1)} M alpha/s`,
+      note: 'mean |alpha| map, read back',
+    });
+    if (s === INF_SMALL) {
+      const jac = await influenceMs(be, s, 'jacobian', heavy ? 1 : 3);
+      report({
+        what: 'hidden attention (jacobian)',
+        backend: be.name,
+        size,
+        ms: jac,
+        rate: '',
+        note: `autograd, T*E backward passes; ${(jac / kernel).toFixed(0)}x the kernel`,
+      });
+    }
+    if (s === INF_MODEL && be === cpu) {
+      const loop = await influenceMs(be, s, 'loop', iters);
+      report({
+        what: 'hidden attention (JS loop)',
+        backend: be.name,
+        size,
+        ms: loop,
+        rate: '',
+        note: `the previous step-8 path; ${(loop / kernel).toFixed(1)}x the kernel`,
+      });
+    }
+  }
+}
+
 // ---- the slowest kernels of a training step and of a 130m forward -----------------------------
 if (gpu.canProfile) {
   const profile = (what: string, p: Parameters<typeof formatProfile>[0]) =>
@@ -282,6 +363,13 @@ GPU time per call = submit to \`onSubmittedWorkDone\` over several back-to-back 
   forward 4 (4 bTE + 2 bTN + EN + 2E + bEN), backward 4 (7 bTE + 4 bTN + 2 EN + 4E); "% of copy" is
   against this run's WGSL copy. Target shape b8 T2048 E1536 N16 on a hardware GPU; b1 T256 E128 N16
   on the CPU and on a software adapter. Matmul on the CPU only up to 1024.
+- SAE step: one TopK training step (forward, per-row loss, backward to all four parameters) by the
+  fused kernel vs the same maths composed of matmul, topk and scatter-add (dense decode and dense
+  gradients, as a plain PyTorch TopK SAE); target 4096 rows x d 768, 16k latents, k 32 on a
+  hardware GPU only. "GFLOP/s enc" counts the encoder matmul alone (2 rows d L).
+- Hidden attention: the mean |alpha| map of one sequence read back to the host, by the influence
+  kernel, by the autograd Jacobian of the scan (T E backward passes), and (CPU) by the plain-JS
+  loop step 8 used before.
 - Date: ${new Date().toISOString().slice(0, 10)}
 
 ${table}

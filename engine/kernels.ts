@@ -21,6 +21,43 @@ export interface ScanParams {
   saveStates: boolean; // also write all states hs [batch, T, E, N]
 }
 
+/**
+ * Sizes and flags of the fused sparse autoencoder (see engine/ops/sae.ts for the maths). With
+ * xc = x - b_dec and pre = xc W_enc + b_enc (per row):
+ *   relu: z = max(pre, 0), recon = z W_dec + b_dec
+ *   topk: values, indices = the k largest pre-activations of the row (descending; ties to the
+ *         lower index; NaN largest, -0 as +0), act = max(values, 0),
+ *         recon = sum_j act_j W_dec[indices_j] + b_dec
+ *   loss[r] = ||recon - x||^2 + l1 * sum(latent activations of the row)
+ *   AuxK (topk, kAux > 0): auxValues, auxIndices = the kAux largest of (dead[l] != 0 ? pre : -inf),
+ *         ehat = sum_j max(auxValues_j, 0) W_dec[auxIndices_j] (no bias),
+ *         auxLoss[r] = ||ehat - (x - recon)||^2, the residual x - recon held constant (stop-gradient).
+ */
+export interface SaeKernelParams {
+  rows: number;
+  d: number;
+  latents: number;
+  kind: 'relu' | 'topk';
+  /** topk: latents kept per row (ignored by relu) */
+  k: number;
+  /** weight of the L1 term of the loss (0: none) */
+  l1: number;
+  /** topk: AuxK latents per row among the dead ones (0: no AuxK); relu: must be 0 */
+  kAux: number;
+}
+
+/** Sizes of the hidden-attention (influence) kernel; see engine/ops/influence.ts. */
+export interface InfluenceParams {
+  batch: number;
+  T: number;
+  E: number;
+  N: number;
+  /** the map over channels: mean |alpha| ('mean_abs') or sqrt(sum alpha^2) ('l2') */
+  norm: 'mean_abs' | 'l2';
+  /** also write alpha [batch, E, T, T] */
+  saveAlpha: boolean;
+}
+
 export interface KernelParams {
   /** out[i] = value. outputs: [out] */
   fill: { size: number; value: number };
@@ -87,6 +124,29 @@ export interface KernelParams {
    * outputs: [dx, ddelta (w.r.t. the delta input), dA, dB, dC, (dD), (dz), (dh0), (ddeltaBias)].
    */
   scan_bwd: ScanParams & { hasDhT: boolean; hasDhs: boolean };
+  /**
+   * Fused sparse autoencoder forward (SaeKernelParams). inputs: [x [rows,d], W_enc [d,L], b_enc [L],
+   * W_dec [L,d], b_dec [d], (dead [L] when kAux > 0)]. outputs, relu: [z [rows,L], recon [rows,d],
+   * loss [rows]]; topk: [values [rows,k], indices int32 [rows,k], recon, loss, (auxValues
+   * [rows,kAux], auxIndices int32 [rows,kAux], auxLoss [rows] when kAux > 0)].
+   */
+  sae: SaeKernelParams;
+  /**
+   * Its backward. inputs: [x, W_enc, b_enc, W_dec, b_dec, latents (relu: z; topk: values, indices),
+   * recon, (auxValues, auxIndices when kAux > 0), gloss [rows], (gAuxLoss [rows] when kAux > 0),
+   * (grecon [rows,d] when hasGRecon), (glatents when hasGLatents: gz [rows,L] or gvalues [rows,k])].
+   * outputs: [dx, dW_enc, db_enc, dW_dec, db_dec]. For topk only the active latents' rows of dW_dec
+   * and columns of dW_enc are nonzero (every element is still written).
+   */
+  sae_bwd: SaeKernelParams & { hasGRecon: boolean; hasGLatents: boolean };
+  /**
+   * Hidden attention of one selective scan: inputs [delta [batch,T,E] (the step, after any
+   * softplus), A [E,N], B [batch,T,N], C [batch,T,N]]; outputs [norm [batch,T,T], (alpha
+   * [batch,E,T,T] when saveAlpha)] with, for s <= t (0 for s > t),
+   *   alpha[b,e,t,s] = sum_n C[b,t,n] (prod_{r=s+1..t} exp(delta[b,r,e] A[e,n])) delta[b,s,e] B[b,s,n]
+   * and norm[b,t,s] = mean_e |alpha[b,e,t,s]| or sqrt(sum_e alpha[b,e,t,s]^2).
+   */
+  influence: InfluenceParams;
 }
 
 export type KernelName = keyof KernelParams;

@@ -7,8 +7,10 @@
 //    x = the mixer's input (the layer's normed residual), i.e. the layer's own temporal mixing.
 //  - Hidden attention (Ali et al. 2024, "The Hidden Attention of Mamba Models"): the scan is a
 //    causal linear operator per channel, y_t = sum_s alpha[t,s] u_s + D u_t with
-//    alpha[t,s] = C_t . (prod_{k in (s,t]} exp(delta_k A)) . delta_s B_s. Computed from the
-//    model's hook_delta / hook_B / hook_C / hook_conv_act.
+//    alpha[t,s] = C_t . (prod_{k in (s,t]} exp(delta_k A)) . delta_s B_s, i.e. the scan's own
+//    Jacobian d y_t / d u_s. Computed from the model's hook_delta / hook_B / hook_C by the engine's
+//    influence kernel (mi.scanInfluence: every (t, s) in one pass, on the model's backend, in
+//    float64 where the backend has it); hiddenAttentionFrom is the same sum as a plain loop.
 //  - Decay of influence with distance and the share of influence mass beyond a distance.
 import * as mi from '../engine/index.ts';
 import type { Rng, Tensor } from '../engine/index.ts';
@@ -211,37 +213,66 @@ export interface HiddenAttention {
   ssmOut: Float64Array;
 }
 
-/** The hidden attention of one layer for one sequence, from the model's hooks. */
+/** hook_delta, hook_B, hook_C of one layer's mixer and its A, as the influence kernel takes them (float64 where the backend has it). */
+function scanFactors(model: MambaLM, cache: Map<string, Tensor>, layer: number) {
+  const p = `blocks.${layer}.mixer.`;
+  const dtype = model.backend.supports('float64') ? 'float64' : 'float32';
+  const as = (t: Tensor) => (t.dtype === dtype ? t : mi.cast(t, dtype));
+  const A = mi.noGrad(() => model.layer(layer).A());
+  return { delta: as(cache.get(`${p}hook_delta`)!), A: as(A), B: as(cache.get(`${p}hook_B`)!), C: as(cache.get(`${p}hook_C`)!) };
+}
+
+const FACTOR_HOOKS = ['hook_delta', 'hook_B', 'hook_C'];
+
+function timeMap(data: ArrayLike<number>, T: number): TimeMap {
+  return Array.from({ length: T }, (_, t) => Array.from({ length: T }, (_, s) => data[t * T + s]));
+}
+
+/** The hidden attention of one layer for one sequence, from the model's hooks (the influence kernel). */
 export async function hiddenAttention(model: MambaLM, ids: readonly number[], layer: number): Promise<HiddenAttention> {
   const c = model.config,
     E = c.intermediate_size,
-    N = c.state_size,
     T = ids.length;
+  checkLayer(model, layer, 'hiddenAttention');
   const p = `blocks.${layer}.mixer.`;
-  const names = ['hook_delta', 'hook_B', 'hook_C', 'hook_conv_act', 'hook_ssm_out'].map((n) => p + n);
+  const names = [...FACTOR_HOOKS, 'hook_conv_act', 'hook_ssm_out'].map((n) => p + n);
   const got = await mi.tidyAsync(async () => {
     const { cache } = mi.noGrad(() => model.runWithCache([ids], names));
-    const A = mi.noGrad(() => model.layer(layer).A());
+    const { norm, alpha } = mi.noGrad(() => mi.scanInfluence({ ...scanFactors(model, cache, layer), returnAlpha: true }));
     const read = async (t: Tensor) => Float64Array.from(await t.data());
     return {
-      delta: await read(cache.get(names[0])!),
-      B: await read(cache.get(names[1])!),
-      C: await read(cache.get(names[2])!),
+      alpha: await read(alpha!),
+      meanAbs: await read(norm),
       u: await read(cache.get(names[3])!),
       ssmOut: await read(cache.get(names[4])!),
-      A: await read(A),
       D: await read(model.layer(layer).D),
     };
   });
-  const alpha = hiddenAttentionFrom(got.delta, got.A, got.B, got.C, T, E, N);
-  const meanAbs = Array.from({ length: T }, (_, t) =>
-    Array.from({ length: T }, (_, s) => {
-      let acc = 0;
-      for (let e = 0; e < E; e++) acc += Math.abs(alpha[(e * T + t) * T + s]);
-      return acc / E;
-    }),
-  );
-  return { T, E, alpha, meanAbs, u: got.u, D: got.D, ssmOut: got.ssmOut };
+  return { T, E, alpha: got.alpha, meanAbs: timeMap(got.meanAbs, T), u: got.u, D: got.D, ssmOut: got.ssmOut };
+}
+
+/**
+ * One layer's hidden-attention map alone, without the per-channel alpha (E times smaller): mean
+ * over channels of |alpha[e,t,s]| ('mean_abs', as HiddenAttention.meanAbs) or sqrt(sum_e alpha^2) ('l2').
+ */
+export async function hiddenAttentionMap(
+  model: MambaLM,
+  ids: readonly number[],
+  layer: number,
+  norm: 'mean_abs' | 'l2' = 'mean_abs',
+): Promise<TimeMap> {
+  checkLayer(model, layer, 'hiddenAttentionMap');
+  const names = FACTOR_HOOKS.map((n) => `blocks.${layer}.mixer.${n}`);
+  const data = await mi.tidyAsync(async () => {
+    const { cache } = mi.noGrad(() => model.runWithCache([ids], names));
+    return mi.noGrad(() => mi.scanInfluence({ ...scanFactors(model, cache, layer), norm }).norm).data();
+  });
+  return timeMap(data, ids.length);
+}
+
+function checkLayer(model: MambaLM, layer: number, who: string): void {
+  const L = model.config.num_hidden_layers;
+  if (!(Number.isInteger(layer) && layer >= 0 && layer < L)) throw new Error(`${who}: layer ${layer} is outside [0, ${L})`);
 }
 
 /** y [T, E] = sum_s alpha[e,t,s] u_s[e] + D[e] u_t[e]: the scan output rebuilt from alpha. */

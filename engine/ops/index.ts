@@ -12,6 +12,8 @@ export * from './rmsnorm.ts';
 export * from './conv1d.ts';
 export * from './topk.ts';
 export * from './scan.ts';
+export * from './sae.ts';
+export * from './influence.ts';
 export { eye } from './creation.ts';
 
 setGradOps({ add, onesLike });

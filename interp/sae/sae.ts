@@ -7,7 +7,11 @@
 //  - 'topk'  (Gao et al. 2024): keep the k largest pre-activations (then ReLU), loss = ||x - x̂||²
 //            + auxCoef * AuxK, where AuxK reconstructs the residual from the top auxK *dead* latents,
 //            giving dead latents a gradient. TopK needs no L1 and no resampling.
-// x̂ = z W_dec + b_dec. Parameter layout follows SAELens: W_enc [d, latents], b_enc [latents],
+// x̂ = z W_dec + b_dec. Training and reconstruction run the engine's fused op (mi.sparseAutoencoder:
+// encode, ReLU or TopK, decode and the per-row loss in one kernel, whose TopK backward touches only
+// the active latents) where it is the faster path (fusedByDefault); encodeNormalised /
+// decodeNormalised are the same maths composed of plain ops.
+// Parameter layout follows SAELens: W_enc [d, latents], b_enc [latents],
 // W_dec [latents, d] (row i = latent i's decoder direction, a "column" in Anthropic's notation),
 // b_dec [d]. Parameters live in normalised units: inputs are multiplied by inputScale, chosen so
 // that E[||x||²] = d over the training data; encode() applies it and decode() undoes it.
@@ -96,9 +100,18 @@ export class Sae {
     return dead / this.latents;
   }
 
-  /** Latent activations z [..., latents] of raw inputs x [..., d]. */
+  /**
+   * Latent activations z [..., latents] of raw inputs x [..., d]. TopK runs the fused op (its
+   * decode costs k rows of W_dec per row); ReLU the encoder alone (the fused op would also decode
+   * densely).
+   */
   encode(x: Tensor): Tensor {
-    return this.withRows(x, this.d, (rows) => this.encodeNormalised(mi.mul(rows, this.config.inputScale)).z);
+    return this.withRows(x, this.d, (rows) => {
+      const xn = mi.mul(rows, this.config.inputScale);
+      if (this.config.kind === 'relu') return this.encodeNormalised(xn).z;
+      const { values, indices } = this.fused(xn);
+      return scatterRows(mi.relu(values!), indices!, this.latents);
+    });
   }
 
   /** Reconstruction x̂ [..., d] in raw units from latents z [..., latents]. */
@@ -106,12 +119,27 @@ export class Sae {
     return this.withRows(z, this.latents, (rows) => mi.div(this.decodeNormalised(rows), this.config.inputScale));
   }
 
-  /** decode(encode(x)): the SAE's reconstruction of x [..., d]. */
+  /** decode(encode(x)): the SAE's reconstruction of x [..., d] (the fused op where fusedByDefault says so). */
   forward(x: Tensor): Tensor {
-    return this.withRows(x, this.d, (rows) => {
-      const { z } = this.encodeNormalised(mi.mul(rows, this.config.inputScale));
-      return mi.div(this.decodeNormalised(z), this.config.inputScale);
-    });
+    return this.withRows(x, this.d, (rows) =>
+      mi.div(this.reconstructNormalised(mi.mul(rows, this.config.inputScale)), this.config.inputScale),
+    );
+  }
+
+  /** The reconstruction of already-normalised rows xn [n, d], by the fused op or the composed ops (fusedByDefault). */
+  reconstructNormalised(xn: Tensor): Tensor {
+    if (fusedByDefault(this.config.kind, xn.backend)) return this.fused(xn).recon;
+    return this.decodeNormalised(this.encodeNormalised(xn).z);
+  }
+
+  /**
+   * The fused op (engine/ops/sae.ts) on already-normalised rows xn [n, d]: latents (relu: z;
+   * topk: values and indices), reconstruction, per-row loss ||x̂ - x||² + l1 * sum(z), and with
+   * dead + kAux (topk) the AuxK selection and its per-row loss.
+   */
+  fused(xn: Tensor, opts: { l1?: number; dead?: Tensor; kAux?: number } = {}): mi.SparseAutoencoderOutputs {
+    const { W_enc, b_enc, W_dec, b_dec } = this.params;
+    return mi.sparseAutoencoder({ x: xn, W_enc, b_enc, W_dec, b_dec, kind: this.config.kind, k: this.config.k, ...opts });
   }
 
   /** Flattens leading axes to rows [n, width], applies f, and restores them. */
@@ -126,7 +154,7 @@ export class Sae {
     });
   }
 
-  /** Pre-activations and latents of already-normalised rows xn [n, d]. */
+  /** Pre-activations and latents of already-normalised rows xn [n, d], composed of plain ops. */
   encodeNormalised(xn: Tensor): { pre: Tensor; z: Tensor } {
     const { W_enc, b_enc, b_dec } = this.params;
     const pre = mi.add(mi.matmul(mi.sub(xn, b_dec), W_enc), b_enc);
@@ -188,6 +216,17 @@ export class Sae {
   dispose(): void {
     for (const name of SAE_PARAM_NAMES) this.params[name].dispose();
   }
+}
+
+/**
+ * Whether the fused op runs an SAE's training and reconstruction on `backend` by default: TopK on
+ * every backend (its sparse backward beats the composed ops on the CPU too: 18 vs 37 ms a step at
+ * d 64, 256 latents, k 8, batch 256), ReLU on WebGPU. On the CPU backend ReLU stays composed: its
+ * dense matmuls run on the WebAssembly SIMD kernels there, while the fused CPU kernel is scalar
+ * TypeScript (70 vs 17 ms a step at that shape).
+ */
+export function fusedByDefault(kind: SaeKind, backend: mi.Backend): boolean {
+  return kind === 'topk' || backend.name !== 'cpu';
 }
 
 export interface SaeExportConfig {

@@ -3,7 +3,7 @@
 // remedy for dead latents: AuxK for 'topk', periodic resampling for 'relu'.
 import * as mi from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { Sae, SAE_PARAM_NAMES, scatterRows, type SaeKind, type SaeLogEntry, type SaeParams } from './sae.ts';
+import { fusedByDefault, Sae, SAE_PARAM_NAMES, scatterRows, type SaeKind, type SaeLogEntry, type SaeParams } from './sae.ts';
 
 export interface TrainSaeOptions {
   kind: SaeKind;
@@ -37,6 +37,11 @@ export interface TrainSaeOptions {
   onProgress?: (p: SaeProgress) => void;
   /** where the parameters live and the steps run (default: the current backend) */
   backend?: mi.Backend;
+  /**
+   * run each step as one fused op (mi.sparseAutoencoder) rather than composed ops; the same maths
+   * either way (default: fusedByDefault(kind, backend): TopK always, ReLU off the CPU)
+   */
+  fused?: boolean;
 }
 
 export interface SaeProgress extends SaeLogEntry {
@@ -93,6 +98,7 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
   const resampleUntil = opts.resampleUntil ?? Math.floor(0.6 * steps);
   const batches = new BatchSampler(n, batchSize, rng.fork('batches'));
   const resampleRng = rng.fork('resample');
+  const fused = opts.fused ?? fusedByDefault(kind, backend);
 
   const baseLr = opt.lr;
   const decayFrom = Math.floor(0.8 * steps);
@@ -106,7 +112,7 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
         kind === 'relu'
           ? { kind: 'l1', coef: l1 * Math.min(1, (step + 1) / warmupSteps) }
           : { kind: 'auxk', coef: auxCoef, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
-      const { grads, stats } = mi.tidy(() => lossAndGrads(sae, xb, penalty));
+      const { grads, stats } = mi.tidy(() => (fused ? fusedLossAndGrads : lossAndGrads)(sae, xb, penalty));
       opt.step(grads);
       normaliseRows(params.W_dec);
       const [loss, mse, pen, fired] = await Promise.all(stats.map((t) => t.data()));
@@ -147,6 +153,7 @@ type Penalty = { kind: 'l1'; coef: number } | { kind: 'auxk'; coef: number; dead
 /**
  * One batch: loss = ||x - x̂||² (mean over tokens) + penalty, its gradients (the W_dec one with
  * each row's radial part removed), and the stats read back: [loss, mse, penalty, fired per latent].
+ * Composed of plain ops; fusedLossAndGrads is the same by the fused op.
  */
 function lossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]; stats: Tensor[] } {
   const batch = xb.shape[0];
@@ -161,13 +168,49 @@ function lossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]
         ? mi.mul(auxKLoss(pre, recon, xb, penalty.dead, penalty.kAux, params.W_dec), penalty.coef)
         : mi.scalar(0, { backend: xb.backend });
   const loss = mi.add(mse, pen);
+  return gradsAndStats(sae, loss, [loss, mse, pen], () => mi.sum(mi.gt(z, 0), 0));
+}
+
+/**
+ * lossAndGrads by one fused op: it gives the per-row losses (with ReLU's L1 term) and TopK's AuxK
+ * selection and loss, and its TopK backward touches only the active latents (engine/ops/sae.ts).
+ */
+function fusedLossAndGrads(sae: Sae, xb: Tensor, penalty: Penalty): { grads: Tensor[]; stats: Tensor[] } {
+  const batch = xb.shape[0];
+  if (penalty.kind === 'l1') {
+    // per-row loss = ||x̂ - x||² + coef * sum(z)
+    const out = sae.fused(xb, { l1: penalty.coef });
+    const loss = mi.div(mi.sum(out.loss), batch);
+    const pen = mi.noGrad(() => mi.mul(mi.sum(out.z!), penalty.coef / batch));
+    const mse = mi.noGrad(() => mi.div(mi.sum(mi.square(mi.sub(out.recon, xb))), batch));
+    return gradsAndStats(sae, loss, [loss, mse, pen], () => mi.sum(mi.gt(out.z!, 0), 0));
+  }
+  const out = sae.fused(xb, penalty.kAux > 0 ? { dead: penalty.dead, kAux: penalty.kAux } : {});
+  const mse = mi.div(mi.sum(out.loss), batch);
+  let pen: Tensor;
+  if (penalty.kAux > 0) {
+    // AuxK's ||e - ê||² over the batch, normalised by the residual energy ||e||² (a constant)
+    const residualEnergy = mi.noGrad(() => mi.maximum(mi.sum(out.loss), 1e-12));
+    pen = mi.mul(mi.div(mi.sum(out.auxLoss!), residualEnergy), penalty.coef);
+  } else pen = mi.scalar(0, { backend: xb.backend });
+  const loss = mi.add(mse, pen);
+  const values = out.values!,
+    n = values.size;
+  const fired = () =>
+    mi.reshape(mi.scatterAdd(mi.reshape(mi.gt(values, 0), [n, 1]), mi.reshape(out.indices!, [n]), [sae.latents, 1]), [sae.latents]);
+  return gradsAndStats(sae, loss, [loss, mse, pen], fired);
+}
+
+/** The parameters' gradients of `loss` (W_dec's without its radial part) and the stats [...scalars, fired per latent]. */
+function gradsAndStats(sae: Sae, loss: Tensor, scalars: Tensor[], fired: () => Tensor): { grads: Tensor[]; stats: Tensor[] } {
+  const { params } = sae;
   const g = mi.backwardFrom(loss);
   return mi.noGrad(() => {
     const grads = SAE_PARAM_NAMES.map((name) => {
       const grad = g.get(params[name]) ?? mi.zerosLike(params[name]);
       return name === 'W_dec' ? removeRadial(grad, params.W_dec) : grad;
     });
-    return { grads, stats: [loss, mse, pen, mi.sum(mi.gt(z, 0), 0)] };
+    return { grads, stats: [...scalars, fired()] };
   });
 }
 
@@ -300,7 +343,7 @@ async function resampleDead(sae: Sae, xs: Float32Array, n: number, rng: mi.Rng, 
   const rows = rng.sample(n, Math.min(n, 1024));
   const residual = await mi.tidyAsync(async () => {
     const xb = mi.tensor(gatherRows(xs, rows, d), [rows.length, d], { backend: W_enc.backend });
-    const recon = mi.noGrad(() => sae.decodeNormalised(sae.encodeNormalised(xb).z));
+    const recon = mi.noGrad(() => sae.reconstructNormalised(xb));
     return mi.noGrad(() => mi.sub(xb, recon)).data();
   });
   const weights = new Float64Array(rows.length);

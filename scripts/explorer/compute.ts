@@ -110,9 +110,13 @@ export function batchAccuracy(batch: MI.tasks.TaskBatch, logits: Float32Array, V
 
 export type TemporalMode = 'hidden-attention' | 'influence';
 
-/** The hidden attention of one layer's mixer: mean |alpha[e,t,s]| over channels (from hook_delta, B, C). */
+/**
+ * The hidden attention of one layer's mixer: mean |alpha[e,t,s]| over channels (from hook_delta,
+ * B, C), every (t, s) in one pass of the engine's influence kernel on the page's backend, without
+ * the per-channel alpha (the map is all the panel shows).
+ */
 export async function hiddenAttentionMap(model: MI.MambaLM, ids: number[], layer: number): Promise<number[][]> {
-  return (await MI.temporal.hiddenAttention(model, ids, layer)).meanAbs;
+  return MI.temporal.hiddenAttentionMap(model, ids, layer);
 }
 
 /**

@@ -11,7 +11,18 @@ import { awayFrom, constant, distinct, given, indices, negative, normal, positiv
 
 export type GradCase = [name: string, f: (...xs: Tensor[]) => Tensor, inputs: Input[]];
 /** The op files of engine/ops that have differentiable ops (creation.ts composes others). */
-export type OpFile = 'elementwise' | 'shape' | 'indexing' | 'matmul' | 'reduce' | 'softmax' | 'rmsnorm' | 'conv1d' | 'topk' | 'scan';
+export type OpFile =
+  | 'elementwise'
+  | 'shape'
+  | 'indexing'
+  | 'matmul'
+  | 'reduce'
+  | 'softmax'
+  | 'rmsnorm'
+  | 'conv1d'
+  | 'topk'
+  | 'scan'
+  | 'sae';
 
 // selective-scan inputs: batch 2, T 4, E 3, N 2 (optional ones appended by the cases)
 const [SB, ST, SE, SN] = [2, 4, 3, 2];
@@ -40,6 +51,22 @@ const scanAllInputs: Input[] = [
   [SE],
 ];
 const flat = (t: Tensor) => mi.reshape(t, [-1]);
+
+// SAE inputs: 3 rows, d 4, 6 latents; b_enc spread out so that the top-k selection and the ReLU
+// kinks stay more than 2h away under every finite-difference step (fixed seeds: checked once)
+const saeInputs: Input[] = [
+  [3, 4],
+  normal([4, 6], 0.3),
+  given([6], [-1.1, 0.9, -0.3, 1.7, 0.35, -2.2]),
+  normal([6, 4], 0.5),
+  normal([4], 0.2),
+];
+type Five = [Tensor, Tensor, Tensor, Tensor, Tensor];
+const saeOf = (t: Tensor[], opts: { kind: 'relu' | 'topk'; k?: number; l1?: number; dead?: Tensor; kAux?: number }) => {
+  const [x, W_enc, b_enc, W_dec, b_dec] = t as Five;
+  return mi.sparseAutoencoder({ x, W_enc, b_enc, W_dec, b_dec, ...opts });
+};
+const deadMask = constant(given([6], [1, 0, 1, 1, 0, 1]));
 
 const cond = constant(given([2, 3], [1, 0, 0, 1, 1, 0]));
 const targets = given([2, 3], [0, 4, -100, 2, -100, 1], { dtype: 'int32' });
@@ -363,6 +390,29 @@ export const GRAD_CASES: { [F in OpFile]: GradCase[] } = {
       'selectiveScan T=1',
       (x, d, A, B, C, h0) => mi.selectiveScan({ x, delta: d, A, B, C, h0 }).y,
       [[1, 1, 2], positive([1, 1, 2]), negative([2, 3]), [1, 1, 3], [1, 1, 3], [1, 2, 3]],
+    ],
+  ],
+  sae: [
+    ['sparseAutoencoder relu, loss with L1', (...t) => saeOf(t, { kind: 'relu', l1: 0.3 }).loss, saeInputs],
+    [
+      'sparseAutoencoder relu, cotangents on z, recon, loss',
+      (...t) => {
+        const o = saeOf(t, { kind: 'relu' });
+        return mi.concat([flat(o.z!), flat(o.recon), o.loss], 0);
+      },
+      saeInputs,
+    ],
+    ['sparseAutoencoder topk, loss', (...t) => saeOf(t, { kind: 'topk', k: 2 }).loss, saeInputs],
+    ['sparseAutoencoder topk k = latents, recon', (...t) => saeOf(t, { kind: 'topk', k: 6, l1: 0.2 }).recon, saeInputs],
+    // the AuxK loss holds its residual x - recon constant, which finite differences cannot see:
+    // its gradient is checked against the composed ops in test/engine/sae.test.ts
+    [
+      'sparseAutoencoder topk with AuxK, cotangents on values, recon, loss',
+      (...t) => {
+        const o = saeOf(t.slice(0, 5), { kind: 'topk', k: 2, l1: 0.1, dead: t[5], kAux: 3 });
+        return mi.concat([flat(o.values!), flat(o.recon), o.loss], 0);
+      },
+      [...saeInputs, deadMask],
     ],
   ],
 };

@@ -34,7 +34,7 @@
 // Browser-safe: no node: imports, no test runner.
 import type { TypedArray } from '../../engine/dtype.ts';
 import { BINARY, UNARY, type BinaryOp, type UnaryOp } from '../../engine/elementwise.ts';
-import type { KernelName, KernelParams, ScanParams } from '../../engine/kernels.ts';
+import type { InfluenceParams, KernelName, KernelParams, SaeKernelParams, ScanParams } from '../../engine/kernels.ts';
 import { Rng } from '../../engine/random.ts';
 import { broadcastStrides } from '../../engine/shape.ts';
 import {
@@ -809,8 +809,132 @@ const scan: Cases<'scan' | 'scan_bwd'> = {
   ],
 };
 
+// ---- sae: the fused sparse autoencoder, forward (relu, topk with and without AuxK) and backward ----
+/** [rows, d, latents, k, kAux]: sizes 1, 7, 33, 1025; 130 rows give 3 column-sum blocks and 2 sort blocks */
+const SAE_SHAPES: [number, number, number, number, number][] = [
+  [1, 1, 1, 1, 0],
+  [7, 33, 7, 3, 2],
+  [33, 7, 33, 5, 4],
+  [3, 5, 1025, 33, 7],
+  [2, 1025, 9, 4, 3],
+  [130, 8, 300, 8, 3],
+];
+const saeParams = ([rows, d, latents, k, kAux]: number[], kind: 'relu' | 'topk', l1: number): SaeKernelParams => ({
+  rows,
+  d,
+  latents,
+  kind,
+  k: kind === 'topk' ? k : 0,
+  l1,
+  kAux: kind === 'topk' ? kAux : 0,
+});
+const saeName = (p: SaeKernelParams) =>
+  `sae ${p.kind} ${p.rows}x${p.d}x${p.latents}${p.kind === 'topk' ? ` k=${p.k} kAux=${p.kAux}` : ''} l1=${p.l1}`;
+
+/**
+ * The forward inputs in kernel order. `exact`: small dyadic values (x integers, b_dec halves,
+ * W_enc eighths, b_enc sixteenths), so every pre-activation is exact in float32 whatever the order
+ * of its sum and every backend selects the same latents, ties included (there are many); with
+ * `nan`, latent 2's b_enc is NaN (it ranks first and activates nothing). Otherwise normal values.
+ */
+function saeInputs(g: Gen, p: SaeKernelParams, exact: boolean, nan = false): TypedArray[] {
+  const { rows, d, latents: L } = p;
+  const scaled = (a: Int32Array, s: number) => Float32Array.from(a, (v) => v / s);
+  const ins: TypedArray[] = exact
+    ? [scaled(g.randi(rows * d, -2, 3), 1), scaled(g.randi(d * L, -8, 9), 8), scaled(g.randi(L, -16, 17), 16)]
+    : [g.randn(rows * d), g.randn(d * L, (v) => v / Math.sqrt(d)), g.randn(L, (v) => 0.3 * v)];
+  ins.push(
+    g.randn(L * d, (v) => v / Math.sqrt(d)),
+    exact ? scaled(g.randi(d, -2, 3), 2) : g.randn(d, (v) => 0.2 * v),
+  );
+  if (nan && L > 3) ins[2][2] = NaN;
+  if (p.kAux > 0) ins.push(scaled(g.randi(L, 0, 2), 1)); // dead: about half
+  return ins;
+}
+
+function saeOuts(p: SaeKernelParams): OutSpec[] {
+  const { rows, d, latents: L, k, kAux } = p;
+  if (p.kind === 'relu') return [f32(rows * L), f32(rows * d), f32(rows)];
+  const outs = [f32(rows * k), i32(rows * k), f32(rows * d), f32(rows)];
+  if (kAux > 0) outs.push(f32(rows * kAux), i32(rows * kAux), f32(rows));
+  return outs;
+}
+
+const SAE_TOL = 1e-5;
+const sae: Cases<'sae' | 'sae_bwd'> = {
+  sae: SAE_SHAPES.flatMap((shape, i) =>
+    (['relu', 'topk'] as const).map((kind) => {
+      const p = saeParams(shape, kind, i % 2 ? 0.25 : 0);
+      return kc('sae', `${saeName(p)}${i === 2 ? ' NaN' : ''}`, (g) => ({
+        inputs: saeInputs(g, p, true, i === 2),
+        outs: saeOuts(p),
+        params: p,
+        // the selection and the ReLU of exact pre-activations are exact; sums over d to 1e-5
+        check:
+          kind === 'relu'
+            ? [EXACT, relToMax(SAE_TOL), relToMax(SAE_TOL)]
+            : [EXACT, EXACT, relToMax(SAE_TOL), relToMax(SAE_TOL), EXACT, EXACT, relToMax(SAE_TOL)],
+      }));
+    }),
+  ),
+  sae_bwd: SAE_SHAPES.flatMap((shape, i) =>
+    (['relu', 'topk'] as const).map((kind) => {
+      const fwd = saeParams(shape, kind, i % 2 ? 0 : 0.25);
+      const p = { ...fwd, hasGRecon: i % 3 !== 1, hasGLatents: i % 2 === 0 };
+      return kc('sae_bwd', `${saeName(fwd)} bwd grecon=${p.hasGRecon} glatents=${p.hasGLatents}`, async (g, ref) => {
+        const ins = saeInputs(g, p, false);
+        const [first, ...rest] = await ref('sae', ins, saeOuts(p), p);
+        const { rows, d, latents: L, k, kAux } = p;
+        const saved = kind === 'relu' ? [first, rest[0]] : [first, rest[0], rest[1]];
+        const aux = kAux > 0 ? [rest[3], rest[4]] : [];
+        const cot = [g.randn(rows)];
+        if (kAux > 0) cot.push(g.randn(rows));
+        if (p.hasGRecon) cot.push(g.randn(rows * d));
+        if (p.hasGLatents) cot.push(g.randn(rows * (kind === 'relu' ? L : k)));
+        return {
+          inputs: [...ins.slice(0, 5), ...saved, ...aux, ...cot],
+          outs: [f32(rows * d), f32(d * L), f32(L), f32(L * d), f32(d)],
+          params: p,
+          // dval is a dot product over d of float32 terms that may cancel (G against a row of W_dec)
+          check: relToMax(SAE_TOL * Math.max(1, Math.sqrt(d / 64))),
+        };
+      });
+    }),
+  ),
+};
+
+// ---- influence: the hidden attention of a scan, every (t, s) at once ------------------------------
+/** [batch, T, E, N]: 40 and 1025 steps span several blocks of 32 source positions; E 136 over 4 rows splits each group's channels in two */
+const INFLUENCE_SHAPES = [
+  [1, 1, 1, 1],
+  [2, 7, 33, 7],
+  [1, 33, 5, 16],
+  [3, 40, 9, 5],
+  [4, 100, 136, 2],
+  [1, 1025, 3, 4],
+];
+// A product of up to T float32 decays and a sum over N states: relative rounding grows with T.
+const INFLUENCE_TOL = 1e-4;
+// One case per shape (each N compiles its own WGSL module), alternating the norm and alpha, plus
+// both norms on one shape.
+const INFLUENCE_CASES: [number[], InfluenceParams['norm'], boolean][] = [
+  ...INFLUENCE_SHAPES.map((s, i): [number[], InfluenceParams['norm'], boolean] => [s, i % 2 ? 'l2' : 'mean_abs', i % 3 !== 1]),
+  [INFLUENCE_SHAPES[2], 'l2', false],
+];
+const influence: Cases<'influence'> = {
+  influence: INFLUENCE_CASES.map(([[batch, T, E, N], norm, saveAlpha]) => {
+    const p: InfluenceParams = { batch, T, E, N, norm, saveAlpha };
+    return kc('influence', `influence ${batch}x${T}x${E}x${N} ${norm} alpha=${saveAlpha}`, (g) => ({
+      inputs: [g.uniform(batch * T * E, 0.02, 0.4), g.uniform(E * N, -1.5, -0.1), g.randn(batch * T * N), g.randn(batch * T * N)],
+      outs: saveAlpha ? [f32(batch * T * T), f32(batch * E * T * T)] : [f32(batch * T * T)],
+      params: p,
+      check: relToMax(INFLUENCE_TOL),
+    }));
+  }),
+};
+
 /** The cases by op file (engine/ops/X.ts, engine/cpu/kernels/X.ts, engine/wgsl/kernels/X.ts). */
-export const KERNEL_CASES_BY_FILE = { elementwise, shape, indexing, matmul, reduce, softmax, rmsnorm, conv1d, topk, scan };
+export const KERNEL_CASES_BY_FILE = { elementwise, shape, indexing, matmul, reduce, softmax, rmsnorm, conv1d, topk, scan, sae, influence };
 
 /** Every kernel's cases: a kernel of engine/kernels.ts missing here is a type error. */
 export const KERNEL_CASES: { [K in KernelName]: KernelCase<K>[] } = {
@@ -824,6 +948,8 @@ export const KERNEL_CASES: { [K in KernelName]: KernelCase<K>[] } = {
   ...conv1d,
   ...topk,
   ...scan,
+  ...sae,
+  ...influence,
 };
 
 export const KERNEL_NAMES = Object.keys(KERNEL_CASES) as KernelName[];

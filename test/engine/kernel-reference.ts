@@ -7,7 +7,7 @@
 import type { Buffer } from '../../engine/backend.ts';
 import type { DType, TypedArray } from '../../engine/dtype.ts';
 import type { BinaryOp, UnaryOp } from '../../engine/elementwise.ts';
-import type { KernelName, KernelParams, ScanParams } from '../../engine/kernels.ts';
+import type { KernelName, KernelParams, SaeKernelParams, ScanParams } from '../../engine/kernels.ts';
 import type { KernelBackend } from '../helpers/kernel-run.ts';
 
 type Arr = Float64Array | Int32Array;
@@ -353,7 +353,171 @@ export const REFERENCE_KERNELS: { [K in KernelName]: RefKernel<K> } = {
         if (dh0) for (let n = 0; n < N; n++) dh0[(b * E + e) * N + n] = dh[n];
       }
   },
+  sae: (ins, outs, p) => {
+    const { rows, d, latents: L, k, kAux, l1 } = p;
+    const dead = ins[5];
+    for (let r = 0; r < rows; r++) {
+      const { xr, pre, z, top, recon, decode } = saeRow(ins, p, r);
+      const sq = recon.reduce((s, v, j) => s + (v - xr[j]) ** 2, 0);
+      const loss = sq + l1 * z.reduce((s, v) => s + v, 0);
+      if (p.kind === 'relu') {
+        const [zo, ro, lo] = outs;
+        z.forEach((v, l) => (zo[r * L + l] = v));
+        recon.forEach((v, j) => (ro[r * d + j] = v));
+        lo[r] = loss;
+        continue;
+      }
+      const [vo, io, ro, lo, avo, aio, alo] = outs;
+      top.forEach((l, j) => {
+        vo[r * k + j] = pre[l];
+        io[r * k + j] = l;
+      });
+      recon.forEach((v, j) => (ro[r * d + j] = v));
+      lo[r] = loss;
+      if (kAux > 0) {
+        const masked = pre.map((v, l) => (dead[l] !== 0 ? v : -Infinity));
+        const aux = topIndices(masked, kAux);
+        const za = new Array<number>(L).fill(0);
+        aux.forEach((l, j) => {
+          avo[r * kAux + j] = masked[l];
+          aio[r * kAux + j] = l;
+          za[l] += masked[l] > 0 ? masked[l] : 0;
+        });
+        const ehat = decode(za, false);
+        alo[r] = ehat.reduce((s, v, j) => s + (v - (xr[j] - recon[j])) ** 2, 0);
+      }
+    }
+  },
+  // Dense reverse mode through the formulas, row by row: dpre = mask (dz + l1 gloss + glatents),
+  // with the AuxK term's cotangent added on its own latents (the residual held constant).
+  sae_bwd: (ins, outs, p) => {
+    const { rows, d, latents: L, kind, k, kAux, l1 } = p;
+    const [x, We, , Wd, bd] = ins;
+    let c = 5;
+    const z = kind === 'relu' ? ins[c++] : null;
+    const values = kind === 'topk' ? ins[c++] : null;
+    const indices = kind === 'topk' ? ins[c++] : null;
+    const recon = ins[c++];
+    const auxValues = kAux > 0 ? ins[c++] : null;
+    const auxIndices = kAux > 0 ? ins[c++] : null;
+    const gloss = ins[c++];
+    const gaux = kAux > 0 ? ins[c++] : null;
+    const grecon = p.hasGRecon ? ins[c++] : null;
+    const glat = p.hasGLatents ? ins[c++] : null;
+    const [dx, dWe, dbe, dWd, dbd] = outs;
+    for (const a of [dWe, dbe, dWd, dbd]) a.fill(0);
+    for (let r = 0; r < rows; r++) {
+      // dense activations, masks and latent cotangents of this row
+      const act = new Array<number>(L).fill(0);
+      const extra = new Array<number>(L).fill(0);
+      if (z) {
+        for (let l = 0; l < L; l++) {
+          act[l] = z[r * L + l];
+          extra[l] = glat ? glat[r * L + l] : 0;
+        }
+      } else {
+        for (let j = 0; j < k; j++) {
+          const l = indices![r * k + j];
+          act[l] = values![r * k + j] > 0 ? values![r * k + j] : 0;
+          extra[l] = glat ? glat[r * k + j] : 0;
+        }
+      }
+      const G = Array.from({ length: d }, (_, j) => 2 * gloss[r] * (recon[r * d + j] - x[r * d + j]) + (grecon ? grecon[r * d + j] : 0));
+      const dpre = new Array<number>(L).fill(0);
+      for (let l = 0; l < L; l++) {
+        if (!(act[l] > 0)) continue;
+        let dz = l1 * gloss[r] + extra[l];
+        for (let j = 0; j < d; j++) dz += G[j] * Wd[l * d + j];
+        dpre[l] = dz;
+        for (let j = 0; j < d; j++) dWd[l * d + j] += act[l] * G[j];
+      }
+      if (kAux > 0) {
+        const actA = new Array<number>(L).fill(0);
+        for (let j = 0; j < kAux; j++) {
+          const v = auxValues![r * kAux + j];
+          actA[auxIndices![r * kAux + j]] += v > 0 ? v : 0;
+        }
+        const Ga = Array.from({ length: d }, (_, j) => {
+          let ehat = 0;
+          for (let l = 0; l < L; l++) ehat += actA[l] * Wd[l * d + j];
+          return 2 * gaux![r] * (ehat - (x[r * d + j] - recon[r * d + j]));
+        });
+        for (let l = 0; l < L; l++) {
+          if (!(actA[l] > 0)) continue;
+          for (let j = 0; j < d; j++) {
+            dpre[l] += Ga[j] * Wd[l * d + j];
+            dWd[l * d + j] += actA[l] * Ga[j];
+          }
+        }
+      }
+      for (let j = 0; j < d; j++) {
+        let dxc = 0;
+        for (let l = 0; l < L; l++) {
+          dxc += dpre[l] * We[j * L + l];
+          dWe[j * L + l] += dpre[l] * (x[r * d + j] - bd[j]);
+        }
+        dx[r * d + j] = -2 * gloss[r] * (recon[r * d + j] - x[r * d + j]) + dxc;
+        dbd[j] += G[j] - dxc;
+      }
+      for (let l = 0; l < L; l++) dbe[l] += dpre[l];
+    }
+  },
+  // alpha by the textbook form: the product of decays as the exponential of the sum of delta over (s, t]
+  influence: ([delta, A, B, C], [norm, alpha], p) => {
+    const { batch, T, E, N } = p;
+    const acc = new Float64Array(batch * T * T);
+    for (let b = 0; b < batch; b++)
+      for (let e = 0; e < E; e++)
+        for (let s = 0; s < T; s++) {
+          let sum = 0; // delta over (s, t]
+          for (let t = 0; t < T; t++) {
+            let a = 0;
+            if (t >= s) {
+              if (t > s) sum += delta[(b * T + t) * E + e];
+              for (let n = 0; n < N; n++)
+                a += C[(b * T + t) * N + n] * Math.exp(A[e * N + n] * sum) * delta[(b * T + s) * E + e] * B[(b * T + s) * N + n];
+            }
+            if (p.saveAlpha) alpha[((b * E + e) * T + t) * T + s] = a;
+            acc[(b * T + t) * T + s] += p.norm === 'mean_abs' ? Math.abs(a) : a * a;
+          }
+        }
+    acc.forEach((v, i) => (norm[i] = p.norm === 'mean_abs' ? v / E : Math.sqrt(v)));
+  },
 };
+
+/** The rank order of the top-k selections: NaN first (by index), then larger values, then lower indices. */
+function ranksBefore(a: number, ia: number, b: number, ib: number): boolean {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? ia < ib : Number.isNaN(a);
+  return a !== b ? a > b : ia < ib;
+}
+
+/** The `k` first indices of v in rank order (a full sort). */
+function topIndices(v: number[], k: number): number[] {
+  return v
+    .map((_, i) => i)
+    .sort((i, j) => (ranksBefore(v[i], i, v[j], j) ? -1 : 1))
+    .slice(0, k);
+}
+
+/** One SAE row by the formulas of the contract: pre, the latent activations (dense), recon. */
+function saeRow(ins: Arr[], p: SaeKernelParams, r: number) {
+  const [x, We, be, Wd, bd] = ins;
+  const { d, latents: L } = p;
+  const xr = Array.from({ length: d }, (_, j) => x[r * d + j]);
+  const pre = Array.from({ length: L }, (_, l) => {
+    let s = be[l];
+    for (let j = 0; j < d; j++) s += (xr[j] - bd[j]) * We[j * L + l];
+    return s;
+  });
+  const relu = (v: number) => (v > 0 ? v : 0);
+  const z = new Array<number>(L).fill(0);
+  const top = p.kind === 'topk' ? topIndices(pre, p.k) : [];
+  if (p.kind === 'relu') pre.forEach((v, l) => (z[l] = relu(v)));
+  else for (const l of top) z[l] = relu(pre[l]);
+  const decode = (zz: number[], bias: boolean) =>
+    Array.from({ length: d }, (_, j) => zz.reduce((s, a, l) => s + a * Wd[l * d + j], bias ? bd[j] : 0));
+  return { xr, pre, z, top, recon: decode(z, true), decode };
+}
 
 interface RefBuffer extends Buffer {
   data: Arr;

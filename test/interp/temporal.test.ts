@@ -1,5 +1,6 @@
 // interp/temporal: influence maps against the fixtures' golden Jacobian norms and finite
-// differences, hidden attention against the scan output.
+// differences; hidden attention (the influence kernel) against the scan output, the autograd
+// Jacobian of the layer's scan, the plain-loop sum, and on WebGPU against the CPU.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
@@ -13,11 +14,13 @@ import {
   decayCurve,
   hiddenAttention,
   hiddenAttentionFrom,
+  hiddenAttentionMap,
   longRangeFraction,
   residualInfluence,
   stateInfluence,
 } from '../../interp/temporal.ts';
 import { goldenIds, goldenPath, modelDir } from '../helpers/hf-fixture.ts';
+import { getWebGpu } from '../helpers/webgpu.ts';
 
 async function goldenJacobian(name: 'tiny' | 'small'): Promise<number[][]> {
   const f = await openSafetensors(goldenPath(name));
@@ -129,6 +132,80 @@ test('hidden attention reproduces the scan output exactly (float64, every layer)
     }
   } finally {
     model.dispose();
+  }
+});
+
+test('hidden attention is the autograd Jacobian of the layer scan and the plain-loop sum (tiny fixture, float64, both layers)', async () => {
+  const model = await loadPretrained(modelDir('tiny'), { backend: cpuBackend(), dtype: 'float64' });
+  try {
+    const ids = (await goldenIds('tiny'))[0];
+    const T = ids.length,
+      E = model.config.intermediate_size,
+      N = model.config.state_size;
+    for (let layer = 0; layer < model.config.num_hidden_layers; layer++) {
+      const h = await hiddenAttention(model, ids, layer);
+      const p = `blocks.${layer}.mixer.`;
+      const names = ['hook_delta', 'hook_B', 'hook_C', 'hook_conv_act'].map((n) => p + n);
+      const { J, loop } = mi.tidy(() => {
+        const { cache } = mi.noGrad(() => model.runWithCache([ids], names));
+        const [delta, B, C, u] = names.map((n) => cache.get(n)!);
+        const A = mi.noGrad(() => model.layer(layer).A());
+        // d y_t[e] / d u_s[e'] of the scan alone (no D, no gate): [T, E, T, E]
+        const jac = mi.jacobian((x: mi.Tensor) => mi.selectiveScan({ x, delta, A, B, C }).y, u).dataSync();
+        const plain = hiddenAttentionFrom(delta.dataSync(), A.dataSync(), B.dataSync(), C.dataSync(), T, E, N);
+        return { J: Float64Array.from(jac), loop: plain };
+      });
+      let scale = 0;
+      for (const v of h.alpha) scale = Math.max(scale, Math.abs(v));
+      for (let t = 0; t < T; t++)
+        for (let e = 0; e < E; e++)
+          for (let s = 0; s < T; s++) {
+            const a = h.alpha[(e * T + t) * T + s];
+            const j = J[((t * E + e) * T + s) * E + e];
+            assert.ok(Math.abs(a - j) <= 1e-12 * scale, `layer ${layer} alpha[${e},${t},${s}] ${a} vs jacobian ${j}`);
+            assert.ok(Math.abs(a - loop[(e * T + t) * T + s]) <= 1e-12 * scale, `layer ${layer} alpha vs plain loop`);
+          }
+      // across channels the scan's Jacobian is zero
+      let across = 0;
+      for (let t = 0; t < T; t++) for (let s = 0; s < T; s++) across = Math.max(across, Math.abs(J[((t * E + 0) * T + s) * E + 1]));
+      assert.is(across, 0);
+      // the map alone, without alpha: the same mean |alpha|
+      const map = await hiddenAttentionMap(model, ids, layer);
+      map.forEach((row, t) => row.forEach((v, s) => assert.ok(Math.abs(v - h.meanAbs[t][s]) <= 1e-14 * scale)));
+      const l2 = await hiddenAttentionMap(model, ids, layer, 'l2');
+      let sq = 0;
+      for (let e = 0; e < E; e++) sq += h.alpha[(e * T + T - 1) * T + 2] ** 2;
+      assert.ok(Math.abs(l2[T - 1][2] - Math.sqrt(sq)) <= 1e-12 * scale);
+    }
+    const err = await hiddenAttentionMap(model, ids, 5).then(
+      () => null,
+      (e: Error) => e.message,
+    );
+    assert.match(err ?? '', 'layer 5 is outside [0, 2)');
+  } finally {
+    model.dispose();
+  }
+});
+
+test('WebGPU: hidden attention of the tiny fixture matches the CPU (float32, within 1e-5 of its largest entry)', async () => {
+  const gpu = await getWebGpu();
+  if (!gpu) return;
+  const ids = (await goldenIds('tiny'))[0];
+  const [onGpu, onCpu] = [
+    await loadPretrained(modelDir('tiny'), { backend: gpu }),
+    await loadPretrained(modelDir('tiny'), { backend: cpuBackend() }),
+  ];
+  try {
+    for (let layer = 0; layer < onCpu.config.num_hidden_layers; layer++) {
+      const [g, c] = [await hiddenAttention(onGpu, ids, layer), await hiddenAttention(onCpu, ids, layer)];
+      let scale = 0;
+      for (const v of c.alpha) scale = Math.max(scale, Math.abs(v));
+      c.alpha.forEach((v, i) => assert.ok(Math.abs(v - g.alpha[i]) <= 1e-5 * scale, `layer ${layer} alpha[${i}] ${g.alpha[i]} vs ${v}`));
+      c.meanAbs.forEach((row, t) => row.forEach((v, s) => assert.ok(Math.abs(v - g.meanAbs[t][s]) <= 1e-5 * scale)));
+    }
+  } finally {
+    onGpu.dispose();
+    onCpu.dispose();
   }
 });
 

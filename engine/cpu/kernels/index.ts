@@ -24,9 +24,11 @@ import {
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { binary, cast, fill, unary, where } from './elementwise.ts';
 import { gather, onehot, scatter_add } from './indexing.ts';
+import { influence } from './influence.ts';
 import { matmul, matmulPart } from './matmul.ts';
 import { argmax, reduce } from './reduce.ts';
 import { rmsnorm, rmsnorm_bwd } from './rmsnorm.ts';
+import { sae, sae_bwd } from './sae.ts';
 import { scan, scan_bwd, scanBatches, scanBwdBatches } from './scan.ts';
 import { copy } from './shape.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from './softmax.ts';
@@ -68,4 +70,7 @@ export const CPU_KERNELS: { [K in KernelName]: CpuKernel<K> } = {
   topk: { run: topk },
   scan: { run: scan, part: scanBatches, wasm: wasmScan },
   scan_bwd: { run: scan_bwd, part: scanBwdBatches, wasm: wasmScanBwd },
+  sae: { run: sae },
+  sae_bwd: { run: sae_bwd },
+  influence: { run: influence },
 };

@@ -5,10 +5,12 @@ import type { WgslKernel } from '../kernel.ts';
 import { binary, cast, fill, unary, where } from './elementwise.ts';
 import { copy } from './shape.ts';
 import { gather, onehot, scatter_add } from './indexing.ts';
+import { influence } from './influence.ts';
 import { matmul } from './matmul.ts';
 import { argmax, reduce } from './reduce.ts';
 import { conv1d, conv1d_bwd } from './conv1d.ts';
 import { rmsnorm, rmsnorm_bwd } from './rmsnorm.ts';
+import { sae, sae_bwd } from './sae.ts';
 import { scan, scan_bwd } from './scan.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from './softmax.ts';
 import { topk } from './topk.ts';
@@ -37,4 +39,7 @@ export const WGSL_KERNELS: { [K in KernelName]?: WgslKernel<K> } = {
   topk,
   scan,
   scan_bwd,
+  sae,
+  sae_bwd,
+  influence,
 };

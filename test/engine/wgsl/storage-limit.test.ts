@@ -3,7 +3,7 @@
 // - statically: the plans of every case of test/engine/kernel-cases.ts, and of scan/scan_bwd in
 //   every flag combination, bind at most 8 buffers, and bind only buffers the kernel was given;
 // - on a device: a second WebGPU device, created with maxStorageBuffersPerShaderStage 8, runs the
-//   fused kernels' parity cases (softmax ... scan_bwd), and the backend's own check rejects a pass
+//   fused kernels' parity cases (softmax ... scan_bwd, sae, sae_bwd, influence), and the backend's own check rejects a pass
 //   that binds more, naming the kernel and the pass, before anything is recorded.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -154,6 +154,9 @@ const FUSED: KernelName[] = [
   'topk',
   'scan',
   'scan_bwd',
+  'sae',
+  'sae_bwd',
+  'influence',
 ];
 
 Limit('acquireDevice({limits}) gives a device with maxStorageBuffersPerShaderStage 8, and refuses more than the adapter has', async () => {
@@ -168,7 +171,7 @@ Limit('acquireDevice({limits}) gives a device with maxStorageBuffersPerShaderSta
   }
 });
 
-Limit("the fused kernels' parity cases (softmax ... scan_bwd, scan with every flag) pass on that device", async () => {
+Limit("the fused kernels' parity cases (softmax ... scan_bwd with every flag, sae, sae_bwd, influence) pass on that device", async () => {
   if (!limited) return;
   let made = 0;
   const results = await runKernelCases(

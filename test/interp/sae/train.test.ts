@@ -43,6 +43,19 @@ for (const kind of ['topk', 'relu'] as const) {
   });
 }
 
+test(`relu SAE trained by the fused op (fused: true, on the CPU) recovers the planted features as well (mean best cosine >= ${COSINE_BOUND}, FVU < ${FVU_BOUND})`, async () => {
+  const sae = await trainSae(data.xs, { ...base, kind: 'relu', l1: 1, fused: true });
+  const match = await matchDirections(sae, data.features);
+  const meanCos = match.reduce((s, m) => s + m.cosine, 0) / F;
+  const m = await saeMetrics(sae, data.xs);
+  console.log(`  relu (fused): mean best cosine ${meanCos.toFixed(4)}, FVU ${m.fvu.toFixed(4)}, L0 ${m.l0.toFixed(2)}`);
+  assert.ok(meanCos >= COSINE_BOUND, `mean best cosine ${meanCos}`);
+  assert.ok(m.fvu < FVU_BOUND, `FVU ${m.fvu}`);
+  assert.ok(m.l0 < 12, `L0 ${m.l0}`);
+  assert.ok(new Set(match.map((x) => x.latent)).size >= F - 2);
+  sae.dispose();
+});
+
 test('same seed gives bit-identical parameters and losses; another seed differs', async () => {
   const small = planted('determinism', 8, 12, 512);
   const opts: TrainSaeOptions = { kind: 'topk', d: 8, latents: 16, k: 2, steps: 60, batchSize: 32, lr: 0.01, seed: 7 };
@@ -62,6 +75,45 @@ test('same seed gives bit-identical parameters and losses; another seed differs'
   assert.equal(Array.from(await fromTensor.params.W_dec.data()), wa);
   for (const s of [a, b, c, fromTensor]) s.dispose();
   assert.is(mi.liveTensorCount(), live + 1, 'training frees everything but the parameters (the input tensor remains)');
+});
+
+test('the fused op and the composed ops train the same SAE (both kinds, with AuxK / resampling; CPU)', async () => {
+  const small = planted('fused', 8, 12, 256);
+  for (const kind of ['topk', 'relu'] as const) {
+    const opts: TrainSaeOptions = {
+      kind,
+      d: 8,
+      latents: 16,
+      k: 2,
+      l1: 10,
+      steps: 30,
+      batchSize: 32,
+      lr: 0.02,
+      seed: 1,
+      deadWindow: 64,
+      resampleEvery: 5,
+      resampleUntil: 30,
+      backend: mi.cpuBackend(),
+    };
+    const [fused, composed] = [await trainSae(small.xs, { ...opts, fused: true }), await trainSae(small.xs, { ...opts, fused: false })];
+    if (kind === 'topk')
+      assert.ok(
+        fused.history.some((e) => e.deadFraction > 0),
+        'the run had dead latents (so AuxK is compared too)',
+      );
+    composed.history.forEach((e, i) => {
+      const f = fused.history[i];
+      for (const key of ['loss', 'mse', 'penalty', 'l0'] as const)
+        assert.ok(
+          Math.abs(e[key] - f[key]) < 1e-4 * (1 + Math.abs(e[key])),
+          `${kind} step ${i} ${key}: fused ${f[key]}, composed ${e[key]}`,
+        );
+    });
+    const [wf, wc] = [await fused.params.W_dec.data(), await composed.params.W_dec.data()];
+    wc.forEach((v, i) => assert.ok(Math.abs(v - wf[i]) < 1e-4, `${kind} W_dec[${i}] ${wf[i]} vs ${v}`));
+    fused.dispose();
+    composed.dispose();
+  }
 });
 
 test('WebGPU: training (with AuxK / resampling) matches the CPU run', async () => {
