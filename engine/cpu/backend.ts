@@ -231,7 +231,8 @@ export class CpuBackend implements Backend {
     const range = w.split?.range(p);
     if (range) {
       const threads = threadsFor(this.heap);
-      if (threads > 1 && runWasmSplit(kernel, w.split!, ins, outs, p, splitRange(range.n, threads, range.align))) return;
+      if (threads > 1 && runWasmSplit(kernel, w.split!, ins, outs, p, splitRange(range.n, threads * (range.parts ?? 1), range.align)))
+        return;
     }
     w.run(this.heap, ins, outs, p);
   }

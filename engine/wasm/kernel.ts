@@ -66,12 +66,17 @@ export interface WasmKernel<K extends KernelName> {
 
 /**
  * A split over ranges [r0, r1) of one axis of the work (rows of a matmul, batch rows or channels
- * of a scan, runs of elements). Only the calling thread allocates from the heap, so it allocates
- * the scratch of every part before the parts start and frees it after.
+ * of a scan, runs of elements), which the threads claim in turn (one thread may run several, one
+ * after the other, with the same scratch). Only the calling thread allocates from the heap, so it
+ * allocates every thread's scratch before the parts start and frees it after.
  */
 export interface WasmSplit<K extends KernelName> {
-  /** The axis to split and the alignment of range starts, or null when the call is too small to split. */
-  range(p: KernelParams[K]): { n: number; align: number } | null;
+  /**
+   * The axis to split, the alignment of range starts, and the parts per thread to cut it into
+   * (default 1; the threads claim parts in turn, so more parts even out a thread that starts late),
+   * or null when the call is too small to split.
+   */
+  range(p: KernelParams[K]): { n: number; align: number; parts?: number } | null;
   /** Bytes of private scratch a part needs (default none). */
   partScratch?(p: KernelParams[K], r0: number, r1: number): number;
   /** Bytes of scratch shared by all parts, e.g. per-unit partial sums (default none). */

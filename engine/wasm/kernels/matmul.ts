@@ -319,7 +319,9 @@ export const WASM_MATMUL: WasmKernel<'matmul'> = {
     range: (p) => {
       const macs = p.batch * p.M * p.N * p.K;
       if (macs < (p.M <= SMALL_M ? WASM_SPLIT_MIN_MACS_FEW_ROWS : WASM_SPLIT_MIN_MACS)) return null;
-      return splitsColumns(p) ? { n: p.N, align: NR } : { n: p.M, align: MR };
+      // parts per thread: 4 for a few rows (streaming the weights: nothing is packed twice), else
+      // 2 (each part packs its own panels of the other operand)
+      return splitsColumns(p) ? { n: p.N, align: NR, parts: p.M <= SMALL_M ? 4 : 2 } : { n: p.M, align: MR, parts: 2 };
     },
     partScratch: (p, r0, r1) => rectScratchBytes(p, partRect(p, r0, r1)),
     part: (heap, ins, outs, p, r0, r1, scratch) =>

@@ -12,9 +12,9 @@ import { promisify } from 'node:util';
 import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend } from '../../../engine/cpu/backend.ts';
-import { splitCounts, threadsReady } from '../../../engine/cpu/threads.ts';
+import { runWasmSplit, splitCounts, splitRange, threadsReady } from '../../../engine/cpu/threads.ts';
 import * as mi from '../../../engine/index.ts';
-import { packedBBytes } from '../../../engine/wasm/kernels/matmul.ts';
+import { packedBBytes, WASM_MATMUL } from '../../../engine/wasm/kernels/matmul.ts';
 import { processHeap, WasmHeap } from '../../../engine/wasm/memory.ts';
 
 test('determinism: the same computation twice gives identical bits, values and gradients', () => {
@@ -323,7 +323,7 @@ derived('a non-shared heap grown by the packing (views detached): the same bits'
   for (const t of [W, x]) t.dispose();
 });
 
-derived('split over the worker threads, the packed weight read by every part: the bits of one thread', async () => {
+derived('split over the worker threads (parts claimed in turn), the packed weight read by every part: the bits of one thread', async () => {
   for (let i = 0; i < 300 && threadsReady() < 2; i++) await new Promise((r) => setTimeout(r, 50));
   if (threadsReady() < 2) return; // MI_CPU_THREADS=1 (threads.test.ts checks that the workers start)
   const cpu = new CpuBackend({ wasm: true });
@@ -342,6 +342,19 @@ derived('split over the worker threads, the packed weight read by every part: th
   assert.ok((splitCounts['wasm matmul'] ?? 0) - before >= 5, 'every product split');
   assert.equal([cpu.derivedBlocks().blocks, one.derivedBlocks().blocks], [1, 1]);
   for (const t of [W, W1]) t.dispose();
+  // seven parts for two threads, claimed in turn: every output written, the bits of one thread
+  const heap = processHeap();
+  const p = { batch: 1, M: 301, N: 70, K: 230, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 };
+  const [a, b, out, want] = [p.M * p.K, p.N * p.K, p.M * p.N, p.M * p.N].map((n) => heap.allocF32(n));
+  for (const x of [a, b]) x.set(mi.randn([x.length], rng.fork(`ab${x.length}`)).dataSync());
+  out.fill(Number.NaN);
+  WASM_MATMUL.run(heap, [a, b], [want], p);
+  assert.ok(runWasmSplit('matmul', WASM_MATMUL.split!, [a, b], [out], p, splitRange(p.M, 7, 4)));
+  assert.equal(
+    [...new Uint32Array(out.buffer, out.byteOffset, out.length)],
+    [...new Uint32Array(want.buffer, want.byteOffset, want.length)],
+  );
+  for (const x of [a, b, out, want]) heap.free(x.byteOffset);
 });
 
 derived.run();
