@@ -11,6 +11,7 @@
 // again when the model's A_log tensors hold other buffers (an optimiser's assign, another model).
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import type { MambaLayer } from './layer.ts';
 import type { IdsLike, MambaLM } from './model.ts';
 
 export interface LayerState {
@@ -58,14 +59,13 @@ function disposeStates(layers: LayerState[]): void {
   }
 }
 
-/** Every layer's A, from the cache while the model's A_log buffers are those it was computed from. */
-function layerA(model: MambaLM, cache: RecurrentCache): Tensor[] {
-  const logs = Array.from({ length: model.config.num_hidden_layers }, (_, i) => model.layer(i).A_log);
+/** Every layer's A, from the cache while the layers' A_log buffers are those it was computed from. */
+function layerA(layers: MambaLayer[], cache: RecurrentCache): Tensor[] {
   const have = cache.A;
-  if (have && have.from.length === logs.length && logs.every((t, i) => t.buffer === have.from[i])) return have.A;
+  if (have && have.from.length === layers.length && layers.every((l, i) => l.A_log.buffer === have.from[i])) return have.A;
   for (const a of have?.A ?? []) a.dispose();
-  const A = mi.noGrad(() => mi.tidy(() => logs.map((_, i) => model.layer(i).A())));
-  cache.A = { from: logs.map((t) => t.buffer), A: A.map((a) => mi.keep(a)) };
+  const A = mi.noGrad(() => mi.tidy(() => layers.map((l) => l.A())));
+  cache.A = { from: layers.map((l) => l.A_log.buffer), A: A.map((a) => mi.keep(a)) };
   return cache.A.A;
 }
 
@@ -75,7 +75,8 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
   const idt = ids instanceof mi.Tensor ? ids : model.ids([...ids]);
   if (idt.size !== cache.batch) throw new Error(`step: ${idt.size} token ids for a cache of batch ${cache.batch}`);
   const batch = cache.batch;
-  const As = layerA(model, cache);
+  const views = Array.from({ length: c.num_hidden_layers }, (_, i) => model.layer(i));
+  const As = layerA(views, cache);
   // [batch, n] as a sequence of one position, [batch, 1, n] (a view)
   const seq = (t: Tensor) => mi.reshape(t, [batch, 1, t.shape[1]]);
   const { logits, layers } = mi.noGrad(() =>
@@ -83,7 +84,7 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
       let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [batch]));
       const layers: LayerState[] = [];
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const layer = model.layer(i);
+        const layer = views[i];
         const { E, K } = layer;
         const st = cache.layers[i];
         const normed = mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon);
