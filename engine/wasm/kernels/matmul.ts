@@ -48,10 +48,10 @@ export interface OutputRect {
   n1: number;
 }
 
-/** gemm, pack_b, pack_rows, small_t1..small_t8 (B [N, K]), small_n1..small_n8 (B [K, N]), packed_1..packed_4 */
+/** gemm, pack_b, pack_rows, small_t1..small_t8 (B [N, K]), small_n1..small_n8 (B [K, N]), packed_1..packed_8 */
 type Exports = WasmExports;
 
-/** The module's code: the blocked kernel, the few-rows kernels for M = 1..8, both B layouts, and on packed B for M = 1..4. */
+/** The module's code: the blocked kernel, the few-rows kernels for M = 1..8, on B of either layout and on the packed B. */
 export function buildMatmulModule(shared = true): ModuleBuilder {
   const m = new ModuleBuilder();
   // initial 0 and the wasm32 maximum: the one compiled module links with any heap's memory of its kind
@@ -280,11 +280,11 @@ export function wasmMatmulPart(
 }
 
 /**
- * Products of at least this many multiply-adds are split over the worker threads: by rows from
- * 2^22 (at ~48 GFLOP/s about 0.2 ms; measured on 2 busy cores, 64 x 256 x 64 = 2^20 took 45 us on
- * one thread and 77 us split, 256 x 256 x 64 = 2^22 169 and 135 us), by columns for a few rows from
- * 2^20 (reading the weights is the cost there, and two cores read faster: 1 x 1536 x 768 took 189
- * and 169 us, 1 x 3072 x 768 407 and 297 us).
+ * Products of at least this many multiply-adds are split over the worker threads: more than 8
+ * rows from 2^22 (by rows or columns: splitsColumns; at ~48 GFLOP/s about 0.2 ms; measured on 2
+ * busy cores, 64 x 256 x 64 = 2^20 took 45 us on one thread and 77 us split, 256 x 256 x 64 = 2^22
+ * 169 and 135 us), a few rows (by columns) from 2^20 (reading the weights is the cost there, and
+ * two cores read faster: 1 x 1536 x 768 took 189 and 169 us, 1 x 3072 x 768 407 and 297 us).
  */
 export const WASM_SPLIT_MIN_MACS = 1 << 22;
 export const WASM_SPLIT_MIN_MACS_FEW_ROWS = 1 << 20;
