@@ -12,7 +12,8 @@
 // the call (float32 work); a WebAssembly kernel with a `split` is split over the worker threads.
 // A WebAssembly kernel's `prepare` runs first, on this thread, and may use blocks derived from its
 // inputs (packed weights), kept across calls in the backend's DerivedCache (derived.ts): dropped
-// when their buffer is freed or written, built on a buffer's second use, within a byte budget.
+// when their buffer is freed or written (through any backend on the heap: the buffer tells the
+// caches), built on a buffer's second use, within a byte budget.
 import type { Backend, Buffer } from '../backend.ts';
 import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
@@ -42,6 +43,9 @@ export class CpuBuffer implements Buffer {
   private view: TypedArray | null = null;
   private generation = -1;
   private freed = false;
+  // the caches that hold (or were asked for) blocks derived from this buffer, whichever backend on
+  // the heap asked: a write or a free through any backend drops them all
+  private derivedIn: Set<DerivedCache> | null = null;
 
   constructor(
     readonly heap: WasmHeap,
@@ -61,10 +65,24 @@ export class CpuBuffer implements Buffer {
     return this.view;
   }
 
-  /** Marks the buffer freed (the backend gives the block back). */
+  /** Marks the buffer freed (the backend gives the block back), dropping what was derived from it. */
   release(): void {
+    this.contentsChange();
     this.freed = true;
     this.view = null;
+  }
+
+  /** Notes that `cache` keeps state derived from this buffer (DerivedCache.get). */
+  derivedBy(cache: DerivedCache): void {
+    if (!this.derivedIn) this.derivedIn = new Set();
+    this.derivedIn.add(cache);
+  }
+
+  /** The contents are about to change (or go): every cache drops what it derived from them. */
+  contentsChange(): void {
+    if (!this.derivedIn) return;
+    for (const c of this.derivedIn) c.invalidate(this);
+    this.derivedIn = null;
   }
 }
 
@@ -173,7 +191,7 @@ export class CpuBackend implements Backend {
   write(buf: Buffer, data: TypedArray): void {
     const b = this.own(buf, 'write');
     if (data.length !== b.size) throw new Error(`write: ${data.length} elements into a buffer of ${b.size}`);
-    this.derived.invalidate(b);
+    b.contentsChange();
     b.data!.set(data);
   }
 
@@ -196,15 +214,18 @@ export class CpuBackend implements Backend {
     let ins = inputs.map((b) => this.own(b, kernel).data!);
     let outs = outputs.map((b) => this.own(b, kernel).data!);
     // an output is written: nothing derived from its old contents may stay
-    for (const b of outputs) this.derived.invalidate(b);
+    for (const b of outputs) (b as CpuBuffer).contentsChange();
     const w = impl.wasm;
     if (w && this.wasmEnabled && w.accepts(ins, outs, params)) {
       let p = params;
       if (w.prepare) {
         const generation = this.heap.generation;
         const ctx = {
-          derived: (i: number, key: string, bytes: number, build: (offset: number) => void) =>
-            this.derived.get(inputs[i], key, bytes, build),
+          derived: (i: number, key: string, bytes: number, build: (offset: number) => void) => {
+            const b = inputs[i] as CpuBuffer;
+            b.derivedBy(this.derived);
+            return this.derived.get(b, key, bytes, build);
+          },
         };
         p = w.prepare(this.heap, ins, outs, params, ctx);
         // a block allocated there may have grown the memory (detaching the views of a non-shared one)
@@ -239,10 +260,10 @@ export class CpuBackend implements Backend {
 
   free(buf: Buffer): void {
     const b = this.own(buf, 'free');
-    this.derived.invalidate(b);
+    // first: its derived blocks go back to the heap too
+    b.release();
     this.heap.free(b.offset);
     this.bytes -= b.size * bytesPer(b.dtype);
-    b.release();
     this.live--;
   }
 

@@ -293,6 +293,53 @@ derived('the budget bounds the bytes held; weights cycling past it are not rebui
   for (const t of [W0, x0]) t.dispose();
 });
 
+derived('a block kept by one backend is dropped when another backend on the heap frees or writes its buffer', () => {
+  const heap = new WasmHeap({ initialPages: 1 });
+  const a = new CpuBackend({ heap, wasm: true }),
+    b = new CpuBackend({ heap, wasm: true });
+  const W = mi.ones([64, 16], { backend: a }),
+    x = mi.ones([1, 16], { backend: a });
+  const empty = heap.stats().inUse - 4 * (64 * 16 + 16);
+  // b runs the products on a's buffers and keeps the block
+  for (let i = 0; i < 2; i++) {
+    const out = b.alloc('float32', 64);
+    b.run('matmul', [x.buffer, W.buffer], [out], {
+      batch: 1,
+      M: 1,
+      N: 64,
+      K: 16,
+      transA: false,
+      transB: true,
+      aBatchStride: 0,
+      bBatchStride: 0,
+    });
+    b.free(out);
+  }
+  assert.equal([a.derivedBlocks().blocks, b.derivedBlocks().blocks], [0, 1]);
+  a.write(W.buffer, new Float32Array(64 * 16).fill(2));
+  assert.is(b.derivedBlocks().blocks, 0, "a's write drops b's block");
+  for (let i = 0; i < 2; i++) {
+    const out = b.alloc('float32', 64);
+    b.run('matmul', [x.buffer, W.buffer], [out], {
+      batch: 1,
+      M: 1,
+      N: 64,
+      K: 16,
+      transA: false,
+      transB: true,
+      aBatchStride: 0,
+      bBatchStride: 0,
+    });
+    assert.is(b.readSync(out)[5], 32, 'the product reads the new values');
+    b.free(out);
+  }
+  assert.is(b.derivedBlocks().blocks, 1);
+  W.dispose();
+  x.dispose();
+  assert.is(b.derivedBlocks().blocks, 0, "a's free drops b's block");
+  assert.is(heap.stats().inUse, empty);
+});
+
 derived('a tensor that would not fit beside the blocks: the blocks are dropped, not the allocation', () => {
   // a 1 MiB heap: a 320 KB weight and its 320 KB block leave no room for a 500 KB tensor
   const cpu = ownBackend({ maximumPages: 16 });
