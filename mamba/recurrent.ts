@@ -3,10 +3,16 @@
 // and its SSM state [batch,E,N]. step() reproduces the parallel forward's logits position by
 // position; prefill() runs a prompt in parallel and leaves the cache positioned after it.
 // Decoding is inference: step and prefill run without recording gradients.
+//
+// A step is the parallel forward at T = 1, with its fused kernels where they exist: the SSM update
+// is the scan kernel over one position (dt_proj's bias and the softplus inside it, as in the
+// forward; ssmStep in ssm.ts is the same recurrence written with elementwise ops, for patching), and
+// A = -exp(A_log) is computed once per cache, not once per token: kept in the cache, and computed
+// again when the model's A_log tensors hold other buffers (an optimiser's assign, another model).
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import type { MambaLayer } from './layer.ts';
 import type { IdsLike, MambaLM } from './model.ts';
-import { ssmStep } from './ssm.ts';
 
 export interface LayerState {
   /** the last K conv inputs x, oldest first [batch,E,K] */ conv: Tensor;
@@ -18,6 +24,8 @@ export interface RecurrentCache {
   layers: LayerState[];
   /** tokens consumed so far */
   position: number;
+  /** A = -exp(A_log) per layer as step() last used it, with the A_log buffers it was computed from */
+  A?: { from: Tensor['buffer'][]; A: Tensor[] };
 }
 
 /** The conv state after reading x [batch,T,E]: its last K steps as [batch,E,K], zero-padded in front. */
@@ -39,10 +47,26 @@ export function newCache(model: MambaLM, batch: number): RecurrentCache {
 }
 
 export function disposeCache(cache: RecurrentCache): void {
-  for (const l of cache.layers) {
+  disposeStates(cache.layers);
+  for (const a of cache.A?.A ?? []) a.dispose();
+  cache.A = undefined;
+}
+
+function disposeStates(layers: LayerState[]): void {
+  for (const l of layers) {
     l.conv.dispose();
     l.ssm.dispose();
   }
+}
+
+/** Every layer's A, from the cache while the layers' A_log buffers are those it was computed from. */
+function layerA(layers: MambaLayer[], cache: RecurrentCache): Tensor[] {
+  const have = cache.A;
+  if (have && have.from.length === layers.length && layers.every((l, i) => l.A_log.buffer === have.from[i])) return have.A;
+  for (const a of have?.A ?? []) a.dispose();
+  const A = mi.noGrad(() => mi.tidy(() => layers.map((l) => l.A())));
+  cache.A = { from: layers.map((l) => l.A_log.buffer), A: A.map((a) => mi.keep(a)) };
+  return cache.A.A;
 }
 
 /** One token per sequence through every layer; replaces the cache's states. Logits [batch, V]. */
@@ -50,12 +74,17 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
   const c = model.config;
   const idt = ids instanceof mi.Tensor ? ids : model.ids([...ids]);
   if (idt.size !== cache.batch) throw new Error(`step: ${idt.size} token ids for a cache of batch ${cache.batch}`);
+  const batch = cache.batch;
+  const views = Array.from({ length: c.num_hidden_layers }, (_, i) => model.layer(i));
+  const As = layerA(views, cache);
+  // [batch, n] as a sequence of one position, [batch, 1, n] (a view)
+  const seq = (t: Tensor) => mi.reshape(t, [batch, 1, t.shape[1]]);
   const { logits, layers } = mi.noGrad(() =>
     mi.tidy(() => {
-      let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [cache.batch]));
+      let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [batch]));
       const layers: LayerState[] = [];
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const layer = model.layer(i);
+        const layer = views[i];
         const { E, K } = layer;
         const st = cache.layers[i];
         const normed = mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon);
@@ -65,16 +94,26 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
         if (layer.conv1d.bias) pre_act = mi.add(pre_act, layer.conv1d.bias);
         const u = mi.silu(pre_act);
         const [dtRaw, B, C] = layer.splitXProj(mi.linear(u, layer.x_proj.weight));
-        const delta = mi.softplus(mi.linear(dtRaw, layer.dt_proj.weight, layer.dt_proj.bias));
-        const s = ssmStep(u, delta, layer.A(), B, C, layer.D, z, st.ssm);
-        resid = mi.add(resid, mi.linear(s.y, layer.out_proj.weight, layer.out_proj.bias));
-        layers.push({ conv, ssm: s.h });
+        const s = mi.selectiveScan({
+          x: seq(u),
+          delta: seq(mi.linear(dtRaw, layer.dt_proj.weight)),
+          deltaBias: layer.dt_proj.bias,
+          deltaSoftplus: true,
+          A: As[i],
+          B: seq(B),
+          C: seq(C),
+          D: layer.D,
+          z: seq(z),
+          h0: st.ssm,
+        });
+        resid = mi.add(resid, mi.linear(mi.reshape(s.y, [batch, E]), layer.out_proj.weight, layer.out_proj.bias));
+        layers.push({ conv, ssm: s.hT });
       }
       const normed = mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon);
       return { logits: mi.linear(normed, model.lmHead()), layers };
     }),
   );
-  disposeCache(cache);
+  disposeStates(cache.layers);
   cache.layers = layers.map((l) => ({ conv: mi.keep(l.conv), ssm: mi.keep(l.ssm) }));
   cache.position++;
   return logits;

@@ -10,12 +10,17 @@
 // kernel runs when the backend has WebAssembly on (SIMD present, MI_WASM not 0, the modules
 // compiled: in a browser's main thread only after initBackend('cpu') / prepare()) and it accepts
 // the call (float32 work); a WebAssembly kernel with a `split` is split over the worker threads.
+// A WebAssembly kernel's `prepare` runs first, on this thread, and may use blocks derived from its
+// inputs (packed weights), kept across calls in the backend's DerivedCache (derived.ts): dropped
+// when their buffer is freed or written (through any backend on the heap: the buffer tells the
+// caches), built on a buffer's second use, within a byte budget.
 import type { Backend, Buffer } from '../backend.ts';
 import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
 import { wasmFeatures } from '../wasm/features.ts';
 import { kernelModulesCompiled, precompileKernelModules, type WasmKernel } from '../wasm/kernel.ts';
 import { processHeap, WASM32_MAX_PAGES, type WasmHeap } from '../wasm/memory.ts';
+import { DerivedCache, type DerivedStats, defaultDerivedBudget } from './derived.ts';
 import { CPU_KERNELS, type CpuKernel } from './kernels/index.ts';
 import { runWasmSplit, splitRange, threadsFor, threadsWanted } from './threads.ts';
 
@@ -27,12 +32,20 @@ export interface CpuBackendOptions {
    * gives the scalar TypeScript kernels only (the reference the WebAssembly ones are tested against)
    */
   wasm?: boolean;
+  /**
+   * the most bytes of the heap that blocks derived from buffers (packed weights for the matmul
+   * kernels) may hold (default defaultDerivedBudget: half the heap's limit, at most 2 GiB; 0: none)
+   */
+  derivedBudget?: number;
 }
 
 export class CpuBuffer implements Buffer {
   private view: TypedArray | null = null;
   private generation = -1;
   private freed = false;
+  // the caches that hold (or were asked for) blocks derived from this buffer, whichever backend on
+  // the heap asked: a write or a free through any backend drops them all
+  private derivedIn: Set<DerivedCache> | null = null;
 
   constructor(
     readonly heap: WasmHeap,
@@ -52,10 +65,24 @@ export class CpuBuffer implements Buffer {
     return this.view;
   }
 
-  /** Marks the buffer freed (the backend gives the block back). */
+  /** Marks the buffer freed (the backend gives the block back), dropping what was derived from it. */
   release(): void {
+    this.contentsChange();
     this.freed = true;
     this.view = null;
+  }
+
+  /** Notes that `cache` keeps state derived from this buffer (DerivedCache.get). */
+  derivedBy(cache: DerivedCache): void {
+    if (!this.derivedIn) this.derivedIn = new Set();
+    this.derivedIn.add(cache);
+  }
+
+  /** The contents are about to change (or go): every cache drops what it derived from them. */
+  contentsChange(): void {
+    if (!this.derivedIn) return;
+    for (const c of this.derivedIn) c.invalidate(this);
+    this.derivedIn = null;
   }
 }
 
@@ -81,9 +108,11 @@ export class CpuBackend implements Backend {
   private live = 0;
   private bytes = 0;
   private peak = 0;
+  private readonly derived: DerivedCache;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.heap = opts.heap ?? processHeap();
+    this.derived = new DerivedCache(this.heap, opts.derivedBudget ?? defaultDerivedBudget(this.heap.limit));
     this.wasmWanted = opts.wasm ?? envDefaultsWasm();
     // a browser's main thread compiles the modules asynchronously first (prepare)
     this.compiled = wasmFeatures().syncCompile || kernelModulesCompiled(this.heap.shared);
@@ -131,7 +160,7 @@ export class CpuBackend implements Backend {
     const bytes = size * bytesPer(dtype);
     let offset: number;
     try {
-      offset = this.heap.alloc(bytes);
+      offset = this.allocBlock(bytes);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       const { limit } = this.heap;
@@ -148,9 +177,21 @@ export class CpuBackend implements Backend {
     return new CpuBuffer(this.heap, dtype, size, offset);
   }
 
+  /** A heap block, dropping derived blocks (least recently used first) while it would not fit otherwise. */
+  private allocBlock(bytes: number): number {
+    for (;;) {
+      try {
+        return this.heap.alloc(bytes);
+      } catch (e) {
+        if (!(e instanceof RangeError) || !this.derived.dropOne()) throw e;
+      }
+    }
+  }
+
   write(buf: Buffer, data: TypedArray): void {
     const b = this.own(buf, 'write');
     if (data.length !== b.size) throw new Error(`write: ${data.length} elements into a buffer of ${b.size}`);
+    b.contentsChange();
     b.data!.set(data);
   }
 
@@ -170,27 +211,59 @@ export class CpuBackend implements Backend {
   run<K extends KernelName>(kernel: K, inputs: Buffer[], outputs: Buffer[], params: KernelParams[K]): void {
     const impl = CPU_KERNELS[kernel] as CpuKernel<K> | undefined;
     if (!impl) throw new Error(`cpu backend: no kernel '${kernel}'`);
-    const ins = inputs.map((b) => this.own(b, kernel).data!);
-    const outs = outputs.map((b) => this.own(b, kernel).data!);
+    let ins = inputs.map((b) => this.own(b, kernel).data!);
+    let outs = outputs.map((b) => this.own(b, kernel).data!);
+    // an output is written: nothing derived from its old contents may stay
+    for (const b of outputs) (b as CpuBuffer).contentsChange();
     const w = impl.wasm;
-    if (w && this.wasmEnabled && w.accepts(ins, outs, params)) this.runWasm(kernel, w, ins, outs, params);
-    else impl.run(ins, outs, params);
+    if (w && this.wasmEnabled && w.accepts(ins, outs, params)) {
+      let p = params;
+      if (w.prepare) {
+        const generation = this.heap.generation;
+        const ctx = {
+          derived: (i: number, key: string, bytes: number, build: (offset: number) => void) => {
+            const b = inputs[i] as CpuBuffer;
+            b.derivedBy(this.derived);
+            return this.derived.get(b, key, bytes, build);
+          },
+        };
+        p = w.prepare(this.heap, ins, outs, params, ctx);
+        // a block allocated there may have grown the memory (detaching the views of a non-shared one)
+        if (this.heap.generation !== generation) {
+          ins = inputs.map((b) => (b as CpuBuffer).data!);
+          outs = outputs.map((b) => (b as CpuBuffer).data!);
+        }
+      }
+      this.runWasm(kernel, w, ins, outs, p);
+    } else impl.run(ins, outs, params);
+  }
+
+  /** The blocks derived from buffers that the kernels keep (packed weights): bytes, count, budget, builds and hits so far. */
+  derivedBlocks(): DerivedStats {
+    return this.derived.stats();
+  }
+
+  /** Drops every derived block (their bytes return to the heap; they are built again when used). */
+  dropDerived(): void {
+    this.derived.clear();
   }
 
   private runWasm<K extends KernelName>(kernel: K, w: WasmKernel<K>, ins: TypedArray[], outs: TypedArray[], p: KernelParams[K]): void {
     const range = w.split?.range(p);
     if (range) {
       const threads = threadsFor(this.heap);
-      if (threads > 1 && runWasmSplit(kernel, w.split!, ins, outs, p, splitRange(range.n, threads, range.align))) return;
+      if (threads > 1 && runWasmSplit(kernel, w.split!, ins, outs, p, splitRange(range.n, threads * (range.parts ?? 1), range.align)))
+        return;
     }
     w.run(this.heap, ins, outs, p);
   }
 
   free(buf: Buffer): void {
     const b = this.own(buf, 'free');
+    // first: its derived blocks go back to the heap too
+    b.release();
     this.heap.free(b.offset);
     this.bytes -= b.size * bytesPer(b.dtype);
-    b.release();
     this.live--;
   }
 

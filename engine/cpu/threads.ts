@@ -5,7 +5,9 @@
 // views (of its `memory.buffer`, read afresh each job: the memory may have grown) and writes the
 // outputs in place. Kernels stay synchronous: the calling thread posts the other parts to the
 // workers, computes the first part itself, then blocks (Atomics.wait) until every worker has
-// flagged its part done. Work is split so that every output element is computed by exactly one
+// flagged its part done. A worker does not wait in its event loop but in Atomics.wait on its flag
+// (woken by Atomics.notify, then reading its job from its port with receiveMessageOnPort): a
+// wake-up without the event loop's, which a decoding step pays some 50 times a token. Work is split so that every output element is computed by exactly one
 // thread, in the same order as with one thread: results are bit-identical whatever the number of
 // threads.
 //
@@ -14,9 +16,13 @@
 //     `part` of its CPU_KERNELS entry, with an optional float64 scratch shared by every part
 //     (sharedF64: the scan backward's per-row partial sums);
 //   a WebAssembly kernel with a `split` (engine/wasm/kernel.ts) goes through runWasmSplit: the
-//     calling thread allocates each part's scratch and the shared scratch from the heap (workers
+//     calling thread allocates each thread's scratch and the shared scratch from the heap (workers
 //     never allocate), workers run `split.part` on their own instance of the kernel module (on the
-//     same memory), and the calling thread runs `finish` after every part.
+//     same memory), and the calling thread runs `finish` after every part. The parts are claimed
+//     in turn from a shared counter by the calling thread and the workers alike, so a worker that
+//     starts late (a busy machine: woken after the calling thread has done its share) leaves its
+//     parts to the others rather than making them wait; the split's `range` may ask for several
+//     parts per thread (WasmSplit.range's `parts`) so that the share evens out.
 //
 // Threads: MI_CPU_THREADS (default: 2 at most, the available cores; 1 inside worker threads, which
 // already share the cores, e.g. interp/worker-pool.ts). The workers start in the background on
@@ -57,9 +63,11 @@ export interface PartJob {
   r1: number;
   /** scalar: the shared float64 scratch */
   extra?: BufferRef;
-  /** wasm: this part's scratch and the shared scratch (byte offsets, 0 if none) */
+  /** wasm: this thread's scratch and the shared scratch (byte offsets, 0 if none) */
   scratch: number;
   shared: number;
+  /** wasm: the parts [r0, r1), claimed in turn from the pool's counter (r0 and r1 unused) */
+  parts?: [number, number][];
 }
 
 // flags[slot]: worker state. READY after start-up, BUSY while a part runs, then READY or FAILED.
@@ -69,8 +77,11 @@ const READY = 1,
 
 interface Pool {
   heap: WasmHeap;
+  /** each worker's job port */
   workers: { postMessage(m: unknown): void }[];
   flags: Int32Array;
+  /** claims[0]: the next part of the running WebAssembly split to be taken */
+  claims: Int32Array;
 }
 
 let pool: Pool | null = null;
@@ -122,6 +133,7 @@ function startPool(): void {
   const wt = builtin<typeof import('node:worker_threads')>('node:worker_threads')!;
   const heap = processHeap();
   const flags = new Int32Array(new SharedArrayBuffer(4 * (n - 1)));
+  const claims = new Int32Array(new SharedArrayBuffer(4));
   const entry = new URL(import.meta.url.endsWith('.ts') ? './thread-worker.ts' : './thread-worker.js', import.meta.url);
   // TypeScript sources (tests, tsx): each worker registers tsx's loader itself, as hooks
   // registered in the main thread do not reach workers
@@ -130,15 +142,22 @@ function startPool(): void {
     : `import(${JSON.stringify(entry.href)})`;
   const workers = [];
   for (let slot = 0; slot < n - 1; slot++) {
-    const w = new wt.Worker(boot, { eval: true, workerData: { flags, slot, memory: heap.memory } });
+    // jobs go through a port of their own, which the worker reads synchronously when woken
+    const { port1, port2 } = new wt.MessageChannel();
+    port1.unref();
+    const w = new wt.Worker(boot, {
+      eval: true,
+      workerData: { flags, claims, slot, memory: heap.memory, jobs: port2 },
+      transferList: [port2],
+    });
     w.unref();
     w.on('error', (e: Error) => {
       console.error(`cpu thread ${slot}: ${e.message}`);
       Atomics.store(flags, slot, FAILED);
     });
-    workers.push(w);
+    workers.push(port1);
   }
-  pool = { heap, workers, flags };
+  pool = { heap, workers, flags, claims };
 }
 
 /** The number of threads a split may use now (1 until the workers are up). */
@@ -173,16 +192,10 @@ function refs(heap: WasmHeap, arrays: TypedArray[]): BufferRef[] | null {
   return out;
 }
 
-/** Posts ranges[1..] to the workers, runs `here` on ranges[0], and waits for every worker (even when `here` throws). */
-function runParts(
-  pool: Pool,
-  job: Omit<PartJob, 'r0' | 'r1' | 'scratch'>,
-  ranges: [number, number][],
-  scratch: number[],
-  here: () => void,
-): void {
+/** Posts jobs[i] to worker i, runs `here`, and waits for every worker (even when `here` throws). */
+function runParts(pool: Pool, jobs: PartJob[], here: () => void): void {
   const { workers, flags } = pool;
-  if (ranges.length > workers.length + 1) throw new Error(`cpu threads: ${ranges.length} parts for ${workers.length + 1} threads`);
+  if (jobs.length > workers.length) throw new Error(`cpu threads: ${jobs.length + 1} parts for ${workers.length + 1} threads`);
   let posted = 0;
   const waitAll = () => {
     let failed = false;
@@ -193,9 +206,11 @@ function runParts(
     return failed;
   };
   try {
-    for (let s = 1; s < ranges.length; s++) {
+    for (let s = 1; s <= jobs.length; s++) {
+      // the job first, then the flag that wakes the worker (blocked in Atomics.wait) to read it
+      workers[s - 1].postMessage(jobs[s - 1]);
       Atomics.store(flags, s - 1, BUSY);
-      workers[s - 1].postMessage({ ...job, r0: ranges[s][0], r1: ranges[s][1], scratch: scratch[s] ?? 0 } satisfies PartJob);
+      Atomics.notify(flags, s - 1);
       posted = s;
     }
     here();
@@ -204,7 +219,7 @@ function runParts(
     waitAll();
     throw e;
   }
-  if (waitAll()) throw new Error(`cpu threads: a worker failed running ${job.kernel} (see the error printed above)`);
+  if (waitAll()) throw new Error(`cpu threads: a worker failed running ${jobs[0].kernel} (see the error printed above)`);
 }
 
 /**
@@ -219,17 +234,20 @@ export function runSplit(job: SplitJob, ranges: [number, number][], runHere: (r0
     outs = refs(pool.heap, job.outs),
     extra = job.extra ? refs(pool.heap, [job.extra]) : [];
   if (!ins || !outs || !extra) return false;
-  const part = { kind: 'scalar' as const, kernel: job.kernel, ins, outs, params: job.params, extra: extra[0], shared: 0 };
-  runParts(pool, part, ranges, [], () => runHere(ranges[0][0], ranges[0][1]));
+  if (ranges.length > pool.workers.length + 1)
+    throw new Error(`cpu threads: ${ranges.length} parts for ${pool.workers.length + 1} threads`);
+  const part = { kind: 'scalar' as const, kernel: job.kernel, ins, outs, params: job.params, extra: extra[0], scratch: 0, shared: 0 };
+  const jobs = ranges.slice(1).map(([r0, r1]) => ({ ...part, r0, r1 }));
+  runParts(pool, jobs, () => runHere(ranges[0][0], ranges[0][1]));
   counted(`scalar ${job.kernel}`);
   return true;
 }
 
 /**
- * A WebAssembly kernel's split over `ranges` (at most threadsReady() of them) on the workers' heap:
- * scratch allocated here for every part and for all, parts 1.. on the workers, part 0 here, then
- * `finish`, then the scratch freed. False (nothing run) when the workers are not ready or the
- * arrays are not views of their heap.
+ * A WebAssembly kernel's split into the parts `ranges` (any number) on the workers' heap: scratch
+ * allocated here for every thread (the most any part needs) and for all, the parts claimed in turn
+ * by this thread and up to ranges.length - 1 workers, then `finish`, then the scratch freed. False
+ * (nothing run) when the workers are not ready or the arrays are not views of their heap.
  */
 export function runWasmSplit<K extends KernelName>(
   kernel: K,
@@ -244,10 +262,12 @@ export function runWasmSplit<K extends KernelName>(
   const inRefs = refs(heap, ins),
     outRefs = refs(heap, outs);
   if (!inRefs || !outRefs) return false;
+  const threads = Math.min(pool.workers.length + 1, ranges.length);
+  const claims = pool.claims;
   const blocks: number[] = [];
   try {
-    const scratch = ranges.map(([r0, r1]) => {
-      const bytes = split.partScratch?.(p, r0, r1) ?? 0;
+    const bytes = Math.max(...ranges.map(([r0, r1]) => split.partScratch?.(p, r0, r1) ?? 0));
+    const scratch = Array.from({ length: threads }, () => {
       if (!bytes) return 0;
       const b = heap.alloc(bytes);
       blocks.push(b);
@@ -256,14 +276,25 @@ export function runWasmSplit<K extends KernelName>(
     const sharedBytes = split.sharedScratch?.(p) ?? 0;
     const shared = sharedBytes ? heap.alloc(sharedBytes) : 0;
     if (shared) blocks.push(shared);
-    const job = { kind: 'wasm' as const, kernel, ins: inRefs, outs: outRefs, params: p, shared };
-    runParts(pool, job, ranges, scratch, () => split.part(heap, ins, outs, p, ranges[0][0], ranges[0][1], scratch[0], shared));
+    Atomics.store(claims, 0, 0);
+    const job = { kind: 'wasm' as const, kernel, ins: inRefs, outs: outRefs, params: p, r0: 0, r1: 0, shared, parts: ranges };
+    const jobs = scratch.slice(1).map((sc) => ({ ...job, scratch: sc }));
+    runParts(pool, jobs, () => claimParts(claims, ranges, (r0, r1) => split.part(heap, ins, outs, p, r0, r1, scratch[0], shared)));
     split.finish?.(heap, ins, outs, p, shared);
     counted(`wasm ${kernel}`);
   } finally {
     for (const b of blocks) heap.free(b);
   }
   return true;
+}
+
+/** Runs the parts of `ranges` not yet claimed (claims[0] counts the parts taken, by every thread). */
+export function claimParts(claims: Int32Array, ranges: [number, number][], part: (r0: number, r1: number) => void): void {
+  for (;;) {
+    const i = Atomics.add(claims, 0, 1);
+    if (i >= ranges.length) return;
+    part(ranges[i][0], ranges[i][1]);
+  }
 }
 
 /** A float64 scratch array of n in the workers' heap, for SplitJob.extra; give it back with freeSharedF64. */
@@ -289,4 +320,4 @@ export function splitRange(n: number, parts: number, align = 1): [number, number
   return ranges;
 }
 
-export { READY, FAILED };
+export { BUSY, READY, FAILED };

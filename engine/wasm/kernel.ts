@@ -16,6 +16,14 @@
 // non-shared memory (a page that is not cross-origin isolated) growing the memory detaches every
 // view made before: a kernel that allocates takes its operands' offsets (heap.offsetOf) first.
 //
+// Derived blocks: a kernel may keep, across calls, a block computed from one input alone (a packed
+// copy of a weight matrix, laid out for streaming): `prepare` asks the backend's cache for it
+// (WasmContext.derived) on the calling thread, before the call runs or splits, and returns the
+// parameters to run with (the block's offset added); worker parts only read the block. The backend
+// keeps a block while its input buffer lives unwritten (engine/cpu/backend.ts) and may have none
+// to give (a first sight, its budget spent), so a kernel always has a way without it, and gives the
+// same bits either way.
+//
 // Determinism: float32 work may accumulate in float32, in a fixed order that depends only on the
 // shapes and parameters, never on how the work is split: each output element is computed the same
 // way whichever thread computes it and whatever range it belongs to, so results are bit-identical
@@ -26,12 +34,30 @@ import type { KernelName, KernelParams } from '../kernels.ts';
 import type { ModuleBuilder } from './assembler.ts';
 import type { WasmHeap } from './memory.ts';
 
+/** What the backend offers a kernel's `prepare`, for one call. */
+export interface WasmContext {
+  /**
+   * The byte offset of a block of `bytes` bytes derived from input `input` alone, `key` naming
+   * everything else its contents depend on (layout, the shape the input is read as): made by
+   * `build(offset)` (which writes it, on this thread) when the cache decides to keep one, then
+   * reused while that input's buffer lives and is not written. 0 when there is none for this call.
+   * Allocates: take the inputs' offsets before calling (views of a non-shared memory detach).
+   */
+  derived(input: number, key: string, bytes: number, build: (offset: number) => void): number;
+}
+
 export interface WasmKernel<K extends KernelName> {
   /**
    * Whether this call runs here (dtypes, layouts and sizes the kernel handles); otherwise the
    * scalar kernel runs it. Decided from dtypes, shapes and parameters only, never from values.
    */
   accepts(ins: TypedArray[], outs: TypedArray[], p: KernelParams[K]): boolean;
+  /**
+   * Before the call (the backend's, on the calling thread, ahead of `run` or any split): the
+   * parameters to run with, e.g. the call's with the offsets of derived blocks (ctx.derived) added;
+   * `split` and the parts get these. Without it (or outside the backend) the call's own.
+   */
+  prepare?(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: KernelParams[K], ctx: WasmContext): KernelParams[K];
   /** The whole call, on the calling thread. May allocate scratch from `heap` (and must free it). */
   run(heap: WasmHeap, ins: TypedArray[], outs: TypedArray[], p: KernelParams[K]): void;
   /** How the call splits over worker threads, for kernels that do (engine/cpu/threads.ts). */
@@ -40,12 +66,17 @@ export interface WasmKernel<K extends KernelName> {
 
 /**
  * A split over ranges [r0, r1) of one axis of the work (rows of a matmul, batch rows or channels
- * of a scan, runs of elements). Only the calling thread allocates from the heap, so it allocates
- * the scratch of every part before the parts start and frees it after.
+ * of a scan, runs of elements), which the threads claim in turn (one thread may run several, one
+ * after the other, with the same scratch). Only the calling thread allocates from the heap, so it
+ * allocates every thread's scratch before the parts start and frees it after.
  */
 export interface WasmSplit<K extends KernelName> {
-  /** The axis to split and the alignment of range starts, or null when the call is too small to split. */
-  range(p: KernelParams[K]): { n: number; align: number } | null;
+  /**
+   * The axis to split, the alignment of range starts, and the parts per thread to cut it into
+   * (default 1; the threads claim parts in turn, so more parts even out a thread that starts late),
+   * or null when the call is too small to split.
+   */
+  range(p: KernelParams[K]): { n: number; align: number; parts?: number } | null;
   /** Bytes of private scratch a part needs (default none). */
   partScratch?(p: KernelParams[K], r0: number, r1: number): number;
   /** Bytes of scratch shared by all parts, e.g. per-unit partial sums (default none). */

@@ -15,6 +15,7 @@ import { WASM_MATMUL } from '../../wasm/kernels/matmul.ts';
 import { argmax as wasmArgmax, reduce as wasmReduce } from '../../wasm/kernels/reduce.ts';
 import { rmsnorm_bwd as wasmRmsnormBwd, rmsnorm as wasmRmsnorm } from '../../wasm/kernels/rmsnorm.ts';
 import { scan_bwd as wasmScanBwd, scan as wasmScan } from '../../wasm/kernels/scan.ts';
+import { copy as wasmCopy } from '../../wasm/kernels/shape.ts';
 import {
   cross_entropy_bwd as wasmCrossEntropyBwd,
   cross_entropy as wasmCrossEntropy,
@@ -52,7 +53,7 @@ export const CPU_KERNELS: { [K in KernelName]: CpuKernel<K> } = {
   binary: { run: binary, wasm: wasmBinary },
   where: { run: where, wasm: wasmWhere },
   cast: { run: cast },
-  copy: { run: copy },
+  copy: { run: copy, wasm: wasmCopy },
   reduce: { run: reduce, wasm: wasmReduce },
   argmax: { run: argmax, wasm: wasmArgmax },
   matmul: { run: matmul, part: matmulPart, wasm: WASM_MATMUL },

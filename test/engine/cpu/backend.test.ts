@@ -3,14 +3,18 @@
 // view of processHeap(), freed back to it), which a 10,000-step training loop keeps flat; a tensor
 // past the heap's limit gets a one-line error; a non-shared heap (a page that is not cross-origin
 // isolated) gives the same results though its growth detaches views; MI_WASM=0 gives the scalar
-// kernels and says so.
+// kernels and says so. Derived blocks (a weight packed for the few-rows matmul, engine/cpu/derived.ts):
+// built on a buffer's second use and reused, the same bits as without, dropped when the buffer is
+// freed or written, bounded by the budget without rebuilding every cycle, given up for tensors.
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend } from '../../../engine/cpu/backend.ts';
+import { runWasmSplit, splitCounts, splitRange, threadsReady } from '../../../engine/cpu/threads.ts';
 import * as mi from '../../../engine/index.ts';
+import { packedBBytes, WASM_MATMUL } from '../../../engine/wasm/kernels/matmul.ts';
 import { processHeap, WasmHeap } from '../../../engine/wasm/memory.ts';
 
 test('determinism: the same computation twice gives identical bits, values and gradients', () => {
@@ -193,3 +197,211 @@ storage('MI_WASM=0: the description says scalar, and float32 matmul equals the f
 });
 
 storage.run();
+
+const derived = suite('cpu backend derived blocks (packed weights)');
+
+const bits = (t: mi.Tensor) => [...new Uint32Array((t.dataSync() as Float32Array).buffer)];
+/** A backend on its own heap (its stats are this test's alone), WebAssembly on. */
+const ownBackend = (opts: { derivedBudget?: number; maximumPages?: number; shared?: boolean } = {}) =>
+  new CpuBackend({ heap: new WasmHeap({ initialPages: 1, ...opts }), wasm: true, derivedBudget: opts.derivedBudget });
+const packedSize = (out: number, inF: number) =>
+  packedBBytes({ batch: 1, M: 1, N: out, K: inF, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 });
+
+derived('a weight is packed on its second use and reused after: the same bits each time; dropped (its bytes back) when freed', () => {
+  const cpu = ownBackend();
+  const rng = new mi.Rng('derived/reuse');
+  const o = { backend: cpu };
+  const empty = cpu.heap.stats().inUse;
+  const W = mi.tensor(mi.randn([1029, 37], rng.fork('W')).dataSync(), [1029, 37], o);
+  const before = cpu.heap.stats().inUse;
+  const outs: number[][] = [];
+  for (const M of [1, 1, 1, 3, 3, 8]) {
+    mi.tidy(() => {
+      const x = mi.tensor(mi.randn([M, 37], rng.fork(`x${outs.length}`)).dataSync(), [M, 37], o);
+      const y = bits(mi.linear(x, W));
+      // the same product without any derived block (the kernels on W where it lies)
+      const plain = new CpuBackend({ heap: cpu.heap, wasm: true, derivedBudget: 0 });
+      const [px, pW] = [x, W].map((t) => mi.tensor(t.dataSync(), t.shape, { backend: plain }));
+      assert.equal(y, bits(mi.linear(px, pW)), `M=${M}: the same bits as without the packed weight`);
+      outs.push(y);
+    });
+    const s = cpu.derivedBlocks();
+    if (outs.length === 1) assert.equal([s.blocks, s.builds], [0, 0], 'first use: nothing built');
+    else assert.equal([s.blocks, s.builds, s.hits], [1, 1, outs.length - 2], `use ${outs.length}: one block, built once`);
+  }
+  assert.is(cpu.derivedBlocks().bytes, packedSize(1029, 37));
+  assert.is(cpu.heap.stats().inUse, before + packedSize(1029, 37), 'the block is all the heap holds beyond the tensors');
+  W.dispose();
+  assert.equal([cpu.derivedBlocks().blocks, cpu.derivedBlocks().bytes], [0, 0], 'dropped with the weight');
+  assert.is(cpu.heap.stats().inUse, empty, "the weight's and the block's bytes returned");
+  assert.is(cpu.liveBuffers(), 0);
+});
+
+derived('a write, or a kernel writing the buffer, drops its block: the next products read the new values', () => {
+  const cpu = ownBackend();
+  const rng = new mi.Rng('derived/write');
+  const o = { backend: cpu };
+  const W = mi.tensor(mi.randn([40, 16], rng.fork('W')).dataSync(), [40, 16], o);
+  const x = mi.tensor(mi.randn([1, 16], rng.fork('x')).dataSync(), [1, 16], o);
+  const product = () => mi.tidy(() => bits(mi.linear(x, W)));
+  product();
+  product();
+  assert.is(cpu.derivedBlocks().blocks, 1);
+  const fresh = mi.randn([40, 16], rng.fork('W2')).dataSync();
+  cpu.write(W.buffer, fresh);
+  assert.is(cpu.derivedBlocks().blocks, 0, 'write: dropped');
+  const want = mi.tidy(() => bits(mi.linear(mi.tensor(x.dataSync(), [1, 16]), mi.tensor(fresh, [40, 16]))));
+  for (let i = 0; i < 3; i++) assert.equal(product(), want, `after the write, product ${i + 1}`);
+  assert.is(cpu.derivedBlocks().builds, 2, 'built again on its second use after the write');
+  cpu.run('fill', [], [W.buffer], { size: 640, value: 0.5 });
+  assert.is(cpu.derivedBlocks().blocks, 0, 'written by a kernel: dropped');
+  const filled = mi.tidy(() => bits(mi.linear(mi.tensor(x.dataSync(), [1, 16]), mi.full([40, 16], 0.5))));
+  for (let i = 0; i < 3; i++) assert.equal(product(), filled, `after the fill, product ${i + 1}`);
+  for (const t of [W, x]) t.dispose();
+  assert.is(cpu.derivedBlocks().bytes, 0);
+});
+
+derived('the budget bounds the bytes held; weights cycling past it are not rebuilt every cycle; colder blocks make room', () => {
+  const size = packedSize(64, 32);
+  const cpu = ownBackend({ derivedBudget: 2 * size });
+  const rng = new mi.Rng('derived/budget');
+  const o = { backend: cpu };
+  const Ws = Array.from({ length: 5 }, (_, i) => mi.tensor(mi.randn([64, 32], rng.fork(`W${i}`)).dataSync(), [64, 32], o));
+  const x = mi.tensor(mi.randn([2, 32], rng.fork('x')).dataSync(), [2, 32], o);
+  const use = (W: mi.Tensor) => mi.tidy(() => void mi.linear(x, W).dataSync());
+  // three weights in turn, a budget of two: two are built and stay, the third runs without
+  for (let cycle = 0; cycle < 6; cycle++) for (const W of Ws.slice(0, 3)) use(W);
+  let s = cpu.derivedBlocks();
+  assert.equal([s.blocks, s.builds, s.bytes, s.budget], [2, 2, 2 * size, 2 * size], 'two built, once each');
+  // the work moves on to two other weights: the first blocks are colder and give way
+  for (let cycle = 0; cycle < 3; cycle++) for (const W of Ws.slice(3)) use(W);
+  s = cpu.derivedBlocks();
+  assert.equal([s.blocks, s.builds, s.bytes], [2, 4, 2 * size], 'the two new ones replace them');
+  assert.ok(s.hits >= 2, 'and are used');
+  // a block larger than the whole budget is never built
+  const big = mi.tensor(mi.randn([200, 32], rng.fork('big')).dataSync(), [200, 32], o);
+  for (let i = 0; i < 3; i++) use(big);
+  assert.is(cpu.derivedBlocks().builds, 4);
+  for (const t of [...Ws, x, big]) t.dispose();
+  assert.equal(cpu.derivedBlocks().bytes, 0);
+  // budget 0: nothing is ever built
+  const none = ownBackend({ derivedBudget: 0 });
+  const W0 = mi.ones([16, 8], { backend: none }),
+    x0 = mi.ones([1, 8], { backend: none });
+  for (let i = 0; i < 3; i++) mi.tidy(() => void mi.linear(x0, W0).dataSync());
+  assert.is(none.derivedBlocks().builds, 0);
+  for (const t of [W0, x0]) t.dispose();
+});
+
+derived('a block kept by one backend is dropped when another backend on the heap frees or writes its buffer', () => {
+  const heap = new WasmHeap({ initialPages: 1 });
+  const a = new CpuBackend({ heap, wasm: true }),
+    b = new CpuBackend({ heap, wasm: true });
+  const W = mi.ones([64, 16], { backend: a }),
+    x = mi.ones([1, 16], { backend: a });
+  const empty = heap.stats().inUse - 4 * (64 * 16 + 16);
+  // b runs the products on a's buffers and keeps the block
+  for (let i = 0; i < 2; i++) {
+    const out = b.alloc('float32', 64);
+    b.run('matmul', [x.buffer, W.buffer], [out], {
+      batch: 1,
+      M: 1,
+      N: 64,
+      K: 16,
+      transA: false,
+      transB: true,
+      aBatchStride: 0,
+      bBatchStride: 0,
+    });
+    b.free(out);
+  }
+  assert.equal([a.derivedBlocks().blocks, b.derivedBlocks().blocks], [0, 1]);
+  a.write(W.buffer, new Float32Array(64 * 16).fill(2));
+  assert.is(b.derivedBlocks().blocks, 0, "a's write drops b's block");
+  for (let i = 0; i < 2; i++) {
+    const out = b.alloc('float32', 64);
+    b.run('matmul', [x.buffer, W.buffer], [out], {
+      batch: 1,
+      M: 1,
+      N: 64,
+      K: 16,
+      transA: false,
+      transB: true,
+      aBatchStride: 0,
+      bBatchStride: 0,
+    });
+    assert.is(b.readSync(out)[5], 32, 'the product reads the new values');
+    b.free(out);
+  }
+  assert.is(b.derivedBlocks().blocks, 1);
+  W.dispose();
+  x.dispose();
+  assert.is(b.derivedBlocks().blocks, 0, "a's free drops b's block");
+  assert.is(heap.stats().inUse, empty);
+});
+
+derived('a tensor that would not fit beside the blocks: the blocks are dropped, not the allocation', () => {
+  // a 1 MiB heap: a 320 KB weight and its 320 KB block leave no room for a 500 KB tensor
+  const cpu = ownBackend({ maximumPages: 16 });
+  const o = { backend: cpu };
+  const W = mi.ones([1000, 80], o),
+    x = mi.ones([1, 80], o);
+  for (let i = 0; i < 2; i++) mi.tidy(() => void mi.linear(x, W).dataSync());
+  assert.is(cpu.derivedBlocks().blocks, 1);
+  const t = mi.zeros([125_000], o);
+  assert.is(cpu.derivedBlocks().blocks, 0, 'dropped to make room');
+  t.dispose();
+  assert.equal([...mi.tidy(() => mi.linear(x, W).dataSync()).subarray(0, 3)], [80, 80, 80]);
+  for (const u of [W, x]) u.dispose();
+});
+
+derived('a non-shared heap grown by the packing (views detached): the same bits', () => {
+  const cpu = ownBackend({ shared: false });
+  const rng = new mi.Rng('derived/non-shared');
+  const o = { backend: cpu };
+  const W = mi.tensor(mi.randn([3000, 64], rng.fork('W')).dataSync(), [3000, 64], o);
+  const x = mi.tensor(mi.randn([1, 64], rng.fork('x')).dataSync(), [1, 64], o);
+  const first = mi.tidy(() => bits(mi.linear(x, W)));
+  const generation = cpu.heap.generation;
+  const second = mi.tidy(() => bits(mi.linear(x, W)));
+  assert.ok(cpu.heap.generation > generation, 'the packing grew the memory');
+  assert.is(cpu.derivedBlocks().blocks, 1);
+  assert.equal(second, first);
+  for (const t of [W, x]) t.dispose();
+});
+
+derived('split over the worker threads (parts claimed in turn), the packed weight read by every part: the bits of one thread', async () => {
+  for (let i = 0; i < 300 && threadsReady() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  if (threadsReady() < 2) return; // MI_CPU_THREADS=1 (threads.test.ts checks that the workers start)
+  const cpu = new CpuBackend({ wasm: true });
+  const one = new CpuBackend({ heap: new WasmHeap({ initialPages: 1 }), wasm: true });
+  const rng = new mi.Rng('derived/threads');
+  const Wd = mi.randn([4099, 768], rng.fork('W')).dataSync();
+  const W = mi.tensor(Wd, [4099, 768], { backend: cpu }),
+    W1 = mi.tensor(Wd, [4099, 768], { backend: one });
+  const before = splitCounts['wasm matmul'] ?? 0;
+  for (const M of [1, 1, 1, 2, 8]) {
+    const xd = mi.randn([M, 768], rng.fork(`x${M}`)).dataSync();
+    const y = mi.tidy(() => bits(mi.linear(mi.tensor(xd, [M, 768], { backend: cpu }), W)));
+    const y1 = mi.tidy(() => bits(mi.linear(mi.tensor(xd, [M, 768], { backend: one }), W1)));
+    assert.equal(y, y1, `M=${M}`);
+  }
+  assert.ok((splitCounts['wasm matmul'] ?? 0) - before >= 5, 'every product split');
+  assert.equal([cpu.derivedBlocks().blocks, one.derivedBlocks().blocks], [1, 1]);
+  for (const t of [W, W1]) t.dispose();
+  // seven parts for two threads, claimed in turn: every output written, the bits of one thread
+  const heap = processHeap();
+  const p = { batch: 1, M: 301, N: 70, K: 230, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 };
+  const [a, b, out, want] = [p.M * p.K, p.N * p.K, p.M * p.N, p.M * p.N].map((n) => heap.allocF32(n));
+  for (const x of [a, b]) x.set(mi.randn([x.length], rng.fork(`ab${x.length}`)).dataSync());
+  out.fill(Number.NaN);
+  WASM_MATMUL.run(heap, [a, b], [want], p);
+  assert.ok(runWasmSplit('matmul', WASM_MATMUL.split!, [a, b], [out], p, splitRange(p.M, 7, 4)));
+  assert.equal(
+    [...new Uint32Array(out.buffer, out.byteOffset, out.length)],
+    [...new Uint32Array(want.buffer, want.byteOffset, want.length)],
+  );
+  for (const x of [a, b, out, want]) heap.free(x.byteOffset);
+});
+
+derived.run();

@@ -13,12 +13,22 @@
 // Beyond the bound, every output must equal, bit for bit, the float32 sum in k order from +0
 // computed here with Math.fround (Math.fround of a float64 sum or product of two float32 numbers
 // is the float32 operation's result: float64 has more than 2 * 24 + 2 bits), and must not depend on
-// how rows or columns are split, on the kernel path, or on the run.
+// how rows or columns are split, on the kernel path, or on the run. The few-rows kernel on B packed
+// whole (the derived block the CPU backend keeps for a weight) must give the blocked kernel's bits.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matmulPart } from '../../../engine/cpu/kernels/matmul.ts';
 import * as mi from '../../../engine/index.ts';
-import { type MatmulParams, wasmMatmul, wasmMatmulPart, wasmMatmulRect } from '../../../engine/wasm/kernels/matmul.ts';
+import {
+  type MatmulParams,
+  packedBBytes,
+  packMatmulB,
+  splitsColumns,
+  type WasmMatmulParams,
+  wasmMatmul,
+  wasmMatmulPart,
+  wasmMatmulRect,
+} from '../../../engine/wasm/kernels/matmul.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
 
 const test = suite('wasm matmul');
@@ -136,7 +146,7 @@ test('batch 3: per-batch operands, A broadcast, B broadcast', () => {
     }
 });
 
-test('bit-identical however the output is split (rows, or columns for M <= 8), run after run, by either kernel', () => {
+test('bit-identical however the output is split (columns for M <= 8 or N > M, else rows), run after run, by either kernel', () => {
   const configs: [number, number, number, boolean, boolean][] = [
     [33, 40, 1025, false, false],
     [301, 19, 70, true, true],
@@ -148,7 +158,7 @@ test('bit-identical however the output is split (rows, or columns for M <= 8), r
     const c = makeCase(M, N, K, tA, tB, 2);
     wasmMatmul(heap, [c.a, c.b], [c.out], c.p);
     const whole = c.out.slice();
-    const n = M <= 8 ? N : M;
+    const n = splitsColumns(c.p) ? N : M;
     for (let trial = 0; trial < 4; trial++) {
       c.out.fill(NaN);
       // random cut points, not aligned to the 4-row / 8-column tiles
@@ -183,6 +193,107 @@ test('bit-identical however the output is split (rows, or columns for M <= 8), r
     }
     release(c);
   }
+});
+
+/** B packed whole into a new block: the parameters with its offset. */
+function packed(c: Case): WasmMatmulParams {
+  const dst = heap.alloc(packedBBytes(c.p));
+  packMatmulB(heap, c.b.byteOffset, c.p, dst);
+  return { ...c.p, packedB: dst };
+}
+
+/** Fills with a cheap deterministic pattern in [-1, 1) (rng.normal is slow for 38 million). */
+function pattern(x: Float32Array, seed: number): void {
+  let h = seed >>> 0;
+  for (let i = 0; i < x.length; i++) {
+    h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
+    x[i] = h / 2 ** 31 - 1;
+  }
+}
+
+/** The packed few-rows kernel (its rows, parts and rectangles) against the blocked kernel, bit for bit. */
+function checkPacked(c: Case, what: string, parts = true): void {
+  const { M, N } = c.p;
+  wasmMatmul(heap, [c.a, c.b], [c.out], c.p, 'blocked');
+  const blocked = c.out.slice();
+  const q = packed(c);
+  for (const path of ['packed', 'auto'] as const) {
+    c.out.fill(NaN);
+    wasmMatmul(heap, [c.a, c.b], [c.out], q, path);
+    const at = bitsEqual(c.out, blocked);
+    assert.is(at, -1, `${what} ${path}: out[${at}] = ${c.out[at]}, blocked ${blocked[at]}`);
+  }
+  if (parts && N > 8) {
+    // columns cut at multiples of 8 (the split's alignment) and at n1 anywhere; a rectangle starting
+    // off a strip (n0 % 8 != 0) takes the kernels on B where it lies: the same bits still
+    c.out.fill(NaN);
+    const cuts = [0, N];
+    for (let i = 0; i < 3; i++) cuts.push(8 * Math.floor((rng.uniform() * N) / 8));
+    cuts.sort((x, y) => x - y);
+    for (let i = 0; i + 1 < cuts.length; i++) wasmMatmulPart(heap, [c.a, c.b], [c.out], q, cuts[i], cuts[i + 1]);
+    assert.is(bitsEqual(c.out, blocked), -1, `${what}: parts at ${cuts}`);
+    c.out.fill(NaN);
+    const r = { m0: 0, m1: M, n0: 3, n1: N - 1 };
+    wasmMatmulRect(heap, [c.a, c.b], [c.out], q, r);
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        const o = i * N + j;
+        if (j >= r.n0 && j < r.n1) assert.ok(Object.is(c.out[o], blocked[o]), `${what}: rect (${i}, ${j})`);
+        else assert.ok(Number.isNaN(c.out[o]), `${what}: outside the rect (${i}, ${j}) was written`);
+      }
+  }
+  heap.free(q.packedB!);
+}
+
+test("the few-rows kernel on B packed whole: the blocked kernel's bits, M 1..8, N and K of 1, 7, 33, 1025 / 768, both B layouts", () => {
+  for (let M = 1; M <= 8; M++)
+    for (const N of [1, 7, 33, 1025])
+      for (const K of [1, 7, 33, 768])
+        for (const transB of [true, false]) {
+          const transA = (M + N + K) % 2 === 1;
+          const c = makeCase(M, N, K, transA, transB);
+          checkPacked(c, `M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, K !== 768 || M % 3 === 0);
+          release(c);
+        }
+  // batch 2 with B broadcast: one packed B for both batches
+  const c = makeCase(3, 33, 7, false, true, 2, false, true);
+  checkPacked(c, 'batch 2, B broadcast', false);
+  release(c);
+});
+
+test("the few-rows kernel on B packed whole at the LM head's size: [50277, 768] weights (a partial last strip), M 1, 2, 5, 8; B [K, N] M 1", () => {
+  const N = 50277,
+    K = 768;
+  for (const [M, transB] of [
+    [1, true],
+    [2, true],
+    [5, true],
+    [8, true],
+    [1, false],
+  ] as const) {
+    const p: MatmulParams = { batch: 1, M, N, K, transA: false, transB, aBatchStride: M * K, bBatchStride: K * N };
+    const c: Case = { a: heap.allocF32(M * K), b: heap.allocF32(K * N), out: heap.allocF32(M * N), p };
+    pattern(c.a, M);
+    pattern(c.b, 7);
+    checkPacked(c, `M=${M} N=${N} K=${K} transB=${transB}`, M === 1);
+    release(c);
+  }
+});
+
+test('the packed path refuses what it cannot do: no packed B, more than 8 rows, columns off a strip', () => {
+  const c = makeCase(9, 33, 7, false, true);
+  const q = packed(c);
+  assert.throws(() => wasmMatmul(heap, [c.a, c.b], [c.out], c.p, 'packed'), /packed few-rows kernel/);
+  assert.throws(() => wasmMatmul(heap, [c.a, c.b], [c.out], q, 'packed'), /packed few-rows kernel/);
+  assert.throws(() => wasmMatmulRect(heap, [c.a, c.b], [c.out], q, { m0: 0, m1: 2, n0: 4, n1: 33 }, 'packed'), /packed few-rows kernel/);
+  // more than 8 rows with a packed B: the blocked kernel, which ignores it
+  c.out.fill(NaN);
+  wasmMatmul(heap, [c.a, c.b], [c.out], q);
+  const want = c.out.slice();
+  wasmMatmul(heap, [c.a, c.b], [c.out], c.p);
+  assert.is(bitsEqual(c.out, want), -1);
+  heap.free(q.packedB!);
+  release(c);
 });
 
 test('edge cases: K = 0 gives zeros, empty outputs, arrays that are not heap views', () => {

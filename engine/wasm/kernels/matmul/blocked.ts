@@ -324,6 +324,8 @@ export function gemm(m: ModuleBuilder): FuncRef {
     packBFn = packB(m),
     tileFn = tile(m),
     edgeFn = edge(m, tileFn);
+  // exported too: pack_b over the whole of B is the few-rows kernel's packed layout (matmul/packed.ts)
+  m.export('pack_b', packBFn);
   return m.function(
     'gemm',
     Array(20).fill('i32'),
