@@ -150,10 +150,14 @@ function dtExpr(p: ScanParams): string {
 fn step_dt(r: f32) -> f32 { return ${p.deltaSoftplus ? 'mi_softplus(r)' : 'r'}; }`;
 }
 
-/** `f(j)` for each of the L steps of a thread, joined by newlines: the kernels are unrolled over j. */
+/**
+ * `f(j)` for each of the L steps of a thread (the kernels are unrolled over j), one after the
+ * other, each starting at the indentation of the last line of `f(0)`.
+ */
 function each(L: number, f: (j: number) => string, reverse = false): string {
   const js = Array.from({ length: L }, (_, j) => (reverse ? L - 1 - j : j));
-  return js.map(f).join('\n');
+  const indent = /\n( *)[^\n]*$/.exec(f(0))?.[1] ?? '';
+  return js.map(f).join(`\n${indent}`);
 }
 
 /** The workgroup shape of a scan: CB channels x NC chunks of L steps, segments of TS steps. */
@@ -517,14 +521,16 @@ ${THREAD_PRELUDE}
   for (var sr = 0u; sr < u.nSeg; sr++) {
     let seg = u.nSeg - 1u - sr;
     let tk = seg * TS + k * ${L}u;
+    // per step: g = dy silu(z) (the cotangent of C.h + D x), dsg = d dt / d delta, zf = dy silu'(z)
+    // (dz = zf (C.h + D x)); dx, ddt and sp (C.h) are summed over the states
     ${each(
       L,
       (j) => `${stepIndex(j)}
     var x${j} = 0.0;
     var dt${j} = 0.0;
-    var g${j} = 0.0; // dL/dy_t times the gate: the output's cotangent before the gate's derivative
-    var dsg${j} = 0.0; // d dt / d delta
-    var zf${j} = 0.0; // dy silu'(z): dz = zf (C.h + D x)
+    var g${j} = 0.0;
+    var dsg${j} = 0.0;
+    var zf${j} = 0.0;
     if (ok${j}) {
       x${j} = x[i${j}];
       let r = raw_dt(i${j}, ec);
@@ -536,7 +542,7 @@ ${THREAD_PRELUDE}
     let bx${j} = dt${j} * x${j};
     var dx${j} = 0.0;
     var ddt${j} = 0.0;
-    var sp${j} = 0.0; // C.h`,
+    var sp${j} = 0.0;`,
     )}
     for (var n = 0u; n < u.N; n++) {
       let a = A_at(ec * N + n);
@@ -565,8 +571,11 @@ ${THREAD_PRELUDE}
       for (var w = lid; w < 2u * CB; w += WG) {
         if (w < CB) {
           var carry = 0.0;
-          if (e0 + w < u.E) {
-            if (seg == 0u) { ${p.hasH0 ? 'carry = h0_at((b * u.E + e0 + w) * N + n);' : ''} } else { carry = scr[${ck('seg', 'e0 + w')}]; }
+          if (e0 + w < u.E && seg > 0u) { carry = scr[${ck('seg', 'e0 + w')}]; }${
+            p.hasH0
+              ? `
+          if (e0 + w < u.E && seg == 0u) { carry = h0_at((b * u.E + e0 + w) * N + n); }`
+              : ''
           }
           ${composeForward}
         } else {
