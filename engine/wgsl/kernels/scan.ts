@@ -2,38 +2,72 @@
 //   dt = softplus(delta + bias) (as flagged), h_t = exp(dt A) h_{t-1} + dt B_t x_t,
 //   y_t = (C_t . h_t + D x_t) * silu(z_t)
 //
-// Forward: a chunked scan. A workgroup owns (batch b, a block of CB channels); its threads are
-// CB channels x NC chunks of time, each thread keeping all N states of its channel in registers.
-//   1. each thread scans its chunk from a zero state, giving the chunk's end state H_c and the
-//      sum S_c of its dt (the chunk's decay is exp(A S_c): the product of the exp(dt A));
-//   2. the chunk carries compose (h -> exp(A S_c) h + H_c is associative), walked over NC chunks
-//      per (channel, state), giving each chunk's true start state (h0 for chunk 0) and hT;
-//   3. each thread rescans its chunk from that start state and writes y (and hs).
+// Both directions are chunked scans with the same layout. A workgroup owns (batch b, a block of
+// CB <= 32 channels) and walks the sequence in segments of TS = NC * L steps, carrying the state
+// from one segment to the next, so any T runs in one workgroup. Its threads are CB channels x NC
+// chunks of a segment: thread (c, k) holds the L consecutive steps k*L .. k*L + L - 1 of channel
+// c in registers (x, dt and the per-step sums), and owns every state of its channel. Channel is
+// the fastest index, so a 32-lane subgroup reads one 128-byte row of a [batch, T, E] tensor per
+// step; nothing depends on the subgroup size (lavapipe's is 8, NVIDIA's 32), no subgroup
+// operations, no float atomics. Per segment and state n:
+//   1. each thread scans its L steps from a zero state: the local end state H_k, the decay
+//      product P_k = prod exp(dt A_n) and (backward) the local adjoint sum; the exp(dt A_n) are
+//      evaluated once per (t, n) and kept in registers for step 3;
+//   2. one thread per channel composes the chunk carries in order (h -> P_k h + H_k is
+//      associative; the backward's adjoint composes the same way in reverse), through workgroup
+//      memory, giving each chunk its true start state (and adjoint);
+//   3. each thread finishes its steps from that start: h_t = H_local_t + P_local_t h_start.
+// States live only in registers and workgroup memory; hs is written only when saveStates.
 //
-// Backward: the simpler kernel allowed by the issue, not the chunked one: one thread per (batch,
-// channel, state) walks time serially. It recomputes the states forward, saving a checkpoint every
-// CK steps into scratch, then walks back chunk by chunk, recomputing each chunk's CK states from
-// its checkpoint into registers. Sums over the N states (dx, ddelta, dz) and over the channels of
-// the workgroup (dB, dC) go through workgroup memory each step; the sums across workgroups (dA,
-// dD, ddeltaBias over the batch, dB and dC over channel blocks) are partials in scratch added by
-// a second pass (no float atomics).
+// Backward (the adjoint dh_{t-1} = exp(dt_t A) (dh_t + C_t g_t + dhs_t) is the same linear
+// recurrence, reversed): phase 0 walks the segments forward and stores only the state at each
+// segment start (checkpoints, N floats per (b, e, segment)); phase 1 walks the segments from the
+// last to the first: per state, step 1 gives both local sums, step 2 composes the states forward
+// from the segment's checkpoint and the adjoints backward from the next segment's carry (kept in
+// workgroup memory), and step 3 walks each chunk backwards, accumulating dx, ddelta and C.h (for
+// dz) over the states in registers. dB and dC (sums over channels) are summed over the
+// workgroup's CB channels through workgroup memory, into one partial per channel block; dA, dD and
+// d(delta bias) (sums over time) into one partial per batch row. A sum pass adds the partials in a
+// fixed order (no float atomics).
+//
+// Bytes moved per (t, e) in float32, N states, CB channels per workgroup (32 at E >= 32), TS steps
+// per segment (the minimum the op needs in brackets):
+//   forward:  x, delta, z read once, y written once: 16 B [16 B]; B and C (per (t, n)) come from
+//             L2 once per channel block, 8N/CB B; hs, when asked, 4N B.
+//   backward: phase 0 reads x, delta (8 B); phase 1 reads x, delta, dy, z (16 B) and writes dx,
+//             ddelta, dz (12 B): 36 B [28 B]; dB, dC partials 8N/CB B written and read again by
+//             the sum pass (8 B at N 16, CB 32); checkpoints 8N/TS B (4 B at TS 32); dhs, when
+//             given, 4N B. At b8 T2048 E1536 N16: about 48 B per (t, e), 1.2 GB.
+// The exponentials: one per (t, n) forward, two backward (phase 0 and phase 1).
 //
 // Storage buffers: WebGPU only guarantees 8 per shader stage (Chromium on SwiftShader allows 10),
 // and the kernel contract has up to 9 inputs and 3 outputs forward, 12 and 9 backward. So a
 // pack pass first copies the small inputs (A, D, deltaBias, h0, B, C and dhT: per channel, per
 // state or per step, never [batch, T, E]-sized but B and C's [batch, T, N]) into regions of the one
-// scratch buffer, which the main pass reads; the backward also writes dz into scratch and copies
-// it out afterwards. Every pass then binds at most 8 buffers in every flag combination
+// scratch buffer, which the main pass reads. The backward's main pass binds x, delta, z, dy, the
+// scratch, dx, ddelta and dz; with dhs it binds dhs instead of dz and writes dz into scratch, copied
+// out afterwards. Every pass then binds at most 8 buffers in every flag combination
 // (test/engine/wgsl/storage-limit.test.ts checks all of them).
 import { WGSL_ELEMENTWISE_PRELUDE } from '../../elementwise.ts';
 import type { KernelParams, ScanParams } from '../../kernels.ts';
 import type { BindingRef, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
 import { computePass, input, output, scratch, type Storage, type UniformFields } from '../layout.ts';
 import { sumPartialsPass } from '../passes.ts';
-import { groups, LINEAR_WID } from '../shader.ts';
+import { ELEMENTWISE_WG, elementwiseMain, groups, LINEAR_WID } from '../shader.ts';
 
-/** Backward checkpoint interval: states recomputed per chunk live in a private array this long. */
-const CK = 32;
+/**
+ * Steps per thread and segment, held in registers (the code is unrolled over them): the backward
+ * keeps about 14 floats per step, the forward 6. Compile time on lavapipe grows with them.
+ */
+const FWD_L = 8;
+const BWD_L = 4;
+/** Channels per workgroup at most: one 128-byte row of a 32-lane subgroup. */
+const MAX_CB = 32;
+/** Chunks per channel at most: bounds the serial carry walk of step 2. */
+const MAX_NC = 32;
+/** Threads per workgroup. */
+const FWD_THREADS = 256;
+const BWD_THREADS = 256;
 
 /** Input indices by name, in the flag-dependent order of the kernel contract. */
 function scanInputs(p: ScanParams, withBwd?: { hasDhT: boolean; hasDhs: boolean }): Map<string, number> {
@@ -116,25 +150,99 @@ function dtExpr(p: ScanParams): string {
 fn step_dt(r: f32) -> f32 { return ${p.deltaSoftplus ? 'mi_softplus(r)' : 'r'}; }`;
 }
 
-function forwardShape(p: ScanParams, device: DeviceFacts): { CB: number; NC: number } {
-  const CB = Math.max(1, Math.min(p.E, 16));
-  const threads = Math.min(256, device.maxWorkgroupSize);
-  // workgroup memory: S (1 float) and H (N floats) per thread
-  const byMemory = Math.floor(device.maxWorkgroupStorage / (4 * (p.N + 1)));
-  const NC = Math.max(1, Math.min(Math.floor(Math.min(threads, byMemory) / CB), p.T));
-  if (CB * NC * (p.N + 1) * 4 > device.maxWorkgroupStorage) {
-    throw new Error(
-      `scan: N=${p.N} states need ${(p.N + 1) * 4 * CB} bytes of workgroup memory, the device has ${device.maxWorkgroupStorage}`,
-    );
-  }
-  return { CB, NC };
+/**
+ * `f(j)` for each of the L steps of a thread (the kernels are unrolled over j), one after the
+ * other, each starting at the indentation of the last line of `f(0)`.
+ */
+function each(L: number, f: (j: number) => string, reverse = false): string {
+  const js = Array.from({ length: L }, (_, j) => (reverse ? L - 1 - j : j));
+  const indent = /\n( *)[^\n]*$/.exec(f(0))?.[1] ?? '';
+  return js.map(f).join(`\n${indent}`);
 }
+
+/** The workgroup shape of a scan: CB channels x NC chunks of L steps, segments of TS steps. */
+export interface ScanShape {
+  L: number;
+  CB: number;
+  NC: number;
+  WG: number;
+  TS: number;
+  nEB: number;
+  nSeg: number;
+}
+
+/**
+ * The shape for `threads` threads at most whose workgroup memory, `bytes(CB, NC)`, fits the
+ * device: channel blocks of at most 32 (balanced, so E = 33 gives two blocks of 17), as many
+ * chunks as the threads allow (at most MAX_NC, and no more than the sequence fills); chunks, then
+ * channels, are halved until the memory fits.
+ */
+export function scanShape(
+  p: ScanParams,
+  device: DeviceFacts,
+  threads: number,
+  L: number,
+  bytes: (CB: number, NC: number) => number,
+): ScanShape {
+  const wg = Math.min(threads, device.maxWorkgroupSize);
+  let CB = Math.min(wg, Math.ceil(p.E / Math.ceil(p.E / MAX_CB)));
+  let NC = Math.max(1, Math.min(MAX_NC, Math.floor(wg / CB), Math.ceil(p.T / L)));
+  while (bytes(CB, NC) > device.maxWorkgroupStorage) {
+    if (NC > 1) NC = Math.ceil(NC / 2);
+    else if (CB > 1) CB = Math.ceil(CB / 2);
+    else {
+      throw new Error(`scan: N=${p.N} states need ${bytes(1, 1)} bytes of workgroup memory, the device has ${device.maxWorkgroupStorage}`);
+    }
+  }
+  const TS = NC * L;
+  return { L, CB, NC, WG: CB * NC, TS, nEB: Math.ceil(p.E / CB), nSeg: Math.max(1, Math.ceil(p.T / TS)) };
+}
+
+/** Forward workgroup memory: H and P per thread, the carried state per (state, channel). */
+const fwdBytes = (N: number) => (CB: number, NC: number) => 4 * (2 * CB * NC + N * CB);
+
+/**
+ * The bounds of the loops over states, chunks and channels, as uniforms: constant bounds would let
+ * the shader compilers unroll these loops, which nothing gains (their bodies read workgroup memory
+ * or are long) and which multiplies lavapipe's compile time (seconds per shader). The loops over a
+ * thread's L steps are unrolled in the generated code, so that those steps stay in registers.
+ */
+const LOOP_BOUNDS = (N: number, NC: number, CB: number): UniformFields => ({ N: ['u32', N], NC: ['u32', NC], CB: ['u32', CB] });
+
+/** The per-thread set-up shared by both kernels: which batch row, channels and chunk. */
+const THREAD_PRELUDE = /* wgsl */ `
+  let g = ${LINEAR_WID};
+  if (g >= u.batch * u.nEB) { return; }
+  let b = g / u.nEB;
+  let eb = g % u.nEB;
+  let e0 = eb * CB;
+  let c = lid % CB;
+  let k = lid / CB;
+  let e = e0 + c;
+  let valid = e < u.E;
+  let ec = min(e, u.E - 1u); // a channel in range, for reads (an invalid channel's steps are all idle)`;
+
+/** WGSL loading step j of this thread's chunk: t_j, ok_j, the element i_j, the B/C row bt_j. */
+const stepIndex = (j: number) => `let t${j} = tk + ${j}u;
+    let ok${j} = valid && t${j} < u.T;
+    let i${j} = (b * u.T + min(t${j}, u.T - 1u)) * u.E + ec;
+    let bt${j} = (b * u.T + min(t${j}, u.T - 1u)) * N;`;
+
+/**
+ * WGSL of the compose walk (step 2) of one (state n, channel w) over the NC chunks, forward:
+ * sh_H[chunk] (local end state) becomes the chunk's start state; `carry` enters as the state
+ * before the segment and leaves as the state after it.
+ */
+const composeForward = /* wgsl */ `for (var kk = 0u; kk < u.NC; kk++) {
+          let s = kk * CB + w;
+          let hk = sh_H[s];
+          sh_H[s] = carry;
+          carry = sh_P[s] * carry + hk;
+        }`;
 
 export const scan: WgslKernel<'scan'> = (_i, _o, p, device): KernelPlan => {
   const { batch, T, E, N } = p;
-  const { CB, NC } = forwardShape(p, device);
-  const L = Math.ceil(T / NC);
-  const nEB = Math.ceil(E / CB);
+  const { L, CB, NC, WG, TS, nEB, nSeg } = scanShape(p, device, FWD_THREADS, FWD_L, fwdBytes(N));
   const ins = scanInputs(p);
   const packed = PACKED.filter((n) => ins.has(n));
   const regions = new Regions();
@@ -147,7 +255,6 @@ export const scan: WgslKernel<'scan'> = (_i, _o, p, device): KernelPlan => {
   if (p.hasZ) bufs.push(read('z'));
   bufs.push(['P', 'f32', 'read', scr], ['y', 'f32', 'read_write', output(0)], ['hT', 'f32', 'read_write', output(1)]);
   if (p.saveStates) bufs.push(['hs', 'f32', 'read_write', output(2)]);
-  const WG = CB * NC;
   const code = /* wgsl */ `
 ${packedAccessors('P', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
@@ -155,78 +262,76 @@ ${dtExpr(p)}
 const N: u32 = ${N}u;
 const CB: u32 = ${CB}u;
 const NC: u32 = ${NC}u;
-var<workgroup> sh_S: array<f32, ${WG}>;
-var<workgroup> sh_H: array<f32, ${WG * N}>;
+const WG: u32 = ${WG}u;
+const TS: u32 = ${TS}u;
+const LOG2E: f32 = 1.4426950408889634;
+var<workgroup> sh_H: array<f32, ${WG}>; // per thread: local end state, then the chunk's start state
+var<workgroup> sh_P: array<f32, ${WG}>; // per thread: the chunk's decay prod exp(dt A_n)
+var<workgroup> sh_c: array<f32, ${N * CB}>; // [n][channel]: the state carried between segments
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= u.batch * u.nEB) { return; }
-  let b = g / u.nEB;
-  let e0 = (g % u.nEB) * CB;
-  let ch = lid % CB;
-  let chunk = lid / CB;
-  let e = e0 + ch;
-  let valid = e < u.E;
-  let t0 = min(u.T, chunk * u.L);
-  let t1 = min(u.T, t0 + u.L);
-  var a: array<f32, ${N}>;
-  var h: array<f32, ${N}>;
-  for (var n = 0u; n < N; n++) { a[n] = select(0.0, A_at(e * N + n), valid); h[n] = 0.0; }
-
-  // 1. local scan of this chunk from a zero state
-  var S = 0.0;
-  if (valid) {
-    for (var t = t0; t < t1; t++) {
-      let i = (b * u.T + t) * u.E + e;
-      let dt = step_dt(raw_dt(i, e));
-      let bx = dt * x[i];
-      let bt = (b * u.T + t) * N;
-      S += dt;
-      for (var n = 0u; n < N; n++) { h[n] = exp(dt * a[n]) * h[n] + bx * B_at(bt + n); }
+${THREAD_PRELUDE}
+  // thread w < CB owns channel w's carried states (it alone reads and writes sh_c[n * CB + w])
+  for (var w = lid; w < CB; w += WG) {
+    for (var n = 0u; n < u.N; n++) {
+      ${p.hasH0 ? 'sh_c[n * CB + w] = select(0.0, h0_at((b * u.E + e0 + w) * N + n), e0 + w < u.E);' : 'sh_c[n * CB + w] = 0.0;'}
     }
   }
-  sh_S[lid] = S;
-  for (var n = 0u; n < N; n++) { sh_H[lid * N + n] = h[n]; }
-  workgroupBarrier();
-
-  // 2. compose the chunk carries per (channel, state); sh_H becomes each chunk's start state
-  for (var j = lid; j < CB * N; j += ${WG}u) {
-    let c = j / N;
-    let n = j % N;
-    let ec = e0 + c;
-    if (ec < u.E) {
-      let an = A_at(ec * N + n);
-      var carry = ${p.hasH0 ? 'h0_at((b * u.E + ec) * N + n)' : '0.0'};
-      for (var k = 0u; k < NC; k++) {
-        let slot = (k * CB + c) * N + n;
-        let local_end = sh_H[slot];
-        sh_H[slot] = carry;
-        carry = exp(an * sh_S[k * CB + c]) * carry + local_end;
+  ${p.hasD ? 'let dv = D_at(ec);' : ''}
+  for (var seg = 0u; seg < u.nSeg; seg++) {
+    let tk = seg * TS + k * ${L}u; // this thread's first step
+    ${each(
+      L,
+      (j) => `${stepIndex(j)}
+    var x${j} = 0.0;
+    var dt${j} = 0.0;
+    if (ok${j}) { x${j} = x[i${j}]; dt${j} = step_dt(raw_dt(i${j}, ec)); }
+    let bx${j} = dt${j} * x${j};
+    var y${j} = 0.0;`,
+    )}
+    for (var n = 0u; n < u.N; n++) {
+      let a2 = A_at(ec * N + n) * LOG2E;
+      // 1. this chunk from a zero state (an idle step has dt = 0: exp2(0) = 1, no input)
+      var h = 0.0;
+      var p = 1.0;
+      ${each(
+        L,
+        (j) => `let ab${j} = exp2(dt${j} * a2);
+      h = ab${j} * h + bx${j} * B_at(bt${j} + n);
+      p *= ab${j};
+      let hl${j} = h;
+      let pc${j} = p;`,
+      )}
+      sh_H[lid] = h;
+      sh_P[lid] = p;
+      workgroupBarrier();
+      // 2. the chunk carries, in order, per channel
+      for (var w = lid; w < CB; w += WG) {
+        var carry = sh_c[n * CB + w];
+        ${composeForward}
+        sh_c[n * CB + w] = carry;
       }
-      hT[(b * u.E + ec) * N + n] = carry;
+      workgroupBarrier();
+      // 3. the states from the chunk's start state, into y (and hs)
+      let hs0 = sh_H[lid];
+      ${each(
+        L,
+        (j) => `let h${j} = hl${j} + pc${j} * hs0;
+      y${j} += C_at(bt${j} + n) * h${j};${p.saveStates ? `\n      if (ok${j}) { hs[i${j} * N + n] = h${j}; }` : ''}`,
+      )}
     }
+    ${each(
+      L,
+      (j) => `if (ok${j}) {
+      var s = y${j};${p.hasD ? `\n      s += dv * x${j};` : ''}${p.hasZ ? `\n      let zv = z[i${j}];\n      s *= zv * mi_sigmoid(zv);` : ''}
+      y[i${j}] = s;
+    }`,
+    )}
   }
-  workgroupBarrier();
-
-  // 3. rescan from the true start state, writing y (and hs)
-  if (valid) {
-    for (var n = 0u; n < N; n++) { h[n] = sh_H[lid * N + n]; }
-    for (var t = t0; t < t1; t++) {
-      let i = (b * u.T + t) * u.E + e;
-      let dt = step_dt(raw_dt(i, e));
-      let xv = x[i];
-      let bx = dt * xv;
-      let bt = (b * u.T + t) * N;
-      var s = 0.0;
-      for (var n = 0u; n < N; n++) {
-        h[n] = exp(dt * a[n]) * h[n] + bx * B_at(bt + n);
-        s += C_at(bt + n) * h[n];
-        ${p.saveStates ? 'hs[i * N + n] = h[n];' : ''}
-      }
-      ${p.hasD ? 's += D_at(e) * xv;' : ''}
-      ${p.hasZ ? 's *= z[i] * mi_sigmoid(z[i]);' : ''}
-      y[i] = s;
+  for (var w = lid; w < CB; w += WG) {
+    if (e0 + w < u.E) {
+      for (var n = 0u; n < u.N; n++) { hT[(b * u.E + e0 + w) * N + n] = sh_c[n * CB + w]; }
     }
   }
 }`;
@@ -239,8 +344,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           batch: ['u32', batch],
           T: ['u32', T],
           E: ['u32', E],
-          L: ['u32', L],
           nEB: ['u32', nEB],
+          nSeg: ['u32', nSeg],
+          ...LOOP_BOUNDS(N, NC, CB),
           ...offsetFields('o_', packed, regions.at),
         },
         buffers: bufs,
@@ -253,29 +359,59 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   };
 };
 
+/**
+ * Backward workgroup memory: H, P, G and dA per thread; the carried adjoint and the dA sums (phase
+ * 0: the carried state) per (state, channel); dB and dC of a segment per (step, channel), rows
+ * padded to CB + 1 floats so that the summing threads hit distinct banks.
+ */
+const bwdBytes = (N: number, L: number) => (CB: number, NC: number) => 4 * (4 * CB * NC + 2 * N * CB + 2 * NC * L * (CB + 1));
+
+/**
+ * dB, dC: out[(b T + t) N + n] = sum over channel blocks q < K of partial[((q batch + b) N + n) T + t],
+ * one thread per output, t fastest so the partials are read in order.
+ */
+function sumTransposedPass(label: string, p: ScanParams, K: number, src: BindingRef, offset: number, dst: BindingRef): ComputePass {
+  const M = p.batch * p.T * p.N;
+  return computePass({
+    label,
+    uniforms: { K: ['u32', K], M: ['u32', M], T: ['u32', p.T], N: ['u32', p.N], offset: ['u32', offset] },
+    buffers: [
+      ['partial', 'f32', 'read', src],
+      ['out', 'f32', 'read_write', dst],
+    ],
+    foldable: true,
+    workgroups: [groups(M, ELEMENTWISE_WG), 1, 1],
+    code: elementwiseMain(
+      'u.M',
+      /* wgsl */ `
+  let t = i % u.T;
+  let bn = i / u.T; // b * N + n
+  var s = 0.0;
+  for (var q = 0u; q < u.K; q++) { s += partial[u.offset + q * u.M + i]; }
+  out[((bn / u.N) * u.T + t) * u.N + bn % u.N] = s;`,
+    ),
+  });
+}
+
 export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_bwd'], device): KernelPlan => {
   const { batch, T, E, N } = p;
-  const threads = Math.min(256, device.maxWorkgroupSize);
-  if (N > threads) throw new Error(`scan_bwd: N=${N} states exceed the ${threads} threads of a workgroup`);
-  const CB = Math.max(1, Math.min(E, Math.floor(threads / N)));
-  const WG = CB * N;
-  const nEB = Math.ceil(E / CB);
-  const nCk = Math.max(1, Math.ceil(T / CK));
+  const { L, CB, NC, WG, TS, nEB, nSeg } = scanShape(p, device, BWD_THREADS, BWD_L, bwdBytes(N, BWD_L));
   const BT = batch * T;
-  // one scratch buffer, in regions: the packed inputs, the checkpoints, the partial sums and dz
+  const dzInScratch = p.hasZ && p.hasDhs;
+  // one scratch buffer, in regions: the packed inputs, the checkpoints, the partial sums, dh0 (and dz)
   const ins = scanInputs(p, p);
   const packed = PACKED.filter((n) => ins.has(n));
   const sizes = packedSizes(p);
   const regions = new Regions();
   for (const n of packed) regions.take(n, sizes[n]);
-  regions.take('ck', batch * E * nCk * N);
+  regions.take('ck', batch * nSeg * N * E);
   regions.take('dA', batch * E * N);
   regions.take('dB', nEB * BT * N);
   regions.take('dC', nEB * BT * N);
   regions.take('dD', p.hasD ? batch * E : 0);
   regions.take('dBias', p.hasDeltaBias ? batch * E : 0);
   regions.take('dh0', p.hasH0 ? batch * E * N : 0);
-  regions.take('dz', p.hasZ ? BT * E : 0);
+  regions.take('dz', dzInScratch ? BT * E : 0);
   const region = regions.at;
   const OUT_REGIONS = ['ck', 'dA', 'dB', 'dC', 'dD', 'dBias', 'dh0', 'dz'] as const;
 
@@ -293,141 +429,240 @@ export const scan_bwd: WgslKernel<'scan_bwd'> = (_i, _o, p: KernelParams['scan_b
   };
   const scr = scratch(0);
   const read = (n: string): Storage => [n, 'f32', 'read', input(ins.get(n)!)];
-  // at most x, delta, z, dy, dhs, scratch, dx, ddelta: 8 storage buffers
+  // at most x, delta, z, dy, scratch, dx, ddelta and dz or dhs: 8 storage buffers
   const bufs: Storage[] = [read('x'), read('delta')];
   if (p.hasZ) bufs.push(read('z'));
   bufs.push(read('dy'));
   if (p.hasDhs) bufs.push(read('dhs'));
   bufs.push(['scr', 'f32', 'read_write', scr], ['dx', 'f32', 'read_write', output(0)], ['ddelta', 'f32', 'read_write', output(1)]);
+  if (p.hasZ && !dzInScratch) bufs.push(['dz', 'f32', 'read_write', output(outIndex.dz)]);
+  const putDz = dzInScratch ? 'scr[u.r_dz + i] = v;' : 'dz[i] = v;';
+  // dL/dh_t from C_t g_t (and dhs_t): the adjoint's input at step j
+  const q = (j: number) => `g${j} * cn${j}${p.hasDhs ? ` + select(0.0, dhs[i${j} * N + n], ok${j})` : ''}`;
+  /** the checkpoint of (b, segment s, state n, channel e) */
+  const ck = (s: string, e: string) => `u.r_ck + ((b * u.nSeg + ${s}) * N + n) * u.E + ${e}`;
 
   const code = /* wgsl */ `
 ${packedAccessors('scr', packed)}
 ${WGSL_ELEMENTWISE_PRELUDE}
 ${dtExpr(p)}
+${p.hasZ ? `fn put_dz(i: u32, v: f32) { ${putDz} }` : ''}
 const N: u32 = ${N}u;
 const CB: u32 = ${CB}u;
-const CK: u32 = ${CK}u;
+const NC: u32 = ${NC}u;
 const WG: u32 = ${WG}u;
-var<workgroup> r_x: array<f32, ${WG}>;
-var<workgroup> r_dt: array<f32, ${WG}>;
-var<workgroup> r_s: array<f32, ${WG}>;
-var<workgroup> r_B: array<f32, ${WG}>;
-var<workgroup> r_C: array<f32, ${WG}>;
+const TS: u32 = ${TS}u;
+const CBP: u32 = ${CB + 1}u;
+const LOG2E: f32 = 1.4426950408889634;
+var<workgroup> sh_H: array<f32, ${WG}>; // per thread: local end state, then the chunk's start state
+var<workgroup> sh_P: array<f32, ${WG}>; // per thread: the chunk's decay
+var<workgroup> sh_G: array<f32, ${WG}>; // per thread: local adjoint sum, then the adjoint entering the chunk's end
+var<workgroup> sh_A: array<f32, ${WG}>; // per thread: its dA term of the state in hand
+var<workgroup> sh_cr: array<f32, ${N * CB}>; // [n][channel]: the adjoint carried between segments
+var<workgroup> sh_acc: array<f32, ${N * CB}>; // [n][channel]: phase 0 the carried state, then the dA sums
+var<workgroup> red: array<f32, ${2 * TS * (CB + 1)}>; // [dB | dC][step][channel]
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= u.batch * u.nEB) { return; }
-  let b = g / u.nEB;
-  let eb = g % u.nEB;
-  let e0 = eb * CB;
-  let ch = lid / N;
-  let n = lid % N;
-  let e = e0 + ch;
-  let valid = e < u.E;
-  let a = select(0.0, A_at(e * N + n), valid);
-  let sIdx = (b * u.E + e) * N + n;
-
-  // forward: checkpoints of the state before every chunk of CK steps
-  var h = ${p.hasH0 ? 'select(0.0, h0_at(sIdx), valid)' : '0.0'};
-  if (valid) {
-    for (var k = 0u; k < u.nCk; k++) {
-      scr[u.r_ck + ((b * u.E + e) * u.nCk + k) * N + n] = h;
-      let t1 = min(u.T, (k + 1u) * CK);
-      for (var t = k * CK; t < t1; t++) {
-        let i = (b * u.T + t) * u.E + e;
-        let dt = step_dt(raw_dt(i, e));
-        h = exp(dt * a) * h + dt * B_at((b * u.T + t) * N + n) * x[i];
+${THREAD_PRELUDE}
+  ${p.hasD ? 'let dv = D_at(ec);' : ''}
+  // thread w < CB owns channel w's sh_acc (and its checkpoints), thread CB + w its sh_cr
+  for (var w = lid; w < 2u * CB; w += WG) {
+    let cw = w % CB;
+    let we = e0 + cw;
+    for (var n = 0u; n < u.N; n++) {
+      if (w < CB) {
+        sh_acc[n * CB + cw] = ${p.hasH0 ? 'select(0.0, h0_at((b * u.E + we) * N + n), we < u.E)' : '0.0'};
+      } else {
+        sh_cr[n * CB + cw] = ${p.hasDhT ? 'select(0.0, dhT_at((b * u.E + we) * N + n), we < u.E)' : '0.0'};
       }
     }
   }
 
-  // backward, chunk by chunk from the end
-  var G = ${p.hasDhT ? 'select(0.0, dhT_at(sIdx), valid)' : '0.0'};  // dL/dh flowing into the current step
-  var dA_acc = 0.0;
+  // phase 0: the state before each segment after the first, from the carried state
+  for (var seg = 0u; seg + 1u < u.nSeg; seg++) {
+    let tk = seg * TS + k * ${L}u;
+    ${each(
+      L,
+      (j) => `${stepIndex(j)}
+    var dt${j} = 0.0;
+    var bx${j} = 0.0;
+    if (ok${j}) { dt${j} = step_dt(raw_dt(i${j}, ec)); bx${j} = dt${j} * x[i${j}]; }`,
+    )}
+    for (var n = 0u; n < u.N; n++) {
+      let a2 = A_at(ec * N + n) * LOG2E;
+      var h = 0.0;
+      var p = 1.0;
+      ${each(
+        L,
+        (j) => `let ab${j} = exp2(dt${j} * a2);
+      h = ab${j} * h + bx${j} * B_at(bt${j} + n);
+      p *= ab${j};`,
+      )}
+      sh_H[lid] = h;
+      sh_P[lid] = p;
+      workgroupBarrier();
+      for (var w = lid; w < CB; w += WG) {
+        var carry = sh_acc[n * CB + w];
+        ${composeForward}
+        sh_acc[n * CB + w] = carry;
+        if (e0 + w < u.E) { scr[${ck('seg + 1u', 'e0 + w')}] = carry; }
+      }
+      workgroupBarrier();
+    }
+  }
+  for (var w = lid; w < CB; w += WG) {
+    for (var n = 0u; n < u.N; n++) { sh_acc[n * CB + w] = 0.0; }
+  }
+
+  // phase 1: the segments from the last, each chunk walked backwards
   var dD_acc = 0.0;
   var dBias_acc = 0.0;
-  var hist: array<f32, ${CK}>;
-  for (var kk = 0u; kk < u.nCk; kk++) {
-    let k = u.nCk - 1u - kk;
-    let t0 = k * CK;
-    let len = min(u.T, t0 + CK) - t0;
-    let h_start = select(0.0, scr[u.r_ck + ((b * u.E + e) * u.nCk + k) * N + n], valid);
-    var hc = h_start;
-    for (var j = 0u; j < len; j++) {
-      let i = (b * u.T + t0 + j) * u.E + e;
-      if (valid) {
-        let dt = step_dt(raw_dt(i, e));
-        hc = exp(dt * a) * hc + dt * B_at((b * u.T + t0 + j) * N + n) * x[i];
-      }
-      hist[j] = hc;
+  for (var sr = 0u; sr < u.nSeg; sr++) {
+    let seg = u.nSeg - 1u - sr;
+    let tk = seg * TS + k * ${L}u;
+    // per step: g = dy silu(z) (the cotangent of C.h + D x), dsg = d dt / d delta, zf = dy silu'(z)
+    // (dz = zf (C.h + D x)); dx, ddt and sp (C.h) are summed over the states
+    ${each(
+      L,
+      (j) => `${stepIndex(j)}
+    var x${j} = 0.0;
+    var dt${j} = 0.0;
+    var g${j} = 0.0;
+    var dsg${j} = 0.0;
+    var zf${j} = 0.0;
+    if (ok${j}) {
+      x${j} = x[i${j}];
+      let r = raw_dt(i${j}, ec);
+      dt${j} = step_dt(r);
+      dsg${j} = ${p.deltaSoftplus ? 'mi_sigmoid(r)' : '1.0'};
+      let q = dy[i${j}];
+      ${p.hasZ ? `let zv = z[i${j}];\n      g${j} = q * zv * mi_sigmoid(zv);\n      zf${j} = q * mi_silu_grad(zv);` : `g${j} = q;`}
     }
-    for (var jj = 0u; jj < len; jj++) {
-      let j = len - 1u - jj;
-      let t = t0 + j;
-      let bt = (b * u.T + t) * N;
-      var cx = 0.0; var cdt = 0.0; var cs = 0.0; var cB = 0.0; var cC = 0.0;
-      if (valid) {
-        let i = (b * u.T + t) * u.E + e;
-        let dt = step_dt(raw_dt(i, e));
-        let xv = x[i];
-        ${p.hasZ ? 'let gate = dy[i] * z[i] * mi_sigmoid(z[i]);' : 'let gate = dy[i];'}
-        ${p.hasDhs ? 'G += dhs[i * N + n];' : ''}
-        let cn = C_at(bt + n);
-        let bn = B_at(bt + n);
-        G += gate * cn;
-        let ht = hist[j];
-        var hprev = h_start;
-        if (j > 0u) { hprev = hist[j - 1u]; }
-        let abar = exp(dt * a);
-        cx = G * dt * bn;
-        cdt = G * (a * abar * hprev + bn * xv);
-        cs = cn * ht;
-        cB = G * dt * xv;
-        cC = gate * ht;
-        dA_acc += G * dt * abar * hprev;
-        G *= abar;
-      }
-      r_x[lid] = cx; r_dt[lid] = cdt; r_s[lid] = cs; r_B[lid] = cB; r_C[lid] = cC;
+    let bx${j} = dt${j} * x${j};
+    var dx${j} = 0.0;
+    var ddt${j} = 0.0;
+    var sp${j} = 0.0;`,
+    )}
+    for (var n = 0u; n < u.N; n++) {
+      let a = A_at(ec * N + n);
+      let a2 = a * LOG2E;
+      // 1. local: the state from zero, the decay, and the adjoint's sum over the chunk of
+      //    (C g + dhs)_j prod_{i <= j} exp(dt_i A) (what it adds to dL/dh before the chunk)
+      var h = 0.0;
+      var p = 1.0;
+      var gl = 0.0;
+      ${each(
+        L,
+        (j) => `let ab${j} = exp2(dt${j} * a2);
+      let bn${j} = B_at(bt${j} + n);
+      let cn${j} = C_at(bt${j} + n);
+      h = ab${j} * h + bx${j} * bn${j};
+      p *= ab${j};
+      let hl${j} = h;
+      let pc${j} = p;
+      gl += (${q(j)}) * p;`,
+      )}
+      sh_H[lid] = h;
+      sh_P[lid] = p;
+      sh_G[lid] = gl;
       workgroupBarrier();
-      if (n == 0u && valid) {
-        // per channel: sums over the N states
-        var sx = 0.0; var sdt = 0.0; var ss = 0.0;
-        for (var m = 0u; m < N; m++) { sx += r_x[lid + m]; sdt += r_dt[lid + m]; ss += r_s[lid + m]; }
-        let i = (b * u.T + t) * u.E + e;
-        let xv = x[i];
-        let q = dy[i];
-        ${
-          p.hasZ
-            ? `let zv = z[i];
-        scr[u.r_dz + i] = q * (ss${p.hasD ? ' + D_at(e) * xv' : ''}) * mi_silu_grad(zv);
-        let gate = q * zv * mi_sigmoid(zv);`
-            : 'let gate = q;'
+      // 2. per channel: states forward from the segment's start, adjoints backward from its end
+      for (var w = lid; w < 2u * CB; w += WG) {
+        if (w < CB) {
+          var carry = 0.0;
+          if (e0 + w < u.E && seg > 0u) { carry = scr[${ck('seg', 'e0 + w')}]; }${
+            p.hasH0
+              ? `
+          if (e0 + w < u.E && seg == 0u) { carry = h0_at((b * u.E + e0 + w) * N + n); }`
+              : ''
+          }
+          ${composeForward}
+        } else {
+          let cw = w - CB;
+          var carry = sh_cr[n * CB + cw];
+          for (var kk = 0u; kk < u.NC; kk++) {
+            let s = (NC - 1u - kk) * CB + cw;
+            let gk = sh_G[s];
+            sh_G[s] = carry;
+            carry = sh_P[s] * carry + gk;
+          }
+          sh_cr[n * CB + cw] = carry;
         }
-        ${p.hasD ? 'sx += gate * D_at(e);\n        dD_acc += gate * xv;' : ''}
-        dx[i] = sx;
-        let r = raw_dt(i, e);
-        let ddr = ${p.deltaSoftplus ? 'sdt * mi_sigmoid(r)' : 'sdt'};
-        ddelta[i] = ddr;
-        dBias_acc += ddr;
-      }
-      if (ch == 0u) {
-        // per state: sums over this workgroup's channels, a partial over channel blocks
-        var sB = 0.0; var sC = 0.0;
-        for (var c = 0u; c < CB; c++) { sB += r_B[c * N + n]; sC += r_C[c * N + n]; }
-        let pIdx = (eb * u.batch * u.T + b * u.T + t) * N + n;
-        scr[u.r_dB + pIdx] = sB;
-        scr[u.r_dC + pIdx] = sC;
       }
       workgroupBarrier();
+      // 3. this chunk backwards: lam = dL/dh_t
+      let hs0 = sh_H[lid];
+      var G = sh_G[lid];
+      var dAl = 0.0;
+      ${each(
+        L,
+        (j) => `{
+        let ht = hl${j} + pc${j} * hs0;
+        let hp = ${j === 0 ? 'hs0' : `hl${j - 1} + pc${j - 1} * hs0`};
+        let lam = G + ${q(j)};
+        sp${j} += cn${j} * ht;
+        let dtl = dt${j} * lam;
+        dx${j} += dtl * bn${j};
+        let ahp = ab${j} * hp;
+        ddt${j} += lam * (a * ahp + bn${j} * x${j});
+        dAl += dtl * ahp;
+        red[(k * ${L}u + ${j}u) * CBP + c] = dtl * x${j};
+        red[(TS + k * ${L}u + ${j}u) * CBP + c] = g${j} * ht;
+        G = lam * ab${j};
+      }`,
+        true,
+      )}
+      sh_A[lid] = dAl;
+      workgroupBarrier();
+      // dB, dC of this state: sums over the block's channels, one partial per channel block
+      for (var w = lid; w < 2u * TS; w += WG) {
+        var s = 0.0;
+        for (var cc = 0u; cc < u.CB; cc++) { s += red[w * CBP + cc]; }
+        let r = w % TS;
+        let t = seg * TS + r;
+        if (t < u.T) { scr[select(u.r_dB, u.r_dC, w >= TS) + ((eb * u.batch + b) * N + n) * u.T + t] = s; }
+      }
+      for (var w = lid; w < CB; w += WG) {
+        var s = 0.0;
+        for (var kk = 0u; kk < u.NC; kk++) { s += sh_A[kk * CB + w]; }
+        sh_acc[n * CB + w] += s;
+      }
+    }
+    ${each(
+      L,
+      (j) => `if (ok${j}) {
+      let s = sp${j}${p.hasD ? ` + dv * x${j}` : ''};
+      ${p.hasZ ? `put_dz(i${j}, zf${j} * s);` : ''}
+      dx[i${j}] = dx${j}${p.hasD ? ` + g${j} * dv` : ''};
+      let dd = ddt${j} * dsg${j};
+      ddelta[i${j}] = dd;
+      dD_acc += g${j} * x${j};
+      dBias_acc += dd;
+    }`,
+    )}
+  }
+  // per channel: dA and dh0 from their owners, dD and d(delta bias) summed over the chunks
+  for (var w = lid; w < 2u * CB; w += WG) {
+    let cw = w % CB;
+    let we = e0 + cw;
+    if (we < u.E) {
+      for (var n = 0u; n < u.N; n++) {
+        if (w < CB) { scr[u.r_dA + (b * u.E + we) * N + n] = sh_acc[n * CB + cw]; }
+        ${p.hasH0 ? 'else { scr[u.r_dh0 + (b * u.E + we) * N + n] = sh_cr[n * CB + cw]; }' : ''}
+      }
     }
   }
-  if (valid) {
-    scr[u.r_dA + sIdx] = dA_acc;
-    ${p.hasH0 ? 'scr[u.r_dh0 + sIdx] = G;' : ''}
-    if (n == 0u) {
-      ${p.hasD ? 'scr[u.r_dD + b * u.E + e] = dD_acc;' : ''}
-      ${p.hasDeltaBias ? 'scr[u.r_dBias + b * u.E + e] = dBias_acc;' : ''}
+  sh_H[lid] = dD_acc;
+  sh_P[lid] = dBias_acc;
+  workgroupBarrier();
+  for (var w = lid; w < CB; w += WG) {
+    var sD = 0.0;
+    var sB = 0.0;
+    for (var kk = 0u; kk < u.NC; kk++) { sD += sh_H[kk * CB + w]; sB += sh_P[kk * CB + w]; }
+    if (e0 + w < u.E) {
+      ${p.hasD ? 'scr[u.r_dD + b * u.E + e0 + w] = sD;' : ''}
+      ${p.hasDeltaBias ? 'scr[u.r_dBias + b * u.E + e0 + w] = sB;' : ''}
     }
   }
 }`;
@@ -440,7 +675,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         T: ['u32', T],
         E: ['u32', E],
         nEB: ['u32', nEB],
-        nCk: ['u32', nCk],
+        nSeg: ['u32', nSeg],
+        ...LOOP_BOUNDS(N, NC, CB),
         ...offsetFields('r_', OUT_REGIONS, region),
         ...offsetFields('o_', packed, region),
       },
@@ -450,13 +686,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       workgroups: [Math.max(1, batch * nEB), 1, 1],
     }),
     sumPartialsPass('scan_bwd dA sum', batch, E * N, scr, output(outIndex.dA), region.dA),
-    sumPartialsPass('scan_bwd dB sum', nEB, BT * N, scr, output(outIndex.dB), region.dB),
-    sumPartialsPass('scan_bwd dC sum', nEB, BT * N, scr, output(outIndex.dC), region.dC),
+    sumTransposedPass('scan_bwd dB sum', p, nEB, scr, region.dB, output(outIndex.dB)),
+    sumTransposedPass('scan_bwd dC sum', p, nEB, scr, region.dC, output(outIndex.dC)),
   ];
   if (p.hasD) passes.push(sumPartialsPass('scan_bwd dD sum', batch, E, scr, output(outIndex.dD), region.dD));
   if (p.hasDeltaBias) passes.push(sumPartialsPass('scan_bwd ddeltaBias sum', batch, E, scr, output(outIndex.dBias), region.dBias));
-  // dh0 and dz have no sum to do: one "block" copies each out of scratch
+  // dh0 (and dz with dhs) have no sum to do: one "block" copies each out of scratch
   if (p.hasH0) passes.push(sumPartialsPass('scan_bwd dh0 copy', 1, batch * E * N, scr, output(outIndex.dh0), region.dh0));
-  if (p.hasZ) passes.push(sumPartialsPass('scan_bwd dz copy', 1, BT * E, scr, output(outIndex.dz), region.dz));
+  if (dzInScratch) passes.push(sumPartialsPass('scan_bwd dz copy', 1, BT * E, scr, output(outIndex.dz), region.dz));
   return { passes, scratch: [Math.max(4, regions.size * 4)] };
 };
