@@ -3,7 +3,8 @@
 // RMSNorm, a TopK SAE training step (fused kernel vs composed ops) and the hidden-attention map
 // (influence kernel vs the autograd Jacobian and the plain loop; bench/lib/fused.ts). GPU time of one call = time from the first submit to onSubmittedWorkDone over `reps`
 // back-to-back calls, divided by reps. Every figure is reported with the adapter's description.
-// Full shapes on a hardware adapter: copy 1 GiB, matmul 256-4096, scan forward and backward at
+// Full shapes on a hardware adapter: copy 1 GiB, matmul 256-4096 (square; NT and TN at 4096; the
+// shapes of a mamba-130m layer at 2048 tokens and a decode step's lm_head), scan forward and backward at
 // batch 8, length 2048, E 1536, N 16; small ones on a software adapter or with --small. At the end,
 // where the adapter has timestamp queries, the slowest kernels of a toy training step and of a
 // mamba-130m forward at 1 x 128 (bench/lib/model-work.ts; small shapes likewise).
@@ -19,6 +20,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.ts';
 import { formatProfile } from '../engine/wgsl/profile.ts';
+import { chooseMatmul } from '../engine/wgsl/kernels/matmul.ts';
 
 const { quick, write, small: smallFlag } = benchFlags('bench/webgpu.ts', ['small']);
 if (write && smallFlag) {
@@ -141,28 +143,83 @@ report({
 });
 
 // ---- matmul ------------------------------------------------------------------------------------
-const gpuSizes = software ? (quick ? [256] : [256, 512]) : [256, 512, 1024, 2048, 4096];
+// Square sizes on both backends; on WebGPU also the other transposes at the largest size, the
+// shapes of a mamba-130m layer at batch x length 2048 (smaller on a software adapter), and a decode
+// step's lm_head (M = 1: the skinny kernel, so GB/s of the weight read as well). Each WebGPU row
+// names the kernel the shape rule picked (engine/wgsl/kernels/matmul.ts) and the adapter.
+const adapterName = gpu.adapterInfo.description || gpu.description;
+function matmulKernelName(p: KernelParams['matmul']): string {
+  const c = chooseMatmul(p);
+  return c.kind === 'matvec' ? 'skinny kernel' : `${c.tm}x${c.tn} tiles${c.split > 1 ? `, split-K ${c.split}` : ''}`;
+}
+async function matmulRow(be: Backend, what: string, p: KernelParams['matmul'], reps: number, iters: number, note = ''): Promise<void> {
+  const { M, N, K, transA, transB } = p;
+  const ms = await timeKernel(be, 'matmul', [randomF32(M * K), randomF32(K * N)], [M * N], p, reps, iters);
+  const gflops = (2 * M * N * K) / (ms * 1e6);
+  const skinny = Math.min(M, N) <= 8;
+  const gbs = skinny ? (4 * (M * K + K * N + M * N)) / (ms * 1e6) : 0;
+  report({
+    what,
+    backend: be.name,
+    size: `${M}x${N}x${K} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
+    ms,
+    rate: `${gflops.toFixed(1)} GFLOP/s`,
+    note: [be === gpu ? `${matmulKernelName(p)}; ${adapterName}` : '', skinny ? `${gbs.toFixed(1)} GB/s` : '', note]
+      .filter(Boolean)
+      .join('; '),
+  });
+}
+const mm = (M: number, N: number, K: number, transA = false, transB = false): KernelParams['matmul'] => ({
+  batch: 1,
+  M,
+  N,
+  K,
+  transA,
+  transB,
+  aBatchStride: 0,
+  bBatchStride: 0,
+});
+const gpuSizes = software ? (quick ? [256] : [256, 512]) : quick ? [1024, 4096] : [256, 512, 1024, 2048, 4096];
 const cpuSizes = quick ? [256] : [256, 512, 1024];
 for (const n of [...new Set([...gpuSizes, ...cpuSizes])].sort((a, b) => a - b)) {
-  const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
-  const a = randomF32(n * n),
-    b = randomF32(n * n);
   for (const [be, sizes] of [
     [gpu, gpuSizes],
     [cpu, cpuSizes],
   ] as const) {
     if (!sizes.includes(n)) continue;
     const heavy = be === cpu || software;
-    const ms = await timeKernel(be, 'matmul', [a, b], [n * n], p, heavy ? 1 : 10, heavy ? (n >= 1024 ? 1 : 3) : 10);
-    report({
-      what: 'matmul f32',
-      backend: be.name,
-      size: `${n}^3`,
-      ms,
-      rate: `${((2 * n ** 3) / (ms * 1e6)).toFixed(1)} GFLOP/s`,
-      note: be === cpu && n === 1024 ? 'CPU measured up to 1024 only' : '',
-    });
+    await matmulRow(
+      be,
+      'matmul f32',
+      mm(n, n, n),
+      heavy ? 1 : 10,
+      heavy ? (n >= 1024 ? 1 : 3) : 10,
+      be === cpu && n === 1024 ? 'CPU measured up to 1024 only' : '',
+    );
   }
+}
+{
+  const n = gpuSizes[gpuSizes.length - 1];
+  const [reps, iters] = software ? [1, 2] : [10, 10];
+  for (const [tA, tB] of [
+    [false, true],
+    [true, false],
+  ])
+    await matmulRow(gpu, 'matmul f32', mm(n, n, n, tA, tB), reps, iters);
+  // mamba-130m at batch x length 2048 (d_model 768, d_inner 1536, dt_rank 48, N 16): divided by 8 on a software adapter
+  const d = software ? 8 : 1;
+  const T = 2048 / d,
+    D = 768 / d,
+    E = 1536 / d;
+  const shapes: [string, KernelParams['matmul'], string][] = [
+    ['matmul in_proj x W^T', mm(T, 2 * E, D, false, true), 'forward'],
+    ['matmul out_proj x W^T', mm(T, D, E, false, true), 'forward'],
+    ['matmul x_proj x W^T', mm(T, 80, E, false, true), 'forward, N = dt_rank + 2 N'],
+    ['matmul in_proj dW', mm(2 * E, D, T, true, false), 'weight gradient: dY^T X'],
+    ['matmul x_proj dW', mm(80, E, T, true, false), 'weight gradient: dY^T X'],
+    ['matmul lm_head decode', mm(1, software ? 4096 : 50280, D, false, true), 'one token: x W^T'],
+  ];
+  for (const [what, p, note] of shapes) await matmulRow(gpu, what, p, reps, iters, note);
 }
 
 // ---- selective scan ---------------------------------------------------------------------------
@@ -364,7 +421,8 @@ GPU time per call = submit to \`onSubmittedWorkDone\` over several back-to-back 
   against this run's WGSL copy (targets on a hardware GPU: forward >= 50%, backward >= 25%). The
   kernels move 16 B per (t, e) forward and about 48 B backward at N 16 (engine/wgsl/kernels/scan.ts).
   Target shape b8 T2048 E1536 N16 on a hardware GPU; b1 T256 E128 N16 on the CPU and on a software
-  adapter. Matmul on the CPU only up to 1024.
+  adapter. Matmul on the CPU only up to 1024; each WebGPU matmul row names the kernel the shape
+  rule chose (engine/wgsl/kernels/matmul.ts).
 - SAE step: one TopK training step (forward, per-row loss, backward to all four parameters) by the
   fused kernel vs the same maths composed of matmul, topk and scatter-add (dense decode and dense
   gradients, as a plain PyTorch TopK SAE); target 4096 rows x d 768, 16k latents, k 32 on a

@@ -7,6 +7,18 @@
 //   loss.json              {train: [{step, loss, lr, gradNorm}], eval: [{step, loss}]}
 // Steps are counted from 1 (step k is the k-th update). A NaN or infinite loss stops training
 // with an error naming the step, after saving the parameters from before it as the checkpoint.
+//
+// Reading back. Where the backend reads synchronously (the CPU) a read costs nothing: each step's
+// loss is read as soon as it is computed (a NaN stops before its update) and the gradient norm is
+// clipped on the host (engine/optim.ts clipGradNorm). Elsewhere (WebGPU) a read waits for the
+// device, so the steps are recorded back to back with nothing read: the norm is clipped on the
+// device, and each step's loss and norm stay there until every `readEvery` steps (default
+// logEvery; also at each log, evaluation and checkpoint, and the last step) one read brings back
+// all of them; the curve holds the same points. A NaN is then found at the read after it: the
+// parameters and optimiser state from the previous read (kept on the device) are restored, the
+// good steps after it replayed, and the parameters from just before the bad step are saved, so the
+// checkpoint and the error are those of reading every step (the error also names the steps the
+// read covered).
 import { rename, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
@@ -30,6 +42,12 @@ export interface TrainOptions {
   /** evaluate every n steps and at the end (default 50) */ evalEvery?: number;
   /** checkpoint every n steps and at the end (default 100) */ checkpointEvery?: number;
   /** log a progress line every n steps (default 10) */ logEvery?: number;
+  /**
+   * read losses back every n steps (besides log, evaluation and checkpoint steps). Default: 1 on a
+   * backend that reads synchronously (the CPU: loss checked before its update, host-side clipping),
+   * logEvery elsewhere. Any other value on the CPU runs the device-side path (tests use it).
+   */
+  readEvery?: number;
   /** continue from outDir/checkpoint when it exists (default true) */ resume?: boolean;
   log?: (line: string) => void;
   /** the objective (default: mean next-token cross-entropy); tests use it to inject failures */
@@ -86,6 +104,10 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
     ckptEvery = o.checkpointEvery ?? 100,
     logEvery = o.logEvery ?? 10;
   const save = (step: number) => saveCheckpoint(model, opt, names, ckptDir, { step, curve });
+  const readEvery = o.readEvery ?? (model.backend.readSync ? 1 : logEvery);
+  if (!(Number.isInteger(readEvery) && readEvery >= 1)) throw new Error(`train: readEvery must be a positive integer, got ${readEvery}`);
+  const deferred = !(model.backend.readSync && readEvery === 1);
+  const queued = deferred ? new DeferredSteps(model, opt, params, lossFn, o.clipNorm ?? 1, done) : null;
   for (const p of params) p.requiresGrad = true;
   try {
     let t0 = performance.now(),
@@ -93,27 +115,45 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
     for (let step = done + 1; step <= o.steps; step++) {
       const rows = o.batch(step);
       const lr = schedule(step - 1);
-      const point = await mi.tidyAsync(async () => {
-        const ids = model.ids(rows);
-        const loss = lossFn(model, ids, step);
-        const value = await loss.item();
-        if (!Number.isFinite(value)) return { step, loss: value, lr, gradNorm: NaN };
-        const grads = mi.backwardFrom(loss);
-        const gs = params.map((p) => grads.get(p) ?? null);
-        const gradNorm = o.clipNorm === 0 ? NaN : await mi.clipGradNorm(gs, o.clipNorm ?? 1);
-        opt.lr = lr;
-        opt.step(gs);
-        return { step, loss: value, lr, gradNorm };
-      });
-      if (!Number.isFinite(point.loss)) {
-        await save(step - 1);
-        await writeCurve(o.outDir, curve);
-        throw new Error(
-          `train: loss is ${point.loss} at step ${step}; the parameters from before it (after step ${step - 1}) are saved in ${ckptDir}`,
-        );
-      }
-      curve.train.push(point);
       tokens += rows.length * rows[0].length;
+      if (queued) {
+        queued.step(step, rows, lr);
+        const evalStep = !!o.evalBatches?.length && step % evalEvery === 0;
+        if (!(step % readEvery === 0 || step % logEvery === 0 || step % ckptEvery === 0 || evalStep || step === o.steps)) continue;
+        const read = await queued.read();
+        curve.train.push(...read.good);
+        if (read.bad) {
+          const { bad, from, to } = read;
+          await queued.rewindTo(bad.step - 1, o.batch, schedule);
+          await save(bad.step - 1);
+          await writeCurve(o.outDir, curve);
+          throw new Error(
+            `train: loss is ${bad.loss} at step ${bad.step} (found by the read after step ${to}, of steps ${from}-${to}); the parameters from before it (after step ${bad.step - 1}) are saved in ${ckptDir}`,
+          );
+        }
+      } else {
+        const point = await mi.tidyAsync(async () => {
+          const ids = model.ids(rows);
+          const loss = lossFn(model, ids, step);
+          const value = await loss.item();
+          if (!Number.isFinite(value)) return { step, loss: value, lr, gradNorm: NaN };
+          const grads = mi.backwardFrom(loss);
+          const gs = params.map((p) => grads.get(p) ?? null);
+          const gradNorm = o.clipNorm === 0 ? NaN : await mi.clipGradNorm(gs, o.clipNorm ?? 1);
+          opt.lr = lr;
+          opt.step(gs);
+          return { step, loss: value, lr, gradNorm };
+        });
+        if (!Number.isFinite(point.loss)) {
+          await save(step - 1);
+          await writeCurve(o.outDir, curve);
+          throw new Error(
+            `train: loss is ${point.loss} at step ${step}; the parameters from before it (after step ${step - 1}) are saved in ${ckptDir}`,
+          );
+        }
+        curve.train.push(point);
+      }
+      const point = curve.train[curve.train.length - 1];
       if (step % logEvery === 0 || step === o.steps) {
         const s = (performance.now() - t0) / 1000;
         log(
@@ -133,18 +173,151 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
       }
     }
   } finally {
+    queued?.dispose();
     for (const p of params) p.requiresGrad = false;
     opt.dispose();
   }
   return curve;
 }
 
+/**
+ * The device-side path of train(): steps recorded without reads, their losses and gradient norms
+ * kept as device scalars until read() brings them all back in one read; the parameters and
+ * optimiser state after the last good read kept (the parameters by reference: AdamW assigns new
+ * buffers, so the old ones stay as they were; m and v as copies), for rewinding past a NaN.
+ */
+class DeferredSteps {
+  private pending: { step: number; lr: number; loss: Tensor; norm: Tensor | null }[] = [];
+  private saved: { step: number; params: Tensor[]; state: mi.AdamWState } | null = null;
+
+  constructor(
+    private readonly model: MambaLM,
+    private readonly opt: mi.AdamW,
+    private readonly params: Tensor[],
+    private readonly lossFn: (model: MambaLM, ids: Tensor, step: number) => Tensor,
+    private readonly clipNorm: number,
+    done: number,
+  ) {
+    this.keepState(done);
+  }
+
+  /** Records step `step` (forward, backward, clipping, AdamW); reads nothing. */
+  step(step: number, rows: number[][], lr: number): void {
+    const out = mi.tidy(() => {
+      const loss = this.lossFn(this.model, this.model.ids(rows), step);
+      const grads = mi.backwardFrom(loss);
+      const gs = this.params.map((p) => grads.get(p) ?? null);
+      const norm = this.clipNorm === 0 ? null : clipOnDevice(gs, this.clipNorm);
+      this.opt.lr = lr;
+      this.opt.step(gs);
+      return { loss: mi.detach(loss), norm };
+    });
+    this.pending.push({ step, lr, loss: mi.keep(out.loss), norm: out.norm && mi.keep(out.norm) });
+  }
+
+  /**
+   * Reads every pending loss and norm in one go. The points up to the first non-finite loss are
+   * `good`; that one is `bad`. After an all-good read the state is kept for a later rewind.
+   */
+  async read(): Promise<{ good: TrainPoint[]; bad?: TrainPoint; from: number; to: number }> {
+    const pending = this.pending;
+    this.pending = [];
+    if (!pending.length) return { good: [], from: 0, to: 0 };
+    let values: ArrayLike<number>;
+    try {
+      const all = [...pending.map((p) => p.loss), ...pending.flatMap((p) => (p.norm ? [p.norm] : []))];
+      values = await mi.tidyAsync(() => mi.stack(all.map((t) => mi.reshape(t, []))).data());
+    } finally {
+      for (const p of pending) {
+        p.loss.dispose();
+        p.norm?.dispose();
+      }
+    }
+    let k = pending.length;
+    const points = pending.map((p, i) => ({
+      step: p.step,
+      loss: values[i],
+      lr: p.lr,
+      gradNorm: p.norm ? values[k++] : NaN,
+    }));
+    const at = points.findIndex((p) => !Number.isFinite(p.loss));
+    const span = { from: pending[0].step, to: pending[pending.length - 1].step };
+    if (at >= 0) return { good: points.slice(0, at), bad: points[at], ...span };
+    this.keepState(span.to);
+    return { good: points, ...span };
+  }
+
+  /** Back to the state after step `step` (at or after the last good read): restore, then replay. */
+  async rewindTo(step: number, batch: (step: number) => number[][], schedule: (s: number) => number): Promise<void> {
+    const saved = this.saved!;
+    for (const p of this.pending) {
+      p.loss.dispose();
+      p.norm?.dispose();
+    }
+    this.pending = [];
+    this.params.forEach((p, i) => p.assign(saved.params[i]));
+    this.opt.loadState(saved.state);
+    for (let s = saved.step + 1; s <= step; s++) this.step(s, batch(s), schedule(s - 1));
+    for (const p of this.pending) {
+      p.loss.dispose();
+      p.norm?.dispose();
+    }
+    this.pending = [];
+  }
+
+  private keepState(step: number): void {
+    this.dropState();
+    this.saved = { step, params: this.params.map((p) => mi.keep(p.view(p.shape))), state: this.opt.state() };
+    for (const t of [...this.saved.state.m, ...this.saved.state.v]) mi.keep(t);
+  }
+
+  private dropState(): void {
+    if (!this.saved) return;
+    for (const t of [...this.saved.params, ...this.saved.state.m, ...this.saved.state.v]) t.dispose();
+    this.saved = null;
+  }
+
+  dispose(): void {
+    for (const p of this.pending) {
+      p.loss.dispose();
+      p.norm?.dispose();
+    }
+    this.pending = [];
+    this.dropState();
+  }
+}
+
+/**
+ * clipGradNorm on the device: the same global norm (summed in the same order) and coefficient
+ * maxNorm / (norm + 1e-6) when below 1, applied as a device scalar (min(coef, 1), so unclipped
+ * gradients are multiplied by exactly 1) instead of a number read back. Returns the norm.
+ */
+function clipOnDevice(gs: readonly (Tensor | null)[], maxNorm: number): Tensor | null {
+  const present = gs.filter((g): g is Tensor => !!g);
+  if (!present.length) return null;
+  return mi.noGrad(() => {
+    let total = mi.sum(mi.square(present[0]));
+    for (const g of present.slice(1)) total = mi.add(total, mi.sum(mi.square(g)));
+    const norm = mi.sqrt(total);
+    const coef = mi.minimum(mi.div(maxNorm, mi.add(norm, 1e-6)), 1);
+    for (const g of present) g.assign(mi.mul(g, coef));
+    return norm;
+  });
+}
+
 /** Mean next-token loss over batches, without gradients. */
 export async function evaluate(model: MambaLM, batches: number[][][]): Promise<number> {
-  let total = 0;
-  for (const rows of batches) {
-    total += await mi.tidyAsync(() => mi.noGrad(() => nextTokenLoss(model, model.ids(rows))).item());
+  // one read for every batch's loss, added up on the host in order (as reading each one would)
+  const losses: Tensor[] = [];
+  let values: ArrayLike<number>;
+  try {
+    for (const rows of batches) losses.push(mi.keep(mi.tidy(() => mi.noGrad(() => nextTokenLoss(model, model.ids(rows))))));
+    values = await mi.tidyAsync(() => mi.stack(losses).data());
+  } finally {
+    for (const l of losses) l.dispose();
   }
+  let total = 0;
+  for (let i = 0; i < batches.length; i++) total += values[i];
   return total / batches.length;
 }
 

@@ -2,18 +2,22 @@
 // device and runs those plans:
 // - buffers come from a pool keyed by byte size class;
 // - pipelines are compiled once per WGSL source;
-// - passes are recorded into one command encoder and submitted together (at a threshold of
-//   passes, and whenever a read or flush happens); reading back is the only wait;
+// - passes are recorded into one command encoder and submitted together: whenever a read or flush
+//   happens, and otherwise at a threshold of passes that starts small after each wait (the device
+//   is idle then: give it work soon) and doubles with each submission up to MAX_SUBMIT_PASSES (a
+//   busy device needs no more submissions); a read copies its buffer in the same submission, so
+//   reading back is the only wait and costs one submission; `stats` counts them;
 // - device errors are caught in error scopes and thrown, naming the kernel and pass, from the next
 //   call of the backend (run, read, flush), since WebGPU reports them asynchronously;
 // - profile(fn) times every pass of fn on the GPU with timestamp queries (profile.ts).
 //
-// Why a freed buffer may be handed out again as soon as the submission that last used it has been
-// *submitted* (not completed): the queue runs submissions and queue.writeBuffer calls in the order
-// they were issued, so any later write or pass that touches the recycled buffer is ordered after
-// the earlier work that read it. The only hazard is a buffer freed while still used by the
-// not-yet-submitted encoder: a writeBuffer into it would overtake that work. Such buffers are held
-// back until their encoder is submitted.
+// Why a freed buffer may be handed out again at once, even while the encoder being recorded still
+// uses it: passes recorded later in the same encoder run after the earlier ones (WebGPU orders the
+// dispatches of a compute pass, with the barriers they need), and the queue runs submissions and
+// queue.writeBuffer calls in the order they were issued. The one hazard is a writeBuffer into a
+// buffer the not-yet-submitted encoder uses: it would overtake that work. So each GPU buffer
+// remembers the submission that last bound it, and write() submits the encoder first when that is
+// the one being recorded. (A training step thus reuses its own temporaries within one submission.)
 import type { Backend, Buffer } from '../backend.ts';
 import { bytesPer, type DType, type TypedArray } from '../dtype.ts';
 import type { KernelName, KernelParams } from '../kernels.ts';
@@ -23,16 +27,15 @@ import type { BufferInfo, ComputePass, DeviceFacts } from './kernel.ts';
 import { WGSL_KERNELS } from './kernels/index.ts';
 import { type KernelProfile, type PassTime, summarise } from './profile.ts';
 
-/** Passes recorded before the encoder is submitted without being asked. */
-const PASSES_PER_SUBMIT = 64;
-/** Bytes of uniform data one submission can carry (one arena buffer per submission). */
+/** Passes recorded before the encoder is submitted without being asked: after a wait, then doubling. */
+const FIRST_SUBMIT_PASSES = 64;
+const MAX_SUBMIT_PASSES = 1024;
+/** Bytes of one uniform arena buffer; a submission takes as many as its passes fill. */
 const UNIFORM_ARENA_BYTES = 64 * 1024;
 /** Passes one submission can time in profiling mode (two timestamps each). */
 const TIMED_PASSES = 256;
 
 export class WgslBuffer implements Buffer {
-  /** Number of the submission that last used this buffer (this.batch while it is being recorded). */
-  lastUse = -1;
   constructor(
     readonly dtype: DType,
     readonly size: number,
@@ -56,11 +59,24 @@ interface Batch {
   timed: { set: GPUQuerySet; passes: { kernel: string; label: string }[] } | null;
   passes: number;
   labels: string[];
-  arena: GPUBuffer;
-  uniforms: Uint8Array;
-  uniformBytes: number;
-  /** Buffers freed while this batch uses them: back to the pool once it is submitted. */
-  heldBack: GPUBuffer[];
+  /** uniform blocks of the passes, packed into arenas (the last one is being filled) */
+  arenas: Arena[];
+}
+
+interface Arena {
+  gpu: GPUBuffer;
+  data: Uint8Array;
+  bytes: number;
+}
+
+/** What a backend has done since it was made: for tests and benchmarks that count synchronisation. */
+export interface WgslStats {
+  /** queue submissions (each read is one, with the passes recorded before it) */
+  submits: number;
+  /** buffers read back to the host (each waits for the device) */
+  readbacks: number;
+  /** compute dispatches recorded */
+  dispatches: number;
 }
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -84,7 +100,13 @@ export class WebGpuBackend implements Backend {
   /** Held so that Dawn's GPU object lives as long as the device (see device.ts). */
   private readonly acquired: AcquiredDevice;
   private readonly pool = new Map<number, GPUBuffer[]>();
-  private readonly arenas: GPUBuffer[] = [];
+  private readonly arenas: Arena[] = [];
+  /** The submission that last bound each GPU buffer (see the header: write() submits before overtaking it). */
+  private readonly boundIn = new WeakMap<GPUBuffer, number>();
+  /** Passes at which the encoder being recorded is submitted unasked. */
+  private submitAt = FIRST_SUBMIT_PASSES;
+  /** Counts of submissions, readbacks and dispatches. */
+  readonly stats: WgslStats = { submits: 0, readbacks: 0, dispatches: 0 };
   private readonly pipelines = new Map<string, Pipeline>();
   private readonly uniformAlign: number;
   private batch: Batch | null = null;
@@ -160,7 +182,7 @@ export class WebGpuBackend implements Backend {
     if (data.length !== b.size) throw new Error(`webgpu write: ${data.length} elements into a buffer of ${b.size}`);
     if (b.size === 0) return;
     // a write is queued ahead of the encoder being recorded: submit that first if it uses the buffer
-    if (this.batch && b.lastUse === this.batchNo) this.submit();
+    if (this.batch && this.boundIn.get(b.gpu!) === this.batchNo) this.submit();
     const typed =
       b.dtype === 'int32'
         ? data instanceof Int32Array
@@ -182,13 +204,12 @@ export class WebGpuBackend implements Backend {
     const bytes = b.size * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     try {
-      this.submit();
-      const encoder = this.device.createCommandEncoder({ label: 'readback' });
-      encoder.copyBufferToBuffer(b.gpu!, 0, staging, 0, bytes);
-      this.device.pushErrorScope('validation');
-      this.device.queue.submit([encoder.finish()]);
-      this.watch(this.device.popErrorScope(), (e) => `webgpu: reading back a ${b.dtype}[${b.size}] buffer failed: ${e.message}`);
+      // the copy goes at the end of the passes recorded so far, in the same submission
+      this.recording();
+      this.submit({ copy: { src: b.gpu!, dst: staging, bytes, what: `the readback of a ${b.dtype}[${b.size}] buffer` } });
+      this.stats.readbacks++;
       await staging.mapAsync(GPUMapMode.READ);
+      this.submitAt = FIRST_SUBMIT_PASSES;
       await this.settle();
       out.set(new (out.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(staging.getMappedRange()));
       staging.unmap();
@@ -214,14 +235,10 @@ export class WebGpuBackend implements Backend {
     try {
       for (const pass of plan.passes) this.record(pass, ins, outs, scratch);
     } finally {
-      // scratch is free again once this batch is submitted
-      const batch = this.batch;
-      for (const s of scratch) {
-        if (batch) batch.heldBack.push(s.gpu);
-        else this.toPool(s.gpu);
-      }
+      // scratch is free again for later passes (see the header)
+      for (const s of scratch) this.toPool(s.gpu);
     }
-    if (this.batch && this.batch.passes >= PASSES_PER_SUBMIT) this.submit();
+    if (this.batch && this.batch.passes >= this.submitAt) this.submit();
   }
 
   free(buf: Buffer): void {
@@ -229,13 +246,13 @@ export class WebGpuBackend implements Backend {
     const gpu = b.gpu!;
     b.gpu = null;
     this.live--;
-    if (this.batch && b.lastUse === this.batchNo) this.batch.heldBack.push(gpu);
-    else this.toPool(gpu);
+    this.toPool(gpu);
   }
 
   async flush(): Promise<void> {
     this.submit();
     await this.device.queue.onSubmittedWorkDone();
+    this.submitAt = FIRST_SUBMIT_PASSES;
     await this.settle();
   }
 
@@ -278,6 +295,7 @@ export class WebGpuBackend implements Backend {
 
   /** Destroys every pooled buffer (the live ones stay); for long runs that changed sizes. */
   trimPool(): void {
+    this.submit(); // the encoder being recorded may bind pooled buffers
     for (const list of this.pool.values()) for (const g of list) g.destroy();
     this.pool.clear();
   }
@@ -385,16 +403,23 @@ export class WebGpuBackend implements Backend {
     return p;
   }
 
+  private takeArena(): Arena {
+    const a = this.arenas.pop();
+    if (a) {
+      a.bytes = 0;
+      return a;
+    }
+    const gpu = this.device.createBuffer({
+      size: UNIFORM_ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform arena',
+    });
+    return { gpu, data: new Uint8Array(UNIFORM_ARENA_BYTES), bytes: 0 };
+  }
+
   private recording(): Batch {
     if (!this.batch) {
       const encoder = this.device.createCommandEncoder({ label: `mi submission ${this.batchNo}` });
-      const arena =
-        this.arenas.pop() ??
-        this.device.createBuffer({
-          size: UNIFORM_ARENA_BYTES,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-          label: 'uniform arena',
-        });
       this.batch = {
         encoder,
         pass: this.profiling ? null : encoder.beginComputePass({ label: 'mi batch' }),
@@ -403,10 +428,7 @@ export class WebGpuBackend implements Backend {
           : null,
         passes: 0,
         labels: [],
-        arena,
-        uniforms: new Uint8Array(UNIFORM_ARENA_BYTES),
-        uniformBytes: 0,
-        heldBack: [],
+        arenas: [this.takeArena()],
       };
     }
     return this.batch;
@@ -425,17 +447,22 @@ export class WebGpuBackend implements Backend {
     if (y > max || z > max) throw new Error(`webgpu: '${pass.label}' needs ${y} x ${z} workgroups in y, z (limit ${max})`);
 
     const uniformBytes = pass.uniforms?.byteLength ?? 0;
-    if (this.batch && this.batch.uniformBytes + uniformBytes > UNIFORM_ARENA_BYTES) this.submit();
+    if (uniformBytes > UNIFORM_ARENA_BYTES) throw new Error(`webgpu: '${pass.label}' has ${uniformBytes} bytes of uniforms`);
     if (this.batch?.timed && this.batch.timed.passes.length >= TIMED_PASSES) this.submit();
     const batch = this.recording();
     const pipe = this.pipelineFor(pass.code, pass.label);
 
     const entries: GPUBindGroupEntry[] = [];
     if (pass.uniforms) {
-      const offset = batch.uniformBytes;
-      batch.uniforms.set(new Uint8Array(pass.uniforms), offset);
-      batch.uniformBytes = Math.ceil((offset + uniformBytes) / this.uniformAlign) * this.uniformAlign;
-      entries.push({ binding: 0, resource: { buffer: batch.arena, offset, size: uniformBytes } });
+      let arena = batch.arenas[batch.arenas.length - 1];
+      if (arena.bytes + uniformBytes > UNIFORM_ARENA_BYTES) {
+        arena = this.takeArena();
+        batch.arenas.push(arena);
+      }
+      const offset = arena.bytes;
+      arena.data.set(new Uint8Array(pass.uniforms), offset);
+      arena.bytes = Math.ceil((offset + uniformBytes) / this.uniformAlign) * this.uniformAlign;
+      entries.push({ binding: 0, resource: { buffer: arena.gpu, offset, size: uniformBytes } });
     }
     pass.bindings.forEach((ref, k) => {
       let gpu: GPUBuffer;
@@ -447,10 +474,10 @@ export class WebGpuBackend implements Backend {
       } else {
         const b = (ref.kind === 'input' ? ins : outs)[ref.index];
         if (!b) throw new Error(`webgpu: '${pass.label}' binds ${ref.kind} ${ref.index}, which the kernel was not given`);
-        b.lastUse = this.batchNo;
         gpu = b.gpu!;
         size = Math.max(4, b.size * 4);
       }
+      this.boundIn.set(gpu, this.batchNo);
       entries.push({ binding: k + 1, resource: { buffer: gpu, offset: 0, size } });
     });
 
@@ -475,6 +502,7 @@ export class WebGpuBackend implements Backend {
     if (!batch.pass) cp.end();
     timed?.passes.push({ kernel: this.kernelName, label: pass.label });
     batch.passes++;
+    this.stats.dispatches++;
     batch.labels.push(pass.label);
   }
 
@@ -520,27 +548,33 @@ export class WebGpuBackend implements Backend {
         });
   }
 
-  /** Submits the batch being recorded, if any. */
-  private submit(): void {
+  /**
+   * Submits the batch being recorded, if any, with `copy` (a readback's copy into its staging
+   * buffer) after its passes.
+   */
+  private submit(extra: { copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number; what: string } } = {}): void {
     const batch = this.batch;
     if (!batch) return;
     this.batch = null;
     batch.pass?.end();
     const readTimes = batch.timed?.passes.length && this.profiling ? this.resolveTimes(batch.encoder, batch.timed, this.profiling) : null;
+    const { copy } = extra;
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
+    if (copy) batch.encoder.copyBufferToBuffer(copy.src, 0, copy.dst, 0, copy.bytes);
     const commands = batch.encoder.finish();
-    if (batch.uniformBytes) this.device.queue.writeBuffer(batch.arena, 0, batch.uniforms, 0, batch.uniformBytes);
+    for (const a of batch.arenas) if (a.bytes) this.device.queue.writeBuffer(a.gpu, 0, a.data, 0, a.bytes);
     this.device.queue.submit([commands]);
+    this.stats.submits++;
+    if (batch.passes) this.submitAt = Math.min(MAX_SUBMIT_PASSES, this.submitAt * 2);
     const labels = batch.labels.length > 8 ? [...batch.labels.slice(0, 8), `... ${batch.labels.length - 8} more`] : batch.labels;
-    const what = `submission ${this.batchNo} (passes: ${labels.join(', ')})`;
+    const what = `submission ${this.batchNo} (passes: ${labels.join(', ') || 'none'}${copy ? `; then ${copy.what}` : ''})`;
     this.watch(this.device.popErrorScope(), (e) => `webgpu: out of memory in ${what}: ${e.message}`);
     this.watch(this.device.popErrorScope(), (e) => `webgpu: validation error in ${what}: ${e.message}`);
     if (readTimes) this.profiling?.pending.push(readTimes());
     else batch.timed?.set.destroy();
     this.batchNo++;
-    this.arenas.push(batch.arena);
-    for (const g of batch.heldBack) this.toPool(g);
+    this.arenas.push(...batch.arenas);
   }
 }
 

@@ -17,8 +17,12 @@ export type Scalar = 'u32' | 'i32' | 'f32';
  */
 export type UniformFields = Record<string, readonly [Scalar, number | readonly number[]]>;
 
-/** A storage buffer: its WGSL name, element type, access, and the kernel buffer bound to it. */
-export type Storage = readonly [name: string, type: Scalar, access: 'read' | 'read_write', ref: BindingRef];
+/**
+ * A storage buffer: its WGSL name, element type, access, and the kernel buffer bound to it. A
+ * float32 buffer may be declared `vec4<f32>` (four elements a load), where the kernel's accesses
+ * are 4-aligned; its arrayLength is then the whole vec4s the binding holds.
+ */
+export type Storage = readonly [name: string, type: Scalar | 'vec4<f32>', access: 'read' | 'read_write', ref: BindingRef];
 
 /** WebGPU's guaranteed maxStorageBuffersPerShaderStage; every pass must fit in it (see kernel.ts). */
 export const MAX_STORAGE_BUFFERS = 8;

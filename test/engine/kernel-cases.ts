@@ -302,6 +302,9 @@ const indexing: Cases<'gather' | 'scatter_add' | 'onehot'> = {
 };
 
 // ---- matmul: transposes, batch broadcast, sizes 1 to 1025 ---------------------------------------------
+// and each kernel of engine/wgsl/kernels/matmul.ts at its edges: skinny (M or N <= 8, along a long
+// side), tiles of 64 and 128 cut by the edges with vec4 loads (sizes multiples of 4) and scalar ones,
+// split-K (few tiles, long K), and grids of more than 65535 workgroups.
 const MATMUL_SHAPES: [number, number, number, number][] = [
   [1, 1, 1, 1],
   [1, 7, 33, 1],
@@ -309,24 +312,41 @@ const MATMUL_SHAPES: [number, number, number, number][] = [
   [1, 65, 130, 17],
   [1, 7, 5, 1025],
   [3, 64, 64, 64],
+  [1, 129, 130, 131],
+  [2, 132, 136, 260],
+  [1, 2048, 2052, 8],
+  [1, 2047, 2050, 5],
+  [1, 4096, 4, 33],
+  [1, 3, 1030, 64],
+  [1, 64, 72, 2048],
+  [1, 33, 40, 2500],
 ];
+/** Grids past 65535 workgroups (folded into two dimensions), one transpose case each: slow on software adapters. */
+const MATMUL_WIDE: [number, number, number, number, boolean, boolean][] = [
+  [70000, 2, 3, 2, false, true],
+  [70000, 2, 3, 2, false, false],
+  [66000, 9, 9, 2, true, false],
+];
+const matmulCase = (batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, bcast: boolean) =>
+  kc('matmul', `matmul b${batch} ${M}x${N}x${K} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bcast ? ' bcast' : ''}`, (g) => ({
+    inputs: [g.randn(batch * M * K), g.randn((bcast ? 1 : batch) * K * N)],
+    outs: [f32(batch * M * N)],
+    params: { batch, M, N, K, transA, transB, aBatchStride: M * K, bBatchStride: bcast ? 0 : K * N },
+    // rounding error of a dot product of length K is bounded by K * eps * sum |a_k b_k|;
+    // sum |a_k b_k| is about K * E|a||b| = 2K/pi for normal inputs
+    check: rel(Math.max(1, (2 * K) / Math.PI)),
+  }));
 const matmul: Cases<'matmul'> = {
-  matmul: MATMUL_SHAPES.flatMap(([batch, M, N, K]) =>
-    [false, true].flatMap((transA) =>
-      [false, true].flatMap((transB) =>
-        (batch > 1 ? [false, true] : [false]).map((bcast) =>
-          kc('matmul', `matmul b${batch} ${M}x${N}x${K} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bcast ? ' bcast' : ''}`, (g) => ({
-            inputs: [g.randn(batch * M * K), g.randn((bcast ? 1 : batch) * K * N)],
-            outs: [f32(batch * M * N)],
-            params: { batch, M, N, K, transA, transB, aBatchStride: M * K, bBatchStride: bcast ? 0 : K * N },
-            // rounding error of a dot product of length K is bounded by K * eps * sum |a_k b_k|;
-            // sum |a_k b_k| is about K * E|a||b| = 2K/pi for normal inputs
-            check: rel(Math.max(1, (2 * K) / Math.PI)),
-          })),
+  matmul: [
+    ...MATMUL_SHAPES.flatMap(([batch, M, N, K]) =>
+      [false, true].flatMap((transA) =>
+        [false, true].flatMap((transB) =>
+          (batch > 1 ? [false, true] : [false]).map((bcast) => matmulCase(batch, M, N, K, transA, transB, bcast)),
         ),
       ),
     ),
-  ),
+    ...MATMUL_WIDE.map(([batch, M, N, K, transA, transB]) => matmulCase(batch, M, N, K, transA, transB, false)),
+  ],
 };
 
 // ---- reduce: reduce and argmax over [outer, len, inner] ------------------------------------------------
