@@ -3,7 +3,8 @@
 // to float32: the reference is the correctly rounded float32 result, up to the float64 functions'
 // own error (well under 2^-29 relative), which the bounds below absorb.
 //
-// Sweep: every 1021st float32 bit pattern (about 4.2 million inputs, both signs, zeros to NaNs),
+// Sweep: every 257th float32 bit pattern (about 16.7 million inputs, both signs, zeros to NaNs; MI_MATH_STEP
+// sets another step, MI_MATH_REPORT=1 prints each function's worst error),
 // through a module that maps each emitter over an array (lane tails included). Each result must be
 // within `ulps` units in the last place of the reference (ulp: engine/wasm/math.ts's definition,
 // 2^-149 for subnormal references), plus `abs` absolute where stated (silu_grad near its zero,
@@ -13,6 +14,8 @@
 //   sqrt 0, silu_grad 3 + 2^-26 absolute.
 // Results that are NaN, infinite or zero must be exactly that (with the sign of zero), and edge
 // inputs (zeros, infinities, NaN, extremes, subnormals, the ends of exp's range) are checked the same.
+// expNormal (exp without subnormal results) must give exp's bits, or 0 where x log2e rounds to -126
+// or below; exp(0) = 1 exactly (the scan's decay exp(0 A) keeps a state as it is).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UNARY } from '../../../engine/elementwise.ts';
@@ -35,6 +38,7 @@ interface Fn {
 
 const FNS: Record<string, Fn> = {
   exp: { emit: (m, x) => m.exp(x), ref: Math.exp, ulps: 1 },
+  expNormal: { emit: (m, x) => m.expNormal(x), ref: Math.exp, ulps: 1, domain: (x) => !(x < -86.98) },
   log: { emit: (m, x) => m.log(x), ref: Math.log, ulps: 1 },
   log1p: {
     emit: (m, x) => m.log1p(x),
@@ -100,42 +104,81 @@ function check(name: string, n: number, worst: Worst): void {
   }
 }
 
+const STEP = Number(process.env.MI_MATH_STEP ?? 257);
+const REPORT = process.env.MI_MATH_REPORT === '1';
+const EDGES = [
+  ...EDGE_VALUES,
+  88.72283,
+  88.72284,
+  88.7229,
+  89,
+  89.5,
+  -86.99,
+  -86.9905,
+  -86.991,
+  -87.33654,
+  -87.3366,
+  -87.5,
+  -103.2789,
+  -103.97,
+  -104,
+  -110,
+  -119.9,
+  -120,
+  -120.1,
+  -150,
+];
+
 for (const name of Object.keys(FNS)) {
-  test(`${name}: every 1021st float32 bit pattern and the edge values, within ${FNS[name].ulps} ulp${FNS[name].abs ? ` + ${FNS[name].abs} absolute` : ''}`, () => {
+  test(`${name}: every ${STEP}th float32 bit pattern and the edge values, within ${FNS[name].ulps} ulp${FNS[name].abs ? ` + ${FNS[name].abs} absolute` : ''}`, () => {
     const worst: Worst = { ulps: 0, x: 0, got: 0, want: 0 };
-    const STEP = 257;
     let b = 0;
     while (b < 2 ** 32) {
       let k = 0;
       for (; k < CHUNK && b < 2 ** 32; k++, b += STEP) xBits[k] = b;
       check(name, k, worst);
     }
-    const edges = [
-      ...EDGE_VALUES,
-      88.72283,
-      88.72284,
-      88.7229,
-      89,
-      89.5,
-      -87.33654,
-      -87.3366,
-      -103.2789,
-      -103.97,
-      -104,
-      -110,
-      -119.9,
-      -120,
-      -120.1,
-      -150,
-    ];
-    xs.set(edges.flatMap((v) => [v, -v]));
-    check(name, 2 * edges.length, worst);
+    xs.set(EDGES.flatMap((v) => [v, -v]));
+    check(name, 2 * EDGES.length, worst);
+    if (REPORT) console.log(`  ${name}: worst ${worst.ulps.toFixed(3)} ulp at ${worst.x} (${worst.got}, want ${worst.want})`);
     assert.ok(
       worst.ulps <= FNS[name].ulps,
       `${name}(${worst.x}) = ${worst.got}, want ${worst.want}: ${worst.ulps.toFixed(2)} ulp > ${FNS[name].ulps}`,
     );
   });
 }
+
+test("expNormal: exp's bits, or 0 where x log2e rounds to -126 or below; exp(+-0) = expNormal(+-0) = 1", () => {
+  const same32 = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+  const got = new Float32Array(CHUNK);
+  let b = 0,
+    differ = 0;
+  while (b < 2 ** 32) {
+    let k = 0;
+    for (; k < CHUNK && b < 2 ** 32; k++, b += STEP) xBits[k] = b;
+    if (b >= 2 ** 32) {
+      // and the edges, the last chunk's tail
+      const e = EDGES.flatMap((v) => [v, -v]).slice(0, CHUNK - k);
+      xs.set(e, k);
+      k += e.length;
+    }
+    exports.expNormal(xs.byteOffset, out.byteOffset, k);
+    got.set(out.subarray(0, k));
+    exports.exp(xs.byteOffset, out.byteOffset, k);
+    for (let i = 0; i < k; i++) {
+      if (same32(got[i], out[i])) continue;
+      differ++;
+      const x = xs[i];
+      assert.ok(Object.is(got[i], 0) && x * Math.LOG2E < -125.49, `expNormal(${x}) = ${got[i]}, exp ${out[i]}`);
+    }
+  }
+  assert.ok(differ > 0, 'the sweep reaches the flushed range');
+  xs.set([0, -0, 1e-30, -1e-30]);
+  for (const e of ['exp', 'expNormal']) {
+    exports[e](xs.byteOffset, out.byteOffset, 4);
+    assert.equal([...out.subarray(0, 4)], [1, 1, 1, 1], e);
+  }
+});
 
 test('tails: n % 4 = 1, 2, 3 compute the same lanes as whole vectors and write nothing past n', () => {
   const n = 11;
