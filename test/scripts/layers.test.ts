@@ -86,7 +86,10 @@ test('a WebAssembly kernel file without its scalar twin, a helper folder without
     cpSync(join(dir, 'engine/wasm/kernels/matmul'), join(dir, 'engine/wasm/kernels/stray'), { recursive: true });
     // the softmax kernel taking its WebAssembly version from the matmul file
     const index = join(dir, 'engine/cpu/kernels/index.ts');
-    writeFileSync(index, readFileSync(index, 'utf8').replace('softmax: { run: softmax, wasm: wasmSoftmax }', 'softmax: { run: softmax, wasm: WASM_MATMUL }'));
+    writeFileSync(
+      index,
+      readFileSync(index, 'utf8').replace('softmax: { run: softmax, wasm: wasmSoftmax }', 'softmax: { run: softmax, wasm: WASM_MATMUL }'),
+    );
     assert.equal(opFileMismatches(dir).sort(), [
       'engine/wasm/kernels/planted.ts has no engine/cpu/kernels/planted.ts',
       'engine/wasm/kernels/stray/ (helpers) has no engine/wasm/kernels/stray.ts',
