@@ -30,7 +30,7 @@ import { goldenIds, modelDir } from '../helpers/hf-fixture.ts';
  * SwiftShader compiling WGSL and running the scans; the CPU pass adds a few seconds), twice that
  * when the cores are busy.
  */
-const PAGE_TIMEOUT_MS = 360_000;
+const PAGE_TIMEOUT_MS = Number(process.env.PAGE_TIMEOUT_MS ?? 360_000);
 const Browser = suite('engine in headless Chromium (WebGPU)');
 const skip = !browserAvailable();
 const site = mkdtempSync(join(tmpdir(), 'mi-browser-kernels-'));
@@ -126,7 +126,9 @@ for (const kernel of KERNEL_NAMES) {
   Browser(`${kernel}: WebGPU in Chromium matches the CPU on the table's cases`, () => {
     if (skip) return;
     const cases = pageReport().cases.filter((c) => c.kernel === kernel);
-    assert.is(cases.length, KERNEL_CASES[kernel].length, `cases run for ${kernel}`);
+    // all but the heavy cases, which Node's WebGPU suite runs (test/engine/wgsl/kernels.test.ts)
+    const light = (KERNEL_CASES[kernel] as { heavy?: boolean }[]).filter((c) => !c.heavy);
+    assert.is(cases.length, light.length, `cases run for ${kernel}`);
     const failed = cases.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
     assert.equal(failed, [], `${failed.length} of ${cases.length} ${kernel} case(s) failed:\n  ${failed.join('\n  ')}`);
   });

@@ -8,8 +8,8 @@
 //   test/engine/wgsl/kernels.test.ts    WebGPU in Node vs the CPU backend
 //   test/engine/wasm/kernels.test.ts    the CPU backend's WebAssembly kernels vs its scalar TypeScript ones
 //   test/browser/page.ts                in headless Chromium, both: the page's WebAssembly CPU kernels
-//                                       vs its scalar ones, and WebGPU vs the CPU backend (reported
-//                                       to test/browser/kernels.test.ts)
+//                                       vs its scalar ones, and WebGPU vs the CPU backend but for the
+//                                       cases marked heavy (reported to test/browser/kernels.test.ts)
 //   test/engine/wgsl/storage-limit.test.ts  the WGSL plans of every case; the fused kernels' cases on
 //                                       a device limited to 8 storage buffers
 //
@@ -108,12 +108,17 @@ export interface KernelCase<K extends KernelName> {
   /** unique within the kernel */
   name: string;
   build(g: Gen, ref: RefRun): Built<K> | Promise<Built<K>>;
+  /**
+   * minutes rather than seconds on a software adapter inside Chromium (SwiftShader), and about a
+   * grid or size limit that the Node WebGPU suite checks: the browser's WebGPU pass leaves it out
+   */
+  heavy?: boolean;
 }
 
 type Cases<Ks extends KernelName> = { [K in Ks]: KernelCase<K>[] };
 
-function kc<K extends KernelName>(kernel: K, name: string, build: KernelCase<K>['build']): KernelCase<K> {
-  return { kernel, name, build };
+function kc<K extends KernelName>(kernel: K, name: string, build: KernelCase<K>['build'], heavy = false): KernelCase<K> {
+  return heavy ? { kernel, name, build, heavy } : { kernel, name, build };
 }
 
 const SIZES = [1, 7, 33, 1025];
@@ -314,28 +319,36 @@ const MATMUL_SHAPES: [number, number, number, number][] = [
   [3, 64, 64, 64],
   [1, 129, 130, 131],
   [2, 132, 136, 260],
-  [1, 2048, 2052, 8],
-  [1, 2047, 2050, 5],
   [1, 4096, 4, 33],
   [1, 3, 1030, 64],
   [1, 64, 72, 2048],
   [1, 33, 40, 2500],
 ];
-/** Grids past 65535 workgroups (folded into two dimensions), one transpose case each: slow on software adapters. */
+/** 128x128 tiles over a large output with a short K, cut by the edges (heavy: Node's WebGPU suite only). */
+const MATMUL_LARGE: [number, number, number, number][] = [
+  [1, 2048, 2052, 8],
+  [1, 2047, 2050, 5],
+];
+/** Grids past 65535 workgroups (folded into two dimensions), one transpose case each: slow on software adapters (heavy). */
 const MATMUL_WIDE: [number, number, number, number, boolean, boolean][] = [
   [70000, 2, 3, 2, false, true],
   [70000, 2, 3, 2, false, false],
   [66000, 9, 9, 2, true, false],
 ];
-const matmulCase = (batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, bcast: boolean) =>
-  kc('matmul', `matmul b${batch} ${M}x${N}x${K} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bcast ? ' bcast' : ''}`, (g) => ({
-    inputs: [g.randn(batch * M * K), g.randn((bcast ? 1 : batch) * K * N)],
-    outs: [f32(batch * M * N)],
-    params: { batch, M, N, K, transA, transB, aBatchStride: M * K, bBatchStride: bcast ? 0 : K * N },
-    // rounding error of a dot product of length K is bounded by K * eps * sum |a_k b_k|;
-    // sum |a_k b_k| is about K * E|a||b| = 2K/pi for normal inputs
-    check: rel(Math.max(1, (2 * K) / Math.PI)),
-  }));
+const matmulCase = (batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, bcast: boolean, heavy = false) =>
+  kc(
+    'matmul',
+    `matmul b${batch} ${M}x${N}x${K} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bcast ? ' bcast' : ''}`,
+    (g) => ({
+      inputs: [g.randn(batch * M * K), g.randn((bcast ? 1 : batch) * K * N)],
+      outs: [f32(batch * M * N)],
+      params: { batch, M, N, K, transA, transB, aBatchStride: M * K, bBatchStride: bcast ? 0 : K * N },
+      // rounding error of a dot product of length K is bounded by K * eps * sum |a_k b_k|;
+      // sum |a_k b_k| is about K * E|a||b| = 2K/pi for normal inputs
+      check: rel(Math.max(1, (2 * K) / Math.PI)),
+    }),
+    heavy,
+  );
 const matmul: Cases<'matmul'> = {
   matmul: [
     ...MATMUL_SHAPES.flatMap(([batch, M, N, K]) =>
@@ -345,7 +358,10 @@ const matmul: Cases<'matmul'> = {
         ),
       ),
     ),
-    ...MATMUL_WIDE.map(([batch, M, N, K, transA, transB]) => matmulCase(batch, M, N, K, transA, transB, false)),
+    ...MATMUL_LARGE.flatMap(([batch, M, N, K]) =>
+      [false, true].flatMap((transA) => [false, true].map((transB) => matmulCase(batch, M, N, K, transA, transB, false, true))),
+    ),
+    ...MATMUL_WIDE.map(([batch, M, N, K, transA, transB]) => matmulCase(batch, M, N, K, transA, transB, false, true)),
   ],
 };
 
@@ -1005,6 +1021,8 @@ export interface RunOptions {
   kernels?: readonly KernelName[];
   /** what to call the two sides in messages (default candidate, reference) */
   labels?: [candidate: string, reference: string];
+  /** leave out the cases marked heavy (the browser's WebGPU pass on SwiftShader) */
+  skipHeavy?: boolean;
 }
 
 /** Compares one output; null when it passes, else what is wrong. worst is in units of the check's bound. */
@@ -1051,6 +1069,7 @@ export async function runKernelCases(
   const results: CaseResult[] = [];
   for (const kernel of opts.kernels ?? KERNEL_NAMES) {
     for (const c of KERNEL_CASES[kernel] as KernelCase<typeof kernel>[]) {
+      if (opts.skipHeavy && c.heavy) continue;
       const t0 = performance.now();
       const done = (ok: boolean, worst: number, detail: string) =>
         results.push({ kernel, name: c.name, ok, worst, detail, ms: Math.round(performance.now() - t0) });
