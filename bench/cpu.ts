@@ -1,6 +1,7 @@
-// CPU backend benchmarks (tinybench, medians): the blocked float32 matmul kernel against the naive
-// triple loop, elementwise add against a plain Float32Array copy, and the selective scan forward
-// and backward. Each baseline is measured in the same run as what it is compared with.
+// CPU backend benchmarks (tinybench, medians), the scalar TypeScript kernels and the WebAssembly
+// SIMD kernels in the same run on the same inputs and threads: matmul 256/512/1024 (GFLOP/s), add
+// over 4M elements (GB/s against the same run's copy), the selective scan forward and backward (ns
+// per (t, e, n) step per thread).
 //   npx tsx bench/cpu.ts [--quick] [--write]   (--write replaces the "## CPU backend" section of
 //   bench/RESULTS.md with this run's table)
 import { readFileSync, existsSync } from 'node:fs';
@@ -9,9 +10,9 @@ import { benchFlags, writeResultsSection } from './lib/results.ts';
 import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
 import { cpus, loadavg } from 'node:os';
 import * as mi from '../engine/index.ts';
-import { matmul as matmulBlocked, matmulNaive } from '../engine/cpu/kernels/matmul.ts';
+import { CpuBackend } from '../engine/cpu/backend.ts';
+import type { Buffer } from '../engine/backend.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
-import { processHeap } from '../engine/wasm/memory.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
 
 const { quick, write } = benchFlags('bench/cpu.ts');
@@ -21,9 +22,9 @@ const rng = new mi.Rng('bench/cpu');
 const timed = (name: string, fn: () => void, iterations: number, timeMs: number) =>
   median(name, fn, iterations, { timeMs, warmup: Math.min(2, iterations) });
 
-// views of the CPU backend's heap, as its buffers are: the threaded kernels then split and write in place
-function randomF32(n: number): Float32Array {
-  const a = processHeap().allocF32(n);
+// host data, uploaded to each backend's buffers (in the shared heap, where the threads see them)
+function randomHost(n: number): Float32Array {
+  const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
   return a;
 }
@@ -41,62 +42,76 @@ const fmt = (x: number, d = 2) => x.toFixed(d);
 function report(row: Row): void {
   rows.push(row);
   console.log(
-    `${row.what.padEnd(28)} ${row.size.padEnd(22)} ${fmt(row.ms, 3).padStart(10)} ms  ${row.rate.padEnd(16)} ${row.baseline.padEnd(26)} ${row.ratio}`,
+    `${row.what.padEnd(34)} ${row.size.padEnd(22)} ${fmt(row.ms, 3).padStart(10)} ms  ${row.rate.padEnd(16)} ${row.baseline.padEnd(26)} ${row.ratio}`,
   );
+}
+
+// ---- the two CPU backends, same heap, same threads ---------------------------------------------
+// scalar: the TypeScript kernels (float64 accumulation in matmul, the reference of every test);
+// wasm: the WebAssembly SIMD kernels (float32, engine/wasm/kernels/). Both split over the same
+// worker threads, so each pair of rows below is measured in the same run on the same inputs.
+const BACKENDS: [string, CpuBackend][] = [
+  ['scalar', new CpuBackend({ wasm: false })],
+  ['wasm', new CpuBackend({ wasm: true })],
+];
+
+function upload(be: CpuBackend, data: Float32Array): Buffer {
+  const buf = be.alloc('float32', data.length);
+  be.write(buf, data);
+  return buf;
 }
 
 // ---- matmul ----------------------------------------------------------------------------------
 async function benchMatmul(n: number): Promise<void> {
-  const a = randomF32(n * n),
-    b = randomF32(n * n),
-    out = randomF32(n * n);
   const p: KernelParams['matmul'] = { batch: 1, M: n, N: n, K: n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
   const flops = 2 * n ** 3;
-  // the naive loop at 1024 takes seconds per call: few iterations, no time budget
-  const iters = n >= 1024 ? 3 : n >= 512 ? 5 : 20;
-  const tBlocked = await timed(`matmul ${n}`, () => matmulBlocked([a, b], [out], p), iters, quick ? 100 : 500);
-  const tNaive = await timed(`matmulNaive ${n}`, () => matmulNaive(a, b, out, n, n, n), n >= 1024 ? 2 : iters, 0);
   const gf = (ms: number) => flops / (ms * 1e6);
-  report({
-    what: 'matmul f32 (blocked kernel)',
-    size: `${n}x${n}x${n}`,
-    ms: tBlocked,
-    rate: `${fmt(gf(tBlocked))} GFLOP/s`,
-    baseline: `naive ${fmt(gf(tNaive))} GFLOP/s`,
-    ratio: `${fmt(tNaive / tBlocked, 1)}x`,
-  });
+  const a = randomHost(n * n),
+    b = randomHost(n * n);
+  const ms: Record<string, number> = {};
+  for (const [name, be] of BACKENDS) {
+    const [ba, bb] = [upload(be, a), upload(be, b)];
+    const out = be.alloc('float32', n * n);
+    // the scalar kernel at 1024 takes about half a second a call: few iterations
+    const iters = name === 'scalar' ? (n >= 1024 ? 3 : n >= 512 ? 5 : 20) : 10;
+    ms[name] = await timed(`matmul ${n} ${name}`, () => be.run('matmul', [ba, bb], [out], p), iters, quick ? 100 : 500);
+    for (const x of [ba, bb, out]) be.free(x);
+  }
+  for (const [name] of BACKENDS)
+    report({
+      what: `matmul f32 (${name})`,
+      size: `${n}x${n}x${n}`,
+      ms: ms[name],
+      rate: `${fmt(gf(ms[name]))} GFLOP/s`,
+      baseline: name === 'wasm' ? `scalar ${fmt(gf(ms.scalar))} GFLOP/s` : '',
+      ratio: name === 'wasm' ? `${fmt(ms.scalar / ms.wasm, 1)}x` : '',
+    });
 }
 
 // ---- elementwise -----------------------------------------------------------------------------
 async function benchAdd(): Promise<void> {
   const n = 4 * 1024 * 1024;
-  const be = mi.cpuBackend();
-  const a = mi.tensor(randomF32(n)),
-    b = mi.tensor(randomF32(n)),
-    out = mi.empty([n]);
   const params: KernelParams['binary'] = { op: 'add', shape: [n], aStrides: [1], bStrides: [1] };
-  const src = randomF32(n),
+  const src = randomHost(n),
     dst = new Float32Array(n);
-  const tKernel = await timed('add kernel', () => be.run('binary', [a.buffer, b.buffer], [out.buffer], params), 10, quick ? 200 : 1000);
-  const tOp = await timed('mi.add', () => mi.add(a, b).dispose(), 10, quick ? 200 : 1000);
-  const tCopy = await timed('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
-  // bytes moved: add reads two arrays and writes one; the copy reads one and writes one
+  // bytes moved: add reads two arrays and writes one; the copy (Float32Array.set, a memcpy) reads one and writes one
   const gbs = (bytes: number, ms: number) => bytes / (ms * 1e6);
+  const tCopy = await timed('Float32Array.set', () => dst.set(src), 10, quick ? 200 : 1000);
   const copyRate = gbs(2 * 4 * n, tCopy);
-  for (const [what, t] of [
-    ['add f32 (binary kernel)', tKernel],
-    ['add f32 (mi.add, allocates)', tOp],
-  ] as const) {
+  for (const [name, be] of BACKENDS) {
+    const [a, b] = [upload(be, src), upload(be, randomHost(n))];
+    const out = be.alloc('float32', n);
+    const t = await timed(`add ${name}`, () => be.run('binary', [a, b], [out], params), 10, quick ? 200 : 1000);
     report({
-      what,
+      what: `add f32 (${name})`,
       size: '4M elements',
       ms: t,
       rate: `${fmt(gbs(3 * 4 * n, t))} GB/s`,
-      baseline: `Float32Array.set ${fmt(copyRate)} GB/s`,
+      baseline: `copy ${fmt(copyRate)} GB/s`,
       ratio: `${fmt(gbs(3 * 4 * n, t) / copyRate)} of copy`,
     });
+    for (const x of [a, b, out]) be.free(x);
   }
-  for (const t of [a, b, out]) t.dispose();
 }
 
 // ---- selective scan --------------------------------------------------------------------------
@@ -119,51 +134,59 @@ export function scanBytes(batch: number, T: number, E: number, N: number): { fwd
 
 async function benchScan(): Promise<void> {
   const [batch, T, E, N] = [8, 256, 128, 16];
-  const be = mi.cpuBackend();
-  const x = mi.randn([batch, T, E], rng),
-    delta = mi.randn([batch, T, E], rng, { std: 0.5 }),
-    z = mi.randn([batch, T, E], rng);
-  const A = mi.rand([E, N], rng, { lo: -2, hi: -0.1 }),
-    B = mi.randn([batch, T, N], rng),
-    C = mi.randn([batch, T, N], rng);
-  const D = mi.randn([E], rng),
-    bias = mi.randn([E], rng, { std: 0.1 });
-  const dy = mi.randn([batch, T, E], rng);
+  const host = (n: number, lo: number, hi: number) => Float32Array.from(randomHost(n), (v) => lo + ((v + 1) / 2) * (hi - lo));
+  const bTE = batch * T * E,
+    bTN = batch * T * N;
+  // x, delta, A, B, C, D, z, bias (A negative, delta small), then dy
+  const inputs = [
+    host(bTE, -1, 1),
+    host(bTE, -1, 1),
+    host(E * N, -2, -0.1),
+    host(bTN, -1, 1),
+    host(bTN, -1, 1),
+    host(E, -1, 1),
+    host(bTE, -1, 1),
+    host(E, -0.1, 0.1),
+  ];
+  const dy = host(bTE, -1, 1);
   const p: ScanParams = { batch, T, E, N, ...MIXER_SCAN_FLAGS };
-  const ins = [x, delta, A, B, C, D, z, bias];
-  const y = mi.empty([batch, T, E]),
-    hT = mi.empty([batch, E, N]);
-  const grads = ins.map((t) => mi.empty(t.shape));
-  const inBufs = ins.map((t) => t.buffer);
-  const fwd = () => be.run('scan', inBufs, [y.buffer, hT.buffer], p);
-  const bwd = () =>
-    be.run(
-      'scan_bwd',
-      [...inBufs, dy.buffer],
-      grads.map((g) => g.buffer),
-      { ...p, hasDhT: false, hasDhs: false },
-    );
-  const tF = await timed('scan fwd', fwd, 5, quick ? 200 : 1000);
-  const tB = await timed('scan bwd', bwd, 5, quick ? 200 : 1000);
   const bytes = scanBytes(batch, T, E, N);
   const size = `b${batch} T${T} E${E} N${N}`;
-  report({
-    what: 'selective scan forward',
-    size,
-    ms: tF,
-    rate: `${fmt(bytes.fwd / (tF * 1e6), 3)} GB/s`,
-    baseline: `${(bytes.fwd / 1e6).toFixed(2)} MB moved`,
-    ratio: '',
-  });
-  report({
-    what: 'selective scan backward',
-    size,
-    ms: tB,
-    rate: `${fmt(bytes.bwd / (tB * 1e6), 3)} GB/s`,
-    baseline: `${(bytes.bwd / 1e6).toFixed(2)} MB moved`,
-    ratio: '',
-  });
-  for (const t of [...ins, dy, y, hT, ...grads]) t.dispose();
+  // the scan splits over batch rows: each thread runs batch / threads of them
+  const threads = Math.min(threadsReady(), batch);
+  const nsPerStep = (ms: number) => (ms * 1e6 * threads) / (bTE * N);
+  const ms: Record<string, { f: number; b: number }> = {};
+  for (const [name, be] of BACKENDS) {
+    const ins = inputs.map((x) => upload(be, x));
+    const dyBuf = upload(be, dy);
+    const outs = [be.alloc('float32', bTE), be.alloc('float32', batch * E * N)];
+    const grads = inputs.map((x) => be.alloc('float32', x.length));
+    const fwd = () => be.run('scan', ins, outs, p);
+    const bwd = () => be.run('scan_bwd', [...ins, dyBuf], grads, { ...p, hasDhT: false, hasDhs: false });
+    ms[name] = {
+      f: await timed(`scan fwd ${name}`, fwd, 5, quick ? 200 : 1000),
+      b: await timed(`scan bwd ${name}`, bwd, 5, quick ? 200 : 1000),
+    };
+    for (const x of [...ins, dyBuf, ...outs, ...grads]) be.free(x);
+  }
+  for (const [dir, key, b] of [
+    ['forward', 'f', bytes.fwd],
+    ['backward', 'b', bytes.bwd],
+  ] as const)
+    for (const [name] of BACKENDS) {
+      const t = ms[name][key];
+      report({
+        what: `selective scan ${dir} (${name})`,
+        size,
+        ms: t,
+        rate: `${fmt(nsPerStep(t), 2)} ns/step/thread`,
+        baseline:
+          name === 'wasm'
+            ? `scalar ${fmt(nsPerStep(ms.scalar[key]), 2)} ns; ${fmt(b / (t * 1e6), 2)} GB/s`
+            : `${fmt(b / (t * 1e6), 3)} GB/s`,
+        ratio: name === 'wasm' ? `${fmt(ms.scalar[key] / t, 1)}x` : '',
+      });
+    }
 }
 
 // ---- report ----------------------------------------------------------------------------------
@@ -195,11 +218,11 @@ function markdown(): string {
   const lines = [
     '## CPU backend',
     '',
-    'Written by `npx tsx bench/cpu.ts --write` (part of `npm run bench`). Medians of tinybench samples;',
-    'each baseline is measured in the same run. Kernels are timed on preallocated buffers except the',
-    '`mi.add` row, which includes allocating and freeing the output tensor. A load average above the',
-    'core count means other jobs shared the cores: timings are inflated, and ratios (whose two sides ran',
-    'at different moments) are noisy.',
+    'Written by `npx tsx bench/cpu.ts --write` (part of `npm run bench`). Medians of tinybench samples.',
+    'Each kernel runs on the scalar TypeScript kernels (`new CpuBackend({ wasm: false })`, the reference',
+    'the tests hold the WebAssembly kernels to) and on the WebAssembly SIMD kernels, in the same run, on',
+    'the same inputs, split over the same worker threads, timed on preallocated buffers. A load average',
+    'above the core count means other jobs shared the cores: timings are inflated.',
     '',
     ...machine(),
     '',
@@ -207,9 +230,10 @@ function markdown(): string {
     '|---|---|---:|---|---|---|',
     ...rows.map((r) => `| ${r.what} | ${r.size} | ${fmt(r.ms, 3)} | ${r.rate} | ${r.baseline} | ${r.ratio} |`),
     '',
-    'Matmul: GFLOP/s = 2 n^3 / time; ratio = naive time / blocked time. Add: GB/s counts 3 x 4 bytes per',
-    'element (two reads, one write), the copy 2 x 4. Selective scan (float32; D, z gate, delta bias and',
-    'softplus on; no h0): bytes are the compulsory traffic,',
+    'Matmul: GFLOP/s = 2 n^3 / time; ratio = scalar time / WebAssembly time. Add: GB/s counts 3 x 4',
+    'bytes per element (two reads, one write), the copy (`Float32Array.set`) 2 x 4. Selective scan',
+    '(float32; D, z gate, delta bias and softplus on; no h0): ns per (t, e, n) step per thread =',
+    'time x threads / (b T E N) (the scan splits over batch rows); GB/s counts the compulsory traffic,',
     'forward 4 (4 bTE + 2 bTN + EN + 2E + bEN), backward 4 (7 bTE + 4 bTN + 2 EN + 4E);',
     'the scan is bound by its exp() and dependent recurrence, not by memory, so these rates are low by design.',
     '',
@@ -220,7 +244,6 @@ function markdown(): string {
 async function main(): Promise<void> {
   await threadsUp();
   machineLines = describeMachine();
-  mi.setBackend(mi.cpuBackend());
   console.log(machine().join('\n'));
   for (const n of quick ? [256, 512] : [256, 512, 1024]) await benchMatmul(n);
   await benchAdd();
