@@ -37,7 +37,8 @@ export function correctFamily(claims: readonly Claim[], names?: readonly string[
   const tested: number[] = [];
   claims.forEach((c, i) => {
     if (typeof c.effect !== 'boolean') throw new Error(`${name(i)}: effect is ${c.effect}, not a boolean`);
-    if (c.p === undefined || c.p === null) return;
+    // a NaN p reaches report.json as null: an error, not an untested claim (those omit p)
+    if (c.p === undefined) return;
     if (!(c.p > 0 && c.p <= 1)) throw new Error(`${name(i)}: p is ${c.p}, not in (0, 1]`);
     if (c.pFloor !== undefined && !(c.pFloor > 0 && c.pFloor <= c.p * (1 + 1e-9)))
       throw new Error(`${name(i)}: pFloor ${c.pFloor} is not in (0, p = ${c.p}]`);

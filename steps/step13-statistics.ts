@@ -100,7 +100,7 @@ export const statisticsStep: Step = {
     report.notes.push(
       POLICY,
       tooCoarse.length
-        ? `${tooCoarse.length} claims use a test whose floor is too coarse for this family: ${m} x floor > ${ALPHA}/${FLOOR_MARGIN} (steps ${[...new Set(tooCoarse.map((c) => c.step))].join(', ')}), so the permutation count, not only the data, can decide them; raise the config's permutations.`
+        ? `${tooCoarse.length} claims use a test whose floor is too coarse for this family: ${m} x floor > ${ALPHA}/${FLOOR_MARGIN} (steps ${[...new Set(tooCoarse.map((c) => c.step))].join(', ')}), so the test's resolution, not only the data, can decide them: too few permutations (raise the config's permutations) or, for an exact sign-flip test, too few values.`
         : `Every test's floor can survive the correction: ${m} x floor <= ${ALPHA}/${FLOOR_MARGIN} for each claim with a p-value, so the data, not the number of permutations, decide which claims survive.`,
     );
     report.notes.push(

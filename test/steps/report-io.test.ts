@@ -127,10 +127,10 @@ test('correctRunClaims: one family over every step, written back into each repor
   }
 });
 
-test('correctRunClaims: a NaN p-value is one error naming the step and the claim', () => {
+test('correctRunClaims: a NaN p-value (null in report.json) is one error naming the step and the claim', () => {
   const run = fakeRun([{ step: 8, title: 's8', summary: '', claims: [claim('x', Number.NaN, true)], figures: [], tables: [], notes: [] }]);
   try {
-    assert.throws(() => correctRunClaims(run), /step 8 claim 1 \("x"\): p is NaN/);
+    assert.throws(() => correctRunClaims(run), /step 8 claim 1 \("x"\): p is null, not in \(0, 1\]/);
   } finally {
     rmSync(run, { recursive: true, force: true });
   }
