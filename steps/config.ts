@@ -58,7 +58,7 @@ export interface RunConfig {
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
-  repro: { threshold: number; bootstrap: number; sequences: number; nullDraws: number };
+  repro: { threshold: number; bootstrap: number; sequences: number };
   /** step 11: maxRows = probe rows per task (class-balanced); examples = sequences ablated per model */
   transfer: { bootstrap: number; maxRows: number; examples: number };
   report: { title: string };
@@ -124,7 +124,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
-  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 99999 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
@@ -163,7 +163,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16 },
   temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
-  repro: { bootstrap: 200, sequences: 16, nullDraws: 65535 },
+  repro: { bootstrap: 200, sequences: 16 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
