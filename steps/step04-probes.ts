@@ -27,9 +27,12 @@ import { join } from 'node:path';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
 
+/** Sign flips for probes that are not claims (table rows only, never corrected run-wide). */
+const TABLE_PERMUTATIONS = 9999;
+
 export const probesStep: Step = {
   ...stepInfo('probes'),
-  version: 2,
+  version: 3,
   needs: [2, 3],
   configKeys: ['probes', 'permutations'],
   appliesToModel: true,
@@ -87,7 +90,15 @@ export const probesStep: Step = {
             const alpha = v.kind === 'continuous' && fs.features === 'sae' ? cfg.alpha : 1;
             let e: ProbeEval;
             try {
-              e = evaluateProbe(fs.X, v, ctx.rng(name), { ...opts, alpha });
+              // only the last hook's activation probes are claims (corrected run-wide, so they need
+              // the fine floor); the others are table rows, where 1/10000 resolves enough and costs
+              // a tenth (a sign-flip test of 200 rows takes ~3 s at 99,999 flips)
+              const claimed = hook === lastHook && fs.features === 'activations';
+              e = evaluateProbe(fs.X, v, ctx.rng(name), {
+                ...opts,
+                alpha,
+                nPerm: claimed ? opts.nPerm : Math.min(opts.nPerm, TABLE_PERMUTATIONS),
+              });
             } catch (err) {
               ctx.log(`${name}: skipped: ${(err as Error).message}`);
               continue;
