@@ -7,10 +7,11 @@
 //  - linearCka(X, Y): linear centred kernel alignment (Kornblith et al. 2019) in its feature-space
 //    form ||Yc'Xc||²_F / (||Xc'Xc||_F ||Yc'Yc||_F), with per-group sufficient statistics so a
 //    bootstrap over sequences costs O(groups * p * q) per resample instead of a pass over the rows.
-//  - jaccard / randomJaccard: overlap of two index sets and its null for random sets of the same sizes.
+//  - jaccard / randomJaccard / exactJaccardNull: overlap of two index sets and its null for random
+//    sets of the same sizes (Monte-Carlo, or exact from the hypergeometric law of the intersection).
 import type { Rng } from '../engine/random.ts';
 import { jaccard } from './attribution.ts';
-import { quantile } from './stats.ts';
+import { logGamma, quantile } from './stats.ts';
 
 export { jaccard };
 
@@ -302,4 +303,51 @@ export function randomJaccard(sizeA: number, sizeB: number, universe: number, ob
     interval: [quantile(sortedVals, 0.025, true), quantile(sortedVals, 0.975, true)],
     p: (atLeast + 1) / (draws + 1),
   };
+}
+
+const logChoose = (n: number, k: number) => logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
+
+/**
+ * The same null as `randomJaccard`, exactly: for uniformly random sets of sizes a and b in
+ * [0, universe), the intersection size is hypergeometric, P(i) = C(a, i) C(U - a, b - i) / C(U, b),
+ * and the Jaccard index i / (a + b - i) grows with i. Mean, 95% range (discrete quantiles) and the
+ * one-sided p = P(J >= observed), with no Monte-Carlo floor: a run-wide correction over ~100 claims
+ * needs p-values far below what affordable draws reach.
+ */
+export function exactJaccardNull(sizeA: number, sizeB: number, universe: number, observed: number): OverlapNull {
+  for (const [what, v] of [
+    ['sizeA', sizeA],
+    ['sizeB', sizeB],
+    ['universe', universe],
+  ] as const)
+    if (!(Number.isInteger(v) && v >= 0)) throw new Error(`exactJaccardNull: ${what} must be a non-negative integer, got ${v}`);
+  if (sizeA > universe || sizeB > universe)
+    throw new Error(`exactJaccardNull: sets of ${sizeA} and ${sizeB} do not fit in ${universe} elements`);
+  const lo = Math.max(0, sizeA + sizeB - universe),
+    hi = Math.min(sizeA, sizeB);
+  const logTotal = logChoose(universe, sizeB);
+  const js: number[] = [],
+    ps: number[] = [];
+  for (let i = lo; i <= hi; i++) {
+    const union = sizeA + sizeB - i;
+    js.push(union === 0 ? 1 : i / union);
+    ps.push(Math.exp(logChoose(sizeA, i) + logChoose(universe - sizeA, sizeB - i) - logTotal));
+  }
+  // the terms sum to 1 up to rounding; normalise so p and the quantiles are exact probabilities
+  const z = ps.reduce((a, b) => a + b, 0);
+  let mean = 0,
+    p = 0;
+  js.forEach((j, k) => {
+    mean += (j * ps[k]) / z;
+    if (j >= observed - 1e-12) p += ps[k] / z;
+  });
+  const q = (level: number) => {
+    let c = 0;
+    for (let k = 0; k < js.length; k++) {
+      c += ps[k] / z;
+      if (c >= level - 1e-12) return js[k];
+    }
+    return js[js.length - 1];
+  };
+  return { mean, interval: [q(0.025), q(0.975)], p: Math.min(1, Math.max(p, Number.MIN_VALUE)) };
 }

@@ -382,6 +382,9 @@ export interface PermutationResult {
   nPerm: number;
   exact: boolean;
   alternative: Alternative;
+  /** the smallest p-value this test can return: 1 / nPerm (1/(n+1) for n random rearrangements,
+   *  1/2^n for a full sign-flip enumeration), so a report can say when the floor, not the data, binds */
+  floor: number;
 }
 
 // Rearranged statistics that equal the observed one up to rounding must count as "as extreme"; a
@@ -441,7 +444,31 @@ export function permutationTest(a: Sample, b: Sample, rng: Rng, opts: Permutatio
     }
     if (atLeastAsExtreme(diff(s), observed, o.alternative, tol)) count++;
   }
-  return { statistic: observed, pValue: (count + 1) / (o.nPerm + 1), nPerm: o.nPerm + 1, exact: false, alternative: o.alternative };
+  return {
+    statistic: observed,
+    pValue: (count + 1) / (o.nPerm + 1),
+    nPerm: o.nPerm + 1,
+    exact: false,
+    alternative: o.alternative,
+    floor: 1 / (o.nPerm + 1),
+  };
+}
+
+/** Whether a paired sign-flip test of n differences enumerates all 2^n flips at this nPerm. */
+function enumeratesFlips(n: number, nPerm: number): boolean {
+  return n <= 30 && 2 ** n <= nPerm + 1;
+}
+
+/**
+ * The smallest p-value `pairedPermutationTest` can return on n differences with `nPerm` flips: when
+ * it enumerates every flip, 1/2^n one-sided and 2/2^n two-sided (flipping every sign mirrors the
+ * observed statistic); else 1/(nPerm + 1). For callers that keep only the p-value.
+ */
+export function pairedPermutationFloor(n: number, nPerm: number, alternative: Alternative = 'two-sided'): number {
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`pairedPermutationFloor: n must be a positive integer, got ${n}`);
+  if (!(nPerm >= 1)) throw new Error(`pairedPermutationFloor: nPerm must be >= 1, got ${nPerm}`);
+  if (!enumeratesFlips(n, nPerm)) return 1 / (nPerm + 1);
+  return (alternative === 'two-sided' ? 2 : 1) / 2 ** n;
 }
 
 /**
@@ -462,21 +489,29 @@ export function pairedPermutationTest(a: Sample, b: Sample | null, rng: Rng, opt
   for (const v of d) scale = Math.max(scale, Math.abs(v));
   const tol = 1e-10 * Math.max(scale, 1e-300);
   let count = 0;
-  if (n <= 30 && 2 ** n <= o.nPerm + 1) {
+  if (enumeratesFlips(n, o.nPerm)) {
     const total = 2 ** n;
     for (let mask = 0; mask < total; mask++) {
       let s = 0;
       for (let i = 0; i < n; i++) s += (mask >>> i) & 1 ? -d[i] : d[i];
       if (atLeastAsExtreme(s / n, observed, o.alternative, tol)) count++;
     }
-    return { statistic: observed, pValue: count / total, nPerm: total, exact: true, alternative: o.alternative };
+    const floor = pairedPermutationFloor(n, o.nPerm, o.alternative);
+    return { statistic: observed, pValue: count / total, nPerm: total, exact: true, alternative: o.alternative, floor };
   }
   for (let r = 0; r < o.nPerm; r++) {
     let s = 0;
     for (let i = 0; i < n; i++) s += rng.uniform() < 0.5 ? -d[i] : d[i];
     if (atLeastAsExtreme(s / n, observed, o.alternative, tol)) count++;
   }
-  return { statistic: observed, pValue: (count + 1) / (o.nPerm + 1), nPerm: o.nPerm + 1, exact: false, alternative: o.alternative };
+  return {
+    statistic: observed,
+    pValue: (count + 1) / (o.nPerm + 1),
+    nPerm: o.nPerm + 1,
+    exact: false,
+    alternative: o.alternative,
+    floor: 1 / (o.nPerm + 1),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

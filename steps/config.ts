@@ -4,7 +4,8 @@
 export interface RunConfig {
   seed: number;
   /** permutations (or sign flips) per permutation test in every step: p-values reach 1/(n+1), which
-   *  has to survive Holm across all of a run's claims (step 13) */
+   *  has to survive Holm across all of a run's claims (step 13) with room to spare: family size x
+   *  1/(n+1) <= 0.05/10 (interp/claims.ts floorSurvives; step 13 names any claim whose floor fails it) */
   permutations: number;
   backend: 'auto' | 'cpu' | 'webgpu';
   /** a Hugging Face Mamba checkpoint directory instead of the toy models ('' = toy models) */
@@ -57,7 +58,7 @@ export interface RunConfig {
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
-  repro: { threshold: number; bootstrap: number; sequences: number; nullDraws: number };
+  repro: { threshold: number; bootstrap: number; sequences: number };
   /** step 11: maxRows = probe rows per task (class-balanced); examples = sequences ablated per model */
   transfer: { bootstrap: number; maxRows: number; examples: number };
   report: { title: string };
@@ -67,7 +68,8 @@ export interface RunConfig {
 
 export const DEFAULT_CONFIG: RunConfig = {
   seed: 1234,
-  permutations: 20000,
+  // 1/(n+1) = 1e-5: survives Holm with the 10x margin for up to 500 claims (the default run has about 100)
+  permutations: 99999,
   backend: 'auto',
   model: '',
   tasks: ['induction', 'selective-copying', 'mqar'],
@@ -118,11 +120,11 @@ export const DEFAULT_CONFIG: RunConfig = {
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 20 },
-  patching: { examples: 64, bootstrap: 1000, permutations: 20000, controls: 5, seeds: 1 },
+  patching: { examples: 64, bootstrap: 1000, permutations: 99999, controls: 5, seeds: 1 },
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
-  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, nullDraws: 20000 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
@@ -130,7 +132,10 @@ export const DEFAULT_CONFIG: RunConfig = {
 
 /** Small sizes so the whole pipeline runs in a test. */
 export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
-  permutations: 200,
+  // 2^16 - 1: sign-flip tests of up to 16 values (patching, perturbation, transfer examples) enumerate
+  // every flip exactly (floor 1/65536), and random ones reach 1/65536, which the quick run's ~90
+  // claims survive Holm with (a floor of 1/201 gave Holm 0.43 at best)
+  permutations: 65535,
   train: {
     seeds: 2,
     hiddenSize: 32,
@@ -154,11 +159,11 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   circuit: { controls: 5 },
-  patching: { examples: 16, bootstrap: 200, permutations: 200, controls: 3 },
+  patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 3 },
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16 },
   temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
-  repro: { bootstrap: 200, sequences: 16, nullDraws: 200 },
+  repro: { bootstrap: 200, sequences: 16 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };

@@ -1,9 +1,12 @@
-// Reading and writing the per-step report records (report.json + SVG figures), and assembling them
-// into the run's report.html and report.md (step 12, and the runner after steps 13-14).
+// Reading and writing the per-step report records (report.json + SVG figures), applying the run-wide
+// correction to their claims, and assembling them into the run's report.html and report.md (step 12,
+// and the runner after steps 13-14).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { correctFamily } from '../interp/claims.ts';
 import {
   buildHtml,
+  type Claim,
   buildMarkdown,
   renderSvg,
   type FigureRef,
@@ -11,7 +14,7 @@ import {
   type Spec,
   type StepReport,
 } from '../interp/report/index.ts';
-import { writeAtomic } from './files.ts';
+import { writeAtomic, writeJsonAtomic } from './files.ts';
 import type { StepContext } from './step.ts';
 
 /** Renders a spec to `figures/<name>.svg` in the step's folder and returns its reference. */
@@ -47,7 +50,36 @@ export function loadReports(runDir: string): LoadedReport[] {
     });
 }
 
-/** Writes report.html and report.md for whatever steps of `runDir` have finished. */
+/** A claim of the run with where it was stated: step and position in that step's report. */
+export interface RunClaim {
+  step: number;
+  index: number;
+  claim: Claim;
+}
+
+/**
+ * THE run-wide correction (interp/claims.ts correctFamily) over every claim of every finished step,
+ * in step order; each step's report.json whose claims change is rewritten (atomically) with the
+ * corrected flags, so every artefact rendered from them afterwards (report.html, report.md, step
+ * 13's table) carries the same ones. Step 12 (through writeRunReport) and step 13 both call this.
+ */
+export function correctRunClaims(runDir: string): RunClaim[] {
+  const loaded = loadReports(runDir);
+  const all = loaded.flatMap(({ report }) => report.claims.map((claim, index) => ({ step: report.step, index, claim })));
+  const corrected = correctFamily(
+    all.map((a) => a.claim),
+    all.map((a) => `step ${a.step} claim ${a.index + 1} ("${a.claim.statement}")`),
+  );
+  let k = 0;
+  for (const { report, dir } of loaded) {
+    const claims = report.claims.map(() => corrected[k++]);
+    if (JSON.stringify(claims) === JSON.stringify(report.claims)) continue;
+    writeJsonAtomic(join(dir, 'report.json'), { ...report, claims });
+  }
+  return all.map((a, i) => ({ ...a, claim: corrected[i] }));
+}
+
+/** Writes report.html and report.md for whatever steps of `runDir` have finished, claims corrected run-wide first. */
 export function writeRunReport(
   runDir: string,
   title: string,
@@ -55,6 +87,7 @@ export function writeRunReport(
   seed: number,
   extra: { step: number; title: string; seconds: number }[] = [],
 ): { html: string; figures: number; steps: number } {
+  correctRunClaims(runDir);
   const loaded = loadReports(runDir);
   const svgs = new Map<string, string>();
   for (const { report, dir } of loaded) {

@@ -13,7 +13,8 @@ import * as mi from '../engine/index.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { fmt, heatmap, intervalChart, type Claim } from '../interp/report/index.ts';
 import type { Sae, SaeKind } from '../interp/sae/index.ts';
-import { pairedPermutationTest } from '../interp/stats.ts';
+import { pending } from '../interp/claims.ts';
+import { pairedPermutationFloor, pairedPermutationTest } from '../interp/stats.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import {
   answerUpperHalf,
@@ -129,11 +130,11 @@ export const transferStep: Step = {
           estimate: off.ratio as number,
           interval: [off.lo as number, off.hi as number],
           level: 0.95,
-          test: `bootstrap over sequences (${tc.bootstrap} resamples); supported when the interval lies above the control's`,
+          test: `bootstrap over sequences (${tc.bootstrap} resamples); no p-value, so never supported under the run-wide policy`,
           control: "B's own SAE on B's activations with channels shuffled (same values, another basis)",
           controlEstimate: off.control as number,
           controlInterval: [off.controlLo as number, off.controlHi as number],
-          supported: (off.lo as number) > (off.controlHi as number),
+          ...pending((off.lo as number) > (off.controlHi as number), "interval above the shuffled-basis control's"),
         });
       }
       report.tables.push({
@@ -220,10 +221,11 @@ export const transferStep: Step = {
         level: 0.95,
         test: `one-sided paired sign-flip test per row, probe vs shuffled-label probe (${ctx.config.permutations} flips)`,
         p: offP.p as number,
+        pFloor: pairedPermutationFloor(offP.nTest as number, ctx.config.permutations, 'greater'),
         control: 'the same probe fitted on shuffled labels of A, scored on the same rows of B (chance 0.5)',
         controlEstimate: offP.control as number,
         controlInterval: [offP.controlLo as number, offP.controlHi as number],
-        supported: (offP.p as number) < 0.05,
+        ...pending((offP.lo as number) > (offP.controlHi as number), "interval above the shuffled-label control's"),
       });
     }
     report.tables.push({
@@ -301,6 +303,7 @@ export const transferStep: Step = {
             controlLo: ctrl.interval[0],
             controlHi: ctrl.interval[1],
             p: test.pValue,
+            n,
           });
         });
       } finally {
@@ -365,12 +368,13 @@ export const transferStep: Step = {
           estimate: offC.ratio as number,
           interval: [offC.lo as number, offC.hi as number],
           level: 0.95,
-          test: `one-sided paired sign-flip test per sequence, A's channels vs random channel sets (${tc.bootstrap} flips)`,
+          test: `one-sided paired sign-flip test per sequence, A's channels vs random channel sets (${ctx.config.permutations} flips)`,
           p: offC.p as number,
+          pFloor: pairedPermutationFloor(offC.n as number, ctx.config.permutations, 'greater'),
           control: "random channel sets of the same size (step 5's controls), relative to B's own circuit",
           controlEstimate: offC.control as number,
           controlInterval: [offC.controlLo as number, offC.controlHi as number],
-          supported: (offC.p as number) < 0.05,
+          ...pending((offC.lo as number) > (offC.controlHi as number), "interval above the random-channel control's"),
         });
       }
       report.tables.push({

@@ -1,30 +1,30 @@
-// Step 13: controls and statistics across the whole run. Every step states its claims with a test,
-// an interval and a control (using interp/stats); this step treats all claims with a p-value as one
-// family, applies Holm and Benjamini-Hochberg corrections across it, and shows every estimate next
-// to its control.
-import { benjaminiHochberg, holm } from '../interp/stats.ts';
-import { fmt, intervalChart, type Claim } from '../interp/report/index.ts';
-import { loadReports, saveFigure, saveReport } from './report-io.ts';
+// Step 13: controls and statistics across the whole run. Every step states its claims with a raw
+// p-value, the floor of its test, an effect condition, an interval and a control; this step applies
+// THE run-wide correction (report-io.ts correctRunClaims: Holm, with Benjamini-Hochberg beside, over
+// every claim with a p-value) that also rewrites each step's report with the resulting flags, and
+// tabulates it: raw p, floor, Holm p, BH q and supported are one computation, so they cannot disagree.
+import { ALPHA, FLOOR_MARGIN, floorBinds, floorSurvives, POLICY } from '../interp/claims.ts';
+import { fmt, intervalChart } from '../interp/report/index.ts';
+import { correctRunClaims, saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
 
 export const statisticsStep: Step = {
   ...stepInfo('statistics'),
-  version: 1,
+  version: 2,
   needs: [],
   alwaysRun: true,
   configKeys: [],
   appliesToModel: true,
   async run(ctx) {
-    const claims: (Claim & { step: number })[] = loadReports(ctx.runDir)
-      .filter(({ report }) => report.step !== 13)
-      .flatMap(({ report }) => report.claims.map((c) => ({ ...c, step: report.step })));
+    const claims = correctRunClaims(ctx.runDir)
+      .filter((c) => c.step !== 13)
+      .map(({ step, claim }) => ({ ...claim, step }));
     const tested = claims.filter((c) => c.p !== undefined);
-    const pHolm = holm(tested.map((c) => c.p!));
-    const pBh = benjaminiHochberg(tested.map((c) => c.p!));
+    const m = tested.length;
     const report = ctx.report();
     report.tables.push({
-      title: `All ${claims.length} claims of the run; ${tested.length} with p-values corrected as one family`,
+      title: `All ${claims.length} claims of the run; ${m} with p-values corrected as one family (Holm, BH beside)`,
       columns: [
         'step',
         'claim',
@@ -34,30 +34,38 @@ export const statisticsStep: Step = {
         'control',
         'control estimate',
         'test',
-        'p',
-        'p Holm',
-        'p BH',
+        'effect condition',
+        'condition met',
+        'raw p',
+        'floor',
+        'floor binds',
+        'Holm p',
+        'BH q',
         'supported',
       ],
-      rows: claims.map((c) => {
-        const i = tested.indexOf(c);
-        return [
-          c.step,
-          c.statement,
-          c.estimate,
-          c.interval[0],
-          c.interval[1],
-          c.control,
-          c.controlEstimate ?? '',
-          c.test,
-          c.p ?? '',
-          i >= 0 ? pHolm[i] : '',
-          i >= 0 ? pBh[i] : '',
-          c.supported ? 'yes' : 'no',
-        ];
-      }),
+      rows: claims.map((c) => [
+        c.step,
+        c.statement,
+        c.estimate,
+        c.interval[0],
+        c.interval[1],
+        c.control,
+        c.controlEstimate ?? '',
+        c.test,
+        c.condition,
+        c.effect ? 'yes' : 'no',
+        c.p ?? '',
+        c.pFloor ?? '',
+        floorBinds(c) ? `p <= 1/${Math.round(1 / c.pFloor!)}, floor` : '',
+        c.pAdjusted ?? '',
+        c.qBh ?? '',
+        c.supported ? 'yes' : 'no',
+      ]),
     });
-    const survive = tested.filter((_, i) => pHolm[i] < 0.05).length;
+    const survive = tested.filter((c) => (c.pAdjusted as number) < ALPHA).length;
+    const supported = claims.filter((c) => c.supported).length;
+    const atFloor = tested.filter(floorBinds).length;
+    const tooCoarse = tested.filter((c) => c.pFloor !== undefined && !floorSurvives(c.pFloor, m));
     if (claims.length) {
       const rows = claims.flatMap((c, j) => {
         const label = `${j + 1}. step ${c.step}: ${c.statement.slice(0, 60)}`;
@@ -87,12 +95,18 @@ export const statisticsStep: Step = {
       );
     }
     report.summary = claims.length
-      ? `${claims.length} claims; ${tested.length} tested, ${survive} significant at 0.05 after Holm across the whole run.`
+      ? `${claims.length} claims; ${m} tested, ${survive} significant at ${ALPHA} after Holm across the whole run, ${supported} supported (effect condition met as well); ${atFloor} p-values at their test's floor.`
       : 'No step has stated a claim yet.';
+    report.notes.push(
+      POLICY,
+      tooCoarse.length
+        ? `${tooCoarse.length} claims use a test whose floor is too coarse for this family: ${m} x floor > ${ALPHA}/${FLOOR_MARGIN} (steps ${[...new Set(tooCoarse.map((c) => c.step))].join(', ')}), so the test's resolution, not only the data, can decide them: too few permutations (raise the config's permutations) or, for an exact sign-flip test, too few values.`
+        : `Every test's floor can survive the correction: ${m} x floor <= ${ALPHA}/${FLOOR_MARGIN} for each claim with a p-value, so the data, not the number of permutations, decide which claims survive.`,
+    );
     report.notes.push(
       "Methods: bootstrap percentile/BCa intervals, permutation tests with the +1 correction, Holm (family-wise) and Benjamini-Hochberg (false discovery rate) corrections, Cohen's d / Hedges' g effect sizes: interp/stats.ts, tested against known values in test/interp/stats.test.ts.",
     );
     saveReport(ctx, report);
-    return report.summary + (tested.length ? ` Smallest Holm p ${fmt(Math.min(...pHolm))}.` : '');
+    return report.summary + (m ? ` Smallest Holm p ${fmt(Math.min(...tested.map((c) => c.pAdjusted as number)))}.` : '');
   },
 };

@@ -1,5 +1,6 @@
 // The run report: one self-contained report.html (figures inlined as SVG, no scripts, no network
 // requests) and a report.md summary.
+import { POLICY, pText, verdict } from '../claims.ts';
 import type { Claim, StepReport, Table } from './types.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -15,14 +16,19 @@ export function fmt(v: number | string | null | undefined): string {
 }
 
 function claimText(c: Claim): string {
-  const p =
-    c.p !== undefined ? `, p = ${fmt(c.p)}${c.pAdjusted !== undefined ? ` (${c.correction ?? 'adjusted'}: ${fmt(c.pAdjusted)})` : ''}` : '';
+  // the correction is run-wide: a step's page shows raw p, its floor and, once corrected, Holm and BH
+  const corrected = c.pAdjusted !== undefined ? ` (${c.correction ?? 'run-wide Holm'}: ${fmt(c.pAdjusted)}; BH q ${fmt(c.qBh)})` : '';
+  const p = c.p !== undefined ? `, ${pText(c, fmt)}${corrected}` : ', no p-value';
   const ctl =
     c.controlEstimate !== undefined
       ? `; control (${c.control}): ${fmt(c.controlEstimate)}${c.controlInterval ? ` [${fmt(c.controlInterval[0])}, ${fmt(c.controlInterval[1])}]` : ''}`
       : `; control: ${c.control}`;
-  return `${c.supported ? 'Supported' : 'Not supported'}: ${c.statement} Estimate ${fmt(c.estimate)}, ${Math.round(c.level * 100)}% CI [${fmt(c.interval[0])}, ${fmt(c.interval[1])}] (${c.test}${p})${ctl}.`;
+  const cond = `; effect condition (${c.condition}): ${c.effect ? 'met' : 'not met'}`;
+  return `${verdict(c)}: ${c.statement} Estimate ${fmt(c.estimate)}, ${Math.round(c.level * 100)}% CI [${fmt(c.interval[0])}, ${fmt(c.interval[1])}] (${c.test}${p})${ctl}${cond}.`;
 }
+
+/** The class of a claim's list item: yes (supported), no, or pending (not corrected yet). */
+export const claimClass = (c: Claim) => (c.status === 'pending' ? 'pending' : c.supported ? 'yes' : 'no');
 
 // Lets long identifiers in table cells (blocks.1.hook_resid_post, selective-copying-s0) wrap at
 // their separators rather than push the table past the page; numbers never break.
@@ -64,7 +70,7 @@ export function buildHtml(reports: StepReport[], svgs: Map<string, string>, meta
         })
         .join('\n');
       const claims = r.claims.length
-        ? `<ul class="claims">${r.claims.map((c) => `<li class="${c.supported ? 'yes' : 'no'}">${esc(claimText(c))}</li>`).join('')}</ul>`
+        ? `<ul class="claims">${r.claims.map((c) => `<li class="${claimClass(c)}">${esc(claimText(c))}</li>`).join('')}</ul><p class="note">${esc(POLICY)}</p>`
         : '';
       const notes = r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('');
       return `<section id="step-${r.step}"><h2>${r.step}. ${esc(r.title)}</h2><p class="summary">${esc(r.summary)}</p>${claims}${notes}${r.tables.map(tableHtml).join('')}<div class="figs">${figs}</div></section>`;
@@ -86,7 +92,7 @@ h1{margin-bottom:.2em} section{border-top:1px solid #ddd;margin-top:2em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} th{background:#f4f4f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} ol.toc{list-style:none;padding-left:1em}
 .figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;max-width:100%} figure svg{max-width:100%;height:auto}
-figcaption{font-size:.85em;max-width:480px} .claims li.yes{color:#145a32} .claims li.no{color:#7b241c}
+figcaption{font-size:.85em;max-width:480px} .claims li.yes{color:#145a32} .claims li.no{color:#7b241c} .claims li.pending{color:#7d6608}
 .note{font-size:.9em;color:#555} .meta{color:#555}
 </style></head><body>
 <h1>${esc(meta.title)}</h1>
@@ -111,7 +117,7 @@ export function buildMarkdown(reports: StepReport[], meta: ReportMeta): string {
   for (const r of reports) {
     lines.push(`## ${r.step}. ${r.title}`, '', r.summary, '');
     for (const c of r.claims) lines.push(`- ${claimText(c)}`);
-    if (r.claims.length) lines.push('');
+    if (r.claims.length) lines.push('', POLICY, '');
     for (const n of r.notes) lines.push(n, '');
     for (const t of r.tables) lines.push(tableMd(t));
   }

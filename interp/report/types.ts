@@ -9,14 +9,29 @@ export interface Claim {
   level: number;
   /** e.g. "paired permutation test, 1000 sign flips" */
   test: string;
+  /** the raw (uncorrected) p-value of `test` */
   p?: number;
-  /** after Holm or Benjamini-Hochberg across the step's family of tests */
+  /** the smallest p `test` can give (1/(n+1) for n random permutations); where p sits at it, the
+   *  floor and not the data decided how small p is */
+  pFloor?: number;
+  /** the claim's own effect condition besides significance, in words ("interval above the
+   *  control's"), and whether the data meet it */
+  condition: string;
+  effect: boolean;
+  /** 'pending' until the run-wide correction (interp/claims.ts correctFamily) has been applied;
+   *  'untested' for a claim without a p-value (it is never supported) */
+  status: 'pending' | 'corrected' | 'untested';
+  /** run-wide Holm-adjusted p, over every claim of the run with a p-value (set by the correction) */
   pAdjusted?: number;
+  /** run-wide Benjamini-Hochberg q over the same family, shown beside Holm */
+  qBh?: number;
+  /** e.g. "Holm across the run's 86 claims" */
   correction?: string;
   /** what the estimate was compared with: "random subspace of equal dimension (20 draws)" */
   control: string;
   controlEstimate?: number;
   controlInterval?: [number, number];
+  /** effect && run-wide Holm p < 0.05; false while pending */
   supported: boolean;
 }
 

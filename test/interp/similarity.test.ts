@@ -11,6 +11,7 @@ import {
   linearCka,
   matchDictionaries,
   randomJaccard,
+  exactJaccardNull,
   randomUnitRows,
   resampleWeights,
   sharedFraction,
@@ -177,6 +178,24 @@ test('jaccard, union indicators and the random-set null', () => {
   assert.ok(nul.interval[0] <= nul.mean && nul.mean <= nul.interval[1]);
   assert.ok(nul.p < 0.01, 'identical sets are far above random');
   assert.is(randomJaccard(64, 64, 64, 1, 50, rng).p, 1, 'full sets always overlap fully');
+});
+
+test('exact Jaccard null: a hand-worked case and agreement with the Monte-Carlo null', () => {
+  // two random pairs from 4 elements: intersection 0, 1, 2 with probabilities 1/6, 4/6, 1/6 (Jaccard 0, 1/3, 1)
+  const small = exactJaccardNull(2, 2, 4, 1 / 3);
+  assert.ok(Math.abs(small.mean - (4 / 6 / 3 + 1 / 6)) < 1e-12, `mean ${small.mean}`);
+  assert.ok(Math.abs(small.p - 5 / 6) < 1e-12, `P(J >= 1/3) = ${small.p}`);
+  assert.ok(Math.abs(exactJaccardNull(2, 2, 4, 1).p - 1 / 6) < 1e-12, 'P(J = 1)');
+  assert.equal(small.interval, [0, 1]);
+  // sets of 8 and 12 in 64: the exact law against 20000 random draws
+  const exact = exactJaccardNull(8, 12, 64, 0.25);
+  const mc = randomJaccard(8, 12, 64, 0.25, 20000, new Rng('exact-vs-mc'));
+  assert.ok(Math.abs(exact.mean - mc.mean) < 0.003, `mean ${exact.mean} vs ${mc.mean}`);
+  assert.ok(Math.abs(exact.p - mc.p) < 0.01, `p ${exact.p} vs ${mc.p}`);
+  // identical 16-sets in 512: p = 1 / C(512, 16), far below any Monte-Carlo floor
+  const same = exactJaccardNull(16, 16, 512, 1);
+  assert.ok(same.p > 0 && same.p < 1e-20, `p ${same.p}`);
+  assert.throws(() => exactJaccardNull(8, 8, 4, 1), /do not fit/);
 });
 
 test.run();

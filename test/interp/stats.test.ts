@@ -76,6 +76,49 @@ test('bootstrap is deterministic by seed and BCa moves with skew', () => {
   assert.ok(bca.hi > pct.hi, `bca hi ${bca.hi} vs percentile hi ${pct.hi}`);
 });
 
+test('BCa on skewed data equals the textbook formula on the same resamples (the sign of z0 matters)', () => {
+  // An exponential sample (rate 1; skewness 2) and its mean: the bootstrap distribution is right-
+  // skewed, so z0 and the acceleration are both clearly positive, unlike on symmetric data.
+  const dataRng = new Rng('bca-exponential');
+  const n = 20;
+  const x = Float64Array.from({ length: n }, () => -Math.log(1 - dataRng.uniform()));
+  const B = 4000;
+  const got = st.bootstrapCI(x, new Rng('bca-boot'), st.mean, { nBoot: B });
+  // The same resamples: bootstrapCI draws n indices per replicate with rng.int(0, n), in order.
+  const rng = new Rng('bca-boot');
+  let total = 0;
+  for (const v of x) total += v;
+  const theta = total / n;
+  const reps = Array.from({ length: B }, () => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[rng.int(0, n)];
+    return s / n;
+  });
+  // Efron & Tibshirani (1993), eqs. 14.14-14.15: z0 from the share of replicates below the
+  // estimate, a from the jackknife, then the adjusted percentile levels.
+  const z0 = st.normalQuantile(reps.filter((r) => r < theta).length / B);
+  const jack = Array.from(x, (v) => (total - v) / (n - 1));
+  const jbar = jack.reduce((a, b) => a + b, 0) / n;
+  const a = jack.reduce((s, v) => s + (jbar - v) ** 3, 0) / (6 * jack.reduce((s, v) => s + (jbar - v) ** 2, 0) ** 1.5);
+  const level = (zAlpha: number, zb: number) => st.normalCdf(zb + (zb + zAlpha) / (1 - a * (zb + zAlpha)));
+  const ordered = reps.slice().sort((p, q) => p - q);
+  const q7 = (p: number) => {
+    const h = (B - 1) * p,
+      lo = Math.floor(h);
+    return ordered[lo] + (h - lo) * (ordered[Math.min(lo + 1, B - 1)] - ordered[lo]);
+  };
+  const zLo = st.normalQuantile(0.025),
+    zHi = st.normalQuantile(0.975);
+  close(got.z0, z0, 1e-12, 'z0');
+  close(got.acceleration, a, 1e-9, 'acceleration');
+  close(got.lo, q7(level(zLo, z0)), 1e-9, 'BCa lower end');
+  close(got.hi, q7(level(zHi, z0)), 1e-9, 'BCa upper end');
+  // z0 is far from 0 here, so the interval with its sign flipped lies well away from the right one.
+  assert.ok(z0 > 0.05 && a > 0.03, `z0 ${z0}, a ${a}`);
+  assert.ok(Math.abs(q7(level(zLo, -z0)) - got.lo) > 0.02, 'a flipped z0 would move the lower end');
+  assert.ok(Math.abs(q7(level(zHi, -z0)) - got.hi) > 0.02, 'a flipped z0 would move the upper end');
+});
+
 test('bootstrap 95% intervals cover the true mean near nominally (200 normal datasets)', () => {
   const rng = new Rng('coverage');
   const trials = 200,
@@ -156,6 +199,25 @@ test('permutation tests have power under a real effect and exact sign-flip value
   // The +1 correction: a huge effect still gets p = 1/(nPerm+1), never 0.
   const big = st.permutationTest([10, 11, 12, 13], [0, 1, 2, 3], new Rng(3), { nPerm: 99, alternative: 'greater' });
   assert.ok(big.pValue >= 1 / 100 && big.pValue < 0.1, `p ${big.pValue}`);
+});
+
+test('permutation floors: the smallest p each test can give, reached by a planted all-positive effect', () => {
+  // exact enumeration of 2^5 flips: one-sided floor 1/32, two-sided 2/32 (all-minus mirrors all-plus)
+  const d = [1, 2, 3, 4, 5];
+  const one = st.pairedPermutationTest(d, null, new Rng(0), { nPerm: 100, alternative: 'greater' });
+  const two = st.pairedPermutationTest(d, null, new Rng(0), { nPerm: 100 });
+  assert.equal([one.exact, one.pValue, one.floor], [true, 1 / 32, 1 / 32]);
+  assert.equal([two.pValue, two.floor], [2 / 32, 2 / 32]);
+  assert.is(st.pairedPermutationFloor(5, 100, 'greater'), 1 / 32);
+  // random flips (2^40 > nPerm + 1): floor 1/(nPerm + 1), which 40 positive differences reach
+  const many = Array.from({ length: 40 }, (_, i) => 1 + i);
+  const rnd = st.pairedPermutationTest(many, null, new Rng(1), { nPerm: 199, alternative: 'greater' });
+  assert.equal([rnd.exact, rnd.pValue, rnd.floor], [false, 1 / 200, 1 / 200]);
+  assert.is(st.pairedPermutationFloor(40, 199, 'greater'), 1 / 200);
+  // two-sample: separated groups sit at the floor 1/(nPerm + 1)
+  const sep = st.permutationTest([10, 11, 12, 13, 14, 15], [0, 1, 2, 3, 4, 5], new Rng(2), { nPerm: 99, alternative: 'greater' });
+  assert.ok(sep.floor === 1 / 100 && sep.pValue >= sep.floor, `p ${sep.pValue}, floor ${sep.floor}`);
+  assert.throws(() => st.pairedPermutationFloor(0, 10), /n must be a positive integer/);
 });
 
 test.run();
