@@ -1,6 +1,7 @@
 // Activation patching: necessity (ablate a site: zero, mean, resample) and sufficiency (patch a
 // site's clean-run values into a corrupted run), measured per example at the task's scored
-// positions, and compared with random sites of the same size on the same hook.
+// positions, and compared with matched control sites of the same size on the same hook
+// (interp/controls.ts).
 //
 // Measures, per example (the unit the bootstrap resamples), averaged over its scored positions:
 //   accuracy     argmax of the logits = the answer
@@ -13,7 +14,7 @@ import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook } from '../mamba/hooks.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import { bootstrapPairedCI, mean, pairedPermutationTest, type Alternative } from './stats.ts';
+import { mean } from './stats.ts';
 import { IGNORE_INDEX, type Task, type TaskBatch } from './tasks/index.ts';
 import { siteHooks, type Edit, type Site } from './sites.ts';
 
@@ -300,7 +301,11 @@ export const ANSWER_SOURCE: Record<string, { label: string; offset?: number }> =
   mqar: { label: 'keyPos', offset: 1 },
 };
 
-/** An effect next to its control, with a paired bootstrap interval and a paired permutation test. */
+/**
+ * An effect next to its controls (interp/controls.ts ControlTest adds the control distribution and
+ * its floor): the circuit's estimate and interval, the controls' mean and spread, circuit minus
+ * control with its interval, and the p-value.
+ */
 export interface Comparison {
   estimate: number;
   interval: [number, number];
@@ -313,38 +318,25 @@ export interface Comparison {
 }
 
 /**
- * Compares a per-example effect of the circuit with the same effect of its controls (per example,
- * the mean over control draws). `ratioTo` (per-example denominators) turns every mean into a ratio
- * of means (fraction restored). Intervals: paired bootstrap over examples (percentile); p: paired
- * sign-flip permutation test of circuit minus control.
+ * The real patching effect of each coordinate alone: the mean over examples of the logit
+ * difference gained when only that coordinate's clean values are patched into the corrupted run at
+ * the mask's cells (what attributionPatching predicts to first order). One forward per coordinate.
  */
-export function compareWithControls(
-  circuit: ArrayLike<number>,
-  control: ArrayLike<number>,
-  rng: mi.Rng,
-  o: { bootstrap: number; permutations: number; ratioTo?: ArrayLike<number>; alternative?: Alternative; level?: number },
-): Comparison {
-  const den = o.ratioTo ? Float64Array.from(o.ratioTo) : new Float64Array(circuit.length).fill(1);
-  const ratio = (a: Float64Array, d: Float64Array) => {
-    const m = mean(d);
-    return m === 0 ? 0 : mean(a) / m;
-  };
-  const bo = { nBoot: o.bootstrap, method: 'percentile' as const, level: o.level ?? 0.95 };
-  const c = bootstrapPairedCI(circuit, den, rng.fork('circuit'), ratio, bo);
-  const r = bootstrapPairedCI(control, den, rng.fork('control'), ratio, bo);
-  const diff = Float64Array.from(circuit, (v, i) => v - control[i]);
-  const d = bootstrapPairedCI(diff, den, rng.fork('difference'), ratio, bo);
-  const p = pairedPermutationTest(diff, null, rng.fork('permutation'), {
-    nPerm: o.permutations,
-    alternative: o.alternative ?? 'greater',
-  }).pValue;
-  return {
-    estimate: c.estimate,
-    interval: [c.lo, c.hi],
-    control: r.estimate,
-    controlInterval: [r.lo, r.hi],
-    difference: d.estimate,
-    differenceInterval: [d.lo, d.hi],
-    p,
-  };
+export async function patchEachCoordinate(
+  model: MambaLM,
+  corruptIds: Tensor,
+  set: EvalSet,
+  cleanLd: Float64Array,
+  corruptLd: Float64Array,
+  hook: string,
+  mask: Uint8Array,
+  cleanAct: Tensor,
+  coordinates: readonly number[],
+): Promise<Float64Array> {
+  const out = new Float64Array(coordinates.length);
+  for (const [i, c] of coordinates.entries()) {
+    const eff = await patchClean(model, corruptIds, set, cleanLd, corruptLd, { hook, channels: [c] }, mask, cleanAct);
+    out[i] = mean(eff.gained);
+  }
+  return out;
 }
