@@ -23,6 +23,8 @@ import {
   rolledBatch,
   siteHooks,
   otherPositionsMask,
+  outcomeMany,
+  patchCleanMany,
   type Site,
 } from '../../interp/patching.ts';
 import { gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
@@ -337,6 +339,41 @@ test('rolledBatch(act, shift) gives example b the values of example b + shift; r
   next.dispose();
   clean.dispose();
   ids.dispose();
+});
+
+test('outcomeMany: sites stacked along the batch give each site exactly its single-site outcome', async () => {
+  const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('c3'));
+  const set = evalSet(batch, corrupt);
+  const ids = idsOf(model, batch),
+    corruptIds = idsOf(model, corrupt);
+  const rng = new mi.Rng('many');
+  for (const [hook, positions] of [
+    ['blocks.1.hook_resid_pre', 'scored'],
+    ['blocks.0.mixer.hook_h', { label: 'sourcePos' }],
+  ] as const) {
+    const dim = hookDim(model, hook);
+    const mask = positionMask(positions, batch);
+    const act = cacheActivations(model, ids, [hook]).get(hook)!;
+    // 7 distinct channel sites and one subspace, in chunks of 3 (tokens for 3 batches a forward)
+    const sites: Site[] = Array.from({ length: 7 }, (_, j) => randomControl({ hook, channels: [0, 1, 2] }, dim, rng.fork(`s${j}`)));
+    sites.splice(4, 0, randomControl({ hook, channels: [], directions: [[], []] }, dim, rng.fork('sub')));
+    const tokens = 3 * batch.shape[0] * batch.shape[1];
+    const edits = [{ kind: 'zero' as const }, await ablationEdit('mean', act, mask), { kind: 'activations' as const, value: act }];
+    for (const edit of edits) {
+      const many = await outcomeMany(model, corruptIds, set, sites, mask, edit, tokens);
+      for (const [j, s] of sites.entries()) {
+        const one = await outcome(model, corruptIds, set, siteHooks(model, s, mask, batch.shape, edit));
+        assert.ok(maxAbsDiff(many[j].loss, one.loss) < 1e-10, `${hook} ${edit.kind} site ${j}: loss`);
+        assert.ok(maxAbsDiff(many[j].logitDiff!, one.logitDiff!) < 1e-10, `${hook} ${edit.kind} site ${j}: logit diff`);
+      }
+    }
+    const [eff] = await patchCleanMany(model, corruptIds, set, new Float64Array(6), new Float64Array(6), sites.slice(0, 1), mask, act);
+    const single = await patchClean(model, corruptIds, set, new Float64Array(6), new Float64Array(6), sites[0], mask, act);
+    assert.ok(maxAbsDiff(eff.gained, single.gained) < 1e-10);
+    act.dispose();
+  }
+  ids.dispose();
+  corruptIds.dispose();
 });
 
 test.after(() => model.dispose());
