@@ -35,7 +35,7 @@ import { fmt, barChart, heatmap, scatter } from '../interp/report/index.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { PROBES_DIR, SAE_DIR, loadProbeRecords, loadSaeRecord, loadSaeRecords, type Circuit } from './artefacts.ts';
 import { studyHalves } from './circuits.ts';
-import { studyModels } from './models.ts';
+import { patchedModels, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -52,6 +52,7 @@ export const circuitsStep: Step = {
   async run(ctx) {
     const { circuit: cc, patching: pc } = ctx.config;
     const models = studyModels(ctx);
+    const patched = new Set(patchedModels(ctx, pc.seeds).map((p) => p.label));
     const circuits: Circuit[] = [];
     const attribution: { model: string; hook: string; layer: number; kind: string; values: number[] }[] = [];
     const overlapRows: { model: string; pair: string; jaccard: number }[] = [];
@@ -82,6 +83,8 @@ export const circuitsStep: Step = {
             cc.size,
             source,
             ctx.rng(`corrupt-selection/${m.label}`),
+            // the per-coordinate check (one forward per coordinate) on the models step 6 patches only (time)
+            patched.has(m.label),
           );
           specs.push(...(await attributionCircuits(model, ap.maps, cc.size, batch, ctlOpts)));
           checks.push(...ap.check.map((r) => ({ model: m.label, ...r })));
@@ -271,7 +274,7 @@ export const circuitsStep: Step = {
             },
           ),
           'How well attribution patching predicts the real patch',
-          `Per coordinate, the first-order prediction (clean - corrupted activation) x d(logit difference)/d activation at the corrupted run against the logit difference actually gained by patching that one coordinate's clean values in, on the selection sequences (residual: every channel of the last layer; state: the ${CHECK_STATE / 2} coordinates of largest |prediction| and ${CHECK_STATE / 2} others at random). Pearson r per model and hook: ${corr.map((c) => `${c.group} ${fmt(c.r)}`).join('; ')}.`,
+          `Per coordinate, the first-order prediction (clean - corrupted activation) x d(logit difference)/d activation at the corrupted run against the logit difference actually gained by patching that one coordinate's clean values in, on the selection sequences (the models step 6 patches; residual: every channel of the last layer; state: the ${CHECK_STATE / 2} coordinates of largest |prediction| and ${CHECK_STATE / 2} others at random). Pearson r per model and hook: ${corr.map((c) => `${c.group} ${fmt(c.r)}`).join('; ')}.`,
         ),
       );
       ctx.writeJson('attribution-patching-check.json', { correlations: corr, points: checks });
@@ -310,6 +313,7 @@ async function attributionPatchingMaps(
   size: number,
   source: { label: string; offset?: number },
   rng: mi.Rng,
+  withCheck: boolean,
 ): Promise<{ maps: AttributionMap[]; check: CheckRow[] }> {
   const corrupt = corruptAnswers(task, taskOptions, batch, source, rng.fork('corrupt'));
   const ids = idsOf(model, batch),
@@ -325,6 +329,7 @@ async function attributionPatchingMaps(
       maps.map((m) => cache.get(m.hook)!),
     );
     const apMaps = maps.map((m, k) => ({ ...m, values: values[k], source: 'attribution-patching' }));
+    if (!withCheck) return { maps: apMaps, check: [] };
     const L = model.config.num_hidden_layers;
     const resid = apMaps.find((m) => m.kind === 'resid' && m.layer === L - 1)!;
     const states = apMaps.filter((m) => m.kind === 'state');
