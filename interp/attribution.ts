@@ -5,6 +5,8 @@
 // to an intermediate activation is taken by adding a zero leaf that requires a gradient at the hook
 // (x + 0): its gradient is d loss / d x through every later path, and the forward is unchanged.
 // hook_h is attributed at the covered positions only (the scan is split there, mamba/hooks.ts).
+// Attribution patching (Nanda 2023; Syed et al. 2023) uses the same gradients for the patching
+// effect: (clean - corrupted activation) x the gradient of the logit difference at the corrupted run.
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook, HookContext } from '../mamba/hooks.ts';
@@ -18,22 +20,35 @@ export interface AttributionTarget {
   mask: Uint8Array;
 }
 
-/** Per target: the mean of activation * gradient over its cells, per coordinate ([dim]). */
-export async function gradTimesActivation(
+/** What a hook saw during a forward pass with gradient leaves: the activation, its leaf, the state position (null: every position). */
+interface Seen {
+  act: Tensor;
+  leaf: Tensor;
+  position: number | null;
+}
+
+/**
+ * Runs the model on `batch` with a zero leaf requiring a gradient added at every target's hook,
+ * takes d objective / d leaf for `objective(logits)` (a scalar), and hands each target's
+ * (activation, gradient, position) triples to `use`. Inside one tidy scope.
+ */
+async function withHookGradients<R>(
   model: MambaLM,
   batch: TaskBatch,
   targets: readonly AttributionTarget[],
-): Promise<Float64Array[]> {
+  objective: (logits: Tensor) => Tensor,
+  use: (seen: { act: ArrayLike<number>; grad: ArrayLike<number>; position: number | null }[][]) => R,
+  caller: string,
+): Promise<R> {
   const [B, T] = batch.shape;
   const opts = { dtype: model.dtype, backend: model.backend };
   return mi.tidyAsync(async () => {
     // per target: the (activation, zero leaf, position) triples its hooks saw
-    const seen: { act: Tensor; leaf: Tensor; position: number | null }[][] = targets.map(() => []);
+    const seen: Seen[][] = targets.map(() => []);
     const hooks: Hook[] = targets
       .map((tg, k) => {
         hookDim(model, tg.hook); // an error naming an unknown hook
-        if (tg.mask.length !== B * T)
-          throw new Error(`gradTimesActivation: mask for ${tg.hook} has ${tg.mask.length} cells, expected ${B * T}`);
+        if (tg.mask.length !== B * T) throw new Error(`${caller}: mask for ${tg.hook} has ${tg.mask.length} cells, expected ${B * T}`);
         const wrap = (x: Tensor, position: number | null) => {
           const leaf = mi.zeros(x.shape, opts);
           leaf.requiresGrad = true;
@@ -52,34 +67,122 @@ export async function gradTimesActivation(
       })
       .filter((h) => !h.positions || h.positions.length);
     const ids = mi.tensor(batch.inputs, [B, T], { dtype: 'int32', backend: model.backend });
-    const tgt = mi.tensor(batch.targets, [B, T], { dtype: 'int32', backend: model.backend });
-    const loss = mi.crossEntropy(model.runWithHooks(ids, hooks), tgt, { ignoreIndex: IGNORE_INDEX });
-    if (!loss.requiresGrad) throw new Error('gradTimesActivation: no hook was reached');
-    const grads = mi.backwardFrom(loss);
-    const out: Float64Array[] = [];
-    for (const [k, tg] of targets.entries()) {
-      const dim = hookDim(model, tg.hook);
-      const sum = new Float64Array(dim);
-      let cells = 0;
-      for (const { act, leaf, position } of seen[k]) {
-        const a = await act.data(),
-          g = await (grads.get(leaf) ?? mi.zerosLike(leaf)).data();
-        // a normal hook holds every cell [B,T,dim]; a state hook one position [B,E,N]
-        const per = position === null ? T : 1;
-        for (let b = 0; b < B; b++) {
-          for (let j = 0; j < per; j++) {
-            const t = position ?? j;
-            if (!tg.mask[b * T + t]) continue;
-            cells++;
-            const o = (b * per + j) * dim;
-            for (let c = 0; c < dim; c++) sum[c] += a[o + c] * g[o + c];
+    const out = objective(model.runWithHooks(ids, hooks));
+    if (!out.requiresGrad) throw new Error(`${caller}: no hook was reached`);
+    const grads = mi.backwardFrom(out);
+    const read: { act: ArrayLike<number>; grad: ArrayLike<number>; position: number | null }[][] = [];
+    for (const list of seen) {
+      const r: { act: ArrayLike<number>; grad: ArrayLike<number>; position: number | null }[] = [];
+      for (const { act, leaf, position } of list)
+        r.push({ act: await act.data(), grad: await (grads.get(leaf) ?? mi.zerosLike(leaf)).data(), position });
+      read.push(r);
+    }
+    return use(read);
+  });
+}
+
+/** Per target: the mean of activation * gradient over its cells, per coordinate ([dim]). */
+export async function gradTimesActivation(
+  model: MambaLM,
+  batch: TaskBatch,
+  targets: readonly AttributionTarget[],
+): Promise<Float64Array[]> {
+  const [B, T] = batch.shape;
+  const tgt = () => mi.tensor(batch.targets, [B, T], { dtype: 'int32', backend: model.backend });
+  return withHookGradients(
+    model,
+    batch,
+    targets,
+    (logits) => mi.crossEntropy(logits, tgt(), { ignoreIndex: IGNORE_INDEX }),
+    (seen) =>
+      targets.map((tg, k) => {
+        const dim = hookDim(model, tg.hook);
+        const sum = new Float64Array(dim);
+        let cells = 0;
+        for (const { act: a, grad: g, position } of seen[k]) {
+          // a normal hook holds every cell [B,T,dim]; a state hook one position [B,E,N]
+          const per = position === null ? T : 1;
+          for (let b = 0; b < B; b++) {
+            for (let j = 0; j < per; j++) {
+              const t = position ?? j;
+              if (!tg.mask[b * T + t]) continue;
+              cells++;
+              const o = (b * per + j) * dim;
+              for (let c = 0; c < dim; c++) sum[c] += a[o + c] * g[o + c];
+            }
           }
         }
-      }
-      out.push(sum.map((s) => (cells ? s / cells : 0)));
-    }
-    return out;
-  });
+        return sum.map((s) => (cells ? s / cells : 0));
+      }),
+    'gradTimesActivation',
+  );
+}
+
+/**
+ * Attribution patching: the first-order estimate, per coordinate, of what patching that coordinate's
+ * clean value into the corrupted run (at the target's cells) gains in the logit difference
+ *     sum over cells of (a_clean - a_corrupted) * d metric / d a   at the corrupted run
+ * where the metric is the mean over examples of each example's mean over its scored cells of
+ * logit(clean answer) - logit(corrupted answer): the same quantity `patchClean` measures as `gained`
+ * averaged over examples, so prediction and real patch are in the same units. `clean` holds the
+ * clean run's full activation [batch,T,...] at each target's hook.
+ */
+export async function attributionPatching(
+  model: MambaLM,
+  corrupt: TaskBatch,
+  cleanTargets: Int32Array,
+  targets: readonly AttributionTarget[],
+  clean: readonly Tensor[],
+): Promise<Float64Array[]> {
+  const [B, T] = corrupt.shape;
+  const V = model.config.vocab_size;
+  if (clean.length !== targets.length)
+    throw new Error(`attributionPatching: ${clean.length} clean activations for ${targets.length} targets`);
+  if (cleanTargets.length !== B * T)
+    throw new Error(`attributionPatching: clean targets have ${cleanTargets.length} cells, expected ${B * T}`);
+  // the metric's weight on each (cell, token): +w at the clean answer, -w at the corrupted one
+  const perEx = new Float64Array(B);
+  for (let i = 0; i < B * T; i++) if (corrupt.targets[i] !== IGNORE_INDEX) perEx[Math.floor(i / T)]++;
+  const nEx = perEx.reduce((n, c) => n + (c ? 1 : 0), 0);
+  if (!nEx) throw new Error('attributionPatching: the batch has no scored positions');
+  const weights = model.dtype === 'float64' ? new Float64Array(B * T * V) : new Float32Array(B * T * V);
+  for (let i = 0; i < B * T; i++) {
+    const alt = corrupt.targets[i];
+    if (alt === IGNORE_INDEX) continue;
+    const ans = cleanTargets[i];
+    if (ans === IGNORE_INDEX) throw new Error(`attributionPatching: cell ${i} is scored in the corrupted batch but not in the clean one`);
+    const w = 1 / (perEx[Math.floor(i / T)] * nEx);
+    weights[i * V + ans] += w;
+    weights[i * V + alt] -= w;
+  }
+  const cleanData = await Promise.all(clean.map((c) => c.data()));
+  return withHookGradients(
+    model,
+    corrupt,
+    targets,
+    (logits) => mi.sum(mi.mul(logits, mi.tensor(weights, [B, T, V], { dtype: model.dtype, backend: model.backend }))),
+    (seen) =>
+      targets.map((tg, k) => {
+        const dim = hookDim(model, tg.hook);
+        const cd = cleanData[k];
+        if (cd.length !== B * T * dim)
+          throw new Error(`attributionPatching: the clean activation at ${tg.hook} is not [${B}, ${T}, ${dim}]`);
+        const out = new Float64Array(dim);
+        for (const { act: a, grad: g, position } of seen[k]) {
+          const per = position === null ? T : 1;
+          for (let b = 0; b < B; b++)
+            for (let j = 0; j < per; j++) {
+              const t = position ?? j;
+              if (!tg.mask[b * T + t]) continue;
+              const o = (b * per + j) * dim,
+                oc = (b * T + t) * dim;
+              for (let c = 0; c < dim; c++) out[c] += (cd[oc + c] - a[o + c]) * g[o + c];
+            }
+        }
+        return out;
+      }),
+    'attributionPatching',
+  );
 }
 
 /** The k indices of largest |value| (ties by index), sorted ascending. */
@@ -98,4 +201,25 @@ export function jaccard(a: readonly number[], b: readonly number[]): number {
   for (const x of A) if (B.has(x)) inter++;
   const union = A.size + B.size - inter;
   return union ? inter / union : 1;
+}
+
+/** Pearson correlation of two equal-length samples (0 when either is constant). */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  if (n !== b.length || n < 2) throw new Error(`pearson: needs two samples of the same length >= 2, got ${n} and ${b.length}`);
+  let ma = 0,
+    mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i] / n;
+    mb += b[i] / n;
+  }
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
 }

@@ -1,5 +1,7 @@
-// Candidate circuits: sites (interp/sites.ts) chosen from three sources, each with random controls
-// of the same size on the same hook at the same positions.
+// Candidate circuits: sites (interp/sites.ts) chosen from three sources, each with matched controls
+// of the same size on the same hook at the same positions (interp/controls.ts: channels of the same
+// activation-variance strata, subspaces drawn from the activation covariance, both measured on the
+// selection sequences at the circuit's cells).
 //   attribution  the channels with the largest |mean grad x activation| (interp/attribution.ts)
 //   sae          the decoder directions of the SAE latents most correlated with a task variable,
 //                made orthonormal (a subspace of that dimension)
@@ -11,14 +13,15 @@
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { gradTimesActivation, topByMagnitude } from './attribution.ts';
-import { ANSWER_SOURCE } from './patching.ts';
-import { hookDim, orthonormalize, positionMask, randomControl, type PositionSpec, type Site } from './sites.ts';
+import { activationProfile, matchedControls, type ActivationProfile } from './controls.ts';
+import { ANSWER_SOURCE, cacheActivations, idsOf } from './patching.ts';
+import { orthonormalize, positionMask, type PositionSpec, type Site } from './sites.ts';
 import type { TaskBatch } from './tasks/index.ts';
 
 export interface CircuitSpec extends Site {
   positions: PositionSpec;
   source: string;
-  /** random sites of the same size on the same hook (same positions) */
+  /** matched sites of the same size on the same hook (same positions) */
   controls: Site[];
   /** selection score per channel / direction, same order */
   scores?: number[];
@@ -29,8 +32,10 @@ export interface AttributionMap {
   layer: number;
   kind: 'resid' | 'state';
   positions: PositionSpec;
-  /** mean grad x activation per coordinate */
+  /** mean grad x activation per coordinate (or, for attribution patching, the predicted patching effect) */
   values: Float64Array;
+  /** the selection method the values come from (default 'attribution') */
+  source?: string;
 }
 
 /** The positions a task's answer is copied from (falls back to the scored positions). */
@@ -66,60 +71,100 @@ export function topMass(values: ArrayLike<number>, k: number): number {
   return topByMagnitude(values, k).reduce((s, i) => s + Math.abs(values[i]), 0);
 }
 
-/** Adds `count` random controls of the same size to a circuit. */
-export function withControls(model: MambaLM, c: Omit<CircuitSpec, 'controls'>, count: number, rng: Rng): CircuitSpec {
-  const dim = hookDim(model, c.hook);
-  return { ...c, controls: Array.from({ length: count }, (_, j) => randomControl(c, dim, rng.fork(`${c.hook}/${c.source}/control${j}`))) };
+/** How controls are drawn: how many, the variance strata, and the stream. */
+export interface ControlOptions {
+  count: number;
+  strata: number;
+  rng: Rng;
 }
 
-/** The residual (last layer) and state (best layer and source offset) attribution circuits of `size` coordinates. */
-export function attributionCircuits(model: MambaLM, maps: AttributionMap[], size: number, controls: number, rng: Rng): CircuitSpec[] {
+/** The activation profile of a hook at a position spec on a batch (the covariance too for subspace circuits). */
+export async function profileAt(
+  model: MambaLM,
+  batch: TaskBatch,
+  hook: string,
+  positions: PositionSpec,
+  covariance = false,
+): Promise<ActivationProfile> {
+  const ids = idsOf(model, batch);
+  const act = cacheActivations(model, ids, [hook]).get(hook)!;
+  try {
+    return await activationProfile(act, positionMask(positions, batch), covariance);
+  } finally {
+    act.dispose();
+    ids.dispose();
+  }
+}
+
+/** Adds `o.count` matched controls of the same size to a circuit, from its hook's profile at its positions on `batch`. */
+export async function withControls(
+  model: MambaLM,
+  batch: TaskBatch,
+  c: Omit<CircuitSpec, 'controls'>,
+  o: ControlOptions,
+): Promise<CircuitSpec> {
+  const profile = await profileAt(model, batch, c.hook, c.positions, !!c.directions?.length);
+  return { ...c, controls: matchedControls(c, profile, o.count, o.strata, o.rng.fork(`${c.hook}/${c.source}`)) };
+}
+
+/** The residual (last layer) and state (best layer and source offset) attribution circuits of `size` coordinates; controls matched on `batch`. */
+export async function attributionCircuits(
+  model: MambaLM,
+  maps: AttributionMap[],
+  size: number,
+  batch: TaskBatch,
+  o: ControlOptions,
+): Promise<CircuitSpec[]> {
   const L = model.config.num_hidden_layers;
   const resid = maps.find((m) => m.kind === 'resid' && m.layer === L - 1)!;
   const states = maps.filter((m) => m.kind === 'state');
   const state = states.reduce((a, b) => (topMass(b.values, size) > topMass(a.values, size) ? b : a));
-  return [resid, state].map((m) => {
+  const out: CircuitSpec[] = [];
+  for (const m of [resid, state]) {
     const channels = topByMagnitude(m.values, size);
-    return withControls(
-      model,
-      { hook: m.hook, positions: m.positions, channels, source: 'attribution', scores: channels.map((c) => m.values[c]) },
-      controls,
-      rng,
+    out.push(
+      await withControls(
+        model,
+        batch,
+        { hook: m.hook, positions: m.positions, channels, source: m.source ?? 'attribution', scores: channels.map((c) => m.values[c]) },
+        o,
+      ),
     );
-  });
+  }
+  return out;
 }
 
 /** A subspace circuit from SAE decoder rows (latent directions) [latents][dim]; dependent rows are dropped. */
-export function saeCircuit(
+export async function saeCircuit(
   model: MambaLM,
   hook: string,
   positions: PositionSpec,
   decoderRows: number[][],
   scores: number[],
-  controls: number,
-  rng: Rng,
-): CircuitSpec | null {
+  batch: TaskBatch,
+  o: ControlOptions,
+): Promise<CircuitSpec | null> {
   const directions = orthonormalize(decoderRows);
   if (!directions.length) return null;
   return withControls(
     model,
+    batch,
     { hook, positions, channels: [], directions, source: 'sae', scores: scores.slice(0, directions.length) },
-    controls,
-    rng,
+    o,
   );
 }
 
 /** A channel circuit from a probe's selected dimensions, the `size` largest |coefficient| first. */
-export function probeCircuit(
+export async function probeCircuit(
   model: MambaLM,
   hook: string,
   positions: PositionSpec,
   selected: number[],
   coefficients: number[],
   size: number,
-  controls: number,
-  rng: Rng,
-): CircuitSpec | null {
+  batch: TaskBatch,
+  o: ControlOptions,
+): Promise<CircuitSpec | null> {
   const order = selected
     .map((c, i) => ({ c, w: Math.abs(coefficients[i] ?? 0) }))
     .sort((a, b) => b.w - a.w || a.c - b.c)
@@ -127,7 +172,7 @@ export function probeCircuit(
   if (!order.length) return null;
   const channels = order.map((o) => o.c).sort((a, b) => a - b);
   const coef = new Map(selected.map((c, i) => [c, coefficients[i] ?? 0]));
-  return withControls(model, { hook, positions, channels, source: 'probe', scores: channels.map((c) => coef.get(c)!) }, controls, rng);
+  return withControls(model, batch, { hook, positions, channels, source: 'probe', scores: channels.map((c) => coef.get(c)!) }, o);
 }
 
 /** The channels a subspace loads on most (largest summed |loading| over its directions): for comparing sources. */
@@ -136,4 +181,28 @@ export function dominantChannels(directions: number[][], k: number): number[] {
   const load = new Float64Array(dim);
   for (const u of directions) for (let i = 0; i < dim; i++) load[i] += Math.abs(u[i]);
   return topByMagnitude(load, k);
+}
+
+/** Examples [from, to) of a batch (inputs, targets and every label). */
+export function sliceExamples(batch: TaskBatch, from: number, to: number): TaskBatch {
+  const [B, T] = batch.shape;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to <= B && from < to))
+    throw new Error(`sliceExamples: [${from}, ${to}) is not a non-empty range of the batch's ${B} examples`);
+  const cut = (a: Int32Array) => a.slice(from * T, to * T);
+  return {
+    inputs: cut(batch.inputs),
+    targets: cut(batch.targets),
+    labels: Object.fromEntries(Object.entries(batch.labels).map(([k, v]) => [k, cut(v)])),
+    shape: [to - from, T],
+  };
+}
+
+/**
+ * The two halves of one pool of sequences: circuits (and their matched controls) are selected on
+ * `selection`, and patched and perturbed on `test`, so no sequence both picks a circuit and tests it.
+ */
+export function splitHalves(pool: TaskBatch): { selection: TaskBatch; test: TaskBatch } {
+  const B = pool.shape[0];
+  if (B < 4 || B % 2) throw new Error(`splitHalves: the pool needs an even number (>= 4) of sequences, got ${B}`);
+  return { selection: sliceExamples(pool, 0, B / 2), test: sliceExamples(pool, B / 2, B) };
 }

@@ -260,3 +260,86 @@ export function siteHooks(model: MambaLM, site: Site, mask: Uint8Array, shape: r
     },
   ];
 }
+
+/**
+ * The hooks that apply one edit to each of several channel sites on the same hook, for a forward
+ * over the batch stacked sites.length times along the batch axis ([sites.length * B, T] ids: block
+ * s is the batch under site s's edit). Same arithmetic as siteHooks per block, so a block equals
+ * the single-site run; one forward then serves many control sites. Replacements only ('zero',
+ * 'constant', 'activations' of the unstacked batch [B, T, ...]).
+ */
+export function stackedSiteHooks(
+  model: MambaLM,
+  sites: readonly Site[],
+  mask: Uint8Array,
+  shape: readonly [number, number],
+  edit: Edit,
+): Hook[] {
+  const [B, T] = shape;
+  const n = sites.length;
+  if (!n) throw new Error('stackedSiteHooks: no sites');
+  const hook = sites[0].hook;
+  if (sites.some((s) => s.hook !== hook)) throw new Error('stackedSiteHooks: the sites must share one hook');
+  if (sites.some((s) => s.directions?.length))
+    throw new Error('stackedSiteHooks: channel sites only (subspace sites go through siteHooks)');
+  if (edit.kind === 'offset') throw new Error('stackedSiteHooks: offsets differ per site; use siteHooks');
+  if (mask.length !== B * T) throw new Error(`stackedSiteHooks: mask has ${mask.length} cells, expected ${B}*${T}`);
+  const dim = hookDim(model, hook);
+  const opts = { dtype: model.dtype, backend: model.backend };
+  const F = model.dtype === 'float64' ? Float64Array : Float32Array;
+  const chan = new F(n * dim);
+  sites.forEach((s, i) => {
+    for (const c of s.channels) {
+      if (!Number.isInteger(c) || c < 0 || c >= dim) throw new Error(`stackedSiteHooks: channel ${c} is outside [0, ${dim}) at ${hook}`);
+      chan[i * dim + c] = 1;
+    }
+  });
+  if (edit.kind === 'constant' && edit.value.length !== dim)
+    throw new Error(`stackedSiteHooks: constant has ${edit.value.length} values, ${hook} has ${dim}`);
+  const full = edit.kind === 'activations' ? edit.value : null;
+  if (full && (full.shape[0] !== B || full.shape[1] !== T || full.size !== B * T * dim))
+    throw new Error(
+      `stackedSiteHooks: the activations at ${hook} are [${full.shape}], expected [${B}, ${T}, ...] with ${dim} per position`,
+    );
+  const constT = edit.kind === 'constant' ? mi.tensor(F.from(edit.value), [dim], opts) : null;
+  // delta = replacement - x, masked to each block's channels and to the covered cells
+  const apply = (x: Tensor, m: Tensor, ch: Tensor, other: Tensor | null): Tensor => {
+    const delta = edit.kind === 'zero' ? mi.neg(x) : edit.kind === 'constant' ? mi.sub(constT!, x) : mi.sub(other!, x);
+    return mi.add(x, mi.mul(mi.mul(delta, ch), m));
+  };
+  if (!isStateHook(hook)) {
+    const chT = mi.tensor(chan, [n, 1, 1, dim], opts);
+    const maskT = mi.tensor(F.from(mask), [1, B, T, 1], opts);
+    return [
+      {
+        name: hook,
+        fn: (x) => {
+          const x4 = mi.reshape(x, [n, B, T, dim]);
+          return mi.reshape(apply(x4, maskT, chT, full ? mi.reshape(full, [1, B, T, dim]) : null), x.shape);
+        },
+      },
+    ];
+  }
+  const chS = mi.tensor(chan, [n, 1, dim], opts);
+  const maskS = mi.tensor(F.from(mask), [1, B, T], opts);
+  const positions: number[] = [];
+  for (let t = 0; t < T; t++)
+    for (let b = 0; b < B; b++)
+      if (mask[b * T + t]) {
+        positions.push(t);
+        break;
+      }
+  if (!positions.length) return [];
+  return [
+    {
+      name: hook,
+      positions,
+      fn: (h, ctx) => {
+        const p = ctx.position!;
+        const m = mi.slice(maskS, 2, p, p + 1);
+        const other = full ? mi.reshape(mi.slice(full, 1, p, p + 1), [1, B, dim]) : null;
+        return mi.reshape(apply(mi.reshape(h, [n, B, dim]), m, chS, other), h.shape);
+      },
+    },
+  ];
+}

@@ -50,11 +50,27 @@ export interface RunConfig {
   };
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
   probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
-  circuit: { size: number; controls: number };
-  /** controls: random controls (of the circuit's) used per effect; seeds: models patched per task (the first seeds) */
-  patching: { examples: number; bootstrap: number; permutations: number; controls: number; seeds: number };
-  /** step 7: noise scales (in stds), random directions per control, held-out sequences */
-  perturb: { scales: number[]; directions: number; examples: number };
+  /** controls: matched control sets per circuit (interp/controls.ts); strata: activation-variance strata the channel controls are drawn by */
+  circuit: { size: number; controls: number; strata: number };
+  /**
+   * examples: sequences of each half (circuits are selected on one half, tested on the other);
+   * controls: the matched controls (of the circuit's) each claimed effect (mean ablation, clean
+   * patch) is ranked among; tableControls: those for zero and resample ablation, which are table
+   * rows and not claims (time); seeds: models
+   * patched per task (the first seeds); keyClaim: the run's key claim, named before the run (task,
+   * the circuit's hook kind 'resid' | 'state', its selection source, the effect)
+   */
+  patching: {
+    examples: number;
+    bootstrap: number;
+    permutations: number;
+    controls: number;
+    tableControls: number;
+    seeds: number;
+    keyClaim: { task: string; hook: string; source: string; effect: string };
+  };
+  /** step 7: noise scales (in stds), noise draws per curve, held-out sequences (of the test half), matched controls ranked at the largest scale (the first `directions` also drawn as curves) */
+  perturb: { scales: number[]; directions: number; examples: number; controls: number };
   temporal: { seqLen: number; examples: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
@@ -119,9 +135,17 @@ export const DEFAULT_CONFIG: RunConfig = {
     evalSequences: 128,
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
-  circuit: { size: 16, controls: 20 },
-  patching: { examples: 64, bootstrap: 1000, permutations: 99999, controls: 5, seeds: 1 },
-  perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32 },
+  circuit: { size: 16, controls: 100, strata: 8 },
+  patching: {
+    examples: 64,
+    bootstrap: 1000,
+    permutations: 99999,
+    controls: 100,
+    tableControls: 20,
+    seeds: 1,
+    keyClaim: { task: 'induction', hook: 'resid', source: 'attribution', effect: 'clean patch' },
+  },
+  perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
   temporal: { seqLen: 32, examples: 4 },
   dynamics: { examples: 16 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
@@ -158,9 +182,10 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   collect: { batches: 2, batchSize: 16 },
   sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
-  circuit: { controls: 5 },
-  patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 3 },
-  perturb: { scales: [0, 1, 4], directions: 3, examples: 16 },
+  // 8 of the quick models' 32 residual channels, so matched controls have 24 others to draw from
+  circuit: { controls: 19, size: 8 },
+  patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 19, tableControls: 9 },
+  perturb: { scales: [0, 1, 4], directions: 3, examples: 16, controls: 19 },
   temporal: { seqLen: 12, examples: 2 },
   dynamics: { examples: 4 },
   repro: { bootstrap: 200, sequences: 16 },

@@ -1,37 +1,40 @@
-// Step 6: necessity and sufficiency of the step-5 circuits (interp/patching.ts), each next to random
-// sites of the same size on the same hook and positions.
-//   necessity    zero, mean and resample ablation of the circuit on held-out sequences: accuracy
-//                drop and loss increase at the scored positions
+// Step 6: necessity and sufficiency of the step-5 circuits (interp/patching.ts), each ranked among
+// its matched controls (interp/controls.ts: same size, same hook and positions, coordinates of the
+// same activation-variance strata or directions from the activation covariance).
+//   necessity    zero, mean and resample ablation of the circuit: loss increase (and accuracy drop)
+//                at the scored positions
 //   sufficiency  the clean run's circuit values patched into a corrupted run (the copied token
 //                replaced, so the answer changes): fraction of the clean-vs-corrupted logit
 //                difference restored; for state circuits the SSM state is replaced at the chosen
 //                positions and the scan continues from it
-// Intervals: paired bootstrap over sequences; p: paired sign-flip permutation test circuit minus
-// control (one-sided, circuit larger); Holm across every test of the step.
+// Everything runs on the test half of the study sequences (step 5 selected on the other half).
+// Test: the empirical rank p-value of the circuit's effect among its controls' effects,
+// (1 + #{controls >= circuit}) / (1 + n), floor 1/(n+1); interval of circuit minus mean control by
+// a hierarchical bootstrap (sequences, then control sets). The key claim is the one the config
+// names before the run (patching.keyClaim), whatever the results.
 // With --model (no step 5), the circuits come from a grad x activation attribution on the
-// checkpoint here, on sequences other than the ones patched.
+// checkpoint here, on the selection half.
 import type { CircuitSpec } from '../interp/circuits.ts';
+import { controlClaimFields, controlTest, CONTROL_QUANTILES, type ControlTest } from '../interp/controls.ts';
 import {
   ANSWER_SOURCE,
-  ablate,
+  ablateMany,
   ablationEdit,
   cacheActivations,
-  compareWithControls,
   corruptAnswers,
   evalSet,
   idsOf,
   outcome,
-  patchClean,
+  patchCleanMany,
   positionMask,
   rolledBatch,
   type AblationKind,
-  type Comparison,
 } from '../interp/patching.ts';
-import { fmt, intervalChart, type Claim } from '../interp/report/index.ts';
+import { fmt, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
-import { holm, mean, pairedPermutationFloor } from '../interp/stats.ts';
+import { holm, mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
-import { circuitsFor } from './circuits.ts';
+import { circuitsFor, studyHalves } from './circuits.ts';
 import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -39,28 +42,67 @@ import { stepInfo } from './table.ts';
 
 interface EffectRow {
   model: string;
+  task: string;
   circuit: string;
   hook: string;
+  /** 'resid' or 'state' */
+  kind: string;
   source: string;
   size: number;
   effect: string;
   metric: string;
   controls: number;
-  comparison: Comparison;
+  comparison: ControlTest;
+  /** mean accuracy drop of the circuit and of the controls (ablations) */
   accuracyDrop?: [number, number];
   pHolm?: number;
 }
 
-const circuitName = (c: CircuitSpec) => `${c.source}-${c.hook.endsWith('hook_h') ? 'state' : 'resid'}`;
+const hookKind = (hook: string) => (hook.endsWith('hook_h') ? 'state' : 'resid');
+const circuitName = (c: CircuitSpec) => `${c.source}-${hookKind(c.hook)}`;
+/** The effects that are claims (the key claim names one of them). */
+const CLAIMED_EFFECTS = ['mean ablation', 'clean patch'];
+
+/** One error line naming the field when the key claim cannot name a claim of this step. */
+function checkKeyClaim(kc: { task: string; hook: string; source: string; effect: string }, tasks: string[], model: string): void {
+  if (!['resid', 'state'].includes(kc.hook)) throw new Error(`config: patching.keyClaim.hook must be 'resid' or 'state', got '${kc.hook}'`);
+  if (!CLAIMED_EFFECTS.includes(kc.effect))
+    throw new Error(`config: patching.keyClaim.effect must be one of ${CLAIMED_EFFECTS.join(', ')}, got '${kc.effect}'`);
+  if (!model && !tasks.includes(kc.task))
+    throw new Error(`config: patching.keyClaim.task '${kc.task}' is not among the run's tasks (${tasks.join(', ')})`);
+}
+
+/** The control distribution of each row (ticks) with the circuit's effect (a point). */
+function distributionChart(rows: EffectRow[], label: (r: EffectRow) => string, title: string, valueTitle: string): Spec {
+  const values = rows.flatMap((r) => [
+    ...r.comparison.controls.map((v) => ({ row: label(r), which: 'matched control', value: v })),
+    { row: label(r), which: 'circuit', value: r.comparison.estimate },
+  ]);
+  return {
+    title,
+    width: 380,
+    data: { values },
+    encoding: {
+      y: { field: 'row', type: 'nominal', title: null, axis: { labelLimit: 220 } },
+      x: { field: 'value', type: 'quantitative', title: valueTitle },
+      color: { field: 'which', type: 'nominal', title: null },
+    },
+    layer: [
+      { transform: [{ filter: "datum.which === 'matched control'" }], mark: { type: 'tick', opacity: 0.35 } },
+      { transform: [{ filter: "datum.which === 'circuit'" }], mark: { type: 'point', filled: true, size: 80 } },
+    ],
+  } as Spec;
+}
 
 export const patchingStep: Step = {
   ...stepInfo('patching'),
-  version: 1,
+  version: 2,
   needs: [5],
   configKeys: ['circuit', 'patching'],
   appliesToModel: true,
   async run(ctx) {
     const pc = ctx.config.patching;
+    checkKeyClaim(pc.keyClaim, ctx.config.tasks, ctx.config.model);
     const rows: EffectRow[] = [];
     const models = patchedModels(ctx, pc.seeds);
     const report = ctx.report();
@@ -71,7 +113,7 @@ export const patchingStep: Step = {
         const source = ANSWER_SOURCE[m.task];
         if (!source) throw new Error(`step 6: no answer corruption defined for task ${m.task} (interp/patching.ts ANSWER_SOURCE)`);
         const circuits = await circuitsFor(ctx, m, model);
-        const batch = task.generate(m.taskOptions as never, ctx.rng(`eval/${m.label}`), pc.examples);
+        const batch = studyHalves(ctx, m).test;
         const corrupt = corruptAnswers(task, m.taskOptions, batch, source, ctx.rng(`corrupt/${m.label}`));
         const set = evalSet(batch, corrupt);
         const ids = idsOf(model, batch),
@@ -88,39 +130,56 @@ export const patchingStep: Step = {
           const controls = c.controls.slice(0, nCtl);
           const base = {
             model: m.label,
+            task: m.task,
             circuit: `${m.label}/${circuitName(c)}`,
             hook: c.hook,
+            kind: hookKind(c.hook),
             source: c.source,
             size: c.directions?.length ?? c.channels.length,
             controls: nCtl,
           };
           try {
-            // zero and resample only for the attribution circuits (time); mean ablation for all
+            // zero and resample only for the grad x activation circuits (time); mean ablation for all
             const kinds: AblationKind[] = c.source === 'attribution' ? ['zero', 'mean', 'resample'] : ['mean'];
             for (const kind of kinds) {
               const edit = await ablationEdit(kind, act, mask, rolled);
-              const eff = await ablate(model, ids, set, clean, c, mask, edit);
-              const ctl = await Promise.all(controls.map((k) => ablate(model, ids, set, clean, k, mask, edit)));
-              const ctlLoss = eff.lossIncrease.map((_, i) => mean(ctl.map((e) => e.lossIncrease[i])));
-              const ctlAcc = eff.accuracyDrop.map((_, i) => mean(ctl.map((e) => e.accuracyDrop[i])));
+              // zero and resample ablation are table rows, not claims: fewer controls (time)
+              const these = kind === 'mean' ? controls : controls.slice(0, Math.min(pc.tableControls, controls.length));
+              const [eff, ...ctl] = await ablateMany(model, ids, set, clean, [c, ...these], mask, edit);
               rows.push({
                 ...base,
                 effect: `${kind} ablation`,
                 metric: 'loss increase',
-                comparison: compareWithControls(eff.lossIncrease, ctlLoss, ctx.rng(`stats/${base.circuit}/${kind}`), pc),
-                accuracyDrop: [mean(eff.accuracyDrop), mean(ctlAcc)],
+                controls: these.length,
+                comparison: controlTest(
+                  eff.lossIncrease,
+                  ctl.map((e) => e.lossIncrease),
+                  ctx.rng(`stats/${base.circuit}/${kind}`),
+                  pc,
+                ),
+                accuracyDrop: [mean(eff.accuracyDrop), mean(ctl.map((e) => mean(e.accuracyDrop)))],
               });
             }
-            const suff = await patchClean(model, corruptIds, set, clean.logitDiff!, corrupted.logitDiff!, c, mask, act);
-            const ctl = await Promise.all(
-              controls.map((k) => patchClean(model, corruptIds, set, clean.logitDiff!, corrupted.logitDiff!, k, mask, act)),
+            const [suff, ...ctl] = await patchCleanMany(
+              model,
+              corruptIds,
+              set,
+              clean.logitDiff!,
+              corrupted.logitDiff!,
+              [c, ...controls],
+              mask,
+              act,
             );
-            const ctlGained = suff.gained.map((_, i) => mean(ctl.map((e) => e.gained[i])));
             rows.push({
               ...base,
               effect: 'clean patch',
               metric: 'fraction of logit difference restored',
-              comparison: compareWithControls(suff.gained, ctlGained, ctx.rng(`stats/${base.circuit}/patch`), { ...pc, ratioTo: suff.gap }),
+              comparison: controlTest(
+                suff.gained,
+                ctl.map((e) => e.gained),
+                ctx.rng(`stats/${base.circuit}/patch`),
+                { ...pc, ratioTo: suff.gap },
+              ),
             });
           } finally {
             act.dispose();
@@ -139,37 +198,42 @@ export const patchingStep: Step = {
         model.dispose();
       }
     }
-    const pHolm = holm(rows.map((r) => r.comparison.p));
-    rows.forEach((r, i) => {
+    // the claims: sufficiency and mean ablation of every circuit (zero and resample are in the table)
+    const claimed = rows.filter((r) => CLAIMED_EFFECTS.includes(r.effect));
+    const pHolm = holm(claimed.map((r) => r.comparison.p));
+    claimed.forEach((r, i) => {
       r.pHolm = pHolm[i];
     });
     ctx.writeJson('effects.json', rows);
 
     const ctlWord = (r: EffectRow) =>
-      `${r.controls} random ${r.source === 'sae' ? 'subspaces' : 'channel sets'} of equal size (${r.size}) on ${r.hook}, same positions`;
-    const claimOf = (r: EffectRow): Claim => ({
-      statement: `${r.circuit}: ${r.effect} ${r.metric} exceeds its random control`,
-      estimate: r.comparison.estimate,
-      interval: r.comparison.interval,
-      level: 0.95,
-      test: `paired sign-flip permutation test (circuit - control, one-sided, ${pc.permutations} flips); interval: paired bootstrap over sequences (${pc.bootstrap}); difference ${fmt(r.comparison.difference)} [${fmt(r.comparison.differenceInterval[0])}, ${fmt(r.comparison.differenceInterval[1])}]`,
-      p: r.comparison.p,
-      pFloor: pairedPermutationFloor(pc.examples, pc.permutations, 'greater'),
-      control: ctlWord(r),
-      controlEstimate: r.comparison.control,
-      controlInterval: r.comparison.controlInterval,
-      ...pending(r.comparison.differenceInterval[0] > 0, 'difference interval above 0'),
-    });
-    // the claims: sufficiency and mean ablation of every circuit (zero and resample are in the table)
-    const claimed = rows.filter((r) => r.effect === 'clean patch' || r.effect === 'mean ablation');
-    // the key claim first: the induction circuit whose patch beats its control by the most (lower bound)
-    const key = claimed
-      .filter((r) => r.effect === 'clean patch' && (r.circuit.startsWith('induction') || r.model === 'pretrained'))
-      .sort((a, b) => b.comparison.differenceInterval[0] - a.comparison.differenceInterval[0])[0];
+      `${r.controls} matched ${r.source === 'sae' ? 'subspaces (directions from the activation covariance)' : 'channel sets (same activation-variance strata)'} of equal size (${r.size}) on ${r.hook}, same positions`;
+    const q = (r: EffectRow) => r.comparison.controlQuantiles.map((v, i) => `${CONTROL_QUANTILES[i] * 100}% ${fmt(v)}`).join(', ');
+    const claimOf = (r: EffectRow): Claim => {
+      const f = controlClaimFields(r.comparison);
+      return {
+        statement: `${r.circuit}: ${r.effect} ${r.metric} exceeds its matched controls'`,
+        estimate: r.comparison.estimate,
+        interval: r.comparison.interval,
+        level: 0.95,
+        test: `empirical rank p-value among ${r.controls} matched controls, (1 + #controls >= circuit) / (1 + ${r.controls}), floor ${fmt(f.pFloor)}${f.p <= f.pFloor ? ' (binds)' : ''}; control distribution ${q(r)}; circuit minus mean control ${fmt(r.comparison.difference)} [${fmt(r.comparison.differenceInterval[0])}, ${fmt(r.comparison.differenceInterval[1])}] (hierarchical bootstrap over sequences and control sets, ${pc.bootstrap})`,
+        p: f.p,
+        pFloor: f.pFloor,
+        control: ctlWord(r),
+        controlEstimate: r.comparison.control,
+        controlInterval: r.comparison.controlInterval,
+        ...pending(f.effectHolds, f.effectCondition),
+      };
+    };
+    // the key claim: the one the config names (before the run), not the best-looking result
+    const kc = pc.keyClaim;
+    const key = ctx.config.model
+      ? claimed.find((r) => r.effect === kc.effect && r.kind === kc.hook && r.source === kc.source)
+      : claimed.find((r) => r.task === kc.task && r.effect === kc.effect && r.kind === kc.hook && r.source === kc.source);
     report.claims = [...(key ? [key] : []), ...claimed.filter((r) => r !== key)].map(claimOf);
 
     report.tables.push({
-      title: 'Every effect next to its control (Holm across the step)',
+      title: 'Every effect next to its matched controls (rank p; Holm across the claims: clean patch and mean ablation)',
       columns: [
         'circuit',
         'hook',
@@ -185,8 +249,12 @@ export const patchingStep: Step = {
         'diff CI high',
         'accuracy drop (circuit)',
         'accuracy drop (control)',
-        'p',
-        'p Holm',
+        'control 5%',
+        'control 50%',
+        'control 95%',
+        'rank p',
+        'p floor',
+        'p Holm (claims)',
       ],
       rows: rows.map((r) => [
         r.circuit,
@@ -203,8 +271,12 @@ export const patchingStep: Step = {
         r.comparison.differenceInterval[1],
         r.accuracyDrop?.[0] ?? '',
         r.accuracyDrop?.[1] ?? '',
+        r.comparison.controlQuantiles[0],
+        r.comparison.controlQuantiles[2],
+        r.comparison.controlQuantiles[4],
         r.comparison.p,
-        r.pHolm!,
+        r.comparison.pFloor,
+        r.pHolm ?? null,
       ]),
     });
     for (const metric of ['loss increase', 'fraction of logit difference restored']) {
@@ -217,7 +289,7 @@ export const patchingStep: Step = {
         { row: short(r), kind: 'circuit', value: r.comparison.estimate, lo: r.comparison.interval[0], hi: r.comparison.interval[1] },
         {
           row: short(r),
-          kind: 'random control',
+          kind: 'matched controls (mean, 2.5-97.5%)',
           value: r.comparison.control,
           lo: r.comparison.controlInterval[0],
           hi: r.comparison.controlInterval[1],
@@ -241,8 +313,24 @@ export const patchingStep: Step = {
             valueTitle: metric,
             width: 380,
           }),
-          name === 'necessity' ? 'Necessity: ablating the circuit vs random sites' : 'Sufficiency: patching the circuit vs random sites',
-          `${metric} for each circuit (95% paired-bootstrap interval over ${pc.examples} held-out sequences) next to the mean over its random controls of equal size on the same hook and positions.`,
+          name === 'necessity'
+            ? 'Necessity: ablating the circuit vs matched controls'
+            : 'Sufficiency: patching the circuit vs matched controls',
+          `${metric} for each circuit (95% bootstrap interval over ${pc.examples} held-out sequences) next to the mean of its matched controls of equal size on the same hook and positions, with the 2.5-97.5% quantiles of the control distribution.`,
+        ),
+      );
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `${name}-controls`,
+          distributionChart(
+            sel,
+            short,
+            `${name === 'necessity' ? 'Ablation' : 'Patching'}: each circuit among its matched controls`,
+            metric,
+          ),
+          `${name === 'necessity' ? 'Necessity' : 'Sufficiency'}: the control distribution`,
+          `Each tick is one matched control set's ${metric} on the ${pc.examples} test sequences, the dot the circuit's; the rank p-value is the share of ticks at or right of the dot (plus one, over the controls plus one).`,
         ),
       );
     }
@@ -252,14 +340,18 @@ export const patchingStep: Step = {
     report.notes.push(
       'Mean ablation uses the per-coordinate mean over the covered cells of the evaluation batch; resample ablation takes each coordinate from the next sequence of the batch at the same position. State circuits (hook_h) are edited at their positions only, and the scan continues from the edited state.',
     );
+    report.notes.push(
+      `Circuits were selected, and their controls matched, on ${pc.examples} selection sequences (step 5); every effect here is measured on ${pc.examples} other sequences. The key claim was named in the config before the run (patching.keyClaim: ${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect})${key ? '' : '; no circuit of this run matches it'}.`,
+    );
     if (ctx.config.model)
       report.notes.push(
         'With --model, step 5 does not run: circuits come from grad x activation attribution on separate sequences of the checkpoint (interp/circuits.ts attributionCircuits).',
       );
     const k = key?.comparison;
+    const effectCount = report.claims.filter((c) => c.effect).length;
     report.summary = key
-      ? `Key claim: ${key.circuit} (${key.size} coordinates of ${key.hook}) restores ${fmt(k!.estimate)} [${fmt(k!.interval[0])}, ${fmt(k!.interval[1])}] of the logit difference vs ${fmt(k!.control)} for random controls; difference ${fmt(k!.difference)} [${fmt(k!.differenceInterval[0])}, ${fmt(k!.differenceInterval[1])}], raw p ${fmt(key.comparison.p)}; ${claimed.filter((r) => claimOf(r).effect).length}/${claimed.length} claims meet their effect condition (support is decided across the run, step 13).`
-      : `${rows.length} effects measured; no induction circuit to state the key claim on.`;
+      ? `Key claim (named in the config): ${key.circuit} (${key.size} coordinates of ${key.hook}) ${key.effect === 'clean patch' ? 'restores' : 'raises the loss by'} ${fmt(k!.estimate)} [${fmt(k!.interval[0])}, ${fmt(k!.interval[1])}]${key.effect === 'clean patch' ? ' of the logit difference' : ''} vs ${fmt(k!.control)} for ${key.controls} matched controls (5-95%: ${fmt(k!.controlQuantiles[0])} to ${fmt(k!.controlQuantiles[4])}); difference ${fmt(k!.difference)} [${fmt(k!.differenceInterval[0])}, ${fmt(k!.differenceInterval[1])}], rank p ${fmt(k!.p)} (floor ${fmt(k!.pFloor)}); ${effectCount}/${claimed.length} claims meet their effect condition (support is decided across the run, step 13).`
+      : `${rows.length} effects measured; the key claim named in the config (${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect}) has no circuit in this run; ${effectCount}/${claimed.length} claims meet their effect condition (support is decided across the run, step 13).`;
     saveReport(ctx, report);
     return report.summary;
   },

@@ -5,25 +5,21 @@
 //   state     the state circuit's hook_h coordinates vs random state coordinates (its positions)
 //   position  the state circuit's coordinates at its positions vs at as many other positions
 //             before the answer
+// The controls are step 5's matched controls (interp/controls.ts), as in step 6; the sequences are
+// the test half of the study sequences (step 5 selected on the other half).
 // Effect per held-out sequence: accuracy drop and KL(clean || perturbed) at the scored positions;
-// curves with 95% bootstrap bands; at the largest scale circuit vs control is tested (paired
-// sign-flip permutation, Holm across the step).
-import {
-  cacheActivations,
-  compareWithControls,
-  evalSet,
-  idsOf,
-  otherPositionsMask,
-  outcome,
-  positionMask,
-  type Comparison,
-} from '../interp/patching.ts';
+// curves with 95% bootstrap bands (circuit vs the mean of the first perturb.directions controls);
+// at the largest scale the circuit's KL is ranked among perturb.controls controls (one noise draw
+// each, as for the circuit): empirical rank p-value, hierarchical bootstrap interval, Holm across
+// the step.
+import { controlClaimFields, controlTest, type ControlTest } from '../interp/controls.ts';
+import { sliceExamples } from '../interp/circuits.ts';
+import { cacheActivations, evalSet, idsOf, otherPositionsMask, outcome, positionMask } from '../interp/patching.ts';
 import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
 import { fmt, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
-import { bootstrapCI, holm, mean, pairedPermutationFloor } from '../interp/stats.ts';
-import { getTask } from '../interp/tasks/index.ts';
-import { circuitsFor } from './circuits.ts';
+import { bootstrapCI, holm, mean } from '../interp/stats.ts';
+import { circuitsFor, studyHalves } from './circuits.ts';
 import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -72,14 +68,14 @@ function bandChart(rows: CurvePoint[], title: string): Spec {
 
 export const perturbStep: Step = {
   ...stepInfo('perturb'),
-  version: 2,
+  version: 3,
   needs: [5],
   configKeys: ['circuit', 'patching', 'perturb'],
   appliesToModel: false,
   async run(ctx) {
     const { patching: pc, perturb: qc } = ctx.config;
     const points: CurvePoint[] = [];
-    const tests: { model: string; granularity: string; c: Comparison }[] = [];
+    const tests: { model: string; granularity: string; c: ControlTest }[] = [];
     const report = ctx.report();
     const models = patchedModels(ctx, pc.seeds);
     const top = Math.max(...qc.scales);
@@ -89,7 +85,11 @@ export const perturbStep: Step = {
         const circuits = await circuitsFor(ctx, m, model);
         const resid = circuits.find((c) => c.source === 'attribution' && !c.hook.endsWith('hook_h'));
         const state = circuits.find((c) => c.source === 'attribution' && c.hook.endsWith('hook_h'));
-        const batch = getTask(m.task).generate(m.taskOptions as never, ctx.rng(`eval/${m.label}`), qc.examples);
+        // the first perturb.examples of the test half (step 5 selected on the other half)
+        const test = studyHalves(ctx, m).test;
+        if (qc.examples > test.shape[0])
+          throw new Error(`config: perturb.examples (${qc.examples}) must not exceed patching.examples (${test.shape[0]}), the test half`);
+        const batch = sliceExamples(test, 0, qc.examples);
         const set = evalSet(batch);
         const ids = idsOf(model, batch);
         const clean = await outcome(model, ids, set, [], { logProbs: true });
@@ -111,18 +111,22 @@ export const perturbStep: Step = {
           try {
             const rng = ctx.rng(`noise/${m.label}/${job.granularity}`);
             const circ = await noiseCurve(model, set, clean, c, mask, act, qc.scales, n, rng.fork('circuit'));
-            const ctl: NoisePoint[][] = [];
-            for (let d = 0; d < n; d++) {
+            // the control of draw d: matched control d, or the same coordinates at other positions
+            const controlAt = async (d: number, scales: readonly number[], name: string): Promise<NoisePoint[]> => {
               if (job.granularity === 'position') {
                 const other = otherPositionsMask(mask, batch, rng.fork(`positions${d}`));
                 // the std along each direction is taken at the circuit's own positions, so both curves add the same noise
-                ctl.push(await noiseCurve(model, set, clean, c, other, act, qc.scales, 1, rng.fork(`control${d}`), mask));
-              } else {
-                ctl.push(
-                  await noiseCurve(model, set, clean, c.controls[d % c.controls.length], mask, act, qc.scales, 1, rng.fork(`control${d}`)),
-                );
+                return noiseCurve(model, set, clean, c, other, act, scales, 1, rng.fork(`${name}${d}`), mask);
               }
-            }
+              return noiseCurve(model, set, clean, c.controls[d % c.controls.length], mask, act, scales, 1, rng.fork(`${name}${d}`));
+            };
+            const ctl: NoisePoint[][] = [];
+            for (let d = 0; d < n; d++) ctl.push(await controlAt(d, qc.scales, 'control'));
+            // the rank test at the largest scale: one noise draw for the circuit and for each control
+            const nRank = job.granularity === 'position' ? qc.controls : Math.min(qc.controls, c.controls.length);
+            const rankCtl: Float64Array[] = [];
+            for (let d = 0; d < nRank; d++) rankCtl.push((await controlAt(d, [top], 'rank'))[0].kl);
+            const circTop = (await noiseCurve(model, set, clean, c, mask, act, [top], 1, rng.fork('rank-circuit')))[0].kl;
             const ctlMean = averageCurves(ctl);
             for (const [which, curve] of [
               ['circuit', circ],
@@ -149,11 +153,10 @@ export const perturbStep: Step = {
                 });
               }
             }
-            const s = qc.scales.indexOf(top);
             tests.push({
               model: m.label,
               granularity: job.granularity,
-              c: compareWithControls(circ[s].kl, ctlMean[s].kl, ctx.rng(`test/${m.label}/${job.granularity}`), pc),
+              c: controlTest(circTop, rankCtl, ctx.rng(`test/${m.label}/${job.granularity}`), pc),
             });
           } finally {
             act.dispose();
@@ -171,24 +174,25 @@ export const perturbStep: Step = {
       'tests.json',
       tests.map((t, i) => ({ ...t, pHolm: pHolm[i] })),
     );
-    report.claims = tests.map(
-      (t): Claim => ({
-        statement: `${t.model}: noise of scale ${top} along the circuit (${t.granularity} granularity) moves the output more than along random sites`,
+    report.claims = tests.map((t): Claim => {
+      const f = controlClaimFields(t.c);
+      return {
+        statement: `${t.model}: noise of scale ${top} along the circuit (${t.granularity} granularity) moves the output more than along matched controls`,
         estimate: t.c.estimate,
         interval: t.c.interval,
         level: 0.95,
-        test: `paired sign-flip permutation test on per-sequence KL (circuit - control, one-sided, ${pc.permutations} flips); difference ${fmt(t.c.difference)} [${fmt(t.c.differenceInterval[0])}, ${fmt(t.c.differenceInterval[1])}]`,
-        p: t.c.p,
-        pFloor: pairedPermutationFloor(qc.examples, pc.permutations, 'greater'),
+        test: `empirical rank p-value of the per-sequence mean KL among ${t.c.controls.length} controls (one noise draw each), floor ${fmt(f.pFloor)}${f.p <= f.pFloor ? ' (binds)' : ''}; control 5-95% ${fmt(t.c.controlQuantiles[0])} to ${fmt(t.c.controlQuantiles[4])}; circuit minus mean control ${fmt(t.c.difference)} [${fmt(t.c.differenceInterval[0])}, ${fmt(t.c.differenceInterval[1])}] (hierarchical bootstrap over sequences and controls)`,
+        p: f.p,
+        pFloor: f.pFloor,
         control:
           t.granularity === 'position'
-            ? `the same coordinates at as many other positions before the answer (${ctx.config.perturb.directions} draws)`
-            : `${ctx.config.perturb.directions} random sites of equal size on the same hook and positions`,
+            ? `the same coordinates at as many other positions before the answer (${t.c.controls.length} draws)`
+            : `${t.c.controls.length} matched controls of equal size on the same hook and positions (step 5: same activation-variance strata)`,
         controlEstimate: t.c.control,
         controlInterval: t.c.controlInterval,
-        ...pending(t.c.differenceInterval[0] > 0, 'difference interval above 0'),
-      }),
-    );
+        ...pending(f.effectHolds, f.effectCondition),
+      };
+    });
     for (const model of [...new Set(points.map((p) => p.model))]) {
       for (const g of ['channel', 'state', 'position']) {
         const rows = points.filter((p) => p.model === model && p.granularity === g);

@@ -11,7 +11,6 @@ import {
   ablate,
   ablationEdit,
   cacheActivations,
-  compareWithControls,
   corruptAnswers,
   evalSet,
   fractionRestored,
@@ -24,6 +23,8 @@ import {
   rolledBatch,
   siteHooks,
   otherPositionsMask,
+  outcomeMany,
+  patchCleanMany,
   type Site,
 } from '../../interp/patching.ts';
 import { gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
@@ -280,20 +281,99 @@ test('noise: scale 0 has no effect, larger scales have more; other positions are
   ids.dispose();
 });
 
-test('compareWithControls: a constant gap has a degenerate interval and a small p', () => {
-  const circuit = new Float64Array(20).fill(0.8),
-    control = new Float64Array(20).fill(0.1);
-  const c = compareWithControls(circuit, control, new mi.Rng('s'), { bootstrap: 200, permutations: 200 });
-  assert.ok(Math.abs(c.difference - 0.7) < 1e-12);
-  assert.ok(Math.abs(c.differenceInterval[0] - 0.7) < 1e-12 && Math.abs(c.differenceInterval[1] - 0.7) < 1e-12);
-  assert.ok(c.p < 0.01);
-  const noisy = compareWithControls(
-    circuit.map((v, i) => v + (i % 2 ? 0.3 : -0.3)),
-    circuit,
-    new mi.Rng('s'),
-    { bootstrap: 200, permutations: 200 },
+test('rolledBatch(act, shift) gives example b the values of example b + shift; resample ablation with shift 1 has an effect', async () => {
+  const B = 6,
+    T = 3,
+    d = 2;
+  const act = mi.tensor(
+    Float64Array.from({ length: B * T * d }, (_, i) => i),
+    [B, T, d],
+    { dtype: 'float64' },
   );
-  assert.ok(noisy.differenceInterval[0] <= 0 && noisy.differenceInterval[1] >= 0 && noisy.p > 0.3);
+  for (const shift of [1, 2, 5]) {
+    const rolled = rolledBatch(act, shift);
+    const data = rolled.dataSync();
+    for (let b = 0; b < B; b++)
+      for (let j = 0; j < T * d; j++) assert.is(data[b * T * d + j], ((b + shift) % B) * T * d + j, `shift ${shift}, example ${b}`);
+    rolled.dispose();
+  }
+  assert.is(rolledBatch(act).dataSync()[0], T * d, 'the default shift is 1');
+  act.dispose();
+  // on the model: resampling every channel of the residual from the next sequence changes the loss, resampling from itself does not
+  const set = evalSet(batch);
+  const ids = idsOf(model, batch);
+  const base = await outcome(model, ids, set, []);
+  const hook = 'blocks.1.hook_resid_pre';
+  const all: Site = { hook, channels: Array.from({ length: hookDim(model, hook) }, (_, i) => i) };
+  const mask = positionMask('scored', batch);
+  const clean = cacheActivations(model, ids, [hook]).get(hook)!;
+  const next = rolledBatch(clean, 1);
+  const eff = await ablate(model, ids, set, base, all, mask, await ablationEdit('resample', clean, mask, next));
+  // the same edit by hand, from the clean activations: example (b + 1) mod B's values at the scored cells
+  const cleanData = clean.dataSync();
+  const [Bm, Tm] = batch.shape;
+  const byHand = await outcome(model, ids, set, [
+    {
+      name: hook,
+      fn: (x) => {
+        const xd = x.dataSync().slice();
+        const dim = hookDim(model, hook);
+        mask.forEach((m, c) => {
+          const from = (((Math.floor(c / Tm) + 1) % Bm) * Tm + (c % Tm)) * dim;
+          if (m) for (let j = 0; j < dim; j++) xd[c * dim + j] = cleanData[from + j];
+        });
+        return mi.tensor(xd, x.shape, { dtype: x.dtype, backend: x.backend });
+      },
+    },
+  ]);
+  assert.ok(
+    maxAbsDiff(
+      eff.lossIncrease,
+      byHand.loss.map((l, i) => l - base.loss[i]),
+    ) < 1e-10,
+  );
+  assert.ok(
+    eff.lossIncrease.some((v) => Math.abs(v) > 1e-3),
+    'resampling from another sequence changes the loss',
+  );
+  next.dispose();
+  clean.dispose();
+  ids.dispose();
+});
+
+test('outcomeMany: sites stacked along the batch give each site exactly its single-site outcome', async () => {
+  const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('c3'));
+  const set = evalSet(batch, corrupt);
+  const ids = idsOf(model, batch),
+    corruptIds = idsOf(model, corrupt);
+  const rng = new mi.Rng('many');
+  for (const [hook, positions] of [
+    ['blocks.1.hook_resid_pre', 'scored'],
+    ['blocks.0.mixer.hook_h', { label: 'sourcePos' }],
+  ] as const) {
+    const dim = hookDim(model, hook);
+    const mask = positionMask(positions, batch);
+    const act = cacheActivations(model, ids, [hook]).get(hook)!;
+    // 7 distinct channel sites and one subspace, in chunks of 3 (tokens for 3 batches a forward)
+    const sites: Site[] = Array.from({ length: 7 }, (_, j) => randomControl({ hook, channels: [0, 1, 2] }, dim, rng.fork(`s${j}`)));
+    sites.splice(4, 0, randomControl({ hook, channels: [], directions: [[], []] }, dim, rng.fork('sub')));
+    const tokens = 3 * batch.shape[0] * batch.shape[1];
+    const edits = [{ kind: 'zero' as const }, await ablationEdit('mean', act, mask), { kind: 'activations' as const, value: act }];
+    for (const edit of edits) {
+      const many = await outcomeMany(model, corruptIds, set, sites, mask, edit, tokens);
+      for (const [j, s] of sites.entries()) {
+        const one = await outcome(model, corruptIds, set, siteHooks(model, s, mask, batch.shape, edit));
+        assert.ok(maxAbsDiff(many[j].loss, one.loss) < 1e-10, `${hook} ${edit.kind} site ${j}: loss`);
+        assert.ok(maxAbsDiff(many[j].logitDiff!, one.logitDiff!) < 1e-10, `${hook} ${edit.kind} site ${j}: logit diff`);
+      }
+    }
+    const [eff] = await patchCleanMany(model, corruptIds, set, new Float64Array(6), new Float64Array(6), sites.slice(0, 1), mask, act);
+    const single = await patchClean(model, corruptIds, set, new Float64Array(6), new Float64Array(6), sites[0], mask, act);
+    assert.ok(maxAbsDiff(eff.gained, single.gained) < 1e-10);
+    act.dispose();
+  }
+  ids.dispose();
+  corruptIds.dispose();
 });
 
 test.after(() => model.dispose());

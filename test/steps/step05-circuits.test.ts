@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import type { StepReport } from '../../interp/report/index.ts';
 import type { Circuit } from '../../steps/artefacts.ts';
+import { QUICK_OVERRIDES } from '../../steps/config.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, readIn } from '../helpers/step-report.ts';
 
@@ -32,6 +33,27 @@ test('step 5: circuits on the residual stream and on the SSM state, each with co
       if (!c.directions) assert.is(new Set(k.channels).size, size);
     }
   }
+  // matched controls: as many as the config asks, never sharing a channel with the circuit
+  for (const c of circuits) {
+    assert.is(c.controls.length, QUICK_OVERRIDES.circuit!.controls!, c.id);
+    if (!c.directions)
+      for (const k of c.controls)
+        assert.ok(
+          k.channels.every((ch) => !c.channels.includes(ch)),
+          `${c.id}: disjoint control`,
+        );
+  }
+  // attribution patching is a selection source, and its prediction is checked against real patches
+  assert.ok(
+    circuits.some((c) => c.source === 'attribution-patching'),
+    'attribution-patching circuits',
+  );
+  const check = readIn<{ correlations: { r: number; n: number }[]; points: { predicted: number; actual: number }[] }>(
+    dir,
+    'attribution-patching-check.json',
+  );
+  assert.ok(check.correlations.length > 0 && check.correlations.every((c) => Number.isFinite(c.r) && c.n > 1));
+  assert.ok(check.points.every((p) => Number.isFinite(p.predicted) && Number.isFinite(p.actual)));
   const attribution = readIn<{ values: number[] }[]>(dir, 'attribution.json');
   assert.ok(attribution.length > 0 && attribution.every((a) => a.values.every(Number.isFinite)));
   checkFigures(dir, readIn<StepReport>(dir, 'report.json'));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { StepReport } from '../../interp/report/index.ts';
+import { QUICK_OVERRIDES } from '../../steps/config.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
 
@@ -39,6 +40,17 @@ test('step 7: noise curves start at 0 for scale 0 and have ordered bands, at thr
   assert.ok(report.claims.every((c) => c.p! > 0 && c.p! <= 1 && c.control));
   checkFigures(dir, report);
   assert.ok(existsSync(join(dir, 'tests.json')));
+  // each claim ranks the circuit among its matched controls: the rank p-value, recomputed here
+  const tests = readIn<{ granularity: string; c: { estimate: number; controls: number[]; p: number; pFloor: number } }[]>(
+    dir,
+    'tests.json',
+  );
+  assert.ok(tests.length > 0);
+  for (const t of tests) {
+    assert.is(t.c.controls.length, QUICK_OVERRIDES.perturb!.controls!, t.granularity);
+    assert.is(t.c.p, (1 + t.c.controls.filter((v) => v >= t.c.estimate).length) / (1 + t.c.controls.length));
+    assert.is(t.c.pFloor, 1 / (1 + t.c.controls.length));
+  }
 });
 
 test.run();
