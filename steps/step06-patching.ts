@@ -32,7 +32,7 @@ import {
 } from '../interp/patching.ts';
 import { fmt, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
-import { holm, mean } from '../interp/stats.ts';
+import { mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
 import { patchedModels } from './models.ts';
@@ -55,7 +55,6 @@ interface EffectRow {
   comparison: ControlTest;
   /** mean accuracy drop of the circuit and of the controls (ablations) */
   accuracyDrop?: [number, number];
-  pHolm?: number;
 }
 
 const hookKind = (hook: string) => (hook.endsWith('hook_h') ? 'state' : 'resid');
@@ -200,10 +199,6 @@ export const patchingStep: Step = {
     }
     // the claims: sufficiency and mean ablation of every circuit (zero and resample are in the table)
     const claimed = rows.filter((r) => CLAIMED_EFFECTS.includes(r.effect));
-    const pHolm = holm(claimed.map((r) => r.comparison.p));
-    claimed.forEach((r, i) => {
-      r.pHolm = pHolm[i];
-    });
     ctx.writeJson('effects.json', rows);
 
     const ctlWord = (r: EffectRow) =>
@@ -233,7 +228,8 @@ export const patchingStep: Step = {
     report.claims = [...(key ? [key] : []), ...claimed.filter((r) => r !== key)].map(claimOf);
 
     report.tables.push({
-      title: 'Every effect next to its matched controls (rank p; Holm across the claims: clean patch and mean ablation)',
+      title:
+        'Every effect next to its matched controls (raw rank p; the claims, clean patch and mean ablation, are corrected across the run in step 13)',
       columns: [
         'circuit',
         'hook',
@@ -254,7 +250,6 @@ export const patchingStep: Step = {
         'control 95%',
         'rank p',
         'p floor',
-        'p Holm (claims)',
       ],
       rows: rows.map((r) => [
         r.circuit,
@@ -276,7 +271,6 @@ export const patchingStep: Step = {
         r.comparison.controlQuantiles[4],
         r.comparison.p,
         r.comparison.pFloor,
-        r.pHolm ?? null,
       ]),
     });
     for (const metric of ['loss increase', 'fraction of logit difference restored']) {

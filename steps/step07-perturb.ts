@@ -10,15 +10,15 @@
 // Effect per held-out sequence: accuracy drop and KL(clean || perturbed) at the scored positions;
 // curves with 95% bootstrap bands (circuit vs the mean of the first perturb.directions controls);
 // at the largest scale the circuit's KL is ranked among perturb.controls controls (one noise draw
-// each, as for the circuit): empirical rank p-value, hierarchical bootstrap interval, Holm across
-// the step.
+// each, as for the circuit): empirical rank p-value, hierarchical bootstrap interval; the claims
+// are corrected across the run (step 13).
 import { controlClaimFields, controlTest, type ControlTest } from '../interp/controls.ts';
 import { sliceExamples } from '../interp/circuits.ts';
 import { cacheActivations, evalSet, idsOf, otherPositionsMask, outcome, positionMask } from '../interp/patching.ts';
 import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
 import { fmt, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
-import { bootstrapCI, holm, mean } from '../interp/stats.ts';
+import { bootstrapCI, mean } from '../interp/stats.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
 import { patchedModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
@@ -169,11 +169,7 @@ export const perturbStep: Step = {
       }
     }
     ctx.writeJson('curves.json', points);
-    const pHolm = holm(tests.map((t) => t.c.p));
-    ctx.writeJson(
-      'tests.json',
-      tests.map((t, i) => ({ ...t, pHolm: pHolm[i] })),
-    );
+    ctx.writeJson('tests.json', tests);
     report.claims = tests.map((t): Claim => {
       const f = controlClaimFields(t.c);
       return {
