@@ -35,6 +35,16 @@ export function assertSameFloats(got: ArrayLike<number>, want: ArrayLike<number>
   if (i >= 0) assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}`);
 }
 
+/** got within bound(i) of want elementwise (absolute error), or the same float (NaN = NaN). */
+export function assertWithin(got: Float32Array, want: Float32Array, bound: (i: number) => number, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    if (same(got[i], want[i])) continue;
+    const b = bound(i);
+    if (!(Math.abs(got[i] - want[i]) <= b))
+      assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}: error ${Math.abs(got[i] - want[i])} > ${b}`);
+  }
+}
+
 /** The bits of a float32 view, to compare bit for bit. */
 export const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
