@@ -45,6 +45,30 @@ export function assertWithin(got: Float32Array, want: Float32Array, bound: (i: n
   }
 }
 
+/**
+ * A split kernel's parts give the bits of one whole call: for each list of cuts, `part` over each
+ * range [cuts[k], cuts[k+1]) fills a fresh NaN-poisoned output of `size` floats, which must equal
+ * `run`'s output bit for bit.
+ */
+export function assertPartsMatchRun(
+  heap: WasmHeap,
+  what: string,
+  size: number,
+  run: (out: Float32Array) => void,
+  part: (out: Float32Array, a: number, b: number) => void,
+  cuts: number[][],
+): void {
+  const whole = poisoned(heap, size),
+    parts = poisoned(heap, size);
+  run(whole);
+  for (const c of cuts) {
+    parts.fill(NaN);
+    for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
+    assertSameBits(parts, whole, `${what} cuts ${c}`);
+  }
+  release(heap, whole, parts);
+}
+
 /** The bits of a float32 view, to compare bit for bit. */
 export const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 

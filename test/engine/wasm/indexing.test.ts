@@ -14,7 +14,18 @@ import * as ref from '../../../engine/cpu/kernels/indexing.ts';
 import * as mi from '../../../engine/index.ts';
 import { gather, onehot, scatter_add } from '../../../engine/wasm/kernels/indexing.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, assertSameFloats, checkGuard, gamma, onHeap, onHeapI32, poisoned, release, ulp } from './f32-check.ts';
+import {
+  assertSameBits,
+  assertSameFloats,
+  checkGuard,
+  gamma,
+  onHeap,
+  onHeapI32,
+  poisoned,
+  release,
+  ulp,
+  assertPartsMatchRun,
+} from './f32-check.ts';
 
 const test = suite('wasm indexing');
 const rng = new mi.Rng('wasm-indexing');
@@ -142,17 +153,7 @@ test('split: gather and onehot over rows, scatter_add over columns: parts give t
     run: (o: Float32Array) => void,
     part: (o: Float32Array, a: number, b: number) => void,
     cuts: number[][],
-  ) => {
-    const whole = poisoned(heap, size),
-      parts = poisoned(heap, size);
-    run(whole);
-    for (const c of cuts) {
-      parts.fill(NaN);
-      for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
-      assertSameBits(parts, whole, `${what} cuts ${c}`);
-    }
-    release(heap, whole, parts);
-  };
+  ) => assertPartsMatchRun(heap, what, size, run, part, cuts);
   check(
     'gather',
     n * cols,

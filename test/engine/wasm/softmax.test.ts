@@ -31,7 +31,7 @@ import type { KernelParams } from '../../../engine/kernels.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from '../../../engine/wasm/kernels/softmax.ts';
 import { rowDepth } from '../../../engine/wasm/loops.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, onHeap, onHeapI32, poisoned, release, same, U, ulp } from './f32-check.ts';
+import { assertSameBits, checkGuard, onHeap, onHeapI32, poisoned, release, same, U, ulp, assertPartsMatchRun } from './f32-check.ts';
 
 const test = suite('wasm softmax');
 const rng = new mi.Rng('wasm-softmax');
@@ -296,17 +296,8 @@ test('split: parts over several row ranges give the bits of run, every kernel', 
     [0, 5, 6, rows],
     [0, 7, rows],
   ];
-  const check = (name: string, run: (o: Float32Array) => void, part: (o: Float32Array, r0: number, r1: number) => void, n: number) => {
-    const whole = poisoned(heap, n),
-      parts = poisoned(heap, n);
-    run(whole);
-    for (const c of cuts) {
-      parts.fill(NaN);
-      for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
-      assertSameBits(parts, whole, `${name} cuts ${c}`);
-    }
-    release(heap, whole, parts);
-  };
+  const check = (name: string, run: (o: Float32Array) => void, part: (o: Float32Array, r0: number, r1: number) => void, n: number) =>
+    assertPartsMatchRun(heap, name, n, run, part, cuts);
   for (const log of [false, true]) {
     const p = { rows, cols, log };
     check(
