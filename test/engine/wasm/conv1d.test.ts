@@ -17,7 +17,7 @@ import * as mi from '../../../engine/index.ts';
 import type { KernelParams } from '../../../engine/kernels.ts';
 import { conv1d, conv1d_bwd, dwBlock } from '../../../engine/wasm/kernels/conv1d.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, gamma, onHeap, poisoned, release, ulp, assertWithin } from './f32-check.ts';
+import { assertSameBits, assertWithin, checkGuard, gamma, onHeap, poisoned, release, ulp } from './f32-check.ts';
 
 const test = suite('wasm conv1d');
 const rng = new mi.Rng('wasm-conv1d');

@@ -15,6 +15,7 @@ import * as mi from '../../../engine/index.ts';
 import { gather, onehot, scatter_add } from '../../../engine/wasm/kernels/indexing.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
 import {
+  assertPartsMatchRun,
   assertSameBits,
   assertSameFloats,
   checkGuard,
@@ -24,7 +25,6 @@ import {
   poisoned,
   release,
   ulp,
-  assertPartsMatchRun,
 } from './f32-check.ts';
 
 const test = suite('wasm indexing');

@@ -21,7 +21,7 @@ import * as mi from '../../../engine/index.ts';
 import { dwBlock, rmsnorm, rmsnorm_bwd } from '../../../engine/wasm/kernels/rmsnorm.ts';
 import { rowDepth } from '../../../engine/wasm/loops.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, gamma, onHeap, poisoned, release, U, ulp, assertWithin } from './f32-check.ts';
+import { assertSameBits, assertWithin, checkGuard, gamma, onHeap, poisoned, release, U, ulp } from './f32-check.ts';
 
 const test = suite('wasm rmsnorm');
 const rng = new mi.Rng('wasm-rmsnorm');

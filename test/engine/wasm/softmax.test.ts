@@ -31,7 +31,7 @@ import type { KernelParams } from '../../../engine/kernels.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from '../../../engine/wasm/kernels/softmax.ts';
 import { rowDepth } from '../../../engine/wasm/loops.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, onHeap, onHeapI32, poisoned, release, same, U, ulp, assertPartsMatchRun } from './f32-check.ts';
+import { assertPartsMatchRun, assertSameBits, checkGuard, onHeap, onHeapI32, poisoned, release, same, U, ulp } from './f32-check.ts';
 
 const test = suite('wasm softmax');
 const rng = new mi.Rng('wasm-softmax');
