@@ -1,5 +1,5 @@
 // A test body run in a fresh temporary directory that is removed afterwards, pass or fail
-// (test/mamba/checkpoint.test.ts, node-files.test.ts).
+// (test/mamba/checkpoint.test.ts, node-files.test.ts, test/scripts/layers.test.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
