@@ -253,10 +253,10 @@ async function brokenCopy(dir: string, edit: (ts: TensorToWrite[]) => TensorToWr
   return path;
 }
 
-test('validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tensors by name', async () => {
-  const config = await readConfig(join(fixtures, 'tiny/model'), quiet);
-  const dir = tempDir();
-  try {
+test(
+  'validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tensors by name',
+  withDir(async (dir) => {
+    const config = await readConfig(join(fixtures, 'tiny/model'), quiet);
     await brokenCopy(dir, (ts) => {
       const out = ts.filter((t) => t.name !== 'backbone.layers.1.mixer.D');
       const a = out.find((t) => t.name === 'backbone.layers.0.mixer.A_log')!;
@@ -288,10 +288,8 @@ test('validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tens
     const tied = await openCheckpoint(dir);
     validateCheckpoint(config, tied);
     await tied.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 test(
   'truncated file: error names the file and the tensor',
@@ -306,55 +304,53 @@ test(
   }),
 );
 
-test('bad headers are errors naming the file and the field', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'bad.safetensors');
-  const data = new Uint8Array(16);
-  const cases: [Buffer, RegExp][] = [
-    [
-      Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]),
-      /bad\.safetensors: header length \d+ is not sane/,
-    ],
-    [rawFile(null, data, '{"a": {"dtype": "F32"'), /bad\.safetensors: header is not valid UTF-8 JSON/],
-    [rawFile(null, data, '[1, 2]'), /bad\.safetensors: header is not a JSON object/],
-    [rawFile({ a: { dtype: 'F32', shape: [4] } }, data), /tensor "a": "data_offsets" must be \[begin, end\]/],
-    [rawFile({ a: { shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": missing or non-string "dtype"/],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data),
-      /tensor "a": "shape" must be an array of non-negative integers/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
-      /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
-      /tensor "b" overlaps tensor "a"/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
-      /tensor "a": data_offsets end 32 is past the end .*truncated/,
-    ],
-    [rawFile({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": unknown dtype "Q4"/],
-    [
-      rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data),
-      /"__metadata__\.n" must be a string/,
-    ],
-  ];
-  try {
+test(
+  'bad headers are errors naming the file and the field',
+  withDir(async (dir) => {
+    const path = join(dir, 'bad.safetensors');
+    const data = new Uint8Array(16);
+    const cases: [Buffer, RegExp][] = [
+      [
+        Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]),
+        /bad\.safetensors: header length \d+ is not sane/,
+      ],
+      [rawFile(null, data, '{"a": {"dtype": "F32"'), /bad\.safetensors: header is not valid UTF-8 JSON/],
+      [rawFile(null, data, '[1, 2]'), /bad\.safetensors: header is not a JSON object/],
+      [rawFile({ a: { dtype: 'F32', shape: [4] } }, data), /tensor "a": "data_offsets" must be \[begin, end\]/],
+      [rawFile({ a: { shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": missing or non-string "dtype"/],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data),
+        /tensor "a": "shape" must be an array of non-negative integers/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
+        /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
+        /tensor "b" overlaps tensor "a"/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
+        /tensor "a": data_offsets end 32 is past the end .*truncated/,
+      ],
+      [rawFile({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": unknown dtype "Q4"/],
+      [
+        rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data),
+        /"__metadata__\.n" must be a string/,
+      ],
+    ];
     for (const [bytes, pattern] of cases) {
       writeFileSync(path, bytes);
       await rejects(openSafetensors(path), pattern);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('read errors: unconvertible dtype, I64 outside int32, unknown name', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'x.safetensors');
-  try {
+test(
+  'read errors: unconvertible dtype, I64 outside int32, unknown name',
+  withDir(async (dir) => {
+    const path = join(dir, 'x.safetensors');
     const big = new BigInt64Array([1n, 2n ** 31n]);
     const u32 = new Uint32Array([1, 2]);
     writeFileSync(
@@ -375,10 +371,8 @@ test('read errors: unconvertible dtype, I64 outside int32, unknown name', async 
     } finally {
       await f.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 test(
   'writer rejects bad input without leaving a file behind',
