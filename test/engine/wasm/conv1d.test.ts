@@ -17,17 +17,13 @@ import * as mi from '../../../engine/index.ts';
 import type { KernelParams } from '../../../engine/kernels.ts';
 import { conv1d, conv1d_bwd, dwBlock } from '../../../engine/wasm/kernels/conv1d.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, assertWithin, checkGuard, gamma, onHeap, poisoned, release, ulp } from './f32-check.ts';
+import { assertSameBits, assertWithin, checkGuard, gamma, normalsOnHeap, poisoned, release, ulp } from './f32-check.ts';
 
 const test = suite('wasm conv1d');
 const rng = new mi.Rng('wasm-conv1d');
 const heap = new WasmHeap({ initialPages: 64 });
 
-const normals = (n: number) =>
-  onHeap(
-    heap,
-    Array.from({ length: n }, () => rng.normal()),
-  );
+const normals = (n: number) => normalsOnHeap(heap, rng, n);
 
 const CASES: KernelParams['conv1d'][] = [];
 for (const batch of [1, 3])

@@ -2,6 +2,7 @@
 // every NaN alike, outputs poisoned with NaN and fenced by guard elements, error bounds of float32
 // sums.
 import * as assert from 'uvu/assert';
+import type { Rng } from '../../../engine/random.ts';
 import type { WasmHeap } from '../../../engine/wasm/memory.ts';
 
 /** float32 unit roundoff */
@@ -106,6 +107,13 @@ export function onHeap(heap: WasmHeap, values: ArrayLike<number>): Float32Array 
   x.set(values);
   return x;
 }
+
+/** n standard normal draws of rng, in order, copied onto the heap. */
+export const normalsOnHeap = (heap: WasmHeap, rng: Rng, n: number): Float32Array =>
+  onHeap(
+    heap,
+    Array.from({ length: n }, () => rng.normal()),
+  );
 
 export function onHeapI32(heap: WasmHeap, values: ArrayLike<number>): Int32Array {
   const off = heap.alloc(4 * Math.max(1, values.length));

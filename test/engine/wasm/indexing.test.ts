@@ -20,7 +20,7 @@ import {
   assertSameFloats,
   checkGuard,
   gamma,
-  onHeap,
+  normalsOnHeap,
   onHeapI32,
   poisoned,
   release,
@@ -31,11 +31,7 @@ const test = suite('wasm indexing');
 const rng = new mi.Rng('wasm-indexing');
 const heap = new WasmHeap({ initialPages: 128 });
 
-const normals = (n: number) =>
-  onHeap(
-    heap,
-    Array.from({ length: n }, () => rng.normal()),
-  );
+const normals = (n: number) => normalsOnHeap(heap, rng, n);
 /** n indices in [0, rows), skewed so that some repeat often. */
 const indices = (n: number, rows: number) =>
   onHeapI32(
