@@ -15,12 +15,16 @@ export const TOY_CONFIG = makeConfig({ vocab_size: 12, hidden_size: 16, num_hidd
 export const counting = (step: number, rows = 4, L = 12) =>
   Array.from({ length: rows }, (_, r) => Array.from({ length: L }, (_, t) => (step * 7 + r * 3 + t) % TOY_CONFIG.vocab_size));
 
-/** A maker of fresh temporary directories (named prefix...), all removed after the suite. */
-export function tempDirs(test: Test, prefix: string): () => Promise<string> {
+/**
+ * A maker of fresh temporary directories (named prefix...): those made so far are removed after
+ * each of the suites, so a file's later suites (run after the first one's hook) clean up too.
+ */
+export function tempDirs(suites: Test[], prefix: string): () => Promise<string> {
   const dirs: string[] = [];
-  test.after(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  for (const s of suites)
+    s.after(async () => {
+      for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+    });
   return async () => {
     const d = await mkdtemp(join(tmpdir(), prefix));
     dirs.push(d);

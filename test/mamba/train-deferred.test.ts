@@ -18,8 +18,9 @@ import { getWebGpu } from '../helpers/webgpu.ts';
 import { counting, TOY_CONFIG, tempDirs, toyTraining } from '../helpers/train-loop.ts';
 
 const test = suite('training with deferred reads');
+const onGpu = suite('training with deferred reads on WebGPU');
 const config = TOY_CONFIG;
-const tmp = tempDirs(test, 'mi-train-deferred-');
+const tmp = tempDirs([test, onGpu], 'mi-train-deferred-');
 const base = (outDir: string): TrainOptions => toyTraining(outDir, [1000, 1001]);
 
 const cpu = () => initMamba(config, new mi.Rng('deferred'), { backend: mi.cpuBackend() });
@@ -136,7 +137,6 @@ test('resuming from the step-6 checkpoint continues as the uninterrupted run', a
 test.run();
 
 const gpu = await getWebGpu();
-const onGpu = suite('training with deferred reads on WebGPU');
 
 onGpu('12 steps read back at the log, eval and checkpoint steps only; a NaN stops as on the CPU', async () => {
   if (!gpu) return;

@@ -13,7 +13,7 @@ import { counting, TOY_CONFIG, tempDirs, toyTraining } from '../helpers/train-lo
 
 const test = suite('model training loop');
 const config = TOY_CONFIG;
-const tmp = tempDirs(test, 'mi-train-');
+const tmp = tempDirs([test], 'mi-train-');
 const base = (outDir: string): TrainOptions => toyTraining(outDir, [1000]);
 
 test('a few steps lower the loss; the curve and an HF checkpoint are written', async () => {
