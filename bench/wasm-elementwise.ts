@@ -20,6 +20,7 @@ import * as wReduce from '../engine/wasm/kernels/reduce.ts';
 import * as wRms from '../engine/wasm/kernels/rmsnorm.ts';
 import * as wSoft from '../engine/wasm/kernels/softmax.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
+import { bestMs } from './lib/best.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
 
 const { quick, write } = benchFlags('bench/wasm-elementwise.ts');
@@ -27,16 +28,7 @@ const rng = new mi.Rng('bench/wasm-elementwise');
 const heap = new WasmHeap({ initialPages: 2048 });
 const REPS = 3;
 
-function best(fn: () => void, warm = 2): number {
-  for (let i = 0; i < warm; i++) fn();
-  let t = Infinity;
-  for (let i = 0; i < REPS; i++) {
-    const t0 = performance.now();
-    fn();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t;
-}
+const best = (fn: () => void, warm = 2) => bestMs(fn, REPS, warm);
 
 function random(n: number, scale = 1): Float32Array {
   const a = heap.allocF32(n);

@@ -10,21 +10,11 @@ import type { KernelParams } from '../engine/kernels.ts';
 import * as mi from '../engine/index.ts';
 import { wasmMatmul } from '../engine/wasm/kernels/matmul.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
+import { bestMs } from './lib/best.ts';
 
 const quick = process.argv.includes('--quick');
 const rng = new mi.Rng('bench/wasm-matmul');
 const heap = new WasmHeap({ initialPages: 1024 });
-
-function best(fn: () => void, reps: number, warm: number): number {
-  for (let i = 0; i < warm; i++) fn();
-  let t = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t;
-}
 
 function random(n: number): Float32Array {
   const a = heap.allocF32(n);
@@ -40,8 +30,8 @@ function run(label: string, M: number, N: number, K: number, transB: boolean): v
   const flops = 2 * M * N * K;
   const big = flops > 1e9;
   // the scalar kernel's one-thread part: the whole of the rows (or the columns, for M <= 8)
-  const tScalar = best(() => matmulPart([a, b], [out], p, 0, M <= 8 ? N : M), big ? 2 : 5, 1);
-  const tWasm = best(() => wasmMatmul(heap, [a, b], [out], p), big ? 5 : 20, big ? 3 : 10);
+  const tScalar = bestMs(() => matmulPart([a, b], [out], p, 0, M <= 8 ? N : M), big ? 2 : 5, 1);
+  const tWasm = bestMs(() => wasmMatmul(heap, [a, b], [out], p), big ? 5 : 20, big ? 3 : 10);
   const gf = (ms: number) => (flops / (ms * 1e6)).toFixed(2);
   console.log(
     `${label.padEnd(34)} scalar TS ${gf(tScalar).padStart(6)} GFLOP/s (${tScalar.toFixed(2)} ms)   wasm SIMD ${gf(tWasm).padStart(6)} GFLOP/s (${tWasm.toFixed(2)} ms)   ${(tScalar / tWasm).toFixed(1)}x`,

@@ -16,6 +16,7 @@ import { Rng } from '../engine/random.ts';
 import { DEFAULT_OPTIONS, type ScanCodegenOptions } from '../engine/wasm/kernels/scan/codegen.ts';
 import { scanKernels } from '../engine/wasm/kernels/scan.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
+import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
 
 const quick = process.argv.includes('--quick');
 const withVariants = process.argv.includes('--variants');
@@ -50,18 +51,7 @@ const load = () =>
     .join(' ')}`;
 
 function run(label: string, batch: number, T: number, E: number, N: number): void {
-  const p: ScanParams = {
-    batch,
-    T,
-    E,
-    N,
-    hasD: true,
-    hasZ: true,
-    hasH0: false,
-    hasDeltaBias: true,
-    deltaSoftplus: true,
-    saveStates: false,
-  };
+  const p: ScanParams = { batch, T, E, N, ...MIXER_SCAN_FLAGS };
   const pb: KernelParams['scan_bwd'] = { ...p, hasDhT: false, hasDhs: false };
   const randn = () => rng.normal();
   const ins = [

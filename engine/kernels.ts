@@ -22,6 +22,35 @@ export interface ScanParams {
 }
 
 /**
+ * The scan's flag-dependent list by name: its inputs [x, delta, A, B, C, (D), (z), (h0),
+ * (deltaBias)], or scan_bwd's gradient outputs, which come in the same order; `rest` is what
+ * follows (scan_bwd's dy, (dhT), (dhs)). Absent entries are undefined.
+ */
+export interface ScanArrays<T> {
+  x: T;
+  delta: T;
+  A: T;
+  B: T;
+  C: T;
+  D?: T;
+  z?: T;
+  h0?: T;
+  deltaBias?: T;
+  rest: T[];
+}
+
+/** Names the entries of a scan list (ScanArrays), the one walk of the flags every backend reads it by. */
+export function scanArrays<T>(list: T[], p: ScanParams): ScanArrays<T> {
+  let i = 5;
+  const [x, delta, A, B, C] = list;
+  const D = p.hasD ? list[i++] : undefined;
+  const z = p.hasZ ? list[i++] : undefined;
+  const h0 = p.hasH0 ? list[i++] : undefined;
+  const deltaBias = p.hasDeltaBias ? list[i++] : undefined;
+  return { x, delta, A, B, C, D, z, h0, deltaBias, rest: list.slice(i) };
+}
+
+/**
  * Sizes and flags of the fused sparse autoencoder (see engine/ops/sae.ts for the maths). With
  * xc = x - b_dec and pre = xc W_enc + b_enc (per row):
  *   relu: z = max(pre, 0), recon = z W_dec + b_dec

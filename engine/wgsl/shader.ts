@@ -88,6 +88,21 @@ fn mi_neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 fn mi_is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 `;
 
+/**
+ * rank_before(a, ia, b, ib): does (a, ia) rank before (b, ib) in the order of the top-k kernels (the
+ * contract's topk and sae)? NaN first, then larger values, then lower indices. Needs WGSL_SPECIALS.
+ */
+export const WGSL_RANK_BEFORE = /* wgsl */ `
+fn rank_before(a: f32, ia: u32, b: f32, ib: u32) -> bool {
+  let na = mi_is_nan(a);
+  let nb = mi_is_nan(b);
+  if (na && nb) { return ia < ib; }
+  if (na || nb) { return na; }
+  if (a != b) { return a > b; }
+  return ia < ib;
+}
+`;
+
 export function product(a: readonly number[]): number {
   return a.reduce((p, d) => p * d, 1);
 }

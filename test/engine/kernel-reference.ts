@@ -84,8 +84,12 @@ function logSumExp(x: Arr, off: number, cols: number): number {
   return m + Math.log(s);
 }
 
-/** The scan's inputs by name, then whatever follows them (the backward's cotangents); also its gradients. */
-function scanInputs(ins: Arr[], p: ScanParams) {
+/**
+ * The scan's inputs by name (null where a flag leaves one out), then whatever follows them (the
+ * backward's cotangents); also its gradients. Read from the contract's comment, not from the
+ * engine's scanArrays, so that a wrong order in the kernels is not repeated here.
+ */
+export function scanInputsByName<T>(ins: T[], p: ScanParams) {
   let i = 5;
   const [x, delta, A, B, C] = ins;
   const D = p.hasD ? ins[i++] : null;
@@ -267,7 +271,7 @@ export const REFERENCE_KERNELS: { [K in KernelName]: RefKernel<K> } = {
     }
   },
   scan: (ins, outs, p) => {
-    const { x, delta, A, B, C, D, z, h0, bias } = scanInputs(ins, p);
+    const { x, delta, A, B, C, D, z, h0, bias } = scanInputsByName(ins, p);
     const [y, hT, hs] = outs;
     const { batch, T, E, N } = p;
     for (let b = 0; b < batch; b++)
@@ -294,13 +298,13 @@ export const REFERENCE_KERNELS: { [K in KernelName]: RefKernel<K> } = {
   // with g = dy * silu(z), dL/dh_t = dh_{t+1} Abar_{t+1} + g_t C_t + dhs_t (+ dhT at t = T-1), and
   // h_t = Abar_t h_{t-1} + dt_t B_t x_t gives the rest.
   scan_bwd: (ins, outs, p) => {
-    const { x, delta, A, B, C, D, z, h0, bias, rest } = scanInputs(ins, p);
+    const { x, delta, A, B, C, D, z, h0, bias, rest } = scanInputsByName(ins, p);
     let c = 0;
     const dy = rest[c++];
     const dhT = p.hasDhT ? rest[c++] : null;
     const dhs = p.hasDhs ? rest[c++] : null;
     // the gradients come in the order of the inputs they belong to
-    const { x: dx, delta: ddelta, A: dA, B: dB, C: dC, D: dD, z: dz, h0: dh0, bias: dBias } = scanInputs(outs, p);
+    const { x: dx, delta: ddelta, A: dA, B: dB, C: dC, D: dD, z: dz, h0: dh0, bias: dBias } = scanInputsByName(outs, p);
     const { batch, T, E, N } = p;
     for (const a of [dA, dB, dC, dD, dBias]) a?.fill(0);
     for (let b = 0; b < batch; b++)

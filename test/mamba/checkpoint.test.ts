@@ -12,15 +12,16 @@ import {
   writeShardedCheckpoint,
   type TensorToWrite,
 } from '../../mamba/safetensors.ts';
+import { withTempDir } from '../helpers/temp-dir.ts';
 
 const fixtures = resolve(import.meta.dirname, '../../../shared/fixtures/hf-mamba');
 const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf-8'));
 const DTYPE_OF: Record<string, string> = { float32: 'F32', float64: 'F64', int64: 'I64' };
 const quiet = { warn: () => undefined };
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mamba-ckpt-'));
-}
+const tempDir = (): string => mkdtempSync(join(tmpdir(), 'mamba-ckpt-'));
+/** A test body in a fresh checkpoint directory, removed afterwards. */
+const withDir = (body: (dir: string) => Promise<void> | void) => withTempDir('mamba-ckpt-', body);
 
 /** Raw safetensors bytes from a header object and a data section, built by hand (not by our writer). */
 function rawFile(header: unknown, data: Uint8Array, headerText = JSON.stringify(header)): Buffer {
@@ -103,9 +104,9 @@ test('writing the fixture checkpoint back reproduces the file byte for byte', as
   }
 });
 
-test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF16 keep representable values', async () => {
-  const dir = tempDir();
-  try {
+test(
+  'write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF16 keep representable values',
+  withDir(async (dir) => {
     const f32bits = new Uint32Array([0x7fc00001, 0x80000000, 0x00000001, 0x7f7fffff, 0xff800000, 0x3f800000, 0xbeaaaaab]);
     const f32 = new Float32Array(f32bits.buffer);
     const f64 = new Float64Array([Math.PI, -0, 5e-324, -1.7976931348623157e308, Infinity, 1 / 3]);
@@ -161,14 +162,12 @@ test('write → read round trip is bit-identical (F32, F64, I64, I32) and F16/BF
     } finally {
       await f.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('reader decodes hand-built F16, BF16, I16, I8, U8, BOOL tensors', async () => {
-  const dir = tempDir();
-  try {
+test(
+  'reader decodes hand-built F16, BF16, I16, I8, U8, BOOL tensors',
+  withDir(async (dir) => {
     const f16 = new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0x3555, 0x8000]);
     const bf16 = new Uint16Array([0x3f80, 0xc049, 0x0000]);
     const i16 = new Int16Array([-32768, 32767, -1]);
@@ -201,14 +200,12 @@ test('reader decodes hand-built F16, BF16, I16, I8, U8, BOOL tensors', async () 
     } finally {
       await f.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('sharded checkpoint: write, read across shards through index.json, missing shard error', async () => {
-  const dir = tempDir();
-  try {
+test(
+  'sharded checkpoint: write, read across shards through index.json, missing shard error',
+  withDir(async (dir) => {
     const tensors: TensorToWrite[] = [
       { name: 'a', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4.5]) },
       { name: 'b', dtype: 'F64', shape: [2], data: [0.1, -0.2] },
@@ -239,10 +236,8 @@ test('sharded checkpoint: write, read across shards through index.json, missing 
     await rejects(openCheckpoint(dir), /puts "b" in shard "model-00001-of-00003\.safetensors", which has no such tensor/);
     rmSync(join(dir, INDEX_FILE));
     await rejects(openCheckpoint(dir), /neither model\.safetensors nor model\.safetensors\.index\.json/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 /** Copies the tiny fixture's tensors, letting `edit` change the list, into dir/model.safetensors. */
 async function brokenCopy(dir: string, edit: (ts: TensorToWrite[]) => TensorToWrite[]): Promise<string> {
@@ -258,10 +253,10 @@ async function brokenCopy(dir: string, edit: (ts: TensorToWrite[]) => TensorToWr
   return path;
 }
 
-test('validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tensors by name', async () => {
-  const config = await readConfig(join(fixtures, 'tiny/model'), quiet);
-  const dir = tempDir();
-  try {
+test(
+  'validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tensors by name',
+  withDir(async (dir) => {
+    const config = await readConfig(join(fixtures, 'tiny/model'), quiet);
     await brokenCopy(dir, (ts) => {
       const out = ts.filter((t) => t.name !== 'backbone.layers.1.mixer.D');
       const a = out.find((t) => t.name === 'backbone.layers.0.mixer.A_log')!;
@@ -293,14 +288,12 @@ test('validateCheckpoint lists missing, extra, mis-shaped and wrongly typed tens
     const tied = await openCheckpoint(dir);
     validateCheckpoint(config, tied);
     await tied.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('truncated file: error names the file and the tensor', async () => {
-  const dir = tempDir();
-  try {
+test(
+  'truncated file: error names the file and the tensor',
+  withDir(async (dir) => {
     const path = await brokenCopy(dir, (ts) => ts);
     const size = readFileSync(path).length;
     truncateSync(path, size - 10);
@@ -308,60 +301,56 @@ test('truncated file: error names the file and the tensor', async () => {
     await rejects(openSafetensors(path), /safetensors .*model\.safetensors: tensor "backbone\.norm_f\.weight": .*truncated/);
     truncateSync(path, 5);
     await rejects(openSafetensors(path), /model\.safetensors: file is 5 bytes/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('bad headers are errors naming the file and the field', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'bad.safetensors');
-  const data = new Uint8Array(16);
-  const cases: [Buffer, RegExp][] = [
-    [
-      Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]),
-      /bad\.safetensors: header length \d+ is not sane/,
-    ],
-    [rawFile(null, data, '{"a": {"dtype": "F32"'), /bad\.safetensors: header is not valid UTF-8 JSON/],
-    [rawFile(null, data, '[1, 2]'), /bad\.safetensors: header is not a JSON object/],
-    [rawFile({ a: { dtype: 'F32', shape: [4] } }, data), /tensor "a": "data_offsets" must be \[begin, end\]/],
-    [rawFile({ a: { shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": missing or non-string "dtype"/],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data),
-      /tensor "a": "shape" must be an array of non-negative integers/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
-      /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
-      /tensor "b" overlaps tensor "a"/,
-    ],
-    [
-      rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
-      /tensor "a": data_offsets end 32 is past the end .*truncated/,
-    ],
-    [rawFile({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": unknown dtype "Q4"/],
-    [
-      rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data),
-      /"__metadata__\.n" must be a string/,
-    ],
-  ];
-  try {
+test(
+  'bad headers are errors naming the file and the field',
+  withDir(async (dir) => {
+    const path = join(dir, 'bad.safetensors');
+    const data = new Uint8Array(16);
+    const cases: [Buffer, RegExp][] = [
+      [
+        Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.alloc(16)]),
+        /bad\.safetensors: header length \d+ is not sane/,
+      ],
+      [rawFile(null, data, '{"a": {"dtype": "F32"'), /bad\.safetensors: header is not valid UTF-8 JSON/],
+      [rawFile(null, data, '[1, 2]'), /bad\.safetensors: header is not a JSON object/],
+      [rawFile({ a: { dtype: 'F32', shape: [4] } }, data), /tensor "a": "data_offsets" must be \[begin, end\]/],
+      [rawFile({ a: { shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": missing or non-string "dtype"/],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data),
+        /tensor "a": "shape" must be an array of non-negative integers/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
+        /tensor "a": data_offsets \[0, 16\] hold 16 bytes but F32\[3\] needs 12/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
+        /tensor "b" overlaps tensor "a"/,
+      ],
+      [
+        rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
+        /tensor "a": data_offsets end 32 is past the end .*truncated/,
+      ],
+      [rawFile({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, data), /tensor "a": unknown dtype "Q4"/],
+      [
+        rawFile({ __metadata__: { n: 1 }, a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, data),
+        /"__metadata__\.n" must be a string/,
+      ],
+    ];
     for (const [bytes, pattern] of cases) {
       writeFileSync(path, bytes);
       await rejects(openSafetensors(path), pattern);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('read errors: unconvertible dtype, I64 outside int32, unknown name', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'x.safetensors');
-  try {
+test(
+  'read errors: unconvertible dtype, I64 outside int32, unknown name',
+  withDir(async (dir) => {
+    const path = join(dir, 'x.safetensors');
     const big = new BigInt64Array([1n, 2n ** 31n]);
     const u32 = new Uint32Array([1, 2]);
     writeFileSync(
@@ -382,14 +371,12 @@ test('read errors: unconvertible dtype, I64 outside int32, unknown name', async 
     } finally {
       await f.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('writer rejects bad input without leaving a file behind', async () => {
-  const dir = tempDir();
-  try {
+test(
+  'writer rejects bad input without leaving a file behind',
+  withDir(async (dir) => {
     const path = join(dir, 'w.safetensors');
     await rejects(
       writeSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [3], data: [1, 2] }]),
@@ -409,9 +396,7 @@ test('writer rejects bad input without leaving a file behind', async () => {
     assert.equal(readdirSync(dir), []);
     await rejects(writeSafetensors(join(dir, 'no/such/dir/w.safetensors'), []), /ENOENT/);
     assert.not.ok(existsSync(join(dir, 'no')));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 test.run();

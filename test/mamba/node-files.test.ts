@@ -4,24 +4,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atomicTempPath, atomicWrite, atomicWriteSync, writeTextAtomic } from '../../mamba/node-files.ts';
 import { writeSafetensors } from '../../mamba/safetensors.ts';
 import { writeAtomic, writeJsonAtomic } from '../../steps/files.ts';
+import { withTempDir } from '../helpers/temp-dir.ts';
 
-function withDir(body: (dir: string) => Promise<void> | void): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mamba-atomic-'));
-    try {
-      await body(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+const withDir = (body: (dir: string) => Promise<void> | void) => withTempDir('mamba-atomic-', body);
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await p.then(

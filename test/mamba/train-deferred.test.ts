@@ -7,44 +7,21 @@
 // training step in at most two submissions, and the same NaN stop.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mi from '../../engine/index.ts';
 import type { Backend } from '../../engine/index.ts';
-import { makeConfig } from '../../mamba/config.ts';
 import { initMamba, type MambaLM } from '../../mamba/model.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { type LossCurve, train, type TrainOptions } from '../../mamba/train.ts';
 import { getWebGpu } from '../helpers/webgpu.ts';
+import { counting, TOY_CONFIG, tempDirs, toyTraining } from '../helpers/train-loop.ts';
 
 const test = suite('training with deferred reads');
-const config = makeConfig({ vocab_size: 12, hidden_size: 16, num_hidden_layers: 1, state_size: 4, expand: 2 });
-const counting = (step: number, rows = 4, L = 12) =>
-  Array.from({ length: rows }, (_, r) => Array.from({ length: L }, (_, t) => (step * 7 + r * 3 + t) % config.vocab_size));
-
-const dirs: string[] = [];
-const tmp = async () => {
-  const d = await mkdtemp(join(tmpdir(), 'mi-train-deferred-'));
-  dirs.push(d);
-  return d;
-};
-test.after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-const base = (outDir: string): TrainOptions => ({
-  outDir,
-  steps: 12,
-  batch: (s) => counting(s),
-  evalBatches: [counting(1000), counting(1001)],
-  lr: 2e-2,
-  warmupSteps: 2,
-  evalEvery: 6,
-  checkpointEvery: 6,
-  logEvery: 6,
-  log: () => undefined,
-});
+const onGpu = suite('training with deferred reads on WebGPU');
+const config = TOY_CONFIG;
+const tmp = tempDirs([test, onGpu], 'mi-train-deferred-');
+const base = (outDir: string): TrainOptions => toyTraining(outDir, [1000, 1001]);
 
 const cpu = () => initMamba(config, new mi.Rng('deferred'), { backend: mi.cpuBackend() });
 
@@ -160,7 +137,6 @@ test('resuming from the step-6 checkpoint continues as the uninterrupted run', a
 test.run();
 
 const gpu = await getWebGpu();
-const onGpu = suite('training with deferred reads on WebGPU');
 
 onGpu('12 steps read back at the log, eval and checkpoint steps only; a NaN stops as on the CPU', async () => {
   if (!gpu) return;

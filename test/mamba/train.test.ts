@@ -3,44 +3,18 @@
 // as the uninterrupted run (parameters, optimiser state and loss curve).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mi from '../../engine/index.ts';
-import { makeConfig } from '../../mamba/config.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { train, type TrainOptions } from '../../mamba/train.ts';
+import { counting, TOY_CONFIG, tempDirs, toyTraining } from '../helpers/train-loop.ts';
 
 const test = suite('model training loop');
-const config = makeConfig({ vocab_size: 12, hidden_size: 16, num_hidden_layers: 1, state_size: 4, expand: 2 });
-
-/** Rows counting upward mod V from a step-dependent start: next token = current + 1. */
-const counting = (step: number, rows = 4, L = 12) =>
-  Array.from({ length: rows }, (_, r) => Array.from({ length: L }, (_, t) => (step * 7 + r * 3 + t) % config.vocab_size));
-
-const dirs: string[] = [];
-const tmp = async () => {
-  const d = await mkdtemp(join(tmpdir(), 'mi-train-'));
-  dirs.push(d);
-  return d;
-};
-test.after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-const base = (outDir: string): TrainOptions => ({
-  outDir,
-  steps: 12,
-  batch: (s) => counting(s),
-  evalBatches: [counting(1000)],
-  lr: 2e-2,
-  warmupSteps: 2,
-  evalEvery: 6,
-  checkpointEvery: 6,
-  logEvery: 6,
-  log: () => undefined,
-});
+const config = TOY_CONFIG;
+const tmp = tempDirs([test], 'mi-train-');
+const base = (outDir: string): TrainOptions => toyTraining(outDir, [1000]);
 
 test('a few steps lower the loss; the curve and an HF checkpoint are written', async () => {
   const outDir = await tmp();

@@ -1,24 +1,24 @@
 // The tree's structure rules (scripts/layers.ts): layers only look down, one file name per op in
 // every layer, no import cycle. Each rule is checked on the real tree, and on a copy of it with
 // one planted break, which it must report (and only that).
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { importCycles, layerViolations, opFileMismatches } from '../../scripts/layers.ts';
+import { withTempDir } from '../helpers/temp-dir.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const test = suite('tree structure (scripts/layers.ts)');
 
-/** A copy of the tree's sources (no node_modules, no runs) to plant a break into. */
-function copyOfTree(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mi-layers-'));
-  for (const part of ['engine', 'mamba', 'interp', 'steps', 'scripts', 'bench', 'test', 'browser.ts']) {
-    cpSync(join(ROOT, part), join(dir, part), { recursive: true });
-  }
-  return dir;
-}
+/** A test body on a copy of the tree's sources (no node_modules, no runs) to plant a break into, removed afterwards. */
+const onCopyOfTree = (body: (dir: string) => void) =>
+  withTempDir('mi-layers-', (dir) => {
+    for (const part of ['engine', 'mamba', 'interp', 'steps', 'scripts', 'bench', 'test', 'browser.ts']) {
+      cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+    }
+    body(dir);
+  });
 
 test('the tree: no upward import, no driver importing a driver', () => {
   assert.equal(layerViolations(ROOT), []);
@@ -32,21 +32,19 @@ test('the tree: no import cycle (outside the ops, whose gradient rules call each
   assert.equal(importCycles(ROOT), []);
 });
 
-test('a planted upward import (engine -> mamba) is reported, naming file, line and layers', () => {
-  const dir = copyOfTree();
-  try {
+test(
+  'a planted upward import (engine -> mamba) is reported, naming file, line and layers',
+  onCopyOfTree((dir) => {
     appendFileSync(join(dir, 'engine/shape.ts'), "\nimport { MambaLM } from '../mamba/model.ts';\nexport const planted = MambaLM;\n");
     const bad = layerViolations(dir);
     assert.is(bad.length, 1, bad.join('\n'));
     assert.match(bad[0], /^engine\/shape\.ts:\d+ imports mamba\/model\.ts: engine \(layer 0\) may not import mamba \(layer 1\)$/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('a planted driver-to-driver import, sideways import and cycle are reported', () => {
-  const dir = copyOfTree();
-  try {
+test(
+  'a planted driver-to-driver import, sideways import and cycle are reported',
+  onCopyOfTree((dir) => {
     appendFileSync(join(dir, 'steps/step05-circuits.ts'), "\nimport './step04-probes.ts';\n");
     appendFileSync(join(dir, 'bench/index.ts'), "\nimport '../test/helpers/gradcheck.ts';\n");
     const bad = layerViolations(dir);
@@ -59,14 +57,12 @@ test('a planted driver-to-driver import, sideways import and cycle are reported'
     writeFileSync(join(dir, 'interp/planted-c.ts'), "import type { a } from './planted-a.ts';\nexport type C = typeof a;\n");
     appendFileSync(join(dir, 'interp/planted-a.ts'), "import type { C } from './planted-c.ts';\nexport type A = C;\n");
     assert.equal(importCycles(dir), [['interp/planted-a.ts', 'interp/planted-b.ts']]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('a kernel file without its twin, or an op without its test, is reported', () => {
-  const dir = copyOfTree();
-  try {
+test(
+  'a kernel file without its twin, or an op without its test, is reported',
+  onCopyOfTree((dir) => {
     writeFileSync(join(dir, 'engine/cpu/kernels/planted.ts'), 'export function planted(): void {}\n');
     rmSync(join(dir, 'test/engine/matmul.test.ts'));
     assert.equal(opFileMismatches(dir).sort(), [
@@ -74,14 +70,12 @@ test('a kernel file without its twin, or an op without its test, is reported', (
       'engine/cpu/kernels/planted.ts has no engine/wgsl/kernels/planted.ts',
       'engine/ops/matmul.ts has no test/engine/matmul.test.ts',
     ]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('a WebAssembly kernel file without its scalar twin, a helper folder without its op file, a wasm: from another op file are reported', () => {
-  const dir = copyOfTree();
-  try {
+test(
+  'a WebAssembly kernel file without its scalar twin, a helper folder without its op file, a wasm: from another op file are reported',
+  onCopyOfTree((dir) => {
     writeFileSync(join(dir, 'engine/wasm/kernels/planted.ts'), 'export const PLANTED = {};\n');
     cpSync(join(dir, 'engine/wasm/kernels/matmul'), join(dir, 'engine/wasm/kernels/stray'), { recursive: true });
     // the softmax kernel taking its WebAssembly version from the matmul file
@@ -95,9 +89,7 @@ test('a WebAssembly kernel file without its scalar twin, a helper folder without
       'engine/wasm/kernels/stray/ (helpers) has no engine/wasm/kernels/stray.ts',
       'kernel softmax is in engine/cpu/kernels/softmax.ts but its wasm: in engine/wasm/kernels/matmul.ts',
     ]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 test.run();

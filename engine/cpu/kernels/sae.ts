@@ -32,6 +32,15 @@ function selectTop(
   hi: Int32Array,
 ): void {
   let size = 0;
+  /** exchanges heap entries a and b (value and index) */
+  const swap = (a: number, b: number) => {
+    const tv = hv[a],
+      ti = hi[a];
+    hv[a] = hv[b];
+    hi[a] = hi[b];
+    hv[b] = tv;
+    hi[b] = ti;
+  };
   // root = the entry that ranks last among those kept
   const siftDown = (i: number) => {
     for (;;) {
@@ -41,12 +50,7 @@ function selectTop(
       if (l < size && before(hv[w], hi[w], hv[l], hi[l])) w = l;
       if (r < size && before(hv[w], hi[w], hv[r], hi[r])) w = r;
       if (w === i) return;
-      const tv = hv[i],
-        ti = hi[i];
-      hv[i] = hv[w];
-      hi[i] = hi[w];
-      hv[w] = tv;
-      hi[w] = ti;
+      swap(i, w);
       i = w;
     }
   };
@@ -59,12 +63,7 @@ function selectTop(
       while (i > 0) {
         const par = (i - 1) >> 1;
         if (!before(hv[par], hi[par], hv[i], hi[i])) break;
-        const tv = hv[i],
-          ti = hi[i];
-        hv[i] = hv[par];
-        hi[i] = hi[par];
-        hv[par] = tv;
-        hi[par] = ti;
+        swap(i, par);
         i = par;
       }
     } else if (before(x, j, hv[0], hi[0])) {

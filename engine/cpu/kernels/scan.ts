@@ -5,7 +5,7 @@
 // (inlineable; Math.exp is an out-of-line call that cost as much as the rest of the step).
 import { UNARY } from '../../elementwise.ts';
 import type { TypedArray } from '../../dtype.ts';
-import type { KernelParams, ScanParams } from '../../kernels.ts';
+import { type KernelParams, type ScanParams, scanArrays } from '../../kernels.ts';
 import { exp64 } from '../exp64.ts';
 import { freeSharedF64, runSplit, sharedF64, splitRange, threadsReady } from '../threads.ts';
 
@@ -13,30 +13,6 @@ const softplus = UNARY.softplus.cpu;
 const sigmoid = UNARY.sigmoid.cpu;
 const silu = UNARY.silu.cpu;
 const siluGrad = UNARY.silu_grad.cpu;
-
-interface ScanInputs {
-  x: TypedArray;
-  delta: TypedArray;
-  A: TypedArray;
-  B: TypedArray;
-  C: TypedArray;
-  D?: TypedArray;
-  z?: TypedArray;
-  h0?: TypedArray;
-  deltaBias?: TypedArray;
-  rest: TypedArray[];
-}
-
-/** Splits the flag-dependent input list of the scan kernels. */
-function unpack(ins: TypedArray[], p: ScanParams): ScanInputs {
-  let i = 5;
-  const [x, delta, A, B, C] = ins;
-  const D = p.hasD ? ins[i++] : undefined;
-  const z = p.hasZ ? ins[i++] : undefined;
-  const h0 = p.hasH0 ? ins[i++] : undefined;
-  const deltaBias = p.hasDeltaBias ? ins[i++] : undefined;
-  return { x, delta, A, B, C, D, z, h0, deltaBias, rest: ins.slice(i) };
-}
 
 /** Scans of at least this many (t, e, n) steps are split over the worker threads by batch row. */
 const SPLIT_MIN_STEPS = 1 << 18;
@@ -53,7 +29,7 @@ export function scan(ins: TypedArray[], outs: TypedArray[], p: KernelParams['sca
 
 /** The forward for batch rows [b0, b1) (the worker threads' split; rows are independent). */
 export function scanBatches(ins: TypedArray[], outs: TypedArray[], p: KernelParams['scan'], b0: number, b1: number): void {
-  const { x, delta, A, B, C, D, z, h0, deltaBias } = unpack(ins, p);
+  const { x, delta, A, B, C, D, z, h0, deltaBias } = scanArrays(ins, p);
   const [y, hT, hs] = outs;
   const { T, E, N } = p;
   const h = new Float64Array(N);
@@ -116,12 +92,7 @@ export function scan_bwd(ins: TypedArray[], outs: TypedArray[], p: KernelParams[
  */
 export function scanBwdCombine(outs: TypedArray[], p: KernelParams['scan_bwd'], partials: Float64Array): void {
   const { batch, E, N } = p;
-  let o = 5;
-  const dA = outs[2];
-  const dD = p.hasD ? outs[o++] : undefined;
-  if (p.hasZ) o++;
-  if (p.hasH0) o++;
-  const dBias = p.hasDeltaBias ? outs[o++] : undefined;
+  const { A: dA, D: dD, deltaBias: dBias } = scanArrays(outs, p);
   const stride = E * N + 2 * E;
   const sumRows = (at: number, len: number, out: TypedArray) => {
     for (let j = 0; j < len; j++) {
@@ -144,16 +115,12 @@ export function scanBwdBatches(
   b1: number,
   partials: Float64Array,
 ): void {
-  const { x, delta, A, B, C, D, z, h0, deltaBias, rest } = unpack(ins, p);
+  const { x, delta, A, B, C, D, z, h0, deltaBias, rest } = scanArrays(ins, p);
   const [dy, ...cot] = rest;
   const dhT = p.hasDhT ? cot.shift() : undefined;
   const dhs = p.hasDhs ? cot.shift() : undefined;
-  let o = 5;
-  const [dx, ddelta, , dB, dC] = outs;
+  const { x: dx, delta: ddelta, B: dB, C: dC, z: dz, h0: dh0 } = scanArrays(outs, p);
   const hasD = p.hasD;
-  if (hasD) o++;
-  const dz = p.hasZ ? outs[o++] : undefined;
-  const dh0 = p.hasH0 ? outs[o++] : undefined;
   const { T, E, N } = p;
   const stride = E * N + 2 * E;
 

@@ -16,7 +16,7 @@
 // So the results do not depend on the number of threads or the ranges given to part; `run` is
 // part over every unit then finish.
 import type { TypedArray } from '../../dtype.ts';
-import type { KernelParams, ScanParams } from '../../kernels.ts';
+import { type KernelParams, type ScanArrays, type ScanParams, scanArrays } from '../../kernels.ts';
 import type { WasmHeap } from '../memory.ts';
 import { kernelModule, type WasmExports, type WasmKernel } from '../kernel.ts';
 import { BWD_LANE_ACC, buildScanModule, bwdRecordBytes, DEFAULT_OPTIONS, FWD_RECORD, type ScanCodegenOptions } from './scan/codegen.ts';
@@ -30,29 +30,9 @@ type ScanModule = (heap: WasmHeap) => WasmExports;
 
 type BwdParams = KernelParams['scan_bwd'];
 
-interface ScanInputs {
-  x: TypedArray;
-  delta: TypedArray;
-  A: TypedArray;
-  B: TypedArray;
-  C: TypedArray;
-  D?: TypedArray;
-  z?: TypedArray;
-  h0?: TypedArray;
-  deltaBias?: TypedArray;
-  rest: TypedArray[];
-}
-
-/** The flag-dependent input list, as the scalar kernel reads it. */
-function unpack(ins: TypedArray[], p: ScanParams): ScanInputs {
-  let i = 5;
-  const [x, delta, A, B, C] = ins;
-  const D = p.hasD ? ins[i++] : undefined;
-  const z = p.hasZ ? ins[i++] : undefined;
-  const h0 = p.hasH0 ? ins[i++] : undefined;
-  const deltaBias = p.hasDeltaBias ? ins[i++] : undefined;
-  return { x, delta, A, B, C, D, z, h0, deltaBias, rest: ins.slice(i) };
-}
+/** The heap addresses of the scan's inputs in the order fwd and bwd take them (0 for an absent one). */
+const inputPointers = (heap: WasmHeap, q: ScanArrays<TypedArray>) =>
+  [q.x, q.delta, q.A, q.B, q.C, q.D, q.z, q.h0, q.deltaBias].map((v) => ptr(heap, v));
 
 const allF32 = (arrays: TypedArray[]) => arrays.every((a) => a instanceof Float32Array);
 const groups = (p: ScanParams) => Math.ceil(p.E / 4);
@@ -85,30 +65,10 @@ function fwdPart(
   scratch: number,
 ): void {
   if (degenerate(p, outs)) return;
-  const q = unpack(ins, p);
+  const q = scanArrays(ins, p);
   const [y, hT, hs] = outs;
   const a = (v: TypedArray | undefined) => ptr(heap, v);
-  mod(heap).fwd(
-    a(q.x),
-    a(q.delta),
-    a(q.A),
-    a(q.B),
-    a(q.C),
-    a(q.D),
-    a(q.z),
-    a(q.h0),
-    a(q.deltaBias),
-    a(y),
-    a(hT),
-    p.saveStates ? a(hs) : 0,
-    p.T,
-    p.E,
-    p.N,
-    p.deltaSoftplus ? 1 : 0,
-    u0,
-    u1,
-    scratch,
-  );
+  mod(heap).fwd(...inputPointers(heap, q), a(y), a(hT), p.saveStates ? a(hs) : 0, p.T, p.E, p.N, p.deltaSoftplus ? 1 : 0, u0, u1, scratch);
 }
 
 // ---- backward
@@ -137,7 +97,7 @@ function bwdLayout(p: ScanParams): BwdLayout {
 }
 
 interface BwdArrays {
-  q: ScanInputs;
+  q: ScanArrays<TypedArray>;
   dy: TypedArray;
   dhT?: TypedArray;
   dhs?: TypedArray;
@@ -153,16 +113,11 @@ interface BwdArrays {
 }
 
 function bwdArrays(ins: TypedArray[], outs: TypedArray[], p: BwdParams): BwdArrays {
-  const q = unpack(ins, p);
+  const q = scanArrays(ins, p);
   const [dy, ...cot] = q.rest;
   const dhT = p.hasDhT ? cot.shift() : undefined;
   const dhs = p.hasDhs ? cot.shift() : undefined;
-  const [dx, ddelta, dA, dB, dC] = outs;
-  let o = 5;
-  const dD = p.hasD ? outs[o++] : undefined;
-  const dz = p.hasZ ? outs[o++] : undefined;
-  const dh0 = p.hasH0 ? outs[o++] : undefined;
-  const dBias = p.hasDeltaBias ? outs[o++] : undefined;
+  const { x: dx, delta: ddelta, A: dA, B: dB, C: dC, D: dD, z: dz, h0: dh0, deltaBias: dBias } = scanArrays(outs, p);
   return { q, dy, dhT, dhs, dx, ddelta, dA, dB, dC, dD, dz, dh0, dBias };
 }
 
@@ -193,15 +148,7 @@ function bwdPart(
   const dBo = chunks ? shared : a(r.dB);
   const dCo = chunks ? shared + 4 * T * N : a(r.dC);
   mod(heap).bwd(
-    a(q.x),
-    a(q.delta),
-    a(q.A),
-    a(q.B),
-    a(q.C),
-    a(q.D),
-    a(q.z),
-    a(q.h0),
-    a(q.deltaBias),
+    ...inputPointers(heap, q),
     a(r.dy),
     a(r.dhT),
     a(r.dhs),

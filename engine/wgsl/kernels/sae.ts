@@ -39,7 +39,7 @@ import type { KernelParams, SaeKernelParams } from '../../kernels.ts';
 import type { BindingRef, BufferInfo, ComputePass, DeviceFacts, KernelPlan, WgslKernel } from '../kernel.ts';
 import { checkSize, computePass, input, output, scratch, type Storage, type UniformFields } from '../layout.ts';
 import { sumPartialsPass } from '../passes.ts';
-import { elementwiseGroups, elementwiseMain, groups, LINEAR_WID, rowReducePrelude, WGSL_SPECIALS } from '../shader.ts';
+import { elementwiseGroups, elementwiseMain, groups, LINEAR_WID, rowReducePrelude, WGSL_RANK_BEFORE, WGSL_SPECIALS } from '../shader.ts';
 
 const WG = 256;
 const TILE = 64;
@@ -239,7 +239,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   });
 }
 
-/** key_of: an order-preserving u32 of an f32 (NaN above everything, -0 as +0); before(): the rank order. */
+/** key_of: an order-preserving u32 of an f32 (NaN above everything, -0 as +0); rank_before(): the rank order. */
 const SELECT_HELPERS = /* wgsl */ `
 ${WGSL_SPECIALS}
 fn key_of(v: f32) -> u32 {
@@ -247,16 +247,7 @@ fn key_of(v: f32) -> u32 {
   let b = select(bitcast<u32>(v), 0u, v == 0.0);
   return select(b | 0x80000000u, ~b, (b >> 31u) == 1u);
 }
-// does (a, ia) rank before (b, ib)? NaN first, then larger values, then lower indices
-fn before(a: f32, ia: u32, b: f32, ib: u32) -> bool {
-  let na = mi_is_nan(a);
-  let nb = mi_is_nan(b);
-  if (na && nb) { return ia < ib; }
-  if (na || nb) { return na; }
-  if (a != b) { return a > b; }
-  return ia < ib;
-}
-`;
+${WGSL_RANK_BEFORE}`;
 
 /** The value a selection ranks: the pre-activation, or for AuxK -inf where the latent is not dead. */
 const valueFn = (aux: boolean) =>
@@ -394,7 +385,7 @@ ${elementwiseMain(
   var rank = 0u;
   for (var c = 0u; c < u.k; c++) {
     let j2 = cand[base + c];
-    if (before(val_at(off, j2), j2, v, j)) { rank++; }
+    if (rank_before(val_at(off, j2), j2, v, j)) { rank++; }
   }
   values[row * u.k + rank] = v;
   indices[row * u.k + rank] = i32(j);`,

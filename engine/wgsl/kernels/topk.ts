@@ -5,7 +5,7 @@
 // whatever the row length (a vocabulary of 50k with k = 10 costs 10 passes over the row).
 import type { KernelPlan, WgslKernel } from '../kernel.ts';
 import { computePass, input, output } from '../layout.ts';
-import { groups, LINEAR_WID, pow2Workgroup, WGSL_SPECIALS } from '../shader.ts';
+import { groups, LINEAR_WID, pow2Workgroup, WGSL_RANK_BEFORE, WGSL_SPECIALS } from '../shader.ts';
 
 export const topk: WgslKernel<'topk'> = (_i, _o, p, device): KernelPlan => {
   const WG = pow2Workgroup(256, device);
@@ -16,16 +16,12 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> best_v: array<f32, ${WG}>;
 var<workgroup> best_i: array<u32, ${WG}>;
 
-// does (a, ia) rank before (b, ib)? NaN first, then larger values, then lower indices
+${WGSL_RANK_BEFORE}
+// rank_before, with NONE (no element) ranked after every element
 fn before(a: f32, ia: u32, b: f32, ib: u32) -> bool {
   if (ib == NONE) { return ia != NONE; }
   if (ia == NONE) { return false; }
-  let na = mi_is_nan(a);
-  let nb = mi_is_nan(b);
-  if (na && nb) { return ia < ib; }
-  if (na || nb) { return na; }
-  if (a != b) { return a > b; }
-  return ia < ib;
+  return rank_before(a, ia, b, ib);
 }
 
 @compute @workgroup_size(${WG})

@@ -17,26 +17,13 @@ import * as mi from '../../../engine/index.ts';
 import type { KernelParams } from '../../../engine/kernels.ts';
 import { conv1d, conv1d_bwd, dwBlock } from '../../../engine/wasm/kernels/conv1d.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, gamma, onHeap, poisoned, release, same, ulp } from './f32-check.ts';
+import { assertSameBits, assertWithin, checkGuard, gamma, normalsOnHeap, poisoned, release, ulp } from './f32-check.ts';
 
 const test = suite('wasm conv1d');
 const rng = new mi.Rng('wasm-conv1d');
 const heap = new WasmHeap({ initialPages: 64 });
 
-const normals = (n: number) =>
-  onHeap(
-    heap,
-    Array.from({ length: n }, () => rng.normal()),
-  );
-
-function within(got: Float32Array, want: Float32Array, bound: (i: number) => number, what: string): void {
-  for (let i = 0; i < want.length; i++) {
-    if (same(got[i], want[i])) continue;
-    const b = bound(i);
-    if (!(Math.abs(got[i] - want[i]) <= b))
-      assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}: error ${Math.abs(got[i] - want[i])} > ${b}`);
-  }
-}
+const normals = (n: number) => normalsOnHeap(heap, rng, n);
 
 const CASES: KernelParams['conv1d'][] = [];
 for (const batch of [1, 3])
@@ -72,7 +59,7 @@ test('forward and backward: within the bounds of the header, every shape', () =>
       }
       return s;
     };
-    within(y, wantY, (i) => gamma(K + 1) * S(x, i, 1) + ulp(wantY[i]), `y ${what}`);
+    assertWithin(y, wantY, (i) => gamma(K + 1) * S(x, i, 1) + ulp(wantY[i]), `y ${what}`);
     checkGuard(y, 'y');
 
     const dx = poisoned(heap, n),
@@ -85,11 +72,11 @@ test('forward and backward: within the bounds of the header, every shape', () =>
       wantDw = new Float32Array(C * K),
       wantDb = new Float32Array(C);
     ref.conv1d_bwd([x, w, dy], hasBias ? [wantDx, wantDw, wantDb] : [wantDx, wantDw], p);
-    within(dx, wantDx, (i) => gamma(K + 1) * S(dy, i, -1) + ulp(wantDx[i]), `dx ${what}`);
+    assertWithin(dx, wantDx, (i) => gamma(K + 1) * S(dy, i, -1) + ulp(wantDx[i]), `dx ${what}`);
     const rows = batch * T;
     const B = dwBlock(rows);
     const g = gamma(B + Math.ceil(rows / B) + 1);
-    within(
+    assertWithin(
       dw,
       wantDw,
       (i) => {
@@ -106,7 +93,7 @@ test('forward and backward: within the bounds of the header, every shape', () =>
       `dw ${what}`,
     );
     if (hasBias)
-      within(
+      assertWithin(
         db,
         wantDb,
         (c) => {

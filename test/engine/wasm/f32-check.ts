@@ -2,6 +2,7 @@
 // every NaN alike, outputs poisoned with NaN and fenced by guard elements, error bounds of float32
 // sums.
 import * as assert from 'uvu/assert';
+import type { Rng } from '../../../engine/random.ts';
 import type { WasmHeap } from '../../../engine/wasm/memory.ts';
 
 /** float32 unit roundoff */
@@ -33,6 +34,40 @@ export function firstDifference(got: ArrayLike<number>, want: ArrayLike<number>,
 export function assertSameFloats(got: ArrayLike<number>, want: ArrayLike<number>, what: string, n = want.length): void {
   const i = firstDifference(got, want, n);
   if (i >= 0) assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}`);
+}
+
+/** got within bound(i) of want elementwise (absolute error), or the same float (NaN = NaN). */
+export function assertWithin(got: Float32Array, want: Float32Array, bound: (i: number) => number, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    if (same(got[i], want[i])) continue;
+    const b = bound(i);
+    if (!(Math.abs(got[i] - want[i]) <= b))
+      assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}: error ${Math.abs(got[i] - want[i])} > ${b}`);
+  }
+}
+
+/**
+ * A split kernel's parts give the bits of one whole call: for each list of cuts, `part` over each
+ * range [cuts[k], cuts[k+1]) fills a fresh NaN-poisoned output of `size` floats, which must equal
+ * `run`'s output bit for bit.
+ */
+export function assertPartsMatchRun(
+  heap: WasmHeap,
+  what: string,
+  size: number,
+  run: (out: Float32Array) => void,
+  part: (out: Float32Array, a: number, b: number) => void,
+  cuts: number[][],
+): void {
+  const whole = poisoned(heap, size),
+    parts = poisoned(heap, size);
+  run(whole);
+  for (const c of cuts) {
+    parts.fill(NaN);
+    for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
+    assertSameBits(parts, whole, `${what} cuts ${c}`);
+  }
+  release(heap, whole, parts);
 }
 
 /** The bits of a float32 view, to compare bit for bit. */
@@ -72,6 +107,13 @@ export function onHeap(heap: WasmHeap, values: ArrayLike<number>): Float32Array 
   x.set(values);
   return x;
 }
+
+/** n standard normal draws of rng, in order, copied onto the heap. */
+export const normalsOnHeap = (heap: WasmHeap, rng: Rng, n: number): Float32Array =>
+  onHeap(
+    heap,
+    Array.from({ length: n }, () => rng.normal()),
+  );
 
 export function onHeapI32(heap: WasmHeap, values: ArrayLike<number>): Int32Array {
   const off = heap.alloc(4 * Math.max(1, values.length));

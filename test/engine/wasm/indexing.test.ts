@@ -14,17 +14,24 @@ import * as ref from '../../../engine/cpu/kernels/indexing.ts';
 import * as mi from '../../../engine/index.ts';
 import { gather, onehot, scatter_add } from '../../../engine/wasm/kernels/indexing.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, assertSameFloats, checkGuard, gamma, onHeap, onHeapI32, poisoned, release, ulp } from './f32-check.ts';
+import {
+  assertPartsMatchRun,
+  assertSameBits,
+  assertSameFloats,
+  checkGuard,
+  gamma,
+  normalsOnHeap,
+  onHeapI32,
+  poisoned,
+  release,
+  ulp,
+} from './f32-check.ts';
 
 const test = suite('wasm indexing');
 const rng = new mi.Rng('wasm-indexing');
 const heap = new WasmHeap({ initialPages: 128 });
 
-const normals = (n: number) =>
-  onHeap(
-    heap,
-    Array.from({ length: n }, () => rng.normal()),
-  );
+const normals = (n: number) => normalsOnHeap(heap, rng, n);
 /** n indices in [0, rows), skewed so that some repeat often. */
 const indices = (n: number, rows: number) =>
   onHeapI32(
@@ -142,17 +149,7 @@ test('split: gather and onehot over rows, scatter_add over columns: parts give t
     run: (o: Float32Array) => void,
     part: (o: Float32Array, a: number, b: number) => void,
     cuts: number[][],
-  ) => {
-    const whole = poisoned(heap, size),
-      parts = poisoned(heap, size);
-    run(whole);
-    for (const c of cuts) {
-      parts.fill(NaN);
-      for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
-      assertSameBits(parts, whole, `${what} cuts ${c}`);
-    }
-    release(heap, whole, parts);
-  };
+  ) => assertPartsMatchRun(heap, what, size, run, part, cuts);
   check(
     'gather',
     n * cols,

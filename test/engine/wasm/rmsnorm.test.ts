@@ -21,7 +21,7 @@ import * as mi from '../../../engine/index.ts';
 import { dwBlock, rmsnorm, rmsnorm_bwd } from '../../../engine/wasm/kernels/rmsnorm.ts';
 import { rowDepth } from '../../../engine/wasm/loops.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, gamma, onHeap, poisoned, release, same, U, ulp } from './f32-check.ts';
+import { assertSameBits, assertWithin, checkGuard, gamma, onHeap, poisoned, release, U, ulp } from './f32-check.ts';
 
 const test = suite('wasm rmsnorm');
 const rng = new mi.Rng('wasm-rmsnorm');
@@ -43,15 +43,6 @@ function inputs(rows: number, cols: number) {
   };
 }
 
-function within(got: Float32Array, want: Float32Array, bound: (i: number) => number, what: string): void {
-  for (let i = 0; i < want.length; i++) {
-    if (same(got[i], want[i])) continue;
-    const b = bound(i);
-    if (!(Math.abs(got[i] - want[i]) <= b))
-      assert.unreachable(`${what}: [${i}] = ${got[i]}, want ${want[i]}: error ${Math.abs(got[i] - want[i])} > ${b}`);
-  }
-}
-
 const SHAPES: [number, number][] = [];
 for (const rows of [1, 3, 17, 64, 100]) for (const cols of [1, 7, 33, 1025]) SHAPES.push([rows, cols]);
 
@@ -67,8 +58,8 @@ test('forward: rstd within (D + 9) / 2 ulp, y within (D + 13) / 2 ulp of the sca
     const wantY = new Float32Array(rows * cols),
       wantR = new Float32Array(rows);
     ref.rmsnorm([x, w], [wantY, wantR], p);
-    within(rstd, wantR, (r) => ((D + 9) / 2) * ulp(wantR[r]), `rstd ${rows}x${cols}`);
-    within(y, wantY, (i) => ((D + 13) / 2) * ulp(wantY[i]) + 2 ** -148, `y ${rows}x${cols}`);
+    assertWithin(rstd, wantR, (r) => ((D + 9) / 2) * ulp(wantR[r]), `rstd ${rows}x${cols}`);
+    assertWithin(y, wantY, (i) => ((D + 13) / 2) * ulp(wantY[i]) + 2 ** -148, `y ${rows}x${cols}`);
     checkGuard(y, 'y');
     checkGuard(rstd, 'rstd');
     release(heap, x, w, dy, y, rstd);
@@ -99,7 +90,7 @@ test('backward: dx and dw within the bounds of the header', () => {
       }
       return { dot, A };
     });
-    within(
+    assertWithin(
       dx,
       wantDx,
       (i) => {
@@ -118,7 +109,7 @@ test('backward: dx and dw within the bounds of the header', () => {
     );
     const B = dwBlock(rows);
     const depth = B + Math.ceil(rows / B) + 2;
-    within(
+    assertWithin(
       dw,
       wantDw,
       (j) => {

@@ -45,6 +45,7 @@ import {
   vtemps,
 } from '../../../engine/wasm/kernels/scan/vmath.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
+import { scanInputsByName } from '../kernel-reference.ts';
 
 const test = suite('wasm scan');
 const heap = new WasmHeap({ initialPages: 512 });
@@ -139,15 +140,10 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
  */
 function magnitudes(ins: Float32Array[], p: BwdParams, saveStates: boolean): { fwd: Float64Array[]; bwd: Float64Array[] } {
   const { batch, T, E, N } = p;
-  let i = 5;
-  const [x, delta, A, B, C] = ins;
-  const D = p.hasD ? ins[i++] : undefined;
-  const z = p.hasZ ? ins[i++] : undefined;
-  const h0 = p.hasH0 ? ins[i++] : undefined;
-  const bias = p.hasDeltaBias ? ins[i++] : undefined;
-  const dy = ins[i++];
-  const dhT = p.hasDhT ? ins[i++] : undefined;
-  const dhs = p.hasDhs ? ins[i++] : undefined;
+  const { x, delta, A, B, C, D, z, h0, bias, rest } = scanInputsByName(ins, p);
+  const [dy, ...cot] = rest;
+  const dhT = p.hasDhT ? cot.shift() : undefined;
+  const dhs = p.hasDhs ? cot.shift() : undefined;
   const yM = new Float64Array(batch * T * E),
     hTM = new Float64Array(batch * E * N),
     hsM = new Float64Array(batch * T * E * N);

@@ -31,11 +31,24 @@ import type { KernelParams } from '../../../engine/kernels.ts';
 import { cross_entropy, cross_entropy_bwd, softmax, softmax_bwd } from '../../../engine/wasm/kernels/softmax.ts';
 import { rowDepth } from '../../../engine/wasm/loops.ts';
 import { WasmHeap } from '../../../engine/wasm/memory.ts';
-import { assertSameBits, checkGuard, onHeap, onHeapI32, poisoned, release, same, U, ulp } from './f32-check.ts';
+import {
+  assertPartsMatchRun,
+  assertSameBits,
+  checkGuard,
+  normalsOnHeap,
+  onHeap,
+  onHeapI32,
+  poisoned,
+  release,
+  same,
+  U,
+  ulp,
+} from './f32-check.ts';
 
 const test = suite('wasm softmax');
 const rng = new mi.Rng('wasm-softmax');
 const heap = new WasmHeap({ initialPages: 64 });
+const normals = (n: number) => normalsOnHeap(heap, rng, n);
 const IGNORE = -100;
 
 type Kind = 'normal' | 'confident' | 'ties' | 'masked' | 'nan' | 'inf' | 'allneg';
@@ -153,10 +166,7 @@ test('cross-entropy and its backward: within (D + 9) and (2D + 11) ulp of the sc
     for (let r = 0; r < rows; r++) if (targets[r] === IGNORE) assert.ok(Object.is(loss[r], 0), `ignored row ${r}: loss 0`);
     checkGuard(loss, 'loss');
 
-    const g = onHeap(
-      heap,
-      Array.from({ length: rows }, () => rng.normal()),
-    );
+    const g = normals(rows);
     const dx = poisoned(heap, rows * cols);
     assert.ok(cross_entropy_bwd.accepts([x, targets, g], [dx], p));
     cross_entropy_bwd.run(heap, [x, targets, g], [dx], p);
@@ -189,10 +199,7 @@ test('softmax backward (both): within the bounds of the header', () => {
       const y = new Float32Array(rows * cols);
       ref.softmax([xs], [y], { rows, cols, log });
       const yh = onHeap(heap, y),
-        dy = onHeap(
-          heap,
-          Array.from({ length: rows * cols }, () => rng.normal()),
-        );
+        dy = normals(rows * cols);
       const p = { rows, cols, log };
       const dx = poisoned(heap, rows * cols);
       assert.ok(softmax_bwd.accepts([yh, dy], [dx], p));
@@ -245,10 +252,7 @@ test('confident rows: log-probability and loss near 0 keep their relative accura
 test('in place (the output is the input): the same bits as out of place', () => {
   const cols = 33;
   const { rows, x, targets } = batch(cols);
-  const g = onHeap(
-    heap,
-    Array.from({ length: rows }, () => rng.normal()),
-  );
+  const g = normals(rows);
   const q = { rows, cols, ignoreIndex: IGNORE };
   const outOfPlace = poisoned(heap, rows * cols);
   cross_entropy_bwd.run(heap, [x, targets, g], [outOfPlace], q);
@@ -283,30 +287,15 @@ test('targets out of range throw the scalar kernel error; ignoreIndex must be an
 test('split: parts over several row ranges give the bits of run, every kernel', () => {
   const cols = 1025;
   const { rows, x, targets } = batch(cols);
-  const g = onHeap(
-    heap,
-    Array.from({ length: rows }, () => rng.normal()),
-  );
-  const dy = onHeap(
-    heap,
-    Array.from({ length: rows * cols }, () => rng.normal()),
-  );
+  const g = normals(rows);
+  const dy = normals(rows * cols);
   const cuts = [
     [0, 1, rows],
     [0, 5, 6, rows],
     [0, 7, rows],
   ];
-  const check = (name: string, run: (o: Float32Array) => void, part: (o: Float32Array, r0: number, r1: number) => void, n: number) => {
-    const whole = poisoned(heap, n),
-      parts = poisoned(heap, n);
-    run(whole);
-    for (const c of cuts) {
-      parts.fill(NaN);
-      for (let k = 0; k + 1 < c.length; k++) part(parts, c[k], c[k + 1]);
-      assertSameBits(parts, whole, `${name} cuts ${c}`);
-    }
-    release(heap, whole, parts);
-  };
+  const check = (name: string, run: (o: Float32Array) => void, part: (o: Float32Array, r0: number, r1: number) => void, n: number) =>
+    assertPartsMatchRun(heap, name, n, run, part, cuts);
   for (const log of [false, true]) {
     const p = { rows, cols, log };
     check(

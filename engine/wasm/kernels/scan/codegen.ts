@@ -88,6 +88,25 @@ function bump(f: FunctionBuilder, p: Local, d: Operand): void {
 }
 
 /**
+ * The state dimensions n = 0 .. N-1 in blocks of nb while a whole block fits, then one at a time
+ * (nb > 1): `block(k)` emits the work of k state dimensions from n and advances n by k. Forward
+ * and backward walk N this way.
+ */
+function stateBlocks(f: FunctionBuilder, n: Local, N: Local, nb: number, block: (k: number) => void): void {
+  f.local.set(n, 0);
+  const whileFits = (k: number) =>
+    f.block((done) =>
+      f.loop((top) => {
+        f.br_if(done, () => f.i32.gt_s(() => f.i32.add(n, k), N));
+        block(k);
+        f.br(top);
+      }),
+    );
+  whileFits(nb);
+  if (nb > 1) whileFits(1);
+}
+
+/**
  * Lane access of one group: 4 floats at addr + k * stride (stride in bytes, a local or a constant),
  * all 4 (`full`) or the first `nv` (the rest loaded as zero, not stored).
  */
@@ -249,17 +268,7 @@ function fwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
           for (let j = 0; j < nb; j++) lanes.store(() => f.i32.add(hT, () => f.i32.add(sOff, 4 * j)), h[j], N4);
           bump(f, n, nb);
         };
-        f.local.set(n, 0);
-        const whileFits = (nb: number) =>
-          f.block((done) =>
-            f.loop((top) => {
-              f.br_if(done, () => f.i32.gt_s(() => f.i32.add(n, nb), N));
-              block(nb);
-              f.br(top);
-            }),
-          );
-        whileFits(o.nb);
-        if (o.nb > 1) whileFits(1);
+        stateBlocks(f, n, N, o.nb, block);
         // pass C: y = (sum + D x) silu(z)
         f.local.set(io, () => f.i32.shl(() => f.i32.add(() => f.i32.mul(() => f.i32.mul(b, T), E), e0), 2));
         f.local.set(rec, scr);
@@ -632,17 +641,7 @@ function bwd(m: ModuleBuilder, o: ScanCodegenOptions): void {
           }
           bump(f, n, nb);
         };
-        f.local.set(n, 0);
-        const whileFits = (nb: number) =>
-          f.block((done) =>
-            f.loop((top) => {
-              f.br_if(done, () => f.i32.gt_s(() => f.i32.add(n, nb), N));
-              block(nb);
-              f.br(top);
-            }),
-          );
-        whileFits(o.bnb);
-        if (o.bnb > 1) whileFits(1);
+        stateBlocks(f, n, N, o.bnb, block);
         // pass C
         ioAt0();
         f.local.set(rec, scr);

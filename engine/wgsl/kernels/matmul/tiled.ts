@@ -21,6 +21,7 @@
 import type { BindingRef, ComputePass } from '../../kernel.ts';
 import { computePass, input, output, scratch } from '../../layout.ts';
 import { ELEMENTWISE_WG, LINEAR_WID } from '../../shader.ts';
+import type { MatvecParams } from './matvec.ts';
 
 /** k per slab. */
 export const BK = 8;
@@ -28,17 +29,10 @@ export const BK = 8;
 const GROUP = 8;
 const WG = 256;
 
-export interface TiledPlan {
+/** The product's sizes, layout and batch strides (as the matvec kernel takes them), and the tiling. */
+export interface TiledPlan extends MatvecParams {
   tm: 64 | 128;
   tn: 64 | 128;
-  batch: number;
-  M: number;
-  N: number;
-  K: number;
-  transA: boolean;
-  transB: boolean;
-  aBatch: number;
-  bBatch: number;
   /** vec4 loads of A, of B, vec4 stores of the output */
   vecA: boolean;
   vecB: boolean;
