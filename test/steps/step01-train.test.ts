@@ -9,7 +9,8 @@ import * as mi from '../../engine/index.ts';
 import { evaluateJobAt, RECORD_FILE, type TaskModelRecord } from '../../interp/train-task.ts';
 import type { StepReport } from '../../interp/report/index.ts';
 import { loadCollections, loadTrainedModel, loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
-import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES } from '../../steps/config.ts';
+import { DEFAULT_CONFIG, mergeConfig, PRESETS, QUICK_OVERRIDES } from '../../steps/config.ts';
+import { getTask } from '../../interp/tasks/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 
 mi.setBackend(mi.cpuBackend());
@@ -115,6 +116,24 @@ test('step 1: figures are non-empty SVG; each task claim carries a test, an inte
   const best = pooled.reduce((a, b) => (b.mean > a.mean ? b : a));
   assert.ok(ind.control.startsWith(best.name), `${ind.control} vs ${best.name}`);
   assert.ok(Math.abs(ind.controlEstimate! - best.mean) < 1e-9, `${ind.controlEstimate} vs ${best.mean}`);
+});
+
+test('every preset: the options and curriculum stages of each task are valid, stages keep its vocabulary', () => {
+  for (const [name, patch] of Object.entries({ default: {}, ...PRESETS })) {
+    const t = mergeConfig(DEFAULT_CONFIG, patch, name).train;
+    assert.ok(t.stopAccuracy >= t.gate, `${name}: stopping below the gate leaves models just under it`);
+    for (const [task, opts] of Object.entries(t.taskOptions)) {
+      const target = { seqLen: t.seqLen, ...opts } as Parameters<ReturnType<typeof getTask>['chance']>[0];
+      getTask(task).chance(target); // throws naming the option at fault
+      for (const stage of t.curriculum[task as keyof typeof t.curriculum]) {
+        getTask(task).chance({ ...target, ...stage });
+        assert.ok(
+          Object.keys(stage).every((k) => k in target && k !== 'vocabSize'),
+          `${name}: ${task} stage ${JSON.stringify(stage)}`,
+        );
+      }
+    }
+  }
 });
 
 test.run();
