@@ -7,7 +7,11 @@ import { serveJobs } from './worker-pool.ts';
 
 mi.setBackend(mi.cpuBackend());
 serveJobs(async (job: TaskModelJob, progress) => {
-  const record = await trainAndEvaluate(job, (step) => progress(step));
-  progress(job.steps);
+  let last = 0;
+  const record = await trainAndEvaluate(job, (step) => {
+    last = step;
+    progress(step);
+  });
+  if (last > 0 && last < job.steps) progress(job.steps);
   return record;
 });
