@@ -2,8 +2,15 @@
 // the task's scored positions only (targets IGNORE_INDEX elsewhere), so the model is judged on the
 // behaviour the task defines rather than on predicting random filler tokens.
 //
-// Everything random comes from the Rng passed in (forked by purpose: init, train batches, eval),
-// so the same seed gives the same model whatever else runs alongside it.
+// Training stops early once the model is good enough: every evalEvery steps its accuracy is
+// measured on held-out sequences of its own ("gate" stream, not the data it is reported on), and
+// when it reaches stopAccuracy training ends. With a curriculum (stages: easier task options, e.g.
+// shorter sequences or fewer tokens to copy), the same check moves it on to the next stage; only
+// at the last stage, the target options, does it stop. Every check is recorded (gateCurve), so a
+// model that never gets there shows how far it got.
+//
+// Everything random comes from the Rng passed in (forked by purpose: init, train batches, gate
+// checks, eval), so the same seed gives the same model whatever else runs alongside it.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
@@ -13,7 +20,7 @@ import { initMamba, type MambaLM } from '../mamba/model.ts';
 import { savePretrained } from '../mamba/pretrained.ts';
 import { writeTextAtomic } from '../mamba/safetensors.ts';
 import { train, type LossCurve } from '../mamba/train.ts';
-import { getTask, IGNORE_INDEX, type AnyTaskOptions, type TaskBatch } from './tasks/index.ts';
+import { baselineAccuracy, getTask, IGNORE_INDEX, type AnyTaskOptions, type BaselineResult, type TaskBatch } from './tasks/index.ts';
 
 export interface ModelShape {
   hiddenSize: number;
@@ -26,9 +33,19 @@ export interface ModelShape {
 /** What to train on and how: the settings a training call and a serialisable job share. */
 export interface TaskTraining {
   task: string;
+  /** the target options (the last curriculum stage) */
   taskOptions: AnyTaskOptions;
+  /** curriculum stages trained before taskOptions, easiest first (may be empty) */
+  stages: AnyTaskOptions[];
   model: ModelShape;
+  /** the most optimiser steps (the learning-rate schedule spans these); fewer when it stops early */
   steps: number;
+  /** check the accuracy every evalEvery steps (0: never; no curriculum, no early stop) */
+  evalEvery: number;
+  /** held-out accuracy at which a stage is passed: the next stage starts, or, at the last, training stops */
+  stopAccuracy: number;
+  /** held-out batches (of batchSize sequences) per check and per evaluated length */
+  evalBatches: number;
   batchSize: number;
   lr: number;
   warmupSteps: number;
@@ -69,24 +86,78 @@ function rowsOf(batch: TaskBatch): number[][] {
   return Array.from({ length: B }, (_, b) => Array.from(batch.inputs.subarray(b * T, (b + 1) * T)));
 }
 
+/** One accuracy check during training: at `step`, on curriculum stage `stage` (stages.length = the target). */
+export interface GatePoint {
+  step: number;
+  stage: number;
+  seqLen: number;
+  accuracy: number;
+}
+
+export interface TrainedOnTask {
+  model: MambaLM;
+  curve: LossCurve;
+  /** every accuracy check, in order */
+  gateCurve: GatePoint[];
+  /** optimiser steps taken (o.steps unless it stopped early) */
+  stepsTrained: number;
+  /** whether the last check reached stopAccuracy at the target options */
+  stoppedEarly: boolean;
+}
+
 /**
- * Trains a fresh model on the task; returns it with its loss curve. Batch k is drawn from
- * rng.fork(`batch${k}`), so a resumed run (mamba/train.ts restores from outDir/checkpoint) sees
- * exactly the batches an uninterrupted one would.
+ * Trains a fresh model on the task; returns it with its loss and accuracy curves. Batch k is drawn
+ * from rng.fork(`batch${k}`) with the options of the stage it falls in, and the checks' data from
+ * rng.fork('gate'), so the same seed gives the same model. Training starts afresh: a checkpoint
+ * left in outDir by an interrupted call is removed, because the curriculum's position is not in it.
  */
-export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<{ model: MambaLM; curve: LossCurve }> {
+export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<TrainedOnTask> {
   const task = getTask(o.task);
+  const stages = [...o.stages, o.taskOptions];
+  for (const s of stages) {
+    task.chance(s); // an error naming the option at fault, before any training
+    if (s.vocabSize !== o.taskOptions.vocabSize)
+      throw new Error(`${o.task}: curriculum stage vocabSize ${s.vocabSize} differs from the task's ${o.taskOptions.vocabSize}`);
+  }
+  if (!(Number.isInteger(o.evalEvery) && o.evalEvery >= 0))
+    throw new Error(`${o.task}: evalEvery must be an integer >= 0, got ${o.evalEvery}`);
+  if (o.stages.length && !o.evalEvery) throw new Error(`${o.task}: a curriculum needs evalEvery > 0 to move between stages`);
+  await rm(join(o.outDir, 'checkpoint'), { recursive: true, force: true });
   const model = initMamba(taskModelConfig(o.taskOptions.vocabSize, o.model), rng.fork('init'));
   const dataRng = rng.fork('train');
+  const gateRng = rng.fork('gate');
+  // the stage each step trained on, fixed when the step's batch is first drawn (replays reuse it)
+  const stageOfStep: number[] = [];
+  let stage = 0;
   const batchAt = new Map<number, TaskBatch>();
   const batchOf = (step: number) => {
     let b = batchAt.get(step);
     if (!b) {
       batchAt.clear();
-      b = task.generate(o.taskOptions, dataRng.fork(`batch${step}`), o.batchSize);
+      stageOfStep[step] ??= stage;
+      b = task.generate(stages[stageOfStep[step]], dataRng.fork(`batch${step}`), o.batchSize);
       batchAt.set(step, b);
     }
     return b;
+  };
+  const gateData = stages.map((s, k) => () => heldOutBatches(o.task, s, gateRng.fork(`stage${k}`), o.evalBatches, o.batchSize));
+  const gateCache = new Map<number, TaskBatch[]>();
+  const gateCurve: GatePoint[] = [];
+  let stoppedEarly = false,
+    stepsTrained = o.steps;
+  const stop = async (m: MambaLM, step: number) => {
+    if (!gateCache.has(stage)) gateCache.set(stage, gateData[stage]());
+    const { accuracy } = await scoredAccuracyOf(m, gateCache.get(stage)!);
+    gateCurve.push({ step, stage, seqLen: stages[stage].seqLen, accuracy });
+    o.log?.(`check step ${step}  stage ${stage}/${stages.length - 1}  length ${stages[stage].seqLen}  accuracy ${accuracy.toFixed(4)}`);
+    if (accuracy < o.stopAccuracy) return false;
+    if (stage < stages.length - 1) {
+      stage++;
+      return false;
+    }
+    stoppedEarly = true;
+    stepsTrained = step;
+    return true;
   };
   try {
     const curve = await train(model, {
@@ -102,8 +173,10 @@ export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<{ m
       log: o.log ?? (() => undefined),
       batch: (step) => rowsOf(batchOf(step)),
       loss: (m, ids, step) => scoredLoss(m, ids, batchOf(step)),
+      stop,
+      stopEvery: o.evalEvery,
     });
-    return { model, curve };
+    return { model, curve, gateCurve, stepsTrained, stoppedEarly };
   } catch (e) {
     model.dispose();
     throw e;
@@ -157,8 +230,6 @@ export interface TaskModelJob extends TaskTraining {
   seed: number;
   /** the Rng seed string of this model's streams (init, train batches, eval data) */
   rngSeed: string;
-  /** held-out batches per length */
-  evalBatches: number;
   /** longer sequence lengths to measure length generalisation at */
   evalLengths: number[];
   /** the model's folder: the HF checkpoint, loss.json and record.json end up here */
@@ -171,7 +242,13 @@ export interface TaskModelRecord {
   accuracy: number;
   /** per held-out sequence at the training length */
   perSequence: number[];
+  /** the task's simple baselines on the same held-out sequences (per sequence aligned with perSequence) */
+  baselines: BaselineResult[];
   lengthAccuracy: { seqLen: number; accuracy: number; perSequence: number[] }[];
+  /** the accuracy checks made while training (curriculum stage, length, accuracy) */
+  gateCurve: GatePoint[];
+  stepsTrained: number;
+  stoppedEarly: boolean;
   finalLoss: number;
   trainSeconds: number;
 }
@@ -197,9 +274,39 @@ export async function evaluateJobAt(
   job: TaskModelJob,
   seqLen: number,
 ): Promise<{ seqLen: number; accuracy: number; perSequence: number[] }> {
-  const rng = new mi.Rng(job.rngSeed).fork('eval').fork(`len${seqLen}`);
-  const r = await scoredAccuracyOf(model, heldOutBatches(job.task, { ...job.taskOptions, seqLen }, rng, job.evalBatches, job.batchSize));
+  const r = await scoredAccuracyOf(model, jobEvalBatches(job, seqLen));
   return { seqLen, accuracy: r.accuracy, perSequence: r.perSequence };
+}
+
+/**
+ * How many held-out sequences a job is measured on at `seqLen`: evalBatches x batchSize at the
+ * training length; at longer lengths as many tokens in all (so measuring at 16x the length costs
+ * what the training length does), but at least MIN_LONG_SEQUENCES.
+ */
+export function evalSequencesAt(job: Pick<TaskModelJob, 'evalBatches' | 'batchSize' | 'taskOptions'>, seqLen: number): number {
+  const n = job.evalBatches * job.batchSize;
+  if (seqLen <= job.taskOptions.seqLen) return n;
+  return Math.max(MIN_LONG_SEQUENCES, Math.ceil((n * job.taskOptions.seqLen) / seqLen));
+}
+const MIN_LONG_SEQUENCES = 8;
+
+/** The held-out batches a job is measured on at `seqLen` (fork 'eval' of its Rng, then `len<seqLen>`, then `eval<i>` per batch). */
+export function jobEvalBatches(job: TaskModelJob, seqLen: number): TaskBatch[] {
+  const rng = new mi.Rng(job.rngSeed).fork('eval').fork(`len${seqLen}`);
+  const task = getTask(job.task);
+  const out: TaskBatch[] = [];
+  for (let left = evalSequencesAt(job, seqLen), i = 0; left > 0; i++, left -= job.batchSize) {
+    out.push(task.generate({ ...job.taskOptions, seqLen }, rng.fork(`eval${i}`), Math.min(left, job.batchSize)));
+  }
+  return out;
+}
+
+/** The task's simple baselines on the job's held-out batches at the training length, the model's own data. */
+export function jobBaselines(job: TaskModelJob): BaselineResult[] {
+  const batches = jobEvalBatches(job, job.taskOptions.seqLen);
+  return getTask(job.task)
+    .baselines(job.taskOptions)
+    .map((b) => baselineAccuracy(b, batches));
 }
 
 /**
@@ -212,7 +319,7 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
   if (done) return done;
   const rng = new mi.Rng(job.rngSeed);
   const t0 = performance.now();
-  const { model, curve } = await trainOnTask(
+  const { model, curve, gateCurve, stepsTrained, stoppedEarly } = await trainOnTask(
     {
       ...job,
       outDir: job.dir,
@@ -238,7 +345,11 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
       chance: task.chance(job.taskOptions),
       accuracy: main.accuracy,
       perSequence: main.perSequence,
+      baselines: jobBaselines(job),
       lengthAccuracy,
+      gateCurve,
+      stepsTrained,
+      stoppedEarly,
       finalLoss: tail.reduce((s, p) => s + p.loss, 0) / Math.max(tail.length, 1),
       trainSeconds,
     };

@@ -52,6 +52,12 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** the objective (default: mean next-token cross-entropy); tests use it to inject failures */
   loss?: (model: MambaLM, ids: Tensor, step: number) => Tensor;
+  /**
+   * early stopping: called after every `stopEvery` steps' update (default 0 = never); returning
+   * true ends training at that step, which is then checkpointed and logged as the last one
+   */
+  stop?: (model: MambaLM, step: number) => boolean | Promise<boolean>;
+  stopEvery?: number;
 }
 
 export interface TrainPoint {
@@ -105,6 +111,10 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
     logEvery = o.logEvery ?? 10;
   const save = (step: number) => saveCheckpoint(model, opt, names, ckptDir, { step, curve });
   const readEvery = o.readEvery ?? (model.backend.readSync ? 1 : logEvery);
+  const stopEvery = o.stop ? (o.stopEvery ?? 0) : 0;
+  if (!(Number.isInteger(stopEvery) && stopEvery >= 0))
+    throw new Error(`train: stopEvery must be a non-negative integer, got ${stopEvery}`);
+  const stopStep = (step: number) => stopEvery > 0 && step % stopEvery === 0 && step < o.steps;
   if (!(Number.isInteger(readEvery) && readEvery >= 1)) throw new Error(`train: readEvery must be a positive integer, got ${readEvery}`);
   const deferred = !(model.backend.readSync && readEvery === 1);
   const queued = deferred ? new DeferredSteps(model, opt, params, lossFn, o.clipNorm ?? 1, done) : null;
@@ -119,7 +129,8 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
       if (queued) {
         queued.step(step, rows, lr);
         const evalStep = !!o.evalBatches?.length && step % evalEvery === 0;
-        if (!(step % readEvery === 0 || step % logEvery === 0 || step % ckptEvery === 0 || evalStep || step === o.steps)) continue;
+        if (!(step % readEvery === 0 || step % logEvery === 0 || step % ckptEvery === 0 || evalStep || stopStep(step) || step === o.steps))
+          continue;
         const read = await queued.read();
         curve.train.push(...read.good);
         if (read.bad) {
@@ -154,7 +165,9 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
         curve.train.push(point);
       }
       const point = curve.train[curve.train.length - 1];
-      if (step % logEvery === 0 || step === o.steps) {
+      // the stopping rule sees the model after this step's update; a stop makes it the last step
+      const last = step === o.steps || (stopStep(step) && (await o.stop!(model, step)));
+      if (step % logEvery === 0 || last) {
         const s = (performance.now() - t0) / 1000;
         log(
           `step ${step}/${o.steps}  loss ${point.loss.toFixed(4)}  lr ${point.lr.toExponential(2)}  |g| ${point.gradNorm.toFixed(3)}  ${(tokens / s).toFixed(0)} tok/s`,
@@ -162,15 +175,16 @@ export async function train(model: MambaLM, o: TrainOptions): Promise<LossCurve>
         t0 = performance.now();
         tokens = 0;
       }
-      if (o.evalBatches?.length && (step % evalEvery === 0 || step === o.steps)) {
+      if (o.evalBatches?.length && (step % evalEvery === 0 || last)) {
         const loss = await evaluate(model, o.evalBatches);
         curve.eval.push({ step, loss });
         log(`eval  step ${step}  loss ${loss.toFixed(4)}`);
       }
-      if (step % ckptEvery === 0 || step === o.steps) {
+      if (step % ckptEvery === 0 || last) {
         await save(step);
         await writeCurve(o.outDir, curve);
       }
+      if (last) break;
     }
   } finally {
     queued?.dispose();

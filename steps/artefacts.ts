@@ -44,6 +44,13 @@ export interface TrainedModel {
   accuracy: number;
   /** held-out accuracy at other lengths (length generalisation) */
   lengthAccuracy: { seqLen: number; accuracy: number }[];
+  /** the task's simple baselines on the same held-out sequences, strongest first */
+  baselines: { name: string; accuracy: number }[];
+  /** the learning gate (config.train.gate) and whether accuracy reached it: steps 2-11 study passed models only */
+  gate: number;
+  passed: boolean;
+  /** optimiser steps taken (fewer than train.steps when it reached train.stopAccuracy) */
+  stepsTrained: number;
   finalLoss: number;
   trainSeconds: number;
 }

@@ -1,11 +1,16 @@
-// Which models a run studies: the toy models step 1 trained (models.json), or, with --model DIR,
-// that one Hugging Face checkpoint, studied on the induction task generated with its vocabulary
-// (the classic induction test for language models). Steps that apply to --model call this instead
-// of reading step 1 themselves, so they work in both cases.
+// Which models a run studies: the toy models step 1 trained (models.json) that passed the learning
+// gate, or, with --model DIR, that one Hugging Face checkpoint, studied on the induction task
+// generated with its vocabulary (the classic induction test for language models). Steps that apply
+// to --model call this instead of reading step 1 themselves, so they work in both cases.
+//
+// The learning gate: a model is analysed only if its held-out accuracy at the training length
+// reaches config.train.gate. A circuit, probe or feature of a model that has not learned its task
+// explains nothing about how the task is solved, so steps 2-11 never see such a model; their pages
+// list it as not analysed, with its accuracy (gateNote, added to each report by saveReport).
 import { join } from 'node:path';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import { loadTrainedModel, loadTrainedModels } from './artefacts.ts';
+import { loadTrainedModel, loadTrainedModels, type TrainedModel } from './artefacts.ts';
 import { readJson } from './files.ts';
 import type { StepContext } from './step.ts';
 
@@ -18,6 +23,44 @@ export interface StudyModel {
   taskOptions: Record<string, number>;
   /** loads the weights on the step's backend (the caller disposes the model) */
   load(): Promise<MambaLM>;
+}
+
+/** Whether a model's held-out accuracy at the training length reaches the gate. */
+export function passesGate(accuracy: number, gate: number): boolean {
+  if (!(gate >= 0 && gate <= 1)) throw new Error(`train.gate must be in [0, 1], got ${gate}`);
+  return Number.isFinite(accuracy) && accuracy >= gate;
+}
+
+/** Splits models into those that pass the gate and those that do not, each in the order given. */
+export function gateModels<T extends { accuracy: number }>(models: readonly T[], gate: number): { passed: T[]; excluded: T[] } {
+  const passed: T[] = [],
+    excluded: T[] = [];
+  for (const m of models) (passesGate(m.accuracy, gate) ? passed : excluded).push(m);
+  return { passed, excluded };
+}
+
+/** "induction-s2 (accuracy 0.412 < gate 0.95)": how a page names a model it did not analyse. */
+export function excludedLabel(m: Pick<TrainedModel, 'task' | 'seed' | 'accuracy' | 'gate'>): string {
+  return `${m.task}-s${m.seed} (accuracy ${m.accuracy.toFixed(3)} < gate ${m.gate})`;
+}
+
+/** Step 1's models that did not pass the gate (none with --model, or before step 1 has run). */
+export function excludedModels(ctx: Pick<StepContext, 'config' | 'runDir'>): TrainedModel[] {
+  if (ctx.config.model) return [];
+  let models: TrainedModel[];
+  try {
+    models = loadTrainedModels(ctx.runDir);
+  } catch {
+    return [];
+  }
+  return models.filter((m) => !m.passed);
+}
+
+/** The note each analysis page carries when the gate left models out, else null. */
+export function gateNote(ctx: Pick<StepContext, 'config' | 'runDir'>): string | null {
+  const out = excludedModels(ctx);
+  if (!out.length) return null;
+  return `Not analysed (held-out accuracy at the training length below the learning gate, train.gate): ${out.map(excludedLabel).join(', ')}.`;
 }
 
 /** The models this run studies (see the header). */
@@ -36,7 +79,14 @@ export function studyModels(ctx: StepContext): StudyModel[] {
     ];
   }
   ctx.input(1); // an error naming step 1 when its results are missing
-  return loadTrainedModels(ctx.runDir).map((m) => ({
+  const all = loadTrainedModels(ctx.runDir);
+  const passed = all.filter((m) => m.passed);
+  if (!passed.length) {
+    throw new Error(
+      `no model passed the learning gate (train.gate ${all[0]?.gate}): ${all.map(excludedLabel).join(', ')}; nothing to analyse (train longer, or lower train.gate)`,
+    );
+  }
+  return passed.map((m) => ({
     task: m.task,
     seed: m.seed,
     label: `${m.task}-s${m.seed}`,

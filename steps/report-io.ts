@@ -15,7 +15,14 @@ import {
   type StepReport,
 } from '../interp/report/index.ts';
 import { writeAtomic, writeJsonAtomic } from './files.ts';
+import { gateNote } from './models.ts';
 import type { StepContext } from './step.ts';
+import { stepInfo } from './table.ts';
+
+// the steps that study step 1's models (through steps/models.ts): their pages say which models the
+// learning gate left out
+const FIRST_ANALYSIS = stepInfo('collect').id;
+const LAST_ANALYSIS = stepInfo('transfer').id;
 
 /** Renders a spec to `figures/<name>.svg` in the step's folder and returns its reference. */
 export async function saveFigure(ctx: StepContext, name: string, spec: Spec, title: string, caption: string): Promise<FigureRef> {
@@ -25,6 +32,8 @@ export async function saveFigure(ctx: StepContext, name: string, spec: Spec, tit
 }
 
 export function saveReport(ctx: StepContext, report: StepReport): void {
+  const note = report.step >= FIRST_ANALYSIS && report.step <= LAST_ANALYSIS ? gateNote(ctx) : null;
+  if (note && !report.notes.includes(note)) report.notes.unshift(note);
   ctx.writeJson('report.json', report);
 }
 

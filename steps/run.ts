@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
-import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES, type RunConfig } from './config.ts';
+import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
 import { STEPS } from './index.ts';
@@ -21,11 +21,13 @@ const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [option
   --step N           run step N only (its inputs must already be in the run directory)
   --from N           run steps N..${LAST}
   --config FILE      JSON config; fields not given keep their defaults (all written to the run dir)
-  --out DIR          run directory (default runs/default, or runs/quick with --quick)
+  --out DIR          run directory (default runs/default, or runs/NAME with --preset NAME)
   --backend B        auto | cpu | webgpu (default auto; env MI_BACKEND)
   --model DIR        a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
                      the toy models; runs only the steps marked * below
-  --quick            a small preset (for tests)
+  --preset NAME      quick (small, for tests) or paper (the papers' task sizes, for a GPU);
+                     applied before --config
+  --quick            the same as --preset quick
   --help             this text
 
 steps:
@@ -41,6 +43,7 @@ const OPTIONS = {
   backend: { type: 'string' },
   model: { type: 'string' },
   quick: { type: 'boolean' },
+  preset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -53,6 +56,7 @@ interface Args {
   backend?: string;
   model?: string;
   quick: boolean;
+  preset?: string;
   help: boolean;
 }
 
@@ -95,8 +99,16 @@ function readArgs(argv: string[]): Args {
     backend: values.backend,
     model: values.model,
     quick: values.quick ?? false,
+    preset: presetName(values.preset, values.quick ?? false),
     help: values.help ?? false,
   };
+}
+
+function presetName(preset: string | undefined, quick: boolean): string | undefined {
+  if (preset !== undefined && !(preset in PRESETS))
+    throw new Error(`--preset: unknown preset "${preset}" (presets: ${Object.keys(PRESETS).join(', ')})`);
+  if (quick && preset !== undefined && preset !== 'quick') throw new Error(`--quick and --preset ${preset} ask for two presets; give one`);
+  return quick ? 'quick' : preset;
 }
 
 /** A --model folder must hold a readable Mamba config and its weights. */
@@ -114,7 +126,7 @@ function checkModelDir(dir: string): void {
 
 export function buildConfig(args: Args): RunConfig {
   let config = DEFAULT_CONFIG;
-  if (args.quick) config = mergeConfig(config, QUICK_OVERRIDES, '--quick preset');
+  if (args.preset) config = mergeConfig(config, PRESETS[args.preset], `--preset ${args.preset}`);
   if (args.config) config = mergeConfig(config, readJson(args.config, `--config ${args.config}`), `--config ${args.config}`);
   const flags: Record<string, unknown> = {};
   if (args.backend) flags.backend = args.backend;
@@ -134,7 +146,7 @@ async function main(argv: string[]): Promise<number> {
   if (config.model) checkModelDir(config.model);
   let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
   if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
-  const runDir = resolve(args.out ?? (args.quick ? 'runs/quick' : 'runs/default'));
+  const runDir = resolve(args.out ?? `runs/${args.preset ?? 'default'}`);
   const backend = await initBackend(config.backend);
   writeJsonAtomic(join(runDir, 'config.json'), config);
   console.log(`run ${runDir} on ${backend.description}`);

@@ -1,7 +1,11 @@
 // Step 1: train the controlled models. For each task in config.tasks and each of config.train.seeds
 // seeds, a small Mamba is trained from scratch on the task (cross-entropy at the scored positions
-// only), saved in Hugging Face format under models/<task>-s<seed>/ with its loss curve, and measured
-// on held-out sequences at the training length and at longer ones. Models train in parallel in
+// only; through the task's curriculum stages, and until its held-out accuracy reaches
+// train.stopAccuracy or train.steps run out), saved in Hugging Face format under
+// models/<task>-s<seed>/ with its loss curve, and measured on held-out sequences at the training
+// length and at longer ones, beside the task's simple baselines on the same sequences. A model
+// whose accuracy at the training length is below train.gate is marked as not passed, and steps
+// 2-11 leave it out (steps/models.ts). Models train in parallel in
 // config.train.workers worker threads (CPU); each model's randomness comes only from its own named
 // streams, so the result does not depend on the number of workers. A model already finished in the
 // step's folder (record.json with the same settings) is not retrained when the step resumes.
@@ -10,6 +14,7 @@ import { pending } from '../interp/claims.ts';
 import { bootstrapCI, mean, pairedPermutationTest } from '../interp/stats.ts';
 import { lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
+import { gateModels } from './models.ts';
 import { trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
 import { runInWorkers } from '../interp/worker-pool.ts';
 import { readJson } from './files.ts';
@@ -27,7 +32,18 @@ function jobsOf(ctx: StepContext): TaskModelJob[] {
     getTask(task); // an error naming the known tasks
     const extra = (t.taskOptions as Record<string, Record<string, number> | undefined>)[task];
     if (!extra) throw new Error(`step 1: config.train.taskOptions has no entry for task "${task}"`);
-    const taskOptions = { ...extra, seqLen: t.seqLen } as AnyTaskOptions;
+    const taskOptions = { seqLen: t.seqLen, ...extra } as AnyTaskOptions;
+    const curriculum = (t.curriculum as Record<string, Record<string, number>[] | undefined>)[task] ?? [];
+    const stages = curriculum.map((stage, i) => {
+      for (const key of Object.keys(stage)) {
+        if (!(key in taskOptions)) {
+          throw new Error(
+            `config field "train.curriculum.${task}[${i}].${key}": not an option of ${task} (options: ${Object.keys(taskOptions).join(', ')})`,
+          );
+        }
+      }
+      return { ...taskOptions, ...stage } as AnyTaskOptions;
+    });
     for (let seed = 0; seed < t.seeds; seed++) {
       const name = `${task}-s${seed}`;
       jobs.push({
@@ -35,6 +51,7 @@ function jobsOf(ctx: StepContext): TaskModelJob[] {
         seed,
         rngSeed: `${ctx.config.seed}/step1/${name}`,
         taskOptions,
+        stages,
         model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
         steps: t.steps,
         batchSize: t.batchSize,
@@ -42,8 +59,10 @@ function jobsOf(ctx: StepContext): TaskModelJob[] {
         warmupSteps: t.warmupSteps,
         weightDecay: t.weightDecay,
         clipNorm: t.clipNorm,
+        evalEvery: t.evalEvery,
+        stopAccuracy: t.stopAccuracy,
         evalBatches: t.evalBatches,
-        evalLengths: t.lengthGeneralisation.filter((L) => L !== t.seqLen),
+        evalLengths: t.lengthGeneralisation.filter((L) => L !== taskOptions.seqLen),
         dir: ctx.path(join('models', name)),
       });
     }
@@ -69,7 +88,10 @@ async function trainAll(ctx: StepContext, jobs: TaskModelJob[]): Promise<TaskMod
     return runInWorkers<TaskModelJob, TaskModelRecord>(WORKER, jobs, { workers, onProgress: (p, i) => report(i, p as number) });
   }
   const out: TaskModelRecord[] = [];
-  for (const [i, job] of jobs.entries()) out.push(await trainAndEvaluate(job, (s) => report(i, s)));
+  for (const [i, job] of jobs.entries()) {
+    out.push(await trainAndEvaluate(job, (s) => report(i, s)));
+    report(i, job.steps); // a model that stopped early is done
+  }
   return out;
 }
 
@@ -104,16 +126,31 @@ function accuracyByLengthSpec(rows: Record<string, number | string>[], chance: n
   } as Spec;
 }
 
+/** The strongest baseline of a record (highest accuracy on its held-out data). */
+function strongest(r: TaskModelRecord) {
+  return [...r.baselines].sort((a, b) => b.accuracy - a.accuracy)[0];
+}
+
+/** The strongest baseline over a task's models: highest mean accuracy over their sequences pooled. */
+function strongestPooled(mine: TaskModelRecord[]) {
+  const pooled = mine[0].baselines.map((b) => {
+    const values = mine.flatMap((r) => r.baselines.find((x) => x.name === b.name)!.perSequence);
+    return { ...b, accuracy: mean(values) };
+  });
+  return pooled.sort((a, b) => b.accuracy - a.accuracy)[0];
+}
+
 export const trainStep: Step = {
   ...stepInfo('train'),
-  version: 2,
+  version: 3,
   needs: [],
   configKeys: ['seed', 'tasks', 'train', 'permutations'],
   appliesToModel: false,
   async run(ctx) {
+    const t = ctx.config.train;
     const jobs = jobsOf(ctx);
     const records = await trainAll(ctx, jobs);
-    const models: TrainedModel[] = records.map((r) => ({
+    const trained: TrainedModel[] = records.map((r) => ({
       task: r.job.task,
       seed: r.job.seed,
       dir: join('models', `${r.job.task}-s${r.job.seed}`),
@@ -121,16 +158,24 @@ export const trainStep: Step = {
       chance: r.chance,
       accuracy: r.accuracy,
       lengthAccuracy: r.lengthAccuracy.map(({ seqLen, accuracy }) => ({ seqLen, accuracy })),
+      baselines: [...r.baselines].sort((a, b) => b.accuracy - a.accuracy).map(({ name, accuracy }) => ({ name, accuracy })),
+      gate: t.gate,
+      passed: false,
+      stepsTrained: r.stepsTrained,
       finalLoss: r.finalLoss,
       trainSeconds: r.trainSeconds,
     }));
-    ctx.writeJson('models.json', models);
+    const { passed, excluded } = gateModels(trained, t.gate);
+    for (const m of passed) m.passed = true;
+    ctx.writeJson('models.json', trained);
 
     const report = ctx.report();
-    const t = ctx.config.train;
     const rows: (string | number)[][] = [];
+    const lengths = [...new Set(records.flatMap((r) => r.lengthAccuracy.map((l) => l.seqLen)))].sort((a, b) => a - b);
     for (const task of ctx.config.tasks) {
       const mine = records.filter((r) => r.job.task === task);
+      if (!mine.length) continue;
+      const seqLen = mine[0].job.taskOptions.seqLen;
       // loss curves, seeds as colours
       const curveRows = mine.flatMap((r) =>
         readJson<{ train: { step: number; loss: number }[] }>(join(r.job.dir, 'loss.json')).train.map((p) => ({
@@ -152,56 +197,86 @@ export const trainStep: Step = {
             logY: true,
           }),
           `${task}: loss curves`,
-          `Training loss (cross-entropy at the scored positions) per step, one line per seed; ${t.batchSize} sequences of length ${t.seqLen} per step.`,
+          `Training loss (cross-entropy at the scored positions) per step, one line per seed; ${t.batchSize} sequences per step${mine[0].job.stages.length ? `, through ${mine[0].job.stages.length} curriculum stages (${mine[0].job.stages.map((s) => `length ${s.seqLen}`).join(', ')}) before the target` : ''}.`,
         ),
       );
+      const gateRows = mine.flatMap((r) =>
+        r.gateCurve.map((g) => ({ step: g.step, accuracy: g.accuracy, seed: `s${r.job.seed}`, stage: `${g.stage}` })),
+      );
+      if (gateRows.length) {
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `checks-${task}`,
+            lineChart(gateRows, {
+              title: `${task}: held-out accuracy during training`,
+              x: 'step',
+              y: 'accuracy',
+              color: 'seed',
+              yTitle: 'accuracy at scored positions (current stage)',
+              points: true,
+            }),
+            `${task}: accuracy checks`,
+            `Held-out accuracy every ${t.evalEvery} steps on the checks' own sequences (${t.evalBatches * t.batchSize} per check) at the current curriculum stage (stage ${mine[0].job.stages.length} is the target); a stage is passed at ${t.stopAccuracy}, and training stops when the target's is.`,
+          ),
+        );
+      }
+      const chance = mine[0].chance;
+      const best = strongestPooled(mine);
       const accRows = mine.flatMap((r) => [
-        { seqLen: t.seqLen, accuracy: r.accuracy, seed: `s${r.job.seed}` },
+        { seqLen, accuracy: r.accuracy, seed: `s${r.job.seed}` },
         ...r.lengthAccuracy.map((l) => ({ seqLen: l.seqLen, accuracy: l.accuracy, seed: `s${r.job.seed}` })),
       ]);
-      const chance = mine[0]?.chance ?? 0;
       report.figures.push(
         await saveFigure(
           ctx,
           `accuracy-${task}`,
           accuracyByLengthSpec(accRows, chance, task),
           `${task}: accuracy by length`,
-          `Held-out accuracy at the scored positions at the training length (${t.seqLen}) and longer lengths, per seed; dashed line: chance (${chance.toFixed(3)}).`,
+          `Held-out accuracy at the scored positions at the training length (${seqLen}) and longer lengths, per seed; dashed line: chance (${chance.toFixed(3)}). Strongest simple baseline at the training length: ${best.name}, ${best.accuracy.toFixed(3)}.`,
         ),
       );
       for (const r of mine) {
+        const b = strongest(r);
         rows.push([
           task,
           r.job.seed,
+          r.stepsTrained,
           r.chance,
+          `${b.name}: ${b.accuracy.toFixed(3)}`,
           r.accuracy,
-          ...r.lengthAccuracy.map((l) => `${l.seqLen}: ${l.accuracy.toFixed(3)}`),
+          r.accuracy >= t.gate ? 'passed' : 'not analysed',
+          ...lengths.map((L) => {
+            const l = r.lengthAccuracy.find((x) => x.seqLen === L);
+            return l ? l.accuracy : '';
+          }),
           r.finalLoss,
           r.trainSeconds,
         ]);
       }
-      // claim: accuracy above chance, sequences pooled over seeds
+      // claim: accuracy above the strongest simple baseline, on the same sequences (paired), pooled over seeds
+      const diffs = mine.flatMap((r) => {
+        const base = r.baselines.find((x) => x.name === best.name)!;
+        return r.perSequence.map((a, i) => a - base.perSequence[i]);
+      });
       const perSeq = mine.flatMap((r) => r.perSequence);
+      const basePerSeq = mine.flatMap((r) => r.baselines.find((x) => x.name === best.name)!.perSequence);
       if (perSeq.length < 2) continue;
       const ci = bootstrapCI(perSeq, ctx.rng(`bootstrap-${task}`), mean, { nBoot: 1000 });
-      const perm = pairedPermutationTest(
-        perSeq.map((a) => a - chance),
-        null,
-        ctx.rng(`perm-${task}`),
-        { nPerm: ctx.config.permutations, alternative: 'greater' },
-      );
+      const perm = pairedPermutationTest(diffs, null, ctx.rng(`perm-${task}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+      const baseCi = bootstrapCI(basePerSeq, ctx.rng(`bootstrap-baseline-${task}`), mean, { nBoot: 1000 });
       report.claims.push({
-        statement: `${task}: held-out accuracy at the training length is above chance (${mine.length} seeds, ${perSeq.length} sequences)`,
+        statement: `${task}: held-out accuracy at the training length is above the strongest simple baseline (${best.name}) on the same sequences (${mine.length} seeds, ${perSeq.length} sequences)`,
         estimate: ci.estimate,
         interval: [ci.lo, ci.hi],
         level: ci.level,
-        test: `sign-flip permutation test of per-sequence accuracy minus chance (${perm.nPerm} flips, one-sided); ${ci.method} bootstrap over sequences (${ci.nBoot} resamples)`,
+        test: `sign-flip permutation test of per-sequence accuracy minus the baseline's (${perm.nPerm} flips, one-sided); ${ci.method} bootstrap over sequences (${ci.nBoot} resamples)`,
         p: perm.pValue,
         pFloor: perm.floor,
-        control: `chance: uniform guess over the ${Math.round(1 / chance)} possible answers`,
-        controlEstimate: chance,
-        controlInterval: [chance, chance],
-        ...pending(ci.lo > chance, 'interval above chance'),
+        control: `${best.name} (${best.description}; the strongest of ${mine[0].baselines.map((x) => x.name).join(', ')}; uniform chance ${chance.toFixed(3)})`,
+        controlEstimate: baseCi.estimate,
+        controlInterval: [baseCi.lo, baseCi.hi],
+        ...pending(ci.lo > baseCi.hi, "interval above the baseline's"),
       } satisfies Claim);
     }
     report.tables.push({
@@ -209,9 +284,12 @@ export const trainStep: Step = {
       columns: [
         'task',
         'seed',
+        'steps',
         'chance',
+        'strongest baseline',
         'accuracy',
-        ...(records[0]?.lengthAccuracy.map((l) => `length ${l.seqLen}`) ?? []),
+        `gate ${t.gate}`,
+        ...lengths.map((L) => `length ${L}`),
         'final loss',
         'train s',
       ],
@@ -221,8 +299,32 @@ export const trainStep: Step = {
       const accs = records.filter((r) => r.job.task === task).map((r) => r.accuracy);
       return `${task} ${(100 * Math.min(...accs)).toFixed(1)}-${(100 * Math.max(...accs)).toFixed(1)}%`;
     });
-    report.summary = `${records.length} models (${t.seeds} seeds per task, hidden ${t.hiddenSize}, ${t.layers} layers, N ${t.stateSize}, ${t.steps} steps); held-out accuracy at length ${t.seqLen}, range over seeds: ${byTask.join(', ')}.`;
+    const sizes = ctx.config.tasks
+      .map((task) => {
+        const o = records.find((r) => r.job.task === task)?.job.taskOptions;
+        return o
+          ? `${task} ${Object.entries(o)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(' ')}`
+          : task;
+      })
+      .join('; ');
+    report.notes.push(`Task sizes: ${sizes}.`);
+    if (excluded.length) {
+      const why = excluded.map((m) => {
+        const r = records.find((x) => x.job.task === m.task && x.job.seed === m.seed)!;
+        const last = r.gateCurve[r.gateCurve.length - 1];
+        const where = last
+          ? `; last check at step ${last.step}: ${last.accuracy.toFixed(3)} at stage ${last.stage} of ${r.job.stages.length} (length ${last.seqLen})`
+          : '';
+        return `${m.task}-s${m.seed}: accuracy ${m.accuracy.toFixed(3)} after ${r.stepsTrained} steps${where}`;
+      });
+      report.notes.push(
+        `Learning gate ${t.gate}: ${excluded.length} of ${trained.length} models did not reach it within ${t.steps} steps and are not analysed by steps 2-11: ${why.join('; ')}.`,
+      );
+    } else report.notes.push(`Learning gate ${t.gate}: every model reached it; steps 2-11 analyse all ${trained.length}.`);
+    report.summary = `${records.length} models (${t.seeds} seeds per task, hidden ${t.hiddenSize}, ${t.layers} layers, N ${t.stateSize}, at most ${t.steps} steps, stopping at ${t.stopAccuracy}); held-out accuracy at the training length, range over seeds: ${byTask.join(', ')}; ${passed.length} of ${records.length} pass the gate ${t.gate}.`;
     saveReport(ctx, report);
-    return `${records.length} models; accuracy ${byTask.join(', ')}`;
+    return `${records.length} models; accuracy ${byTask.join(', ')}; ${passed.length}/${records.length} pass the gate`;
   },
 };

@@ -5,6 +5,7 @@ import { selectiveCopying, type SelectiveCopyingOptions } from './selective-copy
 import type { Task } from './types.ts';
 
 export * from './types.ts';
+export { baselineAccuracy, type Baseline, type BaselineResult } from './baselines.ts';
 export { induction, type InductionOptions } from './induction.ts';
 export { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
 export { mqar, type MqarOptions } from './mqar.ts';

@@ -9,6 +9,7 @@
 //   sourcePos   at scored positions: where that token sits (previous trigger + 1)
 //   distance    at scored positions: positions back to the previous trigger
 import type { Rng } from '../../engine/random.ts';
+import { distinctSeen, mostFrequent, mostRecent, range } from './baselines.ts';
 import { emptyBatch, requireInt, sortedSample, type Task, type TaskOptions } from './types.ts';
 
 export const BOS = 0;
@@ -50,6 +51,29 @@ export const induction: Task<InductionOptions> = {
   },
   chance(opts) {
     return 1 / (resolve(opts).vocabSize - FIRST_CONTENT);
+  },
+  baselines(opts) {
+    const { vocabSize } = resolve(opts);
+    const all = range(FIRST_CONTENT, vocabSize - 1);
+    const content = (tok: number) => tok >= FIRST_CONTENT;
+    // the solution reads the token after the trigger's previous occurrence; these read the context otherwise
+    return [
+      {
+        name: 'most recent content token',
+        description: 'the content token just before the trigger',
+        guess: (row, t) => mostRecent(row, t + 1, content, all),
+      },
+      {
+        name: 'most frequent content token',
+        description: 'the content token seen most often so far (ties: uniform among them)',
+        guess: (row, t) => mostFrequent(row, t + 1, content, all),
+      },
+      {
+        name: 'content token seen',
+        description: 'uniform over the distinct content tokens seen so far',
+        guess: (row, t) => distinctSeen(row, t + 1, content, all),
+      },
+    ];
   },
   generate(opts, rng: Rng, batch: number) {
     const { vocabSize, seqLen: T, occurrences: m, minDistance: g } = resolve(opts);

@@ -1,5 +1,6 @@
 // What every toy task generator returns, so steps and probes can treat tasks alike.
 import type { Rng } from '../../engine/random.ts';
+import type { Baseline } from './baselines.ts';
 
 /** Target value at positions that are not scored (PyTorch's cross-entropy ignore_index). */
 export const IGNORE_INDEX = -100;
@@ -37,6 +38,8 @@ export interface Task<O extends TaskOptions = TaskOptions> {
   vocabulary(opts: O): VocabEntry[];
   /** Accuracy of the best guess that ignores the context (uniform over the possible answers). */
   chance(opts: O): number;
+  /** Simple rules that read the context without solving the task (baselines.ts); the strongest is the control. */
+  baselines(opts: O): Baseline[];
   generate(opts: O, rng: Rng, batch: number): TaskBatch;
 }
 

@@ -1,12 +1,14 @@
 // interp/train-task.ts, behind step 1: a finished training job is not retrained, and one with
-// changed settings is.
+// changed settings is; the accuracy checks move a curriculum on and stop training early; the
+// recorded baselines are those of the model's own held-out data.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
-import { trainAndEvaluate } from '../../interp/train-task.ts';
+import { baselineAccuracy, getTask } from '../../interp/tasks/index.ts';
+import { jobEvalBatches, trainAndEvaluate } from '../../interp/train-task.ts';
 import { tinyJob } from '../helpers/tiny-job.ts';
 
 mi.setBackend(mi.cpuBackend());
@@ -38,6 +40,68 @@ test('trainAndEvaluate: a finished job is not retrained; changed settings retrai
     steps++;
   });
   assert.is(steps, 4, 'a job with other settings reused the old model');
+});
+
+test('checks: stages advance at each passed check, the last one stops training; a never-passed check trains to the end', async () => {
+  // stopAccuracy 0: every check passes, so stage 0 -> 1 at step 2, 1 -> target at step 4, stop at 6
+  const stages = [
+    { vocabSize: 8, seqLen: 8, occurrences: 2 },
+    { vocabSize: 8, seqLen: 10, occurrences: 2 },
+  ] as ReturnType<typeof tinyJob>['stages'];
+  const job = { ...tinyJob(join(tmp, 'stages'), 20), stages, evalEvery: 2, stopAccuracy: 0 };
+  let steps = 0;
+  const r = await trainAndEvaluate(job, () => {
+    steps++;
+  });
+  assert.equal(
+    r.gateCurve.map((g) => [g.step, g.stage, g.seqLen]),
+    [
+      [2, 0, 8],
+      [4, 1, 10],
+      [6, 2, 12],
+    ],
+  );
+  assert.is(r.stepsTrained, 6);
+  assert.ok(r.stoppedEarly);
+  assert.is(steps, 6, 'training went on after the stop');
+  const curve = JSON.parse(readFileSync(join(job.dir, 'loss.json'), 'utf8'));
+  assert.is(curve.train.length, 6);
+  // above any accuracy: no stage is passed, training runs all its steps on stage 0
+  const never = await trainAndEvaluate({ ...job, dir: join(tmp, 'never'), steps: 7, stopAccuracy: 1.01 });
+  assert.equal(
+    never.gateCurve.map((g) => [g.step, g.stage]),
+    [
+      [2, 0],
+      [4, 0],
+      [6, 0],
+    ],
+  );
+  assert.is(never.stepsTrained, 7);
+  assert.not.ok(never.stoppedEarly);
+});
+
+test('checks: the same job gives the same checks and weights; a stage with another vocabulary is an error', async () => {
+  const job = { ...tinyJob(join(tmp, 'det-a'), 6), evalEvery: 2, stopAccuracy: 0.5 };
+  const a = await trainAndEvaluate(job);
+  const b = await trainAndEvaluate({ ...job, dir: join(tmp, 'det-b') });
+  assert.equal(a.gateCurve, b.gateCurve);
+  assert.ok(readFileSync(join(tmp, 'det-a', 'model.safetensors')).equals(readFileSync(join(tmp, 'det-b', 'model.safetensors'))));
+  const bad = { ...job, dir: join(tmp, 'bad'), stages: [{ vocabSize: 9, seqLen: 12 }] as typeof job.stages };
+  await trainAndEvaluate(bad).then(
+    () => assert.unreachable('trained with a stage of another vocabulary'),
+    (e: Error) => assert.match(e.message, /stage vocabSize 9 differs/),
+  );
+});
+
+test('the record holds each baseline of the task on the held-out data the accuracy is measured on', async () => {
+  const job = tinyJob(join(tmp, 'baselines'), 1);
+  const r = await trainAndEvaluate(job);
+  const batches = jobEvalBatches(job, job.taskOptions.seqLen);
+  const expected = getTask('induction')
+    .baselines(job.taskOptions)
+    .map((b) => baselineAccuracy(b, batches));
+  assert.equal(r.baselines, expected);
+  assert.is(r.baselines[0].perSequence.length, r.perSequence.length);
 });
 
 test.run();

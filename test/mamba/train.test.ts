@@ -92,4 +92,41 @@ test('resuming from the step-6 checkpoint gives the same run as no interruption'
   for (const m of [a, b, c]) m.dispose();
 });
 
+test('early stopping: a stop at step 8 ends training there (checkpointed, logged), the same with deferred reads', async () => {
+  for (const readEvery of [undefined, 5]) {
+    const outDir = await tmp();
+    const model = initMamba(config, new mi.Rng('stop-test'), { backend: mi.cpuBackend() });
+    const asked: number[] = [];
+    const lines: string[] = [];
+    const curve = await train(model, {
+      ...base(outDir),
+      readEvery,
+      log: (l) => lines.push(l),
+      stopEvery: 4,
+      stop: (_m, step) => {
+        asked.push(step);
+        return step === 8;
+      },
+    });
+    const how = `readEvery ${readEvery}`;
+    assert.equal(asked, [4, 8], how);
+    assert.equal(
+      curve.train.map((p) => p.step),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      how,
+    );
+    assert.is(curve.eval[curve.eval.length - 1].step, 8, how);
+    assert.ok(
+      lines.some((l) => l.startsWith('step 8/12 ')),
+      how,
+    );
+    const state = JSON.parse(await readFile(join(outDir, 'checkpoint', 'trainer_state.json'), 'utf-8'));
+    assert.is(state.step, 8, how);
+    const saved = await loadPretrained(join(outDir, 'checkpoint'), { backend: mi.cpuBackend() });
+    for (const [n, t] of model.params) assert.equal(saved.p(n).dataSync(), t.dataSync(), n);
+    saved.dispose();
+    model.dispose();
+  }
+});
+
 test.run();

@@ -1,5 +1,6 @@
 // Step 1 (steps/step01-train.ts) on the quick run: trained models and their records, checkpoints
-// that reproduce the recorded accuracy, figures and claims.
+// that reproduce the recorded accuracy, the baselines beside them, the learning gate (and that
+// step 2, which the later steps read, holds exactly the models that passed it), figures and claims.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -7,8 +8,9 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { evaluateJobAt, RECORD_FILE, type TaskModelRecord } from '../../interp/train-task.ts';
 import type { StepReport } from '../../interp/report/index.ts';
-import { loadTrainedModel, loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
-import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES } from '../../steps/config.ts';
+import { loadCollections, loadTrainedModel, loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
+import { DEFAULT_CONFIG, mergeConfig, PRESETS, QUICK_OVERRIDES } from '../../steps/config.ts';
+import { getTask } from '../../interp/tasks/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 
 mi.setBackend(mi.cpuBackend());
@@ -33,7 +35,41 @@ test('step 1: one model per task and seed, accuracies in [0, 1], induction above
     assert.ok(existsSync(join(dir, TRAIN_DIR, m.dir, 'loss.json')));
   }
   for (const m of models.filter((x) => x.task === 'induction')) {
-    assert.ok(m.accuracy > Math.min(0.9, 3 * m.chance), `induction-s${m.seed}: accuracy ${m.accuracy} vs chance ${m.chance}`);
+    assert.ok(m.accuracy >= quick.train.gate && m.passed, `induction-s${m.seed}: accuracy ${m.accuracy}, gate ${quick.train.gate}`);
+  }
+});
+
+test('step 1: the gate marks exactly the models below it, and step 2 collects only the others', async () => {
+  const dir = await quickRun();
+  const models = loadTrainedModels(dir);
+  for (const m of models) {
+    assert.is(m.gate, quick.train.gate);
+    assert.is(m.passed, m.accuracy >= quick.train.gate, `${m.task}-s${m.seed}`);
+    assert.ok(m.stepsTrained >= 1 && m.stepsTrained <= quick.train.steps);
+  }
+  const passed = models.filter((m) => m.passed).map((m) => `${m.task}-s${m.seed}`);
+  assert.equal(
+    loadCollections(dir).map((c) => `${c.task}-s${c.seed}`),
+    passed,
+  );
+  const excluded = models.filter((m) => !m.passed);
+  const collectPage = readReport(dir, 'step-02-collect');
+  for (const m of excluded)
+    assert.ok(
+      collectPage.notes.some((n) => n.includes(`${m.task}-s${m.seed} (accuracy`)),
+      `${m.task}-s${m.seed}`,
+    );
+});
+
+test('step 1: baselines of each model, strongest first, equal to those of its record (its own held-out data)', async () => {
+  const dir = await quickRun();
+  for (const m of loadTrainedModels(dir)) {
+    const record = JSON.parse(readFileSync(join(dir, TRAIN_DIR, m.dir, RECORD_FILE), 'utf8')) as TaskModelRecord;
+    assert.is(m.baselines.length, 3);
+    assert.equal(m.baselines.map((b) => b.name).sort(), record.baselines.map((b) => b.name).sort());
+    for (const b of m.baselines) assert.is(b.accuracy, record.baselines.find((x) => x.name === b.name)!.accuracy);
+    for (let i = 1; i < m.baselines.length; i++) assert.ok(m.baselines[i - 1].accuracy >= m.baselines[i].accuracy);
+    assert.is(record.baselines[0].perSequence.length, record.perSequence.length);
   }
 });
 
@@ -55,7 +91,8 @@ test('step 1: checkpoints load and reproduce the recorded accuracy on the held-o
 test('step 1: figures are non-empty SVG; each task claim carries a test, an interval and the chance control', async () => {
   const dir = await quickRun();
   const report = readReport(dir, TRAIN_DIR);
-  assert.is(report.figures.length, 2 * quick.tasks.length);
+  // loss, accuracy checks during training, accuracy by length: per task
+  assert.is(report.figures.length, 3 * quick.tasks.length);
   for (const f of report.figures) {
     const svg = readFileSync(join(dir, TRAIN_DIR, f.file), 'utf8');
     assert.ok(svg.startsWith('<svg') && svg.length > 1000 && svg.includes('<path'), f.file);
@@ -68,6 +105,35 @@ test('step 1: figures are non-empty SVG; each task claim carries a test, an inte
   }
   const ind = report.claims.find((c) => c.statement.startsWith('induction'))!;
   assert.ok(ind.supported && ind.interval[0] > ind.controlEstimate!, ind.statement);
+  // the control is the strongest baseline's accuracy on the same sequences, pooled over seeds
+  const records = loadTrainedModels(dir)
+    .filter((m) => m.task === 'induction')
+    .map((m) => JSON.parse(readFileSync(join(dir, TRAIN_DIR, m.dir, RECORD_FILE), 'utf8')) as TaskModelRecord);
+  const pooled = records[0].baselines.map((b) => {
+    const values = records.flatMap((r) => r.baselines.find((x) => x.name === b.name)!.perSequence);
+    return { name: b.name, mean: values.reduce((a, v) => a + v, 0) / values.length };
+  });
+  const best = pooled.reduce((a, b) => (b.mean > a.mean ? b : a));
+  assert.ok(ind.control.startsWith(best.name), `${ind.control} vs ${best.name}`);
+  assert.ok(Math.abs(ind.controlEstimate! - best.mean) < 1e-9, `${ind.controlEstimate} vs ${best.mean}`);
+});
+
+test('every preset: the options and curriculum stages of each task are valid, stages keep its vocabulary', () => {
+  for (const [name, patch] of Object.entries({ default: {}, ...PRESETS })) {
+    const t = mergeConfig(DEFAULT_CONFIG, patch, name).train;
+    assert.ok(t.stopAccuracy >= t.gate, `${name}: stopping below the gate leaves models just under it`);
+    for (const [task, opts] of Object.entries(t.taskOptions)) {
+      const target = { seqLen: t.seqLen, ...opts } as Parameters<ReturnType<typeof getTask>['chance']>[0];
+      getTask(task).chance(target); // throws naming the option at fault
+      for (const stage of t.curriculum[task as keyof typeof t.curriculum]) {
+        getTask(task).chance({ ...target, ...stage });
+        assert.ok(
+          Object.keys(stage).every((k) => k in target && k !== 'vocabSize'),
+          `${name}: ${task} stage ${JSON.stringify(stage)}`,
+        );
+      }
+    }
+  }
 });
 
 test.run();
