@@ -84,3 +84,24 @@ export function distinctSeen(row: Int32Array, end: number, keep: (tok: number) =
 export function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
+
+/**
+ * The three context rules over the tokens first..last (the answer's class, called `noun`), each
+ * reading the inputs up to and including the scored position: the most recent, the most frequent
+ * (ties: uniform among them) and any distinct one seen (uniform); with none seen yet, uniform over
+ * the class. `describe` says what each reads in the task's terms.
+ */
+export function contextBaselines(
+  noun: string,
+  first: number,
+  last: number,
+  describe: { recent: string; frequent: string; seen: string },
+): Baseline[] {
+  const all = range(first, last);
+  const inClass = (tok: number) => tok >= first && tok <= last;
+  return [
+    { name: `most recent ${noun}`, description: describe.recent, guess: (row, t) => mostRecent(row, t + 1, inClass, all) },
+    { name: `most frequent ${noun}`, description: describe.frequent, guess: (row, t) => mostFrequent(row, t + 1, inClass, all) },
+    { name: `${noun} seen`, description: describe.seen, guess: (row, t) => distinctSeen(row, t + 1, inClass, all) },
+  ];
+}

@@ -9,7 +9,7 @@
 //   sourcePos   at scored positions: where that token sits (previous trigger + 1)
 //   distance    at scored positions: positions back to the previous trigger
 import type { Rng } from '../../engine/random.ts';
-import { distinctSeen, mostFrequent, mostRecent, range } from './baselines.ts';
+import { contextBaselines } from './baselines.ts';
 import { emptyBatch, requireInt, sortedSample, type Task, type TaskOptions } from './types.ts';
 
 export const BOS = 0;
@@ -54,26 +54,12 @@ export const induction: Task<InductionOptions> = {
   },
   baselines(opts) {
     const { vocabSize } = resolve(opts);
-    const all = range(FIRST_CONTENT, vocabSize - 1);
-    const content = (tok: number) => tok >= FIRST_CONTENT;
     // the solution reads the token after the trigger's previous occurrence; these read the context otherwise
-    return [
-      {
-        name: 'most recent content token',
-        description: 'the content token just before the trigger',
-        guess: (row, t) => mostRecent(row, t + 1, content, all),
-      },
-      {
-        name: 'most frequent content token',
-        description: 'the content token seen most often so far (ties: uniform among them)',
-        guess: (row, t) => mostFrequent(row, t + 1, content, all),
-      },
-      {
-        name: 'content token seen',
-        description: 'uniform over the distinct content tokens seen so far',
-        guess: (row, t) => distinctSeen(row, t + 1, content, all),
-      },
-    ];
+    return contextBaselines('content token', FIRST_CONTENT, vocabSize - 1, {
+      recent: 'the content token just before the trigger',
+      frequent: 'the content token seen most often so far (ties: uniform among them)',
+      seen: 'uniform over the distinct content tokens seen so far',
+    });
   },
   generate(opts, rng: Rng, batch: number) {
     const { vocabSize, seqLen: T, occurrences: m, minDistance: g } = resolve(opts);

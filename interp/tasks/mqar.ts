@@ -14,7 +14,7 @@
 //   value      at scored positions: the value to output (= target)
 //   distance   at scored positions: positions back to the queried key
 import type { Rng } from '../../engine/random.ts';
-import { distinctSeen, mostFrequent, mostRecent, range } from './baselines.ts';
+import { contextBaselines } from './baselines.ts';
 import { emptyBatch, requireInt, sortedSample, type Task, type TaskOptions } from './types.ts';
 
 export const NOISE = 0;
@@ -55,25 +55,11 @@ export const mqar: Task<MqarOptions> = {
   },
   baselines(opts) {
     const { vocabSize, firstValue } = resolve(opts);
-    const all = range(firstValue, vocabSize - 1);
-    const value = (tok: number) => tok >= firstValue;
-    return [
-      {
-        name: 'value seen',
-        description: 'uniform over the distinct values seen so far (a value present in context, ignoring the key)',
-        guess: (row, t) => distinctSeen(row, t + 1, value, all),
-      },
-      {
-        name: 'most frequent value',
-        description: 'the value seen most often so far (ties: uniform among them)',
-        guess: (row, t) => mostFrequent(row, t + 1, value, all),
-      },
-      {
-        name: 'most recent value',
-        description: 'the last value seen before the query',
-        guess: (row, t) => mostRecent(row, t + 1, value, all),
-      },
-    ];
+    return contextBaselines('value', firstValue, vocabSize - 1, {
+      recent: 'the last value seen before the query',
+      frequent: 'the value seen most often so far (ties: uniform among them)',
+      seen: 'uniform over the distinct values seen so far (a value present in context, ignoring the key)',
+    });
   },
   generate(opts, rng: Rng, batch: number) {
     const { seqLen: T, numPairs: N, numQueries: Q, nKeys, nValues, firstValue } = resolve(opts);

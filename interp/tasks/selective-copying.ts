@@ -14,7 +14,7 @@
 //   sourcePos    at output positions: where the i-th data token sits in the prefix
 //   copyToken    at output positions: the token to output (= target)
 import type { Rng } from '../../engine/random.ts';
-import { distinctSeen, mostFrequent, mostRecent, range } from './baselines.ts';
+import { contextBaselines } from './baselines.ts';
 import { emptyBatch, requireInt, sortedSample, type Task, type TaskOptions } from './types.ts';
 
 export const NOISE = 0;
@@ -53,26 +53,12 @@ export const selectiveCopying: Task<SelectiveCopyingOptions> = {
   },
   baselines(opts) {
     const { vocabSize } = resolve(opts);
-    const all = range(FIRST_DATA, vocabSize - 1);
-    const data = (tok: number) => tok >= FIRST_DATA;
     // the same guess at every output position: none of them tracks which data token comes next
-    return [
-      {
-        name: 'most recent data token',
-        description: 'the last data token of the prefix, at every output position',
-        guess: (row, t) => mostRecent(row, t + 1, data, all),
-      },
-      {
-        name: 'most frequent data token',
-        description: 'the data token most often in the prefix (ties: uniform among them)',
-        guess: (row, t) => mostFrequent(row, t + 1, data, all),
-      },
-      {
-        name: 'data token seen',
-        description: 'uniform over the distinct data tokens of the prefix',
-        guess: (row, t) => distinctSeen(row, t + 1, data, all),
-      },
-    ];
+    return contextBaselines('data token', FIRST_DATA, vocabSize - 1, {
+      recent: 'the last data token of the prefix, at every output position',
+      frequent: 'the data token most often in the prefix (ties: uniform among them)',
+      seen: 'uniform over the distinct data tokens of the prefix',
+    });
   },
   generate(opts, rng: Rng, batch: number) {
     const { vocabSize, seqLen: T, numTokens: K, prefixLen: L } = resolve(opts);
