@@ -444,14 +444,20 @@ export function permutationTest(a: Sample, b: Sample, rng: Rng, opts: Permutatio
     }
     if (atLeastAsExtreme(diff(s), observed, o.alternative, tol)) count++;
   }
-  return {
-    statistic: observed,
-    pValue: (count + 1) / (o.nPerm + 1),
-    nPerm: o.nPerm + 1,
-    exact: false,
-    alternative: o.alternative,
-    floor: 1 / (o.nPerm + 1),
-  };
+  return monteCarloResult(observed, count, o.nPerm, o.alternative);
+}
+
+/**
+ * A Monte Carlo permutation test's result: `count` of `nPerm` random permutations at least as
+ * extreme as the observed statistic, which counts as one more (p = (count + 1) / (nPerm + 1)).
+ */
+function monteCarloResult(
+  observed: number,
+  count: number,
+  nPerm: number,
+  alternative: PermutationResult['alternative'],
+): PermutationResult {
+  return { statistic: observed, pValue: (count + 1) / (nPerm + 1), nPerm: nPerm + 1, exact: false, alternative, floor: 1 / (nPerm + 1) };
 }
 
 /** Whether a paired sign-flip test of n differences enumerates all 2^n flips at this nPerm. */
@@ -504,14 +510,7 @@ export function pairedPermutationTest(a: Sample, b: Sample | null, rng: Rng, opt
     for (let i = 0; i < n; i++) s += rng.uniform() < 0.5 ? -d[i] : d[i];
     if (atLeastAsExtreme(s / n, observed, o.alternative, tol)) count++;
   }
-  return {
-    statistic: observed,
-    pValue: (count + 1) / (o.nPerm + 1),
-    nPerm: o.nPerm + 1,
-    exact: false,
-    alternative: o.alternative,
-    floor: 1 / (o.nPerm + 1),
-  };
+  return monteCarloResult(observed, count, o.nPerm, o.alternative);
 }
 
 // ---------------------------------------------------------------------------------------------
