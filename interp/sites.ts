@@ -239,13 +239,7 @@ export function siteHooks(model: MambaLM, site: Site, mask: Uint8Array, shape: r
       },
     ];
   }
-  const positions: number[] = [];
-  for (let t = 0; t < T; t++)
-    for (let b = 0; b < B; b++)
-      if (mask[b * T + t]) {
-        positions.push(t);
-        break;
-      }
+  const positions = maskedPositions(mask, B, T);
   if (!positions.length) return [];
   return [
     {
@@ -322,13 +316,7 @@ export function stackedSiteHooks(
   }
   const chS = mi.tensor(chan, [n, 1, dim], opts);
   const maskS = mi.tensor(F.from(mask), [1, B, T], opts);
-  const positions: number[] = [];
-  for (let t = 0; t < T; t++)
-    for (let b = 0; b < B; b++)
-      if (mask[b * T + t]) {
-        positions.push(t);
-        break;
-      }
+  const positions = maskedPositions(mask, B, T);
   if (!positions.length) return [];
   return [
     {
@@ -342,4 +330,16 @@ export function stackedSiteHooks(
       },
     },
   ];
+}
+
+/** The positions t (ascending) at which the [B, T] mask is set for at least one sequence. */
+function maskedPositions(mask: ArrayLike<number>, B: number, T: number): number[] {
+  const positions: number[] = [];
+  for (let t = 0; t < T; t++)
+    for (let b = 0; b < B; b++)
+      if (mask[b * T + t]) {
+        positions.push(t);
+        break;
+      }
+  return positions;
 }
