@@ -209,7 +209,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
     evalBatches: 2,
     lengthGeneralisation: [64],
     taskOptions: {
-      induction: { vocabSize: 8, occurrences: 6 },
+      induction: { vocabSize: 8, occurrences: 6, seqLen: 32 },
       'selective-copying': { vocabSize: 8, numTokens: 2, seqLen: 32 },
       mqar: { vocabSize: 9, numPairs: 2, seqLen: 32 },
     },
@@ -250,7 +250,7 @@ export const PAPER_OVERRIDES: DeepPartial<RunConfig> = {
     lengthGeneralisation: [512, 1024, 4096, 16384, 65536],
     workers: 1,
     taskOptions: {
-      induction: { vocabSize: 16, occurrences: 4 },
+      induction: { vocabSize: 16, occurrences: 4, seqLen: 256 },
       'selective-copying': { vocabSize: 16, numTokens: 16, seqLen: 4096 },
       mqar: { vocabSize: 8192, numPairs: 16, seqLen: 256 },
     },
