@@ -7,6 +7,9 @@ export interface RunConfig {
    *  has to survive Holm across all of a run's claims (step 13) with room to spare: family size x
    *  1/(n+1) <= 0.05/10 (interp/claims.ts floorSurvives; step 13 names any claim whose floor fails it) */
   permutations: number;
+  /** a claim of steps 3-9 is made per task from one value per gate-passing seed (the seed is the
+   *  unit, interp/seeds.ts); with fewer seeds than this the task's results are shown but not tested */
+  claimSeeds: number;
   backend: 'auto' | 'cpu' | 'webgpu';
   /** a Hugging Face Mamba checkpoint directory instead of the toy models ('' = toy models) */
   model: string;
@@ -88,7 +91,8 @@ export interface RunConfig {
   };
   /** step 7: noise scales (in stds), noise draws per curve, held-out sequences (of the test half), matched controls ranked at the largest scale (the first `directions` also drawn as curves) */
   perturb: { scales: number[]; directions: number; examples: number; controls: number };
-  temporal: { seqLen: number; examples: number };
+  /** seeds: models per task (the first seeds) */
+  temporal: { seqLen: number; examples: number; seeds: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
   repro: { threshold: number; bootstrap: number; sequences: number };
@@ -103,6 +107,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   seed: 1234,
   // 1/(n+1) = 1e-5: survives Holm with the 10x margin for up to 500 claims (the default run has about 100)
   permutations: 99999,
+  claimSeeds: 3,
   backend: 'auto',
   model: '',
   tasks: ['induction', 'selective-copying', 'mqar'],
@@ -164,7 +169,7 @@ export const DEFAULT_CONFIG: RunConfig = {
     batchSize: 256,
     lr: 1e-3,
     hooks: ['blocks.{last}.hook_resid_post'],
-    seeds: 1,
+    seeds: 3,
     evalSequences: 128,
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
@@ -175,11 +180,11 @@ export const DEFAULT_CONFIG: RunConfig = {
     permutations: 99999,
     controls: 100,
     tableControls: 20,
-    seeds: 1,
+    seeds: 3,
     keyClaim: { task: 'induction', hook: 'resid', source: 'attribution', effect: 'clean patch' },
   },
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
-  temporal: { seqLen: 32, examples: 4 },
+  temporal: { seqLen: 32, examples: 4, seeds: 3 },
   dynamics: { examples: 16 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
@@ -193,6 +198,8 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   // every flip exactly (floor 1/65536), and random ones reach 1/65536, which the quick run's ~90
   // claims survive Holm with (a floor of 1/201 gave Holm 0.43 at best)
   permutations: 65535,
+  // two seeds a task, so that the claims over seeds (claimSeeds) are made and tested in the quick run
+  claimSeeds: 2,
   train: {
     seeds: 2,
     hiddenSize: 32,
@@ -216,13 +223,13 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
     curriculum: { induction: [], 'selective-copying': [], mqar: [] },
   },
   collect: { batches: 2, batchSize: 16 },
-  sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32 },
+  sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32, seeds: 2 },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   // 8 of the quick models' 32 residual channels, so matched controls have 24 others to draw from
   circuit: { controls: 19, size: 8 },
-  patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 19, tableControls: 9 },
+  patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 19, tableControls: 9, seeds: 2 },
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16, controls: 19 },
-  temporal: { seqLen: 12, examples: 2 },
+  temporal: { seqLen: 12, examples: 2, seeds: 2 },
   dynamics: { examples: 4 },
   repro: { bootstrap: 200, sequences: 16 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },

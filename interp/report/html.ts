@@ -23,7 +23,10 @@ function claimText(c: Claim): string {
     c.controlEstimate !== undefined
       ? `; control (${c.control}): ${fmt(c.controlEstimate)}${c.controlInterval ? ` [${fmt(c.controlInterval[0])}, ${fmt(c.controlInterval[1])}]` : ''}`
       : `; control: ${c.control}`;
-  const cond = `; effect condition (${c.condition}): ${c.effect ? 'met' : 'not met'}`;
+  const seeds = c.perSeed?.length
+    ? `; per seed: ${c.perSeed.map((v) => `${v.model} ${fmt(v.value)}${v.p !== undefined ? ` (p ${fmt(v.p)})` : ''}`).join(', ')}`
+    : '';
+  const cond = `${seeds}; effect condition (${c.condition}): ${c.effect ? 'met' : 'not met'}`;
   return `${verdict(c)}: ${c.statement} Estimate ${fmt(c.estimate)}, ${Math.round(c.level * 100)}% CI [${fmt(c.interval[0])}, ${fmt(c.interval[1])}] (${c.test}${p})${ctl}${cond}.`;
 }
 

@@ -31,6 +31,8 @@ export interface Claim {
   control: string;
   controlEstimate?: number;
   controlInterval?: [number, number];
+  /** a claim over seeds (interp/seeds.ts): each seed's value and own p; estimate and interval are then over seeds */
+  perSeed?: { seed: number; model: string; value: number; p?: number }[];
   /** effect && run-wide Holm p < 0.05; false while pending */
   supported: boolean;
 }
