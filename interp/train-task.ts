@@ -361,3 +361,46 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
     model.dispose();
   }
 }
+
+/** What a model that missed the gate would need, read off its accuracy checks. */
+export interface GateOutlook {
+  /** the curriculum stage of the last check, and the number of stages (the last is the target) */
+  stage: number;
+  stages: number;
+  /** least-squares slope of accuracy per 1000 steps over the checks of the later half of training at that stage */
+  slopePer1000: number;
+  /** checks the slope rests on */
+  checks: number;
+  /** steps after the last check at which the trend line reaches the gate (null: no upward trend, or not at the target stage) */
+  moreSteps: number | null;
+  text: string;
+}
+
+/**
+ * A rough, stated outlook for a model below the gate: the trend of its accuracy checks over the
+ * later half of its training at its last stage, extrapolated linearly to the gate. Learning curves
+ * of these tasks are sigmoid (flat, then a jump), so a flat trend does not prove that more steps
+ * cannot help; it says that the run gave no sign of it. A longer run also stretches the learning-
+ * rate schedule, which this does not model.
+ */
+export function gateOutlook(curve: readonly GatePoint[], gate: number, stages: number): GateOutlook {
+  if (!curve.length) return { stage: 0, stages, slopePer1000: 0, checks: 0, moreSteps: null, text: 'no accuracy checks were made' };
+  const last = curve[curve.length - 1];
+  const atStage = curve.filter((p) => p.stage === last.stage);
+  const from = atStage[0].step + (last.step - atStage[0].step) / 2;
+  const pts = atStage.filter((p) => p.step >= from);
+  const mx = pts.reduce((s, p) => s + p.step, 0) / pts.length,
+    my = pts.reduce((s, p) => s + p.accuracy, 0) / pts.length;
+  const sxx = pts.reduce((s, p) => s + (p.step - mx) ** 2, 0);
+  const slope = sxx > 0 ? pts.reduce((s, p) => s + (p.step - mx) * (p.accuracy - my), 0) / sxx : 0;
+  const fittedNow = my + slope * (last.step - mx);
+  const target = last.stage === stages - 1;
+  const moreSteps = target && slope > 0 ? Math.max(0, Math.ceil((gate - fittedNow) / slope)) : null;
+  const trend = `accuracy ${slope >= 0 ? '+' : ''}${(slope * 1000).toFixed(3)} per 1000 steps over its last ${pts.length} checks at stage ${last.stage + 1} of ${stages}`;
+  const text = !target
+    ? `${trend}; it never passed curriculum stage ${last.stage + 1} of ${stages}, so it needs an easier stage, a larger model or more steps at that stage before the target`
+    : moreSteps !== null
+      ? `${trend}; on that trend it would reach the gate ${gate} about ${moreSteps} steps later (a linear extrapolation of a sigmoid-shaped curve: rough)`
+      : `${trend}: no upward trend, so the run gives no sign that more steps alone would reach the gate ${gate}; a larger model, a curriculum or another learning rate is the next thing to try`;
+  return { stage: last.stage, stages, slopePer1000: slope * 1000, checks: pts.length, moreSteps, text };
+}

@@ -15,7 +15,7 @@ import { bootstrapCI, mean, pairedPermutationTest } from '../interp/stats.ts';
 import { lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { gateModels } from './models.ts';
-import { trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
+import { gateOutlook, trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
 import { runInWorkers } from '../interp/worker-pool.ts';
 import { readJson } from './files.ts';
 import type { TrainedModel } from './artefacts.ts';
@@ -317,7 +317,7 @@ export const trainStep: Step = {
         const where = last
           ? `; last check at step ${last.step}: ${last.accuracy.toFixed(3)} at stage ${last.stage} of ${r.job.stages.length} (length ${last.seqLen})`
           : '';
-        return `${m.task}-s${m.seed}: accuracy ${m.accuracy.toFixed(3)} after ${r.stepsTrained} steps${where}`;
+        return `${m.task}-s${m.seed}: accuracy ${m.accuracy.toFixed(3)} after ${r.stepsTrained} steps${where}; what it would take: ${gateOutlook(r.gateCurve, t.gate, r.job.stages.length + 1).text}`;
       });
       report.notes.push(
         `Learning gate ${t.gate}: ${excluded.length} of ${trained.length} models did not reach it within ${t.steps} steps and are not analysed by steps 2-11: ${why.join('; ')}.`,

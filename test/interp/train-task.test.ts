@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { baselineAccuracy, getTask } from '../../interp/tasks/index.ts';
-import { jobEvalBatches, trainAndEvaluate } from '../../interp/train-task.ts';
+import { gateOutlook, jobEvalBatches, trainAndEvaluate, type GatePoint } from '../../interp/train-task.ts';
 import { tinyJob } from '../helpers/tiny-job.ts';
 
 mi.setBackend(mi.cpuBackend());
@@ -102,6 +102,27 @@ test('the record holds each baseline of the task on the held-out data the accura
     .map((b) => baselineAccuracy(b, batches));
   assert.equal(r.baselines, expected);
   assert.is(r.baselines[0].perSequence.length, r.perSequence.length);
+});
+
+test('gateOutlook: a planted linear trend is extrapolated to the gate; a flat one and an unfinished curriculum are said so', () => {
+  // stage 0 until step 100, then the target: accuracy 0.2 + 0.5 per 1000 steps from there
+  const rising: GatePoint[] = [];
+  for (let step = 25; step <= 100; step += 25) rising.push({ step, stage: 0, seqLen: 32, accuracy: 0.99 });
+  for (let step = 125; step <= 900; step += 25) rising.push({ step, stage: 1, seqLen: 64, accuracy: 0.2 + (0.5 * (step - 100)) / 1000 });
+  const up = gateOutlook(rising, 0.95, 2);
+  assert.ok(Math.abs(up.slopePer1000 - 0.5) < 1e-9, `slope ${up.slopePer1000}`);
+  // at step 900 the line is at 0.6: (0.95 - 0.6) / 0.0005 = 700 more steps
+  assert.is(up.moreSteps, 700);
+  // only the later half of the stage's checks count: a plateau followed by a rise reads as the rise
+  const late = rising.map((p) => (p.stage === 1 && p.step < 500 ? { ...p, accuracy: 0.2 } : p));
+  const lateSlope = gateOutlook(late, 0.95, 2).slopePer1000;
+  assert.ok(Math.abs(lateSlope - 0.5) < 1e-9, `later half only: ${lateSlope}`);
+  const flat = rising.map((p) => (p.stage === 1 ? { ...p, accuracy: 0.3 } : p));
+  assert.is(gateOutlook(flat, 0.95, 2).moreSteps, null);
+  assert.match(gateOutlook(flat, 0.95, 2).text, /no upward trend/);
+  const stuck = rising.map((p) => ({ ...p, stage: 0 }));
+  assert.is(gateOutlook(stuck, 0.95, 2).moreSteps, null);
+  assert.match(gateOutlook(stuck, 0.95, 2).text, /never passed curriculum stage 1 of 2/);
 });
 
 test.run();
