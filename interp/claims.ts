@@ -78,7 +78,11 @@ export function floorSurvives(floor: number, familySize: number, alpha = ALPHA):
 /** "p = 0.0123", or "p <= 1/201 (floor)" where the floor binds. */
 export function pText(c: Pick<Claim, 'p' | 'pFloor'>, fmt: (v: number) => string): string {
   if (c.p === undefined) return 'no p-value';
-  return floorBinds(c) ? `p <= 1/${Math.round(1 / (c.pFloor as number))} (floor)` : `p = ${fmt(c.p)}`;
+  if (!floorBinds(c)) return `p = ${fmt(c.p)}`;
+  const f = c.pFloor as number;
+  // 1/(n+1) reads best as a fraction; a product of floors (several seeds) or an asymptotic floor does not
+  const asFraction = f > 1e-7 && Math.abs(Math.round(1 / f) * f - 1) < 1e-9;
+  return asFraction ? `p <= 1/${Math.round(1 / f)} (floor)` : `p <= ${fmt(f)} (floor)`;
 }
 
 /** The verdict a report prints for a claim. */

@@ -3,7 +3,7 @@
 // THE run-wide correction (report-io.ts correctRunClaims: Holm, with Benjamini-Hochberg beside, over
 // every claim with a p-value) that also rewrites each step's report with the resulting flags, and
 // tabulates it: raw p, floor, Holm p, BH q and supported are one computation, so they cannot disagree.
-import { ALPHA, FLOOR_MARGIN, floorBinds, floorSurvives, POLICY } from '../interp/claims.ts';
+import { ALPHA, FLOOR_MARGIN, floorBinds, floorSurvives, POLICY, pText } from '../interp/claims.ts';
 import { fmt, intervalChart } from '../interp/report/index.ts';
 import { correctRunClaims, saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -60,7 +60,7 @@ export const statisticsStep: Step = {
         c.effect ? 'yes' : 'no',
         c.p ?? '',
         c.pFloor ?? '',
-        floorBinds(c) ? `p <= 1/${Math.round(1 / c.pFloor!)}, floor` : '',
+        floorBinds(c) ? pText(c, fmt) : '',
         c.pAdjusted ?? '',
         c.qBh ?? '',
         c.supported ? 'yes' : 'no',

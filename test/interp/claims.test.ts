@@ -78,6 +78,11 @@ test('floors: where p sits at 1/(n+1) the report says so; whether a floor can su
   assert.not.ok(floorBinds(above));
   assert.not.ok(floorBinds(claim('c', 0.01, true)));
   assert.is(pText(atFloor, String), 'p <= 1/201 (floor)');
+  // three seeds' rank floors multiplied, or an asymptotic floor: not a 1/n fraction
+  assert.is(
+    pText({ p: 1e-15, pFloor: 1e-15 }, (v) => v.toExponential(1)),
+    'p <= 1.0e-15 (floor)',
+  );
   assert.is(
     pText(above, (v) => v.toFixed(4)),
     'p = 0.0149',
