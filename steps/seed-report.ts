@@ -14,10 +14,13 @@ export function claimFieldsOverSeeds(s: SeedSummary, lone: [number, number]): Re
   return s.seeds >= 2 ? f : { ...f, interval: lone };
 }
 
-/** "; only 1 seed of induction passed the learning gate (and has ...); a claim needs 3": the test text of a claim without enough seeds. */
-export function tooFewSeeds(s: SeedSummary, task: string, claimSeeds: number, what = ''): string {
-  return `only ${s.seeds} seed(s) of ${task} passed the learning gate${what}; a claim needs ${claimSeeds} (claimSeeds), so it is not tested${s.seeds < 2 ? " and its interval is the seed's own" : ''}`;
+/** The test text of a claim without enough seeds: why it has `s.seeds` seeds (e.g. "only 1 seed of induction passed the learning gate"), and that it is not tested. */
+export function tooFewSeeds(s: SeedSummary, why: string, claimSeeds: number): string {
+  return `${why}; a claim needs ${claimSeeds} (claimSeeds), so it is not tested${s.seeds < 2 ? " and its interval is the seed's own" : ''}`;
 }
+
+/** "only 1 seed of induction passed the learning gate" */
+export const fewPassed = (seeds: number, task: string) => `only ${seeds} seed${seeds === 1 ? '' : 's'} of ${task} passed the learning gate`;
 
 /** One row of a per-seed figure: a seed's value, or the task mean with its t interval over seeds. */
 export interface SeedPoint {

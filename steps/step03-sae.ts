@@ -31,7 +31,7 @@ import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { byTask, firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import { trainConfiguredSae } from './sae-training.ts';
-import { claimFieldsOverSeeds, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
+import { claimFieldsOverSeeds, fewPassed, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
@@ -192,7 +192,8 @@ export const saeStep: Step = {
       }
     }
     ctx.writeJson('saes.json', records);
-    const { claims, points } = saeClaims(ctx, records);
+    const gatePassing = new Map([...byTask(collections)].map(([task, cs]) => [task, cs.length]));
+    const { claims, points } = saeClaims(ctx, records, gatePassing);
     ctx.writeJson('correlations.json', corrRows);
     ctx.writeJson('examples.json', examples);
 
@@ -371,8 +372,12 @@ function aboveMeanAblationCI(
   );
 }
 
-/** One claim per task x SAE kind x hook over the seeds' SAEs, and the per-seed figure's rows. */
-export function saeClaims(ctx: StepContext, records: SaeRow[]): { claims: Claim[]; points: SeedPoint[] } {
+/** One claim per task x SAE kind x hook over the seeds' SAEs (`gatePassing`: each task's number of gate-passing models), and the per-seed figure's rows. */
+export function saeClaims(
+  ctx: StepContext,
+  records: SaeRow[],
+  gatePassing: ReadonlyMap<string, number>,
+): { claims: Claim[]; points: SeedPoint[] } {
   const claims: Claim[] = [],
     points: SeedPoint[] = [];
   const groups = new Map<string, SaeRow[]>();
@@ -390,6 +395,12 @@ export function saeClaims(ctx: StepContext, records: SaeRow[]): { claims: Claim[
     );
     const controls = seeds.map((r) => r.meanAblationRecovered!);
     const controlInterval = seedInterval(controls);
+    // fewer SAE seeds than claimSeeds: too few models passed the gate, or sae.seeds is below claimSeeds
+    const passed = gatePassing.get(task) ?? s.seeds;
+    const why =
+      passed > s.seeds
+        ? `step 3 trains SAEs for the first sae.seeds = ${ctx.config.sae.seeds} of ${task}'s ${passed} gate-passing seeds`
+        : fewPassed(s.seeds, task);
     const perSeedTest = `per seed, a one-sided paired permutation test on ${ctx.config.sae.evalSequences} held-out sequences (${ctx.config.permutations} sign flips): spliced loss below mean-ablated loss`;
     const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].aboveMeanAblationInterval);
     claims.push({
@@ -397,7 +408,7 @@ export function saeClaims(ctx: StepContext, records: SaeRow[]): { claims: Claim[
       ...fields,
       test: s.enough
         ? `${perSeedTest}; ${s.combination}; interval: Student's t over seeds`
-        : `${tooFewSeeds(s, task, ctx.config.claimSeeds, ` and has SAEs (sae.seeds ${ctx.config.sae.seeds})`)}; ${perSeedTest}`,
+        : `${tooFewSeeds(s, why, ctx.config.claimSeeds)}; ${perSeedTest}`,
       control:
         'mean-ablation of the hook (loss recovered; zero-ablation is 0 by definition, the clean model 1); the estimate is the SAE minus it',
       controlEstimate: avg(seeds, (r) => r.meanAblationRecovered!),

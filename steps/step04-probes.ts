@@ -27,7 +27,7 @@ import {
 import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { byTask } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
-import { claimFieldsOverSeeds, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
+import { claimFieldsOverSeeds, fewPassed, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Step, StepContext } from './step.ts';
@@ -314,7 +314,7 @@ export function probeClaims(ctx: StepContext, records: ProbeRow[]): { claims: Cl
       ...fields,
       test: s.enough
         ? `${perSeedTest}; ${s.combination}; interval: Student's t over seeds`
-        : `${tooFewSeeds(s, task, ctx.config.claimSeeds)}; ${perSeedTest}`,
+        : `${tooFewSeeds(s, fewPassed(s.seeds, task), ctx.config.claimSeeds)}; ${perSeedTest}`,
       control: 'the same probe fitted to shuffled training labels; the estimate is the probe minus it',
       controlEstimate: avg(seeds, (r) => r.control!),
       ...(Number.isFinite(controlInterval[0]) ? { controlInterval } : {}),

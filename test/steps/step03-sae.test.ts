@@ -131,7 +131,14 @@ test('step 3: a task with fewer than claimSeeds seeds is stated without a p-valu
   const run = await quickRun();
   const rows = readIn<SaeRow[]>(join(run, SAE_DIR), 'saes.json');
   const config = { claimSeeds: 3, permutations: 65535, sae: { evalSequences: 32, seeds: 2 } };
-  const { claims, points } = saeClaims({ config } as unknown as StepContext, rows);
+  const { claims, points } = saeClaims(
+    { config } as unknown as StepContext,
+    rows,
+    new Map([
+      ['induction', 2],
+      ['selective-copying', 2],
+    ]),
+  );
   assert.ok(claims.length > 0);
   for (const c of claims) {
     assert.is(c.p, undefined, c.statement);
@@ -144,6 +151,7 @@ test('step 3: a task with fewer than claimSeeds seeds is stated without a p-valu
   const one = saeClaims(
     { config } as unknown as StepContext,
     rows.filter((r) => r.seed === 0),
+    new Map([['induction', 2]]),
   );
   for (const c of one.claims) {
     assert.is(c.perSeed!.length, 1);
