@@ -6,7 +6,8 @@
 // ElasticNet, lambda by k-fold CV on the training rows only) is scored on the test rows. The
 // control is the same probe fitted to the training rows with their labels shuffled. Intervals
 // resample test rows; the p-value is a paired sign-flip test on the per-row scores (correct /
-// squared error) of probe and control.
+// squared error) of probe and control. The probe's score minus the control's is the value a claim
+// over seeds averages (steps/step04-probes.ts), with its own paired interval over the test rows.
 import type { Rng } from '../engine/random.ts';
 import { linearProbeCV, logisticProbeCV, predictLinear, predictLogistic, type Matrix } from './probes.ts';
 import { bootstrapCI, pairedPermutationTest } from './stats.ts';
@@ -43,8 +44,12 @@ export interface ProbeEval {
   /** the shuffled-label probe's test score and interval */
   control: number;
   controlInterval: [number, number];
-  /** one-sided paired permutation p: probe better than the control on the test rows */
+  /** one-sided paired permutation p: probe better than the control on the test rows, and the floor of that test */
   p: number;
+  pFloor: number;
+  /** heldOut minus control, with a paired bootstrap interval (both probes scored on the same resampled test rows) */
+  difference: number;
+  differenceInterval: [number, number];
   /** nonzero dimensions and their coefficients (original units) */
   selected: number[];
   coefficients: number[];
@@ -157,6 +162,12 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
     const ci = bootstrapCI(real.correct, rng.fork('boot'), meanOf, { nBoot, method: 'percentile' });
     const cci = bootstrapCI(ctrl.correct, rng.fork('boot-control'), meanOf, { nBoot, method: 'percentile' });
     const test = pairedPermutationTest(real.correct, ctrl.correct, rng.fork('perm'), { nPerm, alternative: 'greater' });
+    const diff = bootstrapCI(
+      Float64Array.from(real.correct, (c, i) => c - ctrl.correct[i]),
+      rng.fork('boot-difference'),
+      meanOf,
+      { nBoot, method: 'percentile' },
+    );
     const pos = meanOf(yte);
     return {
       kind: 'logistic',
@@ -167,6 +178,9 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
       control: cci.estimate,
       controlInterval: [cci.lo, cci.hi],
       p: test.pValue,
+      pFloor: test.floor,
+      difference: diff.estimate,
+      differenceInterval: [diff.lo, diff.hi],
       selected: real.probe.selected,
       coefficients: real.probe.selected.map((j) => real.probe.coef[0][j]),
       lambda: real.probe.lambda,
@@ -185,6 +199,9 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
   const cci = bootstrapCI(idx, rng.fork('boot-control'), r2At(yte, ctrl.pred), { nBoot, method: 'percentile' });
   const err = (pred: Float64Array) => Float64Array.from(yte, (t, i) => (t - pred[i]) ** 2);
   const test = pairedPermutationTest(err(ctrl.pred), err(real.pred), rng.fork('perm'), { nPerm, alternative: 'greater' });
+  const r2Real = r2At(yte, real.pred),
+    r2Ctrl = r2At(yte, ctrl.pred);
+  const diff = bootstrapCI(idx, rng.fork('boot-difference'), (at) => r2Real(at) - r2Ctrl(at), { nBoot, method: 'percentile' });
   return {
     kind: alpha === 1 ? 'lasso' : 'elasticnet',
     metric: 'r2',
@@ -194,6 +211,9 @@ export function evaluateProbe(X: Matrix, v: TaskVariable, rng: Rng, opts: ProbeE
     control: cci.estimate,
     controlInterval: [cci.lo, cci.hi],
     p: test.pValue,
+    pFloor: test.floor,
+    difference: diff.estimate,
+    differenceInterval: [diff.lo, diff.hi],
     selected: real.probe.selected,
     coefficients: real.probe.selected.map((j) => real.probe.coef[j]),
     lambda: real.probe.lambda,

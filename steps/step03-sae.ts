@@ -3,6 +3,9 @@
 // FVU, dead latents on the collected rows), the task loss with the SAE spliced into the model on
 // fresh held-out sequences (loss recovered against zero-ablation, mean-ablation as the baseline to
 // beat), latent/task-variable correlations and top-activating token contexts.
+// Claims are per task x SAE kind x hook, over seeds (interp/seeds.ts): each seed's value is its
+// SAE's loss recovered minus mean-ablation's, its p that model's permutation test on held-out
+// sequences; the claim's interval is Student's t over the seeds and its p Fisher's combination.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { encodeAll, lossRecovered, saeMetrics, spliceHook, type SaeKind } from '../interp/sae/index.ts';
@@ -18,21 +21,33 @@ import {
   type LatentExample,
 } from '../interp/sae/task.ts';
 import { pending } from '../interp/claims.ts';
-import { pairedPermutationTest } from '../interp/stats.ts';
+import { acrossSeeds, seedInterval, type SeedSummary } from '../interp/seeds.ts';
+import { bootstrapCI, pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
 import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
 import { resolveHooks, shortHook } from './hook-patterns.ts';
-import { firstSeeds, studyModels } from './models.ts';
+import { byTask, firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import { trainConfiguredSae } from './sae-training.ts';
-import type { Step } from './step.ts';
+import { claimFieldsOverSeeds, fewPassed, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
+import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
 /** The README's floor on explained variance (1 - FVU) that every SAE of the quick run clears. */
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
 const TOP_LATENTS = 8;
+
+/** A row of saes.json: step 3's SAE record with that model's test against mean-ablation. */
+export interface SaeRow extends SaeRecord {
+  /** loss recovered minus mean-ablation's, on the held-out sequences, and its 95% bootstrap interval over them: the seed's value in the claims */
+  aboveMeanAblation: number;
+  aboveMeanAblationInterval: [number, number];
+  /** one-sided paired permutation test on the held-out sequences: spliced loss below mean-ablated loss */
+  p: number;
+  pFloor: number;
+}
 
 interface CorrelationRow {
   sae: string;
@@ -44,7 +59,7 @@ interface CorrelationRow {
 
 export const saeStep: Step = {
   ...stepInfo('sae'),
-  version: 2,
+  version: 3,
   needs: [1, 2],
   configKeys: ['sae', 'permutations'],
   appliesToModel: true,
@@ -54,8 +69,7 @@ export const saeStep: Step = {
     const collections = loadCollections(ctx.runDir);
     const firstOfTask = new Set(firstSeeds(collections, cfg.seeds));
     const chosen = collections.filter((c) => firstOfTask.has(c));
-    const records: SaeRecord[] = [];
-    const claims: Claim[] = [];
+    const records: SaeRow[] = [];
     const corrRows: CorrelationRow[] = [];
     const examples: { sae: string; latent: number; why: string; examples: LatentExample[] }[] = [];
     const lossRows: Record<string, string | number>[] = [];
@@ -100,6 +114,7 @@ export const saeStep: Step = {
               const spliced = await scoredPerSequence(model, heldOut, [{ name: hook, fn: spliceHook(sae) }]);
               const ci = lossRecoveredCI(clean.loss, spliced.loss, zero.loss, ctx.rng(`boot/${name}`), { nBoot: 1000 });
               const meanCi = lossRecoveredCI(clean.loss, meanAbl.loss, zero.loss, ctx.rng(`boot-mean/${name}`), { nBoot: 1000 });
+              const aboveCi = aboveMeanAblationCI(clean.loss, spliced.loss, meanAbl.loss, zero.loss, ctx.rng(`boot-above/${name}`));
               const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
               const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), {
                 nPerm: ctx.config.permutations,
@@ -127,7 +142,7 @@ export const saeStep: Step = {
                 lossSpliced = mean(spliced.loss),
                 lossZero = mean(zero.loss),
                 lossMean = mean(meanAbl.loss);
-              const rec: SaeRecord = {
+              const rec: SaeRow = {
                 task: c.task,
                 seed: c.seed,
                 hook,
@@ -149,6 +164,10 @@ export const saeStep: Step = {
                   lossZero === lossClean ? 0 : lossRecovered({ clean: lossClean, spliced: lossMean, ablated: lossZero }),
                 accuracyClean: mean(clean.accuracy),
                 accuracySpliced: mean(spliced.accuracy),
+                aboveMeanAblation: aboveCi.estimate,
+                aboveMeanAblationInterval: [aboveCi.lo, aboveCi.hi],
+                p: test.pValue,
+                pFloor: test.floor,
               };
               records.push(rec);
               lossRows.push({ sae: `${label} ${shortHook(hook)} ${kind}`, kind: 'SAE spliced', value: ci.estimate, lo: ci.lo, hi: ci.hi });
@@ -158,19 +177,6 @@ export const saeStep: Step = {
                 value: meanCi.estimate,
                 lo: meanCi.lo,
                 hi: meanCi.hi,
-              });
-              claims.push({
-                statement: `The ${kind} SAE on ${hook} of ${label} (L0 ${fmt(m.l0)}, FVU ${fmt(m.fvu)}) recovers ${fmt(100 * ci.estimate)}% of the task loss that zero-ablating the hook loses`,
-                estimate: ci.estimate,
-                interval: [ci.lo, ci.hi],
-                level: 0.95,
-                test: `one-sided paired permutation test on ${clean.loss.length} held-out sequences, ${ctx.config.permutations} sign flips: spliced loss below mean-ablated loss`,
-                p: test.pValue,
-                pFloor: test.floor,
-                control: 'mean-ablation of the hook (zero-ablation is 0 by definition, the clean model 1)',
-                controlEstimate: meanCi.estimate,
-                controlInterval: [meanCi.lo, meanCi.hi],
-                ...pending(ci.lo > meanCi.hi, "interval above the mean-ablation control's"),
               });
               ctx.log(
                 `${name}: L0 ${fmt(m.l0)} FVU ${fmt(m.fvu)} dead ${fmt(m.deadFraction)} loss recovered ${fmt(ci.estimate)} [${fmt(ci.lo)}, ${fmt(ci.hi)}]`,
@@ -186,6 +192,8 @@ export const saeStep: Step = {
       }
     }
     ctx.writeJson('saes.json', records);
+    const gatePassing = new Map([...byTask(collections)].map(([task, cs]) => [task, cs.length]));
+    const { claims, points } = saeClaims(ctx, records, gatePassing);
     ctx.writeJson('correlations.json', corrRows);
     ctx.writeJson('examples.json', examples);
 
@@ -226,6 +234,15 @@ export const saeStep: Step = {
         `Fraction of the task loss gap between zero-ablating the hook and the clean model that is closed when the SAE's reconstruction replaces the activation, on ${cfg.evalSequences} fresh held-out sequences per model, with 95% bootstrap intervals over sequences; mean-ablation of the hook is the baseline.`,
       ),
     );
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'loss-recovered-seeds',
+        seedChart(points, { title: 'Loss recovered beyond mean-ablation, per seed', valueTitle: 'loss recovered minus mean-ablation' }),
+        'Loss recovered beyond mean-ablation, per seed',
+        `The claims' values: per task, SAE kind and hook, each seed's loss recovered with its SAE spliced in minus the loss recovered by mean-ablating the hook, and the mean over seeds with its 95% Student's t interval (the seed is the unit; shown with two seeds or more).`,
+      ),
+    );
     if (corrRows.length) {
       report.figures.push(
         await saveFigure(
@@ -253,6 +270,9 @@ export const saeStep: Step = {
         'loss recovered',
         'CI',
         'mean-abl. recovered',
+        'SAE minus mean-abl.',
+        'its CI',
+        'p (vs mean-abl.)',
         'acc. clean',
         'acc. spliced',
       ],
@@ -270,6 +290,9 @@ export const saeStep: Step = {
         r.lossRecovered,
         `[${fmt(r.lossRecoveredInterval![0])}, ${fmt(r.lossRecoveredInterval![1])}]`,
         r.meanAblationRecovered!,
+        r.aboveMeanAblation,
+        `[${fmt(r.aboveMeanAblationInterval[0])}, ${fmt(r.aboveMeanAblationInterval[1])}]`,
+        r.p,
         r.accuracyClean!,
         r.accuracySpliced!,
       ]),
@@ -305,6 +328,9 @@ export const saeStep: Step = {
       `SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units). Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord).`,
     );
     report.notes.push(
+      `Claims are per task, SAE kind and hook, over the first sae.seeds = ${cfg.seeds} gate-passing seeds of each task (interp/seeds.ts): a seed's value is its SAE's loss recovered minus mean-ablation's, the interval Student's t over seeds, the p-value Fisher's combination of the seeds' one-sided permutation tests (spliced loss below mean-ablated loss on held-out sequences); a task with fewer than claimSeeds = ${ctx.config.claimSeeds} seeds is shown but not tested. The SAEs table keeps each model's own numbers.`,
+    );
+    report.notes.push(
       `Explained variance floor: every SAE of the --quick run has 1 - FVU >= ${EXPLAINED_VARIANCE_FLOOR} (checked by test/steps/step03-sae.test.ts).`,
     );
     report.notes.push(
@@ -312,11 +338,87 @@ export const saeStep: Step = {
     );
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
     report.claims.push(...claims);
-    report.summary = `${records.length} SAEs on ${chosen.length} models: mean L0 ${fmt(mean(records.map((r) => r.l0)))}, mean FVU ${fmt(mean(records.map((r) => r.fvu)))}, mean loss recovered ${fmt(mean(records.map((r) => r.lossRecovered)))} (mean-ablation ${fmt(mean(records.map((r) => r.meanAblationRecovered!)))}).`;
+    report.summary = `${records.length} SAEs on ${chosen.length} models: mean L0 ${fmt(mean(records.map((r) => r.l0)))}, mean FVU ${fmt(mean(records.map((r) => r.fvu)))}, mean loss recovered ${fmt(mean(records.map((r) => r.lossRecovered)))} (mean-ablation ${fmt(mean(records.map((r) => r.meanAblationRecovered!)))}); ${claims.length} claims over seeds (task x kind x hook), ${claims.filter((c) => c.p !== undefined).length} with enough seeds to test, ${claims.filter((c) => c.effect).length} meeting their effect condition.`;
     saveReport(ctx, report);
     return report.summary;
   },
 };
+
+/**
+ * Loss recovered with the SAE minus with mean-ablation, (meanAblated - spliced) / (zeroAblated -
+ * clean), with a bootstrap interval that resamples whole held-out sequences.
+ */
+function aboveMeanAblationCI(
+  clean: Float64Array,
+  spliced: Float64Array,
+  meanAbl: Float64Array,
+  zero: Float64Array,
+  rng: ReturnType<StepContext['rng']>,
+) {
+  const meanAt = (x: Float64Array, idx: Float64Array) => {
+    let s = 0;
+    for (const i of idx) s += x[i];
+    return s / idx.length;
+  };
+  const statistic = (idx: Float64Array) => {
+    const gap = meanAt(zero, idx) - meanAt(clean, idx);
+    return gap === 0 ? 0 : (meanAt(meanAbl, idx) - meanAt(spliced, idx)) / gap;
+  };
+  return bootstrapCI(
+    Float64Array.from({ length: clean.length }, (_, i) => i),
+    rng,
+    statistic,
+    { nBoot: 1000 },
+  );
+}
+
+/** One claim per task x SAE kind x hook over the seeds' SAEs (`gatePassing`: each task's number of gate-passing models), and the per-seed figure's rows. */
+export function saeClaims(
+  ctx: StepContext,
+  records: SaeRow[],
+  gatePassing: ReadonlyMap<string, number>,
+): { claims: Claim[]; points: SeedPoint[] } {
+  const claims: Claim[] = [],
+    points: SeedPoint[] = [];
+  const groups = new Map<string, SaeRow[]>();
+  for (const r of records) {
+    const key = `${r.task}\u0000${r.kind}\u0000${r.hook}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const avg = (rs: SaeRow[], f: (r: SaeRow) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  for (const rs of groups.values()) {
+    const seeds = [...byTask(rs).values()][0];
+    const { task, kind, hook } = seeds[0];
+    const s: SeedSummary = acrossSeeds(
+      seeds.map((r) => ({ seed: r.seed, model: `${task}-s${r.seed}`, value: r.aboveMeanAblation, p: r.p, pFloor: r.pFloor })),
+      { minSeeds: ctx.config.claimSeeds },
+    );
+    const controls = seeds.map((r) => r.meanAblationRecovered!);
+    const controlInterval = seedInterval(controls);
+    // fewer SAE seeds than claimSeeds: too few models passed the gate, or sae.seeds is below claimSeeds
+    const passed = gatePassing.get(task) ?? s.seeds;
+    const why =
+      passed > s.seeds
+        ? `step 3 trains SAEs for the first sae.seeds = ${ctx.config.sae.seeds} of ${task}'s ${passed} gate-passing seeds`
+        : fewPassed(s.seeds, task);
+    const perSeedTest = `per seed, a one-sided paired permutation test on ${ctx.config.sae.evalSequences} held-out sequences (${ctx.config.permutations} sign flips): spliced loss below mean-ablated loss`;
+    const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].aboveMeanAblationInterval);
+    claims.push({
+      statement: `On ${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}), the ${kind} SAE on ${hook} (mean L0 ${fmt(avg(seeds, (r) => r.l0))}, FVU ${fmt(avg(seeds, (r) => r.fvu))}) recovers ${fmt(100 * avg(seeds, (r) => r.lossRecovered))}% of the task loss that zero-ablating the hook loses, ${fmt(100 * s.mean)} percentage points more than mean-ablating it`,
+      ...fields,
+      test: s.enough
+        ? `${perSeedTest}; ${s.combination}; interval: Student's t over seeds`
+        : `${tooFewSeeds(s, why, ctx.config.claimSeeds)}; ${perSeedTest}`,
+      control:
+        'mean-ablation of the hook (loss recovered; zero-ablation is 0 by definition, the clean model 1); the estimate is the SAE minus it',
+      controlEstimate: avg(seeds, (r) => r.meanAblationRecovered!),
+      ...(Number.isFinite(controlInterval[0]) ? { controlInterval } : {}),
+      ...pending(effectHolds, `${effectCondition} (SAE beyond mean-ablation)`),
+    });
+    points.push(...seedPoints(`${task} ${kind} ${shortHook(hook)}`, s));
+  }
+  return { claims, points };
+}
 
 /** Heat map of the top latents' correlations: rows SAE x variable, columns rank, text the latent id. */
 function correlationHeatmap(rows: CorrelationRow[]): Spec {

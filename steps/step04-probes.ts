@@ -4,11 +4,15 @@
 // 3 trained on that hook (ElasticNet with config.probes.alpha for numbers, since an SAE often splits
 // one feature over several correlated latents and the lasso would keep an arbitrary one). Each is
 // scored on held-out rows next to the same probe fitted to shuffled labels.
+// Claims (the last probed hook's activation probes) are per task x variable, over the task's
+// gate-passing seeds (interp/seeds.ts): each seed's value is its probe's held-out score minus the
+// shuffled-label control's, its p that model's sign-flip test; the interval is Student's t over
+// seeds and the p Fisher's combination. Every model's probes stay rows of probes.json and the table.
 import { encodeAll } from '../interp/sae/index.ts';
 import { evaluateProbe, type ProbeEval } from '../interp/probe-eval.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { pending } from '../interp/claims.ts';
-import { pairedPermutationFloor } from '../interp/stats.ts';
+import { acrossSeeds, seedInterval } from '../interp/seeds.ts';
 import { barChart, fmt, intervalChart, type Claim } from '../interp/report/index.ts';
 import {
   loadActivations,
@@ -21,18 +25,32 @@ import {
   type SaeRecord,
 } from './artefacts.ts';
 import { resolveHooks, shortHook } from './hook-patterns.ts';
+import { byTask } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
+import { claimFieldsOverSeeds, fewPassed, seedChart, seedPoints, tooFewSeeds, type SeedPoint } from './seed-report.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Step } from './step.ts';
+import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
 /** Sign flips for probes that are not claims (table rows only, never corrected run-wide). */
 const TABLE_PERMUTATIONS = 9999;
 
+/** A row of probes.json: the probe record, with the floor of its test, its score minus the control's, and whether it enters a claim. */
+export interface ProbeRow extends ProbeRecord {
+  pFloor: number;
+  /** heldOut - control, with a paired bootstrap interval over the test rows: the seed's value in a claim */
+  difference: number;
+  differenceInterval: [number, number];
+  /** the last probed hook's activation probe (the claims' rows) */
+  claimed: boolean;
+  /** feature dimension (activations) or latents (SAE) */
+  dims: number;
+}
+
 export const probesStep: Step = {
   ...stepInfo('probes'),
-  version: 3,
+  version: 4,
   needs: [2, 3],
   configKeys: ['probes', 'permutations'],
   appliesToModel: true,
@@ -40,8 +58,7 @@ export const probesStep: Step = {
     const cfg = ctx.config.probes;
     const collections = loadCollections(ctx.runDir);
     const saes: SaeRecord[] = existsSync(join(ctx.runDir, SAE_DIR, 'saes.json')) ? loadSaeRecords(ctx.runDir) : [];
-    const records: ProbeRecord[] = [];
-    const claims: Claim[] = [];
+    const records: ProbeRow[] = [];
     const opts = {
       folds: cfg.folds,
       maxSamples: cfg.maxSamples,
@@ -89,11 +106,11 @@ export const probesStep: Step = {
             const name = `${label}/${hook}/${fs.features}${fs.saeKind ? `-${fs.saeKind}` : ''}/${v.name}`;
             const alpha = v.kind === 'continuous' && fs.features === 'sae' ? cfg.alpha : 1;
             let e: ProbeEval;
+            // only the last hook's activation probes enter claims (corrected run-wide, so they need
+            // the fine floor); the others are table rows, where 1/10000 resolves enough and costs
+            // a tenth (a sign-flip test of 200 rows takes ~3 s at 99,999 flips)
+            const claimed = hook === lastHook && fs.features === 'activations';
             try {
-              // only the last hook's activation probes are claims (corrected run-wide, so they need
-              // the fine floor); the others are table rows, where 1/10000 resolves enough and costs
-              // a tenth (a sign-flip test of 200 rows takes ~3 s at 99,999 flips)
-              const claimed = hook === lastHook && fs.features === 'activations';
               e = evaluateProbe(fs.X, v, ctx.rng(name), {
                 ...opts,
                 alpha,
@@ -123,22 +140,12 @@ export const probesStep: Step = {
               nTrain: e.nTrain,
               nTest: e.nTest,
               ...(fs.saeKind ? { saeKind: fs.saeKind } : {}),
+              pFloor: e.pFloor,
+              difference: e.difference,
+              differenceInterval: e.differenceInterval,
+              claimed,
+              dims: fs.X.cols,
             });
-            if (hook === lastHook && fs.features === 'activations') {
-              claims.push({
-                statement: `A sparse ${e.kind} probe reads ${v.name} from ${hook} of ${label} (held-out ${e.metric} ${fmt(e.heldOut)}, ${e.selected.length} of ${acts.dim} dims)`,
-                estimate: e.heldOut,
-                interval: e.interval,
-                level: 0.95,
-                test: `one-sided paired permutation test on ${e.nTest} held-out rows (${ctx.config.permutations} sign flips): per-row ${e.metric === 'accuracy' ? 'correctness' : 'squared error'} against the control`,
-                p: e.p,
-                pFloor: pairedPermutationFloor(e.nTest, ctx.config.permutations, 'greater'),
-                control: 'the same probe fitted to shuffled training labels',
-                controlEstimate: e.control,
-                controlInterval: e.controlInterval,
-                ...pending(e.interval[0] > e.controlInterval[1], "interval above the shuffled-label control's"),
-              });
-            }
           }
         }
         done++;
@@ -146,6 +153,7 @@ export const probesStep: Step = {
     }
     ctx.progress('probes', total, total);
     ctx.writeJson('probes.json', records);
+    const { claims, points } = probeClaims(ctx, records);
 
     const report = ctx.report();
     const featuresName = (r: ProbeRecord) => (r.features === 'sae' ? `SAE ${r.saeKind}` : 'acts');
@@ -156,11 +164,13 @@ export const probesStep: Step = {
         const key = `${r.variable} · ${featuresName(r)} · ${shortHook(r.hook)}`; // short parts first: axis labels are cut at ~180 px
         groups.set(key, [...(groups.get(key) ?? []), r]);
       }
+      // the mean over seeds with the range as a bar, and one point per seed beside it
       const rows = [...groups].flatMap(([key, rs]) => {
         const range = (xs: number[]) => ({ value: xs.reduce((a, b) => a + b, 0) / xs.length, lo: Math.min(...xs), hi: Math.max(...xs) });
         return [
           { probe: key, kind: 'probe', ...range(rs.map((r) => r.heldOut)) },
           { probe: key, kind: 'shuffled-label control', ...range(rs.map((r) => r.control!)) },
+          ...rs.map((r) => ({ probe: key, kind: 'probe, one seed', value: r.heldOut, lo: r.heldOut, hi: r.heldOut })),
         ];
       });
       const seeds = new Set(mine.map((r) => r.seed)).size;
@@ -179,7 +189,7 @@ export const probesStep: Step = {
             width: 360,
           }),
           `Probe scores, ${task}`,
-          `Held-out accuracy (binary variables, class-balanced, chance 0.5) or R2 (numbers, chance 0) of each sparse probe, per variable, hook and feature set, next to the same probe on shuffled labels; points are means over ${seeds} model seed(s), bars the range over seeds.`,
+          `Held-out accuracy (binary variables, class-balanced, chance 0.5) or R2 (numbers, chance 0) of each sparse probe, per variable, hook and feature set, next to the same probe on shuffled labels; the probe and control points are means over ${seeds} model seed(s), bars the range over seeds, and each seed's probe score is a point of its own.`,
         ),
       );
       const first = mine.filter(
@@ -211,6 +221,18 @@ export const probesStep: Step = {
         );
       }
     }
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'claims-seeds',
+        seedChart(points, {
+          title: 'Probe minus shuffled-label control, per seed',
+          valueTitle: 'held-out score minus control (accuracy or R2)',
+        }),
+        'Claims over seeds',
+        `The claims' values: per task and variable (activation probes at the last probed hook), each seed's held-out accuracy or R2 minus that of the same probe on shuffled labels, and the mean over seeds with its 95% Student's t interval (the seed is the unit; shown with two seeds or more).`,
+      ),
+    );
     report.tables.push({
       title: 'Probes',
       columns: [
@@ -223,6 +245,7 @@ export const probesStep: Step = {
         'held-out',
         'CI',
         'control',
+        'minus control',
         'p',
         'selected dims',
         'train/test rows',
@@ -237,6 +260,7 @@ export const probesStep: Step = {
         r.heldOut,
         `[${fmt(r.interval![0])}, ${fmt(r.interval![1])}]`,
         r.control!,
+        r.difference,
         r.p!,
         r.selected.length,
         `${r.nTrain}/${r.nTest}`,
@@ -246,14 +270,57 @@ export const probesStep: Step = {
       `Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, 30% held out; intervals are bootstrap percentile over test rows.`,
     );
     report.notes.push(
+      `Claims are per task and variable (the last probed hook's activation probes), over the task's gate-passing seeds (interp/seeds.ts): a seed's value is its probe's held-out score minus the shuffled-label control's, the interval Student's t over seeds, the p-value Fisher's combination of the seeds' one-sided sign-flip tests on their held-out rows; a task with fewer than claimSeeds = ${ctx.config.claimSeeds} seeds is shown but not tested. The Probes table keeps each model's own probes.`,
+    );
+    report.notes.push(
       'Token-valued labels (the token to copy / the queried value) are probed as one bit: is the token in the upper half of the ids seen. One-vs-rest over tokens needs several rows of every token in every CV split, which a few hundred scored rows do not give.',
     );
     report.claims.push(...claims);
     const acc = records.filter((r) => r.metric === 'accuracy'),
       r2 = records.filter((r) => r.metric === 'r2');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-    report.summary = `${records.length} probes on ${collections.length} models: mean held-out accuracy ${fmt(mean(acc.map((r) => r.heldOut)))} (control ${fmt(mean(acc.map((r) => r.control!)))}), mean R2 ${fmt(mean(r2.map((r) => r.heldOut)))} (control ${fmt(mean(r2.map((r) => r.control!)))}); ${claims.filter((c) => c.effect).length}/${claims.length} claims meet their effect condition (support is decided across the run, step 13).`;
+    report.summary = `${records.length} probes on ${collections.length} models: mean held-out accuracy ${fmt(mean(acc.map((r) => r.heldOut)))} (control ${fmt(mean(acc.map((r) => r.control!)))}), mean R2 ${fmt(mean(r2.map((r) => r.heldOut)))} (control ${fmt(mean(r2.map((r) => r.control!)))}); ${claims.filter((c) => c.effect).length}/${claims.length} claims over seeds (task x variable) meet their effect condition, ${claims.filter((c) => c.p !== undefined).length} have enough seeds to test (support is decided across the run, step 13).`;
     saveReport(ctx, report);
     return report.summary;
   },
 };
+
+/** One claim per task x variable over the seeds' claimed probes (last hook, activations), and the per-seed figure's rows. */
+export function probeClaims(ctx: StepContext, records: ProbeRow[]): { claims: Claim[]; points: SeedPoint[] } {
+  const claims: Claim[] = [],
+    points: SeedPoint[] = [];
+  // keyed on the label: a token label's bit ("copyToken>=9") could cut at another id on another seed
+  const groups = new Map<string, ProbeRow[]>();
+  for (const r of records.filter((x) => x.claimed)) {
+    const key = `${r.task}\u0000${r.label}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const avg = (rs: ProbeRow[], f: (r: ProbeRow) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  for (const rs of groups.values()) {
+    const seeds = [...byTask(rs).values()][0];
+    const { task, kind, metric } = seeds[0];
+    const variable = [...new Set(seeds.map((r) => r.variable ?? r.label))].join(' / ');
+    const hooks = [...new Set(seeds.map((r) => r.hook))].join(' / ');
+    const s = acrossSeeds(
+      seeds.map((r) => ({ seed: r.seed, model: `${task}-s${r.seed}`, value: r.difference, p: r.p!, pFloor: r.pFloor })),
+      { minSeeds: ctx.config.claimSeeds },
+    );
+    const controls = seeds.map((r) => r.control!);
+    const controlInterval = seedInterval(controls);
+    const perSeedTest = `per seed, a one-sided paired permutation test on its ${seeds.map((r) => r.nTest).join('/')} held-out rows (${ctx.config.permutations} sign flips): per-row ${metric === 'accuracy' ? 'correctness' : 'squared error'} against the control`;
+    const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].differenceInterval);
+    claims.push({
+      statement: `On ${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}), a sparse ${kind} probe reads ${variable} from ${hooks} (held-out ${metric} ${fmt(avg(seeds, (r) => r.heldOut))} against ${fmt(avg(seeds, (r) => r.control!))} with shuffled labels, ${fmt(avg(seeds, (r) => r.selected.length))} of ${seeds[0].dims} dims on average): ${fmt(s.mean)} above the control`,
+      ...fields,
+      test: s.enough
+        ? `${perSeedTest}; ${s.combination}; interval: Student's t over seeds`
+        : `${tooFewSeeds(s, fewPassed(s.seeds, task), ctx.config.claimSeeds)}; ${perSeedTest}`,
+      control: 'the same probe fitted to shuffled training labels; the estimate is the probe minus it',
+      controlEstimate: avg(seeds, (r) => r.control!),
+      ...(Number.isFinite(controlInterval[0]) ? { controlInterval } : {}),
+      ...pending(effectHolds, `${effectCondition} (probe beyond the shuffled-label control)`),
+    });
+    points.push(...seedPoints(`${task} ${variable}`, s));
+  }
+  return { claims, points };
+}

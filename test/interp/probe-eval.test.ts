@@ -24,6 +24,14 @@ function plantedProbe(kind: 'binary' | 'continuous') {
   return { X: { data, rows: n, cols: p }, v };
 }
 
+/** The probe-minus-control difference is heldOut - control inside its paired interval, and the floor that of nPerm random sign flips. */
+function checkDifference(e: ReturnType<typeof evaluateProbe>, nPerm: number) {
+  assert.ok(Math.abs(e.difference - (e.heldOut - e.control)) < 1e-12, `difference ${e.difference} vs ${e.heldOut} - ${e.control}`);
+  assert.ok(e.differenceInterval[0] <= e.difference && e.difference <= e.differenceInterval[1] && e.differenceInterval[0] > 0);
+  assert.is(e.pFloor, 1 / (nPerm + 1));
+  assert.ok(e.p >= e.pFloor);
+}
+
 test('evaluateProbe: a planted binary variable is read from its column, class-balanced, above the shuffled control', () => {
   const { X, v } = plantedProbe('binary');
   const e = evaluateProbe(X, v, new mi.Rng('e'), { folds: 3, nBoot: 200, nPerm: 200 });
@@ -33,6 +41,7 @@ test('evaluateProbe: a planted binary variable is read from its column, class-ba
   assert.ok(e.control < 0.7, `control ${e.control}`);
   assert.ok(e.p < 0.01 && e.interval[0] <= e.heldOut && e.heldOut <= e.interval[1]);
   assert.ok(e.selected.includes(3));
+  checkDifference(e, 200);
   assert.is(e.coefficients.length, e.selected.length);
   assert.ok(e.coefficients[e.selected.indexOf(3)] > 0);
   assert.ok(e.nTrain + e.nTest <= 2 * 600 * 0.2 + 60, 'balanced subsample: about twice the positives');
@@ -49,6 +58,7 @@ test('evaluateProbe: a planted continuous variable (lasso and elastic net) has h
     assert.ok(e.control < 0.1, `control R2 ${e.control}`);
     assert.ok(e.selected.includes(3) && e.selected.includes(5), `selected ${e.selected}`);
     assert.ok(e.p < 0.01);
+    checkDifference(e, 200);
   }
   assert.throws(
     () =>
