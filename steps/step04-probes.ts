@@ -1,6 +1,6 @@
 // Step 4: sparse probes. For every collection, every probed hook (config.probes.hooks) and every
 // task variable (interp/task-variables.ts), a sparse probe (interp/probe-eval.ts: L1 logistic for
-// binary variables, Lasso for numbers) from the activations, and from the latents of each SAE step
+// binary variables, Lasso for numbers) from the activations, and (for the lowest seed of each task) from the latents of each SAE step
 // 3 trained on that hook (ElasticNet with config.probes.alpha for numbers, since an SAE often splits
 // one feature over several correlated latents and the lasso would keep an arbitrary one). Each is
 // scored on held-out rows next to the same probe fitted to shuffled labels.
@@ -50,7 +50,7 @@ export interface ProbeRow extends ProbeRecord {
 
 export const probesStep: Step = {
   ...stepInfo('probes'),
-  version: 4,
+  version: 5,
   needs: [2, 3],
   configKeys: ['probes', 'permutations'],
   appliesToModel: true,
@@ -89,7 +89,10 @@ export const probesStep: Step = {
           saeKind?: SaeRecord['kind'];
           X: { data: Float32Array; rows: number; cols: number };
         }[] = [{ features: 'activations', X: { data: acts.data, rows: acts.rows, cols: acts.dim } }];
-        for (const rec of saes.filter((s) => s.task === c.task && s.seed === c.seed && s.hook === hook)) {
+        // SAE-latent probes are table rows, not claims: the lowest seed with SAEs only (they cost about
+        // 40 s a model on the default config, as much as the activation probes that the claims rest on)
+        const saeSeed = Math.min(...saes.filter((s) => s.task === c.task).map((s) => s.seed));
+        for (const rec of saes.filter((s) => s.task === c.task && s.seed === c.seed && s.seed === saeSeed && s.hook === hook)) {
           const sae = await loadSaeRecord(ctx.runDir, rec, { backend: ctx.backend });
           try {
             featureSets.push({
