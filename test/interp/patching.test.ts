@@ -25,6 +25,7 @@ import {
   otherPositionsMask,
   outcomeMany,
   patchCleanMany,
+  isLastResidual,
   type Site,
 } from '../../interp/patching.ts';
 import { attributionPatching, gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
@@ -372,7 +373,7 @@ test('rolledBatch(act, shift) gives example b the values of example b + shift; r
   ids.dispose();
 });
 
-test('outcomeMany: sites stacked along the batch give each site exactly its single-site outcome', async () => {
+test('outcomeMany: sites stacked along the batch, or at the last residual through the tail alone, give each site exactly its single-site outcome', async () => {
   const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('c3'));
   const set = evalSet(batch, corrupt);
   const ids = idsOf(model, batch),
@@ -381,7 +382,10 @@ test('outcomeMany: sites stacked along the batch give each site exactly its sing
   for (const [hook, positions] of [
     ['blocks.1.hook_resid_pre', 'scored'],
     ['blocks.0.mixer.hook_h', { label: 'sourcePos' }],
+    // the last layer's residual output: no forward per site (isLastResidual)
+    ['blocks.1.hook_resid_post', 'scored'],
   ] as const) {
+    assert.is(isLastResidual(model, hook), hook === 'blocks.1.hook_resid_post');
     const dim = hookDim(model, hook);
     const mask = positionMask(positions, batch);
     const act = cacheActivations(model, ids, [hook]).get(hook)!;
