@@ -7,6 +7,11 @@
 // hook_h is attributed at the covered positions only (the scan is split there, mamba/hooks.ts).
 // Attribution patching (Nanda 2023; Syed et al. 2023) uses the same gradients for the patching
 // effect: (clean - corrupted activation) x the gradient of the logit difference at the corrupted run.
+// Both run over the batch in chunks of sequences (ATTRIBUTION_TOKENS tokens at most a backward): a
+// backward keeps every activation of its forward, and 64 sequences of 256 tokens at once outgrow the
+// CPU backend's 4 GiB heap. Each chunk's objective is its part of the whole batch's (the same
+// per-cell weights), so the summed gradients, and the scores, are the unchunked ones up to float
+// summation order.
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook, HookContext } from '../mamba/hooks.ts';
@@ -18,6 +23,54 @@ export interface AttributionTarget {
   hook: string;
   /** [batch*T] cells to average over (see positionMask) */
   mask: Uint8Array;
+}
+
+/**
+ * Tokens per backward (chunks of whole sequences, at least one). A state hook at positions splits
+ * the scan there and keeps a state per position and sequence, so a chunk's memory grows with its
+ * sequences times its positions: on a 64-wide, 2-layer model at the 8 state-hook targets of
+ * attributionMaps, 64 x 64 tokens at once peaked at 1.5 GiB of heap (and 32 x 256 ran out), 16 x 64
+ * at 0.33 GiB, 4 x 256 at 0.15 GiB, and the smaller chunks ran faster (40 s vs 16 s for 64 x 64).
+ */
+export const ATTRIBUTION_TOKENS = 1024;
+
+/** Sequences per chunk for a batch of length T under a token budget. */
+export function chunkSequences(T: number, maxTokens: number): number {
+  return Math.max(1, Math.floor(maxTokens / T));
+}
+
+/** Sequences [from, to) of a batch (inputs, targets and every label). */
+export function sliceExamples(batch: TaskBatch, from: number, to: number): TaskBatch {
+  const [B, T] = batch.shape;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to <= B && from < to))
+    throw new Error(`sliceExamples: [${from}, ${to}) is not a non-empty range of the batch's ${B} examples`);
+  const cut = (a: Int32Array) => a.slice(from * T, to * T);
+  return {
+    inputs: cut(batch.inputs),
+    targets: cut(batch.targets),
+    labels: Object.fromEntries(Object.entries(batch.labels).map(([k, v]) => [k, cut(v)])),
+    shape: [to - from, T],
+  };
+}
+
+/** The chunks of a batch: first sequence, the slice, and each target's mask cut to it. */
+function* chunks(
+  batch: TaskBatch,
+  targets: readonly AttributionTarget[],
+  maxTokens: number,
+  caller: string,
+): Generator<{ from: number; part: TaskBatch; parts: AttributionTarget[] }> {
+  const [B, T] = batch.shape;
+  for (const tg of targets)
+    if (tg.mask.length !== B * T) throw new Error(`${caller}: mask for ${tg.hook} has ${tg.mask.length} cells, expected ${B * T}`);
+  const n = chunkSequences(T, maxTokens);
+  for (let from = 0; from < B; from += n) {
+    const to = Math.min(B, from + n);
+    const parts = targets.map((tg) => ({ hook: tg.hook, mask: tg.mask.subarray(from * T, to * T) }));
+    // a chunk where no target has a cell contributes nothing (and would reach no state hook)
+    if (!parts.some((p) => p.mask.some((v) => v))) continue;
+    yield { from, part: from === 0 && to === B ? batch : sliceExamples(batch, from, to), parts };
+  }
 }
 
 /** What a hook saw during a forward pass with gradient leaves: the activation, its leaf, the state position (null: every position). */
@@ -86,36 +139,51 @@ export async function gradTimesActivation(
   model: MambaLM,
   batch: TaskBatch,
   targets: readonly AttributionTarget[],
+  maxTokens = ATTRIBUTION_TOKENS,
 ): Promise<Float64Array[]> {
-  const [B, T] = batch.shape;
-  const tgt = () => mi.tensor(batch.targets, [B, T], { dtype: 'int32', backend: model.backend });
-  return withHookGradients(
-    model,
-    batch,
-    targets,
-    (logits) => mi.crossEntropy(logits, tgt(), { ignoreIndex: IGNORE_INDEX }),
-    (seen) =>
-      targets.map((tg, k) => {
-        const dim = hookDim(model, tg.hook);
-        const sum = new Float64Array(dim);
-        let cells = 0;
-        for (const { act: a, grad: g, position } of seen[k]) {
-          // a normal hook holds every cell [B,T,dim]; a state hook one position [B,E,N]
-          const per = position === null ? T : 1;
-          for (let b = 0; b < B; b++) {
-            for (let j = 0; j < per; j++) {
-              const t = position ?? j;
-              if (!tg.mask[b * T + t]) continue;
-              cells++;
-              const o = (b * per + j) * dim;
-              for (let c = 0; c < dim; c++) sum[c] += a[o + c] * g[o + c];
+  const T = batch.shape[1];
+  const scored = (a: Int32Array) => a.reduce((n, t) => n + (t !== IGNORE_INDEX ? 1 : 0), 0);
+  const total = scored(batch.targets);
+  const sums = targets.map((tg) => new Float64Array(hookDim(model, tg.hook)));
+  const cells = targets.map(() => 0);
+  for (const { part, parts } of chunks(batch, targets, maxTokens, 'gradTimesActivation')) {
+    const [b, t] = part.shape;
+    // no scored cell: no loss, a zero gradient, nothing to add (the cells still count)
+    if (!scored(part.targets)) {
+      parts.forEach((p, k) => {
+        cells[k] += p.mask.reduce((n, v) => n + v, 0);
+      });
+      continue;
+    }
+    const tgt = () => mi.tensor(part.targets, [b, t], { dtype: 'int32', backend: model.backend });
+    await withHookGradients(
+      model,
+      part,
+      parts,
+      // the whole batch's mean loss restricted to this chunk: its summed loss over all scored cells
+      (logits) => mi.div(mi.crossEntropy(logits, tgt(), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' }), total),
+      (seen) =>
+        parts.forEach((tg, k) => {
+          const dim = sums[k].length,
+            sum = sums[k];
+          for (const { act: a, grad: g, position } of seen[k]) {
+            // a normal hook holds every cell [b,T,dim]; a state hook one position [b,E,N]
+            const per = position === null ? T : 1;
+            for (let e = 0; e < b; e++) {
+              for (let j = 0; j < per; j++) {
+                const tt = position ?? j;
+                if (!tg.mask[e * T + tt]) continue;
+                cells[k]++;
+                const o = (e * per + j) * dim;
+                for (let c = 0; c < dim; c++) sum[c] += a[o + c] * g[o + c];
+              }
             }
           }
-        }
-        return sum.map((s) => (cells ? s / cells : 0));
-      }),
-    'gradTimesActivation',
-  );
+        }),
+      'gradTimesActivation',
+    );
+  }
+  return sums.map((sum, k) => sum.map((s) => (cells[k] ? s / cells[k] : 0)));
 }
 
 /**
@@ -133,6 +201,7 @@ export async function attributionPatching(
   cleanTargets: Int32Array,
   targets: readonly AttributionTarget[],
   clean: readonly Tensor[],
+  maxTokens = ATTRIBUTION_TOKENS,
 ): Promise<Float64Array[]> {
   const [B, T] = corrupt.shape;
   const V = model.config.vocab_size;
@@ -156,33 +225,41 @@ export async function attributionPatching(
     weights[i * V + alt] -= w;
   }
   const cleanData = await Promise.all(clean.map((c) => c.data()));
-  return withHookGradients(
-    model,
-    corrupt,
-    targets,
-    (logits) => mi.sum(mi.mul(logits, mi.tensor(weights, [B, T, V], { dtype: model.dtype, backend: model.backend }))),
-    (seen) =>
-      targets.map((tg, k) => {
-        const dim = hookDim(model, tg.hook);
-        const cd = cleanData[k];
-        if (cd.length !== B * T * dim)
-          throw new Error(`attributionPatching: the clean activation at ${tg.hook} is not [${B}, ${T}, ${dim}]`);
-        const out = new Float64Array(dim);
-        for (const { act: a, grad: g, position } of seen[k]) {
-          const per = position === null ? T : 1;
-          for (let b = 0; b < B; b++)
-            for (let j = 0; j < per; j++) {
-              const t = position ?? j;
-              if (!tg.mask[b * T + t]) continue;
-              const o = (b * per + j) * dim,
-                oc = (b * T + t) * dim;
-              for (let c = 0; c < dim; c++) out[c] += (cd[oc + c] - a[o + c]) * g[o + c];
-            }
-        }
-        return out;
-      }),
-    'attributionPatching',
-  );
+  targets.forEach((tg, k) => {
+    if (cleanData[k].length !== B * T * hookDim(model, tg.hook))
+      throw new Error(`attributionPatching: the clean activation at ${tg.hook} is not [${B}, ${T}, ${hookDim(model, tg.hook)}]`);
+  });
+  const outs = targets.map((tg) => new Float64Array(hookDim(model, tg.hook)));
+  // the metric is a sum over cells with fixed weights: each chunk's part adds up to the whole
+  for (const { from, part, parts } of chunks(corrupt, targets, maxTokens, 'attributionPatching')) {
+    const b = part.shape[0];
+    const w = weights.subarray(from * T * V, (from + b) * T * V);
+    await withHookGradients(
+      model,
+      part,
+      parts,
+      (logits) => mi.sum(mi.mul(logits, mi.tensor(w, [b, T, V], { dtype: model.dtype, backend: model.backend }))),
+      (seen) =>
+        parts.forEach((tg, k) => {
+          const dim = outs[k].length,
+            cd = cleanData[k],
+            out = outs[k];
+          for (const { act: a, grad: g, position } of seen[k]) {
+            const per = position === null ? T : 1;
+            for (let e = 0; e < b; e++)
+              for (let j = 0; j < per; j++) {
+                const t = position ?? j;
+                if (!tg.mask[e * T + t]) continue;
+                const o = (e * per + j) * dim,
+                  oc = ((from + e) * T + t) * dim;
+                for (let c = 0; c < dim; c++) out[c] += (cd[oc + c] - a[o + c]) * g[o + c];
+              }
+          }
+        }),
+      'attributionPatching',
+    );
+  }
+  return outs;
 }
 
 /** The k indices of largest |value| (ties by index), sorted ascending. */

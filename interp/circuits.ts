@@ -12,7 +12,9 @@
 // exist for every model.
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import { gradTimesActivation, topByMagnitude } from './attribution.ts';
+import { gradTimesActivation, sliceExamples, topByMagnitude } from './attribution.ts';
+
+export { sliceExamples };
 import { activationProfile, matchedControls, type ActivationProfile } from './controls.ts';
 import { ANSWER_SOURCE, cacheActivations, idsOf } from './patching.ts';
 import { orthonormalize, positionMask, type PositionSpec, type Site } from './sites.ts';
@@ -181,20 +183,6 @@ export function dominantChannels(directions: number[][], k: number): number[] {
   const load = new Float64Array(dim);
   for (const u of directions) for (let i = 0; i < dim; i++) load[i] += Math.abs(u[i]);
   return topByMagnitude(load, k);
-}
-
-/** Examples [from, to) of a batch (inputs, targets and every label). */
-export function sliceExamples(batch: TaskBatch, from: number, to: number): TaskBatch {
-  const [B, T] = batch.shape;
-  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to <= B && from < to))
-    throw new Error(`sliceExamples: [${from}, ${to}) is not a non-empty range of the batch's ${B} examples`);
-  const cut = (a: Int32Array) => a.slice(from * T, to * T);
-  return {
-    inputs: cut(batch.inputs),
-    targets: cut(batch.targets),
-    labels: Object.fromEntries(Object.entries(batch.labels).map(([k, v]) => [k, cut(v)])),
-    shape: [to - from, T],
-  };
 }
 
 /**

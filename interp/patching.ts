@@ -92,13 +92,27 @@ export async function outcome(
   hooks: readonly Hook[],
   opts: { logProbs?: boolean } = {},
 ): Promise<Outcome> {
+  const logits = await mi.tidyAsync(() =>
+    scoredLogits(
+      model,
+      mi.noGrad(() => model.runWithHooks(ids, hooks)),
+      set,
+    ),
+  );
+  return scoreLogits(model, logits, set, opts);
+}
+
+/** The logits [batch,T,V] at the set's scored cells, read out ([rows * V]). */
+function scoredLogits(model: MambaLM, all: Tensor, set: EvalSet): Promise<Float32Array | Float64Array> {
   const V = model.config.vocab_size;
-  const logits = await mi.tidyAsync(() => {
-    const all = mi.noGrad(() => model.runWithHooks(ids, hooks));
-    const flat = mi.reshape(all, [all.size / V, V]);
-    const rowsT = mi.tensor(set.rows, [set.rows.length], { dtype: 'int32', backend: model.backend });
-    return mi.indexSelect(flat, 0, rowsT).data();
-  });
+  const flat = mi.reshape(all, [all.size / V, V]);
+  const rowsT = mi.tensor(set.rows, [set.rows.length], { dtype: 'int32', backend: model.backend });
+  return mi.indexSelect(flat, 0, rowsT).data() as Promise<Float32Array | Float64Array>;
+}
+
+/** Accuracy, loss and logit difference per example from the logits at the scored cells. */
+function scoreLogits(model: MambaLM, logits: ArrayLike<number>, set: EvalSet, opts: { logProbs?: boolean } = {}): Outcome {
+  const V = model.config.vocab_size;
   const S = set.rows.length;
   const acc = new Float64Array(S),
     loss = new Float64Array(S),
@@ -385,9 +399,55 @@ function stackSet(set: EvalSet, n: number): EvalSet {
 }
 
 /**
+ * The last layer's residual output is followed only by the final norm and the LM head
+ * (mamba/model.ts runEmbeds), so an edit there needs no new forward through the layers: the run's
+ * activation there is cached once and each site's edit goes through the tail alone, the same
+ * arithmetic as the hooked forward (four of a model's six circuits sit there; step 6 ranks each
+ * among 100 controls). The test checks it against the full forward.
+ */
+export function isLastResidual(model: MambaLM, hook: string): boolean {
+  return hook === `blocks.${model.config.num_hidden_layers - 1}.hook_resid_post`;
+}
+
+/** Logits from the last layer's residual output [batch,T,d]: final RMSNorm then the LM head. */
+export function logitsFromLastResidual(model: MambaLM, resid: Tensor): Tensor {
+  return mi.linear(mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), model.config.layer_norm_epsilon), model.lmHead());
+}
+
+/** outcomeMany's sites at the last residual: one forward for the activation, then the tail per site. */
+async function outcomeManyAtLastResidual(
+  model: MambaLM,
+  ids: Tensor,
+  set: EvalSet,
+  sites: readonly Site[],
+  mask: Uint8Array,
+  edit: Edit,
+): Promise<Outcome[]> {
+  const hook = sites[0].hook;
+  const base = cacheActivations(model, ids, [hook]).get(hook)!;
+  const layer = model.config.num_hidden_layers - 1;
+  try {
+    const out: Outcome[] = [];
+    for (const s of sites) {
+      const logits = await mi.tidyAsync(() =>
+        mi.noGrad(() => {
+          let r = base;
+          for (const h of siteHooks(model, s, mask, set.batch.shape, edit)) r = h.fn(r, { name: h.name, layer }) ?? r;
+          return scoredLogits(model, logitsFromLastResidual(model, r), set);
+        }),
+      );
+      out.push(scoreLogits(model, logits, set));
+    }
+    return out;
+  } finally {
+    base.dispose();
+  }
+}
+
+/**
  * The outcome of the run on `ids` under each site's edit, several channel sites per forward
- * (stacked along the batch, at most STACK_TOKENS tokens a forward; subspace sites one by one).
- * Equal to outcome(model, ids, set, siteHooks(model, site, ...)) per site.
+ * (stacked along the batch, at most STACK_TOKENS tokens a forward; subspace sites one by one), or
+ * at the last residual output through the model's tail alone (outcomeManyAtLastResidual). Equal to outcome(model, ids, set, siteHooks(model, site, ...)) per site.
  */
 export async function outcomeMany(
   model: MambaLM,
@@ -398,6 +458,8 @@ export async function outcomeMany(
   edit: Edit,
   maxTokens = STACK_TOKENS,
 ): Promise<Outcome[]> {
+  if (sites.length && sites.every((s) => s.hook === sites[0].hook) && isLastResidual(model, sites[0].hook))
+    return outcomeManyAtLastResidual(model, ids, set, sites, mask, edit);
   const [B, T] = set.batch.shape;
   const out: Outcome[] = new Array(sites.length);
   const stackable = sites.map((s, i) => ({ s, i })).filter(({ s }) => !s.directions?.length && edit.kind !== 'offset');

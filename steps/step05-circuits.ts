@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
-import { attributionPatching, jaccard, pearson, topByMagnitude } from '../interp/attribution.ts';
+import { ATTRIBUTION_TOKENS, attributionPatching, jaccard, pearson, topByMagnitude } from '../interp/attribution.ts';
 import {
   attributionCircuits,
   attributionMaps,
@@ -237,7 +237,7 @@ export const circuitsStep: Step = {
       ]),
     });
     report.notes.push(
-      `Each circuit has ${cc.controls} matched controls of the same size on the same hook and positions: for channel sets, as many channels from each of ${cc.strata} activation-variance strata as the circuit has there (never the circuit's own; from the nearest stratum where one runs out), the variances measured at the circuit's cells on the selection sequences; for SAE subspaces, orthonormalised directions drawn from the activation covariance there. The state circuit sits at hook_h at the positions the answer is copied from (induction: the trigger's follower), in the layer whose top-${k} attribution mass is largest. Circuits are selected on the first ${pc.examples} of ${2 * pc.examples} study sequences; steps 6 and 7 test them on the other ${pc.examples}.`,
+      `Each circuit has ${cc.controls} matched controls of the same size on the same hook and positions: for channel sets, as many channels from each of ${cc.strata} activation-variance strata as the circuit has there (never the circuit's own; from the nearest stratum where one runs out), the variances measured at the circuit's cells on the selection sequences; for SAE subspaces, orthonormalised directions drawn from the activation covariance there. The state circuit sits at hook_h at the positions the answer is copied from (induction: the trigger's follower), in the layer whose top-${k} attribution mass is largest. Circuits are selected on the first ${pc.examples} of ${2 * pc.examples} study sequences; steps 6 and 7 test them on the other ${pc.examples}. Grad x activation and attribution patching run over those sequences in chunks of at most ${ATTRIBUTION_TOKENS} tokens a backward (the same scores up to float summation order; the memory of a backward grows with its sequences times the state positions it splits the scan at). Every model is attributed; the per-coordinate check runs on the first ${pc.seeds} seeds of each task, the ones step 6 patches.`,
     );
     if (checks.length) {
       const groups = [...new Set(checks.map((r) => `${r.model} ${r.kind}`))];

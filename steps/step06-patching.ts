@@ -8,14 +8,17 @@
 //                difference restored; for state circuits the SSM state is replaced at the chosen
 //                positions and the scan continues from it
 // Everything runs on the test half of the study sequences (step 5 selected on the other half).
-// Test: the empirical rank p-value of the circuit's effect among its controls' effects,
-// (1 + #{controls >= circuit}) / (1 + n), floor 1/(n+1); interval of circuit minus mean control by
-// a hierarchical bootstrap (sequences, then control sets). The key claim is the one the config
-// names before the run (patching.keyClaim), whatever the results.
+// Per model (effects.json, the tables): the empirical rank p-value of the circuit's effect among its
+// controls' effects, (1 + #{controls >= circuit}) / (1 + n), floor 1/(n+1); interval of circuit
+// minus mean control by a hierarchical bootstrap (sequences, then control sets).
+// Claims (claims.json) are over seeds: one per task x circuit (source and hook kind) x effect, from
+// one value per patched seed, circuit minus mean control; the interval is Student's t over the
+// seeds (the seed is the unit) and p the exact sum-of-ranks test of the seeds' ranks among their
+// controls (interp/seeds.ts). A task with fewer than claimSeeds seeds states its claims untested.
+// The key claim is the one the config names before the run (patching.keyClaim), whatever the results.
 // With --model (no step 5), the circuits come from a grad x activation attribution on the
 // checkpoint here, on the selection half.
-import type { CircuitSpec } from '../interp/circuits.ts';
-import { controlClaimFields, controlTest, CONTROL_QUANTILES, type ControlTest } from '../interp/controls.ts';
+import { controlTest, type ControlTest } from '../interp/controls.ts';
 import {
   ANSWER_SOURCE,
   ablateMany,
@@ -32,6 +35,7 @@ import {
 } from '../interp/patching.ts';
 import { fmt, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
+import { acrossSeeds, perSeedText, seedClaimFields, seedInterval, type SeedSummary, type SeedValue } from '../interp/seeds.ts';
 import { mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
@@ -42,6 +46,7 @@ import { stepInfo } from './table.ts';
 
 interface EffectRow {
   model: string;
+  seed: number;
   task: string;
   circuit: string;
   hook: string;
@@ -58,7 +63,27 @@ interface EffectRow {
 }
 
 const hookKind = (hook: string) => (hook.endsWith('hook_h') ? 'state' : 'resid');
-const circuitName = (c: CircuitSpec) => `${c.source}-${hookKind(c.hook)}`;
+const circuitName = (c: { source: string; hook: string }) => `${c.source}-${hookKind(c.hook)}`;
+/** A claim over seeds (claims.json): one task's circuit kind and effect, a value per seed. */
+interface SeedClaim {
+  task: string;
+  /** source-kind, e.g. attribution-resid */
+  circuit: string;
+  kind: string;
+  source: string;
+  effect: string;
+  metric: string;
+  /** the hooks the seeds' circuits sit at (a state circuit's layer may differ between seeds) */
+  hooks: string[];
+  size: number;
+  controls: number;
+  /** means over seeds of the circuit's effect and of its controls' mean effect */
+  circuitMean: number;
+  controlMean: number;
+  /** over seeds of circuit minus mean control; perSeed in the order of effects.json, with each seed's rank */
+  summary: SeedSummary;
+}
+
 /** The effects that are claims (the key claim names one of them). */
 const CLAIMED_EFFECTS = ['mean ablation', 'clean patch'];
 
@@ -93,9 +118,53 @@ function distributionChart(rows: EffectRow[], label: (r: EffectRow) => string, t
   } as Spec;
 }
 
+/** Per claim row: the seeds' values (hollow points) and the mean over seeds with its t interval, against 0. */
+function seedChart(claims: SeedClaim[], title: string, metric: string): Spec {
+  const row = (c: SeedClaim) => `${c.task.replace('selective-copying', 'sel-copy')} ${c.circuit.replace('attribution', 'attr')}`;
+  const values = claims.flatMap((c) => [
+    ...c.summary.perSeed.map((v) => ({ row: row(c), which: 'seed', model: v.model, value: v.value })),
+    {
+      row: row(c),
+      which: 'mean over seeds',
+      model: '',
+      value: c.summary.mean,
+      lo: Number.isFinite(c.summary.interval[0]) ? c.summary.interval[0] : null,
+      hi: Number.isFinite(c.summary.interval[1]) ? c.summary.interval[1] : null,
+    },
+  ]);
+  return {
+    title,
+    width: 380,
+    data: { values },
+    encoding: { y: { field: 'row', type: 'nominal', title: null, sort: null, axis: { labelLimit: 260 } } },
+    layer: [
+      { mark: { type: 'rule', strokeDash: [3, 3], color: 'gray' }, encoding: { x: { datum: 0 } } },
+      {
+        transform: [{ filter: "datum.which === 'mean over seeds' && datum.lo !== null" }],
+        mark: 'rule',
+        encoding: { x: { field: 'lo', type: 'quantitative', title: `circuit minus mean control (${metric})` }, x2: { field: 'hi' } },
+      },
+      {
+        transform: [{ filter: "datum.which === 'mean over seeds'" }],
+        mark: { type: 'point', filled: true, size: 90 },
+        encoding: { x: { field: 'value', type: 'quantitative' }, color: { field: 'which', type: 'nominal', title: null } },
+      },
+      {
+        transform: [{ filter: "datum.which === 'seed'" }],
+        mark: { type: 'point', filled: false, size: 40 },
+        encoding: {
+          x: { field: 'value', type: 'quantitative' },
+          color: { field: 'which', type: 'nominal', title: null },
+          tooltip: [{ field: 'model' }, { field: 'value', type: 'quantitative' }],
+        },
+      },
+    ],
+  } as Spec;
+}
+
 export const patchingStep: Step = {
   ...stepInfo('patching'),
-  version: 2,
+  version: 3,
   needs: [5],
   configKeys: ['circuit', 'patching'],
   appliesToModel: true,
@@ -129,6 +198,7 @@ export const patchingStep: Step = {
           const controls = c.controls.slice(0, nCtl);
           const base = {
             model: m.label,
+            seed: m.seed,
             task: m.task,
             circuit: `${m.label}/${circuitName(c)}`,
             hook: c.hook,
@@ -203,30 +273,111 @@ export const patchingStep: Step = {
 
     const ctlWord = (r: EffectRow) =>
       `${r.controls} matched ${r.source === 'sae' ? 'subspaces (directions from the activation covariance)' : 'channel sets (same activation-variance strata)'} of equal size (${r.size}) on ${r.hook}, same positions`;
-    const q = (r: EffectRow) => r.comparison.controlQuantiles.map((v, i) => `${CONTROL_QUANTILES[i] * 100}% ${fmt(v)}`).join(', ');
-    const claimOf = (r: EffectRow): Claim => {
-      const f = controlClaimFields(r.comparison);
+
+    // the claims over seeds: per task x circuit kind x effect, one value per seed (circuit minus
+    // mean control) with that seed's rank among its controls
+    const groups = new Map<string, EffectRow[]>();
+    for (const r of claimed) {
+      const k = `${r.task}/${circuitName(r)}/${r.effect}`;
+      groups.set(k, [...(groups.get(k) ?? []), r]);
+    }
+    const seedClaims: SeedClaim[] = [...groups.values()].map((rs) => {
+      const r0 = rs[0];
+      const perSeed: SeedValue[] = rs.map((r) => ({
+        seed: r.seed,
+        model: r.model,
+        value: r.comparison.difference,
+        p: r.comparison.p,
+        pFloor: r.comparison.pFloor,
+        rank: { ge: r.comparison.controls.filter((v) => v >= r.comparison.estimate).length, n: r.comparison.controls.length },
+      }));
       return {
-        statement: `${r.circuit}: ${r.effect} ${r.metric} exceeds its matched controls'`,
-        estimate: r.comparison.estimate,
-        interval: r.comparison.interval,
-        level: 0.95,
-        test: `empirical rank p-value among ${r.controls} matched controls, (1 + #controls >= circuit) / (1 + ${r.controls}), floor ${fmt(f.pFloor)}${f.p <= f.pFloor ? ' (binds)' : ''}; control distribution ${q(r)}; circuit minus mean control ${fmt(r.comparison.difference)} [${fmt(r.comparison.differenceInterval[0])}, ${fmt(r.comparison.differenceInterval[1])}] (hierarchical bootstrap over sequences and control sets, ${pc.bootstrap})`,
-        p: f.p,
-        pFloor: f.pFloor,
-        control: ctlWord(r),
-        controlEstimate: r.comparison.control,
-        controlInterval: r.comparison.controlInterval,
-        ...pending(f.effectHolds, f.effectCondition),
+        task: r0.task,
+        circuit: circuitName(r0),
+        kind: r0.kind,
+        source: r0.source,
+        effect: r0.effect,
+        metric: r0.metric,
+        hooks: [...new Set(rs.map((r) => r.hook))],
+        size: r0.size,
+        controls: r0.controls,
+        circuitMean: mean(rs.map((r) => r.comparison.estimate)),
+        controlMean: mean(rs.map((r) => r.comparison.control)),
+        summary: acrossSeeds(perSeed, { minSeeds: ctx.config.claimSeeds }),
+      };
+    });
+    ctx.writeJson('claims.json', seedClaims);
+    const rowsOf = (c: SeedClaim) => claimed.filter((r) => r.task === c.task && circuitName(r) === c.circuit && r.effect === c.effect);
+    const claimOf = (c: SeedClaim): Claim => {
+      const s = c.summary;
+      const f = seedClaimFields(s, 0);
+      const level = Math.round(s.level * 100);
+      const k = s.seeds;
+      const how = ctx.config.model
+        ? `one checkpoint (--model): a claim needs ${ctx.config.claimSeeds} seeds, so it is not tested`
+        : !s.enough
+          ? `only ${k} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (claimSeeds): not tested`
+          : `per seed, the empirical rank p-value of the circuit among its ${c.controls} matched controls, (1 + #controls >= circuit) / (1 + ${c.controls}); combined by the ${s.combination}${s.p !== undefined && s.p <= s.pFloor! ? ` (floor ${fmt(s.pFloor!)} binds)` : ''}`;
+      return {
+        statement: `${c.task}, ${c.circuit} circuit (${c.hooks.join(', ')}), over ${k} seed${k === 1 ? '' : 's'}: ${c.effect} ${c.metric} exceeds its matched controls'`,
+        estimate: f.estimate,
+        interval: f.interval,
+        level: f.level,
+        test: `${how}; estimate: mean over seeds of circuit minus mean control, ${level}% Student's t interval over seeds (the seed is the unit); circuit ${fmt(c.circuitMean)} vs controls ${fmt(c.controlMean)} (means over seeds); per seed: ${perSeedText(s, fmt)} (each seed's interval over sequences by the hierarchical bootstrap in the table)`,
+        ...(f.p !== undefined ? { p: f.p, pFloor: f.pFloor } : {}),
+        perSeed: f.perSeed,
+        control: ctlWord(rowsOf(c)[0]),
+        controlEstimate: c.controlMean,
+        ...(k >= 2
+          ? {
+              controlInterval: seedInterval(
+                rowsOf(c).map((r) => r.comparison.control),
+                s.level,
+              ),
+            }
+          : {}),
+        ...pending(f.effectHolds, `the ${level}% t interval over seeds of circuit minus mean control lies above 0`),
       };
     };
     // the key claim: the one the config names (before the run), not the best-looking result
     const kc = pc.keyClaim;
-    const key = ctx.config.model
-      ? claimed.find((r) => r.effect === kc.effect && r.kind === kc.hook && r.source === kc.source)
-      : claimed.find((r) => r.task === kc.task && r.effect === kc.effect && r.kind === kc.hook && r.source === kc.source);
-    report.claims = [...(key ? [key] : []), ...claimed.filter((r) => r !== key)].map(claimOf);
+    const key = seedClaims.find(
+      (c) => (ctx.config.model || c.task === kc.task) && c.effect === kc.effect && c.kind === kc.hook && c.source === kc.source,
+    );
+    report.claims = [...(key ? [key] : []), ...seedClaims.filter((c) => c !== key)].map(claimOf);
 
+    report.tables.push({
+      title:
+        'Claims over seeds: circuit minus mean matched control, one value per seed (t interval over seeds; p the exact sum-of-ranks test)',
+      columns: [
+        'task',
+        'circuit',
+        'effect',
+        'seeds',
+        'circuit (mean)',
+        'control (mean)',
+        'difference',
+        't CI low',
+        't CI high',
+        'p',
+        'p floor',
+        'per seed',
+      ],
+      rows: seedClaims.map((c) => [
+        c.task,
+        c.circuit,
+        c.effect,
+        c.summary.seeds,
+        c.circuitMean,
+        c.controlMean,
+        c.summary.mean,
+        c.summary.interval[0],
+        c.summary.interval[1],
+        c.summary.p ?? '',
+        c.summary.pFloor ?? '',
+        perSeedText(c.summary, fmt),
+      ]),
+    });
     report.tables.push({
       title:
         'Every effect next to its matched controls (raw rank p; the claims, clean patch and mean ablation, are corrected across the run in step 13)',
@@ -328,6 +479,25 @@ export const patchingStep: Step = {
         ),
       );
     }
+    // the claims over seeds: each seed's value beside the task's mean and t interval
+    for (const metric of ['loss increase', 'fraction of logit difference restored']) {
+      const sel = seedClaims.filter((c) => c.metric === metric);
+      if (!sel.length) continue;
+      const name = metric === 'loss increase' ? 'necessity' : 'sufficiency';
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          `${name}-seeds`,
+          seedChart(
+            sel,
+            `${name === 'necessity' ? 'Mean ablation' : 'Clean patch'} over seeds: circuit minus mean matched control`,
+            metric,
+          ),
+          `${name === 'necessity' ? 'Necessity' : 'Sufficiency'} over seeds (the claims)`,
+          `Per task and circuit kind, each seed's circuit minus the mean of its matched controls (${metric}; hollow points, one per seed) beside the mean over seeds with its 95% Student's t interval (the seed is the unit; none with one seed). The claims' p combines the seeds' ranks among their controls.`,
+        ),
+      );
+    }
     report.notes.push(
       "Corruption: the token the answer is copied from (induction: the trigger's follower) is replaced in the whole sequence by another token of the same vocabulary range, so the answer changes and the prefix before the source is unchanged. The logit difference is logit(clean answer) - logit(corrupted answer); fraction restored is a ratio of means over sequences.",
     );
@@ -335,17 +505,18 @@ export const patchingStep: Step = {
       'Mean ablation uses the per-coordinate mean over the covered cells of the evaluation batch; resample ablation takes each coordinate from the next sequence of the batch at the same position. State circuits (hook_h) are edited at their positions only, and the scan continues from the edited state.',
     );
     report.notes.push(
-      `Circuits were selected, and their controls matched, on ${pc.examples} selection sequences (step 5); every effect here is measured on ${pc.examples} other sequences. The key claim was named in the config before the run (patching.keyClaim: ${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect})${key ? '' : '; no circuit of this run matches it'}.`,
+      `Circuits were selected, and their controls matched, on ${pc.examples} selection sequences (step 5); every effect here is measured on ${pc.examples} other sequences. Claims are over seeds: the first ${pc.seeds} gate-passing seeds of each task (at least claimSeeds ${ctx.config.claimSeeds} for a tested claim), one value per seed (circuit minus mean control), Student's t over seeds, and the exact sum-of-ranks test of the seeds' ranks among their controls; the per-model rows (effects.json, the table) keep each seed's own rank p and bootstrap interval over sequences. The key claim was named in the config before the run (patching.keyClaim: ${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect})${key ? '' : '; no circuit of this run matches it'}.`,
     );
     if (ctx.config.model)
       report.notes.push(
         'With --model, step 5 does not run: circuits come from grad x activation attribution on separate sequences of the checkpoint (interp/circuits.ts attributionCircuits).',
       );
-    const k = key?.comparison;
     const effectCount = report.claims.filter((c) => c.effect).length;
+    const tail = `${effectCount}/${report.claims.length} claims (over seeds, per task x circuit x effect) meet their effect condition (support is decided across the run, step 13).`;
+    const ks = key?.summary;
     report.summary = key
-      ? `Key claim (named in the config): ${key.circuit} (${key.size} coordinates of ${key.hook}) ${key.effect === 'clean patch' ? 'restores' : 'raises the loss by'} ${fmt(k!.estimate)} [${fmt(k!.interval[0])}, ${fmt(k!.interval[1])}]${key.effect === 'clean patch' ? ' of the logit difference' : ''} vs ${fmt(k!.control)} for ${key.controls} matched controls (5-95%: ${fmt(k!.controlQuantiles[0])} to ${fmt(k!.controlQuantiles[4])}); difference ${fmt(k!.difference)} [${fmt(k!.differenceInterval[0])}, ${fmt(k!.differenceInterval[1])}], rank p ${fmt(k!.p)} (floor ${fmt(k!.pFloor)}); ${effectCount}/${claimed.length} claims meet their effect condition (support is decided across the run, step 13).`
-      : `${rows.length} effects measured; the key claim named in the config (${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect}) has no circuit in this run; ${effectCount}/${claimed.length} claims meet their effect condition (support is decided across the run, step 13).`;
+      ? `Key claim (named in the config): ${key.task} ${key.circuit} (${key.size} coordinates of ${key.hooks.join(', ')}), ${key.effect}, over ${ks!.seeds} seed(s): circuit minus mean matched control ${fmt(ks!.mean)} [${fmt(ks!.interval[0])}, ${fmt(ks!.interval[1])}] (t over seeds; circuit ${fmt(key.circuitMean)} vs controls ${fmt(key.controlMean)}${key.effect === 'clean patch' ? ' of the logit difference restored' : ' loss increase'}), ${ks!.p !== undefined ? `sum-of-ranks p ${fmt(ks!.p)} (floor ${fmt(ks!.pFloor!)})` : 'not tested (too few seeds)'}; per seed: ${perSeedText(ks!, fmt)}; ${tail}`
+      : `${rows.length} effects measured; the key claim named in the config (${kc.task}, ${kc.hook}, ${kc.source}, ${kc.effect}) has no circuit in this run; ${tail}`;
     saveReport(ctx, report);
     return report.summary;
   },

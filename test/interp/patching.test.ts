@@ -25,9 +25,10 @@ import {
   otherPositionsMask,
   outcomeMany,
   patchCleanMany,
+  isLastResidual,
   type Site,
 } from '../../interp/patching.ts';
-import { gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
+import { attributionPatching, gradTimesActivation, jaccard, topByMagnitude } from '../../interp/attribution.ts';
 import { noiseCurve } from '../../interp/perturb.ts';
 
 const opts = { vocabSize: 10, seqLen: 12 };
@@ -259,6 +260,37 @@ test('gradient x activation matches a finite difference of the loss along a * e_
   targets.dispose();
 });
 
+test('attribution in chunks of sequences equals the unchunked attribution (up to summation order)', async () => {
+  const T = batch.shape[1];
+  const targets = [
+    { hook: 'blocks.1.hook_resid_post', mask: positionMask('scored', batch) },
+    { hook: 'blocks.0.mixer.hook_h', mask: positionMask({ label: 'sourcePos' }, batch) },
+    { hook: 'blocks.1.mixer.hook_h', mask: positionMask({ label: 'sourcePos', offset: 1 }, batch) },
+  ];
+  const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('chunks'));
+  const ids = idsOf(model, batch);
+  const cache = cacheActivations(
+    model,
+    ids,
+    targets.map((t) => t.hook),
+  );
+  const clean = targets.map((t) => cache.get(t.hook)!);
+  const whole = await gradTimesActivation(model, batch, targets, 6 * T);
+  const wholeAp = await attributionPatching(model, corrupt, batch.targets, targets, clean, 6 * T);
+  // 6 sequences: chunks of 4 + 2 (uneven), and of 1
+  for (const tokens of [4 * T, T]) {
+    const parts = await gradTimesActivation(model, batch, targets, tokens);
+    const partsAp = await attributionPatching(model, corrupt, batch.targets, targets, clean, tokens);
+    for (const k of targets.keys()) {
+      assert.ok(whole[k].some((v) => v !== 0) && wholeAp[k].some((v) => v !== 0), targets[k].hook);
+      assert.ok(maxAbsDiff(parts[k], whole[k]) < 1e-12, `${targets[k].hook} grad x act, ${tokens / T} a chunk`);
+      assert.ok(maxAbsDiff(partsAp[k], wholeAp[k]) < 1e-12, `${targets[k].hook} attribution patching, ${tokens / T} a chunk`);
+    }
+  }
+  for (const t of cache.values()) t.dispose();
+  ids.dispose();
+});
+
 test('noise: scale 0 has no effect, larger scales have more; other positions are disjoint and as many', async () => {
   const set = evalSet(batch);
   const ids = idsOf(model, batch);
@@ -341,7 +373,7 @@ test('rolledBatch(act, shift) gives example b the values of example b + shift; r
   ids.dispose();
 });
 
-test('outcomeMany: sites stacked along the batch give each site exactly its single-site outcome', async () => {
+test('outcomeMany: sites stacked along the batch, or at the last residual through the tail alone, give each site exactly its single-site outcome', async () => {
   const corrupt = corruptAnswers(induction, opts, batch, ANSWER_SOURCE.induction, new mi.Rng('c3'));
   const set = evalSet(batch, corrupt);
   const ids = idsOf(model, batch),
@@ -350,7 +382,10 @@ test('outcomeMany: sites stacked along the batch give each site exactly its sing
   for (const [hook, positions] of [
     ['blocks.1.hook_resid_pre', 'scored'],
     ['blocks.0.mixer.hook_h', { label: 'sourcePos' }],
+    // the last layer's residual output: no forward per site (isLastResidual)
+    ['blocks.1.hook_resid_post', 'scored'],
   ] as const) {
+    assert.is(isLastResidual(model, hook), hook === 'blocks.1.hook_resid_post');
     const dim = hookDim(model, hook);
     const mask = positionMask(positions, batch);
     const act = cacheActivations(model, ids, [hook]).get(hook)!;

@@ -9,10 +9,32 @@ import type { StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
 
+/** Student's t quantile 0.975 for 1..4 degrees of freedom (tables). */
+const T975 = [Number.NaN, 12.706204736174707, 4.302652729749464, 3.182446305284263, 2.7764451051977934];
+
+/** P(sum of independent uniform ranks <= the observed sum), by enumerating every combination. */
+function sumOfRanksByEnumeration(ranks: { ge: number; n: number }[]): { p: number; floor: number } {
+  const observed = ranks.reduce((s, r) => s + r.ge, 0);
+  let below = 0,
+    total = 0;
+  const walk = (i: number, sum: number) => {
+    if (i === ranks.length) {
+      total++;
+      if (sum <= observed) below++;
+      return;
+    }
+    for (let g = 0; g <= ranks[i].n; g++) walk(i + 1, sum + g);
+  };
+  walk(0, 0);
+  return { p: below / total, floor: ranks.reduce((f, r) => f / (r.n + 1), 1) };
+}
+
 test('step 6: effects with ordered intervals, p in [0, 1], controls present, claims with test/interval/control', async () => {
   const dir = join(await quickRun(), 'step-06-patching');
   const rows = readIn<
     {
+      model: string;
+      seed: number;
       circuit: string;
       task: string;
       kind: string;
@@ -59,15 +81,62 @@ test('step 6: effects with ordered intervals, p in [0, 1], controls present, cla
   assert.ok(report.claims.length > 0);
   for (const c of report.claims) {
     assert.ok(c.test && c.control && c.interval[0] <= c.interval[1] && c.controlEstimate !== undefined && c.p !== undefined);
-    // raw rank p, its floor and the effect condition, for the run-wide correction (step 13)
+    // raw combined p, its floor and the effect condition, for the run-wide correction (step 13)
     assert.ok(c.pFloor! > 0 && c.p! >= c.pFloor! && c.condition && typeof c.effect === 'boolean', c.statement);
+  }
+  // claims over seeds: one per task x circuit kind x claimed effect, recomputed here from the
+  // per-model rows (circuit minus mean control per seed; t interval; exact sum of ranks)
+  const claimed = rows.filter((r) => ['mean ablation', 'clean patch'].includes(r.effect));
+  const name = (r: (typeof rows)[number]) => `${r.source}-${r.kind}`;
+  const keys = [...new Set(claimed.map((r) => `${r.task}|${name(r)}|${r.effect}`))];
+  assert.is(report.claims.length, keys.length, 'one claim per task x circuit x effect');
+  const perTask = readIn<
+    { task: string; circuit: string; effect: string; controlMean: number; summary: { perSeed: { model: string }[] } }[]
+  >(dir, 'claims.json');
+  assert.is(perTask.length, keys.length);
+  for (const key of keys) {
+    const [task, circuit, effect] = key.split('|');
+    const rs = claimed.filter((r) => r.task === task && name(r) === circuit && r.effect === effect);
+    const models = new Set(rows.filter((r) => r.task === task).map((r) => r.model));
+    assert.is(rs.length, models.size, `${key}: one row per patched seed`);
+    assert.ok(rs.length >= QUICK_OVERRIDES.claimSeeds!, `${key}: at least claimSeeds seeds`);
+    const claim = report.claims.find((c) => c.statement.startsWith(`${task}, ${circuit} circuit`) && c.statement.includes(`: ${effect} `));
+    assert.ok(claim, key);
+    assert.equal(
+      claim!.perSeed!.map((v) => [v.model, v.value, v.p]),
+      rs.map((r) => [r.model, r.comparison.difference, r.comparison.p]),
+      `${key}: per-seed values are the per-model differences`,
+    );
+    const values = rs.map((r) => r.comparison.difference);
+    const m = values.reduce((a, b) => a + b, 0) / values.length;
+    assert.ok(Math.abs(claim!.estimate - m) < 1e-12, `${key}: estimate = mean over seeds`);
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1));
+    const half = (T975[values.length - 1] * sd) / Math.sqrt(values.length);
+    assert.ok(Math.abs(claim!.interval[0] - (m - half)) < 1e-9 && Math.abs(claim!.interval[1] - (m + half)) < 1e-9, `${key}: t interval`);
+    const ranks = rs.map((r) => ({
+      ge: r.comparison.controls.filter((v) => v >= r.comparison.estimate).length,
+      n: r.comparison.controls.length,
+    }));
+    const want = sumOfRanksByEnumeration(ranks);
+    assert.ok(Math.abs(claim!.p! - want.p) < 1e-12 && Math.abs(claim!.pFloor! - want.floor) < 1e-15, `${key}: p ${claim!.p} vs ${want.p}`);
+    const ctl = rs.map((r) => r.comparison.control).reduce((a, b) => a + b, 0) / rs.length;
+    assert.ok(Math.abs(claim!.controlEstimate! - ctl) < 1e-12, `${key}: control = mean over seeds of the mean control`);
+    assert.is(claim!.effect, claim!.interval[0] > 0, `${key}: effect condition over seeds`);
+    const pt = perTask.find((c) => c.task === task && c.circuit === circuit && c.effect === effect)!;
+    assert.equal(
+      pt.summary.perSeed.map((v) => v.model),
+      rs.map((r) => r.model),
+    );
   }
   // the key claim is the one the config names, first, whatever the results
   const kc = { task: 'induction', hook: 'resid', source: 'attribution', effect: 'clean patch' };
   const key = rows.find((r) => r.task === kc.task && r.kind === kc.hook && r.source === kc.source && r.effect === kc.effect)!;
   assert.ok(key, 'the named key claim was measured');
-  assert.ok(report.claims[0].statement.startsWith(`${key.circuit}: clean patch`), report.claims[0].statement);
+  assert.ok(report.claims[0].statement.startsWith('induction, attribution-resid circuit'), report.claims[0].statement);
+  assert.ok(report.claims[0].statement.includes(': clean patch '), report.claims[0].statement);
   assert.match(report.summary, /Key claim \(named in the config\)/);
+  for (const r of rows.filter((r) => r.task === kc.task && r.kind === kc.hook && r.source === kc.source && r.effect === kc.effect))
+    assert.ok(report.summary.includes(r.model), `the summary gives ${r.model}'s value`);
   checkFigures(dir, report);
 });
 
