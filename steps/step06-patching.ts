@@ -35,7 +35,8 @@ import {
 } from '../interp/patching.ts';
 import { fmt, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
-import { acrossSeeds, perSeedText, seedClaimFields, seedInterval, type SeedSummary, type SeedValue } from '../interp/seeds.ts';
+import { acrossSeeds, perSeedText, seedInterval, type SeedSummary, type SeedValue } from '../interp/seeds.ts';
+import { claimFieldsOverSeeds } from './seed-report.ts';
 import { mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
@@ -310,7 +311,8 @@ export const patchingStep: Step = {
     const rowsOf = (c: SeedClaim) => claimed.filter((r) => r.task === c.task && circuitName(r) === c.circuit && r.effect === c.effect);
     const claimOf = (c: SeedClaim): Claim => {
       const s = c.summary;
-      const f = seedClaimFields(s, 0);
+      // one seed gives no t interval: the claim (untested) shows that seed's hierarchical-bootstrap interval
+      const f = claimFieldsOverSeeds(s, rowsOf(c)[0].comparison.differenceInterval);
       const level = Math.round(s.level * 100);
       const k = s.seeds;
       const how = ctx.config.model
