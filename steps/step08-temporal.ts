@@ -333,7 +333,7 @@ export const temporalStep: Step = {
       const D = perModel[0].minDistance;
       const perSeed = `per seed (task minus random share): ${perSeedText(s, fmt)}`;
       const test = s.enough
-        ? `${s.combination} (each seed: two-sided two-sample permutation test, ${perModel[0].nPerm} permutations, ${ctx.config.temporal.examples} task vs ${ctx.config.temporal.examples} random sequences), combined floor ${fmt(s.pFloor!)}; t interval over seeds; ${perSeed}`
+        ? `${s.combination} (each seed: two-sided two-sample permutation test, ${perModel[0].nPerm} permutations, ${ctx.config.temporal.examples} task vs ${ctx.config.temporal.examples} random sequences), combined floor ${fmt(s.pFloor!)}; the p's are two-sided, so the combination does not ask that the seeds agree in sign: the effect condition (t interval over seeds) does; ${perSeed}`
         : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
       // two-sided, as the per-seed tests: tasks may need more or less long-range influence than random text
       const holds = s.seeds >= 2 && (s.interval[0] > 0 || s.interval[1] < 0);

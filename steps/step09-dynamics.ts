@@ -339,7 +339,7 @@ export const dynamicsStep: Step = {
       const ctlInterval = seedInterval(ctlValues, s.level);
       const perSeed = `per seed (trigger minus other tokens): ${perSeedText(s, fmt)}`;
       const test = s.enough
-        ? `${s.combination} (each seed: two-sided two-sample permutation test of trigger vs other positions, ${perModel[0].nPerm} permutations), combined floor ${fmt(s.pFloor!)}; t interval over seeds; ${perSeed}`
+        ? `${s.combination} (each seed: two-sided two-sample permutation test of trigger vs other positions, ${perModel[0].nPerm} permutations), combined floor ${fmt(s.pFloor!)}; the p's are two-sided, so the combination does not ask that the seeds agree in sign: the effect condition (t interval over seeds) does; ${perSeed}`
         : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
       // two-sided, as before: the trigger's delta differs from the control token's, whichever way
       const holds = s.seeds >= 2 && (s.interval[0] > ctlInterval[1] || s.interval[1] < ctlInterval[0]);
