@@ -21,6 +21,16 @@ export function siteDirections(site: Site, dim: number): number[][] {
   });
 }
 
+/**
+ * The indices where a direction is nonzero. A channel's unit vector has one, so noise along a
+ * channel circuit of the SSM state (E*N wide) touches k coordinates per cell instead of k*E*N.
+ */
+function nonzeros(u: readonly number[]): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < u.length; i++) if (u[i] !== 0) out.push(i);
+  return Int32Array.from(out);
+}
+
 /** Per direction, the standard deviation of the activation's projection on it over the mask's cells. */
 export async function directionStd(act: Tensor, mask: Uint8Array, directions: number[][]): Promise<Float64Array> {
   const data = await act.data();
@@ -29,13 +39,14 @@ export async function directionStd(act: Tensor, mask: Uint8Array, directions: nu
   const s1 = new Float64Array(k),
     s2 = new Float64Array(k);
   let n = 0;
+  const nz = directions.map(nonzeros);
   for (let c = 0; c < mask.length; c++) {
     if (!mask[c]) continue;
     n++;
     for (let j = 0; j < k; j++) {
       const u = directions[j];
       let p = 0;
-      for (let i = 0; i < dim; i++) if (u[i] !== 0) p += u[i] * data[c * dim + i];
+      for (const i of nz[j]) p += u[i] * data[c * dim + i];
       s1[j] += p;
       s2[j] += p * p;
     }
@@ -58,12 +69,13 @@ export function noiseTensor(
   const dim = hookDim(model, hook),
     k = directions.length;
   const data = new Float32Array(B * T * dim);
+  const nz = directions.map(nonzeros);
   for (let c = 0; c < B * T; c++) {
     for (let j = 0; j < k; j++) {
       const a = scale * std[j] * rng.normal();
       if (a === 0) continue;
       const u = directions[j];
-      for (let i = 0; i < dim; i++) if (u[i] !== 0) data[c * dim + i] += a * u[i];
+      for (const i of nz[j]) data[c * dim + i] += a * u[i];
     }
   }
   return mi.tensor(data, [B, T, dim], { dtype: model.dtype, backend: model.backend });

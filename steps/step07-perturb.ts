@@ -6,18 +6,22 @@
 //   position  the state circuit's coordinates at its positions vs at as many other positions
 //             before the answer
 // The controls are step 5's matched controls (interp/controls.ts), as in step 6; the sequences are
-// the test half of the study sequences (step 5 selected on the other half).
-// Effect per held-out sequence: accuracy drop and KL(clean || perturbed) at the scored positions;
-// curves with 95% bootstrap bands (circuit vs the mean of the first perturb.directions controls);
-// at the largest scale the circuit's KL is ranked among perturb.controls controls (one noise draw
-// each, as for the circuit): empirical rank p-value, hierarchical bootstrap interval; the claims
-// are corrected across the run (step 13).
-import { controlClaimFields, controlTest, type ControlTest } from '../interp/controls.ts';
+// the test half of the study sequences (step 5 selected on the other half). The models are the
+// first patching.seeds gate-passing seeds of each task.
+// Per model: accuracy drop and KL(clean || perturbed) per held-out sequence at the scored
+// positions; curves with 95% bootstrap bands (circuit vs the mean of the first perturb.directions
+// controls); at the largest scale the circuit's KL ranked among perturb.controls controls (one
+// noise draw each, as for the circuit): rank p-value, hierarchical-bootstrap interval of circuit
+// minus mean control. Per task x granularity, the claim is over seeds (interp/seeds.ts): each
+// seed's circuit-minus-control KL, their t interval (the seed is the unit), and the exact
+// sum-of-ranks test over the seeds' ranks; the claims are corrected across the run (step 13).
+import { controlTest, type ControlTest } from '../interp/controls.ts';
 import { sliceExamples } from '../interp/circuits.ts';
 import { cacheActivations, evalSet, idsOf, otherPositionsMask, outcome, positionMask } from '../interp/patching.ts';
 import { noiseCurve, type NoisePoint } from '../interp/perturb.ts';
-import { fmt, type Claim, type Spec } from '../interp/report/index.ts';
+import { fmt, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { pending } from '../interp/claims.ts';
+import { acrossSeeds, perSeedText, seedClaimFields, type SeedValue } from '../interp/seeds.ts';
 import { bootstrapCI, mean } from '../interp/stats.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
 import { patchedModels } from './models.ts';
@@ -27,6 +31,8 @@ import { stepInfo } from './table.ts';
 
 interface CurvePoint {
   model: string;
+  task: string;
+  seed: number;
   granularity: string;
   which: 'circuit' | 'control';
   scale: number;
@@ -35,6 +41,17 @@ interface CurvePoint {
   kl: number;
   klCI: [number, number];
 }
+
+/** One model's rank test at the largest scale (tests.json). */
+export interface PerturbTest {
+  model: string;
+  task: string;
+  seed: number;
+  granularity: string;
+  c: ControlTest;
+}
+
+const GRANULARITIES = ['channel', 'state', 'position'] as const;
 
 /** Per example, the mean over several curves (one per control draw). */
 function averageCurves(curves: NoisePoint[][]): NoisePoint[] {
@@ -45,8 +62,15 @@ function averageCurves(curves: NoisePoint[][]): NoisePoint[] {
   }));
 }
 
+/** A seed's value for the claim: circuit minus mean control KL, with its rank among the controls for the sum-of-ranks test. */
+export function seedValueOf(t: PerturbTest): SeedValue {
+  const ge = t.c.controls.filter((v) => v >= t.c.estimate).length;
+  return { seed: t.seed, model: t.model, value: t.c.difference, p: t.c.p, pFloor: t.c.pFloor, rank: { ge, n: t.c.controls.length } };
+}
+
+/** One task's noise curves at one granularity: a line per seed for circuit and control, with each seed's band. */
 function bandChart(rows: CurvePoint[], title: string): Spec {
-  const values = rows.map((r) => ({ scale: r.scale, which: r.which, kl: r.kl, lo: r.klCI[0], hi: r.klCI[1] }));
+  const values = rows.map((r) => ({ scale: r.scale, which: r.which, seed: `s${r.seed}`, kl: r.kl, lo: r.klCI[0], hi: r.klCI[1] }));
   return {
     title,
     width: 300,
@@ -55,27 +79,31 @@ function bandChart(rows: CurvePoint[], title: string): Spec {
     encoding: {
       x: { field: 'scale', type: 'quantitative', title: 'noise scale (std units)' },
       color: { field: 'which', type: 'nominal', title: null },
+      detail: { field: 'seed', type: 'nominal' },
     },
     layer: [
       {
-        mark: { type: 'area', opacity: 0.25 },
+        mark: { type: 'area', opacity: 0.12 },
         encoding: { y: { field: 'lo', type: 'quantitative', title: 'KL(clean || perturbed)' }, y2: { field: 'hi' } },
       },
-      { mark: { type: 'line', point: true }, encoding: { y: { field: 'kl', type: 'quantitative' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: { y: { field: 'kl', type: 'quantitative' }, shape: { field: 'seed', type: 'nominal', title: 'seed' } },
+      },
     ],
   } as Spec;
 }
 
 export const perturbStep: Step = {
   ...stepInfo('perturb'),
-  version: 3,
+  version: 4,
   needs: [5],
-  configKeys: ['circuit', 'patching', 'perturb'],
+  configKeys: ['circuit', 'patching', 'perturb', 'claimSeeds'],
   appliesToModel: false,
   async run(ctx) {
     const { patching: pc, perturb: qc } = ctx.config;
     const points: CurvePoint[] = [];
-    const tests: { model: string; granularity: string; c: ControlTest }[] = [];
+    const tests: PerturbTest[] = [];
     const report = ctx.report();
     const models = patchedModels(ctx, pc.seeds);
     const top = Math.max(...qc.scales);
@@ -143,6 +171,8 @@ export const perturbStep: Step = {
                 };
                 points.push({
                   model: m.label,
+                  task: m.task,
+                  seed: m.seed,
                   granularity: job.granularity,
                   which,
                   scale: pt.scale,
@@ -155,6 +185,8 @@ export const perturbStep: Step = {
             }
             tests.push({
               model: m.label,
+              task: m.task,
+              seed: m.seed,
               granularity: job.granularity,
               c: controlTest(circTop, rankCtl, ctx.rng(`test/${m.label}/${job.granularity}`), pc),
             });
@@ -170,40 +202,114 @@ export const perturbStep: Step = {
     }
     ctx.writeJson('curves.json', points);
     ctx.writeJson('tests.json', tests);
-    report.claims = tests.map((t): Claim => {
-      const f = controlClaimFields(t.c);
-      return {
-        statement: `${t.model}: noise of scale ${top} along the circuit (${t.granularity} granularity) moves the output more than along matched controls`,
-        estimate: t.c.estimate,
-        interval: t.c.interval,
-        level: 0.95,
-        test: `empirical rank p-value of the per-sequence mean KL among ${t.c.controls.length} controls (one noise draw each), floor ${fmt(f.pFloor)}${f.p <= f.pFloor ? ' (binds)' : ''}; control 5-95% ${fmt(t.c.controlQuantiles[0])} to ${fmt(t.c.controlQuantiles[4])}; circuit minus mean control ${fmt(t.c.difference)} [${fmt(t.c.differenceInterval[0])}, ${fmt(t.c.differenceInterval[1])}] (hierarchical bootstrap over sequences and controls)`,
-        p: f.p,
-        pFloor: f.pFloor,
-        control:
-          t.granularity === 'position'
-            ? `the same coordinates at as many other positions before the answer (${t.c.controls.length} draws)`
-            : `${t.c.controls.length} matched controls of equal size on the same hook and positions (step 5: same activation-variance strata)`,
-        controlEstimate: t.c.control,
-        controlInterval: t.c.controlInterval,
-        ...pending(f.effectHolds, f.effectCondition),
-      };
-    });
-    for (const model of [...new Set(points.map((p) => p.model))]) {
-      for (const g of ['channel', 'state', 'position']) {
-        const rows = points.filter((p) => p.model === model && p.granularity === g);
+
+    // one claim per task x granularity, over that task's seeds
+    const tasks = [...new Set(tests.map((t) => t.task))];
+    const keyed: { label: string; claim: Claim }[] = [];
+    for (const task of tasks)
+      for (const g of GRANULARITIES) {
+        const perModel = tests.filter((t) => t.task === task && t.granularity === g);
+        if (!perModel.length) continue;
+        const s = acrossSeeds(perModel.map(seedValueOf), { minSeeds: ctx.config.claimSeeds });
+        const f = seedClaimFields(s);
+        const nCtl = [...new Set(perModel.map((t) => t.c.controls.length))].join('/');
+        const perSeed = `per seed (circuit minus mean control KL): ${perSeedText(s, fmt)}`;
+        const test = s.enough
+          ? `${s.combination}, floor ${fmt(s.pFloor!)}${s.p! <= s.pFloor! * (1 + 1e-9) ? ' (binds)' : ''}; each seed ranks its circuit's mean KL over ${qc.examples} held-out sequences among ${nCtl} controls (one noise draw each); t interval over seeds; ${perSeed}`
+          : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
+        keyed.push({
+          label: `${task} ${g}`,
+          claim: {
+            statement: `${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}): noise of scale ${top} along the circuit (${g} granularity) moves the output more than along matched controls (KL, circuit minus mean control)`,
+            estimate: f.estimate,
+            interval: f.interval,
+            level: f.level,
+            test,
+            ...(f.p !== undefined ? { p: f.p, pFloor: f.pFloor } : {}),
+            control:
+              g === 'position'
+                ? `the same coordinates at as many other positions before the answer (${nCtl} draws per seed)`
+                : `${nCtl} matched controls of equal size on the same hook and positions per seed (step 5: same activation-variance strata)`,
+            controlEstimate: mean(perModel.map((t) => t.c.control)),
+            perSeed: f.perSeed,
+            ...pending(f.effectHolds, f.effectCondition),
+          },
+        });
+      }
+    report.claims.push(...keyed.map((k) => k.claim));
+
+    for (const task of tasks) {
+      for (const g of GRANULARITIES) {
+        const rows = points.filter((p) => p.task === task && p.granularity === g);
         if (!rows.length) continue;
+        const seeds = new Set(rows.map((r) => r.seed)).size;
         report.figures.push(
           await saveFigure(
             ctx,
-            `noise-${model}-${g}`,
-            bandChart(rows, `${model}: noise at ${g} granularity`),
-            `Noise along the circuit vs control (${model}, ${g})`,
-            `Mean KL(clean || perturbed) at the scored positions over ${qc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction).`,
+            `noise-${task}-${g}`,
+            bandChart(rows, `${task}: noise at ${g} granularity (${seeds} seed${seeds === 1 ? '' : 's'})`),
+            `Noise along the circuit vs control (${task}, ${g}), per seed`,
+            `Mean KL(clean || perturbed) at the scored positions over ${qc.examples} held-out sequences, with 95% bootstrap bands, as the noise scale grows (units of the activation's std along each direction); one line per seed (point shape), circuit and mean of ${qc.directions} controls (colour).`,
           ),
         );
       }
     }
+    // the claims' per-seed values next to each task's mean and t interval over seeds
+    const seedRows = keyed.flatMap(({ label, claim: c }) => {
+      return [
+        ...(c.perSeed ?? []).map((v) => ({ claim: label, kind: `seed ${v.seed}`, value: v.value, lo: v.value, hi: v.value })),
+        ...(Number.isFinite(c.interval[0])
+          ? [{ claim: label, kind: 'mean over seeds (t interval)', value: c.estimate, lo: c.interval[0], hi: c.interval[1] }]
+          : []),
+      ];
+    });
+    if (seedRows.length)
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'noise-seeds',
+          intervalChart(seedRows, {
+            title: `Circuit minus mean control KL at scale ${top}, per seed`,
+            category: 'claim',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'kind',
+            valueTitle: 'KL circuit - mean control',
+          }),
+          'Noise effect per seed',
+          `Each seed's circuit-minus-mean-control KL at the largest noise scale (points), beside the task's mean over seeds with its 95% t interval (the seed is the unit), per granularity.`,
+        ),
+      );
+    report.tables.push({
+      title: `Per model at scale ${top}: circuit KL ranked among its controls (the claims combine these over seeds)`,
+      columns: [
+        'model',
+        'task',
+        'seed',
+        'granularity',
+        'circuit KL',
+        'mean control KL',
+        'difference',
+        'diff CI low',
+        'diff CI high',
+        'controls',
+        'rank p',
+      ],
+      rows: tests.map((t) => [
+        t.model,
+        t.task,
+        t.seed,
+        t.granularity,
+        t.c.estimate,
+        t.c.control,
+        t.c.difference,
+        t.c.differenceInterval[0],
+        t.c.differenceInterval[1],
+        t.c.controls.length,
+        t.c.p,
+      ]),
+    });
     report.tables.push({
       title: 'Noise curves',
       columns: ['model', 'granularity', 'which', 'scale', 'accuracy drop', 'CI low', 'CI high', 'KL', 'KL CI low', 'KL CI high'],
@@ -220,8 +326,11 @@ export const perturbStep: Step = {
         p.klCI[1],
       ]),
     });
+    report.notes.push(
+      `Claims are per task and granularity over seeds (the first ${pc.seeds} gate-passing seeds; a claim needs ${ctx.config.claimSeeds}): the estimate is the mean over seeds of circuit minus mean control KL, its interval Student's t over seeds, and p the exact sum-of-ranks test of the seeds' ranks among their controls (interp/seeds.ts). Each model's own rank test and hierarchical-bootstrap interval are in the per-model table and tests.json.`,
+    );
     const effect = report.claims.filter((c) => c.effect).length;
-    report.summary = `${tests.length} circuit-vs-control noise comparisons on ${models.length} models; ${effect} show the circuit more sensitive than its control at scale ${top} (difference interval above 0; support is decided across the run, step 13).`;
+    report.summary = `${report.claims.length} circuit-vs-control noise claims over seeds (${tasks.length} task(s), ${models.length} models, ${tests.length} per-model comparisons); ${effect} show the circuit more sensitive than its control at scale ${top} (t interval over seeds above 0; support is decided across the run, step 13).`;
     saveReport(ctx, report);
     return report.summary;
   },

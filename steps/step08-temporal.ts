@@ -1,14 +1,17 @@
-// Step 8: temporal causality. For the first seed of each task (or the --model checkpoint on
-// induction), on `temporal.examples` task sequences and as many uniformly random sequences (the
-// control): influence maps of every layer's residual stream on the input embeddings, the SSM
-// state's influence maps per layer (example 0), Mamba's hidden attention per layer (example 0),
-// the decay of influence with distance, and the share of influence beyond a distance, task vs
-// random inputs, with bootstrap intervals over examples and a permutation test.
+// Step 8: temporal causality. For the first temporal.seeds gate-passing seeds of each task (or the
+// --model checkpoint on induction), on `temporal.examples` task sequences and as many uniformly
+// random sequences (the control): influence maps of every layer's residual stream on the input
+// embeddings, the SSM state's influence maps per layer (example 0), Mamba's hidden attention per
+// layer (example 0), the decay of influence with distance, and the share of influence beyond a
+// distance, task vs random inputs. Per model: bootstrap intervals over examples and a two-sample
+// permutation test. Per task, the claim is over seeds (interp/seeds.ts): each seed's task-minus-
+// random share, their t interval (the seed is the unit), Fisher's combination of the seeds' p.
 import type { Rng } from '../engine/random.ts';
 import { pending } from '../interp/claims.ts';
+import { acrossSeeds, perSeedText, type SeedValue } from '../interp/seeds.ts';
 import { bootstrapCI, mean, permutationTest } from '../interp/stats.ts';
 import { getTask, type TaskBatch } from '../interp/tasks/index.ts';
-import { fmt, heatmap, lineChart, type Claim } from '../interp/report/index.ts';
+import { fmt, heatmap, intervalChart, lineChart, type Claim } from '../interp/report/index.ts';
 import {
   acausalMass,
   channelMap,
@@ -59,6 +62,7 @@ function randomSequences(vocab: number, T: number, n: number, rng: Rng): number[
 export interface TemporalModelResult {
   label: string;
   task: string;
+  seed: number;
   seqLen: number;
   minDistance: number;
   /** per layer (then 'final'): mean influence map over the task examples */
@@ -131,6 +135,7 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
     return {
       label: m.label,
       task: m.task,
+      seed: m.seed,
       seqLen: T,
       minDistance,
       residual,
@@ -147,25 +152,73 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
   }
 }
 
+/** One model's long-range share, task vs random inputs, with its own intervals over sequences and permutation test (long-range.json). */
+export interface LongRangeTest {
+  model: string;
+  task: string;
+  seed: number;
+  minDistance: number;
+  /** mean share on task inputs and on random inputs, with percentile bootstrap intervals over sequences */
+  taskShare: number;
+  taskInterval: [number, number];
+  randomShare: number;
+  randomInterval: [number, number];
+  /** the seed's value for the claim: task minus random share */
+  difference: number;
+  /** two-sided two-sample permutation test of task vs random sequences */
+  p: number;
+  pFloor: number;
+  nPerm: number;
+}
+
+function longRangeTest(ctx: StepContext, r: TemporalModelResult): LongRangeTest {
+  const lr = r.longRange;
+  const ciTask = bootstrapCI(lr.task, ctx.rng(`boot/${r.label}/task`), mean, { nBoot: 2000, method: 'percentile' });
+  const ciRand = bootstrapCI(lr.random, ctx.rng(`boot/${r.label}/random`), mean, { nBoot: 2000, method: 'percentile' });
+  const perm = permutationTest(lr.task, lr.random, ctx.rng(`perm/${r.label}`), { nPerm: ctx.config.permutations });
+  return {
+    model: r.label,
+    task: r.task,
+    seed: r.seed,
+    minDistance: r.minDistance,
+    taskShare: ciTask.estimate,
+    taskInterval: [ciTask.lo, ciTask.hi],
+    randomShare: ciRand.estimate,
+    randomInterval: [ciRand.lo, ciRand.hi],
+    difference: ciTask.estimate - ciRand.estimate,
+    p: perm.pValue,
+    pFloor: perm.floor,
+    nPerm: perm.nPerm,
+  };
+}
+
+/** A seed's value for the claim: task minus random share, with its permutation p (combined by Fisher's method). */
+export function seedValueOf(t: LongRangeTest): SeedValue {
+  return { seed: t.seed, model: t.model, value: t.difference, p: t.p, pFloor: t.pFloor };
+}
+
 export const temporalStep: Step = {
   ...stepInfo('temporal'),
-  version: 3,
+  version: 4,
   needs: [1],
-  configKeys: ['temporal', 'model', 'permutations'],
+  configKeys: ['temporal', 'model', 'permutations', 'claimSeeds'],
   appliesToModel: true,
   async run(ctx) {
-    // one model per task (its lowest seed): the Jacobians are the expensive part of the run
-    const models = firstSeeds(studyModels(ctx), 1);
+    const models = firstSeeds(studyModels(ctx), ctx.config.temporal.seeds);
     const results: TemporalModelResult[] = [];
     for (const m of models) results.push(await studyOne(ctx, m));
     ctx.writeJson('temporal.json', results);
+    const tests = results.map((r) => longRangeTest(ctx, r));
+    ctx.writeJson('long-range.json', tests);
 
     const report = ctx.report();
-    const claims: Claim[] = [];
     for (const r of results) {
       const tag = r.label;
       const L = r.hiddenAttention.length;
+      // the maps of every seed are in temporal.json; the page shows the first seed's, and every seed's decay
+      const firstOfTask = results.find((x) => x.task === r.task) === r;
       for (const [i, res] of r.residual.entries()) {
+        if (!firstOfTask) break;
         report.figures.push(
           await saveFigure(
             ctx,
@@ -184,6 +237,7 @@ export const temporalStep: Step = {
         );
       }
       for (const s of r.state) {
+        if (!firstOfTask) break;
         report.figures.push(
           await saveFigure(
             ctx,
@@ -202,6 +256,7 @@ export const temporalStep: Step = {
         );
       }
       for (const h of r.hiddenAttention) {
+        if (!firstOfTask) break;
         report.figures.push(
           await saveFigure(
             ctx,
@@ -266,41 +321,93 @@ export const temporalStep: Step = {
           `Mean over t of the map at (t, t - d), divided by its value at d = 0, for each layer's residual influence and hidden attention (${L} layers).`,
         ),
       );
+    }
 
-      const lr = r.longRange;
-      const ciTask = bootstrapCI(lr.task, ctx.rng(`boot/${tag}/task`), mean, { nBoot: 2000, method: 'percentile' });
-      const ciRand = bootstrapCI(lr.random, ctx.rng(`boot/${tag}/random`), mean, { nBoot: 2000, method: 'percentile' });
-      const perm = permutationTest(lr.task, lr.random, ctx.rng(`perm/${tag}`), { nPerm: ctx.config.permutations });
+    // one claim per task, over its seeds
+    const claims: Claim[] = [];
+    const tasks = [...new Set(tests.map((t) => t.task))];
+    const seedRows: { task: string; kind: string; value: number; lo: number; hi: number }[] = [];
+    for (const task of tasks) {
+      const perModel = tests.filter((t) => t.task === task);
+      const s = acrossSeeds(perModel.map(seedValueOf), { minSeeds: ctx.config.claimSeeds });
+      const D = perModel[0].minDistance;
+      const perSeed = `per seed (task minus random share): ${perSeedText(s, fmt)}`;
+      const test = s.enough
+        ? `${s.combination} (each seed: two-sided two-sample permutation test, ${perModel[0].nPerm} permutations, ${ctx.config.temporal.examples} task vs ${ctx.config.temporal.examples} random sequences), combined floor ${fmt(s.pFloor!)}; the p's are two-sided, so the combination does not ask that the seeds agree in sign: the effect condition (t interval over seeds) does; ${perSeed}`
+        : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
+      // two-sided, as the per-seed tests: tasks may need more or less long-range influence than random text
+      const holds = s.seeds >= 2 && (s.interval[0] > 0 || s.interval[1] < 0);
       claims.push({
-        statement: `${tag}: share of the final hidden state's input influence at distance >= ${r.minDistance} on ${r.task} inputs`,
-        estimate: ciTask.estimate,
-        interval: [ciTask.lo, ciTask.hi],
-        level: 0.95,
-        test: `two-sample permutation test vs random-token inputs (${perm.nPerm} permutations), ${lr.task.length} vs ${lr.random.length} sequences; percentile bootstrap over sequences`,
-        p: perm.pValue,
-        pFloor: perm.floor,
-        control: `the same model on uniformly random token sequences of the same length`,
-        controlEstimate: ciRand.estimate,
-        controlInterval: [ciRand.lo, ciRand.hi],
-        ...pending(ciTask.lo > ciRand.hi || ciTask.hi < ciRand.lo, "interval disjoint from the control's (two-sided test)"),
+        statement: `${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}): share of the final hidden state's input influence at distance >= ${D}, ${task} inputs minus random-token inputs`,
+        estimate: s.mean,
+        interval: s.interval,
+        level: s.level,
+        test,
+        ...(s.p !== undefined ? { p: s.p, pFloor: s.pFloor } : {}),
+        control:
+          'the same models on uniformly random token sequences of the same length (the share on them is the control estimate, mean over seeds)',
+        controlEstimate: mean(perModel.map((t) => t.randomShare)),
+        perSeed: s.perSeed.map(({ seed, model, value, p }) => ({ seed, model, value, p })),
+        ...pending(holds, `the ${Math.round(s.level * 100)}% t interval over seeds excludes 0 (two-sided, as the per-seed tests)`),
       });
+      for (const t of perModel) seedRows.push({ task, kind: `seed ${t.seed}`, value: t.difference, lo: t.difference, hi: t.difference });
+      if (Number.isFinite(s.interval[0]))
+        seedRows.push({ task, kind: 'mean over seeds (t interval)', value: s.mean, lo: s.interval[0], hi: s.interval[1] });
     }
     report.claims.push(...claims);
+    if (seedRows.length)
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'long-range-seeds',
+          intervalChart(seedRows, {
+            title: 'Long-range share, task minus random inputs, per seed',
+            category: 'task',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'kind',
+            valueTitle: 'share (task) - share (random)',
+          }),
+          'Long-range share per seed',
+          "Each seed's difference between the share of the final hidden state's input influence beyond the minimum distance on task inputs and on random inputs (points), beside the task's mean over seeds with its 95% t interval (the seed is the unit).",
+        ),
+      );
     report.tables.push({
       title:
-        'Long-range dependence per model: share of influence mass (final normed hidden state on the input embeddings) at distance >= D',
-      columns: ['model', 'task', 'T', 'D', 'task inputs', 'random inputs', 'p (permutation)', 'max acausal / max'],
+        'Long-range dependence per model: share of influence mass (final normed hidden state on the input embeddings) at distance >= D (the claims combine these over seeds)',
+      columns: [
+        'model',
+        'task',
+        'seed',
+        'T',
+        'D',
+        'task inputs',
+        'CI low',
+        'CI high',
+        'random inputs',
+        'difference',
+        'p (permutation)',
+        'max acausal / max',
+      ],
       rows: results.map((r, i) => [
         r.label,
         r.task,
+        r.seed,
         r.seqLen,
         r.minDistance,
-        claims[i].estimate,
-        claims[i].controlEstimate!,
-        claims[i].p!,
+        tests[i].taskShare,
+        tests[i].taskInterval[0],
+        tests[i].taskInterval[1],
+        tests[i].randomShare,
+        tests[i].difference,
+        tests[i].p,
         r.maxAcausal,
       ]),
     });
+    report.notes.push(
+      `Claims are per task over seeds (the first ${ctx.config.temporal.seeds} gate-passing seeds; a claim needs ${ctx.config.claimSeeds}): the estimate is the mean over seeds of the task-minus-random long-range share, its interval Student's t over seeds, and p Fisher's combination of the seeds' permutation p-values (interp/seeds.ts). The influence maps and hidden attention are drawn for each task's first seed; every seed's maps are in temporal.json, its test in long-range.json.`,
+    );
     report.notes.push(
       'Influence maps: exact Jacobians by reverse mode (mi.jacobian, batched over copies of the sequence); the final-hidden map is the quantity checked against the Hugging Face fixture (f64.jacobian_fro_out_t_in_s) in test/interp/temporal.test.ts.',
     );
@@ -311,7 +418,7 @@ export const temporalStep: Step = {
       "SSM-state influence is taken with respect to the layer's own mixer input, so it shows the layer's temporal mixing alone.",
     );
     const maxAc = Math.max(...results.map((r) => r.maxAcausal));
-    report.summary = `${results.length} model(s); long-range share ${results.map((r, i) => `${r.label} ${fmt(claims[i].estimate)} vs random ${fmt(claims[i].controlEstimate!)}`).join(', ')}; largest acausal entry ${fmt(maxAc)} of the maximum.`;
+    report.summary = `${results.length} model(s), ${claims.length} claim(s) over seeds; long-range share minus random ${claims.map((c, i) => `${tasks[i]} ${fmt(c.estimate)} (${c.perSeed!.length} seed(s))`).join(', ')}; largest acausal entry ${fmt(maxAc)} of the maximum.`;
     saveReport(ctx, report);
     return report.summary;
   },

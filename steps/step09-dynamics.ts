@@ -1,9 +1,12 @@
-// Step 9: dynamics. For every studied model, on `dynamics.examples` task sequences: the spectrum of
-// the discretised transitions Abar = exp(delta A) and the time constants tau = -1/(delta A) per layer;
-// how delta depends on the input token (with a permutation test that the induction trigger's delta
-// differs from other tokens', next to a random content token as control); SSM-state trajectories
-// on their first two principal components; and, for the first seed of each task, the eigenvalues
-// of the full Jacobian of one recurrent step of the last layer in the complex plane.
+// Step 9: dynamics. For every studied model (every gate-passing seed), on `dynamics.examples` task
+// sequences: the spectrum of the discretised transitions Abar = exp(delta A) and the time constants
+// tau = -1/(delta A) per layer; how delta depends on the input token (per model, a permutation test
+// that the induction trigger's delta differs from other tokens', next to a random content token as
+// control); SSM-state trajectories on their first two principal components; and, for the first seed
+// of each task, the eigenvalues of the full Jacobian of one recurrent step of the last layer in the
+// complex plane. The trigger-delta claims are per task x layer over seeds (interp/seeds.ts): each
+// seed's trigger-minus-other difference, their t interval (the seed is the unit), Fisher's
+// combination of the seeds' permutation p.
 import {
   abarValues,
   deltaByToken,
@@ -17,10 +20,11 @@ import {
 } from '../interp/dynamics.ts';
 import { spectralRadius } from '../interp/linalg.ts';
 import { pending } from '../interp/claims.ts';
-import { bootstrapTwoSampleCI, permutationTest, quantiles } from '../interp/stats.ts';
+import { acrossSeeds, perSeedText, seedInterval, type SeedValue } from '../interp/seeds.ts';
+import { bootstrapTwoSampleCI, mean, permutationTest, quantiles } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { TRIGGER } from '../interp/tasks/induction.ts';
-import { barChart, fmt, histogram, type Claim, type Spec } from '../interp/report/index.ts';
+import { barChart, fmt, histogram, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -31,6 +35,32 @@ const JACOBIAN_CHANNELS = 12;
 /** Values kept for each histogram (an evenly strided subsample). */
 const HIST_VALUES = 20000;
 const TRAJECTORIES = 4;
+
+/** One model's trigger-delta test at one layer (trigger.json). */
+export interface TriggerTest {
+  model: string;
+  task: string;
+  seed: number;
+  layer: number;
+  /** mean delta at the trigger minus at other tokens, with its percentile bootstrap interval over positions */
+  difference: number;
+  interval: [number, number];
+  nTrigger: number;
+  nOther: number;
+  /** two-sided two-sample permutation test, trigger vs other positions */
+  p: number;
+  pFloor: number;
+  nPerm: number;
+  /** the same difference for a random content token */
+  controlToken: number;
+  control: number;
+  controlInterval: [number, number];
+}
+
+/** A seed's value for the claim: trigger minus other-token mean delta, with its permutation p (combined by Fisher's method). */
+export function seedValueOf(t: TriggerTest): SeedValue {
+  return { seed: t.seed, model: t.model, value: t.difference, p: t.p, pFloor: t.pFloor };
+}
 
 function stride(values: ArrayLike<number>, max: number): number[] {
   const step = Math.max(1, Math.ceil(values.length / max));
@@ -104,15 +134,15 @@ function eigenSpec(rows: { re: number; im: number; kind: string }[], title: stri
 
 export const dynamicsStep: Step = {
   ...stepInfo('dynamics'),
-  version: 2,
+  version: 3,
   needs: [1],
-  configKeys: ['dynamics', 'model', 'permutations'],
+  configKeys: ['dynamics', 'model', 'permutations', 'claimSeeds'],
   appliesToModel: true,
   async run(ctx) {
     const models = studyModels(ctx);
     const report = ctx.report();
     const out: unknown[] = [];
-    const claims: Claim[] = [];
+    const triggers: TriggerTest[] = [];
     const jacTable: (string | number)[][] = [];
     let minTau = Infinity,
       allFinite = true;
@@ -203,18 +233,21 @@ export const dynamicsStep: Step = {
                 method: 'percentile',
               });
               const perm = permutationTest(at, other, ctx.rng(`perm/${tag}/${layer}`), { nPerm: ctx.config.permutations });
-              claims.push({
-                statement: `${tag} layer ${layer}: mean delta at the trigger token minus at other tokens`,
-                estimate: ci.estimate,
+              triggers.push({
+                model: tag,
+                task: m.task,
+                seed: m.seed,
+                layer,
+                difference: ci.estimate,
                 interval: [ci.lo, ci.hi],
-                level: 0.95,
-                test: `two-sample permutation test (${perm.nPerm} permutations), ${at.length} trigger vs ${other.length} other positions; percentile bootstrap`,
+                nTrigger: at.length,
+                nOther: other.length,
                 p: perm.pValue,
                 pFloor: perm.floor,
-                control: `the same difference for a random content token (${ctrlTok}, ${ctAt.length} positions)`,
-                controlEstimate: ctrl.estimate,
+                nPerm: perm.nPerm,
+                controlToken: ctrlTok,
+                control: ctrl.estimate,
                 controlInterval: [ctrl.lo, ctrl.hi],
-                ...pending(ci.lo > ctrl.hi || ci.hi < ctrl.lo, "interval disjoint from the control's (two-sided test)"),
               });
             }
           }
@@ -291,7 +324,94 @@ export const dynamicsStep: Step = {
     }
     ctx.progress('dynamics', models.length, models.length);
     ctx.writeJson('dynamics.json', out);
+    ctx.writeJson('trigger.json', triggers);
+
+    // one trigger-delta claim per task x layer, over the seeds that have it
+    const claims: Claim[] = [];
+    const seedRows: { claim: string; kind: string; value: number; lo: number; hi: number }[] = [];
+    const keys = [...new Set(triggers.map((t) => `${t.task}\u0000${t.layer}`))];
+    for (const key of keys) {
+      const [task, layerText] = key.split('\u0000');
+      const layer = Number(layerText);
+      const perModel = triggers.filter((t) => t.task === task && t.layer === layer);
+      const s = acrossSeeds(perModel.map(seedValueOf), { minSeeds: ctx.config.claimSeeds });
+      const ctlValues = perModel.map((t) => t.control);
+      const ctlInterval = seedInterval(ctlValues, s.level);
+      const perSeed = `per seed (trigger minus other tokens): ${perSeedText(s, fmt)}`;
+      const test = s.enough
+        ? `${s.combination} (each seed: two-sided two-sample permutation test of trigger vs other positions, ${perModel[0].nPerm} permutations), combined floor ${fmt(s.pFloor!)}; the p's are two-sided, so the combination does not ask that the seeds agree in sign: the effect condition (t interval over seeds) does; ${perSeed}`
+        : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
+      // two-sided, as before: the trigger's delta differs from the control token's, whichever way
+      const holds = s.seeds >= 2 && (s.interval[0] > ctlInterval[1] || s.interval[1] < ctlInterval[0]);
+      claims.push({
+        statement: `${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}) layer ${layer}: mean delta at the trigger token minus at other tokens`,
+        estimate: s.mean,
+        interval: s.interval,
+        level: s.level,
+        test,
+        ...(s.p !== undefined ? { p: s.p, pFloor: s.pFloor } : {}),
+        control: `the same difference for a random content token per seed (${perModel.map((t) => `${t.model}: token ${t.controlToken}`).join(', ')}); mean and t interval over seeds`,
+        controlEstimate: mean(ctlValues),
+        ...(Number.isFinite(ctlInterval[0]) ? { controlInterval: ctlInterval } : {}),
+        perSeed: s.perSeed.map(({ seed, model, value, p }) => ({ seed, model, value, p })),
+        ...pending(holds, `the ${Math.round(s.level * 100)}% t interval over seeds is disjoint from the control token's (two-sided)`),
+      });
+      const label = `${task} layer ${layer}`;
+      for (const t of perModel)
+        seedRows.push({ claim: label, kind: `seed ${t.seed}`, value: t.difference, lo: t.difference, hi: t.difference });
+      if (Number.isFinite(s.interval[0]))
+        seedRows.push({ claim: label, kind: 'mean over seeds (t interval)', value: s.mean, lo: s.interval[0], hi: s.interval[1] });
+    }
     report.claims.push(...claims);
+    if (seedRows.length)
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'trigger-delta-seeds',
+          intervalChart(seedRows, {
+            title: 'Mean delta at the trigger minus at other tokens, per seed',
+            category: 'claim',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'kind',
+            valueTitle: 'delta (trigger) - delta (other)',
+          }),
+          'Trigger delta per seed',
+          "Each seed's difference of the channel-mean step size delta at the induction trigger and at other tokens (points), beside the task's mean over seeds with its 95% t interval (the seed is the unit), per layer.",
+        ),
+      );
+    report.tables.push({
+      title: 'Trigger delta per model and layer (the claims combine these over seeds)',
+      columns: [
+        'model',
+        'layer',
+        'trigger - other',
+        'CI low',
+        'CI high',
+        'trigger positions',
+        'other positions',
+        'p (permutation)',
+        'control token',
+        'control difference',
+      ],
+      rows: triggers.map((t) => [
+        t.model,
+        t.layer,
+        t.difference,
+        t.interval[0],
+        t.interval[1],
+        t.nTrigger,
+        t.nOther,
+        t.p,
+        t.controlToken,
+        t.control,
+      ]),
+    });
+    if (claims.length)
+      report.notes.push(
+        `The trigger-delta claims are per task and layer over seeds (every gate-passing seed; a claim needs ${ctx.config.claimSeeds}): the estimate is the mean over seeds of trigger minus other-token delta, its interval Student's t over seeds, and p Fisher's combination of the seeds' permutation p-values (interp/seeds.ts); each model's own test is in the per-model table and trigger.json.`,
+      );
     report.tables.push({
       title: 'Eigenvalues of the layer-step Jacobian (d (conv state, SSM state)_{t+1} / d (...)_t)',
       columns: ['model', 'layer', 'size', 'spectral radius', 'max |Im|', 'max |eigenvalue - Abar| (nonzero eigenvalues)'],
@@ -300,7 +420,7 @@ export const dynamicsStep: Step = {
     report.notes.push(
       'The conv state only shifts (a nilpotent block) and the new SSM state depends on the old one only through diag(Abar), while u, delta, B and C depend on the conv state alone: the step Jacobian is block-triangular, so its spectrum is Abar plus zeros even with the input dependence. The table checks this numerically; the zero eigenvalues are defective (Jordan blocks of the conv shift) and come out of QR only to about eps^(1/K).',
     );
-    report.summary = `${models.length} model(s); smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
+    report.summary = `${models.length} model(s); smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s) over seeds (${triggers.length} per-model tests), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
     saveReport(ctx, report);
     return report.summary;
   },
