@@ -496,7 +496,13 @@ export function permutationTest(a: Sample, b: Sample, rng: Rng, opts: Permutatio
     }
     if (atLeastAsExtreme(diff(s), observed, o.alternative, tol)) count++;
   }
-  return monteCarloResult(observed, count, o.nPerm, o.alternative);
+  const result = monteCarloResult(observed, count, o.nPerm, o.alternative);
+  // Random permutations only ever draw one of the C(n, na) splits of the pooled values: the
+  // observed split (and, two-sided with equal sizes, its mirror) is at least as extreme, so p stays
+  // near 1/C(n, na) (2/C) however many are drawn; that, not 1/(nPerm + 1), is then the floor.
+  const mirrored = o.alternative === 'two-sided' && na === n - na ? 2 : 1;
+  const splitsFloor = mirrored * Math.exp(logGamma(na + 1) + logGamma(n - na + 1) - logGamma(n + 1));
+  return { ...result, floor: Math.min(result.pValue, Math.max(result.floor, splitsFloor)) };
 }
 
 /**

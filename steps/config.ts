@@ -91,7 +91,8 @@ export interface RunConfig {
   };
   /** step 7: noise scales (in stds), noise draws per curve, held-out sequences (of the test half), matched controls ranked at the largest scale (the first `directions` also drawn as curves) */
   perturb: { scales: number[]; directions: number; examples: number; controls: number };
-  /** seeds: models per task (the first seeds) */
+  /** seeds: models per task (the first seeds); examples: task and as many random sequences per model, whose
+   *  two-sample permutation test cannot go below 2 / C(2 examples, examples) (8: 1.6e-4; 4 would be 0.029) */
   temporal: { seqLen: number; examples: number; seeds: number };
   dynamics: { examples: number };
   /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
@@ -196,7 +197,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   // 100). The 32 sequences stay: at 16 the per-seed KL is noisy enough to move the channel claim's
   // p from 0.024 to 0.56 on the default run (measured 2026-12-02)
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 50 },
-  temporal: { seqLen: 32, examples: 4, seeds: 3 },
+  temporal: { seqLen: 32, examples: 8, seeds: 3 },
   dynamics: { examples: 16 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },

@@ -217,6 +217,13 @@ test('permutation floors: the smallest p each test can give, reached by a plante
   // two-sample: separated groups sit at the floor 1/(nPerm + 1)
   const sep = st.permutationTest([10, 11, 12, 13, 14, 15], [0, 1, 2, 3, 4, 5], new Rng(2), { nPerm: 99, alternative: 'greater' });
   assert.ok(sep.floor === 1 / 100 && sep.pValue >= sep.floor, `p ${sep.pValue}, floor ${sep.floor}`);
+  // 4 against 4 values have C(8, 4) = 70 splits: many random permutations cannot take p below about
+  // 2/70 two-sided (the observed split and its mirror), so that is the floor, not 1/(nPerm + 1)
+  const few = st.permutationTest([10, 11, 12, 13], [0, 1, 2, 3], new Rng(3), { nPerm: 99999 });
+  assert.ok(Math.abs(few.floor - 2 / 70) < 1e-12, `floor ${few.floor}`);
+  assert.ok(Math.abs(few.pValue - 2 / 70) < 0.003, `p ${few.pValue} sits at the split floor`);
+  const fewOne = st.permutationTest([10, 11, 12, 13], [0, 1, 2, 3], new Rng(3), { nPerm: 99999, alternative: 'greater' });
+  assert.ok(Math.abs(fewOne.floor - 1 / 70) < 1e-12, `one-sided floor ${fewOne.floor}`);
   assert.throws(() => st.pairedPermutationFloor(0, 10), /n must be a positive integer/);
 });
 
