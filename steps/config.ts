@@ -191,12 +191,11 @@ export const DEFAULT_CONFIG: RunConfig = {
     seeds: 3,
     keyClaim: { task: 'induction', hook: 'resid', source: 'attribution', effect: 'clean patch' },
   },
-  // 50 controls per seed: a claim now ranks each of 3 seeds among its controls and combines the
-  // ranks, so its floor is 1/51^3 (about 7.5e-6, where one model ranked among 100 gave 1/101); the
-  // rank test's 100 forward passes per granularity were most of the step's time (80 s a model at
-  // 100). The 32 sequences stay: at 16 the per-seed KL is noisy enough to move the channel claim's
-  // p from 0.024 to 0.56 on the default run (measured 2026-12-02)
-  perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 50 },
+  // 100 matched controls per seed, as step 6 (the least): a claim ranks each of 3 seeds
+  // among them and combines the ranks (floor 1/101^3). The 32 sequences stay: at 16 the per-seed KL
+  // is noisy enough to move the channel claim's p from 0.024 to 0.56 on the default run (measured
+  // 2026-12-02); 50 controls would halve the step's time (80 s a model at 100 before the seed change)
+  perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
   temporal: { seqLen: 32, examples: 8, seeds: 3 },
   dynamics: { examples: 16 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
