@@ -315,7 +315,7 @@ export const trainStep: Step = {
         const r = records.find((x) => x.job.task === m.task && x.job.seed === m.seed)!;
         const last = r.gateCurve[r.gateCurve.length - 1];
         const where = last
-          ? `; last check at step ${last.step}: ${last.accuracy.toFixed(3)} at stage ${last.stage} of ${r.job.stages.length} (length ${last.seqLen})`
+          ? `; last check at step ${last.step}: ${last.accuracy.toFixed(3)} at curriculum stage ${last.stage + 1} of ${r.job.stages.length + 1} (length ${last.seqLen})`
           : '';
         return `${m.task}-s${m.seed}: accuracy ${m.accuracy.toFixed(3)} after ${r.stepsTrained} steps${where}; what it would take: ${gateOutlook(r.gateCurve, t.gate, r.job.stages.length + 1).text}`;
       });
