@@ -82,6 +82,9 @@ export interface ProbeEval {
   /** distinct sequences on each side (disjoint) */
   trainSequences: number;
   testSequences: number;
+  /** per training row: its sequence and the probe's CV fold (every sequence in one fold) */
+  trainRowSequence: Int32Array;
+  cvFolds: Int32Array;
   /** the sequence of each test row, for checks that no test sequence was trained on */
   testSequenceIds: number[];
   trainSequenceIds: number[];
@@ -287,6 +290,7 @@ export function evaluateProbe(
         selected: probe.selected,
         coef: probe.coef[0],
         lambda: probe.lambda,
+        folds: probe.cv.folds,
       };
     }
     const probe = linearProbeCV(Ftr, y, r, cv);
@@ -295,6 +299,7 @@ export function evaluateProbe(
       selected: probe.selected,
       coef: probe.coef,
       lambda: probe.lambda,
+      folds: probe.cv.folds,
     };
   };
   // one CV stream for every fit: the probe, the control task and each baseline get the same folds
@@ -353,6 +358,8 @@ export function evaluateProbe(
     lambda: real.lambda,
     nTrain,
     nTest,
+    trainRowSequence: groups,
+    cvFolds: real.folds,
     trainSequences: split.trainSequences.length,
     testSequences: split.testSequences.length,
     trainSequenceIds: [...split.trainSequences].sort((a, b) => a - b),

@@ -108,7 +108,7 @@ export interface ProbeRecord {
   /** 95% interval over test rows */ interval?: [number, number];
   /** the same probe on a control task (step 4: Hewitt & Liang, a random label per token-position type) */ control?: number;
   controlInterval?: [number, number];
-  /** one-sided paired permutation p, probe vs control on the test rows */ p?: number;
+  /** one-sided paired permutation p on the test sequences, probe vs its comparison (step 4: ProbeRow.against) */ p?: number;
   nTrain?: number;
   nTest?: number;
   /** features: 'sae': which SAE's latents */ saeKind?: 'relu' | 'topk';

@@ -58,7 +58,7 @@ const BASELINES = ['embeddings', 'random-init'] as const;
 export interface ProbeRow extends ProbeRecord {
   pFloor: number;
   against: string;
-  /** heldOut minus the `against` score, paired bootstrap interval over the test rows: a claim's per-seed value */
+  /** heldOut minus the `against` score, paired bootstrap interval over the test sequences: a claim's per-seed value */
   difference: number;
   differenceInterval: [number, number];
   /** heldOut - control task (Hewitt & Liang), paired interval, one-sided sign-flip p */
@@ -368,7 +368,7 @@ export const probesStep: Step = {
       ]),
     });
     report.notes.push(
-      `Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, about 30% held out; the split and the CV folds are by sequence (every row of a sequence on one side: rows of one sequence share its copied token, keys and values); intervals are bootstrap percentile over test rows.`,
+      `Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, about 30% held out; the split and the CV folds are by sequence (every row of a sequence on one side: rows of one sequence share its copied token, keys and values); intervals are bootstrap percentile over test sequences, and sign-flip tests flip whole test sequences (the rows of a sequence are not independent).`,
     );
     report.notes.push(
       "Selectivity (Hewitt & Liang 2019) is the probe's score minus that of the same probe on a control task: every (current token, position) type gets one random label drawn from the variable's own labels, so a probe can score on it only by memorising types. Baselines (claimed rows): the same probe, rows and split on the embeddings (hook_embed, = blocks.0.hook_resid_pre) and on the same hook of a random-init model of the same shape (mamba/model.ts initMamba, one per seed).",
@@ -378,7 +378,7 @@ export const probesStep: Step = {
       `Variables that are a function of the position alone or of the current token alone on their rows are probed for the table but make no claim (reading them says the position or token is readable, nothing more): ${determined.join(', ') || 'none'}.`,
     );
     report.notes.push(
-      `Claims are per task and variable (the last probed hook's activation probes), over the task's gate-passing seeds (interp/seeds.ts): a seed's value is its probe's held-out score minus the random-init model's (same rows and split; the question is whether training put the variable there, and the control task's memorisation route is closed for these variables, whose selectivity is in the table), the interval Student's t over seeds, the p-value Fisher's combination of the seeds' one-sided sign-flip tests on their held-out rows; a task with fewer than claimSeeds = ${ctx.config.claimSeeds} seeds is shown but not tested. The Probes table keeps each model's own probes.`,
+      `Claims are per task and variable (the last probed hook's activation probes), over the task's gate-passing seeds (interp/seeds.ts): a seed's value is its probe's held-out score minus the random-init model's (same rows and split; the question is whether training put the variable there, and the control task's memorisation route is closed for these variables, whose selectivity is in the table), the interval Student's t over seeds, the p-value Fisher's combination of the seeds' one-sided sign-flip tests on their held-out sequences; a task with fewer than claimSeeds = ${ctx.config.claimSeeds} seeds is shown but not tested. The Probes table keeps each model's own probes.`,
     );
     report.notes.push(
       'Token-valued labels (the token to copy / the queried value) are probed as one bit: is the token in the upper half of the ids seen. One-vs-rest over tokens needs several rows of every token in every CV split, which a few hundred scored rows do not give.',
@@ -424,7 +424,7 @@ export function probeClaims(ctx: StepContext, records: ProbeRow[]): { claims: Cl
     const baseline = (r: ProbeRow) => r.baselines.find((b) => b.against === CLAIM_BASELINE)!.score;
     const controls = seeds.map(baseline);
     const controlInterval = seedInterval(controls);
-    const perSeedTest = `per seed, a one-sided paired permutation test on its ${seeds.map((r) => r.nTest).join('/')} held-out rows of ${seeds.map((r) => r.testSequences).join('/')} unseen sequences (${ctx.config.permutations} sign flips): per-row ${metric === 'accuracy' ? 'correctness' : 'squared error'} against the random-init model's probe`;
+    const perSeedTest = `per seed, a one-sided paired permutation test on its ${seeds.map((r) => r.nTest).join('/')} held-out rows of ${seeds.map((r) => r.testSequences).join('/')} unseen sequences, flipping whole sequences (${ctx.config.permutations} random sign flips, or all 2^n when fewer): per-sequence sums of the per-row ${metric === 'accuracy' ? 'correctness' : 'squared error'} against the random-init model's probe`;
     const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].differenceInterval);
     claims.push({
       statement: `On ${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}), a sparse ${kind} probe reads ${variable} from ${hooks} (held-out ${metric} ${fmt(avg(seeds, (r) => r.heldOut))} on unseen sequences against ${fmt(avg(seeds, baseline))} from a random-init model of the same shape; selectivity over a control task ${fmt(avg(seeds, (r) => r.selectivity))}, embeddings ${fmt(avg(seeds, (r) => r.baselines.find((b) => b.against === 'embeddings')!.score))}; ${fmt(avg(seeds, (r) => r.selected.length))} of ${seeds[0].dims} dims on average): ${fmt(s.mean)} above the random-init model`,

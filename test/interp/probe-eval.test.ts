@@ -46,8 +46,14 @@ function checkComparison(heldOut: number, c: ProbeComparison, nPerm: number, abo
   assert.ok(c.p >= c.pFloor);
 }
 
-/** No test sequence among the training ones, and the test rows are whole sequences. */
+/** No test sequence among the training ones, and every training sequence in one CV fold. */
 function checkDisjoint(e: ReturnType<typeof evaluateProbe>) {
+  const foldOf = new Map<number, number>();
+  e.trainRowSequence.forEach((s, i) => {
+    assert.is(foldOf.get(s) ?? e.cvFolds[i], e.cvFolds[i], `sequence ${s} in two CV folds`);
+    foldOf.set(s, e.cvFolds[i]);
+  });
+  assert.is(foldOf.size, e.trainSequences);
   const train = new Set(e.trainSequenceIds);
   assert.ok(
     e.testSequenceIds.every((s) => !train.has(s)),
