@@ -6,7 +6,9 @@
 // - L1 logistic regression (binary; one-vs-rest for several classes) by the same coordinate descent
 //   inside iteratively reweighted least squares, minimising  -(1/n) loglik + the same penalty.
 // - k-fold cross-validation with seeded folds picks lambda; held-out R2 / accuracy come from the
-//   out-of-fold predictions at the chosen lambda.
+//   out-of-fold predictions at the chosen lambda. With `groups` (e.g. the sequence of each row) the
+//   folds are dealt by group, so rows that share a group (the positions of one sequence, which share
+//   its copied token, its keys and values) never sit on both sides of a split.
 // Coefficients are reported in the original units of X; `selected` lists the nonzero dimensions.
 import type { Rng } from '../engine/random.ts';
 
@@ -404,6 +406,8 @@ export function r2Score(y: ArrayLike<number>, pred: ArrayLike<number>): number {
 
 export interface CVOptions {
   nFolds?: number;
+  /** Group of each row (e.g. its sequence): folds are dealt by group (groupKFolds), never splitting one. */
+  groups?: ArrayLike<number>;
   /** 'min': lambda with the lowest CV error; '1se' (default): the largest lambda within one
    *  standard error of it, the sparser choice that usually drops noise dimensions. */
   rule?: 'min' | '1se';
@@ -417,7 +421,7 @@ export interface CVSummary {
   lambdaMin: number;
   lambda1se: number;
   nFolds: number;
-  /** Fold of each row (seeded). */
+  /** Fold of each row (seeded; by group when CVOptions.groups is given). */
   folds: Int32Array;
 }
 
@@ -431,6 +435,39 @@ export function kFolds(n: number, k: number, rng: Rng): Int32Array {
   return folds;
 }
 
+/**
+ * Seeded grouped k-fold assignment: the distinct groups in a random order, each dealt whole to the
+ * fold that has the fewest rows so far (ties: the lower fold), so every group sits in one fold and
+ * fold sizes stay close even when groups differ in size.
+ */
+export function groupKFolds(groups: ArrayLike<number>, k: number, rng: Rng): Int32Array {
+  const members = new Map<number, number[]>();
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i];
+    const m = members.get(g);
+    if (m) m.push(i);
+    else members.set(g, [i]);
+  }
+  const ids = [...members.keys()].sort((a, b) => a - b);
+  if (!(k >= 2 && k <= ids.length)) throw new Error(`groupKFolds: need 2 <= k <= groups, got k=${k}, ${ids.length} groups`);
+  const folds = new Int32Array(groups.length),
+    size = new Array<number>(k).fill(0);
+  for (const pos of rng.permutation(ids.length)) {
+    const rows = members.get(ids[pos])!;
+    let f = 0;
+    for (let j = 1; j < k; j++) if (size[j] < size[f]) f = j;
+    for (const r of rows) folds[r] = f;
+    size[f] += rows.length;
+  }
+  return folds;
+}
+
+function foldsFor(what: string, n: number, k: number, rng: Rng, groups: ArrayLike<number> | undefined): Int32Array {
+  if (!groups) return kFolds(n, k, rng);
+  if (groups.length !== n) throw new Error(`${what}: groups has ${groups.length} values, X has ${n} rows`);
+  return groupKFolds(groups, k, rng);
+}
+
 function splitRows(folds: Int32Array, f: number): { train: number[]; test: number[] } {
   const train: number[] = [],
     test: number[] = [];
@@ -438,7 +475,14 @@ function splitRows(folds: Int32Array, f: number): { train: number[]; test: numbe
   return { train, test };
 }
 
-function summarise(lambdas: Float64Array, foldLoss: Float64Array[], folds: Int32Array, rule: 'min' | '1se') {
+/**
+ * The CV choice from per-fold held-out losses ([fold][lambda], lambdas decreasing): the lambda with the
+ * lowest mean loss, and the one-standard-error rule's largest lambda whose mean loss is within one
+ * standard error of that minimum. The standard error is that of the mean over k folds, sd / sqrt(k)
+ * (sd with k - 1): the rule asks which lambdas the CV estimate cannot tell from the best, not how
+ * much a single fold varies.
+ */
+export function summariseCV(lambdas: Float64Array, foldLoss: Float64Array[], folds: Int32Array, rule: 'min' | '1se') {
   const k = foldLoss.length,
     L = lambdas.length;
   const meanLoss = new Float64Array(L),
@@ -487,7 +531,7 @@ export function linearProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts: P
   const o = resolvePath('linearProbeCV', opts);
   const { nFolds = 5, rule = '1se' } = opts;
   const path = linearPath(X, y, opts);
-  const folds = kFolds(X.rows, nFolds, rng);
+  const folds = foldsFor('linearProbeCV', X.rows, nFolds, rng, opts.groups);
   const oofPred = Array.from(path.lambdas, () => new Float64Array(X.rows));
   const foldLoss: Float64Array[] = [];
   for (let f = 0; f < nFolds; f++) {
@@ -505,7 +549,7 @@ export function linearProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts: P
     });
     foldLoss.push(loss);
   }
-  const { summary, chosen } = summarise(path.lambdas, foldLoss, folds, rule);
+  const { summary, chosen } = summariseCV(path.lambdas, foldLoss, folds, rule);
   const coef = path.coefs[chosen];
   return {
     kind: 'linear',
@@ -768,7 +812,7 @@ export function logisticProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts:
   const { nFolds = 5, rule = '1se', maxOuter = 100 } = opts;
   const path = logisticPath(X, y, opts);
   const { classes, lambdas } = path;
-  const folds = kFolds(X.rows, nFolds, rng);
+  const folds = foldsFor('logisticProbeCV', X.rows, nFolds, rng, opts.groups);
   const oofLabels = Array.from(lambdas, () => new Int32Array(X.rows));
   const foldLoss: Float64Array[] = [];
   for (let f = 0; f < nFolds; f++) {
@@ -792,7 +836,7 @@ export function logisticProbeCV(X: Matrix, y: ArrayLike<number>, rng: Rng, opts:
     }
     foldLoss.push(loss);
   }
-  const { summary, chosen } = summarise(lambdas, foldLoss, folds, rule);
+  const { summary, chosen } = summariseCV(lambdas, foldLoss, folds, rule);
   const coef = path.coefs.map((cs) => cs[chosen]);
   const selected = nonzero(coef.reduce((acc, c) => acc.map((v, j) => v + Math.abs(c[j])), new Float64Array(X.cols)));
   const counts = new Map<number, number>();

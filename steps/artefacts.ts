@@ -106,9 +106,9 @@ export interface ProbeRecord {
   coefficients: number[];
   /** the variable probed (label, or e.g. "copyToken>=9" for the upper-half bit of a token label) */ variable?: string;
   /** 95% interval over test rows */ interval?: [number, number];
-  /** the same probe on shuffled training labels */ control?: number;
+  /** the same probe on a control task (step 4: Hewitt & Liang, a random label per token-position type) */ control?: number;
   controlInterval?: [number, number];
-  /** one-sided paired permutation p, probe vs control on the test rows */ p?: number;
+  /** one-sided paired permutation p on the test sequences, probe vs its comparison (step 4: ProbeRow.against) */ p?: number;
   nTrain?: number;
   nTest?: number;
   /** features: 'sae': which SAE's latents */ saeKind?: 'relu' | 'topk';

@@ -271,4 +271,50 @@ test('one-vs-rest L1 logistic separates three classes using the planted dimensio
   assert.throws(() => pr.logisticPath(X, new Int32Array(n)), /need at least 2 classes/);
 });
 
+test('groupKFolds: every group in exactly one fold, fold sizes balanced, deterministic; linearProbeCV with groups uses it', () => {
+  // 30 groups of uneven sizes (1..5 rows), interleaved in row order as the rows of a batch are not
+  const groups: number[] = [];
+  for (let g = 0; g < 30; g++) for (let r = 0; r <= g % 5; r++) groups.push(g);
+  const order = new Rng('shuffle-rows').permutation(groups.length);
+  const gs = Int32Array.from(order, (i) => groups[i]);
+  const folds = pr.groupKFolds(gs, 4, new Rng('g'));
+  const foldOf = new Map<number, number>();
+  gs.forEach((g, i) => {
+    if (foldOf.has(g)) assert.is(folds[i], foldOf.get(g), `group ${g} split across folds`);
+    else foldOf.set(g, folds[i]);
+  });
+  const sizes = [0, 1, 2, 3].map((f) => folds.filter((x) => x === f).length);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 5, `fold sizes ${sizes} differ by more than the largest group`);
+  assert.equal(Array.from(pr.groupKFolds(gs, 4, new Rng('g'))), Array.from(folds));
+  assert.throws(() => pr.groupKFolds([1, 1, 2, 2], 3, new Rng(0)), /2 <= k <= groups/);
+  // through the probe: the CV summary's folds keep each group whole
+  const X = gaussianDesign(new Rng('gx'), gs.length, 5);
+  const y = linearResponse(X, new Map([[1, 2]]), 0, 0.3, new Rng('gy'));
+  const probe = pr.linearProbeCV(X, y, new Rng('gcv'), { nFolds: 4, nLambda: 10, groups: gs });
+  assert.equal(Array.from(probe.cv.folds), Array.from(pr.groupKFolds(gs, 4, new Rng('gcv'))));
+  assert.throws(() => pr.linearProbeCV(X, y, new Rng(1), { groups: gs.subarray(1) }), /groups has/);
+});
+
+test('summariseCV: the one-standard-error rule uses the standard error of the mean over folds, not the fold sd', () => {
+  // Hand-computed: 4 folds, 3 lambdas (decreasing). Means 1.3, 1.15, 1.0; the minimum is lambda 2,
+  // whose fold losses 0.6, 1.0, 1.4, 1.0 have sd sqrt(0.32 / 3) = 0.3266 and standard error
+  // 0.3266 / sqrt(4) = 0.1633. Within one SE of 1.0 (<= 1.1633): lambda 1 (1.15), not lambda 0 (1.3).
+  // With the sd instead (<= 1.3266) the rule would pick lambda 0: the two choices differ here.
+  const lambdas = Float64Array.of(0.5, 0.2, 0.05);
+  const foldLoss = [
+    [1.0, 1.0, 0.6],
+    [1.2, 1.1, 1.0],
+    [1.4, 1.2, 1.4],
+    [1.6, 1.3, 1.0],
+  ].map((r) => Float64Array.from(r));
+  const { summary, chosen } = pr.summariseCV(lambdas, foldLoss, new Int32Array(8), '1se');
+  // the choice first, so that the mutation SE -> SD fails on the lambda it selects
+  assert.is(summary.lambda1se, 0.2, 'the largest lambda within one standard error (not one sd) of the minimum');
+  assert.is(summary.lambdaMin, 0.05);
+  close(summary.meanLoss[2], 1.0, 1e-12, 'mean loss at the minimum');
+  close(summary.seLoss[2], Math.sqrt(0.32 / 3) / 2, 1e-12, 'standard error at the minimum');
+  assert.is(chosen, 1);
+  assert.is(pr.summariseCV(lambdas, foldLoss, new Int32Array(8), 'min').chosen, 2);
+});
+
 test.run();

@@ -11,7 +11,7 @@ import { probeClaims, type ProbeRow } from '../../steps/step04-probes.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkControlledReport, readIn } from '../helpers/step-report.ts';
 
-test('step 4: probes held-out scores in range, selected dims valid, the induction trigger probe beats its control', async () => {
+test('step 4: probes held-out scores in range, selected dims valid, split by sequence, selectivity and baselines; isTrigger flagged as a function of the token', async () => {
   const run = await quickRun();
   const probes = loadProbeRecords(run);
   assert.ok(probes.length > 0);
@@ -31,7 +31,9 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
       assert.ok(p.kind === 'lasso' || p.kind === 'elasticnet');
       assert.ok(p.heldOut <= 1 && Number.isFinite(p.heldOut) && p.control! <= 1, name);
     }
-    assert.ok(p.interval![0] <= p.heldOut && p.heldOut <= p.interval![1], `${name}: interval`);
+    // a percentile interval need not hold the full-sample estimate exactly: an intercept-only probe's
+    // R2 sits at -1e-7 or so, its resamples a hair either side
+    assert.ok(p.interval![0] - 1e-6 <= p.heldOut && p.heldOut <= p.interval![1] + 1e-6, `${name}: interval ${p.interval} vs ${p.heldOut}`);
     const cols =
       p.features === 'activations'
         ? collections.find((c) => c.task === p.task && c.seed === p.seed)!.hooks.find((h) => h.name === p.hook)!.dim
@@ -43,14 +45,36 @@ test('step 4: probes held-out scores in range, selected dims valid, the inductio
       if (i) assert.ok(p.selected[i] > p.selected[i - 1]);
     }
   }
-  const trigger = probes.filter((p) => p.task === 'induction' && p.variable === 'isTrigger' && p.features === 'activations');
+  // isTrigger is "the current token is TRIGGER": readable (from any hook), flagged, never claimed
+  const rows = readIn<ProbeRow[]>(join(run, PROBES_DIR), 'probes.json');
+  const trigger = rows.filter((p) => p.task === 'induction' && p.variable === 'isTrigger' && p.features === 'activations');
   assert.ok(trigger.length > 0, 'induction isTrigger probes');
   for (const p of trigger) {
-    assert.ok(
-      p.heldOut > p.control! && p.interval![0] > p.controlInterval![1],
-      `isTrigger ${p.hook} s${p.seed}: ${p.heldOut} vs control ${p.control}`,
+    assert.is(p.determinedBy, 'token');
+    assert.is(p.claimed, false);
+  }
+  // Some seed reads it well. Not every one on the quick run: with 22 training sequences in 3 folds
+  // split by sequence, one fold's deviance can be far off the others', and the 1-SE rule then keeps
+  // a large lambda (measured: the same rows give 0.50-0.85 over split seeds grouped, 0.87-0.91 split
+  // by row, where rows of the training sequences are in every fold).
+  assert.ok(
+    trigger.some((p) => p.heldOut > 0.8 && p.selected.length > 0),
+    `isTrigger: ${trigger.map((p) => p.heldOut)}`,
+  );
+  for (const r of rows) {
+    const name = `${r.task}-s${r.seed} ${r.hook} ${r.features} ${r.variable}`;
+    const c = collections.find((x) => x.task === r.task && x.seed === r.seed)!;
+    assert.ok(r.trainSequences > 0 && r.testSequences > 0 && r.trainSequences + r.testSequences <= c.batch, `${name}: sequences`);
+    assert.ok(Math.abs(r.selectivity - (r.heldOut - r.control!)) < 1e-9, `${name}: selectivity = score - control task`);
+    assert.is(r.against, r.claimed ? 'random-init' : 'control-task', `${name}: headline comparison`);
+    assert.equal(
+      r.baselines.map((b) => b.against),
+      r.claimed ? ['embeddings', 'random-init'] : [],
+      `${name}: baselines`,
     );
-    assert.ok(p.heldOut > 0.8 && p.selected.length > 0);
+    for (const b of r.baselines) assert.ok(Math.abs(b.difference - (r.heldOut - b.score)) < 1e-9, `${name}: minus ${b.against}`);
+    const head = r.claimed ? r.baselines[1] : { difference: r.selectivity, p: r.selectivityP };
+    assert.ok(Math.abs(r.difference - head.difference) < 1e-12 && r.p === head.p, `${name}: headline values`);
   }
   checkControlledReport(join(run, PROBES_DIR));
 });
@@ -67,7 +91,11 @@ test('step 4: one claim per task x variable over every gate-passing seed; per-se
   // the claimed rows: each model's activation probes at its last probed hook (rows are in hook order)
   for (const r of rows) {
     const last = rows.filter((x) => x.task === r.task && x.seed === r.seed).at(-1)!.hook;
-    assert.is(r.claimed, r.features === 'activations' && r.hook === last, `${r.task}-s${r.seed} ${r.hook} ${r.features}: claimed`);
+    assert.is(
+      r.claimed,
+      r.features === 'activations' && r.hook === last && r.determinedBy === null,
+      `${r.task}-s${r.seed} ${r.hook} ${r.features} ${r.variable}: claimed`,
+    );
   }
   const groups = new Map<string, ProbeRow[]>();
   for (const r of rows.filter((x) => x.claimed)) groups.set(`${r.task} ${r.label}`, [...(groups.get(`${r.task} ${r.label}`) ?? []), r]);
@@ -84,7 +112,9 @@ test('step 4: one claim per task x variable over every gate-passing seed; per-se
       seeds.map((r) => [r.seed, `${task}-s${r.seed}`, r.difference, r.p]),
       `${key}: per-seed values are the probe rows'`,
     );
-    for (const r of seeds) assert.ok(Math.abs(r.difference - (r.heldOut - r.control!)) < 1e-9, `${key} s${r.seed}: probe minus control`);
+    const randomInit = (r: ProbeRow) => r.baselines.find((b) => b.against === 'random-init')!.score;
+    for (const r of seeds)
+      assert.ok(Math.abs(r.difference - (r.heldOut - randomInit(r))) < 1e-9, `${key} s${r.seed}: probe minus random-init`);
     const v = seeds.map((r) => r.difference);
     const n = v.length,
       m = v.reduce((a, b) => a + b, 0) / n;
@@ -100,7 +130,7 @@ test('step 4: one claim per task x variable over every gate-passing seed; per-se
       seeds.map((r) => r.pFloor),
     );
     assert.ok(Math.abs(c.p! - f.p) < 1e-12 && Math.abs(c.pFloor! - f.pFloor!) < 1e-15, `${key}: Fisher's p ${c.p} vs ${f.p}`);
-    assert.ok(Math.abs(c.controlEstimate! - seeds.reduce((a, r) => a + r.control!, 0) / n) < 1e-12, `${key}: control`);
+    assert.ok(Math.abs(c.controlEstimate! - seeds.reduce((a, r) => a + randomInit(r), 0) / n) < 1e-12, `${key}: control`);
     assert.is(c.effect, m - half > 0, `${key}: effect condition is the seeds' t interval above 0`);
   }
 });
