@@ -372,7 +372,7 @@ export function exactJaccardNull(sizeA: number, sizeB: number, universe: number,
 // Universality", report the mean max correlation; Bricken et al. 2023 the same across seeds).
 
 /** Per-latent mean and population sd of z [rows, latents], and each row's nonzero latents (SAE codes are sparse). */
-interface SparseCodes {
+export interface SparseCodes {
   rows: number;
   latents: number;
   mean: Float64Array;
@@ -383,7 +383,8 @@ interface SparseCodes {
   val: Float64Array;
 }
 
-function sparseCodes(z: ArrayLike<number>, latents: number, who: string): SparseCodes {
+/** SAE codes z [rows, latents] in the sparse form activationCorrelations works on (build once, correlate many times). */
+export function sparseCodes(z: ArrayLike<number>, latents: number, who = 'sparseCodes'): SparseCodes {
   const rows = z.length / latents;
   if (!Number.isInteger(rows)) throw new Error(`${who}: ${z.length} values are not rows of ${latents} latents`);
   const mean = new Float64Array(latents),
@@ -419,14 +420,19 @@ function sparseCodes(z: ArrayLike<number>, latents: number, who: string): Sparse
  * that never varies (dead) correlates 0 with everything, so it is never "shared".
  */
 export function activationCorrelations(
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
+  a: ArrayLike<number> | SparseCodes,
+  b: ArrayLike<number> | SparseCodes,
   la: number,
   lb: number,
   rowOfB?: ArrayLike<number>,
 ): Float64Array[] {
-  const A = sparseCodes(a, la, 'activationCorrelations (a)'),
-    B = sparseCodes(b, lb, 'activationCorrelations (b)');
+  const codes = (z: ArrayLike<number> | SparseCodes, l: number, who: string) => {
+    if (!('start' in z)) return sparseCodes(z, l, who);
+    if (z.latents !== l) throw new Error(`${who}: codes of ${z.latents} latents, ${l} expected`);
+    return z;
+  };
+  const A = codes(a, la, 'activationCorrelations (a)'),
+    B = codes(b, lb, 'activationCorrelations (b)');
   if (A.rows !== B.rows) throw new Error(`activationCorrelations: ${A.rows} rows of a, ${B.rows} of b; they must be the same inputs`);
   if (rowOfB && rowOfB.length !== A.rows) throw new Error(`activationCorrelations: rowOfB has ${rowOfB.length} rows for ${A.rows}`);
   const n = A.rows;
@@ -439,13 +445,19 @@ export function activationCorrelations(
       for (let q = B.start[rb]; q < B.start[rb + 1]; q++) row[B.idx[q]] += va * B.val[q];
     }
   }
-  for (let i = 0; i < la; i++)
-    for (let j = 0; j < lb; j++) {
-      const den = n * A.sd[i] * B.sd[j];
-      // relative tolerance: a constant latent's sd is rounding noise, not variation
-      const alive = A.sd[i] > 1e-9 * (Math.abs(A.mean[i]) + 1e-300) && B.sd[j] > 1e-9 * (Math.abs(B.mean[j]) + 1e-300);
-      cross[i][j] = alive && den > 0 ? Math.max(-1, Math.min(1, (cross[i][j] - n * A.mean[i] * B.mean[j]) / den)) : 0;
+  // relative tolerance: a constant latent's sd is rounding noise, not variation
+  const alive = (c: SparseCodes, j: number) => c.sd[j] > 1e-9 * (Math.abs(c.mean[j]) + 1e-300);
+  const aliveB = Uint8Array.from({ length: lb }, (_, j) => (alive(B, j) ? 1 : 0));
+  for (let i = 0; i < la; i++) {
+    const row = cross[i];
+    if (!alive(A, i)) {
+      row.fill(0);
+      continue;
     }
+    const ma = n * A.mean[i],
+      sa = n * A.sd[i];
+    for (let j = 0; j < lb; j++) row[j] = aliveB[j] ? Math.max(-1, Math.min(1, (row[j] - ma * B.mean[j]) / (sa * B.sd[j]))) : 0;
+  }
   return cross;
 }
 

@@ -200,7 +200,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
   temporal: { seqLen: 32, examples: 8, seeds: 3 },
   dynamics: { examples: 16 },
-  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 50 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 20 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
@@ -245,7 +245,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16, controls: 19 },
   temporal: { seqLen: 12, examples: 2, seeds: 2 },
   dynamics: { examples: 4 },
-  repro: { bootstrap: 200, sequences: 16, shifts: 20 },
+  repro: { bootstrap: 200, sequences: 16, shifts: 10 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };

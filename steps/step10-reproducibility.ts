@@ -40,8 +40,10 @@ import {
   seedPairInterval,
   sharedFraction,
   svccaFromStats,
+  sparseCodes,
   type CkaStats,
   type CorrelationMatch,
+  type SparseCodes,
 } from '../interp/similarity.ts';
 import { pending } from '../interp/claims.ts';
 import { bootstrapCI, mean, normalCdf, quantile, std, studentTCdf } from '../interp/stats.ts';
@@ -209,7 +211,8 @@ function correlationHistogram(rows: { series: string; correlation: number }[], t
 
 interface SeedData {
   resid: Float32Array[];
-  z: Float32Array;
+  /** the SAE's codes on the held-out tokens, in sparse form (correlated once per shift) */
+  z: SparseCodes;
   latents: number;
   dirs: Float32Array;
   d: number;
@@ -272,7 +275,7 @@ export const reproducibilityStep: Step = {
           try {
             data.set(m.seed, {
               resid: residHooks.map((h) => acts.get(h)!),
-              z: await encodeAll(sae, acts.get(hook)!),
+              z: sparseCodes(await encodeAll(sae, acts.get(hook)!), sae.latents),
               latents: sae.latents,
               dirs: await decoderDirections(sae),
               d: sae.d,
@@ -384,14 +387,23 @@ export const reproducibilityStep: Step = {
       const group = Int32Array.from({ length: B * T }, (_, r) => Math.floor(r / T));
       const weights = Array.from({ length: rc.bootstrap }, (_, k) => resampleWeights(B, ctx.rng(`cka-boot/${task}/${k}`)));
       const ckaPairs: PairValue[] = [];
+      const controls = new Map<number, (ReturnType<typeof ckaWithInterval> & { svcca: number })[]>();
       for (const [a, b] of pairs) {
         const RA = data.get(a.seed)!.resid,
           RB = data.get(b.seed)!.resid;
         const matrix = RA.map((xa) => RB.map((xb) => ckaFromStats(ckaStats(xa, xb, d, d))));
         const stats = RA.map((xa, l) => ckaStats(xa, RB[l], d, d, group));
-        const ctrlStats = RA.map((xa, l) => ckaStats(xa, randomResid[l], d, d, group));
         const diag = stats.map((s) => ckaWithInterval(s, weights));
-        const ctrl = ctrlStats.map((s) => ckaWithInterval(s, weights));
+        // the control depends on the first seed only: computed once per seed, shared by its pairs
+        if (!controls.has(a.seed))
+          controls.set(
+            a.seed,
+            RA.map((xa, l) => {
+              const s = ckaStats(xa, randomResid[l], d, d, group);
+              return { ...ckaWithInterval(s, weights), svcca: svccaFromStats(s).mean };
+            }),
+          );
+        const ctrl = controls.get(a.seed)!;
         for (let l = 0; l < layers; l++) {
           // paired bootstrap: the same resampled sequences for the seed pair and the control. The
           // p-value is asymptotic (z = difference / its bootstrap SE): counting resamples below 0
@@ -399,8 +411,7 @@ export const reproducibilityStep: Step = {
           const diffs = diag[l].reps.map((v, k) => v - ctrl[l].reps[k]).filter(Number.isFinite);
           const se = diffs.length >= 2 ? std(diffs) : 0;
           const z = se > 0 ? (diag[l].estimate - ctrl[l].estimate) / se : -Infinity;
-          const sv = svccaFromStats(stats[l]),
-            svCtrl = svccaFromStats(ctrlStats[l]);
+          const sv = svccaFromStats(stats[l]);
           const row = {
             task,
             seedA: a.seed,
@@ -413,7 +424,7 @@ export const reproducibilityStep: Step = {
             self: ckaFromStats(ckaStats(RA[l], RA[l], d, d)),
             p: Math.max(normalCdf(-z), ASYMPTOTIC_FLOOR),
             svcca: sv.mean,
-            svccaControl: svCtrl.mean,
+            svccaControl: ctrl[l].svcca,
             svccaKept: [sv.kx, sv.ky],
           };
           reprRows.push(row);
