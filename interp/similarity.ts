@@ -635,3 +635,21 @@ export function seedPairInterval(pairs: readonly PairValue[], level = 0.95): { m
   const half = studentTQuantile(1 - (1 - level) / 2, n - 1) * se;
   return { mean: m, interval: [m - half, m + half], seeds: n };
 }
+
+/**
+ * Channels of model A located in model B by function: each channel's partner is the channel of B
+ * whose activations correlate most strongly with it, in either sign (a channel's sign is as
+ * arbitrary as its index), from their correlation matrix [channels of A][channels of B]. Returns
+ * the distinct partners, ascending (two channels of A may share one).
+ */
+export function locateChannels(corr: Float64Array[], channels: readonly number[]): number[] {
+  const out = new Set<number>();
+  for (const c of channels) {
+    const row = corr[c];
+    if (!row) throw new Error(`locateChannels: channel ${c} is not a row of the ${corr.length}-channel correlation matrix`);
+    let best = 0;
+    for (let j = 1; j < row.length; j++) if (Math.abs(row[j]) > Math.abs(row[best])) best = j;
+    out.add(best);
+  }
+  return [...out].sort((x, y) => x - y);
+}

@@ -9,8 +9,11 @@
 //    shared between Mamba-130M and a transformer's SAEs, for reference;
 //  - linear CKA and SVCCA of every layer's residual stream between the seeds, against a randomly
 //    initialised model of the same shape; a model with itself gives CKA 1;
+//  - circuits (step 5) by function, a table: one seed's residual-stream circuit located in the
+//    other seed's model (each channel's best-correlated channel there) and compared with that
+//    seed's own circuit, against the first seed's matched controls located the same way;
 //  - basis-dependent, kept as labelled tables and not claims: SAE decoder directions matched on
-//    cosine, and the Jaccard overlap of circuits' channel indices (step 5).
+//    cosine, and the Jaccard overlap of circuits' channel indices.
 // The unit is the seed pair, and pairs share seeds (3 seeds, 3 pairs, each two sharing one): a
 // claim's interval is a jackknife over seeds of the mean over pairs (seedPairInterval), and its p
 // the largest of the pairs' p-values, an intersection-union test that is valid however the pairs
@@ -33,6 +36,7 @@ import {
   circularShiftRows,
   exactJaccardNull,
   jaccard,
+  locateChannels,
   matchByCorrelation,
   matchDictionaries,
   randomUnitRows,
@@ -221,7 +225,7 @@ interface SeedData {
 
 export const reproducibilityStep: Step = {
   ...stepInfo('reproducibility'),
-  version: 4,
+  version: 5,
   needs: [1, 2, 3, 5],
   configKeys: ['repro', 'sae', 'train', 'permutations', 'claimSeeds'],
   appliesToModel: false,
@@ -476,6 +480,14 @@ export const reproducibilityStep: Step = {
         const cBatch = getTask(task).generate(ms[0].taskOptions as unknown as AnyTaskOptions, ctx.rng(`circuit-batch/${task}`), 16);
         for (const [a, b] of pairs) {
           const ofSeed = (s: number) => circuits.filter((c) => c.task === task && c.seed === s && c.channels.length);
+          // channel-by-channel activation correlations of the residual stream, per layer, on the held-out tokens
+          const residCorr = new Map<string, Float64Array[]>();
+          const correlationAt = (h: string) => {
+            const l = residHooks.indexOf(h);
+            if (l < 0) return null;
+            if (!residCorr.has(h)) residCorr.set(h, activationCorrelations(data.get(a.seed)!.resid[l], data.get(b.seed)!.resid[l], d, d));
+            return residCorr.get(h)!;
+          };
           for (const ca of ofSeed(a.seed)) {
             const kindId = ca.id.slice(ca.id.indexOf('/') + 1);
             const cb = ofSeed(b.seed).find((c) => c.id.slice(c.id.indexOf('/') + 1) === kindId);
@@ -484,7 +496,24 @@ export const reproducibilityStep: Step = {
             const channelJ = sameHook ? jaccard(ca.channels, cb.channels) : 0;
             const nul = exactJaccardNull(ca.channels.length, cb.channels.length, hookDim(probeModel, ca.hook), channelJ);
             const cell = (m: Uint8Array) => [...m.keys()].filter((i) => m[i]);
+            // by function: A's circuit located in B's model (each channel's best-correlated channel
+            // there), against A's matched controls (step 5) located the same way. Residual-stream
+            // circuits only: a state hook's E*N channels would cost (E N)^2 correlations a pair
+            const corr = sameHook ? correlationAt(ca.hook) : null;
+            let located: Record<string, unknown> = {};
+            if (corr) {
+              const J = jaccard(locateChannels(corr, ca.channels), cb.channels);
+              const ctrlJ = ca.controls.map((c) => jaccard(locateChannels(corr, c.channels), cb.channels));
+              const ge = ctrlJ.filter((v) => v >= J - 1e-12).length;
+              located = {
+                locatedJaccard: J,
+                locatedControl: ctrlJ.length ? mean(ctrlJ) : NaN,
+                locatedP: (1 + ge) / (1 + ctrlJ.length),
+                locatedControls: ctrlJ.length,
+              };
+            }
             circuitRows.push({
+              ...located,
               task,
               seedA: a.seed,
               seedB: b.seed,
@@ -585,22 +614,36 @@ export const reproducibilityStep: Step = {
     });
     if (circuitRows.length)
       report.tables.push({
-        title: 'Circuits across seeds: channel-index Jaccard (basis-dependent) and position Jaccard (same inputs)',
-        columns: ['task', 'seeds', 'circuit', 'same hook', 'channel Jaccard', 'random sets', 'p (not a claim)', 'position Jaccard'],
+        title:
+          "Circuits across seeds: located by function (seed A's circuit channels mapped to seed B's best-correlated channels, then compared with B's circuit, against A's matched controls mapped the same way), beside the basis-dependent channel-index Jaccard and the position Jaccard",
+        columns: [
+          'task',
+          'seeds',
+          'circuit',
+          'same hook',
+          'located Jaccard',
+          'located controls',
+          'rank p (not a claim)',
+          'channel-index Jaccard (basis-dependent)',
+          'random sets',
+          'position Jaccard',
+        ],
         rows: circuitRows.map((r) => [
           r.task as string,
           `${r.seedA}/${r.seedB}`,
           r.circuit as string,
           r.sameHook ? 'yes' : 'no',
+          (r.locatedJaccard as number | undefined) ?? 'n/a (state hook)',
+          (r.locatedControl as number | undefined) ?? 'n/a',
+          (r.locatedP as number | undefined) ?? 'n/a',
           r.channelJaccard as number,
           r.control as number,
-          r.p as number,
           r.positionJaccard as number,
         ]),
       });
     else report.notes.push('No step-5 circuits with channel sets for two seeds of a task: circuit overlap not measured.');
     report.notes.push(
-      `Independently trained models share no basis, so the claims compare what the models do on the same inputs: SAE latents by the correlation of their activations (Hungarian one-to-one matching beside the max correlation), representations by CKA and SVCCA (Raghu et al. 2017: each side's top directions explaining 99% of its variance, then CCA; the mean canonical correlation). Decoder cosines and channel-index Jaccard are kept as basis-dependent tables only: near chance between seeds by construction. Circuits across seeds by function (one seed's circuit located in the other's model by activation correlation, then patched there) are not done.`,
+      `Independently trained models share no basis, so the claims compare what the models do on the same inputs: SAE latents by the correlation of their activations (Hungarian one-to-one matching beside the max correlation), representations by CKA and SVCCA (Raghu et al. 2017: each side's top directions explaining 99% of its variance, then CCA; the mean canonical correlation). Decoder cosines and channel-index Jaccard are kept as basis-dependent tables only: near chance between seeds by construction. Circuits across seeds by function: each residual-stream circuit of one seed is located in the other seed's model (each channel's best-correlated channel there, over the held-out tokens) and compared with that seed's own circuit of the same kind, against the first seed's matched controls located the same way (a table, not a claim); state-hook circuits are not located (their E*N channels), and patching the located circuit in the other model against matched controls is not done.`,
       `Seed pairs share seeds, so a claim's interval is a jackknife over seeds of the mean over pairs (leave one seed out, drop its pairs; Student's t on seeds - 1 degrees of freedom), and its p the largest of the pairs' p-values, a test that every pair agrees and that is valid however the pairs depend on one another. With two seeds there is one pair, and its own interval (bootstrap over latents, or over sequences for CKA) stands in.`,
       `CKA is linear CKA (Kornblith et al. 2019) on centred activations; its intervals resample whole sequences. The "self" column of reproducibility.json (a model with itself) is 1 by construction and checks the computation. SAEs missing from step 3 (it trains sae.seeds = ${ctx.config.sae.seeds} seed(s) per task) are trained here with step 3's settings, ${kind} kind only. For reference, "Towards Universality" (Wang et al. 2024) finds about 30% of SAE latents shared (by activation correlation) between Mamba-130M and a transformer.`,
     );

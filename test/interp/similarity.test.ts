@@ -14,6 +14,7 @@ import {
   ckaStats,
   cosineMatrix,
   hungarian,
+  locateChannels,
   jaccard,
   linearCka,
   matchDictionaries,
@@ -503,6 +504,26 @@ test('seedPairInterval: the jackknife over seeds by hand, and its coverage where
   }
   assert.ok(jack / reps > 0.93, `jackknife coverage ${jack / reps}`);
   assert.ok(naive / reps < 0.85, `pairs-as-units coverage ${naive / reps}`);
+});
+
+test('locateChannels: a circuit found again in a model whose channels are permuted, flipped in sign and rescaled', () => {
+  const rng = new Rng('locate');
+  const n = 400,
+    d = 10;
+  const A = gaussian(rng, n, d);
+  const perm = rng.permutation(d);
+  // B's channel perm[c] is A's channel c, negated for odd c and scaled, plus a little noise
+  const B = new Float64Array(n * d);
+  for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) B[r * d + perm[c]] = (c % 2 ? -3 : 0.5) * A[r * d + c] + 0.1 * rng.normal();
+  const corr = activationCorrelations(A, B, d, d);
+  assert.equal(
+    locateChannels(corr, [1, 4, 7]),
+    [perm[1], perm[4], perm[7]].sort((x, y) => x - y),
+  );
+  // channels of A that share one partner give it once
+  const twin = Float64Array.from({ length: n * 2 }, (_, i) => A[Math.floor(i / 2) * d]);
+  assert.equal(locateChannels(activationCorrelations(twin, A, 2, d), [0, 1]), [0]);
+  assert.throws(() => locateChannels(corr, [12]), /not a row/);
 });
 
 test.run();

@@ -48,7 +48,17 @@ interface Repro {
   threshold: number;
   sae: SaeRow[];
   representations: (LayerRow | { task: string; matrix: number[][] })[];
-  circuits: { channelJaccard: number; control: number; positionJaccard: number }[];
+  circuits: {
+    hookA: string;
+    sameHook: boolean;
+    channelJaccard: number;
+    control: number;
+    positionJaccard: number;
+    locatedJaccard?: number;
+    locatedControl?: number;
+    locatedP?: number;
+    locatedControls?: number;
+  }[];
 }
 
 const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
@@ -92,7 +102,18 @@ test('step 10: latents matched by activation, CKA (self = 1) and SVCCA across se
     assertInUnit(c.channelJaccard, 'channel Jaccard');
     assertInUnit(c.positionJaccard, 'position Jaccard');
     assertInUnit(c.control, 'random Jaccard');
+    // residual-stream circuits are located by function; the rank p sits on the grid of its controls
+    if (c.sameHook && c.hookA.endsWith('hook_resid_post')) {
+      assertInUnit(c.locatedJaccard!, 'located Jaccard');
+      assertInUnit(c.locatedControl!, 'located controls');
+      const ge = c.locatedP! * (1 + c.locatedControls!) - 1;
+      assert.ok(Math.abs(ge - Math.round(ge)) < 1e-9 && ge >= 0 && ge <= c.locatedControls!, `rank p ${c.locatedP}`);
+    }
   }
+  assert.ok(
+    r.circuits.some((c) => c.locatedJaccard !== undefined),
+    'some circuit located by function',
+  );
   // the claims: per task, the mean over its seed pairs of the table's values, p the largest pair p
   const report = checkOrderedReport(dir, 10);
   for (const task of new Set(r.sae.map((s) => s.task))) {
