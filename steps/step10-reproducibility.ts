@@ -225,7 +225,7 @@ interface SeedData {
 
 export const reproducibilityStep: Step = {
   ...stepInfo('reproducibility'),
-  version: 5,
+  version: 6,
   needs: [1, 2, 3, 5],
   configKeys: ['repro', 'sae', 'train', 'permutations', 'claimSeeds'],
   appliesToModel: false,
@@ -502,14 +502,20 @@ export const reproducibilityStep: Step = {
             const corr = sameHook ? correlationAt(ca.hook) : null;
             let located: Record<string, unknown> = {};
             if (corr) {
-              const J = jaccard(locateChannels(corr, ca.channels), cb.channels);
-              const ctrlJ = ca.controls.map((c) => jaccard(locateChannels(corr, c.channels), cb.channels));
-              const ge = ctrlJ.filter((v) => v >= J - 1e-12).length;
+              // ranked on the number of B's circuit channels hit, not on Jaccard: located sets shrink
+              // where channels share a partner, and a Jaccard of 2/27 beating 2/28 is no evidence
+              const inB = new Set(cb.channels);
+              const hits = (set: number[]) => set.filter((c) => inB.has(c)).length;
+              const loc = locateChannels(corr, ca.channels);
+              const ctrlLoc = ca.controls.map((c) => locateChannels(corr, c.channels));
+              const ge = ctrlLoc.filter((l) => hits(l) >= hits(loc)).length;
               located = {
-                locatedJaccard: J,
-                locatedControl: ctrlJ.length ? mean(ctrlJ) : NaN,
-                locatedP: (1 + ge) / (1 + ctrlJ.length),
-                locatedControls: ctrlJ.length,
+                locatedJaccard: jaccard(loc, cb.channels),
+                locatedControl: ctrlLoc.length ? mean(ctrlLoc.map((l) => jaccard(l, cb.channels))) : NaN,
+                locatedHits: hits(loc),
+                locatedControlHits: ctrlLoc.length ? mean(ctrlLoc.map(hits)) : NaN,
+                locatedP: (1 + ge) / (1 + ctrlLoc.length),
+                locatedControls: ctrlLoc.length,
               };
             }
             circuitRows.push({
@@ -615,7 +621,7 @@ export const reproducibilityStep: Step = {
     if (circuitRows.length)
       report.tables.push({
         title:
-          "Circuits across seeds: located by function (seed A's circuit channels mapped to seed B's best-correlated channels, then compared with B's circuit, against A's matched controls mapped the same way), beside the basis-dependent channel-index Jaccard and the position Jaccard",
+          "Circuits across seeds: located by function (seed A's circuit channels mapped to seed B's best-correlated channels, then compared with B's circuit, against A's matched controls mapped the same way; ranked on the number of B's circuit channels hit), beside the basis-dependent channel-index Jaccard and the position Jaccard",
         columns: [
           'task',
           'seeds',
@@ -623,7 +629,9 @@ export const reproducibilityStep: Step = {
           'same hook',
           'located Jaccard',
           'located controls',
-          'rank p (not a claim)',
+          "B's channels hit",
+          'controls hit',
+          'rank p on hits (not a claim)',
           'channel-index Jaccard (basis-dependent)',
           'random sets',
           'position Jaccard',
@@ -635,6 +643,8 @@ export const reproducibilityStep: Step = {
           r.sameHook ? 'yes' : 'no',
           (r.locatedJaccard as number | undefined) ?? 'n/a (state hook)',
           (r.locatedControl as number | undefined) ?? 'n/a',
+          (r.locatedHits as number | undefined) ?? 'n/a',
+          (r.locatedControlHits as number | undefined) ?? 'n/a',
           (r.locatedP as number | undefined) ?? 'n/a',
           r.channelJaccard as number,
           r.control as number,
