@@ -9,9 +9,19 @@
 //    bootstrap over sequences costs O(groups * p * q) per resample instead of a pass over the rows.
 //  - jaccard / randomJaccard / exactJaccardNull: overlap of two index sets and its null for random
 //    sets of the same sizes (Monte-Carlo, or exact from the hypergeometric law of the intersection).
+//  - activationCorrelations / matchByCorrelation / circularShiftRows: latents of two models matched
+//    by the correlation of their activations on the same tokens (basis-free), against a null that
+//    shifts one side's tokens within each sequence.
+//  - svcca / svccaFromStats: SVCCA (Raghu et al. 2017), the mean canonical correlation after
+//    keeping each side's top directions that explain 99% of its variance.
+//  - seedPairInterval: a mean over seed pairs with a jackknife-over-seeds t interval (pairs share
+//    seeds, so they are not independent units).
+// Decoder cosines and channel Jaccard compare raw coordinates: between independently trained
+// models, which share no basis, they are basis-dependent and expected near chance by construction.
 import type { Rng } from '../engine/random.ts';
 import { jaccard } from './attribution.ts';
-import { logGamma, quantile } from './stats.ts';
+import { symmetricEigen } from './linalg.ts';
+import { logGamma, quantile, studentTQuantile } from './stats.ts';
 
 export { jaccard };
 
@@ -350,4 +360,296 @@ export function exactJaccardNull(sizeA: number, sizeB: number, universe: number,
     return js[js.length - 1];
   };
   return { mean, interval: [q(0.025), q(0.975)], p: Math.min(1, Math.max(p, Number.MIN_VALUE)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latents matched by what they do: activation correlation on the same inputs
+//
+// Two independently trained models share no basis, so decoder directions (or channel indices) of
+// one say nothing about the other's: a feature both learned sits at unrelated coordinates. What
+// they share is behaviour on the same inputs, so a latent of A is matched to the latent of B whose
+// activations correlate best with its own over the same tokens (Wang et al. 2024, "Towards
+// Universality", report the mean max correlation; Bricken et al. 2023 the same across seeds).
+
+/** Per-latent mean and population sd of z [rows, latents], and each row's nonzero latents (SAE codes are sparse). */
+export interface SparseCodes {
+  rows: number;
+  latents: number;
+  mean: Float64Array;
+  sd: Float64Array;
+  /** per row: start of its entries in idx/val */
+  start: Int32Array;
+  idx: Int32Array;
+  val: Float64Array;
+}
+
+/** SAE codes z [rows, latents] in the sparse form activationCorrelations works on (build once, correlate many times). */
+export function sparseCodes(z: ArrayLike<number>, latents: number, who = 'sparseCodes'): SparseCodes {
+  const rows = z.length / latents;
+  if (!Number.isInteger(rows)) throw new Error(`${who}: ${z.length} values are not rows of ${latents} latents`);
+  const mean = new Float64Array(latents),
+    sq = new Float64Array(latents);
+  const start = new Int32Array(rows + 1);
+  const idx: number[] = [],
+    val: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    start[r] = idx.length;
+    for (let j = 0; j < latents; j++) {
+      const v = z[r * latents + j];
+      if (!Number.isFinite(v)) throw new Error(`${who}: row ${r}, latent ${j} is ${v}`);
+      if (v === 0) continue;
+      idx.push(j);
+      val.push(v);
+      mean[j] += v;
+      sq[j] += v * v;
+    }
+  }
+  start[rows] = idx.length;
+  const sd = new Float64Array(latents);
+  for (let j = 0; j < latents; j++) {
+    mean[j] /= rows;
+    sd[j] = Math.sqrt(Math.max(0, sq[j] / rows - mean[j] ** 2));
+  }
+  return { rows, latents, mean, sd, start, idx: Int32Array.from(idx), val: Float64Array.from(val) };
+}
+
+/**
+ * Pearson correlation [la][lb] of every latent of a [rows, la] with every latent of b [rows, lb]
+ * over the same rows; rowOfB[r] is the row of b paired with row r of a (a null re-pairing; default
+ * the identity). Cross products run over the nonzero entries only (O(rows * l0a * l0b)); a latent
+ * that never varies (dead) correlates 0 with everything, so it is never "shared".
+ */
+export function activationCorrelations(
+  a: ArrayLike<number> | SparseCodes,
+  b: ArrayLike<number> | SparseCodes,
+  la: number,
+  lb: number,
+  rowOfB?: ArrayLike<number>,
+): Float64Array[] {
+  const codes = (z: ArrayLike<number> | SparseCodes, l: number, who: string) => {
+    if (!('start' in z)) return sparseCodes(z, l, who);
+    if (z.latents !== l) throw new Error(`${who}: codes of ${z.latents} latents, ${l} expected`);
+    return z;
+  };
+  const A = codes(a, la, 'activationCorrelations (a)'),
+    B = codes(b, lb, 'activationCorrelations (b)');
+  if (A.rows !== B.rows) throw new Error(`activationCorrelations: ${A.rows} rows of a, ${B.rows} of b; they must be the same inputs`);
+  if (rowOfB && rowOfB.length !== A.rows) throw new Error(`activationCorrelations: rowOfB has ${rowOfB.length} rows for ${A.rows}`);
+  const n = A.rows;
+  const cross = Array.from({ length: la }, () => new Float64Array(lb));
+  for (let r = 0; r < n; r++) {
+    const rb = rowOfB ? rowOfB[r] : r;
+    for (let p = A.start[r]; p < A.start[r + 1]; p++) {
+      const row = cross[A.idx[p]],
+        va = A.val[p];
+      for (let q = B.start[rb]; q < B.start[rb + 1]; q++) row[B.idx[q]] += va * B.val[q];
+    }
+  }
+  // relative tolerance: a constant latent's sd is rounding noise, not variation
+  const alive = (c: SparseCodes, j: number) => c.sd[j] > 1e-9 * (Math.abs(c.mean[j]) + 1e-300);
+  const aliveB = Uint8Array.from({ length: lb }, (_, j) => (alive(B, j) ? 1 : 0));
+  for (let i = 0; i < la; i++) {
+    const row = cross[i];
+    if (!alive(A, i)) {
+      row.fill(0);
+      continue;
+    }
+    const ma = n * A.mean[i],
+      sa = n * A.sd[i];
+    for (let j = 0; j < lb; j++) row[j] = aliveB[j] ? Math.max(-1, Math.min(1, (row[j] - ma * B.mean[j]) / (sa * B.sd[j]))) : 0;
+  }
+  return cross;
+}
+
+export interface CorrelationMatch {
+  /** per latent of A: its largest correlation with any latent of B */
+  maxCorrA: Float64Array;
+  /** per latent of B: its largest correlation with any latent of A */
+  maxCorrB: Float64Array;
+  /** mean of the two directions' max correlations (symmetric in A and B) */
+  meanMax: number;
+  /** one-to-one (Hungarian) matching on correlation: A's partner in B (-1 left over) and its correlation */
+  partner: number[];
+  matched: Float64Array;
+}
+
+/** Max-correlation and one-to-one matching of latents from their correlation matrix [la][lb]. */
+export function matchByCorrelation(corr: Float64Array[], o: { oneToOne?: boolean } = {}): CorrelationMatch {
+  const la = corr.length,
+    lb = la ? corr[0].length : 0;
+  const maxCorrA = Float64Array.from(corr, (row) => row.reduce((m, v) => Math.max(m, v), -1));
+  const maxCorrB = new Float64Array(lb).fill(-1);
+  for (const row of corr) for (let j = 0; j < lb; j++) maxCorrB[j] = Math.max(maxCorrB[j], row[j]);
+  const meanMax = (maxCorrA.reduce((s, v) => s + v, 0) / la + maxCorrB.reduce((s, v) => s + v, 0) / lb) / 2;
+  let partner: number[] = [];
+  let matched = new Float64Array(0);
+  if (o.oneToOne ?? true) {
+    // matchDictionaries' assignment, on correlation instead of decoder cosine
+    partner = new Array<number>(la).fill(-1);
+    if (la <= lb) hungarian(corr.map((r) => r.map((c) => -c))).forEach((j, i) => (partner[i] = j));
+    else hungarian(Array.from({ length: lb }, (_, k) => Float64Array.from(corr, (r) => -r[k]))).forEach((i, k) => (partner[i] = k));
+    matched = Float64Array.from(partner, (j, i) => (j >= 0 ? corr[i][j] : -1));
+  }
+  return { maxCorrA, maxCorrB, meanMax, partner, matched };
+}
+
+/**
+ * A null pairing of rows for activationCorrelations: within each sequence of length T, B's tokens
+ * are shifted circularly by a random offset in [1, T) (one per sequence). Each latent keeps its
+ * autocorrelation and its rate in each sequence, which a full shuffle would destroy (and so make
+ * chance correlations of slow latents look significant), while the token-by-token alignment of
+ * the two models is broken.
+ */
+export function circularShiftRows(sequences: number, T: number, rng: Rng): Int32Array {
+  if (T < 2) throw new Error(`circularShiftRows: sequences of length ${T} cannot be shifted`);
+  const out = new Int32Array(sequences * T);
+  for (let s = 0; s < sequences; s++) {
+    const off = rng.int(1, T);
+    for (let t = 0; t < T; t++) out[s * T + t] = s * T + ((t + off) % T);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVCCA (Raghu et al. 2017)
+
+export interface Svcca {
+  /** mean canonical correlation over the min(kx, ky) pairs */
+  mean: number;
+  /** canonical correlations, descending */
+  correlations: number[];
+  /** directions kept on each side (the fewest explaining `kept` of the variance) */
+  kx: number;
+  ky: number;
+}
+
+/** The top directions of a covariance explaining `kept` of its variance, as whitening columns W [dim, k] (X W has identity covariance). */
+function whitenTop(cov: Float64Array, dim: number, kept: number): number[][] {
+  const { values, vectors } = symmetricEigen(cov);
+  const total = values.reduce((s, v) => s + Math.max(v, 0), 0);
+  const cols: number[][] = [];
+  let acc = 0;
+  for (let k = 0; k < dim && values[k] > 1e-12 * total; k++) {
+    cols.push(vectors[k].map((x) => x / Math.sqrt(values[k])));
+    acc += values[k];
+    if (acc >= kept * total * (1 - 1e-12)) break;
+  }
+  return cols;
+}
+
+/**
+ * SVCCA from the sums of ckaStats (so it shares CKA's pass over the rows): each side reduced by
+ * SVD (here the eigenvectors of its covariance) to the fewest top directions explaining `kept` of
+ * its variance, then CCA between the reduced sides. On whitened PCA coordinates CCA is an SVD: the
+ * canonical correlations are the singular values of Wx' Cxy Wy. Invariant to rotations and
+ * isotropic scaling of either side; to any invertible linear map when nothing is cut (e.g. data of
+ * exact rank k), since CCA itself is.
+ */
+export function svccaFromStats(s: CkaStats, o: { kept?: number; weights?: ArrayLike<number> } = {}): Svcca {
+  const { p, q, groups } = s;
+  const kept = o.kept ?? 0.99;
+  const w = o.weights ?? new Float64Array(groups).fill(1);
+  let n = 0;
+  const sx = new Float64Array(p),
+    sy = new Float64Array(q),
+    xx = new Float64Array(p * p),
+    yy = new Float64Array(q * q),
+    xy = new Float64Array(p * q);
+  for (let g = 0; g < groups; g++) {
+    const wg = w[g];
+    if (!wg) continue;
+    n += wg * s.count[g];
+    for (let k = 0; k < p; k++) sx[k] += wg * s.sumX[g * p + k];
+    for (let k = 0; k < q; k++) sy[k] += wg * s.sumY[g * q + k];
+    for (let k = 0; k < p * p; k++) xx[k] += wg * s.xx[g * p * p + k];
+    for (let k = 0; k < q * q; k++) yy[k] += wg * s.yy[g * q * q + k];
+    for (let k = 0; k < p * q; k++) xy[k] += wg * s.xy[g * p * q + k];
+  }
+  if (n < 2) return { mean: NaN, correlations: [], kx: 0, ky: 0 };
+  for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) xx[i * p + j] = (xx[i * p + j] - (sx[i] * sx[j]) / n) / n;
+  for (let i = 0; i < q; i++) for (let j = 0; j < q; j++) yy[i * q + j] = (yy[i * q + j] - (sy[i] * sy[j]) / n) / n;
+  for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) xy[i * q + j] = (xy[i * q + j] - (sx[i] * sy[j]) / n) / n;
+  // symmetrise against rounding so the eigen solver's check passes
+  for (const [m, d] of [
+    [xx, p],
+    [yy, q],
+  ] as const)
+    for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) m[i * d + j] = m[j * d + i] = (m[i * d + j] + m[j * d + i]) / 2;
+  const wx = whitenTop(xx, p, kept),
+    wy = whitenTop(yy, q, kept);
+  const kx = wx.length,
+    ky = wy.length;
+  if (!kx || !ky) return { mean: NaN, correlations: [], kx, ky };
+  // M = Wx' Cxy Wy [kx, ky]
+  const cw = wy.map((col) => Float64Array.from({ length: p }, (_, i) => col.reduce((t, c, j) => t + xy[i * q + j] * c, 0)));
+  const M = wx.map((cx) => cw.map((c) => cx.reduce((t, v, i) => t + v * c[i], 0)));
+  // singular values of M: square roots of the eigenvalues of the smaller Gram matrix
+  const small = kx <= ky;
+  const k = Math.min(kx, ky);
+  const gram = Array.from({ length: k }, (_, i) =>
+    Array.from({ length: k }, (_, j) =>
+      small ? M[i].reduce((t, v, c) => t + v * M[j][c], 0) : M.reduce((t, row) => t + row[i] * row[j], 0),
+    ),
+  );
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) gram[i][j] = gram[j][i] = (gram[i][j] + gram[j][i]) / 2;
+  const correlations = symmetricEigen(gram).values.map((v) => Math.min(1, Math.sqrt(Math.max(0, v))));
+  return { mean: correlations.reduce((t, v) => t + v, 0) / k, correlations, kx, ky };
+}
+
+/** SVCCA of X [n, p] and Y [n, q] on the same rows (see svccaFromStats). */
+export function svcca(X: ArrayLike<number>, Y: ArrayLike<number>, p: number, q: number, kept = 0.99): Svcca {
+  return svccaFromStats(ckaStats(X, Y, p, q), { kept });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed pairs as the unit
+
+export interface PairValue {
+  seedA: number;
+  seedB: number;
+  value: number;
+}
+
+/**
+ * The mean of a statistic over every pair of seeds and a t interval that treats the seed, not the
+ * pair, as the unit. The pairs of n seeds share seeds (3 seeds give 3 pairs, each two of which share
+ * one), so a t interval over pairs as if independent is too narrow. The mean over pairs is a
+ * U-statistic of the seeds; its jackknife over seeds (leave one seed out: drop every pair with it)
+ * estimates its variance, var = (n-1)/n sum_i (theta_(i) - theta_(.))^2, with Student's t on n-1
+ * degrees of freedom. Needs 3 seeds (with 2 only one pair remains and nothing is left out).
+ */
+export function seedPairInterval(pairs: readonly PairValue[], level = 0.95): { mean: number; interval: [number, number]; seeds: number } {
+  if (!pairs.length) throw new Error('seedPairInterval: no pairs');
+  const seeds = [...new Set(pairs.flatMap((x) => [x.seedA, x.seedB]))];
+  const n = seeds.length;
+  const m = pairs.reduce((t, x) => t + x.value, 0) / pairs.length;
+  for (const [i, x] of pairs.entries()) if (!Number.isFinite(x.value)) throw new Error(`seedPairInterval: pair ${i} is ${x.value}`);
+  if (n < 3) return { mean: m, interval: [NaN, NaN], seeds: n };
+  const loo = seeds.map((s) => {
+    const rest = pairs.filter((x) => x.seedA !== s && x.seedB !== s);
+    if (!rest.length) throw new Error(`seedPairInterval: leaving out seed ${s} leaves no pair (every pair has it)`);
+    return rest.reduce((t, x) => t + x.value, 0) / rest.length;
+  });
+  const lm = loo.reduce((t, v) => t + v, 0) / n;
+  const se = Math.sqrt(((n - 1) / n) * loo.reduce((t, v) => t + (v - lm) ** 2, 0));
+  const half = studentTQuantile(1 - (1 - level) / 2, n - 1) * se;
+  return { mean: m, interval: [m - half, m + half], seeds: n };
+}
+
+/**
+ * Channels of model A located in model B by function: each channel's partner is the channel of B
+ * whose activations correlate most strongly with it, in either sign (a channel's sign is as
+ * arbitrary as its index), from their correlation matrix [channels of A][channels of B]. Returns
+ * the distinct partners, ascending (two channels of A may share one).
+ */
+export function locateChannels(corr: Float64Array[], channels: readonly number[]): number[] {
+  const out = new Set<number>();
+  for (const c of channels) {
+    const row = corr[c];
+    if (!row) throw new Error(`locateChannels: channel ${c} is not a row of the ${corr.length}-channel correlation matrix`);
+    let best = 0;
+    for (let j = 1; j < row.length; j++) if (Math.abs(row[j]) > Math.abs(row[best])) best = j;
+    out.add(best);
+  }
+  return [...out].sort((x, y) => x - y);
 }

@@ -95,8 +95,10 @@ export interface RunConfig {
    *  two-sample permutation test cannot go below 2 / C(2 examples, examples) (8: 1.6e-4; 4 would be 0.029) */
   temporal: { seqLen: number; examples: number; seeds: number };
   dynamics: { examples: number };
-  /** step 10: threshold = matched decoder cosine at which an SAE latent counts as shared; sequences = held-out sequences for CKA */
-  repro: { threshold: number; bootstrap: number; sequences: number };
+  /** step 10: threshold: a latent counts as shared when its max activation correlation with the other seed's
+   *  latents reaches it (also the decoder-cosine threshold of the basis-dependent table); shifts:
+   *  draws of the circular-shift null per seed pair; sequences: held-out sequences of the comparison */
+  repro: { threshold: number; bootstrap: number; sequences: number; shifts: number };
   /** step 11: maxRows = probe rows per task (class-balanced); examples = sequences ablated per model */
   transfer: { bootstrap: number; maxRows: number; examples: number };
   report: { title: string };
@@ -198,7 +200,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
   temporal: { seqLen: 32, examples: 8, seeds: 3 },
   dynamics: { examples: 16 },
-  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64 },
+  repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 20 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
@@ -243,7 +245,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16, controls: 19 },
   temporal: { seqLen: 12, examples: 2, seeds: 2 },
   dynamics: { examples: 4 },
-  repro: { bootstrap: 200, sequences: 16 },
+  repro: { bootstrap: 200, sequences: 16, shifts: 10 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };

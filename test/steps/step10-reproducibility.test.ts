@@ -1,32 +1,69 @@
 // Step 10 (steps/step10-reproducibility.ts) on the quick run: cross-seed reproducibility (SAE
-// matching, CKA, circuit overlap), checked for content: CKA of a model with itself is 1, fractions
-// in [0, 1], intervals ordered, figures present, claims complete.
+// latents matched by activation correlation, CKA and SVCCA, the basis-dependent tables), checked
+// for content: CKA of a model with itself is 1, the shared fractions and means agree with the
+// stored per-latent correlations, the claims' estimates are the means over seed pairs of the
+// table's values, figures present, claims complete.
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { seedPairInterval } from '../../interp/similarity.ts';
 import { loadTrainedModels } from '../../steps/artefacts.ts';
+import { overPairs } from '../../steps/step10-reproducibility.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { assertInInterval, assertInUnit, checkOrderedReport, readIn } from '../helpers/step-report.ts';
 
+interface SaeRow {
+  task: string;
+  seedA: number;
+  seedB: number;
+  latents: number;
+  meanMaxCorrelation: number;
+  interval: number[];
+  nullMean: number;
+  nullRange: number[];
+  p: number;
+  shared: number;
+  nullShared: number;
+  matchedMean: number;
+  maxCorrelations: number[];
+  nullMaxCorrelations: number[];
+  decoderCosine: { shared: number; meanCosine: number; randomShared: number };
+}
+interface LayerRow {
+  task: string;
+  seedA: number;
+  seedB: number;
+  layer: number;
+  cka: number;
+  interval: number[];
+  control: number;
+  controlInterval: number[];
+  self: number;
+  p: number;
+  svcca: number;
+  svccaControl: number;
+  svccaKept: number[];
+}
 interface Repro {
   threshold: number;
-  sae: {
-    task: string;
-    shared: number;
-    sharedInterval: number[];
+  sae: SaeRow[];
+  representations: (LayerRow | { task: string; matrix: number[][] })[];
+  circuits: {
+    hookA: string;
+    sameHook: boolean;
+    channelJaccard: number;
     control: number;
-    controlInterval: number[];
-    cosines: number[];
-    latents: number;
+    positionJaccard: number;
+    locatedJaccard?: number;
+    locatedControl?: number;
+    locatedP?: number;
+    locatedControls?: number;
   }[];
-  cka: (
-    | { task: string; layer: number; cka: number; interval: number[]; control: number; controlInterval: number[]; self: number }
-    | { task: string; matrix: number[][] }
-  )[];
-  circuits: { channelJaccard: number; interval: number[]; control: number; positionJaccard: number }[];
 }
 
-test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds', async () => {
+const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+
+test('step 10: latents matched by activation, CKA (self = 1) and SVCCA across seeds; claims over seed pairs', async () => {
   const dir = join(await quickRun(), 'step-10-reproducibility');
   const r = readIn<Repro>(dir, 'reproducibility.json');
   // a seed pair for each task with two seeds past the learning gate (steps/models.ts)
@@ -34,14 +71,19 @@ test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds',
   const paired = new Set(passed.filter((m) => m.seed === 1).map((m) => m.task));
   assert.ok(paired.size >= 1 && r.sae.length >= paired.size, `a seed pair per task: ${r.sae.length} for ${[...paired]}`);
   for (const s of r.sae) {
-    assertInUnit(s.shared, 'shared fraction');
-    assertInUnit(s.control, 'control fraction');
-    assertInInterval(s.sharedInterval, s.shared, `${s.task} shared`);
-    assertInInterval(s.controlInterval, s.control, `${s.task} control`);
-    assert.is(s.cosines.length, s.latents, 'one matched cosine per latent');
-    assert.ok(s.cosines.every((c) => c >= -1 - 1e-6 && c <= 1 + 1e-6));
+    // both directions' max correlations: one per latent of each SAE
+    assert.is(s.maxCorrelations.length, 2 * s.latents);
+    assert.ok(s.maxCorrelations.every((c) => c >= -1 - 1e-9 && c <= 1 + 1e-9));
+    assert.ok(Math.abs(mean(s.maxCorrelations) - s.meanMaxCorrelation) < 1e-9, 'mean max correlation = mean of the stored maxima');
+    const shared = s.maxCorrelations.filter((c) => c >= r.threshold).length / s.maxCorrelations.length;
+    assert.ok(Math.abs(shared - s.shared) < 1e-12, `shared ${s.shared} vs recount ${shared}`);
+    assert.ok(s.matchedMean <= s.meanMaxCorrelation + 1e-9, 'one-to-one matching cannot beat the free maximum');
+    assertInInterval(s.interval, s.meanMaxCorrelation, `${s.task} interval`);
+    assertInUnit(s.nullShared, 'null shared');
+    assert.ok(s.p > 0 && s.p <= 1);
+    assertInUnit(s.decoderCosine.shared, 'decoder-cosine shared (basis-dependent)');
   }
-  const layers = r.cka.filter((x): x is Extract<Repro['cka'][number], { layer: number }> => 'layer' in x);
+  const layers = r.representations.filter((x): x is LayerRow => 'layer' in x);
   assert.ok(layers.length >= 3);
   for (const c of layers) {
     assert.ok(Math.abs(c.self - 1) < 1e-9, `CKA of a model with itself is 1 (${c.self})`);
@@ -49,17 +91,74 @@ test('step 10: shared latents, CKA (self = 1) and circuit overlap across seeds',
     assertInUnit(c.control, 'control CKA');
     assertInInterval(c.interval, c.cka, 'CKA interval');
     assertInInterval(c.controlInterval, c.control, 'control CKA interval');
+    assertInUnit(c.svcca, 'SVCCA');
+    assertInUnit(c.svccaControl, 'SVCCA control');
+    assert.ok(c.svccaKept.every((k) => k >= 1 && Number.isInteger(k)));
   }
-  for (const m of r.cka.filter((x): x is { task: string; matrix: number[][] } => 'matrix' in x)) {
+  for (const m of r.representations.filter((x): x is { task: string; matrix: number[][] } => 'matrix' in x)) {
     for (const row of m.matrix) for (const v of row) assertInUnit(v, 'CKA matrix entry');
   }
   for (const c of r.circuits) {
     assertInUnit(c.channelJaccard, 'channel Jaccard');
     assertInUnit(c.positionJaccard, 'position Jaccard');
     assertInUnit(c.control, 'random Jaccard');
-    assertInInterval(c.interval, c.channelJaccard, 'Jaccard interval');
+    // residual-stream circuits are located by function; the rank p sits on the grid of its controls
+    if (c.sameHook && c.hookA.endsWith('hook_resid_post')) {
+      assertInUnit(c.locatedJaccard!, 'located Jaccard');
+      assertInUnit(c.locatedControl!, 'located controls');
+      const ge = c.locatedP! * (1 + c.locatedControls!) - 1;
+      assert.ok(Math.abs(ge - Math.round(ge)) < 1e-9 && ge >= 0 && ge <= c.locatedControls!, `rank p ${c.locatedP}`);
+    }
   }
-  checkOrderedReport(dir, 10);
+  assert.ok(
+    r.circuits.some((c) => c.locatedJaccard !== undefined),
+    'some circuit located by function',
+  );
+  // the claims: per task, the mean over its seed pairs of the table's values, p the largest pair p
+  const report = checkOrderedReport(dir, 10);
+  for (const task of new Set(r.sae.map((s) => s.task))) {
+    const rows = r.sae.filter((s) => s.task === task);
+    const sae = report.claims.find((c) => c.statement.startsWith(`${task}: SAE latents`));
+    assert.ok(sae, `${task}: an SAE matching claim`);
+    assert.ok(Math.abs(sae.estimate - mean(rows.map((s) => s.meanMaxCorrelation))) < 1e-12);
+    assert.ok(Math.abs(sae.controlEstimate! - mean(rows.map((s) => s.nullMean))) < 1e-12);
+    if (sae.p !== undefined) assert.is(sae.p, Math.max(...rows.map((s) => s.p)));
+    const last = layers.filter((l) => l.task === task && l.layer === Math.max(...layers.map((x) => x.layer)));
+    const cka = report.claims.find((c) => c.statement.startsWith(`${task}: last-layer`));
+    assert.ok(cka && Math.abs(cka.estimate - mean(last.map((l) => l.cka))) < 1e-12);
+    if (cka.p !== undefined) assert.is(cka.p, Math.max(...last.map((l) => l.p)));
+  }
+  assert.not.ok(
+    report.claims.some((c) => /decoder|Jaccard/.test(c.statement)),
+    'no claim rests on raw coordinates',
+  );
+});
+
+test('overPairs: the jackknife over seeds for 3 seeds, p the largest pair p; one pair stands alone; too few seeds give no p', () => {
+  const pair = (seedA: number, seedB: number, value: number, control: number, p: number) => ({
+    seedA,
+    seedB,
+    value,
+    control,
+    p,
+    interval: [value - 0.1, value + 0.1] as [number, number],
+    controlInterval: [control - 0.1, control + 0.1] as [number, number],
+  });
+  // values and controls move together across pairs (a seed effect): their own intervals overlap,
+  // the pairs' differences (0.2, 0.25, 0.3) do not reach 0
+  const pairs = [pair(0, 1, 0.5, 0.3, 1e-4), pair(0, 2, 0.9, 0.65, 0.02), pair(1, 2, 1.6, 1.3, 1e-6)];
+  const f = overPairs(pairs, 't', 3);
+  const v = seedPairInterval(pairs);
+  assert.is(f.estimate, v.mean);
+  assert.equal(f.interval, v.interval);
+  assert.is(f.p, 0.02, 'the largest pair p');
+  assert.ok(f.interval[0] < f.controlInterval![1], 'the raw intervals overlap');
+  assert.ok(f.effect, 'the paired difference over seeds lies above 0');
+  const lone = overPairs([pair(0, 1, 0.5, 0.2, 1e-3)], 't', 2);
+  assert.equal(lone.interval, [0.4, 0.6]);
+  assert.ok(lone.effect && lone.p === 1e-3);
+  assert.ok(!overPairs([pair(0, 1, 0.5, 0.45, 1e-3)], 't', 2).effect, 'own intervals overlap');
+  assert.is(overPairs([pair(0, 1, 0.5, 0.2, 1e-3)], 't', 3).p, undefined, 'fewer seeds than claimSeeds: not tested');
 });
 
 test.run();
