@@ -55,7 +55,11 @@ export interface RunConfig {
   };
   /** stateBatches: hook_h (E*N channels a row) is collected for the first stateBatches batches only */
   collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; stateBatches: number; shardTokens: number };
-  /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
+  /**
+   * seeds: SAEs for the first `seeds` models of each task on `hooks` (the claims); evalSequences:
+   * fresh sequences for the CE-loss and KL scores; sweepHooks: SAEs of kind sweepKind on these hooks
+   * too, for the first seed of each task only (a table and figure beside the claims, not claims)
+   */
   sae: {
     kinds: string[];
     latentsMultiplier: number;
@@ -67,6 +71,8 @@ export interface RunConfig {
     hooks: string[];
     seeds: number;
     evalSequences: number;
+    sweepHooks: string[];
+    sweepKind: string;
   };
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
   probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
@@ -179,6 +185,10 @@ export const DEFAULT_CONFIG: RunConfig = {
     hooks: ['blocks.{last}.hook_resid_post'],
     seeds: 3,
     evalSequences: 128,
+    // every layer's residual stream and SSM output, first seed of each task, TopK only: 3 extra
+    // SAEs a task at 2 layers (both kinds on every hook and seed would add 5 x the step's SAEs)
+    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+    sweepKind: 'topk',
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 100, strata: 8 },
