@@ -677,7 +677,7 @@ function densityHistogram(rows: { method: string; log10Density: number }[]): Spe
     encoding: {
       x: { field: 'log10Density', type: 'quantitative', bin: { extent: [-10, 0], step: 0.5 }, title: 'log10 firing frequency (+1e-10)' },
       y: { aggregate: 'count', type: 'quantitative', title: 'latents' },
-      color: { field: 'method', type: 'nominal' },
+      color: { field: 'method', type: 'nominal', legend: { labelLimit: 240 } },
     },
   } as Spec;
 }
