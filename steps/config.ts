@@ -185,9 +185,11 @@ export const DEFAULT_CONFIG: RunConfig = {
     hooks: ['blocks.{last}.hook_resid_post'],
     seeds: 3,
     evalSequences: 128,
-    // every layer's residual stream and SSM output, first seed of each task, TopK only: 3 extra
-    // SAEs a task at 2 layers (both kinds on every hook and seed would add 5 x the step's SAEs)
-    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+    // every layer's residual stream and the last layer's SSM output, first seed of each task, TopK
+    // only: 2 extra SAEs a task, about +90 s on the step (74 s before). The SSM output is 2x wider
+    // (d_inner): its SAE costs ~45 s against ~10 s for a residual one, so every layer's SSM output
+    // would add ~200 s, and both kinds on every hook and seed about 5x the step
+    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{last}.mixer.hook_ssm_out'],
     sweepKind: 'topk',
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
@@ -245,7 +247,15 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
     curriculum: { induction: [], 'selective-copying': [], mqar: [] },
   },
   collect: { batches: 2, batchSize: 16 },
-  sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32, seeds: 2 },
+  // the quick run's sweep covers every layer's SSM output too (its SAEs are small)
+  sae: {
+    steps: 100,
+    batchSize: 128,
+    latentsMultiplier: 2,
+    evalSequences: 32,
+    seeds: 2,
+    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+  },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   // 8 of the quick models' 32 residual channels, so matched controls have 24 others to draw from
   circuit: { controls: 19, size: 8 },

@@ -106,13 +106,16 @@ test("step 3: metrics are the held-out rows' (recomputed from the saved SAE), sc
 test('step 3: the sweep has one sweepKind SAE per sweep hook for the first seed of each task', async () => {
   const run = await quickRun();
   const sweep = readIn<SweepRow[]>(join(run, SAE_DIR), 'sweep.json');
+  const { sweepHooks } = (JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { sae: { sweepHooks: string[] } }).sae;
+  // the quick preset's: every layer's residual stream and SSM output
+  assert.equal(sweepHooks, ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out']);
   const collections = loadCollections(run);
   const firsts = [...new Set(collections.map((c) => c.task))].map(
     (t) => collections.filter((c) => c.task === t).sort((a, b) => a.seed - b.seed)[0],
   );
   for (const c of firsts) {
     const want = resolveHooks(
-      ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+      sweepHooks,
       c.hooks.map((h) => h.name),
       'test',
     );
