@@ -55,7 +55,11 @@ export interface RunConfig {
   };
   /** stateBatches: hook_h (E*N channels a row) is collected for the first stateBatches batches only */
   collect: { batches: number; batchSize: number; hooks: string[]; states: boolean; stateBatches: number; shardTokens: number };
-  /** seeds: SAEs for the first `seeds` models of each task; evalSequences: held-out sequences for loss recovered */
+  /**
+   * seeds: SAEs for the first `seeds` models of each task on `hooks` (the claims); evalSequences:
+   * fresh sequences for the CE-loss and KL scores; sweepHooks: SAEs of kind sweepKind on these hooks
+   * too, for the first seed of each task only (a table and figure beside the claims, not claims)
+   */
   sae: {
     kinds: string[];
     latentsMultiplier: number;
@@ -67,6 +71,8 @@ export interface RunConfig {
     hooks: string[];
     seeds: number;
     evalSequences: number;
+    sweepHooks: string[];
+    sweepKind: string;
   };
   /** hooks: activations probed ({i} every layer, {last} the last); alpha: ElasticNet mixing on SAE latents */
   probes: { folds: number; maxSamples: number; hooks: string[]; nLambda: number; alpha: number; bootstrap: number };
@@ -181,6 +187,12 @@ export const DEFAULT_CONFIG: RunConfig = {
     hooks: ['blocks.{last}.hook_resid_post'],
     seeds: 3,
     evalSequences: 128,
+    // every layer's residual stream and the last layer's SSM output, first seed of each task, TopK
+    // only: 2 extra SAEs a task, about +90 s on the step (74 s before). The SSM output is 2x wider
+    // (d_inner): its SAE costs ~45 s against ~10 s for a residual one, so every layer's SSM output
+    // would add ~200 s, and both kinds on every hook and seed about 5x the step
+    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{last}.mixer.hook_ssm_out'],
+    sweepKind: 'topk',
   },
   probes: { folds: 5, maxSamples: 1000, hooks: ['blocks.{i}.hook_resid_post'], nLambda: 12, alpha: 0.5, bootstrap: 1000 },
   circuit: { size: 16, controls: 100, strata: 8 },
@@ -237,7 +249,15 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
     curriculum: { induction: [], 'selective-copying': [], mqar: [] },
   },
   collect: { batches: 2, batchSize: 16 },
-  sae: { steps: 100, batchSize: 128, latentsMultiplier: 2, evalSequences: 32, seeds: 2 },
+  // the quick run's sweep covers every layer's SSM output too (its SAEs are small)
+  sae: {
+    steps: 100,
+    batchSize: 128,
+    latentsMultiplier: 2,
+    evalSequences: 32,
+    seeds: 2,
+    sweepHooks: ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out'],
+  },
   probes: { folds: 3, maxSamples: 400, nLambda: 10, bootstrap: 200, hooks: ['blocks.{last}.hook_resid_post'] },
   // 8 of the quick models' 32 residual channels, so matched controls have 24 others to draw from
   circuit: { controls: 19, size: 8 },

@@ -49,8 +49,10 @@ export async function encodeAll(sae: Sae, acts: ActivationRows, batchSize = 1024
 export interface SaeMetrics {
   /** mean number of active latents per row */
   l0: number;
-  /** fraction of variance unexplained: sum ||x - x̂||² / sum ||x - mean(x)||² (raw units) */
+  /** fraction of variance unexplained: sum ||x - x̂||² / sum ||x - mean(x)||² (raw units), mean(x) over these rows */
   fvu: number;
+  /** 1 - fvu (SAELens' explained_variance, pooled over the rows and channels) */
+  explainedVariance: number;
   /** mean ||x - x̂||² per row (raw units) */
   mse: number;
   /** fraction of latents that fired on no row of this data */
@@ -67,17 +69,13 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
   if (n === 0) throw new Error('saeMetrics: no rows');
   const z = await encodeAll(sae, data, batchSize);
   const recon = await mapBatches(sae, data, d, batchSize, (x) => sae.forward(x));
-  const mean = new Float64Array(d);
-  for (let i = 0; i < data.length; i++) mean[i % d] += data[i] / n;
-  let errSq = 0,
-    varSq = 0,
-    o = 0;
+  const flat = new Float32Array(data.length);
+  let o = 0;
   for (const part of recon) {
-    for (let i = 0; i < part.length; i++, o++) {
-      errSq += (data[o] - part[i]) ** 2;
-      varSq += (data[o] - mean[o % d]) ** 2;
-    }
+    flat.set(part, o);
+    o += part.length;
   }
+  const r = reconstructionMetrics(data, flat, d);
   const fired = new Float64Array(latents);
   let active = 0;
   for (let i = 0; i < z.length; i++)
@@ -92,11 +90,47 @@ export async function saeMetrics(sae: Sae, acts: ActivationRows, batchSize = 102
   }
   return {
     l0: active / n,
-    fvu: varSq > 0 ? errSq / varSq : errSq > 0 ? Infinity : 0,
-    mse: errSq / n,
+    ...r,
     deadFraction: dead / latents,
     firingRate: fired,
   };
+}
+
+/** FVU, explained variance and MSE of any reconstruction `recon` of rows `data` [n, d] (an SAE's, PCA's). */
+export function reconstructionMetrics(
+  data: Float32Array,
+  recon: Float32Array,
+  d: number,
+): { fvu: number; explainedVariance: number; mse: number } {
+  if (recon.length !== data.length) throw new Error(`reconstructionMetrics: ${recon.length} reconstructed values for ${data.length}`);
+  const n = data.length / d;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < data.length; i++) mean[i % d] += data[i] / n;
+  let errSq = 0,
+    varSq = 0;
+  for (let i = 0; i < data.length; i++) {
+    errSq += (data[i] - recon[i]) ** 2;
+    varSq += (data[i] - mean[i % d]) ** 2;
+  }
+  const fvu = varSq > 0 ? errSq / varSq : errSq > 0 ? Infinity : 0;
+  return { fvu, explainedVariance: 1 - fvu, mse: errSq / n };
+}
+
+/**
+ * SAELens' feature density: per latent, log10 of the fraction of rows it fires on, plus 1e-10 so
+ * that a dead latent sits at -10 rather than -Infinity; and its histogram in bins of `width`
+ * decades from -10 to 0 (the last bin includes 0). Latents firing on about every token (density
+ * near 1) or never are the usual pathologies.
+ */
+export function featureDensity(
+  firingRate: ArrayLike<number>,
+  width = 0.5,
+): { log10: Float64Array; bins: { lo: number; hi: number; count: number }[] } {
+  const log10 = Float64Array.from(firingRate, (f) => Math.log10(f + 1e-10));
+  const nBins = Math.round(10 / width);
+  const bins = Array.from({ length: nBins }, (_, i) => ({ lo: -10 + i * width, hi: -10 + (i + 1) * width, count: 0 }));
+  for (const v of log10) bins[Math.min(nBins - 1, Math.max(0, Math.floor((v + 10) / width)))].count++;
+  return { log10, bins };
 }
 
 /**
@@ -206,6 +240,16 @@ export function spliceHook(sae: Sae, opts: { addError?: boolean } = {}): (t: Ten
 }
 
 /**
+ * SAELens' kl_div_score: (KL_ablated - KL_spliced) / KL_ablated, with each KL the divergence of
+ * the model's next-token distribution from the clean one (KL(clean || condition)). 1 = the SAE
+ * changes no prediction, 0 = as bad as ablating the hook.
+ */
+export function klDivScore({ spliced, ablated }: { spliced: number; ablated: number }): number {
+  if (!(ablated > 0)) throw new Error(`klDivScore: the ablated KL is ${ablated}; the score needs it above 0`);
+  return (ablated - spliced) / ablated;
+}
+
+/**
  * Fraction of the loss gap closed by the SAE: (ablated - spliced) / (ablated - clean), with clean
  * the model's own loss, spliced the loss with the SAE reconstruction spliced in, and ablated the
  * loss with the activation zero- or mean-ablated. 1 = perfect, 0 = no better than ablation.
@@ -214,3 +258,6 @@ export function lossRecovered({ clean, spliced, ablated }: { clean: number; spli
   if (ablated === clean) throw new Error(`lossRecovered: ablated loss equals clean loss (${clean}); the gap is zero`);
   return (ablated - spliced) / (ablated - clean);
 }
+
+/** SAELens' ce_loss_score: lossRecovered under its name (zero- or mean-ablation, as the caller's `ablated` says). */
+export const ceLossScore = lossRecovered;

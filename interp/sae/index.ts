@@ -2,5 +2,6 @@
 // namespace. Files on disk (io.ts) and the task-level evaluation (task.ts) are imported on their own:
 // io.ts reads and writes files, which the browser bundle leaves out.
 export * from './sae.ts';
-export { trainSae, auxKLoss, type TrainSaeOptions, type SaeProgress } from './train.ts';
+export { trainSae, untrainedSae, auxKLoss, type TrainSaeOptions, type SaeProgress } from './train.ts';
 export * from './analysis.ts';
+export * from './baselines.ts';

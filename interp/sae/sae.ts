@@ -5,7 +5,7 @@
 //  - 'relu'  (Anthropic, "Towards Monosemanticity"): z = ReLU((x - b_dec) W_enc + b_enc), loss =
 //            ||x - x̂||² + l1 * sum(z). Dead latents are *resampled* periodically (resampleDead in sae-train.ts).
 //  - 'topk'  (Gao et al. 2024): keep the k largest pre-activations (then ReLU), loss = ||x - x̂||²
-//            + auxCoef * AuxK, where AuxK reconstructs the residual from the top auxK *dead* latents,
+//            + auxCoef * d * AuxK (Gao et al.'s weighting, the MSE here being per token), where AuxK reconstructs the residual from the top auxK *dead* latents,
 //            giving dead latents a gradient. TopK needs no L1 and no resampling.
 // x̂ = z W_dec + b_dec. Training and reconstruction run the engine's fused op (mi.sparseAutoencoder:
 // encode, ReLU or TopK, decode and the per-row loss in one kernel, whose TopK backward touches only
@@ -46,7 +46,7 @@ export interface SaeLogEntry {
   loss: number;
   /** ||x - x̂||² per token */
   mse: number;
-  /** l1 * sum(z) (relu) or auxCoef * AuxK (topk) */
+  /** l1 * sum(z) (relu) or auxCoef * d * AuxK (topk) */
   penalty: number;
   /** latents active per token */
   l0: number;

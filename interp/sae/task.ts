@@ -15,13 +15,25 @@ import { IGNORE_INDEX, type TaskBatch } from '../tasks/index.ts';
 export interface SequenceScores {
   loss: Float64Array;
   accuracy: Float64Array;
+  /** next-token log-probabilities at the scored positions, in order: [scored, V] */
+  logProbs: Float32Array;
+  /** given a reference (the clean model's scores): per sequence, mean KL(reference || this) over its scored positions */
+  kl?: Float64Array;
 }
 
 /**
  * The model's scored loss and accuracy per sequence of `batch`, with `hooks` applied (none: the
  * clean model). Sequences without a scored position are skipped, the same ones in every condition.
+ * With `reference` (the clean model's scores on the same batch) also the KL divergence of these
+ * predictions from the reference's, for SAELens' kl_div_score; like the loss it is taken at the
+ * scored positions (SAELens takes every position of its text).
  */
-export async function scoredPerSequence(model: MambaLM, batch: TaskBatch, hooks: readonly Hook[] = []): Promise<SequenceScores> {
+export async function scoredPerSequence(
+  model: MambaLM,
+  batch: TaskBatch,
+  hooks: readonly Hook[] = [],
+  reference?: SequenceScores,
+): Promise<SequenceScores> {
   const [B, T] = batch.shape;
   const V = model.config.vocab_size;
   const logits = await mi.tidyAsync(async () => {
@@ -29,9 +41,13 @@ export async function scoredPerSequence(model: MambaLM, batch: TaskBatch, hooks:
     return Float32Array.from(await mi.noGrad(() => model.run(ids, { hooks }).logits).data());
   });
   const loss: number[] = [],
-    acc: number[] = [];
+    acc: number[] = [],
+    kl: number[] = [],
+    lp: number[] = [];
+  let at = 0;
   for (let b = 0; b < B; b++) {
     let sumLoss = 0,
+      sumKl = 0,
       hits = 0,
       scored = 0;
     for (let t = 0; t < T; t++) {
@@ -47,17 +63,33 @@ export async function scoredPerSequence(model: MambaLM, batch: TaskBatch, hooks:
         }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp(row[v] - max);
-      sumLoss += max + Math.log(sum) - row[target];
+      const logZ = max + Math.log(sum);
+      sumLoss += logZ - row[target];
+      for (let v = 0; v < V; v++) lp.push(row[v] - logZ);
+      if (reference) {
+        if (reference.logProbs.length < (at + 1) * V) throw new Error('scoredPerSequence: the reference has fewer scored positions');
+        for (let v = 0; v < V; v++) {
+          const q = reference.logProbs[at * V + v];
+          sumKl += Math.exp(q) * (q - (row[v] - logZ));
+        }
+      }
+      at++;
       if (arg === target) hits++;
       scored++;
     }
     if (scored) {
       loss.push(sumLoss / scored);
       acc.push(hits / scored);
+      kl.push(sumKl / scored);
     }
   }
   if (!loss.length) throw new Error('scoredPerSequence: the batch has no scored positions');
-  return { loss: Float64Array.from(loss), accuracy: Float64Array.from(acc) };
+  return {
+    loss: Float64Array.from(loss),
+    accuracy: Float64Array.from(acc),
+    logProbs: Float32Array.from(lp),
+    ...(reference ? { kl: Float64Array.from(kl) } : {}),
+  };
 }
 
 /** A hook function that replaces the activation with zeros. */

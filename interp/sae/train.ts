@@ -28,7 +28,11 @@ export interface TrainSaeOptions {
   deadWindow?: number;
   /** topk: how many dead latents AuxK may use per token (default max(2k, d/2), at most the dead count) */
   auxK?: number;
-  /** topk: weight of the AuxK loss (default 1/32, as in Gao et al.) */
+  /**
+   * topk: weight of the AuxK loss relative to the main loss as a normalised MSE (default 1/32, as in
+   * Gao et al.). The main loss here is ||x - x̂||² per token with E||x||² = d, d times Gao et al.'s
+   * normalised MSE, so the AuxK term (itself normalised) enters as auxCoef * d * AuxK
+   */
   auxCoef?: number;
   /** relu: resample dead latents every this many steps (default steps/8; 0 turns it off) */
   resampleEvery?: number;
@@ -111,7 +115,9 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
       const penalty: Penalty =
         kind === 'relu'
           ? { kind: 'l1', coef: l1 * Math.min(1, (step + 1) / warmupSteps) }
-          : { kind: 'auxk', coef: auxCoef, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
+          : // auxCoef * d: the same weight against the main loss as in Gao et al. (see TrainSaeOptions.auxCoef);
+            // at auxCoef alone AuxK was d times weaker and revived no dead latents in 400 steps
+            { kind: 'auxk', coef: auxCoef * d, dead: dead.mask, kAux: Math.min(auxK, dead.count) };
       const { grads, stats } = mi.tidy(() => (fused ? fusedLossAndGrads : lossAndGrads)(sae, xb, penalty));
       opt.step(grads);
       normaliseRows(params.W_dec);
@@ -146,6 +152,24 @@ export async function trainSae(activations: Float32Array | Tensor, opts: TrainSa
     for (const p of list) p.requiresGrad = false;
   }
   return sae;
+}
+
+/**
+ * The random-init baseline: a TopK SAE of `latents` latents on training rows [n, d], initialised
+ * exactly as trainSae initialises one (tied random unit directions, b_dec the data mean, the same
+ * input scaling) and never trained. Its k sets its L0, so it can be matched to a trained SAE's.
+ */
+export async function untrainedSae(
+  activations: Float32Array | Tensor,
+  opts: { latents: number; k: number; d?: number; seed?: number | string; backend?: mi.Backend },
+): Promise<Sae> {
+  const { data, n, d } = await toRows(activations, opts.d);
+  if (n < 1) throw new Error('untrainedSae: no activations');
+  const k = Math.max(1, Math.min(opts.latents, Math.round(opts.k)));
+  const { scale, mean } = normalise(data, n, d);
+  const rng = new mi.Rng(opts.seed ?? 0);
+  const params = initParams(d, opts.latents, mean, rng.fork('init'), opts.backend ?? mi.getBackend());
+  return new Sae({ kind: 'topk', d, latents: opts.latents, k, inputScale: scale }, params);
 }
 
 type Penalty = { kind: 'l1'; coef: number } | { kind: 'auxk'; coef: number; dead: Tensor; kAux: number };

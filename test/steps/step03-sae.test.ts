@@ -1,5 +1,6 @@
-// Step 3 (steps/step03-sae.ts) on the quick run: the content of saes.json and the SAE files, the
-// figures, the claims and the top examples.
+// Step 3 (steps/step03-sae.ts) on the quick run: the content of saes.json and the SAE files (metrics
+// recomputed on the held-out split from the saved SAE, the SAELens scores from the recorded losses,
+// the baselines at matched L0), the sweep over hooks, the figures, the claims and the top examples.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -7,9 +8,12 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { fisherP } from '../../interp/seeds.ts';
 import type { Claim } from '../../interp/report/index.ts';
-import { loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
+import { pcaBaseline, reconstructionMetrics, saeMetrics } from '../../interp/sae/index.ts';
+import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
+import { resolveHooks } from '../../steps/hook-patterns.ts';
+import { saeSplit } from '../../steps/sae-training.ts';
 import type { StepContext } from '../../steps/step.ts';
-import { EXPLAINED_VARIANCE_FLOOR, saeClaims, type SaeRow } from '../../steps/step03-sae.ts';
+import { EXPLAINED_VARIANCE_FLOOR, saeClaims, type SaeRow, type SweepRow } from '../../steps/step03-sae.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkControlledReport, readIn } from '../helpers/step-report.ts';
 
@@ -25,7 +29,7 @@ test('step 3: every SAE clears the explained-variance floor, with L0, dead fract
     const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
     assert.ok(
       1 - r.fvu >= EXPLAINED_VARIANCE_FLOOR,
-      `${name}: explained variance ${1 - r.fvu} below the floor ${EXPLAINED_VARIANCE_FLOOR}`,
+      `${name}: held-out explained variance ${1 - r.fvu} below the floor ${EXPLAINED_VARIANCE_FLOOR}`,
     );
     assert.ok(r.latents > dims.get(`${r.task}-${r.seed}-${r.hook}`)!, `${name}: overcomplete`);
     // quick ReLU SAEs (100 steps, L1 still settling) fire about 40% of their latents; TopK exactly k
@@ -36,8 +40,6 @@ test('step 3: every SAE clears the explained-variance floor, with L0, dead fract
       Number.isFinite(r.lossRecovered) && r.lossRecovered >= -1 && r.lossRecovered <= 1.5,
       `${name}: loss recovered ${r.lossRecovered}`,
     );
-    const [lo, hi] = r.lossRecoveredInterval!;
-    assert.ok(lo <= r.lossRecovered && r.lossRecovered <= hi, `${name}: interval [${lo}, ${hi}]`);
     assert.ok(r.lossZeroAblated > r.lossClean, `${name}: zero-ablating the hook costs loss`);
     for (const x of [r.lossClean, r.lossSpliced, r.lossMeanAblated!]) assert.ok(Number.isFinite(x) && x > 0);
     for (const a of [r.accuracyClean!, r.accuracySpliced!]) assert.ok(a >= 0 && a <= 1);
@@ -56,16 +58,86 @@ test('step 3: every SAE clears the explained-variance floor, with L0, dead fract
   sae.dispose();
 });
 
+const near = (a: number, b: number, tol = 1e-9) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
+
+test("step 3: metrics are the held-out rows' (recomputed from the saved SAE), scores follow from the recorded losses, baselines at matched L0", async () => {
+  const run = await quickRun();
+  const rows = readIn<SaeRow[]>(join(run, SAE_DIR), 'saes.json');
+  const collections = loadCollections(run);
+  for (const r of rows) {
+    const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
+    const c = collections.find((x) => x.task === r.task && x.seed === r.seed)!;
+    const acts = await loadActivations(run, c, r.hook);
+    const split = saeSplit(acts, c.seqLen);
+    assert.is(r.trainRows + r.heldOutRows, acts.rows, `${name}: rows`);
+    assert.is(r.heldOutRows, split.heldOut.rows);
+    const sae = await loadSaeRecord(run, r);
+    const held = await saeMetrics(sae, split.heldOut.data);
+    const onTrain = await saeMetrics(sae, split.train.data);
+    sae.dispose();
+    assert.ok(near(r.l0, held.l0) && near(r.fvu, held.fvu, 1e-6) && near(r.deadFraction, held.deadFraction), `${name}: held-out metrics`);
+    assert.ok(near(r.explainedVariance, 1 - r.fvu), `${name}: explained variance is 1 - FVU`);
+    // the training rows give other numbers, so the record could not have come from them
+    assert.ok(!near(onTrain.fvu, held.fvu, 1e-6), `${name}: training and held-out FVU differ`);
+    assert.is(r.log10Density.length, r.latents);
+    assert.is(r.log10Density.filter((v) => v <= -10 + 1e-9).length, Math.round(r.deadFraction * r.latents), `${name}: dead latents at -10`);
+    // SAELens' scores from the recorded mean losses and KLs
+    assert.ok(near(r.ceLossScore, (r.lossMeanAblated! - r.lossSpliced) / (r.lossMeanAblated! - r.lossClean)), `${name}: ce_loss_score`);
+    assert.ok(near(r.ceLossScoreZero, (r.lossZeroAblated - r.lossSpliced) / (r.lossZeroAblated - r.lossClean)), `${name}: zero-abl.`);
+    assert.ok(near(r.klDivScore, (r.klZeroAblated - r.klSpliced) / r.klZeroAblated), `${name}: kl_div_score`);
+    assert.ok(r.klSpliced >= 0 && r.klZeroAblated > 0 && r.klMeanAblated > 0);
+    const [lo, hi] = r.ceLossScoreInterval;
+    assert.ok(lo <= r.ceLossScore && r.ceLossScore <= hi, `${name}: interval [${lo}, ${hi}]`);
+    // baselines at matched L0: k = round(held-out L0), PCA fitted on the training rows and scored held out
+    const k = Math.max(1, Math.round(r.l0));
+    const { pca, random } = r.baselines;
+    assert.is(pca.k, k);
+    assert.is(random.k, k);
+    assert.ok(random.l0 <= k + 1e-9 && random.l0 > k - 0.5, `${name}: random SAE L0 ${random.l0} for k ${k}`);
+    const p = pcaBaseline(split.train.data, acts.dim, k);
+    const ev = reconstructionMetrics(split.heldOut.data, p.reconstruct(split.heldOut.data), acts.dim).explainedVariance;
+    assert.ok(near(pca.explainedVariance, ev, 1e-6), `${name}: PCA explained variance ${pca.explainedVariance} vs ${ev}`);
+    for (const b of [pca, random]) {
+      assert.ok(near(b.ceLossScore, (r.lossMeanAblated! - b.lossSpliced) / (r.lossMeanAblated! - r.lossClean)), `${name}: baseline score`);
+    }
+  }
+});
+
+test('step 3: the sweep has one sweepKind SAE per sweep hook for the first seed of each task', async () => {
+  const run = await quickRun();
+  const sweep = readIn<SweepRow[]>(join(run, SAE_DIR), 'sweep.json');
+  const { sweepHooks } = (JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { sae: { sweepHooks: string[] } }).sae;
+  // the quick preset's: every layer's residual stream and SSM output
+  assert.equal(sweepHooks, ['blocks.{i}.hook_resid_post', 'blocks.{i}.mixer.hook_ssm_out']);
+  const collections = loadCollections(run);
+  const firsts = [...new Set(collections.map((c) => c.task))].map(
+    (t) => collections.filter((c) => c.task === t).sort((a, b) => a.seed - b.seed)[0],
+  );
+  for (const c of firsts) {
+    const want = resolveHooks(
+      sweepHooks,
+      c.hooks.map((h) => h.name),
+      'test',
+    );
+    const got = sweep.filter((r) => r.task === c.task && r.seed === c.seed);
+    assert.equal(got.map((r) => r.hook).sort(), [...want].sort(), `${c.task}: every layer's residual and SSM output`);
+    for (const r of got) assert.ok(r.kind === 'topk' && Number.isFinite(r.ceLossScore) && r.baselines.pca.k >= 1);
+  }
+  assert.ok(
+    sweep.every((r) => firsts.some((c) => c.task === r.task && c.seed === r.seed)),
+    'first seeds only',
+  );
+});
+
 test('step 3: report, figures, claims and top examples', async () => {
   const run = await quickRun();
   const dir = join(run, SAE_DIR);
   const report = checkControlledReport(dir);
   assert.ok(report.claims.length > 0 && report.claims.length < loadSaeRecords(run).length, 'claims over seeds: fewer than SAEs');
   assert.ok(
-    existsSync(join(dir, 'figures/l0-fvu.svg')) &&
-      existsSync(join(dir, 'figures/loss-recovered.svg')) &&
-      existsSync(join(dir, 'figures/latent-correlations.svg')) &&
-      existsSync(join(dir, 'figures/loss-recovered-seeds.svg')),
+    ['l0-fvu', 'ce-loss-score', 'latent-correlations', 'ce-loss-score-seeds', 'feature-density', 'sweep'].every((f) =>
+      existsSync(join(dir, `figures/${f}.svg`)),
+    ),
   );
   const examples = JSON.parse(readFileSync(join(dir, 'examples.json'), 'utf8')) as {
     examples: { context: number[]; activation: number; position: number }[];
@@ -97,15 +169,11 @@ test('step 3: one claim per task x SAE kind x hook over the seeds; per-seed valu
     assert.ok(seeds.length >= 2, `${key}: the quick run has two seeds a task`);
     assert.equal(
       c.perSeed!.map((v) => [v.seed, v.model, v.value, v.p]),
-      seeds.map((r) => [r.seed, `${task}-s${r.seed}`, r.aboveMeanAblation, r.p]),
-      `${key}: per-seed values are the SAE rows'`,
+      seeds.map((r) => [r.seed, `${task}-s${r.seed}`, r.ceLossScore, r.p]),
+      `${key}: per-seed values are the SAE rows' ce_loss_score against mean-ablation`,
     );
-    for (const r of seeds) {
-      // the seed's value is the SAE's loss recovered minus mean-ablation's (same sequences)
-      assert.ok(Math.abs(r.aboveMeanAblation - (r.lossRecovered - r.meanAblationRecovered!)) < 1e-9, `${key} s${r.seed}: value`);
-      assert.ok(r.p >= r.pFloor && r.p <= 1 && r.pFloor > 0);
-    }
-    const v = seeds.map((r) => r.aboveMeanAblation);
+    for (const r of seeds) assert.ok(r.p >= r.pFloor && r.p <= 1 && r.pFloor > 0);
+    const v = seeds.map((r) => r.ceLossScore);
     const n = v.length,
       m = v.reduce((a, b) => a + b, 0) / n;
     const sd = Math.sqrt(v.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
@@ -121,8 +189,8 @@ test('step 3: one claim per task x SAE kind x hook over the seeds; per-seed valu
       seeds.map((r) => r.pFloor),
     );
     assert.ok(Math.abs(c.p! - f.p) < 1e-12 && Math.abs(c.pFloor! - f.pFloor!) < 1e-15, `${key}: Fisher's p ${c.p} vs ${f.p}`);
-    const control = seeds.reduce((a, r) => a + r.meanAblationRecovered!, 0) / n;
-    assert.ok(Math.abs(c.controlEstimate! - control) < 1e-12, `${key}: control is the mean over seeds`);
+    const control = seeds.reduce((a, r) => a + r.baselines.pca.ceLossScore, 0) / n;
+    assert.ok(Math.abs(c.controlEstimate! - control) < 1e-12, `${key}: control is PCA at matched L0, mean over seeds`);
     assert.is(c.effect, m - half > 0, `${key}: effect condition is the seeds' t interval above 0`);
   }
 });

@@ -5,7 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../../engine/index.ts';
 import {
+  ceLossScore,
   encodeAll,
+  featureDensity,
+  klDivScore,
   latentCorrelations,
   lossRecovered,
   matchDirections,
@@ -58,6 +61,31 @@ test('analysis: latents correlate with their planted feature; top-activating row
     assert.is(top.values[i], z[top.indices[i] * 64 + match[0].latent]);
     if (i) assert.ok(top.values[i] <= top.values[i - 1]);
   }
+});
+
+test('SAELens scores: ce_loss_score, kl_div_score; feature density puts dead latents at -10', () => {
+  assert.ok(Math.abs(ceLossScore({ clean: 1, spliced: 1.5, ablated: 3 }) - 0.75) < 1e-12);
+  assert.ok(Math.abs(klDivScore({ spliced: 0.1, ablated: 0.4 }) - 0.75) < 1e-12);
+  assert.throws(() => klDivScore({ spliced: 0.1, ablated: 0 }), /above 0/);
+  const { log10, bins } = featureDensity([0, 1e-3, 0.5, 1]);
+  assert.equal(
+    Array.from(log10, (v) => Math.round(v * 1000) / 1000),
+    [-10, -3, -0.301, 0],
+  );
+  assert.is(bins.length, 20);
+  assert.is(
+    bins.reduce((a, b) => a + b.count, 0),
+    4,
+  );
+  // -10 in the first bin, -3 in [-3, -2.5), both -0.301 and 0 in the last
+  assert.equal(
+    bins.filter((b) => b.count).map((b) => [b.lo, b.count]),
+    [
+      [-10, 1],
+      [-3, 1],
+      [-0.5, 2],
+    ],
+  );
 });
 
 test('analysis errors name the problem', () => {

@@ -120,6 +120,50 @@ test('scoredPerSequence: per-sequence scored cross-entropy matches the engine; a
   }
 });
 
+test('scoredPerSequence with a reference: per-sequence KL(clean || ablated) matches log-softmaxes of the logits; 0 against itself', async () => {
+  const model = tinyModel();
+  try {
+    const batch = induction.generate({ vocabSize: 12, seqLen: 16 }, new mi.Rng('kl'), 5);
+    const hook = 'blocks.0.hook_resid_post';
+    const clean = await scoredPerSequence(model, batch);
+    const self = await scoredPerSequence(model, batch, [], clean);
+    for (const k of self.kl!) assert.ok(Math.abs(k) < 1e-6, `KL of clean with itself ${k}`);
+    const zero = await scoredPerSequence(model, batch, [{ name: hook, fn: zeroAblation }], clean);
+    // independently: log-softmax of both runs' logits by the engine, KL at each sequence's scored positions
+    const logp = async (hooks: { name: string; fn: typeof zeroAblation }[]) =>
+      mi.tidyAsync(async () =>
+        Float32Array.from(
+          await mi
+            .noGrad(() => mi.logSoftmax(model.run(mi.tensor(batch.inputs, batch.shape, { dtype: 'int32' }), { hooks }).logits, -1))
+            .data(),
+        ),
+      );
+    const [p, q] = [await logp([]), await logp([{ name: hook, fn: zeroAblation }])];
+    const V = model.config.vocab_size,
+      [B, T] = batch.shape;
+    const want: number[] = [];
+    for (let b = 0; b < B; b++) {
+      let sum = 0,
+        count = 0;
+      for (let t = 0; t < T; t++) {
+        if (batch.targets[b * T + t] === IGNORE_INDEX) continue;
+        for (let v = 0; v < V; v++) {
+          const i = (b * T + t) * V + v;
+          sum += Math.exp(p[i]) * (p[i] - q[i]);
+        }
+        count++;
+      }
+      if (count) want.push(sum / count);
+    }
+    assert.is(zero.kl!.length, want.length);
+    zero.kl!.forEach((k, i) => assert.ok(Math.abs(k - want[i]) < 1e-4 && k > 0, `sequence ${i}: KL ${k} vs ${want[i]}`));
+    assert.is(clean.kl, undefined);
+    assert.is(clean.logProbs.length, clean.loss.length * V); // one scored position a sequence here
+  } finally {
+    model.dispose();
+  }
+});
+
 test('resolveHooks: {i} is every layer, {last} the last; unknown patterns name what exists', () => {
   const av = ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'blocks.0.mixer.hook_ssm_out', 'blocks.1.mixer.hook_ssm_out'];
   assert.equal(resolveHooks(['blocks.{last}.hook_resid_post'], av, 'x'), ['blocks.1.hook_resid_post']);

@@ -196,6 +196,23 @@ test('relu: resampling dead latents leaves fewer dead latents than no resampling
   for (const s of [on, off]) s.dispose();
 });
 
+test('topk: AuxK revives dead latents (default auxCoef), and with auxCoef 0 they stay dead', async () => {
+  // 128 latents for 64 planted features at k = 2 and a high learning rate: about half the latents
+  // die early. AuxK gives dead latents the gradient of reconstructing the live ones' residual, so
+  // they come back; without it their encoder gets no gradient. (With AuxK weighted auxCoef, not
+  // auxCoef * d, against the per-token MSE it was d = 16 times too weak: 0.54 dead vs 0.49 without.)
+  const small = planted('auxk-revive', 16, 64, 4096, 4 / 64);
+  const opts: TrainSaeOptions = { kind: 'topk', d: 16, latents: 128, k: 2, steps: 400, batchSize: 64, lr: 0.03, seed: 1, deadWindow: 1024 };
+  const on = await trainSae(small.xs, opts);
+  const off = await trainSae(small.xs, { ...opts, auxCoef: 0 });
+  const [mOn, mOff] = [await saeMetrics(on, small.xs), await saeMetrics(off, small.xs)];
+  console.log(`  dead latents on the data: with AuxK ${mOn.deadFraction.toFixed(3)}, auxCoef 0 ${mOff.deadFraction.toFixed(3)}`);
+  assert.ok(mOff.deadFraction >= 0.4, `the setting kills latents: ${mOff.deadFraction} dead without AuxK`);
+  assert.ok(mOn.deadFraction <= mOff.deadFraction - 0.1, `AuxK revives at least 13 of 128: ${mOn.deadFraction} vs ${mOff.deadFraction}`);
+  assert.ok(off.history.every((e) => e.penalty === 0) && on.history.some((e) => e.penalty > 0), 'the AuxK term is on in one run only');
+  for (const s of [on, off]) s.dispose();
+});
+
 test('AuxK: its gradient reaches only dead latents', () => {
   const rng = new mi.Rng('auxk');
   const pre = mi.randn([5, 6], rng, { requiresGrad: true });
