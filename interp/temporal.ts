@@ -97,6 +97,53 @@ export async function residualInfluence(
   }
 }
 
+/**
+ * Exact rows of the final-hidden influence map: || d (final normed hidden)[t] / d embedding[s] ||_F
+ * for the output positions t in `positions` and every s, in a T x T map whose other rows are 0.
+ * d Jacobian rows per position (one backward pass for up to chunk / d positions), so the rows a
+ * test reads (e.g. the answers') are exact at the cost of a sketch.
+ */
+export async function outputInfluence(
+  model: MambaLM,
+  ids: readonly number[],
+  positions: readonly number[],
+  opts: JacobianRunOptions = {},
+): Promise<TimeMap> {
+  const d = model.config.hidden_size,
+    T = ids.length;
+  for (const t of positions)
+    if (!(Number.isInteger(t) && t >= 0 && t < T)) throw new Error(`outputInfluence: position ${t} is outside [0, ${T})`);
+  const map: TimeMap = Array.from({ length: T }, () => new Array<number>(T).fill(0));
+  if (!positions.length) return map;
+  const J = mi.tidy(() => {
+    const x = embedsOf(model, ids);
+    const f = (e: Tensor) => {
+      const h = model.runEmbeds(e, { cache: ['hook_norm_f'] }).cache.get('hook_norm_f')!;
+      return mi.concat(
+        positions.map((t) => mi.slice(h, 1, t, t + 1)),
+        1,
+      ); // [k, P, d]
+    };
+    return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
+  });
+  try {
+    const data = await J.data(); // [P, d, 1, T, d]
+    positions.forEach((t, i) => {
+      for (let s = 0; s < T; s++) {
+        let acc = 0;
+        for (let o = 0; o < d; o++) {
+          const off = ((i * d + o) * T + s) * d;
+          for (let j = 0; j < d; j++) acc += data[off + j] * data[off + j];
+        }
+        map[t][s] = Math.sqrt(acc);
+      }
+    });
+    return map;
+  } finally {
+    J.dispose();
+  }
+}
+
 export interface SketchOptions extends JacobianRunOptions {
   /**
    * 0 (default): exact. k > 0 (below the output size m): each position's output [m] is first

@@ -21,6 +21,7 @@ import {
   hiddenAttentionFrom,
   hiddenAttentionMap,
   longRangeFraction,
+  outputInfluence,
   residualInfluence,
   sketchError,
   sketchErrorBound,
@@ -445,6 +446,14 @@ test('sketched and exact influence maps agree within the stated error sqrt(2/k) 
   try {
     const ids = (await goldenIds('tiny'))[0];
     const exact = (await residualInfluence(model, ids, { finalOnly: true })).final;
+    // the exact rows alone (what step 8's source test reads) are the full map's rows
+    const rows = await outputInfluence(model, ids, [3, 9, 11]);
+    exact.forEach((row, t) =>
+      row.forEach((v, s) => {
+        const want = [3, 9, 11].includes(t) ? v : 0;
+        assert.ok(Math.abs(rows[t][s] - want) <= 1e-12 * Math.max(1, v), `row ${t}, s ${s}: ${rows[t][s]} vs ${want}`);
+      }),
+    );
     const rms: number[] = [];
     for (const k of [4, 8]) {
       const errs = [];
