@@ -6,7 +6,6 @@ import * as assert from 'uvu/assert';
 import type { Claim, StepReport } from '../../interp/report/index.ts';
 import { QUICK_OVERRIDES } from '../../steps/config.ts';
 import type { LongRangeTest, SketchCheck, SourceTest, TemporalModelResult } from '../../steps/step08-temporal.ts';
-import { sumOfRanksP } from '../../interp/seeds.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkClaims, checkFigures, readIn } from '../helpers/step-report.ts';
 
@@ -130,7 +129,7 @@ test('step 8: causal influence maps, long-range share in [0, 1] with interval an
   checkClaims({ ...report, claims: report.claims.filter((c) => c.p !== undefined) });
 });
 
-test('step 8: source claims per task over seeds, from the per-model rank tests; the sketch error measured and within its bound', async () => {
+test('step 8: source claims per task over seeds, from the per-model Monte Carlo tests (Fisher); the sketch error measured and within its bound', async () => {
   const dir = join(await quickRun(), 'step-08-temporal');
   const report = readIn<StepReport>(dir, 'report.json');
   const sources = readIn<SourceTest[]>(dir, 'source.json');
@@ -157,8 +156,9 @@ test('step 8: source claims per task over seeds, from the per-model rank tests; 
     );
     assert.ok(Math.abs(claim.estimate - rows.reduce((a, r) => a + r.value, 0) / rows.length) < 1e-12);
     if (rows.length >= QUICK_OVERRIDES.claimSeeds!) {
-      const want = sumOfRanksP(rows.map((r) => ({ ge: r.ge, n: r.nPerm })));
-      assert.ok(Math.abs(claim.p! - want.p) < 1e-12 * want.p, `${task}: sum of ranks`);
+      const want = Math.max(fisher(rows.map((r) => r.p)), fisher(rows.map((r) => r.pFloor)));
+      assert.ok(Math.abs(claim.p! - want) < 1e-9 * want, `${task}: Fisher's combination`);
+      for (const r of rows) assert.is(r.pFloor, 1 / (1 + r.nPerm));
       assert.is(claim.effect, claim.interval[0] > 0, `${task}: one-sided effect condition`);
     }
   }
@@ -171,9 +171,11 @@ test('step 8: source claims per task over seeds, from the per-model rank tests; 
   for (const c of checks) {
     const r = results.find((x) => x.sketchCheck && x.seqLen > 0 && (c as SketchCheck & { model: string }).model === x.label)!;
     assert.ok(r, 'a model of the run');
-    assert.is(c.error.entries, (r.seqLen * (r.seqLen + 1)) / 2, 'every causal entry');
+    assert.is(c.positions, Math.min(16, r.seqLen));
+    assert.is(c.error.entries, (c.positions * (c.positions + 1)) / 2, 'every causal entry of the prefix');
     assert.ok(Number.isFinite(c.error.rmsSquare) && c.error.rmsSquare > 0);
-    assert.is(c.longRangeSketch, r.longRange.task[0], 'the sketched share is the one the claim used');
+    // the sketched share of the prefix, from the map the claim used (its first example's, here the mean over examples is not it)
+    assert.ok(c.longRangeSketch >= 0 && c.longRangeSketch <= 1);
     assert.ok(
       Math.abs(c.longRangeExact - c.longRangeSketch) < 0.05,
       `${r.label}: share exact ${c.longRangeExact} vs sketched ${c.longRangeSketch}`,
