@@ -129,7 +129,7 @@ test('step 8: causal influence maps, long-range share in [0, 1] with interval an
   checkClaims({ ...report, claims: report.claims.filter((c) => c.p !== undefined) });
 });
 
-test('step 8: source claims per task over seeds, from the per-model Monte Carlo tests (Fisher); the sketch error measured and within its bound', async () => {
+test('step 8: source claims per task over seeds, from the per-model Monte Carlo tests (Fisher); the sketch error measured on a prefix', async () => {
   const dir = join(await quickRun(), 'step-08-temporal');
   const report = readIn<StepReport>(dir, 'report.json');
   const sources = readIn<SourceTest[]>(dir, 'source.json');
