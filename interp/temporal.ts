@@ -15,6 +15,8 @@
 import * as mi from '../engine/index.ts';
 import type { Rng, Tensor } from '../engine/index.ts';
 import type { MambaLM } from '../mamba/model.ts';
+import { mean } from './stats.ts';
+import { IGNORE_INDEX, NO_LABEL, type TaskBatch } from './tasks/types.ts';
 
 /** Row t, column s: a T x T causal map (zero above the diagonal for a causal model). */
 export type TimeMap = number[][];
@@ -90,6 +92,53 @@ export async function residualInfluence(
   try {
     const maps = blockNorms(await J.data(), names.length, T, q, d);
     return { layers: maps.slice(0, names.length - 1), final: maps[names.length - 1] };
+  } finally {
+    J.dispose();
+  }
+}
+
+/**
+ * Exact rows of the final-hidden influence map: || d (final normed hidden)[t] / d embedding[s] ||_F
+ * for the output positions t in `positions` and every s, in a T x T map whose other rows are 0.
+ * d Jacobian rows per position (one backward pass for up to chunk / d positions), so the rows a
+ * test reads (e.g. the answers') are exact at the cost of a sketch.
+ */
+export async function outputInfluence(
+  model: MambaLM,
+  ids: readonly number[],
+  positions: readonly number[],
+  opts: JacobianRunOptions = {},
+): Promise<TimeMap> {
+  const d = model.config.hidden_size,
+    T = ids.length;
+  for (const t of positions)
+    if (!(Number.isInteger(t) && t >= 0 && t < T)) throw new Error(`outputInfluence: position ${t} is outside [0, ${T})`);
+  const map: TimeMap = Array.from({ length: T }, () => new Array<number>(T).fill(0));
+  if (!positions.length) return map;
+  const J = mi.tidy(() => {
+    const x = embedsOf(model, ids);
+    const f = (e: Tensor) => {
+      const h = model.runEmbeds(e, { cache: ['hook_norm_f'] }).cache.get('hook_norm_f')!;
+      return mi.concat(
+        positions.map((t) => mi.slice(h, 1, t, t + 1)),
+        1,
+      ); // [k, P, d]
+    };
+    return mi.jacobian(f, x, { batched: true, chunk: opts.chunk });
+  });
+  try {
+    const data = await J.data(); // [P, d, 1, T, d]
+    positions.forEach((t, i) => {
+      for (let s = 0; s < T; s++) {
+        let acc = 0;
+        for (let o = 0; o < d; o++) {
+          const off = ((i * d + o) * T + s) * d;
+          for (let j = 0; j < d; j++) acc += data[off + j] * data[off + j];
+        }
+        map[t][s] = Math.sqrt(acc);
+      }
+    });
+    return map;
   } finally {
     J.dispose();
   }
@@ -334,4 +383,180 @@ export function acausalMass(map: TimeMap): number {
 export function meanMap(maps: readonly TimeMap[]): TimeMap {
   if (!maps.length) throw new Error('meanMap: no maps');
   return maps[0].map((row, t) => row.map((_, s) => maps.reduce((a, m) => a + m[t][s], 0) / maps.length));
+}
+
+// ---- influence at the answer's source -----------------------------------------------------------
+
+/** One scored position of a task sequence and the position its answer is read from. */
+export interface AnswerSource {
+  /** the sequence (row of the batch) */
+  seq: number;
+  /** the position whose output is the answer */
+  answer: number;
+  /** where the answer comes from: induction the token after the previous trigger, selective copying the data token, MQAR the value after the key */
+  source: number;
+}
+
+/** The (answer, source) pairs of a task batch, from its labels (sourcePos; MQAR keyPos + 1). */
+export function answerSources(batch: TaskBatch): AnswerSource[] {
+  const [B, T] = batch.shape;
+  const src = batch.labels.sourcePos,
+    key = batch.labels.keyPos;
+  if (!src && !key) throw new Error('answerSources: the batch has neither a sourcePos nor a keyPos label');
+  const out: AnswerSource[] = [];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      const s = src ? src[i] : key[i] === NO_LABEL ? NO_LABEL : key[i] + 1;
+      if (s !== NO_LABEL && batch.targets[i] !== IGNORE_INDEX) out.push({ seq: b, answer: t, source: s });
+    }
+  return out;
+}
+
+export interface SourcePeak {
+  /** per pair: its distance answer - source, matched controls, log influence at the source minus the mean log influence over its controls, and the source's percentile among them */
+  pairs: (AnswerSource & { distance: number; controls: number; logRatio: number; percentile: number })[];
+  /** pairs left out: no matched control at their distance */
+  skipped: number;
+  /** mean log ratio over pairs (> 0: the answer depends more on its source than on other positions at the same distance) */
+  value: number;
+  /** mean percentile of the source among its controls (ties count half; 0.5 under the null) */
+  percentile: number;
+  /** null draws (of nPerm) whose mean log ratio is >= the observed: a rank, p = (1 + ge) / (1 + nPerm) */
+  ge: number;
+  nPerm: number;
+  p: number;
+}
+
+/**
+ * Does the influence on each answer peak at its source? For a pair (answer p, source s) at distance
+ * d = p - s, the matched controls are the entries map[p'][p' - d] of every answer position p' (of
+ * any sequence; maps[seq][t][s], one map per sequence) whose position d back is not its source:
+ * answer rows, so a position that reads its state more than others do cannot make the difference,
+ * and the same distance, so neither can the decay of influence with distance. Null (the source is
+ * one more position at its distance): each pair's source is replaced by a uniformly drawn member of
+ * its pool (source and controls), independently per pair; the rank of the observed mean log ratio
+ * among nPerm such draws is the one-sided test. Pairs with no control at their distance are left out.
+ * `stratum` (e.g. the token's class in the task's vocabulary) matches controls further: a control
+ * must be in the source's stratum, so that a source that is always a content token is not compared
+ * with trigger or BOS positions, whose embeddings differ.
+ */
+export function sourcePeak(
+  maps: readonly TimeMap[],
+  pairs: readonly AnswerSource[],
+  rng: Rng,
+  nPerm: number,
+  stratum: (seq: number, pos: number) => number = () => 0,
+): SourcePeak {
+  if (!(Number.isInteger(nPerm) && nPerm >= 1)) throw new Error(`sourcePeak: nPerm must be a positive integer, got ${nPerm}`);
+  for (const q of pairs)
+    if (!(q.answer - q.source >= 1 && q.answer < maps[q.seq].length))
+      throw new Error(`sourcePeak: pair ${JSON.stringify(q)} is not causal or outside the map`);
+  const isPair = new Set(pairs.map((q) => `${q.seq},${q.answer},${q.source}`));
+  const answers = [...new Map(pairs.map((q) => [`${q.seq},${q.answer}`, q])).values()];
+  const log = (v: number) => Math.log(Math.max(v, 1e-300));
+  const pools = new Map<string, Float64Array>(); // (distance, stratum) -> log values of its controls
+  const poolAt = (d: number, k: number) => {
+    let pool = pools.get(`${d},${k}`);
+    if (!pool) {
+      const vals: number[] = [];
+      for (const a of answers) {
+        const s = a.answer - d;
+        if (s >= 0 && stratum(a.seq, s) === k && !isPair.has(`${a.seq},${a.answer},${s}`)) vals.push(log(maps[a.seq][a.answer][s]));
+      }
+      pool = Float64Array.from(vals);
+      pools.set(`${d},${k}`, pool);
+    }
+    return pool;
+  };
+  const rows = pairs.flatMap((q) => {
+    const d = q.answer - q.source;
+    const pool = poolAt(d, stratum(q.seq, q.source));
+    if (!pool.length) return [];
+    const x = log(maps[q.seq][q.answer][q.source]);
+    let sum = 0,
+      below = 0;
+    for (const v of pool) {
+      sum += v;
+      below += v < x ? 1 : v === x ? 0.5 : 0;
+    }
+    return [{ ...q, distance: d, controls: pool.length, x, mu: sum / pool.length, pool, percentile: below / pool.length }];
+  });
+  if (!rows.length) throw new Error('sourcePeak: no (answer, source) pair with a matched control');
+  const value = mean(rows.map((r) => r.x - r.mu));
+  let ge = 0;
+  for (let i = 0; i < nPerm; i++) {
+    let acc = 0;
+    for (const r of rows) {
+      const n = r.pool.length;
+      const j = rng.int(0, n + 1);
+      const y = j === n ? r.x : r.pool[j];
+      // the drawn member against the rest of its pool (the source moves into the controls)
+      acc += y - (r.mu * n + r.x - y) / n;
+    }
+    if (acc / rows.length >= value - 1e-12) ge++;
+  }
+  return {
+    pairs: rows.map(({ seq, answer, source, distance, controls, x, mu, percentile }) => ({
+      seq,
+      answer,
+      source,
+      distance,
+      controls,
+      logRatio: x - mu,
+      percentile,
+    })),
+    skipped: pairs.length - rows.length,
+    value,
+    percentile: mean(rows.map((r) => r.percentile)),
+    ge,
+    nPerm,
+    p: (1 + ge) / (1 + nPerm),
+  };
+}
+
+// ---- sketch error ---------------------------------------------------------------------------------
+
+/**
+ * The stated error of a k-row Gaussian sketch: ||S^T J||_F^2 is unbiased for ||J||_F^2 with
+ * relative standard deviation sqrt(2 / (k r)), r = ||J||_F^4 / ||J^T J||_F^2 >= 1 the block's
+ * effective rank, so at most sqrt(2 / k) (rank 1).
+ */
+export function sketchErrorBound(k: number): number {
+  return Math.sqrt(2 / k);
+}
+
+export interface SketchError {
+  /** causal entries compared (exact > 0) */
+  entries: number;
+  /** root mean square of ŝ^2 / s^2 - 1 over entries (the quantity the bound is about) */
+  rmsSquare: number;
+  /** mean of ŝ^2 / s^2 (1 if unbiased) */
+  meanRatio: number;
+  /** median and largest |ŝ / s - 1| */
+  medianRel: number;
+  maxRel: number;
+}
+
+/** A sketched map against the exact one, over the causal entries (s <= t) where the exact map is positive. */
+export function sketchError(exact: TimeMap, sketched: TimeMap): SketchError {
+  const sq: number[] = [],
+    rel: number[] = [];
+  exact.forEach((row, t) => {
+    for (let s = 0; s <= t; s++)
+      if (row[s] > 0) {
+        const r = sketched[t][s] / row[s];
+        sq.push(r * r);
+        rel.push(Math.abs(r - 1));
+      }
+  });
+  if (!sq.length) throw new Error('sketchError: no positive entry in the exact map');
+  rel.sort((a, b) => a - b);
+  return {
+    entries: sq.length,
+    rmsSquare: Math.sqrt(mean(sq.map((v) => (v - 1) ** 2))),
+    meanRatio: mean(sq),
+    medianRel: rel[Math.floor(rel.length / 2)],
+    maxRel: rel[rel.length - 1],
+  };
 }

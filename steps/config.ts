@@ -100,7 +100,8 @@ export interface RunConfig {
   /** seeds: models per task (the first seeds); examples: task and as many random sequences per model, whose
    *  two-sample permutation test cannot go below 2 / C(2 examples, examples) (8: 1.6e-4; 4 would be 0.029) */
   temporal: { seqLen: number; examples: number; seeds: number };
-  dynamics: { examples: number };
+  /** step 9: initSeeds = fresh initialisations of each model's shape whose time constants are the baseline */
+  dynamics: { examples: number; initSeeds: number };
   /** step 10: threshold: a latent counts as shared when its max activation correlation with the other seed's
    *  latents reaches it (also the decoder-cosine threshold of the basis-dependent table); shifts:
    *  draws of the circular-shift null per seed pair; sequences: held-out sequences of the comparison */
@@ -211,7 +212,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   // 2026-12-02); 50 controls would halve the step's time (80 s a model at 100 before the seed change)
   perturb: { scales: [0, 0.5, 1, 2, 4], directions: 3, examples: 32, controls: 100 },
   temporal: { seqLen: 32, examples: 8, seeds: 3 },
-  dynamics: { examples: 16 },
+  dynamics: { examples: 16, initSeeds: 4 },
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 20 },
   transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
   report: { title: 'mamba-interp run' },
@@ -263,8 +264,10 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   circuit: { controls: 19, size: 8 },
   patching: { examples: 16, bootstrap: 200, permutations: 65535, controls: 19, tableControls: 9, seeds: 2 },
   perturb: { scales: [0, 1, 4], directions: 3, examples: 16, controls: 19 },
-  temporal: { seqLen: 12, examples: 2, seeds: 2 },
-  dynamics: { examples: 4 },
+  // length 20: at 13 (the least for 6 triggers) the triggers sit every other position, every source is
+  // the answer's previous token and step 8's source test has no matched control
+  temporal: { seqLen: 20, examples: 2, seeds: 2 },
+  dynamics: { examples: 4, initSeeds: 2 },
   repro: { bootstrap: 200, sequences: 16, shifts: 10 },
   transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },

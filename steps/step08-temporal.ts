@@ -3,9 +3,12 @@
 // random sequences (the control): influence maps of every layer's residual stream on the input
 // embeddings, the SSM state's influence maps per layer (example 0), Mamba's hidden attention per
 // layer (example 0), the decay of influence with distance, and the share of influence beyond a
-// distance, task vs random inputs. Per model: bootstrap intervals over examples and a two-sample
-// permutation test. Per task, the claim is over seeds (interp/seeds.ts): each seed's task-minus-
-// random share, their t interval (the seed is the unit), Fisher's combination of the seeds' p.
+// distance, task vs random inputs (sketched maps; the sketch's error measured against the exact map
+// on each task's first model). The task's own question: does the influence on each answer peak at
+// the position its answer comes from, against matched positions (exact Jacobian rows at the
+// answers; interp/temporal.ts sourcePeak)? Per task, each claim is over seeds (interp/seeds.ts):
+// one value per seed, their t interval (the seed is the unit), the seeds' p combined by Fisher's
+// method.
 import type { Rng } from '../engine/random.ts';
 import { pending } from '../interp/claims.ts';
 import { acrossSeeds, perSeedText, type SeedValue } from '../interp/seeds.ts';
@@ -14,12 +17,18 @@ import { getTask, type TaskBatch } from '../interp/tasks/index.ts';
 import { fmt, heatmap, intervalChart, lineChart, type Claim } from '../interp/report/index.ts';
 import {
   acausalMass,
+  answerSources,
   channelMap,
   decayCurve,
   hiddenAttention,
   longRangeFraction,
   meanMap,
+  outputInfluence,
   residualInfluence,
+  type SketchError,
+  sketchError,
+  sketchErrorBound,
+  sourcePeak,
   stateInfluence,
   type TimeMap,
 } from '../interp/temporal.ts';
@@ -29,18 +38,23 @@ import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
 /**
- * Jacobian rows per output position: outputs wider than this (hidden size d for the residual
- * stream, E*N for the SSM state) are sketched with a Gaussian matrix (interp/temporal.ts), which
- * keeps the step within its time budget on the CPU; the exact maps are checked in the unit tests.
+ * Jacobian rows per output position for the maps drawn and the long-range share: outputs wider than
+ * this (hidden size d for the residual stream, E*N for the SSM state) are sketched with a Gaussian
+ * matrix (interp/temporal.ts), which keeps the step within its time budget on the CPU (the exact
+ * residual map costs about 10x). The sketch's error is measured here on each task's first model
+ * against the exact map of one sequence (sketch-error.json) and bounded in the unit tests; the
+ * source test reads exact rows (outputInfluence).
  */
 const RESIDUAL_SKETCH = 8;
 const STATE_SKETCH = 16;
+/** Positions of the exact map the sketch is checked against (the exact map costs d / RESIDUAL_SKETCH times the sketch, and grows with the square of the length). */
+const CHECK_LEN = 16;
 
 /**
  * The sequences a model is studied on: task data at temporal.seqLen, or at the shortest longer
  * length the task's other options allow (Jacobian cost grows with the square of the length).
  */
-function taskSequences(m: StudyModel, T: number, n: number, rng: Rng): number[][] {
+function taskSequences(m: StudyModel, T: number, n: number, rng: Rng): { ids: number[][]; batch: TaskBatch } {
   const task = getTask(m.task);
   const longest = Math.max(T, m.taskOptions.seqLen ?? T);
   let batch: TaskBatch | undefined;
@@ -52,7 +66,17 @@ function taskSequences(m: StudyModel, T: number, n: number, rng: Rng): number[][
     }
   }
   const len = batch.shape[1];
-  return Array.from({ length: n }, (_, b) => Array.from(batch.inputs.subarray(b * len, (b + 1) * len)));
+  return { ids: Array.from({ length: n }, (_, b) => Array.from(batch.inputs.subarray(b * len, (b + 1) * len))), batch };
+}
+
+/** The index of the task's vocabulary entry (BOS, trigger, content, ...) a token belongs to: the source test's token class. */
+function tokenClass(m: StudyModel, batch: TaskBatch): (seq: number, pos: number) => number {
+  const vocab = getTask(m.task).vocabulary(m.taskOptions as never);
+  const T = batch.shape[1];
+  return (seq, pos) => {
+    const tok = batch.inputs[seq * T + pos];
+    return vocab.findIndex((v) => tok >= v.first && tok <= v.last);
+  };
 }
 
 function randomSequences(vocab: number, T: number, n: number, rng: Rng): number[][] {
@@ -71,15 +95,54 @@ export interface TemporalModelResult {
   hiddenAttention: { layer: number; meanAbs: TimeMap; decay: number[]; channels: { channel: number; map: TimeMap }[] }[];
   longRange: { task: number[]; random: number[] };
   maxAcausal: number;
+  /** the source test (exact rows of the final-hidden map at the answers); null where no pair has a matched control */
+  source: SourceTest | null;
+  /** the sketch against the exact final-hidden map of the first task sequence (each task's first model only) */
+  sketchCheck: SketchCheck | null;
 }
 
-async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelResult> {
+/** One model's test that the influence on each answer peaks at its source (source.json). */
+export interface SourceTest {
+  model: string;
+  task: string;
+  seed: number;
+  /** (answer, source) pairs tested, and those left out (no matched control) */
+  pairs: number;
+  skipped: number;
+  /** mean over pairs of log influence at the source minus mean log influence at matched controls */
+  value: number;
+  /** mean percentile of the source among its controls (0.5 under the null) */
+  percentile: number;
+  /** median matched controls per pair */
+  controls: number;
+  /** source-to-answer distances of the pairs: median and largest */
+  distance: [number, number];
+  /** the rank test: null draws at or above the observed, of nPerm; one-sided p and its floor */
+  ge: number;
+  nPerm: number;
+  p: number;
+  pFloor: number;
+}
+
+export interface SketchCheck {
+  sketch: number;
+  bound: number;
+  /** the prefix compared (the first `positions` positions of the first task sequence) */
+  positions: number;
+  error: SketchError;
+  /** the long-range share of that prefix at distance >= minDistance, exact and sketched */
+  minDistance: number;
+  longRangeExact: number;
+  longRangeSketch: number;
+}
+
+async function studyOne(ctx: StepContext, m: StudyModel, firstOfTask: boolean): Promise<TemporalModelResult> {
   const { seqLen, examples } = ctx.config.temporal;
   if (examples < 2) throw new Error(`temporal.examples must be >= 2 (a bootstrap interval over examples), got ${examples}`);
   const model = await m.load();
   try {
     const c = model.config;
-    const seqs = taskSequences(m, seqLen, examples, ctx.rng(`data/${m.label}`));
+    const { ids: seqs, batch } = taskSequences(m, seqLen, examples, ctx.rng(`data/${m.label}`));
     const T = seqs[0].length;
     const rand = randomSequences(c.vocab_size, T, examples, ctx.rng(`random/${m.label}`));
     const minDistance = Math.min(8, Math.max(1, Math.floor(T / 3)));
@@ -131,8 +194,62 @@ async function studyOne(ctx: StepContext, m: StudyModel): Promise<TemporalModelR
         channels: reach.slice(0, 2).map(({ e }) => ({ channel: e, map: channelMap(h.alpha, e, T) })),
       });
     }
+    // the source test: exact rows at the answer positions
+    const pairs = answerSources(batch);
+    const exactRows: TimeMap[] = [];
+    for (const [b, ids] of seqs.entries()) {
+      const answers = [...new Set(pairs.filter((q) => q.seq === b).map((q) => q.answer))];
+      exactRows.push(await outputInfluence(model, ids, answers));
+    }
+    let source: SourceTest | null = null;
+    if (pairs.length) {
+      try {
+        const peak = sourcePeak(exactRows, pairs, ctx.rng(`source/${m.label}`), ctx.config.permutations, tokenClass(m, batch));
+        const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+        const dists = sorted(peak.pairs.map((q) => q.distance));
+        source = {
+          model: m.label,
+          task: m.task,
+          seed: m.seed,
+          pairs: peak.pairs.length,
+          skipped: peak.skipped,
+          value: peak.value,
+          percentile: peak.percentile,
+          controls: sorted(peak.pairs.map((q) => q.controls))[Math.floor(peak.pairs.length / 2)],
+          distance: [dists[Math.floor(dists.length / 2)], dists[dists.length - 1]],
+          ge: peak.ge,
+          nPerm: peak.nPerm,
+          p: peak.p,
+          pFloor: 1 / (1 + peak.nPerm),
+        };
+      } catch (e) {
+        // sequences whose every answer row is a pair at each distance (e.g. fixed trigger gaps) give no matched control
+        if (!/no \(answer, source\) pair with a matched control/.test((e as Error).message)) throw e;
+      }
+    }
+    // the sketch's error at the size used, on this model: the exact final-hidden map of the first
+    // sequence's first CHECK_LEN positions, against the same block of its sketched map (the model is
+    // causal and the sketch is per position, so the prefix's maps are those blocks)
+    let sketchCheck: SketchCheck | null = null;
+    if (firstOfTask) {
+      const n = Math.min(T, CHECK_LEN);
+      const exact = (await residualInfluence(model, seqs[0].slice(0, n), { finalOnly: true })).final;
+      const block = taskMaps[0].final.slice(0, n).map((row) => row.slice(0, n));
+      const dPrefix = Math.min(minDistance, Math.max(1, Math.floor(n / 3)));
+      sketchCheck = {
+        sketch: RESIDUAL_SKETCH,
+        bound: sketchErrorBound(RESIDUAL_SKETCH),
+        positions: n,
+        error: sketchError(exact, block),
+        minDistance: dPrefix,
+        longRangeExact: longRangeFraction(exact, dPrefix),
+        longRangeSketch: longRangeFraction(block, dPrefix),
+      };
+    }
     ctx.progress(`temporal ${m.label}`, total, total);
     return {
+      source,
+      sketchCheck,
       label: m.label,
       task: m.task,
       seed: m.seed,
@@ -192,6 +309,15 @@ function longRangeTest(ctx: StepContext, r: TemporalModelResult): LongRangeTest 
   };
 }
 
+/**
+ * A seed's value for the source claim: the mean log ratio, with its Monte Carlo p (combined by
+ * Fisher's method; the exact sum-of-ranks distribution is quadratic in the number of null draws,
+ * and 99999 of them per seed would take minutes).
+ */
+export function sourceSeedValue(t: SourceTest): SeedValue {
+  return { seed: t.seed, model: t.model, value: t.value, p: t.p, pFloor: t.pFloor };
+}
+
 /** A seed's value for the claim: task minus random share, with its permutation p (combined by Fisher's method). */
 export function seedValueOf(t: LongRangeTest): SeedValue {
   return { seed: t.seed, model: t.model, value: t.difference, p: t.p, pFloor: t.pFloor };
@@ -199,17 +325,21 @@ export function seedValueOf(t: LongRangeTest): SeedValue {
 
 export const temporalStep: Step = {
   ...stepInfo('temporal'),
-  version: 4,
+  version: 5,
   needs: [1],
   configKeys: ['temporal', 'model', 'permutations', 'claimSeeds'],
   appliesToModel: true,
   async run(ctx) {
     const models = firstSeeds(studyModels(ctx), ctx.config.temporal.seeds);
     const results: TemporalModelResult[] = [];
-    for (const m of models) results.push(await studyOne(ctx, m));
+    for (const [i, m] of models.entries()) results.push(await studyOne(ctx, m, models.findIndex((x) => x.task === m.task) === i));
     ctx.writeJson('temporal.json', results);
     const tests = results.map((r) => longRangeTest(ctx, r));
     ctx.writeJson('long-range.json', tests);
+    const sources = results.flatMap((r) => (r.source ? [r.source] : []));
+    ctx.writeJson('source.json', sources);
+    const checks = results.filter((r) => r.sketchCheck).map((r) => ({ model: r.label, ...r.sketchCheck! }));
+    ctx.writeJson('sketch-error.json', checks);
 
     const report = ctx.report();
     for (const r of results) {
@@ -354,7 +484,90 @@ export const temporalStep: Step = {
       if (Number.isFinite(s.interval[0]))
         seedRows.push({ task, kind: 'mean over seeds (t interval)', value: s.mean, lo: s.interval[0], hi: s.interval[1] });
     }
+    // one source claim per task, over its seeds: does the influence on the answer peak at its source?
+    for (const task of tasks) {
+      const perModel = sources.filter((t) => t.task === task);
+      if (!perModel.length) continue;
+      const s = acrossSeeds(perModel.map(sourceSeedValue), { minSeeds: ctx.config.claimSeeds });
+      const perSeed = `per seed (mean log ratio, source percentile among its controls): ${s.perSeed.map((v, i) => `${v.model} ${fmt(v.value)} (percentile ${fmt(perModel[i].percentile)}, p ${fmt(v.p!)})`).join(', ')}`;
+      const test = s.enough
+        ? `${s.combination}; each seed: one-sided rank of its mean log ratio among ${perModel[0].nPerm} null draws in which each pair's source is replaced by a uniformly drawn member of its pool (source and matched controls), ${perModel.map((t) => t.pairs).join('/')} pairs; combined floor ${fmt(s.pFloor!)}; ${perSeed}`
+        : `only ${s.seeds} seed(s) passed the learning gate; a claim needs ${ctx.config.claimSeeds} (not tested); ${perSeed}`;
+      const holds = s.seeds >= 2 && s.interval[0] > 0;
+      claims.push({
+        statement: `${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}): the influence of the input embeddings on the final hidden state at each answer peaks at the answer's source (log ratio of the influence at the source to that at matched positions)`,
+        estimate: s.mean,
+        interval: s.interval,
+        level: s.level,
+        test,
+        ...(s.p !== undefined ? { p: s.p, pFloor: s.pFloor } : {}),
+        control:
+          "matched positions: in the answer rows of the same model's task sequences, the positions at the source's distance from their answer, of the source's token class (the task's vocabulary), that are not that answer's source; exact Jacobian rows (0 is the null: the source is one more position at its distance)",
+        controlEstimate: 0,
+        perSeed: s.perSeed.map(({ seed, model, value, p }) => ({ seed, model, value, p })),
+        ...pending(holds, `the ${Math.round(s.level * 100)}% t interval over seeds lies above 0 (one-sided, as the per-seed tests)`),
+      });
+    }
     report.claims.push(...claims);
+    report.tables.push({
+      title:
+        "Influence at the answer's source per model: ||d final hidden[answer] / d embedding[s]|| at the source against matched positions (exact Jacobian rows; the claims combine these over seeds)",
+      columns: [
+        'model',
+        'task',
+        'seed',
+        'pairs',
+        'left out',
+        'median controls',
+        'median distance',
+        'largest distance',
+        'mean log ratio',
+        'source percentile',
+        'p (rank)',
+      ],
+      rows: sources.map((t) => [
+        t.model,
+        t.task,
+        t.seed,
+        t.pairs,
+        t.skipped,
+        t.controls,
+        t.distance[0],
+        t.distance[1],
+        t.value,
+        t.percentile,
+        t.p,
+      ]),
+    });
+    report.tables.push({
+      title: `The sketch's error at the size used (${RESIDUAL_SKETCH} rows per position): the sketched final-hidden map against the exact one on the first positions of the first task sequence of each task's first model (the long-range share there at its own distance D)`,
+      columns: [
+        'model',
+        'positions',
+        'entries',
+        'RMS of ŝ²/s² - 1',
+        'stated bound sqrt(2/k)',
+        'mean ŝ²/s²',
+        'median |ŝ/s - 1|',
+        'largest |ŝ/s - 1|',
+        'D',
+        'long-range share exact',
+        'sketched',
+      ],
+      rows: checks.map((c) => [
+        c.model,
+        c.positions,
+        c.error.entries,
+        c.error.rmsSquare,
+        c.bound,
+        c.error.meanRatio,
+        c.error.medianRel,
+        c.error.maxRel,
+        c.minDistance,
+        c.longRangeExact,
+        c.longRangeSketch,
+      ]),
+    });
     if (seedRows.length)
       report.figures.push(
         await saveFigure(
@@ -409,16 +622,21 @@ export const temporalStep: Step = {
       `Claims are per task over seeds (the first ${ctx.config.temporal.seeds} gate-passing seeds; a claim needs ${ctx.config.claimSeeds}): the estimate is the mean over seeds of the task-minus-random long-range share, its interval Student's t over seeds, and p Fisher's combination of the seeds' permutation p-values (interp/seeds.ts). The influence maps and hidden attention are drawn for each task's first seed; every seed's maps are in temporal.json, its test in long-range.json.`,
     );
     report.notes.push(
-      'Influence maps: exact Jacobians by reverse mode (mi.jacobian, batched over copies of the sequence); the final-hidden map is the quantity checked against the Hugging Face fixture (f64.jacobian_fro_out_t_in_s) in test/interp/temporal.test.ts.',
+      'Influence maps: Jacobians by reverse mode (mi.jacobian, batched over copies of the sequence); the exact final-hidden map is the quantity checked against the Hugging Face fixture (f64.jacobian_fro_out_t_in_s) in test/interp/temporal.test.ts.',
     );
     report.notes.push(
-      `Outputs are sketched to keep the Jacobians affordable: ${RESIDUAL_SKETCH} Gaussian rows per position for the residual stream, ${STATE_SKETCH} for the SSM state (||S J||^2 is unbiased for ||J||^2); the exact computation agrees with the fixture in the unit tests.`,
+      `The maps drawn and the long-range share are sketched to keep the Jacobians affordable: ${RESIDUAL_SKETCH} Gaussian rows per position for the residual stream, ${STATE_SKETCH} for the SSM state. ||S^T J||^2 is unbiased for ||J||^2 with relative standard deviation sqrt(2/(k r)) <= sqrt(2/k) (r the block's effective rank): ${fmt(sketchErrorBound(RESIDUAL_SKETCH))} at k = ${RESIDUAL_SKETCH}, ${fmt(sketchErrorBound(STATE_SKETCH))} at ${STATE_SKETCH}; the table above measures it on each task's first model against the exact map, and the unit tests check the bound and the 1/sqrt(k) shrinkage against exact Jacobians. The source test reads exact rows (the answers' rows, d Jacobian rows each).`,
+    );
+    report.notes.push(
+      "The source test: for each scored position (answer) of a task sequence, the source is where its answer comes from (induction: the token after the previous trigger; selective copying: the data token; MQAR: the value after the key). The source's influence on the answer's final hidden state is compared, as a log ratio, with the influence at matched positions: the other answers' positions at the same distance back, of the same token class, that are not their source; matching on the answer row, the distance and the token class removes what the decay of influence with distance, a row that reads its state more, or an embedding of another class would give. Null: the source is one more member of its pool. On a hand-set induction model the source peaks (log ratio > 2, every null draw below) and on a random-init model it does not (test/interp/temporal.test.ts).",
     );
     report.notes.push(
       "SSM-state influence is taken with respect to the layer's own mixer input, so it shows the layer's temporal mixing alone.",
     );
     const maxAc = Math.max(...results.map((r) => r.maxAcausal));
-    report.summary = `${results.length} model(s), ${claims.length} claim(s) over seeds; long-range share minus random ${claims.map((c, i) => `${tasks[i]} ${fmt(c.estimate)} (${c.perSeed!.length} seed(s))`).join(', ')}; largest acausal entry ${fmt(maxAc)} of the maximum.`;
+    const lr = claims.slice(0, tasks.length),
+      src = claims.slice(tasks.length);
+    report.summary = `${results.length} model(s), ${claims.length} claim(s) over seeds; influence at the answer's source against matched positions (mean log ratio) ${src.map((c) => `${c.statement.split(' (')[0]} ${fmt(c.estimate)}`).join(', ')}; long-range share minus random ${lr.map((c, i) => `${tasks[i]} ${fmt(c.estimate)} (${c.perSeed!.length} seed(s))`).join(', ')}; largest acausal entry ${fmt(maxAc)} of the maximum.`;
     saveReport(ctx, report);
     return report.summary;
   },

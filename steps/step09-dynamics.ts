@@ -1,10 +1,11 @@
 // Step 9: dynamics. For every studied model (every gate-passing seed), on `dynamics.examples` task
 // sequences: the spectrum of the discretised transitions Abar = exp(delta A) and the time constants
-// tau = -1/(delta A) per layer; how delta depends on the input token (per model, a permutation test
+// tau = -1/(delta A) per layer, against the same shape freshly initialised (dynamics.initSeeds init
+// seeds: what training changed) and the task's source-to-answer distances (what it needs); how delta depends on the input token (per model, a permutation test
 // that the induction trigger's delta differs from other tokens', next to a random content token as
 // control); SSM-state trajectories on their first two principal components; and, for the first seed
 // of each task, the eigenvalues of the full Jacobian of one recurrent step of the last layer in the
-// complex plane. The trigger-delta claims are per task x layer over seeds (interp/seeds.ts): each
+// complex plane (a solver check: Abar plus zeros by construction). The trigger-delta claims are per task x layer over seeds (interp/seeds.ts): each
 // seed's trigger-minus-other difference, their t interval (the seed is the unit), Fisher's
 // combination of the seeds' permutation p.
 import {
@@ -19,12 +20,14 @@ import {
   timeConstants,
 } from '../interp/dynamics.ts';
 import { spectralRadius } from '../interp/linalg.ts';
+import { answerSources } from '../interp/temporal.ts';
+import { initMamba } from '../mamba/model.ts';
 import { pending } from '../interp/claims.ts';
 import { acrossSeeds, perSeedText, seedInterval, type SeedValue } from '../interp/seeds.ts';
 import { bootstrapTwoSampleCI, mean, permutationTest, quantiles } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { TRIGGER } from '../interp/tasks/induction.ts';
-import { barChart, fmt, histogram, intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
+import { barChart, fmt, histogram, intervalChart, lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -35,6 +38,33 @@ const JACOBIAN_CHANNELS = 12;
 /** Values kept for each histogram (an evenly strided subsample). */
 const HIST_VALUES = 20000;
 const TRAJECTORIES = 4;
+
+/** One model's time constants at one layer against a fresh initialisation of its shape and the task's distances (time-constants.json). */
+export interface TauBaseline {
+  model: string;
+  task: string;
+  seed: number;
+  layer: number;
+  /** quantiles 0.1, 0.5, 0.9 of tau over the layer's E x N modes: trained, and pooled over the init seeds */
+  trained: number[];
+  init: number[];
+  /** the task's source-to-answer distances on these sequences: median and largest */
+  distance: [number, number];
+  /** share of modes with tau >= the median distance: trained, and per init seed */
+  reachTrained: number;
+  reachInit: number[];
+  /** share of modes with tau >= the largest distance */
+  reachMaxTrained: number;
+  reachMaxInit: number[];
+}
+
+const TAU_QUANTILES = [0.1, 0.5, 0.9];
+
+function shareAtLeast(xs: ArrayLike<number>, v: number): number {
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) if (xs[i] >= v) n++;
+  return n / xs.length;
+}
 
 /** One model's trigger-delta test at one layer (trigger.json). */
 export interface TriggerTest {
@@ -134,7 +164,7 @@ function eigenSpec(rows: { re: number; im: number; kind: string }[], title: stri
 
 export const dynamicsStep: Step = {
   ...stepInfo('dynamics'),
-  version: 3,
+  version: 4,
   needs: [1],
   configKeys: ['dynamics', 'model', 'permutations', 'claimSeeds'],
   appliesToModel: true,
@@ -143,6 +173,7 @@ export const dynamicsStep: Step = {
     const report = ctx.report();
     const out: unknown[] = [];
     const triggers: TriggerTest[] = [];
+    const baselines: TauBaseline[] = [];
     const jacTable: (string | number)[][] = [];
     let minTau = Infinity,
       allFinite = true;
@@ -157,6 +188,24 @@ export const dynamicsStep: Step = {
         const T = batch.shape[1];
         const ids = Array.from({ length: batch.shape[0] }, (_, b) => Array.from(batch.inputs.subarray(b * T, (b + 1) * T)));
         const layers = [];
+        // the baseline: the same shape freshly initialised (several init seeds, the same for every seed of a task), on the same sequences
+        const initTau: Float64Array[][] = []; // [init seed][layer]
+        for (let i = 0; i < ctx.config.dynamics.initSeeds; i++) {
+          const init = initMamba(c, ctx.rng(`init/${m.task}/${i}`), { backend: model.backend, dtype: model.dtype });
+          try {
+            const per: Float64Array[] = [];
+            for (let layer = 0; layer < L; layer++) per.push(timeConstants(await discretisation(init, ids, layer)));
+            initTau.push(per);
+          } finally {
+            init.dispose();
+          }
+        }
+        const dists = answerSources(batch)
+          .map((q) => q.answer - q.source)
+          .sort((a, b) => a - b);
+        const distance: [number, number] = dists.length
+          ? [dists[Math.floor(dists.length / 2)], dists[dists.length - 1]]
+          : [Number.NaN, Number.NaN];
         for (let layer = 0; layer < L; layer++) {
           const d = await discretisation(model, ids, layer);
           const abar = abarValues(d),
@@ -167,6 +216,20 @@ export const dynamicsStep: Step = {
             if (!Number.isFinite(v)) allFinite = false;
           }
           const byToken = deltaByToken(d, ids);
+          const pooled = Float64Array.from(initTau.flatMap((per) => Array.from(per[layer])));
+          baselines.push({
+            model: tag,
+            task: m.task,
+            seed: m.seed,
+            layer,
+            trained: quantiles(tau, TAU_QUANTILES),
+            init: quantiles(pooled, TAU_QUANTILES),
+            distance,
+            reachTrained: shareAtLeast(tau, distance[0]),
+            reachInit: initTau.map((per) => shareAtLeast(per[layer], distance[0])),
+            reachMaxTrained: shareAtLeast(tau, distance[1]),
+            reachMaxInit: initTau.map((per) => shareAtLeast(per[layer], distance[1])),
+          });
           layers.push({
             layer,
             abarQuantiles: quantiles(abar, [0, 0.05, 0.5, 0.95, 1]),
@@ -187,18 +250,29 @@ export const dynamicsStep: Step = {
               `Distribution of the diagonal transition Abar over channels, states, positions and ${ids.length} ${m.task} sequences (the SSM's eigenvalues at each step; 1 keeps, 0 forgets).`,
             ),
           );
+          const qs = Array.from({ length: 21 }, (_, i) => i / 20);
+          const qRows = [
+            ...quantiles(tau, qs).map((v, i) => ({ quantile: qs[i], tokens: v, series: 'trained tau' })),
+            ...initTau.flatMap((per, j) =>
+              quantiles(per[layer], qs).map((v, i) => ({ quantile: qs[i], tokens: v, series: `init seed ${j} tau` })),
+            ),
+            ...(dists.length
+              ? quantiles(dists, qs).map((v, i) => ({ quantile: qs[i], tokens: v, series: 'source-to-answer distance' }))
+              : []),
+          ].filter((r) => r.tokens > 0);
           report.figures.push(
             await saveFigure(
               ctx,
               `tau-${tag}-${layer}`,
-              histogram(Array.from(tau), {
-                title: `${tag} layer ${layer}: time constants tau = -1/(delta A)`,
-                xTitle: 'tau (tokens)',
-                logX: true,
-                bins: 40,
+              lineChart(qRows, {
+                title: `${tag} layer ${layer}: time constants tau = -1/(delta A), trained vs fresh initialisations, and the task's distances`,
+                x: 'quantile',
+                y: 'tokens',
+                color: 'series',
+                logY: true,
               }),
-              `Time constants, ${tag}, layer ${layer}`,
-              'tau per channel and state with delta averaged over positions, in tokens, log scale.',
+              `Time constants against initialisation and task distances, ${tag}, layer ${layer}`,
+              `Quantile functions of tau over the layer's ${c.intermediate_size} x ${c.state_size} modes (delta averaged over positions of ${ids.length} ${m.task} sequences), for the trained model and for ${initTau.length} fresh initialisations of its shape (the baseline: what training changed), beside the quantiles of the task's source-to-answer distances on the same sequences (what the task needs); log scale.`,
             ),
           );
           const vocab = getTask(m.task).vocabulary(m.taskOptions as never);
@@ -286,8 +360,8 @@ export const dynamicsStep: Step = {
               ctx,
               `step-jacobian-${tag}`,
               eigenSpec(eigRows, `${tag} layer ${last}: eigenvalues of d state_{t+1} / d state_t`),
-              `Layer-step Jacobian spectrum, ${tag}`,
-              `Eigenvalues (Hessenberg + shifted QR) of the ${j.size} x ${j.size} Jacobian of one recurrent step of layer ${last} (conv state and SSM state of ${channels.length} channels, at position ${pos} of a ${m.task} sequence), with the unit circle, next to the Abar of those channels.`,
+              `Layer-step Jacobian spectrum (a solver check: Abar plus zeros by construction), ${tag}`,
+              `Eigenvalues (Hessenberg + shifted QR) of the ${j.size} x ${j.size} Jacobian of one recurrent step of layer ${last} (conv state and SSM state of ${channels.length} channels, at position ${pos} of a ${m.task} sequence), with the unit circle, next to the Abar of those channels. The step is block-triangular, so this spectrum equals Abar plus zeros by construction: it checks the Jacobian and the eigenvalue solver on the real model, and says nothing about the model beyond Abar.`,
             ),
           );
           const nonzero = j.eigenvalues
@@ -325,6 +399,7 @@ export const dynamicsStep: Step = {
     ctx.progress('dynamics', models.length, models.length);
     ctx.writeJson('dynamics.json', out);
     ctx.writeJson('trigger.json', triggers);
+    ctx.writeJson('time-constants.json', baselines);
 
     // one trigger-delta claim per task x layer, over the seeds that have it
     const claims: Claim[] = [];
@@ -412,15 +487,64 @@ export const dynamicsStep: Step = {
       report.notes.push(
         `The trigger-delta claims are per task and layer over seeds (every gate-passing seed; a claim needs ${ctx.config.claimSeeds}): the estimate is the mean over seeds of trigger minus other-token delta, its interval Student's t over seeds, and p Fisher's combination of the seeds' permutation p-values (interp/seeds.ts); each model's own test is in the per-model table and trigger.json.`,
       );
+    const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     report.tables.push({
-      title: 'Eigenvalues of the layer-step Jacobian (d (conv state, SSM state)_{t+1} / d (...)_t)',
+      title: `Time constants per model and layer against ${ctx.config.dynamics.initSeeds} fresh initialisations of the same shape (the baseline) and the task's source-to-answer distances (what it needs); not a claim`,
+      columns: [
+        'model',
+        'layer',
+        'tau median (trained)',
+        'tau median (init)',
+        'tau 90% (trained)',
+        'tau 90% (init)',
+        'median distance',
+        'largest distance',
+        'share tau >= median distance (trained)',
+        'same, init (mean)',
+        'init (min)',
+        'init (max)',
+        'share tau >= largest distance (trained)',
+        'same, init (mean)',
+      ],
+      rows: baselines.map((b) => [
+        b.model,
+        b.layer,
+        b.trained[1],
+        b.init[1],
+        b.trained[2],
+        b.init[2],
+        b.distance[0],
+        b.distance[1],
+        b.reachTrained,
+        meanOf(b.reachInit),
+        Math.min(...b.reachInit),
+        Math.max(...b.reachInit),
+        b.reachMaxTrained,
+        meanOf(b.reachMaxInit),
+      ]),
+    });
+    report.tables.push({
+      title:
+        'Solver check, not a finding: eigenvalues of the layer-step Jacobian (d (conv state, SSM state)_{t+1} / d (...)_t) equal Abar = exp(delta A) plus zeros by construction',
       columns: ['model', 'layer', 'size', 'spectral radius', 'max |Im|', 'max |eigenvalue - Abar| (nonzero eigenvalues)'],
       rows: jacTable,
     });
     report.notes.push(
-      'The conv state only shifts (a nilpotent block) and the new SSM state depends on the old one only through diag(Abar), while u, delta, B and C depend on the conv state alone: the step Jacobian is block-triangular, so its spectrum is Abar plus zeros even with the input dependence. The table checks this numerically; the zero eigenvalues are defective (Jordan blocks of the conv shift) and come out of QR only to about eps^(1/K).',
+      "Time constants: tau = -1/(delta A) per mode with delta averaged over positions. The baseline is the same model shape freshly initialised (dynamics.initSeeds init seeds, Mamba's initialisation: A = -(n+1), delta log-uniform in [time_step_min, time_step_max]) on the same sequences, so the table and figures show what training changed, not what the initialisation already gives; the task's source-to-answer distances (answer minus source, interp/temporal.ts answerSources) on the same sequences are what a mode must span to carry the answer.",
     );
-    report.summary = `${models.length} model(s); smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s) over seeds (${triggers.length} per-model tests), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
+    report.notes.push(
+      'The layer-step Jacobian spectrum is a check of the solver and of the recurrence, not a finding about the models: the conv state only shifts (a nilpotent block) and the new SSM state depends on the old one only through diag(Abar), while u, delta, B and C depend on the conv state alone: the step Jacobian is block-triangular, so its spectrum is Abar plus zeros even with the input dependence. The table checks this numerically; the zero eigenvalues are defective (Jordan blocks of the conv shift) and come out of QR only to about eps^(1/K).',
+    );
+    report.summary = `${models.length} model(s); time constants against ${ctx.config.dynamics.initSeeds} fresh initialisations: share of modes reaching the median source-to-answer distance ${[
+      ...new Set(baselines.map((b) => b.task)),
+    ]
+      .map((t) => {
+        const bs = baselines.filter((b) => b.task === t);
+        return `${t} ${fmt(meanOf(bs.map((b) => b.reachTrained)))} trained vs ${fmt(meanOf(bs.map((b) => meanOf(b.reachInit))))} init`;
+      })
+      .join(
+        ', ',
+      )}; smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s) over seeds (${triggers.length} per-model tests), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
     saveReport(ctx, report);
     return report.summary;
   },

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Claim, StepReport } from '../../interp/report/index.ts';
 import { QUICK_OVERRIDES } from '../../steps/config.ts';
-import type { TriggerTest } from '../../steps/step09-dynamics.ts';
+import type { TauBaseline, TriggerTest } from '../../steps/step09-dynamics.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkClaims, checkFigures, readIn } from '../helpers/step-report.ts';
 
@@ -126,6 +126,41 @@ test('step 9: trigger-delta claims per task x layer over seeds, recomputed from 
       assert.is(claim.effect, claim.interval[0] > chi || claim.interval[1] < clo, `${key}: disjoint from the control's t interval`);
     }
   }
+});
+
+/** The quantile as interp/stats.ts defines it (linear interpolation, numpy's default), written out here. */
+function q(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = (s.length - 1) * p,
+    lo = Math.floor(h);
+  return s[lo] + (h - lo) * ((s[Math.min(lo + 1, s.length - 1)] ?? s[lo]) - s[lo]);
+}
+
+test('step 9: time constants beside the fresh-initialisation baseline and the task distances; the Jacobian spectrum labelled a check', async () => {
+  const dir = join(await quickRun(), 'step-09-dynamics');
+  const base = readIn<TauBaseline[]>(dir, 'time-constants.json');
+  const out = readIn<{ label: string; layers: { tau: number[] }[] }[]>(dir, 'dynamics.json');
+  assert.is(
+    base.length,
+    out.reduce((a, m) => a + m.layers.length, 0),
+    'a row per model and layer',
+  );
+  for (const b of base) {
+    const tau = out.find((m) => m.label === b.model)!.layers[b.layer].tau;
+    [0.1, 0.5, 0.9].forEach((p, i) =>
+      assert.ok(Math.abs(b.trained[i] - q(tau, p)) <= 1e-9 * q(tau, p), `${b.model} layer ${b.layer}: quantile ${p}`),
+    );
+    assert.ok(b.distance[0] >= 1 && b.distance[0] <= b.distance[1], `distances ${b.distance}`);
+    assert.is(b.reachTrained, tau.filter((v) => v >= b.distance[0]).length / tau.length);
+    assert.is(b.reachMaxTrained, tau.filter((v) => v >= b.distance[1]).length / tau.length);
+    assert.is(b.reachInit.length, QUICK_OVERRIDES.dynamics!.initSeeds!);
+    for (const v of [...b.reachInit, ...b.reachMaxInit, ...b.init]) assert.ok(Number.isFinite(v) && v >= 0);
+    // the baseline is other models: a trained model's time constants are not its initialisation's
+    assert.ok(b.init.some((v, i) => v !== b.trained[i]));
+  }
+  const report = readIn<StepReport>(dir, 'report.json');
+  assert.ok(report.tables.some((t) => t.title.startsWith('Time constants per model and layer against')));
+  assert.ok(report.tables.some((t) => t.title.startsWith('Solver check, not a finding')));
 });
 
 test.run();
