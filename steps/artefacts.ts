@@ -13,7 +13,8 @@
 //                                            row-major order (hook_h: dim = E*N, and only the rows
 //                                            of the first config.collect.stateBatches batches)
 //   stats.json                   per collection and hook: per-channel mean, variance, norm, sparsity
-// step-03-sae/   saes.json: SaeRecord[];  saes/<task>-s<seed>/<hook>-<kind>.safetensors (W_enc, b_enc, W_dec, b_dec)
+// step-03-sae/   saes.json: SaeRecord[];  saes/<task>-s<seed>/<hook>-<kind>.safetensors (W_enc, b_enc, W_dec, b_dec);
+//                 sweep.json: the TopK sweep over sae.sweepHooks (first seed of each task; not claims)
 // step-04-probes/ probes.json: ProbeRecord[]
 // step-05-circuits/ circuits.json: Circuit[]
 import { join } from 'node:path';

@@ -70,7 +70,8 @@ async function seedSae(ctx: StepContext, task: string, seed: number, hook: strin
   if (!c) throw new Error(`step 10: no step-2 collection for ${task}-s${seed} to train its SAE on`);
   const acts = await loadActivations(ctx.runDir, c, hook);
   const name = `${task}-s${seed} ${hook} ${kind}`;
-  const sae = await trainConfiguredSae(ctx, acts, kind, ctx.rng(`sae/${name}`).int(0, 2 ** 31), (p) =>
+  // the same training split as step 3's SAEs (whole sequences, the held-out fifth left out)
+  const sae = await trainConfiguredSae(ctx, { ...acts, seqLen: c.seqLen }, kind, ctx.rng(`sae/${name}`).int(0, 2 ** 31), (p) =>
     ctx.progress(`SAE ${name}`, p.step + 1, p.steps),
   );
   return { sae, source: 'trained here' };
@@ -225,7 +226,7 @@ interface SeedData {
 
 export const reproducibilityStep: Step = {
   ...stepInfo('reproducibility'),
-  version: 6,
+  version: 7,
   needs: [1, 2, 3, 5],
   configKeys: ['repro', 'sae', 'train', 'permutations', 'claimSeeds'],
   appliesToModel: false,
