@@ -16,6 +16,7 @@ import type { StepContext } from '../../steps/step.ts';
 import { EXPLAINED_VARIANCE_FLOOR, saeClaims, type SaeRow, type SweepRow } from '../../steps/step03-sae.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkControlledReport, readIn } from '../helpers/step-report.ts';
+import { T975 } from '../helpers/seed-claims.ts';
 
 mi.setBackend(mi.cpuBackend());
 
@@ -147,9 +148,6 @@ test('step 3: report, figures, claims and top examples', async () => {
     for (const x of e.examples) assert.ok(x.activation > 0 && x.context.length >= 1 && x.context.length <= x.position + 1);
   }
 });
-
-/** scipy.stats.t.ppf(0.975, df) for df 1..4, so the test does not lean on interp/stats' quantile. */
-const T975 = [Number.NaN, 12.7062047362, 4.30265272975, 3.18244630528, 2.7764451052];
 
 test('step 3: one claim per task x SAE kind x hook over the seeds; per-seed values, mean, t interval and Fisher p from the SAE rows', async () => {
   const run = await quickRun();

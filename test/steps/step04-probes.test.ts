@@ -10,6 +10,7 @@ import type { StepContext } from '../../steps/step.ts';
 import { probeClaims, type ProbeRow } from '../../steps/step04-probes.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkControlledReport, readIn } from '../helpers/step-report.ts';
+import { T975 } from '../helpers/seed-claims.ts';
 
 test('step 4: probes held-out scores in range, selected dims valid, split by sequence, selectivity and baselines; isTrigger flagged as a function of the token', async () => {
   const run = await quickRun();
@@ -78,9 +79,6 @@ test('step 4: probes held-out scores in range, selected dims valid, split by seq
   }
   checkControlledReport(join(run, PROBES_DIR));
 });
-
-/** scipy.stats.t.ppf(0.975, df) for df 1..4, so the test does not lean on interp/stats' quantile. */
-const T975 = [Number.NaN, 12.7062047362, 4.30265272975, 3.18244630528, 2.7764451052];
 
 test('step 4: one claim per task x variable over every gate-passing seed; per-seed values, mean, t interval and Fisher p from the probe rows', async () => {
   const run = await quickRun();

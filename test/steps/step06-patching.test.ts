@@ -8,9 +8,7 @@ import { QUICK_OVERRIDES } from '../../steps/config.ts';
 import type { StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
-
-/** Student's t quantile 0.975 for 1..4 degrees of freedom (tables). */
-const T975 = [Number.NaN, 12.706204736174707, 4.302652729749464, 3.182446305284263, 2.7764451051977934];
+import { T975 } from '../helpers/seed-claims.ts';
 
 /** P(sum of independent uniform ranks <= the observed sum), by enumerating every combination. */
 function sumOfRanksByEnumeration(ranks: { ge: number; n: number }[]): { p: number; floor: number } {

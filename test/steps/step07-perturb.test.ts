@@ -9,6 +9,7 @@ import type { StepReport } from '../../interp/report/index.ts';
 import { QUICK_OVERRIDES } from '../../steps/config.ts';
 import type { PerturbTest } from '../../steps/step07-perturb.ts';
 import { quickRun } from '../helpers/quick-run.ts';
+import { tInterval } from '../helpers/seed-claims.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
 
 test('step 7: noise curves start at 0 for scale 0 and have ordered bands, at three granularities', async () => {
@@ -54,18 +55,6 @@ test('step 7: noise curves start at 0 for scale 0 and have ordered bands, at thr
     assert.is(t.c.pFloor, 1 / (1 + t.c.controls.length));
   }
 });
-
-/** Student's t quantile at 0.975 for 1..4 degrees of freedom (scipy.stats.t.ppf). */
-const T975 = [Number.NaN, 12.706204736174698, 4.302652729749464, 3.182446305284263, 2.7764451051977934];
-
-/** The 95% t interval of a mean over seeds, computed here independently of interp/seeds.ts. */
-function tInterval(xs: number[]): [number, number] {
-  const n = xs.length,
-    m = xs.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
-  const h = (T975[n - 1] * sd) / Math.sqrt(n);
-  return [m - h, m + h];
-}
 
 /** P(sum of independent uniform ranks <= observed), by enumerating every combination of ranks. */
 function sumOfRanksByEnumeration(ranks: { ge: number; n: number }[]): number {
