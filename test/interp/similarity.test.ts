@@ -107,16 +107,7 @@ function gaussian(rng: Rng, n: number, p: number): Float64Array {
 }
 
 function rotate(X: Float64Array, p: number, rng: Rng): Float64Array {
-  // a random orthogonal matrix from Gram-Schmidt on Gaussian columns
-  const Q = Array.from({ length: p }, () => Array.from({ length: p }, () => rng.normal()));
-  for (let i = 0; i < p; i++) {
-    for (let k = 0; k < i; k++) {
-      const dot = Q[i].reduce((s, v, j) => s + v * Q[k][j], 0);
-      Q[i] = Q[i].map((v, j) => v - dot * Q[k][j]);
-    }
-    const norm = Math.hypot(...Q[i]);
-    Q[i] = Q[i].map((v) => v / norm);
-  }
+  const Q = orthogonal(p, rng);
   const n = X.length / p,
     out = new Float64Array(X.length);
   for (let r = 0; r < n; r++)
