@@ -44,8 +44,8 @@ import {
 import type { HookFn } from '../mamba/hooks.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { pending } from '../interp/claims.ts';
-import { acrossSeeds, seedInterval, type SeedSummary } from '../interp/seeds.ts';
-import { pairedPermutationTest } from '../interp/stats.ts';
+import { acrossSeeds, type SeedSummary } from '../interp/seeds.ts';
+import { bootstrapCI, pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
@@ -102,13 +102,16 @@ export interface SaeRow extends SaeRecord, SpliceScores {
   baselines: { pca: BaselineRow; random: BaselineRow & { deadFraction: number } };
   /** per latent, log10(held-out firing frequency + 1e-10) (SAELens' feature density) */
   log10Density: number[];
-  /** one-sided paired permutation test on the fresh sequences: spliced loss below mean-ablated loss (claim hooks) */
+  /** ce_loss_score minus PCA's at matched L0 (the claim's quantity) and its 95% bootstrap interval over the fresh sequences */
+  gainOverPca: number;
+  gainOverPcaInterval: [number, number];
+  /** one-sided paired permutation test on the fresh sequences: SAE-spliced loss below PCA-spliced loss (claim hooks) */
   p: number;
   pFloor: number;
 }
 
 /** A row of sweep.json: an SAE on one more hook (first seed of each task), without the claim's test and correlations. */
-export type SweepRow = Omit<SaeRow, 'p' | 'pFloor' | 'topLatents' | 'log10Density'>;
+export type SweepRow = Omit<SaeRow, 'p' | 'pFloor' | 'gainOverPca' | 'gainOverPcaInterval' | 'topLatents' | 'log10Density'>;
 
 interface CorrelationRow {
   sae: string;
@@ -163,12 +166,36 @@ async function spliceScores(
   };
 }
 
+/**
+ * ce_loss_score(SAE) - ce_loss_score(baseline) = (baseline loss - SAE loss) / (mean-ablated - clean),
+ * with its 95% bootstrap interval over the fresh sequences (whole sequences resampled).
+ */
+function gainOverBaseline(
+  ref: Reference,
+  spliced: ArrayLike<number>,
+  baseline: ArrayLike<number>,
+  rng: ReturnType<StepContext['rng']>,
+): { estimate: number; interval: [number, number] } {
+  const at = (x: ArrayLike<number>, idx: ArrayLike<number>) => {
+    let s = 0;
+    for (let i = 0; i < idx.length; i++) s += x[idx[i]];
+    return s / idx.length;
+  };
+  const statistic = (idx: ArrayLike<number>) => {
+    const gap = at(ref.meanAbl.loss, idx) - at(ref.clean.loss, idx);
+    return gap === 0 ? 0 : (at(baseline, idx) - at(spliced, idx)) / gap;
+  };
+  const all = Float64Array.from({ length: spliced.length }, (_, i) => i);
+  const ci = bootstrapCI(all, rng, statistic, { nBoot: N_BOOT });
+  return { estimate: statistic(all), interval: [ci.lo, ci.hi] };
+}
+
 /** Trains one SAE on the training split and evaluates it and its two baselines at matched L0. */
 async function trainAndEvaluate(
   ctx: StepContext,
   job: { label: string; hook: string; kind: SaeKind; acts: { data: Float32Array; dim: number }; split: ActivationSplit; ref: Reference },
   onProgress: Parameters<typeof trainConfiguredSae>[4],
-): Promise<{ sae: Sae; row: SweepRow; metrics: SaeMetrics; spliced: SequenceScores; randomDensity: number[] }> {
+): Promise<{ sae: Sae; row: SweepRow; metrics: SaeMetrics; spliced: SequenceScores; pcaSpliced: SequenceScores; randomDensity: number[] }> {
   const { label, hook, kind, acts, split, ref } = job;
   const name = `${label} ${hook} ${kind}`;
   const { task, seed } = parseLabel(label);
@@ -189,7 +216,7 @@ async function trainAndEvaluate(
     // PCA: the best rank-k linear map; fitted on the training rows, scored on the held-out rows
     const pca = pcaBaseline(split.train.data, acts.dim, k);
     const pcaRecon = reconstructionMetrics(split.heldOut.data, pca.reconstruct(split.heldOut.data), acts.dim);
-    const pcaScores = (await spliceScores(ref, hook, pca.hook, ctx.rng(`boot-pca/${name}`))).scores;
+    const { scores: pcaScores, spliced: pcaSpliced } = await spliceScores(ref, hook, pca.hook, ctx.rng(`boot-pca/${name}`));
     // the untrained SAE: trainSae's initialisation of the same shape, TopK with the same k
     const random = await untrainedSae(split.train.data, {
       d: acts.dim,
@@ -244,7 +271,7 @@ async function trainAndEvaluate(
     ctx.log(
       `${name}: held-out L0 ${fmt(m.l0)} FVU ${fmt(m.fvu)} dead ${fmt(m.deadFraction)}; ce_loss_score (mean-abl.) ${fmt(scores.ceLossScore)}, PCA-${pca.k} ${fmt(pcaScores.ceLossScore)}, random SAE ${fmt(randomRow.ceLossScore)}; kl_div_score ${fmt(scores.klDivScore)}`,
     );
-    return { sae, row, metrics: m, spliced, randomDensity };
+    return { sae, row, metrics: m, spliced, pcaSpliced, randomDensity };
   } catch (e) {
     sae.dispose();
     throw e;
@@ -259,7 +286,7 @@ function parseLabel(label: string): { task: string; seed: number } {
 
 export const saeStep: Step = {
   ...stepInfo('sae'),
-  version: 4,
+  version: 5,
   needs: [1, 2],
   configKeys: ['sae', 'permutations'],
   appliesToModel: true,
@@ -311,7 +338,7 @@ export const saeStep: Step = {
           const ref: Reference = { model, batch, clean, zero, meanAbl };
           for (const { kind, claim } of mine.filter((j) => j.hook === hook)) {
             const name = `${label} ${hook} ${kind}`;
-            const { sae, row, metrics, spliced, randomDensity } = await trainAndEvaluate(
+            const { sae, row, metrics, spliced, pcaSpliced, randomDensity } = await trainAndEvaluate(
               ctx,
               { label, hook, kind, acts, split, ref },
               // one progress series over all the SAEs of the step
@@ -322,10 +349,13 @@ export const saeStep: Step = {
                 sweep.push(row);
                 continue;
               }
-              const test = pairedPermutationTest(meanAbl.loss, spliced.loss, ctx.rng(`perm/${name}`), {
+              // the claim: the SAE splices in better than the best linear map of the same rank (PCA at
+              // matched L0), not merely better than mean-ablating the hook, which any reconstruction beats
+              const test = pairedPermutationTest(pcaSpliced.loss, spliced.loss, ctx.rng(`perm/${name}`), {
                 nPerm: ctx.config.permutations,
                 alternative: 'greater',
               });
+              const gain = gainOverBaseline(ref, spliced.loss, pcaSpliced.loss, ctx.rng(`boot-gain/${name}`));
               // correlations and contexts over every collected row (they are descriptions, not fitted)
               const z = await encodeAll(sae, acts.data);
               const topLatents: SaeRecord['topLatents'] = {};
@@ -348,7 +378,15 @@ export const saeStep: Step = {
               const log10Density = Array.from(featureDensity(metrics.firingRate).log10);
               for (const v of log10Density) densityRows.push({ method: `${kind} SAE`, log10Density: v });
               for (const v of randomDensity) densityRows.push({ method: `random SAE (for ${kind})`, log10Density: v });
-              records.push({ ...row, topLatents, log10Density, p: test.pValue, pFloor: test.floor });
+              records.push({
+                ...row,
+                gainOverPca: gain.estimate,
+                gainOverPcaInterval: gain.interval,
+                topLatents,
+                log10Density,
+                p: test.pValue,
+                pFloor: test.floor,
+              });
               // the claim hook's SAE of the sweep kind is the sweep's row for that hook
               if (sweepOf.has(c) && kind === sweepKind) sweep.push(row);
             } finally {
@@ -637,29 +675,28 @@ export function saeClaims(
     const seeds = [...byTask(rs).values()][0];
     const { task, kind, hook } = seeds[0];
     const s: SeedSummary = acrossSeeds(
-      seeds.map((r) => ({ seed: r.seed, model: `${task}-s${r.seed}`, value: r.ceLossScore, p: r.p, pFloor: r.pFloor })),
+      seeds.map((r) => ({ seed: r.seed, model: `${task}-s${r.seed}`, value: r.gainOverPca, p: r.p, pFloor: r.pFloor })),
       { minSeeds: ctx.config.claimSeeds },
     );
-    const controls = seeds.map((r) => r.baselines.pca.ceLossScore);
-    const controlInterval = seedInterval(controls);
     // fewer SAE seeds than claimSeeds: too few models passed the gate, or sae.seeds is below claimSeeds
     const passed = gatePassing.get(task) ?? s.seeds;
     const why =
       passed > s.seeds
         ? `step 3 trains SAEs for the first sae.seeds = ${ctx.config.sae.seeds} of ${task}'s ${passed} gate-passing seeds`
         : fewPassed(s.seeds, task);
-    const perSeedTest = `per seed, a one-sided paired permutation test on ${ctx.config.sae.evalSequences} fresh sequences (${ctx.config.permutations} sign flips): spliced loss below mean-ablated loss`;
-    const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].ceLossScoreInterval);
+    const perSeedTest = `per seed, a one-sided paired permutation test on ${ctx.config.sae.evalSequences} fresh sequences (${ctx.config.permutations} sign flips): SAE-spliced loss below PCA-spliced loss`;
+    const { effectHolds, effectCondition, ...fields } = claimFieldsOverSeeds(s, seeds[0].gainOverPcaInterval);
+    const sae = avg(seeds, (r) => r.ceLossScore),
+      pcaScore = avg(seeds, (r) => r.baselines.pca.ceLossScore);
     claims.push({
-      statement: `On ${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}), the ${kind} SAE on ${hook} (held-out L0 ${fmt(avg(seeds, (r) => r.l0))}, explained variance ${fmt(avg(seeds, (r) => r.explainedVariance))}) has ce_loss_score ${fmt(s.mean)} against mean-ablation: spliced in, it closes ${fmt(100 * s.mean)}% of the task-loss gap between mean-ablating the hook and the clean model (PCA at matched L0 ${fmt(avg(seeds, (r) => r.baselines.pca.ceLossScore))}, random SAE ${fmt(avg(seeds, (r) => r.baselines.random.ceLossScore))}; against zero-ablation ${fmt(avg(seeds, (r) => r.ceLossScoreZero))}, kl_div_score ${fmt(avg(seeds, (r) => r.klDivScore))})`,
+      statement: `On ${task} (${s.seeds} seed${s.seeds === 1 ? '' : 's'}), the ${kind} SAE on ${hook} (held-out L0 ${fmt(avg(seeds, (r) => r.l0))}, explained variance ${fmt(avg(seeds, (r) => r.explainedVariance))}) splices in better than PCA at matched L0: ce_loss_score against mean-ablation ${fmt(sae)} vs PCA's ${fmt(pcaScore)}, a gain of ${fmt(s.mean)} (random SAE ${fmt(avg(seeds, (r) => r.baselines.random.ceLossScore))}; SAE against zero-ablation ${fmt(avg(seeds, (r) => r.ceLossScoreZero))}, kl_div_score ${fmt(avg(seeds, (r) => r.klDivScore))})`,
       ...fields,
       test: s.enough
         ? `${perSeedTest}; ${s.combination}; interval: Student's t over seeds`
         : `${tooFewSeeds(s, why, ctx.config.claimSeeds)}; ${perSeedTest}`,
-      control: `PCA at matched L0 (the top round(L0) principal components of the SAE's training rows), its ce_loss_score against mean-ablation; mean-ablation itself scores 0 and the clean model 1`,
-      controlEstimate: avg(seeds, (r) => r.baselines.pca.ceLossScore),
-      ...(Number.isFinite(controlInterval[0]) ? { controlInterval } : {}),
-      ...pending(effectHolds, `${effectCondition} (SAE better than mean-ablating the hook)`),
+      control: `PCA at matched L0 (the top round(L0) principal components of the SAE's training rows, ce_loss_score ${fmt(pcaScore)}): the estimate is the SAE's ce_loss_score minus PCA's, so PCA itself sits at 0; mean-ablation scores 0 and the clean model 1`,
+      controlEstimate: 0,
+      ...pending(effectHolds, `${effectCondition} (SAE better than PCA at matched L0)`),
     });
     points.push(...seedPoints(`${task} ${kind} ${shortHook(hook)}`, s));
   }
