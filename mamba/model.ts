@@ -19,6 +19,8 @@ import { scanStage } from './ssm.ts';
 import * as rec from './recurrent.ts';
 import { expectedParameterShapes, type MambaConfig } from './config.ts';
 import { MambaLayer } from './layer.ts';
+import * as text from './text.ts';
+import type { TextTokenizer, ToTokensOptions } from './text.ts';
 
 /** The model reads the Hugging Face MambaConfig fields (mamba/config.ts; time_step_rank resolved). */
 export type ModelConfig = MambaConfig;
@@ -45,6 +47,7 @@ export class MambaLM {
   /** parameters by Hugging Face name */
   readonly params: Map<string, Tensor>;
   private readonly validHooks: Set<string>;
+  private textTokenizer: TextTokenizer | null = null;
 
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     if (typeof config.time_step_rank !== 'number')
@@ -100,6 +103,36 @@ export class MambaLM {
 
   hookNames(): string[] {
     return hookNames(this.config.num_hidden_layers);
+  }
+
+  /** The tokenizer toTokens / toStrTokens / toString use (loadPretrained attaches tokenizer.json when the checkpoint has one), or null. */
+  get tokenizer(): TextTokenizer | null {
+    return this.textTokenizer;
+  }
+  set tokenizer(tok: TextTokenizer | null) {
+    if (tok) text.checkTokenizerFits(tok, this.config.vocab_size);
+    this.textTokenizer = tok;
+  }
+
+  private requireTokenizer(what: string): TextTokenizer {
+    if (!this.textTokenizer)
+      throw new Error(`MambaLM.${what}: the model has no tokenizer (no tokenizer.json beside its config.json; set model.tokenizer)`);
+    return this.textTokenizer;
+  }
+
+  /** Token ids [batch][pos] of a text or texts (right-padded), for forward / runWithCache (mamba/text.ts). */
+  toTokens(input: string | readonly string[], opts: ToTokensOptions = {}): number[][] {
+    return text.toTokens(this.requireTokenizer('toTokens'), input, opts);
+  }
+
+  /** Each token of a text or of ids as a string. */
+  toStrTokens(input: string | readonly number[], opts: ToTokensOptions = {}): string[] {
+    return text.toStrTokens(this.requireTokenizer('toStrTokens'), input, opts);
+  }
+
+  /** The text of ids. */
+  toString(ids: readonly number[]): string {
+    return text.idsToString(this.requireTokenizer('toString'), ids);
   }
 
   /** int32 [batch, T] ids on the model's backend. */

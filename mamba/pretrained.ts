@@ -1,23 +1,57 @@
 // Hugging Face checkpoint folders <-> MambaLM: config.json + model.safetensors (or shards), the
 // layout save_pretrained writes. A tied head is not stored (no lm_head.weight), as transformers does.
+// loadPretrained also takes a hub repository id, found in the local hub cache (mamba/hub.ts), or
+// an http(s) URL of a checkpoint folder (mamba/fetch-checkpoint.ts).
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readConfig, writeConfig, type MambaConfig } from './config.ts';
-import { modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
+import { fetchPretrained, modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
+import { isUrl, resolveCheckpoint, type ResolveOptions } from './hub.ts';
 import type { MambaLM } from './model.ts';
+import { Tokenizer } from './tokenizer.ts';
 import { openCheckpoint, SINGLE_FILE, writeSafetensors, type TensorToWrite } from './safetensors.ts';
 
 export type { LoadOptions } from './fetch-checkpoint.ts';
 
-/** Loads a checkpoint folder; every parameter converted to `dtype` on `backend`. */
-export async function loadPretrained(dir: string, opts: LoadOptions = {}): Promise<MambaLM> {
+export type PretrainedOptions = LoadOptions &
+  Pick<ResolveOptions, 'revision'> & {
+    /** a tokenizer.json to attach (default: the checkpoint's own, when it has one) */
+    tokenizer?: string;
+  };
+
+/**
+ * Loads a checkpoint: a folder, a hub repository id ("state-spaces/mamba-130m-hf", from the local
+ * hub cache; `revision` a branch, tag or commit, default main) or an http(s) URL of a folder; every
+ * parameter converted to `dtype` on `backend`.
+ */
+export async function loadPretrained(nameOrDir: string, opts: PretrainedOptions = {}): Promise<MambaLM> {
+  if (isUrl(nameOrDir)) return fetchPretrained(nameOrDir, opts);
+  const { dir } = resolveCheckpoint(nameOrDir, { revision: opts.revision });
   const config = await readConfig(dir);
+  const tokenizerPath = opts.tokenizer ?? join(dir, 'tokenizer.json');
+  const tokenizer =
+    opts.tokenizer || existsSync(tokenizerPath) ? await Tokenizer.fromFile(tokenizerPath, configBeside(tokenizerPath)) : null;
   const src = await openCheckpoint(dir);
+  let model: MambaLM;
   try {
-    return await modelFromTensors(config, src, opts, dir);
+    model = await modelFromTensors(config, src, opts, dir);
   } finally {
     await src.close();
   }
+  try {
+    model.tokenizer = tokenizer;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
+
+/** tokenizer_config.json beside a tokenizer.json, when there is one (special tokens, padding side). */
+function configBeside(tokenizerPath: string): string | undefined {
+  const p = join(dirname(tokenizerPath), 'tokenizer_config.json');
+  return existsSync(p) ? p : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
+import { resolveCheckpoint } from '../mamba/hub.ts';
 import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
@@ -23,8 +24,10 @@ const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [option
   --config FILE      JSON config; fields not given keep their defaults (all written to the run dir)
   --out DIR          run directory (default runs/default, or runs/NAME with --preset NAME)
   --backend B        auto | cpu | webgpu (default auto; env MI_BACKEND)
-  --model DIR        a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
-                     the toy models; runs only the steps marked * below
+  --model DIR|NAME   a Hugging Face Mamba checkpoint (config.json + model.safetensors) instead of
+                     the toy models: a folder, or a hub id (state-spaces/mamba-130m-hf) already in
+                     the local hub cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub;
+                     nothing is downloaded); runs only the steps marked * below
   --preset NAME      quick (small, for tests) or paper (the papers' task sizes, for a GPU);
                      applied before --config
   --quick            the same as --preset quick
@@ -111,6 +114,14 @@ function presetName(preset: string | undefined, quick: boolean): string | undefi
   return quick ? 'quick' : preset;
 }
 
+function modelFromHub(name: string): string {
+  try {
+    return resolveCheckpoint(name).dir;
+  } catch (e) {
+    throw new Error(`--model ${name}: ${(e as Error).message}`);
+  }
+}
+
 /** A --model folder must hold a readable Mamba config and its weights. */
 function checkModelDir(dir: string): void {
   const cfgPath = join(dir, 'config.json');
@@ -130,7 +141,9 @@ export function buildConfig(args: Args): RunConfig {
   if (args.config) config = mergeConfig(config, readJson(args.config, `--config ${args.config}`), `--config ${args.config}`);
   const flags: Record<string, unknown> = {};
   if (args.backend) flags.backend = args.backend;
-  if (args.model) flags.model = resolve(args.model);
+  // a folder (checked by checkModelDir), or a hub repository id found in the local hub cache
+  // (mamba/hub.ts): the run records the snapshot folder it resolved to
+  if (args.model) flags.model = existsSync(args.model) ? resolve(args.model) : modelFromHub(args.model);
   config = mergeConfig(config, flags, 'command line');
   if (!['auto', 'cpu', 'webgpu'].includes(config.backend)) throw new Error(`backend must be auto, cpu or webgpu, got "${config.backend}"`);
   return config;
