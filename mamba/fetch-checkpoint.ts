@@ -5,7 +5,7 @@ import * as mi from '../engine/index.ts';
 import type { Backend, DType, Tensor } from '../engine/index.ts';
 import { expectedParameterShapes, parseConfig, validateCheckpoint, type MambaConfig, type ParseOptions } from './config.ts';
 import { MambaLM } from './model.ts';
-import { SafetensorsBuffer, type TensorSource } from './safetensors-format.ts';
+import { Checkpoint, INDEX_FILE, parseIndex, SafetensorsBuffer, SINGLE_FILE, type TensorSource } from './safetensors-format.ts';
 
 export interface LoadOptions {
   /** default: the current backend */ backend?: Backend;
@@ -42,22 +42,17 @@ export interface FetchOptions extends LoadOptions, ParseOptions {
 
 /**
  * Loads the checkpoint folder at `url` (e.g. "/models/tiny/" or "https://host/tiny"): fetches
- * `config.json` and `model.safetensors` next to each other. Sharded checkpoints
- * (model.safetensors.index.json) are not supported here; mamba/pretrained.ts reads them in Node.
+ * `config.json` and `model.safetensors` next to each other, or, where there is no single file
+ * (404), `model.safetensors.index.json` and the shards its weight_map names.
  */
 export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}): Promise<MambaLM> {
   const get = opts.fetch ?? globalThis.fetch;
   const base = new URL(String(url).endsWith('/') ? String(url) : `${url}/`, (globalThis as { location?: { href: string } }).location?.href);
-  const configUrl = new URL('config.json', base).href;
-  const weightsUrl = new URL('model.safetensors', base).href;
+  const at = (file: string) => new URL(file, base).href;
+  const configUrl = at('config.json');
+  const weightsUrl = at(SINGLE_FILE);
   const [configRes, weightsRes] = await Promise.all([get(configUrl), get(weightsUrl)]);
   if (!configRes.ok) throw new Error(`fetchPretrained: ${configUrl} answered ${configRes.status} ${configRes.statusText}`);
-  if (!weightsRes.ok) {
-    throw new Error(
-      `fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}` +
-        (weightsRes.status === 404 ? ' (a sharded checkpoint cannot be fetched; only a single model.safetensors)' : ''),
-    );
-  }
   let json: unknown;
   try {
     json = JSON.parse(await configRes.text());
@@ -65,6 +60,35 @@ export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}
     throw new Error(`config ${configUrl}: not valid JSON (${(e as Error).message})`);
   }
   const config = parseConfig(json, configUrl, opts);
-  const src = new SafetensorsBuffer(await weightsRes.arrayBuffer(), weightsUrl);
+  let src: TensorSource;
+  if (weightsRes.ok) src = new SafetensorsBuffer(await weightsRes.arrayBuffer(), weightsUrl);
+  else if (weightsRes.status === 404) src = await fetchShards(get, at, weightsUrl);
+  else throw new Error(`fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}`);
   return modelFromTensors(config, src, opts, base.href);
+}
+
+/** The shards named by the folder's model.safetensors.index.json, fetched one after another. */
+async function fetchShards(get: typeof fetch, at: (file: string) => string, weightsUrl: string): Promise<TensorSource> {
+  const indexUrl = at(INDEX_FILE);
+  const indexRes = await get(indexUrl);
+  if (!indexRes.ok)
+    throw new Error(
+      `fetchPretrained: ${weightsUrl} answered 404 and ${indexUrl} ${indexRes.status} ${indexRes.statusText}: no weights found`,
+    );
+  const weightMap = parseIndex(await indexRes.text(), indexUrl);
+  const shards = new Map<string, SafetensorsBuffer>();
+  for (const shard of new Set(weightMap.values())) {
+    const shardUrl = at(shard);
+    const res = await get(shardUrl);
+    if (!res.ok)
+      throw new Error(`fetchPretrained: ${indexUrl} names shard ${shard}, but ${shardUrl} answered ${res.status} ${res.statusText}`);
+    shards.set(shard, new SafetensorsBuffer(await res.arrayBuffer(), shardUrl));
+  }
+  const shardOf = new Map<string, SafetensorsBuffer>();
+  for (const [name, shard] of weightMap) {
+    const f = shards.get(shard)!;
+    if (!f.has(name)) throw new Error(`checkpoint ${indexUrl}: weight_map puts "${name}" in shard "${shard}", which has no such tensor`);
+    shardOf.set(name, f);
+  }
+  return new Checkpoint(indexUrl, shards, shardOf);
 }

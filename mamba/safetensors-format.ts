@@ -293,3 +293,70 @@ function parseBufferHeader(buffer: ArrayBuffer, label: string): ReturnType<typeo
   checkHeaderLength(headerLen, size, where);
   return parseHeader(new Uint8Array(buffer, 8, Number(headerLen)), size, where);
 }
+
+// Checkpoint folders: one `model.safetensors`, or shards listed by `model.safetensors.index.json`
+// ({"metadata": {...}, "weight_map": {tensor name: shard file name}}) as save_pretrained writes
+// them. Read from files (mamba/safetensors.ts openCheckpoint) or over HTTP (fetch-checkpoint.ts).
+
+export const SINGLE_FILE = 'model.safetensors';
+export const INDEX_FILE = 'model.safetensors.index.json';
+
+/** A checkpoint read through one API, whichever way it is stored (one file or shards, on disk or fetched). */
+export class Checkpoint<S extends TensorSource = TensorSource> implements TensorSource {
+  readonly names: readonly string[];
+
+  constructor(
+    /** the folder or URL, for errors */
+    readonly dir: string,
+    /** Shard file name → its source. */
+    readonly shards: ReadonlyMap<string, S>,
+    private readonly shardOf: ReadonlyMap<string, S>,
+  ) {
+    this.names = [...shardOf.keys()].sort();
+  }
+
+  has(name: string): boolean {
+    return this.shardOf.has(name);
+  }
+
+  entry(name: string): TensorEntry {
+    return this.fileOf(name).entry(name);
+  }
+
+  read(name: string): Promise<TensorRecord> {
+    return this.fileOf(name).read(name);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.shards.values()].map((f) => f.close()));
+  }
+
+  private fileOf(name: string): S {
+    const f = this.shardOf.get(name);
+    if (!f) throw new Error(`checkpoint ${this.dir}: no tensor named "${name}"`);
+    return f;
+  }
+}
+
+/** The weight_map of a model.safetensors.index.json (`path` names it in errors): tensor name → shard file name. */
+export function parseIndex(text: string, path: string): Map<string, string> {
+  let index: unknown;
+  try {
+    index = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`checkpoint ${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new Error(`checkpoint ${path}: missing "weight_map" object`);
+  }
+  const out = new Map<string, string>();
+  for (const [name, shard] of Object.entries(weightMap)) {
+    // A shard must be a plain file name in the checkpoint folder, never a path out of it.
+    if (typeof shard !== 'string' || !shard || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..') {
+      throw new Error(`checkpoint ${path}: weight_map["${name}"] must be a shard file name, found ${JSON.stringify(shard)}`);
+    }
+    out.set(name, shard);
+  }
+  return out;
+}

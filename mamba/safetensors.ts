@@ -6,16 +6,17 @@
 // Opening reads only the header; `read(name)` reads just that tensor's bytes from disk into the
 // typed array it returns, so a large checkpoint is never held in memory more than once.
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { atomicWrite, writeTextAtomic } from './node-files.ts';
 import {
+  Checkpoint,
   checkHeaderLength,
+  INDEX_FILE,
   parseHeader,
+  parseIndex,
   SafetensorsReader,
+  SINGLE_FILE,
   type HeaderEntry,
-  type TensorEntry,
-  type TensorRecord,
-  type TensorSource,
 } from './safetensors-format.ts';
 
 export { writeTextAtomic } from './node-files.ts';
@@ -226,47 +227,10 @@ function floatToHalf(v: number): number {
 // Checkpoint folders: one `model.safetensors`, or shards listed by `model.safetensors.index.json`
 // ({"metadata": {...}, "weight_map": {tensor name: shard file name}}) as save_pretrained writes them.
 
-export const SINGLE_FILE = 'model.safetensors';
-export const INDEX_FILE = 'model.safetensors.index.json';
-
-/** A checkpoint folder read through one API, whichever way it is stored. */
-export class Checkpoint implements TensorSource {
-  readonly names: readonly string[];
-
-  constructor(
-    readonly dir: string,
-    /** Shard file name → open file. */
-    readonly shards: ReadonlyMap<string, SafetensorsFile>,
-    private readonly shardOf: ReadonlyMap<string, SafetensorsFile>,
-  ) {
-    this.names = [...shardOf.keys()].sort();
-  }
-
-  has(name: string): boolean {
-    return this.shardOf.has(name);
-  }
-
-  entry(name: string): TensorEntry {
-    return this.fileOf(name).entry(name);
-  }
-
-  read(name: string): Promise<TensorRecord> {
-    return this.fileOf(name).read(name);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.shards.values()].map((f) => f.close()));
-  }
-
-  private fileOf(name: string): SafetensorsFile {
-    const f = this.shardOf.get(name);
-    if (!f) throw new Error(`checkpoint ${this.dir}: no tensor named "${name}"`);
-    return f;
-  }
-}
+export { Checkpoint, INDEX_FILE, parseIndex, SINGLE_FILE } from './safetensors-format.ts';
 
 /** Opens `dir/model.safetensors` if present, else the shards named by `dir/model.safetensors.index.json`. */
-export async function openCheckpoint(dir: string): Promise<Checkpoint> {
+export async function openCheckpoint(dir: string): Promise<Checkpoint<SafetensorsFile>> {
   const single = join(dir, SINGLE_FILE);
   if (await exists(single)) {
     const f = await openSafetensors(single);
@@ -294,28 +258,6 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     throw e;
   }
   return new Checkpoint(dir, shards, shardOf);
-}
-
-function parseIndex(text: string, path: string): Map<string, string> {
-  let index: unknown;
-  try {
-    index = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`checkpoint ${path}: not valid JSON (${(e as Error).message})`);
-  }
-  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
-    throw new Error(`checkpoint ${path}: missing "weight_map" object`);
-  }
-  const out = new Map<string, string>();
-  for (const [name, shard] of Object.entries(weightMap)) {
-    // A shard must be a plain file name in the checkpoint folder, never a path out of it.
-    if (typeof shard !== 'string' || !shard || shard !== basename(shard)) {
-      throw new Error(`checkpoint ${path}: weight_map["${name}"] must be a shard file name, found ${JSON.stringify(shard)}`);
-    }
-    out.set(name, shard);
-  }
-  return out;
 }
 
 async function exists(path: string): Promise<boolean> {

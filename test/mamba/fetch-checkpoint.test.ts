@@ -1,29 +1,34 @@
 // The browser checkpoint path in Node: fetchPretrained over a fetch that serves the fixture folder
 // builds the same model as loadPretrained (bit-identical logits), SafetensorsBuffer reads what
-// SafetensorsFile reads, and a missing file or a broken header is an error naming the URL.
-import { readFile } from 'node:fs/promises';
+// SafetensorsFile reads, a sharded folder (model.safetensors.index.json) is fetched shard by shard,
+// and a missing file or a broken header is an error naming the URL.
+import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { fetchPretrained } from '../../mamba/fetch-checkpoint.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
-import { openSafetensors, SafetensorsBuffer } from '../../mamba/safetensors.ts';
+import { openSafetensors, SafetensorsBuffer, writeShardedCheckpoint } from '../../mamba/safetensors.ts';
 import { modelDir } from '../helpers/hf-fixture.ts';
+import { withTempDir } from '../helpers/temp-dir.ts';
 
 const dir = modelDir('tiny');
 const BASE = 'http://127.0.0.1:1/tiny/';
 
-/** A fetch that answers BASE + file from the fixture folder, 404 otherwise. */
-const fixtureFetch = (async (input: string | URL | Request) => {
-  const url = String(input);
-  if (!url.startsWith(BASE)) return new Response('not found', { status: 404, statusText: 'Not Found' });
-  try {
-    return new Response(await readFile(join(dir, url.slice(BASE.length))));
-  } catch {
-    return new Response('not found', { status: 404, statusText: 'Not Found' });
-  }
-}) as typeof fetch;
+/** A fetch that answers BASE + file from `folder`, 404 otherwise; `asked` records the URLs. */
+const folderFetch = (folder: string, asked: string[] = []) =>
+  (async (input: string | URL | Request) => {
+    const url = String(input);
+    asked.push(url);
+    if (!url.startsWith(BASE)) return new Response('not found', { status: 404, statusText: 'Not Found' });
+    try {
+      return new Response(await readFile(join(folder, url.slice(BASE.length))));
+    } catch {
+      return new Response('not found', { status: 404, statusText: 'Not Found' });
+    }
+  }) as typeof fetch;
+const fixtureFetch = folderFetch(dir);
 
 test('fetchPretrained builds the model loadPretrained builds: same parameters, same logits', async () => {
   const fetched = await fetchPretrained(BASE.slice(0, -1), { fetch: fixtureFetch, backend: mi.cpuBackend() });
@@ -33,6 +38,44 @@ test('fetchPretrained builds the model loadPretrained builds: same parameters, s
   const ids = [[1, 5, 9, 2, 63, 0, 7]];
   assert.equal(fetched.forward(ids).dataSync(), loaded.forward(ids).dataSync());
 });
+
+test(
+  'a sharded folder is fetched through its index, shard by shard, and gives the same model',
+  withTempDir('mi-fetch-', async (tmp) => {
+    const file = await openSafetensors(join(dir, 'model.safetensors'));
+    let shards: string[];
+    try {
+      const tensors = await Promise.all(
+        file.names.map(async (name) => {
+          const r = await file.read(name);
+          return { name, dtype: 'F32' as const, shape: r.shape, data: r.data };
+        }),
+      );
+      shards = await writeShardedCheckpoint(tmp, tensors, { maxShardBytes: 4096 });
+    } finally {
+      await file.close();
+    }
+    await copyFile(join(dir, 'config.json'), join(tmp, 'config.json'));
+    assert.ok(shards.length >= 3, `${shards.length} shards`);
+    const asked: string[] = [];
+    const fetched = await fetchPretrained(BASE, { fetch: folderFetch(tmp, asked), backend: mi.cpuBackend() });
+    const loaded = await loadPretrained(dir, { backend: mi.cpuBackend() });
+    try {
+      for (const s of shards) assert.ok(asked.includes(`${BASE}${s}`), `fetched ${s}`);
+      for (const [name, t] of loaded.params) assert.equal(fetched.p(name).dataSync(), t.dataSync(), name);
+    } finally {
+      fetched.dispose();
+      loaded.dispose();
+    }
+    // a shard the index names but the server does not have: an error naming both
+    const { unlink } = await import('node:fs/promises');
+    await unlink(join(tmp, shards[1]));
+    await fetchPretrained(BASE, { fetch: folderFetch(tmp), backend: mi.cpuBackend() }).then(
+      () => assert.unreachable('loaded without a shard'),
+      (e: Error) => assert.match(e.message, `names shard ${shards[1]}, but ${BASE}${shards[1]} answered 404`),
+    );
+  }),
+);
 
 test('SafetensorsBuffer reads every tensor as SafetensorsFile does', async () => {
   const path = join(dir, 'model.safetensors');
