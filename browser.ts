@@ -5,7 +5,7 @@
 // them with dynamic imports that only run in Node. test/browser/bundle.test.ts checks the bundle for both.
 //
 // Left out: mamba/pretrained.ts and mamba/train.ts (checkpoint folders on disk; use fetchPretrained),
-// mamba/tokenizer.ts (reads tokenizer.json from disk), interp/report (vega, HTML reports in Node),
+// interp/report (vega, HTML reports in Node),
 // interp/collect.ts, sae-io.ts, train-task.ts, worker-pool.ts (files and worker threads),
 // interp/scaling.ts (a planning benchmark).
 
@@ -25,6 +25,9 @@ export { hookNames, MIXER_HOOKS, type Hook, type HookFn, type HookContext } from
 export { step, prefill, generate, newCache, disposeCache, type RecurrentCache, type GenerateOptions } from './mamba/recurrent.ts';
 export { fetchPretrained, modelFromTensors, type FetchOptions, type LoadOptions } from './mamba/fetch-checkpoint.ts';
 export { SafetensorsBuffer, type TensorSource, type TensorRecord } from './mamba/safetensors-format.ts';
+// text: a tokenizer.json (fetchPretrained's tokenizer option attaches one), tokens as strings
+export { Tokenizer, type DecodeOptions } from './mamba/tokenizer.ts';
+export * as text from './mamba/text.ts';
 
 // interpretability methods (namespaced: stats.mean is not the engine's mean)
 export * as probes from './interp/probes.ts';

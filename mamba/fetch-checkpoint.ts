@@ -5,6 +5,7 @@ import * as mi from '../engine/index.ts';
 import type { Backend, DType, Tensor } from '../engine/index.ts';
 import { expectedParameterShapes, parseConfig, validateCheckpoint, type MambaConfig, type ParseOptions } from './config.ts';
 import { MambaLM } from './model.ts';
+import { Tokenizer } from './tokenizer.ts';
 import { Checkpoint, INDEX_FILE, parseIndex, SafetensorsBuffer, SINGLE_FILE, type TensorSource } from './safetensors-format.ts';
 
 export interface LoadOptions {
@@ -38,12 +39,18 @@ export async function modelFromTensors(config: MambaConfig, src: TensorSource, o
 
 export interface FetchOptions extends LoadOptions, ParseOptions {
   /** default: globalThis.fetch */ fetch?: typeof fetch;
+  /**
+   * a tokenizer to attach as model.tokenizer: true for the folder's tokenizer.json, or a URL of one.
+   * Default none (a probe for an absent file would log a 404 in the page's console).
+   */
+  tokenizer?: boolean | string;
 }
 
 /**
  * Loads the checkpoint folder at `url` (e.g. "/models/tiny/" or "https://host/tiny"): fetches
  * `config.json` and `model.safetensors` next to each other, or, where there is no single file
- * (404), `model.safetensors.index.json` and the shards its weight_map names.
+ * (404), `model.safetensors.index.json` and the shards its weight_map names; and a tokenizer.json
+ * when asked (opts.tokenizer), attached as model.tokenizer.
  */
 export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}): Promise<MambaLM> {
   const get = opts.fetch ?? globalThis.fetch;
@@ -60,11 +67,24 @@ export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}
     throw new Error(`config ${configUrl}: not valid JSON (${(e as Error).message})`);
   }
   const config = parseConfig(json, configUrl, opts);
+  // so that the model takes text (toTokens, ...)
+  const tokenizer = opts.tokenizer
+    ? await Tokenizer.fromUrl(typeof opts.tokenizer === 'string' ? new URL(opts.tokenizer, base).href : at('tokenizer.json'), {
+        fetch: get,
+      })
+    : null;
   let src: TensorSource;
   if (weightsRes.ok) src = new SafetensorsBuffer(await weightsRes.arrayBuffer(), weightsUrl);
   else if (weightsRes.status === 404) src = await fetchShards(get, at, weightsUrl);
   else throw new Error(`fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}`);
-  return modelFromTensors(config, src, opts, base.href);
+  const model = await modelFromTensors(config, src, opts, base.href);
+  try {
+    model.tokenizer = tokenizer;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }
 
 /** The shards named by the folder's model.safetensors.index.json, fetched one after another. */

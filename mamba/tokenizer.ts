@@ -1,8 +1,8 @@
 // Hugging Face `tokenizer.json` tokenizers (GPT-NeoX-style byte-level BPE for the Mamba checkpoints),
 // loaded through @huggingface/tokenizers, a maintained pure-JS implementation of the same format
 // that the Rust `tokenizers` crate reads. We wrap it to keep the rest of the project independent of
-// that library's API and to name the file in errors.
-import { readFile } from 'node:fs/promises';
+// that library's API and to name the file in errors. Browser-safe: reading a file loads node:fs
+// only when called (a page builds one with fromJSON or fromUrl).
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 
 export interface DecodeOptions {
@@ -22,6 +22,23 @@ export class Tokenizer {
     const json = await readJson(path, 'tokenizer');
     const config = configPath ? ((await readJson(configPath, 'tokenizer config')) as object) : {};
     return Tokenizer.fromJSON(json, config, path);
+  }
+
+  /**
+   * Fetches `url` (a tokenizer.json) and builds the tokenizer; null when the server answers 404 and
+   * `optional` is set (a checkpoint folder without one), an error naming the URL otherwise.
+   */
+  static async fromUrl(url: string, opts: { fetch?: typeof fetch; optional?: boolean } = {}): Promise<Tokenizer | null> {
+    const res = await (opts.fetch ?? globalThis.fetch)(url);
+    if (res.status === 404 && opts.optional) return null;
+    if (!res.ok) throw new Error(`tokenizer ${url}: answered ${res.status} ${res.statusText}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(await res.text());
+    } catch (e) {
+      throw new Error(`tokenizer ${url}: not valid JSON (${(e as Error).message})`);
+    }
+    return Tokenizer.fromJSON(json, {}, url);
   }
 
   static fromJSON(json: unknown, config: object = {}, source = '<tokenizer.json>'): Tokenizer {
@@ -70,6 +87,9 @@ export class Tokenizer {
 }
 
 async function readJson(path: string, what: string): Promise<unknown> {
+  if (typeof process === 'undefined' || !process.versions?.node)
+    throw new Error(`${what} ${path}: reading a file needs Node; in a page use Tokenizer.fromUrl or Tokenizer.fromJSON`);
+  const { readFile } = await import('node:fs/promises');
   const text = await readFile(path, 'utf-8');
   try {
     return JSON.parse(text);

@@ -8,9 +8,10 @@
 // The CPU logits must equal Node's WebAssembly CPU logits bit for bit (same code, same
 // WebAssembly, and results that do not depend on the thread count); the WebGPU logits must match
 // them within 1e-5 of their largest magnitude (mamba/parity.ts's measure). The page must log no
-// error and request nothing outside 127.0.0.1. One page run feeds every test below.
+// error and request nothing outside 127.0.0.1. The page's tokenizer (the bundle's) must encode and
+// decode the fixture tokenizer's cases as Hugging Face tokenizers does. One page run feeds every test below.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
@@ -19,9 +20,11 @@ import { CpuBackend } from '../../engine/cpu/backend.ts';
 import { CPU_KERNELS } from '../../engine/cpu/kernels/index.ts';
 import * as mi from '../../engine/index.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
+import { toStrTokens } from '../../mamba/text.ts';
+import { Tokenizer } from '../../mamba/tokenizer.ts';
 import { BROWSER_OPTIONS, buildBrowserBundle, libraryFromBundle } from '../../scripts/build-browser.ts';
 import { KERNEL_CASES, KERNEL_NAMES } from '../engine/kernel-cases.ts';
-import type { PageReport } from './page.ts';
+import type { PageReport, TextReport } from './page.ts';
 import { browserAvailable, launchBrowser, openPage, outsideRequests, serveDir, type PageLog } from '../helpers/browser.ts';
 import { goldenIds, modelDir } from '../helpers/hf-fixture.ts';
 
@@ -35,6 +38,13 @@ const Browser = suite('engine in headless Chromium (WebGPU)');
 const skip = !browserAvailable();
 const site = mkdtempSync(join(tmpdir(), 'mi-browser-kernels-'));
 let report: PageReport | null = null;
+let textReport: TextReport | null = null;
+const TOKENIZER_DIR = resolve(import.meta.dirname, '../../../shared/fixtures/hf-mamba/tokenizer');
+const textCases = JSON.parse(readFileSync(join(TOKENIZER_DIR, 'cases.json'), 'utf-8')) as {
+  text: string;
+  ids: number[];
+  decoded: string;
+}[];
 let failure: Error | null = null;
 let log: PageLog | null = null;
 let nodeLogits: Float32Array;
@@ -57,6 +67,8 @@ async function buildPage(): Promise<void> {
   );
   mkdirSync(join(site, 'tiny'));
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(modelDir('tiny'), f), join(site, 'tiny', f));
+  mkdirSync(join(site, 'tokenizer'));
+  copyFileSync(join(TOKENIZER_DIR, 'tokenizer.json'), join(site, 'tokenizer', 'tokenizer.json'));
 }
 
 Browser.before(async () => {
@@ -84,6 +96,11 @@ Browser.before(async () => {
         timer = setTimeout(() => reject(new Error(`no report from the page after ${PAGE_TIMEOUT_MS} ms`)), PAGE_TIMEOUT_MS);
       }),
     ]).finally(() => clearTimeout(timer));
+    textReport = await opened.page.evaluate(
+      ([url, texts, rows]) =>
+        (globalThis as unknown as { miText(u: string, t: string[], r: number[][]): Promise<TextReport> }).miText(url, texts, rows),
+      [server.url('tokenizer/tokenizer.json'), textCases.map((c) => c.text), textCases.map((c) => c.ids)] as [string, string[], number[][]],
+    );
     console.log(
       `browser-kernels: ${report.adapter}; page CPU ${report.cpuDescription}; ${report.cases.length} WebGPU kernel cases in ${report.ms.kernels} ms, ` +
         `${report.cpuCases.length} WebAssembly-vs-scalar CPU cases in ${report.ms.cpuKernels} ms, model ${report.ms.model} ms`,
@@ -114,6 +131,28 @@ function pageReport(): PageReport {
   if (failure) throw new Error(`the page run failed: ${failure.message}\npage errors: ${log?.pageErrors.join('\n') ?? ''}`);
   return report!;
 }
+
+Browser(
+  "the page's tokenizer (the bundle's) gives Hugging Face tokenizers' ids and decodings, and the same string tokens as Node",
+  async () => {
+    if (skip) return;
+    pageReport();
+    const r = textReport!;
+    assert.equal(
+      r.ids,
+      textCases.map((c) => c.ids),
+    );
+    assert.equal(
+      r.decoded,
+      textCases.map((c) => c.decoded),
+    );
+    const tok = await Tokenizer.fromFile(join(TOKENIZER_DIR, 'tokenizer.json'));
+    assert.equal(
+      r.strTokens,
+      textCases.map((c) => toStrTokens(tok, c.text)),
+    );
+  },
+);
 
 Browser('the page got a WebGPU adapter and used the WebGPU backend', () => {
   if (skip) return;

@@ -104,5 +104,22 @@ async function miRun(modelUrl: string, ids: number[][]): Promise<PageReport> {
   };
 }
 
-(globalThis as unknown as { miRun: typeof miRun }).miRun = miRun;
+/** The fixture tokenizer fetched by the page: each text's ids, string tokens and the decoding of its ids. */
+export interface TextReport {
+  ids: number[][];
+  strTokens: string[][];
+  decoded: string[];
+}
+
+async function miText(tokenizerUrl: string, texts: string[], ids: number[][]): Promise<TextReport> {
+  const tok = (await MI.Tokenizer.fromUrl(tokenizerUrl))!;
+  return {
+    ids: texts.map((t) => MI.text.toTokens(tok, t)[0]),
+    strTokens: texts.map((t) => MI.text.toStrTokens(tok, t)),
+    decoded: ids.map((r) => MI.text.idsToString(tok, r)),
+  };
+}
+
+(globalThis as unknown as { miRun: typeof miRun; miText: typeof miText }).miRun = miRun;
+(globalThis as unknown as { miText: typeof miText }).miText = miText;
 document.title = 'ready';

@@ -8,6 +8,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mi from '../../engine/index.ts';
 import { makeConfig } from '../../mamba/config.ts';
+import { fetchPretrained } from '../../mamba/fetch-checkpoint.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { loadPretrained, savePretrained } from '../../mamba/pretrained.ts';
 import { withTempDir } from '../helpers/temp-dir.ts';
@@ -78,6 +79,30 @@ test(
       for (let i = 0; i < a.ids.length * V; i++) assert.ok(Math.abs(batched[i] - alone[i]) < 1e-5, `logit ${i}`);
     } finally {
       model.dispose();
+    }
+  }),
+);
+
+test(
+  'fetchPretrained attaches the folder tokenizer.json on request (tokenizer: true), and none by default',
+  withTempDir('mi-text-', async (tmp) => {
+    await checkpointWithTokenizer(tmp);
+    const base = 'http://127.0.0.1:1/m/';
+    const serve = (async (u: string | URL | Request) => {
+      try {
+        return new Response(readFileSync(join(tmp, String(u).slice(base.length))));
+      } catch {
+        return new Response('', { status: 404, statusText: 'Not Found' });
+      }
+    }) as typeof fetch;
+    const plain = await fetchPretrained(base, { fetch: serve, ...cpu });
+    const withText = await fetchPretrained(base, { fetch: serve, tokenizer: true, ...cpu });
+    try {
+      assert.is(plain.tokenizer, null);
+      assert.equal(withText.toTokens(cases[0].text), [cases[0].ids]);
+    } finally {
+      plain.dispose();
+      withText.dispose();
     }
   }),
 );
