@@ -5,6 +5,7 @@ import * as mi from '../engine/index.ts';
 import type { Backend, DType, Tensor } from '../engine/index.ts';
 import { expectedParameterShapes, parseConfig, validateCheckpoint, type MambaConfig, type ParseOptions } from './config.ts';
 import { MambaLM } from './model.ts';
+import { checkTokenizerFits, type TextTokenizer } from './text.ts';
 import { Tokenizer } from './tokenizer.ts';
 import { Checkpoint, INDEX_FILE, parseIndex, SafetensorsBuffer, SINGLE_FILE, type TensorSource } from './safetensors-format.ts';
 
@@ -14,10 +15,18 @@ export interface LoadOptions {
 }
 
 /**
- * Validates `src` against `config` and builds the model, every parameter converted to `dtype` on
- * `backend`. `label` names the checkpoint in errors. Does not close `src`.
+ * Validates `src` against `config` (and `tokenizer` against its vocabulary) and builds the model,
+ * every parameter converted to `dtype` on `backend`, with `tokenizer` attached. `label` names the
+ * checkpoint in errors. Does not close `src`.
  */
-export async function modelFromTensors(config: MambaConfig, src: TensorSource, opts: LoadOptions, label: string): Promise<MambaLM> {
+export async function modelFromTensors(
+  config: MambaConfig,
+  src: TensorSource,
+  opts: LoadOptions,
+  label: string,
+  tokenizer: TextTokenizer | null = null,
+): Promise<MambaLM> {
+  if (tokenizer) checkTokenizerFits(tokenizer, config.vocab_size);
   const dtype = opts.dtype ?? 'float32';
   if (dtype === 'int32') throw new Error(`loadPretrained ${label}: dtype must be float32 or float64`);
   const backend = opts.backend ?? mi.getBackend();
@@ -34,7 +43,9 @@ export async function modelFromTensors(config: MambaConfig, src: TensorSource, o
     for (const t of params.values()) t.dispose();
     throw e;
   }
-  return new MambaLM(config, params);
+  const model = new MambaLM(config, params);
+  model.tokenizer = tokenizer;
+  return model;
 }
 
 export interface FetchOptions extends LoadOptions, ParseOptions {
@@ -77,14 +88,7 @@ export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}
   if (weightsRes.ok) src = new SafetensorsBuffer(await weightsRes.arrayBuffer(), weightsUrl);
   else if (weightsRes.status === 404) src = await fetchShards(get, at, weightsUrl);
   else throw new Error(`fetchPretrained: ${weightsUrl} answered ${weightsRes.status} ${weightsRes.statusText}`);
-  const model = await modelFromTensors(config, src, opts, base.href);
-  try {
-    model.tokenizer = tokenizer;
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
+  return modelFromTensors(config, src, opts, base.href, tokenizer);
 }
 
 /** The shards named by the folder's model.safetensors.index.json, fetched one after another. */

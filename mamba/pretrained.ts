@@ -33,19 +33,11 @@ export async function loadPretrained(nameOrDir: string, opts: PretrainedOptions 
   const tokenizer =
     opts.tokenizer || existsSync(tokenizerPath) ? await Tokenizer.fromFile(tokenizerPath, configBeside(tokenizerPath)) : null;
   const src = await openCheckpoint(dir);
-  let model: MambaLM;
   try {
-    model = await modelFromTensors(config, src, opts, dir);
+    return await modelFromTensors(config, src, opts, dir, tokenizer);
   } finally {
     await src.close();
   }
-  try {
-    model.tokenizer = tokenizer;
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
 }
 
 /** tokenizer_config.json beside a tokenizer.json, when there is one (special tokens, padding side). */
