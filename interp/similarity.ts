@@ -16,6 +16,8 @@
 //    keeping each side's top directions that explain 99% of its variance.
 //  - seedPairInterval: a mean over seed pairs with a jackknife-over-seeds t interval (pairs share
 //    seeds, so they are not independent units).
+//  - locateChannels / locateOneToOne: a channel set of one model located in another by activation
+//    correlation (each channel's best partner, or distinct partners by an optimal assignment).
 // Decoder cosines and channel Jaccard compare raw coordinates: between independently trained
 // models, which share no basis, they are basis-dependent and expected near chance by construction.
 import type { Rng } from '../engine/random.ts';
@@ -652,4 +654,21 @@ export function locateChannels(corr: Float64Array[], channels: readonly number[]
     out.add(best);
   }
   return [...out].sort((x, y) => x - y);
+}
+
+/**
+ * Channels of model A located in model B one-to-one: the distinct partners in B (one per channel,
+ * in the order given) that maximise the summed |correlation| (Hungarian on -|corr|; a channel's
+ * sign is as arbitrary as its index). Unlike locateChannels the located set keeps the circuit's
+ * size, so a patch of it is compared with sets of the same size.
+ */
+export function locateOneToOne(corr: Float64Array[], channels: readonly number[]): number[] {
+  const cols = corr[0]?.length ?? 0;
+  if (channels.length > cols) throw new Error(`locateOneToOne: ${channels.length} channels cannot have distinct partners among ${cols}`);
+  const cost = channels.map((c) => {
+    const row = corr[c];
+    if (!row) throw new Error(`locateOneToOne: channel ${c} is not a row of the ${corr.length}-channel correlation matrix`);
+    return Float64Array.from(row, (v) => -Math.abs(v));
+  });
+  return hungarian(cost);
 }
