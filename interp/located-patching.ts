@@ -12,7 +12,8 @@
 //    floor is one pair's 1/(n+1), so n has to be large for the floor to survive the run's Holm).
 //    The same arithmetic as patchCleanMany (step 6's measure); the step checks the two agree.
 //  - locatedPatchTest: the located circuit's fraction restored against its located controls' (the
-//    empirical rank p-value, floor 1/(n+1)), with a bootstrap over sequences.
+//    empirical rank p-value, floor 1/(m+1) for m distinct control sets), with a bootstrap over
+//    sequences.
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { CONTROL_QUANTILES, rankPValue } from './controls.ts';
@@ -124,7 +125,8 @@ export async function lastResidualPatch(
  */
 export function patchGained(p: LastResidualPatch, channels: readonly number[]): Float64Array {
   const { d } = p;
-  for (const j of channels) if (!(Number.isInteger(j) && j >= 0 && j < d)) throw new Error(`patchGained: channel ${j} is outside [0, ${d})`);
+  for (const j of channels)
+    if (!(Number.isInteger(j) && j >= 0 && j < d)) throw new Error(`patchGained: channel ${j} is outside [0, ${d})`);
   const S = p.covered.length;
   const cell = new Float64Array(S);
   for (let i = 0; i < S; i++) {
@@ -157,10 +159,14 @@ export interface LocatedTest {
   /** circuit minus mean control, with its bootstrap interval over sequences */
   difference: number;
   differenceInterval: [number, number];
-  /** rank p-value (1 + #controls >= circuit) / (1 + n), its floor 1/(n+1), and n */
+  /**
+   * rank p-value (1 + #controls >= circuit) / (1 + n), held at or above its floor 1/(m+1), where m
+   * is the number of distinct control sets (m <= n); n
+   */
   p: number;
   pFloor: number;
   controls: number;
+  distinctControls: number;
 }
 
 /** sum(x[idx]) / sum(gap[idx]): fraction restored, a ratio of means over the (resampled) sequences. */
@@ -188,7 +194,7 @@ export function locatedPatchTest(
   controls: Iterable<ArrayLike<number>>,
   gap: ArrayLike<number>,
   rng: Rng,
-  o: { bootstrap: number; level?: number },
+  o: { bootstrap: number; level?: number; distinctControls?: number },
 ): LocatedTest {
   const E = circuit.length;
   if (E < 2) throw new Error(`locatedPatchTest: ${E} sequences; the bootstrap needs at least 2`);
@@ -216,6 +222,13 @@ export function locatedPatchTest(
     circB[b] = ratioOn(circuit, gap, idx);
     diffB[b] = ratioOn(diffGained, gap, idx);
   }
+  // a matched-control design can leave few sets to draw from (a circuit holding a whole variance
+  // stratum forces its controls' channels there): n copies of m sets are no better than m, so the
+  // p-value stays at or above 1/(m+1) and no duplicate draw makes it smaller
+  const m = Math.min(n, o.distinctControls ?? n);
+  if (!(Number.isInteger(m) && m >= 1))
+    throw new Error(`locatedPatchTest: distinctControls must be a positive integer, got ${o.distinctControls}`);
+  const pFloor = 1 / (m + 1);
   const level = o.level ?? 0.95;
   const lo = (1 - level) / 2,
     hi = 1 - lo;
@@ -231,10 +244,16 @@ export function locatedPatchTest(
     percentiles: Array.from({ length: 99 }, (_, k) => quantile(sortedCtl, (k + 1) / 100, true)),
     difference: estimate - control,
     differenceInterval: [quantile(diffB, lo, true), quantile(diffB, hi, true)],
-    p: rankPValue(estimate, effects),
-    pFloor: 1 / (n + 1),
+    p: Math.max(rankPValue(estimate, effects), pFloor),
+    pFloor,
     controls: n,
+    distinctControls: m,
   };
+}
+
+/** How many different channel sets `sets` holds (order within a set aside). */
+export function distinctSets(sets: readonly (readonly number[])[]): number {
+  return new Set(sets.map((c) => [...c].sort((x, y) => x - y).join(','))).size;
 }
 
 /** One model's circuit located in another and patched there, against its located controls. */
@@ -260,8 +279,9 @@ export function patchLocated(
   o: { bootstrap: number; level?: number },
 ): LocatedPatch {
   const located = locateOneToOne(corr, channels);
+  const distinctControls = distinctSets(controls);
   const gained = function* () {
     for (const c of controls) yield patchGained(patch, locateOneToOne(corr, c));
   };
-  return { located, test: locatedPatchTest(patchGained(patch, located), gained(), patch.gap, rng, o) };
+  return { located, test: locatedPatchTest(patchGained(patch, located), gained(), patch.gap, rng, { ...o, distinctControls }) };
 }

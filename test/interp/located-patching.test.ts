@@ -46,7 +46,14 @@ const modelOf = (seed: string) => {
   for (const [name, t] of m.params)
     if (name.endsWith('norm.weight') || name.endsWith('norm_f.weight')) {
       const w = t.dataSync() as Float64Array;
-      m.params.set(name, mi.tensor(Float64Array.from(w, () => 0.5 + r.uniform()), t.shape, { dtype: 'float64', backend: cpu }));
+      m.params.set(
+        name,
+        mi.tensor(
+          Float64Array.from(w, () => 0.5 + r.uniform()),
+          t.shape,
+          { dtype: 'float64', backend: cpu },
+        ),
+      );
     }
   return m;
 };
@@ -157,14 +164,15 @@ test('planted: B is A in a permuted, sign-flipped residual basis; the located ci
   const corr = activationCorrelations(lastResid(A, locationBatch), lastResid(B, locationBatch), d, d);
   const pa = await patchOf(A),
     pb = await patchOf(B);
-  // A's circuit: its 4 channels that restore most alone; controls matched by variance stratum
+  // A's circuit: its 4 channels that restore most alone; controls matched by variance stratum (2
+  // strata of 8, so the 40 draws are mostly distinct sets)
   const single = Array.from({ length: d }, (_, j) => patchGained(pa, [j]).reduce((s, v) => s + v, 0));
   const circuit = Array.from({ length: d }, (_, j) => j)
     .sort((x, y) => single[y] - single[x])
     .slice(0, 4);
   const act = mi.tensor(lastResid(A, locationBatch), [...locationBatch.shape, d], { dtype: 'float64', backend: cpu });
   const profile = await activationProfile(act, positionMask('scored', locationBatch));
-  const controls = Array.from({ length: 40 }, (_, k) => matchedChannels(circuit, profile.variance, 4, rng.fork(`c${k}`)));
+  const controls = Array.from({ length: 40 }, (_, k) => matchedChannels(circuit, profile.variance, 2, rng.fork(`c${k}`)));
   const inB = patchLocated(corr, circuit, controls, pb, new mi.Rng('boot'), { bootstrap: 200 });
   assert.equal(
     inB.located,
@@ -178,6 +186,19 @@ test('planted: B is A in a permuted, sign-flipped residual basis; the located ci
     assert.ok(Math.abs(inB.test[k] - own.test[k]) < 1e-9, `${k}: in B ${inB.test[k]}, in A ${own.test[k]}`);
   assert.ok(maxAbsDiff(inB.test.interval, own.test.interval) < 1e-9, 'same bootstrap draws, same interval');
   assert.ok(inB.test.estimate > inB.test.control && inB.test.p < 0.1, `the planted circuit beats its controls (p ${inB.test.p})`);
+  // 40 draws of 2 distinct sets are 2 controls: the p-value cannot go below 1/3 however it ranks
+  const twoSets = patchLocated(
+    corr,
+    circuit,
+    Array.from({ length: 40 }, (_, k) => controls[k % 2]),
+    pb,
+    new mi.Rng('boot'),
+    {
+      bootstrap: 20,
+    },
+  );
+  assert.is(twoSets.test.distinctControls, 2);
+  assert.ok(twoSets.test.p >= 1 / 3 && twoSets.test.pFloor === 1 / 3, `p ${twoSets.test.p}`);
   act.dispose();
 });
 
