@@ -280,8 +280,15 @@ export function patchLocated(
 ): LocatedPatch {
   const located = locateOneToOne(corr, channels);
   const distinctControls = distinctSets(controls);
+  // a set drawn again is located and patched once
+  const seen = new Map<string, Float64Array>();
   const gained = function* () {
-    for (const c of controls) yield patchGained(patch, locateOneToOne(corr, c));
+    for (const c of controls) {
+      const key = c.join(',');
+      const g = seen.get(key) ?? patchGained(patch, locateOneToOne(corr, c));
+      seen.set(key, g);
+      yield g;
+    }
   };
   return { located, test: locatedPatchTest(patchGained(patch, located), gained(), patch.gap, rng, { ...o, distinctControls }) };
 }

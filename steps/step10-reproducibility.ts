@@ -361,7 +361,7 @@ function locatedChart(rows: LocatedRow[], task: string): Spec {
     encoding: {
       y: { field: 'row', type: 'nominal', title: null, sort: null },
       x: { field: 'value', type: 'quantitative', title: 'fraction of logit difference restored' },
-      color: { field: 'which', type: 'nominal', title: null },
+      color: { field: 'which', type: 'nominal', title: null, legend: { labelLimit: 260 } },
     },
     layer: [
       ticks("A's located controls (percentiles)", -6),
