@@ -229,7 +229,7 @@ interface LocatedSeed {
  * task, located in every other seed's model (ordered pairs) by the activation correlation of the
  * last residual on the location batch, then clean-patched there on `pc.examples` other sequences,
  * against config.repro.controls matched control sets of the first seed located and patched the
- * same way, beside the second seed's own circuit and its own matched controls. Null (with the
+ * same way, beside the second seed's own circuit and its own matched controls. Skipped (with the
  * reason) where the kind is not a channel circuit at the last residual with a clean patch.
  */
 async function locatedPatching(
