@@ -16,6 +16,8 @@
 //    keeping each side's top directions that explain 99% of its variance.
 //  - seedPairInterval: a mean over seed pairs with a jackknife-over-seeds t interval (pairs share
 //    seeds, so they are not independent units).
+//  - locateChannels / locateOneToOne: a channel set of one model located in another by activation
+//    correlation (each channel's best partner, or distinct partners by an optimal assignment).
 // Decoder cosines and channel Jaccard compare raw coordinates: between independently trained
 // models, which share no basis, they are basis-dependent and expected near chance by construction.
 import type { Rng } from '../engine/random.ts';
@@ -41,24 +43,32 @@ export function hungarian(cost: ArrayLike<number>[]): number[] {
     if (cost[i].length !== m) throw new Error(`hungarian: row ${i} has ${cost[i].length} columns, row 0 has ${m}`);
     for (let j = 0; j < m; j++) if (!Number.isFinite(cost[i][j])) throw new Error(`hungarian: cost[${i}][${j}] is ${cost[i][j]}`);
   }
+  // a flat copy (step 10 assigns thousands of small problems: typed-array reads and buffers
+  // allocated once per call instead of per row halve the time)
+  const C = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) C.set(cost[i], i * m);
   // 1-based arrays as in the classic formulation; column 0 is a virtual start.
   const u = new Float64Array(n + 1),
     v = new Float64Array(m + 1);
   const rowOfCol = new Int32Array(m + 1); // 0 = free
   const way = new Int32Array(m + 1);
+  const minv = new Float64Array(m + 1);
+  const used = new Uint8Array(m + 1);
   for (let i = 1; i <= n; i++) {
     rowOfCol[0] = i;
     let j0 = 0;
-    const minv = new Float64Array(m + 1).fill(Infinity);
-    const used = new Uint8Array(m + 1);
+    minv.fill(Infinity);
+    used.fill(0);
     do {
       used[j0] = 1;
       const i0 = rowOfCol[j0];
+      const o = (i0 - 1) * m - 1,
+        ui = u[i0];
       let delta = Infinity,
         j1 = 0;
       for (let j = 1; j <= m; j++) {
         if (used[j]) continue;
-        const cur = cost[i0 - 1][j - 1] - u[i0] - v[j];
+        const cur = C[o + j] - ui - v[j];
         if (cur < minv[j]) {
           minv[j] = cur;
           way[j] = j0;
@@ -652,4 +662,33 @@ export function locateChannels(corr: Float64Array[], channels: readonly number[]
     out.add(best);
   }
   return [...out].sort((x, y) => x - y);
+}
+
+/**
+ * Channels of model A located in model B one-to-one: the distinct partners in B (one per channel,
+ * in the order given) that maximise the summed |correlation| (Hungarian on -|corr|; a channel's
+ * sign is as arbitrary as its index). Unlike locateChannels the located set keeps the circuit's
+ * size, so a patch of it is compared with sets of the same size.
+ */
+export function locateOneToOne(corr: Float64Array[], channels: readonly number[]): number[] {
+  const cols = corr[0]?.length ?? 0;
+  if (channels.length > cols) throw new Error(`locateOneToOne: ${channels.length} channels cannot have distinct partners among ${cols}`);
+  const best = channels.map((c) => {
+    const row = corr[c];
+    if (!row) throw new Error(`locateOneToOne: channel ${c} is not a row of the ${corr.length}-channel correlation matrix`);
+    let j = 0;
+    for (let k = 1; k < row.length; k++) if (Math.abs(row[k]) > Math.abs(row[j])) j = k;
+    return j;
+  });
+  // every channel's own best partner, all distinct: no assignment can beat that sum (and step 10
+  // locates thousands of control sets, where the assignment would dominate its time)
+  if (new Set(best).size === best.length) return best;
+  return hungarian(
+    channels.map((c) => {
+      const row = corr[c],
+        out = new Float64Array(row.length);
+      for (let j = 0; j < row.length; j++) out[j] = -Math.abs(row[j]);
+      return out;
+    }),
+  );
 }

@@ -12,6 +12,10 @@
 //  - circuits (step 5) by function, a table: one seed's residual-stream circuit located in the
 //    other seed's model (each channel's best-correlated channel there) and compared with that
 //    seed's own circuit, against the first seed's matched controls located the same way;
+//  - circuits by function, patched (a claim): the key claim's circuit kind of seed A located in
+//    seed B's model one-to-one by activation correlation and clean-patched there on other
+//    sequences (interp/located-patching.ts), ranked among repro.controls matched control sets of A
+//    located and patched the same way, beside B's own circuit (the ceiling) and B's own controls;
 //  - basis-dependent, kept as labelled tables and not claims: SAE decoder directions matched on
 //    cosine, and the Jaccard overlap of circuits' channel indices.
 // The unit is the seed pair, and pairs share seeds (3 seeds, 3 pairs, each two sharing one): a
@@ -26,7 +30,27 @@ import * as mi from '../engine/index.ts';
 import { initMamba } from '../mamba/model.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
-import { hookDim, positionMask } from '../interp/patching.ts';
+import { activationProfile, matchedChannels } from '../interp/controls.ts';
+import {
+  distinctSets,
+  lastResidualPatch,
+  locatedPatchTest,
+  patchGained,
+  patchLocated,
+  type LocatedTest,
+} from '../interp/located-patching.ts';
+import {
+  ANSWER_SOURCE,
+  cacheActivations,
+  corruptAnswers,
+  evalSet,
+  hookDim,
+  idsOf,
+  isLastResidual,
+  outcome,
+  patchCleanMany,
+  positionMask,
+} from '../interp/patching.ts';
 import { fmt, heatmap, type Claim, type Spec } from '../interp/report/index.ts';
 import { decoderDirections, encodeAll, type Sae, type SaeKind } from '../interp/sae/index.ts';
 import {
@@ -51,7 +75,7 @@ import {
 } from '../interp/similarity.ts';
 import { pending } from '../interp/claims.ts';
 import { bootstrapCI, mean, normalCdf, quantile, std, studentTCdf } from '../interp/stats.ts';
-import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
+import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { CIRCUITS_DIR, loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, type Circuit } from './artefacts.ts';
 import { byTask, studyModels, type StudyModel } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
@@ -120,6 +144,9 @@ interface PairValue {
  * jackknife-over-seeds t intervals of the value, the control and their difference (the effect
  * condition: the difference's interval above 0); with 2 seeds, one pair, that pair's own
  * intervals (the effect condition: the value's above the control's). p is the largest pair p.
+ * Ordered pairs (A's circuit in B's model and B's in A's) are pairs too: the jackknife drops both
+ * directions with a seed, and 2 seeds in both directions give the mean of the two, the union of
+ * their intervals, and the effect condition in each direction.
  */
 export function overPairs(
   pairs: readonly PairValue[],
@@ -151,17 +178,204 @@ export function overPairs(
       how: `mean over ${pairs.length} seed pairs of ${seeds} seeds, 95% t interval from a jackknife over seeds (pairs share seeds); p the largest pair p (intersection-union: every pair agrees)${untested}`,
     };
   }
-  const [x] = pairs;
+  const hull = (iv: [number, number][]): [number, number] => [Math.min(...iv.map((i) => i[0])), Math.max(...iv.map((i) => i[1]))];
+  const both = pairs.length > 1 ? ' (both directions: their mean, the union of their intervals)' : '';
   return {
     ...base,
-    estimate: x.value,
-    interval: x.interval,
-    controlEstimate: x.control,
-    controlInterval: x.controlInterval,
-    effect: x.interval[0] > x.controlInterval[1],
-    condition: "the pair's own interval lies above its control's",
-    how: `one seed pair (2 seeds: no interval over seeds, the pair's own interval)${untested}`,
+    estimate: mean(pairs.map((x) => x.value)),
+    interval: hull(pairs.map((x) => x.interval)),
+    controlEstimate: mean(pairs.map((x) => x.control)),
+    controlInterval: hull(pairs.map((x) => x.controlInterval)),
+    effect: pairs.every((x) => x.interval[0] > x.controlInterval[1]),
+    condition: `the pair's own interval lies above its control's${pairs.length > 1 ? ' in each direction' : ''}`,
+    how: `one seed pair${both} (2 seeds: no interval over seeds, the pair's own interval)${untested}`,
   };
+}
+
+/** One ordered seed pair: seed A's circuit located in seed B's model and patched there. */
+interface LocatedRow {
+  task: string;
+  seedA: number;
+  seedB: number;
+  circuit: string;
+  hook: string;
+  size: number;
+  /** A's circuit and its partners in B (locateOneToOne), and B's own circuit */
+  channelsA: number[];
+  located: number[];
+  channelsB: number[];
+  /** Jaccard of the located channels with B's own circuit */
+  locatedJaccard: number;
+  /** the located circuit among A's matched controls located and patched the same way */
+  test: LocatedTest;
+  /** B's own circuit among B's own matched controls (step 5's), on the same sequences: the ceiling */
+  own: LocatedTest;
+  /** the largest |closed form - patchCleanMany| of per-sequence gained in B (its circuit and 2 controls) */
+  engineDiff: number;
+}
+
+/** A seed's circuit of the key claim's kind, its patch data on the shared patch batch, and its matched control sets. */
+interface LocatedSeed {
+  circuit: Circuit;
+  patch: Awaited<ReturnType<typeof lastResidualPatch>>;
+  /** fresh matched control sets of its circuit (variance strata on the location batch) */
+  controls: number[][];
+  /** the largest |closed form - patchCleanMany| of per-sequence gained over its circuit and 2 controls */
+  engineDiff: number;
+}
+
+/**
+ * The key claim's circuit kind (patching.keyClaim: source, hook kind, effect) of every seed of a
+ * task, located in every other seed's model (ordered pairs) by the activation correlation of the
+ * last residual on the location batch, then clean-patched there on `pc.examples` other sequences,
+ * against config.repro.controls matched control sets of the first seed located and patched the
+ * same way, beside the second seed's own circuit and its own matched controls. Skipped (with the
+ * reason) where the kind is not a channel circuit at the last residual with a clean patch.
+ */
+async function locatedPatching(
+  ctx: StepContext,
+  task: string,
+  ms: StudyModel[],
+  resid: (seed: number) => Float32Array,
+  locationBatch: TaskBatch,
+  circuits: Circuit[],
+): Promise<{ rows: LocatedRow[] } | { skipped: string }> {
+  const { patching: pc, repro: rc, circuit: cc } = ctx.config;
+  const kc = pc.keyClaim;
+  if (kc.hook !== 'resid' || kc.effect !== 'clean patch')
+    return { skipped: `the key claim's kind (${kc.source}, ${kc.hook}, ${kc.effect}) is not a clean patch of the residual stream` };
+  const source = ANSWER_SOURCE[task];
+  if (!source) return { skipped: `no answer corruption for ${task}` };
+  const ofSeed = (seed: number) =>
+    circuits.find((c) => c.task === task && c.seed === seed && c.source === kc.source && !c.hook.endsWith('hook_h') && c.channels.length);
+  const opts = ms[0].taskOptions as unknown as AnyTaskOptions;
+  // sequences the location (correlations on locationBatch) did not use, the same for every seed
+  const batch = getTask(task).generate(opts, ctx.rng(`located-patch/${task}`), pc.examples);
+  const corrupt = corruptAnswers(getTask(task), opts, batch, source, ctx.rng(`located-corrupt/${task}`));
+  const set = evalSet(batch, corrupt);
+  const seeds = new Map<number, LocatedSeed>();
+  for (const m of ms) {
+    const c = ofSeed(m.seed);
+    if (!c) continue;
+    const model = await m.load();
+    try {
+      if (!isLastResidual(model, c.hook)) return { skipped: `${m.label}'s ${kc.source} circuit sits at ${c.hook}, not the last residual` };
+      const ids = idsOf(model, batch),
+        corruptIds = idsOf(model, corrupt);
+      const mask = positionMask(c.positions, batch);
+      const patch = await lastResidualPatch(model, ids, corruptIds, set, mask);
+      // the closed form against step 6's own measure on this model
+      const cleanLd = (await outcome(model, ids, set, [])).logitDiff!;
+      const corruptLd = (await outcome(model, corruptIds, set, [])).logitDiff!;
+      const act = cacheActivations(model, ids, [c.hook]).get(c.hook)!;
+      const sites = [c.channels, ...c.controls.slice(0, 2).map((k) => k.channels)];
+      const engine = await patchCleanMany(
+        model,
+        corruptIds,
+        set,
+        cleanLd,
+        corruptLd,
+        sites.map((channels) => ({ hook: c.hook, channels })),
+        mask,
+        act,
+      );
+      act.dispose();
+      ids.dispose();
+      corruptIds.dispose();
+      let engineDiff = 0;
+      sites.forEach((ch, k) =>
+        patchGained(patch, ch).forEach((v, e) => (engineDiff = Math.max(engineDiff, Math.abs(v - engine[k].gained[e])))),
+      );
+      if (!(engineDiff < 1e-3))
+        throw new Error(`step 10: the closed-form patch of ${m.label} differs from patchCleanMany by ${engineDiff}`);
+      // A's matched controls as step 5 draws them (interp/controls.ts), on the location batch's cells
+      const d = model.config.hidden_size;
+      const act0 = mi.tensor(resid(m.seed), [...locationBatch.shape, d], { backend: mi.cpuBackend() });
+      const variance = (await activationProfile(act0, positionMask(c.positions, locationBatch))).variance;
+      act0.dispose();
+      const rng = ctx.rng(`located-controls/${m.label}`);
+      const controls = Array.from({ length: rc.controls }, (_, k) =>
+        matchedChannels(c.channels, variance, cc.strata, rng.fork(`control${k}`)),
+      );
+      seeds.set(m.seed, { circuit: c, patch, controls, engineDiff });
+    } finally {
+      model.dispose();
+    }
+  }
+  const rows: LocatedRow[] = [];
+  const bootstrap = { bootstrap: pc.bootstrap };
+  for (const a of ms)
+    for (const b of ms) {
+      const A = seeds.get(a.seed),
+        B = seeds.get(b.seed);
+      if (a === b || !A || !B) continue;
+      if (JSON.stringify(A.circuit.positions) !== JSON.stringify(B.circuit.positions)) continue;
+      const d = B.patch.d;
+      const corr = activationCorrelations(resid(a.seed), resid(b.seed), d, d);
+      const name = `${task}/s${a.seed}-s${b.seed}`;
+      const r = patchLocated(corr, A.circuit.channels, A.controls, B.patch, ctx.rng(`located-boot/${name}`), bootstrap);
+      const ownSets = B.circuit.controls.slice(0, pc.controls).map((k) => k.channels);
+      const own = locatedPatchTest(
+        patchGained(B.patch, B.circuit.channels),
+        ownSets.map((k) => patchGained(B.patch, k)),
+        B.patch.gap,
+        ctx.rng(`located-own/${name}`),
+        { ...bootstrap, distinctControls: distinctSets(ownSets) },
+      );
+      rows.push({
+        task,
+        seedA: a.seed,
+        seedB: b.seed,
+        circuit: `${kc.source}-resid`,
+        hook: B.circuit.hook,
+        size: A.circuit.channels.length,
+        channelsA: A.circuit.channels,
+        located: r.located,
+        channelsB: B.circuit.channels,
+        locatedJaccard: jaccard(r.located, B.circuit.channels),
+        test: r.test,
+        own,
+        engineDiff: B.engineDiff,
+      });
+    }
+  return { rows };
+}
+
+/** Per ordered pair: the located circuit (point), its located controls' distribution (percentile ticks), B's own circuit and B's own controls. */
+function locatedChart(rows: LocatedRow[], task: string): Spec {
+  const row = (r: LocatedRow) => `s${r.seedA} in s${r.seedB}`;
+  const values = rows.flatMap((r) => [
+    ...r.test.percentiles.map((value) => ({ row: row(r), which: "A's located controls (percentiles)", value })),
+    ...r.own.percentiles.map((value) => ({ row: row(r), which: "B's own controls (percentiles)", value })),
+    { row: row(r), which: "A's circuit located in B", value: r.test.estimate },
+    { row: row(r), which: "B's own circuit", value: r.own.estimate },
+  ]);
+  const ticks = (w: string, offset: number) => ({
+    transform: [{ filter: `datum.which === "${w}"` }],
+    mark: { type: 'tick', opacity: 0.3, yOffset: offset, size: 10 },
+  });
+  return {
+    title: `${task}: a seed's circuit located in another seed's model and patched there`,
+    width: 380,
+    data: { values },
+    encoding: {
+      y: { field: 'row', type: 'nominal', title: null, sort: null },
+      x: { field: 'value', type: 'quantitative', title: 'fraction of logit difference restored' },
+      color: { field: 'which', type: 'nominal', title: null, legend: { labelLimit: 260 } },
+    },
+    layer: [
+      ticks("A's located controls (percentiles)", -6),
+      ticks("B's own controls (percentiles)", 6),
+      {
+        transform: [{ filter: `datum.which === "A's circuit located in B"` }],
+        mark: { type: 'point', filled: true, size: 90, yOffset: -6 },
+      },
+      {
+        transform: [{ filter: `datum.which === "B's own circuit"` }],
+        mark: { type: 'point', shape: 'diamond', filled: true, size: 90, yOffset: 6 },
+      },
+    ],
+  } as Spec;
 }
 
 interface SaeMatchRow {
@@ -226,9 +440,9 @@ interface SeedData {
 
 export const reproducibilityStep: Step = {
   ...stepInfo('reproducibility'),
-  version: 7,
+  version: 8,
   needs: [1, 2, 3, 5],
-  configKeys: ['repro', 'sae', 'train', 'permutations', 'claimSeeds'],
+  configKeys: ['repro', 'sae', 'train', 'permutations', 'claimSeeds', 'patching', 'circuit'],
   appliesToModel: false,
   async run(ctx) {
     const rc = ctx.config.repro;
@@ -240,6 +454,7 @@ export const reproducibilityStep: Step = {
     const saeRows: SaeMatchRow[] = [];
     const circuitRows: Record<string, unknown>[] = [];
     const reprRows: Record<string, unknown>[] = [];
+    const locatedRows: LocatedRow[] = [];
     const claims: Claim[] = [];
     const circuits: Circuit[] = existsSync(join(ctx.runDir, CIRCUITS_DIR, 'circuits.json'))
       ? ctx.readJson<Circuit[]>(5, 'circuits.json')
@@ -540,6 +755,50 @@ export const reproducibilityStep: Step = {
       } finally {
         probeModel.dispose();
       }
+
+      // --- the key claim's circuit kind, located in the other seeds' models and patched there
+      const lp = await locatedPatching(ctx, task, ms, (seed) => data.get(seed)!.resid[layers - 1], batch, circuits);
+      if ('skipped' in lp) report.notes.push(`${task}: circuits not located and patched across seeds: ${lp.skipped}.`);
+      else if (lp.rows.length) {
+        locatedRows.push(...lp.rows);
+        const kc = ctx.config.patching.keyClaim;
+        const n = lp.rows[0].test.controls;
+        // the largest pair p is at least every pair's floor (1/(m+1) for its m distinct control sets)
+        const pFloor = Math.max(...lp.rows.map((r) => r.test.pFloor));
+        const distinct = lp.rows.map((r) => r.test.distinctControls);
+        const { how, effect, condition, ...f } = overPairs(
+          lp.rows.map((r) => ({
+            seedA: r.seedA,
+            seedB: r.seedB,
+            value: r.test.estimate,
+            control: r.test.control,
+            p: r.test.p,
+            interval: r.test.interval,
+            controlInterval: r.test.controlInterval,
+          })),
+          task,
+          ctx.config.claimSeeds,
+        );
+        const ceiling = mean(lp.rows.map((r) => r.own.estimate)),
+          ownControl = mean(lp.rows.map((r) => r.own.control));
+        claims.push({
+          statement: `${task}: a seed's ${kc.source} circuit (${lp.rows[0].size} channels of the last residual), located in another seed's model by activation correlation and patched there (clean into corrupted), restores more of the logit difference than matched controls located and patched the same way`,
+          ...f,
+          ...(f.p !== undefined ? { pFloor } : {}),
+          test: `per ordered seed pair (A's circuit in B's model), the empirical rank p-value of the located circuit's fraction restored among ${n} draws of A's matched control sets located and patched the same way, (1 + #controls >= circuit) / (1 + ${n}), held at or above 1/(m + 1) for the m distinct sets drawn (${Math.min(...distinct)}-${Math.max(...distinct)} per pair; floor ${fmt(pFloor)}); ${how}; B's own circuit restores ${fmt(ceiling)} (the ceiling) and B's own matched controls ${fmt(ownControl)} (means over pairs)`,
+          control: `${n} channel sets of seed A matched to its circuit by activation-variance stratum (interp/controls.ts, as step 5), each located in B one-to-one by activation correlation and patched in B on the same ${ctx.config.patching.examples} sequences`,
+          ...pending(effect, condition),
+        });
+        report.figures.push(
+          await saveFigure(
+            ctx,
+            `located-${task}`,
+            locatedChart(lp.rows, task),
+            `Circuits across seeds, patched (${task})`,
+            `Per ordered seed pair, seed A's ${kc.source} circuit located one-to-one in seed B's model (best summed |activation correlation| of the last residual on ${B} held-out sequences) and patched clean into corrupted on ${ctx.config.patching.examples} other sequences (dot), among the percentiles of ${n} of A's matched control sets located and patched the same way (upper ticks); B's own circuit (diamond) and the percentiles of its own ${lp.rows[0].own.controls} matched controls (lower ticks) on the same sequences. The closed-form patch agrees with patchCleanMany to ${fmt(Math.max(...lp.rows.map((r) => r.engineDiff)))}.`,
+          ),
+        );
+      }
       ctx.progress('tasks', tasks.indexOf(task) + 1, tasks.length);
     }
 
@@ -653,15 +912,64 @@ export const reproducibilityStep: Step = {
         ]),
       });
     else report.notes.push('No step-5 circuits with channel sets for two seeds of a task: circuit overlap not measured.');
+    if (locatedRows.length)
+      report.tables.push({
+        title:
+          "Circuits across seeds by function, patched: seed A's circuit located one-to-one in seed B's model by activation correlation, then patched there (clean into corrupted, fraction of the logit difference restored), among A's matched controls located and patched the same way, beside B's own circuit and B's own matched controls on the same sequences",
+        columns: [
+          'task',
+          'A in B',
+          'circuit',
+          'size',
+          'located',
+          'CI',
+          'located controls',
+          'controls 2.5-97.5%',
+          'difference CI',
+          'rank p',
+          'controls (distinct)',
+          "B's own circuit",
+          "B's own controls",
+          "B's own rank p",
+          "located vs B's channels (Jaccard)",
+        ],
+        rows: locatedRows.map((r) => [
+          r.task,
+          `s${r.seedA} in s${r.seedB}`,
+          r.circuit,
+          r.size,
+          r.test.estimate,
+          r.test.interval.map(fmt).join(' to '),
+          r.test.control,
+          r.test.controlInterval.map(fmt).join(' to '),
+          r.test.differenceInterval.map(fmt).join(' to '),
+          r.test.p,
+          `${r.test.controls} (${r.test.distinctControls})`,
+          r.own.estimate,
+          r.own.control,
+          r.own.p,
+          r.locatedJaccard,
+        ]),
+      });
     report.notes.push(
-      `Independently trained models share no basis, so the claims compare what the models do on the same inputs: SAE latents by the correlation of their activations (Hungarian one-to-one matching beside the max correlation), representations by CKA and SVCCA (Raghu et al. 2017: each side's top directions explaining 99% of its variance, then CCA; the mean canonical correlation). Decoder cosines and channel-index Jaccard are kept as basis-dependent tables only: near chance between seeds by construction. Circuits across seeds by function: each residual-stream circuit of one seed is located in the other seed's model (each channel's best-correlated channel there, over the held-out tokens) and compared with that seed's own circuit of the same kind, against the first seed's matched controls located the same way (a table, not a claim); state-hook circuits are not located (their E*N channels), and patching the located circuit in the other model against matched controls is not done.`,
+      `Independently trained models share no basis, so the claims compare what the models do on the same inputs: SAE latents by the correlation of their activations (Hungarian one-to-one matching beside the max correlation), representations by CKA and SVCCA (Raghu et al. 2017: each side's top directions explaining 99% of its variance, then CCA; the mean canonical correlation). Decoder cosines and channel-index Jaccard are kept as basis-dependent tables only: near chance between seeds by construction. Circuits across seeds by function: each residual-stream circuit of one seed is located in the other seed's model (each channel's best-correlated channel there, over the held-out tokens) and compared with that seed's own circuit of the same kind, against the first seed's matched controls located the same way (a table, not a claim); state-hook circuits are not located (their E*N channels). The key claim's circuit kind (patching.keyClaim) is also patched: for every ordered seed pair, A's circuit is located in B's model one-to-one (distinct partners with the largest summed |correlation| of the last residual over the held-out tokens, so the located set keeps the circuit's size) and patched clean into corrupted there, on ${ctx.config.patching.examples} sequences the location did not use, against ${rc.controls} control sets of A matched by activation-variance stratum (as step 5 draws them, on the held-out tokens) and located and patched the same way (a claim per task), next to B's own circuit and its own ${ctx.config.patching.controls} matched controls (step 5's) on the same sequences. The patch at the last residual is computed in closed form (only the final norm and the head follow it), checked on every model against step 6's patchCleanMany.`,
       `Seed pairs share seeds, so a claim's interval is a jackknife over seeds of the mean over pairs (leave one seed out, drop its pairs; Student's t on seeds - 1 degrees of freedom), and its p the largest of the pairs' p-values, a test that every pair agrees and that is valid however the pairs depend on one another. With two seeds there is one pair, and its own interval (bootstrap over latents, or over sequences for CKA) stands in.`,
       `CKA is linear CKA (Kornblith et al. 2019) on centred activations; its intervals resample whole sequences. The "self" column of reproducibility.json (a model with itself) is 1 by construction and checks the computation. SAEs missing from step 3 (it trains sae.seeds = ${ctx.config.sae.seeds} seed(s) per task) are trained here with step 3's settings, ${kind} kind only. For reference, "Towards Universality" (Wang et al. 2024) finds about 30% of SAE latents shared (by activation correlation) between Mamba-130M and a transformer.`,
     );
     report.claims.push(...claims);
-    ctx.writeJson('reproducibility.json', { threshold: rc.threshold, sae: saeRows, circuits: circuitRows, representations: reprRows });
+    ctx.writeJson('reproducibility.json', {
+      threshold: rc.threshold,
+      sae: saeRows,
+      circuits: circuitRows,
+      located: locatedRows,
+      representations: reprRows,
+    });
     const last = reprRows.filter((r) => r.layer === layers - 1);
-    report.summary = `${tasks.length} tasks: SAE latents' mean max activation correlation across seeds ${saeRows.map((s) => `${s.task} ${fmt(s.meanMaxCorrelation)} (shifted null ${fmt(s.nullMean)}, shared ${fmt(s.shared)})`).join(', ')}; last-layer CKA ${last.map((r) => fmt(r.cka as number)).join(', ')} vs random-init ${last.map((r) => fmt(r.control as number)).join(', ')}; SVCCA ${last.map((r) => fmt(r.svcca as number)).join(', ')} vs random-init ${last.map((r) => fmt(r.svccaControl as number)).join(', ')}.`;
+    const locatedText = [...new Set(locatedRows.map((r) => r.task))].map((t) => {
+      const rs = locatedRows.filter((r) => r.task === t);
+      return `${t} ${fmt(mean(rs.map((r) => r.test.estimate)))} vs located controls ${fmt(mean(rs.map((r) => r.test.control)))} (own circuit ${fmt(mean(rs.map((r) => r.own.estimate)))})`;
+    });
+    report.summary = `${tasks.length} tasks: SAE latents' mean max activation correlation across seeds ${saeRows.map((s) => `${s.task} ${fmt(s.meanMaxCorrelation)} (shifted null ${fmt(s.nullMean)}, shared ${fmt(s.shared)})`).join(', ')}; last-layer CKA ${last.map((r) => fmt(r.cka as number)).join(', ')} vs random-init ${last.map((r) => fmt(r.control as number)).join(', ')}; SVCCA ${last.map((r) => fmt(r.svcca as number)).join(', ')} vs random-init ${last.map((r) => fmt(r.svccaControl as number)).join(', ')}; circuits located in another seed's model and patched there restore ${locatedText.join(', ') || 'n/a'}.`;
     // NaN is not JSON: undefined values show as n/a
     for (const t of report.tables) t.rows = t.rows.map((r) => r.map((v) => (typeof v === 'number' && !Number.isFinite(v) ? 'n/a' : v)));
     saveReport(ctx, report);
