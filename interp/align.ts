@@ -3,8 +3,11 @@
 // probe, SAE or circuit of model A means nothing on model B's raw coordinates. Orthogonal
 // Procrustes finds the rotation R minimising ||X R - Y||_F over paired rows (the same token of the
 // same input sequence fed to both models, X from one, Y from the other, each centred on its own
-// training mean); R = U V^T from the SVD X^T Y = U S V^T (Schönemann 1966). A rotation keeps
-// lengths and angles, so it can only line up geometry that is already shared.
+// training mean); R = U V^T from the SVD X^T Y = U S V^T (Schönemann 1966). Two models' residual
+// streams can differ in overall scale by orders of magnitude, which no rotation can undo, so one
+// scalar s = trace(S) / ||X||_F^2 is fitted with it (the least-squares scale given R): the map is
+// x -> s (x - meanX) R + meanY. A rotation and one scale keep angles and ratios of lengths, so the
+// map can only line up geometry that is already shared.
 //
 // The fit is only worth something on rows it was not fitted on, and beside what a rotation gets
 // without any shared structure: R^2 on held-out rows of the aligned map, of the identity (raw
@@ -22,8 +25,9 @@ export interface Rows {
 
 export interface Alignment {
   d: number;
-  /** d x d, row-major: x -> (x - meanX) R + meanY */
+  /** d x d, row-major: x -> scale (x - meanX) R + meanY */
   R: Float64Array;
+  scale: number;
   meanX: Float64Array;
   meanY: Float64Array;
 }
@@ -87,29 +91,35 @@ function transpose(A: Float64Array, d: number): Float64Array {
   return T;
 }
 
-/** The rotation R minimising ||(X - meanX) R - (Y - meanY)||_F over paired rows (see the header). */
+/** The rotation R and scale s minimising ||s (X - meanX) R - (Y - meanY)||_F over paired rows (see the header). */
 export function procrustes(X: Rows, Y: Rows): Alignment {
   check(X, Y, 'procrustes');
   const d = X.d;
   const meanX = columnMean(X),
     meanY = columnMean(Y);
   const M = new Float64Array(d * d); // Xc^T Yc
+  let xx = 0;
   for (let r = 0; r < X.rows; r++)
     for (let i = 0; i < d; i++) {
       const x = X.data[r * d + i] - meanX[i];
+      xx += x * x;
       for (let j = 0; j < d; j++) M[i * d + j] += x * (Y.data[r * d + j] - meanY[j]);
     }
-  return { d, R: polarFactor(M, d), meanX, meanY };
+  const R = polarFactor(M, d);
+  // trace(S) = trace(R^T M) = sum of M * R elementwise
+  let trS = 0;
+  for (let i = 0; i < d * d; i++) trS += M[i] * R[i];
+  return { d, R, scale: xx > 0 ? trS / xx : 1, meanX, meanY };
 }
 
-/** (x - meanX) R + meanY for every row of X. */
+/** scale (x - meanX) R + meanY for every row of X. */
 export function applyAlignment(a: Alignment, X: Rows): Float32Array {
   if (X.d !== a.d) throw new Error(`applyAlignment: rows of width ${X.d}, alignment of width ${a.d}`);
   const d = a.d,
     out = new Float32Array(X.rows * d),
     x = new Float64Array(d);
   for (let r = 0; r < X.rows; r++) {
-    for (let i = 0; i < d; i++) x[i] = X.data[r * d + i] - a.meanX[i];
+    for (let i = 0; i < d; i++) x[i] = a.scale * (X.data[r * d + i] - a.meanX[i]);
     for (let j = 0; j < d; j++) {
       let s = a.meanY[j];
       for (let i = 0; i < d; i++) s += x[i] * a.R[i * d + j];
@@ -163,9 +173,9 @@ export interface AlignmentFit {
   alignment: Alignment;
   /** held-out R^2 of the fitted rotation */
   aligned: number;
-  /** held-out R^2 of the raw coordinates (identity rotation, both centred on their training means) */
+  /** held-out R^2 of the raw coordinates (identity rotation, the fitted scale, both centred on their training means) */
   identity: number;
-  /** held-out R^2 of random rotations (one per draw) */
+  /** held-out R^2 of random rotations at the fitted scale (one per draw) */
   random: number[];
   /** held-out R^2 of rotations fitted on the training rows paired at random (one per draw) */
   shuffled: number[];
