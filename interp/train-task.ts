@@ -20,7 +20,15 @@ import { initMamba, type MambaLM } from '../mamba/model.ts';
 import { savePretrained } from '../mamba/pretrained.ts';
 import { writeTextAtomic } from '../mamba/safetensors.ts';
 import { train, type LossCurve } from '../mamba/train.ts';
-import { baselineAccuracy, getTask, IGNORE_INDEX, type AnyTaskOptions, type BaselineResult, type Task, type TaskBatch } from './tasks/index.ts';
+import {
+  baselineAccuracy,
+  getTask,
+  IGNORE_INDEX,
+  type AnyTaskOptions,
+  type BaselineResult,
+  type Task,
+  type TaskBatch,
+} from './tasks/index.ts';
 
 export interface ModelShape {
   hiddenSize: number;

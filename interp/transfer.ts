@@ -88,7 +88,9 @@ export async function tailOutcome(
     V = model.config.vocab_size;
   if (resid.length !== S * cells.d) throw new Error(`tailOutcome: ${resid.length} values for ${S} cells of width ${cells.d}`);
   const logits = await mi.tidyAsync(() =>
-    mi.noGrad(() => logitsFromLastResidual(model, mi.tensor(resid, [1, S, cells.d], { backend: model.backend, dtype: model.dtype })).data()),
+    mi.noGrad(() =>
+      logitsFromLastResidual(model, mi.tensor(resid, [1, S, cells.d], { backend: model.backend, dtype: model.dtype })).data(),
+    ),
   );
   const loss = new Float64Array(cells.examples),
     accuracy = new Float64Array(cells.examples),
@@ -143,11 +145,7 @@ export function channelVariance(cells: AnswerCells): Float64Array {
 }
 
 /** Per sequence, how much each edit of the residuals raises the answer loss over the unedited cells. */
-export async function lossIncreases(
-  model: MambaLM,
-  cells: AnswerCells,
-  edits: readonly (() => Float32Array)[],
-): Promise<Float64Array[]> {
+export async function lossIncreases(model: MambaLM, cells: AnswerCells, edits: readonly (() => Float32Array)[]): Promise<Float64Array[]> {
   const base = (await tailOutcome(model, cells)).loss;
   const out: Float64Array[] = [];
   for (const edit of edits) {
@@ -180,7 +178,13 @@ export async function lastResidualAttribution(
   const ids = idsOf(model, batch);
   const clean = cacheActivations(model, ids, [hook]);
   try {
-    const [values] = await attributionPatching(model, corrupt, batch.targets, [{ hook, mask: positionMask('scored', batch) }], [clean.get(hook)!]);
+    const [values] = await attributionPatching(
+      model,
+      corrupt,
+      batch.targets,
+      [{ hook, mask: positionMask('scored', batch) }],
+      [clean.get(hook)!],
+    );
     return values;
   } finally {
     ids.dispose();
@@ -202,7 +206,9 @@ export interface CellLatents {
 
 export async function cellLatents(sae: Sae, cells: AnswerCells): Promise<CellLatents> {
   if (sae.d !== cells.d) throw new Error(`cellLatents: SAE of width ${sae.d} on residuals of width ${cells.d}`);
-  const z = await mi.tidyAsync(() => sae.encode(mi.tensor(cells.resid, [cells.answer.length, cells.d], { backend: sae.params.W_dec.backend })).data());
+  const z = await mi.tidyAsync(() =>
+    sae.encode(mi.tensor(cells.resid, [cells.answer.length, cells.d], { backend: sae.params.W_dec.backend })).data(),
+  );
   const W = await sae.params.W_dec.data();
   return { z: Float32Array.from(z), latents: sae.latents, decoder: Float32Array.from(W, (w) => w / sae.config.inputScale) };
 }
@@ -352,7 +358,10 @@ export function perGroup(x: ArrayLike<number>, den: ArrayLike<number>, groupOf: 
     num.set(groupOf[i], (num.get(groupOf[i]) ?? 0) + x[i]);
     d.set(groupOf[i], (d.get(groupOf[i]) ?? 0) + den[i]);
   }
-  return Float64Array.from([...num.keys()].sort((a, b) => a - b), (g) => num.get(g)! / d.get(g)!);
+  return Float64Array.from(
+    [...num.keys()].sort((a, b) => a - b),
+    (g) => num.get(g)! / d.get(g)!,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +393,8 @@ export function answerUpperHalf(
   labels: Record<string, ArrayLike<number>>,
 ): SharedVariable {
   const spec = ANSWER[task.name];
-  if (!spec) throw new Error(`answerUpperHalf: no answer variable defined for task '${task.name}' (have ${Object.keys(ANSWER).join(', ')})`);
+  if (!spec)
+    throw new Error(`answerUpperHalf: no answer variable defined for task '${task.name}' (have ${Object.keys(ANSWER).join(', ')})`);
   const entry = task.vocabulary(taskOptions).find((v: { name: string }) => v.name === spec.vocab);
   if (!entry) throw new Error(`answerUpperHalf: task '${task.name}' has no vocabulary entry '${spec.vocab}'`);
   const lab = labels[spec.label];
@@ -464,7 +474,9 @@ export function fitTransferProbe(a: ProbeSource, rng: Rng, opts: ProbeOptions): 
   const train = split.train.map((k) => picked[k]),
     testRows = split.test.map((k) => picked[k]);
   if (testRows.length < 4 || train.length < 2 * opts.folds)
-    throw new Error(`fitTransferProbe ${a.variable.name}: ${picked.length} balanced rows are too few for ${opts.folds}-fold CV and a held-out split`);
+    throw new Error(
+      `fitTransferProbe ${a.variable.name}: ${picked.length} balanced rows are too few for ${opts.folds}-fold CV and a held-out split`,
+    );
   const X = rowsOf(a, train);
   const y = Int32Array.from(train, (i) => a.variable.values[i]);
   const shuffled = Int32Array.from(rng.fork('shuffle').permutation(y.length), (k) => y[k]);

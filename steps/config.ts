@@ -236,7 +236,17 @@ export const DEFAULT_CONFIG: RunConfig = {
   // (35 s here, measured 2026-12-02); at 1000 the shorter schedule left selective copying at 0.95.
   // 4999 controls: the reuse claims are ranks on one model, so the floor is 1/(controls+1); ranking
   // costs one pass of the model's tail over the answer cells per control (about 1 ms)
-  transfer: { mixture: [], steps: 1500, examples: 64, controls: 4999, latents: 8, bootstrap: 1000, maxRows: 1000, alignSequences: 128, alignDraws: 20 },
+  transfer: {
+    mixture: [],
+    steps: 1500,
+    examples: 64,
+    controls: 4999,
+    latents: 8,
+    bootstrap: 1000,
+    maxRows: 1000,
+    alignSequences: 128,
+    alignDraws: 20,
+  },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
 };

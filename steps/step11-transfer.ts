@@ -184,7 +184,10 @@ export const transferStep: Step = {
     const comps = mixtureComponents(ctx, models);
     const within = comps.length >= 2 ? await withinMixture(ctx, comps, report, claims) : null;
     if (within) summary.push(within);
-    else report.notes.push(`The mixture needs at least 2 tasks (transfer.mixture or tasks that passed step 1's gate): have ${comps.map((c) => c.name).join(', ') || 'none'}; within-model transfer not measured.`);
+    else
+      report.notes.push(
+        `The mixture needs at least 2 tasks (transfer.mixture or tasks that passed step 1's gate): have ${comps.map((c) => c.name).join(', ') || 'none'}; within-model transfer not measured.`,
+      );
 
     // ------------------------------------------------------------------ across models, aligned
     const across = await acrossModels(ctx, models, report, claims);
@@ -216,19 +219,33 @@ async function withinMixture(
     // the gate, per component, on sequences of its own stream (not the training checks')
     const evalN = ctx.config.train.evalBatches * ctx.config.train.batchSize;
     const baselines = mix.baselines(opts);
-    const gateRows: { name: string; accuracy: number; baseline: { name: string; accuracy: number }; chance: number; passed: boolean }[] = [];
+    const gateRows: { name: string; accuracy: number; baseline: { name: string; accuracy: number }; chance: number; passed: boolean }[] =
+      [];
     for (const [k, c] of comps.entries()) {
       const batch = mix.generateComponent(opts, k, ctx.rng(`mixture-gate/${c.name}`), evalN);
       const acc = await scoredAccuracyOf(model, [batch]);
       const best = baselines
         .map((b) => ({ name: b.name.split(' / ')[k], accuracy: baselineAccuracy(b, [batch]).accuracy }))
         .sort((a, b) => b.accuracy - a.accuracy)[0];
-      gateRows.push({ name: c.name, accuracy: acc.accuracy, baseline: best, chance: mix.componentChance(opts)[k], passed: acc.accuracy >= gate });
+      gateRows.push({
+        name: c.name,
+        accuracy: acc.accuracy,
+        baseline: best,
+        chance: mix.componentChance(opts)[k],
+        passed: acc.accuracy >= gate,
+      });
     }
     report.tables.push({
       title: 'The mixture model: held-out accuracy per component',
       columns: ['component', 'accuracy', 'strongest baseline', 'baseline accuracy', 'chance', `gate ${gate}`],
-      rows: gateRows.map((g) => [g.name, g.accuracy, g.baseline.name, g.baseline.accuracy, g.chance, g.passed ? 'passed' : 'failed: not analysed']),
+      rows: gateRows.map((g) => [
+        g.name,
+        g.accuracy,
+        g.baseline.name,
+        g.baseline.accuracy,
+        g.chance,
+        g.passed ? 'passed' : 'failed: not analysed',
+      ]),
     });
     report.figures.push(
       await saveFigure(
@@ -236,7 +253,12 @@ async function withinMixture(
         'mixture-training',
         lineChart(
           record.gateCurve.map((p) => ({ step: p.step, accuracy: p.accuracy })),
-          { title: `Mixture of ${comps.map((c) => c.name).join(' + ')}: held-out accuracy while training`, x: 'step', y: 'accuracy', points: true },
+          {
+            title: `Mixture of ${comps.map((c) => c.name).join(' + ')}: held-out accuracy while training`,
+            x: 'step',
+            y: 'accuracy',
+            points: true,
+          },
         ),
         'Training the mixture model',
         `Accuracy over both components' scored positions on the training checks' own held-out sequences, every ${ctx.config.train.evalEvery} steps; training stops at ${ctx.config.train.stopAccuracy}. ${record.stepsTrained} steps, ${fmt(record.trainSeconds)} s${reused ? ' (trained by an earlier run of this step, reused)' : ''}. The gate is then checked per component on ${evalN} fresh sequences each (table).`,
@@ -249,16 +271,27 @@ async function withinMixture(
         `Mixture components below the gate, not analysed: ${failed.map((g) => `${g.name} (accuracy ${fmt(g.accuracy)} < ${gate})`).join(', ')}.`,
       );
     const accText = gateRows.map((g) => `${g.name} ${num(g.accuracy)}`).join(', ');
-    if (passed.length < 2) return `Mixture model (${accText}): fewer than 2 components passed the gate, so within-model reuse was not measured.`;
+    if (passed.length < 2)
+      return `Mixture model (${accText}): fewer than 2 components passed the gate, so within-model reuse was not measured.`;
 
     // data: per component a selection half and a test half
-    const data = new Map<string, { sel: TaskBatch; test: TaskBatch; selActs: Float32Array; testActs: Float32Array; selCells: AnswerCells; testCells: AnswerCells }>();
+    const data = new Map<
+      string,
+      { sel: TaskBatch; test: TaskBatch; selActs: Float32Array; testActs: Float32Array; selCells: AnswerCells; testCells: AnswerCells }
+    >();
     for (const c of passed) {
       const sel = mix.generateComponent(opts, c.k, ctx.rng(`mixture-data/${c.name}/selection`), tc.examples);
       const test = mix.generateComponent(opts, c.k, ctx.rng(`mixture-data/${c.name}/test`), tc.examples);
       const selActs = await lastResidual(model, sel),
         testActs = await lastResidual(model, test);
-      data.set(c.name, { sel, test, selActs, testActs, selCells: await answerCells(model, sel, selActs), testCells: await answerCells(model, test, testActs) });
+      data.set(c.name, {
+        sel,
+        test,
+        selActs,
+        testActs,
+        selCells: await answerCells(model, sel, selActs),
+        testCells: await answerCells(model, test, testActs),
+      });
     }
     const names = passed.map((c) => c.name);
     const pairs = names.flatMap((a) => names.map((b) => ({ a, b })));
@@ -269,7 +302,14 @@ async function withinMixture(
     for (const c of passed) {
       const source = ANSWER_SOURCE[c.name];
       if (!source) throw new Error(`step 11: no answer source defined for ${c.name} (interp/patching.ts ANSWER_SOURCE)`);
-      const values = await lastResidualAttribution(model, getTask(c.name), c.options, data.get(c.name)!.sel, source, ctx.rng(`corrupt/${c.name}`));
+      const values = await lastResidualAttribution(
+        model,
+        getTask(c.name),
+        c.options,
+        data.get(c.name)!.sel,
+        source,
+        ctx.rng(`corrupt/${c.name}`),
+      );
       circuit.set(c.name, topByMagnitude(values, cc.size));
     }
     const circuitRows: Row[] = [];
@@ -277,7 +317,10 @@ async function withinMixture(
       const B = data.get(b)!;
       const variance = channelVariance(B.selCells);
       const rng = ctx.rng(`circuit-controls/${a}/${b}`);
-      const sets = [circuit.get(a)!, ...Array.from({ length: tc.controls }, () => matchedChannels(circuit.get(a)!, variance, cc.strata, rng))];
+      const sets = [
+        circuit.get(a)!,
+        ...Array.from({ length: tc.controls }, () => matchedChannels(circuit.get(a)!, variance, cc.strata, rng)),
+      ];
       const [own, ...controls] = await lossIncreases(
         model,
         B.testCells,
@@ -293,7 +336,15 @@ async function withinMixture(
         'circuit-reuse',
         heatmap(
           names.map((a) => names.map((b) => circuitRows.find((r) => r.from === a && r.to === b)!.difference as number)),
-          { title: "Circuit reuse: B's answer loss from ablating A's circuit, minus matched controls", rowTitle: 'circuit of (A)', colTitle: 'ablated on (B)', valueTitle: 'loss increase - control', scheme: 'viridis', width: 240, height: 240 },
+          {
+            title: "Circuit reuse: B's answer loss from ablating A's circuit, minus matched controls",
+            rowTitle: 'circuit of (A)',
+            colTitle: 'ablated on (B)',
+            valueTitle: 'loss increase - control',
+            scheme: 'viridis',
+            width: 240,
+            height: 240,
+          },
         ),
         'Circuit reuse inside the mixture model',
         `Rows and columns: ${names.join(', ')}. Mean ablation of A's ${cc.size}-channel attribution-patching circuit (last residual, chosen on A's ${tc.examples} selection sequences) at B's answer cells on B's ${tc.examples} test sequences: increase of B's answer loss (nats) minus the mean over ${tc.controls} channel sets matched to A's circuit in activation variance at B's cells (${cc.strata} strata). Diagonal: each task's own circuit (the ceiling).`,
@@ -325,7 +376,8 @@ async function withinMixture(
         lat.set(c.name, { sel: await cellLatents(sae, D.selCells), test: await cellLatents(sae, D.testCells) });
       }
       const top = new Map<string, number[]>();
-      for (const c of passed) top.set(c.name, topK(await latentImportance(model, data.get(c.name)!.selCells, lat.get(c.name)!.sel), tc.latents));
+      for (const c of passed)
+        top.set(c.name, topK(await latentImportance(model, data.get(c.name)!.selCells, lat.get(c.name)!.sel), tc.latents));
       for (const { a, b } of pairs) {
         const B = data.get(b)!,
           L = lat.get(b)!;
@@ -355,7 +407,14 @@ async function withinMixture(
           await saveFigure(
             ctx,
             'latent-density',
-            scatter(densityRows, { title: 'Mixture SAE: firing density of each latent on two tasks', x, y, color: 'group', xTitle: `fraction of ${x} answer cells`, yTitle: `fraction of ${y} answer cells` }),
+            scatter(densityRows, {
+              title: 'Mixture SAE: firing density of each latent on two tasks',
+              x,
+              y,
+              color: 'group',
+              xTitle: `fraction of ${x} answer cells`,
+              yTitle: `fraction of ${y} answer cells`,
+            }),
             'Which latents the tasks share',
             `One TopK SAE (k ${sc.k}, ${sae.latents} latents, ${sc.steps} steps) on the mixture model's last residual, trained on every position of the components' selection sequences; each point a latent, its firing density at the answer cells of each task's test sequences. Coloured: the ${tc.latents} latents whose ablation raises each task's answer loss most (chosen on its selection sequences).`,
           ),
@@ -374,7 +433,9 @@ async function withinMixture(
     for (const c of passed) {
       const D = data.get(c.name)!;
       // both halves: the probe makes its own split by sequence
-      const labels = Object.fromEntries(Object.keys(D.sel.labels).map((k) => [k, Int32Array.from([...D.sel.labels[k], ...D.test.labels[k]])]));
+      const labels = Object.fromEntries(
+        Object.keys(D.sel.labels).map((k) => [k, Int32Array.from([...D.sel.labels[k], ...D.test.labels[k]])]),
+      );
       const src: ProbeSource = {
         acts: Float32Array.from([...D.selActs, ...D.testActs]),
         d: model.config.hidden_size,
@@ -387,7 +448,10 @@ async function withinMixture(
     const probeRows: Row[] = [];
     for (const { a, b } of pairs) {
       const s = scoreTransferProbe(fits.get(a)!, sources.get(b)!, fits.get(b)!.testRows, ctx.rng(`probe-score/${a}/${b}`), tc.bootstrap);
-      const test = pairedPermutationTest(s.perSequence, s.controlPerSequence, ctx.rng(`probe-test/${a}/${b}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+      const test = pairedPermutationTest(s.perSequence, s.controlPerSequence, ctx.rng(`probe-test/${a}/${b}`), {
+        nPerm: ctx.config.permutations,
+        alternative: 'greater',
+      });
       probeRows.push({
         from: a,
         to: b,
@@ -407,13 +471,27 @@ async function withinMixture(
     report.tables.push({
       title: 'Probe reuse (answer bit, within the mixture model)',
       columns: ['probe of (A)', 'scored on (B)', 'accuracy', 'CI', "B's own probe", 'shuffled-label control', 'p', 'rows', 'sequences'],
-      rows: probeRows.map((r) => [r.from as string, r.to as string, r.accuracy as number, `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`, ceiling(probeRows, r.to as string).accuracy as number, r.control as number, r.from === r.to ? 'n/a' : (r.p as number), r.rows as number, r.sequences as number]),
+      rows: probeRows.map((r) => [
+        r.from as string,
+        r.to as string,
+        r.accuracy as number,
+        `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`,
+        ceiling(probeRows, r.to as string).accuracy as number,
+        r.control as number,
+        r.from === r.to ? 'n/a' : (r.p as number),
+        r.rows as number,
+        r.sequences as number,
+      ]),
     });
 
     // --- claims, per ordered pair of different tasks
     for (const { a, b } of pairs.filter((p) => p.a !== p.b)) {
       for (const [what, rows, control] of [
-        ['Circuit reuse', circuitRows, `${tc.controls} channel sets matched to A's circuit by activation-variance stratum at B's answer cells`],
+        [
+          'Circuit reuse',
+          circuitRows,
+          `${tc.controls} channel sets matched to A's circuit by activation-variance stratum at B's answer cells`,
+        ],
         ['Feature reuse', featureRows, `${tc.controls} latent sets matched to A's latents by firing-density stratum on B`],
       ] as const) {
         const r = rows.find((x) => x.from === a && x.to === b)!;
@@ -450,8 +528,22 @@ async function withinMixture(
     report.notes.push(
       `Within the mixture model every task is read in the same coordinates, so using one task's circuit, latents or probe on another is well posed. Each reuse effect stands beside its matched controls and beside B's own (the diagonal, a ceiling). The answer bit: the answer token in the upper half of its task's answer range (${names.map((n) => `${n}: ${sources.get(n)!.variable.name}`).join(', ')}); probes are split by sequence (held-out rows never share a sequence with training rows) and A's probe is scored on B's own held-out rows. Latents are ablated by removing their decoder contribution at the answer cells (the SAE's error term stays).`,
     );
-    ctx.writeJson('mixture.json', { components: comps, taskOptions: opts, gate: gateRows, record, circuits: Object.fromEntries(circuit), circuitRows, featureRows, probeRows, density: densityRows });
-    const off = (rows: Row[], f: string) => rows.filter((r) => r.from !== r.to).map((r) => `${arrow(r.from as string, r.to as string)} ${num(r[f] as number)}`).join(', ');
+    ctx.writeJson('mixture.json', {
+      components: comps,
+      taskOptions: opts,
+      gate: gateRows,
+      record,
+      circuits: Object.fromEntries(circuit),
+      circuitRows,
+      featureRows,
+      probeRows,
+      density: densityRows,
+    });
+    const off = (rows: Row[], f: string) =>
+      rows
+        .filter((r) => r.from !== r.to)
+        .map((r) => `${arrow(r.from as string, r.to as string)} ${num(r[f] as number)}`)
+        .join(', ');
     return `Mixture model (${accText}): circuit reuse minus control ${off(circuitRows, 'difference')} nats; feature reuse minus control ${off(featureRows, 'difference')}; probe reuse ${off(probeRows, 'accuracy')} (chance 0.5).`;
   } finally {
     model.dispose();
@@ -479,7 +571,12 @@ function controlTable(title: string, rows: Row[]) {
 // ---------------------------------------------------------------------------------------------
 // Across step 1's models, after alignment
 
-async function acrossModels(ctx: StepContext, models: StudyModel[], report: ReturnType<StepContext['report']>, claims: Claim[]): Promise<string> {
+async function acrossModels(
+  ctx: StepContext,
+  models: StudyModel[],
+  report: ReturnType<StepContext['report']>,
+  claims: Claim[],
+): Promise<string> {
   const tc = ctx.config.transfer;
   const pairs: [StudyModel, StudyModel][] = [];
   for (let i = 0; i < models.length; i++)
@@ -487,7 +584,9 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
       const [a, b] = [models[i], models[j]];
       if (a.taskOptions.vocabSize === b.taskOptions.vocabSize && a.taskOptions.seqLen === b.taskOptions.seqLen) pairs.push([a, b]);
       else
-        report.notes.push(`${a.label} and ${b.label} take different inputs (vocabulary ${a.taskOptions.vocabSize} vs ${b.taskOptions.vocabSize}, length ${a.taskOptions.seqLen} vs ${b.taskOptions.seqLen}): no shared inputs to align them on.`);
+        report.notes.push(
+          `${a.label} and ${b.label} take different inputs (vocabulary ${a.taskOptions.vocabSize} vs ${b.taskOptions.vocabSize}, length ${a.taskOptions.seqLen} vs ${b.taskOptions.seqLen}): no shared inputs to align them on.`,
+        );
     }
   if (!pairs.length) return 'Cross-model transfer: no pair of models with shared inputs.';
   const half = Math.max(2, Math.floor(tc.alignSequences / 4)); // sequences of each task in each half
@@ -498,7 +597,12 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
   const probeOpts = { maxRows: tc.maxRows, folds: po.folds, nLambda: po.nLambda, nBoot: tc.bootstrap };
   for (const [ma, mb] of pairs) {
     const T = ma.taskOptions.seqLen;
-    const gen = (m: StudyModel, part: string) => getTask(m.task).generate(m.taskOptions as unknown as AnyTaskOptions, ctx.rng(`align-data/${ma.label}/${mb.label}/${m.task}/${part}`), half);
+    const gen = (m: StudyModel, part: string) =>
+      getTask(m.task).generate(
+        m.taskOptions as unknown as AnyTaskOptions,
+        ctx.rng(`align-data/${ma.label}/${mb.label}/${m.task}/${part}`),
+        half,
+      );
     const batches = { fitA: gen(ma, 'fit'), fitB: gen(mb, 'fit'), heldA: gen(ma, 'held'), heldB: gen(mb, 'held') };
     const acts = new Map<StudyModel, Record<keyof typeof batches, Float32Array>>();
     for (const m of [ma, mb]) {
@@ -514,7 +618,7 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
     const d = acts.get(ma)!.fitA.length / (half * T);
     const rows = (m: StudyModel, ks: (keyof typeof batches)[]): Rows => {
       const parts = ks.map((k) => acts.get(m)![k]);
-      return { data: Float32Array.from(parts.flatMap((p) => [...p])), rows: (ks.length * half * T), d };
+      return { data: Float32Array.from(parts.flatMap((p) => [...p])), rows: ks.length * half * T, d };
     };
     for (const [A, B] of [
       [ma, mb],
@@ -528,7 +632,15 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
         ctx.rng(`align/${pair}`),
         tc.alignDraws,
       );
-      fitRows.push({ pair, aligned: fit.aligned, train: fit.train, identity: fit.identity, random: mean(fit.random), shuffled: mean(fit.shuffled), shuffledMax: Math.max(...fit.shuffled) });
+      fitRows.push({
+        pair,
+        aligned: fit.aligned,
+        train: fit.train,
+        identity: fit.identity,
+        random: mean(fit.random),
+        shuffled: mean(fit.shuffled),
+        shuffledMax: Math.max(...fit.shuffled),
+      });
       const kA = A === ma ? 'A' : 'B',
         kB = B === ma ? 'A' : 'B';
       const fitKey = `fit${kA}` as keyof typeof batches,
@@ -539,8 +651,18 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
       const aligned = applyAlignment(fit.alignment, heldB);
       const rotated = applyAlignment({ ...fit.alignment, R: randomRotation(d, ctx.rng(`rotation/${pair}`)) } as Alignment, heldB);
       // --- probe: A's on A's model (A's fit-half sequences), scored on B's held-out rows
-      const srcA: ProbeSource = { acts: acts.get(A)![fitKey], d, seqLen: T, variable: answerUpperHalf(getTask(A.task), A.taskOptions, batches[fitKey].labels) };
-      const srcBFit: ProbeSource = { acts: acts.get(B)![ownFitKey], d, seqLen: T, variable: answerUpperHalf(getTask(B.task), B.taskOptions, batches[ownFitKey].labels) };
+      const srcA: ProbeSource = {
+        acts: acts.get(A)![fitKey],
+        d,
+        seqLen: T,
+        variable: answerUpperHalf(getTask(A.task), A.taskOptions, batches[fitKey].labels),
+      };
+      const srcBFit: ProbeSource = {
+        acts: acts.get(B)![ownFitKey],
+        d,
+        seqLen: T,
+        variable: answerUpperHalf(getTask(B.task), B.taskOptions, batches[ownFitKey].labels),
+      };
       const variableB = answerUpperHalf(getTask(B.task), B.taskOptions, batches[heldKey].labels);
       const idx = balancedRows(variableB, tc.maxRows, ctx.rng(`probe-rows/${pair}`));
       const fitA = fitTransferProbe(srcA, ctx.rng(`probe-a/${pair}`), probeOpts);
@@ -549,7 +671,10 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
       const sAligned = scoreTransferProbe(fitA, on(aligned), idx, ctx.rng(`probe-aligned/${pair}`), tc.bootstrap);
       const sRaw = scoreTransferProbe(fitA, on(heldB.data), idx, ctx.rng(`probe-raw/${pair}`), tc.bootstrap);
       const sOwn = scoreTransferProbe(fitOwn, on(heldB.data), idx, ctx.rng(`probe-own/${pair}`), tc.bootstrap);
-      const test = pairedPermutationTest(sAligned.perSequence, sAligned.controlPerSequence, ctx.rng(`probe-test/${pair}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+      const test = pairedPermutationTest(sAligned.perSequence, sAligned.controlPerSequence, ctx.rng(`probe-test/${pair}`), {
+        nPerm: ctx.config.permutations,
+        alternative: 'greater',
+      });
       const pr = {
         pair,
         aligned: sAligned.accuracy.estimate,
@@ -573,7 +698,7 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
         test: `one-sided paired sign-flip test over ${pr.sequences} held-out sequences (per-sequence accuracy, probe vs control), ${ctx.config.permutations} flips; interval: bootstrap over sequences`,
         p: pr.p,
         pFloor: pr.pFloor,
-        control: "the same probe fitted on shuffled labels, on the same aligned rows (chance 0.5)",
+        control: 'the same probe fitted on shuffled labels, on the same aligned rows (chance 0.5)',
         controlEstimate: pr.control,
         controlInterval: [pr.controlLo, pr.controlHi],
         ...pending(pr.lo > pr.controlHi, "interval above the shuffled-label control's"),
@@ -583,11 +708,19 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
       if (sae) {
         try {
           const ownA = { data: acts.get(A)![heldKey], rows: half * T, d };
-          const errs = { aligned: await saeRowErrors(sae, aligned), rotated: await saeRowErrors(sae, rotated), raw: await saeRowErrors(sae, heldB.data), own: await saeRowErrors(sae, Float32Array.from(ownA.data)) };
+          const errs = {
+            aligned: await saeRowErrors(sae, aligned),
+            rotated: await saeRowErrors(sae, rotated),
+            raw: await saeRowErrors(sae, heldB.data),
+            own: await saeRowErrors(sae, Float32Array.from(ownA.data)),
+          };
           const seq = Int32Array.from({ length: half * T }, (_, r) => Math.floor(r / T));
           const perSeq = (e: typeof errs.aligned) => perGroup(e.err, e.total, seq);
           const gain = perSeq(errs.rotated).map((v, i) => v - perSeq(errs.aligned)[i]);
-          const t = pairedPermutationTest(gain, null, ctx.rng(`sae-test/${pair}`), { nPerm: ctx.config.permutations, alternative: 'greater' });
+          const t = pairedPermutationTest(gain, null, ctx.rng(`sae-test/${pair}`), {
+            nPerm: ctx.config.permutations,
+            alternative: 'greater',
+          });
           const boot = (e: typeof errs.aligned) => bootFvu(e, seq, ctx.rng(`sae-boot/${pair}`), tc.bootstrap);
           const row = {
             pair,
@@ -635,7 +768,13 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
             ] as const
           ).map(([map, v]) => ({ pair: r.pair, map, r2: Math.max(v as number, -1) })),
         ),
-        { title: "Aligning one model's last residual to another's: held-out R²", x: 'pair', y: 'r2', color: 'map', yTitle: 'R² (clipped at -1)' },
+        {
+          title: "Aligning one model's last residual to another's: held-out R²",
+          x: 'pair',
+          y: 'r2',
+          color: 'map',
+          yTitle: 'R² (clipped at -1)',
+        },
       ),
       'How well one model maps onto another',
       `Orthogonal Procrustes from B's last residual to A's (interp/align.ts), fitted on ${2 * half} shared input sequences (${half} of each task) and measured on ${2 * half} others: R² of the rotated B against A. Beside it: the raw coordinates (identity), random rotations and rotations fitted on the training rows paired at random (${tc.alignDraws} draws each, means shown).`,
@@ -644,18 +783,43 @@ async function acrossModels(ctx: StepContext, models: StudyModel[], report: Retu
   report.tables.push({
     title: 'Cross-model alignment (R² of B rotated onto A, last residual)',
     columns: ['B → A basis', 'held-out', 'training rows', 'identity', 'random rotation', 're-paired fit (mean)', 're-paired fit (max)'],
-    rows: fitRows.map((r) => [r.pair as string, r.aligned as number, r.train as number, r.identity as number, r.random as number, r.shuffled as number, r.shuffledMax as number]),
+    rows: fitRows.map((r) => [
+      r.pair as string,
+      r.aligned as number,
+      r.train as number,
+      r.identity as number,
+      r.random as number,
+      r.shuffled as number,
+      r.shuffledMax as number,
+    ]),
   });
   report.tables.push({
     title: 'Cross-model probe transfer (answer bit), after alignment',
     columns: ['A → B', 'aligned', 'CI', 'unaligned', "B's own probe", 'shuffled-label control', 'p', 'sequences'],
-    rows: probeRows.map((r) => [r.pair as string, r.aligned as number, `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`, r.raw as number, r.own as number, r.control as number, r.p as number, r.sequences as number]),
+    rows: probeRows.map((r) => [
+      r.pair as string,
+      r.aligned as number,
+      `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`,
+      r.raw as number,
+      r.own as number,
+      r.control as number,
+      r.p as number,
+      r.sequences as number,
+    ]),
   });
   if (saeRows.length)
     report.tables.push({
       title: "Cross-model SAE transfer (FVU of A's SAE), after alignment",
       columns: ['A → B', 'aligned', 'CI', 'random rotation', 'unaligned', "A's own activations", 'p'],
-      rows: saeRows.map((r) => [r.pair as string, r.aligned as number, `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`, r.rotated as number, r.raw as number, r.own as number, r.p as number]),
+      rows: saeRows.map((r) => [
+        r.pair as string,
+        r.aligned as number,
+        `${fmt(r.lo as number)} to ${fmt(r.hi as number)}`,
+        r.rotated as number,
+        r.raw as number,
+        r.own as number,
+        r.p as number,
+      ]),
     });
   else report.notes.push("No step-3 SAEs of the first seeds' last residual: cross-model SAE transfer not measured.");
   report.notes.push(
@@ -692,7 +856,7 @@ function bootFvu(e: { err: Float64Array; total: Float64Array }, seq: Int32Array,
 /** The first SAE step 3 trained on a model's last residual (TopK preferred), on the CPU. */
 async function firstSeedSae(ctx: StepContext, m: StudyModel): Promise<Sae | null> {
   const hook = `blocks.${ctx.config.train.layers - 1}.hook_resid_post`;
-  let recs;
+  let recs: ReturnType<typeof loadSaeRecords>;
   try {
     recs = loadSaeRecords(ctx.runDir).filter((r) => r.task === m.task && r.seed === m.seed && r.hook === hook);
   } catch {
@@ -701,4 +865,3 @@ async function firstSeedSae(ctx: StepContext, m: StudyModel): Promise<Sae | null
   const rec = recs.find((r) => r.kind === ('topk' as SaeKind)) ?? recs[0];
   return rec ? loadSaeRecord(ctx.runDir, rec, { backend: mi.cpuBackend() }) : null;
 }
-

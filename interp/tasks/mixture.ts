@@ -55,7 +55,10 @@ export function mixtureTask(components: readonly MixtureComponent[]): MixtureTas
   let labelNames: string[] | null = null;
   const labelsAt = (T: number) =>
     (labelNames ??= [
-      ...new Set([TASK_LABEL, ...components.flatMap((c) => Object.keys(c.task.generate(inner(c, T - 1), new Rng('mixture-labels'), 1).labels))]),
+      ...new Set([
+        TASK_LABEL,
+        ...components.flatMap((c) => Object.keys(c.task.generate(inner(c, T - 1), new Rng('mixture-labels'), 1).labels)),
+      ]),
     ]);
   const resolve = (opts: TaskOptions) => {
     requireInt('mixture', 'vocabSize', opts.vocabSize, vocabSize, vocabSize);

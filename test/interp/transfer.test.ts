@@ -117,7 +117,10 @@ function probeSource(channel: number, seed: string, n = 60, T = 5) {
   const r = new Rng(seed),
     d = 6;
   const y = Float64Array.from({ length: n * T }, () => (r.uniform() < 0.5 ? 1 : 0));
-  const acts = Float32Array.from({ length: n * T * d }, (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0));
+  const acts = Float32Array.from(
+    { length: n * T * d },
+    (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0),
+  );
   const variable: SharedVariable = { name: 'y', rows: Int32Array.from({ length: n * T }, (_, i) => i), values: y, cut: 0 };
   return { acts, d, seqLen: T, variable };
 }
@@ -185,7 +188,10 @@ test("tailOutcome and meanAblated: the tail on the answer cells equals the model
   const ref = await ablate(model, ids, set, full, { hook, channels }, mask, await ablationEdit('mean', clean.get(hook)!, mask));
   const [mine] = await lossIncreases(model, cells, [() => meanAblated(cells, channels)]);
   ref.lossIncrease.forEach((v, i) => close(mine[i], v, 1e-6, `mean-ablation loss increase of sequence ${i}`));
-  assert.ok(mine.some((v) => Math.abs(v) > 1e-6), 'the ablation changes something');
+  assert.ok(
+    mine.some((v) => Math.abs(v) > 1e-6),
+    'the ablation changes something',
+  );
   assert.throws(() => meanAblated(cells, [8]), /meanAblated: channel 8 is not in \[0, 8\)/);
   for (const t of clean.values()) t.dispose();
   ids.dispose();

@@ -72,7 +72,15 @@ test('step 11: the mixture model passes its gate per component, recomputed from 
     const mask = positionMask('scored', testB);
     const clean = cacheActivations(model, ids, [hook]);
     const base = await outcome(model, ids, set, []);
-    const eff = await ablate(model, ids, set, base, { hook, channels: m.circuits[a] }, mask, await ablationEdit('mean', clean.get(hook)!, mask));
+    const eff = await ablate(
+      model,
+      ids,
+      set,
+      base,
+      { hook, channels: m.circuits[a] },
+      mask,
+      await ablationEdit('mean', clean.get(hook)!, mask),
+    );
     const meanIncrease = eff.lossIncrease.reduce((s, v) => s + v, 0) / eff.lossIncrease.length;
     close(row.effect, meanIncrease, 1e-5, `circuit ${a} -> ${b}: loss increase`);
     for (const t of clean.values()) t.dispose();
@@ -117,7 +125,9 @@ test('step 11: reuse rows beside their controls, rank p at or above its floor; c
     assert.is(c.status, report.claims[0].status);
   }
   assert.not.ok(/NaN/.test(report.summary), report.summary);
-  assert.ok(report.figures.some((f) => f.file.includes('alignment-fit')) && report.figures.some((f) => f.file.includes('mixture-training')));
+  assert.ok(
+    report.figures.some((f) => f.file.includes('alignment-fit')) && report.figures.some((f) => f.file.includes('mixture-training')),
+  );
 });
 
 test.run();

@@ -4,7 +4,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../../engine/random.ts';
-import { baselineAccuracy, IGNORE_INDEX, induction, mixtureTask, NO_LABEL, selectiveCopying, TASK_LABEL } from '../../../interp/tasks/index.ts';
+import {
+  baselineAccuracy,
+  IGNORE_INDEX,
+  induction,
+  mixtureTask,
+  NO_LABEL,
+  selectiveCopying,
+  TASK_LABEL,
+} from '../../../interp/tasks/index.ts';
 
 const ind = { vocabSize: 16, occurrences: 4, seqLen: 64 };
 const sc = { vocabSize: 12, numTokens: 3, seqLen: 64 };
@@ -74,7 +82,9 @@ test('mixture: chance is the mean of the components; baselines read each compone
   assert.is(bl.length, 3);
   // on a batch of one component, the mixture baseline equals that component's baseline on its own sequences
   const b = mix.generateComponent(opts, 0, new Rng('bl'), 8);
-  const own = Array.from({ length: 8 }, (_, s) => induction.generate({ ...ind, seqLen: opts.seqLen - 1 }, new Rng('bl').fork('component0').fork(`seq${s}`), 1));
+  const own = Array.from({ length: 8 }, (_, s) =>
+    induction.generate({ ...ind, seqLen: opts.seqLen - 1 }, new Rng('bl').fork('component0').fork(`seq${s}`), 1),
+  );
   const direct = induction.baselines({ ...ind, seqLen: opts.seqLen - 1 });
   bl.forEach((x, j) => {
     const want = baselineAccuracy(direct[j], own).accuracy;
