@@ -210,6 +210,7 @@ async function withinMixture(
   const mix = mixtureTask(comps.map((c) => ({ task: getTask(c.name), options: c.options })));
   const opts = { vocabSize: mix.vocabSize, seqLen: Math.max(...comps.map((c) => c.options.seqLen)) };
   const { model, record, reused } = await mixtureModel(ctx, mix, opts);
+  ctx.log(`mixture model: ${reused ? 'reused' : `trained, ${record.stepsTrained} steps in ${record.trainSeconds.toFixed(1)} s`}`);
   try {
     // the gate, per component, on sequences of its own stream (not the training checks')
     const evalN = ctx.config.train.evalBatches * ctx.config.train.batchSize;
@@ -292,6 +293,8 @@ async function withinMixture(
     const pairs = names.flatMap((a) => names.map((b) => ({ a, b })));
     const cc = ctx.config.circuit;
 
+    const t0 = performance.now();
+    const lap = (what: string) => ctx.log(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s into the analysis`);
     // --- circuits
     const circuit = new Map<string, number[]>();
     for (const c of passed) {
@@ -347,6 +350,7 @@ async function withinMixture(
     );
     report.tables.push(controlTable('Circuit reuse (answer-loss increase, nats)', circuitRows));
 
+    lap('circuit reuse');
     // --- features: one SAE on the pooled residual of the components' selection sequences
     const sc = ctx.config.sae;
     const pooled = Float32Array.from(passed.flatMap((c) => [...data.get(c.name)!.selActs]));
@@ -420,6 +424,7 @@ async function withinMixture(
     }
     report.tables.push(controlTable('Feature reuse (answer-loss increase from ablating SAE latents, nats)', featureRows));
 
+    lap('feature reuse');
     // --- probes of the answer bit
     const fits = new Map<string, ReturnType<typeof fitTransferProbe>>();
     const sources = new Map<string, ProbeSource>();
@@ -479,6 +484,7 @@ async function withinMixture(
       ]),
     });
 
+    lap('probe reuse');
     // --- claims, per ordered pair of different tasks
     for (const { a, b } of pairs.filter((p) => p.a !== p.b)) {
       for (const [what, rows, control] of [

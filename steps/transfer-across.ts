@@ -282,6 +282,11 @@ export async function acrossModels(ctx: StepContext, models: StudyModel[], repor
   report.notes.push(
     `Step 1's models are trained separately and share no basis: channel j of one has nothing to do with channel j of the other, so the unaligned numbers are shown only as what raw coordinates give. Each model's activations are mapped into the other's basis by a rotation fitted on shared inputs (the same token sequences fed to both, half of each task); the rotation cannot create structure the two do not share, and its held-out R² against the re-paired null says how much they do.`,
   );
+  const unaligned = fitRows.filter((r) => !((r.aligned as number) > (r.shuffledMax as number)));
+  if (unaligned.length)
+    report.notes.push(
+      `The fitted map does no better on held-out rows than the best of ${tc.alignDraws} maps fitted on re-paired rows for ${unaligned.map((r) => r.pair).join(', ')} (held-out R² ${unaligned.map((r) => num(r.aligned as number)).join(', ')}): on these inputs the two last residuals share almost no linear geometry, so what is applied through the map has almost nothing to carry. The fitted scale is then near 0 and the mapped activations sit near A's mean: an FVU there is relative to their own small variance, and a transferred probe is expected at chance.`,
+    );
   ctx.writeJson('cross-model.json', { alignment: fitRows, probes: probeRows, sae: saeRows });
   return `Cross-model, after alignment: held-out R² ${fitRows.map((r) => `${r.pair} ${num(r.aligned as number)} (re-paired ${num(r.shuffled as number)})`).join(', ')}; aligned probe accuracy ${probeRows.map((r) => `${r.pair} ${num(r.aligned as number)} (unaligned ${num(r.raw as number)})`).join(', ')}.`;
 }
