@@ -19,6 +19,7 @@
 // step-3 SAE are applied to B's activations rotated into A's basis, beside the unrotated ones and
 // controls.
 import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadPretrained, savePretrained } from '../mamba/pretrained.ts';
 import { writeTextAtomic } from '../mamba/safetensors.ts';
@@ -26,10 +27,18 @@ import { topByMagnitude } from '../interp/attribution.ts';
 import { pending } from '../interp/claims.ts';
 import { controlTest, matchedChannels, type ControlTest } from '../interp/controls.ts';
 import { ANSWER_SOURCE } from '../interp/patching.ts';
-import { fmt, heatmap, lineChart, scatter, type Claim, type StepReport } from '../interp/report/index.ts';
+import { fmt, heatmap, intervalChart, lineChart, scatter, type Claim, type StepReport } from '../interp/report/index.ts';
 import { trainSae, type Sae } from '../interp/sae/index.ts';
 import { pairedPermutationFloor, pairedPermutationTest } from '../interp/stats.ts';
-import { baselineAccuracy, getTask, mixtureTask, type AnyTaskOptions, type MixtureTask, type TaskBatch } from '../interp/tasks/index.ts';
+import {
+  baselineAccuracy,
+  getTask,
+  mixtureTask,
+  type AnyTaskOptions,
+  type MixtureTask,
+  type Task,
+  type TaskBatch,
+} from '../interp/tasks/index.ts';
 import { scoredAccuracyOf, trainOnTask, type GatePoint } from '../interp/train-task.ts';
 import {
   answerCells,
@@ -89,8 +98,15 @@ async function mixtureModel(ctx: StepContext, mix: MixtureTask, opts: { vocabSiz
     taskOptions: opts,
     model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
     steps: ctx.config.transfer.steps,
-    ...{ batchSize: t.batchSize, lr: t.lr, warmupSteps: t.warmupSteps, weightDecay: t.weightDecay, clipNorm: t.clipNorm },
-    ...{ evalEvery: t.evalEvery, stopAccuracy: t.stopAccuracy, evalBatches: t.evalBatches, seed: ctx.config.seed },
+    batchSize: t.batchSize,
+    lr: t.lr,
+    warmupSteps: t.warmupSteps,
+    weightDecay: t.weightDecay,
+    clipNorm: t.clipNorm,
+    evalEvery: t.evalEvery,
+    stopAccuracy: t.stopAccuracy,
+    evalBatches: t.evalBatches,
+    seed: ctx.config.seed,
   };
   const dir = ctx.path('mixture');
   const matches = (d: string) => {
@@ -111,19 +127,9 @@ async function mixtureModel(ctx: StepContext, mix: MixtureTask, opts: { vocabSiz
   const t0 = performance.now();
   const trained = await trainOnTask(
     {
+      ...settings,
       task: mix.name,
-      taskOptions: opts as unknown as AnyTaskOptions,
       stages: [],
-      model: settings.model,
-      steps: settings.steps,
-      evalEvery: t.evalEvery,
-      stopAccuracy: t.stopAccuracy,
-      evalBatches: t.evalBatches,
-      batchSize: t.batchSize,
-      lr: t.lr,
-      warmupSteps: t.warmupSteps,
-      weightDecay: t.weightDecay,
-      clipNorm: t.clipNorm,
       outDir: dir,
       logEvery: 1,
       log: (line) => {
@@ -132,9 +138,11 @@ async function mixtureModel(ctx: StepContext, mix: MixtureTask, opts: { vocabSiz
       },
     },
     ctx.rng('mixture-model'),
-    mix as unknown as Parameters<typeof trainOnTask>[2],
+    mix as unknown as Task<AnyTaskOptions>,
   );
   await savePretrained(trained.model, dir);
+  // the optimiser state was only needed to resume training
+  await rm(join(dir, 'checkpoint'), { recursive: true, force: true });
   record = {
     settings,
     stepsTrained: trained.stepsTrained,
@@ -468,6 +476,35 @@ async function withinMixture(
         variable: sources.get(b)!.variable.name,
       });
     }
+    report.figures.push(
+      await saveFigure(
+        ctx,
+        'probe-reuse',
+        intervalChart(
+          probeRows.flatMap((r) => [
+            { pair: arrow(r.from as string, r.to as string), series: "A's probe", value: r.accuracy, lo: r.lo, hi: r.hi },
+            {
+              pair: arrow(r.from as string, r.to as string),
+              series: 'shuffled-label control',
+              value: r.control,
+              lo: r.controlLo,
+              hi: r.controlHi,
+            },
+          ]),
+          {
+            title: "Answer-bit probe of task A on task B's rows (mixture model)",
+            category: 'pair',
+            value: 'value',
+            lo: 'lo',
+            hi: 'hi',
+            color: 'series',
+            valueTitle: 'accuracy (chance 0.5)',
+          },
+        ),
+        'Probe reuse inside the mixture model',
+        `A's L1-logistic probe of its answer bit, fitted on A's rows of the mixture model's last residual, scored on B's held-out rows (whole sequences), with bootstrap intervals over sequences; A → A is the in-task score. Beside it the same probe fitted on shuffled labels.`,
+      ),
+    );
     report.tables.push({
       title: 'Probe reuse (answer bit, within the mixture model)',
       columns: ['probe of (A)', 'scored on (B)', 'accuracy', 'CI', "B's own probe", 'shuffled-label control', 'p', 'rows', 'sequences'],
