@@ -84,39 +84,48 @@ export async function tailOutcome(
   cells: AnswerCells,
   resid: Float32Array = cells.resid,
 ): Promise<{ loss: Float64Array; accuracy: Float64Array }> {
+  return (await tailOutcomes(model, cells, resid, 1))[0];
+}
+
+/** tailOutcome for `blocks` residual sets stacked in one array [blocks * cells, d], in one pass of the tail. */
+export async function tailOutcomes(
+  model: MambaLM,
+  cells: AnswerCells,
+  stacked: Float32Array,
+  blocks: number,
+): Promise<{ loss: Float64Array; accuracy: Float64Array }[]> {
   const S = cells.answer.length,
     V = model.config.vocab_size;
-  if (resid.length !== S * cells.d) throw new Error(`tailOutcome: ${resid.length} values for ${S} cells of width ${cells.d}`);
+  if (stacked.length !== blocks * S * cells.d)
+    throw new Error(`tailOutcome: ${stacked.length} values for ${blocks} x ${S} cells of width ${cells.d}`);
   const logits = await mi.tidyAsync(() =>
     mi.noGrad(() =>
-      logitsFromLastResidual(model, mi.tensor(resid, [1, S, cells.d], { backend: model.backend, dtype: model.dtype })).data(),
+      logitsFromLastResidual(model, mi.tensor(stacked, [blocks, S, cells.d], { backend: model.backend, dtype: model.dtype })).data(),
     ),
   );
-  const loss = new Float64Array(cells.examples),
-    accuracy = new Float64Array(cells.examples),
-    count = new Float64Array(cells.examples);
-  for (let i = 0; i < S; i++) {
-    const o = i * V;
-    let max = -Infinity,
-      arg = 0;
-    for (let v = 0; v < V; v++)
-      if (logits[o + v] > max) {
-        max = logits[o + v];
-        arg = v;
-      }
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
-    const e = cells.example[i];
-    loss[e] += max + Math.log(z) - logits[o + cells.answer[i]];
-    accuracy[e] += arg === cells.answer[i] ? 1 : 0;
-    count[e]++;
-  }
-  for (let e = 0; e < cells.examples; e++) {
-    if (!count[e]) throw new Error(`tailOutcome: sequence ${e} has no scored cell`);
-    loss[e] /= count[e];
-    accuracy[e] /= count[e];
-  }
-  return { loss, accuracy };
+  const count = new Float64Array(cells.examples);
+  for (let i = 0; i < S; i++) count[cells.example[i]]++;
+  for (let e = 0; e < cells.examples; e++) if (!count[e]) throw new Error(`tailOutcome: sequence ${e} has no scored cell`);
+  return Array.from({ length: blocks }, (_, k) => {
+    const loss = new Float64Array(cells.examples),
+      accuracy = new Float64Array(cells.examples);
+    for (let i = 0; i < S; i++) {
+      const o = (k * S + i) * V;
+      let max = -Infinity,
+        arg = 0;
+      for (let v = 0; v < V; v++)
+        if (logits[o + v] > max) {
+          max = logits[o + v];
+          arg = v;
+        }
+      let z = 0;
+      for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
+      const e = cells.example[i];
+      loss[e] += (max + Math.log(z) - logits[o + cells.answer[i]]) / count[e];
+      accuracy[e] += (arg === cells.answer[i] ? 1 : 0) / count[e];
+    }
+    return { loss, accuracy };
+  });
 }
 
 /** The cells' residuals with `channels` set to their mean over the cells (mean ablation). */
@@ -145,15 +154,27 @@ export function channelVariance(cells: AnswerCells): Float64Array {
 }
 
 /** Per sequence, how much each edit of the residuals raises the answer loss over the unedited cells. */
-export async function lossIncreases(model: MambaLM, cells: AnswerCells, edits: readonly (() => Float32Array)[]): Promise<Float64Array[]> {
+export async function lossIncreases(
+  model: MambaLM,
+  cells: AnswerCells,
+  edits: readonly (() => Float32Array)[],
+  chunk = TAIL_CHUNK,
+): Promise<Float64Array[]> {
   const base = (await tailOutcome(model, cells)).loss;
+  const size = cells.resid.length;
   const out: Float64Array[] = [];
-  for (const edit of edits) {
-    const l = (await tailOutcome(model, cells, edit())).loss;
-    out.push(l.map((v, i) => v - base[i]));
+  // several edits a pass of the tail: its fixed cost per call is most of the time on these small shapes
+  for (let from = 0; from < edits.length; from += chunk) {
+    const k = Math.min(chunk, edits.length - from);
+    const stacked = new Float32Array(k * size);
+    for (let j = 0; j < k; j++) stacked.set(edits[from + j](), j * size);
+    for (const o of await tailOutcomes(model, cells, stacked, k)) out.push(o.loss.map((v, i) => v - base[i]));
   }
   return out;
 }
+
+/** Edits per pass of the tail in lossIncreases. */
+export const TAIL_CHUNK = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Circuits: attribution patching at the last residual

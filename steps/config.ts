@@ -110,7 +110,8 @@ export interface RunConfig {
    * step 11. mixture: the component tasks of the one model trained on a mixture ([]: the tasks whose
    * step-1 models passed the gate), each with its step-1 taskOptions; steps: its most training steps
    * (early stop as in step 1); examples: sequences of each component in each half (selection, test);
-   * controls: matched control sets each reuse claim ranks among (its floor is 1/(controls+1));
+   * controls: matched control sets each reuse claim ranks among (its floor is 1/(controls+1); the
+   * diagonal, each task's own circuit or latents, ranks among circuit.controls);
    * latents: SAE latents ablated per feature set; maxRows: probe rows per task (class-balanced);
    * alignSequences: shared input sequences of the cross-model alignment (half from each task, half
    * of them for the fit, half held out); alignDraws: random rotations and re-paired fits beside it
@@ -234,13 +235,14 @@ export const DEFAULT_CONFIG: RunConfig = {
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 20 },
   // 1500 steps: the induction + selective-copying mixture (64 hidden) stops at 0.98 after about 775
   // (35 s here, measured 2026-12-02); at 1000 the shorter schedule left selective copying at 0.95.
-  // 4999 controls: the reuse claims are ranks on one model, so the floor is 1/(controls+1); ranking
-  // costs one pass of the model's tail over the answer cells per control (about 1 ms)
+  // 19999 controls: the reuse claims are ranks on one model, so the floor is 1/(controls+1) = 5e-5,
+  // which a family of up to 100 claims survives with step 13's tenfold margin; ranking costs a pass
+  // of the model's tail over the answer cells per control (about 0.15 ms in chunks of 64)
   transfer: {
     mixture: [],
     steps: 1500,
     examples: 64,
-    controls: 4999,
+    controls: 19999,
     latents: 8,
     bootstrap: 1000,
     maxRows: 1000,

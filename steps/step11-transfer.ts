@@ -21,15 +21,16 @@
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type * as mi from '../engine/index.ts';
 import { loadPretrained, savePretrained } from '../mamba/pretrained.ts';
 import { writeTextAtomic } from '../mamba/safetensors.ts';
 import { topByMagnitude } from '../interp/attribution.ts';
 import { pending } from '../interp/claims.ts';
-import { controlTest, matchedChannels, type ControlTest } from '../interp/controls.ts';
+import { controlTest, matchedChannels, rankPValue } from '../interp/controls.ts';
 import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { fmt, heatmap, intervalChart, lineChart, scatter, type Claim, type StepReport } from '../interp/report/index.ts';
 import { trainSae, type Sae } from '../interp/sae/index.ts';
-import { pairedPermutationFloor, pairedPermutationTest } from '../interp/stats.ts';
+import { mean, pairedPermutationFloor, pairedPermutationTest, quantile, sorted } from '../interp/stats.ts';
 import {
   baselineAccuracy,
   getTask,
@@ -154,20 +155,30 @@ async function mixtureModel(ctx: StepContext, mix: MixtureTask, opts: { vocabSiz
   return { model: trained.model, record, reused: false };
 }
 
-/** A control test's fields for a table row and a claim. */
-function testRow(t: ControlTest) {
+/**
+ * The hierarchical bootstrap of a control test resamples the control sets too, so its cost grows
+ * with their number: its intervals use the first INTERVAL_CONTROLS sets, the rank p all of them.
+ */
+const INTERVAL_CONTROLS = 999;
+
+/** The effect against its controls, for a table row and a claim: intervals from controlTest, the rank p among every control. */
+function rankAmong(own: Float64Array, controls: Float64Array[], rng: mi.Rng, bootstrap: number) {
+  const t = controlTest(own, controls.slice(0, INTERVAL_CONTROLS), rng, { bootstrap });
+  const means = controls.map((c) => mean(c));
+  const control = mean(means);
   return {
     effect: t.estimate,
     lo: t.interval[0],
     hi: t.interval[1],
-    control: t.control,
-    controlLo: t.controlInterval[0],
-    controlHi: t.controlInterval[1],
-    difference: t.difference,
+    control,
+    controlLo: quantile(sorted(means), 0.025, true),
+    controlHi: quantile(sorted(means), 0.975, true),
+    difference: t.estimate - control,
     dLo: t.differenceInterval[0],
     dHi: t.differenceInterval[1],
-    p: t.p,
-    pFloor: t.pFloor,
+    p: rankPValue(t.estimate, means),
+    pFloor: 1 / (controls.length + 1),
+    controls: controls.length,
   };
 }
 
@@ -300,6 +311,8 @@ async function withinMixture(
     const names = passed.map((c) => c.name);
     const pairs = names.flatMap((a) => names.map((b) => ({ a, b })));
     const cc = ctx.config.circuit;
+    // the claims (A != B) rank among transfer.controls; the diagonal, a ceiling without a claim, among circuit.controls
+    const controlsFor = (a: string, b: string) => (a === b ? cc.controls : tc.controls);
 
     const t0 = performance.now();
     const lap = (what: string) => ctx.log(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s into the analysis`);
@@ -325,15 +338,14 @@ async function withinMixture(
       const rng = ctx.rng(`circuit-controls/${a}/${b}`);
       const sets = [
         circuit.get(a)!,
-        ...Array.from({ length: tc.controls }, () => matchedChannels(circuit.get(a)!, variance, cc.strata, rng)),
+        ...Array.from({ length: controlsFor(a, b) }, () => matchedChannels(circuit.get(a)!, variance, cc.strata, rng)),
       ];
       const [own, ...controls] = await lossIncreases(
         model,
         B.testCells,
         sets.map((s) => () => meanAblated(B.testCells, s)),
       );
-      const t = controlTest(own, controls, ctx.rng(`circuit-test/${a}/${b}`), { bootstrap: tc.bootstrap });
-      circuitRows.push({ from: a, to: b, ...testRow(t) });
+      circuitRows.push({ from: a, to: b, ...rankAmong(own, controls, ctx.rng(`circuit-test/${a}/${b}`), tc.bootstrap) });
     }
     const ceiling = (rows: Row[], b: string) => rows.find((r) => r.from === b && r.to === b)!;
     report.figures.push(
@@ -353,7 +365,7 @@ async function withinMixture(
           },
         ),
         'Circuit reuse inside the mixture model',
-        `Rows and columns: ${names.join(', ')}. Mean ablation of A's ${cc.size}-channel attribution-patching circuit (last residual, chosen on A's ${tc.examples} selection sequences) at B's answer cells on B's ${tc.examples} test sequences: increase of B's answer loss (nats) minus the mean over ${tc.controls} channel sets matched to A's circuit in activation variance at B's cells (${cc.strata} strata). Diagonal: each task's own circuit (the ceiling).`,
+        `Rows and columns: ${names.join(', ')}. Mean ablation of A's ${cc.size}-channel attribution-patching circuit (last residual, chosen on A's ${tc.examples} selection sequences) at B's answer cells on B's ${tc.examples} test sequences: increase of B's answer loss (nats) minus the mean over ${tc.controls} channel sets matched to A's circuit in activation variance at B's cells (${cc.strata} strata). Diagonal: each task's own circuit (the ceiling; ${cc.controls} controls).`,
       ),
     );
     report.tables.push(controlTable('Circuit reuse (answer-loss increase, nats)', circuitRows));
@@ -390,14 +402,16 @@ async function withinMixture(
           L = lat.get(b)!;
         const density = firingDensity(L.sel);
         const rng = ctx.rng(`feature-controls/${a}/${b}`);
-        const sets = [top.get(a)!, ...Array.from({ length: tc.controls }, () => matchedChannels(top.get(a)!, density, cc.strata, rng))];
+        const sets = [
+          top.get(a)!,
+          ...Array.from({ length: controlsFor(a, b) }, () => matchedChannels(top.get(a)!, density, cc.strata, rng)),
+        ];
         const [own, ...controls] = await lossIncreases(
           model,
           B.testCells,
           sets.map((s) => () => latentsAblated(B.testCells, L.test, s)),
         );
-        const t = controlTest(own, controls, ctx.rng(`feature-test/${a}/${b}`), { bootstrap: tc.bootstrap });
-        featureRows.push({ from: a, to: b, ...testRow(t) });
+        featureRows.push({ from: a, to: b, ...rankAmong(own, controls, ctx.rng(`feature-test/${a}/${b}`), tc.bootstrap) });
       }
       if (names.length >= 2) {
         const [x, y] = names;
@@ -539,7 +553,7 @@ async function withinMixture(
           estimate: r.effect as number,
           interval: [r.lo as number, r.hi as number],
           level: 0.95,
-          test: `rank of the loss increase among ${tc.controls} matched controls (one model: the floor is 1/${tc.controls + 1}); interval: bootstrap over B's ${tc.examples} test sequences`,
+          test: `rank of the loss increase among ${tc.controls} matched controls (one model: the floor is 1/${tc.controls + 1}); interval: bootstrap over B's ${tc.examples} test sequences (with the first ${Math.min(INTERVAL_CONTROLS, tc.controls)} controls for A minus control)`,
           p: r.p as number,
           pFloor: r.pFloor as number,
           control,

@@ -192,6 +192,11 @@ test("tailOutcome and meanAblated: the tail on the answer cells equals the model
     mine.some((v) => Math.abs(v) > 1e-6),
     'the ablation changes something',
   );
+  // several edits a pass of the tail (chunks of 2 over 3 edits) give what one edit a pass gives
+  const edits = [[0], [1, 5, 6], [7]].map((c) => () => meanAblated(cells, c));
+  const one = await lossIncreases(model, cells, edits, 1),
+    chunked = await lossIncreases(model, cells, edits, 2);
+  one.forEach((x, k) => x.forEach((v, i) => close(chunked[k][i], v, 1e-12, `edit ${k} sequence ${i}`)));
   assert.throws(() => meanAblated(cells, [8]), /meanAblated: channel 8 is not in \[0, 8\)/);
   for (const t of clean.values()) t.dispose();
   ids.dispose();

@@ -26,6 +26,7 @@ interface ControlRow {
   difference: number;
   p: number;
   pFloor: number;
+  controls: number;
 }
 interface Mixture {
   components: { name: string; options: Record<string, number> }[];
@@ -100,10 +101,11 @@ test('step 11: reuse rows beside their controls, rank p at or above its floor; c
   for (const rows of [m.circuitRows, m.featureRows]) {
     assert.is(rows.length, nPairs, 'every ordered pair, diagonal included');
     for (const r of rows) {
-      close(r.pFloor, 1 / (cfg.transfer.controls + 1), 1e-15, 'rank-p floor');
+      assert.is(r.controls, r.from === r.to ? cfg.circuit.controls : cfg.transfer.controls, 'claims rank among transfer.controls');
+      close(r.pFloor, 1 / (r.controls + 1), 1e-15, 'rank-p floor');
       assert.ok(r.p >= r.pFloor - 1e-15 && r.p <= 1, `p ${r.p}`);
       // the rank p counts the controls at or above the effect: (1 + k) / (n + 1) for an integer k
-      const k = r.p * (cfg.transfer.controls + 1) - 1;
+      const k = r.p * (r.controls + 1) - 1;
       close(k, Math.round(k), 1e-6, 'rank p is (1 + k)/(n + 1)');
       close(r.difference, r.effect - r.control, 1e-12, 'difference = effect - control');
       assertInInterval([r.lo, r.hi], r.effect, `${r.from}->${r.to}`);
