@@ -202,7 +202,11 @@ export async function acrossModels(ctx: StepContext, models: StudyModel[], repor
             control: "the same SAE on B's activations under a random rotation (centred as the alignment)",
             controlEstimate: row.rotated as number,
             controlInterval: [row.rlo as number, row.rhi as number],
-            ...pending((row.hi as number) < (row.rlo as number), "interval below the random rotation's"),
+            // below the rotation alone is not enough: an FVU of 1 or more explains nothing of the mapped activations
+            ...pending(
+              (row.hi as number) < (row.rlo as number) && (row.hi as number) < 1,
+              "interval below the random rotation's and below 1 (the SAE explains some of the mapped activations' variance)",
+            ),
           });
         } finally {
           sae.dispose();
