@@ -20,7 +20,15 @@ import { initMamba, type MambaLM } from '../mamba/model.ts';
 import { savePretrained } from '../mamba/pretrained.ts';
 import { writeTextAtomic } from '../mamba/safetensors.ts';
 import { train, type LossCurve } from '../mamba/train.ts';
-import { baselineAccuracy, getTask, IGNORE_INDEX, type AnyTaskOptions, type BaselineResult, type TaskBatch } from './tasks/index.ts';
+import {
+  baselineAccuracy,
+  getTask,
+  IGNORE_INDEX,
+  type AnyTaskOptions,
+  type BaselineResult,
+  type Task,
+  type TaskBatch,
+} from './tasks/index.ts';
 
 export interface ModelShape {
   hiddenSize: number;
@@ -110,9 +118,9 @@ export interface TrainedOnTask {
  * from rng.fork(`batch${k}`) with the options of the stage it falls in, and the checks' data from
  * rng.fork('gate'), so the same seed gives the same model. Training starts afresh: a checkpoint
  * left in outDir by an interrupted call is removed, because the curriculum's position is not in it.
+ * `task` defaults to the registry's o.task (a task built at run time, e.g. a mixture, is passed in).
  */
-export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<TrainedOnTask> {
-  const task = getTask(o.task);
+export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng, task: Task<AnyTaskOptions> = getTask(o.task)): Promise<TrainedOnTask> {
   const stages = [...o.stages, o.taskOptions];
   for (const s of stages) {
     task.chance(s); // an error naming the option at fault, before any training
@@ -140,7 +148,7 @@ export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng): Promise<Tra
     }
     return b;
   };
-  const gateData = stages.map((s, k) => () => heldOutBatches(o.task, s, gateRng.fork(`stage${k}`), o.evalBatches, o.batchSize));
+  const gateData = stages.map((s, k) => () => heldOutBatches(task, s, gateRng.fork(`stage${k}`), o.evalBatches, o.batchSize));
   const gateCache = new Map<number, TaskBatch[]>();
   const gateCurve: GatePoint[] = [];
   let stoppedEarly = false,
@@ -218,8 +226,14 @@ export async function scoredAccuracyOf(model: MambaLM, batches: TaskBatch[]): Pr
 }
 
 /** `count` held-out batches of the task, from their own stream. */
-export function heldOutBatches(taskName: string, opts: AnyTaskOptions, rng: mi.Rng, count: number, batchSize: number): TaskBatch[] {
-  const task = getTask(taskName);
+export function heldOutBatches(
+  taskOrName: string | Task<AnyTaskOptions>,
+  opts: AnyTaskOptions,
+  rng: mi.Rng,
+  count: number,
+  batchSize: number,
+): TaskBatch[] {
+  const task = typeof taskOrName === 'string' ? getTask(taskOrName) : taskOrName;
   return Array.from({ length: count }, (_, i) => task.generate(opts, rng.fork(`eval${i}`), batchSize));
 }
 

@@ -108,8 +108,27 @@ export interface RunConfig {
    *  controls: matched control sets per ordered seed pair for the circuit located in the other seed's
    *  model and patched there (its claim's p is the largest pair's rank p, so its floor is 1/(controls+1)) */
   repro: { threshold: number; bootstrap: number; sequences: number; shifts: number; controls: number };
-  /** step 11: maxRows = probe rows per task (class-balanced); examples = sequences ablated per model */
-  transfer: { bootstrap: number; maxRows: number; examples: number };
+  /**
+   * step 11. mixture: the component tasks of the one model trained on a mixture ([]: the tasks whose
+   * step-1 models passed the gate), each with its step-1 taskOptions; steps: its most training steps
+   * (early stop as in step 1); examples: sequences of each component in each half (selection, test);
+   * controls: matched control sets each reuse claim ranks among (its floor is 1/(controls+1); the
+   * diagonal, each task's own circuit or latents, ranks among circuit.controls);
+   * latents: SAE latents ablated per feature set; maxRows: probe rows per task (class-balanced);
+   * alignSequences: shared input sequences of the cross-model alignment (half from each task, half
+   * of them for the fit, half held out); alignDraws: random rotations and re-paired fits beside it
+   */
+  transfer: {
+    mixture: string[];
+    steps: number;
+    examples: number;
+    controls: number;
+    latents: number;
+    bootstrap: number;
+    maxRows: number;
+    alignSequences: number;
+    alignDraws: number;
+  };
   report: { title: string };
   /** step 14: the shapes timed, varied one axis at a time around the first entry of each list */
   scale: { hidden: number[]; layers: number[]; seqLens: number[]; batch: number; reps: number };
@@ -219,7 +238,22 @@ export const DEFAULT_CONFIG: RunConfig = {
   // which sits no lower than one pair's floor 1/(controls+1); 19,999 (5e-5) survives Holm with the
   // tenfold margin in a family of up to 100 claims (about 58 in the default run, 90 in the quick)
   repro: { threshold: 0.7, bootstrap: 1000, sequences: 64, shifts: 20, controls: 19999 },
-  transfer: { bootstrap: 1000, maxRows: 1000, examples: 64 },
+  // 1500 steps: the induction + selective-copying mixture (64 hidden) stops at 0.98 after about 775
+  // (35 s here, measured 2026-12-02); at 1000 the shorter schedule left selective copying at 0.95.
+  // 19999 controls: the reuse claims are ranks on one model, so the floor is 1/(controls+1) = 5e-5,
+  // which a family of up to 100 claims survives with step 13's tenfold margin; ranking costs a pass
+  // of the model's tail over the answer cells per control (about 0.15 ms in chunks of 64)
+  transfer: {
+    mixture: [],
+    steps: 1500,
+    examples: 64,
+    controls: 19999,
+    latents: 8,
+    bootstrap: 1000,
+    maxRows: 1000,
+    alignSequences: 128,
+    alignDraws: 20,
+  },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
 };
@@ -274,7 +308,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   temporal: { seqLen: 20, examples: 2, seeds: 2 },
   dynamics: { examples: 4, initSeeds: 2 },
   repro: { bootstrap: 200, sequences: 16, shifts: 10 },
-  transfer: { bootstrap: 200, maxRows: 200, examples: 16 },
+  transfer: { steps: 300, examples: 16, controls: 999, latents: 4, bootstrap: 200, maxRows: 200, alignSequences: 64, alignDraws: 5 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
 

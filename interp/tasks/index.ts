@@ -9,6 +9,7 @@ export { baselineAccuracy, type Baseline, type BaselineResult } from './baseline
 export { induction, type InductionOptions } from './induction.ts';
 export { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
 export { mqar, type MqarOptions } from './mqar.ts';
+export { mixtureTask, isPositionLabel, TASK_LABEL, type MixtureComponent, type MixtureTask } from './mixture.ts';
 
 export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions;
 

@@ -1,22 +1,34 @@
+// interp/transfer.ts: the answer cells and the model's tail against the full hooked forward, mean
+// and latent ablation against direct computations, firing density, SAE row errors, the grouped
+// bootstrap, the answer bit, and probes split by sequence on planted data.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { initMamba } from '../../mamba/model.ts';
+import { ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask } from '../../interp/patching.ts';
 import { Sae, saeMetrics } from '../../interp/sae/index.ts';
 import { balancedRows } from '../../interp/probe-eval.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
 import { induction } from '../../interp/tasks/index.ts';
 import {
+  answerCells,
   answerUpperHalf,
   bootstrapRows,
-  channelAblationDrops,
+  cellLatents,
+  firingDensity,
   fitTransferProbe,
   fvuOf,
-  permuteChannels,
+  lastResidualHook,
+  latentImportance,
+  latentsAblated,
+  lossIncreases,
+  meanAblated,
+  perGroup,
   saeRowErrors,
   scoreTransferProbe,
-  saeTransfer,
+  tailOutcome,
+  topK,
   type SharedVariable,
 } from '../../interp/transfer.ts';
 
@@ -61,17 +73,6 @@ test("saeRowErrors: an SAE keeping some channels leaves exactly the others' vari
   // channel 0 carries 9 of 12 units of variance
   close(fvuOf(eFirst), 3 / 12, 0.05, 'first-channel SAE');
   close(fvuOf(eFirst), (await saeMetrics(first, x)).fvu, 1e-9, 'same as saeMetrics');
-  close(eFirst.l0.reduce((a, b) => a + b, 0) / 500, 1, 0.02, 'one of +x0/-x0 fires per row');
-  const perm = [3, 2, 1, 0];
-  assert.equal(Array.from(permuteChannels(Float32Array.from([1, 2, 3, 4]), 4, perm)), [4, 3, 2, 1]);
-  // transfer: A keeps channel 0 only, B's own SAE keeps all; the control (B's SAE on shuffled channels) is still perfect
-  const t = await saeTransfer(first, all, x, rng.fork('t'), 200);
-  close(t.ratio.estimate, 0.75, 0.05, 'transferred variance explained ratio');
-  assert.ok(t.ratio.interval[0] <= t.ratio.estimate && t.ratio.estimate <= t.ratio.interval[1]);
-  close(t.controlRatio.estimate, 1, 1e-9, 'identity SAE does not care about the basis');
-  // and a channel-specific SAE does: shuffled channels move the variance away from channel 0
-  const c = await saeTransfer(all, first, x, rng.fork('c'), 50);
-  assert.ok(c.controlRatio.estimate < 0.5, `control ratio ${c.controlRatio.estimate}`);
   for (const s of [all, first]) s.dispose();
 });
 
@@ -100,7 +101,7 @@ test('bootstrapRows: the interval of a mean brackets it, and grouped resampling 
 test('answerUpperHalf: the shared answer bit of induction at its scored positions', () => {
   const opts = { vocabSize: 12, seqLen: 24, occurrences: 3 };
   const batch = induction.generate(opts, new Rng('ans'), 40);
-  const v = answerUpperHalf('induction', opts, batch.labels);
+  const v = answerUpperHalf(induction, opts, batch.labels);
   // content tokens 2..11: upper half is 7..11
   assert.is(v.cut, 7);
   assert.is(v.rows.length, 40 * 2);
@@ -108,49 +109,122 @@ test('answerUpperHalf: the shared answer bit of induction at its scored position
   const picked = balancedRows(v, 1000, new Rng('bal'));
   const ones = picked.filter((i) => v.values[i] === 1).length;
   assert.is(ones * 2, picked.length);
-  assert.throws(() => answerUpperHalf('nope', opts, batch.labels), /no answer variable defined for task 'nope'/);
+  assert.throws(() => answerUpperHalf({ ...induction, name: 'nope' }, opts, batch.labels), /no answer variable defined for task 'nope'/);
 });
 
-test('probeTransfer: a variable coded on the same channel transfers, on another channel it does not', () => {
+/** n sequences of length T; each cell's bit y is coded on `channel` (+-3) under noise. */
+function probeSource(channel: number, seed: string, n = 60, T = 5) {
+  const r = new Rng(seed),
+    d = 6;
+  const y = Float64Array.from({ length: n * T }, () => (r.uniform() < 0.5 ? 1 : 0));
+  const acts = Float32Array.from(
+    { length: n * T * d },
+    (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0),
+  );
+  const variable: SharedVariable = { name: 'y', rows: Int32Array.from({ length: n * T }, (_, i) => i), values: y, cut: 0 };
+  return { acts, d, seqLen: T, variable };
+}
+
+test('fitTransferProbe: held-out rows are whole sequences; a variable on the same channel transfers, on another it does not', () => {
   const rng = new Rng('probe');
-  const d = 6,
-    n = 300;
-  const make = (channel: number, seed: string) => {
-    const r = new Rng(seed);
-    const y = Float64Array.from({ length: n }, () => (r.uniform() < 0.5 ? 1 : 0));
-    const acts = Float32Array.from(
-      { length: n * d },
-      (_, i) => r.normal() * 0.5 + (i % d === channel ? 3 * (2 * y[Math.floor(i / d)] - 1) : 0),
-    );
-    const variable: SharedVariable = { name: 'y', rows: Int32Array.from({ length: n }, (_, i) => i), values: y, cut: 0 };
-    return { acts, d, variable };
-  };
-  const A = make(2, 'A'),
-    Bsame = make(2, 'B'),
-    Bother = make(4, 'C');
+  const A = probeSource(2, 'A'),
+    Bsame = probeSource(2, 'B'),
+    Bother = probeSource(4, 'C');
   const opts = { maxRows: 200, folds: 3, nLambda: 8, nBoot: 200 };
   const fit = fitTransferProbe(A, rng.fork('fit'), opts);
-  assert.ok(fit.inTask.estimate > 0.9, `in-task ${fit.inTask.estimate}`);
-  const same = scoreTransferProbe(fit, Bsame, rng.fork('s'), opts);
-  assert.ok(same.transfer.estimate > 0.9, `same-channel transfer ${same.transfer.estimate}`);
+  // no held-out row shares a sequence with a training row: the picked rows minus the test rows are the training rows
+  const picked = balancedRows(A.variable, opts.maxRows, rng.fork('fit').fork('rows'));
+  const seqOf = (i: number) => Math.floor(A.variable.rows[i] / A.seqLen);
+  const testSeqs = new Set(fit.testRows.map(seqOf));
+  const train = picked.filter((i) => !fit.testRows.includes(i));
+  assert.is(train.length, fit.nTrain);
+  for (const i of train) assert.not.ok(testSeqs.has(seqOf(i)), `training row ${i} shares sequence ${seqOf(i)} with the test rows`);
+  assert.is(testSeqs.size, fit.testSequences);
+  const own = scoreTransferProbe(fit, A, fit.testRows, rng.fork('own'), 200);
+  assert.ok(own.accuracy.estimate > 0.9, `in-task ${own.accuracy.estimate}`);
+  const all = balancedRows(Bsame.variable, 200, rng.fork('rows'));
+  const same = scoreTransferProbe(fit, Bsame, all, rng.fork('s'), 200);
+  assert.ok(same.accuracy.estimate > 0.9, `same-channel transfer ${same.accuracy.estimate}`);
   assert.ok(same.control.estimate < 0.75, `control ${same.control.estimate}`);
-  const other = scoreTransferProbe(fit, Bother, rng.fork('o'), opts);
-  assert.ok(other.transfer.estimate < 0.7, `other-channel transfer ${other.transfer.estimate}`);
-  for (const e of [fit.inTask, same.transfer, same.control]) assert.ok(e.interval[0] <= e.estimate && e.estimate <= e.interval[1]);
+  const other = scoreTransferProbe(fit, Bother, balancedRows(Bother.variable, 200, rng.fork('rows')), rng.fork('o'), 200);
+  assert.ok(other.accuracy.estimate < 0.7, `other-channel transfer ${other.accuracy.estimate}`);
+  // per-sequence accuracies average (weighted by rows) to the overall accuracy
+  const rowsPer = new Map<number, number>();
+  for (const i of all) rowsPer.set(Math.floor(i / 5), (rowsPer.get(Math.floor(i / 5)) ?? 0) + 1);
+  const w = [...rowsPer.keys()].sort((a, b) => a - b).map((k) => rowsPer.get(k)!);
+  close(same.perSequence.reduce((s, v, k) => s + v * w[k], 0) / all.length, same.accuracy.estimate, 1e-12, 'per-sequence vs overall');
+  assert.is(same.sequences, rowsPer.size);
+  for (const e of [own.accuracy, same.accuracy, same.control]) assert.ok(e.interval[0] <= e.estimate && e.estimate <= e.interval[1]);
 });
 
-test('channelAblationDrops: no channels changes nothing; drops are per example and bounded', async () => {
-  const opts = { vocabSize: 8, seqLen: 12, occurrences: 2 };
-  const cfg = taskModelConfig(8, { hiddenSize: 8, layers: 1, stateSize: 4, expand: 2, convKernel: 3 });
-  const model = initMamba(cfg, new Rng('abl'), { dtype: 'float64', backend: mi.cpuBackend() });
-  const batch = induction.generate(opts, new Rng('abl-batch'), 6);
-  const [none, all] = await channelAblationDrops(model, batch, 'blocks.0.hook_resid_post', 'all', [
-    [],
-    Array.from({ length: 8 }, (_, i) => i),
-  ]);
-  assert.is(none.length, 6);
-  for (const v of none) assert.is(v, 0);
-  for (const v of all) assert.ok(v >= -1 && v <= 1);
+test('perGroup and topK', () => {
+  assert.equal([...perGroup([1, 2, 3, 4, 5], [1, 1, 2, 2, 1], [0, 0, 1, 1, 2])], [1.5, 7 / 4, 5]);
+  assert.equal(topK([0.1, 3, -1, 3, 2], 3), [1, 3, 4]);
+});
+
+function tinyModel() {
+  const cfg = taskModelConfig(8, { hiddenSize: 8, layers: 2, stateSize: 4, expand: 2, convKernel: 3 });
+  return initMamba(cfg, new Rng('tiny'), { dtype: 'float64', backend: mi.cpuBackend() });
+}
+const tinyOpts = { vocabSize: 8, seqLen: 12, occurrences: 3 };
+
+test("tailOutcome and meanAblated: the tail on the answer cells equals the model's full (hooked) forward", async () => {
+  const model = tinyModel();
+  const batch = induction.generate(tinyOpts, new Rng('tail'), 6);
+  const cells = await answerCells(model, batch);
+  assert.is(cells.answer.length, 6 * 2);
+  const ids = idsOf(model, batch);
+  const set = evalSet(batch);
+  const full = await outcome(model, ids, set, []);
+  const tail = await tailOutcome(model, cells);
+  // the cells keep the residual in float32: agreement to float32 rounding, not float64's
+  full.loss.forEach((l, i) => close(tail.loss[i], l, 1e-6, `loss of sequence ${i}`));
+  full.accuracy.forEach((a, i) => close(tail.accuracy[i], a, 1e-12, `accuracy of sequence ${i}`));
+  // mean ablation of channels at the scored cells, through the whole hooked forward (patching.ts)
+  const hook = lastResidualHook(model);
+  const mask = positionMask('scored', batch);
+  const clean = cacheActivations(model, ids, [hook]);
+  const channels = [1, 5, 6];
+  const ref = await ablate(model, ids, set, full, { hook, channels }, mask, await ablationEdit('mean', clean.get(hook)!, mask));
+  const [mine] = await lossIncreases(model, cells, [() => meanAblated(cells, channels)]);
+  ref.lossIncrease.forEach((v, i) => close(mine[i], v, 1e-6, `mean-ablation loss increase of sequence ${i}`));
+  assert.ok(
+    mine.some((v) => Math.abs(v) > 1e-6),
+    'the ablation changes something',
+  );
+  // several edits a pass of the tail (chunks of 2 over 3 edits) give what one edit a pass gives
+  const edits = [[0], [1, 5, 6], [7]].map((c) => () => meanAblated(cells, c));
+  const one = await lossIncreases(model, cells, edits, 1),
+    chunked = await lossIncreases(model, cells, edits, 2);
+  one.forEach((x, k) => x.forEach((v, i) => close(chunked[k][i], v, 1e-12, `edit ${k} sequence ${i}`)));
+  assert.throws(() => meanAblated(cells, [8]), /meanAblated: channel 8 is not in \[0, 8\)/);
+  for (const t of clean.values()) t.dispose();
+  ids.dispose();
+  model.dispose();
+});
+
+test('latentsAblated, firingDensity, latentImportance: with latents +x_j / -x_j, ablating both of a channel zeroes it', async () => {
+  const model = tinyModel();
+  const batch = induction.generate(tinyOpts, new Rng('lat'), 6);
+  const cells = await answerCells(model, batch);
+  const sae = channelSae(8, [0, 3]);
+  const lat = await cellLatents(sae, cells);
+  const S = cells.answer.length;
+  // latent 2k is +x_j, 2k+1 is -x_j: together they remove channel j exactly
+  const ablated = latentsAblated(cells, lat, [2, 3]);
+  for (let i = 0; i < S; i++)
+    for (let j = 0; j < 8; j++) close(ablated[i * 8 + j], j === 3 ? 0 : cells.resid[i * 8 + j], 1e-6, `cell ${i} channel ${j}`);
+  const density = firingDensity(lat);
+  let pos = 0;
+  for (let i = 0; i < S; i++) if (cells.resid[i * 8] > 0) pos++;
+  close(density[0], pos / S, 1e-12, 'density of +x_0');
+  close(density[0] + density[1], 1, 1e-12, '+x_0 or -x_0 fires on every cell');
+  // importance of latent l is its own ablation's mean loss increase
+  const imp = await latentImportance(model, cells, lat);
+  const [direct] = await lossIncreases(model, cells, [() => latentsAblated(cells, lat, [2])]);
+  close(imp[2], direct.reduce((s, v) => s + v, 0) / direct.length, 1e-12, 'importance of latent 2');
+  sae.dispose();
+  model.dispose();
 });
 
 test.run();
