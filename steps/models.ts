@@ -9,6 +9,7 @@
 // explains nothing about how the task is solved, so steps 2-11 never see such a model; their pages
 // list it as not analysed, with its accuracy (gateNote, added to each report by saveReport).
 import { join } from 'node:path';
+import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { loadTrainedModel, loadTrainedModels, type TrainedModel } from './artefacts.ts';
@@ -135,4 +136,23 @@ export function firstSeeds<T extends { task: string; seed: number }>(items: read
 /** The models steps 6 and 7 patch: the first `seeds` seeds of each task (all of them with --model). */
 export function patchedModels(ctx: StepContext, seeds: number): StudyModel[] {
   return firstSeeds(studyModels(ctx), seeds);
+}
+
+/**
+ * The models whose task copies its answer from a source position (interp/patching.ts ANSWER_SOURCE:
+ * the corruption steps 6 and 7 patch against, the source step 8 traces influence back to), and the
+ * labels of the others: a language model on text (brown) predicts every next token and has no such
+ * source, so those steps do not apply to it and say so on their page.
+ */
+export function withAnswerSource<T extends { task: string; label: string }>(
+  models: readonly T[],
+): { applicable: T[]; notApplicable: string[] } {
+  const applicable = models.filter((m) => ANSWER_SOURCE[m.task]);
+  return { applicable, notApplicable: models.filter((m) => !ANSWER_SOURCE[m.task]).map((m) => m.label) };
+}
+
+/** The page note naming the models a step left out for having no answer source (null when none). */
+export function noAnswerSourceNote(notApplicable: readonly string[], what: string): string | null {
+  if (!notApplicable.length) return null;
+  return `Not applicable to ${notApplicable.join(', ')}: ${what} needs answers copied from a source position (a clean/corrupted pair that swaps the copied token; interp/patching.ts ANSWER_SOURCE), and a language model on text predicts every next token with no such source.`;
 }

@@ -20,6 +20,7 @@ import {
   timeConstants,
 } from '../interp/dynamics.ts';
 import { spectralRadius } from '../interp/linalg.ts';
+import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { answerSources } from '../interp/temporal.ts';
 import { initMamba } from '../mamba/model.ts';
 import { pending } from '../interp/claims.ts';
@@ -200,9 +201,8 @@ export const dynamicsStep: Step = {
             init.dispose();
           }
         }
-        const dists = answerSources(batch)
-          .map((q) => q.answer - q.source)
-          .sort((a, b) => a - b);
+        // a language model on text has no source-to-answer distances (no answer source): NaN, and the page says so
+        const dists = (ANSWER_SOURCE[m.task] ? answerSources(batch) : []).map((q) => q.answer - q.source).sort((a, b) => a - b);
         const distance: [number, number] = dists.length
           ? [dists[Math.floor(dists.length / 2)], dists[dists.length - 1]]
           : [Number.NaN, Number.NaN];
