@@ -540,11 +540,17 @@ export const dynamicsStep: Step = {
     ]
       .map((t) => {
         const bs = baselines.filter((b) => b.task === t);
+        if (!ANSWER_SOURCE[t]) return `${t} none (no answer source)`;
         return `${t} ${fmt(meanOf(bs.map((b) => b.reachTrained)))} trained vs ${fmt(meanOf(bs.map((b) => meanOf(b.reachInit))))} init`;
       })
       .join(
         ', ',
       )}; smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s) over seeds (${triggers.length} per-model tests), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
+    const noSource = [...new Set(models.filter((m) => !ANSWER_SOURCE[m.task]).map((m) => m.task))];
+    if (noSource.length)
+      report.notes.push(
+        `${noSource.join(', ')}: a language model on text has no source-to-answer distances (interp/patching.ts ANSWER_SOURCE), so its time constants are shown against the fresh initialisations only, with no distance to reach.`,
+      );
     saveReport(ctx, report);
     return report.summary;
   },
