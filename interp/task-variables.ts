@@ -8,6 +8,7 @@
 //    One-vs-rest over the tokens would need several rows of every token in every CV split, which
 //    a collection's few hundred scored rows cannot give (and a 50k vocabulary never could); one bit
 //    of the identity is decodable whenever the identity is, with balanced classes and chance 1/2;
+//  - a category label (CATEGORY_LABELS: a part-of-speech id) makes no variable (its indicators do);
 //  - any other label (positions, distances, indices) is CONTINUOUS over the rows where it applies.
 // Rows are (sequence, position) pairs in row-major order, as the collected activations.
 //
@@ -23,6 +24,9 @@ import { NO_LABEL } from './tasks/index.ts';
 
 /** Labels whose value is a token id (the answer the model must produce). */
 export const TOKEN_LABELS: ReadonlySet<string> = new Set(['copyToken', 'value']);
+/** Labels whose value is a category id (brown's pos: a coarse tag): no variable, since an id's order
+ *  means nothing; the task gives one indicator label per category instead (isNOUN, ...). */
+export const CATEGORY_LABELS: ReadonlySet<string> = new Set(['pos']);
 
 export interface TaskVariable {
   /** the label name, e.g. "isTrigger", "copyToken>=9", "distance" */
@@ -102,6 +106,7 @@ export function taskVariables(
 function taskVariablesOf(labels: Record<string, ArrayLike<number>>, minRows: number): TaskVariable[] {
   const out: TaskVariable[] = [];
   for (const [label, lab] of Object.entries(labels)) {
+    if (CATEGORY_LABELS.has(label)) continue;
     const rows: number[] = [];
     const distinct = new Set<number>();
     for (let r = 0; r < lab.length; r++) {

@@ -143,7 +143,8 @@ export async function trainOnTask(o: TaskTrainOptions, rng: mi.Rng, task: Task<A
     if (!b) {
       batchAt.clear();
       stageOfStep[step] ??= stage;
-      b = task.generate(stages[stageOfStep[step]], dataRng.fork(`batch${step}`), o.batchSize);
+      const opts = stages[stageOfStep[step]];
+      b = task.generate(task.trainingOptions?.(opts) ?? opts, dataRng.fork(`batch${step}`), o.batchSize);
       batchAt.set(step, b);
     }
     return b;
@@ -225,6 +226,42 @@ export async function scoredAccuracyOf(model: MambaLM, batches: TaskBatch[]): Pr
   return { accuracy: hits / scored, perSequence, scored };
 }
 
+/** Per sequence and overall, the model's mean cross-entropy (nats) at the scored positions. */
+export async function scoredCrossEntropyOf(
+  model: MambaLM,
+  batches: readonly TaskBatch[],
+): Promise<{ perSequence: number[]; mean: number }> {
+  const perSequence: number[] = [];
+  let sum = 0,
+    scored = 0;
+  for (const batch of batches) {
+    const loss = await mi.tidyAsync(() =>
+      mi
+        .noGrad(() => {
+          const targets = mi.tensor(batch.targets, batch.shape, { dtype: 'int32', backend: model.backend });
+          return mi.crossEntropy(model.forward(rowsOf(batch)), targets, { ignoreIndex: IGNORE_INDEX, reduction: 'none' });
+        })
+        .data(),
+    );
+    const [B, T] = batch.shape;
+    for (let b = 0; b < B; b++) {
+      let s = 0,
+        n = 0;
+      for (let t = b * T; t < (b + 1) * T; t++) {
+        if (batch.targets[t] === IGNORE_INDEX) continue;
+        s += loss[t];
+        n++;
+      }
+      if (!n) continue;
+      perSequence.push(s / n);
+      sum += s;
+      scored += n;
+    }
+  }
+  if (!scored) throw new Error('scoredCrossEntropyOf: the batches have no scored positions');
+  return { perSequence, mean: sum / scored };
+}
+
 /** `count` held-out batches of the task, from their own stream. */
 export function heldOutBatches(
   taskOrName: string | Task<AnyTaskOptions>,
@@ -265,6 +302,14 @@ export interface TaskModelRecord {
   stoppedEarly: boolean;
   finalLoss: number;
   trainSeconds: number;
+  /** language-modelling tasks (perplexityBaselines): cross-entropy (nats per token) on the held-out
+   *  sequences at the training length, the model's and the baselines' (per sequence aligned with perSequence) */
+  crossEntropy?: { model: CrossEntropyResult; baselines: (CrossEntropyResult & { name: string; description: string })[] };
+}
+
+export interface CrossEntropyResult {
+  mean: number;
+  perSequence: number[];
 }
 
 export const RECORD_FILE = 'record.json';
@@ -349,10 +394,24 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
     const trainSeconds = (performance.now() - t0) / 1000;
     await savePretrained(model, job.dir);
     const task = getTask(job.task);
+    for (const [name, json] of Object.entries(task.checkpointFiles?.(job.taskOptions) ?? {}))
+      await writeTextAtomic(join(job.dir, name), `${JSON.stringify(json)}\n`);
     const at = (seqLen: number) => evaluateJobAt(model, job, seqLen);
     const main = await at(job.taskOptions.seqLen);
     const lengthAccuracy = [];
     for (const L of job.evalLengths) lengthAccuracy.push(await at(L));
+    const lmBaselines = task.perplexityBaselines?.(job.taskOptions);
+    let crossEntropy: TaskModelRecord['crossEntropy'];
+    if (lmBaselines) {
+      const batches = jobEvalBatches(job, job.taskOptions.seqLen);
+      crossEntropy = {
+        model: await scoredCrossEntropyOf(model, batches),
+        baselines: lmBaselines.map((b) => {
+          const { mean, perSequence } = b.crossEntropy(batches);
+          return { name: b.name, description: b.description, mean, perSequence };
+        }),
+      };
+    }
     const tail = curve.train.slice(-10);
     const record: TaskModelRecord = {
       job,
@@ -366,6 +425,7 @@ export async function trainAndEvaluate(job: TaskModelJob, onStep?: (step: number
       stoppedEarly,
       finalLoss: tail.reduce((s, p) => s + p.loss, 0) / Math.max(tail.length, 1),
       trainSeconds,
+      ...(crossEntropy ? { crossEntropy } : {}),
     };
     await writeTextAtomic(join(job.dir, RECORD_FILE), `${JSON.stringify(record)}\n`);
     // the optimiser state was only needed to resume an interrupted training run

@@ -45,8 +45,12 @@ export class Tokenizer {
     if (typeof json !== 'object' || json === null || !('model' in json)) {
       throw new Error(`tokenizer ${source}: not a tokenizer.json (no "model" field)`);
     }
+    // A WordLevel tokenizer.json names its unk_token in the model; @huggingface/tokenizers 0.2 reads
+    // it only from tokenizer_config.json (an unknown word would get an undefined id without one)
+    const unk = (json.model as { unk_token?: unknown }).unk_token;
+    const withUnk = typeof unk === 'string' && !('unk_token' in config) ? { ...config, unk_token: unk } : config;
     try {
-      return new Tokenizer(source, new HFTokenizer(json, config));
+      return new Tokenizer(source, new HFTokenizer(json, withUnk));
     } catch (e) {
       throw new Error(`tokenizer ${source}: could not build the tokenizer (${(e as Error).message})`);
     }

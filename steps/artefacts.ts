@@ -54,6 +54,10 @@ export interface TrainedModel {
   stepsTrained: number;
   finalLoss: number;
   trainSeconds: number;
+  /** language models (a text task): held-out perplexity at the training length, and the n-gram
+   *  baselines' on the same windows; the gate is perplexity below all of them (steps/models.ts) */
+  perplexity?: number;
+  perplexityBaselines?: { name: string; perplexity: number }[];
 }
 
 export interface Collection {

@@ -44,13 +44,19 @@ export interface RunConfig {
     /** worker threads training models in parallel (CPU backend; 1 = in the main thread) */
     workers: number;
     /** per task (registry name): generator options; seqLen defaults to train.seqLen */
-    taskOptions: { induction: Record<string, number>; 'selective-copying': Record<string, number>; mqar: Record<string, number> };
+    taskOptions: {
+      induction: Record<string, number>;
+      'selective-copying': Record<string, number>;
+      mqar: Record<string, number>;
+      brown: Record<string, number>;
+    };
     /** per task: curriculum stages before the target options, easiest first, each a partial set of
      *  its options (e.g. { seqLen: 64, numTokens: 4 }); [] trains on the target from the start */
     curriculum: {
       induction: Record<string, number>[];
       'selective-copying': Record<string, number>[];
       mqar: Record<string, number>[];
+      brown: Record<string, number>[];
     };
   };
   /** stateBatches: hook_h (E*N channels a row) is collected for the first stateBatches batches only */
@@ -183,11 +189,14 @@ export const DEFAULT_CONFIG: RunConfig = {
       induction: { vocabSize: 16, occurrences: 4, seqLen: 64 },
       'selective-copying': { vocabSize: 16, numTokens: 3, seqLen: 64 },
       mqar: { vocabSize: 64, numPairs: 8, seqLen: 64 },
+      // language modelling on the Brown corpus (interp/tasks/brown.ts), trained by --preset text
+      brown: { vocabSize: 3000, seqLen: 64 },
     },
     curriculum: {
       induction: [],
       'selective-copying': [],
       mqar: [{ numPairs: 2 }, { numPairs: 4 }],
+      brown: [],
     },
   },
   collect: {
@@ -285,8 +294,9 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
       induction: { vocabSize: 8, occurrences: 6, seqLen: 32 },
       'selective-copying': { vocabSize: 8, numTokens: 2, seqLen: 32 },
       mqar: { vocabSize: 9, numPairs: 2, seqLen: 32 },
+      brown: { vocabSize: 1000, seqLen: 32 },
     },
-    curriculum: { induction: [], 'selective-copying': [], mqar: [] },
+    curriculum: { induction: [], 'selective-copying': [], mqar: [], brown: [] },
   },
   collect: { batches: 2, batchSize: 16 },
   // the quick run's sweep covers every layer's SSM output too (its SAEs are small)
@@ -345,8 +355,65 @@ export const PAPER_OVERRIDES: DeepPartial<RunConfig> = {
   },
 };
 
-/** The presets `steps/run.ts --preset NAME` applies before a --config file. */
-export const PRESETS: Record<string, DeepPartial<RunConfig>> = { quick: QUICK_OVERRIDES, paper: PAPER_OVERRIDES };
+/**
+ * Real text (`--preset text`): a small Mamba language model trained on the Brown corpus (word-level
+ * vocabulary of 3000 tokens from the training documents; interp/tasks/brown.ts), gated on held-out
+ * perplexity below the unigram and bigram baselines', then steps 2-14 on it with text-native
+ * variables (part of speech, position in sentence, repeats). Sizes measured on the 2-core CPU (see
+ * README "Real text").
+ */
+export const TEXT_OVERRIDES: DeepPartial<RunConfig> = {
+  tasks: ['brown'],
+  // two seeds (trained side by side in the two worker threads) and claims over them, as in the quick preset
+  claimSeeds: 2,
+  train: {
+    seeds: 2,
+    hiddenSize: 128,
+    layers: 2,
+    stateSize: 16,
+    seqLen: 64,
+    batchSize: 16,
+    steps: 800,
+    lr: 1e-2,
+    warmupSteps: 20,
+    // accuracy checks gate nothing for a language model (it never reaches stopAccuracy): few of them
+    evalEvery: 200,
+    evalBatches: 4,
+    lengthGeneralisation: [256],
+    taskOptions: { brown: { vocabSize: 3000, seqLen: 64 } },
+  },
+  sae: { seeds: 2 },
+  probes: { hooks: ['blocks.{i}.hook_resid_post'] },
+  patching: { seeds: 2 },
+  temporal: { seeds: 2 },
+  report: { title: 'mamba-interp run: a Mamba language model on the Brown corpus' },
+};
+
+/** `--preset text --quick`: the text preset at test size (a model that still beats the bigram). */
+export const TEXT_QUICK_OVERRIDES: DeepPartial<RunConfig> = {
+  ...QUICK_OVERRIDES,
+  tasks: ['brown'],
+  train: {
+    ...QUICK_OVERRIDES.train,
+    hiddenSize: 64,
+    seqLen: 48,
+    steps: 500,
+    lr: 1e-2,
+    evalEvery: 250,
+    lengthGeneralisation: [],
+    taskOptions: { ...QUICK_OVERRIDES.train?.taskOptions, brown: { vocabSize: 500, seqLen: 48 } },
+  },
+  probes: { ...QUICK_OVERRIDES.probes, hooks: ['blocks.{i}.hook_resid_post'] },
+  report: { title: 'mamba-interp quick run: a Mamba language model on the Brown corpus' },
+};
+
+/** The presets `steps/run.ts --preset NAME` applies before a --config file (`--preset X --quick`: X-quick). */
+export const PRESETS: Record<string, DeepPartial<RunConfig>> = {
+  quick: QUICK_OVERRIDES,
+  paper: PAPER_OVERRIDES,
+  text: TEXT_OVERRIDES,
+  'text-quick': TEXT_QUICK_OVERRIDES,
+};
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 

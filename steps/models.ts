@@ -4,10 +4,12 @@
 // to --model call this instead of reading step 1 themselves, so they work in both cases.
 //
 // The learning gate: a model is analysed only if its held-out accuracy at the training length
-// reaches config.train.gate. A circuit, probe or feature of a model that has not learned its task
+// reaches config.train.gate (a language model on text: if its held-out perplexity is below its n-gram
+// baselines'). A circuit, probe or feature of a model that has not learned its task
 // explains nothing about how the task is solved, so steps 2-11 never see such a model; their pages
 // list it as not analysed, with its accuracy (gateNote, added to each report by saveReport).
 import { join } from 'node:path';
+import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { loadTrainedModel, loadTrainedModels, type TrainedModel } from './artefacts.ts';
@@ -31,16 +33,39 @@ export function passesGate(accuracy: number, gate: number): boolean {
   return Number.isFinite(accuracy) && accuracy >= gate;
 }
 
+type Gated = Pick<TrainedModel, 'accuracy' | 'perplexity' | 'perplexityBaselines'>;
+
+/** The lowest (strongest) baseline perplexity of a language model, with its name. */
+export function strongestPerplexity(m: Gated): { name: string; perplexity: number } | null {
+  const bs = m.perplexityBaselines ?? [];
+  return bs.length ? bs.reduce((a, b) => (b.perplexity < a.perplexity ? b : a)) : null;
+}
+
+/**
+ * The learning gate of one model: for a language model (a perplexity recorded), held-out perplexity
+ * below every n-gram baseline's on the same windows, since next-token accuracy on text stays low
+ * however well a model learns; for the toy tasks, held-out accuracy >= gate.
+ */
+export function modelPassesGate(m: Gated, gate: number): boolean {
+  if (m.perplexity === undefined) return passesGate(m.accuracy, gate);
+  const best = strongestPerplexity(m);
+  if (!best) throw new Error('learning gate: a language model without perplexity baselines');
+  return Number.isFinite(m.perplexity) && m.perplexity < best.perplexity;
+}
+
 /** Splits models into those that pass the gate and those that do not, each in the order given. */
-export function gateModels<T extends { accuracy: number }>(models: readonly T[], gate: number): { passed: T[]; excluded: T[] } {
+export function gateModels<T extends Gated>(models: readonly T[], gate: number): { passed: T[]; excluded: T[] } {
   const passed: T[] = [],
     excluded: T[] = [];
-  for (const m of models) (passesGate(m.accuracy, gate) ? passed : excluded).push(m);
+  for (const m of models) (modelPassesGate(m, gate) ? passed : excluded).push(m);
   return { passed, excluded };
 }
 
 /** "induction-s2 (accuracy 0.412 < gate 0.95)": how a page names a model it did not analyse. */
-export function excludedLabel(m: Pick<TrainedModel, 'task' | 'seed' | 'accuracy' | 'gate'>): string {
+export function excludedLabel(m: Pick<TrainedModel, 'task' | 'seed' | 'accuracy' | 'gate' | 'perplexity' | 'perplexityBaselines'>): string {
+  const best = m.perplexity === undefined ? null : strongestPerplexity(m);
+  if (best)
+    return `${m.task}-s${m.seed} (held-out perplexity ${m.perplexity!.toFixed(1)} not below the ${best.name}'s ${best.perplexity.toFixed(1)})`;
   return `${m.task}-s${m.seed} (accuracy ${m.accuracy.toFixed(3)} < gate ${m.gate})`;
 }
 
@@ -60,7 +85,7 @@ export function excludedModels(ctx: Pick<StepContext, 'config' | 'runDir'>): Tra
 export function gateNote(ctx: Pick<StepContext, 'config' | 'runDir'>): string | null {
   const out = excludedModels(ctx);
   if (!out.length) return null;
-  return `Not analysed (held-out accuracy at the training length below the learning gate, train.gate): ${out.map(excludedLabel).join(', ')}.`;
+  return `Not analysed (below the learning gate: held-out accuracy at the training length under train.gate, or a language model's perplexity not below its n-gram baselines'): ${out.map(excludedLabel).join(', ')}.`;
 }
 
 /** The models this run studies (see the header). */
@@ -111,4 +136,23 @@ export function firstSeeds<T extends { task: string; seed: number }>(items: read
 /** The models steps 6 and 7 patch: the first `seeds` seeds of each task (all of them with --model). */
 export function patchedModels(ctx: StepContext, seeds: number): StudyModel[] {
   return firstSeeds(studyModels(ctx), seeds);
+}
+
+/**
+ * The models whose task copies its answer from a source position (interp/patching.ts ANSWER_SOURCE:
+ * the corruption steps 6 and 7 patch against, the source step 8 traces influence back to), and the
+ * labels of the others: a language model on text (brown) predicts every next token and has no such
+ * source, so those steps do not apply to it and say so on their page.
+ */
+export function withAnswerSource<T extends { task: string; label: string }>(
+  models: readonly T[],
+): { applicable: T[]; notApplicable: string[] } {
+  const applicable = models.filter((m) => ANSWER_SOURCE[m.task]);
+  return { applicable, notApplicable: models.filter((m) => !ANSWER_SOURCE[m.task]).map((m) => m.label) };
+}
+
+/** The page note naming the models a step left out for having no answer source (null when none). */
+export function noAnswerSourceNote(notApplicable: readonly string[], what: string): string | null {
+  if (!notApplicable.length) return null;
+  return `Not applicable to ${notApplicable.join(', ')}: ${what} needs answers copied from a source position (a clean/corrupted pair that swaps the copied token; interp/patching.ts ANSWER_SOURCE), and a language model on text predicts every next token with no such source.`;
 }

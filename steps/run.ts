@@ -28,9 +28,9 @@ const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [option
                      the toy models: a folder, or a hub id (state-spaces/mamba-130m-hf) already in
                      the local hub cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub;
                      nothing is downloaded); runs only the steps marked * below
-  --preset NAME      quick (small, for tests) or paper (the papers' task sizes, for a GPU);
-                     applied before --config
-  --quick            the same as --preset quick
+  --preset NAME      quick (small, for tests), paper (the papers' task sizes, for a GPU) or text
+                     (a Mamba language model trained on the Brown corpus); applied before --config
+  --quick            the same as --preset quick (with --preset text: its small version, text-quick)
   --help             this text
 
 steps:
@@ -110,7 +110,11 @@ function readArgs(argv: string[]): Args {
 function presetName(preset: string | undefined, quick: boolean): string | undefined {
   if (preset !== undefined && !(preset in PRESETS))
     throw new Error(`--preset: unknown preset "${preset}" (presets: ${Object.keys(PRESETS).join(', ')})`);
-  if (quick && preset !== undefined && preset !== 'quick') throw new Error(`--quick and --preset ${preset} ask for two presets; give one`);
+  if (quick && preset !== undefined && preset !== 'quick') {
+    // a preset with a small version of its own (text-quick) takes --quick as asking for that
+    if (`${preset}-quick` in PRESETS) return `${preset}-quick`;
+    throw new Error(`--quick and --preset ${preset} ask for two presets; give one`);
+  }
   return quick ? 'quick' : preset;
 }
 

@@ -117,7 +117,7 @@ async function baselineFeatures(
 
 export const probesStep: Step = {
   ...stepInfo('probes'),
-  version: 6,
+  version: 7,
   needs: [2, 3],
   configKeys: ['probes', 'permutations'],
   appliesToModel: true,
@@ -337,6 +337,7 @@ export const probesStep: Step = {
         'metric',
         'held-out',
         'CI',
+        'majority / chance',
         'control task',
         'selectivity',
         'embeddings',
@@ -356,7 +357,7 @@ export const probesStep: Step = {
         r.metric,
         r.heldOut,
         `[${fmt(r.interval![0])}, ${fmt(r.interval![1])}]`,
-        r.control!,
+        r.chance,
         r.selectivity,
         r.baselines.find((b) => b.against === 'embeddings')?.score ?? '',
         r.baselines.find((b) => b.against === 'random-init')?.score ?? '',
@@ -369,6 +370,9 @@ export const probesStep: Step = {
     });
     report.notes.push(
       `Probes: interp/probes.ts (glmnet-style coordinate descent, ${cfg.nLambda} lambdas, lambda by ${cfg.folds}-fold CV with the 1-SE rule on the training rows), at most ${cfg.maxSamples} rows per probe, about 30% held out; the split and the CV folds are by sequence (every row of a sequence on one side: rows of one sequence share its copied token, keys and values); intervals are bootstrap percentile over test sequences, and sign-flip tests flip whole test sequences (the rows of a sequence are not independent).`,
+    );
+    report.notes.push(
+      'Majority / chance: the accuracy of always answering the more frequent class on the test rows (for a part-of-speech indicator such as isNOUN, the majority-tag baseline), 0 for R2.',
     );
     report.notes.push(
       "Selectivity (Hewitt & Liang 2019) is the probe's score minus that of the same probe on a control task: every (current token, position) type gets one random label drawn from the variable's own labels, so a probe can score on it only by memorising types. Baselines (claimed rows): the same probe, rows and split on the embeddings (hook_embed, = blocks.0.hook_resid_pre) and on the same hook of a random-init model of the same shape (mamba/model.ts initMamba, one per seed).",

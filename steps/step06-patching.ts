@@ -40,7 +40,8 @@ import { claimFieldsOverSeeds } from './seed-report.ts';
 import { mean } from '../interp/stats.ts';
 import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
-import { patchedModels } from './models.ts';
+import { noAnswerSourceNote, patchedModels, withAnswerSource } from './models.ts';
+import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -171,10 +172,13 @@ export const patchingStep: Step = {
   appliesToModel: true,
   async run(ctx) {
     const pc = ctx.config.patching;
+    const { applicable: models, notApplicable } = withAnswerSource(patchedModels(ctx, pc.seeds));
+    const skipNote = noAnswerSourceNote(notApplicable, 'patching');
+    if (!models.length) return notApplicableStep(ctx, skipNote!, ['effects.json', 'claims.json']);
     checkKeyClaim(pc.keyClaim, ctx.config.tasks, ctx.config.model);
     const rows: EffectRow[] = [];
-    const models = patchedModels(ctx, pc.seeds);
     const report = ctx.report();
+    if (skipNote) report.notes.push(skipNote);
     for (const [mIdx, m] of models.entries()) {
       const model = await m.load();
       try {

@@ -24,7 +24,8 @@ import { pending } from '../interp/claims.ts';
 import { acrossSeeds, perSeedText, seedClaimFields, type SeedValue } from '../interp/seeds.ts';
 import { bootstrapCI, mean } from '../interp/stats.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
-import { patchedModels } from './models.ts';
+import { noAnswerSourceNote, patchedModels, withAnswerSource } from './models.ts';
+import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -105,7 +106,10 @@ export const perturbStep: Step = {
     const points: CurvePoint[] = [];
     const tests: PerturbTest[] = [];
     const report = ctx.report();
-    const models = patchedModels(ctx, pc.seeds);
+    const { applicable: models, notApplicable } = withAnswerSource(patchedModels(ctx, pc.seeds));
+    const skipNote = noAnswerSourceNote(notApplicable, 'perturbing circuits against matched controls, scored on the patched answers,');
+    if (!models.length) return notApplicableStep(ctx, skipNote!, ['curves.json', 'tests.json']);
+    if (skipNote) report.notes.push(skipNote);
     const top = Math.max(...qc.scales);
     for (const [mIdx, m] of models.entries()) {
       const model = await m.load();

@@ -32,7 +32,8 @@ import {
   stateInfluence,
   type TimeMap,
 } from '../interp/temporal.ts';
-import { firstSeeds, studyModels, type StudyModel } from './models.ts';
+import { firstSeeds, noAnswerSourceNote, studyModels, withAnswerSource, type StudyModel } from './models.ts';
+import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -330,7 +331,9 @@ export const temporalStep: Step = {
   configKeys: ['temporal', 'model', 'permutations', 'claimSeeds'],
   appliesToModel: true,
   async run(ctx) {
-    const models = firstSeeds(studyModels(ctx), ctx.config.temporal.seeds);
+    const { applicable: models, notApplicable } = withAnswerSource(firstSeeds(studyModels(ctx), ctx.config.temporal.seeds));
+    const skipNote = noAnswerSourceNote(notApplicable, "the influence analysis (each answer's influence peak against its source)");
+    if (!models.length) return notApplicableStep(ctx, skipNote!, ['temporal.json', 'long-range.json', 'source.json', 'sketch-error.json']);
     const results: TemporalModelResult[] = [];
     for (const [i, m] of models.entries()) results.push(await studyOne(ctx, m, models.findIndex((x) => x.task === m.task) === i));
     ctx.writeJson('temporal.json', results);
@@ -342,6 +345,7 @@ export const temporalStep: Step = {
     ctx.writeJson('sketch-error.json', checks);
 
     const report = ctx.report();
+    if (skipNote) report.notes.push(skipNote);
     for (const r of results) {
       const tag = r.label;
       const L = r.hiddenAttention.length;

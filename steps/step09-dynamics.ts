@@ -20,6 +20,7 @@ import {
   timeConstants,
 } from '../interp/dynamics.ts';
 import { spectralRadius } from '../interp/linalg.ts';
+import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { answerSources } from '../interp/temporal.ts';
 import { initMamba } from '../mamba/model.ts';
 import { pending } from '../interp/claims.ts';
@@ -200,9 +201,8 @@ export const dynamicsStep: Step = {
             init.dispose();
           }
         }
-        const dists = answerSources(batch)
-          .map((q) => q.answer - q.source)
-          .sort((a, b) => a - b);
+        // a language model on text has no source-to-answer distances (no answer source): NaN, and the page says so
+        const dists = (ANSWER_SOURCE[m.task] ? answerSources(batch) : []).map((q) => q.answer - q.source).sort((a, b) => a - b);
         const distance: [number, number] = dists.length
           ? [dists[Math.floor(dists.length / 2)], dists[dists.length - 1]]
           : [Number.NaN, Number.NaN];
@@ -540,11 +540,17 @@ export const dynamicsStep: Step = {
     ]
       .map((t) => {
         const bs = baselines.filter((b) => b.task === t);
+        if (!ANSWER_SOURCE[t]) return `${t} none (no answer source)`;
         return `${t} ${fmt(meanOf(bs.map((b) => b.reachTrained)))} trained vs ${fmt(meanOf(bs.map((b) => meanOf(b.reachInit))))} init`;
       })
       .join(
         ', ',
       )}; smallest time constant ${fmt(minTau)} tokens (all positive: ${minTau > 0}); eigenvalues finite: ${allFinite}; ${claims.length} trigger-delta claim(s) over seeds (${triggers.length} per-model tests), ${claims.filter((x) => x.effect).length} meeting their effect condition (support is decided across the run, step 13).`;
+    const noSource = [...new Set(models.filter((m) => !ANSWER_SOURCE[m.task]).map((m) => m.task))];
+    if (noSource.length)
+      report.notes.push(
+        `${noSource.join(', ')}: a language model on text has no source-to-answer distances (interp/patching.ts ANSWER_SOURCE), so its time constants are shown against the fresh initialisations only, with no distance to reach.`,
+      );
     saveReport(ctx, report);
     return report.summary;
   },

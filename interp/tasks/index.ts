@@ -1,4 +1,5 @@
-// The toy task registry: look a task up by name, or import a generator directly.
+// The task registry (the toy tasks and brown, language modelling on real text): look a task up by name, or import a generator directly.
+import { brown, type BrownOptions } from './brown.ts';
 import { induction, type InductionOptions } from './induction.ts';
 import { mqar, type MqarOptions } from './mqar.ts';
 import { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
@@ -10,13 +11,15 @@ export { induction, type InductionOptions } from './induction.ts';
 export { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
 export { mqar, type MqarOptions } from './mqar.ts';
 export { mixtureTask, isPositionLabel, TASK_LABEL, type MixtureComponent, type MixtureTask } from './mixture.ts';
+export { brown, type BrownOptions } from './brown.ts';
 
-export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions;
+export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions & BrownOptions;
 
 export const tasks = {
   [induction.name]: induction,
   [selectiveCopying.name]: selectiveCopying,
   [mqar.name]: mqar,
+  [brown.name]: brown,
 } as Record<string, Task<AnyTaskOptions>>;
 
 export function getTask(name: string): Task<AnyTaskOptions> {

@@ -31,6 +31,14 @@ export interface VocabEntry {
   description: string;
 }
 
+/** A language-model baseline (interp/text/ngram.ts): cross-entropy at the scored positions of batches. */
+export interface PerplexityBaseline {
+  name: string;
+  description: string;
+  /** per sequence and overall mean -log P (nats per scored token); perplexity = exp(mean) */
+  crossEntropy(batches: readonly TaskBatch[]): { perSequence: number[]; mean: number };
+}
+
 export interface Task<O extends TaskOptions = TaskOptions> {
   name: string;
   description: string;
@@ -41,6 +49,19 @@ export interface Task<O extends TaskOptions = TaskOptions> {
   /** Simple rules that read the context without solving the task (baselines.ts); the strongest is the control. */
   baselines(opts: O): Baseline[];
   generate(opts: O, rng: Rng, batch: number): TaskBatch;
+  /**
+   * The options of the batches a model is trained on, where they differ from those it is measured
+   * and analysed on (a corpus's training documents against its held-out ones); default: the same
+   * (a toy task's fresh random sequences are held out already).
+   */
+  trainingOptions?(opts: O): O;
+  /**
+   * Language modelling (a target at every position): next-token accuracy says little there, so the
+   * learning gate is held-out perplexity below the strongest (lowest) of these baselines.
+   */
+  perplexityBaselines?(opts: O): PerplexityBaseline[];
+  /** JSON files to write beside a trained checkpoint, by name (a text task's tokenizer.json) */
+  checkpointFiles?(opts: O): Record<string, object>;
 }
 
 export function requireInt(task: string, field: string, value: number, min: number, max = Infinity): void {

@@ -77,7 +77,7 @@ const bad: [string, string[], RegExp][] = [
   ['a --model folder without a checkpoint', ['--all', '--model', 'EMPTYMODEL'], /--model .*config\.json: cannot read/],
   ['a --model folder whose config has no weights', ['--all', '--model', 'NOWEIGHTS'], /no model\.safetensors/],
   ['an unknown flag', ['--frobnicate'], /unknown argument "--frobnicate"/],
-  ['an unknown preset', ['--all', '--preset', 'huge'], /--preset: unknown preset "huge" \(presets: quick, paper\)/],
+  ['an unknown preset', ['--all', '--preset', 'huge'], /--preset: unknown preset "huge" \(presets: quick, paper, text, text-quick\)/],
   ['two presets', ['--all', '--quick', '--preset', 'paper'], /--quick and --preset paper ask for two presets/],
 ];
 

@@ -1,0 +1,86 @@
+// `--preset text --quick` (steps/config.ts TEXT_QUICK_OVERRIDES), steps 0-4: a Mamba language model
+// trained on the Brown corpus beats the unigram and bigram baselines on held-out windows (numbers
+// recomputed here from the checkpoint and the task), its checkpoint carries the word tokenizer, and
+// step 4 probes part-of-speech tags at every layer. MI_TEXT_QUICK_RUN_DIR=<dir> reuses a run.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as mi from '../../engine/index.ts';
+import type { StepReport } from '../../interp/report/index.ts';
+import { getTask } from '../../interp/tasks/index.ts';
+import { INDICATOR_TAGS } from '../../interp/tasks/brown.ts';
+import { jobEvalBatches, RECORD_FILE, scoredCrossEntropyOf, type TaskModelRecord } from '../../interp/train-task.ts';
+import { loadPretrained } from '../../mamba/pretrained.ts';
+import { loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
+import type { ProbeRow } from '../../steps/step04-probes.ts';
+
+mi.setBackend(mi.cpuBackend());
+const ROOT = resolve(import.meta.dirname, '../..');
+const keep = process.env.MI_TEXT_QUICK_RUN_DIR;
+const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'mi-text-quick-'));
+if (!keep) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+for (let step = 0; step <= 4; step++) {
+  const args = ['--import', 'tsx', join(ROOT, 'steps/run.ts'), '--step', String(step), '--preset', 'text', '--quick', '--backend', 'cpu'];
+  execFileSync(process.execPath, [...args, '--out', dir], { cwd: ROOT, stdio: 'pipe', timeout: 300_000 });
+}
+const report = (step: string) => JSON.parse(readFileSync(join(dir, step, 'report.json'), 'utf8')) as StepReport;
+
+test('step 1: held-out perplexity below the unigram and the bigram, recomputed from the checkpoint and the task', async () => {
+  const models = loadTrainedModels(dir);
+  assert.equal(
+    models.map((m) => m.task),
+    ['brown', 'brown'],
+  );
+  for (const m of models) {
+    const rec = JSON.parse(readFileSync(join(dir, TRAIN_DIR, m.dir, RECORD_FILE), 'utf8')) as TaskModelRecord;
+    const batches = jobEvalBatches(rec.job, rec.job.taskOptions.seqLen);
+    // the checkpoint loads with its tokenizer.json (one token per corpus word) and reproduces the perplexity
+    const model = await loadPretrained(join(dir, TRAIN_DIR, m.dir));
+    try {
+      assert.equal(model.toStrTokens('The man said , zyzzyva .'), ['the', 'man', 'said', ',', '<unk>', '.']);
+      const ce = await scoredCrossEntropyOf(model, batches);
+      assert.ok(Math.abs(Math.exp(ce.mean) - m.perplexity!) < 1e-3 * m.perplexity!, `${m.seed}: ${Math.exp(ce.mean)} vs ${m.perplexity}`);
+    } finally {
+      model.dispose();
+    }
+    const baselines = getTask('brown').perplexityBaselines!(rec.job.taskOptions);
+    for (const b of baselines) {
+      const ppl = Math.exp(b.crossEntropy(batches).mean);
+      const recorded = m.perplexityBaselines!.find((x) => x.name === b.name)!.perplexity;
+      assert.ok(Math.abs(ppl - recorded) < 1e-9 * ppl, `${b.name}: ${ppl} vs ${recorded}`);
+      assert.ok(m.perplexity! < ppl, `brown-s${m.seed}: perplexity ${m.perplexity} below the ${b.name}'s ${ppl}`);
+    }
+    assert.ok(m.passed, 'passes the perplexity gate');
+  }
+  const claim = report('step-01-train').claims.find((c) => /perplexity is below the bigram/.test(c.statement));
+  assert.ok(claim, 'the perplexity claim against the bigram');
+  assert.ok(claim!.estimate < claim!.controlEstimate!, 'estimate beside (below) its control');
+  assert.ok(claim!.effect, 'paired difference interval above 0');
+});
+
+test('step 4: a part-of-speech probe per layer and tag, against chance (majority) and, at the last layer, the random-init model', () => {
+  const rows = JSON.parse(readFileSync(join(dir, 'step-04-probes', 'probes.json'), 'utf8')) as ProbeRow[];
+  const acts = rows.filter((r) => r.features === 'activations' && r.seed === 0);
+  const hooks = [...new Set(acts.map((r) => r.hook))];
+  assert.equal(hooks, ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post']);
+  for (const hook of hooks)
+    for (const tag of INDICATOR_TAGS) {
+      const r = acts.find((x) => x.hook === hook && x.variable === `is${tag}`);
+      assert.ok(r, `${hook} is${tag}`);
+      assert.is(r!.metric, 'accuracy');
+      // chance is the majority-tag baseline: always answering the more frequent class
+      assert.ok(r!.chance >= 0.5 && r!.chance < 1, `${hook} is${tag} chance ${r!.chance}`);
+    }
+  const noun = acts.find((x) => x.hook === hooks[1] && x.variable === 'isNOUN')!;
+  assert.ok(noun.heldOut > noun.chance + 0.1, `isNOUN read from the last layer: ${noun.heldOut} against the majority's ${noun.chance}`);
+  assert.ok(
+    noun.baselines.some((b) => b.against === 'random-init'),
+    'random-init baseline',
+  );
+  assert.ok(report('step-04-probes').claims.some((c) => /reads isNOUN/.test(c.statement)));
+});
+
+test.run();
