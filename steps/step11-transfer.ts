@@ -59,7 +59,8 @@ import {
   type AnswerCells,
   type ProbeSource,
 } from '../interp/transfer.ts';
-import { firstSeeds, studyModels, type StudyModel } from './models.ts';
+import { firstSeeds, noAnswerSourceNote, studyModels, withAnswerSource, type StudyModel } from './models.ts';
+import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import { acrossModels } from './transfer-across.ts';
 import type { Step, StepContext } from './step.ts';
@@ -184,7 +185,7 @@ function rankAmong(own: Float64Array, controls: Float64Array[], rng: mi.Rng, boo
 
 export const transferStep: Step = {
   ...stepInfo('transfer'),
-  version: 4,
+  version: 5,
   needs: [1, 3],
   configKeys: ['transfer', 'train', 'sae', 'circuit', 'probes', 'permutations'],
   appliesToModel: false,
@@ -192,7 +193,12 @@ export const transferStep: Step = {
     const report = ctx.report();
     const claims: Claim[] = [];
     const summary: string[] = [];
-    const models = firstSeeds(studyModels(ctx), 1);
+    // transfer is read on answers copied from a source (the answer bit, answer circuits): a language
+    // model on text has none, so it is left out, and the step has nothing to do without such models
+    const { applicable: models, notApplicable } = withAnswerSource(firstSeeds(studyModels(ctx), 1));
+    const skipNote = noAnswerSourceNote(notApplicable, 'transfer (answer-bit probes, circuits and latents scored on the answers)');
+    if (!models.length) return notApplicableStep(ctx, skipNote!, ['mixture.json', 'cross-model.json']);
+    if (skipNote) report.notes.push(skipNote);
 
     // ------------------------------------------------------------------ the mixture model
     const comps = mixtureComponents(ctx, models);
