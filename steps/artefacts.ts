@@ -17,6 +17,7 @@
 //                 sweep.json: the TopK sweep over sae.sweepHooks (first seed of each task; not claims)
 // step-04-probes/ probes.json: ProbeRecord[]
 // step-05-circuits/ circuits.json: Circuit[]
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as mi from '../engine/index.ts';
 import { openSafetensors } from '../mamba/safetensors.ts';
@@ -193,6 +194,20 @@ export async function loadActivations(
 }
 
 /** The token ids, targets and labels of a collection, each [batch, T] int32. */
+/** Per collected sequence of a real-text collection (--text): its file, document and first token's offset. */
+export const SOURCES_FILE = 'sources.json';
+export interface SequenceSource {
+  source: string;
+  doc: number;
+  start: number;
+}
+
+/** Where each sequence of collection `c` came from, or null for a task's generated sequences. */
+export function loadSources(runDir: string, c: Collection): SequenceSource[] | null {
+  const p = join(runDir, COLLECT_DIR, c.dir, SOURCES_FILE);
+  return existsSync(p) ? readJson<SequenceSource[]>(p, `collection ${c.dir}: ${SOURCES_FILE}`) : null;
+}
+
 export async function loadTokens(
   runDir: string,
   c: Collection,

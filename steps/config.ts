@@ -13,6 +13,12 @@ export interface RunConfig {
   backend: 'auto' | 'cpu' | 'webgpu';
   /** a Hugging Face Mamba checkpoint directory instead of the toy models ('' = toy models) */
   model: string;
+  /**
+   * `--text FILE` (with --model): files: the text files (absolute paths, globs expanded), streamed
+   * through the checkpoint's tokenizer into windows of train.seqLen tokens (interp/text/stream.ts);
+   * windows: how many of them a seeded reservoir keeps, the pool the task draws its sequences from
+   */
+  text: { files: string[]; windows: number };
   tasks: string[];
   train: {
     seeds: number;
@@ -147,6 +153,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   claimSeeds: 3,
   backend: 'auto',
   model: '',
+  text: { files: [], windows: 4096 },
   tasks: ['induction', 'selective-copying', 'mqar'],
   train: {
     seeds: 3,

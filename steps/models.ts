@@ -1,6 +1,7 @@
 // Which models a run studies: the toy models step 1 trained (models.json) that passed the learning
 // gate, or, with --model DIR, that one Hugging Face checkpoint, studied on the induction task
-// generated with its vocabulary (the classic induction test for language models). Steps that apply
+// generated with its vocabulary (the classic induction test for language models), or with --text on
+// windows of the user's text (steps/text-source.ts). Steps that apply
 // to --model call this instead of reading step 1 themselves, so they work in both cases.
 //
 // The learning gate: a model is analysed only if its held-out accuracy at the training length
@@ -10,6 +11,7 @@
 // list it as not analysed, with its accuracy (gateNote, added to each report by saveReport).
 import { join } from 'node:path';
 import { ANSWER_SOURCE } from '../interp/patching.ts';
+import { TEXT_TASK } from '../interp/tasks/index.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { loadTrainedModel, loadTrainedModels, type TrainedModel } from './artefacts.ts';
@@ -95,7 +97,8 @@ export function studyModels(ctx: StepContext): StudyModel[] {
     const cfg = readJson<{ vocab_size: number }>(join(config.model, 'config.json'), `--model ${config.model}: config.json`);
     return [
       {
-        task: 'induction',
+        // with --text, the run's own text (steps/text-source.ts registered the task before the steps ran)
+        task: config.text.files.length ? TEXT_TASK : 'induction',
         seed: 0,
         label: 'pretrained',
         taskOptions: { vocabSize: cfg.vocab_size, seqLen: config.train.seqLen },

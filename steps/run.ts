@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
+import { expandTextPaths } from '../interp/text/stream.ts';
 import { resolveCheckpoint } from '../mamba/hub.ts';
 import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
@@ -12,6 +13,7 @@ import { Runner } from './runner.ts';
 import { STEPS } from './index.ts';
 import { writeRunReport } from './report-io.ts';
 import { stepInfo } from './table.ts';
+import { checkTextRun, prepareTextTask } from './text-source.ts';
 
 const LAST = STEPS.length - 1;
 const REPORT_STEP = stepInfo('report').id;
@@ -28,6 +30,10 @@ const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [option
                      the toy models: a folder, or a hub id (state-spaces/mamba-130m-hf) already in
                      the local hub cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub;
                      nothing is downloaded); runs only the steps marked * below
+  --text FILE        (with --model) study the checkpoint on your text instead of induction sequences:
+                     plain text files or JSONL with a "text" field, a name glob ("data/*.jsonl"),
+                     repeatable; read through the checkpoint's tokenizer.json in windows of
+                     train.seqLen tokens, a seeded sample of text.windows of them
   --preset NAME      quick (small, for tests), paper (the papers' task sizes, for a GPU) or text
                      (a Mamba language model trained on the Brown corpus); applied before --config
   --quick            the same as --preset quick (with --preset text: its small version, text-quick)
@@ -45,6 +51,7 @@ const OPTIONS = {
   out: { type: 'string' },
   backend: { type: 'string' },
   model: { type: 'string' },
+  text: { type: 'string', multiple: true },
   quick: { type: 'boolean' },
   preset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -58,6 +65,7 @@ interface Args {
   out?: string;
   backend?: string;
   model?: string;
+  text: string[];
   quick: boolean;
   preset?: string;
   help: boolean;
@@ -86,7 +94,8 @@ function readArgs(argv: string[]): Args {
       throw argumentError(e as Error);
     }
   })();
-  for (const [k, v] of Object.entries(values)) if (v === '') throw new Error(`--${k} needs a value`);
+  for (const [k, v] of Object.entries(values))
+    if (v === '' || (Array.isArray(v) && v.includes(''))) throw new Error(`--${k} needs a value`);
   const stepNumber = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -101,6 +110,7 @@ function readArgs(argv: string[]): Args {
     out: values.out,
     backend: values.backend,
     model: values.model,
+    text: values.text ?? [],
     quick: values.quick ?? false,
     preset: presetName(values.preset, values.quick ?? false),
     help: values.help ?? false,
@@ -148,6 +158,10 @@ export function buildConfig(args: Args): RunConfig {
   // a folder (checked by checkModelDir), or a hub repository id found in the local hub cache
   // (mamba/hub.ts): the run records the snapshot folder it resolved to
   if (args.model) flags.model = existsSync(args.model) ? resolve(args.model) : modelFromHub(args.model);
+  if (args.text.length) {
+    if (!args.model) throw new Error('--text needs --model: a checkpoint with its tokenizer.json to read the text with');
+    flags.text = { files: expandTextPaths(args.text) };
+  }
   config = mergeConfig(config, flags, 'command line');
   if (!['auto', 'cpu', 'webgpu'].includes(config.backend)) throw new Error(`backend must be auto, cpu or webgpu, got "${config.backend}"`);
   return config;
@@ -161,10 +175,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = buildConfig(args);
   if (config.model) checkModelDir(config.model);
+  if (config.text.files.length) checkTextRun(config);
   let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
   if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
   const runDir = resolve(args.out ?? `runs/${args.preset ?? 'default'}`);
   const backend = await initBackend(config.backend);
+  // the text is read whole (and a bad line found) before anything is written
+  if (config.text.files.length) console.log(await prepareTextTask(config));
   writeJsonAtomic(join(runDir, 'config.json'), config);
   console.log(`run ${runDir} on ${backend.description}`);
   const runner = new Runner(STEPS, config, runDir, backend);

@@ -9,7 +9,7 @@ import { collectActivations, expandHookPatterns, type ChannelStats } from '../in
 import type { Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { writeSafetensors } from '../mamba/safetensors.ts';
-import type { Collection } from './artefacts.ts';
+import { SOURCES_FILE, type Collection } from './artefacts.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -36,7 +36,8 @@ function concatBatches(batches: TaskBatch[]): TaskBatch {
     return out;
   };
   const labels = Object.fromEntries(Object.keys(batches[0].labels).map((k) => [k, cat((b) => b.labels[k])]));
-  return { inputs: cat((b) => b.inputs), targets: cat((b) => b.targets), labels, shape: [B, T] };
+  const sources = batches.every((b) => b.sources) ? batches.flatMap((b) => b.sources!) : undefined;
+  return { inputs: cat((b) => b.inputs), targets: cat((b) => b.targets), labels, shape: [B, T], ...(sources ? { sources } : {}) };
 }
 
 function varianceSpec(rows: Record<string, number | string>[]): Spec {
@@ -59,7 +60,7 @@ export const collectStep: Step = {
   ...stepInfo('collect'),
   version: 1,
   needs: [1],
-  configKeys: ['seed', 'collect'],
+  configKeys: ['seed', 'collect', 'text'],
   appliesToModel: true,
   async run(ctx) {
     const c = ctx.config.collect;
@@ -94,6 +95,8 @@ export const collectStep: Step = {
           { name: 'targets', dtype: 'I32', shape: all.shape, data: all.targets },
           ...Object.entries(all.labels).map(([k, v]) => ({ name: `label.${k}`, dtype: 'I32' as const, shape: all.shape, data: v })),
         ]);
+        // real text: where each collected sequence came from (file, document, first token), for the examples
+        if (all.sources) ctx.writeJson(join(dir, SOURCES_FILE), all.sources);
         collections.push({
           task: m.task,
           seed: m.seed,

@@ -14,7 +14,7 @@
 // the claim's interval is Student's t over the seeds and its p Fisher's combination. PCA at
 // matched L0 is the control shown beside it.
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import {
   ceLossScore,
   encodeAll,
@@ -49,7 +49,7 @@ import { bootstrapCI, pairedPermutationTest } from '../interp/stats.ts';
 import { taskVariables } from '../interp/task-variables.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { fmt, intervalChart, scatter, type Claim, type Spec } from '../interp/report/index.ts';
-import { loadActivations, loadCollections, loadTokens, type SaeRecord } from './artefacts.ts';
+import { loadActivations, loadCollections, loadSources, loadTokens, type SaeRecord, type SequenceSource } from './artefacts.ts';
 import { resolveHooks, shortHook } from './hook-patterns.ts';
 import { byTask, firstSeeds, studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
@@ -300,7 +300,7 @@ export const saeStep: Step = {
     const records: SaeRow[] = [];
     const sweep: SweepRow[] = [];
     const corrRows: CorrelationRow[] = [];
-    const examples: { sae: string; latent: number; why: string; examples: LatentExample[] }[] = [];
+    const examples: { sae: string; latent: number; why: string; examples: TextExample[] }[] = [];
     const densityRows: { method: string; log10Density: number }[] = [];
     const sweepKind = cfg.sweepKind as SaeKind;
     const jobs = chosen.flatMap((c) => {
@@ -320,6 +320,7 @@ export const saeStep: Step = {
       const model = await sm.load();
       try {
         const tokens = await loadTokens(ctx.runDir, c);
+        const sources = loadSources(ctx.runDir, c);
         const variables = taskVariables(tokens.labels);
         const batch = getTask(c.task).generate(sm.taskOptions as unknown as AnyTaskOptions, ctx.rng(`heldout/${label}`), cfg.evalSequences);
         const clean = await scoredPerSequence(model, batch);
@@ -372,7 +373,7 @@ export const saeStep: Step = {
                   sae: name,
                   latent: top[0].latent,
                   why: `most correlated with ${v.name} (r = ${fmt(top[0].r)})`,
-                  examples: topExamples(z, sae.latents, top[0].latent, tokens.inputs, c.seqLen, { count: 5 }),
+                  examples: withText(topExamples(z, sae.latents, top[0].latent, tokens.inputs, c.seqLen, { count: 5 }), model, sources),
                 });
               }
               const log10Density = Array.from(featureDensity(metrics.firingRate).log10);
@@ -630,7 +631,7 @@ export const saeStep: Step = {
         e.why,
         e.examples
           .slice(0, 3)
-          .map((x) => `[${x.context.join(' ')}] (${fmt(x.activation)})`)
+          .map((x) => `[${x.text ? x.text.join('|') : x.context.join(' ')}] (${fmt(x.activation)})${x.where ? ` ${x.where}` : ''}`)
           .join('; '),
       ]),
     });
@@ -656,6 +657,21 @@ export const saeStep: Step = {
     return report.summary;
   },
 };
+
+/** A top example with its tokens as strings (when the model has a tokenizer) and, for real text, where it sits in which file. */
+export type TextExample = LatentExample & { text?: string[]; where?: string };
+
+function withText(examples: LatentExample[], model: MambaLM, sources: SequenceSource[] | null): TextExample[] {
+  return examples.map((x) => {
+    const src = sources?.[x.sequence];
+    return {
+      ...x,
+      ...(model.tokenizer ? { text: model.toStrTokens(x.context) } : {}),
+      // the firing token's offset in its document's token stream
+      ...(src ? { where: `${basename(src.source)} doc ${src.doc} token ${src.start + x.position}` } : {}),
+    };
+  });
+}
 
 /** One claim per task x SAE kind x hook over the seeds' SAEs (`gatePassing`: each task's number of gate-passing models), and the per-seed figure's rows. */
 export function saeClaims(

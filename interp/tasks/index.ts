@@ -12,6 +12,7 @@ export { selectiveCopying, type SelectiveCopyingOptions } from './selective-copy
 export { mqar, type MqarOptions } from './mqar.ts';
 export { mixtureTask, isPositionLabel, TASK_LABEL, type MixtureComponent, type MixtureTask } from './mixture.ts';
 export { brown, type BrownOptions } from './brown.ts';
+export { textWindowsTask, TEXT_TASK } from './text-windows.ts';
 
 export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions & BrownOptions;
 
@@ -27,3 +28,13 @@ export function getTask(name: string): Task<AnyTaskOptions> {
   if (!task) throw new Error(`tasks: unknown task '${name}' (known: ${Object.keys(tasks).join(', ')})`);
   return task;
 }
+
+/**
+ * Adds a task built at run time from data (the `--text` windows: steps/text-source.ts), or replaces
+ * the one of that name built before; a built-in task's name is refused.
+ */
+export function registerTask(task: Task<AnyTaskOptions>): void {
+  if (BUILT_IN.has(task.name)) throw new Error(`tasks: '${task.name}' is a built-in task`);
+  tasks[task.name] = task;
+}
+const BUILT_IN = new Set(Object.keys(tasks));

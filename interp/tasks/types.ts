@@ -21,6 +21,8 @@ export interface TaskBatch {
   /** Per-position task variables, each [batch, T], NO_LABEL where the variable does not apply. */
   labels: Record<string, Int32Array>;
   shape: [batch: number, seqLen: number];
+  /** where each sequence came from, for tasks that read real text (file, document, first token's offset) */
+  sources?: { source: string; doc: number; start: number }[];
 }
 
 /** One named token or token range of a task's vocabulary. */

@@ -1,0 +1,67 @@
+// Text: next-token prediction on windows of the user's own text files (`--text FILE`, with a
+// checkpoint and its tokenizer: steps/text-source.ts), for studying a pretrained model on real text.
+// The windows are a seeded sample of every window of the files (interp/text/stream.ts: documents cut
+// into consecutive windows of seqLen tokens, BOS first in each document when the tokenizer has one,
+// never across documents); generate() draws whole windows from that sample, uniformly and
+// independently, and says where each came from (batch.sources). The target at every position but
+// the last is the next token of the window.
+//
+// Labels (NO_LABEL = -1 elsewhere):
+//   repeatsEarlier  1 where the next token already occurred in the window at or before this
+//                   position: where copying from context can predict it (natural induction)
+import type { Rng } from '../../engine/random.ts';
+import type { TokenWindow } from '../text/stream.ts';
+import { emptyBatch, requireInt, type Task, type TaskBatch, type TaskOptions } from './types.ts';
+
+export const TEXT_TASK = 'text';
+export const TEXT_LABELS = ['repeatsEarlier'];
+
+/** The task over `windows` (all of seqLen tokens, ids below vocabSize). */
+export function textWindowsTask(windows: readonly TokenWindow[]): Task<TaskOptions> {
+  if (!windows.length) throw new Error('text: no windows (the files are shorter than one context window)');
+  const T = windows[0].ids.length;
+  for (const w of windows)
+    if (w.ids.length !== T) throw new Error(`text: window ${w.source} doc ${w.doc} at ${w.start} has ${w.ids.length} tokens, not ${T}`);
+  let top = 0;
+  for (const w of windows) for (const id of w.ids) top = Math.max(top, id);
+  const check = (o: TaskOptions) => {
+    requireInt('text', 'vocabSize', o.vocabSize, 2);
+    if (o.seqLen !== T) throw new Error(`text: seqLen ${o.seqLen}, but the windows have ${T} tokens`);
+    if (top >= o.vocabSize) throw new Error(`text: token id ${top} in the windows is outside the model's vocabulary (${o.vocabSize})`);
+  };
+  return {
+    name: TEXT_TASK,
+    description: `Predict the next token of your text (${windows.length} sampled windows of ${T} tokens).`,
+    vocabulary(o) {
+      return [{ name: 'tokens', first: 0, last: o.vocabSize - 1, description: "the tokenizer's vocabulary" }];
+    },
+    chance(o) {
+      return 1 / o.vocabSize;
+    },
+    // no simple context rule is the control of a language model on text (steps compare with a
+    // random-init model and matched controls instead)
+    baselines() {
+      return [];
+    },
+    generate(o: TaskOptions, rng: Rng, batch: number): TaskBatch {
+      check(o);
+      const out: TaskBatch = { ...emptyBatch(batch, T, TEXT_LABELS), sources: [] };
+      const repeats = out.labels.repeatsEarlier;
+      for (let b = 0; b < batch; b++) {
+        const w = windows[rng.int(0, windows.length)];
+        out.sources!.push({ source: w.source, doc: w.doc, start: w.start });
+        const seen = new Set<number>();
+        for (let t = 0; t < T; t++) {
+          const i = b * T + t;
+          out.inputs[i] = w.ids[t];
+          seen.add(w.ids[t]);
+          if (t + 1 < T) {
+            out.targets[i] = w.ids[t + 1];
+            if (seen.has(w.ids[t + 1])) repeats[i] = 1;
+          }
+        }
+      }
+      return out;
+    },
+  };
+}
