@@ -432,7 +432,7 @@ async function outcomeManyAtLastResidual(
       const logits = await mi.tidyAsync(() =>
         mi.noGrad(() => {
           let r = base;
-          for (const h of siteHooks(model, s, mask, set.batch.shape, edit)) r = h.fn(r, { name: h.name, layer }) ?? r;
+          for (const h of siteHooks(model, s, mask, set.batch.shape, edit)) r = h.fn(r, { name: h.name, layer, offset: 0 }) ?? r;
           return scoredLogits(model, logitsFromLastResidual(model, r), set);
         }),
       );

@@ -44,6 +44,12 @@ export interface HookContext {
   readonly layer?: number;
   /** the position, for hook_h with positions */
   readonly position?: number;
+  /**
+   * the absolute position of the activation's first position along T: 0 in a forward pass, the
+   * token's position in a generation step (mamba/recurrent.ts), so that a hook acting on a range of
+   * positions (steering from position p on) does the same in both
+   */
+  readonly offset: number;
 }
 
 /** Returns a replacement (same shape and dtype) or nothing to leave the activation as it is. */
@@ -105,6 +111,11 @@ export class HookSet {
     for (const n of cacheNames) if (!valid.has(n)) throw new Error(`runWithCache: unknown hook point '${n}'`);
   }
 
+  /** The hook points hooked or cached. */
+  names(): string[] {
+    return [...new Set([...this.byName.keys(), ...this.cacheNames])];
+  }
+
   /** Whether anything (a hook or the cache) wants this activation. */
   wants(name: string): boolean {
     return this.byName.has(name) || this.cacheNames.has(name);
@@ -128,10 +139,10 @@ export class HookSet {
   }
 
   /** Runs the hooks of `name` on t in order (without positions), caches the final value, returns it. */
-  apply(name: string, t: Tensor, layer?: number): Tensor {
+  apply(name: string, t: Tensor, layer?: number, offset = 0): Tensor {
     for (const h of this.byName.get(name) ?? []) {
       if (h.positions) continue;
-      const r = h.fn(t, { name, layer });
+      const r = h.fn(t, { name, layer, offset });
       if (r) {
         if (name.endsWith('.hook_h'))
           throw new Error(`hook ${name}: states without positions are read-only; pass positions: [t] to patch a state`);
@@ -146,7 +157,7 @@ export class HookSet {
   applyState(name: string, h: Tensor, position: number, layer: number): Tensor {
     for (const hk of this.byName.get(name) ?? []) {
       if (!hk.positions?.includes(position)) continue;
-      const r = hk.fn(h, { name, layer, position });
+      const r = hk.fn(h, { name, layer, position, offset: position });
       if (r) h = checked(`${name}@${position}`, h, r);
     }
     return h;

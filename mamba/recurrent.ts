@@ -2,7 +2,9 @@
 // conv_kernel inputs of its conv (conv state [batch,E,K], oldest first, as transformers' cache)
 // and its SSM state [batch,E,N]. step() reproduces the parallel forward's logits position by
 // position; prefill() runs a prompt in parallel and leaves the cache positioned after it.
-// Decoding is inference: step and prefill run without recording gradients.
+// Decoding is inference: step and prefill run without recording gradients. Hooks act during
+// generation as in a forward pass (stepWithHooks, GenerateOptions.hooks), and generateWithCache
+// returns the activations over every token read.
 //
 // A step is the parallel forward at T = 1, with its fused kernels where they exist: the SSM update
 // is the scan kernel over one position (dt_proj's bias and the softplus inside it, as in the
@@ -12,6 +14,7 @@
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { MambaLayer } from './layer.ts';
+import { HookSet, type Hook } from './hooks.ts';
 import type { IdsLike, MambaLM } from './model.ts';
 
 export interface LayerState {
@@ -71,29 +74,76 @@ function layerA(layers: MambaLayer[], cache: RecurrentCache): Tensor[] {
 
 /** One token per sequence through every layer; replaces the cache's states. Logits [batch, V]. */
 export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readonly number[]): Tensor {
+  return stepWithHooks(model, cache, ids).logits;
+}
+
+export interface StepOptions {
+  /**
+   * hooks on this token's activations, as in a forward pass (mamba/hooks.ts): each sees its
+   * activation at this one position as [batch, 1, ...], with ctx.offset the token's position
+   * (cache.position), and may replace it; hook_h hooks with `positions` see the state after this
+   * token [batch, E, N] when its position is listed, and a replaced state is what the token's output
+   * is read from and what later tokens continue from, as in the parallel forward. Hook points
+   * inside the fused scan-and-gate step (hook_dt, hook_delta, hook_ssm_out, hook_gated, hook_conv,
+   * hook_x_proj) are refused.
+   */
+  hooks?: readonly Hook[];
+  /** hook points whose value at this token to return, [batch, 1, ...] */
+  cache?: readonly string[];
+}
+
+const NOT_IN_STEP = ['hook_dt', 'hook_delta', 'hook_ssm_out', 'hook_gated', 'hook_conv', 'hook_x_proj'];
+
+/** step() with hooks and a cache of this token's activations (see StepOptions). */
+export function stepWithHooks(
+  model: MambaLM,
+  cache: RecurrentCache,
+  ids: Tensor | readonly number[],
+  opts: StepOptions = {},
+): { logits: Tensor; cache: Map<string, Tensor> } {
   const c = model.config;
   const idt = ids instanceof mi.Tensor ? ids : model.ids([...ids]);
   if (idt.size !== cache.batch) throw new Error(`step: ${idt.size} token ids for a cache of batch ${cache.batch}`);
   const batch = cache.batch;
+  const hs =
+    opts.hooks?.length || opts.cache?.length ? new HookSet(opts.hooks ?? [], new Set(opts.cache ?? []), new Set(model.hookNames())) : null;
+  for (const name of hs?.names() ?? []) {
+    const leaf = name.split('.').pop()!;
+    if (NOT_IN_STEP.includes(leaf))
+      throw new Error(`step: hook point ${name} is inside the fused decoding step; hook it in a forward pass (model.run) instead`);
+  }
+  const position = cache.position;
+  // an activation [batch, n...] shown to the hooks as a sequence of one position [batch, 1, n...]
+  const H = (name: string, t: Tensor, layer?: number): Tensor => {
+    if (!hs?.wants(name)) return t;
+    const shown = hs.apply(name, mi.reshape(t, [batch, 1, ...t.shape.slice(1)]), layer, position);
+    return mi.reshape(shown, t.shape);
+  };
   const views = Array.from({ length: c.num_hidden_layers }, (_, i) => model.layer(i));
   const As = layerA(views, cache);
   // [batch, n] as a sequence of one position, [batch, 1, n] (a view)
   const seq = (t: Tensor) => mi.reshape(t, [batch, 1, t.shape[1]]);
-  const { logits, layers } = mi.noGrad(() =>
+  const { logits, layers, cached } = mi.noGrad(() =>
     mi.tidy(() => {
-      let resid = mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [batch]));
+      let resid = H('hook_embed', mi.embedding(model.p('backbone.embeddings.weight'), mi.reshape(idt, [batch])));
       const layers: LayerState[] = [];
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const layer = views[i];
         const { E, K } = layer;
         const st = cache.layers[i];
-        const normed = mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon);
-        const [x, z] = layer.splitInProj(mi.linear(normed, layer.in_proj.weight, layer.in_proj.bias));
+        const M = (n: string, t: Tensor) => H(`blocks.${i}.mixer.${n}`, t, i);
+        resid = H(`blocks.${i}.hook_resid_pre`, resid, i);
+        const normed = H(`blocks.${i}.hook_norm`, mi.rmsNorm(resid, layer.norm, c.layer_norm_epsilon), i);
+        const [xRaw, zRaw] = layer.splitInProj(M('hook_in_proj', mi.linear(normed, layer.in_proj.weight, layer.in_proj.bias)));
+        const x = M('hook_x', xRaw);
+        const z = M('hook_z', zRaw);
         const conv = mi.concat([mi.slice(st.conv, 2, 1, K), mi.unsqueeze(x, 2)], 2);
         let pre_act = mi.sum(mi.mul(conv, mi.reshape(layer.conv1d.weight, [E, K])), 2);
         if (layer.conv1d.bias) pre_act = mi.add(pre_act, layer.conv1d.bias);
-        const u = mi.silu(pre_act);
-        const [dtRaw, B, C] = layer.splitXProj(mi.linear(u, layer.x_proj.weight));
+        const u = M('hook_conv_act', mi.silu(pre_act));
+        const [dtRaw, Braw, Craw] = layer.splitXProj(mi.linear(u, layer.x_proj.weight));
+        const B = M('hook_B', Braw);
+        const C = M('hook_C', Craw);
         const s = mi.selectiveScan({
           x: seq(u),
           delta: seq(mi.linear(dtRaw, layer.dt_proj.weight)),
@@ -106,29 +156,51 @@ export function step(model: MambaLM, cache: RecurrentCache, ids: Tensor | readon
           z: seq(z),
           h0: st.ssm,
         });
-        resid = mi.add(resid, mi.linear(mi.reshape(s.y, [batch, E]), layer.out_proj.weight, layer.out_proj.bias));
-        layers.push({ conv, ssm: s.hT });
+        let y = mi.reshape(s.y, [batch, E]);
+        let hT = s.hT;
+        const hName = `blocks.${i}.mixer.hook_h`;
+        if (hs?.wants(hName)) {
+          const patched = hs.applyState(hName, hT, position, i);
+          if (patched !== hT) {
+            // the token's output read from the replaced state: y = (C . h + D u) * SiLU(z)
+            hT = patched;
+            const read = mi.sum(mi.mul(hT, mi.unsqueeze(C, 1)), 2);
+            y = mi.mul(mi.add(read, mi.mul(u, layer.D)), mi.silu(z));
+          }
+          hs.apply(hName, mi.reshape(hT, [batch, 1, E, c.state_size]), i, position);
+        }
+        const out = H(`blocks.${i}.hook_mixer_out`, mi.linear(y, layer.out_proj.weight, layer.out_proj.bias), i);
+        resid = H(`blocks.${i}.hook_resid_post`, mi.add(resid, out), i);
+        layers.push({ conv, ssm: hT });
       }
-      const normed = mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon);
-      return { logits: mi.linear(normed, model.lmHead()), layers };
+      const normed = H('hook_norm_f', mi.rmsNorm(resid, model.p('backbone.norm_f.weight'), c.layer_norm_epsilon));
+      const logits = H('hook_logits', mi.linear(normed, model.lmHead()));
+      return { logits, layers, cached: [...(hs?.cache ?? new Map<string, Tensor>()).entries()] };
     }),
   );
   disposeStates(cache.layers);
   cache.layers = layers.map((l) => ({ conv: mi.keep(l.conv), ssm: mi.keep(l.ssm) }));
   cache.position++;
-  return logits;
+  return { logits, cache: new Map(cached) };
 }
 
-/** The prompt in parallel: logits [batch,T,V] and the cache after its last token. */
-export function prefill(model: MambaLM, ids: IdsLike): { logits: Tensor; cache: RecurrentCache } {
-  const { logits, states } = mi.noGrad(() =>
+/**
+ * The prompt in parallel: logits [batch,T,V] and the cache after its last token; with hooks (a
+ * forward pass's, mamba/hooks.ts) acting on the prompt, and the activations asked for.
+ */
+export function prefill(
+  model: MambaLM,
+  ids: IdsLike,
+  opts: StepOptions = {},
+): { logits: Tensor; cache: RecurrentCache; activations: Map<string, Tensor> } {
+  const { logits, states, activations } = mi.noGrad(() =>
     mi.tidy(() => {
-      const r = model.run(ids, { collectStates: true });
-      return { logits: r.logits, states: r.states! };
+      const r = model.run(ids, { collectStates: true, hooks: opts.hooks, cache: opts.cache });
+      return { logits: r.logits, states: r.states!, activations: r.cache };
     }),
   );
   const layers = states.map((s) => ({ conv: mi.keep(s.conv), ssm: mi.keep(s.ssm) }));
-  return { logits, cache: { batch: logits.shape[0], layers, position: logits.shape[1] } };
+  return { logits, cache: { batch: logits.shape[0], layers, position: logits.shape[1] }, activations };
 }
 
 export interface GenerateOptions {
@@ -138,6 +210,12 @@ export interface GenerateOptions {
   /** sample only from the smallest set of tokens whose probability reaches p */ topP?: number;
   /** seed of the sampling stream (default 0) */ seed?: number | string;
   /** a sequence stops growing after this token (others continue; finished rows are padded with it) */ eosTokenId?: number;
+  /**
+   * hooks that act on the prompt (in its parallel pass) and on every generated token (in its step),
+   * with ctx.offset the absolute position, so a patch or a steering vector over a range of positions
+   * acts the same wherever the range falls (mamba/hooks.ts; StepOptions for the step's hook points)
+   */
+  hooks?: readonly Hook[];
 }
 
 /** Prompt rows (equal lengths) followed by the generated tokens. */
@@ -146,6 +224,21 @@ export async function generate(
   prompt: readonly number[] | readonly (readonly number[])[],
   opts: GenerateOptions = {},
 ): Promise<number[][]> {
+  const { tokens, activations } = await generateWithCache(model, prompt, [], opts);
+  for (const t of activations.values()) t.dispose();
+  return tokens;
+}
+
+/**
+ * generate() that also returns the activations at `names` over every token the model read (the
+ * prompt, then each generated token but the last, which is never fed back): [batch, T, ...] per name.
+ */
+export async function generateWithCache(
+  model: MambaLM,
+  prompt: readonly number[] | readonly (readonly number[])[],
+  names: readonly string[],
+  opts: GenerateOptions = {},
+): Promise<{ tokens: number[][]; activations: Map<string, Tensor> }> {
   const rows = (typeof prompt[0] === 'number' ? [prompt as readonly number[]] : prompt) as readonly (readonly number[])[];
   const out = rows.map((r) => [...r]);
   const maxNew = opts.maxNewTokens ?? 20;
@@ -153,8 +246,19 @@ export async function generate(
   if (temperature < 0) throw new Error(`generate: temperature ${temperature} is negative`);
   const rng = new mi.Rng(opts.seed ?? 0);
   const V = model.config.vocab_size;
-  const first = prefill(model, rows);
+  const hooked = { hooks: opts.hooks, cache: names };
+  // a state patch at a position past the prompt acts in its step, not in the prompt's pass
+  const promptHooks = opts.hooks?.map((h) => (h.positions ? { ...h, positions: h.positions.filter((p) => p < rows[0].length) } : h));
+  const first = prefill(model, rows, { hooks: promptHooks, cache: names });
   const cache = first.cache;
+  // views of the prompt's activations (hook_logits is the logits tensor itself, disposed below)
+  const parts = new Map(
+    names.map((n) => {
+      const t = first.activations.get(n)!;
+      return [n, [mi.keep(t.view(t.shape))]];
+    }),
+  );
+  for (const t of new Set(first.activations.values())) if (t !== first.logits) t.dispose();
   const T = first.logits.shape[1];
   let logits = mi.noGrad(() => mi.tidy(() => mi.reshape(mi.slice(first.logits, 1, T - 1, T), [rows.length, V])));
   first.logits.dispose();
@@ -173,12 +277,19 @@ export async function generate(
         if (t === opts.eosTokenId) done[b] = true;
       });
       if (n === maxNew - 1 || done.every(Boolean)) break;
-      logits = step(model, cache, next);
+      const r = stepWithHooks(model, cache, next, hooked);
+      logits = r.logits;
+      for (const [name, t] of r.cache) parts.get(name)!.push(mi.keep(t));
     }
   } finally {
     disposeCache(cache);
   }
-  return out;
+  const activations = new Map<string, Tensor>();
+  for (const [name, ts] of parts) {
+    activations.set(name, mi.keep(mi.noGrad(() => mi.tidy(() => mi.concat(ts, 1)))));
+    for (const t of ts) t.dispose();
+  }
+  return { tokens: out, activations };
 }
 
 function argmax(row: number[]): number {
