@@ -4,10 +4,13 @@
 //  - clampLatentHook: set an SAE latent to a value there, x + (value - z_j(x)) W_dec[j] / inputScale,
 //    which changes the latent's contribution to the reconstruction and leaves the SAE's error term
 //    (x minus its reconstruction) as it was: SAELens-style feature clamping.
-// latentDirection gives a latent's decoder direction in the activation's own units, for addVectorHook.
+// latentDirection gives a latent's decoder direction in the activation's own units, for addVectorHook;
+// steeringEffect measures what a set of hooks does: KL at each position and a greedy continuation.
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook, HookContext } from '../mamba/hooks.ts';
+import type { MambaLM } from '../mamba/model.ts';
+import { generate } from '../mamba/recurrent.ts';
 import type { Sae } from './sae/index.ts';
 
 export interface PositionRange {
@@ -69,4 +72,56 @@ export function clampLatentHook(name: string, sae: Sae, latent: number, value: n
       return mi.add(t, mi.mul(coef, mi.cast(dir, t.dtype)));
     },
   };
+}
+
+export interface SteeringEffect {
+  /** KL(plain || steered) of the next-token distributions at each prompt position */
+  klPerPosition: number[];
+  meanKl: number;
+  /** the steered minus the plain logit of each position's plain argmax token */
+  topLogitChange: number[];
+  /** greedy continuations of the prompt, plain and steered (the hooks act on every generated token too) */
+  plainTokens: number[];
+  steeredTokens: number[];
+  /** the same as text, when the model has a tokenizer */
+  plainText?: string;
+  steeredText?: string;
+}
+
+/** What `hooks` do to the model on `prompt`: the logits at each position, and a greedy continuation. */
+export async function steeringEffect(
+  model: MambaLM,
+  prompt: readonly number[],
+  hooks: readonly Hook[],
+  opts: { maxNewTokens?: number } = {},
+): Promise<SteeringEffect> {
+  const V = model.config.vocab_size,
+    T = prompt.length;
+  const logProbs = async (hs: readonly Hook[]) => {
+    const t = mi.noGrad(() => mi.tidy(() => mi.logSoftmax(model.run([prompt], { hooks: hs }).logits, -1)));
+    const d = Float64Array.from(await t.data());
+    t.dispose();
+    return d;
+  };
+  const plain = await logProbs([]),
+    steered = await logProbs(hooks);
+  const klPerPosition: number[] = [],
+    topLogitChange: number[] = [];
+  for (let t = 0; t < T; t++) {
+    let kl = 0,
+      top = 0;
+    for (let v = 0; v < V; v++) {
+      const p = plain[t * V + v];
+      kl += Math.exp(p) * (p - steered[t * V + v]);
+      if (p > plain[t * V + top]) top = v;
+    }
+    klPerPosition.push(kl);
+    // log-softmax differences: the logit change relative to the normaliser, which is what moves the probability
+    topLogitChange.push(steered[t * V + top] - plain[t * V + top]);
+  }
+  const n = opts.maxNewTokens ?? 20;
+  const plainTokens = (await generate(model, prompt, { maxNewTokens: n }))[0];
+  const steeredTokens = (await generate(model, prompt, { maxNewTokens: n, hooks }))[0];
+  const text = model.tokenizer ? { plainText: model.toString(plainTokens), steeredText: model.toString(steeredTokens) } : {};
+  return { klPerPosition, meanKl: klPerPosition.reduce((a, b) => a + b, 0) / T, topLogitChange, plainTokens, steeredTokens, ...text };
 }

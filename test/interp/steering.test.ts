@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { Sae } from '../../interp/sae/index.ts';
-import { addVectorHook, clampLatentHook, latentDirection } from '../../interp/steering.ts';
+import { addVectorHook, clampLatentHook, latentDirection, steeringEffect } from '../../interp/steering.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { modelDir } from '../helpers/hf-fixture.ts';
 
@@ -65,6 +65,40 @@ test('clampLatentHook sets latent j to the value: x + (value - z_j(x)) W_dec[j] 
     }
   }
   sae.dispose();
+});
+
+test('steeringEffect: KL per position computed by hand from the two passes; a zero vector changes nothing', async () => {
+  const model = await loadPretrained(modelDir('tiny'), { backend });
+  try {
+    const v = Array.from({ length: 16 }, (_, i) => (i % 2 ? 2 : -2));
+    const hooks = [addVectorHook(HOOK, v, { from: 4 })];
+    const e = await steeringEffect(model, IDS[0], hooks, { maxNewTokens: 5 });
+    const logits = (hs: typeof hooks) => Float64Array.from(mi.noGrad(() => mi.tidy(() => model.run(IDS, { hooks: hs }).logits)).dataSync());
+    const a = logits([]),
+      b = logits(hooks);
+    const V = model.config.vocab_size;
+    for (let t = 0; t < IDS[0].length; t++) {
+      const lse = (x: Float64Array) => {
+        let m = -Infinity;
+        for (let v2 = 0; v2 < V; v2++) m = Math.max(m, x[t * V + v2]);
+        let s2 = 0;
+        for (let v2 = 0; v2 < V; v2++) s2 += Math.exp(x[t * V + v2] - m);
+        return m + Math.log(s2);
+      };
+      const la = lse(a),
+        lb = lse(b);
+      let kl = 0;
+      for (let v2 = 0; v2 < V; v2++) kl += Math.exp(a[t * V + v2] - la) * (a[t * V + v2] - la - (b[t * V + v2] - lb));
+      assert.ok(Math.abs(e.klPerPosition[t] - kl) < 1e-5, `KL at ${t}: ${e.klPerPosition[t]} vs ${kl}`);
+      if (t < 4) assert.ok(Math.abs(kl) < 1e-9, `no effect before the range (${t})`);
+    }
+    assert.ok(e.meanKl > 0);
+    const none = await steeringEffect(model, IDS[0], [addVectorHook(HOOK, new Array(16).fill(0))], { maxNewTokens: 5 });
+    assert.ok(none.klPerPosition.every((k) => Math.abs(k) < 1e-9));
+    assert.equal(none.steeredTokens, none.plainTokens);
+  } finally {
+    model.dispose();
+  }
 });
 
 test.run();
