@@ -26,7 +26,6 @@ import {
   spliceHook,
   untrainedSae,
   type Sae,
-  type SaeKind,
   type SaeMetrics,
 } from '../interp/sae/index.ts';
 import { saveSae } from '../interp/sae/io.ts';
@@ -61,6 +60,8 @@ import { stepInfo } from './table.ts';
 /** The README's floor on explained variance (1 - FVU, held out) that every SAE of the quick run clears. */
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
 const TOP_LATENTS = 8;
+/** the kinds step 3 trains (JumpReLU SAEs are loaded, not trained: interp/sae/saelens.ts) */
+type SaeKind = SaeRecord['kind'];
 const N_BOOT = 1000;
 
 /** A method's scores on the fresh sequences: SAELens' ce_loss_score against each ablation and kl_div_score. */
