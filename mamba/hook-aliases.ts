@@ -195,7 +195,11 @@ export function resolveHookName(name: string, opts: { source?: HookSource } = {}
       name,
       source: 'mamba-interp',
       layout: 'same',
-      ...(other ? { clash: `${other.alias.source} reads '${name}' as ${other.alias.note ?? other.alias.ours}` } : {}),
+      ...(other
+        ? {
+            clash: `in ${other.alias.source}, '${name}' is our ${other.alias.ours?.replace('{i}', other.i ?? '')} (${other.alias.layout}): ${other.alias.note}`,
+          }
+        : {}),
     };
   }
   if (source === 'mamba-interp') throw new Error(`resolveHookName: '${name}' is not one of this project's hook names (mamba/hooks.ts)`);
