@@ -26,10 +26,10 @@ import {
   spliceHook,
   untrainedSae,
   type Sae,
-  type SaeKind,
   type SaeMetrics,
 } from '../interp/sae/index.ts';
 import { saveSae } from '../interp/sae/io.ts';
+import { saelensEvalMetrics, saveSaeLens } from '../interp/sae/saelens.ts';
 import {
   columnMeans,
   lossRecoveredCI,
@@ -61,6 +61,8 @@ import { stepInfo } from './table.ts';
 /** The README's floor on explained variance (1 - FVU, held out) that every SAE of the quick run clears. */
 export const EXPLAINED_VARIANCE_FLOOR = 0.5;
 const TOP_LATENTS = 8;
+/** the kinds step 3 trains (JumpReLU SAEs are loaded, not trained: interp/sae/saelens.ts) */
+type SaeKind = SaeRecord['kind'];
 const N_BOOT = 1000;
 
 /** A method's scores on the fresh sequences: SAELens' ce_loss_score against each ablation and kl_div_score. */
@@ -102,16 +104,20 @@ export interface SaeRow extends SaeRecord, SpliceScores {
   baselines: { pca: BaselineRow; random: BaselineRow & { deadFraction: number } };
   /** per latent, log10(held-out firing frequency + 1e-10) (SAELens' feature density) */
   log10Density: number[];
+  /** the same SAE as a SAELens folder (interp/sae/saelens.ts), relative to step-03-sae/ */
+  saelensDir: string;
   /** ce_loss_score minus PCA's at matched L0 (the claim's quantity) and its 95% bootstrap interval over the fresh sequences */
   gainOverPca: number;
   gainOverPcaInterval: [number, number];
+  /** the metrics under SAELens's run_evals names and groups (its ce_loss_score: zero-ablation) */
+  saelens: ReturnType<typeof saelensEvalMetrics>;
   /** one-sided paired permutation test on the fresh sequences: SAE-spliced loss below PCA-spliced loss (claim hooks) */
   p: number;
   pFloor: number;
 }
 
 /** A row of sweep.json: an SAE on one more hook (first seed of each task), without the claim's test and correlations. */
-export type SweepRow = Omit<SaeRow, 'p' | 'pFloor' | 'gainOverPca' | 'gainOverPcaInterval' | 'topLatents' | 'log10Density'>;
+export type SweepRow = Omit<SaeRow, 'p' | 'pFloor' | 'gainOverPca' | 'gainOverPcaInterval' | 'topLatents' | 'log10Density' | 'saelensDir'>;
 
 interface CorrelationRow {
   sae: string;
@@ -263,6 +269,7 @@ async function trainAndEvaluate(
       ...scores,
       accuracyClean: meanOf(ref.clean.accuracy),
       accuracySpliced: meanOf(spliced.accuracy),
+      saelens: saelensEvalMetrics({ ...m, ...scores, latents: sae.latents }),
       baselines: {
         pca: { k: pca.k, l0: pca.k, fvu: pcaRecon.fvu, explainedVariance: pcaRecon.explainedVariance, ...pcaScores },
         random: randomRow,
@@ -286,7 +293,7 @@ function parseLabel(label: string): { task: string; seed: number } {
 
 export const saeStep: Step = {
   ...stepInfo('sae'),
-  version: 5,
+  version: 6,
   needs: [1, 2],
   configKeys: ['sae', 'permutations'],
   appliesToModel: true,
@@ -377,6 +384,14 @@ export const saeStep: Step = {
                 });
               }
               const log10Density = Array.from(featureDensity(metrics.firingRate).log10);
+              // the claim hooks' SAEs also as SAELens folders, beside the safetensors file
+              const saelensDir = `saes/${label}/${hook}-${kind}`;
+              await saveSaeLens(sae, ctx.path(saelensDir), {
+                modelName: ctx.config.model || label,
+                hookName: hook,
+                contextSize: c.seqLen,
+                log10Density,
+              });
               for (const v of log10Density) densityRows.push({ method: `${kind} SAE`, log10Density: v });
               for (const v of randomDensity) densityRows.push({ method: `random SAE (for ${kind})`, log10Density: v });
               records.push({
@@ -385,6 +400,7 @@ export const saeStep: Step = {
                 gainOverPcaInterval: gain.interval,
                 topLatents,
                 log10Density,
+                saelensDir,
                 p: test.pValue,
                 pFloor: test.floor,
               });
@@ -636,7 +652,7 @@ export const saeStep: Step = {
       ]),
     });
     report.notes.push(
-      `SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units), trained on the first ${100 - Math.round(100 * SAE_HELD_OUT_FRACTION)}% of each collection's sequences. Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord).`,
+      `SAEs: interp/sae.ts (ReLU+L1 with resampling, TopK with AuxK), ${cfg.steps} steps, batch ${cfg.batchSize}, ${cfg.latentsMultiplier}x latents, k = ${cfg.k}, l1 = ${cfg.l1} (normalised units), trained on the first ${100 - Math.round(100 * SAE_HELD_OUT_FRACTION)}% of each collection's sequences. Saved as saes/<model>/<hook>-<kind>.safetensors (SAELens names, config in metadata; steps/artefacts.ts loadSaeRecord); the claim hooks' SAEs also as SAELens folders saes/<model>/<hook>-<kind>/ (cfg.json, sae_weights.safetensors with the input scale folded in, sparsity.safetensors: SAELens's SAE.load_from_disk reads them; interp/sae/saelens.ts), and each saes.json row carries its metrics under SAELens's run_evals names (saelens: sparsity.l0, reconstruction_quality.explained_variance, model_performance_preservation.ce_loss_score against zero-ablation as SAELens computes it, model_behavior_preservation.kl_div_score, sparsity.dead_features).`,
     );
     report.notes.push(
       "Metrics as SAELens names them: l0 (active latents per token), explained_variance = 1 - FVU (pooled: sum ||x - x̂||² / sum ||x - mean||² over the held-out rows), dead fraction (latents firing on no held-out row), feature density; ce_loss_score = (L_ablated - L_spliced) / (L_ablated - L_clean) with mean-ablation (the headline: zero-ablating a residual stream removes everything, so the zero-ablation score is easy to make high) and with zero-ablation; kl_div_score = (KL_zero - KL_spliced) / KL_zero with KL(clean || condition) per scored position. The mean used for mean-ablation is the training rows'.",

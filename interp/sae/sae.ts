@@ -7,6 +7,8 @@
 //  - 'topk'  (Gao et al. 2024): keep the k largest pre-activations (then ReLU), loss = ||x - x̂||²
 //            + auxCoef * d * AuxK (Gao et al.'s weighting, the MSE here being per token), where AuxK reconstructs the residual from the top auxK *dead* latents,
 //            giving dead latents a gradient. TopK needs no L1 and no resampling.
+//  - 'jumprelu' (Rajamanoharan et al. 2024), loaded only (interp/sae/saelens.ts; not trained here):
+//            z = ReLU(pre) where pre > threshold (per latent), else 0, as SAELens's JumpReLUSAE.
 // x̂ = z W_dec + b_dec. Training and reconstruction run the engine's fused op (mi.sparseAutoencoder:
 // encode, ReLU or TopK, decode and the per-row loss in one kernel, whose TopK backward touches only
 // the active latents) where it is the faster path (fusedByDefault); encodeNormalised /
@@ -19,7 +21,7 @@ import * as mi from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import type { TensorSource } from '../../mamba/safetensors-format.ts';
 
-export type SaeKind = 'relu' | 'topk';
+export type SaeKind = 'relu' | 'topk' | 'jumprelu';
 
 export interface SaeConfig {
   kind: SaeKind;
@@ -37,6 +39,8 @@ export interface SaeParams {
   b_enc: Tensor;
   W_dec: Tensor;
   b_dec: Tensor;
+  /** jumprelu only: per-latent threshold [latents] on the pre-activation */
+  threshold?: Tensor;
 }
 export const SAE_PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const;
 
@@ -66,12 +70,22 @@ export class Sae {
 
   constructor(config: SaeConfig, params: SaeParams) {
     const { d, latents, kind, k } = config;
-    const want: Record<keyof SaeParams, number[]> = { W_enc: [d, latents], b_enc: [latents], W_dec: [latents, d], b_dec: [d] };
+    const want: Record<(typeof SAE_PARAM_NAMES)[number], number[]> = {
+      W_enc: [d, latents],
+      b_enc: [latents],
+      W_dec: [latents, d],
+      b_dec: [d],
+    };
     for (const name of SAE_PARAM_NAMES) {
       const t = params[name];
       if (t.shape.length !== want[name].length || t.shape.some((s, i) => s !== want[name][i])) {
         throw new Error(`Sae: ${name} has shape [${t.shape}], expected [${want[name]}] for d=${d}, latents=${latents}`);
       }
+    }
+    if (kind === 'jumprelu' && !(params.threshold?.shape.length === 1 && params.threshold.shape[0] === latents)) {
+      throw new Error(
+        `Sae: jumprelu needs a threshold of shape [${latents}], got ${params.threshold ? `[${params.threshold.shape}]` : 'none'}`,
+      );
     }
     if (kind === 'topk' && !(Number.isInteger(k) && k! >= 1 && k! <= latents)) {
       throw new Error(`Sae: topk needs an integer k in [1, ${latents}], got ${k}`);
@@ -108,7 +122,7 @@ export class Sae {
   encode(x: Tensor): Tensor {
     return this.withRows(x, this.d, (rows) => {
       const xn = mi.mul(rows, this.config.inputScale);
-      if (this.config.kind === 'relu') return this.encodeNormalised(xn).z;
+      if (this.config.kind !== 'topk') return this.encodeNormalised(xn).z;
       const { values, indices } = this.fused(xn);
       return scatterRows(mi.relu(values!), indices!, this.latents);
     });
@@ -139,7 +153,9 @@ export class Sae {
    */
   fused(xn: Tensor, opts: { l1?: number; dead?: Tensor; kAux?: number } = {}): mi.SparseAutoencoderOutputs {
     const { W_enc, b_enc, W_dec, b_dec } = this.params;
-    return mi.sparseAutoencoder({ x: xn, W_enc, b_enc, W_dec, b_dec, kind: this.config.kind, k: this.config.k, ...opts });
+    const kind = this.config.kind;
+    if (kind === 'jumprelu') throw new Error('Sae.fused: the fused kernel has no JumpReLU; use encodeNormalised / decodeNormalised');
+    return mi.sparseAutoencoder({ x: xn, W_enc, b_enc, W_dec, b_dec, kind, k: this.config.k, ...opts });
   }
 
   /** Flattens leading axes to rows [n, width], applies f, and restores them. */
@@ -159,6 +175,11 @@ export class Sae {
     const { W_enc, b_enc, b_dec } = this.params;
     const pre = mi.add(mi.matmul(mi.sub(xn, b_dec), W_enc), b_enc);
     if (this.config.kind === 'relu') return { pre, z: mi.relu(pre) };
+    if (this.config.kind === 'jumprelu') {
+      // SAELens: ReLU(pre) * (pre > threshold); sign(pre - threshold) is 1 exactly where pre > threshold
+      const above = mi.relu(mi.sign(mi.sub(pre, this.params.threshold!)));
+      return { pre, z: mi.where(above, mi.relu(pre), 0) };
+    }
     const { values, indices } = mi.topk(pre, this.config.k!);
     return { pre, z: scatterRows(mi.relu(values), indices, this.latents) };
   }
@@ -175,16 +196,19 @@ export class Sae {
    */
   async exportParams(opts: { foldScale?: boolean } = {}): Promise<SaeExport> {
     const s = opts.foldScale ? this.config.inputScale : 1;
-    const factor: Record<keyof SaeParams, number> = { W_enc: s, b_enc: 1, W_dec: 1 / s, b_dec: 1 / s };
+    const factor: Record<(typeof SAE_PARAM_NAMES)[number], number> = { W_enc: s, b_enc: 1, W_dec: 1 / s, b_dec: 1 / s };
     const tensors = {} as SaeExport['tensors'];
     for (const name of SAE_PARAM_NAMES) {
       const t = this.params[name];
       const data = Float32Array.from(await t.data(), (v) => v * factor[name]);
       tensors[name] = { dtype: 'float32', shape: [...t.shape], data };
     }
+    // the threshold compares pre-activations, which folding the scale leaves unchanged
+    if (this.params.threshold)
+      tensors.threshold = { dtype: 'float32', shape: [this.latents], data: Float32Array.from(await this.params.threshold.data()) };
     return {
       config: {
-        architecture: this.config.kind === 'relu' ? 'standard' : 'topk',
+        architecture: ARCHITECTURE[this.config.kind],
         d_in: this.d,
         d_sae: this.latents,
         ...(this.config.k ? { k: this.config.k } : {}),
@@ -198,14 +222,11 @@ export class Sae {
   /** An SAE from exportParams() output (or its JSON round trip, where data are number arrays). */
   static fromExport(e: SaeExport | SaeExportJson, backend?: mi.Backend): Sae {
     const c = e.config;
-    const kind: SaeKind =
-      c.architecture === 'standard'
-        ? 'relu'
-        : c.architecture === 'topk'
-          ? 'topk'
-          : fail(`Sae.fromExport: unknown architecture '${c.architecture}'`);
+    const kind = (Object.keys(ARCHITECTURE) as SaeKind[]).find((k) => ARCHITECTURE[k] === c.architecture);
+    if (!kind) fail(`Sae.fromExport: unknown architecture '${c.architecture}'`);
     const params = {} as SaeParams;
-    for (const name of SAE_PARAM_NAMES) {
+    const names = kind === 'jumprelu' ? [...SAE_PARAM_NAMES, 'threshold' as const] : SAE_PARAM_NAMES;
+    for (const name of names) {
       const t = e.tensors[name];
       if (!t) throw new Error(`Sae.fromExport: tensor ${name} is missing`);
       params[name] = mi.keep(mi.tensor(Float32Array.from(t.data), t.shape, { backend }));
@@ -215,8 +236,12 @@ export class Sae {
 
   dispose(): void {
     for (const name of SAE_PARAM_NAMES) this.params[name].dispose();
+    this.params.threshold?.dispose();
   }
 }
+
+/** SAELens's cfg.json `architecture` of each kind. */
+export const ARCHITECTURE: Record<SaeKind, string> = { relu: 'standard', topk: 'topk', jumprelu: 'jumprelu' };
 
 /**
  * Whether the fused op runs an SAE's training and reconstruction on `backend` by default: TopK on
@@ -226,6 +251,7 @@ export class Sae {
  * TypeScript (70 vs 17 ms a step at that shape).
  */
 export function fusedByDefault(kind: SaeKind, backend: mi.Backend): boolean {
+  if (kind === 'jumprelu') return false;
   return kind === 'topk' || backend.name !== 'cpu';
 }
 
@@ -238,13 +264,16 @@ export interface SaeExportConfig {
   /** multiply raw activations by this before encoding; divide reconstructions by it */
   scaling_factor: number;
 }
+type ExportTensors<D> = Record<(typeof SAE_PARAM_NAMES)[number], { dtype: 'float32'; shape: number[]; data: D }> & {
+  threshold?: { dtype: 'float32'; shape: number[]; data: D };
+};
 export interface SaeExport {
   config: SaeExportConfig;
-  tensors: Record<keyof SaeParams, { dtype: 'float32'; shape: number[]; data: Float32Array }>;
+  tensors: ExportTensors<Float32Array>;
 }
 export interface SaeExportJson {
   config: SaeExportConfig;
-  tensors: Record<keyof SaeParams, { dtype: 'float32'; shape: number[]; data: number[] }>;
+  tensors: ExportTensors<number[]>;
 }
 
 /**
@@ -286,6 +315,7 @@ export async function saeFromSafetensors(
 export function exportToJson(e: SaeExport): SaeExportJson {
   const tensors = {} as SaeExportJson['tensors'];
   for (const name of SAE_PARAM_NAMES) tensors[name] = { ...e.tensors[name], data: Array.from(e.tensors[name].data) };
+  if (e.tensors.threshold) tensors.threshold = { ...e.tensors.threshold, data: Array.from(e.tensors.threshold.data) };
   return { config: { ...e.config }, tensors };
 }
 

@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { fisherP } from '../../interp/seeds.ts';
 import type { Claim } from '../../interp/report/index.ts';
-import { pcaBaseline, reconstructionMetrics, saeMetrics } from '../../interp/sae/index.ts';
+import { encodeAll, pcaBaseline, reconstructionMetrics, saeMetrics } from '../../interp/sae/index.ts';
+import { loadSaeLens, readSaeLensConfig, readSaeLensSparsity } from '../../interp/sae/saelens.ts';
 import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
 import { resolveHooks } from '../../steps/hook-patterns.ts';
 import { saeSplit } from '../../steps/sae-training.ts';
@@ -227,6 +228,45 @@ test('step 3: a task with fewer than claimSeeds seeds is stated without a p-valu
   for (const c of one.claims) {
     assert.is(c.perSeed!.length, 1);
     assert.ok(Number.isFinite(c.interval[0]) && c.p === undefined && !c.effect, c.statement);
+  }
+});
+
+test("step 3: each claim SAE's SAELens folder encodes as the saved SAE and gives saes.json's SAELens-named metrics", async () => {
+  const run = await quickRun();
+  const rows = readIn<SaeRow[]>(join(run, SAE_DIR), 'saes.json');
+  const collections = loadCollections(run);
+  assert.ok(rows.length > 0);
+  for (const r of rows) {
+    const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
+    const c = collections.find((x) => x.task === r.task && x.seed === r.seed)!;
+    const dir = join(run, SAE_DIR, r.saelensDir);
+    const cfg = await readSaeLensConfig(dir);
+    assert.equal([cfg.architecture, cfg.d_sae, cfg.k], [r.kind === 'relu' ? 'standard' : 'topk', r.latents, r.k], name);
+    assert.equal([cfg.metadata.hook_name, cfg.metadata.context_size], [r.hook, c.seqLen], name);
+    const split = saeSplit(await loadActivations(run, c, r.hook), c.seqLen);
+    const saved = await loadSaeRecord(run, r);
+    const folder = await loadSaeLens(dir);
+    const z0 = await encodeAll(saved, split.heldOut.data);
+    const z1 = await encodeAll(folder, split.heldOut.data);
+    let worst = 0;
+    for (let i = 0; i < z0.length; i++) worst = Math.max(worst, Math.abs(z0[i] - z1[i]) / (1 + Math.abs(z0[i])));
+    assert.ok(worst < 1e-4, `${name}: the folder's latents differ by ${worst}`);
+    // the metrics SAELens would compute from the folder on the held-out rows, under its names in saes.json
+    const m = await saeMetrics(folder, split.heldOut.data);
+    saved.dispose();
+    folder.dispose();
+    const s = r.saelens;
+    assert.ok(near(s.sparsity.l0, m.l0, 1e-6) && near(s.sparsity.l0, r.l0), `${name}: l0`);
+    assert.ok(near(s.reconstruction_quality.explained_variance, m.explainedVariance, 1e-5), `${name}: explained_variance`);
+    assert.ok(near(s.sparsity.dead_fraction, m.deadFraction), `${name}: dead fraction`);
+    assert.is(s.sparsity.dead_features, Math.round(r.deadFraction * r.latents));
+    assert.is(
+      s.model_performance_preservation.ce_loss_score,
+      r.ceLossScoreZero,
+      `${name}: SAELens's ce_loss_score is the zero-ablation one`,
+    );
+    assert.is(s.model_behavior_preservation.kl_div_score, r.klDivScore);
+    assert.equal(Array.from((await readSaeLensSparsity(dir))!), Array.from(Float32Array.from(r.log10Density)), `${name}: sparsity`);
   }
 });
 
