@@ -130,7 +130,10 @@ test('no baseline reads past the position it answers: scrambling later inputs ch
         const y = batch.targets[s * T + first];
         assert.is(one.accuracy, g.filter((v) => v === y).length / g.length, `${task.name} / ${b.name}, sequence ${s}`);
       }
-      assert.ok(before[b.name].accuracy < 0.6, `${task.name} / ${b.name} solves the task: ${before[b.name].accuracy}`);
+      // a toy task's rules must not solve it; a language model's task (perplexity-gated, brown) has
+      // the most frequent word as a fair predictor at a small vocabulary, so only the no-peeking check applies
+      if (!task.perplexityBaselines)
+        assert.ok(before[b.name].accuracy < 0.6, `${task.name} / ${b.name} solves the task: ${before[b.name].accuracy}`);
     }
   }
 });
