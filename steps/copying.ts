@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as mi from '../engine/index.ts';
 import { pending } from '../interp/claims.ts';
 import { idsOf } from '../interp/patching.ts';
-import type { Claim } from '../interp/report/index.ts';
+import { intervalChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { bootstrapCI, mean, pairedPermutationTest } from '../interp/stats.ts';
 import { measureCopying, type RepeatedTokensOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import type { MambaLM } from '../mamba/model.ts';
@@ -154,6 +154,27 @@ export function copyingClaim(ctx: Pick<StepContext, 'rng' | 'config'>, task: str
     controlInterval: [ctl.lo, ctl.hi],
     ...pending(diff.lo > 0, 'paired interval of the per-sequence accuracy difference (repeat minus control) above 0'),
   };
+}
+
+const MEASURES = { repeat: 'second copy (repeat)', control: 'control (fresh half)', firstCopy: 'first copy (random)' } as const;
+
+/** Step 1's figure: per model, the second copy's accuracy beside its control and the first copy, with bootstrap intervals over sequences. */
+export function copyingChart(ctx: Pick<StepContext, 'rng'>, models: { task: string; seed: number; r: CopyingRecord }[]): Spec {
+  const rows = models.flatMap(({ task, seed, r }) =>
+    (Object.keys(MEASURES) as (keyof typeof MEASURES)[]).map((k) => {
+      const ci = bootstrapCI(r.perSequence[k], ctx.rng(`bootstrap-copying-figure/${task}-s${seed}/${k}`), mean, { nBoot: 1000 });
+      return { row: `${task}-s${seed}: ${MEASURES[k]}`, measure: MEASURES[k], accuracy: ci.estimate, lo: ci.lo, hi: ci.hi };
+    }),
+  );
+  return intervalChart(rows, {
+    title: 'Copying on repeated random tokens: accuracy beside its controls',
+    category: 'row',
+    value: 'accuracy',
+    lo: 'lo',
+    hi: 'hi',
+    color: 'measure',
+    valueTitle: 'next-token accuracy (95% bootstrap interval over sequences)',
+  });
 }
 
 /** Step 1's table of the language models' copying. */

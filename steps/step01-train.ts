@@ -18,7 +18,15 @@ import { bootstrapCI, mean, pairedPermutationTest } from '../interp/stats.ts';
 import { lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
-import { checkCopyingConfig, copyingClaim, copyingOptions, copyingTable, measureModelCopying, modelPredictions } from './copying.ts';
+import {
+  checkCopyingConfig,
+  copyingChart,
+  copyingClaim,
+  copyingOptions,
+  copyingTable,
+  measureModelCopying,
+  modelPredictions,
+} from './copying.ts';
 import { gateModels } from './models.ts';
 import { gateOutlook, trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
 import { runInWorkers } from '../interp/worker-pool.ts';
@@ -380,6 +388,15 @@ export const trainStep: Step = {
     if (copied.length) {
       for (const x of copied) report.claims.push(copyingClaim(ctx, x.task, x.seed, x.r));
       report.tables.push(copyingTable(copied));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'copying',
+          copyingChart(ctx, copied),
+          'Language models: copying on repeated random tokens',
+          'Next-token accuracy per language model on the second copy of repeated random-token sequences, beside the control (the same positions after the same first half, with a fresh random second half) and the first copy (random tokens: chance); 95% bootstrap intervals over sequences.',
+        ),
+      );
       const c = ctx.config.copying;
       report.notes.push(
         `Copying (the standard induction test for a language model): each language model reads ${c.sequences} sequences of repeated random tokens over its vocabulary, special tokens left out (length ${c.seqLen}: a BOS, a lead-in, L random tokens and the same L again${c.varyLength ? ', L varying per sequence in [ceil(Lmax/2), Lmax]' : ''}), and each sequence's control: the same first half followed by a fresh random second half, scored at the same positions. Its copying gate: the second copy's accuracy above the control's by a paired sign-flip test over sequences with p < ${c.gateAlpha} (raw p: a gate selects what later steps study, it is no claim; the claim above is corrected with the run). A model that passes both gates is also studied by steps 2-10 as repeated-tokens-s<seed>.`,

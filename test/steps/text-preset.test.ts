@@ -92,6 +92,10 @@ test('step 4: a part-of-speech probe per layer and tag, against chance (majority
 test('step 1: each language model copies or not on repeated random tokens, recomputed from the checkpoint; the gate follows', async () => {
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RunConfig;
   const claims = report('step-01-train').claims;
+  assert.ok(
+    report('step-01-train').figures.some((f) => f.file === 'figures/copying.svg'),
+    'the copying figure',
+  );
   for (const m of loadTrainedModels(dir)) {
     const c = m.copying!;
     assert.ok(c, `brown-s${m.seed} was measured`);
