@@ -29,7 +29,7 @@
 //   isRepeat    1 at every position of the second copy (its token already occurred L back)
 import type { Rng } from '../../engine/random.ts';
 import { contextBaselines } from './baselines.ts';
-import { emptyBatch, IGNORE_INDEX, NO_LABEL, requireInt, type Task, type TaskBatch, type TaskOptions } from './types.ts';
+import { emptyBatch, IGNORE_INDEX, NO_LABEL, requireInt, type Task, type TaskBatch, type TaskOptions, type VocabEntry } from './types.ts';
 
 export interface RepeatedTokensOptions extends TaskOptions {
   firstToken?: number;
@@ -92,11 +92,20 @@ export const repeatedTokens: Task<RepeatedTokensOptions> = {
   name: 'repeated-tokens',
   description: 'L random tokens, then the same L again: predict the second copy from the first (in-context copying, no training).',
   vocabulary(opts) {
-    const { firstToken, lastToken, bos } = resolve(opts);
-    return [
+    const { vocabSize, firstToken, lastToken, bos } = resolve(opts);
+    const named = [
       ...(bos >= 0 ? [{ name: 'BOS', first: bos, last: bos, description: 'beginning of sequence, position 0' }] : []),
       { name: 'content', first: firstToken, last: lastToken, description: 'uniformly random tokens; the second copy repeats the first' },
-    ];
+    ].sort((a, b) => a.first - b.first);
+    // the ids between and around them (a language model's other special tokens) are never drawn
+    const out: VocabEntry[] = [];
+    let next = 0;
+    for (const e of [...named, { name: '', first: vocabSize, last: vocabSize, description: '' }]) {
+      if (e.first > next) out.push({ name: 'unused', first: next, last: e.first - 1, description: 'never in a sequence (special tokens)' });
+      if (e.name) out.push(e);
+      next = e.last + 1;
+    }
+    return out;
   },
   chance(opts) {
     const { firstToken, lastToken } = resolve(opts);

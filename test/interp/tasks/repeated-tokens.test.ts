@@ -76,6 +76,16 @@ test('repeated-tokens: varyLength draws L in [ceil(Lmax/2), Lmax] per sequence; 
     ],
   );
   // "most recent" reads the current token: on a repeat it is never the answer unless tokens collide
+  // the ids outside BOS and the content range (special tokens) are named as never drawn, so the layout tiles the vocabulary
+  assert.equal(
+    repeatedTokens.vocabulary({ vocabSize: 10, seqLen: 20, firstToken: 3, lastToken: 8, bos: 0 }).map((v) => [v.name, v.first, v.last]),
+    [
+      ['BOS', 0, 0],
+      ['unused', 1, 2],
+      ['content', 3, 8],
+      ['unused', 9, 9],
+    ],
+  );
   assert.is(repeatedTokens.baselines(opts)[0].guess(Int32Array.from([0, 4, 7, 4]), 3)[0], 4);
 });
 
