@@ -313,6 +313,7 @@ export const ANSWER_SOURCE: Record<string, { label: string; offset?: number }> =
   induction: { label: 'sourcePos' },
   'selective-copying': { label: 'sourcePos' },
   mqar: { label: 'keyPos', offset: 1 },
+  'repeated-tokens': { label: 'sourcePos' },
 };
 
 /**

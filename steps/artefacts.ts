@@ -25,6 +25,7 @@ import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import type { Sae } from '../interp/sae/index.ts';
 import { loadSae } from '../interp/sae/io.ts';
+import type { CopyingRecord } from './copying.ts';
 import { readJson } from './files.ts';
 import { stepDirName, stepInfo } from './table.ts';
 
@@ -59,6 +60,9 @@ export interface TrainedModel {
    *  baselines' on the same windows; the gate is perplexity below all of them (steps/models.ts) */
   perplexity?: number;
   perplexityBaselines?: { name: string; perplexity: number }[];
+  /** language models: copying on repeated random tokens and its gate (steps/copying.ts); a model that
+   *  passes both gates is also studied as repeated-tokens-s<seed> */
+  copying?: CopyingRecord;
 }
 
 export interface Collection {

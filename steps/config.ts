@@ -141,6 +141,16 @@ export interface RunConfig {
     alignSequences: number;
     alignDraws: number;
   };
+  /**
+   * The copying test of every language model of the run (a text task's step-1 models, a --model
+   * checkpoint): repeated random tokens over the model's vocabulary (interp/tasks/repeated-tokens.ts,
+   * steps/copying.ts) at seqLen; varyLength 1: the copied run's length L varies per sequence (in
+   * [ceil(Lmax/2), Lmax]), so that step 8 finds answers at several distances. Step 1 measures each
+   * language model on `sequences` sequences and their fresh-half controls; a model whose copying
+   * accuracy is above the control's by a paired test with p < gateAlpha is also studied on
+   * repeated-tokens by steps 2-10.
+   */
+  copying: { seqLen: number; sequences: number; varyLength: number; gateAlpha: number };
   report: { title: string };
   /** step 14: the shapes timed, varied one axis at a time around the first entry of each list */
   scale: { hidden: number[]; layers: number[]; seqLens: number[]; batch: number; reps: number };
@@ -270,6 +280,8 @@ export const DEFAULT_CONFIG: RunConfig = {
     alignSequences: 128,
     alignDraws: 20,
   },
+  // 64 sequences: the paired test's floor (1/65536 with the quick preset's flips) is far below gateAlpha
+  copying: { seqLen: 64, sequences: 64, varyLength: 1, gateAlpha: 0.05 },
   report: { title: 'mamba-interp run' },
   scale: { hidden: [64, 32, 128, 256], layers: [2, 1, 4], seqLens: [64, 32, 128], batch: 4, reps: 3 },
 };
@@ -325,6 +337,7 @@ export const QUICK_OVERRIDES: DeepPartial<RunConfig> = {
   temporal: { seqLen: 20, examples: 2, seeds: 2 },
   dynamics: { examples: 4, initSeeds: 2 },
   repro: { bootstrap: 200, sequences: 16, shifts: 10 },
+  copying: { seqLen: 32, sequences: 32 },
   transfer: { steps: 300, examples: 16, controls: 999, latents: 4, bootstrap: 200, maxRows: 200, alignSequences: 64, alignDraws: 5 },
   scale: { hidden: [32, 16, 64], layers: [1, 2], seqLens: [16, 32], batch: 2, reps: 1 },
 };
@@ -391,7 +404,8 @@ export const TEXT_OVERRIDES: DeepPartial<RunConfig> = {
   },
   sae: { seeds: 2 },
   probes: { hooks: ['blocks.{i}.hook_resid_post'] },
-  patching: { seeds: 2 },
+  // the key claim of a text run is about the language model's copying (repeated random tokens)
+  patching: { seeds: 2, keyClaim: { task: 'repeated-tokens', hook: 'resid', source: 'attribution', effect: 'clean patch' } },
   temporal: { seeds: 2 },
   report: { title: 'mamba-interp run: a Mamba language model on the Brown corpus' },
 };
@@ -411,6 +425,10 @@ export const TEXT_QUICK_OVERRIDES: DeepPartial<RunConfig> = {
     taskOptions: { ...QUICK_OVERRIDES.train?.taskOptions, brown: { vocabSize: 500, seqLen: 48 } },
   },
   probes: { ...QUICK_OVERRIDES.probes, hooks: ['blocks.{i}.hook_resid_post'] },
+  patching: {
+    ...QUICK_OVERRIDES.patching,
+    keyClaim: { task: 'repeated-tokens', hook: 'resid', source: 'attribution', effect: 'clean patch' },
+  },
   report: { title: 'mamba-interp quick run: a Mamba language model on the Brown corpus' },
 };
 

@@ -1,21 +1,23 @@
 // Which models a run studies: the toy models step 1 trained (models.json) that passed the learning
-// gate, or, with --model DIR, that one Hugging Face checkpoint, studied on the induction task
-// generated with its vocabulary (the classic induction test for language models), or with --text on
-// windows of the user's text (steps/text-source.ts). Steps that apply
-// to --model call this instead of reading step 1 themselves, so they work in both cases.
+// gate, each on its task; every language model among them (a text task) ALSO on repeated random
+// tokens, as its own study model "repeated-tokens-s<seed>" (task repeated-tokens, the same seed and
+// checkpoint) when it passed its copying gate (steps/copying.ts); or, with --model DIR, that one
+// Hugging Face checkpoint, studied on repeated-tokens over its vocabulary (the standard induction
+// test for a pretrained language model; no step 1, so no gate), or with --text on windows of the
+// user's text (steps/text-source.ts). Steps that apply to --model call this instead of reading
+// step 1 themselves, so they work in both cases.
 //
 // The learning gate: a model is analysed only if its held-out accuracy at the training length
 // reaches config.train.gate (a language model on text: if its held-out perplexity is below its n-gram
 // baselines'). A circuit, probe or feature of a model that has not learned its task
 // explains nothing about how the task is solved, so steps 2-11 never see such a model; their pages
 // list it as not analysed, with its accuracy (gateNote, added to each report by saveReport).
-import { join } from 'node:path';
 import { ANSWER_SOURCE } from '../interp/patching.ts';
 import { TEXT_TASK } from '../interp/tasks/index.ts';
 import { loadPretrained } from '../mamba/pretrained.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { loadTrainedModel, loadTrainedModels, type TrainedModel } from './artefacts.ts';
-import { readJson } from './files.ts';
+import { COPYING_TASK, copyingExcludedLabel, copyingOptions } from './copying.ts';
 import type { StepContext } from './step.ts';
 
 export interface StudyModel {
@@ -83,25 +85,47 @@ export function excludedModels(ctx: Pick<StepContext, 'config' | 'runDir'>): Tra
   return models.filter((m) => !m.passed);
 }
 
-/** The note each analysis page carries when the gate left models out, else null. */
+/** Step 1's language models that passed the learning gate but not the copying gate (not studied on repeated-tokens). */
+export function copyingExcluded(ctx: Pick<StepContext, 'config' | 'runDir'>): TrainedModel[] {
+  if (ctx.config.model) return [];
+  try {
+    return loadTrainedModels(ctx.runDir).filter((m) => m.passed && m.copying && !m.copying.passed);
+  } catch {
+    return [];
+  }
+}
+
+/** The note each analysis page carries when a gate left models out, else null. */
 export function gateNote(ctx: Pick<StepContext, 'config' | 'runDir'>): string | null {
-  const out = excludedModels(ctx);
-  if (!out.length) return null;
-  return `Not analysed (below the learning gate: held-out accuracy at the training length under train.gate, or a language model's perplexity not below its n-gram baselines'): ${out.map(excludedLabel).join(', ')}.`;
+  const out = excludedModels(ctx),
+    noCopy = copyingExcluded(ctx);
+  const notes: string[] = [];
+  if (out.length)
+    notes.push(
+      `Not analysed (below the learning gate: held-out accuracy at the training length under train.gate, or a language model's perplexity not below its n-gram baselines'): ${out.map(excludedLabel).join(', ')}.`,
+    );
+  if (noCopy.length)
+    notes.push(
+      `Not analysed on ${COPYING_TASK} (below the copying gate: step 1's copying accuracy on repeated random tokens not above the fresh-half control by the paired test): ${noCopy.map((m) => copyingExcludedLabel(m.task, m.seed, m.copying!)).join(', ')}.`,
+    );
+  return notes.length ? notes.join(' ') : null;
 }
 
 /** The models this run studies (see the header). */
 export function studyModels(ctx: StepContext): StudyModel[] {
   const { config } = ctx;
   if (config.model) {
-    const cfg = readJson<{ vocab_size: number }>(join(config.model, 'config.json'), `--model ${config.model}: config.json`);
+    const c = config.copying;
+    const copying = copyingOptions(config.model, c.seqLen, c.varyLength);
+    // with --text, the run's own text in windows of train.seqLen (steps/text-source.ts registered
+    // the task before the steps ran); else repeated random tokens
+    const onText = config.text.files.length > 0;
     return [
       {
-        // with --text, the run's own text (steps/text-source.ts registered the task before the steps ran)
-        task: config.text.files.length ? TEXT_TASK : 'induction',
+        task: onText ? TEXT_TASK : COPYING_TASK,
         seed: 0,
         label: 'pretrained',
-        taskOptions: { vocabSize: cfg.vocab_size, seqLen: config.train.seqLen },
+        taskOptions: onText ? { vocabSize: copying.vocabSize, seqLen: config.train.seqLen } : { ...copying },
         load: () => loadPretrained(config.model, { backend: ctx.backend }),
       },
     ];
@@ -114,13 +138,27 @@ export function studyModels(ctx: StepContext): StudyModel[] {
       `no model passed the learning gate (train.gate ${all[0]?.gate}): ${all.map(excludedLabel).join(', ')}; nothing to analyse (train longer, or lower train.gate)`,
     );
   }
-  return passed.map((m) => ({
+  const own = passed.map((m) => ({
     task: m.task,
     seed: m.seed,
     label: `${m.task}-s${m.seed}`,
     taskOptions: m.taskOptions,
     load: () => loadTrainedModel(ctx.runDir, m, { backend: ctx.backend }),
   }));
+  // the language models that copy, on repeated tokens: the same checkpoints under another task
+  const copying = passed
+    .filter((m) => m.copying?.passed)
+    .map((m) => ({
+      task: COPYING_TASK,
+      seed: m.seed,
+      label: `${COPYING_TASK}-s${m.seed}`,
+      taskOptions: m.copying!.taskOptions,
+      load: () => loadTrainedModel(ctx.runDir, m, { backend: ctx.backend }),
+    }));
+  const labels = copying.map((m) => m.label);
+  if (new Set(labels).size < labels.length)
+    throw new Error(`study models: two language-model tasks share a seed (${labels.join(', ')}); ${COPYING_TASK} labels would collide`);
+  return [...own, ...copying];
 }
 
 /** Models (or collections, records) grouped by task, tasks in order of first appearance, each group by ascending seed. */

@@ -9,11 +9,24 @@
 // config.train.workers worker threads (CPU); each model's randomness comes only from its own named
 // streams, so the result does not depend on the number of workers. A model already finished in the
 // step's folder (record.json with the same settings) is not retrained when the step resumes.
+// Every language model (a text task) is then measured on repeated random tokens, its copying against
+// a fresh-half control (steps/copying.ts): a table, a claim per model, and the copying gate that
+// decides whether steps 2-10 also study it on repeated-tokens.
 import { join } from 'node:path';
 import { pending } from '../interp/claims.ts';
 import { bootstrapCI, mean, pairedPermutationTest } from '../interp/stats.ts';
 import { lineChart, type Claim, type Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
+import { loadPretrained } from '../mamba/pretrained.ts';
+import {
+  checkCopyingConfig,
+  copyingChart,
+  copyingClaim,
+  copyingOptions,
+  copyingTable,
+  measureModelCopying,
+  modelPredictions,
+} from './copying.ts';
 import { gateModels } from './models.ts';
 import { gateOutlook, trainAndEvaluate, type TaskModelJob, type TaskModelRecord } from '../interp/train-task.ts';
 import { runInWorkers } from '../interp/worker-pool.ts';
@@ -194,9 +207,9 @@ function perplexityResults(ctx: StepContext, task: string, mine: TaskModelRecord
 
 export const trainStep: Step = {
   ...stepInfo('train'),
-  version: 5,
+  version: 6,
   needs: [],
-  configKeys: ['seed', 'tasks', 'train', 'permutations'],
+  configKeys: ['seed', 'tasks', 'train', 'permutations', 'copying'],
   appliesToModel: false,
   async run(ctx) {
     const t = ctx.config.train;
@@ -225,6 +238,18 @@ export const trainStep: Step = {
     }));
     const { passed, excluded } = gateModels(trained, t.gate);
     for (const m of passed) m.passed = true;
+    // every language model's copying on repeated random tokens, and its copying gate (steps/copying.ts)
+    checkCopyingConfig(ctx.config.copying);
+    for (const m of trained.filter((x) => x.perplexity !== undefined)) {
+      const dir = ctx.path(m.dir);
+      const model = await loadPretrained(dir, { backend: ctx.backend });
+      try {
+        const opts = copyingOptions(dir, ctx.config.copying.seqLen, ctx.config.copying.varyLength);
+        m.copying = await measureModelCopying(ctx, modelPredictions(model), opts, `${m.task}-s${m.seed}`);
+      } finally {
+        model.dispose();
+      }
+    }
     ctx.writeJson('models.json', trained);
 
     const report = ctx.report();
@@ -359,6 +384,24 @@ export const trainStep: Step = {
       ],
       rows,
     });
+    const copied = trained.filter((m) => m.copying).map((m) => ({ task: m.task, seed: m.seed, r: m.copying! }));
+    if (copied.length) {
+      for (const x of copied) report.claims.push(copyingClaim(ctx, x.task, x.seed, x.r));
+      report.tables.push(copyingTable(copied));
+      report.figures.push(
+        await saveFigure(
+          ctx,
+          'copying',
+          copyingChart(ctx, copied),
+          'Language models: copying on repeated random tokens',
+          'Next-token accuracy per language model on the second copy of repeated random-token sequences, beside the control (the same positions after the same first half, with a fresh random second half) and the first copy (random tokens: chance); 95% bootstrap intervals over sequences.',
+        ),
+      );
+      const c = ctx.config.copying;
+      report.notes.push(
+        `Copying (the standard induction test for a language model): each language model reads ${c.sequences} sequences of repeated random tokens over its vocabulary, special tokens left out (length ${c.seqLen}: a BOS, a lead-in, L random tokens and the same L again${c.varyLength ? ', L varying per sequence in [ceil(Lmax/2), Lmax]' : ''}), and each sequence's control: the same first half followed by a fresh random second half, scored at the same positions. Its copying gate: the second copy's accuracy above the control's by a paired sign-flip test over sequences with p < ${c.gateAlpha} (raw p: a gate selects what later steps study, it is no claim; the claim above is corrected with the run). A model that passes both gates is also studied by steps 2-10 as repeated-tokens-s<seed>.`,
+      );
+    }
     if (lmRows.length) {
       report.tables.push({
         title: 'Language models: held-out perplexity',
@@ -401,7 +444,10 @@ export const trainStep: Step = {
         `Learning gate ${t.gate}: ${excluded.length} of ${trained.length} models did not reach it within ${t.steps} steps and are not analysed by steps 2-11: ${why.join('; ')}.`,
       );
     } else report.notes.push(`Learning gate ${t.gate}: every model reached it; steps 2-11 analyse all ${trained.length}.`);
-    report.summary = `${records.length} models (${t.seeds} seeds per task, hidden ${t.hiddenSize}, ${t.layers} layers, N ${t.stateSize}, at most ${t.steps} steps, stopping at ${t.stopAccuracy}); held-out accuracy at the training length, range over seeds: ${byTask.join(', ')}; ${passed.length} of ${records.length} pass the gate ${t.gate}.`;
+    const copyText = copied.length
+      ? `; copying on repeated random tokens (second copy vs fresh-half control): ${copied.map((x) => `${x.task}-s${x.seed} ${x.r.accuracy.toFixed(3)} vs ${x.r.control.toFixed(3)}${x.r.passed ? '' : ' (not studied)'}`).join(', ')}`
+      : '';
+    report.summary = `${records.length} models (${t.seeds} seeds per task, hidden ${t.hiddenSize}, ${t.layers} layers, N ${t.stateSize}, at most ${t.steps} steps, stopping at ${t.stopAccuracy}); held-out accuracy at the training length, range over seeds: ${byTask.join(', ')}; ${passed.length} of ${records.length} pass the gate ${t.gate}${copyText}.`;
     saveReport(ctx, report);
     return `${records.length} models; accuracy ${byTask.join(', ')}; ${passed.length}/${records.length} pass the gate`;
   },

@@ -175,7 +175,8 @@ export const patchingStep: Step = {
     const { applicable: models, notApplicable } = withAnswerSource(patchedModels(ctx, pc.seeds));
     const skipNote = noAnswerSourceNote(notApplicable, 'patching');
     if (!models.length) return notApplicableStep(ctx, skipNote!, ['effects.json', 'claims.json']);
-    checkKeyClaim(pc.keyClaim, ctx.config.tasks, ctx.config.model);
+    // the tasks models are studied on: the run's, and repeated-tokens for its language models (steps/copying.ts)
+    checkKeyClaim(pc.keyClaim, [...ctx.config.tasks, ...models.map((m) => m.task)], ctx.config.model);
     const rows: EffectRow[] = [];
     const report = ctx.report();
     if (skipNote) report.notes.push(skipNote);

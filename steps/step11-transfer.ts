@@ -59,6 +59,7 @@ import {
   type AnswerCells,
   type ProbeSource,
 } from '../interp/transfer.ts';
+import { COPYING_TASK } from './copying.ts';
 import { firstSeeds, noAnswerSourceNote, studyModels, withAnswerSource, type StudyModel } from './models.ts';
 import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
@@ -195,8 +196,19 @@ export const transferStep: Step = {
     const summary: string[] = [];
     // transfer is read on answers copied from a source (the answer bit, answer circuits): a language
     // model on text has none, so it is left out, and the step has nothing to do without such models
-    const { applicable: models, notApplicable } = withAnswerSource(firstSeeds(studyModels(ctx), 1));
-    const skipNote = noAnswerSourceNote(notApplicable, 'transfer (answer-bit probes, circuits and latents scored on the answers)');
+    const studied = firstSeeds(studyModels(ctx), 1);
+    const { applicable: models, notApplicable } = withAnswerSource(studied.filter((m) => m.task !== COPYING_TASK));
+    // repeated tokens test a language model's copying; no model is trained on them, so there is no mixture to train
+    const copyTests = studied.filter((m) => m.task === COPYING_TASK).map((m) => m.label);
+    const skipNote =
+      [
+        noAnswerSourceNote(notApplicable, 'transfer (answer-bit probes, circuits and latents scored on the answers)'),
+        copyTests.length
+          ? `Not applicable to ${copyTests.join(', ')}: ${COPYING_TASK} is a language model's copying test (steps/copying.ts), a task no model is trained on, so there is no mixture model to train on it and no second task of the same model to transfer to.`
+          : null,
+      ]
+        .filter((x) => x !== null)
+        .join(' ') || null;
     if (!models.length) return notApplicableStep(ctx, skipNote!, ['mixture.json', 'cross-model.json']);
     if (skipNote) report.notes.push(skipNote);
 

@@ -1,7 +1,8 @@
-// The task registry (the toy tasks and brown, language modelling on real text): look a task up by name, or import a generator directly.
+// The task registry (the toy tasks, brown: language modelling on real text, and repeated-tokens: the copying test for a language model): look a task up by name, or import a generator directly.
 import { brown, type BrownOptions } from './brown.ts';
 import { induction, type InductionOptions } from './induction.ts';
 import { mqar, type MqarOptions } from './mqar.ts';
+import { repeatedTokens, type RepeatedTokensOptions } from './repeated-tokens.ts';
 import { selectiveCopying, type SelectiveCopyingOptions } from './selective-copying.ts';
 import type { Task } from './types.ts';
 
@@ -13,14 +14,16 @@ export { mqar, type MqarOptions } from './mqar.ts';
 export { mixtureTask, isPositionLabel, TASK_LABEL, type MixtureComponent, type MixtureTask } from './mixture.ts';
 export { brown, type BrownOptions } from './brown.ts';
 export { textWindowsTask, TEXT_TASK } from './text-windows.ts';
+export { repeatedTokens, measureCopying, copyingScores, type RepeatedTokensOptions, type CopyingScores } from './repeated-tokens.ts';
 
-export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions & BrownOptions;
+export type AnyTaskOptions = InductionOptions & SelectiveCopyingOptions & MqarOptions & BrownOptions & RepeatedTokensOptions;
 
 export const tasks = {
   [induction.name]: induction,
   [selectiveCopying.name]: selectiveCopying,
   [mqar.name]: mqar,
   [brown.name]: brown,
+  [repeatedTokens.name]: repeatedTokens,
 } as Record<string, Task<AnyTaskOptions>>;
 
 export function getTask(name: string): Task<AnyTaskOptions> {

@@ -1,8 +1,12 @@
 // `--preset text --quick` (steps/config.ts TEXT_QUICK_OVERRIDES), all steps: a Mamba language model
 // trained on the Brown corpus beats the unigram and bigram baselines on held-out windows (numbers
 // recomputed here from the checkpoint and the task), its checkpoint carries the word tokenizer, and
-// step 4 probes part-of-speech tags at every layer; the steps that need answers copied from a
-// source (6, 7, 8, 11) say they do not apply, and the run finishes with its report. MI_TEXT_QUICK_RUN_DIR=<dir> reuses a run.
+// step 4 probes part-of-speech tags at every layer; step 1 measures each language model's copying on
+// repeated random tokens against its fresh-half control (recomputed here from the checkpoint), and
+// its copying gate decides whether steps 2-10 study it on repeated-tokens: the quick models do not copy
+// (measured: accuracy 0.002-0.003 against 0-0.003), so the steps that need answers copied from a
+// source (6, 7, 8, 11) say they do not apply; the test asserts whichever the gate decided. The run
+// finishes with its report. MI_TEXT_QUICK_RUN_DIR=<dir> reuses a run.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,12 +15,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import type { StepReport } from '../../interp/report/index.ts';
-import { getTask } from '../../interp/tasks/index.ts';
+import { getTask, type RepeatedTokensOptions } from '../../interp/tasks/index.ts';
 import { INDICATOR_TAGS } from '../../interp/tasks/brown.ts';
 import { jobEvalBatches, RECORD_FILE, scoredCrossEntropyOf, type TaskModelRecord } from '../../interp/train-task.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { loadTrainedModels, TRAIN_DIR } from '../../steps/artefacts.ts';
 import type { ProbeRow } from '../../steps/step04-probes.ts';
+import { COPYING_TASK, copyingOptions, measureModelCopying, modelPredictions } from '../../steps/copying.ts';
+import { mergeConfig, type RunConfig } from '../../steps/config.ts';
 
 mi.setBackend(mi.cpuBackend());
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -83,12 +89,59 @@ test('step 4: a part-of-speech probe per layer and tag, against chance (majority
   assert.ok(report('step-04-probes').claims.some((c) => /reads isNOUN/.test(c.statement)));
 });
 
-test('steps 6, 7, 8 and 11 say they do not apply to a language model on text; the report covers every step', () => {
+test('step 1: each language model copies or not on repeated random tokens, recomputed from the checkpoint; the gate follows', async () => {
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RunConfig;
+  const claims = report('step-01-train').claims;
+  assert.ok(
+    report('step-01-train').figures.some((f) => f.file === 'figures/copying.svg'),
+    'the copying figure',
+  );
+  for (const m of loadTrainedModels(dir)) {
+    const c = m.copying!;
+    assert.ok(c, `brown-s${m.seed} was measured`);
+    const ckpt = join(dir, TRAIN_DIR, m.dir);
+    // the special tokens <|endoftext|> <|padding|> <unk> (ids 0-2) are left out; <|endoftext|> is the BOS
+    assert.equal(c.taskOptions, { ...copyingOptions(ckpt, config.copying.seqLen, config.copying.varyLength) });
+    assert.equal([c.taskOptions.firstToken, c.taskOptions.lastToken, c.taskOptions.bos], [3, m.taskOptions.vocabSize - 1, 0]);
+    const model = await loadPretrained(ckpt);
+    try {
+      // step 1's streams (steps/runner.ts: run seed / step / name), so the same sequences
+      const ctx = { config: mergeConfig(config, {}, 'test'), rng: (n: string) => new mi.Rng(`${config.seed}/step1/${n}`) };
+      const again = await measureModelCopying(
+        ctx,
+        modelPredictions(model),
+        c.taskOptions as unknown as RepeatedTokensOptions,
+        `brown-s${m.seed}`,
+      );
+      assert.equal(again.perSequence, c.perSequence, 'per-sequence accuracies recomputed');
+      assert.is(again.p, c.p);
+    } finally {
+      model.dispose();
+    }
+    assert.is(c.passed, c.accuracy > c.control && c.p < config.copying.gateAlpha, 'the copying gate');
+    const claim = claims.find((x) => x.statement.startsWith(`brown-s${m.seed} copies in context`));
+    assert.ok(claim, 'a copying claim per language model');
+    assert.is(claim!.estimate, c.accuracy);
+    assert.ok(Math.abs(claim!.controlEstimate! - c.control) < 1e-12, 'beside its control');
+  }
+});
+
+test('steps 6, 7, 8 and 11 apply exactly to the language models that copy (repeated-tokens); the report covers every step', () => {
+  const copiers = loadTrainedModels(dir)
+    .filter((m) => m.passed && m.copying?.passed)
+    .map((m) => `${COPYING_TASK}-s${m.seed}`);
   for (const step of ['step-06-patching', 'step-07-perturb', 'step-08-temporal', 'step-11-transfer']) {
     const r = report(step);
-    assert.match(r.summary, /^Not applicable to this run's models/, step);
-    assert.equal(r.claims, [], `${step}: no claims`);
+    // step 11 never applies: repeated tokens are a test, not a task a mixture model could be trained on
+    if (!copiers.length || step === 'step-11-transfer') {
+      assert.match(r.summary, /^Not applicable to this run's models/, step);
+      assert.equal(r.claims, [], `${step}: no claims`);
+    } else {
+      assert.not.match(r.summary, /^Not applicable/, step);
+      assert.ok(r.claims.length > 0 && r.claims.every((c) => c.statement.startsWith(COPYING_TASK)), `${step}: claims on ${COPYING_TASK}`);
+    }
   }
+  if (!copiers.length) assert.match(report('step-06-patching').notes.join(' ') + report('step-06-patching').summary, /brown-s0/);
   assert.ok(readFileSync(join(dir, 'report.html'), 'utf8').includes('Not applicable'), 'the report says so');
   assert.ok(report('step-13-statistics').summary.length > 0);
 });
