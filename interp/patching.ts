@@ -110,6 +110,20 @@ function scoredLogits(model: MambaLM, all: Tensor, set: EvalSet): Promise<Float3
   return mi.indexSelect(flat, 0, rowsT).data() as Promise<Float32Array | Float64Array>;
 }
 
+/** The argmax and log-sum-exp of logits[offset .. offset + V) (one row of [.., V] logits). */
+export function rowArgmaxLse(logits: ArrayLike<number>, offset: number, V: number): { arg: number; lse: number } {
+  let max = -Infinity,
+    arg = 0;
+  for (let v = 0; v < V; v++)
+    if (logits[offset + v] > max) {
+      max = logits[offset + v];
+      arg = v;
+    }
+  let z = 0;
+  for (let v = 0; v < V; v++) z += Math.exp(logits[offset + v] - max);
+  return { arg, lse: max + Math.log(z) };
+}
+
 /** Accuracy, loss and logit difference per example from the logits at the scored cells. */
 function scoreLogits(model: MambaLM, logits: ArrayLike<number>, set: EvalSet, opts: { logProbs?: boolean } = {}): Outcome {
   const V = model.config.vocab_size;
@@ -120,16 +134,7 @@ function scoreLogits(model: MambaLM, logits: ArrayLike<number>, set: EvalSet, op
   const lp = opts.logProbs ? new Float32Array(S * V) : null;
   for (let i = 0; i < S; i++) {
     const o = i * V;
-    let max = -Infinity,
-      arg = 0;
-    for (let v = 0; v < V; v++)
-      if (logits[o + v] > max) {
-        max = logits[o + v];
-        arg = v;
-      }
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
-    const lse = max + Math.log(z);
+    const { arg, lse } = rowArgmaxLse(logits, o, V);
     acc[i] = arg === set.answer[i] ? 1 : 0;
     loss[i] = lse - logits[o + set.answer[i]];
     if (ld) ld[i] = logits[o + set.answer[i]] - logits[o + set.alt![i]];

@@ -19,7 +19,7 @@ import * as mi from '../engine/index.ts';
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { attributionPatching } from './attribution.ts';
-import { cacheActivations, corruptAnswers, idsOf, logitsFromLastResidual, positionMask } from './patching.ts';
+import { cacheActivations, corruptAnswers, idsOf, logitsFromLastResidual, positionMask, rowArgmaxLse } from './patching.ts';
 import { balancedRows, groupedSplit } from './probe-eval.ts';
 import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
 import type { Sae } from './sae/sae.ts';
@@ -111,17 +111,9 @@ export async function tailOutcomes(
       accuracy = new Float64Array(cells.examples);
     for (let i = 0; i < S; i++) {
       const o = (k * S + i) * V;
-      let max = -Infinity,
-        arg = 0;
-      for (let v = 0; v < V; v++)
-        if (logits[o + v] > max) {
-          max = logits[o + v];
-          arg = v;
-        }
-      let z = 0;
-      for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - max);
+      const { arg, lse } = rowArgmaxLse(logits, o, V);
       const e = cells.example[i];
-      loss[e] += (max + Math.log(z) - logits[o + cells.answer[i]]) / count[e];
+      loss[e] += (lse - logits[o + cells.answer[i]]) / count[e];
       accuracy[e] += (arg === cells.answer[i] ? 1 : 0) / count[e];
     }
     return { loss, accuracy };

@@ -475,3 +475,21 @@ export function mergeConfig<T>(base: T, patch: unknown, source: string, path = '
   }
   return out as T;
 }
+
+/**
+ * The model shape and optimiser settings of config.train, as interp/train-task.ts takes them (the
+ * fields every model a run trains shares: step 1's task models and step 11's mixture model).
+ */
+export function trainSettings(t: RunConfig['train']) {
+  return {
+    model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
+    batchSize: t.batchSize,
+    lr: t.lr,
+    warmupSteps: t.warmupSteps,
+    weightDecay: t.weightDecay,
+    clipNorm: t.clipNorm,
+    evalEvery: t.evalEvery,
+    stopAccuracy: t.stopAccuracy,
+    evalBatches: t.evalBatches,
+  };
+}

@@ -32,6 +32,7 @@ import { gateOutlook, trainAndEvaluate, type TaskModelJob, type TaskModelRecord 
 import { runInWorkers } from '../interp/worker-pool.ts';
 import { readJson } from './files.ts';
 import type { TrainedModel } from './artefacts.ts';
+import { trainSettings } from './config.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -65,16 +66,8 @@ function jobsOf(ctx: StepContext): TaskModelJob[] {
         rngSeed: `${ctx.config.seed}/step1/${name}`,
         taskOptions,
         stages,
-        model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
+        ...trainSettings(t),
         steps: t.steps,
-        batchSize: t.batchSize,
-        lr: t.lr,
-        warmupSteps: t.warmupSteps,
-        weightDecay: t.weightDecay,
-        clipNorm: t.clipNorm,
-        evalEvery: t.evalEvery,
-        stopAccuracy: t.stopAccuracy,
-        evalBatches: t.evalBatches,
         evalLengths: t.lengthGeneralisation.filter((L) => L !== taskOptions.seqLen),
         dir: ctx.path(join('models', name)),
       });

@@ -63,6 +63,7 @@ import { COPYING_TASK } from './copying.ts';
 import { firstSeeds, noAnswerSourceNote, studyModels, withAnswerSource, type StudyModel } from './models.ts';
 import { notApplicableStep } from './not-applicable.ts';
 import { saveFigure, saveReport } from './report-io.ts';
+import { trainSettings } from './config.ts';
 import { acrossModels } from './transfer-across.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepDirName, stepInfo } from './table.ts';
@@ -99,16 +100,8 @@ async function mixtureModel(ctx: StepContext, mix: MixtureTask, opts: { vocabSiz
   const settings = {
     components: mix.components.map((c) => ({ task: c.task.name, options: c.options })),
     taskOptions: opts,
-    model: { hiddenSize: t.hiddenSize, layers: t.layers, stateSize: t.stateSize, expand: t.expand, convKernel: t.convKernel },
+    ...trainSettings(t),
     steps: ctx.config.transfer.steps,
-    batchSize: t.batchSize,
-    lr: t.lr,
-    warmupSteps: t.warmupSteps,
-    weightDecay: t.weightDecay,
-    clipNorm: t.clipNorm,
-    evalEvery: t.evalEvery,
-    stopAccuracy: t.stopAccuracy,
-    evalBatches: t.evalBatches,
     seed: ctx.config.seed,
   };
   const dir = ctx.path('mixture');
