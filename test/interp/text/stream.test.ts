@@ -4,11 +4,14 @@
 // over windows, and a 200 MB file streamed in bounded memory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Rng } from '../../../engine/random.ts';
 import { expandTextPaths, readTextPieces, sampleWindows, tokenWindows, type TokenWindow } from '../../../interp/text/stream.ts';
 import { withTempDir } from '../../helpers/temp-dir.ts';
+
+const CHILD = resolve(import.meta.dirname, '../../helpers/stream-memory.ts');
 
 /** One token per character (its code), so windows can be checked against the text itself. */
 const chars = { encode: (t: string) => Array.from(t, (c) => c.codePointAt(0)!) };
@@ -132,30 +135,24 @@ test('sampleWindows: all windows in order when n covers them; otherwise uniform 
 });
 
 test(
-  'a 200 MB text file streams through windows and the reservoir with resident memory bounded (< 300 MB above the start)',
-  withTempDir('mi-text-', async (dir) => {
+  'a 200 MB text file streams through windows and the reservoir in bounded memory: a fresh Node with a 128 MB heap, resident memory < 300 MB above its start',
+  withTempDir('mi-text-', (dir) => {
     const f = join(dir, 'big.txt');
     const line = `${'the quick brown fox jumps over the lazy dog '.repeat(23)}\n`; // ~1 KB
     const fd = openSync(f, 'w');
     const block = line.repeat(1024); // ~1 MB
     for (let i = 0; i < 200; i++) writeSync(fd, block);
     closeSync(fd);
-    // bytes as tokens: cheap, so the test measures the streaming, not a tokenizer
-    const bytes = { encode: (t: string) => Array.from({ length: t.length }, (_, i) => t.charCodeAt(i) & 255) };
-    globalThis.gc?.();
-    const rss0 = process.memoryUsage().rss;
-    let peak = rss0,
-      n = 0;
-    async function* watched(): AsyncGenerator<TokenWindow> {
-      for await (const w of tokenWindows(readTextPieces([f]), bytes, { contextSize: 256, bos: BOS })) {
-        if ((++n & 4095) === 0) peak = Math.max(peak, process.memoryUsage().rss);
-        yield w;
-      }
-    }
-    const r = await sampleWindows(watched(), 128, new Rng(3));
-    assert.is(r.windows.length, 128);
-    assert.is(r.seenWindows, Math.floor((block.length * 200 + 1) / 256));
-    assert.ok(peak - rss0 < 300 * 2 ** 20, `resident memory grew by ${((peak - rss0) / 2 ** 20).toFixed(0)} MB`);
+    // its own process: a test process's heap (other suites, coverage) says nothing about this stream's
+    const child = spawnSync(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', CHILD, f], {
+      encoding: 'utf-8',
+      timeout: 300_000,
+    });
+    assert.is(child.status, 0, `the stream ran out of its 128 MB heap or failed: ${child.stderr.slice(-1500)}`);
+    const r = JSON.parse(child.stdout) as { windows: number; seen: number; rssGrowth: number };
+    assert.is(r.windows, 128);
+    assert.is(r.seen, Math.floor((block.length * 200 + 1) / 256));
+    assert.ok(r.rssGrowth < 300 * 2 ** 20, `resident memory grew by ${(r.rssGrowth / 2 ** 20).toFixed(0)} MB`);
   }),
 );
 
