@@ -24,6 +24,7 @@ import {
   baselineAccuracy,
   getTask,
   IGNORE_INDEX,
+  scoredMean,
   type AnyTaskOptions,
   type BaselineResult,
   type Task,
@@ -231,35 +232,21 @@ export async function scoredCrossEntropyOf(
   model: MambaLM,
   batches: readonly TaskBatch[],
 ): Promise<{ perSequence: number[]; mean: number }> {
-  const perSequence: number[] = [];
-  let sum = 0,
-    scored = 0;
+  const losses: ArrayLike<number>[] = [];
   for (const batch of batches) {
-    const loss = await mi.tidyAsync(() =>
-      mi
-        .noGrad(() => {
-          const targets = mi.tensor(batch.targets, batch.shape, { dtype: 'int32', backend: model.backend });
-          return mi.crossEntropy(model.forward(rowsOf(batch)), targets, { ignoreIndex: IGNORE_INDEX, reduction: 'none' });
-        })
-        .data(),
+    losses.push(
+      await mi.tidyAsync(() =>
+        mi
+          .noGrad(() => {
+            const targets = mi.tensor(batch.targets, batch.shape, { dtype: 'int32', backend: model.backend });
+            return mi.crossEntropy(model.forward(rowsOf(batch)), targets, { ignoreIndex: IGNORE_INDEX, reduction: 'none' });
+          })
+          .data(),
+      ),
     );
-    const [B, T] = batch.shape;
-    for (let b = 0; b < B; b++) {
-      let s = 0,
-        n = 0;
-      for (let t = b * T; t < (b + 1) * T; t++) {
-        if (batch.targets[t] === IGNORE_INDEX) continue;
-        s += loss[t];
-        n++;
-      }
-      if (!n) continue;
-      perSequence.push(s / n);
-      sum += s;
-      scored += n;
-    }
   }
-  if (!scored) throw new Error('scoredCrossEntropyOf: the batches have no scored positions');
-  return { perSequence, mean: sum / scored };
+  const { perSequence, mean } = scoredMean(batches, (k, i) => losses[k][i], 'scoredCrossEntropyOf');
+  return { perSequence, mean };
 }
 
 /** `count` held-out batches of the task, from their own stream. */

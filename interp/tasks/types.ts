@@ -105,3 +105,40 @@ export function scoredAccuracy(batch: TaskBatch, predictions: ArrayLike<number>)
   if (!scored) throw new Error('scoredAccuracy: the batch has no scored positions');
   return hits / scored;
 }
+
+export interface ScoredMean {
+  /** per sequence with scored positions: the mean of its scored positions' values */
+  perSequence: number[];
+  /** over every scored position of the batches */
+  mean: number;
+  scored: number;
+}
+
+/**
+ * The mean of a per-position value (a loss) over the scored positions (targets not IGNORE_INDEX),
+ * per sequence and overall; `valueAt(k, i)` is the value at flat index i of batch k. `who` names the
+ * caller in the error for batches with nothing scored.
+ */
+export function scoredMean(batches: readonly TaskBatch[], valueAt: (k: number, i: number) => number, who: string): ScoredMean {
+  const perSequence: number[] = [];
+  let sum = 0,
+    scored = 0;
+  batches.forEach((batch, k) => {
+    const [B, T] = batch.shape;
+    for (let b = 0; b < B; b++) {
+      let s = 0,
+        n = 0;
+      for (let i = b * T; i < (b + 1) * T; i++) {
+        if (batch.targets[i] === IGNORE_INDEX) continue;
+        s += valueAt(k, i);
+        n++;
+      }
+      if (!n) continue;
+      perSequence.push(s / n);
+      sum += s;
+      scored += n;
+    }
+  });
+  if (!scored) throw new Error(`${who}: the batches have no scored positions`);
+  return { perSequence, mean: sum / scored, scored };
+}

@@ -6,7 +6,7 @@
 // training streams, the choice by cross-entropy on the rest, then the counts of all of them), so the
 // held-out documents they are scored on play no part. Both score exactly the positions a model is
 // scored on: the next token after each input token of a window (ngramCrossEntropy).
-import { IGNORE_INDEX, type TaskBatch } from '../tasks/types.ts';
+import { scoredMean, type TaskBatch } from '../tasks/types.ts';
 
 export interface NgramCounts {
   vocabSize: number;
@@ -121,25 +121,5 @@ export interface WindowCrossEntropy {
 
 /** Cross-entropy of a next-token model at a batch's scored positions: P(targets[t] | inputs[t]). */
 export function ngramCrossEntropy(p: NextTokenProb, batches: readonly TaskBatch[]): WindowCrossEntropy {
-  const perSequence: number[] = [];
-  let sum = 0,
-    scored = 0;
-  for (const batch of batches) {
-    const [B, T] = batch.shape;
-    for (let b = 0; b < B; b++) {
-      let s = 0,
-        n = 0;
-      for (let t = b * T; t < (b + 1) * T; t++) {
-        if (batch.targets[t] === IGNORE_INDEX) continue;
-        s -= Math.log(p(batch.inputs[t], batch.targets[t]));
-        n++;
-      }
-      if (!n) continue;
-      perSequence.push(s / n);
-      sum += s;
-      scored += n;
-    }
-  }
-  if (!scored) throw new Error('ngramCrossEntropy: the batches have no scored positions');
-  return { perSequence, mean: sum / scored, scored };
+  return scoredMean(batches, (k, i) => -Math.log(p(batches[k].inputs[i], batches[k].targets[i])), 'ngramCrossEntropy');
 }
