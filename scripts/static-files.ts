@@ -28,10 +28,26 @@ export function sendText(res: ServerResponse, code: number, text: string): void 
 }
 
 /**
- * The decoded URL path of a GET or HEAD request. Any other request is answered here (405 for another
- * method, 400 for a path that does not decode) and gives null: the servers here only read.
+ * Whether the request names this server as its host: 127.0.0.1, localhost or [::1] with the port it
+ * arrived on. A page of another site that rebinds its DNS name to 127.0.0.1 sends its own name, so
+ * this keeps such pages from reading the files served here.
+ */
+export function localHost(req: IncomingMessage): boolean {
+  const port = req.socket.localPort;
+  const host = (req.headers.host ?? '').toLowerCase();
+  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host);
+}
+
+/**
+ * The decoded URL path of a GET or HEAD request. Any other request is answered here (421 for a Host
+ * that is not this server on 127.0.0.1, 405 for another method, 400 for a path that does not decode)
+ * and gives null: the servers here only read, and only for pages of their own origin.
  */
 export function readOnlyPath(req: IncomingMessage, res: ServerResponse): string | null {
+  if (!localHost(req)) {
+    sendText(res, 421, 'this server answers only requests for 127.0.0.1, localhost or [::1] at its own port');
+    return null;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendText(res, 405, 'method not allowed');
     return null;
@@ -97,14 +113,24 @@ export function sendFileInside(
     sendText(res, 404, `not a file of ${opts.what}: ${rel}`);
     return;
   }
-  res.writeHead(200, {
+  const headers = {
     'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
     'content-length': statSync(file).size,
     'cache-control': 'no-store',
-  });
+  };
   if (req.method === 'HEAD') {
+    res.writeHead(200, headers);
     res.end();
     return;
   }
-  createReadStream(file).pipe(res);
+  // the headers go out once the file is open, so an unreadable file is a 403, not a crash of the server
+  const stream = createReadStream(file);
+  stream.once('open', () => {
+    res.writeHead(200, headers);
+    stream.pipe(res);
+  });
+  stream.once('error', (e: NodeJS.ErrnoException) => {
+    if (res.headersSent) res.destroy(e);
+    else sendText(res, e.code === 'EACCES' || e.code === 'EPERM' ? 403 : 500, `cannot read ${rel} (${e.code ?? e.message})`);
+  });
 }

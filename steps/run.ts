@@ -98,10 +98,13 @@ function readArgs(argv: string[]): Args {
     if (v === '' || (Array.isArray(v) && v.includes(''))) throw new Error(`--${k} needs a value`);
   const stepNumber = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
-    const n = Number(v);
+    // digits only: Number() would also read " " as 0 and "0x2" as 2
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n) || n < 0 || n > LAST) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
     return n;
   };
+  const which = [values.all && '--all', values.step !== undefined && '--step', values.from !== undefined && '--from'].filter(Boolean);
+  if (which.length > 1) throw new Error(`${which.join(' and ')} ask for different steps; give one`);
   return {
     all: values.all ?? false,
     step: stepNumber(values.step, '--step'),
@@ -154,7 +157,9 @@ export function buildConfig(args: Args): RunConfig {
   if (args.preset) config = mergeConfig(config, PRESETS[args.preset], `--preset ${args.preset}`);
   if (args.config) config = mergeConfig(config, readJson(args.config, `--config ${args.config}`), `--config ${args.config}`);
   const flags: Record<string, unknown> = {};
-  if (args.backend) flags.backend = args.backend;
+  // --backend, else MI_BACKEND (as the README says), else the config's
+  const backend = args.backend ?? process.env.MI_BACKEND;
+  if (backend !== undefined) flags.backend = backend;
   // a folder (checked by checkModelDir), or a hub repository id found in the local hub cache
   // (mamba/hub.ts): the run records the snapshot folder it resolved to
   if (args.model) flags.model = existsSync(args.model) ? resolve(args.model) : modelFromHub(args.model);
@@ -163,7 +168,10 @@ export function buildConfig(args: Args): RunConfig {
     flags.text = { files: expandTextPaths(args.text) };
   }
   config = mergeConfig(config, flags, 'command line');
-  if (!['auto', 'cpu', 'webgpu'].includes(config.backend)) throw new Error(`backend must be auto, cpu or webgpu, got "${config.backend}"`);
+  if (!['auto', 'cpu', 'webgpu'].includes(config.backend))
+    throw new Error(
+      `backend must be auto, cpu or webgpu, got "${config.backend}"${args.backend === undefined && process.env.MI_BACKEND !== undefined ? ' (from MI_BACKEND)' : ''}`,
+    );
   return config;
 }
 

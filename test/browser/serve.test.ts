@@ -9,11 +9,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { browserAvailable, launchBrowser, openPage, outsideRequests, serveDir, type StaticServer } from '../helpers/browser.ts';
 
-/** A raw GET (fetch would normalise "/../" away before it reached the server). */
-function get(server: StaticServer, path: string): Promise<{ status: number; type: string; body: string }> {
+/** A raw GET (fetch would normalise "/../" away before it reached the server), with another Host header when given. */
+function get(server: StaticServer, path: string, hostHeader?: string): Promise<{ status: number; type: string; body: string }> {
   const { port } = new URL(server.origin);
   return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+    const headers = hostHeader ? { host: hostHeader } : {};
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => {
         body += c.toString();
@@ -90,6 +91,17 @@ Serve('paths outside the folder are never served: dot segments stay inside, esca
   }
   assert.is((await get(server, '/nope.html')).status, 404);
   assert.is((await get(server, '/%zz')).status, 400);
+});
+
+Serve('only requests for this server by its local names are answered (no DNS rebinding): another Host is 421', async () => {
+  const { port } = new URL(server.origin);
+  for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])
+    assert.is((await get(server, '/c.json', host)).status, 200, host);
+  for (const host of [`evil.example:${port}`, 'localhost', `127.0.0.1:${Number(port) + 1}`, `attacker.test`]) {
+    const r = await get(server, '/c.json', host);
+    assert.is(r.status, 421, host);
+    assert.is.not(r.body, files['c.json'], `${host} read the file`);
+  }
 });
 
 Serve.run();

@@ -11,11 +11,11 @@ import { quickRun } from '../helpers/quick-run.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-function runCli(args: string[]): { code: number; stdout: string; stderr: string } {
+function runCli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'steps/run.ts'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, NODE_V8_COVERAGE: '' },
+    env: { ...process.env, NODE_V8_COVERAGE: '', ...env },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -70,6 +70,10 @@ test('step 0 runs, writes the full config, and is cached on a second run', () =>
 
 const bad: [string, string[], RegExp][] = [
   ['an unknown step number', ['--step', '99'], /unknown step "99"/],
+  ['a step that is a space', ['--step', ' '], /unknown step " "/],
+  ['a step in hex', ['--step', '0x2'], /unknown step "0x2"/],
+  ['--all with --step', ['--all', '--step', '2'], /--all and --step ask for different steps; give one/],
+  ['--step with --from', ['--step', '2', '--from', '3'], /--step and --from ask for different steps/],
   ['an unreadable config', ['--all', '--config', join(tmp, 'missing.json')], /missing\.json: cannot read/],
   ['a config that is not JSON', ['--all', '--config', 'BADJSON'], /not valid JSON/],
   ['a config field of the wrong type', ['--all', '--config', 'BADTYPE'], /"train\.steps" must be number, got string/],
@@ -109,6 +113,20 @@ test('bad input: one clear error line, exit non-zero, existing results untouched
     assert.match(lines[0], pattern, what);
   }
   assert.is(snapshot(runDir), before, 'no file of the run directory changed');
+});
+
+test('MI_BACKEND chooses the backend when --backend is not given; a bad value is an error naming it', () => {
+  const out = join(tmp, 'env-backend');
+  const ok = runCli(['--step', '0', '--quick', '--out', out], { MI_BACKEND: 'cpu' });
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).backend, 'cpu');
+  const bad = runCli(['--step', '0', '--quick', '--out', join(tmp, 'env-bad')], { MI_BACKEND: 'foo' });
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, /backend must be auto, cpu or webgpu, got "foo" \(from MI_BACKEND\)/);
+  assert.not.ok(existsSync(join(tmp, 'env-bad', 'config.json')), 'nothing written');
+  // --backend wins over the environment
+  const flag = runCli(['--step', '0', '--quick', '--backend', 'cpu', '--out', join(tmp, 'env-flag')], { MI_BACKEND: 'foo' });
+  assert.is(flag.code, 0, flag.stderr);
 });
 
 test('the quick run completes every step, each with a report', async () => {
