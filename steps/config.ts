@@ -493,3 +493,64 @@ export function trainSettings(t: RunConfig['train']) {
     evalBatches: t.evalBatches,
   };
 }
+
+/** Upper bound of permutation and bootstrap counts: 10^7 draws already put a floor of 1e-7 under p. */
+export const MAX_DRAWS = 10_000_000;
+
+/**
+ * Ranges and cross-field checks of a merged config, before anything is read or written: each
+ * violation is one line naming the field (mergeConfig has checked the types). `known` lists the
+ * task names a run may train (the task registry).
+ */
+export function checkConfigRanges(c: RunConfig, known: readonly string[]): void {
+  const bad = (field: string, want: string, got: unknown) => {
+    throw new Error(`config field "${field}" must be ${want}, got ${JSON.stringify(got)}`);
+  };
+  const int = (field: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isInteger(v) || v < min || v > max) bad(field, `an integer in [${min}, ${max}]`, v);
+  };
+  const real = (field: string, v: number, lo: number, hi: number) => {
+    if (!Number.isFinite(v) || v < lo || v > hi) bad(field, `a number in [${lo}, ${hi}]`, v);
+  };
+  int('seed', c.seed, 0);
+  int('permutations', c.permutations, 1, MAX_DRAWS);
+  int('claimSeeds', c.claimSeeds, 1);
+  if (!c.model) {
+    if (!c.tasks.length) bad('tasks', 'a non-empty list of tasks', c.tasks);
+    for (const t of c.tasks) if (!known.includes(t)) bad('tasks', `tasks among ${known.join(', ')}`, t);
+  }
+  const t = c.train;
+  int('train.seeds', t.seeds, 1, 1000);
+  int('train.hiddenSize', t.hiddenSize, 1, 65536);
+  int('train.layers', t.layers, 1, 1024);
+  int('train.stateSize', t.stateSize, 1, 4096);
+  int('train.expand', t.expand, 1, 64);
+  int('train.convKernel', t.convKernel, 1, 64);
+  int('train.seqLen', t.seqLen, 2, 1 << 20);
+  int('train.batchSize', t.batchSize, 1, 1 << 16);
+  int('train.steps', t.steps, 1);
+  int('train.warmupSteps', t.warmupSteps, 0);
+  int('train.evalEvery', t.evalEvery, 0);
+  int('train.evalBatches', t.evalBatches, 1);
+  int('train.workers', t.workers, 1, 256);
+  real('train.lr', t.lr, 0, 10);
+  real('train.weightDecay', t.weightDecay, 0, 10);
+  real('train.clipNorm', t.clipNorm, 0, Number.MAX_VALUE);
+  real('train.gate', t.gate, 0, 1);
+  real('train.stopAccuracy', t.stopAccuracy, 0, 1);
+  for (const L of t.lengthGeneralisation) int('train.lengthGeneralisation', L, 2, 1 << 20);
+  int('collect.batches', c.collect.batches, 1, 1 << 16);
+  int('collect.batchSize', c.collect.batchSize, 1, 1 << 16);
+  int('text.windows', c.text.windows, 1, 1 << 24);
+  for (const k of c.sae.kinds) if (!['relu', 'topk'].includes(k)) bad('sae.kinds', 'kinds among relu, topk', k);
+  int('sae.steps', c.sae.steps, 1);
+  int('sae.batchSize', c.sae.batchSize, 1, 1 << 20);
+  int('sae.seeds', c.sae.seeds, 1, 1000);
+  int('patching.permutations', c.patching.permutations, 1, MAX_DRAWS);
+  int('patching.bootstrap', c.patching.bootstrap, 1, MAX_DRAWS);
+  int('patching.controls', c.patching.controls, 1, MAX_DRAWS);
+  int('circuit.controls', c.circuit.controls, 1, MAX_DRAWS);
+  int('repro.controls', c.repro.controls, 1, MAX_DRAWS);
+  int('transfer.controls', c.transfer.controls, 1, MAX_DRAWS);
+  int('transfer.bootstrap', c.transfer.bootstrap, 1, MAX_DRAWS);
+}

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../engine/runtime.ts';
 import { expandTextPaths } from '../interp/text/stream.ts';
 import { resolveCheckpoint } from '../mamba/hub.ts';
-import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
+import { tasks } from '../interp/tasks/index.ts';
+import { checkConfigRanges, DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { readJson, writeJsonAtomic } from './files.ts';
 import { Runner } from './runner.ts';
 import { STEPS } from './index.ts';
@@ -168,6 +169,7 @@ export function buildConfig(args: Args): RunConfig {
     flags.text = { files: expandTextPaths(args.text) };
   }
   config = mergeConfig(config, flags, 'command line');
+  checkConfigRanges(config, Object.keys(tasks));
   if (!['auto', 'cpu', 'webgpu'].includes(config.backend))
     throw new Error(
       `backend must be auto, cpu or webgpu, got "${config.backend}"${args.backend === undefined && process.env.MI_BACKEND !== undefined ? ' (from MI_BACKEND)' : ''}`,

@@ -81,6 +81,21 @@ const bad: [string, string[], RegExp][] = [
   ['a --model folder without a checkpoint', ['--all', '--model', 'EMPTYMODEL'], /--model .*config\.json: cannot read/],
   ['a --model folder whose config has no weights', ['--all', '--model', 'NOWEIGHTS'], /no model\.safetensors/],
   ['an unknown flag', ['--frobnicate'], /unknown argument "--frobnicate"/],
+  [
+    'no seeds (would replace the trained models with nothing)',
+    ['--all', '--config', 'NOSEEDS'],
+    /"train\.seeds" must be an integer in \[1, 1000\], got 0/,
+  ],
+  ['no tasks', ['--all', '--config', 'NOTASKS'], /"tasks" must be a non-empty list of tasks, got \[\]/],
+  ['an unknown task', ['--all', '--config', 'BADTASK'], /"tasks" must be tasks among .*induction.*, got "sorting"/],
+  ['a negative hidden size', ['--all', '--config', 'NEGHIDDEN'], /"train\.hiddenSize" must be an integer in \[1, 65536\], got -32/],
+  ['a fractional layer count', ['--all', '--config', 'HALFLAYER'], /"train\.layers" must be an integer .*, got 1\.5/],
+  ['an unknown SAE kind', ['--all', '--config', 'BADSAE'], /"sae\.kinds" must be kinds among relu, topk, got "gated"/],
+  [
+    'permutations past the cap',
+    ['--all', '--config', 'MANYPERMS'],
+    /"permutations" must be an integer in \[1, 10000000\], got 1000000000000/,
+  ],
   ['an unknown preset', ['--all', '--preset', 'huge'], /--preset: unknown preset "huge" \(presets: quick, paper, text, text-quick\)/],
   ['two presets', ['--all', '--quick', '--preset', 'paper'], /--quick and --preset paper ask for two presets/],
 ];
@@ -95,7 +110,18 @@ test('bad input: one clear error line, exit non-zero, existing results untouched
     join(tmp, 'no-weights', 'config.json'),
     JSON.stringify({ vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, state_size: 4 }),
   );
+  const configs: Record<string, unknown> = {
+    NOSEEDS: { train: { seeds: 0 } },
+    NOTASKS: { tasks: [] },
+    BADTASK: { tasks: ['sorting'] },
+    NEGHIDDEN: { train: { hiddenSize: -32 } },
+    HALFLAYER: { train: { layers: 1.5 } },
+    BADSAE: { sae: { kinds: ['gated'] } },
+    MANYPERMS: { permutations: 1e12 },
+  };
+  for (const [k, v] of Object.entries(configs)) writeFileSync(join(tmp, `${k}.json`), JSON.stringify(v));
   const subst: Record<string, string> = {
+    ...Object.fromEntries(Object.keys(configs).map((k) => [k, join(tmp, `${k}.json`)])),
     BADJSON: join(tmp, 'bad.json'),
     BADTYPE: join(tmp, 'type.json'),
     UNKNOWN: join(tmp, 'unknown.json'),
