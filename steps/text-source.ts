@@ -4,10 +4,15 @@
 // whatever the files' size); those become the run's `text` task (interp/tasks/text-windows.ts),
 // which studyModels gives the checkpoint instead of the induction task. Every step that generates
 // sequences draws them from that pool; step 2 records where each collected window came from.
+// Each window's tokens are tagged with their words' parts of speech by the Brown lexicon tagger
+// (interp/text/pos-lexicon.ts, fitted on Brown's training documents), so step 4 probes POS on the
+// user's text as on Brown.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/random.ts';
 import { registerTask, textWindowsTask, type AnyTaskOptions, type Task } from '../interp/tasks/index.ts';
+import { loadBrown, splitDocuments } from '../interp/text/brown.ts';
+import { fitPosLexicon, lexiconAccuracy, tokenTags } from '../interp/text/pos-lexicon.ts';
 import { expandTextPaths, readTextPieces, sampleWindows, tokenWindows } from '../interp/text/stream.ts';
 import { readConfig } from '../mamba/config.ts';
 import { Tokenizer } from '../mamba/tokenizer.ts';
@@ -42,9 +47,22 @@ export async function prepareTextTask(config: RunConfig): Promise<string> {
   );
   if (!sample.windows.length)
     throw new Error(`--text: no document of ${files.join(', ')} holds ${T} tokens (train.seqLen), so there is no window to study`);
-  registerTask(textWindowsTask(sample.windows) as unknown as Task<AnyTaskOptions>);
+  const brown = splitDocuments(loadBrown());
+  const lexicon = fitPosLexicon(brown.train);
+  const pieces = new Map<number, string>();
+  const piece = (id: number) => {
+    let p = pieces.get(id);
+    if (p === undefined) {
+      p = id === bos ? '' : tok.decode([id]);
+      pieces.set(id, p);
+    }
+    return p;
+  };
+  const tags = sample.windows.map((w) => tokenTags(lexicon, Array.from(w.ids, piece)));
+  registerTask(textWindowsTask(sample.windows, tags) as unknown as Task<AnyTaskOptions>);
   return (
     `text: ${files.length} file(s), ${sample.seenDocuments} document(s) with ${sample.seenWindows} windows of ${T} tokens` +
-    ` (BOS ${bos === undefined ? 'none: the tokenizer has no <|endoftext|>' : `${BOS} first in each document`}); ${sample.windows.length} sampled`
+    ` (BOS ${bos === undefined ? 'none: the tokenizer has no <|endoftext|>' : `${BOS} first in each document`}); ${sample.windows.length} sampled;` +
+    ` parts of speech from the Brown lexicon tagger (${(100 * lexiconAccuracy(lexicon, brown.heldOut)).toFixed(1)}% on held-out Brown words)`
   );
 }

@@ -9,19 +9,34 @@
 // Labels (NO_LABEL = -1 elsewhere):
 //   repeatsEarlier  1 where the next token already occurred in the window at or before this
 //                   position: where copying from context can predict it (natural induction)
+// and, when the windows come with part-of-speech tags (steps/text-source.ts tags them with the Brown
+// lexicon tagger, interp/text/pos-lexicon.ts), of the current input token as in the Brown task:
+//   pos             its coarse tag (index into COARSE_TAGS; a category, carried by the indicators)
+//   isNOUN ... isADP  1 where its coarse tag is that tag (a binary variable: 0 at every other
+//                   position, spaces-only tokens included)
 import type { Rng } from '../../engine/random.ts';
+import { COARSE_TAGS } from '../text/brown.ts';
 import type { TokenWindow } from '../text/stream.ts';
+import { INDICATOR_TAGS } from './brown.ts';
 import { emptyBatch, requireInt, type Task, type TaskBatch, type TaskOptions } from './types.ts';
 
 export const TEXT_TASK = 'text';
 export const TEXT_LABELS = ['repeatsEarlier'];
+export const TEXT_POS_LABELS = ['pos', ...INDICATOR_TAGS.map((t) => `is${t}`)];
 
-/** The task over `windows` (all of seqLen tokens, ids below vocabSize). */
-export function textWindowsTask(windows: readonly TokenWindow[]): Task<TaskOptions> {
+/**
+ * The task over `windows` (all of seqLen tokens, ids below vocabSize); `tags`, when given, holds each
+ * window's coarse tag per token (COARSE_TAGS index, -1 for none), in the windows' order.
+ */
+export function textWindowsTask(windows: readonly TokenWindow[], tags?: readonly Int32Array[]): Task<TaskOptions> {
   if (!windows.length) throw new Error('text: no windows (the files are shorter than one context window)');
   const T = windows[0].ids.length;
   for (const w of windows)
     if (w.ids.length !== T) throw new Error(`text: window ${w.source} doc ${w.doc} at ${w.start} has ${w.ids.length} tokens, not ${T}`);
+  if (tags && (tags.length !== windows.length || tags.some((t) => t.length !== T)))
+    throw new Error(`text: ${tags.length} tag rows for ${windows.length} windows of ${T} tokens`);
+  const labelNames = tags ? [...TEXT_LABELS, ...TEXT_POS_LABELS] : TEXT_LABELS;
+  const indicator = INDICATOR_TAGS.map((t) => COARSE_TAGS.indexOf(t));
   let top = 0;
   for (const w of windows) for (const id of w.ids) top = Math.max(top, id);
   const check = (o: TaskOptions) => {
@@ -45,10 +60,20 @@ export function textWindowsTask(windows: readonly TokenWindow[]): Task<TaskOptio
     },
     generate(o: TaskOptions, rng: Rng, batch: number): TaskBatch {
       check(o);
-      const out: TaskBatch = { ...emptyBatch(batch, T, TEXT_LABELS), sources: [] };
+      const out: TaskBatch = { ...emptyBatch(batch, T, labelNames), sources: [] };
       const repeats = out.labels.repeatsEarlier;
       for (let b = 0; b < batch; b++) {
-        const w = windows[rng.int(0, windows.length)];
+        const k = rng.int(0, windows.length);
+        const w = windows[k];
+        if (tags) {
+          for (let t = 0; t < T; t++) {
+            const tag = tags[k][t];
+            if (tag < 0) continue;
+            out.labels.pos[b * T + t] = tag;
+            const j = indicator.indexOf(tag);
+            if (j >= 0) out.labels[`is${INDICATOR_TAGS[j]}`][b * T + t] = 1;
+          }
+        }
         out.sources!.push({ source: w.source, doc: w.doc, start: w.start });
         const seen = new Set<number>();
         for (let t = 0; t < T; t++) {

@@ -2,7 +2,8 @@
 // a small text file and a JSONL file, steps 2-4. The collected sequences are the files' token
 // windows, recomputed here from the text with the tokenizer (BOS first in each document, never
 // across documents), each named by its file, document and offset; step 3's top examples show the
-// text and where it comes from; step 4 probes the text's own variable. And the one-line errors:
+// text and where it comes from; step 4 probes the text's own variable and its words' parts of speech
+// (the Brown lexicon tagger's, recomputed here from the tokens). And the one-line errors:
 // --text without --model, a checkpoint without a tokenizer, a bad JSONL line (nothing written).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,6 +16,8 @@ import { makeConfig } from '../../mamba/config.ts';
 import { initMamba } from '../../mamba/model.ts';
 import { savePretrained } from '../../mamba/pretrained.ts';
 import { Tokenizer } from '../../mamba/tokenizer.ts';
+import { loadBrown, splitDocuments } from '../../interp/text/brown.ts';
+import { fitPosLexicon, tokenTags } from '../../interp/text/pos-lexicon.ts';
 import { COLLECT_DIR, loadCollections, loadSources, loadTokens, SAE_DIR } from '../../steps/artefacts.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -95,6 +98,37 @@ test('steps 2-4 on the text: windows recomputed from the files, examples with te
   }
   const probes = JSON.parse(readFileSync(join(out, 'step-04-probes', 'report.json'), 'utf8'));
   assert.match(JSON.stringify(probes), /repeatsEarlier/, 'step 4 probes the text variable');
+
+  // parts of speech: the collected labels are the lexicon tagger's, recomputed here from the tokens'
+  // strings, and step 4 reports a held-out accuracy for the tags' probes
+  const lexicon = fitPosLexicon(splitDocuments(loadBrown()).train);
+  const { labels } = await loadTokens(out, c);
+  const nouns = ['cat', 'mat', 'dog', 'rug', 'state', 'model', 'tokens', 'time'];
+  let checked = 0;
+  for (let i = 0; i < sources.length; i++) {
+    const ids = Array.from(tokens.inputs.subarray(i * T, (i + 1) * T));
+    const want = tokenTags(
+      lexicon,
+      ids.map((id) => (id === bos ? '' : tok.decode([id]))),
+    );
+    assert.equal(
+      Array.from(labels.pos.subarray(i * T, (i + 1) * T)),
+      Array.from(want, (t) => (t < 0 ? -1 : t)),
+      `pos of sequence ${i}`,
+    );
+    for (let t = 0; t < T; t++) {
+      const word = tok.decode([ids[t]]).trim();
+      if (nouns.includes(word)) {
+        assert.is(labels.isNOUN[i * T + t], 1, `"${word}" is a noun`);
+        checked++;
+      }
+      if (word === 'the') assert.is(labels.isDET[i * T + t], 1, '"the" is a determiner');
+    }
+  }
+  assert.ok(checked > 0, 'some nouns were checked');
+  const nounClaim = probes.claims.find((x: { statement: string }) => /reads isNOUN from/.test(x.statement));
+  assert.ok(nounClaim, 'step 4 probes isNOUN');
+  assert.match(nounClaim.statement, /held-out accuracy \d\.\d+ on unseen sequences/);
 });
 
 test('--text errors: one line, non-zero, nothing written', () => {

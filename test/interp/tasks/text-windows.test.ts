@@ -29,6 +29,26 @@ test('whole windows, next-token targets, repeatsEarlier at hand-checked position
   assert.equal(task.generate(opts, new Rng(1), 8), b, 'seeded');
 });
 
+test("with tags: pos and the indicators follow each window's tags; the same draws as without", () => {
+  // COARSE_TAGS: NOUN 0, VERB 1, ADJ 2, ADV 3, ..., DET 5, ADP 6; -1 no tag
+  const tags = [Int32Array.from([5, 0, 1, -1, 6, 3]), Int32Array.from([0, 0, 2, 1, -1, 5])];
+  const task = textWindowsTask(windows, tags);
+  const b = task.generate(opts, new Rng(1), 8);
+  const plain = textWindowsTask(windows).generate(opts, new Rng(1), 8);
+  assert.equal(b.inputs, plain.inputs, 'tags do not change which windows are drawn');
+  const names = { NOUN: 0, VERB: 1, ADJ: 2, DET: 5, ADP: 6 };
+  for (let s = 0; s < 8; s++) {
+    const w = b.sources![s].source === 'a.txt' ? 0 : 1;
+    for (let t = 0; t < 6; t++) {
+      const tag = tags[w][t];
+      assert.is(b.labels.pos[s * 6 + t], tag < 0 ? NO_LABEL : tag);
+      for (const [name, k] of Object.entries(names))
+        assert.is(b.labels[`is${name}`][s * 6 + t], tag === k ? 1 : NO_LABEL, `is${name} ${s} ${t}`);
+    }
+  }
+  assert.throws(() => textWindowsTask(windows, [tags[0]]), /1 tag rows for 2 windows of 6 tokens/);
+});
+
 test('errors: seqLen other than the windows, ids outside the vocabulary, a built-in name', () => {
   const task = textWindowsTask(windows);
   assert.throws(() => task.generate({ vocabSize: 10, seqLen: 5 }, new Rng(1), 1), /text: seqLen 5, but the windows have 6 tokens/);
