@@ -153,7 +153,7 @@ function channelMask(like: Tensor, channels: readonly number[] | null, axis: num
   const C = like.shape[axis];
   const m = new Float64Array(C);
   for (const c of channels) m[c] = 1;
-  const shape = like.shape.map((d, i) => (i === axis ? C : 1));
+  const shape = like.shape.map((_, i) => (i === axis ? C : 1));
   return mi.tensor(like.dtype === 'float64' ? m : Float32Array.from(m), shape, { dtype: like.dtype, backend: like.backend });
 }
 

@@ -101,9 +101,9 @@ export const SWEEP_SEQUENCES = 16;
 /**
  * The sweep's rows: the residual entering each layer and leaving the last (layer i's hook_resid_post
  * is layer i+1's hook_resid_pre, the same tensor, so it is not swept twice), each mixer's output and
- * each SSM state. Measured on this 2-core CPU: the quick run's two induction models add about 4 s
- * to step 6; at the default size (hidden 64, 64 tokens, 16 sequences) a random model's two sweeps
- * took about 8 s, so three seeds add about 25 s.
+ * each SSM state. Measured on this shared 2-core CPU: the quick run's two induction models add
+ * about 4 s of CPU time to step 6; at the default size (hidden 64, 64 tokens, 16 sequences) a
+ * random model's two sweeps took 9.5 CPU seconds, so three seeds add about 30 s.
  */
 function sweepHooks(model: MambaLM): string[] {
   const L = model.config.num_hidden_layers;
