@@ -14,6 +14,11 @@
 // 2023): the first-order term (a_clean - a_corrupted) . dLD/da at the corrupted run, summed over
 // the cell's channels and examples, from one forward and one backward for all cells, divided by
 // the same denominator. It is exact where LD is linear in the activation (hook_norm_f, hook_logits).
+//
+// Channel groups (opts.channelGroups) make it a hook x position x channel-group sweep: each hook's
+// channels (the axis after T: d of a residual, E of a mixer hook, E of hook_h with each channel's N
+// states) are split into groups, given as lists or as a count of contiguous groups, and each row is
+// one (hook, group): only that group's channels are patched (AtP: only their terms are summed).
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook, HookContext } from '../mamba/hooks.ts';
@@ -32,8 +37,10 @@ export function layerHooks(model: MambaLM, kind: LayerHook): string[] {
 }
 
 export interface SweepResult {
-  /** the rows' hook names */
+  /** the rows' hook names (with channel groups, one row per hook and group) */
   hooks: string[];
+  /** with channel groups: the channels each row patches (row k of hook hooks[k]) */
+  groups?: number[][];
   /** T: the columns are positions 0..T-1 */
   positions: number;
   /** [row][position]: the normalised logit difference (patching) or its first-order estimate (AtP) */
@@ -107,11 +114,62 @@ async function prepare(
   return { clean, corrupt, B, T, cleanLd, corruptLd, acts, own };
 }
 
-/** A hook that puts the clean activation at position t into the corrupted run. */
-function patchHook(name: string, cleanAct: Tensor, t: number, T: number): Hook {
+/** Channel groups: a list of channel lists, or a count of contiguous groups (sizes differ by at most one). */
+export type ChannelGroups = number | readonly (readonly number[])[];
+
+/** The groups of a hook with C channels, checked. */
+export function channelGroupsOf(groups: ChannelGroups, C: number, hook: string, caller: string): number[][] {
+  if (typeof groups === 'number') {
+    if (!Number.isInteger(groups) || groups < 1 || groups > C)
+      throw new Error(`${caller}: channelGroups ${groups} must be a whole number in [1, ${C}] for ${hook} (${C} channels)`);
+    return Array.from({ length: groups }, (_, g) => {
+      const from = Math.floor((g * C) / groups),
+        to = Math.floor(((g + 1) * C) / groups);
+      return Array.from({ length: to - from }, (_, i) => from + i);
+    });
+  }
+  if (!groups.length) throw new Error(`${caller}: channelGroups is an empty list`);
+  return groups.map((g, k) => {
+    if (!g.length) throw new Error(`${caller}: channel group ${k} is empty`);
+    for (const c of g)
+      if (!Number.isInteger(c) || c < 0 || c >= C)
+        throw new Error(`${caller}: channel group ${k} has channel ${c}, outside [0, ${C}) of ${hook}`);
+    return [...g];
+  });
+}
+
+/** The sweep's rows: every hook once (all channels), or once per channel group. */
+function sweepRows(hooks: readonly string[], acts: Map<string, Tensor>, groups: ChannelGroups | undefined, caller: string) {
+  return hooks.flatMap((hook) =>
+    groups === undefined
+      ? [{ hook, channels: null as number[] | null }]
+      : channelGroupsOf(groups, acts.get(hook)!.shape[2], hook, caller).map((channels) => ({ hook, channels })),
+  );
+}
+
+/** 1 at the channels (axis 2 of an activation shaped like `like`, broadcast over the rest), 0 elsewhere; null: every channel. */
+function channelMask(like: Tensor, channels: readonly number[] | null, axis: number): Tensor | null {
+  if (!channels) return null;
+  const C = like.shape[axis];
+  const m = new Float64Array(C);
+  for (const c of channels) m[c] = 1;
+  const shape = like.shape.map((_, i) => (i === axis ? C : 1));
+  return mi.tensor(like.dtype === 'float64' ? m : Float32Array.from(m), shape, { dtype: like.dtype, backend: like.backend });
+}
+
+/** A hook that puts the clean activation at position t (at the channels, or all) into the corrupted run. */
+function patchHook(name: string, cleanAct: Tensor, t: number, T: number, channels: readonly number[] | null = null): Hook {
   if (isStateHook(name)) {
     const [B, , E, N] = cleanAct.shape;
-    return { name, positions: [t], fn: () => mi.reshape(mi.slice(cleanAct, 1, t, t + 1), [B, E, N]) };
+    return {
+      name,
+      positions: [t],
+      fn: (h: Tensor) => {
+        const c = mi.reshape(mi.slice(cleanAct, 1, t, t + 1), [B, E, N]);
+        const ch = channelMask(h, channels, 1);
+        return ch ? mi.add(h, mi.mul(ch, mi.sub(c, h))) : c;
+      },
+    };
   }
   return {
     name,
@@ -119,14 +177,17 @@ function patchHook(name: string, cleanAct: Tensor, t: number, T: number): Hook {
       const onehot = new Float64Array(T);
       onehot[t] = 1;
       const shape = [1, T, ...x.shape.slice(2).map(() => 1)];
-      const m = mi.tensor(x.dtype === 'float64' ? onehot : Float32Array.from(onehot), shape, { dtype: x.dtype, backend: x.backend });
+      let m = mi.tensor(x.dtype === 'float64' ? onehot : Float32Array.from(onehot), shape, { dtype: x.dtype, backend: x.backend });
+      const ch = channelMask(x, channels, 2);
+      if (ch) m = mi.mul(m, ch);
       return mi.add(x, mi.mul(m, mi.sub(cleanAct, x)));
     },
   };
 }
 
 /**
- * Real activation patching at every (hook, position): rows x T forwards of the corrupted ids.
+ * Real activation patching at every (hook, position), or (hook, channel group, position) with
+ * channelGroups: rows x T forwards of the corrupted ids.
  * `positions` restricts the columns computed (others are NaN); by default every position.
  */
 export async function patchSweep(
@@ -135,29 +196,47 @@ export async function patchSweep(
   corruptIds: IdsLike,
   diff: LogitDiff,
   hooks: readonly string[],
-  opts: { positions?: readonly number[] } = {},
+  opts: { positions?: readonly number[]; channelGroups?: ChannelGroups } = {},
 ): Promise<SweepResult> {
   const r = await prepare(model, cleanIds, corruptIds, diff, hooks, 'patchSweep');
   try {
+    const rows = sweepRows(hooks, r.acts, opts.channelGroups, 'patchSweep');
     const cols = opts.positions ?? Array.from({ length: r.T }, (_, t) => t);
     for (const t of cols)
       if (!Number.isInteger(t) || t < 0 || t >= r.T) throw new Error(`patchSweep: position ${t} is outside [0, ${r.T})`);
     const gap = r.cleanLd - r.corruptLd;
-    const values = hooks.map(() => new Array<number>(r.T).fill(Number.NaN));
-    for (let k = 0; k < hooks.length; k++) {
+    const values = rows.map(() => new Array<number>(r.T).fill(Number.NaN));
+    for (let k = 0; k < rows.length; k++) {
+      const { hook, channels } = rows[k];
       for (const t of cols) {
         const logits = mi.tidy(() =>
-          mi.keep(mi.noGrad(() => model.runWithHooks(r.corrupt, [patchHook(hooks[k], r.acts.get(hooks[k])!, t, r.T)]))),
+          mi.keep(mi.noGrad(() => model.runWithHooks(r.corrupt, [patchHook(hook, r.acts.get(hook)!, t, r.T, channels)]))),
         );
         const ld = meanOf(await logitDiffOf(model, logits, diff));
         logits.dispose();
         values[k][t] = (ld - r.corruptLd) / gap;
       }
     }
-    return { hooks: [...hooks], positions: r.T, values, clean: r.cleanLd, corrupted: r.corruptLd };
+    return resultOf(rows, opts.channelGroups, r, values);
   } finally {
     disposeRuns(r);
   }
+}
+
+function resultOf(
+  rows: { hook: string; channels: number[] | null }[],
+  groups: ChannelGroups | undefined,
+  r: Runs,
+  values: number[][],
+): SweepResult {
+  return {
+    hooks: rows.map((w) => w.hook),
+    ...(groups === undefined ? {} : { groups: rows.map((w) => w.channels!) }),
+    positions: r.T,
+    values,
+    clean: r.cleanLd,
+    corrupted: r.corruptLd,
+  };
 }
 
 /**
@@ -172,6 +251,7 @@ export async function attributionSweep(
   corruptIds: IdsLike,
   diff: LogitDiff,
   hooks: readonly string[],
+  opts: { channelGroups?: ChannelGroups } = {},
 ): Promise<SweepResult> {
   const r = await prepare(model, cleanIds, corruptIds, diff, hooks, 'attributionSweep');
   try {
@@ -179,7 +259,10 @@ export async function attributionSweep(
     const V = model.config.vocab_size;
     const d = resolveLogitDiff(model, diff, B, T);
     const gap = r.cleanLd - r.corruptLd;
-    const values = hooks.map(() => new Array<number>(T).fill(0));
+    const rows = sweepRows(hooks, r.acts, opts.channelGroups, 'attributionSweep');
+    const values = rows.map(() => new Array<number>(T).fill(0));
+    // per hook and position, each channel's term summed over examples (and a state channel's N states)
+    const perChannel = hooks.map((h) => Array.from({ length: T }, () => new Float64Array(r.acts.get(h)!.shape[2])));
     // LD as a fixed linear function of the logits: +1/B at (e, p_e, a_e), -1/B at (e, p_e, b_e)
     const w = new Float64Array(B * T * V);
     for (let e = 0; e < B; e++) {
@@ -208,26 +291,46 @@ export async function attributionSweep(
         const a = await act.data();
         const g = await (grads.get(leaf) ?? mi.zerosLike(leaf)).data();
         const c = await (position === null ? r.acts.get(hooks[row])! : mi.slice(r.acts.get(hooks[row])!, 1, position, position + 1)).data();
-        // a normal hook holds [B,T,dim]; a state hook the state at one position [B,E,N]
+        // a normal hook holds [B,T,C]; a state hook the state at one position [B,E,N] (channel: E)
         const per = position === null ? T : 1;
         const dim = a.length / (B * per);
+        const C = perChannel[row][0].length,
+          width = dim / C;
         for (let e = 0; e < B; e++)
           for (let j = 0; j < per; j++) {
             const o = (e * per + j) * dim;
-            let s = 0;
-            for (let q = 0; q < dim; q++) s += (c[o + q] - a[o + q]) * g[o + q];
-            values[row][position ?? j] += s / gap;
+            const acc = perChannel[row][position ?? j];
+            for (let q = 0; q < dim; q++) acc[Math.floor(q / width)] += (c[o + q] - a[o + q]) * g[o + q];
           }
       }
     });
-    return { hooks: [...hooks], positions: T, values, clean: r.cleanLd, corrupted: r.corruptLd };
+    rows.forEach(({ hook, channels }, k) => {
+      const acc = perChannel[hooks.indexOf(hook)];
+      for (let t = 0; t < T; t++) {
+        let s = 0;
+        if (channels) for (const ch of channels) s += acc[t][ch];
+        else for (const v of acc[t]) s += v;
+        values[k][t] = s / gap;
+      }
+    });
+    return resultOf(rows, opts.channelGroups, r, values);
   } finally {
     disposeRuns(r);
   }
 }
 
+/** The hook of each row, with its channels when the sweep has channel groups (contiguous ones as a range). */
+function defaultRowLabels(s: SweepResult): string[] {
+  if (!s.groups) return s.hooks;
+  return s.hooks.map((h, k) => {
+    const g = s.groups![k];
+    const contiguous = g.every((c, i) => i === 0 || c === g[i - 1] + 1);
+    return `${h} [${contiguous && g.length > 1 ? `${g[0]}-${g[g.length - 1]}` : g.join(',')}]`;
+  });
+}
+
 /** A sweep as a heat map: rows are hooks (layers), columns positions; the colour the normalised metric. */
-export function sweepHeatmap(s: SweepResult, title: string, rowLabels: readonly string[] = s.hooks): Spec {
+export function sweepHeatmap(s: SweepResult, title: string, rowLabels: readonly string[] = defaultRowLabels(s)): Spec {
   if (rowLabels.length !== s.hooks.length) throw new Error(`sweepHeatmap: ${rowLabels.length} row labels for ${s.hooks.length} rows`);
   const spec = heatmap(s.values, {
     title: `${title} (clean LD ${s.clean.toFixed(3)}, corrupted ${s.corrupted.toFixed(3)})`,
@@ -245,7 +348,11 @@ export function sweepHeatmap(s: SweepResult, title: string, rowLabels: readonly 
 
 /** AtP against real patching, one point per (hook, position) computed by both. */
 export function atpScatter(real: SweepResult, atp: SweepResult, title: string): Spec {
-  if (real.hooks.join() !== atp.hooks.join() || real.positions !== atp.positions)
+  if (
+    real.hooks.join() !== atp.hooks.join() ||
+    real.positions !== atp.positions ||
+    JSON.stringify(real.groups) !== JSON.stringify(atp.groups)
+  )
     throw new Error('atpScatter: the two sweeps cover different cells');
   const rows: Record<string, number | string>[] = [];
   real.values.forEach((r, k) =>

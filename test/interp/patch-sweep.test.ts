@@ -4,6 +4,8 @@
 // from S + K - 1 (the conv window past S) to P. AtP is checked against central finite differences of
 // a patch scaled by eps (written here, not with the module's hooks), against real patching exactly
 // where the map to the metric is linear (hook_norm_f, hook_logits), and by correlation elsewhere.
+// Channel groups: the groups' patches sum to the whole site's where the map is linear, and a model
+// whose out_proj reads only some SSM channels shows their group alone.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
@@ -171,6 +173,72 @@ test('the heat map keeps rows in layer order with their hook names and the value
   assert.ok((await renderSvg(sweepHeatmap(s, 'resid_pre'))).includes('<svg'));
 });
 
+/** The one-layer model with out_proj's columns outside `keep` zeroed: only those channels reach the residual. */
+function plantedChannels(keep: readonly number[]): MambaLM {
+  const m = tinyModel(1, 'sweep-one');
+  const name = 'backbone.layers.0.mixer.out_proj.weight';
+  const old = m.params.get(name)!;
+  const [d, E] = old.shape;
+  const w = Float64Array.from(old.dataSync());
+  for (let i = 0; i < d; i++) for (let e = 0; e < E; e++) if (!keep.includes(e)) w[i * E + e] = 0;
+  m.params.set(name, mi.tensor(w, old.shape, { dtype: 'float64', backend: old.backend }));
+  old.dispose();
+  return m;
+}
+
+test('channel groups: on a linear map the groups sum to the whole site, and AtP always does', async () => {
+  // d = 8 in 3 contiguous groups (2, 3, 3 channels); the metric is linear in hook_norm_f
+  const whole = await patchSweep(two, clean, corrupt, diff, ['hook_norm_f']);
+  const parts = await patchSweep(two, clean, corrupt, diff, ['hook_norm_f'], { channelGroups: 3 });
+  assert.equal(parts.groups, [
+    [0, 1],
+    [2, 3, 4],
+    [5, 6, 7],
+  ]);
+  assert.equal(parts.hooks, ['hook_norm_f', 'hook_norm_f', 'hook_norm_f']);
+  for (let t = 0; t < T; t++) close(parts.values[0][t] + parts.values[1][t] + parts.values[2][t], whole.values[0][t], 1e-12, `norm_f ${t}`);
+  assert.ok(Math.abs(parts.values[0][P]) > 1e-3 && Math.abs(parts.values[2][P]) > 1e-3, 'more than one group carries signal');
+  // given groups need not cover every channel: one channel alone equals the sum minus the rest
+  const single = await patchSweep(two, clean, corrupt, diff, ['hook_norm_f'], {
+    channelGroups: [[3], [0, 1, 2, 4, 5, 6, 7]],
+    positions: [P],
+  });
+  close(single.values[0][P] + single.values[1][P], whole.values[0][P], 1e-12, 'given groups');
+  // AtP is a sum of per-channel terms at every kind of hook, states included (E = 16 channels of N states)
+  const hooks = [...layerHooks(two, 'resid_pre'), ...layerHooks(two, 'h')];
+  const atpWhole = await attributionSweep(two, clean, corrupt, diff, hooks);
+  const atpParts = await attributionSweep(two, clean, corrupt, diff, hooks, { channelGroups: 4 });
+  for (let k = 0; k < hooks.length; k++)
+    for (let t = 0; t < T; t++) {
+      let s = 0;
+      for (let g = 0; g < 4; g++) s += atpParts.values[4 * k + g][t];
+      close(s, atpWhole.values[k][t], 1e-12, `AtP ${hooks[k]} ${t}`);
+    }
+  const spec = sweepHeatmap(parts, 'groups') as unknown as { encoding: { y: { sort: string[] } } };
+  assert.equal(spec.encoding.y.sort, ['0: hook_norm_f [0-1]', '1: hook_norm_f [2-4]', '2: hook_norm_f [5-7]']);
+});
+
+test('channel groups: a planted group of the SSM state is found, and no other', async () => {
+  const model = plantedChannels([4, 5, 6, 7]); // E = 16 in 4 groups: group 1
+  const hooks = ['blocks.0.mixer.hook_h', 'blocks.0.mixer.hook_gated'];
+  const real = await patchSweep(model, clean, corrupt, diff, hooks, { channelGroups: 4 });
+  const atp = await attributionSweep(model, clean, corrupt, diff, hooks, { channelGroups: 4 });
+  const whole = await patchSweep(model, clean, corrupt, diff, hooks);
+  for (let row = 0; row < 8; row++) {
+    const g = row % 4,
+      k = Math.floor(row / 4);
+    for (let t = 0; t < T; t++) {
+      // the planted group does all the whole site does; the others nothing
+      close(real.values[row][t], g === 1 ? whole.values[k][t] : 0, 1e-12, `patching ${real.hooks[row]} group ${g} at ${t}`);
+      if (g !== 1) close(atp.values[row][t], 0, 1e-15, `AtP ${atp.hooks[row]} group ${g} at ${t}`);
+    }
+  }
+  // and the whole site is what it is in the first test: states from S + K - 1 to P restore everything, the gated output at P
+  for (let t = S + K - 1; t <= P; t++) close(whole.values[0][t], 1, 1e-12, `hook_h ${t}`);
+  close(whole.values[1][P], 1, 1e-12, 'hook_gated at P');
+  model.dispose();
+});
+
 test('bad sweeps are refused with a line naming what is wrong', async () => {
   const rejects = async (fn: () => Promise<unknown>, pattern: RegExp) => {
     try {
@@ -186,6 +254,15 @@ test('bad sweeps are refused with a line naming what is wrong', async () => {
   await rejects(() => attributionSweep(one, clean, corrupt, diff, ['blocks.3.hook_resid_pre']), /unknown hook 'blocks.3.hook_resid_pre'/);
   await rejects(() => patchSweep(one, clean, corrupt, diff, layerHooks(one, 'resid_pre'), { positions: [T] }), /position 10 is outside/);
   assert.throws(() => layerHooks(one, 'resid' as 'h'), /unknown kind 'resid'/);
+  await rejects(
+    () => patchSweep(one, clean, corrupt, diff, ['hook_norm_f'], { channelGroups: 9 }),
+    /channelGroups 9 must be a whole number in \[1, 8\]/,
+  );
+  await rejects(
+    () => attributionSweep(one, clean, corrupt, diff, ['hook_norm_f'], { channelGroups: [[0], [8]] }),
+    /channel group 1 has channel 8, outside \[0, 8\) of hook_norm_f/,
+  );
+  await rejects(() => patchSweep(one, clean, corrupt, diff, ['hook_norm_f'], { channelGroups: [[]] }), /channel group 0 is empty/);
 });
 
 test.after(() => {

@@ -5,10 +5,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ControlTest } from '../../interp/controls.ts';
 import { QUICK_OVERRIDES } from '../../steps/config.ts';
-import type { StepReport } from '../../interp/report/index.ts';
+import { fmt, type StepReport } from '../../interp/report/index.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, inOrder, readIn } from '../helpers/step-report.ts';
 import { T975 } from '../helpers/seed-claims.ts';
+import { readFileSync } from 'node:fs';
+import { pearson } from '../../interp/attribution.ts';
+import { attributionSweep, patchSweep } from '../../interp/patch-sweep.ts';
+import { loadPretrained } from '../../mamba/pretrained.ts';
+import type { SweepPair } from '../../steps/step06-patching.ts';
 
 /** P(sum of independent uniform ranks <= the observed sum), by enumerating every combination. */
 function sumOfRanksByEnumeration(ranks: { ge: number; n: number }[]): { p: number; floor: number } {
@@ -136,6 +141,75 @@ test('step 6: effects with ordered intervals, p in [0, 1], controls present, cla
   for (const r of rows.filter((r) => r.task === kc.task && r.kind === kc.hook && r.source === kc.source && r.effect === kc.effect))
     assert.ok(report.summary.includes(r.model), `the summary gives ${r.model}'s value`);
   checkFigures(dir, report);
+});
+
+test('step 6: the AtP-against-patching figure shows the two sweeps of each induction model, with their Pearson r', async () => {
+  const run = await quickRun();
+  const dir = join(run, 'step-06-patching');
+  const sweeps = readIn<SweepPair[]>(dir, 'sweeps.json');
+  const report = readIn<StepReport>(dir, 'report.json');
+  // one pair per gate-passing induction model: the models step 6 patched
+  const effects = readIn<{ model: string; task: string }[]>(dir, 'effects.json');
+  const induction = [...new Set(effects.filter((r) => r.task === 'induction').map((r) => r.model))];
+  assert.ok(induction.length > 0, 'an induction model learned the task');
+  assert.equal(
+    sweeps.map((p) => p.model),
+    induction,
+  );
+  const table = report.tables.find((t) => t.title.startsWith('Attribution patching against activation patching'))!;
+  assert.ok(table, 'the correlation table');
+  for (const [k, p] of sweeps.entries()) {
+    const real = p.patching.values.flat(),
+      atp = p.atp.values.flat();
+    assert.is(real.length, p.patching.hooks.length * p.patching.positions);
+    assert.ok(real.every(Number.isFinite) && atp.every(Number.isFinite));
+    // r is the Pearson correlation of the two grids, in sweeps.json, the table and the figure's title
+    assert.is(p.r, pearson(real, atp));
+    assert.is(table.rows[k][0], p.model);
+    assert.is(table.rows[k][3], p.r);
+    const fig = report.figures.find((f) => f.file === `figures/atp-vs-patching-${p.model}.svg`)!;
+    assert.ok(fig, `${p.model}: the figure is in the report`);
+    const svg = readFileSync(join(dir, fig.file), 'utf8');
+    assert.ok(svg.includes(`Pearson r ${fmt(p.r)}`), `${p.model}: r in the title`);
+    // the figure's points are the cells of the two sweeps (Vega writes each point's fields in its aria-label)
+    const points = [
+      ...svg.matchAll(/aria-label="activation patching \(normalised\): ([^;]+); attribution patching \(normalised\): ([^;]+);/g),
+      // Vega writes negative numbers with a minus sign, U+2212
+    ].map((m) => [m[1], m[2]].map((v) => Number(v.replace('\u2212', '-'))));
+    assert.is(points.length, real.length, `${p.model}: one point per cell`);
+    // each cell matched to its own point (the labels are rounded)
+    const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 + 1e-6 * Math.abs(b);
+    const unused = new Set(points.keys());
+    real.forEach((x, i) => {
+      const hit = [...unused].find((q) => near(points[q][0], x) && near(points[q][1], atp[i]));
+      assert.ok(hit !== undefined, `${p.model} cell ${i}: no point at (${x}, ${atp[i]})`);
+      unused.delete(hit!);
+    });
+    // the corruption changes each sequence's answer, and the ids only where the copied token sat
+    for (const [e, ids] of p.clean.entries()) {
+      assert.is(ids.length, p.patching.positions);
+      assert.ok(p.diff.a[e] !== p.diff.b[e], `${p.model} sequence ${e}: clean and corrupted answers differ`);
+      assert.ok(
+        ids.some((v, t) => v !== p.corrupted[e][t]),
+        `${p.model} sequence ${e}: the corrupted ids differ`,
+      );
+    }
+  }
+  // the grids are what the library's sweeps give on those sequences (first model; a few seconds)
+  const p = sweeps[0];
+  const model = await loadPretrained(join(run, 'step-01-train', 'models', p.model));
+  try {
+    const real = await patchSweep(model, p.clean, p.corrupted, p.diff, p.patching.hooks);
+    const atp = await attributionSweep(model, p.clean, p.corrupted, p.diff, p.atp.hooks);
+    const close = (a: number[][], b: number[][], what: string) =>
+      a.forEach((r, i) =>
+        r.forEach((v, t) => assert.ok(Math.abs(v - b[i][t]) < 1e-9, `${what} ${p.patching.hooks[i]} ${t}: ${v} vs ${b[i][t]}`)),
+      );
+    close(real.values, p.patching.values, 'patching');
+    close(atp.values, p.atp.values, 'AtP');
+  } finally {
+    model.dispose();
+  }
 });
 
 test.run();
