@@ -4,9 +4,10 @@
 // an http(s) URL of a checkpoint folder (mamba/fetch-checkpoint.ts).
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readConfig, writeConfig, type MambaConfig } from './config.ts';
-import { fetchPretrained, modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
+import { checkLoadBudget, fetchPretrained, modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
 import { isUrl, resolveCheckpoint, type ResolveOptions } from './hub.ts';
 import type { MambaLM } from './model.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -26,9 +27,15 @@ export type PretrainedOptions = LoadOptions &
  * parameter converted to `dtype` on `backend`.
  */
 export async function loadPretrained(nameOrDir: string, opts: PretrainedOptions = {}): Promise<MambaLM> {
+  // The parameters may take half of this machine's memory: loading copies each tensor once more
+  // on its way in, and the process needs room for activations besides.
+  const budget = opts.memoryBudgetBytes ?? Math.floor(totalmem() / 2);
+  const what = opts.memoryBudgetBytes === undefined ? "half of this machine's memory" : 'memoryBudgetBytes';
+  opts = { ...opts, memoryBudgetBytes: budget };
   if (isUrl(nameOrDir)) return fetchPretrained(nameOrDir, opts);
   const { dir } = resolveCheckpoint(nameOrDir, { revision: opts.revision });
   const config = await readConfig(dir);
+  checkLoadBudget(config, opts, dir, what); // before a byte of the weights is read
   const tokenizerPath = opts.tokenizer ?? join(dir, 'tokenizer.json');
   const tokenizer =
     opts.tokenizer || existsSync(tokenizerPath) ? await Tokenizer.fromFile(tokenizerPath, configBeside(tokenizerPath)) : null;
