@@ -324,7 +324,8 @@ function checkKind(value: unknown, kind: FieldKind, what: string): void {
       string: 'a string',
       tokenid: 'a token id or null',
     }[kind];
-    throw new Error(`${what} must be ${expected}, found ${JSON.stringify(value)}`);
+    // String(): JSON.stringify would print Infinity and NaN as null
+    throw new Error(`${what} must be ${expected}, found ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
   }
 }
 

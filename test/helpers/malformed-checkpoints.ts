@@ -107,7 +107,6 @@ export function malformedCases(): MalformedCase[] {
   });
   const first = tensors[0].name;
   const last = tensors[tensors.length - 1].name;
-  const fileRe = /model\.safetensors/;
   const re = (...parts: string[]) => new RegExp(parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
 
   // Sharded folders: the data split in two shards with an index naming them.
@@ -367,7 +366,15 @@ export function malformedCases(): MalformedCase[] {
     field('hidden_act', 'gelu', re('config.json', 'field "hidden_act" is "gelu"', 'SiLU')),
     field('layer_norm_epsilon', -1, re('config.json', 'field "layer_norm_epsilon" must be > 0')),
     field('layer_norm_epsilon', 0, re('config.json', 'field "layer_norm_epsilon" must be > 0')),
-    field('layer_norm_epsilon', 1e999, re('config.json', 'field "layer_norm_epsilon" must be a finite number')),
+    {
+      // JSON has no Infinity, but 1e999 parses to it
+      name: 'config layer_norm_epsilon = 1e999',
+      build: (dir) => {
+        writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, layer_norm_epsilon: 12345 }).replace('12345', '1e999'));
+        writeFileSync(st(dir), goodFile());
+      },
+      expect: re('config.json', 'field "layer_norm_epsilon" must be a finite number, found Infinity'),
+    },
     field('time_step_min', 0.5, re('config.json', 'field "time_step_min" (0.5) is above "time_step_max"')),
     field('use_bias', true, re('does not match the config', 'missing "backbone.layers.0.mixer.in_proj.bias"')),
     {
