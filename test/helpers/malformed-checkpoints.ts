@@ -88,7 +88,7 @@ export function malformedCases(): MalformedCase[] {
   const st = (dir: string) => join(dir, 'model.safetensors');
 
   const file =
-    (edit: (ts: Tensors, h: Header) => { header?: string; data?: Uint8Array; raw?: Buffer } | void, c: unknown = config) =>
+    (edit: (ts: Tensors, h: Header) => { header?: string; data?: Uint8Array; raw?: Buffer } | undefined, c: unknown = config) =>
     (dir: string) => {
       const ts = tensors.map((t) => ({ ...t, shape: [...t.shape] }));
       const h = layout(ts);
