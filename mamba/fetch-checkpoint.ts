@@ -41,6 +41,13 @@ export function checkLoadBudget(config: MambaConfig, opts: LoadOptions, label: s
   checkParameterBudget(config, opts.dtype === 'float64' ? 8 : 4, budget, `loadPretrained ${label}`, what);
 }
 
+/** The error for a weight holding NaN or Inf: names the checkpoint, the tensor and the first bad index. */
+export function nonFiniteError(label: string, name: string, shape: readonly number[], bad: { index: number; value: number }): Error {
+  return new Error(
+    `loadPretrained ${label}: tensor "${name}" holds ${bad.value} at flat index ${bad.index} (of shape [${shape}]); non-finite weights are refused (allowNonFinite loads them for inspection)`,
+  );
+}
+
 /**
  * The flat index and value of the first NaN or +-Inf in `data`, or null: one pass, no allocation
  * (x - x is 0 for every finite x and NaN for NaN and both infinities).
@@ -78,11 +85,7 @@ export async function modelFromTensors(
       if (rec.data instanceof Int32Array)
         throw new Error(`loadPretrained ${label}: parameter ${name} is stored as ${rec.dtype}, not a float`);
       const bad = opts.allowNonFinite ? null : firstNonFinite(rec.data);
-      if (bad) {
-        throw new Error(
-          `loadPretrained ${label}: tensor "${name}" holds ${bad.value} at flat index ${bad.index} (of shape [${shape}]); non-finite weights are refused (allowNonFinite loads them for inspection)`,
-        );
-      }
+      if (bad) throw nonFiniteError(label, name, shape, bad);
       params.set(name, mi.keep(mi.tensor(rec.data, shape, { dtype, backend })));
     }
   } catch (e) {

@@ -6,8 +6,15 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readConfig, writeConfig, type MambaConfig } from './config.ts';
-import { checkLoadBudget, fetchPretrained, modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
+import { expectedParameterShapes, readConfig, validateCheckpoint, writeConfig, type MambaConfig } from './config.ts';
+import {
+  checkLoadBudget,
+  fetchPretrained,
+  firstNonFinite,
+  modelFromTensors,
+  nonFiniteError,
+  type LoadOptions,
+} from './fetch-checkpoint.ts';
 import { isUrl, resolveCheckpoint, type ResolveOptions } from './hub.ts';
 import type { MambaLM } from './model.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -42,6 +49,34 @@ export async function loadPretrained(nameOrDir: string, opts: PretrainedOptions 
   const src = await openCheckpoint(dir);
   try {
     return await modelFromTensors(config, src, opts, dir, tokenizer);
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Every check loadPretrained makes on a checkpoint folder (or hub id), without building a model:
+ * config.json's fields and bounds, the parameter budget, the safetensors structure, names, shapes
+ * and dtypes, and (unless allowNonFinite) finite weights, read one tensor at a time. For a CLI to
+ * refuse a bad --model before it writes anything; throws the error loadPretrained would.
+ */
+export async function validatePretrained(
+  nameOrDir: string,
+  opts: Pick<PretrainedOptions, 'revision' | 'allowNonFinite' | 'memoryBudgetBytes'> = {},
+): Promise<void> {
+  const { dir } = resolveCheckpoint(nameOrDir, { revision: opts.revision });
+  const config = await readConfig(dir);
+  const budgetWhat = opts.memoryBudgetBytes === undefined ? "half of this machine's memory" : 'memoryBudgetBytes';
+  checkLoadBudget(config, { ...opts, memoryBudgetBytes: opts.memoryBudgetBytes ?? Math.floor(totalmem() / 2) }, dir, budgetWhat);
+  const src = await openCheckpoint(dir);
+  try {
+    validateCheckpoint(config, src);
+    if (opts.allowNonFinite) return;
+    for (const name of expectedParameterShapes(config).keys()) {
+      const rec = await src.read(name);
+      const bad = firstNonFinite(rec.data);
+      if (bad) throw nonFiniteError(dir, name, rec.shape, bad);
+    }
   } finally {
     await src.close();
   }

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { cpuBackend } from '../../engine/index.ts';
 import { checkParameterBudget, expectedParameterShapes, makeConfig, parameterCount, readConfig } from '../../mamba/config.ts';
 import { firstNonFinite } from '../../mamba/fetch-checkpoint.ts';
-import { loadPretrained } from '../../mamba/pretrained.ts';
+import { loadPretrained, validatePretrained } from '../../mamba/pretrained.ts';
 import { modelDir } from '../helpers/hf-fixture.ts';
 import { buildCase, malformedCases } from '../helpers/malformed-checkpoints.ts';
 import { withTempDir } from '../helpers/temp-dir.ts';
@@ -30,6 +30,12 @@ test(
       assert.not.match(outcome!.message, /\n/, `${c.name}: more than one line`);
       // a failed check reads nothing large and allocates nothing sized by the config
       assert.ok(Date.now() - started < 5000, `${c.name}: took ${Date.now() - started} ms`);
+      // validatePretrained, the check a CLI makes before it writes anything, throws the same error
+      const early = await validatePretrained(dir).then(
+        () => null,
+        (e: Error) => e,
+      );
+      assert.is(early?.message, outcome!.message, `${c.name}: validatePretrained`);
     }
   }),
 );
@@ -39,6 +45,7 @@ test(
   withTempDir('mamba-bad-ckpt-', async (root) => {
     const c = malformedCases().find((x) => x.name === 'NaN weight')!;
     const dir = buildCase(root, 0, c);
+    await validatePretrained(dir, { allowNonFinite: true });
     const model = await loadPretrained(dir, { backend: cpuBackend(), allowNonFinite: true });
     const a = await model.params.get('backbone.layers.0.mixer.A_log')!.data();
     assert.ok(Number.isNaN(a[37]));
