@@ -39,7 +39,8 @@ function fail(message: string): never {
 function runPeer(only: WorkKey[], runs: number): Side {
   const load = loadavg()[0];
   const r = spawnSync(PYTHON, [PEER, 'bench', '--only', only.join(','), '--scan', 'loop', '--runs', String(runs)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`bench/peers: the peer failed (${PYTHON} ${PEER}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  if (r.status !== 0)
+    throw new Error(`bench/peers: the peer failed (${PYTHON} ${PEER}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
   const side: Side = { ms: {}, load, env: '' };
   for (const line of r.stdout.split('\n').filter(Boolean)) {
     const j = JSON.parse(line);
