@@ -14,6 +14,9 @@ import { CpuBackend } from '../engine/cpu/backend.ts';
 import type { Buffer } from '../engine/backend.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
 import type { KernelParams, ScanParams } from '../engine/kernels.ts';
+import { reportErrorsAsOneLine } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const { quick, write } = benchFlags('bench/cpu.ts');
 const rng = new mi.Rng('bench/cpu');

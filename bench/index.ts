@@ -7,6 +7,9 @@ import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { reportErrorsAsOneLine, UsageError } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const self = basename(fileURLToPath(import.meta.url));
@@ -21,8 +24,7 @@ const files = readdirSync(here)
   .filter((f) => !only.length || only.some((o) => f.includes(o)))
   .sort();
 if (!files.length) {
-  console.error(`bench: no bench files match ${only.join(' ')}`);
-  process.exit(1);
+  throw new UsageError(`bench: no bench files match ${only.join(' ')}`);
 }
 
 const flags = [...(values.quick ? ['--quick'] : []), ...(values.write ? ['--write'] : [])];

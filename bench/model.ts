@@ -15,11 +15,13 @@ import * as mi from '../engine/index.ts';
 import { threadsReady } from '../engine/cpu/threads.ts';
 import { formatProfile, type KernelProfile } from '../engine/wgsl/profile.ts';
 import { m130Work, toyWork, type WorkResult } from './lib/model-work.ts';
+import { reportErrorsAsOneLine, UsageError } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const { quick, write, small: smallFlag, webgpu } = benchFlags('bench/model.ts', ['small', 'webgpu']);
 if (write && (smallFlag || webgpu)) {
-  console.error('bench/model.ts: --write records the default run only (not --small or --webgpu)');
-  process.exit(2);
+  throw new UsageError('bench/model.ts: --write records the default run only (not --small or --webgpu)');
 }
 
 interface Row {

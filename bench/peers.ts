@@ -17,6 +17,7 @@ import * as mi from '../engine/index.ts';
 import { m130Work, toyWork, type WorkKey, type WorkResult } from './lib/model-work.ts';
 import { medianOf } from './lib/median.ts';
 import { writeResultsSection } from './lib/results.ts';
+import { reportErrorsAsOneLine, UsageError } from '../steps/cli-main.ts';
 
 const PEER = resolve(import.meta.dirname, '../../shared/peers/torch_mamba.py');
 const PYTHON = '/usr/bin/python3';
@@ -30,15 +31,16 @@ interface Side {
   env: string;
 }
 
+/** A bad flag: one line, exit 2. */
 function fail(message: string): never {
-  console.error(`bench/peers: ${message}`);
-  process.exit(2);
+  throw new UsageError(`bench/peers: ${message}`);
 }
 
 function runPeer(only: WorkKey[], runs: number): Side {
   const load = loadavg()[0];
   const r = spawnSync(PYTHON, [PEER, 'bench', '--only', only.join(','), '--scan', 'loop', '--runs', String(runs)], { encoding: 'utf8' });
-  if (r.status !== 0) fail(`the peer failed (${PYTHON} ${PEER}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  if (r.status !== 0)
+    throw new Error(`bench/peers: the peer failed (${PYTHON} ${PEER}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
   const side: Side = { ms: {}, load, env: '' };
   for (const line of r.stdout.split('\n').filter(Boolean)) {
     const j = JSON.parse(line);
@@ -59,7 +61,7 @@ function runProject(only: WorkKey[], runs: number): Side {
       encoding: 'utf8',
     },
   );
-  if (r.status !== 0) fail(`the project side failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  if (r.status !== 0) throw new Error(`bench/peers: the project side failed: ${(r.stderr || '').trim().split('\n').pop()}`);
   return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<Side, 'load'>), load };
 }
 
@@ -147,4 +149,7 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
+  await main();
+}

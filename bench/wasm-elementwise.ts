@@ -22,6 +22,9 @@ import * as wSoft from '../engine/wasm/kernels/softmax.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
 import { bestMs } from './lib/best.ts';
 import { benchFlags, writeResultsSection } from './lib/results.ts';
+import { reportErrorsAsOneLine } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const { quick, write } = benchFlags('bench/wasm-elementwise.ts');
 const rng = new mi.Rng('bench/wasm-elementwise');

@@ -11,6 +11,9 @@ import * as mi from '../engine/index.ts';
 import { wasmMatmul } from '../engine/wasm/kernels/matmul.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
 import { bestMs } from './lib/best.ts';
+import { reportErrorsAsOneLine } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const quick = process.argv.includes('--quick');
 const rng = new mi.Rng('bench/wasm-matmul');

@@ -17,6 +17,9 @@ import { DEFAULT_OPTIONS, type ScanCodegenOptions } from '../engine/wasm/kernels
 import { scanKernels } from '../engine/wasm/kernels/scan.ts';
 import { WasmHeap } from '../engine/wasm/memory.ts';
 import { MIXER_SCAN_FLAGS } from './lib/scan.ts';
+import { reportErrorsAsOneLine } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const quick = process.argv.includes('--quick');
 const withVariants = process.argv.includes('--variants');

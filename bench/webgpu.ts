@@ -21,11 +21,13 @@ import type { KernelName, KernelParams, ScanParams } from '../engine/kernels.ts'
 import { createWebGpuBackend, type WebGpuBackend } from '../engine/wgsl/backend.ts';
 import { formatProfile } from '../engine/wgsl/profile.ts';
 import { chooseMatmul } from '../engine/wgsl/kernels/matmul.ts';
+import { reportErrorsAsOneLine, UsageError } from '../steps/cli-main.ts';
+
+reportErrorsAsOneLine(); // a failure is one line `error: ...`, exit 1 (2 for a bad flag)
 
 const { quick, write, small: smallFlag } = benchFlags('bench/webgpu.ts', ['small']);
 if (write && smallFlag) {
-  console.error('bench/webgpu.ts: --write records full shapes only (not --small)');
-  process.exit(2);
+  throw new UsageError('bench/webgpu.ts: --write records full shapes only (not --small)');
 }
 const rng = new mi.Rng('bench/webgpu');
 const gpu = await createWebGpuBackend().catch((e: Error) => {

@@ -169,6 +169,8 @@ export function parseConfig(json: unknown, source: string, options: ParseOptions
   checkKind(intermediate, 'posint', `${where}: field "intermediate_size"`);
   config.intermediate_size = intermediate;
 
+  checkRanges(config as unknown as MambaConfig, where);
+
   const extra: Record<string, unknown> = {};
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
@@ -181,6 +183,120 @@ export function parseConfig(json: unknown, source: string, options: ParseOptions
   }
   config.extra = extra;
   return config as unknown as MambaConfig;
+}
+
+/**
+ * Upper bounds on the size fields: far above any released Mamba (mamba-2.8b: 64 layers, hidden
+ * 2560, vocab 50280) yet low enough that a typo (1e9 layers) is caught here, in microseconds,
+ * rather than by an allocation that runs for a minute and takes the machine's memory.
+ */
+export const SIZE_BOUNDS = {
+  num_hidden_layers: 4096,
+  hidden_size: 65536,
+  intermediate_size: 262144,
+  state_size: 4096,
+  vocab_size: 1 << 24,
+  conv_kernel: 256,
+  time_step_rank: 65536,
+} as const;
+
+/** The activations this model computes: transformers' "silu" and its alias "swish". */
+const SUPPORTED_ACTIVATIONS = new Set(['silu', 'swish']);
+
+// Bounds and the hyper-parameters the computation (or the initialisation) depends on; the kinds
+// were checked already. A wrong value here would not fail later, it would compute something else.
+function checkRanges(c: MambaConfig, where: string): void {
+  for (const [field, bound] of Object.entries(SIZE_BOUNDS) as [keyof typeof SIZE_BOUNDS, number][]) {
+    if (c[field] > bound) {
+      throw new Error(
+        `${where}: field "${field}" is ${c[field]}, above the bound ${bound} (the parameters alone would need ${formatBytes(parameterCount(c) * 4)} as float32)`,
+      );
+    }
+  }
+  if (!SUPPORTED_ACTIVATIONS.has(c.hidden_act)) {
+    throw new Error(`${where}: field "hidden_act" is ${JSON.stringify(c.hidden_act)}; this model computes SiLU ("silu" or "swish") only`);
+  }
+  const positive = ['layer_norm_epsilon', 'expand', 'time_step_min', 'time_step_max'] as const;
+  for (const field of positive) {
+    if (!(c[field] > 0)) throw new Error(`${where}: field "${field}" must be > 0, found ${c[field]}`);
+  }
+  for (const field of ['initializer_range', 'time_step_floor', 'time_step_scale'] as const) {
+    if (!(c[field] >= 0)) throw new Error(`${where}: field "${field}" must be >= 0, found ${c[field]}`);
+  }
+  if (c.time_step_min > c.time_step_max) {
+    throw new Error(`${where}: field "time_step_min" (${c.time_step_min}) is above "time_step_max" (${c.time_step_max})`);
+  }
+  if (c.time_step_init_scheme !== 'random' && c.time_step_init_scheme !== 'constant') {
+    throw new Error(
+      `${where}: field "time_step_init_scheme" must be "random" or "constant", found ${JSON.stringify(c.time_step_init_scheme)}`,
+    );
+  }
+}
+
+/** How many numbers the parameters of a model of `config` hold: computed from the sizes, allocating nothing. */
+export function parameterCount(
+  c: Pick<
+    MambaConfig,
+    | 'vocab_size'
+    | 'hidden_size'
+    | 'intermediate_size'
+    | 'state_size'
+    | 'time_step_rank'
+    | 'conv_kernel'
+    | 'num_hidden_layers'
+    | 'use_bias'
+    | 'use_conv_bias'
+    | 'tie_word_embeddings'
+  >,
+): number {
+  const { vocab_size: V, hidden_size: d, intermediate_size: E, state_size: N, time_step_rank: R, conv_kernel: K } = c;
+  const perLayer =
+    d + // norm
+    2 * E * d + // in_proj
+    (c.use_bias ? 2 * E : 0) +
+    E * K + // conv1d
+    (c.use_conv_bias ? E : 0) +
+    (R + 2 * N) * E + // x_proj
+    E * R + // dt_proj weight
+    E + // dt_proj bias
+    E * N + // A_log
+    E + // D
+    d * E + // out_proj
+    (c.use_bias ? d : 0);
+  return V * d + c.num_hidden_layers * perLayer + d + (c.tie_word_embeddings ? 0 : V * d);
+}
+
+/**
+ * Throws, before anything is read or allocated, when the parameters of `config` at
+ * `bytesPerNumber` (4 for float32, 8 for float64) would need more than `budgetBytes`. The message
+ * names the fields that make up the size and the bytes; `budgetWhat` says where the budget comes from.
+ */
+export function checkParameterBudget(
+  config: MambaConfig,
+  bytesPerNumber: number,
+  budgetBytes: number,
+  where: string,
+  budgetWhat: string,
+): void {
+  const bytes = parameterCount(config) * bytesPerNumber;
+  if (bytes <= budgetBytes) return;
+  const layer =
+    (parameterCount({ ...config, num_hidden_layers: 1 }) - parameterCount({ ...config, num_hidden_layers: 0 })) * bytesPerNumber;
+  throw new Error(
+    `${where}: the parameters would need ${formatBytes(bytes)} (num_hidden_layers ${config.num_hidden_layers} x ${formatBytes(layer)} per layer with hidden_size ${config.hidden_size}, intermediate_size ${config.intermediate_size}, state_size ${config.state_size}; vocab_size ${config.vocab_size} x hidden_size embeddings), over the budget of ${formatBytes(budgetBytes)} (${budgetWhat})`,
+  );
+}
+
+/** Bytes for a reader and exactly: "1.23 GB (1234567890 bytes)". */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  let v = bytes,
+    u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return u === 0 ? `${bytes} bytes` : `${v.toFixed(2)} ${units[u]} (${bytes} bytes)`;
 }
 
 function resolveRank(value: unknown, hidden: number, where: string): number {
@@ -208,7 +324,8 @@ function checkKind(value: unknown, kind: FieldKind, what: string): void {
       string: 'a string',
       tokenid: 'a token id or null',
     }[kind];
-    throw new Error(`${what} must be ${expected}, found ${JSON.stringify(value)}`);
+    // String(): JSON.stringify would print Infinity and NaN as null
+    throw new Error(`${what} must be ${expected}, found ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
   }
 }
 
@@ -333,6 +450,9 @@ export function validateCheckpoint(config: MambaConfig, source: TensorSource): v
     problems.push(`unexpected "${name}" (shape [${found.shape}])`);
   }
   if (problems.length) {
-    throw new Error(`${label} does not match the config (${problems.length} problem(s)):\n  ${problems.join('\n  ')}`);
+    // One line (CLIs print errors as one line); the first problems are the ones a reader acts on.
+    const shown = problems.slice(0, 8).join('; ');
+    const more = problems.length > 8 ? `; ... and ${problems.length - 8} more` : '';
+    throw new Error(`${label} does not match the config (${problems.length} problem(s)): ${shown}${more}`);
   }
 }

@@ -3,7 +3,14 @@
 // that a page can load the same checkpoints as mamba/pretrained.ts does in Node.
 import * as mi from '../engine/index.ts';
 import type { Backend, DType, Tensor } from '../engine/index.ts';
-import { expectedParameterShapes, parseConfig, validateCheckpoint, type MambaConfig, type ParseOptions } from './config.ts';
+import {
+  checkParameterBudget,
+  expectedParameterShapes,
+  parseConfig,
+  validateCheckpoint,
+  type MambaConfig,
+  type ParseOptions,
+} from './config.ts';
 import { MambaLM } from './model.ts';
 import { checkTokenizerFits, type TextTokenizer } from './text.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -12,6 +19,45 @@ import { Checkpoint, INDEX_FILE, parseIndex, SafetensorsBuffer, SINGLE_FILE, typ
 export interface LoadOptions {
   /** default: the current backend */ backend?: Backend;
   /** default float32; float64 only on the CPU */ dtype?: DType;
+  /**
+   * Load weights that hold NaN or Inf (default false: such a weight is an error naming the tensor
+   * and the first bad index), e.g. to inspect a diverged checkpoint.
+   */
+  allowNonFinite?: boolean;
+  /**
+   * The most bytes the parameters may take, checked from config.json before anything is read
+   * (default: half of os.totalmem() in Node's loadPretrained, DEFAULT_BUDGET_BYTES elsewhere).
+   */
+  memoryBudgetBytes?: number;
+}
+
+/** The parameter budget where the machine's memory is unknown (a browser page): 4 GB. */
+export const DEFAULT_BUDGET_BYTES = 4e9;
+
+/** Throws unless `config`'s parameters fit `opts.memoryBudgetBytes` at `opts.dtype`; reads nothing. */
+export function checkLoadBudget(config: MambaConfig, opts: LoadOptions, label: string, budgetWhat?: string): void {
+  const budget = opts.memoryBudgetBytes ?? DEFAULT_BUDGET_BYTES;
+  const what = budgetWhat ?? (opts.memoryBudgetBytes === undefined ? 'the default where memory is unknown' : 'memoryBudgetBytes');
+  checkParameterBudget(config, opts.dtype === 'float64' ? 8 : 4, budget, `loadPretrained ${label}`, what);
+}
+
+/** The error for a weight holding NaN or Inf: names the checkpoint, the tensor and the first bad index. */
+export function nonFiniteError(label: string, name: string, shape: readonly number[], bad: { index: number; value: number }): Error {
+  return new Error(
+    `loadPretrained ${label}: tensor "${name}" holds ${bad.value} at flat index ${bad.index} (of shape [${shape}]); non-finite weights are refused (allowNonFinite loads them for inspection)`,
+  );
+}
+
+/**
+ * The flat index and value of the first NaN or +-Inf in `data`, or null: one pass, no allocation
+ * (x - x is 0 for every finite x and NaN for NaN and both infinities).
+ */
+export function firstNonFinite(data: ArrayLike<number>): { index: number; value: number } | null {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    if (x - x !== 0) return { index: i, value: x };
+  }
+  return null;
 }
 
 /**
@@ -30,6 +76,7 @@ export async function modelFromTensors(
   const dtype = opts.dtype ?? 'float32';
   if (dtype === 'int32') throw new Error(`loadPretrained ${label}: dtype must be float32 or float64`);
   const backend = opts.backend ?? mi.getBackend();
+  checkLoadBudget(config, opts, label);
   const params = new Map<string, Tensor>();
   try {
     validateCheckpoint(config, src);
@@ -37,6 +84,8 @@ export async function modelFromTensors(
       const rec = await src.read(name);
       if (rec.data instanceof Int32Array)
         throw new Error(`loadPretrained ${label}: parameter ${name} is stored as ${rec.dtype}, not a float`);
+      const bad = opts.allowNonFinite ? null : firstNonFinite(rec.data);
+      if (bad) throw nonFiniteError(label, name, shape, bad);
       params.set(name, mi.keep(mi.tensor(rec.data, shape, { dtype, backend })));
     }
   } catch (e) {
@@ -78,6 +127,7 @@ export async function fetchPretrained(url: string | URL, opts: FetchOptions = {}
     throw new Error(`config ${configUrl}: not valid JSON (${(e as Error).message})`);
   }
   const config = parseConfig(json, configUrl, opts);
+  checkLoadBudget(config, opts, base.href); // before the weights' bytes are read
   // so that the model takes text (toTokens, ...)
   const tokenizer = opts.tokenizer
     ? await Tokenizer.fromUrl(typeof opts.tokenizer === 'string' ? new URL(opts.tokenizer, base).href : at('tokenizer.json'), {

@@ -24,6 +24,8 @@ export interface ParityOptions {
   jacobianChunk?: number;
   /** only tensors whose name contains one of these (default: all) */
   only?: string[];
+  /** load a checkpoint with NaN/Inf weights (LoadOptions.allowNonFinite), to see where they lead */
+  allowNonFinite?: boolean;
 }
 
 /** Golden activation suffix -> hook name ({i} is the layer). */
@@ -81,12 +83,37 @@ export async function checkParity(modelDir: string, goldenPath: string, opts: Pa
   }
   const ids = golden.get('input_ids');
   if (!ids) throw new Error(`parity ${goldenPath}: no input_ids`);
+  if (!(ids.data instanceof Int32Array) || ids.shape.length !== 2 || ids.shape[0] < 1 || ids.shape[1] < 2) {
+    throw new Error(
+      `parity ${goldenPath}: tensor "input_ids" must be integer [batch, seq] with seq >= 2, found ${ids.dtype}[${ids.shape}]`,
+    );
+  }
   const [batch, T] = ids.shape;
   const idRows = Array.from({ length: batch }, (_, b) => Array.from(ids.data.subarray(b * T, (b + 1) * T)));
+  const tok = golden.get('target_token');
+  if (tok && (!(tok.data instanceof Int32Array) || tok.data.length !== 1)) {
+    throw new Error(`parity ${goldenPath}: tensor "target_token" must hold one integer, found ${tok.dtype}[${tok.shape}]`);
+  }
 
-  const m32 = await loadPretrained(modelDir, { backend, dtype: 'float32' });
+  const load = { backend, allowNonFinite: opts.allowNonFinite };
+  const m32 = await loadPretrained(modelDir, { ...load, dtype: 'float32' });
   // float64 exists on the CPU only; elsewhere the f64 goldens are checked with the float32 model
-  const m64 = onCpu ? await loadPretrained(modelDir, { backend, dtype: 'float64' }) : m32;
+  let m64 = m32;
+  try {
+    if (onCpu) m64 = await loadPretrained(modelDir, { ...load, dtype: 'float64' });
+    const V = m32.config.vocab_size;
+    const badId = ids.data.findIndex((t) => t < 0 || t >= V);
+    if (badId >= 0)
+      throw new Error(
+        `parity ${goldenPath}: tensor "input_ids" holds ${ids.data[badId]} at flat index ${badId}, outside the vocabulary [0, ${V})`,
+      );
+    if (tok && (tok.data[0] < 0 || tok.data[0] >= V))
+      throw new Error(`parity ${goldenPath}: tensor "target_token" holds ${tok.data[0]}, outside the vocabulary [0, ${V})`);
+  } catch (e) {
+    m32.dispose();
+    if (m64 !== m32) m64.dispose();
+    throw e;
+  }
   const f64Note = onCpu ? undefined : 'float32 model';
   const rows: ParityRow[] = [];
   const byPrefix = { 'f32.': m32, 'f64.': m64 } as const;

@@ -4,9 +4,17 @@
 // an http(s) URL of a checkpoint folder (mamba/fetch-checkpoint.ts).
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readConfig, writeConfig, type MambaConfig } from './config.ts';
-import { fetchPretrained, modelFromTensors, type LoadOptions } from './fetch-checkpoint.ts';
+import { expectedParameterShapes, readConfig, validateCheckpoint, writeConfig, type MambaConfig } from './config.ts';
+import {
+  checkLoadBudget,
+  fetchPretrained,
+  firstNonFinite,
+  modelFromTensors,
+  nonFiniteError,
+  type LoadOptions,
+} from './fetch-checkpoint.ts';
 import { isUrl, resolveCheckpoint, type ResolveOptions } from './hub.ts';
 import type { MambaLM } from './model.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -26,15 +34,49 @@ export type PretrainedOptions = LoadOptions &
  * parameter converted to `dtype` on `backend`.
  */
 export async function loadPretrained(nameOrDir: string, opts: PretrainedOptions = {}): Promise<MambaLM> {
+  // The parameters may take half of this machine's memory: loading copies each tensor once more
+  // on its way in, and the process needs room for activations besides.
+  const budget = opts.memoryBudgetBytes ?? Math.floor(totalmem() / 2);
+  const what = opts.memoryBudgetBytes === undefined ? "half of this machine's memory" : 'memoryBudgetBytes';
+  opts = { ...opts, memoryBudgetBytes: budget };
   if (isUrl(nameOrDir)) return fetchPretrained(nameOrDir, opts);
   const { dir } = resolveCheckpoint(nameOrDir, { revision: opts.revision });
   const config = await readConfig(dir);
+  checkLoadBudget(config, opts, dir, what); // before a byte of the weights is read
   const tokenizerPath = opts.tokenizer ?? join(dir, 'tokenizer.json');
   const tokenizer =
     opts.tokenizer || existsSync(tokenizerPath) ? await Tokenizer.fromFile(tokenizerPath, configBeside(tokenizerPath)) : null;
   const src = await openCheckpoint(dir);
   try {
     return await modelFromTensors(config, src, opts, dir, tokenizer);
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Every check loadPretrained makes on a checkpoint folder (or hub id), without building a model:
+ * config.json's fields and bounds, the parameter budget, the safetensors structure, names, shapes
+ * and dtypes, and (unless allowNonFinite) finite weights, read one tensor at a time. For a CLI to
+ * refuse a bad --model before it writes anything; throws the error loadPretrained would.
+ */
+export async function validatePretrained(
+  nameOrDir: string,
+  opts: Pick<PretrainedOptions, 'revision' | 'allowNonFinite' | 'memoryBudgetBytes'> = {},
+): Promise<void> {
+  const { dir } = resolveCheckpoint(nameOrDir, { revision: opts.revision });
+  const config = await readConfig(dir);
+  const budgetWhat = opts.memoryBudgetBytes === undefined ? "half of this machine's memory" : 'memoryBudgetBytes';
+  checkLoadBudget(config, { ...opts, memoryBudgetBytes: opts.memoryBudgetBytes ?? Math.floor(totalmem() / 2) }, dir, budgetWhat);
+  const src = await openCheckpoint(dir);
+  try {
+    validateCheckpoint(config, src);
+    if (opts.allowNonFinite) return;
+    for (const name of expectedParameterShapes(config).keys()) {
+      const rec = await src.read(name);
+      const bad = firstNonFinite(rec.data);
+      if (bad) throw nonFiniteError(dir, name, rec.shape, bad);
+    }
   } finally {
     await src.close();
   }

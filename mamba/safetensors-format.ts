@@ -96,16 +96,28 @@ export function parseHeader(
     entries.set(name, parseEntry(name, value, dataStart, dataBytes, where));
   }
 
-  // Tensors may be stored in any order but must not share bytes.
+  // The reference reader (huggingface/safetensors, Metadata::validate and read_metadata) sorts the
+  // entries by data_offsets and requires them to tile the data region exactly: the first begins at
+  // 0, each begins where the one before ends (no gap, no overlap), and the last ends at the end of
+  // the file (no trailing bytes). Bytes no tensor claims are a sign of a damaged or spliced file.
   const byOffset = [...entries.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
-  for (let i = 1; i < byOffset.length; i++) {
-    const [prevName, prev] = byOffset[i - 1];
-    const [name, cur] = byOffset[i];
-    if (cur.begin < prev.end) {
-      throw new Error(
-        `${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets ${cur.begin - dataStart} < ${prev.end - dataStart})`,
-      );
+  let covered = 0; // relative to dataStart: where the next tensor must begin
+  let prevName: string | undefined;
+  for (const [name, e] of byOffset) {
+    const begin = e.begin - dataStart;
+    if (begin < covered) {
+      throw new Error(`${where}: tensor "${name}" overlaps tensor "${prevName}" (data_offsets begin ${begin} < ${covered})`);
     }
+    if (begin > covered) {
+      const after = prevName === undefined ? 'the start of the data' : `tensor "${prevName}" (which ends at ${covered})`;
+      throw new Error(`${where}: tensor "${name}" begins at ${begin}, leaving a gap of ${begin - covered} bytes after ${after}`);
+    }
+    covered = e.end - dataStart;
+    prevName = name;
+  }
+  if (covered !== dataBytes) {
+    const last = prevName === undefined ? 'no tensor' : `the last tensor, "${prevName}", ends at ${covered}`;
+    throw new Error(`${where}: ${dataBytes - covered} trailing bytes after the tensors (the data region is ${dataBytes} bytes; ${last})`);
   }
   return { entries, metadata };
 }

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONTENT_TYPES, listenLocal, readOnlyPath, sendFileInside, sendText } from './static-files.ts';
 import { BROWSER_OPTIONS, ENTRY, libraryFromBundle } from './build-browser.ts';
+import { runMain, UsageError } from '../steps/cli-main.ts';
 
 const PAGE_DIR = resolve(import.meta.dirname, 'explorer');
 export const DEFAULT_PORT = 4173;
@@ -85,28 +86,25 @@ function readArgs(argv: string[]): { runDir: string; port: number } | null {
       allowPositionals: false,
     }));
   } catch (e) {
-    throw new Error(`explore: ${(e as Error).message.split('\n')[0]} (${USAGE})`);
+    throw new UsageError(`explore: ${(e as Error).message.split('\n')[0]} (${USAGE})`);
   }
   if (values.help) return null;
-  if (!values.run) throw new Error('explore: --run DIR is required (a directory written by steps/run.ts)');
+  if (!values.run) throw new UsageError(`explore: --run DIR is required (a directory written by steps/run.ts; ${USAGE})`);
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`explore: --port must be an integer in [0, 65535], got ${values.port}`);
+    throw new UsageError(`explore: --port must be an integer in [0, 65535], got ${values.port}`);
   return { runDir: resolve(values.run), port };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  try {
+  await runMain(async () => {
     const args = readArgs(process.argv.slice(2));
     if (!args) {
       console.log(USAGE);
-      process.exit(0);
+      return 0;
     }
-    const { runDir, port } = args;
-    const ex = await startExplorer({ runDir, port });
+    const ex = await startExplorer(args);
     console.log(`explore: ${ex.runDir}\nexplore: open ${ex.origin}/ (127.0.0.1 only; Ctrl-C stops)`);
-  } catch (e) {
-    console.error((e as Error).message);
-    process.exit(1);
-  }
+    return undefined; // the server keeps the process running
+  });
 }

@@ -3,10 +3,11 @@
 // leaving the others as they are.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../../steps/cli-main.ts';
 
 /**
  * --quick (fewer sizes and iterations), --write (update bench/RESULTS.md), and the script's own
- * boolean flags `extra` (e.g. 'small'); anything else is one error line, exit 2.
+ * boolean flags `extra` (e.g. 'small'); anything else is a UsageError (one error line, exit 2).
  */
 export function benchFlags<E extends string = never>(
   script: string,
@@ -22,8 +23,7 @@ export function benchFlags<E extends string = never>(
     >;
   } catch (e) {
     const flags = Object.keys(options).map((k) => `--${k}`);
-    console.error(`${script}: ${(e as Error).message.split('\n')[0]} (flags: ${flags.join(', ')})`);
-    process.exit(2);
+    throw new UsageError(`${script}: ${(e as Error).message.split('\n')[0]} (flags: ${flags.join(', ')})`);
   }
 }
 
