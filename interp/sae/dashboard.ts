@@ -294,7 +294,7 @@ function topLogits(logits: Float64Array, count: number, str: (id: number) => str
  * max activation. Fields Neuronpedia lacks are kept under names of ours: log10_density,
  * correlated_variables ({variable, pearson}), and per activation sequence / start / token_ids.
  */
-export function neuronpediaFeature(f: LatentDashboard): Record<string, unknown> {
+export function neuronpediaFeature(f: LatentDashboard): NeuronpediaFeatureJson {
   const act = (c: DashboardContext, bin: { bin_min: number; bin_max: number; bin_contains: number }) => ({
     ...bin,
     tokens: c.strings,
@@ -323,8 +323,43 @@ export function neuronpediaFeature(f: LatentDashboard): Record<string, unknown> 
   };
 }
 
+/** One example of a feature in the batch file (SAEDashboard's activation dict, plus token_ids, sequence, start). */
+export interface NeuronpediaActivationJson {
+  bin_min: number;
+  bin_max: number;
+  bin_contains: number;
+  tokens: string[];
+  token_ids: number[];
+  values: number[];
+  qualifying_token_index: number;
+  sequence: number;
+  start: number;
+}
+export interface NeuronpediaFeatureJson {
+  feature_index: number;
+  maxActApprox: number;
+  frac_nonzero: number;
+  log10_density: number;
+  freq_hist_data_bar_values: number[];
+  freq_hist_data_bar_heights: number[];
+  pos_str: string[];
+  pos_values: number[];
+  neg_str: string[];
+  neg_values: number[];
+  activations: NeuronpediaActivationJson[];
+  correlated_variables: { variable: string; pearson: number }[];
+}
+export interface NeuronpediaBatchJson {
+  model_id: string;
+  layer: string;
+  sae_set: string;
+  rows: number;
+  notes: string[];
+  features: NeuronpediaFeatureJson[];
+}
+
 /** A whole SAE as one Neuronpedia batch file: { model_id, layer, sae_set, features, notes }. */
-export function neuronpediaBatch(d: SaeDashboard, meta: { modelId: string; layer: string; saeSet: string }): Record<string, unknown> {
+export function neuronpediaBatch(d: SaeDashboard, meta: { modelId: string; layer: string; saeSet: string }): NeuronpediaBatchJson {
   return {
     model_id: meta.modelId,
     layer: meta.layer,

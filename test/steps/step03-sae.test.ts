@@ -9,6 +9,7 @@ import * as mi from '../../engine/index.ts';
 import { fisherP } from '../../interp/seeds.ts';
 import type { Claim } from '../../interp/report/index.ts';
 import { encodeAll, pcaBaseline, reconstructionMetrics, saeMetrics } from '../../interp/sae/index.ts';
+import type { NeuronpediaBatchJson } from '../../interp/sae/dashboard.ts';
 import { loadSaeLens, readSaeLensConfig, readSaeLensSparsity } from '../../interp/sae/saelens.ts';
 import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, loadTokens, SAE_DIR } from '../../steps/artefacts.ts';
 import { resolveHooks } from '../../steps/hook-patterns.ts';
@@ -278,7 +279,7 @@ test("step 3: each claim SAE's dashboard batch agrees with the saved SAE on the 
   for (const r of rows) {
     const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
     assert.is(r.dashboard, `dashboards/${r.task}-s${r.seed}-${r.hook}-${r.kind}/batch-0.json`);
-    const batch = JSON.parse(readFileSync(join(run, SAE_DIR, r.dashboard), 'utf8')) as { rows: number; features: any[] };
+    const batch = JSON.parse(readFileSync(join(run, SAE_DIR, r.dashboard), 'utf8')) as NeuronpediaBatchJson;
     const c = collections.find((x) => x.task === r.task && x.seed === r.seed)!;
     const split = saeSplit(await loadActivations(run, c, r.hook), c.seqLen);
     const { inputs } = await loadTokens(run, c);
@@ -304,7 +305,7 @@ test("step 3: each claim SAE's dashboard batch agrees with the saved SAE on the 
       const max = Math.max(...active);
       assert.ok(rel(f.maxActApprox, max), `${name} latent ${f.feature_index}: max ${f.maxActApprox} vs ${max}`);
       // the histogram's last bin is the one holding the max; the top context fires at the max
-      assert.ok(f.freq_hist_data_bar_heights.at(-1) >= 1);
+      assert.ok(f.freq_hist_data_bar_heights.at(-1)! >= 1);
       const top = f.activations[0];
       assert.is(top.bin_min, -1);
       assert.ok(rel(top.values[top.qualifying_token_index], max), `${name}: top context at the max`);

@@ -137,9 +137,7 @@ test('the correlated variable is the planted one; a dead latent has empty panels
 });
 
 test('the Neuronpedia batch carries the dashboard under SAEDashboard names', () => {
-  const batch = neuronpediaBatch(dash, { modelId: 'm', layer: 'blocks.0.hook_resid_post', saeSet: 'relu' }) as {
-    features: Record<string, any>[];
-  };
+  const batch = neuronpediaBatch(dash, { modelId: 'm', layer: 'blocks.0.hook_resid_post', saeSet: 'relu' });
   const f0 = batch.features[0];
   assert.equal(f0.feature_index, 0);
   assert.equal(f0.frac_nonzero, dash.latents[0].density);
