@@ -28,7 +28,10 @@ import {
   type Sae,
   type SaeMetrics,
 } from '../interp/sae/index.ts';
+import { neuronpediaBatch, saeDashboard, type DashboardVariable } from '../interp/sae/dashboard.ts';
 import { saveSae } from '../interp/sae/io.ts';
+import type { TaskVariable } from '../interp/task-variables.ts';
+import { writeAtomic } from './files.ts';
 import { saelensEvalMetrics, saveSaeLens } from '../interp/sae/saelens.ts';
 import {
   columnMeans,
@@ -106,6 +109,8 @@ export interface SaeRow extends SaeRecord, SpliceScores {
   log10Density: number[];
   /** the same SAE as a SAELens folder (interp/sae/saelens.ts), relative to step-03-sae/ */
   saelensDir: string;
+  /** its feature dashboards on the held-out rows, a Neuronpedia batch (interp/sae/dashboard.ts), relative to step-03-sae/ */
+  dashboard: string;
   /** ce_loss_score minus PCA's at matched L0 (the claim's quantity) and its 95% bootstrap interval over the fresh sequences */
   gainOverPca: number;
   gainOverPcaInterval: [number, number];
@@ -117,7 +122,10 @@ export interface SaeRow extends SaeRecord, SpliceScores {
 }
 
 /** A row of sweep.json: an SAE on one more hook (first seed of each task), without the claim's test and correlations. */
-export type SweepRow = Omit<SaeRow, 'p' | 'pFloor' | 'gainOverPca' | 'gainOverPcaInterval' | 'topLatents' | 'log10Density' | 'saelensDir'>;
+export type SweepRow = Omit<
+  SaeRow,
+  'p' | 'pFloor' | 'gainOverPca' | 'gainOverPcaInterval' | 'topLatents' | 'log10Density' | 'saelensDir' | 'dashboard'
+>;
 
 interface CorrelationRow {
   sae: string;
@@ -392,6 +400,17 @@ export const saeStep: Step = {
                 contextSize: c.seqLen,
                 log10Density,
               });
+              const dashboard = await writeDashboard(ctx, {
+                label,
+                hook,
+                kind,
+                sae,
+                model,
+                split,
+                inputs: tokens.inputs,
+                seqLen: c.seqLen,
+                variables,
+              });
               for (const v of log10Density) densityRows.push({ method: `${kind} SAE`, log10Density: v });
               for (const v of randomDensity) densityRows.push({ method: `random SAE (for ${kind})`, log10Density: v });
               records.push({
@@ -401,6 +420,7 @@ export const saeStep: Step = {
                 topLatents,
                 log10Density,
                 saelensDir,
+                dashboard,
                 p: test.pValue,
                 pFloor: test.floor,
               });
@@ -673,6 +693,67 @@ export const saeStep: Step = {
     return report.summary;
   },
 };
+
+/** Dashboard contexts, quantile examples and logits kept per latent in the export (the files stay small). */
+const DASHBOARD_OPTIONS = {
+  topK: 8,
+  before: 8,
+  after: 3,
+  quantiles: 4,
+  perQuantile: 2,
+  histogramBins: 20,
+  logits: 8,
+  frequentTokens: 8,
+  correlates: 8,
+};
+
+/**
+ * Writes the SAE's feature dashboards over the held-out sequences as one Neuronpedia batch file,
+ * dashboards/<model>-<hook>-<kind>/batch-0.json, and returns its path relative to step-03-sae/.
+ * Logits through the unembedding only where the hook's activation is on the residual stream.
+ */
+async function writeDashboard(
+  ctx: StepContext,
+  a: {
+    label: string;
+    hook: string;
+    kind: string;
+    sae: Sae;
+    model: MambaLM;
+    split: ActivationSplit;
+    inputs: ArrayLike<number>;
+    seqLen: number;
+    variables: TaskVariable[];
+  },
+): Promise<string> {
+  const cut = a.split.train.rows;
+  const n = a.split.heldOut.rows;
+  const inputs = Int32Array.from({ length: n }, (_, r) => a.inputs[cut + r]);
+  // task variables restricted to the held-out rows, renumbered from 0
+  const variables: DashboardVariable[] = a.variables.map((v) => {
+    const keep = Array.from(v.rows.keys()).filter((i) => v.rows[i] >= cut);
+    return { name: v.name, rows: Int32Array.from(keep, (i) => v.rows[i] - cut), values: Float64Array.from(keep, (i) => v.values[i]) };
+  });
+  const onResidual = a.sae.d === a.model.config.hidden_size && /hook_resid_|hook_mixer_out$/.test(a.hook);
+  const unembed = onResidual
+    ? {
+        W_U: Float32Array.from(await a.model.lmHead().data()),
+        vocab: a.model.lmHead().shape[0],
+        normWeight: Float32Array.from(await a.model.params.get('backbone.norm_f.weight')!.data()),
+      }
+    : undefined;
+  const tokenString = a.model.tokenizer ? (id: number) => a.model.toStrTokens([id])[0] : undefined;
+  const dash = await saeDashboard(
+    { sae: a.sae, acts: a.split.heldOut.data, inputs, seqLen: a.seqLen, tokenString, unembed, variables },
+    DASHBOARD_OPTIONS,
+  );
+  const id = `${a.label}-${a.hook}-${a.kind}`;
+  const file = `dashboards/${id}/batch-0.json`;
+  // six significant digits: float32 activations need no more, and the files shrink by half
+  const round = (_: string, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v);
+  writeAtomic(ctx.path(file), JSON.stringify(neuronpediaBatch(dash, { modelId: a.label, layer: a.hook, saeSet: a.kind }), round));
+  return file;
+}
 
 /** A top example with its tokens as strings (when the model has a tokenizer) and, for real text, where it sits in which file. */
 export type TextExample = LatentExample & { text?: string[]; where?: string };

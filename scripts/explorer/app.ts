@@ -24,6 +24,7 @@ import {
   type Predictions,
   type TemporalMode,
 } from './compute.ts';
+import { renderDashboard, wantsDashboard } from './dashboard.ts';
 import { h, heatColor, heatMap, note, select } from './view.ts';
 
 /** Sequences sampled (from a fixed seed) to measure accuracy, clean and ablated. */
@@ -612,6 +613,16 @@ async function main(): Promise<void> {
     fetchRunJson<SaeRecord[]>('step-03-sae/saes.json'),
     fetchRunJson<Circuit[]>('step-05-circuits/circuits.json'),
   ]);
+  // #sae=<id>&latent=<j>: the feature-dashboard view (scripts/explorer/dashboard.ts) instead of the model panels
+  if (wantsDashboard()) {
+    window.addEventListener('hashchange', () =>
+      wantsDashboard() ? void enqueue(() => renderDashboard($('main'), saes)) : location.reload(),
+    );
+    $('status').textContent = '';
+    await renderDashboard($('main'), saes);
+    return;
+  }
+  window.addEventListener('hashchange', () => wantsDashboard() && location.reload());
   if (!models?.length) {
     $('status').textContent = '';
     $('main').replaceChildren(

@@ -9,8 +9,9 @@ import * as mi from '../../engine/index.ts';
 import { fisherP } from '../../interp/seeds.ts';
 import type { Claim } from '../../interp/report/index.ts';
 import { encodeAll, pcaBaseline, reconstructionMetrics, saeMetrics } from '../../interp/sae/index.ts';
+import type { NeuronpediaBatchJson } from '../../interp/sae/dashboard.ts';
 import { loadSaeLens, readSaeLensConfig, readSaeLensSparsity } from '../../interp/sae/saelens.ts';
-import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, SAE_DIR } from '../../steps/artefacts.ts';
+import { loadActivations, loadCollections, loadSaeRecord, loadSaeRecords, loadTokens, SAE_DIR } from '../../steps/artefacts.ts';
 import { resolveHooks } from '../../steps/hook-patterns.ts';
 import { saeSplit } from '../../steps/sae-training.ts';
 import type { StepContext } from '../../steps/step.ts';
@@ -267,6 +268,58 @@ test("step 3: each claim SAE's SAELens folder encodes as the saved SAE and gives
     );
     assert.is(s.model_behavior_preservation.kl_div_score, r.klDivScore);
     assert.equal(Array.from((await readSaeLensSparsity(dir))!), Array.from(Float32Array.from(r.log10Density)), `${name}: sparsity`);
+  }
+});
+
+test("step 3: each claim SAE's dashboard batch agrees with the saved SAE on the held-out rows", async () => {
+  const run = await quickRun();
+  const rows = readIn<SaeRow[]>(join(run, SAE_DIR), 'saes.json');
+  const collections = loadCollections(run);
+  const rel = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1e-3, Math.abs(b));
+  for (const r of rows) {
+    const name = `${r.task}-s${r.seed} ${r.hook} ${r.kind}`;
+    assert.is(r.dashboard, `dashboards/${r.task}-s${r.seed}-${r.hook}-${r.kind}/batch-0.json`);
+    const batch = JSON.parse(readFileSync(join(run, SAE_DIR, r.dashboard), 'utf8')) as NeuronpediaBatchJson;
+    const c = collections.find((x) => x.task === r.task && x.seed === r.seed)!;
+    const split = saeSplit(await loadActivations(run, c, r.hook), c.seqLen);
+    const { inputs } = await loadTokens(run, c);
+    const sae = await loadSaeRecord(run, r);
+    const z = await encodeAll(sae, split.heldOut.data);
+    sae.dispose();
+    const L = r.latents;
+    const cut = split.train.rows;
+    assert.is(batch.rows, split.heldOut.rows, `${name}: rows`);
+    assert.is(batch.features.length, L, `${name}: one feature per latent`);
+    let withContexts = 0;
+    for (const f of batch.features) {
+      const col = Array.from({ length: batch.rows }, (_, i) => z[i * L + f.feature_index]);
+      const active = col.filter((v) => v > 0);
+      assert.ok(rel(f.frac_nonzero, active.length / batch.rows), `${name} latent ${f.feature_index}: density`);
+      assert.is(
+        f.freq_hist_data_bar_heights.reduce((a: number, b: number) => a + b, 0),
+        active.length,
+        `${name}: histogram counts every active row`,
+      );
+      if (!active.length) continue;
+      withContexts++;
+      const max = Math.max(...active);
+      assert.ok(rel(f.maxActApprox, max), `${name} latent ${f.feature_index}: max ${f.maxActApprox} vs ${max}`);
+      // the histogram's last bin is the one holding the max; the top context fires at the max
+      assert.ok(f.freq_hist_data_bar_heights.at(-1)! >= 1);
+      const top = f.activations[0];
+      assert.is(top.bin_min, -1);
+      assert.ok(rel(top.values[top.qualifying_token_index], max), `${name}: top context at the max`);
+      const row = top.sequence * c.seqLen + top.start + top.qualifying_token_index;
+      assert.ok(rel(col[row], max), `${name}: the top context's row is the max row`);
+      top.token_ids.forEach((t: number, i: number) =>
+        assert.is(t, inputs[cut + top.sequence * c.seqLen + top.start + i], `${name}: tokens`),
+      );
+      top.values.forEach((v: number, i: number) =>
+        assert.ok(rel(v, col[top.sequence * c.seqLen + top.start + i]) || (v === 0 && col[top.sequence * c.seqLen + top.start + i] === 0)),
+      );
+      assert.ok(f.pos_str.length > 0 && f.pos_values[0] >= f.neg_values[0], `${name}: logits`);
+    }
+    assert.ok(withContexts > L / 4, `${name}: ${withContexts} latents with contexts`);
   }
 });
 
