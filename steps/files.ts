@@ -28,3 +28,25 @@ export function readJson<T = unknown>(path: string, what = path): T {
     throw new Error(`${what}: not valid JSON (${(e as Error).message})`);
   }
 }
+
+/**
+ * Checks that `dir` can be a run directory without creating anything: the nearest folder that
+ * exists on its path must be a folder we may write into (a probe folder made and removed there,
+ * no recursive mkdir into e.g. /proc, which spins), and `dir` itself, if it exists, a folder.
+ */
+export function checkRunDirWritable(dir: string): void {
+  let at = dir;
+  while (!fs.existsSync(at)) {
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  if (!fs.statSync(at).isDirectory()) throw new Error(`--out ${dir}: ${at} is a file, not a folder`);
+  let probe: string;
+  try {
+    probe = fs.mkdtempSync(`${at}/.mi-probe-`);
+  } catch (e) {
+    throw new Error(`--out ${dir}: cannot write in ${at} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  fs.rmdirSync(probe);
+}

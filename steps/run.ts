@@ -9,8 +9,8 @@ import { expandTextPaths } from '../interp/text/stream.ts';
 import { resolveCheckpoint } from '../mamba/hub.ts';
 import { tasks } from '../interp/tasks/index.ts';
 import { checkConfigRanges, DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
-import { readJson, writeJsonAtomic } from './files.ts';
-import { Runner } from './runner.ts';
+import { checkRunDirWritable, readJson, writeJsonAtomic } from './files.ts';
+import { Runner, shrinkOf } from './runner.ts';
 import { STEPS } from './index.ts';
 import { writeRunReport } from './report-io.ts';
 import { stepInfo } from './table.ts';
@@ -38,6 +38,7 @@ const USAGE = `usage: npx tsx steps/run.ts (--all | --step N | --from N) [option
   --preset NAME      quick (small, for tests), paper (the papers' task sizes, for a GPU) or text
                      (a Mamba language model trained on the Brown corpus); applied before --config
   --quick            the same as --preset quick (with --preset text: its small version, text-quick)
+  --force            replace finished steps with smaller ones (fewer tasks, seeds, hooks, sequences)
   --help             this text
 
 steps:
@@ -55,6 +56,7 @@ const OPTIONS = {
   text: { type: 'string', multiple: true },
   quick: { type: 'boolean' },
   preset: { type: 'string' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,6 +71,7 @@ interface Args {
   text: string[];
   quick: boolean;
   preset?: string;
+  force: boolean;
   help: boolean;
 }
 
@@ -117,6 +120,7 @@ function readArgs(argv: string[]): Args {
     text: values.text ?? [],
     quick: values.quick ?? false,
     preset: presetName(values.preset, values.quick ?? false),
+    force: values.force ?? false,
     help: values.help ?? false,
   };
 }
@@ -189,6 +193,11 @@ async function main(argv: string[]): Promise<number> {
   let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
   if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
   const runDir = resolve(args.out ?? `runs/${args.preset ?? 'default'}`);
+  checkRunDirWritable(runDir);
+  if (!args.force) {
+    const shrink = shrinkOf(runDir, config, STEPS);
+    if (shrink) throw new Error(`${shrink} (--force replaces it)`);
+  }
   const backend = await initBackend(config.backend);
   // the text is read whole (and a bad line found) before anything is written
   if (config.text.files.length) console.log(await prepareTextTask(config));

@@ -171,3 +171,52 @@ export class Runner {
     return record;
   }
 }
+
+/** A field whose smaller value (or a list missing entries) makes a step's outputs fewer. */
+const SHRINKING: { field: string; get: (c: RunConfig) => number | string[] | string }[] = [
+  { field: 'tasks', get: (c) => c.tasks },
+  { field: 'model', get: (c) => c.model },
+  { field: 'train.seeds', get: (c) => c.train.seeds },
+  { field: 'collect.batches', get: (c) => c.collect.batches },
+  { field: 'collect.batchSize', get: (c) => c.collect.batchSize },
+  { field: 'collect.hooks', get: (c) => c.collect.hooks },
+  { field: 'sae.kinds', get: (c) => c.sae.kinds },
+  { field: 'sae.seeds', get: (c) => c.sae.seeds },
+  { field: 'sae.hooks', get: (c) => c.sae.hooks },
+  { field: 'probes.hooks', get: (c) => c.probes.hooks },
+  { field: 'patching.seeds', get: (c) => c.patching.seeds },
+  { field: 'temporal.seeds', get: (c) => c.temporal.seeds },
+];
+
+/**
+ * Whether running `config` in `runDir` would replace a finished step with a smaller one: the run
+ * directory's config.json has a finished step (done.json) whose config keys include a field that
+ * `config` makes smaller (a number lower, a list missing an entry, a different --model). Returns
+ * one line naming the step and the field, or null. Any step that reads the field would be re-run
+ * with fewer outputs (fewer models, collections, SAEs), so the first such finished step is named.
+ */
+export function shrinkOf(runDir: string, config: RunConfig, steps: readonly Step[]): string | null {
+  const prevPath = join(runDir, 'config.json');
+  if (!existsSync(prevPath)) return null;
+  const prev = readJson<RunConfig>(prevPath, `${prevPath}`);
+  for (const s of SHRINKING) {
+    const was = s.get(prev);
+    const now = s.get(config);
+    if (was === undefined) continue;
+    const smaller =
+      Array.isArray(was) && Array.isArray(now)
+        ? was.filter((x) => !now.includes(x))
+        : typeof was === 'number'
+          ? (now as number) < was
+          : was !== now;
+    if (Array.isArray(smaller) ? !smaller.length : !smaller) continue;
+    const top = s.field.split('.')[0];
+    for (const step of steps) {
+      if (!step.configKeys.includes(top as keyof RunConfig) && top !== 'model') continue;
+      if (!existsSync(join(runDir, stepDirName(step), 'done.json'))) continue;
+      const what = Array.isArray(smaller) ? `without ${smaller.join(', ')}` : `${JSON.stringify(was)} -> ${JSON.stringify(now)}`;
+      return `${runDir}: step ${step.id} (${step.name}) is finished and ${s.field} would shrink (${what})`;
+    }
+  }
+  return null;
+}
