@@ -8,6 +8,8 @@ import { initBackend } from '../engine/runtime.ts';
 import { expandTextPaths } from '../interp/text/stream.ts';
 import { resolveCheckpoint } from '../mamba/hub.ts';
 import { tasks } from '../interp/tasks/index.ts';
+import { validatePretrained } from '../mamba/pretrained.ts';
+import { runMain, UsageError } from './cli-main.ts';
 import { checkConfigRanges, DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { checkRunDirWritable, readJson, writeJsonAtomic } from './files.ts';
 import { Runner, shrinkOf } from './runner.ts';
@@ -76,17 +78,17 @@ interface Args {
 }
 
 /** parseArgs's error as one line naming the argument. */
-function argumentError(e: Error & { code?: string }): Error {
+function argumentError(e: Error & { code?: string }): UsageError {
   const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
   const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0];
   const option = OPTIONS[flag.replace(/^--/, '') as keyof typeof OPTIONS];
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
-    return new Error(`unknown argument "${quoted}" (see --help)`);
-  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option?.type === 'boolean') return new Error(`${flag} takes no value`);
+    return new UsageError(`unknown argument "${quoted}" (see --help)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option?.type === 'boolean') return new UsageError(`${flag} takes no value`);
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(e.message))
-    return new Error(`${flag} needs a value (give one that starts with "-" as ${flag}=VALUE)`);
-  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new Error(`${flag} needs a value`);
-  return new Error(`${e.message.split('\n')[0]} (see --help)`);
+    return new UsageError(`${flag} needs a value (give one that starts with "-" as ${flag}=VALUE)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new UsageError(`${flag} needs a value`);
+  return new UsageError(`${e.message.split('\n')[0]} (see --help)`);
 }
 
 /** The command line, read with node:util's parseArgs. */
@@ -99,16 +101,16 @@ function readArgs(argv: string[]): Args {
     }
   })();
   for (const [k, v] of Object.entries(values))
-    if (v === '' || (Array.isArray(v) && v.includes(''))) throw new Error(`--${k} needs a value`);
+    if (v === '' || (Array.isArray(v) && v.includes(''))) throw new UsageError(`--${k} needs a value`);
   const stepNumber = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
     // digits only: Number() would also read " " as 0 and "0x2" as 2
     const n = /^\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isInteger(n) || n < 0 || n > LAST) throw new Error(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
+    if (!Number.isInteger(n) || n < 0 || n > LAST) throw new UsageError(`${flag}: unknown step "${v}" (steps are 0-${LAST})`);
     return n;
   };
   const which = [values.all && '--all', values.step !== undefined && '--step', values.from !== undefined && '--from'].filter(Boolean);
-  if (which.length > 1) throw new Error(`${which.join(' and ')} ask for different steps; give one`);
+  if (which.length > 1) throw new UsageError(`${which.join(' and ')} ask for different steps; give one`);
   return {
     all: values.all ?? false,
     step: stepNumber(values.step, '--step'),
@@ -127,11 +129,11 @@ function readArgs(argv: string[]): Args {
 
 function presetName(preset: string | undefined, quick: boolean): string | undefined {
   if (preset !== undefined && !(preset in PRESETS))
-    throw new Error(`--preset: unknown preset "${preset}" (presets: ${Object.keys(PRESETS).join(', ')})`);
+    throw new UsageError(`--preset: unknown preset "${preset}" (presets: ${Object.keys(PRESETS).join(', ')})`);
   if (quick && preset !== undefined && preset !== 'quick') {
     // a preset with a small version of its own (text-quick) takes --quick as asking for that
     if (`${preset}-quick` in PRESETS) return `${preset}-quick`;
-    throw new Error(`--quick and --preset ${preset} ask for two presets; give one`);
+    throw new UsageError(`--quick and --preset ${preset} ask for two presets; give one`);
   }
   return quick ? 'quick' : preset;
 }
@@ -185,13 +187,17 @@ async function main(argv: string[]): Promise<number> {
   const args = readArgs(argv);
   if (args.help || (!args.all && args.step === undefined && args.from === undefined)) {
     process.stdout.write(USAGE);
-    return args.help ? 0 : 1;
+    return args.help ? 0 : 2;
   }
   const config = buildConfig(args);
   if (config.model) checkModelDir(config.model);
+  // every weight and config field of the checkpoint, before anything is written
+  if (config.model) await validatePretrained(config.model);
   if (config.text.files.length) checkTextRun(config);
   let ids = args.step !== undefined ? [args.step] : STEPS.map((s) => s.id).filter((i) => i >= (args.from ?? 0));
-  if (config.model) ids = ids.filter((i) => STEPS[i].appliesToModel);
+  const skipped = config.model ? ids.filter((i) => !STEPS[i].appliesToModel) : [];
+  ids = ids.filter((i) => !skipped.includes(i));
+  if (!ids.length) throw new UsageError(`--model: step ${skipped.join(', ')} does not apply to a checkpoint (it needs the toy models)`);
   const runDir = resolve(args.out ?? `runs/${args.preset ?? 'default'}`);
   checkRunDirWritable(runDir);
   if (!args.force) {
@@ -203,6 +209,10 @@ async function main(argv: string[]): Promise<number> {
   if (config.text.files.length) console.log(await prepareTextTask(config));
   writeJsonAtomic(join(runDir, 'config.json'), config);
   console.log(`run ${runDir} on ${backend.description}`);
+  if (skipped.length)
+    console.log(
+      `--model: skipping step(s) ${skipped.join(', ')} (${skipped.map((i) => STEPS[i].title).join(', ')}): they train or compare the toy models`,
+    );
   const runner = new Runner(STEPS, config, runDir, backend);
   const t0 = performance.now();
   await runner.run(ids);
@@ -214,12 +224,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: Error) => {
-    console.error(`error: ${e.message}`);
-    process.exitCode = 1;
-  },
-);
+runMain(() => main(process.argv.slice(2)));

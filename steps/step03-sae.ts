@@ -742,7 +742,9 @@ async function writeDashboard(
         normWeight: Float32Array.from(await a.model.params.get('backbone.norm_f.weight')!.data()),
       }
     : undefined;
-  const tokenString = a.model.tokenizer ? (id: number) => a.model.toStrTokens([id])[0] : undefined;
+  // a checkpoint's vocab_size may pad past its tokenizer's ids (mamba-130m: 50280 rows, 50277 tokens)
+  const tok = a.model.tokenizer;
+  const tokenString = tok ? (id: number) => (id >= tok.vocabSize ? `<id ${id}>` : a.model.toStrTokens([id])[0]) : undefined;
   const dash = await saeDashboard(
     { sae: a.sae, acts: a.split.heldOut.data, inputs, seqLen: a.seqLen, tokenString, unembed, variables },
     DASHBOARD_OPTIONS,
