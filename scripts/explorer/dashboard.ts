@@ -3,42 +3,15 @@
 // step-03-sae/dashboards/<id>/batch-0.json (interp/sae/dashboard.ts names the layout). A search box
 // takes a latent number, or a string (quoted when it is digits, as toy-task token strings are) matched against each latent's top logits, the firing tokens of
 // its top contexts and the names of its correlated variables.
+import type { NeuronpediaActivationJson, NeuronpediaBatchJson, NeuronpediaFeatureJson } from '../../interp/sae/dashboard.ts';
 import type { SaeRecord } from '../../steps/artefacts.ts';
 import { fetchRunJson } from './compute.ts';
 import { h, heatColor, note } from './view.ts';
 
-interface Activation {
-  bin_min: number;
-  bin_max: number;
-  bin_contains: number;
-  tokens: string[];
-  values: number[];
-  qualifying_token_index: number;
-  sequence: number;
-  start: number;
-}
-interface Feature {
-  feature_index: number;
-  maxActApprox: number;
-  frac_nonzero: number;
-  log10_density: number;
-  freq_hist_data_bar_values: number[];
-  freq_hist_data_bar_heights: number[];
-  pos_str: string[];
-  pos_values: number[];
-  neg_str: string[];
-  neg_values: number[];
-  activations: Activation[];
-  correlated_variables: { variable: string; pearson: number }[];
-}
-interface Batch {
-  model_id: string;
-  layer: string;
-  sae_set: string;
-  rows: number;
-  notes: string[];
-  features: Feature[];
-}
+// the layout step 3 writes (a type-only import: nothing of interp/sae reaches the page's bundle)
+type Activation = NeuronpediaActivationJson;
+type Feature = NeuronpediaFeatureJson;
+type Batch = NeuronpediaBatchJson;
 
 /** Whether the URL asks for the dashboard view. */
 export function wantsDashboard(): boolean {
