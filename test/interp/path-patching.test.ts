@@ -8,33 +8,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { makeConfig } from '../../mamba/config.ts';
-import { initMamba, type MambaLM } from '../../mamba/model.ts';
+import type { MambaLM } from '../../mamba/model.ts';
 import { logitDiffOf } from '../../interp/logit-lens.ts';
 import { frozenMixers, pathPatch } from '../../interp/path-patching.ts';
 import { layerHooks, patchSweep } from '../../interp/patch-sweep.ts';
+import { B, K, P, S, T, tinyModel, V } from '../helpers/tiny-patch-model.ts';
 
-const V = 12,
-  T = 10,
-  B = 3,
-  K = 3,
-  S = 2,
-  P = 8;
-function tinyModel(layers: number, seed: string): MambaLM {
-  const cfg = makeConfig({
-    vocab_size: V,
-    hidden_size: 8,
-    num_hidden_layers: layers,
-    state_size: 4,
-    expand: 2,
-    conv_kernel: K,
-    initializer_range: 0.5,
-    pad_token_id: null,
-    bos_token_id: null,
-    eos_token_id: null,
-  });
-  return initMamba(cfg, new mi.Rng(seed), { dtype: 'float64', backend: mi.cpuBackend() });
-}
 const one = tinyModel(1, 'path-one');
 const two = tinyModel(2, 'path-two');
 const three = tinyModel(3, 'path-three');
