@@ -3,7 +3,7 @@
 // reads e_1 + e_3 (tokens 1 and 3), latent 2 never fires. Every expectation is computed here from the
 // planted tokens and scales, not from the dashboard code.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from 'uvu';
 import * as mi from '../../../engine/index.ts';
 import { neuronpediaBatch, saeDashboard } from '../../../interp/sae/dashboard.ts';
 import { Sae } from '../../../interp/sae/index.ts';
@@ -157,3 +157,4 @@ test('bad input is one line naming the thing', async () => {
   await assert.rejects(saeDashboard({ sae, acts, inputs: tokens.subarray(1), seqLen }), /not whole sequences/);
   await assert.rejects(saeDashboard({ sae, acts, inputs: tokens, seqLen }, { latents: [3] }), /latent 3 out of range/);
 });
+test.run();
