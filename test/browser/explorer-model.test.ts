@@ -3,7 +3,9 @@
 // the task the run studied it on (repeated random tokens), with the Node CPU run's logits within
 // 1e-5 of their largest magnitude. Twice: the tiny fixture checkpoint as it is (token ids), and a
 // copy with a word-level tokenizer.json beside it (text, tokenised as in Node). Headless Chromium,
-// CPU backend; step 0 alone writes each run's config.json (a few seconds).
+// CPU backend (the server's answers are checked without Chromium too); step 0 alone writes each
+// run's config.json (a few seconds). A run whose config.json is broken gets a 500 naming it, and
+// the server keeps serving.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,19 +56,20 @@ function withTokenizer(): string {
   return dir;
 }
 
-const Model = suite('explorer page on a --model run');
+const Model = suite('explorer server and page on a --model run');
 const skip = !browserAvailable();
 
 for (const tokenizer of [false, true]) {
   Model(`the --model checkpoint is served and run in the page (${tokenizer ? 'with a tokenizer: text' : 'token ids'})`, async () => {
-    if (skip) return;
     const checkpoint = tokenizer ? withTokenizer() : TINY;
     const runDir = modelRun(tokenizer ? 'words' : 'ids', checkpoint);
     const explorer = await startExplorer({ runDir, port: 0 });
-    const browser = (await launchBrowser({ webgpu: false }))!;
+    // the server's side runs without Chromium too
+    const browser = skip ? null : (await launchBrowser({ webgpu: false }))!;
     const model = await loadPretrained(checkpoint, { backend: mi.cpuBackend() });
     try {
       const index = (await (await fetch(`${explorer.origin}/run-index.json`)).json()) as RunIndex;
+      assert.equal(index.present, [], 'step 0 alone: no models.json, SAEs or circuits for the page to read');
       assert.equal(index.tokenizers, []);
       assert.is(index.pretrained?.task, 'repeated-tokens');
       assert.is(index.pretrained?.tokenizer, tokenizer);
@@ -75,6 +78,7 @@ for (const tokenizer of [false, true]) {
       assert.is(served.status, 200);
       assert.is(await served.text(), readFileSync(join(checkpoint, 'config.json'), 'utf8'));
       assert.is((await fetch(`${explorer.origin}/model/..%2f..%2fconfig.json`)).status, 403, 'nothing outside the checkpoint');
+      if (!browser) return;
 
       const { page, log } = await openPage(browser, `${explorer.origin}/`);
       await page.waitForFunction(() => document.body.dataset.state === 'ready', undefined, { timeout: READY_TIMEOUT_MS });
@@ -108,10 +112,27 @@ for (const tokenizer of [false, true]) {
       );
     } finally {
       model.dispose();
-      await browser.close();
+      await browser?.close();
       await explorer.close();
     }
   });
 }
+
+Model('a broken config.json of the run: /run-index.json is a 500 naming the file, and the server keeps serving', async () => {
+  const runDir = join(base, 'broken');
+  mkdirSync(runDir);
+  writeFileSync(join(runDir, 'config.json'), '{"model": ');
+  const explorer = await startExplorer({ runDir, port: 0 });
+  try {
+    for (const path of ['/run-index.json', '/model/config.json']) {
+      const res = await fetch(`${explorer.origin}${path}`);
+      assert.is(res.status, 500, path);
+      assert.match(await res.text(), /^explore: .*broken\/config\.json: /);
+    }
+    assert.is((await fetch(`${explorer.origin}/run/config.json`)).status, 200);
+  } finally {
+    await explorer.close();
+  }
+});
 
 Model.run();
