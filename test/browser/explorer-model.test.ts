@@ -37,11 +37,13 @@ interface Snapshot {
 const base = mkdtempSync(join(tmpdir(), 'mi-explorer-model-'));
 process.once('exit', () => rmSync(base, { recursive: true, force: true }));
 
-/** A --model run of `checkpoint`: step 0 writes the config.json that names it. */
-function modelRun(name: string, checkpoint: string): string {
+/** A --model run of `checkpoint`: step 0 writes the config.json that names it; steps 2 and 3 its SAEs. */
+function modelRun(name: string, checkpoint: string, steps: string[]): string {
   const out = join(base, name);
-  const args = ['--import', 'tsx', join(ROOT, 'steps/run.ts'), '--step', '0', '--quick', '--backend', 'cpu'];
-  execFileSync(process.execPath, [...args, '--model', checkpoint, '--out', out], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
+  for (const step of steps) {
+    const args = ['--import', 'tsx', join(ROOT, 'steps/run.ts'), '--step', step, '--quick', '--backend', 'cpu'];
+    execFileSync(process.execPath, [...args, '--model', checkpoint, '--out', out], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
+  }
   return out;
 }
 
@@ -62,14 +64,15 @@ const skip = !browserAvailable();
 for (const tokenizer of [false, true]) {
   Model(`the --model checkpoint is served and run in the page (${tokenizer ? 'with a tokenizer: text' : 'token ids'})`, async () => {
     const checkpoint = tokenizer ? withTokenizer() : TINY;
-    const runDir = modelRun(tokenizer ? 'words' : 'ids', checkpoint);
+    // the SAEs once (steps 2-3 take about 15 s): the page must find them under the study model's task and seed
+    const runDir = modelRun(tokenizer ? 'words' : 'ids', checkpoint, tokenizer ? ['0'] : ['0', '2', '3']);
     const explorer = await startExplorer({ runDir, port: 0 });
     // the server's side runs without Chromium too
     const browser = skip ? null : (await launchBrowser({ webgpu: false }))!;
     const model = await loadPretrained(checkpoint, { backend: mi.cpuBackend() });
     try {
       const index = (await (await fetch(`${explorer.origin}/run-index.json`)).json()) as RunIndex;
-      assert.equal(index.present, [], 'step 0 alone: no models.json, SAEs or circuits for the page to read');
+      assert.equal(index.present, tokenizer ? [] : ['step-03-sae/saes.json'], 'no models.json or circuits for the page to read');
       assert.equal(index.tokenizers, []);
       assert.is(index.pretrained?.task, 'repeated-tokens');
       assert.is(index.pretrained?.tokenizer, tokenizer);
@@ -94,6 +97,12 @@ for (const tokenizer of [false, true]) {
         assert.is(s.text, null);
         assert.ok(await page.evaluate(() => !!document.getElementById('tokens')), 'the token-id box');
         assert.is(s.ids.length, 32, 'a sampled repeated-tokens sequence');
+        const sae = await page.evaluate(() => ({
+          missing: document.querySelector('#sae .missing')?.textContent ?? null,
+          cells: document.querySelectorAll('#sae td.latent').length,
+        }));
+        assert.is(sae.missing, null, `SAE panel: ${sae.missing}`);
+        assert.ok(sae.cells > 0, "the run's SAEs of the checkpoint show");
       }
       const want = mi.tidy(() => mi.noGrad(() => model.forward([s.ids])).dataSync() as Float32Array);
       let err = 0,
