@@ -8,6 +8,8 @@
 // Computations run one at a time (the engine's tidy scopes are a stack), through `queue`.
 import * as MI from '../../browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
+// the server's answer at /run-index.json (type only: nothing of the server is bundled)
+import type { RunIndex } from '../explore.ts';
 import {
   batchAccuracy,
   fetchRunJson,
@@ -39,13 +41,6 @@ const TOP_LATENTS = 3;
 const TOP_NEXT = 3;
 /** The text a language model starts with (Brown's word tokenizer knows these words). */
 const DEFAULT_TEXT = 'The man said that he would go to the city , but the old house was not there .';
-
-/** What scripts/explore.ts's /run-index.json says (RunIndex there). */
-interface RunIndex {
-  present: string[];
-  tokenizers: string[];
-  pretrained: { name: string; task: string; taskOptions: Record<string, number>; tokenizer: boolean } | null;
-}
 
 /** A model the page can load: one of step 1's checkpoints, or a --model run's checkpoint (served at /model/). */
 interface PageModel {
@@ -166,11 +161,9 @@ async function selectModel(idx: number): Promise<void> {
   state.model = await loadModel(currentModel().url, state.backend, currentModel().tokenizer);
   state.layer = Math.min(state.layer, state.model.config.num_hidden_layers - 1);
   if (textMode()) {
-    // the text stays when switching between language models; the page's own default fits any context
-    state.text ||= DEFAULT_TEXT;
-    const ids = state.model.toTokens(state.text)[0];
-    if (ids.length > maxTokens()) state.text = DEFAULT_TEXT;
-    setText(state.text);
+    // the text stays when switching between language models, cut to the new one's context
+    const ids = state.model.toTokens(state.text || DEFAULT_TEXT)[0];
+    setText(ids.length > maxTokens() ? state.model.toString(ids.slice(0, maxTokens())) : state.text || DEFAULT_TEXT);
   } else sample();
   renderControls();
   await runAll();
@@ -179,6 +172,10 @@ async function selectModel(idx: number): Promise<void> {
 /** The longest text a language model takes here: the length it was trained (or studied) at. */
 function maxTokens(): number {
   return currentModel().taskOptions.seqLen;
+}
+
+function contextWhy(): string {
+  return currentModel().trained ? 'the length it was trained at' : 'the length the run studied it at';
 }
 
 function setText(text: string): void {
@@ -229,7 +226,7 @@ function renderControls(): void {
       h('p', { id: 'input-note', class: 'note' }, textNote()),
       note(
         `text, tokenised in the page by ${tok.source.replace(/^.*\/run\//, 'run/')} (${tok.vocabSize} tokens); ` +
-          `up to ${maxTokens()} tokens, the length ${m.trained ? 'the model was trained at' : 'the run studied it at'}`,
+          `up to ${maxTokens()} tokens, ${contextWhy()}`,
       ),
     );
     return;
@@ -302,7 +299,7 @@ function runText(): Promise<void> {
   const bad = !ids.length
     ? 'input: the text has no tokens; type some words'
     : ids.length > maxTokens()
-      ? `input: ${ids.length} tokens, more than this model's context of ${maxTokens()} (the length it was trained at); shorten the text`
+      ? `input: ${ids.length} tokens, more than this model's context of ${maxTokens()} (${contextWhy()}); shorten the text`
       : null;
   const noteEl = $('input-note');
   if (bad) {
@@ -697,11 +694,11 @@ async function renderAblation(): Promise<void> {
   const evalAcc = evalB
     ? batchAccuracy(evalB, await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)), state.model!.config.vocab_size)
     : null;
+  const clean = state.pred!,
+    targets = state.batch!.targets;
   // free text: the "target" is the text's own next token, and nothing is scored as right or wrong
   const text = textMode();
   const verdict = (t: number, pred: number[]) => (text || targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss');
-  const clean = state.pred!,
-    targets = state.batch!.targets;
   const mask = MI.patching.positionMask(site.positions, batch);
   const s0 = scored(clean.predicted),
     s1 = scored(ablated.predicted);
