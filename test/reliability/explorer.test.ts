@@ -4,10 +4,10 @@
 // root the child runs as user nobody (65534), which the file's mode does lock out; the repository,
 // node and tsx must be readable by it, and tsx writes its cache under /tmp/tsx-65534.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -31,9 +31,26 @@ function get(origin: string, path: string): Promise<{ status: number; body: stri
   });
 }
 
+/**
+ * The folders on the way to node, the repository and its node_modules must let others through
+ * (o+x) and read them (o+r), or the child as nobody cannot start: say which one, not "exited 1".
+ */
+function checkReadableByOthers(): void {
+  for (const start of [process.execPath, join(ROOT, 'scripts/explore.ts'), join(ROOT, 'node_modules/tsx/package.json')]) {
+    for (let p = realpathSync(start); ; p = dirname(p)) {
+      const { mode } = statSync(p);
+      const need = statSync(p).isDirectory() ? 0o005 : 0o004;
+      if ((mode & need) !== need)
+        throw new Error(`${p} (mode ${(mode & 0o777).toString(8)}) is not readable by user nobody, who runs the server here`);
+      if (p === dirname(p)) break;
+    }
+  }
+}
+
 /** `npm run explore -- --run DIR --port 0` in a child (as nobody when we are root); resolves with its origin. */
 function startChild(runDir: string, home: string): Promise<{ child: ChildProcess; origin: string; output: () => string }> {
   const asRoot = process.getuid?.() === 0;
+  if (asRoot) checkReadableByOthers();
   // coverage files would land in a folder nobody cannot write; the child's coverage is not the point here
   const { NODE_V8_COVERAGE: _, ...env } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/explore.ts'), '--run', runDir, '--port', '0'], {
@@ -67,6 +84,7 @@ const Unreadable = suite('explorer server: an unreadable file of the run directo
 const base = mkdtempSync(join(tmpdir(), 'mi-explore-unreadable-'));
 const runDir = join(base, 'run');
 let server: { child: ChildProcess; origin: string; output: () => string } | null = null;
+let setupError: Error | null = null;
 
 Unreadable.before(async () => {
   mkdirSync(join(runDir, 'step-01-train'), { recursive: true });
@@ -76,7 +94,12 @@ Unreadable.before(async () => {
   // mkdtemp makes 0700 folders: nobody must get through them to the run directory
   chmodSync(base, 0o755);
   chmodSync(runDir, 0o755);
-  server = await startChild(runDir, base);
+  try {
+    server = await startChild(runDir, base);
+  } catch (e) {
+    // uvu does not report a failing before hook by itself: the test throws this instead
+    setupError = e as Error;
+  }
 });
 
 Unreadable.after(() => {
@@ -85,6 +108,7 @@ Unreadable.after(() => {
 });
 
 Unreadable('a mode-000 file is 403 and the server keeps serving the readable ones', async () => {
+  if (setupError) throw setupError;
   const { origin, child, output } = server!;
   const locked = await get(origin, '/run/locked.json');
   assert.is(locked.status, 403, `locked.json: ${locked.status} ${locked.body}`);
