@@ -2,12 +2,19 @@
 // sample or edit an input, and see what the model computes on it, live in the page:
 // predictions and accuracy, a temporal map per layer, the top SAE latents per position, and the
 // effect of zero-ablating a circuit (or typed channels). Missing artefacts are said on the page.
+// A model with a tokenizer.json (a language model) takes text instead of token ids, of any length
+// up to its context; tokens show as strings, and since free text has no task targets the page shows
+// its top next-token predictions where a task model's accuracy would be.
 // Computations run one at a time (the engine's tidy scopes are a stack), through `queue`.
 import * as MI from '../../browser.ts';
 import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
+// the server's answer at /run-index.json (type only: nothing of the server is bundled)
+import type { RunIndex } from '../explore.ts';
 import {
   batchAccuracy,
   fetchRunJson,
+  textBatch,
+  topTokens,
   IGNORE,
   loadModel,
   logProb,
@@ -30,19 +37,40 @@ import { h, heatColor, heatMap, note, select } from './view.ts';
 /** Sequences sampled (from a fixed seed) to measure accuracy, clean and ablated. */
 const EVAL_SEQUENCES = 32;
 const TOP_LATENTS = 3;
+/** Next tokens shown per position for a language model. */
+const TOP_NEXT = 3;
+/** The text a language model starts with (Brown's word tokenizer knows these words). */
+const DEFAULT_TEXT = 'The man said that he would go to the city , but the old house was not there .';
+
+/** A model the page can load: one of step 1's checkpoints, or a --model run's checkpoint (served at /model/). */
+interface PageModel {
+  task: string;
+  seed: number;
+  /** the checkpoint's folder as models.json names it ("pretrained" for --model) */
+  dir: string;
+  url: string;
+  taskOptions: Record<string, number>;
+  /** whether the folder holds a tokenizer.json: the page then takes text */
+  tokenizer: boolean;
+  /** step 1's record (accuracy, perplexity), null for a --model checkpoint */
+  trained: TrainedModel | null;
+  label: string;
+}
 
 interface State {
   backend: MI.Backend;
-  models: TrainedModel[];
+  models: PageModel[];
   saes: SaeRecord[] | null;
   circuits: Circuit[] | null;
   model: MI.MambaLM | null;
   modelIdx: number;
   task: string;
   seed: number;
-  /** the sampled sequence (targets and labels) and the ids on show (maybe edited) */
+  /** the sampled sequence (targets and labels) and the ids on show (maybe edited); for text, textBatch of the ids */
   batch: MI.tasks.TaskBatch | null;
   ids: number[];
+  /** a language model's text on show (the ids are its tokens) */
+  text: string;
   edited: boolean;
   pred: Predictions | null;
   evalBatch: MI.tasks.TaskBatch | null;
@@ -80,7 +108,7 @@ function showError(panel: string, e: Error): void {
   $(panel).append(note(e.message, 'error'));
 }
 
-function currentModel(): TrainedModel {
+function currentModel(): PageModel {
   return state.models[state.modelIdx];
 }
 
@@ -90,7 +118,18 @@ function taskOptions(task: string): Record<string, number> {
   return m.task === task ? m.taskOptions : state.models.find((x) => x.task === task)!.taskOptions;
 }
 
+/** Whether the model on show takes text: it came with a tokenizer. */
+function textMode(): boolean {
+  return state.model?.tokenizer != null;
+}
+
+/** A token string as a table cell shows it: line breaks and tabs made visible. */
+function showToken(s: string): string {
+  return s.replace(/\n/g, '↵').replace(/\t/g, '⇥');
+}
+
 function tokenLabel(tok: number): string {
+  if (textMode()) return showToken(state.model!.toStrTokens([tok])[0]);
   const entry = MI.tasks
     .getTask(state.task)
     .vocabulary(taskOptions(state.task) as unknown as MI.tasks.AnyTaskOptions)
@@ -119,11 +158,33 @@ async function selectModel(idx: number): Promise<void> {
   state.saeIdx = 0;
   state.ablation = defaultAblation();
   $('status').textContent = `loading ${currentModel().dir} ...`;
-  state.model = await loadModel(currentModel(), state.backend);
+  state.model = await loadModel(currentModel().url, state.backend, currentModel().tokenizer);
   state.layer = Math.min(state.layer, state.model.config.num_hidden_layers - 1);
-  sample();
+  if (textMode()) {
+    // the text stays when switching between language models, cut to the new one's context
+    const ids = state.model.toTokens(state.text || DEFAULT_TEXT)[0];
+    setText(ids.length > maxTokens() ? state.model.toString(ids.slice(0, maxTokens())) : state.text || DEFAULT_TEXT);
+  } else sample();
   renderControls();
   await runAll();
+}
+
+/** The longest text a language model takes here: the length it was trained (or studied) at. */
+function maxTokens(): number {
+  return currentModel().taskOptions.seqLen;
+}
+
+function contextWhy(): string {
+  return currentModel().trained ? 'the length it was trained at' : 'the length the run studied it at';
+}
+
+function setText(text: string): void {
+  state.text = text;
+  state.ids = state.model!.toTokens(text)[0];
+  state.batch = textBatch(state.ids);
+  state.edited = false;
+  state.evalBatch = null;
+  state.cleanEvalAccuracy = null;
 }
 
 function modelSaes(): SaeRecord[] {
@@ -144,18 +205,34 @@ function renderControls(): void {
   const m = currentModel();
   const tasks = [...new Set(state.models.map((x) => x.task))];
   const controls = $('controls');
-  controls.replaceChildren(
-    h(
-      'label',
-      {},
-      'model ',
-      select(
-        state.models.map((x, i) => [String(i), `${x.task} · seed ${x.seed} (held-out accuracy ${x.accuracy.toFixed(2)})`]),
-        String(state.modelIdx),
-        (v) => enqueue(() => selectModel(Number(v))),
-        { id: 'model' },
-      ),
+  const modelSelect = h(
+    'label',
+    {},
+    'model ',
+    select(
+      state.models.map((x, i) => [String(i), x.label]),
+      String(state.modelIdx),
+      (v) => enqueue(() => selectModel(Number(v))),
+      { id: 'model' },
     ),
+  );
+  if (textMode()) {
+    controls.replaceChildren(modelSelect);
+    const box = h('textarea', { id: 'text', rows: 2, spellcheck: false });
+    box.value = state.text;
+    const tok = state.model!.tokenizer!;
+    $('input').replaceChildren(
+      h('div', { class: 'row' }, box, h('button', { id: 'run', onclick: () => void runText() }, 'run')),
+      h('p', { id: 'input-note', class: 'note' }, textNote()),
+      note(
+        `text, tokenised in the page by ${tok.source.replace(/^.*\/run\//, 'run/')} (${tok.vocabSize} tokens); ` +
+          `up to ${maxTokens()} tokens, ${contextWhy()}`,
+      ),
+    );
+    return;
+  }
+  controls.replaceChildren(
+    modelSelect,
     h(
       'label',
       {},
@@ -205,6 +282,39 @@ function describeVocab(): string {
     .join(', ');
 }
 
+function textNote(): string {
+  return `${state.ids.length} tokens: ${state
+    .model!.toStrTokens(state.ids)
+    .map((s) => JSON.stringify(s))
+    .join(' ')}`;
+}
+
+/**
+ * The text typed into the box, tokenised and run; a text that gives no tokens or more than the
+ * model's context is refused with a note under the box (the panels keep the last result).
+ */
+function runText(): Promise<void> {
+  const text = ($('text') as HTMLTextAreaElement).value;
+  const ids = state.model!.toTokens(text)[0];
+  const bad = !ids.length
+    ? 'input: the text has no tokens; type some words'
+    : ids.length > maxTokens()
+      ? `input: ${ids.length} tokens, more than this model's context of ${maxTokens()} (${contextWhy()}); shorten the text`
+      : null;
+  const noteEl = $('input-note');
+  if (bad) {
+    noteEl.className = 'error';
+    noteEl.textContent = bad;
+    return Promise.resolve();
+  }
+  return enqueue(async () => {
+    setText(text);
+    noteEl.className = 'note';
+    noteEl.textContent = textNote();
+    await runAll();
+  });
+}
+
 async function runEdited(): Promise<void> {
   const text = ($('tokens') as HTMLTextAreaElement).value.trim();
   const ids = text
@@ -237,7 +347,7 @@ async function runAll(): Promise<void> {
   $('status').textContent = `computing on ${currentModel().dir} ...`;
   for (const id of ['predictions', 'temporal', 'sae', 'ablation']) $(id).replaceChildren(h('p', { class: 'note' }, 'computing ...'));
   state.pred = await predict(state.model!, state.ids);
-  if (state.cleanEvalAccuracy === null) {
+  if (state.evalBatch && state.cleanEvalAccuracy === null) {
     const b = state.evalBatch!;
     state.cleanEvalAccuracy = batchAccuracy(b, await runLogits(state.model!, rows(b)), state.model!.config.vocab_size);
   }
@@ -253,7 +363,8 @@ async function runAll(): Promise<void> {
       $(panel).replaceChildren(note((e as Error).message, 'error'));
     }
   }
-  $('status').textContent = `${currentModel().dir} on ${state.task}: computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+  $('status').textContent =
+    `${currentModel().dir} on ${textMode() ? 'the text' : state.task}: computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }
 
 function rows(b: MI.tasks.TaskBatch): number[][] {
@@ -285,7 +396,44 @@ function positionTable(rowsSpec: [string, (t: number) => string, (t: number) => 
   return table;
 }
 
+/** A language model on free text: the text's tokens, its next token's probability, and the top next tokens. */
+function renderTextPredictions(): void {
+  const p = state.pred!,
+    T = state.ids.length;
+  const top = Array.from({ length: T }, (_, t) => topTokens(p, t, TOP_NEXT));
+  const next = (t: number) => (t + 1 < T ? state.ids[t + 1] : null);
+  const logPNext = Array.from({ length: T - 1 }, (_, t) => logProb(p, t, state.ids[t + 1]));
+  const meanLogP = logPNext.reduce((a, b) => a + b, 0) / Math.max(logPNext.length, 1);
+  const rowsSpec: [string, (t: number) => string, (t: number) => string][] = [
+    ['pos', (t) => String(t), () => 'pos'],
+    ['input', (t) => tokenLabel(state.ids[t]), () => 'tok'],
+    ['next', (t) => (next(t) === null ? '' : tokenLabel(next(t)!)), (t) => (next(t) !== null && next(t) === top[t][0].token ? 'hit' : '')],
+    ['p(next)', (t) => (next(t) === null ? '' : Math.exp(logPNext[t]).toFixed(2)), () => 'small'],
+  ];
+  for (let k = 0; k < TOP_NEXT; k++)
+    rowsSpec.push(
+      [`top ${k + 1}`, (t) => tokenLabel(top[t][k].token), () => `tok top${k}`],
+      [`p`, (t) => top[t][k].prob.toFixed(2), () => 'small'],
+    );
+  $('predictions').replaceChildren(
+    positionTable(rowsSpec),
+    h(
+      'p',
+      { id: 'accuracy' },
+      `per-task accuracy does not apply: a language model on free text has no task targets. Shown: its top ${TOP_NEXT} next tokens at each ` +
+        `position with their probabilities, and the probability it gives the text's own next token (green where that is its top one)` +
+        (logPNext.length
+          ? `; over the ${logPNext.length} positions that have one: mean log-probability ${meanLogP.toFixed(3)}, perplexity ${Math.exp(-meanLogP).toFixed(1)}`
+          : ''),
+    ),
+  );
+}
+
 function renderPredictions(): void {
+  if (textMode()) {
+    renderTextPredictions();
+    return;
+  }
   const p = state.pred!,
     targets = state.batch!.targets;
   const verdict = (pred: number[]) => (t: number) => (targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss');
@@ -303,9 +451,11 @@ function renderPredictions(): void {
       'p',
       { id: 'accuracy' },
       `scored accuracy on this sequence: ${hits}/${n}; on ${EVAL_SEQUENCES} sampled sequences: ${state.cleanEvalAccuracy!.toFixed(3)}` +
-        (m.task === state.task
-          ? ` (training run's held-out accuracy ${m.accuracy.toFixed(3)}, chance ${m.chance.toFixed(3)})`
-          : ` (model trained on ${m.task}: its vocabulary and positions may mean other things here)`),
+        (m.task !== state.task
+          ? ` (model trained on ${m.task}: its vocabulary and positions may mean other things here)`
+          : m.trained
+            ? ` (training run's held-out accuracy ${m.trained.accuracy.toFixed(3)}, chance ${m.trained.chance.toFixed(3)})`
+            : ` (a --model checkpoint: no training run's accuracy to compare)`),
     ),
     ...(state.edited ? [note('edited input: the targets and labels are still those of the sampled sequence')] : []),
   );
@@ -498,7 +648,7 @@ async function renderAblation(): Promise<void> {
       'positions ',
       select(
         [
-          ['scored', 'scored'],
+          ['scored', textMode() ? 'all but the last (those with a next token)' : 'scored'],
           ['all', 'all'],
         ],
         prev.positions ?? 'scored',
@@ -540,14 +690,15 @@ async function renderAblation(): Promise<void> {
   const { site, what } = ablationSite();
   const batch = shownBatch();
   const ablated = await predict(state.model!, state.ids, zeroAblation(site, batch));
-  const evalB = state.evalBatch!;
-  const evalAcc = batchAccuracy(
-    evalB,
-    await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)),
-    state.model!.config.vocab_size,
-  );
+  const evalB = state.evalBatch;
+  const evalAcc = evalB
+    ? batchAccuracy(evalB, await runLogits(state.model!, rows(evalB), zeroAblation(site, evalB)), state.model!.config.vocab_size)
+    : null;
   const clean = state.pred!,
     targets = state.batch!.targets;
+  // free text: the "target" is the text's own next token, and nothing is scored as right or wrong
+  const text = textMode();
+  const verdict = (t: number, pred: number[]) => (text || targets[t] === IGNORE ? '' : pred[t] === targets[t] ? 'hit' : 'miss');
   const mask = MI.patching.positionMask(site.positions, batch);
   const s0 = scored(clean.predicted),
     s1 = scored(ablated.predicted);
@@ -558,18 +709,12 @@ async function renderAblation(): Promise<void> {
   $('ablation').append(
     positionTable([
       ['pos', (t) => String(t), (t) => (mask[t] ? 'pos ablated-pos' : 'pos')],
-      ['target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => ''],
-      [
-        'clean',
-        (t) => tokenLabel(clean.predicted[t]),
-        (t) => (targets[t] === IGNORE ? '' : clean.predicted[t] === targets[t] ? 'hit' : 'miss'),
-      ],
+      [text ? 'next' : 'target', (t) => (targets[t] === IGNORE ? '' : tokenLabel(targets[t])), () => (text ? 'tok' : '')],
+      ['clean', (t) => tokenLabel(clean.predicted[t]), (t) => `${text ? 'tok ' : ''}${verdict(t, clean.predicted)}`],
       [
         'ablated',
         (t) => tokenLabel(ablated.predicted[t]),
-        (t) =>
-          (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') +
-          (targets[t] === IGNORE ? '' : ablated.predicted[t] === targets[t] ? 'hit' : 'miss'),
+        (t) => (ablated.predicted[t] !== clean.predicted[t] ? 'changed ' : '') + (text ? 'tok ' : '') + verdict(t, ablated.predicted),
       ],
       [
         'Δ log p',
@@ -580,10 +725,15 @@ async function renderAblation(): Promise<void> {
     h(
       'p',
       { id: 'ablation-effect' },
-      `zeroing ${what} at the outlined positions: scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; ` +
-        `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; ` +
-        `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} predictions changed; ` +
-        `mean change of the target's log-probability at the scored positions ${meanDrop.toFixed(3)}`,
+      `zeroing ${what} at the outlined positions: ` +
+        (evalAcc === null
+          ? ''
+          : `scored accuracy on this sequence ${s0.hits}/${s0.n} → ${s1.hits}/${s1.n}; ` +
+            `on ${EVAL_SEQUENCES} sampled sequences ${state.cleanEvalAccuracy!.toFixed(3)} → ${evalAcc.toFixed(3)}; `) +
+        `${ablated.predicted.filter((v, t) => v !== clean.predicted[t]).length} of ${clean.T} ${text ? 'top next-token ' : ''}predictions changed; ` +
+        (text
+          ? `mean change of the log-probability of the text's next token ${meanDrop.toFixed(3)} (per-task accuracy does not apply: free text has no task targets)`
+          : `mean change of the target's log-probability at the scored positions ${meanDrop.toFixed(3)}`),
     ),
   );
 }
@@ -595,6 +745,11 @@ function snapshot() {
     model: { task: m.task, seed: m.seed, dir: m.dir },
     task: state.task,
     ids: [...state.ids],
+    /** a language model's text and its tokens as strings (null for token-id input) */
+    text: textMode() ? state.text : null,
+    strTokens: textMode() ? state.model!.toStrTokens(state.ids) : null,
+    /** the top next tokens per position as the page shows them */
+    top: textMode() && state.pred ? state.ids.map((_, t) => topTokens(state.pred!, t, TOP_NEXT)) : null,
     logits: Array.from(state.pred?.logits ?? []),
     T: state.pred?.T ?? 0,
     V: state.pred?.V ?? 0,
@@ -608,10 +763,15 @@ async function main(): Promise<void> {
   $('backend').textContent = adapter;
   if (fallbackReason) $('backend').title = `CPU fallback: ${fallbackReason}`;
   if (fallbackReason) $('backend-note').textContent = `(fallback: ${fallbackReason})`;
-  const [models, saes, circuits] = await Promise.all([
-    fetchRunJson<TrainedModel[]>('step-01-train/models.json'),
-    fetchRunJson<SaeRecord[]>('step-03-sae/saes.json'),
-    fetchRunJson<Circuit[]>('step-05-circuits/circuits.json'),
+  const indexRes = await fetch('run-index.json');
+  if (!indexRes.ok) throw new Error(`run-index.json answered ${indexRes.status}: ${await indexRes.text()}`);
+  const index = (await indexRes.json()) as RunIndex;
+  // only the files the run has: a probe for a missing one would show as an error in the console
+  const read = <T>(path: string) => (index.present.includes(path) ? fetchRunJson<T>(path) : Promise.resolve(null));
+  const [trained, saes, circuits] = await Promise.all([
+    index.pretrained ? Promise.resolve(null) : read<TrainedModel[]>('step-01-train/models.json'),
+    read<SaeRecord[]>('step-03-sae/saes.json'),
+    read<Circuit[]>('step-05-circuits/circuits.json'),
   ]);
   // #sae=<id>&latent=<j>: the feature-dashboard view (scripts/explorer/dashboard.ts) instead of the model panels
   if (wantsDashboard()) {
@@ -623,10 +783,38 @@ async function main(): Promise<void> {
     return;
   }
   window.addEventListener('hashchange', () => wantsDashboard() && location.reload());
-  if (!models?.length) {
+  const models: PageModel[] = (trained ?? []).map((m) => ({
+    task: m.task,
+    seed: m.seed,
+    dir: m.dir,
+    url: `run/step-01-train/${m.dir}/`,
+    taskOptions: m.taskOptions,
+    tokenizer: index.tokenizers.includes(m.dir),
+    trained: m,
+    label:
+      `${m.task} · seed ${m.seed} ` +
+      (m.perplexity === undefined ? `(held-out accuracy ${m.accuracy.toFixed(2)})` : `(held-out perplexity ${m.perplexity.toFixed(1)})`),
+  }));
+  const pre = index.pretrained;
+  if (pre)
+    // the run's study model: the task and seed its SAEs are recorded under (steps/models.ts)
+    models.push({
+      task: pre.task,
+      seed: 0,
+      dir: 'pretrained',
+      url: 'model/',
+      taskOptions: pre.taskOptions,
+      tokenizer: pre.tokenizer,
+      trained: null,
+      label: `${pre.name} (the --model checkpoint; the run studied it on ${pre.task})`,
+    });
+  if (!models.length) {
     $('status').textContent = '';
     $('main').replaceChildren(
-      note('this run has no step-01-train/models.json (step 1 has not run), so there is no model to explore', 'missing'),
+      note(
+        'this run has no step-01-train/models.json (step 1 has not run) and no --model checkpoint, so there is no model to explore',
+        'missing',
+      ),
     );
     return;
   }
@@ -641,6 +829,7 @@ async function main(): Promise<void> {
     seed: 0,
     batch: null,
     ids: [],
+    text: '',
     edited: false,
     pred: null,
     evalBatch: null,

@@ -3,7 +3,7 @@
 // reads its results back to plain arrays and frees every tensor it made (tidy scopes), so the
 // page can run them one after another on WebGPU for as long as it stays open.
 import * as MI from '../../browser.ts';
-import type { Circuit, SaeRecord, TrainedModel } from '../../steps/artefacts.ts';
+import type { Circuit, SaeRecord } from '../../steps/artefacts.ts';
 
 export const IGNORE = MI.tasks.IGNORE_INDEX;
 
@@ -36,8 +36,9 @@ export async function fetchRunJson<T>(path: string): Promise<T | null> {
   return (await res.json()) as T;
 }
 
-export function loadModel(m: TrainedModel, backend: MI.Backend): Promise<MI.MambaLM> {
-  return MI.fetchPretrained(`run/step-01-train/${m.dir}/`, { backend });
+/** The checkpoint folder at `url`, with its tokenizer.json attached when it has one (the run index says). */
+export function loadModel(url: string, backend: MI.Backend, tokenizer: boolean): Promise<MI.MambaLM> {
+  return MI.fetchPretrained(url, { backend, tokenizer });
 }
 
 /** An SAE of step 3 from its safetensors file (config in the metadata, as interp/sae/io.ts writes it). */
@@ -71,6 +72,28 @@ function predictionsFrom(logits: Float32Array, T: number, V: number): Prediction
     prob.push(1 / z);
   }
   return { logits, T, V, predicted, prob };
+}
+
+/** The `k` most probable next tokens at position t, most probable first, with their softmax probabilities. */
+export function topTokens(p: Predictions, t: number, k: number): { token: number; prob: number }[] {
+  const row = p.logits.subarray(t * p.V, (t + 1) * p.V);
+  const lse = logProb(p, t, 0) - row[0]; // -log sum exp(row)
+  return Array.from(row.keys())
+    .sort((a, b) => row[b] - row[a] || a - b)
+    .slice(0, k)
+    .map((token) => ({ token, prob: Math.exp(row[token] + lse) }));
+}
+
+/**
+ * A one-row batch of free text for the hooks that read a batch (ablation positions): the target at
+ * each position is the text's own next token, none at the last. A language model has no task
+ * targets; this only says where a next token exists and which one it is.
+ */
+export function textBatch(ids: readonly number[]): MI.tasks.TaskBatch {
+  const T = ids.length;
+  const targets = new Int32Array(T).fill(IGNORE);
+  for (let t = 0; t + 1 < T; t++) targets[t] = ids[t + 1];
+  return { inputs: Int32Array.from(ids), targets, labels: {}, shape: [1, T] };
 }
 
 /** log softmax(logits[t])[token]: how strongly position t predicts `token`. */
