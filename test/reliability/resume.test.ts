@@ -1,5 +1,6 @@
 // Kill and resume (issue 17): `steps/run.ts --all --quick --backend cpu` is SIGKILLed inside step 1
-// (while its first models train, and again once some have finished) and inside steps 3, 5, 6 and 8,
+// (while its first models train, and again once some have finished), inside steps 3, 5, 6 and 8,
+// and inside step 11 once its mixture model is kept (its caption used to say the model was reused),
 // resumed each time with the same command, and the finished run must equal an uninterrupted quick
 // run (test/helpers/quick-run.ts) file for file and byte for byte, report.html included, except the
 // wall-clock parts named below. Each resume starts where the last kill left off, so the whole costs
@@ -42,6 +43,8 @@ const POINTS: KillPoint[] = [
   { what: 'step 5', dir: 'step-05-circuits', ready: (_, ms) => ms >= 150 },
   { what: 'step 6', dir: 'step-06-patching', ready: (_, ms) => ms >= 250 },
   { what: 'step 8', dir: 'step-08-temporal', ready: (_, ms) => ms >= 250 },
+  // step 11 keeps its trained mixture model in its partial folder and reuses it
+  { what: 'step 11, mixture model kept', dir: 'step-11-transfer', ready: (p) => existsSync(join(p, 'mixture', 'record.json')) },
 ];
 
 interface Outcome {
@@ -211,7 +214,9 @@ function firstDiff(x: string, y: string): string {
 
 // ---- the test -----------------------------------------------------------------------------------
 
-test('--all --quick killed inside steps 1, 3, 5, 6 and 8 and resumed equals an uninterrupted run', { timeout: 10 * 60_000 }, async () => {
+test('--all --quick killed inside steps 1, 3, 5, 6, 8 and 11 and resumed equals an uninterrupted run', {
+  timeout: 10 * 60_000,
+}, async () => {
   const reference = await quickRun();
   const root = mkdtempSync(join(tmpdir(), 'mi-resume-'));
   try {
