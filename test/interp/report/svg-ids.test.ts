@@ -41,6 +41,8 @@ test('the same spec renders byte-identical whether fresh or after other figures 
   assert.ok(svgIds(first).length > 0 && svgIds(firstClip).length > 1, 'the figures define ids (gradient; clip path and gradient)');
   assert.is(await renderSvg(ramp(1)), first);
   assert.is(await renderSvg(clipped), firstClip);
+  // what step 12 does to a figure file it reads: a figure renderSvg made comes out unchanged
+  assert.is(uniqueSvgIds(firstClip), firstClip);
 });
 
 test('different figures share no id, even rendered by "different processes" (counters reset)', async () => {
