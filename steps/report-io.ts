@@ -13,6 +13,7 @@ import {
   type ReportMeta,
   type Spec,
   type StepReport,
+  uniqueSvgIds,
 } from '../interp/report/index.ts';
 import { writeAtomic, writeJsonAtomic } from './files.ts';
 import { gateNote } from './models.ts';
@@ -95,14 +96,16 @@ export function writeRunReport(
   backend: string,
   seed: number,
   extra: { step: number; title: string; seconds: number }[] = [],
-): { html: string; figures: number; steps: number } {
+): { html: string; steps: { step: number; figures: number }[] } {
   correctRunClaims(runDir);
   const loaded = loadReports(runDir);
   const svgs = new Map<string, string>();
   for (const { report, dir } of loaded) {
     for (const f of report.figures) {
       const key = `${report.step}/${f.file}`;
-      svgs.set(key, readFileSync(join(dir, f.file), 'utf8'));
+      // renderSvg already made the ids unique; a figure a step wrote before it did (a run from an
+      // older version, cached) is fixed here, so its ids cannot clash with another figure's
+      svgs.set(key, uniqueSvgIds(readFileSync(join(dir, f.file), 'utf8')));
     }
   }
   // figure keys are made unique per step
@@ -124,5 +127,5 @@ export function writeRunReport(
   const html = buildHtml(reports, svgs, meta);
   writeAtomic(join(runDir, 'report.html'), html);
   writeAtomic(join(runDir, 'report.md'), buildMarkdown(reports, meta));
-  return { html: join(runDir, 'report.html'), figures: svgs.size, steps: reports.length };
+  return { html: join(runDir, 'report.html'), steps: reports.map((r) => ({ step: r.step, figures: r.figures.length })) };
 }

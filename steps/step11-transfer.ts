@@ -240,6 +240,9 @@ async function withinMixture(
   const mix = mixtureTask(comps.map((c) => ({ task: getTask(c.name), options: c.options })));
   const opts = { vocabSize: mix.vocabSize, seqLen: Math.max(...comps.map((c) => c.options.seqLen)) };
   const { model, record, reused } = await mixtureModel(ctx, mix, opts);
+  // Whether the model was reused goes to the log only: the step's artefacts must not depend on
+  // whether an earlier run of it was interrupted (test/reliability/resume.test.ts); the seconds in
+  // the caption are the training run's own, kept in its record.
   ctx.log(`mixture model: ${reused ? 'reused' : `trained, ${record.stepsTrained} steps in ${record.trainSeconds.toFixed(1)} s`}`);
   try {
     // the gate, per component, on sequences of its own stream (not the training checks')
@@ -287,7 +290,7 @@ async function withinMixture(
           },
         ),
         'Training the mixture model',
-        `Accuracy over both components' scored positions on the training checks' own held-out sequences, every ${ctx.config.train.evalEvery} steps; training stops at ${ctx.config.train.stopAccuracy}. ${record.stepsTrained} steps, ${fmt(record.trainSeconds)} s${reused ? ' (trained by an earlier run of this step, reused)' : ''}. The gate is then checked per component on ${evalN} fresh sequences each (table).`,
+        `Accuracy over both components' scored positions on the training checks' own held-out sequences, every ${ctx.config.train.evalEvery} steps; training stops at ${ctx.config.train.stopAccuracy}. ${record.stepsTrained} steps, ${fmt(record.trainSeconds)} s. The gate is then checked per component on ${evalN} fresh sequences each (table).`,
       ),
     );
     const passed = comps.map((c, k) => ({ ...c, k })).filter((_, k) => gateRows[k].passed);

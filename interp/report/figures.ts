@@ -2,18 +2,22 @@
 // build the specs the steps use most; any Vega-Lite spec can be rendered with renderSvg.
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import { uniqueSvgIds } from './svg-ids.ts';
 
 export type Spec = vl.TopLevelSpec;
 type Row = Record<string, number | string | null>;
 
 const BASE = { background: 'white', config: { font: 'sans-serif', view: { stroke: null } } } as const;
 
-/** Renders a Vega-Lite spec to a standalone SVG string (no network, no canvas). */
+/**
+ * Renders a Vega-Lite spec to a standalone SVG string (no network, no canvas), its ids unique to
+ * the figure and the same whatever the process rendered before (svg-ids.ts).
+ */
 export async function renderSvg(spec: Spec): Promise<string> {
   const compiled = vl.compile({ ...BASE, ...spec } as Spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
-    return await view.toSVG();
+    return uniqueSvgIds(await view.toSVG());
   } finally {
     view.finalize();
   }
