@@ -10,6 +10,7 @@ import { Rng } from '../engine/random.ts';
 import { emptyReport } from '../interp/report/types.ts';
 import type { RunConfig } from './config.ts';
 import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
+import { checkFiniteTensors } from './finite.ts';
 import { Progress } from './progress.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepDirName } from './table.ts';
@@ -150,6 +151,8 @@ export class Runner {
     let summary: string;
     try {
       summary = await step.run(ctx);
+      // before the swap below: a tensor output holding NaN fails the step and keeps the old result
+      await checkFiniteTensors(work);
     } catch (e) {
       this.log(`step ${step.id} ${step.name}: failed: ${(e as Error).stack ?? e}`);
       throw new Error(`step ${step.id} (${step.name}) failed: ${(e as Error).message}`);
