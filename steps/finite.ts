@@ -75,3 +75,12 @@ export async function checkFiniteTensors(dir: string, root = dir): Promise<void>
     }
   }
 }
+
+/**
+ * `x`, or null where it is NaN by design, e.g. the t interval of fewer than 2 seeds in a table cell:
+ * the explicit "no value" that JSON.stringify used to write for any NaN. Use it only where NaN is
+ * the documented result, not to silence a NaN of unknown origin.
+ */
+export function orNull(x: number): number | null {
+  return Number.isNaN(x) ? null : x;
+}
