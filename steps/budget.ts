@@ -1,14 +1,16 @@
 // Byte budgets for the allocations a config controls (issue 17). `collect.batchSize` 100000000 once
 // grew step 2 to 22 GiB before the kernel killed it; checkConfigRanges caps each field alone, but
-// the bytes are products of fields (batches x batchSize x length x hook width). So before anything is
-// written, steps/run.ts estimates, from the merged config and the studied models' shapes, the
+// the bytes are products of fields (batches x batchSize x length x hook width). So before anything
+// is written, steps/run.ts estimates, from the merged config and the studied models' shapes, the
 // largest buffers steps 2-4 would allocate, and refuses a config where one exceeds the budget (half
-// of os.totalmem(); on WebGPU also the device's maxStorageBufferBindingSize for one tensor) with one
-// line naming the fields and the bytes. Each estimate follows the code that allocates (named at each
-// entry) and counts only the buffers named there, so it is a lower bound of the step's peak.
+// of os.totalmem(); for one tensor also the backend's limit: the CPU's 4 GiB WebAssembly heap, a
+// WebGPU device's maxStorageBufferBindingSize) with one line naming the fields and the bytes. Each
+// estimate follows the code that allocates (named at each entry) and counts only the buffers named
+// there, so it is a lower bound of the step's peak.
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
+import { PAGE_BYTES, WASM32_MAX_PAGES } from '../engine/wasm/memory.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDimOf } from '../interp/sites.ts';
 import { getTask } from '../interp/tasks/index.ts';
@@ -171,9 +173,16 @@ export interface Budget {
   tensorWhat?: string;
 }
 
-/** Half of the machine's memory and, on WebGPU, the device's maxStorageBufferBindingSize. */
+/**
+ * Half of the machine's memory and, per tensor, the backend's limit: on the CPU the one WebAssembly
+ * heap every CPU tensor lives in (wasm32: 4 GiB), on WebGPU the device's maxStorageBufferBindingSize.
+ */
 export function defaultBudget(backend?: Backend): Budget {
   const b: Budget = { bytes: Math.floor(totalmem() / 2), what: 'half of RAM' };
+  if (backend?.name === 'cpu') {
+    b.tensorBytes = WASM32_MAX_PAGES * PAGE_BYTES;
+    b.tensorWhat = "the CPU backend's WebAssembly heap";
+  }
   const limits =
     backend?.name === 'webgpu'
       ? (backend as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device?.limits

@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSafetensors } from '../../mamba/safetensors.ts';
 import { COLLECT_DIR, loadCollections } from '../../steps/artefacts.ts';
-import { checkBudget, collectedHooks, formatBytes, studyShapes } from '../../steps/budget.ts';
+import { CpuBackend } from '../../engine/cpu/backend.ts';
+import { checkBudget, collectedHooks, defaultBudget, formatBytes, studyShapes } from '../../steps/budget.ts';
 import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from '../../steps/config.ts';
 import { readJson } from '../../steps/files.ts';
 import { quickRun } from '../helpers/quick-run.ts';
@@ -69,6 +70,19 @@ test('a config over the budget is one line naming the fields, their values, the 
   assert.throws(
     () => checkBudget(wide, studyShapes(wide), gpu),
     /blocks\.1\.mixer\.hook_h of one batch .*\(budget 134 MB, maxStorageBufferBindingSize\)$/,
+  );
+});
+
+test('on the CPU backend one tensor may take at most its 4 GiB WebAssembly heap, whatever the RAM', () => {
+  const cpu = defaultBudget(new CpuBackend());
+  assert.is(cpu.tensorBytes, 2 ** 32);
+  const budget = { ...cpu, bytes: 1e15 };
+  checkBudget(quick, studyShapes(quick), budget);
+  // hook_h of one batch: 65536 sequences x 32 positions x (64 x 16) states x 4 bytes = 8.6 GB
+  const wide = withPatch(quick, { collect: { batchSize: 65536 }, train: { stateSize: 16 } });
+  assert.throws(
+    () => checkBudget(wide, studyShapes(wide), budget),
+    /^collect\.batchSize 65536: step 2 would hold at least 8\.59 GB for blocks\.1\.mixer\.hook_h of one batch of \S+ \(budget 4\.29 GB, the CPU backend's WebAssembly heap\)$/,
   );
 });
 
