@@ -13,8 +13,8 @@ import type { Backend } from '../engine/backend.ts';
 import { PAGE_BYTES, WASM32_MAX_PAGES } from '../engine/wasm/memory.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDimOf } from '../interp/sites.ts';
-import { getTask } from '../interp/tasks/index.ts';
-import { taskModelConfig } from '../interp/train-task.ts';
+import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
+import { evalSequencesAt, taskModelConfig } from '../interp/train-task.ts';
 import { parseConfig, type MambaConfig } from '../mamba/config.ts';
 import { trainSettings, type RunConfig } from './config.ts';
 import { readJson } from './files.ts';
@@ -90,7 +90,7 @@ export interface Allocation {
   tensor?: boolean;
 }
 
-/** The largest allocations of steps 2-4 for one studied model. */
+/** The largest allocations of steps 2-4 for one studied model (step 1's: trainAllocations). */
 export function allocationsOf(c: RunConfig, s: StudyShape): Allocation[] {
   const hooks = collectedHooks(c, s);
   const B = c.collect.batchSize,
@@ -153,6 +153,59 @@ export function allocationsOf(c: RunConfig, s: StudyShape): Allocation[] {
   return out;
 }
 
+/**
+ * Step 1's largest allocations for one task's model, lower bounds: a training batch keeps, for the
+ * backward pass, the scan's inputs x, delta and z ([batch, T, E] each, engine/ops/scan.ts) in every
+ * layer and the logits [batch, T, vocab] (the cross-entropy's input), in each of train.workers
+ * threads at once; the length-generalisation checks (interp/train-task.ts jobEvalBatches) run
+ * batches of up to train.batchSize sequences (evalSequencesAt) at each longer length, whole logits.
+ */
+export function trainAllocations(c: RunConfig): Allocation[] {
+  const t = c.train;
+  const out: Allocation[] = [];
+  const shape = trainSettings(t).model;
+  for (const task of c.tasks) {
+    const extra = (t.taskOptions as Record<string, Record<string, number> | undefined>)[task];
+    if (!extra) continue;
+    const opts: Record<string, number> = { seqLen: t.seqLen, ...extra };
+    const stages = (t.curriculum as Record<string, Record<string, number>[] | undefined>)[task] ?? [];
+    const T = Math.max(opts.seqLen, ...stages.map((s) => s.seqLen ?? 0));
+    const cfg = taskModelConfig(opts.vocabSize, shape);
+    const E = cfg.intermediate_size,
+      V = cfg.vocab_size;
+    const perModel = t.batchSize * T * (3 * E * cfg.num_hidden_layers + V) * F32;
+    const workers = Math.min(t.workers, t.seeds * c.tasks.length);
+    out.push({
+      step: 1,
+      fields: ['train.batchSize', 'train.workers'],
+      what: `one training batch of ${task} in each of ${workers} worker(s)`,
+      bytes: workers * perModel,
+    });
+    out.push({
+      step: 1,
+      fields: ['train.batchSize'],
+      what: `the logits of one training batch of ${task}`,
+      bytes: t.batchSize * T * V * F32,
+      tensor: true,
+    });
+    // as many held-out tokens at a longer length as at the training one, at least 8 sequences
+    for (const L of t.lengthGeneralisation.filter((x) => x > opts.seqLen)) {
+      const rows = Math.min(
+        t.batchSize,
+        evalSequencesAt({ evalBatches: t.evalBatches, batchSize: t.batchSize, taskOptions: opts as unknown as AnyTaskOptions }, L),
+      );
+      out.push({
+        step: 1,
+        fields: ['train.lengthGeneralisation'],
+        what: `the logits of one held-out batch of ${task} (${rows} sequences) at length ${L}`,
+        bytes: rows * L * V * F32,
+        tensor: true,
+      });
+    }
+  }
+  return out;
+}
+
 /** Bytes in decimal units, three significant digits: "1.23 GB". */
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
@@ -195,22 +248,23 @@ export function defaultBudget(backend?: Backend): Budget {
 }
 
 /**
- * Throws when an allocation exceeds `budget`, naming the largest such one: one line with the fields
+ * Throws when an allocation of `steps` (default: every step) exceeds `budget`, naming the largest such one: one line with the fields
  * and their values, the step and the bytes, e.g. "collect.batchSize 65536: step 2 would hold at least
  * 81.9 GB for the hooks of one batch of induction (budget 12.6 GB, half of RAM)".
  */
-export function checkBudget(c: RunConfig, shapes: readonly StudyShape[], budget: Budget): void {
+export function checkBudget(c: RunConfig, shapes: readonly StudyShape[], budget: Budget, steps?: readonly number[]): void {
   let worst: { a: Allocation; limit: number; what: string } | null = null;
-  for (const s of shapes) {
-    for (const a of allocationsOf(c, s)) {
-      const over =
-        a.bytes > budget.bytes
-          ? { limit: budget.bytes, what: budget.what }
-          : a.tensor && budget.tensorBytes !== undefined && a.bytes > budget.tensorBytes
-            ? { limit: budget.tensorBytes, what: budget.tensorWhat ?? "the backend's limit" }
-            : null;
-      if (over && (!worst || a.bytes > worst.a.bytes)) worst = { a, ...over };
-    }
+  // step 1 trains only the toy models (a --model run skips it)
+  const all = [...(c.model ? [] : trainAllocations(c)), ...shapes.flatMap((s) => allocationsOf(c, s))];
+  for (const a of all) {
+    if (steps && !steps.includes(a.step)) continue;
+    const over =
+      a.bytes > budget.bytes
+        ? { limit: budget.bytes, what: budget.what }
+        : a.tensor && budget.tensorBytes !== undefined && a.bytes > budget.tensorBytes
+          ? { limit: budget.tensorBytes, what: budget.tensorWhat ?? "the backend's limit" }
+          : null;
+    if (over && (!worst || a.bytes > worst.a.bytes)) worst = { a, ...over };
   }
   if (!worst) return;
   const cfg = c as unknown as Record<string, Record<string, unknown>>;
