@@ -86,7 +86,7 @@ export interface Allocation {
   fields: string[];
   what: string;
   bytes: number;
-  /** one tensor on the backend (checked against a WebGPU device's binding limit as well) */
+  /** one tensor on the backend (checked against its per-tensor limit too: CPU heap, WebGPU binding) */
   tensor?: boolean;
 }
 
