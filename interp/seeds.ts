@@ -26,7 +26,7 @@ export interface SeedValue {
 export interface SeedSummary {
   seeds: number;
   mean: number;
-  /** Student's t interval of the mean over seeds (NaN with fewer than 2 seeds) */
+  /** Student's t interval of the mean over seeds (NaN with fewer than 2 seeds, written as [null, null]: noInterval) */
   interval: [number, number];
   level: number;
   /** the combined p-value and its floor (absent when some seed has no p, or with fewer than `minSeeds` seeds) */
@@ -39,9 +39,18 @@ export interface SeedSummary {
   enough: boolean;
 }
 
+/**
+ * The interval of fewer than 2 seeds: [NaN, NaN], so that comparisons with it are false, which JSON
+ * writes as [null, null] on purpose (toJSON). A NaN elsewhere in a step's JSON is an error
+ * (steps/finite.ts); this one says "no interval", as a --model run's single model gives.
+ */
+export function noInterval(): [number, number] {
+  return Object.assign([Number.NaN, Number.NaN] as [number, number], { toJSON: () => [null, null] });
+}
+
 /** Student's t interval of the mean of per-seed values (the seed as the unit). */
 export function seedInterval(values: readonly number[], level = 0.95): [number, number] {
-  if (values.length < 2) return [Number.NaN, Number.NaN];
+  if (values.length < 2) return noInterval();
   for (const [i, v] of values.entries()) if (!Number.isFinite(v)) throw new Error(`seedInterval: seed value ${i} is ${v}`);
   const half = (studentTQuantile(1 - (1 - level) / 2, values.length - 1) * std(values)) / Math.sqrt(values.length);
   const m = mean(values);

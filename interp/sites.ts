@@ -15,6 +15,7 @@
 import * as mi from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Hook } from '../mamba/hooks.ts';
+import type { MambaConfig } from '../mamba/config.ts';
 import type { MambaLM } from '../mamba/model.ts';
 import { IGNORE_INDEX, type TaskBatch } from './tasks/index.ts';
 
@@ -37,7 +38,12 @@ export const isStateHook = (hook: string): boolean => hook.endsWith('.hook_h');
 
 /** The width of a hook's activation per position (hook_h: E*N). */
 export function hookDim(model: MambaLM, hook: string): number {
-  const c = model.config;
+  if (!model.hookNames().includes(hook)) throw new Error(`hookDim: unknown hook '${hook}' (see model.hookNames())`);
+  return hookDimOf(model.config, hook);
+}
+
+/** hookDim from a config alone (e.g. to size an allocation before any model is built). */
+export function hookDimOf(c: MambaConfig, hook: string): number {
   const E = c.intermediate_size,
     N = c.state_size,
     R = c.time_step_rank as number;
@@ -65,7 +71,7 @@ export function hookDim(model: MambaLM, hook: string): number {
     hook_h: E * N,
   };
   const d = dims[leaf];
-  if (!d || !model.hookNames().includes(hook)) throw new Error(`hookDim: unknown hook '${hook}' (see model.hookNames())`);
+  if (!d) throw new Error(`hookDim: unknown hook '${hook}' (see model.hookNames())`);
   return d;
 }
 

@@ -553,4 +553,11 @@ export function checkConfigRanges(c: RunConfig, known: readonly string[]): void 
   int('repro.controls', c.repro.controls, 1, MAX_DRAWS);
   int('transfer.controls', c.transfer.controls, 1, MAX_DRAWS);
   int('transfer.bootstrap', c.transfer.bootstrap, 1, MAX_DRAWS);
+  // the other draw counts: capped only (0 as before), each a loop of model passes or resamples
+  int('patching.tableControls', c.patching.tableControls, 0, MAX_DRAWS);
+  int('perturb.controls', c.perturb.controls, 0, MAX_DRAWS);
+  int('probes.bootstrap', c.probes.bootstrap, 0, MAX_DRAWS);
+  int('repro.bootstrap', c.repro.bootstrap, 0, MAX_DRAWS);
+  int('repro.shifts', c.repro.shifts, 0, MAX_DRAWS);
+  int('transfer.alignDraws', c.transfer.alignDraws, 0, MAX_DRAWS);
 }

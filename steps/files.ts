@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import { atomicWriteSync } from '../mamba/node-files.ts';
+import { checkFiniteJson } from './finite.ts';
 
 /** Writes `path` (creating its folder) via a temporary file and a rename. */
 export function writeAtomic(path: string, data: string | Uint8Array): void {
@@ -11,7 +12,9 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
   atomicWriteSync(fs, path, (tmp) => fs.writeFileSync(tmp, data));
 }
 
+/** Writes `value` as JSON; a NaN or Infinity in it is an error naming the path (steps/finite.ts). */
 export function writeJsonAtomic(path: string, value: unknown): void {
+  checkFiniteJson(value, path);
   writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 

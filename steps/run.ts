@@ -10,9 +10,10 @@ import { resolveCheckpoint } from '../mamba/hub.ts';
 import { tasks } from '../interp/tasks/index.ts';
 import { validatePretrained } from '../mamba/pretrained.ts';
 import { runMain, UsageError } from './cli-main.ts';
+import { checkBudget, defaultBudget, studyShapes } from './budget.ts';
 import { checkConfigRanges, DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from './config.ts';
 import { checkRunDirWritable, readJson, writeJsonAtomic } from './files.ts';
-import { Runner, shrinkOf } from './runner.ts';
+import { Runner, shrinkOf, withMissingNeeds } from './runner.ts';
 import { STEPS } from './index.ts';
 import { writeRunReport } from './report-io.ts';
 import { stepInfo } from './table.ts';
@@ -205,6 +206,8 @@ async function main(argv: string[]): Promise<number> {
     if (shrink) throw new Error(`${shrink} (--force replaces it)`);
   }
   const backend = await initBackend(config.backend);
+  // the buffers steps 2-4 would allocate, against half of RAM and the device's limits (steps/budget.ts)
+  checkBudget(config, studyShapes(config), defaultBudget(backend), withMissingNeeds(STEPS, config, runDir, ids));
   // the text is read whole (and a bad line found) before anything is written
   if (config.text.files.length) console.log(await prepareTextTask(config));
   writeJsonAtomic(join(runDir, 'config.json'), config);

@@ -10,6 +10,7 @@ import { Rng } from '../engine/random.ts';
 import { emptyReport } from '../interp/report/types.ts';
 import type { RunConfig } from './config.ts';
 import { readJson, writeAtomic, writeJsonAtomic } from './files.ts';
+import { checkFiniteTensors } from './finite.ts';
 import { Progress } from './progress.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepDirName } from './table.ts';
@@ -108,17 +109,7 @@ export class Runner {
    * hold yet (recursively), in step order.
    */
   withMissingNeeds(ids: readonly number[]): number[] {
-    const want = new Set(ids);
-    const visit = (id: number) => {
-      for (const need of this.needsOf(this.byId(id))) {
-        if (want.has(need) || this.doneRecord(need)) continue;
-        this.say(`step ${need} runs first: step ${id} needs its results`);
-        want.add(need);
-        visit(need);
-      }
-    };
-    for (const id of ids) visit(id);
-    return [...want].sort((a, b) => a - b);
+    return withMissingNeeds(this.steps, this.config, this.runDir, ids, this.say);
   }
 
   private async runOne(step: Step, hash: string): Promise<DoneRecord> {
@@ -150,6 +141,8 @@ export class Runner {
     let summary: string;
     try {
       summary = await step.run(ctx);
+      // before the swap below: a tensor output holding NaN fails the step and keeps the old result
+      await checkFiniteTensors(work);
     } catch (e) {
       this.log(`step ${step.id} ${step.name}: failed: ${(e as Error).stack ?? e}`);
       throw new Error(`step ${step.id} (${step.name}) failed: ${(e as Error).message}`);
@@ -170,6 +163,37 @@ export class Runner {
     this.say(`step ${String(step.id).padStart(2)} ${step.title}: ${summary} (${seconds.toFixed(1)} s)`);
     return record;
   }
+}
+
+/**
+ * Runner.withMissingNeeds without a Runner (whose constructor makes the run directory), for checks
+ * made before anything is written: `ids` plus every step they need, recursively, that `runDir`
+ * has no finished result of. With --model, only the steps that apply to a checkpoint are needed.
+ */
+export function withMissingNeeds(
+  steps: readonly Step[],
+  config: RunConfig,
+  runDir: string,
+  ids: readonly number[],
+  say: (line: string) => void = () => {},
+): number[] {
+  const byId = (id: number) => {
+    const s = steps.find((x) => x.id === id);
+    if (!s) throw new Error(`no step ${id}`);
+    return s;
+  };
+  const needsOf = (step: Step) => (config.model ? step.needs.filter((n) => steps.find((s) => s.id === n)?.appliesToModel) : step.needs);
+  const want = new Set(ids);
+  const visit = (id: number) => {
+    for (const need of needsOf(byId(id))) {
+      if (want.has(need) || existsSync(join(runDir, stepDirName(byId(need)), 'done.json'))) continue;
+      say(`step ${need} runs first: step ${id} needs its results`);
+      want.add(need);
+      visit(need);
+    }
+  };
+  for (const id of ids) visit(id);
+  return [...want].sort((a, b) => a - b);
 }
 
 /** A field whose smaller value (or a list missing entries) makes a step's outputs fewer. */

@@ -10,6 +10,7 @@ import type { Spec } from '../interp/report/index.ts';
 import { getTask, type AnyTaskOptions, type TaskBatch } from '../interp/tasks/index.ts';
 import { writeSafetensors } from '../mamba/safetensors.ts';
 import { SOURCES_FILE, type Collection } from './artefacts.ts';
+import { checkFiniteJson, checkFiniteTensors } from './finite.ts';
 import { studyModels } from './models.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
@@ -89,6 +90,8 @@ export const collectStep: Step = {
           limitedBatches: c.stateBatches,
           onBatch: (done, total) => ctx.progress(`collect ${m.label}`, mi_ * total + done, models.length * total),
         });
+        // name the shard tensor at fault before the statistics (and stats.json's check) meet the NaN
+        await checkFiniteTensors(ctx.path(dir), ctx.dir);
         const all = concatBatches(batches);
         await writeSafetensors(ctx.path(join(dir, 'tokens.safetensors')), [
           { name: 'inputs', dtype: 'I32', shape: all.shape, data: all.inputs },
@@ -117,14 +120,13 @@ export const collectStep: Step = {
     }
     ctx.writeJson('collections.json', collections);
     // compact: thousands of per-channel numbers, one per line pretty-printed
-    ctx.writeText(
-      'stats.json',
-      `${JSON.stringify({
-        description:
-          'per collection and hook, per channel: mean, variance (population), norm (root mean square) and sparsity (fraction of rows with |x| < 1e-6)',
-        collections: allStats,
-      })}\n`,
-    );
+    const stats = {
+      description:
+        'per collection and hook, per channel: mean, variance (population), norm (root mean square) and sparsity (fraction of rows with |x| < 1e-6)',
+      collections: allStats,
+    };
+    checkFiniteJson(stats, 'stats.json'); // written as text (compact), so not through writeJson's check
+    ctx.writeText('stats.json', `${JSON.stringify(stats)}\n`);
     const report = ctx.report();
     report.figures.push(
       await saveFigure(

@@ -32,6 +32,7 @@ import { neuronpediaBatch, saeDashboard, type DashboardVariable } from '../inter
 import { saveSae } from '../interp/sae/io.ts';
 import type { TaskVariable } from '../interp/task-variables.ts';
 import { writeAtomic } from './files.ts';
+import { checkFiniteJson } from './finite.ts';
 import { saelensEvalMetrics, saveSaeLens } from '../interp/sae/saelens.ts';
 import {
   columnMeans,
@@ -753,7 +754,9 @@ async function writeDashboard(
   const file = `dashboards/${id}/batch-0.json`;
   // six significant digits: float32 activations need no more, and the files shrink by half
   const round = (_: string, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v);
-  writeAtomic(ctx.path(file), JSON.stringify(neuronpediaBatch(dash, { modelId: a.label, layer: a.hook, saeSet: a.kind }), round));
+  const batch = neuronpediaBatch(dash, { modelId: a.label, layer: a.hook, saeSet: a.kind });
+  checkFiniteJson(batch, file); // compact text with a replacer, so not through writeJson's check
+  writeAtomic(ctx.path(file), JSON.stringify(batch, round));
   return file;
 }
 

@@ -52,6 +52,7 @@ import { getTask } from '../interp/tasks/index.ts';
 import { circuitsFor, studyHalves } from './circuits.ts';
 import { noAnswerSourceNote, patchedModels, withAnswerSource } from './models.ts';
 import { notApplicableStep } from './not-applicable.ts';
+import { orNull } from './finite.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -467,8 +468,9 @@ export const patchingStep: Step = {
         c.circuitMean,
         c.controlMean,
         c.summary.mean,
-        c.summary.interval[0],
-        c.summary.interval[1],
+        // no interval with fewer than 2 seeds (a --model run's one model)
+        orNull(c.summary.interval[0]),
+        orNull(c.summary.interval[1]),
         c.summary.p ?? '',
         c.summary.pFloor ?? '',
         perSeedText(c.summary, fmt),

@@ -49,8 +49,9 @@ export interface TauBaseline {
   /** quantiles 0.1, 0.5, 0.9 of tau over the layer's E x N modes: trained, and pooled over the init seeds */
   trained: number[];
   init: number[];
-  /** the task's source-to-answer distances on these sequences: median and largest */
-  distance: [number, number];
+  /** the task's source-to-answer distances on these sequences: median and largest ([null, null]
+   *  for a task without answer sources, e.g. a language model on text) */
+  distance: [number, number] | [null, null];
   /** share of modes with tau >= the median distance: trained, and per init seed */
   reachTrained: number;
   reachInit: number[];
@@ -224,7 +225,7 @@ export const dynamicsStep: Step = {
             layer,
             trained: quantiles(tau, TAU_QUANTILES),
             init: quantiles(pooled, TAU_QUANTILES),
-            distance,
+            distance: dists.length ? distance : [null, null],
             reachTrained: shareAtLeast(tau, distance[0]),
             reachInit: initTau.map((per) => shareAtLeast(per[layer], distance[0])),
             reachMaxTrained: shareAtLeast(tau, distance[1]),

@@ -727,9 +727,10 @@ export const reproducibilityStep: Step = {
               const ge = ctrlLoc.filter((l) => hits(l) >= hits(loc)).length;
               located = {
                 locatedJaccard: jaccard(loc, cb.channels),
-                locatedControl: ctrlLoc.length ? mean(ctrlLoc.map((l) => jaccard(l, cb.channels))) : NaN,
+                // null: no controls to locate ("no value", written so; a NaN would fail the step's JSON)
+                locatedControl: ctrlLoc.length ? mean(ctrlLoc.map((l) => jaccard(l, cb.channels))) : null,
                 locatedHits: hits(loc),
-                locatedControlHits: ctrlLoc.length ? mean(ctrlLoc.map(hits)) : NaN,
+                locatedControlHits: ctrlLoc.length ? mean(ctrlLoc.map(hits)) : null,
                 locatedP: (1 + ge) / (1 + ctrlLoc.length),
                 locatedControls: ctrlLoc.length,
               };

@@ -14,6 +14,7 @@ import {
   type StepWorkload,
 } from '../interp/scaling.ts';
 import type { RunConfig } from './config.ts';
+import { orNull } from './finite.ts';
 import { saveFigure, saveReport } from './report-io.ts';
 import type { Step } from './step.ts';
 import { stepInfo } from './table.ts';
@@ -92,7 +93,11 @@ export const scaleupStep: Step = {
       rows.push({ ...(await measure(p, ctx.rng(`shape${i}`), { reps: ctx.config.scale.reps, backend: ctx.backend })), axis: p.axis });
     }
     ctx.progress('timing shapes', grid.length, grid.length);
-    ctx.writeJson('measurements.json', rows);
+    // peak memory is NaN where the backend does not track it (WebGPU): written as null, "not measured"
+    ctx.writeJson(
+      'measurements.json',
+      rows.map((r) => ({ ...r, peakBytesPerToken: orNull(r.peakBytesPerToken) })),
+    );
     // scan length changes the work per token little; the costs are fitted over the hidden/layer points
     const fitRows = rows.filter((r) => r.axis !== 'seqLen');
     const fwd = fitCost(
@@ -112,7 +117,12 @@ export const scaleupStep: Step = {
           )
         : null;
     const projections = project(fwd, train, mem, (hidden) => workloads(ctx.config, hidden));
-    ctx.writeJson('projection.json', { fits: { forward: fwd, train, memory: mem }, workloads: workloads(ctx.config, 768), projections });
+    ctx.writeJson('projection.json', {
+      fits: { forward: fwd, train, memory: mem },
+      workloads: workloads(ctx.config, 768),
+      // NaN without a memory fit (a backend that does not track memory): null, "not projected"
+      projections: projections.map((p) => ({ ...p, activationBytesPerToken: orNull(p.activationBytesPerToken) })),
+    });
 
     const report = ctx.report();
     const figs = report.figures;
@@ -187,7 +197,7 @@ export const scaleupStep: Step = {
         p.paramBytes / 2 ** 30,
         ...p.perStep.map((s) => hours(s.seconds)),
         hours(p.totalSeconds),
-        p.activationBytesPerToken / 2 ** 20,
+        orNull(p.activationBytesPerToken / 2 ** 20),
       ]),
     });
     report.tables.push({
@@ -201,7 +211,7 @@ export const scaleupStep: Step = {
         r.params,
         r.forwardMsPerToken,
         r.trainMsPerToken,
-        r.peakBytesPerToken / 1024,
+        orNull(r.peakBytesPerToken / 1024),
       ]),
     });
     const p130 = projections[0],

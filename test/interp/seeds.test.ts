@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Rng } from '../../engine/random.ts';
 import { acrossSeeds, fisherP, seedClaimFields, seedInterval, sumOfRanksP } from '../../interp/seeds.ts';
 import { studentTCdf, studentTQuantile } from '../../interp/stats.ts';
+import { firstNonFiniteJson } from '../../steps/finite.ts';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -22,6 +23,10 @@ test('seed interval: mean +- t sd / sqrt(n) (scipy), NaN for one seed', () => {
   close(lo, -0.04189058396044648, 1e-9, 'lo');
   close(hi, 0.47522391729377983, 1e-9, 'hi');
   assert.ok(seedInterval([0.3]).every(Number.isNaN));
+  // "no interval" on purpose, written as [null, null]: the step-output guard lets it through, not a bare NaN pair
+  assert.is(firstNonFiniteJson({ interval: seedInterval([0.3]) }), null);
+  assert.ok(firstNonFiniteJson({ interval: [Number.NaN, Number.NaN] }));
+  assert.is(JSON.stringify(seedInterval([0.3])), '[null,null]');
 });
 
 test('sum of ranks: one seed is the rank p-value; several match brute-force enumeration', () => {

@@ -92,9 +92,11 @@ test('step 9: time constants beside the fresh-initialisation baseline and the ta
     [0.1, 0.5, 0.9].forEach((p, i) =>
       assert.ok(Math.abs(b.trained[i] - q(tau, p)) <= 1e-9 * q(tau, p), `${b.model} layer ${b.layer}: quantile ${p}`),
     );
-    assert.ok(b.distance[0] >= 1 && b.distance[0] <= b.distance[1], `distances ${b.distance}`);
-    assert.is(b.reachTrained, tau.filter((v) => v >= b.distance[0]).length / tau.length);
-    assert.is(b.reachMaxTrained, tau.filter((v) => v >= b.distance[1]).length / tau.length);
+    // the quick run's tasks all have answer sources ([null, null] is a language model's)
+    const [median, largest] = b.distance as [number, number];
+    assert.ok(median >= 1 && median <= largest, `distances ${b.distance}`);
+    assert.is(b.reachTrained, tau.filter((v) => v >= median).length / tau.length);
+    assert.is(b.reachMaxTrained, tau.filter((v) => v >= largest).length / tau.length);
     assert.is(b.reachInit.length, QUICK_OVERRIDES.dynamics!.initSeeds!);
     for (const v of [...b.reachInit, ...b.reachMaxInit, ...b.init]) assert.ok(Number.isFinite(v) && v >= 0);
     // the baseline is other models: a trained model's time constants are not its initialisation's

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CpuBackend } from '../../engine/cpu/backend.ts';
 import type { StepReport } from '../../interp/report/index.ts';
 import {
   configFor,
@@ -15,9 +16,11 @@ import {
   type StepWorkload,
 } from '../../interp/scaling.ts';
 import { DEFAULT_CONFIG, mergeConfig, QUICK_OVERRIDES } from '../../steps/config.ts';
-import { scaleGrid, workloads } from '../../steps/step14-scaleup.ts';
+import { Runner } from '../../steps/runner.ts';
+import { scaleGrid, scaleupStep, workloads } from '../../steps/step14-scaleup.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 import { checkFigures, readIn } from '../helpers/step-report.ts';
+import { withTempDir } from '../helpers/temp-dir.ts';
 
 const quick = mergeConfig(DEFAULT_CONFIG, QUICK_OVERRIDES, 'quick');
 
@@ -149,5 +152,21 @@ test('step 14: the fitted cost model and every projected second follow from the 
     if (mem) near(p.activationBytesPerToken, mem.intercept + mem.slope * memoryFeature(ck.hidden, ck.layers), `${p.checkpoint} memory`);
   }
 });
+
+test(
+  'step 14 on a backend that tracks no memory (WebGPU): peaks written as null, not a NaN that fails the step',
+  withTempDir('mi-scaleup-', async (tmp) => {
+    // the CPU backend with its memory counters hidden, as WebGPU has none (interp/scaling.ts gives NaN)
+    const backend = Object.assign(new CpuBackend(), { memory: undefined, resetPeak: undefined });
+    const config = mergeConfig(quick, { scale: { hidden: [16, 32], layers: [1], seqLens: [8], batch: 1, reps: 1 } }, 'test');
+    await new Runner([scaleupStep], config, tmp, backend, () => {}).run([scaleupStep.id]);
+    const dir = join(tmp, 'step-14-scaleup');
+    const rows = readIn<{ peakBytesPerToken: number | null }[]>(dir, 'measurements.json');
+    assert.ok(rows.length > 0);
+    for (const r of rows) assert.is(r.peakBytesPerToken, null);
+    const proj = readIn<{ projections: { activationBytesPerToken: number | null }[] }>(dir, 'projection.json');
+    for (const p of proj.projections) assert.is(p.activationBytesPerToken, null);
+  }),
+);
 
 test.run();
