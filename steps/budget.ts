@@ -158,7 +158,9 @@ export function allocationsOf(c: RunConfig, s: StudyShape): Allocation[] {
  * backward pass, the scan's inputs x, delta and z ([batch, T, E] each, engine/ops/scan.ts) in every
  * layer and the logits [batch, T, vocab] (the cross-entropy's input), in each of train.workers
  * threads at once; the length-generalisation checks (interp/train-task.ts jobEvalBatches) run
- * batches of up to train.batchSize sequences (evalSequencesAt) at each longer length, whole logits.
+ * batches of up to train.batchSize sequences (evalSequencesAt) at each longer length, without
+ * gradients, whose largest tensor is a layer's in_proj output [batch, L, 2E] (scoredAccuracyOf
+ * applies the head at the scored positions only, not as logits [batch, L, vocab]).
  */
 export function trainAllocations(c: RunConfig): Allocation[] {
   const t = c.train;
@@ -197,8 +199,8 @@ export function trainAllocations(c: RunConfig): Allocation[] {
       out.push({
         step: 1,
         fields: ['train.lengthGeneralisation'],
-        what: `the logits of one held-out batch of ${task} (${rows} sequences) at length ${L}`,
-        bytes: rows * L * V * F32,
+        what: `a layer's in_proj output for one held-out batch of ${task} (${rows} sequences) at length ${L}`,
+        bytes: rows * L * 2 * E * F32,
         tensor: true,
       });
     }

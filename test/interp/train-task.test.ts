@@ -1,6 +1,7 @@
 // interp/train-task.ts, behind step 1: a finished training job is not retrained, and one with
 // changed settings is; the accuracy checks move a curriculum on and stop training early; the
-// recorded baselines are those of the model's own held-out data.
+// recorded baselines are those of the model's own held-out data; scoredAccuracyOf, which applies the
+// head at the scored positions only, equals the argmax of the whole logits.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { baselineAccuracy, getTask } from '../../interp/tasks/index.ts';
-import { gateOutlook, jobEvalBatches, trainAndEvaluate, type GatePoint } from '../../interp/train-task.ts';
+import { IGNORE_INDEX } from '../../interp/tasks/types.ts';
+import { gateOutlook, jobEvalBatches, scoredAccuracyOf, trainAndEvaluate, type GatePoint } from '../../interp/train-task.ts';
+import { loadPretrained } from '../../mamba/pretrained.ts';
 import { tinyJob } from '../helpers/tiny-job.ts';
 
 mi.setBackend(mi.cpuBackend());
@@ -102,6 +105,38 @@ test('the record holds each baseline of the task on the held-out data the accura
     .map((b) => baselineAccuracy(b, batches));
   assert.equal(r.baselines, expected);
   assert.is(r.baselines[0].perSequence.length, r.perSequence.length);
+});
+
+test('scoredAccuracyOf equals the argmax of the whole logits, per sequence, at the scored positions', async () => {
+  const job = { ...tinyJob(join(tmp, 'scored'), 150), evalBatches: 4 };
+  await trainAndEvaluate(job);
+  const model = await loadPretrained(job.dir);
+  const batches = jobEvalBatches(job, 16);
+  const got = await scoredAccuracyOf(model, batches);
+  const perSequence: number[] = [];
+  let hits = 0,
+    scored = 0;
+  for (const b of batches) {
+    const [B, T] = b.shape;
+    const rows = Array.from({ length: B }, (_, i) => Array.from(b.inputs.subarray(i * T, (i + 1) * T)));
+    const pred = mi.argmax(model.forward(rows), -1).dataSync();
+    for (let i = 0; i < B; i++) {
+      let h = 0,
+        s = 0;
+      for (let t = i * T; t < (i + 1) * T; t++) {
+        if (b.targets[t] === IGNORE_INDEX) continue;
+        s++;
+        if (pred[t] === b.targets[t]) h++;
+      }
+      perSequence.push(h / s);
+      hits += h;
+      scored += s;
+    }
+  }
+  assert.equal(got.perSequence, perSequence);
+  assert.is(got.accuracy, hits / scored);
+  assert.is(got.scored, scored);
+  assert.ok(new Set(perSequence).size > 1, 'the sequences differ, so a row mix-up would show');
 });
 
 test('gateOutlook: a planted linear trend is extrapolated to the gate; a flat one and an unfinished curriculum are said so', () => {
