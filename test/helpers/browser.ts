@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import * as assert from 'uvu/assert';
 import { listenLocal, readOnlyPath, sendFileInside } from '../../scripts/static-files.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -122,6 +123,14 @@ export async function openPage(browser: TestBrowser, url: string): Promise<{ pag
   const response = await page.goto(url, { waitUntil: 'load' });
   if (!response?.ok()) throw new Error(`openPage: ${url} answered ${response?.status() ?? 'nothing'}`);
   return { page, log };
+}
+
+/** The page logged no console error or uncaught exception, every request succeeded, none left 127.0.0.1. */
+export function assertQuietPage(log: PageLog): void {
+  assert.equal(log.consoleErrors, [], 'console errors');
+  assert.equal(log.pageErrors, [], 'uncaught page errors');
+  assert.equal(log.failedRequests, [], 'failed requests');
+  assert.equal(outsideRequests(log), [], 'requests outside 127.0.0.1');
 }
 
 /** Requests whose host is not 127.0.0.1 (data: and about: URLs never leave the page). */

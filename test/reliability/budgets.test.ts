@@ -2,33 +2,20 @@
 // and a harness timeout: a config whose buffers would exceed the memory budget is one error line
 // before anything is written (steps/budget.ts), and a model whose activations overflow to NaN fails
 // step 2 naming the shard tensor, leaving the finished step 2 byte-identical (steps/finite.ts).
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSafetensors, writeSafetensors } from '../../mamba/safetensors.ts';
 import { COLLECT_DIR, loadCollections, TRAIN_DIR } from '../../steps/artefacts.ts';
+import { hashTree } from '../helpers/hash-tree.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'mi-budgets-'));
 process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
-
-function hashTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p.slice(dir.length)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** steps/run.ts in a child with a 512 MB heap: the one line of stderr and the exit code. */
 function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
