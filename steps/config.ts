@@ -560,4 +560,42 @@ export function checkConfigRanges(c: RunConfig, known: readonly string[]): void 
   int('repro.bootstrap', c.repro.bootstrap, 0, MAX_DRAWS);
   int('repro.shifts', c.repro.shifts, 0, MAX_DRAWS);
   int('transfer.alignDraws', c.transfer.alignDraws, 0, MAX_DRAWS);
+  // the remaining sizes and rates of steps 2-14: each is a count, a length or a fraction that a step
+  // would otherwise meet only after the steps before it ran (and some, like temporal.seqLen, set an
+  // amount of work that grows with their square)
+  int('collect.stateBatches', c.collect.stateBatches, 0, 1 << 16);
+  int('collect.shardTokens', c.collect.shardTokens, 1, 1 << 24);
+  int('sae.latentsMultiplier', c.sae.latentsMultiplier, 1, 1024);
+  int('sae.k', c.sae.k, 1, 1 << 20);
+  real('sae.l1', c.sae.l1, 0, 1e6);
+  real('sae.lr', c.sae.lr, Number.MIN_VALUE, 10);
+  int('sae.evalSequences', c.sae.evalSequences, 1, 1 << 20);
+  int('probes.folds', c.probes.folds, 2, 100);
+  int('probes.maxSamples', c.probes.maxSamples, 2, 1 << 24);
+  int('probes.nLambda', c.probes.nLambda, 1, 1000);
+  real('probes.alpha', c.probes.alpha, 0, 1);
+  int('circuit.size', c.circuit.size, 1, 1 << 20);
+  int('circuit.strata', c.circuit.strata, 1, 1 << 16);
+  int('patching.examples', c.patching.examples, 1, 1 << 20);
+  int('patching.seeds', c.patching.seeds, 1, 1000);
+  int('perturb.directions', c.perturb.directions, 1, 1 << 16);
+  int('perturb.examples', c.perturb.examples, 1, 1 << 20);
+  int('temporal.seqLen', c.temporal.seqLen, 2, 1 << 16);
+  int('temporal.examples', c.temporal.examples, 1, 1 << 20);
+  int('temporal.seeds', c.temporal.seeds, 1, 1000);
+  int('dynamics.examples', c.dynamics.examples, 1, 1 << 20);
+  int('dynamics.initSeeds', c.dynamics.initSeeds, 1, 1000);
+  real('repro.threshold', c.repro.threshold, 0, 1);
+  int('repro.sequences', c.repro.sequences, 1, 1 << 20);
+  int('transfer.steps', c.transfer.steps, 1);
+  int('transfer.examples', c.transfer.examples, 1, 1 << 20);
+  int('transfer.latents', c.transfer.latents, 1, 1 << 20);
+  int('transfer.maxRows', c.transfer.maxRows, 1, 1 << 24);
+  int('transfer.alignSequences', c.transfer.alignSequences, 1, 1 << 20);
+  int('copying.seqLen', c.copying.seqLen, 2, 1 << 20);
+  int('copying.sequences', c.copying.sequences, 1, 1 << 20);
+  int('copying.varyLength', c.copying.varyLength, 0, 1);
+  real('copying.gateAlpha', c.copying.gateAlpha, Number.MIN_VALUE, 1);
+  int('scale.batch', c.scale.batch, 1, 1 << 16);
+  int('scale.reps', c.scale.reps, 1, 1000);
 }
