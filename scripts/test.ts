@@ -1,6 +1,6 @@
 // Runs the uvu suites under test/ (all files named *.test.ts, or those whose path contains one of
 // the arguments) in this process, then prints uvu's totals as one line: "N passed, N failed".
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,11 @@ const loadFailures: string[] = [];
 for (const [i, file] of files.entries()) {
   g.UVU_INDEX = i;
   g.UVU_QUEUE.push([relative(root, file)]);
+  // node:test runs its tests on import, beside uvu's, and they are not in the totals below
+  if (/from ['"]node:test['"]/.test(readFileSync(file, 'utf8'))) {
+    loadFailures.push(`${relative(root, file)}: imports node:test, whose results this runner does not count; use uvu`);
+    continue;
+  }
   try {
     await import(pathToFileURL(file).href);
   } catch (e) {

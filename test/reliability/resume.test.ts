@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'uvu';
 import { quickRun } from '../helpers/quick-run.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -214,9 +214,8 @@ function firstDiff(x: string, y: string): string {
 
 // ---- the test -----------------------------------------------------------------------------------
 
-test('--all --quick killed inside steps 1, 3, 5, 6, 8 and 11 and resumed equals an uninterrupted run', {
-  timeout: 10 * 60_000,
-}, async () => {
+// (each child has CHILD_TIMEOUT_MS; uvu has no per-test timeout)
+test('--all --quick killed inside steps 1, 3, 5, 6, 8 and 11 and resumed equals an uninterrupted run', async () => {
   const reference = await quickRun();
   const root = mkdtempSync(join(tmpdir(), 'mi-resume-'));
   try {
@@ -243,3 +242,5 @@ test('--all --quick killed inside steps 1, 3, 5, 6, 8 and 11 and resumed equals 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test.run();

@@ -10,12 +10,12 @@ import { checkConfigRanges, DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig
 const known = Object.keys(tasks);
 const withField = (field: string, value: number): RunConfig => {
   const [group, key] = field.split('.');
-  return mergeConfig(DEFAULT_CONFIG, key ? { [group]: { [key]: value } } : { [group]: value });
+  return mergeConfig(DEFAULT_CONFIG, key ? { [group]: { [key]: value } } : { [group]: value }, 'test');
 };
 
 test('the default config and every preset pass', () => {
   checkConfigRanges(DEFAULT_CONFIG, known);
-  for (const patch of Object.values(PRESETS)) checkConfigRanges(mergeConfig(DEFAULT_CONFIG, patch), known);
+  for (const patch of Object.values(PRESETS)) checkConfigRanges(mergeConfig(DEFAULT_CONFIG, patch, 'test'), known);
 });
 
 // [field, a value out of its range]
