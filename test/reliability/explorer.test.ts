@@ -2,7 +2,8 @@
 // (scripts/explore.ts as a CLI, in a child process) answers a mode-000 file of its run directory
 // with 403 and then still serves a readable one. Root reads a mode-000 file, so when this runs as
 // root the child runs as user nobody (65534), which the file's mode does lock out; the repository,
-// node and tsx must be readable by it, and tsx writes its cache under /tmp/tsx-65534.
+// node and tsx must be readable by it, and tsx writes its cache under /tmp/tsx-65534. It also
+// refuses a request that names another host (a DNS-rebinding page), and runs with a heap cap.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -14,11 +15,14 @@ import * as assert from 'uvu/assert';
 const ROOT = resolve(import.meta.dirname, '../..');
 const NOBODY = 65534;
 const START_TIMEOUT_MS = 120_000;
+/** the server's heap cap: a request must not grow it without bound */
+const HEAP_MB = 256;
 
-function get(origin: string, path: string): Promise<{ status: number; body: string }> {
+/** A GET of `path`, with another Host header when given. */
+function get(origin: string, path: string, host?: string): Promise<{ status: number; body: string }> {
   const { port } = new URL(origin);
   return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers: host ? { host } : {} }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => {
         body += c.toString();
@@ -53,12 +57,16 @@ function startChild(runDir: string, home: string): Promise<{ child: ChildProcess
   if (asRoot) checkReadableByOthers();
   // coverage files would land in a folder nobody cannot write; the child's coverage is not the point here
   const { NODE_V8_COVERAGE: _, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/explore.ts'), '--run', runDir, '--port', '0'], {
-    cwd: ROOT,
-    env: { ...env, HOME: home, MI_DEBUG: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
-  });
+  const child = spawn(
+    process.execPath,
+    [`--max-old-space-size=${HEAP_MB}`, '--import', 'tsx', join(ROOT, 'scripts/explore.ts'), '--run', runDir, '--port', '0'],
+    {
+      cwd: ROOT,
+      env: { ...env, HOME: home, MI_DEBUG: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
+    },
+  );
   let out = '';
   const collect = (c: Buffer) => {
     out += c.toString();
@@ -121,6 +129,19 @@ Unreadable('a mode-000 file is 403 and the server keeps serving the readable one
   // and again: one refusal must not leave the server in a state that refuses the next request
   assert.is((await get(origin, '/run/locked.json')).status, 403);
   assert.is((await get(origin, '/')).status, 200);
+});
+
+Unreadable('a request naming another host is 421 (no DNS rebinding) and the server keeps serving', async () => {
+  if (setupError) throw setupError;
+  const { origin, child, output } = server!;
+  const { port } = new URL(origin);
+  for (const host of [`evil.example:${port}`, `127.0.0.1:${Number(port) + 1}`]) {
+    const r = await get(origin, '/run/step-01-train/models.json', host);
+    assert.is(r.status, 421, host);
+    assert.is.not(r.body, '[]', `${host} read the file`);
+  }
+  assert.is(child.exitCode, null, `the server exited:\n${output()}`);
+  assert.is((await get(origin, '/run/step-01-train/models.json', `localhost:${port}`)).body, '[]');
 });
 
 Unreadable.run();
