@@ -144,6 +144,16 @@ export async function outputInfluence(
   }
 }
 
+/**
+ * Jacobian rows per output position for the maps drawn and the long-range share: outputs wider than
+ * this (hidden size d for the residual stream, E*N for the SSM state) are sketched with a Gaussian
+ * matrix (below), which keeps step 8 (steps/step08-temporal.ts) within its time budget on the CPU (the exact
+ * residual map costs about 10x). The sketch's error is measured by step 8 on each task's first model
+ * against the exact map of one sequence (sketch-error.json) and bounded in the unit tests; the
+ * source test reads exact rows (outputInfluence).
+ */
+export const RESIDUAL_SKETCH = 8;
+export const STATE_SKETCH = 16;
 export interface SketchOptions extends JacobianRunOptions {
   /**
    * 0 (default): exact. k > 0 (below the output size m): each position's output [m] is first

@@ -2,7 +2,7 @@
 // grew step 2 to 22 GiB before the kernel killed it; checkConfigRanges caps each field alone, but
 // the bytes are products of fields (batches x batchSize x length x hook width). So before anything
 // is written, steps/run.ts estimates, from the merged config and the studied models' shapes, the
-// largest buffers steps 2-4 would allocate, and refuses a config where one exceeds the budget (half
+// largest buffers steps 1-4 (here) and 5-11 (steps/budget-analysis.ts) would allocate, and refuses a config where one exceeds the budget (half
 // of os.totalmem(); for one tensor also the backend's limit: the CPU's 4 GiB WebAssembly heap, a
 // WebGPU device's maxStorageBufferBindingSize) with one line naming the fields and the bytes. Each
 // estimate follows the code that allocates (named at each entry) and counts only the buffers named
@@ -13,17 +13,20 @@ import type { Backend } from '../engine/backend.ts';
 import { PAGE_BYTES, WASM32_MAX_PAGES } from '../engine/wasm/memory.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
 import { hookDimOf } from '../interp/sites.ts';
-import { getTask, type AnyTaskOptions } from '../interp/tasks/index.ts';
+import { getTask, TEXT_TASK, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { evalSequencesAt, taskModelConfig } from '../interp/train-task.ts';
 import { parseConfig, type MambaConfig } from '../mamba/config.ts';
 import { trainSettings, type RunConfig } from './config.ts';
+import { analysisAllocations, transferAllocations } from './budget-analysis.ts';
+import { COPYING_TASK } from './copying.ts';
 import { readJson } from './files.ts';
 
 const F32 = 4;
 
-/** A model steps 2-4 study, as far as sizes go: its config and the length of its sequences. */
+/** A model steps 2-11 study, as far as sizes go: its task (steps/models.ts), config and the length of its sequences. */
 export interface StudyShape {
   label: string;
+  task: string;
   config: MambaConfig;
   seqLen: number;
 }
@@ -37,7 +40,15 @@ export interface StudyShape {
 export function studyShapes(c: RunConfig): StudyShape[] {
   if (c.model) {
     const config = parseConfig(readJson(join(c.model, 'config.json')), c.model);
-    return [{ label: 'the --model checkpoint', config, seqLen: c.text.files.length ? c.train.seqLen : c.copying.seqLen }];
+    const onText = c.text.files.length > 0;
+    return [
+      {
+        label: 'the --model checkpoint',
+        task: onText ? TEXT_TASK : COPYING_TASK,
+        config,
+        seqLen: onText ? c.train.seqLen : c.copying.seqLen,
+      },
+    ];
   }
   const shape = trainSettings(c.train).model;
   const out: StudyShape[] = [];
@@ -46,8 +57,9 @@ export function studyShapes(c: RunConfig): StudyShape[] {
     if (!extra) continue; // step 1 names the missing entry
     const opts: Record<string, number> = { seqLen: c.train.seqLen, ...extra };
     const config = taskModelConfig(opts.vocabSize, shape);
-    out.push({ label: task, config, seqLen: opts.seqLen });
-    if (getTask(task).perplexityBaselines) out.push({ label: `${task} on repeated tokens`, config, seqLen: c.copying.seqLen });
+    out.push({ label: task, task, config, seqLen: opts.seqLen });
+    if (getTask(task).perplexityBaselines)
+      out.push({ label: `${task} on repeated tokens`, task: COPYING_TASK, config, seqLen: c.copying.seqLen });
   }
   return out;
 }
@@ -160,9 +172,10 @@ export function allocationsOf(c: RunConfig, s: StudyShape): Allocation[] {
  * threads at once; the length-generalisation checks (interp/train-task.ts jobEvalBatches) run
  * batches of up to train.batchSize sequences (evalSequencesAt) at each longer length, without
  * gradients, whose largest tensor is a layer's in_proj output [batch, L, 2E] (scoredAccuracyOf
- * applies the head at the scored positions only, not as logits [batch, L, vocab]).
+ * applies the head at the scored positions only, not as logits [batch, L, vocab]); and each
+ * language model's copying test.
  */
-export function trainAllocations(c: RunConfig): Allocation[] {
+export function trainAllocations(c: RunConfig, shapes: readonly StudyShape[] = studyShapes(c)): Allocation[] {
   const t = c.train;
   const out: Allocation[] = [];
   const shape = trainSettings(t).model;
@@ -205,6 +218,16 @@ export function trainAllocations(c: RunConfig): Allocation[] {
       });
     }
   }
+  // a language model's copying test (steps/copying.ts modelPredictions): the logits of all
+  // copying.sequences repeated-token sequences in one forward
+  for (const s of shapes.filter((x) => x.task === COPYING_TASK))
+    out.push({
+      step: 1,
+      fields: ['copying.sequences', 'copying.seqLen'],
+      what: `the logits of the copying test of ${s.label}`,
+      bytes: c.copying.sequences * s.seqLen * s.config.vocab_size * F32,
+      tensor: true,
+    });
   return out;
 }
 
@@ -257,7 +280,11 @@ export function defaultBudget(backend?: Backend): Budget {
 export function checkBudget(c: RunConfig, shapes: readonly StudyShape[], budget: Budget, steps?: readonly number[]): void {
   let worst: { a: Allocation; limit: number; what: string } | null = null;
   // step 1 trains only the toy models (a --model run skips it)
-  const all = [...(c.model ? [] : trainAllocations(c)), ...shapes.flatMap((s) => allocationsOf(c, s))];
+  const all = [
+    ...(c.model ? [] : trainAllocations(c, shapes)),
+    ...shapes.flatMap((s) => [...allocationsOf(c, s), ...analysisAllocations(c, s)]),
+    ...transferAllocations(c, shapes),
+  ];
   for (const a of all) {
     if (steps && !steps.includes(a.step)) continue;
     const over =

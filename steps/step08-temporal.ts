@@ -24,11 +24,13 @@ import {
   longRangeFraction,
   meanMap,
   outputInfluence,
+  RESIDUAL_SKETCH,
   residualInfluence,
   type SketchError,
   sketchError,
   sketchErrorBound,
   sourcePeak,
+  STATE_SKETCH,
   stateInfluence,
   type TimeMap,
 } from '../interp/temporal.ts';
@@ -38,16 +40,6 @@ import { saveFigure, saveReport } from './report-io.ts';
 import type { Step, StepContext } from './step.ts';
 import { stepInfo } from './table.ts';
 
-/**
- * Jacobian rows per output position for the maps drawn and the long-range share: outputs wider than
- * this (hidden size d for the residual stream, E*N for the SSM state) are sketched with a Gaussian
- * matrix (interp/temporal.ts), which keeps the step within its time budget on the CPU (the exact
- * residual map costs about 10x). The sketch's error is measured here on each task's first model
- * against the exact map of one sequence (sketch-error.json) and bounded in the unit tests; the
- * source test reads exact rows (outputInfluence).
- */
-const RESIDUAL_SKETCH = 8;
-const STATE_SKETCH = 16;
 /** Positions of the exact map the sketch is checked against (the exact map costs d / RESIDUAL_SKETCH times the sketch, and grows with the square of the length). */
 const CHECK_LEN = 16;
 
