@@ -18,7 +18,7 @@
 import * as mi from '../engine/index.ts';
 import type { Rng } from '../engine/random.ts';
 import type { MambaLM } from '../mamba/model.ts';
-import { attributionPatching } from './attribution.ts';
+import { attributionPatching, chunkSequences, sliceExamples } from './attribution.ts';
 import { cacheActivations, corruptAnswers, idsOf, logitsFromLastResidual, positionMask, rowArgmaxLse } from './patching.ts';
 import { balancedRows, groupedSplit } from './probe-eval.ts';
 import { logisticProbeCV, predictLogistic, type LogisticProbe, type Matrix } from './probes.ts';
@@ -43,17 +43,38 @@ export interface AnswerCells {
 
 export const lastResidualHook = (model: MambaLM) => `blocks.${model.config.num_hidden_layers - 1}.hook_resid_post`;
 
-/** The last layer's residual output of every cell of a batch, [batch*T, d]. */
-export async function lastResidual(model: MambaLM, batch: TaskBatch): Promise<Float32Array> {
+/**
+ * Tokens a forward of lastResidualData takes at most (whole sequences, at least one): the head's
+ * logits [tokens, V] come with every forward, and step 11's mixture at --preset paper's sizes (64
+ * sequences of 4096 tokens, vocabulary 8195) would make 8.6 GB of them at once, past the CPU heap
+ * and a WebGPU binding; 16384 tokens keep them at 0.54 GB.
+ */
+export const LAST_RESIDUAL_TOKENS = 16384;
+
+/** The last layer's residual output of every cell of a batch, [batch*T, d], in the model's dtype, in chunks of sequences. */
+async function lastResidualData(model: MambaLM, batch: TaskBatch, maxTokens: number): Promise<Float32Array | Float64Array> {
   const hook = lastResidualHook(model);
-  const ids = idsOf(model, batch);
-  const act = cacheActivations(model, ids, [hook]).get(hook)!;
-  try {
-    return Float32Array.from(await act.data());
-  } finally {
-    act.dispose();
-    ids.dispose();
+  const [B, T] = batch.shape;
+  const d = model.config.hidden_size;
+  const out = model.dtype === 'float64' ? new Float64Array(B * T * d) : new Float32Array(B * T * d);
+  const per = chunkSequences(T, maxTokens);
+  for (let from = 0; from < B; from += per) {
+    const ids = idsOf(model, sliceExamples(batch, from, Math.min(B, from + per)));
+    const act = cacheActivations(model, ids, [hook]).get(hook)!;
+    try {
+      out.set(await act.data(), from * T * d);
+    } finally {
+      act.dispose();
+      ids.dispose();
+    }
   }
+  return out;
+}
+
+/** The last layer's residual output of every cell of a batch, [batch*T, d] (forwards of at most maxTokens tokens). */
+export async function lastResidual(model: MambaLM, batch: TaskBatch, maxTokens = LAST_RESIDUAL_TOKENS): Promise<Float32Array> {
+  const data = await lastResidualData(model, batch, maxTokens);
+  return data instanceof Float32Array ? data : Float32Array.from(data);
 }
 
 /** The scored cells of a batch, from its last residual (computed, or given as `all` [batch*T, d]). */
@@ -185,23 +206,20 @@ export async function lastResidualAttribution(
   batch: TaskBatch,
   source: { label: string; offset?: number },
   rng: Rng,
+  maxTokens = LAST_RESIDUAL_TOKENS,
 ): Promise<Float64Array> {
   const hook = lastResidualHook(model);
   const corrupt = corruptAnswers(task, taskOptions, batch, source, rng);
-  const ids = idsOf(model, batch);
-  const clean = cacheActivations(model, ids, [hook]);
+  // the clean run's residual, made in chunks (lastResidualData), whole for attributionPatching
+  const clean = mi.tensor(await lastResidualData(model, batch, maxTokens), [...batch.shape, model.config.hidden_size], {
+    dtype: model.dtype,
+    backend: model.backend,
+  });
   try {
-    const [values] = await attributionPatching(
-      model,
-      corrupt,
-      batch.targets,
-      [{ hook, mask: positionMask('scored', batch) }],
-      [clean.get(hook)!],
-    );
+    const [values] = await attributionPatching(model, corrupt, batch.targets, [{ hook, mask: positionMask('scored', batch) }], [clean]);
     return values;
   } finally {
-    ids.dispose();
-    for (const t of clean.values()) t.dispose();
+    clean.dispose();
   }
 }
 

@@ -5,7 +5,9 @@
 // a step works in chunks, so that a field sets its count of passes and not its memory, a comment
 // says so instead of an entry.
 import { ANSWER_SOURCE } from '../interp/patching.ts';
+import { chunkSequences } from '../interp/attribution.ts';
 import { RESIDUAL_SKETCH } from '../interp/temporal.ts';
+import { LAST_RESIDUAL_TOKENS } from '../interp/transfer.ts';
 import { taskModelConfig } from '../interp/train-task.ts';
 import type { MambaConfig } from '../mamba/config.ts';
 import type { Allocation, StudyShape } from './budget.ts';
@@ -240,7 +242,8 @@ export function transferAllocations(c: RunConfig, shapes: readonly StudyShape[])
       bytes: t.batchSize * T * (3 * E * L + V) * F32,
     });
     // per component a selection and a test half of transfer.examples sequences, each's last
-    // residual kept (interp/transfer.ts lastResidual: Float32Array [n * T, D]); a half's forward makes logits
+    // residual kept (interp/transfer.ts lastResidual: Float32Array [n * T, D], made in forwards of
+    // LAST_RESIDUAL_TOKENS tokens, whose logits transfer.examples does not grow past that)
     const n = c.transfer.examples;
     out.push({
       step: 11,
@@ -249,7 +252,8 @@ export function transferAllocations(c: RunConfig, shapes: readonly StudyShape[])
       bytes: opts.length * 2 * n * T * D * F32,
     });
     // interp/transfer.ts lastResidualAttribution (step 5's circuit score, on a selection half):
-    // attributionPatching's metric weights [n, T, V], filled up front (its backward is chunked)
+    // the clean residual [n, T, D] as one tensor and attributionPatching's metric weights [n, T, V],
+    // filled up front (its backward passes are chunked)
     out.push({
       step: 11,
       fields: ['transfer.examples'],
@@ -259,8 +263,16 @@ export function transferAllocations(c: RunConfig, shapes: readonly StudyShape[])
     out.push({
       step: 11,
       fields: ['transfer.examples'],
-      what: `the logits of the mixture model on ${n} sequences`,
-      bytes: n * T * V * F32,
+      what: `the clean last residual of the mixture model on ${n} sequences`,
+      bytes: n * T * D * F32,
+      tensor: true,
+    });
+    const per = Math.min(n, chunkSequences(T, LAST_RESIDUAL_TOKENS));
+    out.push({
+      step: 11,
+      fields: ['transfer.examples'],
+      what: `the logits of the mixture model on ${per} sequences`,
+      bytes: per * T * V * F32,
       tensor: true,
     });
     // reuse claims rank among transfer.controls matched channel sets (interp/controls.ts matchedChannels)

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { Rng } from '../../engine/random.ts';
 import { initMamba } from '../../mamba/model.ts';
-import { ablate, ablationEdit, cacheActivations, evalSet, idsOf, outcome, positionMask } from '../../interp/patching.ts';
+import { ablate, ablationEdit, ANSWER_SOURCE, cacheActivations, evalSet, idsOf, outcome, positionMask } from '../../interp/patching.ts';
 import { Sae, saeMetrics } from '../../interp/sae/index.ts';
 import { balancedRows } from '../../interp/probe-eval.ts';
 import { taskModelConfig } from '../../interp/train-task.ts';
@@ -19,6 +19,8 @@ import {
   firingDensity,
   fitTransferProbe,
   fvuOf,
+  lastResidual,
+  lastResidualAttribution,
   lastResidualHook,
   latentImportance,
   latentsAblated,
@@ -200,6 +202,34 @@ test("tailOutcome and meanAblated: the tail on the answer cells equals the model
   assert.throws(() => meanAblated(cells, [8]), /meanAblated: channel 8 is not in \[0, 8\)/);
   for (const t of clean.values()) t.dispose();
   ids.dispose();
+  model.dispose();
+});
+
+test('lastResidual and lastResidualAttribution in chunks of sequences equal one forward of the whole batch', async () => {
+  const model = tinyModel();
+  const batch = induction.generate(tinyOpts, new Rng('chunks'), 5);
+  const T = batch.shape[1];
+  const hook = lastResidualHook(model);
+  const ids = idsOf(model, batch);
+  const ref = Float32Array.from(await cacheActivations(model, ids, [hook]).get(hook)!.data());
+  ids.dispose();
+  // the default takes these 60 tokens in one forward: the same values exactly
+  assert.equal(Array.from(await lastResidual(model, batch)), Array.from(ref));
+  // one and two sequences a forward (the last chunk shorter)
+  for (const maxTokens of [T, 2 * T + 1]) {
+    const parts = await lastResidual(model, batch, maxTokens);
+    assert.is(parts.length, ref.length);
+    parts.forEach((v, i) => close(v, ref[i], 1e-6, `cell value ${i} in chunks of ${maxTokens} tokens`));
+  }
+  const attribution = (maxTokens?: number) =>
+    lastResidualAttribution(model, induction, tinyOpts, batch, ANSWER_SOURCE.induction, new Rng('corrupt'), maxTokens);
+  const whole = await attribution();
+  const chunked = await attribution(2 * T);
+  assert.ok(
+    whole.some((v) => Math.abs(v) > 1e-6),
+    'the attribution is not all zero',
+  );
+  whole.forEach((v, c) => close(chunked[c], v, 1e-9, `attribution of channel ${c}`));
   model.dispose();
 });
 
