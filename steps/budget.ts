@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
 import { PAGE_BYTES, WASM32_MAX_PAGES } from '../engine/wasm/memory.ts';
 import { expandHookPatterns } from '../interp/collect.ts';
+import { configFor, parameterCount } from '../interp/scaling.ts';
 import { hookDimOf } from '../interp/sites.ts';
 import { getTask, TEXT_TASK, type AnyTaskOptions } from '../interp/tasks/index.ts';
 import { evalSequencesAt, taskModelConfig } from '../interp/train-task.ts';
@@ -231,6 +232,35 @@ export function trainAllocations(c: RunConfig, shapes: readonly StudyShape[] = s
   return out;
 }
 
+/**
+ * Step 14's largest allocation: the training step interp/scaling.ts measure times at each shape of
+ * the grid (steps/step14-scaleup.ts scaleGrid: every scale.hidden at the base layers and length,
+ * every scale.layers and scale.seqLens at the base hidden; vocabulary 64), which keeps the scan's
+ * inputs x, delta and z [batch, T, E] per layer for the backward, the logits [batch, T, 64], and
+ * the parameters with their gradients. Not in a --model run (step 14 does not apply).
+ */
+export function scaleAllocations(c: RunConfig): Allocation[] {
+  if (c.model) return [];
+  const s = c.scale;
+  const VOCAB = 64;
+  const grid = [
+    ...s.hidden.map((hidden) => ({ hidden, layers: s.layers[0], T: s.seqLens[0], axis: 'scale.hidden' })),
+    ...s.layers.map((layers) => ({ hidden: s.hidden[0], layers, T: s.seqLens[0], axis: 'scale.layers' })),
+    ...s.seqLens.map((T) => ({ hidden: s.hidden[0], layers: s.layers[0], T, axis: 'scale.seqLens' })),
+  ];
+  return grid.map((g) => {
+    const config = configFor({ hidden: g.hidden, layers: g.layers, stateSize: c.train.stateSize, vocab: VOCAB, expand: c.train.expand });
+    const E = config.intermediate_size;
+    const acts = s.batch * g.T * (3 * E * g.layers + VOCAB);
+    return {
+      step: 14,
+      fields: [g.axis, 'scale.batch'],
+      what: `the timed training step at hidden ${g.hidden}, ${g.layers} layers, length ${g.T}`,
+      bytes: (acts + 2 * parameterCount(config)) * F32,
+    };
+  });
+}
+
 /** Bytes in decimal units, three significant digits: "1.23 GB". */
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
@@ -284,6 +314,7 @@ export function checkBudget(c: RunConfig, shapes: readonly StudyShape[], budget:
     ...(c.model ? [] : trainAllocations(c, shapes)),
     ...shapes.flatMap((s) => [...allocationsOf(c, s), ...analysisAllocations(c, s)]),
     ...transferAllocations(c, shapes),
+    ...scaleAllocations(c),
   ];
   for (const a of all) {
     if (steps && !steps.includes(a.step)) continue;

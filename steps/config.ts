@@ -596,6 +596,14 @@ export function checkConfigRanges(c: RunConfig, known: readonly string[]): void 
   int('copying.sequences', c.copying.sequences, 1, 1 << 20);
   int('copying.varyLength', c.copying.varyLength, 0, 1);
   real('copying.gateAlpha', c.copying.gateAlpha, Number.MIN_VALUE, 1);
+  for (const [field, list, max] of [
+    ['scale.hidden', c.scale.hidden, 65536],
+    ['scale.layers', c.scale.layers, 1024],
+    ['scale.seqLens', c.scale.seqLens, 1 << 20],
+  ] as const) {
+    if (!list.length) bad(field, 'a non-empty list', list);
+    for (const v of list) int(field, v, field === 'scale.seqLens' ? 2 : 1, max);
+  }
   int('scale.batch', c.scale.batch, 1, 1 << 16);
   int('scale.reps', c.scale.reps, 1, 1000);
 }

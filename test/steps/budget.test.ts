@@ -11,9 +11,10 @@ import * as mi from '../../engine/index.ts';
 import { splitHalves } from '../../interp/circuits.ts';
 import { cacheActivations, idsOf } from '../../interp/patching.ts';
 import { getTask } from '../../interp/tasks/index.ts';
+import { measure } from '../../interp/scaling.ts';
 import { hiddenAttention } from '../../interp/temporal.ts';
 import { analysisAllocations, transferAllocations } from '../../steps/budget-analysis.ts';
-import { checkBudget, collectedHooks, defaultBudget, formatBytes, studyShapes } from '../../steps/budget.ts';
+import { checkBudget, collectedHooks, defaultBudget, formatBytes, scaleAllocations, studyShapes } from '../../steps/budget.ts';
 import { DEFAULT_CONFIG, mergeConfig, PRESETS, type RunConfig } from '../../steps/config.ts';
 import { readJson } from '../../steps/files.ts';
 import { quickRun } from '../helpers/quick-run.ts';
@@ -258,6 +259,29 @@ test("steps 6, 8 and 9's tensor estimates equal the tensors the library makes on
   } finally {
     model.dispose();
   }
+});
+
+test("step 14's timed training step: a grid past the budget is refused naming its axis; the estimate is at most the measured peak", async () => {
+  const budget = { bytes: 1e9, what: 'a test budget' };
+  checkBudget(quick, studyShapes(quick), budget, [14]);
+  // hidden 2048, 1 layer, length 16, batch 4096: x, delta, z [4096, 16, 4096] alone are 3.2 GB
+  const wide = withPatch(quick, { scale: { hidden: [32, 2048], batch: 4096 } });
+  assert.throws(
+    () => checkBudget(wide, studyShapes(wide), budget, [14]),
+    /^scale\.hidden \[32,2048\] x scale\.batch 4096: step 14 would hold at least \S+ GB for the timed training step at hidden 2048, 1 layers, length 16 \(budget 1\.00 GB, a test budget\)$/,
+  );
+  // a lower bound: on the CPU backend, the training step's measured peak is no smaller (about 5x here:
+  // the autograd graph keeps every layer's intermediates, the estimate only the scan's inputs)
+  const p = { hidden: 32, layers: 2, seqLen: 64, batch: 8, stateSize: 4, vocab: 64, expand: 2 };
+  const c = withPatch(quick, {
+    scale: { hidden: [p.hidden], layers: [p.layers], seqLens: [p.seqLen], batch: p.batch },
+    train: { stateSize: 4 },
+  });
+  const [est] = scaleAllocations(c);
+  const m = await measure(p, new mi.Rng('budget/scale'), { reps: 1, backend: mi.cpuBackend() });
+  const peak = m.peakBytesPerToken * p.batch * p.seqLen;
+  assert.ok(est.bytes <= peak, `estimate ${formatBytes(est.bytes)} above the measured peak ${formatBytes(peak)}`);
+  assert.ok(est.bytes >= peak / 8, `estimate ${formatBytes(est.bytes)} far below the measured peak ${formatBytes(peak)}`);
 });
 
 test('formatBytes: three significant digits in decimal units', () => {

@@ -67,4 +67,20 @@ test('each field out of range is refused, naming the field and the value', () =>
   }
 });
 
+test("step 14's shape lists: empty, or an entry out of range, is refused naming the list", () => {
+  for (const [field, list] of [
+    ['scale.hidden', []],
+    ['scale.hidden', [64, 0]],
+    ['scale.layers', [1.5]],
+    ['scale.seqLens', [1]],
+  ] as const) {
+    const key = field.split('.')[1];
+    assert.throws(
+      () => checkConfigRanges(mergeConfig(DEFAULT_CONFIG, { scale: { [key]: list } }, 'test'), known),
+      (e: Error) => e.message.startsWith(`config field "${field}" must be `),
+      `${field} = ${JSON.stringify(list)}`,
+    );
+  }
+});
+
 test.run();
