@@ -77,8 +77,7 @@ export class Runner {
    * (e.g. step 1, training) are not run, so a step that applies reads the checkpoint instead.
    */
   private needsOf(step: Step): number[] {
-    if (!this.config.model) return step.needs;
-    return step.needs.filter((n) => this.steps.find((s) => s.id === n)?.appliesToModel);
+    return needsOf(this.steps, this.config, step);
   }
 
   doneRecord(id: number): DoneRecord | null {
@@ -165,6 +164,12 @@ export class Runner {
   }
 }
 
+/** The steps whose results `step` reads; with --model, only those that apply to a checkpoint. */
+function needsOf(steps: readonly Step[], config: RunConfig, step: Step): number[] {
+  if (!config.model) return step.needs;
+  return step.needs.filter((n) => steps.find((s) => s.id === n)?.appliesToModel);
+}
+
 /**
  * Runner.withMissingNeeds without a Runner (whose constructor makes the run directory), for checks
  * made before anything is written: `ids` plus every step they need, recursively, that `runDir`
@@ -182,10 +187,9 @@ export function withMissingNeeds(
     if (!s) throw new Error(`no step ${id}`);
     return s;
   };
-  const needsOf = (step: Step) => (config.model ? step.needs.filter((n) => steps.find((s) => s.id === n)?.appliesToModel) : step.needs);
   const want = new Set(ids);
   const visit = (id: number) => {
-    for (const need of needsOf(byId(id))) {
+    for (const need of needsOf(steps, config, byId(id))) {
       if (want.has(need) || existsSync(join(runDir, stepDirName(byId(need)), 'done.json'))) continue;
       say(`step ${need} runs first: step ${id} needs its results`);
       want.add(need);
