@@ -1,13 +1,14 @@
 // The explorer on a --model run (no step 1): the server serves the checkpoint the run's config.json
 // names at /model/ and says so in /run-index.json; the page runs it as the run's one model, on
 // the task the run studied it on (repeated random tokens), with the Node CPU run's logits within
-// 1e-5 of their largest magnitude. Twice: the tiny fixture checkpoint as it is (token ids), and a
-// copy with a word-level tokenizer.json beside it (text, tokenised as in Node). Headless Chromium,
+// 1e-5 of their largest magnitude. Three times: the tiny fixture checkpoint as it is (token ids), a
+// copy with a word-level tokenizer.json beside it (text, tokenised as in Node), and that copy in a
+// --text run (studied on a text file: the page's task is "text"). Headless Chromium,
 // CPU backend (the server's answers are checked without Chromium too); step 0 alone writes each
 // run's config.json (a few seconds). A run whose config.json is broken gets a 500 naming it, and
 // the server keeps serving.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
@@ -37,19 +38,28 @@ interface Snapshot {
 const base = mkdtempSync(join(tmpdir(), 'mi-explorer-model-'));
 process.once('exit', () => rmSync(base, { recursive: true, force: true }));
 
-/** A --model run of `checkpoint`: step 0 writes the config.json that names it; steps 2 and 3 its SAEs. */
-function modelRun(name: string, checkpoint: string, steps: string[]): string {
+/** A --model run of `checkpoint` (on `text` when given): step 0 writes the config.json that names it; steps 2 and 3 its SAEs. */
+function modelRun(name: string, checkpoint: string, steps: string[], text?: string): string {
   const out = join(base, name);
   for (const step of steps) {
     const args = ['--import', 'tsx', join(ROOT, 'steps/run.ts'), '--step', step, '--quick', '--backend', 'cpu'];
+    if (text) args.push('--text', text);
     execFileSync(process.execPath, [...args, '--model', checkpoint, '--out', out], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
   }
   return out;
 }
 
+/** A small text file of the tokenizer's words, for a --text run. */
+function textFile(): string {
+  const p = join(base, 'notes.txt');
+  writeFileSync(p, Array.from({ length: 40 }, (_, i) => WORDS.slice(i % 20, (i % 20) + 12).join(' ')).join('\n'));
+  return p;
+}
+
 /** The tiny checkpoint with a word-level tokenizer.json of its 64 ids beside it. */
 function withTokenizer(): string {
   const dir = join(base, 'tiny-words');
+  if (existsSync(dir)) return dir;
   mkdirSync(dir);
   for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(TINY, f), join(dir, f));
   const tokens = [...SPECIAL_TOKENS, ...WORDS.slice(0, 64 - SPECIAL_TOKENS.length)];
@@ -61,11 +71,19 @@ function withTokenizer(): string {
 const Model = suite('explorer server and page on a --model run');
 const skip = !browserAvailable();
 
-for (const tokenizer of [false, true]) {
-  Model(`the --model checkpoint is served and run in the page (${tokenizer ? 'with a tokenizer: text' : 'token ids'})`, async () => {
+// [name, with a tokenizer, a --text run (the model studied on the text, task "text")]
+const VARIANTS: [string, boolean, boolean][] = [
+  ['token ids', false, false],
+  ['with a tokenizer: text', true, false],
+  ['a --text run: text', true, true],
+];
+for (const [what, tokenizer, onText] of VARIANTS) {
+  Model(`the --model checkpoint is served and run in the page (${what})`, async () => {
     const checkpoint = tokenizer ? withTokenizer() : TINY;
     // the SAEs once (steps 2-3 take about 15 s): the page must find them under the study model's task and seed
-    const runDir = modelRun(tokenizer ? 'words' : 'ids', checkpoint, tokenizer ? ['0'] : ['0', '2', '3']);
+    const name = onText ? 'text' : tokenizer ? 'words' : 'ids';
+    const runDir = modelRun(name, checkpoint, tokenizer ? ['0'] : ['0', '2', '3'], onText ? textFile() : undefined);
+    const task = onText ? 'text' : 'repeated-tokens';
     const explorer = await startExplorer({ runDir, port: 0 });
     // the server's side runs without Chromium too
     const browser = skip ? null : (await launchBrowser({ webgpu: false }))!;
@@ -74,9 +92,9 @@ for (const tokenizer of [false, true]) {
       const index = (await (await fetch(`${explorer.origin}/run-index.json`)).json()) as RunIndex;
       assert.equal(index.present, tokenizer ? [] : ['step-03-sae/saes.json'], 'no models.json or circuits for the page to read');
       assert.equal(index.tokenizers, []);
-      assert.is(index.pretrained?.task, 'repeated-tokens');
+      assert.is(index.pretrained?.task, task);
       assert.is(index.pretrained?.tokenizer, tokenizer);
-      assert.is(index.pretrained?.taskOptions.seqLen, 32, "the run's copying.seqLen");
+      assert.is(index.pretrained?.taskOptions.seqLen, 32, onText ? "the run's train.seqLen" : "the run's copying.seqLen");
       const served = await fetch(`${explorer.origin}/model/config.json`);
       assert.is(served.status, 200);
       assert.is(await served.text(), readFileSync(join(checkpoint, 'config.json'), 'utf8'));
@@ -88,7 +106,7 @@ for (const tokenizer of [false, true]) {
       assert.is(await page.evaluate(() => document.body.dataset.error ?? null), null);
       const s = await page.evaluate(() => (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot());
       assert.is(s.model.dir, 'pretrained');
-      assert.is(s.model.task, 'repeated-tokens');
+      assert.is(s.model.task, task);
       if (tokenizer) {
         assert.ok(s.text, 'text mode');
         assert.equal(s.ids, model.toTokens(s.text!)[0]);
