@@ -61,16 +61,20 @@ export interface RunIndex {
 /** The run's files the page's panels read, relative to the run directory. */
 export const EXPLORER_FILES = ['step-01-train/models.json', 'step-03-sae/saes.json', 'step-05-circuits/circuits.json'];
 
-/** The --model checkpoint folder a run's config.json names, when it still exists; else null. */
-function pretrainedDir(runRoot: string): string | null {
+/** The run's config.json, or null before step 0 wrote it; a broken one is an error naming it. */
+function runConfig(runRoot: string): RunConfig | null {
   const cfgPath = join(runRoot, 'config.json');
   if (!existsSync(cfgPath)) return null;
-  let model: string | undefined;
   try {
-    model = (JSON.parse(readFileSync(cfgPath, 'utf8')) as Partial<RunConfig>).model;
+    return JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
   } catch (e) {
     throw new Error(`${cfgPath}: ${(e as Error).message}`);
   }
+}
+
+/** The --model checkpoint folder a run's config names, when it still exists; else null. */
+function pretrainedDir(config: RunConfig | null): string | null {
+  const model = config?.model;
   return model && existsSync(join(model, 'config.json')) ? realpathSync(model) : null;
 }
 
@@ -82,10 +86,10 @@ export function runIndex(runRoot: string): RunIndex {
         .map((m) => m.dir)
         .filter((d) => existsSync(join(train, d, 'tokenizer.json')))
     : [];
-  const dir = pretrainedDir(runRoot);
+  const config = runConfig(runRoot);
+  const dir = pretrainedDir(config);
   let pretrained: RunIndex['pretrained'] = null;
-  if (dir) {
-    const config = JSON.parse(readFileSync(join(runRoot, 'config.json'), 'utf8')) as RunConfig;
+  if (config && dir) {
     // with config.model set, studyModels reads only the config (and the checkpoint's own files)
     const [m] = studyModels({ config } as StepContext);
     pretrained = {
@@ -143,7 +147,7 @@ export async function startExplorer(opts: { runDir: string; port?: number }): Pr
       return res.end(req.method === 'HEAD' ? undefined : index);
     }
     if (path.startsWith('/model/')) {
-      const model = pretrainedDir(runRoot);
+      const model = pretrainedDir(runConfig(runRoot));
       if (!model) return sendText(res, 404, 'this run has no --model checkpoint');
       return sendFileInside(req, res, model, path.slice('/model'.length), { what: 'the --model checkpoint' });
     }
