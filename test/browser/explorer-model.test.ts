@@ -17,7 +17,7 @@ import * as mi from '../../engine/index.ts';
 import { SPECIAL_TOKENS, wordTokenizerJson } from '../../interp/text/word-tokenizer.ts';
 import { loadPretrained } from '../../mamba/pretrained.ts';
 import { startExplorer, type RunIndex } from '../../scripts/explore.ts';
-import { browserAvailable, launchBrowser, openPage, outsideRequests } from '../helpers/browser.ts';
+import { assertLogitsClose, assertQuietPage, browserAvailable, launchBrowser, openPage, waitReady } from '../helpers/browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = resolve(ROOT, '../shared/fixtures/hf-mamba/tiny/model');
@@ -102,8 +102,7 @@ for (const [what, tokenizer, onText] of VARIANTS) {
       if (!browser) return;
 
       const { page, log } = await openPage(browser, `${explorer.origin}/`);
-      await page.waitForFunction(() => document.body.dataset.state === 'ready', undefined, { timeout: READY_TIMEOUT_MS });
-      assert.is(await page.evaluate(() => document.body.dataset.error ?? null), null);
+      await waitReady(page, READY_TIMEOUT_MS);
       const s = await page.evaluate(() => (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot());
       assert.is(s.model.dir, 'pretrained');
       assert.is(s.model.task, task);
@@ -123,16 +122,8 @@ for (const [what, tokenizer, onText] of VARIANTS) {
         assert.ok(sae.cells > 0, "the run's SAEs of the checkpoint show");
       }
       const want = mi.tidy(() => mi.noGrad(() => model.forward([s.ids])).dataSync() as Float32Array);
-      let err = 0,
-        scale = 0;
-      want.forEach((w, i) => {
-        err = Math.max(err, Math.abs(s.logits[i] - w));
-        scale = Math.max(scale, Math.abs(w));
-      });
-      assert.is(s.logits.length, want.length);
-      assert.ok(scale > 0 && err <= 1e-5 * scale, `page vs Node CPU: max error ${err} > 1e-5 * ${scale}`);
-      assert.equal([...log.consoleErrors, ...log.pageErrors, ...log.failedRequests], []);
-      assert.equal(outsideRequests(log), []);
+      assertLogitsClose(s.logits, want, 'page logits');
+      assertQuietPage(log);
       assert.ok(
         log.requests.some((u) => u.endsWith('/model/model.safetensors')),
         'the page loaded the checkpoint from /model/',

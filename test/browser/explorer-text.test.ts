@@ -16,7 +16,16 @@ import * as mi from '../../engine/index.ts';
 import type { MambaLM } from '../../mamba/model.ts';
 import { loadTrainedModel, loadTrainedModels } from '../../steps/artefacts.ts';
 import { startExplorer, type Explorer } from '../../scripts/explore.ts';
-import { browserAvailable, launchBrowser, openPage, assertQuietPage, type PageLog, type TestBrowser } from '../helpers/browser.ts';
+import {
+  assertLogitsClose,
+  assertQuietPage,
+  browserAvailable,
+  launchBrowser,
+  openPage,
+  waitReady,
+  type PageLog,
+  type TestBrowser,
+} from '../helpers/browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const READY_TIMEOUT_MS = 120_000;
@@ -93,11 +102,7 @@ function setUp(): MambaLM {
   return model!;
 }
 
-async function ready(p: Page): Promise<void> {
-  await p.waitForFunction(() => document.body.dataset.state === 'ready', undefined, { timeout: READY_TIMEOUT_MS });
-  const error = await p.evaluate(() => document.body.dataset.error ?? null);
-  assert.is(error, null, `the page reported an error: ${error}`);
-}
+const ready = (p: Page) => waitReady(p, READY_TIMEOUT_MS);
 
 const snapshot = (p: Page) => p.evaluate(() => (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot());
 
@@ -123,14 +128,7 @@ async function compareWithNode(s: Snapshot): Promise<void> {
   assert.equal(s.strTokens, m.toStrTokens(s.text!), 'string tokens: toStrTokens in Node');
   assert.equal(await rowCells(page, 'predictions', 'input'), s.strTokens, 'the input row shows the string tokens');
   const want = mi.tidy(() => mi.noGrad(() => m.forward([s.ids])).dataSync() as Float32Array);
-  assert.is(s.logits.length, want.length);
-  let err = 0,
-    scale = 0;
-  want.forEach((w, i) => {
-    err = Math.max(err, Number.isNaN(s.logits[i]) ? Infinity : Math.abs(s.logits[i] - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  assert.ok(scale > 0 && err <= 1e-5 * scale, `page logits (${s.backend}) vs Node CPU: max error ${err} > 1e-5 * ${scale}`);
+  assertLogitsClose(s.logits, want, `page logits (${s.backend})`);
   const V = s.V;
   for (let t = 0; t < s.T; t++) {
     const row = want.subarray(t * V, (t + 1) * V);

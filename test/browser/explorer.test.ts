@@ -13,7 +13,16 @@ import * as assert from 'uvu/assert';
 import * as mi from '../../engine/index.ts';
 import { loadTrainedModel, loadTrainedModels } from '../../steps/artefacts.ts';
 import { startExplorer, type Explorer } from '../../scripts/explore.ts';
-import { browserAvailable, launchBrowser, openPage, assertQuietPage, type PageLog, type TestBrowser } from '../helpers/browser.ts';
+import {
+  assertLogitsClose,
+  assertQuietPage,
+  browserAvailable,
+  launchBrowser,
+  openPage,
+  waitReady,
+  type PageLog,
+  type TestBrowser,
+} from '../helpers/browser.ts';
 import { quickRun } from '../helpers/quick-run.ts';
 
 /** SwiftShader compiles every WGSL pipeline on first use: about 30 s on two busy cores. */
@@ -43,11 +52,7 @@ let browser: TestBrowser | null = null;
 let page: Page;
 let log: PageLog;
 
-async function ready(p: Page): Promise<void> {
-  await p.waitForFunction(() => document.body.dataset.state === 'ready', undefined, { timeout: READY_TIMEOUT_MS });
-  const error = await p.evaluate(() => document.body.dataset.error ?? null);
-  assert.is(error, null, `the page reported an error: ${error}`);
-}
+const ready = (p: Page) => waitReady(p, READY_TIMEOUT_MS);
 
 const snapshot = (p: Page) => p.evaluate(() => (globalThis as unknown as { explorer: { snapshot(): Snapshot } }).explorer.snapshot());
 
@@ -58,15 +63,7 @@ async function compareWithNode(s: Snapshot): Promise<void> {
   const model = await loadTrainedModel(runDir, rec!, { backend: mi.cpuBackend() });
   try {
     const want = mi.tidy(() => mi.noGrad(() => model.forward([s.ids])).dataSync() as Float32Array);
-    assert.is(s.logits.length, want.length, `page logits: ${s.logits.length} values, Node: ${want.length}`);
-    let err = 0,
-      scale = 0;
-    want.forEach((w, i) => {
-      err = Math.max(err, Number.isNaN(s.logits[i]) ? Infinity : Math.abs(s.logits[i] - w));
-      scale = Math.max(scale, Math.abs(w));
-    });
-    assert.ok(scale > 0, 'Node logits are all zero');
-    assert.ok(err <= 1e-5 * scale, `page logits (${s.backend}) vs Node CPU: max error ${err} > 1e-5 * ${scale}`);
+    assertLogitsClose(s.logits, want, `page logits (${s.backend})`);
   } finally {
     model.dispose();
   }

@@ -133,6 +133,26 @@ export function assertQuietPage(log: PageLog): void {
   assert.equal(outsideRequests(log), [], 'requests outside 127.0.0.1');
 }
 
+/** Waits until a page sets body[data-state=ready], then asserts it reported no error (body[data-error]). */
+export async function waitReady(p: Page, timeoutMs: number): Promise<void> {
+  await p.waitForFunction(() => document.body.dataset.state === 'ready', undefined, { timeout: timeoutMs });
+  const error = await p.evaluate(() => document.body.dataset.error ?? null);
+  assert.is(error, null, `the page reported an error: ${error}`);
+}
+
+/** The page's logits within 1e-5 of the largest magnitude of Node's; a NaN in the page's is a failure. */
+export function assertLogitsClose(got: readonly number[], want: ArrayLike<number>, what: string): void {
+  assert.is(got.length, want.length, `${what}: ${got.length} values, Node: ${want.length}`);
+  let err = 0,
+    scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Number.isNaN(got[i]) ? Infinity : Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  assert.ok(scale > 0, 'Node logits are all zero');
+  assert.ok(err <= 1e-5 * scale, `${what} vs Node CPU: max error ${err} > 1e-5 * ${scale}`);
+}
+
 /** Requests whose host is not 127.0.0.1 (data: and about: URLs never leave the page). */
 export function outsideRequests(log: PageLog): string[] {
   return log.requests.filter((u) => {
